@@ -1,0 +1,1 @@
+//! aiosd: the orchestrator, holding sessions and running the turn loop.

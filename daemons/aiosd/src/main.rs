@@ -1,0 +1,2 @@
+//! The `aiosd` binary.
+fn main() {}

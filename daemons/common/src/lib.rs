@@ -1,0 +1,136 @@
+//! # aios-daemon: the shared skeleton of every daemon binary
+//!
+//! A daemon's `main.rs` is one call to [`run`] with a closure that builds its
+//! [`aios_proto::Services`]. This crate then:
+//! - parses the common flags (`--socket`, `--config`);
+//! - loads the layered configuration;
+//! - logs with `tracing` to `<state>/log/<daemon>.log` (never to a terminal);
+//! - binds the daemon's socket (0660) and announces readiness with
+//!   `sd_notify` (`READY=1`) when `$NOTIFY_SOCKET` is set, so the same
+//!   binaries run under `initd` or as systemd `Type=notify` units;
+//! - serves until SIGTERM or SIGINT, then shuts down gracefully.
+#![deny(missing_docs)]
+
+mod notify;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use aios_config::{Config, Daemon, Overrides, Paths};
+use aios_proto::Services;
+use anyhow::Context as _;
+use clap::Parser;
+
+pub use notify::{notify, NotifyError};
+
+/// Flags every daemon accepts.
+#[derive(Debug, Parser)]
+struct Args {
+    /// Serve on this socket instead of the one under the runtime directory.
+    #[arg(long)]
+    socket: Option<PathBuf>,
+    /// Extra configuration file layered above the user's.
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
+/// What a daemon's builder gets.
+pub struct Context {
+    /// Which daemon this is.
+    pub daemon: Daemon,
+    /// The loaded configuration.
+    pub config: Config,
+    /// Resolved directories.
+    pub paths: Paths,
+}
+
+/// Run a daemon to completion and return the process exit code.
+pub fn run<F, Fut>(daemon: Daemon, build: F) -> ExitCode
+where
+    F: FnOnce(Context) -> Fut,
+    Fut: Future<Output = anyhow::Result<Services>>,
+{
+    let args = Args::parse();
+    match run_inner(daemon, args, build) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // Logging may not be up yet; stderr is captured by the supervisor.
+            tracing::error!("{}: {e:#}", daemon.name());
+            eprintln!("{}: {e:#}", daemon.name());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_inner<F, Fut>(daemon: Daemon, args: Args, build: F) -> anyhow::Result<()>
+where
+    F: FnOnce(Context) -> Fut,
+    Fut: Future<Output = anyhow::Result<Services>>,
+{
+    let config = aios_config::load(&Overrides {
+        config_file: args.config,
+        ..Default::default()
+    })?;
+    let paths = Paths::resolve(&config);
+    let _guard = init_logging(daemon.name(), &paths, &config.logging.level)?;
+    let socket = args.socket.unwrap_or_else(|| paths.socket(daemon));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    rt.block_on(async move {
+        let services = build(Context {
+            daemon,
+            config,
+            paths,
+        })
+        .await?;
+        let listener = aios_proto::bind(&socket).await?;
+        tracing::info!(socket = %socket.display(), pid = std::process::id(), "{} ready", daemon.name());
+        if let Err(e) = notify("READY=1") {
+            tracing::warn!("sd_notify failed: {e}");
+        }
+        services.serve(listener, shutdown_signal()).await?;
+        tracing::info!("{} stopped", daemon.name());
+        // Leave no stale socket behind for the next start.
+        let _ = std::fs::remove_file(&socket);
+        Ok(())
+    })
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        // Without signal handlers we can only run until killed.
+        std::future::pending::<()>().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+        _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+    }
+}
+
+/// Log to `<state>/log/<name>.log`. The returned guard flushes on drop.
+pub fn init_logging(
+    name: &str,
+    paths: &Paths,
+    level: &str,
+) -> anyhow::Result<tracing_appender::non_blocking::WorkerGuard> {
+    let dir = paths.log_dir();
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create log directory {}", dir.display()))?;
+    let appender = tracing_appender::rolling::never(&dir, format!("{name}.log"));
+    let (writer, guard) = tracing_appender::non_blocking(appender);
+    let filter = tracing_subscriber::EnvFilter::try_new(level)
+        .with_context(|| format!("invalid log level {level:?} (logging.level / AIOS_LOG)"))?;
+    // A second init in one process (tests) is harmless: keep the first.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer)
+        .with_ansi(false)
+        .try_init();
+    Ok(guard)
+}

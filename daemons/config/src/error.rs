@@ -1,0 +1,99 @@
+//! Configuration errors that name the file, line and key.
+
+use std::path::{Path, PathBuf};
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A file exists but could not be read.
+    #[error("cannot read {}: {source}", file.display())]
+    Read {
+        /// The file.
+        file: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// A file is not UTF-8.
+    #[error("{}: not valid UTF-8; configuration files must be UTF-8 TOML", file.display())]
+    NotUtf8 {
+        /// The file.
+        file: PathBuf,
+    },
+    /// A file is not valid TOML or has a wrong key or value.
+    #[error("{}:{line}:{column}: {message}{}", file.display(), key.as_ref().map(|k| format!(" (key `{k}`)")).unwrap_or_default())]
+    Parse {
+        /// The file.
+        file: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// The offending key, when one can be named.
+        key: Option<String>,
+        /// What is wrong.
+        message: String,
+    },
+    /// An environment variable has a bad value.
+    #[error("environment variable {var}: {message}")]
+    Env {
+        /// The variable.
+        var: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The merged configuration is inconsistent.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+    /// Merging layers failed (should not happen after per-file validation).
+    #[error("invalid configuration after merging layers: {0}")]
+    Merge(String),
+}
+
+impl ConfigError {
+    pub(crate) fn parse(file: &Path, text: &str, e: &toml::de::Error) -> ConfigError {
+        let (line, column, key) = match e.span() {
+            Some(span) => {
+                let before = &text[..span.start.min(text.len())];
+                let line = before.matches('\n').count() + 1;
+                let column = before.len() - before.rfind('\n').map(|i| i + 1).unwrap_or(0) + 1;
+                (line, column, key_at(text, span.start))
+            }
+            None => (1, 1, None),
+        };
+        // toml's message repeats the snippet; keep its first line only.
+        let message = e.message().lines().next().unwrap_or("invalid TOML").to_string();
+        ConfigError::Parse {
+            file: file.to_path_buf(),
+            line,
+            column,
+            key,
+            message,
+        }
+    }
+}
+
+/// The dotted key whose value or name sits at byte `pos`: the nearest
+/// `[table]` header above plus the key on that line.
+fn key_at(text: &str, pos: usize) -> Option<String> {
+    let line_start = text[..pos.min(text.len())].rfind('\n').map(|i| i + 1).unwrap_or(0);
+    let line = text[line_start..].lines().next().unwrap_or("");
+    let header = text[..line_start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('[') && l.ends_with(']'))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_string());
+    let trimmed = line.trim();
+    if trimmed.starts_with('[') {
+        return Some(trimmed.trim_matches(|c| c == '[' || c == ']').trim().to_string());
+    }
+    let key = trimmed.split('=').next()?.trim().trim_matches('"');
+    if key.is_empty() {
+        return header;
+    }
+    Some(match header {
+        Some(h) => format!("{h}.{key}"),
+        None => key.to_string(),
+    })
+}

@@ -1,0 +1,134 @@
+//! # aios-config: configuration and well-known paths
+//!
+//! Configuration is TOML, layered from weakest to strongest:
+//! built-in defaults < `/etc/aios/aios.toml` < `$XDG_CONFIG_HOME/aios/aios.toml`
+//! < environment < command-line flags ([`Overrides`]).
+//!
+//! Each file is validated on its own before merging, so an error names the
+//! file, line, column and key that is wrong. Unknown keys are errors (a typo
+//! must not silently fall back to a default).
+//!
+//! API keys are deliberately **not** part of [`Config`]: only the gateway
+//! reads them, through [`keys`].
+#![deny(missing_docs)]
+
+mod error;
+pub mod keys;
+mod model;
+mod paths;
+
+pub use error::ConfigError;
+pub use model::{AnthropicConfig, Config, LoggingConfig, ModelConfig, OpenAiConfig, ProvidersConfig, ScriptedConfig, TurnConfig, LocalConfig};
+pub use paths::{Daemon, Paths};
+
+use std::path::{Path, PathBuf};
+
+/// Values from flags and explicit choices, strongest of all layers.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--provider`.
+    pub provider: Option<String>,
+    /// `--model`.
+    pub model: Option<String>,
+    /// `--config FILE`: an extra file layered above the XDG one.
+    pub config_file: Option<PathBuf>,
+}
+
+/// Where configuration layers come from; tests point these elsewhere.
+#[derive(Debug, Clone)]
+pub struct Sources {
+    /// System file (default `/etc/aios/aios.toml`).
+    pub system_file: PathBuf,
+    /// User file (default `$XDG_CONFIG_HOME/aios/aios.toml`).
+    pub user_file: Option<PathBuf>,
+    /// Environment lookup.
+    pub env: fn(&str) -> Option<String>,
+}
+
+fn real_env(key: &str) -> Option<String> {
+    std::env::var(key).ok().filter(|v| !v.is_empty())
+}
+
+impl Default for Sources {
+    fn default() -> Self {
+        Sources {
+            system_file: PathBuf::from("/etc/aios/aios.toml"),
+            user_file: paths::xdg_config_home().map(|d| d.join("aios/aios.toml")),
+            env: real_env,
+        }
+    }
+}
+
+/// Load the configuration from the real system, user and environment layers.
+pub fn load(overrides: &Overrides) -> Result<Config, ConfigError> {
+    load_from(&Sources::default(), overrides)
+}
+
+/// Load the configuration from explicit sources.
+pub fn load_from(sources: &Sources, overrides: &Overrides) -> Result<Config, ConfigError> {
+    let mut merged = toml::Table::new();
+    let mut files: Vec<&Path> = vec![sources.system_file.as_path()];
+    if let Some(u) = &sources.user_file {
+        files.push(u);
+    }
+    for file in files {
+        if let Some(table) = read_layer(file, false)? {
+            merge(&mut merged, table);
+        }
+    }
+    if let Some(extra) = &overrides.config_file {
+        // An explicitly named file must exist.
+        if let Some(table) = read_layer(extra, true)? {
+            merge(&mut merged, table);
+        }
+    }
+    let mut config: Config = toml::Value::Table(merged)
+        .try_into()
+        .map_err(|e: toml::de::Error| ConfigError::Merge(e.to_string()))?;
+    config.apply_env(sources.env)?;
+    if let Some(p) = &overrides.provider {
+        config.model.provider = p.clone();
+    }
+    if let Some(m) = &overrides.model {
+        config.model.model = Some(m.clone());
+    }
+    config.validate()?;
+    Ok(config)
+}
+
+/// Read and validate one layer. Missing optional files are skipped.
+fn read_layer(path: &Path, required: bool) -> Result<Option<toml::Table>, ConfigError> {
+    let text = match std::fs::read(path) {
+        Ok(bytes) => String::from_utf8(bytes).map_err(|_| ConfigError::NotUtf8 {
+            file: path.to_path_buf(),
+        })?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => return Ok(None),
+        Err(e) => {
+            return Err(ConfigError::Read {
+                file: path.to_path_buf(),
+                source: e,
+            });
+        }
+    };
+    // Validate the layer alone so errors point into this file.
+    if let Err(e) = toml::from_str::<Config>(&text) {
+        return Err(ConfigError::parse(path, &text, &e));
+    }
+    let table: toml::Table = toml::from_str(&text).map_err(|e| ConfigError::parse(path, &text, &e))?;
+    Ok(Some(table))
+}
+
+/// Deep-merge `over` into `base`: tables merge, everything else replaces.
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (k, v) in over {
+        match (base.get_mut(&k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, v) => {
+                base.insert(k, v);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

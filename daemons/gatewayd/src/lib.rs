@@ -1,0 +1,1 @@
+//! gatewayd: model providers behind one streaming trait; the only process that reads API keys.

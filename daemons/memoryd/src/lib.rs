@@ -1,0 +1,1 @@
+//! memoryd: serves the episodic store over the memory service.

@@ -1,0 +1,2 @@
+//! The `memoryd` binary.
+fn main() {}

@@ -1,0 +1,100 @@
+//! The model service (`gatewayd`): provider status and streamed completions.
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+use tonic::transport::Channel;
+
+use crate::convert::{
+    completion_event_in, completion_event_out, completion_req_in, completion_req_out, provider_in,
+    provider_out,
+};
+use crate::domain::{CompletionEvent, CompletionRequest, ProviderStatus};
+use crate::principal::principal_of;
+use crate::wire;
+use crate::{ApiError, BoxStream, Principal};
+
+/// What the gateway implements.
+#[tonic::async_trait]
+pub trait ModelApi: Send + Sync + 'static {
+    /// Configured providers, optionally probed for reachability.
+    async fn providers(&self, who: Principal, probe: bool) -> Result<Vec<ProviderStatus>, ApiError>;
+    /// Stream one completion. Errors after the stream started arrive as an
+    /// `Err` item.
+    async fn complete(
+        &self,
+        who: Principal,
+        req: CompletionRequest,
+    ) -> Result<BoxStream<CompletionEvent>, ApiError>;
+}
+
+pub(crate) struct Adapter(pub(crate) Arc<dyn ModelApi>);
+
+#[tonic::async_trait]
+impl wire::model_server::Model for Adapter {
+    async fn providers(
+        &self,
+        req: tonic::Request<wire::ProvidersRequest>,
+    ) -> Result<tonic::Response<wire::ProvidersReply>, tonic::Status> {
+        let who = principal_of(&req)?;
+        let probe = req.get_ref().probe;
+        let list = self.0.providers(who, probe).await?;
+        Ok(tonic::Response::new(wire::ProvidersReply {
+            providers: list.into_iter().map(provider_out).collect(),
+        }))
+    }
+
+    type CompleteStream = BoxStream<wire::CompletionEvent, tonic::Status>;
+
+    async fn complete(
+        &self,
+        req: tonic::Request<wire::CompletionRequest>,
+    ) -> Result<tonic::Response<Self::CompleteStream>, tonic::Status> {
+        let who = principal_of(&req)?;
+        let r = completion_req_in(req.into_inner())?;
+        let events = self.0.complete(who, r).await?;
+        Ok(tonic::Response::new(
+            events
+                .map(|r| r.map(completion_event_out).map_err(tonic::Status::from))
+                .boxed(),
+        ))
+    }
+}
+
+/// Client of the model service.
+#[derive(Clone)]
+pub struct ModelClient {
+    inner: wire::model_client::ModelClient<Channel>,
+}
+
+impl ModelClient {
+    /// Wrap a connected channel.
+    pub fn new(channel: Channel) -> Self {
+        ModelClient {
+            inner: wire::model_client::ModelClient::new(channel)
+                .max_decoding_message_size(crate::MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(crate::MAX_MESSAGE_BYTES),
+        }
+    }
+
+    /// Provider status; `probe` checks reachability.
+    pub async fn providers(&mut self, probe: bool) -> Result<Vec<ProviderStatus>, ApiError> {
+        let mut req = tonic::Request::new(wire::ProvidersRequest { probe });
+        req.set_timeout(std::time::Duration::from_secs(if probe { 30 } else { 10 }));
+        let r = self.inner.providers(req).await?.into_inner();
+        Ok(r.providers.into_iter().map(provider_in).collect())
+    }
+
+    /// Stream a completion. The caller bounds the stream's duration.
+    pub async fn complete(
+        &mut self,
+        req: CompletionRequest,
+    ) -> Result<BoxStream<CompletionEvent>, ApiError> {
+        let r = self
+            .inner
+            .complete(tonic::Request::new(completion_req_out(req)))
+            .await?
+            .into_inner();
+        Ok(r.map(|r| r.map_err(ApiError::from).and_then(completion_event_in)).boxed())
+    }
+}

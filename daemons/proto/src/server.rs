@@ -1,0 +1,109 @@
+//! Serving a daemon's set of services on one Unix socket.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::net::UnixListener;
+use tokio_stream::wrappers::UnixListenerStream;
+
+use crate::health::Health;
+use crate::memory::MemoryApi;
+use crate::model::ModelApi;
+use crate::session::SessionApi;
+use crate::supervisor::SupervisorApi;
+use crate::tools::ToolsApi;
+use crate::transport::{error_chain, TransportError};
+use crate::{wire, MAX_MESSAGE_BYTES};
+
+/// The services one daemon offers; health is always included.
+pub struct Services {
+    daemon: &'static str,
+    session: Option<Arc<dyn SessionApi>>,
+    tools: Option<Arc<dyn ToolsApi>>,
+    memory: Option<Arc<dyn MemoryApi>>,
+    model: Option<Arc<dyn ModelApi>>,
+    supervisor: Option<Arc<dyn SupervisorApi>>,
+}
+
+impl Services {
+    /// Start a set for the daemon called `daemon`.
+    pub fn new(daemon: &'static str) -> Self {
+        Services {
+            daemon,
+            session: None,
+            tools: None,
+            memory: None,
+            model: None,
+            supervisor: None,
+        }
+    }
+
+    /// Add the session service.
+    pub fn session(mut self, api: Arc<dyn SessionApi>) -> Self {
+        self.session = Some(api);
+        self
+    }
+
+    /// Add the tools service.
+    pub fn tools(mut self, api: Arc<dyn ToolsApi>) -> Self {
+        self.tools = Some(api);
+        self
+    }
+
+    /// Add the memory service.
+    pub fn memory(mut self, api: Arc<dyn MemoryApi>) -> Self {
+        self.memory = Some(api);
+        self
+    }
+
+    /// Add the model service.
+    pub fn model(mut self, api: Arc<dyn ModelApi>) -> Self {
+        self.model = Some(api);
+        self
+    }
+
+    /// Add the supervisor service.
+    pub fn supervisor(mut self, api: Arc<dyn SupervisorApi>) -> Self {
+        self.supervisor = Some(api);
+        self
+    }
+
+    /// Serve on `listener` until `shutdown` resolves. Every request carries
+    /// the peer's credentials; servers derive a [`crate::Principal`] from them.
+    pub async fn serve(
+        self,
+        listener: UnixListener,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), TransportError> {
+        macro_rules! svc {
+            ($opt:expr, $m:ident :: $server:ident, $adapter:path) => {
+                $opt.map(|api| {
+                    wire::$m::$server::new($adapter(api))
+                        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                        .max_encoding_message_size(MAX_MESSAGE_BYTES)
+                })
+            };
+        }
+        let health = wire::health_server::HealthServer::new(Health {
+            daemon: self.daemon,
+            started: Instant::now(),
+        });
+        let router = tonic::transport::Server::builder()
+            .tcp_nodelay(true)
+            .add_service(health)
+            .add_optional_service(svc!(self.session, session_server::SessionServer, crate::session::Adapter))
+            .add_optional_service(svc!(self.tools, tools_server::ToolsServer, crate::tools::Adapter))
+            .add_optional_service(svc!(self.memory, memory_server::MemoryServer, crate::memory::Adapter))
+            .add_optional_service(svc!(self.model, model_server::ModelServer, crate::model::Adapter))
+            .add_optional_service(svc!(
+                self.supervisor,
+                supervisor_server::SupervisorServer,
+                crate::supervisor::Adapter
+            ));
+        router
+            .serve_with_incoming_shutdown(UnixListenerStream::new(listener), shutdown)
+            .await
+            .map_err(|e| TransportError::Serve(error_chain(&e)))
+    }
+}

@@ -1,0 +1,148 @@
+//! Unix-socket transport: binding with safe permissions, serving a set of
+//! services, and connecting clients.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use hyper_util::rt::TokioIo;
+use tokio::net::{UnixListener, UnixStream};
+use tonic::transport::{Channel, Endpoint};
+
+/// Largest message either side accepts (a 1 MiB prompt plus history fits).
+pub const MAX_MESSAGE_BYTES: usize = 32 * 1024 * 1024;
+
+/// Transport failures.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TransportError {
+    /// Could not create, bind or chmod the socket.
+    #[error("cannot listen on {path}: {source}")]
+    Bind {
+        /// Socket path.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// Another live server already owns the socket.
+    #[error("{path} is already served by a running daemon")]
+    InUse {
+        /// Socket path.
+        path: PathBuf,
+    },
+    /// Could not reach the daemon.
+    #[error("cannot connect to {path}: {message}")]
+    Connect {
+        /// Socket path.
+        path: PathBuf,
+        /// Cause.
+        message: String,
+    },
+    /// The server failed while serving.
+    #[error("server error: {0}")]
+    Serve(String),
+}
+
+/// Bind a Unix socket at `path` with mode 0660.
+///
+/// The parent directory is created 0770 if missing. A stale socket file
+/// (nobody accepting) is replaced; a live one is an error, so two daemons
+/// never fight over one socket.
+pub async fn bind(path: &Path) -> Result<UnixListener, TransportError> {
+    let bind_err = |source| TransportError::Bind {
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Some(dir) = path.parent() {
+        if !dir.exists() {
+            std::fs::create_dir_all(dir).map_err(bind_err)?;
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o770))
+                .map_err(bind_err)?;
+        }
+    }
+    if path.exists() {
+        if UnixStream::connect(path).await.is_ok() {
+            return Err(TransportError::InUse {
+                path: path.to_path_buf(),
+            });
+        }
+        std::fs::remove_file(path).map_err(bind_err)?;
+    }
+    // Bind under a restrictive umask so the socket is never briefly
+    // world-accessible, then set the documented 0660 mode.
+    let old = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o117));
+    let listener = UnixListener::bind(path);
+    nix::sys::stat::umask(old);
+    let listener = listener.map_err(bind_err)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660)).map_err(bind_err)?;
+    Ok(listener)
+}
+
+/// Connect a gRPC channel to the Unix socket at `path`, failing fast when
+/// nobody listens.
+pub async fn connect(path: &Path) -> Result<Channel, TransportError> {
+    let owned = path.to_path_buf();
+    // The URI is ignored: the connector always dials the socket.
+    let endpoint = Endpoint::from_static("http://aios.local")
+        .connect_timeout(Duration::from_secs(2))
+        .tcp_nodelay(true);
+    endpoint
+        .connect_with_connector(tower::service_fn(move |_| {
+            let p = owned.clone();
+            async move { Ok::<_, std::io::Error>(TokioIo::new(UnixStream::connect(p).await?)) }
+        }))
+        .await
+        .map_err(|e| TransportError::Connect {
+            path: path.to_path_buf(),
+            message: error_chain(&e),
+        })
+}
+
+/// Render an error with its sources, for messages a user reads.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let m = c.to_string();
+        if !s.contains(&m) {
+            s.push_str(": ");
+            s.push_str(&m);
+        }
+        cur = c.source();
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn socket_is_0660_and_live_socket_is_not_stolen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/x.sock");
+        let _l = bind(&path).await.unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o660);
+        assert!(matches!(
+            bind(&path).await,
+            Err(TransportError::InUse { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn stale_socket_is_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.sock");
+        drop(bind(&path).await.unwrap());
+        assert!(path.exists());
+        bind(&path).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn connect_to_missing_socket_fails_fast() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = connect(&dir.path().join("none.sock")).await.unwrap_err();
+        assert!(err.to_string().contains("none.sock"), "{err}");
+    }
+}

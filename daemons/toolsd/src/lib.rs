@@ -1,0 +1,1 @@
+//! toolsd: the tool executor daemon, the only process that changes the system.

@@ -1,0 +1,2 @@
+//! The `toolsd` binary.
+fn main() {}

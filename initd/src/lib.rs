@@ -1,0 +1,1 @@
+//! initd: PID 1 on the aiOS image and the user-level supervisor elsewhere.

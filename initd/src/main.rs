@@ -1,0 +1,2 @@
+//! The `initd` binary.
+fn main() {}

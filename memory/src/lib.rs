@@ -1,0 +1,1 @@
+//! The episodic store: SQLite (WAL) sessions, messages and tool calls.

@@ -1,0 +1,2 @@
+//! The `aios` binary.
+fn main() {}

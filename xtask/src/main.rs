@@ -1,0 +1,2 @@
+//! `cargo xtask`: build automation.
+fn main() {}
