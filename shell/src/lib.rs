@@ -1,1 +1,75 @@
-//! aios shell.
+//! # aios: the conversational shell
+//!
+//! The user's front end. It knows the daemons only through `aios-proto`'s
+//! clients and the session event stream; it never runs tools, never reads
+//! API keys, and never prints log lines into the terminal.
+//!
+//! Modules:
+//! - [`cli`]: the flags and subcommands (one definition, help derives from it);
+//! - [`exit`]: the documented exit codes and the error type that carries one;
+//! - [`input`]: reading and validating the prompt;
+//! - [`render`]: turning events into readable lines (pure, snapshot-tested);
+//! - [`launch`]: finding or starting the daemon set (DESIGN.md §8);
+//! - [`oneshot`]: `aios -p` and the plain line mode;
+//! - [`doctor`]: `aios doctor`.
+#![deny(missing_docs)]
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
+pub mod cli;
+pub mod doctor;
+pub mod exit;
+pub mod input;
+pub mod launch;
+pub mod oneshot;
+pub mod render;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+use crate::exit::{Exit, Failure};
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    // clap prints its own usage errors and exits 2, as documented.
+    let cli = Cli::parse();
+    if let Some(cmd) = &cli.command_string {
+        return posix_command(cmd);
+    }
+    let code = match run(cli) {
+        Ok(code) => code,
+        Err(f) => {
+            let mut err = std::io::stderr().lock();
+            let _ = writeln!(err, "aios: {}", f.message);
+            f.code
+        }
+    };
+    ExitCode::from(code as u8)
+}
+
+fn run(cli: Cli) -> Result<Exit, Failure> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::new(Exit::Failed, format!("cannot start the async runtime: {e}")))?;
+    rt.block_on(async move {
+        match cli.command.clone() {
+            Some(Command::Doctor) => doctor::run(&cli).await,
+            Some(Command::Sessions) => oneshot::list_sessions(&cli).await,
+            Some(Command::Daemons { action }) => launch::daemons_command(&cli, action).await,
+            None => oneshot::run(&cli).await,
+        }
+    })
+}
+
+/// `aios -c CMD`: keep POSIX shell meaning so scp, rsync and git over ssh
+/// work when `aios` is the login shell.
+fn posix_command(cmd: &str) -> ExitCode {
+    use std::os::unix::process::CommandExt;
+    let err = std::process::Command::new("/bin/sh").arg("-c").arg(cmd).exec();
+    let _ = writeln!(std::io::stderr(), "aios: cannot run /bin/sh: {err}");
+    ExitCode::from(Exit::Failed as u8)
+}

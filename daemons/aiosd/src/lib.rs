@@ -1,1 +1,30 @@
-//! aiosd: the orchestrator, holding sessions and running the turn loop.
+//! # aiosd: the orchestrator
+//!
+//! `aiosd` holds sessions and runs the turn loop. It talks to the model
+//! gateway, the tool executor and the memory store through [`Backends`],
+//! and serves clients through [`aios_proto::SessionApi`].
+//!
+//! Invariants:
+//! - `aiosd` never executes a tool: every call goes to `toolsd`, which
+//!   decides whether it may run.
+//! - Sessions outlive client connections; clients re-attach and replay.
+//! - Each step is persisted before the event that reports it.
+#![deny(missing_docs)]
+
+mod backends;
+mod service;
+mod session;
+mod turn;
+
+use std::sync::Arc;
+
+pub use backends::{Backends, GrpcBackends};
+pub use service::{MAX_INPUT_BYTES, Orchestrator};
+pub use session::Session;
+pub use turn::{Limits, SYSTEM_PROMPT};
+
+/// The session service for `backends`, ready to add to a
+/// [`aios_proto::Services`] set.
+pub fn session_service(backends: Arc<dyn Backends>, config: &aios_config::Config) -> Arc<dyn aios_proto::SessionApi> {
+    Arc::new(Orchestrator::new(backends, config))
+}

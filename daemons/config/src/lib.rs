@@ -18,7 +18,10 @@ mod model;
 mod paths;
 
 pub use error::ConfigError;
-pub use model::{AnthropicConfig, Config, LoggingConfig, ModelConfig, OpenAiConfig, ProvidersConfig, ScriptedConfig, TurnConfig, LocalConfig};
+pub use model::{
+    AnthropicConfig, Config, LocalConfig, LoggingConfig, ModelConfig, OpenAiConfig, PathsConfig, ProvidersConfig,
+    ScriptedConfig, TurnConfig, PROVIDERS,
+};
 pub use paths::{Daemon, Paths};
 
 use std::path::{Path, PathBuf};

@@ -24,6 +24,9 @@ pub enum ApiErrorKind {
     FailedPrecondition,
     /// A bug or an unexpected failure.
     Internal,
+    /// The peer daemon could not be reached, or the connection to it broke
+    /// (as opposed to a daemon that answered with an error).
+    Transport,
 }
 
 /// An error crossing a process boundary.
@@ -64,6 +67,7 @@ ctor! {
     cancelled => Cancelled,
     precondition => FailedPrecondition,
     internal => Internal,
+    transport => Transport,
 }
 
 impl From<ApiError> for tonic::Status {
@@ -79,6 +83,7 @@ impl From<ApiError> for tonic::Status {
             ApiErrorKind::Cancelled => Code::Cancelled,
             ApiErrorKind::FailedPrecondition => Code::FailedPrecondition,
             ApiErrorKind::Internal => Code::Internal,
+            ApiErrorKind::Transport => Code::Unavailable,
         };
         tonic::Status::new(code, e.message)
     }
@@ -87,6 +92,14 @@ impl From<ApiError> for tonic::Status {
 impl From<tonic::Status> for ApiError {
     fn from(s: tonic::Status) -> Self {
         use tonic::Code;
+        // Statuses synthesized from a transport failure carry the failure as
+        // their source; statuses a server sent never do.
+        if std::error::Error::source(&s).is_some() {
+            return ApiError {
+                kind: ApiErrorKind::Transport,
+                message: crate::transport::error_chain(&s),
+            };
+        }
         let kind = match s.code() {
             Code::InvalidArgument | Code::OutOfRange => ApiErrorKind::InvalidArgument,
             Code::NotFound => ApiErrorKind::NotFound,

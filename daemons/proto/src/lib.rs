@@ -61,7 +61,7 @@ pub use server::Services;
 pub use session::{SessionApi, SessionClient};
 pub use supervisor::{ServiceVerb, SupervisorApi, SupervisorClient};
 pub use tools::{ToolsApi, ToolsClient};
-pub use transport::{bind, connect, error_chain, TransportError, MAX_MESSAGE_BYTES};
+pub use transport::{bind, connect, connect_lazy, error_chain, TransportError, MAX_MESSAGE_BYTES};
 
 /// A boxed, sendable stream of results, as every streaming API returns.
 pub type BoxStream<T, E = ApiError> = Pin<Box<dyn futures::Stream<Item = Result<T, E>> + Send>>;

@@ -85,7 +85,11 @@ pub async fn connect(path: &Path) -> Result<Channel, TransportError> {
     // The URI is ignored: the connector always dials the socket.
     let endpoint = Endpoint::from_static("http://aios.local")
         .connect_timeout(Duration::from_secs(2))
-        .tcp_nodelay(true);
+        .tcp_nodelay(true)
+        // Detect a peer that froze (SIGSTOP, deadlock) rather than died.
+        .http2_keep_alive_interval(Duration::from_secs(10))
+        .keep_alive_timeout(Duration::from_secs(10))
+        .keep_alive_while_idle(true);
     endpoint
         .connect_with_connector(tower::service_fn(move |_| {
             let p = owned.clone();
@@ -96,6 +100,23 @@ pub async fn connect(path: &Path) -> Result<Channel, TransportError> {
             path: path.to_path_buf(),
             message: error_chain(&e),
         })
+}
+
+/// A channel to the Unix socket at `path` that connects on first use and
+/// reconnects after the daemon restarts; calls to an absent daemon fail
+/// fast with `Unavailable`.
+pub fn connect_lazy(path: &Path) -> Channel {
+    let owned = path.to_path_buf();
+    Endpoint::from_static("http://aios.local")
+        .connect_timeout(Duration::from_secs(2))
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(Duration::from_secs(10))
+        .keep_alive_timeout(Duration::from_secs(10))
+        .keep_alive_while_idle(true)
+        .connect_with_connector_lazy(tower::service_fn(move |_| {
+            let p = owned.clone();
+            async move { Ok::<_, std::io::Error>(TokioIo::new(UnixStream::connect(p).await?)) }
+        }))
 }
 
 /// Render an error with its sources, for messages a user reads.

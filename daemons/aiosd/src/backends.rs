@@ -1,0 +1,124 @@
+//! The orchestrator's view of the other daemons, behind a trait so the turn
+//! loop can be tested without processes. [`GrpcBackends`] is the real one.
+
+use std::path::{Path, PathBuf};
+
+use aios_config::{Daemon, Paths};
+use aios_proto::{
+    ApiError, ApiErrorKind, BoxStream, CompletionEvent, CompletionRequest, ExecuteEvent, ExecuteRequest,
+    MemoryClient, ModelClient, SessionInfo, StoredMessage, StoredToolCall, ToolSpec, ToolsClient,
+};
+
+/// Everything the turn loop needs from outside `aiosd`.
+#[async_trait::async_trait]
+pub trait Backends: Send + Sync + 'static {
+    /// Tool definitions from the executor.
+    async fn list_tools(&self) -> Result<Vec<ToolSpec>, ApiError>;
+    /// Stream one model completion from the gateway.
+    async fn complete(&self, req: CompletionRequest) -> Result<BoxStream<CompletionEvent>, ApiError>;
+    /// Ask the executor to run one call.
+    async fn execute(&self, req: ExecuteRequest) -> Result<BoxStream<ExecuteEvent>, ApiError>;
+    /// Persist a session record.
+    async fn put_session(&self, s: SessionInfo) -> Result<(), ApiError>;
+    /// Persist one message, durably, before it is reported.
+    async fn append_message(&self, m: StoredMessage) -> Result<(), ApiError>;
+    /// Persist one finished tool call, durably, before it is reported.
+    async fn record_tool_call(&self, c: StoredToolCall) -> Result<(), ApiError>;
+    /// Stored sessions of `uid`.
+    async fn list_sessions(&self, uid: u32) -> Result<Vec<SessionInfo>, ApiError>;
+}
+
+/// Backends reached over their Unix sockets. Channels connect lazily and
+/// reconnect after a daemon restarts.
+pub struct GrpcBackends {
+    tools: ToolsClient,
+    memory: MemoryClient,
+    model: ModelClient,
+    sockets: [(Daemon, PathBuf); 3],
+}
+
+impl GrpcBackends {
+    /// Channels to the daemons' sockets under `paths`.
+    pub fn new(paths: &Paths) -> Self {
+        Self::with_sockets(
+            &paths.socket(Daemon::Toolsd),
+            &paths.socket(Daemon::Memoryd),
+            &paths.socket(Daemon::Gatewayd),
+        )
+    }
+
+    /// Channels to explicit socket paths (tests host daemons on temp sockets).
+    pub fn with_sockets(tools: &Path, memory: &Path, model: &Path) -> Self {
+        GrpcBackends {
+            tools: ToolsClient::new(aios_proto::connect_lazy(tools)),
+            memory: MemoryClient::new(aios_proto::connect_lazy(memory)),
+            model: ModelClient::new(aios_proto::connect_lazy(model)),
+            sockets: [
+                (Daemon::Toolsd, tools.to_path_buf()),
+                (Daemon::Memoryd, memory.to_path_buf()),
+                (Daemon::Gatewayd, model.to_path_buf()),
+            ],
+        }
+    }
+
+    /// Name the daemon in transport failures so the user knows what is down.
+    fn ctx(&self, d: Daemon) -> impl Fn(ApiError) -> ApiError + '_ {
+        move |e: ApiError| {
+            if e.kind != ApiErrorKind::Transport {
+                return e;
+            }
+            let path = self
+                .sockets
+                .iter()
+                .find(|(x, _)| *x == d)
+                .map(|(_, p)| p.display().to_string())
+                .unwrap_or_default();
+            ApiError::transport(format!("{} is not reachable at {path}: {}", d.name(), e.message))
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Backends for GrpcBackends {
+    async fn list_tools(&self) -> Result<Vec<ToolSpec>, ApiError> {
+        self.tools.clone().list().await.map_err(self.ctx(Daemon::Toolsd))
+    }
+
+    async fn complete(&self, req: CompletionRequest) -> Result<BoxStream<CompletionEvent>, ApiError> {
+        self.model.clone().complete(req).await.map_err(self.ctx(Daemon::Gatewayd))
+    }
+
+    async fn execute(&self, req: ExecuteRequest) -> Result<BoxStream<ExecuteEvent>, ApiError> {
+        self.tools.clone().execute(req).await.map_err(self.ctx(Daemon::Toolsd))
+    }
+
+    async fn put_session(&self, s: SessionInfo) -> Result<(), ApiError> {
+        self.memory.clone().put_session(s).await.map_err(self.ctx(Daemon::Memoryd))
+    }
+
+    async fn append_message(&self, m: StoredMessage) -> Result<(), ApiError> {
+        self.memory
+            .clone()
+            .append_message(m)
+            .await
+            .map(|_| ())
+            .map_err(self.ctx(Daemon::Memoryd))
+    }
+
+    async fn record_tool_call(&self, c: StoredToolCall) -> Result<(), ApiError> {
+        self.memory
+            .clone()
+            .record_tool_call(c)
+            .await
+            .map(|_| ())
+            .map_err(self.ctx(Daemon::Memoryd))
+    }
+
+    async fn list_sessions(&self, uid: u32) -> Result<Vec<SessionInfo>, ApiError> {
+        self.memory
+            .clone()
+            .list_sessions(Some(uid), 100)
+            .await
+            .map_err(self.ctx(Daemon::Memoryd))
+    }
+}

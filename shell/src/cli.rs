@@ -1,0 +1,114 @@
+//! Command-line definition. Help, and docs/CLI.md, derive from here.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// aios — talk to your machine.
+///
+/// With -p, runs one request and exits. With no arguments on a terminal,
+/// starts the line-mode conversation. With a prompt piped on stdin, runs it.
+/// Exit codes: 0 success, 1 failed, 2 usage error, 3 refused or needs
+/// approval, 4 daemon unavailable.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "aios", version, about, long_about = None)]
+pub struct Cli {
+    /// Run one request non-interactively ("-" reads it from stdin).
+    #[arg(short = 'p', long = "prompt", value_name = "TEXT")]
+    pub prompt: Option<String>,
+
+    /// Print the session event stream as JSON, one object per line (docs/EVENTS.md).
+    #[arg(long)]
+    pub json: bool,
+
+    /// Model provider: openai, anthropic, local or scripted [env: AIOS_PROVIDER].
+    #[arg(long, value_name = "NAME")]
+    pub provider: Option<String>,
+
+    /// Model name for the provider [env: AIOS_MODEL].
+    #[arg(long, value_name = "NAME")]
+    pub model: Option<String>,
+
+    /// How to handle actions that need approval.
+    #[arg(long, value_enum, value_name = "MODE", default_value_t = ApproveMode::Ask)]
+    pub approve: ApproveMode,
+
+    /// Extra configuration file, layered above the user's.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Do not start the daemons when they are not running.
+    #[arg(long)]
+    pub no_autostart: bool,
+
+    /// Run CMD with /bin/sh (POSIX login-shell compatibility for ssh, scp, rsync).
+    #[arg(short = 'c', value_name = "CMD", conflicts_with_all = ["prompt", "json"])]
+    pub command_string: Option<String>,
+
+    /// Subcommand.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Approval handling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ApproveMode {
+    /// Ask the human for anything policy does not allow outright.
+    Ask,
+    /// Never wait for a human: refuse what policy does not allow.
+    Policy,
+}
+
+/// Subcommands.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Show configuration, daemons and provider reachability.
+    Doctor,
+    /// List your sessions.
+    Sessions,
+    /// Manage the development-mode daemon set.
+    Daemons {
+        /// What to do.
+        #[arg(value_enum)]
+        action: DaemonsAction,
+    },
+}
+
+/// `aios daemons` actions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DaemonsAction {
+    /// Start any daemon that is not running.
+    Start,
+    /// Stop the daemons started for this user.
+    Stop,
+    /// Show which daemons answer.
+    Status,
+}
+
+impl Cli {
+    /// Configuration overrides from the flags.
+    pub fn overrides(&self) -> aios_config::Overrides {
+        aios_config::Overrides {
+            provider: self.provider.clone(),
+            model: self.model.clone(),
+            config_file: self.config.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn unknown_flag_is_a_usage_error() {
+        let err = Cli::try_parse_from(["aios", "--bogus"]).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+    }
+}
