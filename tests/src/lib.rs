@@ -1,1 +1,214 @@
-//! Shared harness for end-to-end tests.
+//! Harness for end-to-end tests: an isolated aiOS environment (its own
+//! runtime, state and config directories) in which the real `aios` binary
+//! starts the real daemons, and helpers to run and observe them.
+//!
+//! Binaries are found next to the test executable's target directory, so
+//! they must be built first: `cargo xtask test` does that.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// Directory holding the workspace binaries (`target/<profile>`).
+pub fn bin_dir() -> PathBuf {
+    // The test executable lives in target/<profile>/deps/.
+    let exe = std::env::current_exe().expect("current_exe");
+    exe.parent().and_then(Path::parent).expect("target/<profile>").to_path_buf()
+}
+
+/// Path of a workspace binary, with a clear message when it is not built.
+pub fn bin(name: &str) -> PathBuf {
+    let p = bin_dir().join(name);
+    assert!(
+        p.is_file(),
+        "{} is not built; run the tests with `cargo xtask test` (it builds all binaries first)",
+        p.display()
+    );
+    p
+}
+
+/// An isolated environment.
+pub struct Env {
+    /// Holds everything; removed on drop.
+    pub dir: tempfile::TempDir,
+    /// Extra environment variables for every command.
+    pub vars: Vec<(String, String)>,
+}
+
+impl Env {
+    /// A fresh environment using the scripted provider with `script` (JSON).
+    pub fn scripted(script: &Value) -> Env {
+        let env = Env::empty();
+        let path = env.dir.path().join("script.json");
+        std::fs::write(&path, serde_json::to_vec_pretty(script).unwrap()).unwrap();
+        let mut env = env;
+        env.vars.push(("AIOS_PROVIDER".into(), "scripted".into()));
+        env.vars.push(("AIOS_SCRIPT".into(), path.display().to_string()));
+        env
+    }
+
+    /// A fresh environment on the embedded defaults.
+    pub fn empty() -> Env {
+        // Short paths: Unix socket paths are limited to 108 bytes.
+        let dir = tempfile::Builder::new().prefix("aios-e2e").tempdir_in("/tmp").unwrap();
+        let p = dir.path();
+        for sub in ["run", "state", "config", "home"] {
+            std::fs::create_dir_all(p.join(sub)).unwrap();
+        }
+        let vars = vec![
+            ("AIOS_RUNTIME_DIR".into(), p.join("run").display().to_string()),
+            ("AIOS_STATE_DIR".into(), p.join("state").display().to_string()),
+            ("XDG_CONFIG_HOME".into(), p.join("config").display().to_string()),
+            ("HOME".into(), p.join("home").display().to_string()),
+            ("AIOS_BIN_DIR".into(), bin_dir().display().to_string()),
+            ("NO_COLOR".into(), "1".into()),
+        ];
+        Env { dir, vars }
+    }
+
+    /// Runtime directory (sockets).
+    pub fn runtime_dir(&self) -> PathBuf {
+        self.dir.path().join("run")
+    }
+
+    /// State directory (databases, logs).
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    /// The user's config file path (may not exist).
+    pub fn user_config(&self) -> PathBuf {
+        self.dir.path().join("config/aios/aios.toml")
+    }
+
+    /// A command for a workspace binary in this environment, with the
+    /// caller's provider keys removed.
+    pub fn cmd(&self, name: &str) -> Command {
+        let mut c = Command::new(bin(name));
+        c.env_remove("AIOS_PROVIDER")
+            .env_remove("AIOS_SCRIPT")
+            .env_remove("AIOS_CONFIG")
+            .env_remove("XDG_RUNTIME_DIR")
+            .env_remove("XDG_STATE_HOME")
+            .env_remove("OPENAI_API_KEY")
+            .env_remove("ANTHROPIC_API_KEY")
+            .env_remove("OPENAI_BASE_URL")
+            .env_remove("ANTHROPIC_BASE_URL");
+        for (k, v) in &self.vars {
+            c.env(k, v);
+        }
+        c
+    }
+
+    /// Run `aios ARGS` with `stdin` bytes, waiting at most `limit`.
+    pub fn aios(&self, args: &[&str], stdin: &[u8], limit: Duration) -> Output {
+        let mut c = self.cmd("aios");
+        c.args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        let mut input = child.stdin.take().unwrap();
+        let data = stdin.to_vec();
+        let writer = std::thread::spawn(move || {
+            let _ = input.write_all(&data);
+        });
+        let out = wait_output(child, limit);
+        let _ = writer.join();
+        out
+    }
+
+    /// Pid of a running daemon, from its health answer.
+    pub fn daemon_pid(&self, name: &str) -> Option<u32> {
+        let socket = self.runtime_dir().join(format!("{name}.sock"));
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let ch = aios_proto::connect(&socket).await.ok()?;
+            aios_proto::HealthClient::new(ch).ping().await.ok().map(|p| p.pid)
+        })
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        // Stop the daemons this environment started.
+        let _ = self.cmd("aios").args(["daemons", "stop"]).stdout(Stdio::null()).stderr(Stdio::null()).status();
+    }
+}
+
+/// Wait for a child with a deadline; kill it and fail the test when it
+/// does not finish.
+pub fn wait_output(child: Child, limit: Duration) -> Output {
+    let pid = child.id();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(out) => out.unwrap(),
+        Err(_) => {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+            panic!("process {pid} did not finish within {limit:?}");
+        }
+    }
+}
+
+/// Parse JSON lines.
+pub fn json_lines(stdout: &[u8]) -> Vec<Value> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
+/// The `type` of each event.
+pub fn types(events: &[Value]) -> Vec<String> {
+    events.iter().map(|e| e["type"].as_str().unwrap_or("?").to_string()).collect()
+}
+
+/// Read lines from a child's stdout on a thread, so tests can wait for a
+/// line matching a predicate with a timeout.
+pub struct LineReader {
+    rx: mpsc::Receiver<String>,
+    /// Every line seen so far.
+    pub seen: Vec<String>,
+}
+
+impl LineReader {
+    /// Start reading `stdout`.
+    pub fn new(stdout: impl std::io::Read + Send + 'static) -> LineReader {
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        LineReader { rx, seen: Vec::new() }
+    }
+
+    /// Wait until a line satisfies `pred`.
+    pub fn wait_for(&mut self, what: &str, limit: Duration, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if pred(&line) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!("timed out waiting for {what}; saw: {:#?}", self.seen),
+            }
+        }
+    }
+}

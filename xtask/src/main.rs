@@ -1,2 +1,87 @@
-//! `cargo xtask`: build automation.
-fn main() {}
+//! `cargo xtask`: build automation for aiOS, in Rust.
+//!
+//! - `cargo xtask test`: build every binary, then run the whole test suite
+//!   (end-to-end tests spawn the real binaries).
+//! - `cargo xtask bench`: build release binaries and print the benchmark
+//!   table (tool-call overhead, `aios -p` start to first event).
+
+use std::process::{Command, ExitCode};
+
+use anyhow::{Context, bail};
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &[String]) -> anyhow::Result<()> {
+    let (cmd, rest) = args.split_first().map(|(c, r)| (c.as_str(), r)).unwrap_or(("help", &[]));
+    match cmd {
+        "test" => test(rest),
+        "aios" => aios(rest),
+        "bench" => bench(rest),
+        "help" | "--help" | "-h" => {
+            println!("cargo xtask aios [ARGS]      release build, then run aios with ARGS");
+            println!("cargo xtask test [-- ARGS]   build all binaries, run all tests");
+            println!("cargo xtask bench            release build, print benchmark table");
+            Ok(())
+        }
+        other => bail!("unknown xtask command {other:?}; try `cargo xtask help`"),
+    }
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+}
+
+fn status(mut c: Command) -> anyhow::Result<()> {
+    let shown = format!("{c:?}");
+    let st = c.status().with_context(|| format!("cannot run {shown}"))?;
+    if !st.success() {
+        bail!("{shown} failed with {st}");
+    }
+    Ok(())
+}
+
+fn test(rest: &[String]) -> anyhow::Result<()> {
+    let mut build = cargo();
+    build.args(["build", "--workspace", "--bins"]);
+    status(build)?;
+    let mut t = cargo();
+    t.args(["test", "--workspace"]).args(rest);
+    status(t)
+}
+
+/// The workspace's target directory (honours `CARGO_TARGET_DIR`).
+fn target_dir() -> std::path::PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(d) => std::path::PathBuf::from(d),
+        None => std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"),
+    }
+}
+
+fn aios(rest: &[String]) -> anyhow::Result<()> {
+    use std::os::unix::process::CommandExt;
+    let mut build = cargo();
+    build.args(["build", "--release", "--workspace", "--bins", "--quiet"]);
+    status(build)?;
+    let bin = target_dir().join("release/aios");
+    let err = Command::new(&bin).args(rest).exec();
+    Err(err).with_context(|| format!("cannot run {}", bin.display()))
+}
+
+fn bench(rest: &[String]) -> anyhow::Result<()> {
+    let mut build = cargo();
+    build.args(["build", "--release", "--workspace", "--bins"]);
+    status(build)?;
+    let mut run = cargo();
+    run.args(["run", "--release", "--quiet", "--package", "aios-tests", "--bin", "aios-bench", "--"])
+        .args(rest);
+    status(run)
+}

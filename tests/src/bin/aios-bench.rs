@@ -1,0 +1,133 @@
+//! `aios-bench`: the benchmark table of issue #2, run by `cargo xtask bench`
+//! against release binaries in an isolated environment.
+//!
+//! 1. Overhead of one tool call from the orchestrator's client code
+//!    (`aiosd::GrpcBackends`) to `toolsd` and back over Unix sockets,
+//!    excluding the tool itself (round trip − the executor's `duration_us`):
+//!    p50 and p99.
+//! 2. `aios -p` cold start to first event with the daemons already running:
+//!    median wall time from spawn to the first JSON line on stdout.
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aios_proto::{ExecuteEvent, ExecuteRequest};
+use aios_tests::{Env, bin};
+use aiosd::Backends;
+use futures::StreamExt;
+
+const TOOL_CALLS: usize = 2000;
+const WARMUP: usize = 200;
+const COLD_STARTS: usize = 30;
+
+fn main() -> anyhow::Result<()> {
+    let env = Env::scripted(&serde_json::json!({"turns": [{"text": "ok"}]}));
+    let out = env.aios(&["daemons", "start"], b"", Duration::from_secs(60));
+    anyhow::ensure!(out.status.success(), "cannot start daemons: {}", String::from_utf8_lossy(&out.stderr));
+
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let run = env.runtime_dir();
+    let backends: Arc<dyn Backends> = Arc::new(aiosd::GrpcBackends::with_sockets(
+        &run.join("toolsd.sock"),
+        &run.join("memoryd.sock"),
+        &run.join("gatewayd.sock"),
+    ));
+    let (mut overhead, mut total) = rt.block_on(tool_overhead(backends))?;
+    overhead.sort_unstable();
+    total.sort_unstable();
+
+    let mut cold = Vec::with_capacity(COLD_STARTS);
+    for _ in 0..COLD_STARTS {
+        cold.push(first_event(&env)?);
+    }
+    cold.sort_unstable();
+
+    println!("| benchmark | n | p50 | p99 |");
+    println!("|---|---|---|---|");
+    println!(
+        "| tool call overhead aiosd→toolsd→aiosd (excl. tool) | {TOOL_CALLS} | {} | {} |",
+        fmt(pct(&overhead, 50)),
+        fmt(pct(&overhead, 99))
+    );
+    println!(
+        "| tool call round trip incl. tool (fs.list of an empty dir) | {TOOL_CALLS} | {} | {} |",
+        fmt(pct(&total, 50)),
+        fmt(pct(&total, 99))
+    );
+    println!(
+        "| `aios -p` spawn → first event (daemons running) | {COLD_STARTS} | {} | {} |",
+        fmt(pct(&cold, 50)),
+        fmt(pct(&cold, 99))
+    );
+    Ok(())
+}
+
+/// Cheapest real read tool: a listing of an empty directory.
+async fn tool_overhead(backends: Arc<dyn Backends>) -> anyhow::Result<(Vec<Duration>, Vec<Duration>)> {
+    let empty = tempfile::tempdir()?;
+    let args = serde_json::json!({"path": empty.path()});
+    let mut overhead = Vec::with_capacity(TOOL_CALLS);
+    let mut total = Vec::with_capacity(TOOL_CALLS);
+    for i in 0..WARMUP + TOOL_CALLS {
+        let started = Instant::now();
+        let mut stream = backends
+            .execute(ExecuteRequest {
+                session_id: "bench".into(),
+                call_id: format!("c{i}"),
+                tool: "fs.list".into(),
+                args: args.clone(),
+                on_behalf_of_uid: nix::unistd::getuid().as_raw(),
+                timeout_ms: 10_000,
+                rationale: String::new(),
+            })
+            .await?;
+        let mut tool_us = None;
+        while let Some(ev) = stream.next().await {
+            if let ExecuteEvent::End(end) = ev? {
+                anyhow::ensure!(end.status == aios_proto::ToolStatus::Ok, "fs.list failed: {}", end.result);
+                tool_us = Some(end.duration_us);
+            }
+        }
+        let rtt = started.elapsed();
+        let tool = Duration::from_micros(tool_us.ok_or_else(|| anyhow::anyhow!("no result"))?);
+        if i >= WARMUP {
+            total.push(rtt);
+            overhead.push(rtt.saturating_sub(tool));
+        }
+    }
+    Ok((overhead, total))
+}
+
+fn first_event(env: &Env) -> anyhow::Result<Duration> {
+    let mut c = env.cmd("aios");
+    c.args(["-p", "hi", "--json", "--no-autostart"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let _ = bin("aios");
+    let started = Instant::now();
+    let mut child = c.spawn()?;
+    let stdout = child.stdout.take().ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line)?;
+    let took = started.elapsed();
+    anyhow::ensure!(line.contains("session_started"), "unexpected first line {line:?}");
+    child.wait()?;
+    Ok(took)
+}
+
+fn pct(sorted: &[Duration], p: usize) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let idx = ((sorted.len() - 1) * p) / 100;
+    sorted[idx]
+}
+
+fn fmt(d: Duration) -> String {
+    let us = d.as_secs_f64() * 1e6;
+    if us < 1000.0 { format!("{us:.0} µs") } else { format!("{:.2} ms", us / 1000.0) }
+}
+
