@@ -25,17 +25,41 @@ pub async fn run(cli: &Cli) -> Result<Exit, Failure> {
         format!(
             "  provider      {}{}",
             config.model.provider,
-            config.model.model.as_deref().map(|m| format!(" (model {m})")).unwrap_or_default()
+            config
+                .model
+                .model
+                .as_deref()
+                .map(|m| format!(" (model {m})"))
+                .unwrap_or_default()
         ),
     );
     let sources = aios_config::Sources::default();
-    for f in [Some(sources.system_file), sources.user_file, cli.config.clone()].into_iter().flatten() {
+    for f in [
+        Some(sources.system_file),
+        sources.user_file,
+        cli.config.clone(),
+    ]
+    .into_iter()
+    .flatten()
+    {
         let state = if f.exists() { "loaded" } else { "absent" };
-        line(&mut report, format!("  config file   {} ({state})", f.display()));
+        line(
+            &mut report,
+            format!("  config file   {} ({state})", f.display()),
+        );
     }
-    line(&mut report, format!("  runtime dir   {}", paths.runtime_dir.display()));
-    line(&mut report, format!("  state dir     {}", paths.state_dir.display()));
-    line(&mut report, format!("  logs          {}", paths.log_dir().display()));
+    line(
+        &mut report,
+        format!("  runtime dir   {}", paths.runtime_dir.display()),
+    );
+    line(
+        &mut report,
+        format!("  state dir     {}", paths.state_dir.display()),
+    );
+    line(
+        &mut report,
+        format!("  logs          {}", paths.log_dir().display()),
+    );
     line(&mut report, "daemons".into());
     let mut all_up = true;
     for d in Daemon::ALL {
@@ -54,7 +78,14 @@ pub async fn run(cli: &Cli) -> Result<Exit, Failure> {
             ),
             None => {
                 all_up = false;
-                line(&mut report, format!("  {:<9} down  (no answer on {})", d.name(), paths.socket(d).display()));
+                line(
+                    &mut report,
+                    format!(
+                        "  {:<9} down  (no answer on {})",
+                        d.name(),
+                        paths.socket(d).display()
+                    ),
+                );
             }
         }
     }
@@ -77,15 +108,29 @@ pub async fn run(cli: &Cli) -> Result<Exit, Failure> {
                             state,
                             p.model,
                             p.base_url,
-                            if p.detail.is_empty() { String::new() } else { format!(" — {}", p.detail) }
+                            if p.detail.is_empty() {
+                                String::new()
+                            } else {
+                                format!(" — {}", p.detail)
+                            }
                         ),
                     );
                 }
             }
-            Err(e) => line(&mut report, format!("  cannot ask the gateway: {}", e.message)),
+            Err(e) => line(
+                &mut report,
+                format!("  cannot ask the gateway: {}", e.message),
+            ),
         },
-        Err(_) => line(&mut report, "  unknown: gatewayd is down (start the daemons with `aios daemons start`)".into()),
+        Err(_) => line(
+            &mut report,
+            "  unknown: gatewayd is down (start the daemons with `aios daemons start`)".into(),
+        ),
     }
     let _ = std::io::stdout().lock().write_all(report.as_bytes());
-    Ok(if all_up { Exit::Success } else { Exit::DaemonUnavailable })
+    Ok(if all_up {
+        Exit::Success
+    } else {
+        Exit::DaemonUnavailable
+    })
 }

@@ -82,6 +82,9 @@ mod tests {
 
     #[test]
     fn normal_prompt_passes_through() {
-        assert_eq!(read_prompt("why is the disk full?\n".as_bytes()).unwrap(), "why is the disk full?\n");
+        assert_eq!(
+            read_prompt("why is the disk full?\n".as_bytes()).unwrap(),
+            "why is the disk full?\n"
+        );
     }
 }

@@ -80,7 +80,8 @@ fn lock_runtime_dir(dir: &Path) -> Result<nix::fcntl::Flock<File>, Failure> {
     }
     let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
     let path = dir.join("launch.lock");
-    let file = File::create(&path).map_err(|e| Failure::daemon(format!("cannot create {}: {e}", path.display())))?;
+    let file = File::create(&path)
+        .map_err(|e| Failure::daemon(format!("cannot create {}: {e}", path.display())))?;
     nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
         .map_err(|(_, e)| Failure::daemon(format!("cannot lock {}: {e}", path.display())))
 }
@@ -92,7 +93,10 @@ pub fn find_binary(name: &str) -> Result<PathBuf, Failure> {
     if let Some(dir) = std::env::var_os("AIOS_BIN_DIR") {
         tried.push(PathBuf::from(dir).join(name));
     }
-    if let Some(dir) = std::env::current_exe().ok().and_then(|p| p.parent().map(Path::to_path_buf)) {
+    if let Some(dir) = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+    {
         tried.push(dir.join(name));
     }
     if let Some(path) = std::env::var_os("PATH") {
@@ -143,7 +147,12 @@ fn spawn(cli: &Cli, paths: &Paths, d: Daemon) -> Result<Child, Failure> {
         .map_err(|e| Failure::daemon(format!("cannot start {}: {e}", bin.display())))
 }
 
-async fn wait_ready(d: Daemon, socket: &Path, mut child: Child, paths: &Paths) -> Result<(), Failure> {
+async fn wait_ready(
+    d: Daemon,
+    socket: &Path,
+    mut child: Child,
+    paths: &Paths,
+) -> Result<(), Failure> {
     let started = Instant::now();
     let mut backoff = Duration::from_millis(5);
     loop {
@@ -157,7 +166,10 @@ async fn wait_ready(d: Daemon, socket: &Path, mut child: Child, paths: &Paths) -
             return Err(Failure::daemon(format!(
                 "{} exited during start-up ({status}); see {}",
                 d.name(),
-                paths.log_dir().join(format!("{}.stderr", d.name())).display()
+                paths
+                    .log_dir()
+                    .join(format!("{}.stderr", d.name()))
+                    .display()
             )));
         }
         if started.elapsed() > START_TIMEOUT {
@@ -191,15 +203,26 @@ pub async fn daemons_command(cli: &Cli, action: DaemonsAction) -> Result<Exit, F
             for d in Daemon::ALL {
                 match ping(&paths.socket(d)).await {
                     Some(p) => {
-                        let _ = writeln!(out, "{:<9} up    pid {:<7} uptime {}s", d.name(), p.pid, p.uptime_ms / 1000);
+                        let _ = writeln!(
+                            out,
+                            "{:<9} up    pid {:<7} uptime {}s",
+                            d.name(),
+                            p.pid,
+                            p.uptime_ms / 1000
+                        );
                     }
                     None => {
                         all = false;
-                        let _ = writeln!(out, "{:<9} down  ({})", d.name(), paths.socket(d).display());
+                        let _ =
+                            writeln!(out, "{:<9} down  ({})", d.name(), paths.socket(d).display());
                     }
                 }
             }
-            Ok(if all { Exit::Success } else { Exit::DaemonUnavailable })
+            Ok(if all {
+                Exit::Success
+            } else {
+                Exit::DaemonUnavailable
+            })
         }
         DaemonsAction::Stop => {
             stop_all(&paths).await;
@@ -214,13 +237,19 @@ pub async fn stop_all(paths: &Paths) {
     let me = nix::unistd::getuid().as_raw();
     for d in Daemon::ALL.iter().rev() {
         let socket = paths.socket(*d);
-        let Some(p) = ping(&socket).await else { continue };
+        let Some(p) = ping(&socket).await else {
+            continue;
+        };
         // Only signal daemons running as this user (the socket's owner).
-        let owner = std::fs::metadata(&socket).map(|m| std::os::unix::fs::MetadataExt::uid(&m)).unwrap_or(u32::MAX);
+        let owner = std::fs::metadata(&socket)
+            .map(|m| std::os::unix::fs::MetadataExt::uid(&m))
+            .unwrap_or(u32::MAX);
         if owner != me && me != 0 {
             continue;
         }
-        let Ok(pid) = i32::try_from(p.pid) else { continue };
+        let Ok(pid) = i32::try_from(p.pid) else {
+            continue;
+        };
         let pid = nix::unistd::Pid::from_raw(pid);
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
         let deadline = Instant::now() + Duration::from_secs(5);

@@ -69,7 +69,10 @@ fn run(cli: Cli) -> Result<Exit, Failure> {
 /// work when `aios` is the login shell.
 fn posix_command(cmd: &str) -> ExitCode {
     use std::os::unix::process::CommandExt;
-    let err = std::process::Command::new("/bin/sh").arg("-c").arg(cmd).exec();
+    let err = std::process::Command::new("/bin/sh")
+        .arg("-c")
+        .arg(cmd)
+        .exec();
     let _ = writeln!(std::io::stderr(), "aios: cannot run /bin/sh: {err}");
     ExitCode::from(Exit::Failed as u8)
 }

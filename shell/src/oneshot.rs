@@ -6,7 +6,8 @@ use std::io::{IsTerminal, Write};
 
 use aios_config::{Daemon, Paths};
 use aios_proto::{
-    ApiErrorKind, ApprovalMode, BoxStream, CreateSession, Event, EventKind, Op, SessionClient, TurnStatus,
+    ApiErrorKind, ApprovalMode, BoxStream, CreateSession, Event, EventKind, Op, SessionClient,
+    TurnStatus,
 };
 use futures::StreamExt;
 use tokio::sync::mpsc;
@@ -34,8 +35,14 @@ pub async fn run(cli: &Cli) -> Result<Exit, Failure> {
             input::validate(text)?;
             Mode::Once(text.to_string())
         }
-        None if !std::io::stdin().is_terminal() => Mode::Once(input::read_prompt(std::io::stdin().lock())?),
-        None if cli.json => return Err(Failure::usage("--json needs a request: pass -p \"...\" or pipe it on stdin")),
+        None if !std::io::stdin().is_terminal() => {
+            Mode::Once(input::read_prompt(std::io::stdin().lock())?)
+        }
+        None if cli.json => {
+            return Err(Failure::usage(
+                "--json needs a request: pass -p \"...\" or pipe it on stdin",
+            ));
+        }
         None => Mode::Lines,
     };
     let config = aios_config::load(&cli.overrides())?;
@@ -74,7 +81,13 @@ impl Connection {
                     ApproveMode::Ask => ApprovalMode::Ask,
                     ApproveMode::Policy => ApprovalMode::Policy,
                 },
-                title: cli.prompt.clone().unwrap_or_default().chars().take(80).collect(),
+                title: cli
+                    .prompt
+                    .clone()
+                    .unwrap_or_default()
+                    .chars()
+                    .take(80)
+                    .collect(),
             })
             .await
             .map_err(|e| match e.kind {
@@ -82,7 +95,10 @@ impl Connection {
                     Failure::daemon(format!("cannot create a session: {}", e.message))
                 }
                 ApiErrorKind::InvalidArgument => Failure::usage(e.message),
-                _ => Failure::new(Exit::Failed, format!("cannot create a session: {}", e.message)),
+                _ => Failure::new(
+                    Exit::Failed,
+                    format!("cannot create a session: {}", e.message),
+                ),
             })?;
         let (tx, rx) = mpsc::unbounded_channel();
         // Attach first; the session replays from the start.
@@ -129,13 +145,19 @@ impl Connection {
                     ))));
                 }
                 None => {
-                    return Err(self.printer.fail(Failure::daemon("aiosd ended the session stream mid-turn")));
+                    return Err(self
+                        .printer
+                        .fail(Failure::daemon("aiosd ended the session stream mid-turn")));
                 }
             };
             self.printer.event(&event)?;
             match &event.kind {
-                EventKind::Error { code, fatal: true, .. } => last_fatal = Some(code.clone()),
-                EventKind::Error { code, fatal: false, .. } if is_input_error(code) => {
+                EventKind::Error {
+                    code, fatal: true, ..
+                } => last_fatal = Some(code.clone()),
+                EventKind::Error {
+                    code, fatal: false, ..
+                } if is_input_error(code) => {
                     return Ok(Exit::Usage);
                 }
                 EventKind::TurnCompleted { status, .. } => {
@@ -143,7 +165,9 @@ impl Connection {
                         TurnStatus::Completed => Exit::Success,
                         TurnStatus::Refused => Exit::Refused,
                         TurnStatus::Interrupted => Exit::Failed,
-                        TurnStatus::Failed if last_fatal.as_deref() == Some("daemon_unavailable") => {
+                        TurnStatus::Failed
+                            if last_fatal.as_deref() == Some("daemon_unavailable") =>
+                        {
                             Exit::DaemonUnavailable
                         }
                         TurnStatus::Failed => Exit::Failed,
@@ -259,7 +283,10 @@ fn write_out(out: &mut impl Write, args: std::fmt::Arguments<'_>) -> Result<(), 
     match out.write_fmt(args) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
-        Err(e) => Err(Failure::new(Exit::Failed, format!("cannot write to stdout: {e}"))),
+        Err(e) => Err(Failure::new(
+            Exit::Failed,
+            format!("cannot write to stdout: {e}"),
+        )),
     }
 }
 
@@ -278,10 +305,14 @@ pub async fn list_sessions(cli: &Cli) -> Result<Exit, Failure> {
     let mut out = std::io::stdout().lock();
     for s in sessions {
         if cli.json {
-            let line = serde_json::to_string(&s).map_err(|e| Failure::new(Exit::Failed, e.to_string()))?;
+            let line =
+                serde_json::to_string(&s).map_err(|e| Failure::new(Exit::Failed, e.to_string()))?;
             write_out(&mut out, format_args!("{line}\n"))?;
         } else {
-            write_out(&mut out, format_args!("{}  {:<9} {}\n", s.id, s.provider, s.title))?;
+            write_out(
+                &mut out,
+                format_args!("{}  {:<9} {}\n", s.id, s.provider, s.title),
+            )?;
         }
     }
     Ok(Exit::Success)

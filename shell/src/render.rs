@@ -66,7 +66,9 @@ impl Renderer {
                     out.push(Out::Stdout(text.clone()));
                 }
             }
-            EventKind::ToolCallBegin { tool, args, risk, .. } => {
+            EventKind::ToolCallBegin {
+                tool, args, risk, ..
+            } => {
                 self.break_line(&mut out);
                 let risk = match risk {
                     Risk::Read => String::new(),
@@ -83,7 +85,10 @@ impl Renderer {
             }
             EventKind::ToolOutputDelta { chunk, .. } => {
                 for line in chunk.lines() {
-                    out.push(Out::Stderr(format!("  {}\n", self.paint("2", &clip(line, CARD_WIDTH)))));
+                    out.push(Out::Stderr(format!(
+                        "  {}\n",
+                        self.paint("2", &clip(line, CARD_WIDTH))
+                    )));
                 }
             }
             EventKind::ToolCallEnd {
@@ -94,7 +99,11 @@ impl Renderer {
             } => {
                 let took = format_duration(*duration_us);
                 let line = match status {
-                    ToolStatus::Ok => format!("  {} ok {}\n", self.paint("32", "✓"), self.paint("2", &took)),
+                    ToolStatus::Ok => format!(
+                        "  {} ok {}\n",
+                        self.paint("32", "✓"),
+                        self.paint("2", &took)
+                    ),
                     other => format!(
                         "  {} {}: {}\n",
                         self.paint("31", "✗"),
@@ -104,7 +113,9 @@ impl Renderer {
                 };
                 out.push(Out::Stderr(line));
             }
-            EventKind::ApprovalRequested { call_id, preview, .. } => {
+            EventKind::ApprovalRequested {
+                call_id, preview, ..
+            } => {
                 self.break_line(&mut out);
                 out.push(Out::Stderr(format!(
                     "{} approval needed for {call_id}: {preview}\n",
@@ -124,12 +135,20 @@ impl Renderer {
                 };
                 out.push(Out::Stderr(format!("{label}: {message}\n")));
             }
-            EventKind::TurnCompleted { status, message, .. } => {
+            EventKind::TurnCompleted {
+                status, message, ..
+            } => {
                 self.break_line(&mut out);
                 match status {
                     TurnStatus::Completed => {}
-                    TurnStatus::Refused => out.push(Out::Stderr(format!("{}: {message}\n", self.paint("33", "refused")))),
-                    TurnStatus::Interrupted => out.push(Out::Stderr(format!("{}\n", self.paint("33", "interrupted")))),
+                    TurnStatus::Refused => out.push(Out::Stderr(format!(
+                        "{}: {message}\n",
+                        self.paint("33", "refused")
+                    ))),
+                    TurnStatus::Interrupted => out.push(Out::Stderr(format!(
+                        "{}\n",
+                        self.paint("33", "interrupted")
+                    ))),
                     // The fatal Error event already said why.
                     TurnStatus::Failed => {}
                 }

@@ -18,7 +18,10 @@ use serde_json::Value;
 pub fn bin_dir() -> PathBuf {
     // The test executable lives in target/<profile>/deps/.
     let exe = std::env::current_exe().expect("current_exe");
-    exe.parent().and_then(Path::parent).expect("target/<profile>").to_path_buf()
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>")
+        .to_path_buf()
 }
 
 /// Path of a workspace binary, with a clear message when it is not built.
@@ -48,22 +51,35 @@ impl Env {
         std::fs::write(&path, serde_json::to_vec_pretty(script).unwrap()).unwrap();
         let mut env = env;
         env.vars.push(("AIOS_PROVIDER".into(), "scripted".into()));
-        env.vars.push(("AIOS_SCRIPT".into(), path.display().to_string()));
+        env.vars
+            .push(("AIOS_SCRIPT".into(), path.display().to_string()));
         env
     }
 
     /// A fresh environment on the embedded defaults.
     pub fn empty() -> Env {
         // Short paths: Unix socket paths are limited to 108 bytes.
-        let dir = tempfile::Builder::new().prefix("aios-e2e").tempdir_in("/tmp").unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("aios-e2e")
+            .tempdir_in("/tmp")
+            .unwrap();
         let p = dir.path();
         for sub in ["run", "state", "config", "home"] {
             std::fs::create_dir_all(p.join(sub)).unwrap();
         }
         let vars = vec![
-            ("AIOS_RUNTIME_DIR".into(), p.join("run").display().to_string()),
-            ("AIOS_STATE_DIR".into(), p.join("state").display().to_string()),
-            ("XDG_CONFIG_HOME".into(), p.join("config").display().to_string()),
+            (
+                "AIOS_RUNTIME_DIR".into(),
+                p.join("run").display().to_string(),
+            ),
+            (
+                "AIOS_STATE_DIR".into(),
+                p.join("state").display().to_string(),
+            ),
+            (
+                "XDG_CONFIG_HOME".into(),
+                p.join("config").display().to_string(),
+            ),
             ("HOME".into(), p.join("home").display().to_string()),
             ("AIOS_BIN_DIR".into(), bin_dir().display().to_string()),
             ("NO_COLOR".into(), "1".into()),
@@ -108,7 +124,10 @@ impl Env {
     /// Run `aios ARGS` with `stdin` bytes, waiting at most `limit`.
     pub fn aios(&self, args: &[&str], stdin: &[u8], limit: Duration) -> Output {
         let mut c = self.cmd("aios");
-        c.args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        c.args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         let mut child = c.spawn().unwrap();
         let mut input = child.stdin.take().unwrap();
         let data = stdin.to_vec();
@@ -123,10 +142,17 @@ impl Env {
     /// Pid of a running daemon, from its health answer.
     pub fn daemon_pid(&self, name: &str) -> Option<u32> {
         let socket = self.runtime_dir().join(format!("{name}.sock"));
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         rt.block_on(async {
             let ch = aios_proto::connect(&socket).await.ok()?;
-            aios_proto::HealthClient::new(ch).ping().await.ok().map(|p| p.pid)
+            aios_proto::HealthClient::new(ch)
+                .ping()
+                .await
+                .ok()
+                .map(|p| p.pid)
         })
     }
 }
@@ -134,7 +160,12 @@ impl Env {
 impl Drop for Env {
     fn drop(&mut self) {
         // Stop the daemons this environment started.
-        let _ = self.cmd("aios").args(["daemons", "stop"]).stdout(Stdio::null()).stderr(Stdio::null()).status();
+        let _ = self
+            .cmd("aios")
+            .args(["daemons", "stop"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
     }
 }
 
@@ -169,7 +200,10 @@ pub fn json_lines(stdout: &[u8]) -> Vec<Value> {
 
 /// The `type` of each event.
 pub fn types(events: &[Value]) -> Vec<String> {
-    events.iter().map(|e| e["type"].as_str().unwrap_or("?").to_string()).collect()
+    events
+        .iter()
+        .map(|e| e["type"].as_str().unwrap_or("?").to_string())
+        .collect()
 }
 
 /// Read lines from a child's stdout on a thread, so tests can wait for a
@@ -192,7 +226,10 @@ impl LineReader {
                 }
             }
         });
-        LineReader { rx, seen: Vec::new() }
+        LineReader {
+            rx,
+            seen: Vec::new(),
+        }
     }
 
     /// Wait until a line satisfies `pred`.

@@ -72,30 +72,52 @@ fn scripted_two_tool_calls_then_answer_as_json() {
     for (i, e) in events.iter().enumerate() {
         assert_eq!(e["seq"], json!(i as u64 + 1));
     }
-    let begins: Vec<&Value> = events.iter().filter(|e| e["type"] == "tool_call_begin").collect();
+    let begins: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["type"] == "tool_call_begin")
+        .collect();
     assert_eq!(begins[0]["tool"], "sys.overview");
     assert_eq!(begins[1]["tool"], "fs.list");
     assert_eq!(begins[1]["args"]["path"], json!(dir));
     assert_eq!(begins[0]["risk"], "read");
-    assert!(begins[0]["rationale"].as_str().unwrap().contains("Let me look"));
-    let ends: Vec<&Value> = events.iter().filter(|e| e["type"] == "tool_call_end").collect();
+    assert!(
+        begins[0]["rationale"]
+            .as_str()
+            .unwrap()
+            .contains("Let me look")
+    );
+    let ends: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["type"] == "tool_call_end")
+        .collect();
     assert!(ends.iter().all(|e| e["status"] == "ok"), "{ends:#?}");
     // The listing is real: it found the file we made.
-    assert!(ends[1]["result"].to_string().contains("marker.txt"), "{}", ends[1]["result"]);
+    assert!(
+        ends[1]["result"].to_string().contains("marker.txt"),
+        "{}",
+        ends[1]["result"]
+    );
     let answer: String = events
         .iter()
         .filter(|e| e["type"] == "assistant_delta")
         .map(|e| e["text"].as_str().unwrap())
         .collect();
-    assert!(answer.ends_with("The machine is up. The directory holds marker.txt."), "{answer}");
+    assert!(
+        answer.ends_with("The machine is up. The directory holds marker.txt."),
+        "{answer}"
+    );
     assert_eq!(events.last().unwrap()["status"], "completed");
     assert_eq!(events.iter().filter(|e| e["type"] == "usage").count(), 2);
 
     // Everything was recorded in the episodic store before being reported.
     let db = rusqlite::Connection::open(env.state_dir().join("memory.sqlite3")).unwrap();
-    let calls: i64 = db.query_row("SELECT count(*) FROM tool_calls", [], |r| r.get(0)).unwrap();
+    let calls: i64 = db
+        .query_row("SELECT count(*) FROM tool_calls", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(calls, 2);
-    let messages: i64 = db.query_row("SELECT count(*) FROM messages", [], |r| r.get(0)).unwrap();
+    let messages: i64 = db
+        .query_row("SELECT count(*) FROM messages", [], |r| r.get(0))
+        .unwrap();
     // user, assistant (with calls), 2 tool results, final assistant.
     assert_eq!(messages, 5);
 }
@@ -109,8 +131,14 @@ fn readable_output_separates_answer_from_tool_cards_and_reuses_daemons() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "stderr: {stderr}");
-    assert!(stdout.contains("The machine is up. The directory holds marker.txt."), "{stdout}");
-    assert!(!stdout.contains("sys.overview"), "cards must not go to stdout: {stdout}");
+    assert!(
+        stdout.contains("The machine is up. The directory holds marker.txt."),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("sys.overview"),
+        "cards must not go to stdout: {stdout}"
+    );
     assert!(stderr.contains("● sys.overview"), "{stderr}");
     assert!(stderr.contains("● fs.list"), "{stderr}");
     assert!(stderr.contains("✓ ok"), "{stderr}");
@@ -119,7 +147,12 @@ fn readable_output_separates_answer_from_tool_cards_and_reuses_daemons() {
     let pid = env.daemon_pid("aiosd").expect("aiosd is running");
     let out = env.aios(&["-p", "again", "--json"], b"", LIMIT);
     // The script is replayed from its first turn for a new session.
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(env.daemon_pid("aiosd"), Some(pid));
 }
 
@@ -127,7 +160,12 @@ fn readable_output_separates_answer_from_tool_cards_and_reuses_daemons() {
 fn prompt_can_come_from_stdin() {
     let env = Env::scripted(&json!({"turns": [{"text": "hello from the script"}]}));
     let out = env.aios(&[], b"say hello\n", LIMIT);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("hello from the script"));
 }
 
@@ -138,12 +176,23 @@ fn malformed_tool_arguments_are_reported_and_the_turn_continues() {
         {"text": "I could not list it."}
     ]}));
     let out = env.aios(&["-p", "list it", "--json"], b"", LIMIT);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let events = json_lines(&out.stdout);
-    let err = events.iter().find(|e| e["type"] == "error").expect("an error event");
+    let err = events
+        .iter()
+        .find(|e| e["type"] == "error")
+        .expect("an error event");
     assert_eq!(err["code"], "malformed_tool_call");
     assert_eq!(err["fatal"], false);
-    let end = events.iter().find(|e| e["type"] == "tool_call_end").unwrap();
+    let end = events
+        .iter()
+        .find(|e| e["type"] == "tool_call_end")
+        .unwrap();
     assert_eq!(end["status"], "error");
     assert!(end["result"].as_str().unwrap().contains("not valid JSON"));
 }
@@ -155,18 +204,34 @@ fn unknown_tool_fails_the_call_not_the_turn() {
         {"text": "That tool does not exist."}
     ]}));
     let out = env.aios(&["-p", "disk?", "--json"], b"", LIMIT);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let events = json_lines(&out.stdout);
-    let end = events.iter().find(|e| e["type"] == "tool_call_end").unwrap();
+    let end = events
+        .iter()
+        .find(|e| e["type"] == "tool_call_end")
+        .unwrap();
     assert_eq!(end["status"], "error");
-    assert!(end["result"].to_string().contains("fs.usage"), "suggests the closest name: {end}");
+    assert!(
+        end["result"].to_string().contains("fs.usage"),
+        "suggests the closest name: {end}"
+    );
 }
 
 #[test]
 fn model_error_fails_the_turn_with_exit_1() {
     let env = Env::scripted(&json!({"turns": [{"error": "the model is overloaded"}]}));
     let out = env.aios(&["-p", "hi", "--json"], b"", LIMIT);
-    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let events = json_lines(&out.stdout);
     let err = events.iter().find(|e| e["type"] == "error").unwrap();
     assert_eq!(err["fatal"], true);
@@ -185,7 +250,13 @@ fn iteration_limit_stops_a_looping_model() {
     let events = json_lines(&out.stdout);
     let err = events.iter().find(|e| e["type"] == "error").unwrap();
     assert_eq!(err["code"], "max_iterations");
-    assert_eq!(events.iter().filter(|e| e["type"] == "tool_call_begin").count(), 2);
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e["type"] == "tool_call_begin")
+            .count(),
+        2
+    );
 }
 
 /// Start a long, slowly streamed turn and return the running `aios` with
@@ -198,7 +269,9 @@ fn slow_turn(env: &Env) -> (std::process::Child, LineReader) {
         .stderr(Stdio::piped());
     let mut child = c.spawn().unwrap();
     let mut lines = LineReader::new(child.stdout.take().unwrap());
-    lines.wait_for("the first streamed text", LIMIT, |l| l.contains("\"assistant_delta\""));
+    lines.wait_for("the first streamed text", LIMIT, |l| {
+        l.contains("\"assistant_delta\"")
+    });
     (child, lines)
 }
 
@@ -209,10 +282,14 @@ fn slow_script() -> Value {
 
 fn kill_daemon_mid_turn(name: &str) {
     let env = Env::scripted(&slow_script());
-    let (child, mut lines) = slow_turn(&env);
+    let (child, lines) = slow_turn(&env);
     let pid = env.daemon_pid(name).expect("daemon running");
     let killed_at = Instant::now();
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGKILL).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
     let out = wait_output(child, Duration::from_secs(30));
     let took = killed_at.elapsed();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -220,8 +297,14 @@ fn kill_daemon_mid_turn(name: &str) {
     assert!(took < Duration::from_secs(30));
     let rest = String::from_utf8_lossy(&out.stdout).to_string();
     let all = format!("{}\n{rest}", lines.seen.join("\n"));
-    assert!(all.contains("daemon_unavailable"), "stdout: {all}\nstderr: {stderr}");
-    assert!(stderr.contains(if name == "aiosd" { "aiosd" } else { "gatewayd" }), "{stderr}");
+    assert!(
+        all.contains("daemon_unavailable"),
+        "stdout: {all}\nstderr: {stderr}"
+    );
+    assert!(
+        stderr.contains(if name == "aiosd" { "aiosd" } else { "gatewayd" }),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -247,7 +330,9 @@ fn assert_usage_error(out: &std::process::Output, needle: &str, env: &Env) {
     assert_eq!(out.status.code(), Some(2), "stderr: {stderr}");
     assert!(stderr.contains(needle), "expected {needle:?} in: {stderr}");
     // Bad input is rejected before any daemon starts.
-    let sockets = std::fs::read_dir(env.runtime_dir()).map(|d| d.count()).unwrap_or(0);
+    let sockets = std::fs::read_dir(env.runtime_dir())
+        .map(|d| d.count())
+        .unwrap_or(0);
     assert_eq!(sockets, 0, "no daemon should have been started");
 }
 
@@ -256,10 +341,22 @@ fn bad_input_gets_clear_messages_and_exit_2() {
     let env = Env::scripted(&json!({"turns": []}));
     assert_usage_error(&env.aios(&["-p", ""], b"", LIMIT), "empty", &env);
     assert_usage_error(&env.aios(&["-p", "   "], b"", LIMIT), "empty", &env);
-    assert_usage_error(&env.aios(&[], &vec![b'a'; 1024 * 1024], LIMIT), "256 KiB", &env);
-    assert_usage_error(&env.aios(&["-p", "-"], b"ok\xff\xfe", LIMIT), "not valid UTF-8", &env);
+    assert_usage_error(
+        &env.aios(&[], &vec![b'a'; 1024 * 1024], LIMIT),
+        "256 KiB",
+        &env,
+    );
+    assert_usage_error(
+        &env.aios(&["-p", "-"], b"ok\xff\xfe", LIMIT),
+        "not valid UTF-8",
+        &env,
+    );
     assert_usage_error(&env.aios(&["--bogus"], b"", LIMIT), "--bogus", &env);
-    assert_usage_error(&env.aios(&["-p", "hi", "--provider", "nope"], b"", LIMIT), "unknown provider", &env);
+    assert_usage_error(
+        &env.aios(&["-p", "hi", "--provider", "nope"], b"", LIMIT),
+        "unknown provider",
+        &env,
+    );
     let big = "b".repeat(1024 * 1024);
     assert_usage_error(&env.aios(&["-p", &big], b"", LIMIT), "256 KiB", &env);
 }
@@ -288,7 +385,12 @@ fn sockets_are_0660_and_doctor_reports_daemons() {
     use std::os::unix::fs::PermissionsExt;
     let env = Env::scripted(&json!({"turns": []}));
     let out = env.aios(&["daemons", "start"], b"", LIMIT);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     for d in ["aiosd", "toolsd", "memoryd", "gatewayd"] {
         let meta = std::fs::metadata(env.runtime_dir().join(format!("{d}.sock"))).unwrap();
         assert_eq!(meta.permissions().mode() & 0o777, 0o660, "{d}");
@@ -297,7 +399,10 @@ fn sockets_are_0660_and_doctor_reports_daemons() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{text}");
     for d in ["aiosd", "toolsd", "memoryd", "gatewayd"] {
-        assert!(text.lines().any(|l| l.contains(d) && l.contains(" up ")), "{d}: {text}");
+        assert!(
+            text.lines().any(|l| l.contains(d) && l.contains(" up ")),
+            "{d}: {text}"
+        );
     }
     assert!(text.contains("scripted"), "{text}");
     // Logs went to files, not to the terminal.

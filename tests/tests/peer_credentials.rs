@@ -22,12 +22,16 @@ fn probe_as_nobody(probe: &std::path::Path, socket: &std::path::Path, args: &[&s
         .args(args)
         .uid(NOBODY)
         .gid(NOBODY)
-        .groups(&[NOBODY])
         .env_clear()
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("probe output {text:?}: {e}; stderr {}", String::from_utf8_lossy(&out.stderr)))
+    serde_json::from_str(text.trim()).unwrap_or_else(|e| {
+        panic!(
+            "probe output {text:?}: {e}; stderr {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
 }
 
 #[test]
@@ -37,9 +41,21 @@ fn another_uid_is_refused_by_rights_it_does_not_have() {
         "this test must run as root to act as another uid (CI does)"
     );
     let env = Env::scripted(&json!({"turns": [{"text": "private answer"}]}));
-    let out = env.aios(&["-p", "my secret question", "--json"], b"", Duration::from_secs(60));
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-    let session = json_lines(&out.stdout)[0]["session_id"].as_str().unwrap().to_string();
+    let out = env.aios(
+        &["-p", "my secret question", "--json"],
+        b"",
+        Duration::from_secs(60),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let session = json_lines(&out.stdout)[0]["session_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
 
     // Let uid 65534 reach the sockets, as a member of the socket group would.
     for d in [env.dir.path().to_path_buf(), env.runtime_dir()] {

@@ -21,7 +21,10 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &[String]) -> anyhow::Result<()> {
-    let (cmd, rest) = args.split_first().map(|(c, r)| (c.as_str(), r)).unwrap_or(("help", &[]));
+    let (cmd, rest) = args
+        .split_first()
+        .map(|(c, r)| (c.as_str(), r))
+        .unwrap_or(("help", &[]));
     match cmd {
         "test" => test(rest),
         "aios" => aios(rest),
@@ -81,7 +84,16 @@ fn bench(rest: &[String]) -> anyhow::Result<()> {
     build.args(["build", "--release", "--workspace", "--bins"]);
     status(build)?;
     let mut run = cargo();
-    run.args(["run", "--release", "--quiet", "--package", "aios-tests", "--bin", "aios-bench", "--"])
-        .args(rest);
+    run.args([
+        "run",
+        "--release",
+        "--quiet",
+        "--package",
+        "aios-tests",
+        "--bin",
+        "aios-bench",
+        "--",
+    ])
+    .args(rest);
     status(run)
 }

@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 
 use aios_config::{Daemon, Paths};
 use aios_proto::{
-    ApiError, ApiErrorKind, BoxStream, CompletionEvent, CompletionRequest, ExecuteEvent, ExecuteRequest,
-    MemoryClient, ModelClient, SessionInfo, StoredMessage, StoredToolCall, ToolSpec, ToolsClient,
+    ApiError, ApiErrorKind, BoxStream, CompletionEvent, CompletionRequest, ExecuteEvent,
+    ExecuteRequest, MemoryClient, ModelClient, SessionInfo, StoredMessage, StoredToolCall,
+    ToolSpec, ToolsClient,
 };
 
 /// Everything the turn loop needs from outside `aiosd`.
@@ -15,7 +16,10 @@ pub trait Backends: Send + Sync + 'static {
     /// Tool definitions from the executor.
     async fn list_tools(&self) -> Result<Vec<ToolSpec>, ApiError>;
     /// Stream one model completion from the gateway.
-    async fn complete(&self, req: CompletionRequest) -> Result<BoxStream<CompletionEvent>, ApiError>;
+    async fn complete(
+        &self,
+        req: CompletionRequest,
+    ) -> Result<BoxStream<CompletionEvent>, ApiError>;
     /// Ask the executor to run one call.
     async fn execute(&self, req: ExecuteRequest) -> Result<BoxStream<ExecuteEvent>, ApiError>;
     /// Persist a session record.
@@ -73,7 +77,11 @@ impl GrpcBackends {
                 .find(|(x, _)| *x == d)
                 .map(|(_, p)| p.display().to_string())
                 .unwrap_or_default();
-            ApiError::transport(format!("{} is not reachable at {path}: {}", d.name(), e.message))
+            ApiError::transport(format!(
+                "{} is not reachable at {path}: {}",
+                d.name(),
+                e.message
+            ))
         }
     }
 }
@@ -81,19 +89,38 @@ impl GrpcBackends {
 #[async_trait::async_trait]
 impl Backends for GrpcBackends {
     async fn list_tools(&self) -> Result<Vec<ToolSpec>, ApiError> {
-        self.tools.clone().list().await.map_err(self.ctx(Daemon::Toolsd))
+        self.tools
+            .clone()
+            .list()
+            .await
+            .map_err(self.ctx(Daemon::Toolsd))
     }
 
-    async fn complete(&self, req: CompletionRequest) -> Result<BoxStream<CompletionEvent>, ApiError> {
-        self.model.clone().complete(req).await.map_err(self.ctx(Daemon::Gatewayd))
+    async fn complete(
+        &self,
+        req: CompletionRequest,
+    ) -> Result<BoxStream<CompletionEvent>, ApiError> {
+        self.model
+            .clone()
+            .complete(req)
+            .await
+            .map_err(self.ctx(Daemon::Gatewayd))
     }
 
     async fn execute(&self, req: ExecuteRequest) -> Result<BoxStream<ExecuteEvent>, ApiError> {
-        self.tools.clone().execute(req).await.map_err(self.ctx(Daemon::Toolsd))
+        self.tools
+            .clone()
+            .execute(req)
+            .await
+            .map_err(self.ctx(Daemon::Toolsd))
     }
 
     async fn put_session(&self, s: SessionInfo) -> Result<(), ApiError> {
-        self.memory.clone().put_session(s).await.map_err(self.ctx(Daemon::Memoryd))
+        self.memory
+            .clone()
+            .put_session(s)
+            .await
+            .map_err(self.ctx(Daemon::Memoryd))
     }
 
     async fn append_message(&self, m: StoredMessage) -> Result<(), ApiError> {

@@ -25,6 +25,9 @@ pub use turn::{Limits, SYSTEM_PROMPT};
 
 /// The session service for `backends`, ready to add to a
 /// [`aios_proto::Services`] set.
-pub fn session_service(backends: Arc<dyn Backends>, config: &aios_config::Config) -> Arc<dyn aios_proto::SessionApi> {
+pub fn session_service(
+    backends: Arc<dyn Backends>,
+    config: &aios_config::Config,
+) -> Arc<dyn aios_proto::SessionApi> {
     Arc::new(Orchestrator::new(backends, config))
 }

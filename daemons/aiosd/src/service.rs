@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use aios_proto::{
-    ApiError, BoxStream, CreateSession, Decision, Event, EventKind, Op, Principal, Right, SessionApi,
-    SessionInfo, now_unix_ms,
+    ApiError, BoxStream, CreateSession, Decision, Event, EventKind, Op, Principal, Right,
+    SessionApi, SessionInfo, now_unix_ms,
 };
 use futures::StreamExt;
 use tokio::sync::mpsc;
@@ -53,11 +53,11 @@ impl Inner {
     }
 
     fn find(&self, who: &Principal, id: &str) -> Result<Arc<Session>, ApiError> {
-        let s = self
-            .sessions()
-            .get(id)
-            .cloned()
-            .ok_or_else(|| ApiError::not_found(format!("no live session {id:?}; `aios sessions` lists them")))?;
+        let s = self.sessions().get(id).cloned().ok_or_else(|| {
+            ApiError::not_found(format!(
+                "no live session {id:?}; `aios sessions` lists them"
+            ))
+        })?;
         who.require(Right::Owner(s.info.uid))?;
         Ok(s)
     }
@@ -85,11 +85,15 @@ impl Inner {
                 };
                 session.emit(EventKind::Error {
                     code: "no_pending_approval".into(),
-                    message: format!("cannot {what} {call_id:?}: no approval is pending for that call"),
+                    message: format!(
+                        "cannot {what} {call_id:?}: no approval is pending for that call"
+                    ),
                     fatal: false,
                 });
             }
-            Op::Attach { .. } => session.emit_error_once("already_attached", "this stream is already attached"),
+            Op::Attach { .. } => {
+                session.emit_error_once("already_attached", "this stream is already attached")
+            }
             Op::Detach => detach.cancel(),
         }
     }
@@ -153,7 +157,10 @@ impl SessionApi for Orchestrator {
         let info = SessionInfo {
             id: uuid::Uuid::now_v7().to_string(),
             uid: who.uid,
-            model: req.model.or_else(|| me.default_model.clone()).unwrap_or_default(),
+            model: req
+                .model
+                .or_else(|| me.default_model.clone())
+                .unwrap_or_default(),
             provider,
             created_unix_ms: now_unix_ms(),
             title: req.title,
@@ -161,7 +168,8 @@ impl SessionApi for Orchestrator {
         };
         // The store is the truth: a session exists once it is recorded.
         me.backends.put_session(info.clone()).await?;
-        me.sessions().insert(info.id.clone(), Session::new(info.clone()));
+        me.sessions()
+            .insert(info.id.clone(), Session::new(info.clone()));
         tracing::info!(session = %info.id, uid = who.uid, provider = %info.provider, "session created");
         Ok(info)
     }
@@ -170,13 +178,23 @@ impl SessionApi for Orchestrator {
         self.0.backends.list_sessions(who.uid).await
     }
 
-    async fn stream(&self, who: Principal, mut ops: BoxStream<Op>) -> Result<BoxStream<Event>, ApiError> {
+    async fn stream(
+        &self,
+        who: Principal,
+        mut ops: BoxStream<Op>,
+    ) -> Result<BoxStream<Event>, ApiError> {
         let first = ops
             .next()
             .await
             .ok_or_else(|| ApiError::invalid("the client closed the stream before attaching"))??;
-        let Op::Attach { session_id, after_seq } = first else {
-            return Err(ApiError::invalid("the first operation on a session stream must be Attach"));
+        let Op::Attach {
+            session_id,
+            after_seq,
+        } = first
+        else {
+            return Err(ApiError::invalid(
+                "the first operation on a session stream must be Attach",
+            ));
         };
         let session = self.0.find(&who, &session_id)?;
         let (tx, rx) = mpsc::channel::<Event>(256);
@@ -188,7 +206,12 @@ impl SessionApi for Orchestrator {
                 resumed: false,
             });
         }
-        tokio::spawn(forward(session.clone(), after_seq, tx.clone(), detach.clone()));
+        tokio::spawn(forward(
+            session.clone(),
+            after_seq,
+            tx.clone(),
+            detach.clone(),
+        ));
         let me = self.0.clone();
         tokio::spawn(async move {
             loop {

@@ -72,7 +72,9 @@ impl Session {
     /// taken atomically so nothing falls between the two.
     pub fn subscribe(&self, after_seq: u64) -> (Vec<Event>, broadcast::Receiver<Event>) {
         let st = self.lock();
-        let start = usize::try_from(after_seq).unwrap_or(usize::MAX).min(st.log.len());
+        let start = usize::try_from(after_seq)
+            .unwrap_or(usize::MAX)
+            .min(st.log.len());
         (st.log[start..].to_vec(), self.live.subscribe())
     }
 
@@ -118,7 +120,12 @@ impl Session {
 /// Forward a session's events to one client: the replay first, then live
 /// events, until the client goes away or `stop` fires. A client that lags
 /// behind the live channel re-reads the log instead of losing events.
-pub async fn forward(session: Arc<Session>, after_seq: u64, tx: mpsc::Sender<Event>, stop: CancellationToken) {
+pub async fn forward(
+    session: Arc<Session>,
+    after_seq: u64,
+    tx: mpsc::Sender<Event>,
+    stop: CancellationToken,
+) {
     let (replay, mut rx) = session.subscribe(after_seq);
     let mut last = after_seq;
     for e in replay {

@@ -52,6 +52,9 @@ pub struct Limits {
     pub tool_timeout: Duration,
     /// Deadline of one store or list call.
     pub rpc_timeout: Duration,
+    /// How long past `tool_timeout` we wait for the executor's own verdict
+    /// before giving up on it.
+    pub tool_grace: Duration,
 }
 
 impl Limits {
@@ -63,6 +66,7 @@ impl Limits {
             model_idle_timeout: Duration::from_secs(t.model_timeout_secs.min(90)),
             tool_timeout: Duration::from_secs(t.tool_timeout_secs),
             rpc_timeout: Duration::from_secs(15),
+            tool_grace: Duration::from_secs(5),
         }
     }
 }
@@ -86,7 +90,9 @@ fn failed(code: &'static str, message: impl Into<String>) -> Stop {
 fn backend_stop(what: &'static str, e: ApiError) -> Stop {
     match e.kind {
         ApiErrorKind::Transport => failed("daemon_unavailable", e.message),
-        ApiErrorKind::DeadlineExceeded => failed("timeout", format!("{what} timed out: {}", e.message)),
+        ApiErrorKind::DeadlineExceeded => {
+            failed("timeout", format!("{what} timed out: {}", e.message))
+        }
         ApiErrorKind::ResourceExhausted => failed("rate_limited", e.message),
         ApiErrorKind::PermissionDenied => failed("permission_denied", e.message),
         ApiErrorKind::Unavailable if what == "model" => failed("model_unavailable", e.message),
@@ -104,7 +110,12 @@ fn backend_stop(what: &'static str, e: ApiError) -> Stop {
 /// One call the model asked for.
 enum Requested {
     Valid(ToolCall),
-    Malformed { id: String, name: String, raw: String, error: String },
+    Malformed {
+        id: String,
+        name: String,
+        raw: String,
+        error: String,
+    },
 }
 
 struct ModelReply {
@@ -153,11 +164,11 @@ impl Turn {
         });
         let (status, message) = match self.drive(input).await {
             Ok(refused) if refused.is_empty() => (TurnStatus::Completed, String::new()),
-            Ok(refused) => (
-                TurnStatus::Refused,
-                refused.join("; "),
+            Ok(refused) => (TurnStatus::Refused, refused.join("; ")),
+            Err(Stop::Interrupted) => (
+                TurnStatus::Interrupted,
+                "interrupted by the user".to_string(),
             ),
-            Err(Stop::Interrupted) => (TurnStatus::Interrupted, "interrupted by the user".to_string()),
             Err(Stop::Failed { code, message }) => {
                 tracing::warn!(session = %self.session.info.id, code, "turn failed: {message}");
                 self.session.emit(EventKind::Error {
@@ -211,8 +222,12 @@ impl Turn {
     /// Persist then remember a message.
     async fn remember(&self, m: ChatMessage) -> Result<(), Stop> {
         let stored = self.stored(&m);
-        self.guard("memory", self.limits.rpc_timeout, self.backends.append_message(stored))
-            .await?;
+        self.guard(
+            "memory",
+            self.limits.rpc_timeout,
+            self.backends.append_message(stored),
+        )
+        .await?;
         self.session.push_history(m);
         Ok(())
     }
@@ -237,7 +252,8 @@ impl Turn {
                 schema: s.args_schema.clone(),
             })
             .collect();
-        let specs: HashMap<String, ToolSpec> = specs.into_iter().map(|s| (s.name.clone(), s)).collect();
+        let specs: HashMap<String, ToolSpec> =
+            specs.into_iter().map(|s| (s.name.clone(), s)).collect();
         let mut refused = Vec::new();
         for _ in 0..self.limits.max_iterations {
             let reply = self.model_call(&tools).await?;
@@ -314,7 +330,11 @@ impl Turn {
             max_tokens: 0,
         };
         let mut stream = self
-            .guard("model", self.limits.model_timeout, self.backends.complete(req))
+            .guard(
+                "model",
+                self.limits.model_timeout,
+                self.backends.complete(req),
+            )
             .await?;
         let deadline = started + self.limits.model_timeout;
         let mut reply = ModelReply {
@@ -362,7 +382,9 @@ impl Turn {
                 } => {
                     self.session.emit(EventKind::Error {
                         code: "malformed_tool_call".into(),
-                        message: format!("the model sent arguments for {name} that are not valid JSON: {error}"),
+                        message: format!(
+                            "the model sent arguments for {name} that are not valid JSON: {error}"
+                        ),
                         fatal: false,
                     });
                     reply.calls.push(Requested::Malformed {
@@ -390,7 +412,9 @@ impl Turn {
     ) -> Result<ExecuteEnd, Stop> {
         let (id, name, args) = match call {
             Requested::Valid(c) => (c.id.clone(), c.name.clone(), c.args.clone()),
-            Requested::Malformed { id, name, raw, .. } => (id.clone(), name.clone(), Value::String(raw.clone())),
+            Requested::Malformed { id, name, raw, .. } => {
+                (id.clone(), name.clone(), Value::String(raw.clone()))
+            }
         };
         // An unknown tool is shown with the most cautious risk; the executor
         // refuses it anyway.
@@ -433,7 +457,13 @@ impl Turn {
     }
 
     /// Persist the call and its result message, then report it.
-    async fn finish_call(&self, id: &str, name: &str, args: &Value, end: &ExecuteEnd) -> Result<(), Stop> {
+    async fn finish_call(
+        &self,
+        id: &str,
+        name: &str,
+        args: &Value,
+        end: &ExecuteEnd,
+    ) -> Result<(), Stop> {
         let record = StoredToolCall {
             session_id: self.session.info.id.clone(),
             turn_id: self.turn_id.clone(),
@@ -445,8 +475,12 @@ impl Turn {
             duration_us: end.duration_us,
             unix_ms: now_unix_ms(),
         };
-        self.guard("memory", self.limits.rpc_timeout, self.backends.record_tool_call(record))
-            .await?;
+        self.guard(
+            "memory",
+            self.limits.rpc_timeout,
+            self.backends.record_tool_call(record),
+        )
+        .await?;
         self.remember(ChatMessage {
             role: Role::Tool,
             content: for_model(end),
@@ -463,7 +497,13 @@ impl Turn {
         Ok(())
     }
 
-    async fn execute(&self, id: &str, name: &str, args: Value, rationale: &str) -> Result<ExecuteEnd, Stop> {
+    async fn execute(
+        &self,
+        id: &str,
+        name: &str,
+        args: Value,
+        rationale: &str,
+    ) -> Result<ExecuteEnd, Stop> {
         let req = ExecuteRequest {
             session_id: self.session.info.id.clone(),
             call_id: id.to_string(),
@@ -475,9 +515,11 @@ impl Turn {
         };
         // The executor enforces the tool deadline; ours is a backstop in
         // case the executor itself hangs.
-        let deadline = self.limits.tool_timeout + Duration::from_secs(5);
+        let deadline = self.limits.tool_timeout + self.limits.tool_grace;
         let started = Instant::now();
-        let mut stream = self.guard("tools", deadline, self.backends.execute(req)).await?;
+        let mut stream = self
+            .guard("tools", deadline, self.backends.execute(req))
+            .await?;
         loop {
             let left = deadline.saturating_sub(started.elapsed());
             let next = tokio::select! {
@@ -489,8 +531,12 @@ impl Turn {
                 Err(_) => {
                     return Ok(ExecuteEnd {
                         status: ToolStatus::TimedOut,
-                        result: Value::String(format!("{name} did not finish within {}s", deadline.as_secs())),
-                        duration_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+                        result: Value::String(format!(
+                            "{name} did not finish within {}s",
+                            deadline.as_secs()
+                        )),
+                        duration_us: u64::try_from(started.elapsed().as_micros())
+                            .unwrap_or(u64::MAX),
                     });
                 }
                 Ok(None) => {
@@ -544,3 +590,7 @@ fn for_model(end: &ExecuteEnd) -> String {
     }
     text
 }
+
+#[cfg(test)]
+#[path = "turn_tests.rs"]
+mod tests;

@@ -22,7 +22,7 @@ use aios_proto::Services;
 use anyhow::Context as _;
 use clap::Parser;
 
-pub use notify::{notify, NotifyError};
+pub use notify::{NotifyError, notify};
 
 /// Flags every daemon accepts.
 #[derive(Debug, Parser)]
@@ -102,8 +102,11 @@ where
 
 /// Resolves on SIGTERM or SIGINT.
 pub async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         // Without signal handlers we can only run until killed.
         std::future::pending::<()>().await;
         return;
@@ -121,7 +124,8 @@ pub fn init_logging(
     level: &str,
 ) -> anyhow::Result<tracing_appender::non_blocking::WorkerGuard> {
     let dir = paths.log_dir();
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create log directory {}", dir.display()))?;
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("cannot create log directory {}", dir.display()))?;
     let appender = tracing_appender::rolling::never(&dir, format!("{name}.log"));
     let (writer, guard) = tracing_appender::non_blocking(appender);
     let filter = tracing_subscriber::EnvFilter::try_new(level)

@@ -25,7 +25,8 @@ pub fn notify(state: &str) -> Result<(), NotifyError> {
     if let Some(name) = bytes.strip_prefix(b"@") {
         use std::os::linux::net::SocketAddrExt;
         let addr = std::os::unix::net::SocketAddr::from_abstract_name(name).map_err(NotifyError)?;
-        sock.send_to_addr(state.as_bytes(), &addr).map_err(NotifyError)?;
+        sock.send_to_addr(state.as_bytes(), &addr)
+            .map_err(NotifyError)?;
     } else {
         sock.send_to(state.as_bytes(), &path).map_err(NotifyError)?;
     }

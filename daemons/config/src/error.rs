@@ -62,7 +62,12 @@ impl ConfigError {
             None => (1, 1, None),
         };
         // toml's message repeats the snippet; keep its first line only.
-        let message = e.message().lines().next().unwrap_or("invalid TOML").to_string();
+        let message = e
+            .message()
+            .lines()
+            .next()
+            .unwrap_or("invalid TOML")
+            .to_string();
         ConfigError::Parse {
             file: file.to_path_buf(),
             line,
@@ -76,7 +81,10 @@ impl ConfigError {
 /// The dotted key whose value or name sits at byte `pos`: the nearest
 /// `[table]` header above plus the key on that line.
 fn key_at(text: &str, pos: usize) -> Option<String> {
-    let line_start = text[..pos.min(text.len())].rfind('\n').map(|i| i + 1).unwrap_or(0);
+    let line_start = text[..pos.min(text.len())]
+        .rfind('\n')
+        .map(|i| i + 1)
+        .unwrap_or(0);
     let line = text[line_start..].lines().next().unwrap_or("");
     let header = text[..line_start]
         .lines()
@@ -86,7 +94,12 @@ fn key_at(text: &str, pos: usize) -> Option<String> {
         .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_string());
     let trimmed = line.trim();
     if trimmed.starts_with('[') {
-        return Some(trimmed.trim_matches(|c| c == '[' || c == ']').trim().to_string());
+        return Some(
+            trimmed
+                .trim_matches(|c| c == '[' || c == ']')
+                .trim()
+                .to_string(),
+        );
     }
     let key = trimmed.split('=').next()?.trim().trim_matches('"');
     if key.is_empty() {

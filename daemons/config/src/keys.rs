@@ -26,14 +26,15 @@ pub fn env_var_for(provider: &str) -> Option<&'static str> {
 /// The key file is TOML (`openai = "sk-..."`) and is refused when its mode
 /// lets group or others read it, as ssh does for private keys.
 pub fn api_key(provider: &str, key_file: Option<&Path>) -> Result<Option<String>, ConfigError> {
-    if let Some(var) = env_var_for(provider) {
-        if let Ok(v) = std::env::var(var) {
-            if !v.trim().is_empty() {
-                return Ok(Some(v.trim().to_string()));
-            }
-        }
+    if let Some(var) = env_var_for(provider)
+        && let Ok(v) = std::env::var(var)
+        && !v.trim().is_empty()
+    {
+        return Ok(Some(v.trim().to_string()));
     }
-    let Some(file) = key_file else { return Ok(None) };
+    let Some(file) = key_file else {
+        return Ok(None);
+    };
     let meta = match std::fs::metadata(file) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),

@@ -19,8 +19,8 @@ mod paths;
 
 pub use error::ConfigError;
 pub use model::{
-    AnthropicConfig, Config, LocalConfig, LoggingConfig, ModelConfig, OpenAiConfig, PathsConfig, ProvidersConfig,
-    ScriptedConfig, TurnConfig, PROVIDERS,
+    AnthropicConfig, Config, LocalConfig, LoggingConfig, ModelConfig, OpenAiConfig, PROVIDERS,
+    PathsConfig, ProvidersConfig, ScriptedConfig, TurnConfig,
 };
 pub use paths::{Daemon, Paths};
 
@@ -117,7 +117,8 @@ fn read_layer(path: &Path, required: bool) -> Result<Option<toml::Table>, Config
     if let Err(e) = toml::from_str::<Config>(&text) {
         return Err(ConfigError::parse(path, &text, &e));
     }
-    let table: toml::Table = toml::from_str(&text).map_err(|e| ConfigError::parse(path, &text, &e))?;
+    let table: toml::Table =
+        toml::from_str(&text).map_err(|e| ConfigError::parse(path, &text, &e))?;
     Ok(Some(table))
 }
 

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::ConfigError;
 
 /// The whole configuration.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Which provider and model to use by default.
@@ -20,18 +20,6 @@ pub struct Config {
     pub logging: LoggingConfig,
     /// Overrides of well-known directories.
     pub paths: PathsConfig,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            model: ModelConfig::default(),
-            providers: ProvidersConfig::default(),
-            turn: TurnConfig::default(),
-            logging: LoggingConfig::default(),
-            paths: PathsConfig::default(),
-        }
-    }
 }
 
 /// Provider choice.
@@ -170,7 +158,9 @@ pub struct LoggingConfig {
 
 impl Default for LoggingConfig {
     fn default() -> Self {
-        LoggingConfig { level: "info".into() }
+        LoggingConfig {
+            level: "info".into(),
+        }
     }
 }
 
@@ -236,11 +226,16 @@ impl Config {
             )));
         }
         if self.turn.max_iterations == 0 {
-            return Err(ConfigError::Invalid("turn.max_iterations must be at least 1".into()));
+            return Err(ConfigError::Invalid(
+                "turn.max_iterations must be at least 1".into(),
+            ));
         }
         for (name, url) in [
             ("providers.openai.base_url", &self.providers.openai.base_url),
-            ("providers.anthropic.base_url", &self.providers.anthropic.base_url),
+            (
+                "providers.anthropic.base_url",
+                &self.providers.anthropic.base_url,
+            ),
         ] {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
                 return Err(ConfigError::Invalid(format!(

@@ -19,7 +19,12 @@ pub enum Daemon {
 
 impl Daemon {
     /// All daemons in start order (dependencies first).
-    pub const ALL: [Daemon; 4] = [Daemon::Memoryd, Daemon::Toolsd, Daemon::Gatewayd, Daemon::Aiosd];
+    pub const ALL: [Daemon; 4] = [
+        Daemon::Memoryd,
+        Daemon::Toolsd,
+        Daemon::Gatewayd,
+        Daemon::Aiosd,
+    ];
 
     /// Binary and socket name.
     pub fn name(self) -> &'static str {
@@ -46,12 +51,13 @@ impl Paths {
     /// Resolve from the configuration (which already holds env overrides).
     pub fn resolve(config: &Config) -> Paths {
         let uid = nix::unistd::getuid().as_raw();
-        let runtime_dir = config.paths.runtime_dir.clone().unwrap_or_else(|| {
-            match std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()) {
-                Some(d) => PathBuf::from(d).join("aios"),
-                None => std::env::temp_dir().join(format!("aios-{uid}")),
-            }
-        });
+        let runtime_dir =
+            config.paths.runtime_dir.clone().unwrap_or_else(|| {
+                match std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()) {
+                    Some(d) => PathBuf::from(d).join("aios"),
+                    None => std::env::temp_dir().join(format!("aios-{uid}")),
+                }
+            });
         let state_dir = config.paths.state_dir.clone().unwrap_or_else(|| {
             if let Some(d) = std::env::var_os("XDG_STATE_HOME").filter(|v| !v.is_empty()) {
                 return PathBuf::from(d).join("aios");
@@ -88,5 +94,9 @@ pub(crate) fn xdg_config_home() -> Option<PathBuf> {
     std::env::var_os("XDG_CONFIG_HOME")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").filter(|v| !v.is_empty()).map(|h| PathBuf::from(h).join(".config")))
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|v| !v.is_empty())
+                .map(|h| PathBuf::from(h).join(".config"))
+        })
 }

@@ -15,7 +15,10 @@ fn sources(dir: &std::path::Path) -> Sources {
 }
 
 fn write(path: &std::path::Path, text: &str) {
-    std::fs::File::create(path).unwrap().write_all(text.as_bytes()).unwrap();
+    std::fs::File::create(path)
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
 }
 
 #[test]
@@ -29,8 +32,14 @@ fn defaults_without_files() {
 #[test]
 fn layers_merge_user_over_system_and_flags_over_all() {
     let dir = tempfile::tempdir().unwrap();
-    write(&dir.path().join("etc.toml"), "[model]\nprovider = \"openai\"\n[turn]\nmax_iterations = 3\n");
-    write(&dir.path().join("user.toml"), "[turn]\ntool_timeout_secs = 5\n");
+    write(
+        &dir.path().join("etc.toml"),
+        "[model]\nprovider = \"openai\"\n[turn]\nmax_iterations = 3\n",
+    );
+    write(
+        &dir.path().join("user.toml"),
+        "[turn]\ntool_timeout_secs = 5\n",
+    );
     let c = load_from(&sources(dir.path()), &Overrides::default()).unwrap();
     assert_eq!(c.model.provider, "openai");
     assert_eq!(c.turn.max_iterations, 3);
@@ -56,7 +65,10 @@ fn environment_sits_between_files_and_flags() {
         }
     }
     let dir = tempfile::tempdir().unwrap();
-    write(&dir.path().join("user.toml"), "[model]\nprovider = \"openai\"\n");
+    write(
+        &dir.path().join("user.toml"),
+        "[model]\nprovider = \"openai\"\n",
+    );
     let mut s = sources(dir.path());
     s.env = env;
     let c = load_from(&s, &Overrides::default()).unwrap();
@@ -87,8 +99,13 @@ fn wrong_type_names_file_line_and_key() {
 #[test]
 fn unknown_key_is_an_error_not_ignored() {
     let dir = tempfile::tempdir().unwrap();
-    write(&dir.path().join("etc.toml"), "[model]\nprovidr = \"openai\"\n");
-    let msg = load_from(&sources(dir.path()), &Overrides::default()).unwrap_err().to_string();
+    write(
+        &dir.path().join("etc.toml"),
+        "[model]\nprovidr = \"openai\"\n",
+    );
+    let msg = load_from(&sources(dir.path()), &Overrides::default())
+        .unwrap_err()
+        .to_string();
     assert!(msg.contains("etc.toml:2:"), "{msg}");
     assert!(msg.contains("providr"), "{msg}");
 }
@@ -97,7 +114,9 @@ fn unknown_key_is_an_error_not_ignored() {
 fn broken_toml_names_the_line() {
     let dir = tempfile::tempdir().unwrap();
     write(&dir.path().join("user.toml"), "[model]\nprovider = \n");
-    let msg = load_from(&sources(dir.path()), &Overrides::default()).unwrap_err().to_string();
+    let msg = load_from(&sources(dir.path()), &Overrides::default())
+        .unwrap_err()
+        .to_string();
     assert!(msg.contains("user.toml:2:"), "{msg}");
 }
 
@@ -141,5 +160,8 @@ fn key_file_readable_by_others_is_refused() {
     let err = keys::api_key("scripted", Some(&f)).unwrap_err();
     assert!(err.to_string().contains("chmod 600"), "{err}");
     std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
-    assert_eq!(keys::api_key("scripted", Some(&f)).unwrap().as_deref(), Some("k"));
+    assert_eq!(
+        keys::api_key("scripted", Some(&f)).unwrap().as_deref(),
+        Some("k")
+    );
 }

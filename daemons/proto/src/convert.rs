@@ -20,7 +20,11 @@ pub(crate) fn json_in(s: &str) -> Result<Value, ApiError> {
 }
 
 pub(crate) fn json_out(v: &Value) -> String {
-    if v.is_null() { String::new() } else { v.to_string() }
+    if v.is_null() {
+        String::new()
+    } else {
+        v.to_string()
+    }
 }
 
 pub(crate) fn approval_in(v: i32) -> d::ApprovalMode {
@@ -159,33 +163,35 @@ pub(crate) fn session_out(s: d::SessionInfo) -> w::SessionInfo {
 
 pub(crate) fn op_in(op: w::ClientOp) -> Result<d::Op, ApiError> {
     use w::client_op::Op as O;
-    Ok(match op.op.ok_or_else(|| ApiError::invalid("empty client op"))? {
-        O::UserInput(u) => d::Op::UserInput { text: u.text },
-        O::ApprovalDecision(a) => {
-            use w::approval_decision::Decision as D;
-            let decision = match a
-                .decision
-                .ok_or_else(|| ApiError::invalid("approval decision without a decision"))?
-            {
-                D::Approve(_) => d::Decision::Approve,
-                D::Reject(r) => d::Decision::Reject { note: opt(r.note) },
-                D::Edit(e) => d::Decision::Edit {
-                    args: json_in(&e.args_json)?,
-                },
-                D::Always(_) => d::Decision::Always,
-            };
-            d::Op::ApprovalDecision {
-                call_id: a.call_id,
-                decision,
+    Ok(
+        match op.op.ok_or_else(|| ApiError::invalid("empty client op"))? {
+            O::UserInput(u) => d::Op::UserInput { text: u.text },
+            O::ApprovalDecision(a) => {
+                use w::approval_decision::Decision as D;
+                let decision = match a
+                    .decision
+                    .ok_or_else(|| ApiError::invalid("approval decision without a decision"))?
+                {
+                    D::Approve(_) => d::Decision::Approve,
+                    D::Reject(r) => d::Decision::Reject { note: opt(r.note) },
+                    D::Edit(e) => d::Decision::Edit {
+                        args: json_in(&e.args_json)?,
+                    },
+                    D::Always(_) => d::Decision::Always,
+                };
+                d::Op::ApprovalDecision {
+                    call_id: a.call_id,
+                    decision,
+                }
             }
-        }
-        O::Interrupt(_) => d::Op::Interrupt,
-        O::Attach(a) => d::Op::Attach {
-            session_id: a.session_id,
-            after_seq: a.after_seq,
+            O::Interrupt(_) => d::Op::Interrupt,
+            O::Attach(a) => d::Op::Attach {
+                session_id: a.session_id,
+                after_seq: a.after_seq,
+            },
+            O::Detach(_) => d::Op::Detach,
         },
-        O::Detach(_) => d::Op::Detach,
-    })
+    )
 }
 
 pub(crate) fn op_out(op: d::Op) -> w::ClientOp {
@@ -246,7 +252,10 @@ pub(crate) fn usage_out(u: d::Usage) -> w::Usage {
 
 pub(crate) fn event_in(e: w::SessionEvent) -> Result<d::Event, ApiError> {
     use w::session_event::Kind as K;
-    let kind = match e.kind.ok_or_else(|| ApiError::invalid("event without a kind"))? {
+    let kind = match e
+        .kind
+        .ok_or_else(|| ApiError::invalid("event without a kind"))?
+    {
         K::SessionStarted(s) => d::EventKind::SessionStarted {
             provider: s.provider,
             model: s.model,
@@ -462,7 +471,10 @@ pub(crate) fn exec_req_out(r: d::ExecuteRequest) -> w::ExecuteRequest {
 pub(crate) fn exec_event_in(e: w::ExecuteEvent) -> Result<d::ExecuteEvent, ApiError> {
     use w::execute_event::Kind as K;
     Ok(
-        match e.kind.ok_or_else(|| ApiError::invalid("execute event without a kind"))? {
+        match e
+            .kind
+            .ok_or_else(|| ApiError::invalid("execute event without a kind"))?
+        {
             K::OutputDelta(s) => d::ExecuteEvent::Output(s),
             K::End(end) => d::ExecuteEvent::End(d::ExecuteEnd {
                 status: tool_status_in(end.status),
@@ -533,7 +545,11 @@ pub(crate) fn completion_req_in(r: w::CompletionRequest) -> Result<d::Completion
         provider: opt(r.provider),
         model: opt(r.model),
         system: r.system,
-        messages: r.messages.into_iter().map(chat_in).collect::<Result<_, _>>()?,
+        messages: r
+            .messages
+            .into_iter()
+            .map(chat_in)
+            .collect::<Result<_, _>>()?,
         tools: r
             .tools
             .into_iter()
@@ -571,7 +587,10 @@ pub(crate) fn completion_req_out(r: d::CompletionRequest) -> w::CompletionReques
 pub(crate) fn completion_event_in(e: w::CompletionEvent) -> Result<d::CompletionEvent, ApiError> {
     use w::completion_event::Kind as K;
     Ok(
-        match e.kind.ok_or_else(|| ApiError::invalid("completion event without a kind"))? {
+        match e
+            .kind
+            .ok_or_else(|| ApiError::invalid("completion event without a kind"))?
+        {
             K::TextDelta(t) => d::CompletionEvent::TextDelta(t),
             K::ToolCall(t) => d::CompletionEvent::ToolCall(tool_call_in(t)?),
             K::MalformedToolCall(m) => d::CompletionEvent::MalformedToolCall {

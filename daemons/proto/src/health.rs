@@ -4,10 +4,10 @@ use std::time::Instant;
 
 use tonic::transport::Channel;
 
+use crate::ApiError;
 use crate::domain::PingReply;
 use crate::principal::principal_of;
 use crate::wire;
-use crate::ApiError;
 
 pub(crate) struct Health {
     pub(crate) daemon: &'static str,

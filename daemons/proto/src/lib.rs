@@ -56,12 +56,12 @@ pub use error::{ApiError, ApiErrorKind};
 pub use health::HealthClient;
 pub use memory::{MemoryApi, MemoryClient};
 pub use model::{ModelApi, ModelClient};
-pub use principal::{Principal, Right, ADMIN_GROUPS};
+pub use principal::{ADMIN_GROUPS, Principal, Right};
 pub use server::Services;
 pub use session::{SessionApi, SessionClient};
 pub use supervisor::{ServiceVerb, SupervisorApi, SupervisorClient};
 pub use tools::{ToolsApi, ToolsClient};
-pub use transport::{bind, connect, connect_lazy, error_chain, TransportError, MAX_MESSAGE_BYTES};
+pub use transport::{MAX_MESSAGE_BYTES, TransportError, bind, connect, connect_lazy, error_chain};
 
 /// A boxed, sendable stream of results, as every streaming API returns.
 pub type BoxStream<T, E = ApiError> = Pin<Box<dyn futures::Stream<Item = Result<T, E>> + Send>>;

@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use tonic::transport::Channel;
 
-use crate::convert::{message_in, message_out, session_in, session_out, stored_call_in, stored_call_out};
+use crate::convert::{
+    message_in, message_out, session_in, session_out, stored_call_in, stored_call_out,
+};
 use crate::domain::{SessionInfo, StoredMessage, StoredToolCall};
 use crate::principal::principal_of;
 use crate::wire;
@@ -46,11 +48,16 @@ type Resp<T> = Result<tonic::Response<T>, tonic::Status>;
 impl wire::memory_server::Memory for Adapter {
     async fn put_session(&self, req: tonic::Request<wire::SessionInfo>) -> Resp<wire::MemoryAck> {
         let who = principal_of(&req)?;
-        self.0.put_session(who, session_in(req.into_inner())).await?;
+        self.0
+            .put_session(who, session_in(req.into_inner()))
+            .await?;
         Ok(tonic::Response::new(wire::MemoryAck { id: 0 }))
     }
 
-    async fn get_session(&self, req: tonic::Request<wire::GetSessionRequest>) -> Resp<wire::SessionInfo> {
+    async fn get_session(
+        &self,
+        req: tonic::Request<wire::GetSessionRequest>,
+    ) -> Resp<wire::SessionInfo> {
         let who = principal_of(&req)?;
         let s = self.0.get_session(who, req.into_inner().session_id).await?;
         Ok(tonic::Response::new(session_out(s)))
@@ -69,9 +76,15 @@ impl wire::memory_server::Memory for Adapter {
         }))
     }
 
-    async fn append_message(&self, req: tonic::Request<wire::StoredMessage>) -> Resp<wire::MemoryAck> {
+    async fn append_message(
+        &self,
+        req: tonic::Request<wire::StoredMessage>,
+    ) -> Resp<wire::MemoryAck> {
         let who = principal_of(&req)?;
-        let id = self.0.append_message(who, message_in(req.into_inner())?).await?;
+        let id = self
+            .0
+            .append_message(who, message_in(req.into_inner())?)
+            .await?;
         Ok(tonic::Response::new(wire::MemoryAck { id }))
     }
 
@@ -87,9 +100,15 @@ impl wire::memory_server::Memory for Adapter {
         }))
     }
 
-    async fn record_tool_call(&self, req: tonic::Request<wire::StoredToolCall>) -> Resp<wire::MemoryAck> {
+    async fn record_tool_call(
+        &self,
+        req: tonic::Request<wire::StoredToolCall>,
+    ) -> Resp<wire::MemoryAck> {
         let who = principal_of(&req)?;
-        let id = self.0.record_tool_call(who, stored_call_in(req.into_inner())?).await?;
+        let id = self
+            .0
+            .record_tool_call(who, stored_call_in(req.into_inner())?)
+            .await?;
         Ok(tonic::Response::new(wire::MemoryAck { id }))
     }
 }
@@ -128,7 +147,11 @@ impl MemoryClient {
     }
 
     /// Sessions of `uid` (`None` = the caller's).
-    pub async fn list_sessions(&mut self, uid: Option<u32>, limit: u32) -> Result<Vec<SessionInfo>, ApiError> {
+    pub async fn list_sessions(
+        &mut self,
+        uid: Option<u32>,
+        limit: u32,
+    ) -> Result<Vec<SessionInfo>, ApiError> {
         let r = self
             .inner
             .list_sessions(crate::unary(wire::ListStoredSessionsRequest {
@@ -136,17 +159,28 @@ impl MemoryClient {
                 limit,
             }))
             .await?;
-        Ok(r.into_inner().sessions.into_iter().map(session_in).collect())
+        Ok(r.into_inner()
+            .sessions
+            .into_iter()
+            .map(session_in)
+            .collect())
     }
 
     /// Append a message durably.
     pub async fn append_message(&mut self, m: StoredMessage) -> Result<i64, ApiError> {
-        let r = self.inner.append_message(crate::unary(message_out(m))).await?;
+        let r = self
+            .inner
+            .append_message(crate::unary(message_out(m)))
+            .await?;
         Ok(r.into_inner().id)
     }
 
     /// Messages of a session, in order.
-    pub async fn get_messages(&mut self, session_id: &str, limit: u32) -> Result<Vec<StoredMessage>, ApiError> {
+    pub async fn get_messages(
+        &mut self,
+        session_id: &str,
+        limit: u32,
+    ) -> Result<Vec<StoredMessage>, ApiError> {
         let r = self
             .inner
             .get_messages(crate::unary(wire::GetMessagesRequest {
@@ -154,12 +188,19 @@ impl MemoryClient {
                 limit,
             }))
             .await?;
-        r.into_inner().messages.into_iter().map(message_in).collect()
+        r.into_inner()
+            .messages
+            .into_iter()
+            .map(message_in)
+            .collect()
     }
 
     /// Record a finished tool call durably.
     pub async fn record_tool_call(&mut self, c: StoredToolCall) -> Result<i64, ApiError> {
-        let r = self.inner.record_tool_call(crate::unary(stored_call_out(c))).await?;
+        let r = self
+            .inner
+            .record_tool_call(crate::unary(stored_call_out(c)))
+            .await?;
         Ok(r.into_inner().id)
     }
 }

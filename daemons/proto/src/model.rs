@@ -18,7 +18,8 @@ use crate::{ApiError, BoxStream, Principal};
 #[tonic::async_trait]
 pub trait ModelApi: Send + Sync + 'static {
     /// Configured providers, optionally probed for reachability.
-    async fn providers(&self, who: Principal, probe: bool) -> Result<Vec<ProviderStatus>, ApiError>;
+    async fn providers(&self, who: Principal, probe: bool)
+    -> Result<Vec<ProviderStatus>, ApiError>;
     /// Stream one completion. Errors after the stream started arrive as an
     /// `Err` item.
     async fn complete(
@@ -95,6 +96,9 @@ impl ModelClient {
             .complete(tonic::Request::new(completion_req_out(req)))
             .await?
             .into_inner();
-        Ok(r.map(|r| r.map_err(ApiError::from).and_then(completion_event_in)).boxed())
+        Ok(
+            r.map(|r| r.map_err(ApiError::from).and_then(completion_event_in))
+                .boxed(),
+        )
     }
 }

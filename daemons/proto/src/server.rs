@@ -13,8 +13,8 @@ use crate::model::ModelApi;
 use crate::session::SessionApi;
 use crate::supervisor::SupervisorApi;
 use crate::tools::ToolsApi;
-use crate::transport::{error_chain, TransportError};
-use crate::{wire, MAX_MESSAGE_BYTES};
+use crate::transport::{TransportError, error_chain};
+use crate::{MAX_MESSAGE_BYTES, wire};
 
 /// The services one daemon offers; health is always included.
 pub struct Services {
@@ -92,10 +92,26 @@ impl Services {
         let router = tonic::transport::Server::builder()
             .tcp_nodelay(true)
             .add_service(health)
-            .add_optional_service(svc!(self.session, session_server::SessionServer, crate::session::Adapter))
-            .add_optional_service(svc!(self.tools, tools_server::ToolsServer, crate::tools::Adapter))
-            .add_optional_service(svc!(self.memory, memory_server::MemoryServer, crate::memory::Adapter))
-            .add_optional_service(svc!(self.model, model_server::ModelServer, crate::model::Adapter))
+            .add_optional_service(svc!(
+                self.session,
+                session_server::SessionServer,
+                crate::session::Adapter
+            ))
+            .add_optional_service(svc!(
+                self.tools,
+                tools_server::ToolsServer,
+                crate::tools::Adapter
+            ))
+            .add_optional_service(svc!(
+                self.memory,
+                memory_server::MemoryServer,
+                crate::memory::Adapter
+            ))
+            .add_optional_service(svc!(
+                self.model,
+                model_server::ModelServer,
+                crate::model::Adapter
+            ))
             .add_optional_service(svc!(
                 self.supervisor,
                 supervisor_server::SupervisorServer,

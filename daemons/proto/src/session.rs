@@ -6,7 +6,9 @@ use std::sync::Arc;
 use futures::StreamExt;
 use tonic::transport::Channel;
 
-use crate::convert::{create_in, create_out, event_in, event_out, op_in, op_out, session_in, session_out};
+use crate::convert::{
+    create_in, create_out, event_in, event_out, op_in, op_out, session_in, session_out,
+};
 use crate::domain::{CreateSession, Event, Op, SessionInfo};
 use crate::principal::principal_of;
 use crate::wire;
@@ -20,7 +22,11 @@ pub trait SessionApi: Send + Sync + 'static {
     /// Sessions visible to `who`.
     async fn list(&self, who: Principal) -> Result<Vec<SessionInfo>, ApiError>;
     /// Serve one client connection: `ops` starts with `Attach`.
-    async fn stream(&self, who: Principal, ops: BoxStream<Op>) -> Result<BoxStream<Event>, ApiError>;
+    async fn stream(
+        &self,
+        who: Principal,
+        ops: BoxStream<Op>,
+    ) -> Result<BoxStream<Event>, ApiError>;
 }
 
 pub(crate) struct Adapter(pub(crate) Arc<dyn SessionApi>);
@@ -109,6 +115,7 @@ impl SessionClient {
         ops: impl futures::Stream<Item = Op> + Send + 'static,
     ) -> Result<BoxStream<Event>, ApiError> {
         let r = self.inner.stream(ops.map(op_out)).await?.into_inner();
-        Ok(r.map(|r| r.map_err(ApiError::from).and_then(event_in)).boxed())
+        Ok(r.map(|r| r.map_err(ApiError::from).and_then(event_in))
+            .boxed())
     }
 }

@@ -33,7 +33,12 @@ pub trait SupervisorApi: Send + Sync + 'static {
     /// All services.
     async fn list(&self, who: Principal) -> Result<Vec<ServiceState>, ApiError>;
     /// Apply a verb to one service and return its state after.
-    async fn act(&self, who: Principal, name: String, verb: ServiceVerb) -> Result<ServiceState, ApiError>;
+    async fn act(
+        &self,
+        who: Principal,
+        name: String,
+        verb: ServiceVerb,
+    ) -> Result<ServiceState, ApiError>;
     /// The last `tail` lines of a service's captured log.
     async fn logs(&self, who: Principal, name: String, tail: u32) -> Result<Vec<String>, ApiError>;
     /// Power off or reboot the machine (or end a user-mode supervisor).
@@ -45,7 +50,11 @@ pub(crate) struct Adapter(pub(crate) Arc<dyn SupervisorApi>);
 type Resp<T> = Result<tonic::Response<T>, tonic::Status>;
 
 impl Adapter {
-    async fn verb(&self, req: tonic::Request<wire::ServiceName>, verb: ServiceVerb) -> Resp<wire::ServiceState> {
+    async fn verb(
+        &self,
+        req: tonic::Request<wire::ServiceName>,
+        verb: ServiceVerb,
+    ) -> Resp<wire::ServiceState> {
         let who = principal_of(&req)?;
         let s = self.0.act(who, req.into_inner().name, verb).await?;
         Ok(tonic::Response::new(service_state_out(s)))
@@ -54,7 +63,10 @@ impl Adapter {
 
 #[tonic::async_trait]
 impl wire::supervisor_server::Supervisor for Adapter {
-    async fn list(&self, req: tonic::Request<wire::ServiceListRequest>) -> Resp<wire::ServiceListReply> {
+    async fn list(
+        &self,
+        req: tonic::Request<wire::ServiceListRequest>,
+    ) -> Resp<wire::ServiceListReply> {
         let who = principal_of(&req)?;
         let list = self.0.list(who).await?;
         Ok(tonic::Response::new(wire::ServiceListReply {
@@ -113,14 +125,23 @@ impl SupervisorClient {
 
     /// All services.
     pub async fn list(&mut self) -> Result<Vec<ServiceState>, ApiError> {
-        let r = self.inner.list(crate::unary(wire::ServiceListRequest {})).await?;
-        Ok(r.into_inner().services.into_iter().map(service_state_in).collect())
+        let r = self
+            .inner
+            .list(crate::unary(wire::ServiceListRequest {}))
+            .await?;
+        Ok(r.into_inner()
+            .services
+            .into_iter()
+            .map(service_state_in)
+            .collect())
     }
 
     /// Apply a verb to one service.
     pub async fn act(&mut self, name: &str, verb: ServiceVerb) -> Result<ServiceState, ApiError> {
         // Stop and restart wait for grace periods; allow for them.
-        let mut req = tonic::Request::new(wire::ServiceName { name: name.to_string() });
+        let mut req = tonic::Request::new(wire::ServiceName {
+            name: name.to_string(),
+        });
         req.set_timeout(std::time::Duration::from_secs(60));
         let r = match verb {
             ServiceVerb::Status => self.inner.status(req).await?,
@@ -151,7 +172,9 @@ impl SupervisorClient {
             PowerAction::Poweroff => wire::PowerAction::Poweroff,
             PowerAction::Reboot => wire::PowerAction::Reboot,
         } as i32;
-        self.inner.power(crate::unary(wire::PowerRequest { action })).await?;
+        self.inner
+            .power(crate::unary(wire::PowerRequest { action }))
+            .await?;
         Ok(())
     }
 }

@@ -5,7 +5,9 @@ use std::sync::Arc;
 use futures::StreamExt;
 use tonic::transport::Channel;
 
-use crate::convert::{exec_event_in, exec_event_out, exec_req_in, exec_req_out, tool_spec_in, tool_spec_out};
+use crate::convert::{
+    exec_event_in, exec_event_out, exec_req_in, exec_req_out, tool_spec_in, tool_spec_out,
+};
 use crate::domain::{ExecuteEvent, ExecuteRequest, ToolSpec};
 use crate::principal::principal_of;
 use crate::wire;
@@ -83,12 +85,16 @@ impl ToolsClient {
     }
 
     /// Execute one call. The caller bounds the whole stream's duration.
-    pub async fn execute(&mut self, req: ExecuteRequest) -> Result<BoxStream<ExecuteEvent>, ApiError> {
+    pub async fn execute(
+        &mut self,
+        req: ExecuteRequest,
+    ) -> Result<BoxStream<ExecuteEvent>, ApiError> {
         let r = self
             .inner
             .execute(tonic::Request::new(exec_req_out(req)))
             .await?
             .into_inner();
-        Ok(r.map(|r| r.map_err(ApiError::from).and_then(exec_event_in)).boxed())
+        Ok(r.map(|r| r.map_err(ApiError::from).and_then(exec_event_in))
+            .boxed())
     }
 }

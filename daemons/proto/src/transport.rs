@@ -53,12 +53,11 @@ pub async fn bind(path: &Path) -> Result<UnixListener, TransportError> {
         path: path.to_path_buf(),
         source,
     };
-    if let Some(dir) = path.parent() {
-        if !dir.exists() {
-            std::fs::create_dir_all(dir).map_err(bind_err)?;
-            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o770))
-                .map_err(bind_err)?;
-        }
+    if let Some(dir) = path.parent()
+        && !dir.exists()
+    {
+        std::fs::create_dir_all(dir).map_err(bind_err)?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o770)).map_err(bind_err)?;
     }
     if path.exists() {
         if UnixStream::connect(path).await.is_ok() {

@@ -25,9 +25,16 @@ const COLD_STARTS: usize = 30;
 fn main() -> anyhow::Result<()> {
     let env = Env::scripted(&serde_json::json!({"turns": [{"text": "ok"}]}));
     let out = env.aios(&["daemons", "start"], b"", Duration::from_secs(60));
-    anyhow::ensure!(out.status.success(), "cannot start daemons: {}", String::from_utf8_lossy(&out.stderr));
+    anyhow::ensure!(
+        out.status.success(),
+        "cannot start daemons: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
     let run = env.runtime_dir();
     let backends: Arc<dyn Backends> = Arc::new(aiosd::GrpcBackends::with_sockets(
         &run.join("toolsd.sock"),
@@ -65,7 +72,9 @@ fn main() -> anyhow::Result<()> {
 }
 
 /// Cheapest real read tool: a listing of an empty directory.
-async fn tool_overhead(backends: Arc<dyn Backends>) -> anyhow::Result<(Vec<Duration>, Vec<Duration>)> {
+async fn tool_overhead(
+    backends: Arc<dyn Backends>,
+) -> anyhow::Result<(Vec<Duration>, Vec<Duration>)> {
     let empty = tempfile::tempdir()?;
     let args = serde_json::json!({"path": empty.path()});
     let mut overhead = Vec::with_capacity(TOOL_CALLS);
@@ -86,7 +95,11 @@ async fn tool_overhead(backends: Arc<dyn Backends>) -> anyhow::Result<(Vec<Durat
         let mut tool_us = None;
         while let Some(ev) = stream.next().await {
             if let ExecuteEvent::End(end) = ev? {
-                anyhow::ensure!(end.status == aios_proto::ToolStatus::Ok, "fs.list failed: {}", end.result);
+                anyhow::ensure!(
+                    end.status == aios_proto::ToolStatus::Ok,
+                    "fs.list failed: {}",
+                    end.result
+                );
                 tool_us = Some(end.duration_us);
             }
         }
@@ -109,11 +122,17 @@ fn first_event(env: &Env) -> anyhow::Result<Duration> {
     let _ = bin("aios");
     let started = Instant::now();
     let mut child = c.spawn()?;
-    let stdout = child.stdout.take().ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
     let mut line = String::new();
     BufReader::new(stdout).read_line(&mut line)?;
     let took = started.elapsed();
-    anyhow::ensure!(line.contains("session_started"), "unexpected first line {line:?}");
+    anyhow::ensure!(
+        line.contains("session_started"),
+        "unexpected first line {line:?}"
+    );
     child.wait()?;
     Ok(took)
 }
@@ -128,6 +147,9 @@ fn pct(sorted: &[Duration], p: usize) -> Duration {
 
 fn fmt(d: Duration) -> String {
     let us = d.as_secs_f64() * 1e6;
-    if us < 1000.0 { format!("{us:.0} µs") } else { format!("{:.2} ms", us / 1000.0) }
+    if us < 1000.0 {
+        format!("{us:.0} µs")
+    } else {
+        format!("{:.2} ms", us / 1000.0)
+    }
 }
-

@@ -11,10 +11,16 @@ use aios_proto::{ApiErrorKind, ApprovalMode, ExecuteEvent, ExecuteRequest, Sessi
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
-            println!("{}", serde_json::json!({"outcome": "error", "message": e.to_string()}));
+            println!(
+                "{}",
+                serde_json::json!({"outcome": "error", "message": e.to_string()})
+            );
             return ExitCode::FAILURE;
         }
     };
@@ -44,7 +50,10 @@ async fn probe(args: &[String]) -> Result<String, (String, String)> {
     };
     match call.as_str() {
         "ping" => {
-            let p = aios_proto::HealthClient::new(channel).ping().await.map_err(kind)?;
+            let p = aios_proto::HealthClient::new(channel)
+                .ping()
+                .await
+                .map_err(kind)?;
             Ok(format!("uid {}", p.caller_uid))
         }
         "memory-put-session" => {
@@ -64,7 +73,10 @@ async fn probe(args: &[String]) -> Result<String, (String, String)> {
         }
         "memory-get-session" => {
             let id = rest.first().cloned().unwrap_or_default();
-            let s = aios_proto::MemoryClient::new(channel).get_session(&id).await.map_err(kind)?;
+            let s = aios_proto::MemoryClient::new(channel)
+                .get_session(&id)
+                .await
+                .map_err(kind)?;
             Ok(s.title)
         }
         "tools-execute-as" => {
