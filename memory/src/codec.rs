@@ -1,0 +1,78 @@
+//! How domain enums are spelled in the database. Pure functions, so the
+//! spellings (which the schema's CHECK constraints repeat) are tested
+//! without a database. Changing a spelling needs a migration.
+
+use aios_proto::{ApprovalMode, ToolStatus};
+
+/// Column spelling of an approval mode.
+pub(crate) fn approval_str(a: ApprovalMode) -> &'static str {
+    match a {
+        ApprovalMode::Ask => "ask",
+        ApprovalMode::Policy => "policy",
+    }
+}
+
+/// Parse the column spelling of an approval mode.
+pub(crate) fn approval_parse(s: &str) -> Option<ApprovalMode> {
+    match s {
+        "ask" => Some(ApprovalMode::Ask),
+        "policy" => Some(ApprovalMode::Policy),
+        _ => None,
+    }
+}
+
+/// Column spelling of a tool status.
+pub(crate) fn status_str(s: ToolStatus) -> &'static str {
+    match s {
+        ToolStatus::Ok => "ok",
+        ToolStatus::Error => "error",
+        ToolStatus::Denied => "denied",
+        ToolStatus::Rejected => "rejected",
+        ToolStatus::Interrupted => "interrupted",
+        ToolStatus::TimedOut => "timed_out",
+    }
+}
+
+/// Parse the column spelling of a tool status.
+pub(crate) fn status_parse(s: &str) -> Option<ToolStatus> {
+    match s {
+        "ok" => Some(ToolStatus::Ok),
+        "error" => Some(ToolStatus::Error),
+        "denied" => Some(ToolStatus::Denied),
+        "rejected" => Some(ToolStatus::Rejected),
+        "interrupted" => Some(ToolStatus::Interrupted),
+        "timed_out" => Some(ToolStatus::TimedOut),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn approval_spellings_round_trip() {
+        for a in [ApprovalMode::Ask, ApprovalMode::Policy] {
+            assert_eq!(approval_parse(approval_str(a)), Some(a));
+        }
+        assert_eq!(approval_parse("ASK"), None);
+    }
+
+    #[test]
+    fn status_spellings_round_trip_and_match_serde() {
+        for s in [
+            ToolStatus::Ok,
+            ToolStatus::Error,
+            ToolStatus::Denied,
+            ToolStatus::Rejected,
+            ToolStatus::Interrupted,
+            ToolStatus::TimedOut,
+        ] {
+            assert_eq!(status_parse(status_str(s)), Some(s));
+            // The database spelling is the JSON spelling, so rows read the
+            // same as the `--json` event stream.
+            assert_eq!(serde_json::to_value(s).unwrap(), status_str(s));
+        }
+        assert_eq!(status_parse(""), None);
+    }
+}

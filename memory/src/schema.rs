@@ -1,0 +1,166 @@
+//! The database schema and its versioned migrations.
+//!
+//! The schema version lives in `PRAGMA user_version`; `PRAGMA
+//! application_id` marks the file as ours so a foreign SQLite database is
+//! refused instead of being "migrated". Each migration runs in its own
+//! `BEGIN IMMEDIATE` transaction together with the version bump, so a crash
+//! mid-migration leaves the previous version intact. A database whose
+//! version is newer than [`LATEST_VERSION`] is refused: an old binary must
+//! not write rows a newer schema does not expect.
+
+use std::path::Path;
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use crate::error::{ErrorKind, Result, StoreError};
+
+/// `application_id` of an aiOS memory database: "aiOS" in ASCII.
+pub const APPLICATION_ID: i32 = 0x6169_4f53;
+
+/// Migration steps; step `i` brings the database to version `i + 1`.
+/// Append only: never edit a step that has shipped.
+const MIGRATIONS: &[&str] = &[
+    // 1: sessions, messages, tool calls.
+    //
+    // Row ids are AUTOINCREMENT so they are never reused: search indexes
+    // (DESIGN.md §6) key documents by them and are rebuilt from SQLite.
+    "
+    CREATE TABLE sessions (
+        id              TEXT PRIMARY KEY NOT NULL CHECK (id <> ''),
+        uid             INTEGER NOT NULL CHECK (uid >= 0),
+        provider        TEXT NOT NULL,
+        model           TEXT NOT NULL,
+        created_unix_ms INTEGER NOT NULL,
+        title           TEXT NOT NULL,
+        approval        TEXT NOT NULL CHECK (approval IN ('ask', 'policy'))
+    );
+    CREATE INDEX sessions_by_uid ON sessions (uid, created_unix_ms DESC);
+    CREATE INDEX sessions_by_time ON sessions (created_unix_ms DESC);
+
+    CREATE TABLE messages (
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,
+        session_id      TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+        turn_id         TEXT NOT NULL,
+        role            TEXT NOT NULL CHECK (role IN ('user', 'assistant', 'tool')),
+        content         TEXT NOT NULL,
+        tool_calls_json TEXT NOT NULL DEFAULT '[]',
+        tool_call_id    TEXT,
+        unix_ms         INTEGER NOT NULL
+    );
+    CREATE INDEX messages_by_session ON messages (session_id, id);
+
+    CREATE TABLE tool_calls (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        session_id  TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+        turn_id     TEXT NOT NULL,
+        call_id     TEXT NOT NULL,
+        tool        TEXT NOT NULL,
+        args_json   TEXT NOT NULL,
+        status      TEXT NOT NULL CHECK (status IN
+                        ('ok', 'error', 'denied', 'rejected', 'interrupted', 'timed_out')),
+        result_json TEXT NOT NULL,
+        duration_us INTEGER NOT NULL CHECK (duration_us >= 0),
+        unix_ms     INTEGER NOT NULL
+    );
+    CREATE INDEX tool_calls_by_session ON tool_calls (session_id, id);
+    CREATE INDEX tool_calls_by_call ON tool_calls (call_id);
+    ",
+];
+
+/// The schema version this build writes.
+pub const LATEST_VERSION: u32 = MIGRATIONS.len() as u32;
+
+fn read_i64(conn: &Connection, path: &Path, pragma: &str) -> Result<i64> {
+    conn.pragma_query_value(None, pragma, |r| r.get::<_, i64>(0))
+        .map_err(|e| StoreError::sqlite(path, "open the database", e))
+}
+
+/// Check that `conn` is an aiOS memory database this build understands and
+/// bring it to [`LATEST_VERSION`].
+pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
+    let p = path.display();
+    let version = read_i64(conn, path, "user_version")?;
+    if version > i64::from(LATEST_VERSION) {
+        return Err(StoreError::new(
+            ErrorKind::TooNew,
+            format!(
+                "{p} has schema version {version}, but this aiOS understands versions up to \
+                 {LATEST_VERSION}: it was written by a newer aiOS. Upgrade aiOS, or move the file aside \
+                 to start an empty memory"
+            ),
+        ));
+    }
+    let app_id = read_i64(conn, path, "application_id")?;
+    if app_id != 0 && app_id != i64::from(APPLICATION_ID) {
+        return Err(StoreError::new(
+            ErrorKind::Corrupt,
+            format!(
+                "{p} is a SQLite database of another program (application_id {app_id:#x}), not an aiOS \
+                 memory database; point aiOS at another state directory or move the file aside"
+            ),
+        ));
+    }
+    if app_id == 0 {
+        // Unmarked: only an empty database may become ours.
+        let objects: i64 = conn
+            .query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))
+            .map_err(|e| StoreError::sqlite(path, "open the database", e))?;
+        if objects != 0 || version != 0 {
+            return Err(StoreError::new(
+                ErrorKind::Corrupt,
+                format!(
+                    "{p} is a SQLite database of another program ({objects} schema objects, no aiOS \
+                     application_id), not an aiOS memory database; move it aside"
+                ),
+            ));
+        }
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate() {
+        let target = i as i64 + 1;
+        let doing = format!("migrate the schema to version {target}");
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| StoreError::sqlite(path, &doing, e))?;
+        // Re-read under the write lock: another process may have migrated
+        // since we looked.
+        let current = read_i64(&tx, path, "user_version")?;
+        if current >= target {
+            continue;
+        }
+        tx.execute_batch(sql)
+            .and_then(|()| tx.pragma_update(None, "application_id", APPLICATION_ID))
+            .and_then(|()| tx.pragma_update(None, "user_version", target))
+            .and_then(|()| tx.commit())
+            .map_err(|e| StoreError::sqlite(path, &doing, e))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_migration_applies_to_an_empty_database_and_is_idempotent() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        let path = Path::new(":memory:");
+        migrate(&mut conn, path).unwrap();
+        let v: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, i64::from(LATEST_VERSION));
+        // A second run finds nothing to do (and does not fail on CREATE).
+        migrate(&mut conn, path).unwrap();
+    }
+
+    #[test]
+    fn foreign_sqlite_database_is_refused() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE accounts (id INTEGER)")
+            .unwrap();
+        let err = migrate(&mut conn, Path::new("/x/other.db")).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Corrupt);
+        assert!(err.to_string().contains("another program"), "{err}");
+        assert!(err.to_string().contains("/x/other.db"), "{err}");
+    }
+}
