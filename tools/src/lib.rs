@@ -1,1 +1,45 @@
-//! Tool definitions and their implementations: one typed definition per tool, from which schemas, policy input and help derive.
+//! # aios-tools: one typed definition per tool
+//!
+//! Every tool is a type implementing [`Tool`]: its dotted name, description,
+//! argument struct (`serde::Deserialize` + `schemars::JsonSchema`), effect
+//! class ([`aios_proto::Risk`]), the [`Resource`]s a call touches, a
+//! human preview, and an async `run`. The [`Registry`] is built once
+//! ([`Registry::builtin`]) and derives from those definitions everything
+//! else needs: the [`aios_proto::ToolSpec`] list (LLM schema, policy input),
+//! help text, argument validation that names the failing field, and
+//! "did you mean" suggestions for unknown names.
+//!
+//! A run gets a [`ToolCtx`]: a cancellation token (the executor cancels on
+//! timeout or client disconnect, then aborts), a capped live-output sink
+//! (→ `ToolOutputDelta`), and the [`Access`] of the effective user, which
+//! file tools consult so that a root executor acting for an ordinary user
+//! never reads what that user could not.
+//!
+//! Design decisions:
+//! - **Kernel interfaces first.** Tools read `/proc`, call `statvfs`, walk
+//!   directories; they run helpers (`systemctl`, `journalctl`) only where no
+//!   kernel interface exists, through [`command::run_command`] (no shell,
+//!   timeout, output cap, killed on cancel).
+//! - **Blocking work off the async workers** via [`ToolCtx::blocking`],
+//!   polling cancellation in long loops.
+//! - **Compact structured results** (serde structs → JSON) with human
+//!   figures beside raw numbers, because the reader is a model.
+//! - **Schemas inline every subschema** (no `$ref`), as LLM providers want.
+//!
+//! This crate knows nothing about gRPC, sockets or policy; `toolsd` owns
+//! those.
+#![deny(missing_docs)]
+
+pub mod access;
+pub mod builtin;
+pub mod command;
+mod error;
+pub mod procfs;
+mod registry;
+mod tool;
+pub mod util;
+
+pub use access::{Access, FileMeta, Identity, Perm, permits};
+pub use error::{ToolError, ToolErrorKind};
+pub use registry::{Prepared, Registry, RegistryBuilder, help_text, parse_args, schema_of};
+pub use tool::{OutputSink, Resource, Tool, ToolCtx};

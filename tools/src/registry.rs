@@ -1,0 +1,518 @@
+//! The [`Registry`]: every tool by name, its [`ToolSpec`] derived once from
+//! the typed definition, lookup with "did you mean" suggestions, and
+//! argument validation that names the failing field.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use aios_proto::{Risk, ToolSpec};
+use futures::future::BoxFuture;
+use serde_json::Value;
+
+use crate::{Resource, Tool, ToolCtx, ToolError, ToolErrorKind};
+
+/// A call whose arguments have been validated, ready to run once.
+pub struct Prepared {
+    /// The tool's spec.
+    pub spec: Arc<ToolSpec>,
+    /// Resources this call touches.
+    pub resources: Vec<Resource>,
+    /// Human text of what will happen.
+    pub preview: String,
+    run: Box<dyn FnOnce(ToolCtx) -> BoxFuture<'static, Result<Value, ToolError>> + Send>,
+}
+
+impl std::fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prepared")
+            .field("tool", &self.spec.name)
+            .field("resources", &self.resources)
+            .field("preview", &self.preview)
+            .finish()
+    }
+}
+
+impl Prepared {
+    /// Run the call. The returned future is `'static`, so the executor can
+    /// spawn it as its own task (and abort it).
+    pub fn run(self, ctx: ToolCtx) -> BoxFuture<'static, Result<Value, ToolError>> {
+        (self.run)(ctx)
+    }
+}
+
+/// Object-safe face of a [`Tool`].
+trait ErasedTool: Send + Sync {
+    fn prepare(self: Arc<Self>, spec: Arc<ToolSpec>, args: Value) -> Result<Prepared, ToolError>;
+}
+
+struct Erased<T>(T);
+
+impl<T: Tool> ErasedTool for Erased<T> {
+    fn prepare(self: Arc<Self>, spec: Arc<ToolSpec>, args: Value) -> Result<Prepared, ToolError> {
+        let args = parse_args::<T::Args>(&spec.name, args)?;
+        let resources = self.0.resources(&args);
+        let preview = self.0.preview(&args);
+        Ok(Prepared {
+            spec,
+            resources,
+            preview,
+            run: Box::new(move |ctx| Box::pin(async move { self.0.run(ctx, args).await })),
+        })
+    }
+}
+
+struct Entry {
+    spec: Arc<ToolSpec>,
+    tool: Arc<dyn ErasedTool>,
+}
+
+/// Every tool this executor knows, by name.
+pub struct Registry {
+    tools: BTreeMap<String, Entry>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.tools.keys()).finish()
+    }
+}
+
+impl Registry {
+    /// The built-in tools.
+    pub fn builtin() -> Registry {
+        Registry::builder().with_builtin().build()
+    }
+
+    /// An empty builder (tests add their own tools; the daemon starts from
+    /// [`RegistryBuilder::with_builtin`]).
+    pub fn builder() -> RegistryBuilder {
+        RegistryBuilder {
+            tools: BTreeMap::new(),
+            error: None,
+        }
+    }
+
+    /// Specs of every tool, sorted by name.
+    pub fn specs(&self) -> Vec<ToolSpec> {
+        self.tools.values().map(|e| (*e.spec).clone()).collect()
+    }
+
+    /// Names of every tool, sorted.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.tools.keys().map(String::as_str)
+    }
+
+    /// The spec of `name`, or an error suggesting the closest names.
+    pub fn spec(&self, name: &str) -> Result<Arc<ToolSpec>, ToolError> {
+        self.entry(name).map(|e| e.spec.clone())
+    }
+
+    /// Validate `args` for `name` and return a call ready to run.
+    pub fn prepare(&self, name: &str, args: Value) -> Result<Prepared, ToolError> {
+        let e = self.entry(name)?;
+        e.tool.clone().prepare(e.spec.clone(), args)
+    }
+
+    /// Help text for one tool, derived from its spec.
+    pub fn help(&self, name: &str) -> Result<String, ToolError> {
+        Ok(help_text(&*self.spec(name)?))
+    }
+
+    fn entry(&self, name: &str) -> Result<&Entry, ToolError> {
+        self.tools.get(name).ok_or_else(|| {
+            let close = suggest(name, self.names());
+            let hint = if close.is_empty() {
+                format!(
+                    "known tools: {}",
+                    self.names().collect::<Vec<_>>().join(", ")
+                )
+            } else {
+                format!(
+                    "did you mean {}?",
+                    close
+                        .iter()
+                        .map(|n| format!("`{n}`"))
+                        .collect::<Vec<_>>()
+                        .join(" or ")
+                )
+            };
+            ToolError::new(
+                ToolErrorKind::UnknownTool,
+                format!("unknown tool `{name}`; {hint}"),
+            )
+        })
+    }
+}
+
+/// Builds a [`Registry`]; registration errors surface at [`RegistryBuilder::try_build`].
+pub struct RegistryBuilder {
+    tools: BTreeMap<String, Entry>,
+    error: Option<ToolError>,
+}
+
+impl std::fmt::Debug for RegistryBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.tools.keys()).finish()
+    }
+}
+
+impl RegistryBuilder {
+    /// Add the built-in tools.
+    pub fn with_builtin(self) -> Self {
+        crate::builtin::register_all(self)
+    }
+
+    /// Add one tool. A malformed or duplicate name is reported by
+    /// [`RegistryBuilder::try_build`].
+    pub fn register<T: Tool>(mut self, tool: T) -> Self {
+        let name = tool.name();
+        if let Err(e) = check_name(name) {
+            self.error.get_or_insert(e);
+            return self;
+        }
+        if self.tools.contains_key(name) {
+            self.error.get_or_insert(ToolError::invalid(format!(
+                "tool `{name}` is registered twice"
+            )));
+            return self;
+        }
+        let spec = ToolSpec {
+            name: name.to_string(),
+            description: tool.description().to_string(),
+            args_schema: schema_of::<T::Args>(),
+            effect: tool.effect(),
+            resources: tool
+                .resource_kinds()
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+        };
+        self.tools.insert(
+            name.to_string(),
+            Entry {
+                spec: Arc::new(spec),
+                tool: Arc::new(Erased(tool)),
+            },
+        );
+        self
+    }
+
+    /// The registry, or the first registration error.
+    pub fn try_build(self) -> Result<Registry, ToolError> {
+        match self.error {
+            Some(e) => Err(e),
+            None => Ok(Registry { tools: self.tools }),
+        }
+    }
+
+    /// The registry, skipping any tool that failed to register (logged).
+    /// The built-in set is checked by a unit test, so this loses nothing
+    /// there.
+    pub fn build(self) -> Registry {
+        if let Some(e) = &self.error {
+            tracing::error!("tool registration: {e}");
+        }
+        Registry { tools: self.tools }
+    }
+}
+
+/// Names are `namespace.verb`: lowercase ASCII letters, digits and `_`.
+fn check_name(name: &str) -> Result<(), ToolError> {
+    let ok_part = |s: &str| {
+        !s.is_empty()
+            && s.starts_with(|c: char| c.is_ascii_lowercase())
+            && s.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    };
+    match name.split_once('.') {
+        Some((ns, verb)) if ok_part(ns) && ok_part(verb) => Ok(()),
+        _ => Err(ToolError::invalid(format!(
+            "tool name `{name}` is not `namespace.verb` (lowercase letters, digits, `_`)"
+        ))),
+    }
+}
+
+/// The JSON schema of `T` for models: draft 2020-12 with every subschema
+/// inlined (providers handle `$ref` poorly), without the `$schema` and
+/// `title` keys that only add tokens.
+pub fn schema_of<T: schemars::JsonSchema>() -> Value {
+    let generator = schemars::generate::SchemaSettings::draft2020_12()
+        .with(|s| s.inline_subschemas = true)
+        .into_generator();
+    let mut v = generator.into_root_schema_for::<T>().to_value();
+    strip_integer_formats(&mut v);
+    if let Some(o) = v.as_object_mut() {
+        o.remove("$schema");
+        o.remove("title");
+        // The struct's own doc ("Arguments of `x`") repeats the tool's.
+        o.remove("description");
+        // An argument-less tool still takes an object.
+        o.entry("type").or_insert_with(|| Value::from("object"));
+        o.entry("properties")
+            .or_insert_with(|| Value::Object(Default::default()));
+    }
+    v
+}
+
+/// Drop schemars' non-standard integer formats (`uint`, `uint64`…) that
+/// some providers reject; the `minimum` beside them keeps the meaning.
+fn strip_integer_formats(v: &mut Value) {
+    match v {
+        Value::Object(o) => {
+            if o.get("format")
+                .and_then(Value::as_str)
+                .is_some_and(|f| f.starts_with("int") || f.starts_with("uint"))
+            {
+                o.remove("format");
+            }
+            o.values_mut().for_each(strip_integer_formats);
+        }
+        Value::Array(a) => a.iter_mut().for_each(strip_integer_formats),
+        _ => {}
+    }
+}
+
+/// Deserialize `args` into `T`, naming the failing field in the error.
+/// `null` counts as `{}` so argument-less tools accept either.
+pub fn parse_args<T: serde::de::DeserializeOwned>(tool: &str, args: Value) -> Result<T, ToolError> {
+    let args = if args.is_null() {
+        Value::Object(Default::default())
+    } else {
+        args
+    };
+    if !args.is_object() {
+        return Err(ToolError::invalid(format!(
+            "{tool}: arguments must be a JSON object, got {}",
+            kind_of(&args)
+        )));
+    }
+    serde_path_to_error::deserialize(args).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        if path == "." || path.is_empty() {
+            // Missing or unknown fields are reported at the top level, and
+            // serde's message already names the field.
+            ToolError::invalid(format!("{tool}: {inner}"))
+        } else {
+            ToolError::invalid(format!("{tool}: field `{path}`: {inner}"))
+        }
+    })
+}
+
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Up to three known names closest to `wanted`: same-namespace or
+/// same-verb names first, then by edit distance.
+fn suggest<'a>(wanted: &str, names: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let wanted_l = wanted.to_ascii_lowercase();
+    let (w_ns, w_verb) = wanted_l.split_once('.').unwrap_or(("", wanted_l.as_str()));
+    let mut scored: Vec<(usize, &str)> = names
+        .filter_map(|n| {
+            let d = edit_distance(&wanted_l, n);
+            let (ns, verb) = n.split_once('.').unwrap_or(("", n));
+            let bonus = usize::from(ns == w_ns && !w_ns.is_empty()) + usize::from(verb == w_verb);
+            let limit = (wanted_l.len() / 3).max(2);
+            if d <= limit || bonus > 0 {
+                Some((d.saturating_sub(2 * bonus), n))
+            } else {
+                None
+            }
+        })
+        .collect();
+    scored.sort();
+    scored
+        .into_iter()
+        .take(3)
+        .map(|(_, n)| n.to_string())
+        .collect()
+}
+
+/// Levenshtein distance over chars.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// CLI/help text of a spec: name, effect, description and each argument.
+pub fn help_text(spec: &ToolSpec) -> String {
+    let effect = match spec.effect {
+        Risk::Read => "read-only",
+        Risk::Change => "changes the system",
+        Risk::Destructive => "destructive",
+    };
+    let mut s = format!("{} ({effect})\n  {}\n", spec.name, spec.description);
+    let required: Vec<&str> = spec.args_schema["required"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    if let Some(props) = spec.args_schema["properties"].as_object() {
+        if !props.is_empty() {
+            s.push_str("  arguments:\n");
+        }
+        for (name, p) in props {
+            let ty = match &p["type"] {
+                Value::String(t) => t.clone(),
+                Value::Array(ts) => ts
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .filter(|t| *t != "null")
+                    .collect::<Vec<_>>()
+                    .join("|"),
+                _ => p["enum"]
+                    .as_array()
+                    .map(|e| {
+                        e.iter()
+                            .filter_map(Value::as_str)
+                            .collect::<Vec<_>>()
+                            .join("|")
+                    })
+                    .or_else(|| {
+                        p["oneOf"].as_array().map(|e| {
+                            e.iter()
+                                .filter_map(|c| c["const"].as_str())
+                                .collect::<Vec<_>>()
+                                .join("|")
+                        })
+                    })
+                    .unwrap_or_else(|| "value".into()),
+            };
+            let req = if required.contains(&name.as_str()) {
+                ", required"
+            } else {
+                ""
+            };
+            let desc = p["description"].as_str().unwrap_or("");
+            s.push_str(&format!("    {name} ({ty}{req}): {desc}\n"));
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_registers_cleanly_with_valid_schemas() {
+        let r = Registry::builder().with_builtin().try_build().unwrap();
+        let names: Vec<&str> = r.names().collect();
+        for n in [
+            "fs.usage",
+            "fs.list",
+            "fs.read",
+            "fs.largest",
+            "process.list",
+            "sys.overview",
+            "net.listening",
+            "service.status",
+            "log.tail",
+        ] {
+            assert!(names.contains(&n), "{n} missing from {names:?}");
+        }
+        for spec in r.specs() {
+            let text = spec.args_schema.to_string();
+            assert_eq!(spec.args_schema["type"], "object", "{}: {text}", spec.name);
+            assert!(
+                !text.contains("$ref"),
+                "{} schema has $ref: {text}",
+                spec.name
+            );
+            assert!(
+                !text.contains("$defs"),
+                "{} schema has $defs: {text}",
+                spec.name
+            );
+            assert!(spec.args_schema.get("$schema").is_none());
+            assert!(!text.contains("\"format\":\"uint"), "{}: {text}", spec.name);
+            assert!(spec.description.len() > 20, "{}", spec.name);
+            assert_eq!(spec.effect, Risk::Read);
+            assert!(!spec.resources.is_empty(), "{}", spec.name);
+        }
+    }
+
+    #[test]
+    fn unknown_tool_suggests_closest_names() {
+        let r = Registry::builtin();
+        let e = r.spec("fs.lst").unwrap_err();
+        assert_eq!(e.kind(), ToolErrorKind::UnknownTool);
+        assert!(e.message().contains("`fs.list`"), "{e}");
+        let e = r.spec("disk.usage").unwrap_err();
+        assert!(e.message().contains("`fs.usage`"), "{e}");
+        let e = r.spec("zzzzzzzz").unwrap_err();
+        assert!(e.message().contains("known tools:"), "{e}");
+    }
+
+    #[test]
+    fn bad_args_name_the_field() {
+        let r = Registry::builtin();
+        let e = r.prepare("fs.list", serde_json::json!({})).unwrap_err();
+        assert_eq!(e.kind(), ToolErrorKind::InvalidArgs);
+        assert!(e.message().contains("`path`"), "{e}");
+        let e = r
+            .prepare("fs.list", serde_json::json!({"path": "/", "limit": "ten"}))
+            .unwrap_err();
+        assert!(e.message().contains("field `limit`"), "{e}");
+        let e = r
+            .prepare("fs.list", serde_json::json!({"pth": "/"}))
+            .unwrap_err();
+        assert!(e.message().contains("`pth`"), "{e}");
+        let e = r.prepare("fs.list", serde_json::json!([1])).unwrap_err();
+        assert!(e.message().contains("must be a JSON object"), "{e}");
+        // Argument-less tools accept null and {}.
+        r.prepare("sys.overview", Value::Null).unwrap();
+        r.prepare("sys.overview", serde_json::json!({})).unwrap();
+    }
+
+    #[test]
+    fn names_must_be_namespace_verb() {
+        assert!(check_name("fs.list").is_ok());
+        assert!(check_name("net.listening2").is_ok());
+        for bad in [
+            "fs",
+            "fs.",
+            ".list",
+            "Fs.list",
+            "fs.list.x",
+            "fs-x.list",
+            "fs.li st",
+        ] {
+            assert!(check_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn help_lists_arguments() {
+        let r = Registry::builtin();
+        let h = r.help("fs.read").unwrap();
+        assert!(h.starts_with("fs.read (read-only)"), "{h}");
+        assert!(h.contains("path (string, required)"), "{h}");
+        assert!(h.contains("max_bytes (integer)"), "{h}");
+        let h = r.help("process.list").unwrap();
+        assert!(h.contains("sort_by (cpu|memory|pid)"), "{h}");
+    }
+
+    #[test]
+    fn edit_distance_basics() {
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("", "ab"), 2);
+        assert_eq!(edit_distance("same", "same"), 0);
+    }
+}
