@@ -1,0 +1,987 @@
+//! The supervisor: a pure state machine per service, dependency ordering,
+//! readiness gating, restart with exponential backoff, start limits, and
+//! ordered shutdown. It owns no file descriptor and never sleeps; the OS is
+//! behind the [`Os`] trait and time comes from [`Os::now`], so every rule
+//! here is unit-tested with a fake clock and fake processes.
+//!
+//! The driver calls one method per event ([`Supervisor::on_exit`],
+//! [`Supervisor::on_notify`], the control verbs) and [`Supervisor::tick`]
+//! when [`Supervisor::next_deadline`] passes. Each call runs the machine to
+//! a fixpoint before returning.
+//!
+//! Rules, in short:
+//! - A wanted service starts when every `requires` dependency is ready
+//!   (running, or exited successfully) and no `after` dependency that is
+//!   itself coming up is still on its way. A failed `requires` dependency
+//!   fails its dependents.
+//! - Starting a service wants its `requires` too; stopping one stops the
+//!   services that require it, and a service stops only after every active
+//!   service ordered after it has stopped (reverse dependency order).
+//! - A run that ends is restarted per policy after `initial * 2^(n-1)`
+//!   (capped at `max`) for the n-th consecutive failure; a run that lasted
+//!   a whole start-limit interval resets the count. More than `burst`
+//!   starts within `interval` puts the service in `failed`.
+
+mod os;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::time::Duration;
+
+pub use os::{ExitStatus, Os, Pid, Sig};
+
+use crate::manifest::start_order;
+use crate::manifest::units::format_duration;
+use crate::spec::{Readiness, RestartPolicy, ServiceSpec};
+
+/// How often a `readiness = { socket = ... }` service is probed.
+pub const SOCKET_PROBE_INTERVAL: Duration = Duration::from_millis(10);
+
+/// The externally visible phase of a service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Not running and not wanted.
+    Stopped,
+    /// Wanted; waiting for its dependencies.
+    Waiting,
+    /// Spawned; waiting for readiness.
+    Starting,
+    /// Ready.
+    Running,
+    /// Asked to stop; waiting for it to exit.
+    Stopping,
+    /// Waiting out the restart backoff.
+    BackingOff,
+    /// Ran to completion (exit code 0) and is not restarted.
+    Exited,
+    /// Failed and is not restarted (policy, start limit, or a dependency).
+    Failed,
+}
+
+impl Phase {
+    /// The name the control API uses: `stopped`, `starting`, `running`,
+    /// `stopping`, `failed` or `exited` (waiting and backing off are
+    /// `starting`).
+    pub fn api_name(self) -> &'static str {
+        match self {
+            Phase::Stopped => "stopped",
+            Phase::Waiting | Phase::Starting | Phase::BackingOff => "starting",
+            Phase::Running => "running",
+            Phase::Stopping => "stopping",
+            Phase::Exited => "exited",
+            Phase::Failed => "failed",
+        }
+    }
+}
+
+/// A snapshot of one service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceStatus {
+    /// Service name.
+    pub name: String,
+    /// Phase.
+    pub phase: Phase,
+    /// Main process, while there is one.
+    pub pid: Option<Pid>,
+    /// Started at boot.
+    pub enabled: bool,
+    /// Automatic restarts so far.
+    pub restarts: u32,
+    /// Spawns so far (every start attempt).
+    pub runs: u64,
+    /// Last `STATUS=` text, or why it failed or is waiting.
+    pub status_text: String,
+    /// How the last run ended.
+    pub last_exit: Option<ExitStatus>,
+    /// When the phase was entered, Unix milliseconds.
+    pub since_unix_ms: i64,
+}
+
+/// What a control request waits for before it answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Goal {
+    /// Up: running (or settled as exited/failed), after more than `runs_before` spawns.
+    Up {
+        /// `runs` when the request arrived.
+        runs_before: u64,
+        /// Require a new run (restart) rather than any.
+        fresh: bool,
+    },
+    /// Down: stopped, exited or failed.
+    Down,
+}
+
+/// Why a control request was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ControlError {
+    /// No such service.
+    #[error("no service named {name:?}; known services: {known}")]
+    UnknownService {
+        /// The name asked for.
+        name: String,
+        /// Comma-separated known names.
+        known: String,
+    },
+    /// Nothing starts once shutdown has begun.
+    #[error("the supervisor is shutting down; nothing can be started")]
+    ShuttingDown,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum AfterStop {
+    /// Stay stopped.
+    Rest,
+    /// Start again at once (a restart request).
+    Restart,
+    /// The run failed for this reason (readiness timeout, watchdog).
+    Failure(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum State {
+    Inactive,
+    Waiting,
+    Starting {
+        pid: Pid,
+        deadline: Duration,
+    },
+    Running {
+        pid: Pid,
+    },
+    Stopping {
+        pid: Pid,
+        kill_at: Option<Duration>,
+        next: AfterStop,
+    },
+    BackingOff {
+        until: Duration,
+    },
+    Exited,
+    Failed,
+}
+
+impl State {
+    fn pid(&self) -> Option<Pid> {
+        match self {
+            State::Starting { pid, .. } | State::Running { pid } | State::Stopping { pid, .. } => {
+                Some(*pid)
+            }
+            _ => None,
+        }
+    }
+
+    fn active(&self) -> bool {
+        self.pid().is_some()
+    }
+}
+
+#[derive(Debug)]
+struct Svc {
+    spec: ServiceSpec,
+    enabled: bool,
+    want: bool,
+    removed: bool,
+    state: State,
+    since_ms: i64,
+    restarts: u32,
+    runs: u64,
+    consecutive_failures: u32,
+    starts: VecDeque<Duration>,
+    status_text: String,
+    last_exit: Option<ExitStatus>,
+    run_started: Duration,
+    last_watchdog: Duration,
+}
+
+impl Svc {
+    fn new(spec: ServiceSpec) -> Svc {
+        Svc {
+            enabled: spec.enabled,
+            spec,
+            want: false,
+            removed: false,
+            state: State::Inactive,
+            since_ms: 0,
+            restarts: 0,
+            runs: 0,
+            consecutive_failures: 0,
+            starts: VecDeque::new(),
+            status_text: String::new(),
+            last_exit: None,
+            run_started: Duration::ZERO,
+            last_watchdog: Duration::ZERO,
+        }
+    }
+
+    fn phase(&self) -> Phase {
+        match self.state {
+            State::Inactive => Phase::Stopped,
+            State::Waiting => Phase::Waiting,
+            State::Starting { .. } => Phase::Starting,
+            State::Running { .. } => Phase::Running,
+            State::Stopping { .. } => Phase::Stopping,
+            State::BackingOff { .. } => Phase::BackingOff,
+            State::Exited => Phase::Exited,
+            State::Failed => Phase::Failed,
+        }
+    }
+
+    /// Ready, as a `requires` dependency sees it.
+    fn satisfies(&self) -> bool {
+        matches!(self.state, State::Running { .. }) || (self.state == State::Exited)
+    }
+}
+
+enum Deps {
+    Ready,
+    Blocked,
+    Failed(String),
+}
+
+/// The supervisor over an [`Os`].
+pub struct Supervisor<O: Os> {
+    os: O,
+    svcs: BTreeMap<String, Svc>,
+    order: Vec<String>,
+    shutting_down: bool,
+}
+
+impl<O: Os> Supervisor<O> {
+    /// A supervisor for `specs` (already validated as a set); nothing runs
+    /// until [`Supervisor::boot`] or a start.
+    pub fn new(os: O, specs: Vec<ServiceSpec>) -> Self {
+        let order = start_order(&specs);
+        let svcs = specs
+            .into_iter()
+            .map(|s| (s.name.clone(), Svc::new(s)))
+            .collect();
+        let mut sup = Supervisor {
+            os,
+            svcs,
+            order,
+            shutting_down: false,
+        };
+        let now_ms = sup.os.wall_ms();
+        for s in sup.svcs.values_mut() {
+            s.since_ms = now_ms;
+        }
+        sup
+    }
+
+    /// The OS boundary (tests inspect their fake through this).
+    pub fn os(&self) -> &O {
+        &self.os
+    }
+
+    /// Mutable access to the OS boundary.
+    pub fn os_mut(&mut self) -> &mut O {
+        &mut self.os
+    }
+
+    /// Start every enabled service (and what they require).
+    pub fn boot(&mut self) {
+        let enabled: Vec<String> = self
+            .order
+            .iter()
+            .filter(|n| self.svcs.get(*n).is_some_and(|s| s.enabled))
+            .cloned()
+            .collect();
+        for n in enabled {
+            self.want_up(&n);
+        }
+        self.step();
+    }
+
+    /// Start a service (and what it requires). A failed service is reset.
+    pub fn start(&mut self, name: &str) -> Result<(), ControlError> {
+        self.check(name)?;
+        if self.shutting_down {
+            return Err(ControlError::ShuttingDown);
+        }
+        if let Some(s) = self.svcs.get_mut(name) {
+            if matches!(
+                s.state,
+                State::Exited | State::Failed | State::BackingOff { .. }
+            ) {
+                s.state = State::Inactive;
+            }
+            s.starts.clear();
+            s.consecutive_failures = 0;
+        }
+        self.want_up(name);
+        self.step();
+        Ok(())
+    }
+
+    /// Stop a service and everything that requires it.
+    pub fn stop(&mut self, name: &str) -> Result<(), ControlError> {
+        self.check(name)?;
+        self.want_down(name);
+        if let Some(s) = self.svcs.get_mut(name)
+            && (s.state == State::Failed || s.state == State::Exited)
+        {
+            s.state = State::Inactive;
+            s.since_ms = self.os.wall_ms();
+        }
+        self.step();
+        Ok(())
+    }
+
+    /// Stop then start one service (its dependents keep running).
+    pub fn restart(&mut self, name: &str) -> Result<(), ControlError> {
+        self.check(name)?;
+        if self.shutting_down {
+            return Err(ControlError::ShuttingDown);
+        }
+        let now = self.os.now();
+        let wall = self.os.wall_ms();
+        let Some(s) = self.svcs.get_mut(name) else {
+            return Ok(());
+        };
+        match s.state.clone() {
+            State::Starting { pid, .. } | State::Running { pid } => {
+                self.os.signal(name, pid, Sig::Term);
+                s.want = true;
+                s.state = State::Stopping {
+                    pid,
+                    kill_at: Some(now + s.spec.stop_timeout),
+                    next: AfterStop::Restart,
+                };
+                s.since_ms = wall;
+                self.want_up(name);
+                self.step();
+                Ok(())
+            }
+            State::Stopping { pid, kill_at, .. } => {
+                s.state = State::Stopping {
+                    pid,
+                    kill_at,
+                    next: AfterStop::Restart,
+                };
+                self.want_up(name);
+                self.step();
+                Ok(())
+            }
+            _ => self.start(name),
+        }
+    }
+
+    /// Mark a service as started at boot or not (running state unchanged).
+    pub fn set_enabled(&mut self, name: &str, enabled: bool) -> Result<(), ControlError> {
+        self.check(name)?;
+        if let Some(s) = self.svcs.get_mut(name) {
+            s.enabled = enabled;
+        }
+        Ok(())
+    }
+
+    /// Begin the ordered shutdown: everything stops, dependents first.
+    pub fn begin_shutdown(&mut self) {
+        self.shutting_down = true;
+        for s in self.svcs.values_mut() {
+            s.want = false;
+        }
+        self.step();
+    }
+
+    /// Whether shutdown has begun.
+    pub fn shutting_down(&self) -> bool {
+        self.shutting_down
+    }
+
+    /// Shutdown has begun and no service process is left.
+    pub fn halted(&self) -> bool {
+        self.shutting_down && self.svcs.values().all(|s| !s.state.active())
+    }
+
+    /// Replace the service set (manifests reloaded). New enabled services
+    /// start; removed ones stop and then disappear; changed ones take
+    /// effect at their next start.
+    pub fn reload(&mut self, specs: Vec<ServiceSpec>) {
+        let names: BTreeSet<String> = specs.iter().map(|s| s.name.clone()).collect();
+        let mut added = Vec::new();
+        for spec in specs {
+            match self.svcs.get_mut(&spec.name) {
+                Some(s) => {
+                    s.enabled = spec.enabled;
+                    s.removed = false;
+                    s.spec = spec;
+                }
+                None => {
+                    added.push(spec.name.clone());
+                    let mut s = Svc::new(spec);
+                    s.since_ms = self.os.wall_ms();
+                    self.svcs.insert(s.spec.name.clone(), s);
+                }
+            }
+        }
+        for (name, s) in self.svcs.iter_mut() {
+            if !names.contains(name) {
+                s.removed = true;
+                s.want = false;
+            }
+        }
+        self.reorder();
+        if !self.shutting_down {
+            for n in added {
+                if self.svcs.get(&n).is_some_and(|s| s.enabled) {
+                    self.want_up(&n);
+                }
+            }
+        }
+        self.step();
+    }
+
+    /// One service's snapshot.
+    pub fn status(&self, name: &str) -> Option<ServiceStatus> {
+        self.svcs.get(name).map(|s| ServiceStatus {
+            name: s.spec.name.clone(),
+            phase: s.phase(),
+            pid: s.state.pid(),
+            enabled: s.enabled,
+            restarts: s.restarts,
+            runs: s.runs,
+            status_text: s.status_text.clone(),
+            last_exit: s.last_exit,
+            since_unix_ms: s.since_ms,
+        })
+    }
+
+    /// Every service, in start order.
+    pub fn list(&self) -> Vec<ServiceStatus> {
+        self.order.iter().filter_map(|n| self.status(n)).collect()
+    }
+
+    /// The spec of a service.
+    pub fn spec(&self, name: &str) -> Option<&ServiceSpec> {
+        self.svcs.get(name).map(|s| &s.spec)
+    }
+
+    /// Whether a control request's goal has been reached (or cannot be).
+    pub fn reached(&self, name: &str, goal: Goal) -> bool {
+        let Some(s) = self.svcs.get(name) else {
+            return true;
+        };
+        let settled_down = matches!(s.state, State::Inactive | State::Exited | State::Failed);
+        match goal {
+            Goal::Down => settled_down,
+            Goal::Up { runs_before, fresh } => {
+                if s.state == State::Failed || (s.state == State::Inactive && !s.want) {
+                    return true;
+                }
+                let up = matches!(s.state, State::Running { .. } | State::Exited);
+                up && (!fresh || s.runs > runs_before)
+            }
+        }
+    }
+
+    /// A child process exited. Returns whether it was a service's main
+    /// process (other children are orphans reaped by PID 1).
+    pub fn on_exit(&mut self, pid: Pid, status: ExitStatus) -> bool {
+        let Some(name) = self
+            .svcs
+            .iter()
+            .find(|(_, s)| s.state.pid() == Some(pid))
+            .map(|(n, _)| n.clone())
+        else {
+            return false;
+        };
+        self.os.clean_up(&name, pid);
+        let now = self.os.now();
+        let wall = self.os.wall_ms();
+        let Some(s) = self.svcs.get_mut(&name) else {
+            return false;
+        };
+        s.last_exit = Some(status);
+        match s.state.clone() {
+            State::Stopping { next, .. } => match next {
+                AfterStop::Rest | AfterStop::Restart => {
+                    s.state = State::Inactive;
+                    s.since_ms = wall;
+                }
+                AfterStop::Failure(reason) => {
+                    s.status_text = reason;
+                    self.after_run(&name, true, now);
+                }
+            },
+            State::Starting { .. } => {
+                tracing::warn!(service = %name, %status, "exited before it was ready");
+                s.status_text = format!("exited before it was ready ({status})");
+                self.after_run(&name, true, now);
+            }
+            _ => {
+                let failed = !status.success();
+                if failed {
+                    tracing::warn!(service = %name, %status, "exited");
+                    s.status_text = format!("exited with {status}");
+                } else {
+                    tracing::info!(service = %name, "exited");
+                }
+                self.after_run(&name, failed, now);
+            }
+        }
+        self.step();
+        true
+    }
+
+    /// A datagram arrived on the notify socket from `pid`. Returns whether
+    /// it was accepted (from a service's process tree).
+    pub fn on_notify(&mut self, pid: Pid, text: &str) -> bool {
+        let owner = self
+            .svcs
+            .iter()
+            .find(|(_, s)| s.state.pid() == Some(pid))
+            .or_else(|| {
+                self.svcs.iter().find(|(n, s)| {
+                    s.state
+                        .pid()
+                        .is_some_and(|main| self.os.in_tree(n, main, pid))
+                })
+            })
+            .map(|(n, _)| n.clone());
+        let Some(name) = owner else {
+            tracing::debug!(pid, "notify message from a process of no service; ignored");
+            return false;
+        };
+        let now = self.os.now();
+        let wall = self.os.wall_ms();
+        let Some(s) = self.svcs.get_mut(&name) else {
+            return false;
+        };
+        for line in text.lines() {
+            let (key, value) = line.split_once('=').unwrap_or((line, ""));
+            match key {
+                "READY" if value == "1" => {
+                    if let State::Starting { pid, .. } = s.state {
+                        tracing::info!(service = %name, "ready");
+                        s.state = State::Running { pid };
+                        s.since_ms = wall;
+                        s.last_watchdog = now;
+                    }
+                }
+                "STATUS" => s.status_text = value.to_string(),
+                "WATCHDOG" if value == "1" => s.last_watchdog = now,
+                _ => {}
+            }
+        }
+        self.step();
+        true
+    }
+
+    /// Handle every deadline that has passed (backoff, readiness timeout,
+    /// kill after the grace period, watchdog, socket probes).
+    pub fn tick(&mut self) {
+        let now = self.os.now();
+        let wall = self.os.wall_ms();
+        let names: Vec<String> = self.svcs.keys().cloned().collect();
+        for name in names {
+            let Some(s) = self.svcs.get_mut(&name) else {
+                continue;
+            };
+            match s.state.clone() {
+                State::BackingOff { until } if until <= now => {
+                    s.state = State::Inactive;
+                }
+                State::Starting { pid, deadline } => {
+                    let ready = match &s.spec.readiness {
+                        Readiness::Socket(path) => self.os.socket_ready(path),
+                        _ => false,
+                    };
+                    if ready {
+                        tracing::info!(service = %name, "ready (socket accepts connections)");
+                        s.state = State::Running { pid };
+                        s.since_ms = wall;
+                        s.last_watchdog = now;
+                    } else if deadline <= now {
+                        let reason = format!(
+                            "did not become ready within {}",
+                            format_duration(s.spec.start_timeout)
+                        );
+                        tracing::warn!(service = %name, "{reason}");
+                        self.os.signal(&name, pid, Sig::Term);
+                        s.status_text = reason.clone();
+                        s.state = State::Stopping {
+                            pid,
+                            kill_at: Some(now + s.spec.stop_timeout),
+                            next: AfterStop::Failure(reason),
+                        };
+                        s.since_ms = wall;
+                    }
+                }
+                State::Stopping {
+                    pid,
+                    kill_at: Some(at),
+                    next,
+                } if at <= now => {
+                    tracing::warn!(service = %name, "did not stop within the grace period; killing");
+                    self.os.signal(&name, pid, Sig::Kill);
+                    s.state = State::Stopping {
+                        pid,
+                        kill_at: None,
+                        next,
+                    };
+                }
+                State::Running { pid } => {
+                    if let Some(wd) = s.spec.watchdog
+                        && now.saturating_sub(s.last_watchdog) > wd
+                    {
+                        let reason = format!(
+                            "watchdog timeout: no WATCHDOG=1 within {}",
+                            format_duration(wd)
+                        );
+                        tracing::warn!(service = %name, "{reason}");
+                        self.os.signal(&name, pid, Sig::Term);
+                        s.status_text = reason.clone();
+                        s.state = State::Stopping {
+                            pid,
+                            kill_at: Some(now + s.spec.stop_timeout),
+                            next: AfterStop::Failure(reason),
+                        };
+                        s.since_ms = wall;
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.step();
+    }
+
+    /// The earliest time [`Supervisor::tick`] has something to do.
+    pub fn next_deadline(&self) -> Option<Duration> {
+        let now = self.os.now();
+        self.svcs
+            .values()
+            .filter_map(|s| match &s.state {
+                State::BackingOff { until } => Some(*until),
+                State::Starting { deadline, .. } => match s.spec.readiness {
+                    Readiness::Socket(_) => Some((*deadline).min(now + SOCKET_PROBE_INTERVAL)),
+                    _ => Some(*deadline),
+                },
+                State::Stopping { kill_at, .. } => *kill_at,
+                State::Running { .. } => s
+                    .spec
+                    .watchdog
+                    .map(|wd| s.last_watchdog + wd + Duration::from_millis(1)),
+                _ => None,
+            })
+            .min()
+    }
+
+    fn check(&self, name: &str) -> Result<(), ControlError> {
+        match self.svcs.get(name) {
+            Some(s) if !s.removed => Ok(()),
+            _ => Err(ControlError::UnknownService {
+                name: name.to_string(),
+                known: self
+                    .order
+                    .iter()
+                    .filter(|n| self.svcs.get(*n).is_some_and(|s| !s.removed))
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }),
+        }
+    }
+
+    fn reorder(&mut self) {
+        let specs: Vec<ServiceSpec> = self.svcs.values().map(|s| s.spec.clone()).collect();
+        self.order = start_order(&specs);
+    }
+
+    /// Want `name` and, transitively, what it requires.
+    fn want_up(&mut self, name: &str) {
+        let mut todo = vec![name.to_string()];
+        let mut seen = BTreeSet::new();
+        while let Some(n) = todo.pop() {
+            if !seen.insert(n.clone()) {
+                continue;
+            }
+            if let Some(s) = self.svcs.get_mut(&n) {
+                if s.removed {
+                    continue;
+                }
+                s.want = true;
+                if s.state == State::Failed && n != name {
+                    // A required dependency that failed gets a fresh chance.
+                    s.state = State::Inactive;
+                    s.starts.clear();
+                    s.consecutive_failures = 0;
+                }
+                todo.extend(s.spec.requires.iter().cloned());
+            }
+        }
+    }
+
+    /// Unwant `name` and, transitively, what requires it.
+    fn want_down(&mut self, name: &str) {
+        let mut todo = vec![name.to_string()];
+        let mut seen = BTreeSet::new();
+        while let Some(n) = todo.pop() {
+            if !seen.insert(n.clone()) {
+                continue;
+            }
+            if let Some(s) = self.svcs.get_mut(&n) {
+                s.want = false;
+            }
+            todo.extend(
+                self.svcs
+                    .values()
+                    .filter(|s| s.spec.requires.contains(&n))
+                    .map(|s| s.spec.name.clone()),
+            );
+        }
+    }
+
+    /// Run start and stop transitions until nothing changes.
+    fn step(&mut self) {
+        // Each pass changes at least one service; the bound only guards
+        // against a logic error looping forever inside PID 1.
+        let bound = self.svcs.len() * 8 + 8;
+        for _ in 0..bound {
+            let mut changed = false;
+            for name in self.order.clone() {
+                changed |= self.advance_start(&name);
+            }
+            for name in self.order.clone().iter().rev() {
+                changed |= self.advance_stop(name);
+            }
+            if !changed {
+                break;
+            }
+        }
+        let gone: Vec<String> = self
+            .svcs
+            .iter()
+            .filter(|(_, s)| s.removed && !s.state.active())
+            .map(|(n, _)| n.clone())
+            .collect();
+        if !gone.is_empty() {
+            for n in gone {
+                self.svcs.remove(&n);
+            }
+            self.reorder();
+        }
+    }
+
+    fn deps(&self, name: &str) -> Deps {
+        let Some(s) = self.svcs.get(name) else {
+            return Deps::Blocked;
+        };
+        let mut blocked = false;
+        for d in &s.spec.requires {
+            let Some(ds) = self.svcs.get(d) else {
+                return Deps::Failed(format!("required service {d} does not exist"));
+            };
+            if ds.satisfies() {
+                continue;
+            }
+            match ds.state {
+                State::Failed => return Deps::Failed(format!("required service {d} failed")),
+                State::Inactive if !ds.want => {
+                    return Deps::Failed(format!("required service {d} is stopped"));
+                }
+                _ => blocked = true,
+            }
+        }
+        for d in &s.spec.after {
+            if let Some(ds) = self.svcs.get(d) {
+                let coming = match ds.state {
+                    State::Waiting
+                    | State::Starting { .. }
+                    | State::BackingOff { .. }
+                    | State::Stopping { .. } => true,
+                    State::Inactive => ds.want,
+                    _ => false,
+                };
+                blocked |= coming;
+            }
+        }
+        if blocked { Deps::Blocked } else { Deps::Ready }
+    }
+
+    fn advance_start(&mut self, name: &str) -> bool {
+        if self.shutting_down {
+            return false;
+        }
+        let Some(s) = self.svcs.get(name) else {
+            return false;
+        };
+        if !s.want || !matches!(s.state, State::Inactive | State::Waiting) {
+            return false;
+        }
+        let was_waiting = s.state == State::Waiting;
+        let wall = self.os.wall_ms();
+        match self.deps(name) {
+            Deps::Ready => {
+                self.launch(name);
+                true
+            }
+            Deps::Blocked => {
+                if was_waiting {
+                    return false;
+                }
+                if let Some(s) = self.svcs.get_mut(name) {
+                    s.state = State::Waiting;
+                    s.since_ms = wall;
+                }
+                true
+            }
+            Deps::Failed(why) => {
+                tracing::warn!(service = %name, "not started: {why}");
+                if let Some(s) = self.svcs.get_mut(name) {
+                    s.state = State::Failed;
+                    s.want = false;
+                    s.status_text = why;
+                    s.since_ms = wall;
+                }
+                true
+            }
+        }
+    }
+
+    fn advance_stop(&mut self, name: &str) -> bool {
+        let shutting_down = self.shutting_down;
+        let Some(s) = self.svcs.get(name) else {
+            return false;
+        };
+        if s.want && !shutting_down {
+            return false;
+        }
+        match s.state {
+            State::Waiting | State::BackingOff { .. } => {
+                let wall = self.os.wall_ms();
+                if let Some(s) = self.svcs.get_mut(name) {
+                    s.state = State::Inactive;
+                    s.since_ms = wall;
+                }
+                true
+            }
+            State::Starting { pid, .. } | State::Running { pid } => {
+                // Dependents that are going down too must be gone first.
+                let blocked = self.svcs.values().any(|t| {
+                    t.state.active()
+                        && (!t.want || shutting_down)
+                        && t.spec.ordering_deps().any(|d| d == name)
+                });
+                if blocked {
+                    return false;
+                }
+                let now = self.os.now();
+                let wall = self.os.wall_ms();
+                tracing::info!(service = %name, pid, "stopping");
+                self.os.signal(name, pid, Sig::Term);
+                if let Some(s) = self.svcs.get_mut(name) {
+                    s.state = State::Stopping {
+                        pid,
+                        kill_at: Some(now + s.spec.stop_timeout),
+                        next: AfterStop::Rest,
+                    };
+                    s.since_ms = wall;
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn launch(&mut self, name: &str) {
+        let now = self.os.now();
+        let wall = self.os.wall_ms();
+        let Some(s) = self.svcs.get_mut(name) else {
+            return;
+        };
+        let limit = s.spec.start_limit;
+        while s
+            .starts
+            .front()
+            .is_some_and(|t| now.saturating_sub(*t) >= limit.interval)
+        {
+            s.starts.pop_front();
+        }
+        if s.starts.len() >= limit.burst as usize {
+            let why = format!(
+                "start limit hit: {} starts within {}; fix the cause, then start it again",
+                s.starts.len(),
+                format_duration(limit.interval)
+            );
+            tracing::error!(service = %name, "{why}");
+            s.state = State::Failed;
+            s.want = false;
+            s.status_text = why;
+            s.since_ms = wall;
+            return;
+        }
+        s.starts.push_back(now);
+        s.runs += 1;
+        s.run_started = now;
+        s.status_text.clear();
+        let spec = s.spec.clone();
+        match self.os.spawn(&spec) {
+            Ok(pid) => {
+                tracing::info!(service = %name, pid, "started");
+                let Some(s) = self.svcs.get_mut(name) else {
+                    return;
+                };
+                s.last_watchdog = now;
+                s.since_ms = wall;
+                s.state = match spec.readiness {
+                    Readiness::None => State::Running { pid },
+                    _ => State::Starting {
+                        pid,
+                        deadline: now + spec.start_timeout,
+                    },
+                };
+            }
+            Err(e) => {
+                tracing::error!(service = %name, "cannot start: {e}");
+                if let Some(s) = self.svcs.get_mut(name) {
+                    s.status_text = format!("cannot start: {e}");
+                    s.last_exit = None;
+                }
+                self.after_run(name, true, now);
+            }
+        }
+    }
+
+    /// A run ended (`failed` or not): restart with backoff, or settle.
+    fn after_run(&mut self, name: &str, failed: bool, now: Duration) {
+        let shutting_down = self.shutting_down;
+        let wall = self.os.wall_ms();
+        let Some(s) = self.svcs.get_mut(name) else {
+            return;
+        };
+        s.since_ms = wall;
+        let restart = match s.spec.restart {
+            RestartPolicy::Always => true,
+            RestartPolicy::OnFailure => failed,
+            RestartPolicy::No => false,
+        };
+        if restart && s.want && !shutting_down {
+            if now.saturating_sub(s.run_started) >= s.spec.start_limit.interval {
+                s.consecutive_failures = 0;
+            }
+            s.consecutive_failures = s.consecutive_failures.saturating_add(1);
+            let delay = backoff_delay(
+                s.spec.backoff.initial,
+                s.spec.backoff.max,
+                s.consecutive_failures,
+            );
+            s.restarts = s.restarts.saturating_add(1);
+            tracing::info!(service = %name, delay_ms = delay.as_millis() as u64, "restarting after backoff");
+            s.state = State::BackingOff { until: now + delay };
+        } else {
+            s.want = false;
+            s.state = if failed { State::Failed } else { State::Exited };
+        }
+    }
+}
+
+/// `initial * 2^(n-1)`, capped at `max`.
+pub fn backoff_delay(initial: Duration, max: Duration, n: u32) -> Duration {
+    let factor = 1u32
+        .checked_shl(n.saturating_sub(1).min(31))
+        .unwrap_or(u32::MAX);
+    initial.saturating_mul(factor).min(max)
+}
