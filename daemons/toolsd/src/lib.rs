@@ -1,1 +1,24 @@
-//! toolsd: the tool executor daemon, the only process that changes the system.
+//! # aios-toolsd: the tool executor
+//!
+//! `toolsd` is the only process that changes the system, so it decides for
+//! itself whether each call may run; the planner cannot vouch for anything.
+//! [`Executor`] implements [`aios_proto::ToolsApi`] over an
+//! [`aios_tools::Registry`]:
+//!
+//! 1. resolve the tool (unknown → `End{Error}` with suggestions);
+//! 2. [`authorize`] from the kernel-verified caller (`SO_PEERCRED`), the uid
+//!    it claims to act for (trusted only from daemons) and the tool's effect
+//!    class (read runs; change/destructive is refused until policy and
+//!    approvals exist);
+//! 3. validate arguments into the tool's typed struct (bad → `End{Error}`
+//!    naming the field);
+//! 4. run it as its own task with the effective user's [`aios_tools::Access`],
+//!    a time limit, output caps and panic containment; stream `Output`
+//!    chunks and exactly one `End` whose `duration_us` is the tool's own time.
+#![deny(missing_docs)]
+
+mod authorize;
+mod executor;
+
+pub use authorize::{Decision, authorize};
+pub use executor::{Executor, ExecutorConfig, cap_result};

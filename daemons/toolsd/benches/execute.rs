@@ -1,0 +1,100 @@
+//! Round trip of one cheap read tool call (`fs.usage /`) through the real
+//! executor over a Unix socket, and the transport overhead: round trip
+//! minus the tool's own `duration_us`.
+//!
+//! Run: `cargo bench -p aios-toolsd --bench execute`. After criterion's own
+//! report it prints the medians over every measured call.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aios_proto::{ExecuteEvent, ExecuteRequest, ToolStatus, ToolsClient};
+use aios_tools::Registry;
+use aios_toolsd::Executor;
+use criterion::Criterion;
+use futures::StreamExt;
+
+/// (round trip, tool duration) per call, in microseconds.
+type Samples = Arc<Mutex<Vec<(u64, u64)>>>;
+
+async fn one_call(client: &mut ToolsClient) -> (u64, u64) {
+    let req = ExecuteRequest {
+        session_id: "bench".into(),
+        call_id: "c".into(),
+        tool: "fs.usage".into(),
+        args: serde_json::json!({"path": "/"}),
+        on_behalf_of_uid: 0,
+        timeout_ms: 0,
+        rationale: String::new(),
+    };
+    let t = Instant::now();
+    let mut stream = client.execute(req).await.unwrap();
+    let mut tool_us = 0;
+    while let Some(ev) = stream.next().await {
+        if let ExecuteEvent::End(end) = ev.unwrap() {
+            assert_eq!(end.status, ToolStatus::Ok, "{end:?}");
+            tool_us = end.duration_us;
+        }
+    }
+    let rt = u64::try_from(t.elapsed().as_micros()).unwrap();
+    (rt, tool_us)
+}
+
+fn median(mut v: Vec<u64>) -> u64 {
+    v.sort_unstable();
+    v[v.len() / 2]
+}
+
+fn bench(c: &mut Criterion, rt: &tokio::runtime::Runtime, client: ToolsClient, samples: Samples) {
+    c.bench_function("toolsd execute fs.usage round trip", |b| {
+        b.to_async(rt).iter_custom(|iters| {
+            let mut client = client.clone();
+            let samples = samples.clone();
+            async move {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let (rt_us, tool_us) = one_call(&mut client).await;
+                    total += Duration::from_micros(rt_us);
+                    samples.lock().unwrap().push((rt_us, tool_us));
+                }
+                total
+            }
+        });
+    });
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("toolsd.sock");
+    let client = rt.block_on(async {
+        let listener = aios_proto::bind(&socket).await.unwrap();
+        let services =
+            aios_proto::Services::new("toolsd").tools(Arc::new(Executor::new(Registry::builtin())));
+        tokio::spawn(services.serve(listener, std::future::pending()));
+        ToolsClient::new(aios_proto::connect(&socket).await.unwrap())
+    });
+    let samples: Samples = Arc::default();
+    let mut c = Criterion::default().configure_from_args();
+    bench(&mut c, &rt, client, samples.clone());
+    c.final_summary();
+    let s = samples.lock().unwrap().clone();
+    if s.is_empty() {
+        return;
+    }
+    let rts: Vec<u64> = s.iter().map(|x| x.0).collect();
+    let tools: Vec<u64> = s.iter().map(|x| x.1).collect();
+    let overhead: Vec<u64> = s.iter().map(|x| x.0.saturating_sub(x.1)).collect();
+    println!(
+        "calls: {}  median round trip: {} us  median tool duration_us: {} us  median round trip - duration_us: {} us",
+        s.len(),
+        median(rts),
+        median(tools),
+        median(overhead)
+    );
+}
