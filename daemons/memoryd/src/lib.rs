@@ -1,1 +1,164 @@
-//! memoryd: serves the episodic store over the memory service.
+//! # aios-memoryd: the memory service over the episodic store
+//!
+//! [`MemoryService`] implements [`aios_proto::MemoryApi`] on an
+//! [`aios_memory::Store`]. It owns two things the store does not know about:
+//!
+//! - **Who may do what.** Writes (`put_session`, `append_message`,
+//!   `record_tool_call`) require [`Right::Daemon`]: only `aiosd` (the service
+//!   uid) or root writes the episodic store. Reads require
+//!   [`Right::Owner`] of the session's uid: a user sees their own sessions,
+//!   an administrator sees all. `list_sessions(None)` lists the caller's
+//!   own sessions; naming another uid requires owning it (being admin).
+//!   Daemons may also read everything: `aiosd` runs as the unprivileged
+//!   service user, not an administrator, yet must replay any user's
+//!   session when it resumes one.
+//! - **Blocking.** The store is synchronous and every write waits for an
+//!   fsync, so each call runs on tokio's blocking pool, never on a runtime
+//!   worker. The store serializes writes itself.
+//!
+//! Store errors become [`ApiError`]s with the store's message (which names
+//! the database and the remedy): not found → `NotFound`, disk full →
+//! `ResourceExhausted`, bad values → `InvalidArgument`, locks and read-only
+//! files → `Unavailable`, anything else → `Internal`.
+#![deny(missing_docs)]
+
+use std::path::Path;
+use std::sync::Arc;
+
+use aios_memory::{ErrorKind, Store, StoreError};
+use aios_proto::{
+    ApiError, MemoryApi, Principal, Right, SessionInfo, StoredMessage, StoredToolCall,
+};
+
+/// The memory service: authorization and async glue over a [`Store`].
+#[derive(Debug, Clone)]
+pub struct MemoryService {
+    store: Arc<Store>,
+}
+
+impl MemoryService {
+    /// Serve `store`.
+    pub fn new(store: Store) -> Self {
+        MemoryService::shared(Arc::new(store))
+    }
+
+    /// Serve a store that is also used elsewhere in this process.
+    pub fn shared(store: Arc<Store>) -> Self {
+        MemoryService { store }
+    }
+
+    /// The underlying store.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// Run `f` on the blocking pool with the store.
+    async fn blocking<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Store) -> Result<T, ApiError> + Send + 'static,
+    {
+        let store = Arc::clone(&self.store);
+        tokio::task::spawn_blocking(move || f(&store))
+            .await
+            .map_err(|e| ApiError::internal(format!("the memory store task failed: {e}")))?
+    }
+}
+
+/// Reading the sessions of `uid`: its owner, an administrator, or a daemon.
+fn require_read(who: &Principal, uid: u32) -> Result<(), ApiError> {
+    if who.trusted_peer {
+        return Ok(());
+    }
+    who.require(Right::Owner(uid))
+}
+
+/// Translate a store error into what crosses the wire.
+pub fn api_error(e: StoreError) -> ApiError {
+    let message = e.to_string();
+    match e.kind() {
+        ErrorKind::NotFound => ApiError::not_found(message),
+        ErrorKind::Invalid => ApiError::invalid(message),
+        ErrorKind::Full => {
+            tracing::error!("{message}");
+            ApiError::exhausted(message)
+        }
+        ErrorKind::Busy | ErrorKind::ReadOnly => {
+            tracing::warn!("{message}");
+            ApiError::unavailable(message)
+        }
+        _ => {
+            tracing::error!("{message}");
+            ApiError::internal(message)
+        }
+    }
+}
+
+/// Create `dir` (and missing parents) with mode 0700 if it does not exist:
+/// the state directory holds every user's conversations.
+pub fn ensure_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
+#[async_trait::async_trait]
+impl MemoryApi for MemoryService {
+    async fn put_session(&self, who: Principal, s: SessionInfo) -> Result<(), ApiError> {
+        who.require(Right::Daemon)?;
+        self.blocking(move |store| store.put_session(&s).map_err(api_error))
+            .await
+    }
+
+    async fn get_session(&self, who: Principal, id: String) -> Result<SessionInfo, ApiError> {
+        self.blocking(move |store| {
+            let s = store.get_session(&id).map_err(api_error)?;
+            require_read(&who, s.uid)?;
+            Ok(s)
+        })
+        .await
+    }
+
+    async fn list_sessions(
+        &self,
+        who: Principal,
+        uid: Option<u32>,
+        limit: u32,
+    ) -> Result<Vec<SessionInfo>, ApiError> {
+        let uid = uid.unwrap_or(who.uid);
+        require_read(&who, uid)?;
+        self.blocking(move |store| store.list_sessions(uid, limit).map_err(api_error))
+            .await
+    }
+
+    async fn append_message(&self, who: Principal, m: StoredMessage) -> Result<i64, ApiError> {
+        who.require(Right::Daemon)?;
+        self.blocking(move |store| store.append_message(&m).map_err(api_error))
+            .await
+    }
+
+    async fn get_messages(
+        &self,
+        who: Principal,
+        session_id: String,
+        limit: u32,
+    ) -> Result<Vec<StoredMessage>, ApiError> {
+        self.blocking(move |store| {
+            let s = store.get_session(&session_id).map_err(api_error)?;
+            require_read(&who, s.uid)?;
+            store.get_messages(&session_id, limit).map_err(api_error)
+        })
+        .await
+    }
+
+    async fn record_tool_call(&self, who: Principal, c: StoredToolCall) -> Result<i64, ApiError> {
+        who.require(Right::Daemon)?;
+        self.blocking(move |store| store.record_tool_call(&c).map_err(api_error))
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests;
