@@ -55,9 +55,9 @@ async fn all_up(paths: &Paths) -> bool {
 /// starting at once do not race.
 pub async fn start_missing(cli: &Cli, _config: &Config, paths: &Paths) -> Result<(), Failure> {
     let _lock = lock_runtime_dir(&paths.runtime_dir)?;
-    std::fs::create_dir_all(paths.log_dir()).map_err(|e| {
-        Failure::daemon(format!("cannot create {}: {e}", paths.log_dir().display()))
-    })?;
+    for dir in [&paths.state_dir, &paths.log_dir()] {
+        private_dir(dir)?;
+    }
     for d in Daemon::ALL {
         let socket = paths.socket(d);
         if ping(&socket).await.is_some() {
@@ -69,16 +69,21 @@ pub async fn start_missing(cli: &Cli, _config: &Config, paths: &Paths) -> Result
     Ok(())
 }
 
-fn lock_runtime_dir(dir: &Path) -> Result<nix::fcntl::Flock<File>, Failure> {
-    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-    if !dir.exists() {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(|e| Failure::daemon(format!("cannot create {}: {e}", dir.display())))?;
+/// Create `dir` (and parents) private to this user when missing.
+fn private_dir(dir: &Path) -> Result<(), Failure> {
+    use std::os::unix::fs::DirBuilderExt;
+    if dir.exists() {
+        return Ok(());
     }
-    let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| Failure::daemon(format!("cannot create {}: {e}", dir.display())))
+}
+
+fn lock_runtime_dir(dir: &Path) -> Result<nix::fcntl::Flock<File>, Failure> {
+    private_dir(dir)?;
     let path = dir.join("launch.lock");
     let file = File::create(&path)
         .map_err(|e| Failure::daemon(format!("cannot create {}: {e}", path.display())))?;

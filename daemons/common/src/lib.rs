@@ -24,6 +24,9 @@ use clap::Parser;
 
 pub use notify::{NotifyError, notify};
 
+/// How long connected clients get to finish after SIGTERM.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// Flags every daemon accepts.
 #[derive(Debug, Parser)]
 struct Args {
@@ -92,7 +95,23 @@ where
         if let Err(e) = notify("READY=1") {
             tracing::warn!("sd_notify failed: {e}");
         }
-        services.serve(listener, shutdown_signal()).await?;
+        // Graceful shutdown waits for connected clients to close; a client
+        // that is stopped (SIGSTOP, a blocked test runtime) would hold the
+        // daemon forever, so the drain is bounded.
+        let stop = tokio_util::sync::CancellationToken::new();
+        let trigger = stop.clone();
+        let serve = tokio::spawn(services.serve(listener, async move { trigger.cancelled().await }));
+        tokio::pin!(serve);
+        tokio::select! {
+            r = &mut serve => r.context("server task failed")??,
+            _ = shutdown_signal() => {
+                stop.cancel();
+                match tokio::time::timeout(SHUTDOWN_GRACE, &mut serve).await {
+                    Ok(r) => r.context("server task failed")??,
+                    Err(_) => tracing::warn!("clients did not disconnect within {}s; stopping anyway", SHUTDOWN_GRACE.as_secs()),
+                }
+            }
+        }
         tracing::info!("{} stopped", daemon.name());
         // Leave no stale socket behind for the next start.
         let _ = std::fs::remove_file(&socket);
@@ -124,8 +143,17 @@ pub fn init_logging(
     level: &str,
 ) -> anyhow::Result<tracing_appender::non_blocking::WorkerGuard> {
     let dir = paths.log_dir();
-    std::fs::create_dir_all(&dir)
-        .with_context(|| format!("cannot create log directory {}", dir.display()))?;
+    // The state directory holds conversations: private to its owner.
+    for d in [&paths.state_dir, &dir] {
+        if !d.exists() {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(d)
+                .with_context(|| format!("cannot create {}", d.display()))?;
+        }
+    }
     let appender = tracing_appender::rolling::never(&dir, format!("{name}.log"));
     let (writer, guard) = tracing_appender::non_blocking(appender);
     let filter = tracing_subscriber::EnvFilter::try_new(level)
