@@ -1,2 +1,471 @@
-//! The `initd` binary.
-fn main() {}
+//! The `initd` binary: PID 1 on the aiOS image, `initd --user` as the
+//! unprivileged supervisor of the daemon set, and two helpers (`check`,
+//! `notify`). Only CLI definition and wiring live here; the work is in the
+//! library.
+
+use std::convert::Infallible;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aios_initd::control::{self, Control};
+use aios_initd::runtime::{EnabledOverrides, Event, EventLoop, LoopConfig, Shared, load_services};
+use aios_initd::supervisor::Supervisor;
+use aios_initd::sys::cgroup::Cgroups;
+use aios_initd::sys::logs::{DEFAULT_MAX_BYTES, LogStore};
+use aios_initd::sys::notify::NotifySocket;
+use aios_initd::sys::pid1::{self, Halt};
+use aios_initd::sys::{Mode, RealOs, signals};
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+const LONG_ABOUT: &str = "\
+initd starts, watches and restarts the aiOS daemons from TOML manifests.
+
+Modes:
+  initd
+      PID 1 on the aiOS image: mounts /proc, /sys, /dev, /dev/pts, /dev/shm,
+      /run and /sys/fs/cgroup, sets the hostname, reaps every process,
+      starts /etc/aios/services/*.toml in dependency order, serves the
+      control API on /run/aios/initd.sock, and on SIGTERM/SIGPWR (power off)
+      or SIGINT (Ctrl-Alt-Del, reboot) stops everything in reverse order.
+      Refuses to run unless it is PID 1.
+
+  initd --user [--services DIR] [--socket PATH]
+      The same supervisor, unprivileged: the development-mode launcher of
+      the daemon set. Manifests from DIR (default
+      $XDG_CONFIG_HOME/aios/services), control socket PATH (default
+      <runtime_dir>/initd.sock, e.g. $XDG_RUNTIME_DIR/aios/initd.sock).
+      Sends READY=1 to its own $NOTIFY_SOCKET once the enabled services have
+      settled. SIGTERM or SIGINT stops the services and exits 0. SIGHUP
+      reloads the manifests in both modes.
+
+  initd check [DIR]
+      Validate the manifests in DIR (default /etc/aios/services) and exit
+      non-zero with every error (file:line:column and key).
+
+  initd notify STATE...
+      Send sd_notify lines (READY=1, STATUS=..., WATCHDOG=1) to
+      $NOTIFY_SOCKET, like systemd-notify, waiting until the supervisor has
+      handled them.";
+
+#[derive(Debug, Parser)]
+#[command(name = "initd", version, about = "aiOS init and service supervisor", long_about = LONG_ABOUT)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Option<Cmd>,
+    /// Run as the unprivileged user-level supervisor instead of PID 1.
+    #[arg(long)]
+    user: bool,
+    /// Directory of service manifests (*.toml).
+    #[arg(long, value_name = "DIR")]
+    services: Option<PathBuf>,
+    /// Control API socket.
+    #[arg(long, value_name = "PATH")]
+    socket: Option<PathBuf>,
+    /// Directory of captured service logs.
+    #[arg(long, value_name = "DIR")]
+    log_dir: Option<PathBuf>,
+    /// Directory for initd's own state (enable/disable choices).
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+    /// Name of initd's cgroup under its own (default `aios`, or
+    /// `aios-initd.<pid>` with --user).
+    #[arg(long, value_name = "NAME")]
+    cgroup: Option<String>,
+    /// Hostname to set as PID 1 (default: /etc/hostname, else `aios`).
+    #[arg(long, value_name = "NAME")]
+    hostname: Option<String>,
+    /// Append initd's own log here instead of standard error.
+    #[arg(long, value_name = "FILE")]
+    log_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Validate manifests and exit.
+    Check {
+        /// Manifest directory.
+        #[arg(default_value = "/etc/aios/services")]
+        dir: PathBuf,
+    },
+    /// Send sd_notify lines to $NOTIFY_SOCKET.
+    Notify {
+        /// Do not wait for the supervisor to handle the message.
+        #[arg(long)]
+        no_block: bool,
+        /// After notifying, wait until a signal ends the process (a
+        /// trivial notify service, for tests and benchmarks).
+        #[arg(long, hide = true)]
+        pause: bool,
+        /// Lines such as READY=1, STATUS=text, WATCHDOG=1.
+        #[arg(required = true)]
+        state: Vec<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let pid1 = std::process::id() == 1;
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        // The kernel hands init unknown boot parameters; PID 1 must not
+        // die over them.
+        Err(e) if pid1 => {
+            pid1::console(&format!("ignoring arguments: {}", e.kind()));
+            Cli::parse_from(["initd"])
+        }
+        Err(e) => e.exit(),
+    };
+    match &cli.cmd {
+        Some(Cmd::Check { dir }) => return check(dir),
+        Some(Cmd::Notify {
+            no_block,
+            pause,
+            state,
+        }) => return notify(state, !*no_block, *pause),
+        None => {}
+    }
+    if cli.user {
+        return match user_main(&cli) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("initd: {e:#}");
+                ExitCode::from(2)
+            }
+        };
+    }
+    if !pid1 {
+        eprintln!(
+            "initd: not PID 1 (pid {}): run `initd --user` for the user-level supervisor, or see `initd --help`",
+            std::process::id()
+        );
+        return ExitCode::from(2);
+    }
+    system_main(&cli)
+}
+
+fn check(dir: &Path) -> ExitCode {
+    match aios_initd::manifest::load_dir(dir).strict() {
+        Ok(specs) => {
+            let names: Vec<_> = specs.iter().map(|s| s.name.as_str()).collect();
+            println!(
+                "{} service(s) OK, start order: {}",
+                specs.len(),
+                names.join(", ")
+            );
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            for e in errors {
+                eprintln!("{e}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn notify(state: &[String], block: bool, pause: bool) -> ExitCode {
+    let socket = std::env::var("NOTIFY_SOCKET").unwrap_or_default();
+    let text = state.join("\n");
+    if let Err(e) = aios_initd::sys::notify::send(&socket, &text, block, Duration::from_secs(10)) {
+        eprintln!("initd notify: {e}");
+        return ExitCode::FAILURE;
+    }
+    if pause {
+        loop {
+            nix::unistd::pause();
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn init_logging(log_file: Option<&Path>) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(
+        std::env::var("AIOS_LOG").unwrap_or_else(|_| "info".into()),
+    )
+    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
+    match log_file {
+        Some(path) => {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("cannot create {}", dir.display()))?;
+            }
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .with_context(|| format!("cannot open the log file {}", path.display()))?;
+            let _ = builder
+                .with_ansi(false)
+                .with_writer(std::sync::Mutex::new(file))
+                .try_init();
+        }
+        None => {
+            let _ = builder.with_writer(std::io::stderr).try_init();
+        }
+    }
+    Ok(())
+}
+
+/// The pieces both modes wire together.
+struct Wiring {
+    mode: Mode,
+    services_dir: PathBuf,
+    socket: PathBuf,
+    log_dir: PathBuf,
+    state_file: PathBuf,
+    cgroup_name: String,
+    strict: bool,
+    parent_notify: Option<String>,
+}
+
+/// Start everything, run the loop to the end of shutdown, and return the
+/// loop (for PID 1's final steps) and what to do with the machine.
+fn run(
+    w: &Wiring,
+    specs: Vec<aios_initd::spec::ServiceSpec>,
+) -> anyhow::Result<(EventLoop, Halt, Option<Cgroups>)> {
+    let logs = match LogStore::new(&w.log_dir, DEFAULT_MAX_BYTES) {
+        Ok(l) => l,
+        Err(e) if w.mode == Mode::System => {
+            let fallback = PathBuf::from("/run/aios/log");
+            tracing::warn!(
+                "cannot use {}: {e}; logging services to {}",
+                w.log_dir.display(),
+                fallback.display()
+            );
+            LogStore::new(&fallback, DEFAULT_MAX_BYTES)
+                .context("cannot create a service log directory")?
+        }
+        Err(e) => {
+            return Err(e).with_context(|| {
+                format!("cannot create the log directory {}", w.log_dir.display())
+            });
+        }
+    };
+    let logs = Arc::new(logs);
+    let (tx, rx) = std::sync::mpsc::channel::<Event>();
+    let shared = Arc::new(Shared::default());
+
+    // The control socket first: a second `initd --user` must fail here,
+    // before it starts a second copy of every daemon.
+    let control = Control::new(tx.clone(), Arc::clone(&shared), Arc::clone(&logs), w.mode);
+    let server = match control::serve(&w.socket, control, w.mode) {
+        Ok(h) => Some(h),
+        Err(e) if w.mode == Mode::System => {
+            tracing::error!("control API unavailable: {e}");
+            None
+        }
+        Err(e) => anyhow::bail!("cannot serve the control API: {e}"),
+    };
+
+    let notify_path = w.socket.with_extension("notify");
+    let notify = NotifySocket::bind(&notify_path, w.mode == Mode::System)
+        .with_context(|| format!("cannot bind the notify socket {}", notify_path.display()));
+    match notify {
+        Ok(sock) => {
+            let ntx = tx.clone();
+            std::thread::Builder::new()
+                .name("notify".into())
+                .spawn(move || {
+                    loop {
+                        match sock.recv() {
+                            Ok(d) => {
+                                if ntx.send(Event::Notify(d)).is_err() {
+                                    return;
+                                }
+                            }
+                            Err(e) => {
+                                tracing::error!("notify socket: {e}");
+                                std::thread::sleep(Duration::from_millis(100));
+                            }
+                        }
+                    }
+                })
+                .context("cannot start the notify thread")?;
+        }
+        Err(e) if w.mode == Mode::System => tracing::error!("{e:#}; notify services will time out"),
+        Err(e) => return Err(e),
+    }
+
+    let stx = tx.clone();
+    signals::spawn_reader(move |sig| stx.send(Event::Signal(sig)).is_ok())
+        .context("cannot read signals")?;
+    drop(tx);
+
+    let cgroups = match Cgroups::setup(&w.cgroup_name) {
+        Ok(c) => {
+            tracing::info!(
+                base = %c.base().display(),
+                memory = c.memory_available(),
+                "services get their own cgroups"
+            );
+            Some(c)
+        }
+        Err(e) => {
+            tracing::info!("no cgroups ({e}); services get their own process groups instead");
+            None
+        }
+    };
+    let os = RealOs::new(
+        w.mode,
+        notify_path.clone(),
+        cgroups.clone(),
+        Arc::clone(&logs),
+    );
+    let sup = Supervisor::new(os, specs);
+    let mut ev = EventLoop::new(
+        sup,
+        rx,
+        shared,
+        EnabledOverrides::load(Some(w.state_file.clone())),
+        LoopConfig {
+            mode: w.mode,
+            services_dir: w.services_dir.clone(),
+            strict: w.strict,
+            parent_notify: w.parent_notify.clone(),
+        },
+    );
+    tracing::info!(socket = %w.socket.display(), services = %w.services_dir.display(), "initd running");
+    let halt = ev.run();
+    tracing::info!("all services stopped");
+    if let Some(s) = server {
+        s.stop();
+    }
+    let _ = std::fs::remove_file(&notify_path);
+    Ok((ev, halt, cgroups))
+}
+
+fn user_main(cli: &Cli) -> anyhow::Result<()> {
+    signals::block_handled().context("cannot block signals")?;
+    init_logging(cli.log_file.as_deref())?;
+    let config = aios_config::load(&aios_config::Overrides::default())?;
+    let paths = aios_config::Paths::resolve(&config);
+    let services_dir = match &cli.services {
+        Some(d) => d.clone(),
+        None => xdg_config_home()
+            .map(|d| d.join("aios/services"))
+            .context("neither $XDG_CONFIG_HOME nor $HOME is set; pass --services DIR")?,
+    };
+    let specs = load_services(&services_dir, true).map_err(|errors| {
+        let all: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+        anyhow::anyhow!("invalid service manifests:\n  {}", all.join("\n  "))
+    })?;
+    // Orphans of our services are re-parented to us, not to the real init.
+    if let Err(e) = nix::sys::prctl::set_child_subreaper(true) {
+        tracing::warn!("cannot become a child subreaper: {e}");
+    }
+    let w = Wiring {
+        mode: Mode::User,
+        services_dir,
+        socket: cli
+            .socket
+            .clone()
+            .unwrap_or_else(|| paths.runtime_dir.join("initd.sock")),
+        log_dir: cli
+            .log_dir
+            .clone()
+            .unwrap_or_else(|| paths.log_dir().join("services")),
+        state_file: cli
+            .state_dir
+            .clone()
+            .unwrap_or_else(|| paths.state_dir.join("initd"))
+            .join("enabled.toml"),
+        cgroup_name: cli
+            .cgroup
+            .clone()
+            .unwrap_or_else(|| format!("aios-initd.{}", std::process::id())),
+        strict: true,
+        parent_notify: std::env::var("NOTIFY_SOCKET")
+            .ok()
+            .filter(|s| !s.is_empty()),
+    };
+    let (_ev, _halt, cgroups) = run(&w, specs)?;
+    if let Some(cg) = cgroups {
+        cg.remove_all();
+    }
+    tracing::info!("initd --user exiting");
+    Ok(())
+}
+
+fn xdg_config_home() -> Option<PathBuf> {
+    std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|v| !v.is_empty())
+                .map(|h| PathBuf::from(h).join(".config"))
+        })
+}
+
+fn system_main(cli: &Cli) -> ExitCode {
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_system(cli)));
+    let reason = match outcome {
+        Ok(Ok(never)) => match never {},
+        Ok(Err(e)) => format!("{e:#}"),
+        Err(panic) => {
+            let msg = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            format!("panic: {msg}")
+        }
+    };
+    pid1::recovery_console(&reason)
+}
+
+fn run_system(cli: &Cli) -> anyhow::Result<Infallible> {
+    signals::block_handled().context("cannot block signals")?;
+    init_logging(cli.log_file.as_deref())?;
+    for problem in pid1::mount_api_filesystems() {
+        tracing::warn!("{problem}");
+    }
+    let name = cli
+        .hostname
+        .clone()
+        .unwrap_or_else(|| pid1::hostname_from(Path::new("/etc/hostname"), "aios"));
+    if let Err(e) = pid1::set_hostname(&name) {
+        tracing::warn!("{e}");
+    }
+    pid1::disable_ctrl_alt_del();
+    let services_dir = cli
+        .services
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("/etc/aios/services"));
+    let specs = load_services(&services_dir, false).unwrap_or_default();
+    let w = Wiring {
+        mode: Mode::System,
+        services_dir,
+        socket: cli
+            .socket
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("/run/aios/initd.sock")),
+        log_dir: cli
+            .log_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("/var/log/aios/services")),
+        state_file: cli
+            .state_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("/var/lib/aios/initd"))
+            .join("enabled.toml"),
+        cgroup_name: cli.cgroup.clone().unwrap_or_else(|| "aios".into()),
+        strict: false,
+        parent_notify: None,
+    };
+    let (mut ev, halt, cgroups) = run(&w, specs)?;
+    ev.kill_everything(Duration::from_secs(5));
+    if let Some(cg) = cgroups {
+        cg.remove_all();
+    }
+    pid1::unmount_all();
+    pid1::console(&format!("{halt:?}"));
+    let err = pid1::reboot(halt);
+    anyhow::bail!(err)
+}

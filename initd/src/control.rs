@@ -1,0 +1,231 @@
+//! The control API: [`aios_proto::SupervisorApi`] over the event loop.
+//! Reads (list, status, logs) are served from the shared snapshot and the
+//! log files without involving the loop; changes go to the loop as
+//! [`Event::Control`] and are answered once the service has settled.
+//!
+//! Rights: any local user may read; changes need `Right::Admin` in system
+//! mode and `Right::Daemon` (same uid, or root) in user mode.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc::Sender;
+
+use aios_proto::{
+    ApiError, PowerAction, Principal, Right, ServiceState, ServiceVerb, SupervisorApi,
+};
+
+use crate::runtime::{CONTROL_WAIT, ControlOp, ControlRequest, Event, Shared};
+use crate::supervisor::{ControlError, ServiceStatus};
+use crate::sys::Mode;
+use crate::sys::logs::LogStore;
+
+/// Lines returned when a caller asks for a tail of 0.
+pub const DEFAULT_TAIL: usize = 200;
+/// Most lines returned at once.
+pub const MAX_TAIL: usize = 10_000;
+
+/// The control API server object.
+pub struct Control {
+    tx: Sender<Event>,
+    shared: Arc<Shared>,
+    logs: Arc<LogStore>,
+    change_right: Right,
+}
+
+impl Control {
+    /// A control API for the loop fed by `tx`.
+    pub fn new(tx: Sender<Event>, shared: Arc<Shared>, logs: Arc<LogStore>, mode: Mode) -> Control {
+        Control {
+            tx,
+            shared,
+            logs,
+            change_right: match mode {
+                Mode::System => Right::Admin,
+                Mode::User => Right::Daemon,
+            },
+        }
+    }
+
+    fn find(&self, name: &str) -> Result<ServiceStatus, ApiError> {
+        let list = self.shared.snapshot();
+        let known = list
+            .iter()
+            .map(|s| s.name.clone())
+            .collect::<Vec<_>>()
+            .join(", ");
+        list.into_iter().find(|s| s.name == name).ok_or_else(|| {
+            ApiError::not_found(format!(
+                "no service named {name:?}; known services: {known}"
+            ))
+        })
+    }
+
+    async fn request(&self, op: ControlOp) -> Result<Option<ServiceStatus>, ApiError> {
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        self.tx
+            .send(Event::Control(ControlRequest { op, reply }))
+            .map_err(|_| ApiError::unavailable("the supervisor loop has stopped"))?;
+        match tokio::time::timeout(CONTROL_WAIT + std::time::Duration::from_secs(5), rx).await {
+            Ok(Ok(Ok(s))) => Ok(s),
+            Ok(Ok(Err(e))) => Err(api_error(e)),
+            Ok(Err(_)) => Err(ApiError::unavailable(
+                "the supervisor dropped the request (shutting down?)",
+            )),
+            Err(_) => Err(ApiError::deadline("the supervisor did not answer in time")),
+        }
+    }
+}
+
+fn api_error(e: ControlError) -> ApiError {
+    match e {
+        ControlError::UnknownService { .. } => ApiError::not_found(e.to_string()),
+        ControlError::ShuttingDown => ApiError::precondition(e.to_string()),
+    }
+}
+
+/// The wire-facing snapshot of a service.
+pub fn service_state(s: &ServiceStatus) -> ServiceState {
+    ServiceState {
+        name: s.name.clone(),
+        state: s.phase.api_name().to_string(),
+        pid: s.pid.unwrap_or(0),
+        enabled: s.enabled,
+        restarts: s.restarts,
+        status_text: s.status_text.clone(),
+        last_exit_code: s.last_exit.map(|e| e.as_code()).unwrap_or(0),
+        since_unix_ms: s.since_unix_ms,
+    }
+}
+
+#[async_trait::async_trait]
+impl SupervisorApi for Control {
+    async fn list(&self, who: Principal) -> Result<Vec<ServiceState>, ApiError> {
+        who.require(Right::AnyUser)?;
+        Ok(self.shared.snapshot().iter().map(service_state).collect())
+    }
+
+    async fn act(
+        &self,
+        who: Principal,
+        name: String,
+        verb: ServiceVerb,
+    ) -> Result<ServiceState, ApiError> {
+        if verb == ServiceVerb::Status {
+            who.require(Right::AnyUser)?;
+            return Ok(service_state(&self.find(&name)?));
+        }
+        who.require(self.change_right)?;
+        self.find(&name)?;
+        tracing::info!(uid = who.uid, service = %name, ?verb, "control request");
+        match self
+            .request(ControlOp::Act {
+                name: name.clone(),
+                verb,
+            })
+            .await?
+        {
+            Some(s) => Ok(service_state(&s)),
+            None => Err(ApiError::not_found(format!("no service named {name:?}"))),
+        }
+    }
+
+    async fn logs(&self, who: Principal, name: String, tail: u32) -> Result<Vec<String>, ApiError> {
+        who.require(Right::AnyUser)?;
+        self.find(&name)?;
+        let n = match tail as usize {
+            0 => DEFAULT_TAIL,
+            n => n.min(MAX_TAIL),
+        };
+        let logs = Arc::clone(&self.logs);
+        tokio::task::spawn_blocking(move || logs.tail(&name, n))
+            .await
+            .map_err(|e| ApiError::internal(format!("log reader failed: {e}")))?
+            .map_err(|e| ApiError::internal(format!("cannot read the log: {e}")))
+    }
+
+    async fn power(&self, who: Principal, action: PowerAction) -> Result<(), ApiError> {
+        who.require(self.change_right)?;
+        tracing::info!(uid = who.uid, ?action, "power request");
+        self.request(ControlOp::Power(action)).await?;
+        Ok(())
+    }
+}
+
+/// The control server's thread; dropping the handle leaves it running.
+pub struct ServerHandle {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    path: PathBuf,
+}
+
+impl ServerHandle {
+    /// Stop serving, wait for the thread, and remove the socket file.
+    pub fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Bind `path` and serve `control` on a thread with its own runtime.
+/// Returns once the socket is bound (or binding failed). In system mode
+/// the socket's group becomes `aios` when that group exists, so members
+/// can reach it.
+pub fn serve(path: &Path, control: Control, mode: Mode) -> Result<ServerHandle, String> {
+    let (bound_tx, bound_rx) = std::sync::mpsc::channel::<Result<(), String>>();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let owned = path.to_path_buf();
+    let thread = std::thread::Builder::new()
+        .name("control".into())
+        .spawn(move || {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    let _ = bound_tx.send(Err(format!("cannot start the control runtime: {e}")));
+                    return;
+                }
+            };
+            rt.block_on(async move {
+                let listener = match aios_proto::bind(&owned).await {
+                    Ok(l) => l,
+                    Err(e) => {
+                        let _ = bound_tx.send(Err(e.to_string()));
+                        return;
+                    }
+                };
+                if mode == Mode::System
+                    && let Ok(Some(g)) = nix::unistd::Group::from_name("aios")
+                {
+                    let _ = nix::unistd::chown(&owned, None, Some(g.gid));
+                }
+                let _ = bound_tx.send(Ok(()));
+                let services = aios_proto::Services::new("initd").supervisor(Arc::new(control));
+                let shutdown = async {
+                    let _ = stop_rx.await;
+                };
+                if let Err(e) = services.serve(listener, shutdown).await {
+                    tracing::error!("control API stopped: {e}");
+                }
+            });
+        })
+        .map_err(|e| format!("cannot start the control thread: {e}"))?;
+    match bound_rx.recv() {
+        Ok(Ok(())) => Ok(ServerHandle {
+            stop: Some(stop_tx),
+            thread: Some(thread),
+            path: path.to_path_buf(),
+        }),
+        Ok(Err(e)) => {
+            let _ = thread.join();
+            Err(e)
+        }
+        Err(_) => Err("the control thread ended before binding".into()),
+    }
+}

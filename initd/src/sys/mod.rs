@@ -1,0 +1,13 @@
+//! Everything that touches the operating system: spawning and signalling
+//! service trees ([`RealOs`]), cgroups, per-service logs, the notify
+//! socket, signals, and PID 1 duties. The pure supervisor sees none of it
+//! except through [`crate::supervisor::Os`].
+
+pub mod cgroup;
+pub mod logs;
+pub mod notify;
+pub mod pid1;
+pub mod signals;
+mod spawn;
+
+pub use spawn::{Mode, RealOs, SYSTEM_PATH};
