@@ -59,6 +59,9 @@ impl Default for ExecutorConfig {
 pub struct Executor {
     registry: Arc<Registry>,
     config: ExecutorConfig,
+    /// This process's own access, looked up once (user database reads
+    /// would otherwise cost every call).
+    own: Access,
 }
 
 type Events = mpsc::UnboundedSender<Result<ExecuteEvent, ApiError>>;
@@ -74,6 +77,7 @@ impl Executor {
         Executor {
             registry: Arc::new(registry),
             config,
+            own: Access::process(),
         }
     }
 
@@ -166,8 +170,8 @@ impl ToolsApi for Executor {
             Ok(p) => p,
             Err(e) => return Ok(end_now(status_of(&e), e.message().to_string())),
         };
-        let access = if run_as == nix::unistd::geteuid().as_raw() {
-            Access::process()
+        let access = if run_as == self.own.identity().uid {
+            self.own.clone()
         } else {
             Access::as_user(Identity::lookup(run_as))
         };

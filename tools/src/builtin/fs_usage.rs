@@ -178,7 +178,14 @@ impl Tool for FsUsage {
                 super::to_value(&serde_json::json!({ "filesystems": fss }))
             }
             Some(raw) => {
-                let path = super::open_path(&ctx, &raw, Perm::Search)?;
+                let path = ctx.access().resolve(&raw)?;
+                let path = path
+                    .canonicalize()
+                    .map_err(|e| ToolError::io(&path, "open", &e))?;
+                // statvfs needs only to reach the path: search on its parents.
+                if let Some(parent) = path.parent() {
+                    ctx.access().check(parent, Perm::Search)?;
+                }
                 let mounts = procfs::mounts().unwrap_or_default();
                 let info = usage_of(&path, procfs::mount_of(&mounts, &path))?;
                 let mut v = super::to_value(&info)?;
@@ -231,6 +238,56 @@ mod tests {
         let n = points.len();
         points.dedup();
         assert_eq!(points.len(), n, "each mount point once: {v}");
+    }
+
+    #[tokio::test]
+    async fn on_behalf_of_another_uid_only_the_way_there_is_checked() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let file = dir.path().join("f");
+        std::fs::write(&file, "x").unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let hidden = dir.path().join("private");
+        std::fs::create_dir(&hidden).unwrap();
+        std::fs::set_permissions(&hidden, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let stranger = crate::Identity {
+            uid: nix::unistd::geteuid().as_raw().wrapping_add(777),
+            gid: 777_777,
+            groups: vec![],
+            name: None,
+            home: None,
+        };
+        let ctx = || {
+            ToolCtx::new(
+                Default::default(),
+                crate::OutputSink::discard(),
+                crate::Access::as_user(stranger.clone()),
+            )
+        };
+        let r = Registry::builtin();
+        // An unreadable file on a reachable path can still be measured.
+        r.prepare("fs.usage", serde_json::json!({"path": &file}))
+            .unwrap()
+            .run(ctx())
+            .await
+            .unwrap();
+        let e = r
+            .prepare("fs.usage", serde_json::json!({"path": hidden.join("x")}))
+            .unwrap()
+            .run(ctx())
+            .await;
+        // `private/x` does not exist; as the stranger cannot enter `private`
+        // either way, the answer must not be a measurement.
+        assert!(e.is_err());
+        std::fs::write(hidden.join("x"), "").unwrap();
+        let e = r
+            .prepare("fs.usage", serde_json::json!({"path": hidden.join("x")}))
+            .unwrap()
+            .run(ctx())
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), crate::ToolErrorKind::PermissionDenied, "{e}");
     }
 
     #[tokio::test]

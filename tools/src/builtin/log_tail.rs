@@ -221,9 +221,9 @@ impl Tool for LogTail {
                 let default = DEFAULT_FILES.iter().map(Path::new).find(|p| p.is_file());
                 match default {
                     Some(p) => {
-                        let p = p.to_path_buf();
+                        let raw = p.display().to_string();
                         ctx.blocking(move |ctx| {
-                            ctx.access().check(&p, Perm::Read)?;
+                            let p = super::open_path(&ctx, &raw, Perm::Read)?;
                             tail_file(&p, n)
                         })
                         .await?
