@@ -153,7 +153,7 @@ impl SupervisorApi for Control {
 
 /// The control server's thread; dropping the handle leaves it running.
 pub struct ServerHandle {
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    stop: Option<tokio::sync::watch::Sender<bool>>,
     thread: Option<std::thread::JoinHandle<()>>,
     path: PathBuf,
 }
@@ -162,7 +162,7 @@ impl ServerHandle {
     /// Stop serving, wait for the thread, and remove the socket file.
     pub fn stop(mut self) {
         if let Some(s) = self.stop.take() {
-            let _ = s.send(());
+            let _ = s.send(true);
         }
         if let Some(t) = self.thread.take() {
             let _ = t.join();
@@ -177,7 +177,7 @@ impl ServerHandle {
 /// can reach it.
 pub fn serve(path: &Path, control: Control, mode: Mode) -> Result<ServerHandle, String> {
     let (bound_tx, bound_rx) = std::sync::mpsc::channel::<Result<(), String>>();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let owned = path.to_path_buf();
     let thread = std::thread::Builder::new()
         .name("control".into())
@@ -207,11 +207,25 @@ pub fn serve(path: &Path, control: Control, mode: Mode) -> Result<ServerHandle, 
                 }
                 let _ = bound_tx.send(Ok(()));
                 let services = aios_proto::Services::new("initd").supervisor(Arc::new(control));
-                let shutdown = async {
-                    let _ = stop_rx.await;
+                let mut graceful = stop_rx.clone();
+                let shutdown = async move {
+                    let _ = graceful.wait_for(|stop| *stop).await;
                 };
-                if let Err(e) = services.serve(listener, shutdown).await {
-                    tracing::error!("control API stopped: {e}");
+                // Graceful shutdown waits for clients to hang up; a client
+                // that keeps its connection open gets a short grace, then
+                // the runtime (and the connection) is dropped.
+                let mut forced = stop_rx;
+                let deadline = async move {
+                    let _ = forced.wait_for(|stop| *stop).await;
+                    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                };
+                tokio::select! {
+                    r = services.serve(listener, shutdown) => {
+                        if let Err(e) = r {
+                            tracing::error!("control API stopped: {e}");
+                        }
+                    }
+                    () = deadline => tracing::debug!("control API: closing lingering connections"),
                 }
             });
         })

@@ -250,6 +250,9 @@ fn run(
     let logs = Arc::new(logs);
     let (tx, rx) = std::sync::mpsc::channel::<Event>();
     let shared = Arc::new(Shared::default());
+    // Answer list/status before the loop exists (the socket comes first).
+    *shared.services.write().unwrap_or_else(|p| p.into_inner()) =
+        aios_initd::supervisor::initial_statuses(&specs, aios_proto::now_unix_ms());
 
     // The control socket first: a second `initd --user` must fail here,
     // before it starts a second copy of every daemon.

@@ -193,6 +193,8 @@ struct Svc {
     last_exit: Option<ExitStatus>,
     run_started: Duration,
     last_watchdog: Duration,
+    /// The next launch is an automatic restart (counted when it happens).
+    restart_pending: bool,
 }
 
 impl Svc {
@@ -212,6 +214,7 @@ impl Svc {
             last_exit: None,
             run_started: Duration::ZERO,
             last_watchdog: Duration::ZERO,
+            restart_pending: false,
         }
     }
 
@@ -309,6 +312,7 @@ impl<O: Os> Supervisor<O> {
             }
             s.starts.clear();
             s.consecutive_failures = 0;
+            s.restart_pending = false;
         }
         self.want_up(name);
         self.step();
@@ -854,6 +858,7 @@ impl<O: Os> Supervisor<O> {
                 let wall = self.os.wall_ms();
                 if let Some(s) = self.svcs.get_mut(name) {
                     s.state = State::Inactive;
+                    s.restart_pending = false;
                     s.since_ms = wall;
                 }
                 true
@@ -907,6 +912,7 @@ impl<O: Os> Supervisor<O> {
                 format_duration(limit.interval)
             );
             tracing::error!(service = %name, "{why}");
+            s.restart_pending = false;
             s.state = State::Failed;
             s.want = false;
             s.status_text = why;
@@ -914,6 +920,9 @@ impl<O: Os> Supervisor<O> {
             return;
         }
         s.starts.push_back(now);
+        if std::mem::take(&mut s.restart_pending) {
+            s.restarts = s.restarts.saturating_add(1);
+        }
         s.runs += 1;
         s.run_started = now;
         s.status_text.clear();
@@ -968,7 +977,7 @@ impl<O: Os> Supervisor<O> {
                 s.spec.backoff.max,
                 s.consecutive_failures,
             );
-            s.restarts = s.restarts.saturating_add(1);
+            s.restart_pending = true;
             tracing::info!(service = %name, delay_ms = delay.as_millis() as u64, "restarting after backoff");
             s.state = State::BackingOff { until: now + delay };
         } else {
@@ -976,6 +985,29 @@ impl<O: Os> Supervisor<O> {
             s.state = if failed { State::Failed } else { State::Exited };
         }
     }
+}
+
+/// What [`Supervisor::list`] shows for `specs` before anything ran: every
+/// service stopped, in start order. Lets a control API answer before the
+/// supervisor exists.
+pub fn initial_statuses(specs: &[ServiceSpec], now_ms: i64) -> Vec<ServiceStatus> {
+    let by_name: BTreeMap<&str, &ServiceSpec> =
+        specs.iter().map(|s| (s.name.as_str(), s)).collect();
+    start_order(specs)
+        .iter()
+        .filter_map(|n| by_name.get(n.as_str()))
+        .map(|s| ServiceStatus {
+            name: s.name.clone(),
+            phase: Phase::Stopped,
+            pid: None,
+            enabled: s.enabled,
+            restarts: 0,
+            runs: 0,
+            status_text: String::new(),
+            last_exit: None,
+            since_unix_ms: now_ms,
+        })
+        .collect()
 }
 
 /// `initial * 2^(n-1)`, capped at `max`.

@@ -293,6 +293,7 @@ fn start_limit_puts_the_service_in_failed_until_started_by_hand() {
         st.status_text
     );
     assert_eq!(st.runs, 3);
+    assert_eq!(st.restarts, 2, "the refused third restart is not counted");
     assert_eq!(h.sup.next_deadline(), None, "nothing more is scheduled");
     h.calls();
     h.sup.start("s").unwrap();
@@ -580,6 +581,13 @@ fn enable_and_disable_change_boot_behaviour_only() {
     let st = h.sup.status("a").unwrap();
     assert!(!st.enabled);
     assert_eq!(st.phase, Phase::Running);
+}
+
+#[test]
+fn initial_statuses_match_a_fresh_supervisor() {
+    let specs = daemon_set();
+    let h = H::new(specs.clone());
+    assert_eq!(initial_statuses(&specs, 0), h.sup.list());
 }
 
 #[test]
