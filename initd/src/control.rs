@@ -243,3 +243,108 @@ pub fn serve(path: &Path, control: Control, mode: Mode) -> Result<ServerHandle, 
         Err(_) => Err("the control thread ended before binding".into()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::supervisor::Phase;
+
+    fn who(admin: bool, trusted_peer: bool) -> Principal {
+        Principal {
+            uid: 1000,
+            gid: 1000,
+            pid: None,
+            admin,
+            trusted_peer,
+        }
+    }
+
+    fn control(mode: Mode) -> (Control, std::sync::mpsc::Receiver<Event>, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let logs = Arc::new(LogStore::new(dir.path(), 4096).unwrap());
+        logs.append("web", "hello");
+        let shared = Arc::new(Shared::default());
+        *shared.services.write().unwrap() = vec![ServiceStatus {
+            name: "web".into(),
+            phase: Phase::Running,
+            pid: Some(42),
+            enabled: true,
+            restarts: 1,
+            runs: 2,
+            status_text: "ok".into(),
+            last_exit: Some(crate::supervisor::ExitStatus::Signal(9)),
+            since_unix_ms: 5,
+        }];
+        let (tx, rx) = std::sync::mpsc::channel();
+        (Control::new(tx, shared, logs, mode), rx, dir)
+    }
+
+    #[tokio::test]
+    async fn anyone_reads_only_admins_change_in_system_mode() {
+        let (c, rx, _d) = control(Mode::System);
+        let user = who(false, true);
+        let list = c.list(user.clone()).await.unwrap();
+        assert_eq!(list[0].state, "running");
+        assert_eq!(list[0].last_exit_code, 137);
+        assert_eq!(
+            c.act(user.clone(), "web".into(), ServiceVerb::Status)
+                .await
+                .unwrap()
+                .pid,
+            42
+        );
+        assert!(c.logs(user.clone(), "web".into(), 0).await.unwrap()[0].ends_with(" hello"));
+        let e = c
+            .act(user.clone(), "web".into(), ServiceVerb::Stop)
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind, aios_proto::ApiErrorKind::PermissionDenied);
+        let e = c.power(user, PowerAction::Poweroff).await.unwrap_err();
+        assert_eq!(e.kind, aios_proto::ApiErrorKind::PermissionDenied);
+        assert!(rx.try_recv().is_err(), "nothing reached the loop");
+    }
+
+    #[tokio::test]
+    async fn user_mode_changes_need_the_same_uid() {
+        let (c, rx, _d) = control(Mode::User);
+        let stranger = who(true, false);
+        let e = c
+            .act(stranger, "web".into(), ServiceVerb::Restart)
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind, aios_proto::ApiErrorKind::PermissionDenied);
+        assert!(rx.try_recv().is_err());
+        // The owner's request reaches the loop, which answers it.
+        let owner = who(false, true);
+        let answer = std::thread::spawn(move || match rx.recv().unwrap() {
+            Event::Control(req) => {
+                assert!(matches!(
+                    req.op,
+                    ControlOp::Act {
+                        verb: ServiceVerb::Stop,
+                        ..
+                    }
+                ));
+                let _ = req.reply.send(Err(ControlError::ShuttingDown));
+            }
+            other => panic!("{other:?}"),
+        });
+        let e = c
+            .act(owner, "web".into(), ServiceVerb::Stop)
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind, aios_proto::ApiErrorKind::FailedPrecondition);
+        answer.join().unwrap();
+    }
+
+    #[tokio::test]
+    async fn unknown_services_are_not_found() {
+        let (c, _rx, _d) = control(Mode::User);
+        let e = c
+            .logs(who(false, true), "nope".into(), 5)
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind, aios_proto::ApiErrorKind::NotFound);
+        assert!(e.message.contains("known services: web"), "{}", e.message);
+    }
+}

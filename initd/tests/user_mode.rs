@@ -1,0 +1,356 @@
+//! `initd --user`: the unprivileged supervisor as the development-mode
+//! launcher. The control API end to end (list, status, logs, stop, start,
+//! restart, enable, disable, power), refusal of a second instance and of
+//! invalid manifests, the notify sender check, SIGTERM and SIGHUP.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use aios_initd::sys::notify::NotifySocket;
+use aios_proto::{ApiErrorKind, PowerAction, ServiceVerb};
+use common::{INITD, Tree, alive, wait_until};
+
+const T: Duration = Duration::from_secs(20);
+
+struct User {
+    child: Child,
+    tree: Tree,
+    cgroup: String,
+    exited: bool,
+}
+
+impl User {
+    fn command(tree: &Tree, cgroup: &str) -> Command {
+        let mut cmd = Command::new(INITD);
+        cmd.arg("--user")
+            .args(tree.args())
+            .args(["--cgroup", cgroup])
+            .env("AIOS_RUNTIME_DIR", tree.path("run"))
+            .env("AIOS_STATE_DIR", tree.path("state"))
+            .env("XDG_CONFIG_HOME", tree.path("config"))
+            .env_remove("NOTIFY_SOCKET")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null());
+        cmd
+    }
+
+    fn start(tree: Tree, configure: impl FnOnce(&mut Command)) -> User {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let cgroup = format!(
+            "aios-test-user-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        );
+        let mut cmd = User::command(&tree, &cgroup);
+        cmd.stderr(Stdio::from(
+            std::fs::File::create(tree.path("stderr")).unwrap(),
+        ));
+        configure(&mut cmd);
+        let child = cmd.spawn().unwrap();
+        User {
+            child,
+            tree,
+            cgroup,
+            exited: false,
+        }
+    }
+
+    fn log(&self) -> String {
+        format!(
+            "initd log:\n{}\nstderr:\n{}",
+            self.tree.initd_log(),
+            std::fs::read_to_string(self.tree.path("stderr")).unwrap_or_default()
+        )
+    }
+
+    fn wait_exit(&mut self) -> std::process::ExitStatus {
+        let log = self.log();
+        let status = wait_until(
+            "initd to exit",
+            T,
+            || log.clone(),
+            || self.child.try_wait().unwrap(),
+        );
+        self.exited = true;
+        status
+    }
+}
+
+impl Drop for User {
+    fn drop(&mut self) {
+        if !self.exited {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        // initd was killed: end its services and remove the test cgroups.
+        let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+        let own = own
+            .lines()
+            .find_map(|l| l.strip_prefix("0::"))
+            .unwrap_or("/")
+            .trim()
+            .to_string();
+        if let Some(mount) = aios_initd::sys::cgroup::cgroup2_mount() {
+            let base = mount.join(own.trim_start_matches('/')).join(&self.cgroup);
+            if let Ok(entries) = std::fs::read_dir(&base) {
+                for e in entries.flatten() {
+                    let _ = std::fs::write(e.path().join("cgroup.kill"), "1");
+                    let _ = std::fs::remove_dir(e.path());
+                }
+            }
+            let _ = std::fs::remove_dir(&base);
+        }
+    }
+}
+
+#[test]
+fn control_api_lifecycle_logs_enable_and_power() {
+    let tree = Tree::new();
+    tree.service(
+        "web",
+        r#"echo "hello from web"; exec "$INITD" notify --pause READY=1 STATUS=serving"#,
+        "readiness = \"notify\"",
+    );
+    tree.service(
+        "worker",
+        r#"echo worker >> "$OUT/worker"; exec sleep 1000"#,
+        "requires = [\"web\"]",
+    );
+    // initd tells its own supervisor (here: the test) when boot settled.
+    let parent = NotifySocket::bind(&tree.path("parent.notify"), false).unwrap();
+    let parent_path = parent.path().to_path_buf();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        if let Ok(d) = parent.recv() {
+            let _ = ready_tx.send(d.text);
+        }
+    });
+    let mut u = User::start(tree, |c| {
+        c.env("NOTIFY_SOCKET", &parent_path);
+    });
+    let ready = ready_rx
+        .recv_timeout(T)
+        .unwrap_or_else(|_| panic!("no READY=1 from initd\n{}", u.log()));
+    assert_eq!(ready, "READY=1");
+
+    let mut c = u.tree.client();
+    let list = c.list();
+    let names: Vec<_> = list
+        .iter()
+        .map(|s| (s.name.as_str(), s.state.as_str()))
+        .collect();
+    assert_eq!(
+        names,
+        vec![("web", "running"), ("worker", "running")],
+        "{}",
+        u.log()
+    );
+    let web = c.status("web");
+    assert_eq!(web.status_text, "serving");
+    assert!(web.pid > 0 && web.enabled);
+
+    let logs = c.logs("web", 10).unwrap();
+    assert!(
+        logs.iter().any(|l| l.ends_with(" hello from web")),
+        "{logs:?}"
+    );
+    assert!(
+        logs.iter().any(|l| l.contains("--- initd: started pid")),
+        "{logs:?}"
+    );
+
+    // Stopping web stops worker (which requires it) first.
+    let stopped = c.act("web", ServiceVerb::Stop).unwrap();
+    assert_eq!(stopped.state, "stopped");
+    assert_eq!(c.status("worker").state, "stopped");
+    assert!(!alive(web.pid), "web's process is gone");
+
+    // Starting worker pulls web back in.
+    let worker = c.act("worker", ServiceVerb::Start).unwrap();
+    assert_eq!(worker.state, "running");
+    let web2 = c.status("web");
+    assert_eq!(web2.state, "running");
+    assert_ne!(web2.pid, web.pid);
+
+    let restarted = c.act("web", ServiceVerb::Restart).unwrap();
+    assert_eq!(restarted.state, "running");
+    assert_ne!(restarted.pid, web2.pid);
+    assert!(!alive(web2.pid));
+
+    let d = c.act("worker", ServiceVerb::Disable).unwrap();
+    assert!(!d.enabled && d.state == "running");
+    let saved = std::fs::read_to_string(u.tree.path("state/enabled.toml")).unwrap();
+    assert!(saved.contains("worker = false"), "{saved}");
+    assert!(c.act("worker", ServiceVerb::Enable).unwrap().enabled);
+
+    let e = c.act("nope", ServiceVerb::Start).unwrap_err();
+    assert_eq!(e.kind, ApiErrorKind::NotFound);
+    assert!(e.message.contains("web, worker"), "{}", e.message);
+    assert_eq!(c.logs("nope", 5).unwrap_err().kind, ApiErrorKind::NotFound);
+
+    let pids = [c.status("web").pid, c.status("worker").pid];
+    c.power(PowerAction::Poweroff).unwrap();
+    let status = u.wait_exit();
+    assert_eq!(status.code(), Some(0), "{}", u.log());
+    assert!(!u.tree.socket().exists(), "the control socket is removed");
+    for p in pids {
+        assert!(!alive(p), "service pid {p} was stopped");
+    }
+}
+
+#[test]
+fn second_instance_on_the_same_socket_is_refused() {
+    let tree = Tree::new();
+    tree.service("s", "exec sleep 1000", "");
+    let mut first = User::start(tree, |_| {});
+    let mut c = first.tree.client();
+    c.wait_state("s", "running", T, || first.log());
+    let out = User::command(&first.tree, "aios-test-user-second")
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("already served"), "{stderr}");
+    // The first instance is untouched.
+    assert_eq!(c.status("s").state, "running");
+    assert_eq!(c.list().len(), 1);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(first.child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    assert_eq!(first.wait_exit().code(), Some(0));
+}
+
+#[test]
+fn invalid_manifests_are_refused_with_locations() {
+    let tree = Tree::new();
+    std::fs::write(
+        tree.services().join("x.toml"),
+        "command = [\"/bin/true\"]\nrestart = 3\n",
+    )
+    .unwrap();
+    std::fs::write(
+        tree.services().join("y.toml"),
+        "command = [\"/bin/true\"]\nrequires = [\"ghost\"]\n",
+    )
+    .unwrap();
+    let out = User::command(&tree, "aios-test-user-invalid")
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("x.toml:2:") && stderr.contains("key `restart`"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("y.toml:2: service \"y\" lists unknown service \"ghost\""),
+        "{stderr}"
+    );
+    assert!(!tree.socket().exists(), "nothing was served");
+
+    // `initd check` reports the same.
+    let out = Command::new(INITD)
+        .arg("check")
+        .arg(tree.services())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("x.toml:2:"));
+}
+
+#[test]
+fn notify_from_outside_the_service_tree_is_ignored() {
+    let tree = Tree::new();
+    tree.service(
+        "gate",
+        r#"while [ ! -e "$OUT/go" ]; do sleep 0.02; done
+exec "$INITD" notify --pause READY=1"#,
+        "readiness = \"notify\"",
+    );
+    let mut u = User::start(tree, |_| {});
+    let mut c = u.tree.client();
+    c.wait_state("gate", "starting", T, || u.log());
+    // A process outside gate's tree claims readiness. The barrier returns
+    // only after initd has handled (and rejected) the message.
+    let out = Command::new(INITD)
+        .args(["notify", "READY=1"])
+        .env("NOTIFY_SOCKET", u.tree.path("run/initd.notify"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        c.status("gate").state,
+        "starting",
+        "a stranger cannot make gate ready"
+    );
+    std::fs::write(u.tree.out().join("go"), "").unwrap();
+    c.wait_state("gate", "running", T, || u.log());
+    u.child.kill().unwrap();
+}
+
+#[test]
+fn sigterm_stops_in_reverse_order_and_exits_zero() {
+    let tree = Tree::new();
+    let script = |n: &str| {
+        format!(
+            r#"trap 'echo "stop {n}" >> "$OUT/stops"; exit 0' TERM
+sleep 1000 &
+wait"#
+        )
+    };
+    tree.service("a", &script("a"), "");
+    tree.service("b", &script("b"), "after = [\"a\"]");
+    let mut u = User::start(tree, |_| {});
+    let mut c = u.tree.client();
+    c.wait_state("a", "running", T, || u.log());
+    c.wait_state("b", "running", T, || u.log());
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(u.child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    assert_eq!(u.wait_exit().code(), Some(0), "{}", u.log());
+    assert_eq!(u.tree.lines("stops"), vec!["stop b", "stop a"]);
+    assert!(!u.tree.path("run/initd.notify").exists());
+}
+
+#[test]
+fn sighup_reloads_manifests() {
+    let tree = Tree::new();
+    tree.service("old", "exec sleep 1000", "");
+    let mut u = User::start(tree, |_| {});
+    let mut c = u.tree.client();
+    let old = c.wait_state("old", "running", T, || u.log());
+    std::fs::remove_file(u.tree.services().join("old.toml")).unwrap();
+    u.tree.service("new", "exec sleep 1000", "");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(u.child.id() as i32),
+        nix::sys::signal::Signal::SIGHUP,
+    )
+    .unwrap();
+    // The reload is asynchronous: wait until the list shows it done.
+    wait_until(
+        "new running and old removed",
+        T,
+        || u.log(),
+        || {
+            let list: Vec<(String, String)> =
+                c.list().into_iter().map(|s| (s.name, s.state)).collect();
+            (list == vec![("new".to_string(), "running".to_string())]).then_some(())
+        },
+    );
+    assert!(!alive(old.pid));
+    u.child.kill().unwrap();
+}
