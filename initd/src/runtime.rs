@@ -379,6 +379,7 @@ impl EventLoop {
                 reply,
             }),
             _ => {
+                self.publish();
                 let _ = reply.send(Ok(self.sup.status(&name)));
             }
         }
@@ -414,6 +415,9 @@ impl EventLoop {
     }
 
     fn after_event(&mut self) {
+        // Publish before answering, so a client that reads the snapshot
+        // right after its answer sees at least that state.
+        self.publish();
         let now = Instant::now();
         let mut i = 0;
         while i < self.waiters.len() {
@@ -425,7 +429,6 @@ impl EventLoop {
                 i += 1;
             }
         }
-        self.publish();
         if !self.announced && !self.sup.shutting_down() {
             let settled = self
                 .sup

@@ -132,16 +132,8 @@ impl Drop for Pid1 {
             );
             let _ = self.unshare.wait();
         }
-        // Leave no empty test cgroups behind in the host's hierarchy.
-        if let Some(mount) = aios_initd::sys::cgroup::cgroup2_mount() {
-            let base = mount.join(&self.cgroup);
-            if let Ok(entries) = std::fs::read_dir(&base) {
-                for e in entries.flatten() {
-                    let _ = std::fs::remove_dir(e.path());
-                }
-            }
-            let _ = std::fs::remove_dir(&base);
-        }
+        // Leave no test cgroups behind in the host's hierarchy.
+        common::remove_test_cgroup(&self.cgroup);
     }
 }
 

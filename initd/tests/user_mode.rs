@@ -86,7 +86,7 @@ impl Drop for User {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
-        // initd was killed: end its services and remove the test cgroups.
+        // initd may have been killed: end its services, remove the cgroups.
         let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
         let own = own
             .lines()
@@ -94,16 +94,7 @@ impl Drop for User {
             .unwrap_or("/")
             .trim()
             .to_string();
-        if let Some(mount) = aios_initd::sys::cgroup::cgroup2_mount() {
-            let base = mount.join(own.trim_start_matches('/')).join(&self.cgroup);
-            if let Ok(entries) = std::fs::read_dir(&base) {
-                for e in entries.flatten() {
-                    let _ = std::fs::write(e.path().join("cgroup.kill"), "1");
-                    let _ = std::fs::remove_dir(e.path());
-                }
-            }
-            let _ = std::fs::remove_dir(&base);
-        }
+        common::remove_test_cgroup(&format!("{}/{}", own.trim_end_matches('/'), self.cgroup));
     }
 }
 

@@ -187,13 +187,30 @@ impl Cgroups {
             .is_some_and(|p| p.trim() == want || p.trim().starts_with(&format!("{want}/")))
     }
 
-    /// Remove the service cgroups that are empty, then the subtree.
+    /// Kill what is left in the service cgroups, wait (briefly) for them
+    /// to empty, and remove them and the subtree.
     pub fn remove_all(&self) {
         if let Ok(entries) = std::fs::read_dir(&self.base) {
             for e in entries.flatten() {
-                if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
-                    let _ = std::fs::remove_dir(e.path());
+                if !e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                    continue;
                 }
+                let dir = e.path();
+                let populated = || {
+                    std::fs::read_to_string(dir.join("cgroup.events"))
+                        .is_ok_and(|t| t.contains("populated 1"))
+                };
+                if populated() {
+                    if let Some(name) = dir.file_name().and_then(|n| n.to_str()) {
+                        self.signal(name, nix::sys::signal::Signal::SIGKILL);
+                    }
+                    // SIGKILL is asynchronous: a dying process still counts.
+                    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+                    while populated() && std::time::Instant::now() < deadline {
+                        std::thread::sleep(std::time::Duration::from_millis(5));
+                    }
+                }
+                let _ = std::fs::remove_dir(&dir);
             }
         }
         let _ = std::fs::remove_dir(&self.base);

@@ -238,3 +238,27 @@ pub fn alive(pid: u32) -> bool {
         })
         .is_some_and(|zombie| !zombie)
 }
+
+/// Kill everything in the test cgroup `<cgroup2 root>/<rel>` and remove it
+/// (the initd under test may have been killed before cleaning up).
+pub fn remove_test_cgroup(rel: &str) {
+    let Some(mount) = aios_initd::sys::cgroup::cgroup2_mount() else {
+        return;
+    };
+    let base = mount.join(rel.trim_start_matches('/'));
+    if let Ok(entries) = std::fs::read_dir(&base) {
+        for e in entries.flatten().filter(|e| e.path().is_dir()) {
+            let _ = std::fs::write(e.path().join("cgroup.kill"), "1");
+            // The kill is asynchronous; a cgroup is removable once empty.
+            let events = e.path().join("cgroup.events");
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while std::fs::read_to_string(&events).is_ok_and(|t| t.contains("populated 1"))
+                && Instant::now() < deadline
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            let _ = std::fs::remove_dir(e.path());
+        }
+    }
+    let _ = std::fs::remove_dir(&base);
+}
