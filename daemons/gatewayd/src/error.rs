@@ -44,6 +44,8 @@ pub enum ProviderError {
         status: u16,
         /// Redacted excerpt of the body.
         body: String,
+        /// What the server asked us to wait, if it said (503 may).
+        retry_after: Option<Duration>,
     },
     /// Another 4xx: the request itself was refused (unknown model, bad
     /// schema…). Retrying will not help.
@@ -232,6 +234,7 @@ mod tests {
             provider: "openai",
             status: 503,
             body: "busy".into(),
+            retry_after: None,
         };
         assert!(server.is_retryable());
         assert_eq!(server.api_kind(), ApiErrorKind::Unavailable);

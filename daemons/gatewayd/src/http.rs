@@ -160,7 +160,8 @@ pub async fn send_with_retries(
             return Err(err);
         }
         let retry_after = match &err {
-            ProviderError::RateLimited { retry_after, .. } => *retry_after,
+            ProviderError::RateLimited { retry_after, .. }
+            | ProviderError::Server { retry_after, .. } => *retry_after,
             _ => None,
         };
         let Some(wait) = policy.delay(attempt, retry_after) else {
@@ -206,7 +207,12 @@ pub async fn send_once(
             return Err(ProviderError::Connect {
                 provider: target.provider,
                 url: url.to_string(),
-                detail: redact(&error_chain(&e), target.key.as_ref()),
+                // reqwest repeats the URL we already name; keep the cause.
+                detail: redact(
+                    &error_chain(&e)
+                        .replace(&format!("error sending request for url ({url}): "), ""),
+                    target.key.as_ref(),
+                ),
             });
         }
         Ok(Ok(r)) => r,
@@ -242,6 +248,7 @@ pub async fn send_once(
             provider: target.provider,
             status: code,
             body: excerpt,
+            retry_after,
         },
         _ => ProviderError::Rejected {
             provider: target.provider,
