@@ -45,6 +45,11 @@ Modes:
       Validate the manifests in DIR (default /etc/aios/services) and exit
       non-zero with every error (file:line:column and key).
 
+  initd daemon-set (--system | --bin-dir DIR) OUTDIR
+      Write the manifests of memoryd, toolsd, gatewayd and aiosd (aiosd
+      requires the other three; all Type=notify) for the image or for a
+      development build.
+
   initd notify STATE...
       Send sd_notify lines (READY=1, STATUS=..., WATCHDOG=1) to
       $NOTIFY_SOCKET, like systemd-notify, waiting until the supervisor has
@@ -90,6 +95,17 @@ enum Cmd {
         #[arg(default_value = "/etc/aios/services")]
         dir: PathBuf,
     },
+    /// Write the daemon-set manifests (memoryd, toolsd, gatewayd, aiosd).
+    DaemonSet {
+        /// The image layout (/usr/bin, user aios) instead of --bin-dir.
+        #[arg(long, conflicts_with = "bin_dir")]
+        system: bool,
+        /// Directory holding the daemon binaries (development layout).
+        #[arg(long, value_name = "DIR", required_unless_present = "system")]
+        bin_dir: Option<PathBuf>,
+        /// Where to write the manifests.
+        out: PathBuf,
+    },
     /// Send sd_notify lines to $NOTIFY_SOCKET.
     Notify {
         /// Do not wait for the supervisor to handle the message.
@@ -124,6 +140,11 @@ fn main() -> ExitCode {
             pause,
             state,
         }) => return notify(state, !*no_block, *pause),
+        Some(Cmd::DaemonSet {
+            system,
+            bin_dir,
+            out,
+        }) => return daemon_set(*system, bin_dir.as_deref(), out),
         None => {}
     }
     if cli.user {
@@ -160,6 +181,32 @@ fn check(dir: &Path) -> ExitCode {
             for e in errors {
                 eprintln!("{e}");
             }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn daemon_set(system: bool, bin_dir: Option<&Path>, out: &Path) -> ExitCode {
+    use aios_initd::daemon_set::{Layout, write};
+    let layout = match (system, bin_dir) {
+        (true, _) => Layout::System,
+        (false, Some(d)) => Layout::User {
+            bin_dir: std::path::absolute(d).unwrap_or_else(|_| d.to_path_buf()),
+        },
+        (false, None) => {
+            eprintln!("initd daemon-set: pass --system or --bin-dir DIR");
+            return ExitCode::from(2);
+        }
+    };
+    match write(out, &layout) {
+        Ok(files) => {
+            for f in files {
+                println!("{}", f.display());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("initd daemon-set: cannot write to {}: {e}", out.display());
             ExitCode::FAILURE
         }
     }
@@ -406,6 +453,28 @@ fn xdg_config_home() -> Option<PathBuf> {
         })
 }
 
+/// `/run/aios`: root-owned, group `aios` (when it exists) may create the
+/// daemons' sockets there; everyone may traverse to reach them.
+fn prepare_socket_dir(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Err(e) = std::fs::create_dir_all(dir) {
+        tracing::warn!("cannot create {}: {e}", dir.display());
+        return;
+    }
+    let mode = match nix::unistd::Group::from_name("aios") {
+        Ok(Some(g))
+            if nix::unistd::chown(dir, Some(nix::unistd::Uid::from_raw(0)), Some(g.gid))
+                .is_ok() =>
+        {
+            0o775
+        }
+        _ => 0o755,
+    };
+    if let Err(e) = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode)) {
+        tracing::warn!("cannot set the mode of {}: {e}", dir.display());
+    }
+}
+
 fn system_main(cli: &Cli) -> ExitCode {
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_system(cli)));
     let reason = match outcome {
@@ -425,7 +494,11 @@ fn system_main(cli: &Cli) -> ExitCode {
 
 fn run_system(cli: &Cli) -> anyhow::Result<Infallible> {
     signals::block_handled().context("cannot block signals")?;
-    init_logging(cli.log_file.as_deref())?;
+    if let Err(e) = init_logging(cli.log_file.as_deref()) {
+        // PID 1 keeps going with its log on the console.
+        pid1::console(&format!("{e:#}; logging to the console"));
+        let _ = init_logging(None);
+    }
     for problem in pid1::mount_api_filesystems() {
         tracing::warn!("{problem}");
     }
@@ -462,6 +535,9 @@ fn run_system(cli: &Cli) -> anyhow::Result<Infallible> {
         strict: false,
         parent_notify: None,
     };
+    if let Some(dir) = w.socket.parent() {
+        prepare_socket_dir(dir);
+    }
     let (mut ev, halt, cgroups) = run(&w, specs)?;
     ev.kill_everything(Duration::from_secs(5));
     if let Some(cg) = cgroups {
