@@ -298,11 +298,13 @@ fn sigterm_stops_in_reverse_order_and_exits_zero() {
         format!(
             r#"trap 'echo "stop {n}" >> "$OUT/stops"; exit 0' TERM
 sleep 1000 &
+"$INITD" notify READY=1
 wait"#
         )
     };
-    tree.service("a", &script("a"), "");
-    tree.service("b", &script("b"), "after = [\"a\"]");
+    // Ready only once the trap is installed.
+    tree.service("a", &script("a"), "readiness = \"notify\"");
+    tree.service("b", &script("b"), "readiness = \"notify\"\nafter = [\"a\"]");
     let mut u = User::start(tree, |_| {});
     let mut c = u.tree.client();
     c.wait_state("a", "running", T, || u.log());
@@ -344,4 +346,22 @@ fn sighup_reloads_manifests() {
     );
     assert!(!alive(old.pid));
     u.child.kill().unwrap();
+}
+
+#[test]
+fn services_end_with_a_killed_user_supervisor() {
+    let tree = Tree::new();
+    tree.service("s", "exec sleep 1000", "");
+    let mut u = User::start(tree, |_| {});
+    let mut c = u.tree.client();
+    let s = c.wait_state("s", "running", T, || u.log());
+    u.child.kill().unwrap();
+    u.wait_exit();
+    let log = u.log();
+    wait_until(
+        "the service to end with its supervisor",
+        T,
+        || log.clone(),
+        || (!alive(s.pid)).then_some(()),
+    );
 }

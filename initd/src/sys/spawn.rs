@@ -300,11 +300,15 @@ impl Os for RealOs {
         let nofile = spec.limits.nofile;
         let nproc = spec.limits.nproc;
         let switch = ids.map(|i| (i.uid, i.gid, i.groups));
+        // In user mode, services die with the supervisor: a killed
+        // `initd --user` must not leave a daemon set that the next one
+        // would collide with. PID 1 never dies.
+        let parent = (self.mode == Mode::User).then(|| std::process::id() as libc::pid_t);
         // SAFETY: the hook runs in the forked child before exec and makes
         // only async-signal-safe system calls on memory prepared before
         // the fork (no allocation, no locks).
         unsafe {
-            cmd.pre_exec(move || child_setup(cg_fd, nofile, nproc, switch.as_ref()));
+            cmd.pre_exec(move || child_setup(cg_fd, nofile, nproc, switch.as_ref(), parent));
         }
         let child = cmd
             .spawn()
@@ -325,14 +329,22 @@ impl Os for RealOs {
     }
 
     fn signal(&mut self, service: &str, main_pid: Pid, sig: Sig) {
+        // Each process gets the signal once: a second SIGTERM while a
+        // handler runs means "hurry" to many programs.
         let signal = to_signal(sig);
         if let Some(cg) = &self.cgroups {
             cg.signal(service, signal);
+            return;
         }
         if let Ok(p) = i32::try_from(main_pid) {
-            // The service runs in its own session and process group.
-            let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(p), signal);
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), signal);
+            // The service runs in its own session and process group; the
+            // main process may have left it.
+            let p = nix::unistd::Pid::from_raw(p);
+            if nix::sys::signal::killpg(p, signal).is_err()
+                || nix::unistd::getpgid(Some(p)) != Ok(p)
+            {
+                let _ = nix::sys::signal::kill(p, signal);
+            }
         }
     }
 
@@ -378,6 +390,7 @@ fn child_setup(
     nofile: Option<u64>,
     nproc: Option<u64>,
     switch: Option<&(libc::uid_t, libc::gid_t, Vec<libc::gid_t>)>,
+    die_with: Option<libc::pid_t>,
 ) -> std::io::Result<()> {
     let fail = || Err(std::io::Error::last_os_error());
     // SAFETY: all calls below are async-signal-safe system calls on
@@ -385,6 +398,15 @@ fn child_setup(
     unsafe {
         if libc::setsid() < 0 {
             return fail();
+        }
+        if let Some(parent) = die_with {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong) < 0 {
+                return fail();
+            }
+            // The parent may have died before the prctl took effect.
+            if libc::getppid() != parent {
+                libc::_exit(1);
+            }
         }
         if let Some(fd) = cgroup_procs
             && libc::write(fd, b"0".as_ptr().cast(), 1) < 0
