@@ -244,7 +244,18 @@ impl Printer {
             let line = serde_json::to_string(e)
                 .map_err(|err| Failure::new(Exit::Failed, format!("cannot encode event: {err}")))?;
             let mut out = std::io::stdout().lock();
-            return write_out(&mut out, format_args!("{line}\n"));
+            write_out(&mut out, format_args!("{line}\n"))?;
+            // A script may only capture stdout; a person watching still
+            // needs to see why the request failed.
+            if let EventKind::Error {
+                message,
+                fatal: true,
+                ..
+            } = &e.kind
+            {
+                let _ = writeln!(std::io::stderr().lock(), "aios: error: {message}");
+            }
+            return Ok(());
         }
         for o in self.renderer.event(&e.kind) {
             match o {

@@ -232,6 +232,22 @@ impl LineReader {
         }
     }
 
+    /// Every line: those seen so far plus the rest until the writer closes
+    /// its end (bounded by `limit`).
+    pub fn finish(mut self, limit: Duration) -> Vec<String> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(line) => self.seen.push(line),
+                Err(mpsc::RecvTimeoutError::Disconnected) => return self.seen,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    panic!("stdout did not close within {limit:?}")
+                }
+            }
+        }
+    }
+
     /// Wait until a line satisfies `pred`.
     pub fn wait_for(&mut self, what: &str, limit: Duration, pred: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + limit;

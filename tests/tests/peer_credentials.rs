@@ -82,8 +82,9 @@ fn another_uid_is_refused_by_rights_it_does_not_have() {
     let r = probe_as_nobody(&probe, &sock("memoryd"), &["memory-get-session", &session]);
     assert_eq!(r["outcome"], "denied", "{r}");
 
-    // A non-daemon caller cannot run tools on behalf of root.
-    let r = probe_as_nobody(&probe, &sock("toolsd"), &["tools-execute-as", "0"]);
+    // A non-daemon caller cannot run tools on behalf of another user (uid 0
+    // on the wire means "the caller itself", so root cannot even be named).
+    let r = probe_as_nobody(&probe, &sock("toolsd"), &["tools-execute-as", "1"]);
     assert_eq!(r["outcome"], "denied", "{r}");
 
     // Without the socket's group, the connection itself is refused (0660).

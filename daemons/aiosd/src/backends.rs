@@ -3,6 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
+use futures::StreamExt;
+
 use aios_config::{Daemon, Paths};
 use aios_proto::{
     ApiError, ApiErrorKind, BoxStream, CompletionEvent, CompletionRequest, ExecuteEvent,
@@ -71,18 +73,42 @@ impl GrpcBackends {
             if e.kind != ApiErrorKind::Transport {
                 return e;
             }
-            let path = self
-                .sockets
-                .iter()
-                .find(|(x, _)| *x == d)
-                .map(|(_, p)| p.display().to_string())
-                .unwrap_or_default();
             ApiError::transport(format!(
-                "{} is not reachable at {path}: {}",
+                "{} is not reachable at {}: {}",
                 d.name(),
+                self.socket_of(d),
                 e.message
             ))
         }
+    }
+
+    /// Name the daemon when its connection breaks in the middle of a stream.
+    fn name_stream_errors<T: Send + 'static>(
+        &self,
+        d: Daemon,
+        stream: BoxStream<T>,
+    ) -> BoxStream<T> {
+        let path = self.socket_of(d);
+        stream
+            .map(move |item| {
+                item.map_err(|e| match e.kind {
+                    ApiErrorKind::Transport => ApiError::transport(format!(
+                        "{} went away in the middle of a call ({path}): {}",
+                        d.name(),
+                        e.message
+                    )),
+                    _ => e,
+                })
+            })
+            .boxed()
+    }
+
+    fn socket_of(&self, d: Daemon) -> String {
+        self.sockets
+            .iter()
+            .find(|(x, _)| *x == d)
+            .map(|(_, p)| p.display().to_string())
+            .unwrap_or_default()
     }
 }
 
@@ -100,19 +126,23 @@ impl Backends for GrpcBackends {
         &self,
         req: CompletionRequest,
     ) -> Result<BoxStream<CompletionEvent>, ApiError> {
-        self.model
+        let stream = self
+            .model
             .clone()
             .complete(req)
             .await
-            .map_err(self.ctx(Daemon::Gatewayd))
+            .map_err(self.ctx(Daemon::Gatewayd))?;
+        Ok(self.name_stream_errors(Daemon::Gatewayd, stream))
     }
 
     async fn execute(&self, req: ExecuteRequest) -> Result<BoxStream<ExecuteEvent>, ApiError> {
-        self.tools
+        let stream = self
+            .tools
             .clone()
             .execute(req)
             .await
-            .map_err(self.ctx(Daemon::Toolsd))
+            .map_err(self.ctx(Daemon::Toolsd))?;
+        Ok(self.name_stream_errors(Daemon::Toolsd, stream))
     }
 
     async fn put_session(&self, s: SessionInfo) -> Result<(), ApiError> {

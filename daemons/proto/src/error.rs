@@ -94,10 +94,13 @@ impl From<tonic::Status> for ApiError {
         use tonic::Code;
         // Statuses synthesized from a transport failure carry the failure as
         // their source; statuses a server sent never do.
-        if std::error::Error::source(&s).is_some() {
+        if let Some(mut cause) = std::error::Error::source(&s) {
+            while let Some(deeper) = cause.source() {
+                cause = deeper;
+            }
             return ApiError {
                 kind: ApiErrorKind::Transport,
-                message: crate::transport::error_chain(&s),
+                message: format!("{}: {cause}", s.message()),
             };
         }
         let kind = match s.code() {
