@@ -266,7 +266,6 @@ struct Wiring {
     log_dir: PathBuf,
     state_file: PathBuf,
     cgroup_name: String,
-    strict: bool,
     parent_notify: Option<String>,
 }
 
@@ -376,7 +375,6 @@ fn run(
         LoopConfig {
             mode: w.mode,
             services_dir: w.services_dir.clone(),
-            strict: w.strict,
             parent_notify: w.parent_notify.clone(),
         },
     );
@@ -429,7 +427,6 @@ fn user_main(cli: &Cli) -> anyhow::Result<()> {
             .cgroup
             .clone()
             .unwrap_or_else(|| format!("aios-initd.{}", std::process::id())),
-        strict: true,
         parent_notify: std::env::var("NOTIFY_SOCKET")
             .ok()
             .filter(|s| !s.is_empty()),
@@ -532,7 +529,6 @@ fn run_system(cli: &Cli) -> anyhow::Result<Infallible> {
             .unwrap_or_else(|| PathBuf::from("/var/lib/aios/initd"))
             .join("enabled.toml"),
         cgroup_name: cli.cgroup.clone().unwrap_or_else(|| "aios".into()),
-        strict: false,
         parent_notify: None,
     };
     if let Some(dir) = w.socket.parent() {

@@ -153,10 +153,9 @@ struct Waiter {
 pub struct LoopConfig {
     /// System (PID 1) or user mode.
     pub mode: Mode,
-    /// Where manifests live (reloaded on SIGHUP).
+    /// Where manifests live (reloaded on SIGHUP; a reload with any error
+    /// is refused as a whole).
     pub services_dir: PathBuf,
-    /// Refuse a reload with any manifest error (user mode).
-    pub strict: bool,
     /// `$NOTIFY_SOCKET` of initd's own supervisor, told `READY=1` once the
     /// boot set has settled.
     pub parent_notify: Option<String>,
@@ -287,6 +286,8 @@ impl EventLoop {
             Signal::SIGINT if self.config.mode == Mode::System => {
                 self.shutdown(Halt::Reboot, "SIGINT (Ctrl-Alt-Del)")
             }
+            // SIGQUIT ends only a user-mode supervisor (Ctrl-\ in a terminal).
+            Signal::SIGQUIT if self.config.mode == Mode::System => {}
             Signal::SIGTERM | Signal::SIGPWR | Signal::SIGINT | Signal::SIGQUIT => {
                 self.shutdown(Halt::Poweroff, sig.as_str())
             }
@@ -311,7 +312,9 @@ impl EventLoop {
         for e in &report.errors {
             tracing::error!("{e}");
         }
-        if self.config.strict && !report.errors.is_empty() {
+        // A typo must not stop a running service: any error refuses the
+        // whole reload (at boot, by contrast, valid services still start).
+        if !report.errors.is_empty() {
             tracing::error!("reload refused: fix the errors above, then send SIGHUP again");
             return;
         }

@@ -365,3 +365,35 @@ fn services_end_with_a_killed_user_supervisor() {
         || (!alive(s.pid)).then_some(()),
     );
 }
+
+#[test]
+fn a_reload_with_errors_is_refused_as_a_whole() {
+    let tree = Tree::new();
+    tree.service("keep", "exec sleep 1000", "");
+    let mut u = User::start(tree, |_| {});
+    let mut c = u.tree.client();
+    let before = c.wait_state("keep", "running", T, || u.log());
+    // A typo in keep's manifest, and a new valid service.
+    std::fs::write(
+        u.tree.services().join("keep.toml"),
+        "command = [\"/bin/sleep\", \"1000\"]\nrestart = \"sometimes\"\n",
+    )
+    .unwrap();
+    u.tree.service("added", "exec sleep 1000", "");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(u.child.id() as i32),
+        nix::sys::signal::Signal::SIGHUP,
+    )
+    .unwrap();
+    wait_until(
+        "the refusal to be logged",
+        T,
+        || u.log(),
+        || u.tree.initd_log().contains("reload refused").then_some(()),
+    );
+    assert!(u.tree.initd_log().contains("keep.toml:2:"), "{}", u.log());
+    let list: Vec<String> = c.list().into_iter().map(|s| s.name).collect();
+    assert_eq!(list, vec!["keep"]);
+    assert_eq!(c.status("keep").pid, before.pid, "keep was not touched");
+    u.child.kill().unwrap();
+}
