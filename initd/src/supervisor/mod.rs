@@ -23,13 +23,18 @@
 //!   starts within `interval` puts the service in `failed`.
 
 mod os;
+mod state;
+mod status;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 pub use os::{ExitStatus, Os, Pid, Sig};
+pub use status::{ControlError, Goal, Phase, ServiceStatus, backoff_delay, initial_statuses};
+
+use state::{AfterStop, Deps, State, Svc};
 
 use crate::manifest::start_order;
 use crate::manifest::units::format_duration;
@@ -37,211 +42,6 @@ use crate::spec::{Readiness, RestartPolicy, ServiceSpec};
 
 /// How often a `readiness = { socket = ... }` service is probed.
 pub const SOCKET_PROBE_INTERVAL: Duration = Duration::from_millis(10);
-
-/// The externally visible phase of a service.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
-    /// Not running and not wanted.
-    Stopped,
-    /// Wanted; waiting for its dependencies.
-    Waiting,
-    /// Spawned; waiting for readiness.
-    Starting,
-    /// Ready.
-    Running,
-    /// Asked to stop; waiting for it to exit.
-    Stopping,
-    /// Waiting out the restart backoff.
-    BackingOff,
-    /// Ran to completion (exit code 0) and is not restarted.
-    Exited,
-    /// Failed and is not restarted (policy, start limit, or a dependency).
-    Failed,
-}
-
-impl Phase {
-    /// The name the control API uses: `stopped`, `starting`, `running`,
-    /// `stopping`, `failed` or `exited` (waiting and backing off are
-    /// `starting`).
-    pub fn api_name(self) -> &'static str {
-        match self {
-            Phase::Stopped => "stopped",
-            Phase::Waiting | Phase::Starting | Phase::BackingOff => "starting",
-            Phase::Running => "running",
-            Phase::Stopping => "stopping",
-            Phase::Exited => "exited",
-            Phase::Failed => "failed",
-        }
-    }
-}
-
-/// A snapshot of one service.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServiceStatus {
-    /// Service name.
-    pub name: String,
-    /// Phase.
-    pub phase: Phase,
-    /// Main process, while there is one.
-    pub pid: Option<Pid>,
-    /// Started at boot.
-    pub enabled: bool,
-    /// Automatic restarts so far.
-    pub restarts: u32,
-    /// Spawns so far (every start attempt).
-    pub runs: u64,
-    /// Last `STATUS=` text, or why it failed or is waiting.
-    pub status_text: String,
-    /// How the last run ended.
-    pub last_exit: Option<ExitStatus>,
-    /// When the phase was entered, Unix milliseconds.
-    pub since_unix_ms: i64,
-}
-
-/// What a control request waits for before it answers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Goal {
-    /// Up: running (or settled as exited/failed), after more than `runs_before` spawns.
-    Up {
-        /// `runs` when the request arrived.
-        runs_before: u64,
-        /// Require a new run (restart) rather than any.
-        fresh: bool,
-    },
-    /// Down: stopped, exited or failed.
-    Down,
-}
-
-/// Why a control request was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ControlError {
-    /// No such service.
-    #[error("no service named {name:?}; known services: {known}")]
-    UnknownService {
-        /// The name asked for.
-        name: String,
-        /// Comma-separated known names.
-        known: String,
-    },
-    /// Nothing starts once shutdown has begun.
-    #[error("the supervisor is shutting down; nothing can be started")]
-    ShuttingDown,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum AfterStop {
-    /// Stay stopped.
-    Rest,
-    /// Start again at once (a restart request).
-    Restart,
-    /// The run failed for this reason (readiness timeout, watchdog).
-    Failure(String),
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum State {
-    Inactive,
-    Waiting,
-    Starting {
-        pid: Pid,
-        deadline: Duration,
-    },
-    Running {
-        pid: Pid,
-    },
-    Stopping {
-        pid: Pid,
-        kill_at: Option<Duration>,
-        next: AfterStop,
-    },
-    BackingOff {
-        until: Duration,
-    },
-    Exited,
-    Failed,
-}
-
-impl State {
-    fn pid(&self) -> Option<Pid> {
-        match self {
-            State::Starting { pid, .. } | State::Running { pid } | State::Stopping { pid, .. } => {
-                Some(*pid)
-            }
-            _ => None,
-        }
-    }
-
-    fn active(&self) -> bool {
-        self.pid().is_some()
-    }
-}
-
-#[derive(Debug)]
-struct Svc {
-    spec: ServiceSpec,
-    enabled: bool,
-    want: bool,
-    removed: bool,
-    state: State,
-    since_ms: i64,
-    restarts: u32,
-    runs: u64,
-    consecutive_failures: u32,
-    starts: VecDeque<Duration>,
-    status_text: String,
-    last_exit: Option<ExitStatus>,
-    run_started: Duration,
-    last_watchdog: Duration,
-    /// The next launch is an automatic restart (counted when it happens).
-    restart_pending: bool,
-}
-
-impl Svc {
-    fn new(spec: ServiceSpec) -> Svc {
-        Svc {
-            enabled: spec.enabled,
-            spec,
-            want: false,
-            removed: false,
-            state: State::Inactive,
-            since_ms: 0,
-            restarts: 0,
-            runs: 0,
-            consecutive_failures: 0,
-            starts: VecDeque::new(),
-            status_text: String::new(),
-            last_exit: None,
-            run_started: Duration::ZERO,
-            last_watchdog: Duration::ZERO,
-            restart_pending: false,
-        }
-    }
-
-    fn phase(&self) -> Phase {
-        match self.state {
-            State::Inactive => Phase::Stopped,
-            State::Waiting => Phase::Waiting,
-            State::Starting { .. } => Phase::Starting,
-            State::Running { .. } => Phase::Running,
-            State::Stopping { .. } => Phase::Stopping,
-            State::BackingOff { .. } => Phase::BackingOff,
-            State::Exited => Phase::Exited,
-            State::Failed => Phase::Failed,
-        }
-    }
-
-    /// Ready, as a `requires` dependency sees it.
-    fn satisfies(&self) -> bool {
-        matches!(self.state, State::Running { .. }) || (self.state == State::Exited)
-    }
-}
-
-enum Deps {
-    Ready,
-    Blocked,
-    Failed(String),
-}
 
 /// The supervisor over an [`Os`].
 pub struct Supervisor<O: Os> {
@@ -985,35 +785,4 @@ impl<O: Os> Supervisor<O> {
             s.state = if failed { State::Failed } else { State::Exited };
         }
     }
-}
-
-/// What [`Supervisor::list`] shows for `specs` before anything ran: every
-/// service stopped, in start order. Lets a control API answer before the
-/// supervisor exists.
-pub fn initial_statuses(specs: &[ServiceSpec], now_ms: i64) -> Vec<ServiceStatus> {
-    let by_name: BTreeMap<&str, &ServiceSpec> =
-        specs.iter().map(|s| (s.name.as_str(), s)).collect();
-    start_order(specs)
-        .iter()
-        .filter_map(|n| by_name.get(n.as_str()))
-        .map(|s| ServiceStatus {
-            name: s.name.clone(),
-            phase: Phase::Stopped,
-            pid: None,
-            enabled: s.enabled,
-            restarts: 0,
-            runs: 0,
-            status_text: String::new(),
-            last_exit: None,
-            since_unix_ms: now_ms,
-        })
-        .collect()
-}
-
-/// `initial * 2^(n-1)`, capped at `max`.
-pub fn backoff_delay(initial: Duration, max: Duration, n: u32) -> Duration {
-    let factor = 1u32
-        .checked_shl(n.saturating_sub(1).min(31))
-        .unwrap_or(u32::MAX);
-    initial.saturating_mul(factor).min(max)
 }
