@@ -84,6 +84,10 @@ fn render(d: &Daemon, layout: &Layout) -> String {
         let list: Vec<String> = d.requires.iter().map(|r| quote(r)).collect();
         t.push_str(&format!("requires = [{}]\n", list.join(", ")));
     }
+    if d.name != "gatewayd" {
+        // Only the gateway may see API keys (DESIGN.md §2).
+        t.push_str("unset_environment = [\"OPENAI_API_KEY\", \"ANTHROPIC_API_KEY\"]\n");
+    }
     t.push_str("readiness = \"notify\"\nrestart = \"always\"\nstart_timeout = \"30s\"\nstop_timeout = \"10s\"\n");
     t.push_str("\n[backoff]\ninitial = \"100ms\"\nmax = \"10s\"\n");
     t.push_str("\n[start_limit]\nburst = 10\ninterval = \"1m\"\n");
@@ -130,6 +134,15 @@ mod tests {
             assert_eq!(aiosd.requires, vec!["memoryd", "toolsd", "gatewayd"]);
             let toolsd = &specs[2];
             assert_eq!(toolsd.user, None, "toolsd is the privileged executor");
+            for s in &specs {
+                let hides_keys = s.unset_environment.iter().any(|v| v == "ANTHROPIC_API_KEY");
+                assert_eq!(
+                    hides_keys,
+                    s.name != "gatewayd",
+                    "only the gateway sees API keys: {}",
+                    s.name
+                );
+            }
             if layout == Layout::System {
                 assert_eq!(aiosd.user.as_deref(), Some("aios"));
                 assert_eq!(aiosd.command, vec!["/usr/bin/aiosd"]);

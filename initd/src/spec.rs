@@ -75,6 +75,10 @@ pub struct ServiceSpec {
     pub supplementary_groups: Vec<String>,
     /// Extra environment, over the base environment.
     pub environment: BTreeMap<String, String>,
+    /// Variables removed from the inherited environment (in `--user` mode
+    /// the supervisor passes its own environment on; secrets meant for one
+    /// service are kept from the others).
+    pub unset_environment: Vec<String>,
     /// Working directory; default `/` (system) or the supervisor's (user).
     pub working_directory: Option<PathBuf>,
     /// Services that must be ready first, and are started with this one.
@@ -123,6 +127,7 @@ impl ServiceSpec {
             group: None,
             supplementary_groups: Vec::new(),
             environment: BTreeMap::new(),
+            unset_environment: Vec::new(),
             working_directory: None,
             requires: Vec::new(),
             after: Vec::new(),

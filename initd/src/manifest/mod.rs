@@ -23,6 +23,8 @@
 //! stop_timeout = "10s"
 //! watchdog = "30s"                 # optional: require WATCHDOG=1 this often
 //!
+//! unset_environment = ["OPENAI_API_KEY"]   # removed from the inherited environment
+//!
 //! [environment]
 //! AIOS_LOG = "info"
 //!
@@ -146,6 +148,8 @@ struct Raw {
     #[serde(default)]
     supplementary_groups: Vec<Spanned<String>>,
     environment: Option<Spanned<BTreeMap<String, String>>>,
+    #[serde(default)]
+    unset_environment: Vec<Spanned<String>>,
     working_directory: Option<Spanned<PathBuf>>,
     #[serde(default)]
     requires: Vec<Spanned<String>>,
@@ -489,6 +493,11 @@ pub fn parse(file: &Path, text: &str) -> Result<Parsed, ManifestError> {
             .map(|g| g.into_inner())
             .collect(),
         environment,
+        unset_environment: raw
+            .unset_environment
+            .into_iter()
+            .map(|v| v.into_inner())
+            .collect(),
         working_directory,
         requires: raw.requires.into_iter().map(|d| d.into_inner()).collect(),
         after: raw.after.into_iter().map(|d| d.into_inner()).collect(),

@@ -31,6 +31,7 @@ restart = "always"
 start_timeout = "5s"
 stop_timeout = "2s"
 watchdog = "30s"
+unset_environment = ["OPENAI_API_KEY"]
 
 [environment]
 AIOS_LOG = "debug"
@@ -64,6 +65,7 @@ memory = "256M"
     assert_eq!(s.limits.nofile, Some(1024));
     assert_eq!(s.watchdog, Some(Duration::from_secs(30)));
     assert_eq!(s.environment["AIOS_LOG"], "debug");
+    assert_eq!(s.unset_environment, vec!["OPENAI_API_KEY"]);
 }
 
 #[test]

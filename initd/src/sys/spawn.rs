@@ -124,6 +124,7 @@ impl RealOs {
                 e
             }
         };
+        env.retain(|(k, _)| !spec.unset_environment.contains(k));
         for (k, v) in &spec.environment {
             env.retain(|(ek, _)| ek != k);
             env.push((k.clone(), v.clone()));
