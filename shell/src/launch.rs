@@ -6,20 +6,17 @@ use std::fs::File;
 use std::io::Write;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use aios_config::{Config, Daemon, Paths};
-use aios_proto::{HealthClient, PingReply};
+use aios_proto::{HealthClient, PingReply, PowerAction, ServiceVerb, SupervisorClient};
 
 use crate::cli::{Cli, DaemonsAction};
 use crate::exit::{Exit, Failure};
 
 /// How long a started daemon may take to answer.
 const START_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// Environment variables only the gateway may see.
-const SECRET_VARS: &[&str] = &["OPENAI_API_KEY", "ANTHROPIC_API_KEY"];
 
 /// Ping a daemon's socket; `None` when nobody answers.
 pub async fn ping(socket: &Path) -> Option<PingReply> {
@@ -51,22 +48,164 @@ async fn all_up(paths: &Paths) -> bool {
     true
 }
 
-/// Start every daemon that does not answer, under a lock so two shells
-/// starting at once do not race.
+/// Start the daemon set under `initd --user` (DESIGN.md §8), or ask an
+/// already running supervisor to start what is down. Serialised by a lock
+/// so two shells starting at once do not race.
 pub async fn start_missing(cli: &Cli, _config: &Config, paths: &Paths) -> Result<(), Failure> {
     let _lock = lock_runtime_dir(&paths.runtime_dir)?;
     for dir in [&paths.state_dir, &paths.log_dir()] {
         private_dir(dir)?;
     }
+    if all_up(paths).await {
+        return Ok(());
+    }
+    let control = paths.runtime_dir.join("initd.sock");
+    if ping(&control).await.is_some() {
+        start_through_supervisor(&control, paths).await?;
+    } else {
+        spawn_supervisor(cli, paths).await?;
+    }
     for d in Daemon::ALL {
-        let socket = paths.socket(d);
-        if ping(&socket).await.is_some() {
-            continue;
+        if ping(&paths.socket(d)).await.is_none() {
+            return Err(Failure::daemon(format!(
+                "{} did not come up; see {} and `aios daemons status`",
+                d.name(),
+                paths.log_dir().display()
+            )));
         }
-        let child = spawn(cli, paths, d)?;
-        wait_ready(d, &socket, child, paths).await?;
     }
     Ok(())
+}
+
+/// A supervisor runs but some daemon is down (e.g. it hit its start limit):
+/// ask for a start, which answers once the service has settled.
+async fn start_through_supervisor(control: &Path, paths: &Paths) -> Result<(), Failure> {
+    let channel = aios_proto::connect(control)
+        .await
+        .map_err(|e| Failure::daemon(format!("initd is not reachable: {e}")))?;
+    let mut sup = SupervisorClient::new(channel);
+    for d in Daemon::ALL {
+        if ping(&paths.socket(d)).await.is_some() {
+            continue;
+        }
+        let state = sup.act(d.name(), ServiceVerb::Start).await.map_err(|e| {
+            Failure::daemon(format!("initd cannot start {}: {}", d.name(), e.message))
+        })?;
+        if state.state != "running" {
+            let tail = sup.logs(d.name(), 10).await.unwrap_or_default().join("\n");
+            return Err(Failure::daemon(format!(
+                "{} is {} after a start; its last log lines:\n{tail}",
+                d.name(),
+                state.state
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Write the development manifests and start `initd --user`, waiting for its
+/// `READY=1` (sent once the enabled services have settled).
+async fn spawn_supervisor(cli: &Cli, paths: &Paths) -> Result<(), Failure> {
+    let initd = find_binary("initd")?;
+    let bin_dir = initd.parent().map(Path::to_path_buf).unwrap_or_default();
+    for d in Daemon::ALL {
+        find_binary(d.name())?;
+    }
+    let services = paths.runtime_dir.join("services");
+    let generated = Command::new(&initd)
+        .arg("daemon-set")
+        .arg("--bin-dir")
+        .arg(&bin_dir)
+        .arg(&services)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| Failure::daemon(format!("cannot run {}: {e}", initd.display())))?;
+    if !generated.status.success() {
+        return Err(Failure::daemon(format!(
+            "cannot write the daemon manifests: {}",
+            String::from_utf8_lossy(&generated.stderr).trim()
+        )));
+    }
+    let notify_path = paths.runtime_dir.join("launch.notify");
+    let _ = std::fs::remove_file(&notify_path);
+    let notify = tokio::net::UnixDatagram::bind(&notify_path)
+        .map_err(|e| Failure::daemon(format!("cannot bind {}: {e}", notify_path.display())))?;
+    let log_path = paths.log_dir().join("initd.log");
+    let mut cmd = Command::new(&initd);
+    cmd.arg("--user")
+        .arg("--services")
+        .arg(&services)
+        .arg("--socket")
+        .arg(paths.runtime_dir.join("initd.sock"))
+        .arg("--log-dir")
+        .arg(paths.log_dir())
+        .arg("--state-dir")
+        .arg(&paths.state_dir)
+        .arg("--log-file")
+        .arg(&log_path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .env("AIOS_RUNTIME_DIR", &paths.runtime_dir)
+        .env("AIOS_STATE_DIR", &paths.state_dir)
+        .env("NOTIFY_SOCKET", &notify_path);
+    if let Some(c) = &cli.config {
+        let c = std::path::absolute(c).unwrap_or_else(|_| c.clone());
+        cmd.env("AIOS_CONFIG", c);
+    }
+    // SAFETY: setsid is async-signal-safe; the supervisor leaves the
+    // terminal's session so Ctrl-C and hangups of this shell do not reach it.
+    unsafe {
+        cmd.pre_exec(|| {
+            nix::unistd::setsid().map_err(std::io::Error::from)?;
+            Ok(())
+        });
+    }
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| Failure::daemon(format!("cannot start {}: {e}", initd.display())))?;
+    let started = Instant::now();
+    let mut buf = [0u8; 4096];
+    loop {
+        let left = START_TIMEOUT.saturating_sub(started.elapsed());
+        tokio::select! {
+            r = notify.recv(&mut buf) => {
+                let n = r.map_err(|e| Failure::daemon(format!("cannot read {}: {e}", notify_path.display())))?;
+                if String::from_utf8_lossy(&buf[..n]).lines().any(|l| l == "READY=1") {
+                    break;
+                }
+            }
+            _ = tokio::time::sleep(Duration::from_millis(50)) => {
+                if let Ok(Some(status)) = child.try_wait() {
+                    return Err(Failure::daemon(format!(
+                        "initd exited during start-up ({status}); see {}",
+                        log_path.display()
+                    )));
+                }
+            }
+            _ = tokio::time::sleep(left) => {
+                return Err(Failure::daemon(format!(
+                    "the daemons did not settle within {}s; see {}",
+                    START_TIMEOUT.as_secs(),
+                    paths.log_dir().display()
+                )));
+            }
+        }
+    }
+    let _ = std::fs::remove_file(&notify_path);
+    // The supervisor outlives this shell (dropping a Child neither kills
+    // nor waits; it is re-parented when we exit).
+    drop(child);
+    Ok(())
+}
+
+fn lock_runtime_dir(dir: &Path) -> Result<nix::fcntl::Flock<File>, Failure> {
+    private_dir(dir)?;
+    let path = dir.join("launch.lock");
+    let file = File::create(&path)
+        .map_err(|e| Failure::daemon(format!("cannot create {}: {e}", path.display())))?;
+    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, e)| Failure::daemon(format!("cannot lock {}: {e}", path.display())))
 }
 
 /// Create `dir` (and parents) private to this user when missing.
@@ -82,17 +221,8 @@ fn private_dir(dir: &Path) -> Result<(), Failure> {
         .map_err(|e| Failure::daemon(format!("cannot create {}: {e}", dir.display())))
 }
 
-fn lock_runtime_dir(dir: &Path) -> Result<nix::fcntl::Flock<File>, Failure> {
-    private_dir(dir)?;
-    let path = dir.join("launch.lock");
-    let file = File::create(&path)
-        .map_err(|e| Failure::daemon(format!("cannot create {}: {e}", path.display())))?;
-    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
-        .map_err(|(_, e)| Failure::daemon(format!("cannot lock {}: {e}", path.display())))
-}
-
-/// Where a daemon binary lives: `$AIOS_BIN_DIR`, next to this executable,
-/// or on `PATH`.
+/// Where a binary of the daemon set lives: `$AIOS_BIN_DIR`, next to this
+/// executable, or on `PATH`.
 pub fn find_binary(name: &str) -> Result<PathBuf, Failure> {
     let mut tried = Vec::new();
     if let Some(dir) = std::env::var_os("AIOS_BIN_DIR") {
@@ -114,84 +244,6 @@ pub fn find_binary(name: &str) -> Result<PathBuf, Failure> {
     })
 }
 
-fn spawn(cli: &Cli, paths: &Paths, d: Daemon) -> Result<Child, Failure> {
-    let bin = find_binary(d.name())?;
-    let log_path = paths.log_dir().join(format!("{}.stderr", d.name()));
-    let log = File::options()
-        .create(true)
-        .append(true)
-        .open(&log_path)
-        .map_err(|e| Failure::daemon(format!("cannot open {}: {e}", log_path.display())))?;
-    let log2 = log
-        .try_clone()
-        .map_err(|e| Failure::daemon(format!("cannot open {}: {e}", log_path.display())))?;
-    let mut cmd = Command::new(&bin);
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::from(log))
-        .stderr(Stdio::from(log2))
-        .env("AIOS_RUNTIME_DIR", &paths.runtime_dir)
-        .env("AIOS_STATE_DIR", &paths.state_dir)
-        .env_remove("NOTIFY_SOCKET");
-    if let Some(c) = &cli.config {
-        cmd.arg("--config").arg(c);
-    }
-    if d != Daemon::Gatewayd {
-        for v in SECRET_VARS {
-            cmd.env_remove(v);
-        }
-    }
-    // SAFETY: setsid is async-signal-safe; the daemon leaves the terminal's
-    // session so Ctrl-C and hangups of this shell do not reach it.
-    unsafe {
-        cmd.pre_exec(|| {
-            nix::unistd::setsid().map_err(std::io::Error::from)?;
-            Ok(())
-        });
-    }
-    cmd.spawn()
-        .map_err(|e| Failure::daemon(format!("cannot start {}: {e}", bin.display())))
-}
-
-async fn wait_ready(
-    d: Daemon,
-    socket: &Path,
-    mut child: Child,
-    paths: &Paths,
-) -> Result<(), Failure> {
-    let started = Instant::now();
-    let mut backoff = Duration::from_millis(5);
-    loop {
-        if ping(socket).await.is_some() {
-            // The daemon lives on after this shell exits (dropping a Child
-            // neither kills nor waits; it is re-parented when we exit).
-            drop(child);
-            return Ok(());
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            return Err(Failure::daemon(format!(
-                "{} exited during start-up ({status}); see {}",
-                d.name(),
-                paths
-                    .log_dir()
-                    .join(format!("{}.stderr", d.name()))
-                    .display()
-            )));
-        }
-        if started.elapsed() > START_TIMEOUT {
-            let _ = child.kill();
-            return Err(Failure::daemon(format!(
-                "{} did not answer on {} within {}s; see {}",
-                d.name(),
-                socket.display(),
-                START_TIMEOUT.as_secs(),
-                paths.log_dir().display()
-            )));
-        }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_millis(100));
-    }
-}
-
 /// `aios daemons start|stop|status`.
 pub async fn daemons_command(cli: &Cli, action: DaemonsAction) -> Result<Exit, Failure> {
     let config = aios_config::load(&cli.overrides())?;
@@ -204,6 +256,21 @@ pub async fn daemons_command(cli: &Cli, action: DaemonsAction) -> Result<Exit, F
             Ok(Exit::Success)
         }
         DaemonsAction::Status => {
+            let control = paths.runtime_dir.join("initd.sock");
+            match ping(&control).await {
+                Some(p) => {
+                    let _ = writeln!(
+                        out,
+                        "{:<9} up    pid {:<7} uptime {}s (supervisor)",
+                        "initd",
+                        p.pid,
+                        p.uptime_ms / 1000
+                    );
+                }
+                None => {
+                    let _ = writeln!(out, "{:<9} down  ({})", "initd", control.display());
+                }
+            }
             let mut all = true;
             for d in Daemon::ALL {
                 match ping(&paths.socket(d)).await {
@@ -237,8 +304,35 @@ pub async fn daemons_command(cli: &Cli, action: DaemonsAction) -> Result<Exit, F
     }
 }
 
-/// Stop the daemons serving under `paths` (reverse start order).
+/// Stop the daemon set: ask `initd --user` to power off (it stops the
+/// services in reverse order and exits), then signal any daemon still
+/// answering that runs as this user.
 pub async fn stop_all(paths: &Paths) {
+    let control = paths.runtime_dir.join("initd.sock");
+    if let Some(p) = ping(&control).await {
+        if let Ok(ch) = aios_proto::connect(&control).await {
+            let _ = SupervisorClient::new(ch).power(PowerAction::Poweroff).await;
+        }
+        wait_gone(&control, p.pid).await;
+    }
+    stop_strays(paths).await;
+}
+
+/// Wait (bounded) until the process `pid` serving `socket` is gone.
+async fn wait_gone(socket: &Path, pid: u32) {
+    let Ok(raw) = i32::try_from(pid) else { return };
+    let pid = nix::unistd::Pid::from_raw(raw);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline && nix::sys::signal::kill(pid, None).is_ok() {
+        if !socket.exists() && ping(socket).await.is_none() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Daemons not under a supervisor (started by hand): SIGTERM, then SIGKILL.
+async fn stop_strays(paths: &Paths) {
     let me = nix::unistd::getuid().as_raw();
     for d in Daemon::ALL.iter().rev() {
         let socket = paths.socket(*d);

@@ -412,3 +412,80 @@ fn sockets_are_0660_and_doctor_reports_daemons() {
     // Logs went to files, not to the terminal.
     assert!(env.state_dir().join("log/aiosd.log").exists());
 }
+
+/// Poll `f` until it yields a value or `limit` passes.
+fn wait_until<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn supervisor_restarts_a_killed_daemon_and_the_next_request_works() {
+    let env = Env::scripted(&json!({"turns": [{"text": "still here"}]}));
+    let out = env.aios(&["-p", "hi"], b"", LIMIT);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status = env.aios(&["daemons", "status"], b"", LIMIT);
+    assert!(String::from_utf8_lossy(&status.stdout).contains("(supervisor)"));
+    let old = env.daemon_pid("aiosd").unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(old as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let new = wait_until("initd to restart aiosd", Duration::from_secs(20), || {
+        env.daemon_pid("aiosd").filter(|p| *p != old)
+    });
+    assert_ne!(new, old);
+    let out = env.aios(&["-p", "hi again", "--no-autostart"], b"", LIMIT);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("still here"));
+}
+
+#[test]
+fn only_the_gateway_sees_api_keys() {
+    let env = Env::scripted(&json!({"turns": [{"text": "ok"}]}));
+    let mut c = env.cmd("aios");
+    c.args(["daemons", "start"])
+        .env("OPENAI_API_KEY", "sk-test-secret-e2e")
+        .stdin(Stdio::null());
+    let out = wait_output(
+        c.stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+        LIMIT,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for d in ["aiosd", "toolsd", "memoryd", "gatewayd"] {
+        let pid = env.daemon_pid(d).unwrap();
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+        let has_key = String::from_utf8_lossy(&environ).contains("sk-test-secret-e2e");
+        assert_eq!(has_key, d == "gatewayd", "{d} sees the key: {has_key}");
+    }
+    // Nor do the logs.
+    for entry in std::fs::read_dir(env.state_dir().join("log")).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap_or_default();
+        assert!(!text.contains("sk-test-secret-e2e"));
+    }
+}

@@ -79,7 +79,13 @@ pub fn load_from(sources: &Sources, overrides: &Overrides) -> Result<Config, Con
             merge(&mut merged, table);
         }
     }
-    if let Some(extra) = &overrides.config_file {
+    // `--config`, or `AIOS_CONFIG` (how a supervisor hands the shell's
+    // `--config` to the daemons it starts).
+    let extra = overrides
+        .config_file
+        .clone()
+        .or_else(|| (sources.env)("AIOS_CONFIG").map(PathBuf::from));
+    if let Some(extra) = &extra {
         // An explicitly named file must exist.
         if let Some(table) = read_layer(extra, true)? {
             merge(&mut merged, table);
