@@ -395,7 +395,7 @@ fn user_main(cli: &Cli) -> anyhow::Result<()> {
     let paths = aios_config::Paths::resolve(&config);
     let services_dir = match &cli.services {
         Some(d) => d.clone(),
-        None => xdg_config_home()
+        None => aios_config::xdg_config_home()
             .map(|d| d.join("aios/services"))
             .context("neither $XDG_CONFIG_HOME nor $HOME is set; pass --services DIR")?,
     };
@@ -437,17 +437,6 @@ fn user_main(cli: &Cli) -> anyhow::Result<()> {
     }
     tracing::info!("initd --user exiting");
     Ok(())
-}
-
-fn xdg_config_home() -> Option<PathBuf> {
-    std::env::var_os("XDG_CONFIG_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .filter(|v| !v.is_empty())
-                .map(|h| PathBuf::from(h).join(".config"))
-        })
 }
 
 /// `/run/aios`: root-owned, group `aios` (when it exists) may create the

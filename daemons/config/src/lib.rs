@@ -22,7 +22,7 @@ pub use model::{
     AnthropicConfig, Config, LocalConfig, LoggingConfig, ModelConfig, OpenAiConfig, PROVIDERS,
     PathsConfig, ProvidersConfig, ScriptedConfig, TurnConfig,
 };
-pub use paths::{Daemon, Paths};
+pub use paths::{Daemon, Paths, xdg_config_home};
 
 use std::path::{Path, PathBuf};
 

@@ -90,7 +90,7 @@ impl Paths {
 }
 
 /// `$XDG_CONFIG_HOME`, else `~/.config`.
-pub(crate) fn xdg_config_home() -> Option<PathBuf> {
+pub fn xdg_config_home() -> Option<PathBuf> {
     std::env::var_os("XDG_CONFIG_HOME")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
