@@ -7,7 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -16,12 +16,15 @@ use serde_json::Value;
 
 /// Directory holding the workspace binaries (`target/<profile>`).
 pub fn bin_dir() -> PathBuf {
-    // The test executable lives in target/<profile>/deps/.
+    // Test executables live in target/<profile>/deps/, binaries (such as
+    // aios-bench) in target/<profile>/ itself.
     let exe = std::env::current_exe().expect("current_exe");
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>")
-        .to_path_buf()
+    let dir = exe.parent().expect("executable directory");
+    if dir.file_name().is_some_and(|n| n == "deps") {
+        dir.parent().expect("target/<profile>").to_path_buf()
+    } else {
+        dir.to_path_buf()
+    }
 }
 
 /// Path of a workspace binary, with a clear message when it is not built.
@@ -159,7 +162,11 @@ impl Env {
 
 impl Drop for Env {
     fn drop(&mut self) {
-        // Stop the daemons this environment started.
+        // Stop the daemons this environment started (never panic here: a
+        // panic during unwinding aborts the whole test binary).
+        if !bin_dir().join("aios").is_file() {
+            return;
+        }
         let _ = self
             .cmd("aios")
             .args(["daemons", "stop"])

@@ -35,6 +35,8 @@ fn main() -> anyhow::Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
+    // Lazy channels spawn their connection task on the current runtime.
+    let _guard = rt.enter();
     let run = env.runtime_dir();
     let backends: Arc<dyn Backends> = Arc::new(aiosd::GrpcBackends::with_sockets(
         &run.join("toolsd.sock"),
