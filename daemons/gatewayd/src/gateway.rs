@@ -128,7 +128,12 @@ impl Gateway {
                 match p.probe().await {
                     Ok(detail) => {
                         s.reachable = true;
-                        s.detail = format!("{}; {detail}", s.detail);
+                        // Probes of local providers repeat their status.
+                        if s.detail.is_empty() {
+                            s.detail = detail;
+                        } else if !s.detail.contains(&detail) {
+                            s.detail = format!("{}; {detail}", s.detail);
+                        }
                     }
                     Err(e) => {
                         s.reachable = false;
