@@ -5,6 +5,8 @@
 //! - `cargo xtask bench`: build release binaries and print the benchmark
 //!   table (tool-call overhead, `aios -p` start to first event).
 
+mod os;
+
 use std::process::{Command, ExitCode};
 
 use anyhow::{Context, bail};
@@ -29,10 +31,24 @@ fn run(args: &[String]) -> anyhow::Result<()> {
         "test" => test(rest),
         "aios" => aios(rest),
         "bench" => bench(rest),
+        "kernel" => os::kernel_cmd(rest),
+        "rootfs" => os::rootfs_cmd(rest),
+        "iso" => os::iso_cmd(rest),
+        "qemu" => os::qemu_cmd(rest),
+        "boot-bench" => os::boot_bench_cmd(rest),
         "help" | "--help" | "-h" => {
             println!("cargo xtask aios [ARGS]      release build, then run aios with ARGS");
             println!("cargo xtask test [-- ARGS]   build all binaries, run all tests");
             println!("cargo xtask bench            release build, print benchmark table");
+            println!(
+                "cargo xtask kernel           build the minimal kernel (cached in ~/.cache/aios)"
+            );
+            println!("cargo xtask rootfs [--full]  build the root filesystem and initramfs");
+            println!("cargo xtask iso [--full]     build a hybrid BIOS+UEFI ISO");
+            println!("cargo xtask qemu [--iso]     boot the image in QEMU on this terminal");
+            println!(
+                "cargo xtask boot-bench       boot time: our kernel vs Debian's, same initramfs"
+            );
             Ok(())
         }
         other => bail!("unknown xtask command {other:?}; try `cargo xtask help`"),
@@ -53,6 +69,7 @@ fn status(mut c: Command) -> anyhow::Result<()> {
 }
 
 fn test(rest: &[String]) -> anyhow::Result<()> {
+    os::prepare_boot_test()?;
     let mut build = cargo();
     build.args(["build", "--workspace", "--bins"]);
     status(build)?;

@@ -1,0 +1,291 @@
+//! The operating system image: kernel, root filesystem, initramfs, ISO,
+//! QEMU, the boot benchmark, and the artifacts the boot test needs.
+//!
+//! Subcommands (dispatched from `main.rs`):
+//! - `cargo xtask kernel`: build (or reuse from the cache) a minimal bzImage
+//!   from Debian's `linux-source` package and `kernel/aios-kernel.config`;
+//! - `cargo xtask rootfs [--full] [--release]`: assemble the root and pack
+//!   the initramfs whose `/init` is `initd`;
+//! - `cargo xtask iso`: a hybrid BIOS+UEFI ISO with `grub-mkrescue`;
+//! - `cargo xtask qemu [--iso]`: boot it for a person to try;
+//! - `cargo xtask boot-bench [--runs N]`: boot time to the `aios` prompt,
+//!   our kernel against Debian's, with the same initramfs.
+//!
+//! [`prepare_boot_test`] is what `cargo xtask test` calls first: it builds
+//! the workspace binaries, the kernel (cached) and the initramfs, and exports
+//! `AIOS_BOOT_KERNEL` and `AIOS_BOOT_INITRD` for `tests/tests/boot.rs`.
+//!
+//! Host tools come from Debian's packages, installed with apt when missing
+//! ([`apt`]). Everything that is slow is cached under `$HOME/.cache/aios`.
+
+pub mod apt;
+pub mod boot;
+pub mod cpio;
+pub mod iso;
+pub mod kernel;
+pub mod qemu;
+pub mod rootfs;
+pub mod tree;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, bail};
+
+/// Environment variable naming the kernel the boot test boots.
+pub const ENV_KERNEL: &str = "AIOS_BOOT_KERNEL";
+/// Environment variable naming the initramfs the boot test boots.
+pub const ENV_INITRD: &str = "AIOS_BOOT_INITRD";
+
+/// The workspace root (the directory holding `kernel/` and `rootfs/`).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// `$HOME/.cache/aios`, where slow artifacts (kernels, debootstrap bases)
+/// are kept between runs.
+pub fn cache_dir() -> anyhow::Result<PathBuf> {
+    if let Some(d) = std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
+        return Ok(PathBuf::from(d).join("aios"));
+    }
+    let home = std::env::var_os("HOME").filter(|v| !v.is_empty()).context(
+        "$HOME is not set: cannot choose a cache directory (set HOME or XDG_CACHE_HOME)",
+    )?;
+    Ok(PathBuf::from(home).join(".cache/aios"))
+}
+
+/// Where image artifacts (initramfs, ISO) of this checkout go.
+pub fn image_dir() -> PathBuf {
+    crate::target_dir().join("aios-image")
+}
+
+/// Run a command, failing with the command line when it fails.
+pub fn run(mut c: Command) -> anyhow::Result<()> {
+    let shown = format!("{c:?}");
+    let st = c.status().with_context(|| format!("cannot run {shown}"))?;
+    if !st.success() {
+        bail!("{shown} failed with {st}");
+    }
+    Ok(())
+}
+
+/// Run a command and return its standard output as text.
+pub fn output(mut c: Command) -> anyhow::Result<String> {
+    let shown = format!("{c:?}");
+    let out = c.output().with_context(|| format!("cannot run {shown}"))?;
+    if !out.status.success() {
+        bail!(
+            "{shown} failed with {}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    String::from_utf8(out.stdout).with_context(|| format!("{shown} printed non-UTF-8 output"))
+}
+
+/// Whether `name` is an executable on `PATH`.
+pub fn on_path(name: &str) -> bool {
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
+        .unwrap_or(false)
+}
+
+/// Copy `from` to `to` atomically.
+pub fn copy_atomic(from: &Path, to: &Path) -> anyhow::Result<()> {
+    let tmp = to.with_extension("partial");
+    std::fs::copy(from, &tmp)
+        .with_context(|| format!("cannot copy {} to {}", from.display(), tmp.display()))?;
+    std::fs::rename(&tmp, to).with_context(|| format!("cannot rename to {}", to.display()))
+}
+
+/// Build the workspace binaries (debug, or release with `release`).
+pub fn build_binaries(release: bool) -> anyhow::Result<PathBuf> {
+    let mut build = crate::cargo();
+    build.args(["build", "--workspace", "--bins"]);
+    if release {
+        build.arg("--release");
+    }
+    run(build)?;
+    Ok(crate::target_dir().join(if release { "release" } else { "debug" }))
+}
+
+/// `cargo xtask test`'s first step: build the binaries, the kernel (cached)
+/// and a debug initramfs, and export their paths for the boot test.
+pub fn prepare_boot_test() -> anyhow::Result<()> {
+    let bins = build_binaries(false)?;
+    let kernel = kernel::build(&kernel::Options::default())?;
+    let initrd = rootfs::build(&rootfs::Options {
+        full: false,
+        bin_dir: bins,
+        out: image_dir().join("initramfs-debug.cpio.gz"),
+    })?;
+    // SAFETY: xtask is single-threaded here; the variables are read by the
+    // child `cargo test` this process starts next.
+    unsafe {
+        std::env::set_var(ENV_KERNEL, &kernel);
+        std::env::set_var(ENV_INITRD, &initrd);
+    }
+    eprintln!(
+        "xtask: boot test artifacts: {ENV_KERNEL}={} {ENV_INITRD}={}",
+        kernel.display(),
+        initrd.display()
+    );
+    Ok(())
+}
+
+/// Parse `--flag` style options: returns whether `flag` is present and
+/// removes it from `args`.
+fn take_flag(args: &mut Vec<String>, flag: &str) -> bool {
+    let before = args.len();
+    args.retain(|a| a != flag);
+    args.len() != before
+}
+
+/// Parse `--name VALUE` (or `--name=VALUE`) and remove it from `args`.
+fn take_value(args: &mut Vec<String>, name: &str) -> anyhow::Result<Option<String>> {
+    let prefix = format!("{name}=");
+    if let Some(i) = args.iter().position(|a| a.starts_with(&prefix)) {
+        let v = args.remove(i)[prefix.len()..].to_string();
+        return Ok(Some(v));
+    }
+    if let Some(i) = args.iter().position(|a| a == name) {
+        if i + 1 >= args.len() {
+            bail!("{name} needs a value");
+        }
+        let v = args.remove(i + 1);
+        args.remove(i);
+        return Ok(Some(v));
+    }
+    Ok(None)
+}
+
+fn no_more(args: &[String], usage: &str) -> anyhow::Result<()> {
+    if let Some(a) = args.first() {
+        bail!("unexpected argument {a:?}; usage: {usage}");
+    }
+    Ok(())
+}
+
+/// `cargo xtask kernel [--force]`.
+pub fn kernel_cmd(rest: &[String]) -> anyhow::Result<()> {
+    let mut args = rest.to_vec();
+    let force = take_flag(&mut args, "--force");
+    no_more(&args, "cargo xtask kernel [--force]")?;
+    let path = kernel::build(&kernel::Options { force })?;
+    println!("{}", path.display());
+    Ok(())
+}
+
+/// `cargo xtask rootfs [--full] [--release]`.
+pub fn rootfs_cmd(rest: &[String]) -> anyhow::Result<()> {
+    let mut args = rest.to_vec();
+    let full = take_flag(&mut args, "--full");
+    let release = take_flag(&mut args, "--release");
+    no_more(&args, "cargo xtask rootfs [--full] [--release]")?;
+    let path = build_initramfs(full, release)?;
+    println!("{}", path.display());
+    Ok(())
+}
+
+/// Build binaries and the initramfs; the file name says which variant.
+fn build_initramfs(full: bool, release: bool) -> anyhow::Result<PathBuf> {
+    let bins = build_binaries(release)?;
+    let name = format!(
+        "initramfs-{}{}.cpio.gz",
+        if release { "release" } else { "debug" },
+        if full { "-full" } else { "" }
+    );
+    rootfs::build(&rootfs::Options {
+        full,
+        bin_dir: bins,
+        out: image_dir().join(name),
+    })
+}
+
+/// `cargo xtask iso [--full] [--debug]`.
+pub fn iso_cmd(rest: &[String]) -> anyhow::Result<()> {
+    let mut args = rest.to_vec();
+    let full = take_flag(&mut args, "--full");
+    let debug = take_flag(&mut args, "--debug");
+    no_more(&args, "cargo xtask iso [--full] [--debug]")?;
+    let kernel = kernel::build(&kernel::Options::default())?;
+    let initrd = build_initramfs(full, !debug)?;
+    let iso = iso::build(&kernel, &initrd, &image_dir().join("aios.iso"))?;
+    println!("{}", iso.display());
+    Ok(())
+}
+
+/// `cargo xtask qemu [--iso] [--full] [--debug] [--debian-kernel]`.
+pub fn qemu_cmd(rest: &[String]) -> anyhow::Result<()> {
+    let mut args = rest.to_vec();
+    let use_iso = take_flag(&mut args, "--iso");
+    let full = take_flag(&mut args, "--full");
+    let debug = take_flag(&mut args, "--debug");
+    let debian = take_flag(&mut args, "--debian-kernel");
+    no_more(
+        &args,
+        "cargo xtask qemu [--iso] [--full] [--debug] [--debian-kernel]",
+    )?;
+    let kernel = if debian {
+        boot::debian_kernel()?
+    } else {
+        kernel::build(&kernel::Options::default())?
+    };
+    let initrd = build_initramfs(full, !debug)?;
+    let boot = if use_iso {
+        qemu::Boot::Iso(iso::build(&kernel, &initrd, &image_dir().join("aios.iso"))?)
+    } else {
+        qemu::Boot::Direct {
+            kernel,
+            initrd,
+            append: qemu::DEFAULT_APPEND.to_string(),
+        }
+    };
+    qemu::interactive(&boot)
+}
+
+/// `cargo xtask boot-bench [--runs N] [--debug]`.
+pub fn boot_bench_cmd(rest: &[String]) -> anyhow::Result<()> {
+    let mut args = rest.to_vec();
+    let runs = match take_value(&mut args, "--runs")? {
+        Some(v) => v
+            .parse::<usize>()
+            .ok()
+            .filter(|n| *n > 0)
+            .with_context(|| format!("--runs {v:?} is not a positive whole number"))?,
+        None => 5,
+    };
+    let debug = take_flag(&mut args, "--debug");
+    no_more(&args, "cargo xtask boot-bench [--runs N] [--debug]")?;
+    let ours = kernel::build(&kernel::Options::default())?;
+    let debian = boot::debian_kernel()?;
+    let initrd = build_initramfs(false, !debug)?;
+    boot::bench(&ours, &debian, &initrd, runs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn flags_and_values_are_taken_out_of_the_arguments() {
+        let mut a = v(&["--full", "--runs", "3", "x"]);
+        assert!(take_flag(&mut a, "--full"));
+        assert!(!take_flag(&mut a, "--full"));
+        assert_eq!(take_value(&mut a, "--runs").unwrap().as_deref(), Some("3"));
+        assert_eq!(a, v(&["x"]));
+        let mut b = v(&["--runs=7"]);
+        assert_eq!(take_value(&mut b, "--runs").unwrap().as_deref(), Some("7"));
+        assert!(b.is_empty());
+        let mut c = v(&["--runs"]);
+        assert!(take_value(&mut c, "--runs").is_err());
+        assert!(no_more(&v(&["stray"]), "usage").is_err());
+    }
+}

@@ -1,0 +1,118 @@
+//! QEMU command lines: always `-accel tcg` (`/dev/kvm` exists here but does
+//! not work), 1 GiB of memory, no reboot (a reboot or a panic ends QEMU),
+//! and the serial port as the console.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use anyhow::Context;
+
+use super::apt;
+
+/// The QEMU binary.
+pub const QEMU: &str = "qemu-system-x86_64";
+
+/// Kernel command line for a person: the screen and the serial port, the
+/// serial port last so it is `/dev/console` (where initd and panics write).
+pub const DEFAULT_APPEND: &str = "console=tty1 console=ttyS0,115200 panic=-1";
+
+/// What to boot.
+#[derive(Debug, Clone)]
+pub enum Boot {
+    /// A kernel and initramfs directly (`-kernel`/`-initrd`).
+    Direct {
+        /// bzImage.
+        kernel: PathBuf,
+        /// initramfs.
+        initrd: PathBuf,
+        /// Kernel command line.
+        append: String,
+    },
+    /// The hybrid ISO as a CD-ROM, through the firmware and GRUB.
+    Iso(PathBuf),
+}
+
+/// Arguments common to every run, plus the boot media.
+pub fn args(boot: &Boot, smp: u32) -> Vec<String> {
+    let mut a: Vec<String> = ["-accel", "tcg", "-m", "1024", "-no-reboot", "-smp"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    a.push(smp.to_string());
+    // Entropy for getrandom() early in boot (the daemons use it for ids).
+    a.extend(["-device", "virtio-rng-pci"].map(String::from));
+    match boot {
+        Boot::Direct {
+            kernel,
+            initrd,
+            append,
+        } => {
+            a.push("-kernel".into());
+            a.push(kernel.display().to_string());
+            a.push("-initrd".into());
+            a.push(initrd.display().to_string());
+            a.push("-append".into());
+            a.push(append.clone());
+        }
+        Boot::Iso(iso) => {
+            a.push("-cdrom".into());
+            a.push(iso.display().to_string());
+            a.push("-boot".into());
+            a.push("d".into());
+        }
+    }
+    a
+}
+
+/// Install QEMU when it is missing.
+pub fn ensure_installed() -> anyhow::Result<()> {
+    if super::on_path(QEMU) {
+        return Ok(());
+    }
+    apt::ensure(&["qemu-system-x86"])
+}
+
+/// Boot for a person: the serial console (and QEMU's monitor, Ctrl-A c) on
+/// this terminal. Ctrl-A x quits.
+pub fn interactive(boot: &Boot) -> anyhow::Result<()> {
+    ensure_installed()?;
+    eprintln!(
+        "xtask: booting under TCG emulation; Ctrl-A x quits QEMU, `poweroff` inside shuts down"
+    );
+    let mut c = Command::new(QEMU);
+    c.args(args(boot, 2))
+        .args(["-nographic", "-serial", "mon:stdio"]);
+    let st = c.status().with_context(|| format!("cannot run {QEMU}"))?;
+    if !st.success() {
+        anyhow::bail!("{QEMU} exited with {st}");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_run_uses_tcg_and_no_reboot() {
+        let a = args(
+            &Boot::Direct {
+                kernel: "/k".into(),
+                initrd: "/i".into(),
+                append: "console=ttyS0".into(),
+            },
+            1,
+        );
+        let s = a.join(" ");
+        assert!(s.starts_with("-accel tcg -m 1024 -no-reboot -smp 1"), "{s}");
+        assert!(
+            s.contains("-kernel /k -initrd /i -append console=ttyS0"),
+            "{s}"
+        );
+        let iso = args(&Boot::Iso("/x.iso".into()), 2).join(" ");
+        assert!(
+            iso.contains("-accel tcg") && iso.contains("-cdrom /x.iso -boot d"),
+            "{iso}"
+        );
+    }
+}
