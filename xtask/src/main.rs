@@ -45,7 +45,7 @@ fn run(args: &[String]) -> anyhow::Result<()> {
             );
             println!("cargo xtask rootfs [--full]  build the root filesystem and initramfs");
             println!("cargo xtask iso [--full]     build a hybrid BIOS+UEFI ISO");
-            println!("cargo xtask qemu [--iso]     boot the image in QEMU on this terminal");
+            println!("cargo xtask qemu [--iso]     boot the image in QEMU on this terminal (--uefi)");
             println!(
                 "cargo xtask boot-bench       boot time: our kernel vs Debian's, same initramfs"
             );

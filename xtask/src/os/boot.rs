@@ -27,13 +27,18 @@ pub const BOOT_LIMIT: Duration = Duration::from_secs(180);
 /// Kernel command line of a benchmark boot.
 pub const BENCH_APPEND: &str = "console=ttyS0,115200 panic=-1";
 
-/// Boot once and return the time from spawn to `marker` on the serial port.
-pub fn time_to_marker(
+/// initd's first line on the console: the first userspace marker.
+pub const USERSPACE_MARKER: &str = "initd running";
+
+/// Boot once and return, for each of `markers`, the time from spawning
+/// QEMU to its first appearance on the serial port. Every marker must
+/// appear within `limit`.
+pub fn time_to_markers(
     kernel: &Path,
     initrd: &Path,
-    marker: &str,
+    markers: &[&str],
     limit: Duration,
-) -> anyhow::Result<Duration> {
+) -> anyhow::Result<Vec<Duration>> {
     let boot = Boot::Direct {
         kernel: kernel.to_path_buf(),
         initrd: initrd.to_path_buf(),
@@ -59,38 +64,40 @@ pub fn time_to_marker(
         }
     });
     let mut log = Vec::new();
-    let found = loop {
+    let mut times: Vec<Option<Duration>> = vec![None; markers.len()];
+    while times.iter().any(Option::is_none) {
         let left = limit.saturating_sub(started.elapsed());
         if left.is_zero() {
-            break None;
+            break;
         }
         match rx.recv_timeout(left) {
             Ok(chunk) => {
                 log.extend_from_slice(&chunk);
-                if String::from_utf8_lossy(&log).contains(marker) {
-                    break Some(started.elapsed());
+                let text = String::from_utf8_lossy(&log);
+                for (m, t) in markers.iter().zip(times.iter_mut()) {
+                    if t.is_none() && text.contains(m) {
+                        *t = Some(started.elapsed());
+                    }
                 }
             }
-            Err(mpsc::RecvTimeoutError::Timeout) => break None,
-            Err(mpsc::RecvTimeoutError::Disconnected) => break None,
+            Err(_) => break,
         }
-    };
+    }
     let _ = child.kill();
     let _ = child.wait();
     let _ = reader.join();
-    match found {
-        Some(t) => Ok(t),
-        None => {
-            let text = String::from_utf8_lossy(&log);
-            let tail: Vec<&str> = text.lines().rev().take(30).collect();
-            let tail: Vec<&str> = tail.into_iter().rev().collect();
-            bail!(
-                "no {marker:?} on the serial console within {limit:?} (kernel {}); last lines:\n{}",
-                kernel.display(),
-                tail.join("\n")
-            )
-        }
+    if let Some(i) = times.iter().position(Option::is_none) {
+        let text = String::from_utf8_lossy(&log);
+        let tail: Vec<&str> = text.lines().rev().take(30).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        bail!(
+            "no {:?} on the serial console within {limit:?} (kernel {}); last lines:\n{}",
+            markers[i],
+            kernel.display(),
+            tail.join("\n")
+        );
     }
+    Ok(times.into_iter().flatten().collect())
 }
 
 /// The median of some durations (the mean of the middle two for an even
@@ -106,12 +113,12 @@ pub fn median(samples: &[Duration]) -> Option<Duration> {
     }
 }
 
-/// Format the results table.
-pub fn table(rows: &[(&str, Vec<Duration>)]) -> String {
+/// Format one results table under `title`.
+pub fn table(title: &str, rows: &[(&str, Vec<Duration>)]) -> String {
     let mut s = String::new();
     s.push_str(&format!(
         "{:<34} {:>4} {:>9} {:>9} {:>9}\n",
-        "boot to `aios> ` (TCG, -smp 1)", "runs", "median", "min", "max"
+        title, "runs", "median", "min", "max"
     ));
     let mut medians = Vec::new();
     for (name, samples) in rows {
@@ -141,28 +148,48 @@ pub fn table(rows: &[(&str, Vec<Duration>)]) -> String {
     s
 }
 
-/// Run the benchmark and print the table.
-pub fn bench(ours: &Path, debian: &Path, initrd: &Path, runs: usize) -> anyhow::Result<()> {
+/// Run the benchmark and print the tables; `command` is how it was run.
+pub fn bench(
+    ours: &Path,
+    debian: &Path,
+    initrd: &Path,
+    runs: usize,
+    command: &str,
+) -> anyhow::Result<()> {
     qemu::ensure_installed()?;
-    let mut rows: Vec<(&str, Vec<Duration>)> = vec![
-        ("aiOS kernel + initd", Vec::new()),
-        ("Debian kernel + initd", Vec::new()),
-    ];
-    // Interleave the two so a change in machine load hits both alike.
+    let names = ["aiOS kernel + initd", "Debian kernel + initd"];
+    // [marker][kernel] -> samples.
+    let mut samples: [[Vec<Duration>; 2]; 2] = Default::default();
+    // Interleave the two kernels so a change in machine load hits both.
     for i in 0..runs {
-        for (row, kernel) in [(0usize, ours), (1, debian)] {
-            let t = time_to_marker(kernel, initrd, READY_MARKER, BOOT_LIMIT)?;
+        for (k, kernel) in [ours, debian].into_iter().enumerate() {
+            let t = time_to_markers(
+                kernel,
+                initrd,
+                &[USERSPACE_MARKER, READY_MARKER],
+                BOOT_LIMIT,
+            )?;
             eprintln!(
-                "xtask: run {}/{runs} {}: {:.2} s",
+                "xtask: run {}/{runs} {}: initd {:.2} s, aios> {:.2} s",
                 i + 1,
-                rows[row].0,
-                t.as_secs_f64()
+                names[k],
+                t[0].as_secs_f64(),
+                t[1].as_secs_f64()
             );
-            rows[row].1.push(t);
+            samples[0][k].push(t[0]);
+            samples[1][k].push(t[1]);
         }
     }
-    println!("{}", table(&rows));
-    println!("command: cargo xtask boot-bench --runs {runs}");
+    let rows = |m: usize| -> Vec<(&str, Vec<Duration>)> {
+        names
+            .iter()
+            .zip(samples[m].iter())
+            .map(|(n, s)| (*n, s.clone()))
+            .collect()
+    };
+    println!("{}", table("QEMU start to `initd running` (s)", &rows(0)));
+    println!("{}", table("QEMU start to `aios> ` prompt (s)", &rows(1)));
+    println!("TCG, -smp 1, -m 1024, serial console; command: {command}");
     Ok(())
 }
 
@@ -186,7 +213,9 @@ pub fn debian_kernel() -> anyhow::Result<PathBuf> {
     }
     std::fs::create_dir_all(&dl).with_context(|| format!("cannot create {}", dl.display()))?;
     let mut get = Command::new("apt-get");
-    get.current_dir(&dl).args(["download", &package]);
+    // As root, apt's download sandbox user cannot write here; skip it.
+    get.current_dir(&dl)
+        .args(["-o", "APT::Sandbox::User=root", "download", &package]);
     run(get)?;
     let deb = std::fs::read_dir(&dl)
         .with_context(|| format!("cannot read {}", dl.display()))?
@@ -246,7 +275,7 @@ mod tests {
             ),
             ("b", vec![Duration::from_secs(6)]),
         ];
-        let t = table(&rows);
+        let t = table("title", &rows);
         assert!(t.contains("3.00 s"), "{t}");
         assert!(t.contains("ratio (second / first): 2.00x"), "{t}");
     }

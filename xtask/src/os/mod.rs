@@ -115,6 +115,7 @@ pub fn build_binaries(release: bool) -> anyhow::Result<PathBuf> {
 /// `cargo xtask test`'s first step: build the binaries, the kernel (cached)
 /// and a debug initramfs, and export their paths for the boot test.
 pub fn prepare_boot_test() -> anyhow::Result<()> {
+    qemu::ensure_installed()?;
     let bins = build_binaries(false)?;
     let kernel = kernel::build(&kernel::Options::default())?;
     let initrd = rootfs::build(&rootfs::Options {
@@ -218,17 +219,21 @@ pub fn iso_cmd(rest: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `cargo xtask qemu [--iso] [--full] [--debug] [--debian-kernel]`.
+/// `cargo xtask qemu [--iso [--uefi]] [--full] [--debug] [--debian-kernel]`.
 pub fn qemu_cmd(rest: &[String]) -> anyhow::Result<()> {
     let mut args = rest.to_vec();
     let use_iso = take_flag(&mut args, "--iso");
     let full = take_flag(&mut args, "--full");
     let debug = take_flag(&mut args, "--debug");
     let debian = take_flag(&mut args, "--debian-kernel");
+    let uefi = take_flag(&mut args, "--uefi");
     no_more(
         &args,
-        "cargo xtask qemu [--iso] [--full] [--debug] [--debian-kernel]",
+        "cargo xtask qemu [--iso [--uefi]] [--full] [--debug] [--debian-kernel]",
     )?;
+    if uefi && !use_iso {
+        bail!("--uefi boots the ISO through UEFI firmware; add --iso");
+    }
     let kernel = if debian {
         boot::debian_kernel()?
     } else {
@@ -244,7 +249,7 @@ pub fn qemu_cmd(rest: &[String]) -> anyhow::Result<()> {
             append: qemu::DEFAULT_APPEND.to_string(),
         }
     };
-    qemu::interactive(&boot)
+    qemu::interactive(&boot, uefi)
 }
 
 /// `cargo xtask boot-bench [--runs N] [--debug]`.
@@ -263,7 +268,11 @@ pub fn boot_bench_cmd(rest: &[String]) -> anyhow::Result<()> {
     let ours = kernel::build(&kernel::Options::default())?;
     let debian = boot::debian_kernel()?;
     let initrd = build_initramfs(false, !debug)?;
-    boot::bench(&ours, &debian, &initrd, runs)
+    let command = format!(
+        "cargo xtask boot-bench --runs {runs}{}",
+        if debug { " --debug" } else { "" }
+    );
+    boot::bench(&ours, &debian, &initrd, runs, &command)
 }
 
 #[cfg(test)]

@@ -72,9 +72,13 @@ pub fn ensure_installed() -> anyhow::Result<()> {
     apt::ensure(&["qemu-system-x86"])
 }
 
+/// UEFI firmware for QEMU, from Debian's `ovmf`.
+pub const OVMF: &str = "/usr/share/ovmf/OVMF.fd";
+
 /// Boot for a person: the serial console (and QEMU's monitor, Ctrl-A c) on
-/// this terminal. Ctrl-A x quits.
-pub fn interactive(boot: &Boot) -> anyhow::Result<()> {
+/// this terminal. Ctrl-A x quits. With `uefi`, the firmware is OVMF instead
+/// of SeaBIOS (meaningful with an ISO).
+pub fn interactive(boot: &Boot, uefi: bool) -> anyhow::Result<()> {
     ensure_installed()?;
     eprintln!(
         "xtask: booting under TCG emulation; Ctrl-A x quits QEMU, `poweroff` inside shuts down"
@@ -82,6 +86,10 @@ pub fn interactive(boot: &Boot) -> anyhow::Result<()> {
     let mut c = Command::new(QEMU);
     c.args(args(boot, 2))
         .args(["-nographic", "-serial", "mon:stdio"]);
+    if uefi {
+        apt::ensure(&["ovmf"])?;
+        c.args(["-bios", OVMF]);
+    }
     let st = c.status().with_context(|| format!("cannot run {QEMU}"))?;
     if !st.success() {
         anyhow::bail!("{QEMU} exited with {st}");
