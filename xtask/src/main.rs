@@ -40,15 +40,11 @@ fn run(args: &[String]) -> anyhow::Result<()> {
             println!("cargo xtask aios [ARGS]      release build, then run aios with ARGS");
             println!("cargo xtask test [-- ARGS]   build all binaries, run all tests");
             println!("cargo xtask bench            release build, print benchmark table");
-            println!(
-                "cargo xtask kernel           build the minimal kernel (cached in ~/.cache/aios)"
-            );
-            println!("cargo xtask rootfs [--full]  build the root filesystem and initramfs");
+            println!("cargo xtask kernel           build the minimal kernel (cached)");
+            println!("cargo xtask rootfs [--full]  build the root filesystem (initramfs)");
             println!("cargo xtask iso [--full]     build a hybrid BIOS+UEFI ISO");
-            println!("cargo xtask qemu [--iso]     boot the image in QEMU on this terminal (--uefi)");
-            println!(
-                "cargo xtask boot-bench       boot time: our kernel vs Debian's, same initramfs"
-            );
+            println!("cargo xtask qemu [--iso]     boot the image in QEMU (--uefi)");
+            println!("cargo xtask boot-bench       boot time: ours vs Debian's kernel");
             Ok(())
         }
         other => bail!("unknown xtask command {other:?}; try `cargo xtask help`"),
