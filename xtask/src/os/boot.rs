@@ -187,8 +187,8 @@ pub fn bench(
             .map(|(n, s)| (*n, s.clone()))
             .collect()
     };
-    println!("{}", table("QEMU start to `initd running` (s)", &rows(0)));
-    println!("{}", table("QEMU start to `aios> ` prompt (s)", &rows(1)));
+    println!("{}", table("QEMU start to `initd running`", &rows(0)));
+    println!("{}", table("QEMU start to `aios> ` prompt", &rows(1)));
     println!("TCG, -smp 1, -m 1024, serial console; command: {command}");
     Ok(())
 }

@@ -18,6 +18,7 @@
 //! Host tools come from Debian's packages, installed with apt when missing
 //! ([`apt`]). Everything that is slow is cached under `$HOME/.cache/aios`.
 
+pub mod accounts;
 pub mod apt;
 pub mod boot;
 pub mod cpio;
