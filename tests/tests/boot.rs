@@ -226,20 +226,20 @@ fn the_image_boots_to_aios_runs_a_request_and_powers_off() {
 
     // 2. initd: filesystems and services.
     r.expect("initd's supervisor running", "initd running");
-    let mounts = r.tagged("mount");
-    for (point, fstype) in [
-        ("/proc", "proc"),
-        ("/sys", "sysfs"),
-        ("/dev", "devtmpfs"),
-        ("/dev/pts", "devpts"),
-        ("/dev/shm", "tmpfs"),
-        ("/run", "tmpfs"),
-        ("/sys/fs/cgroup", "cgroup2"),
+    // A service that failed says so in initd's log; name it first.
+    for bad in [
+        "start limit hit",
+        "exited before it was ready",
+        "not started: required service",
     ] {
-        let want = format!("{point} {fstype}");
-        if !mounts.iter().any(|m| m.trim() == want) {
+        if let Some(at) = r.find_from(init, bad) {
+            let line = r.boot.log[..at].rfind('\n').map_or(0, |n| n + 1);
+            let end = r.boot.log[at..]
+                .find('\n')
+                .map_or(r.boot.log.len(), |n| at + n);
             r.fail(&format!(
-                "{point} is not mounted as {fstype}; mounts: {mounts:?}"
+                "a service failed to start: {}",
+                &r.boot.log[line..end]
             ));
         }
     }
@@ -264,14 +264,24 @@ fn the_image_boots_to_aios_runs_a_request_and_powers_off() {
     if aiosd_ready < aiosd_started {
         r.fail("aiosd ready before it started");
     }
-    for bad in [
-        "start limit hit",
-        "exited before it was ready",
-        "not started: required service",
+    // What initd mounted, as the in-VM script (started after aiosd) saw it.
+    if r.find_from(aiosd_ready, &format!("{TAG}started")).is_none() {
+        r.fail("the in-VM boot test (/usr/lib/aios/boot-test) never started");
+    }
+    let mounts = r.tagged("mount");
+    for (point, fstype) in [
+        ("/proc", "proc"),
+        ("/sys", "sysfs"),
+        ("/dev", "devtmpfs"),
+        ("/dev/pts", "devpts"),
+        ("/dev/shm", "tmpfs"),
+        ("/run", "tmpfs"),
+        ("/sys/fs/cgroup", "cgroup2"),
     ] {
-        if let Some(at) = r.find_from(init, bad) {
+        let want = format!("{point} {fstype}");
+        if !mounts.iter().any(|m| m.trim() == want) {
             r.fail(&format!(
-                "a service failed to start: {bad:?} at offset {at}"
+                "{point} is not mounted as {fstype}; mounts: {mounts:?}"
             ));
         }
     }
