@@ -277,18 +277,26 @@ fn skeleton(tree: &mut Tree) -> anyhow::Result<()> {
 }
 
 /// Add an overlay directory: files replace, directories that exist (also as
-/// symlinks, like `/sbin -> usr/sbin`) are kept.
+/// symlinks, like `/sbin -> usr/sbin`) are kept, and modes are normalized.
 fn add_overlay(tree: &mut Tree, dir: &Path) -> anyhow::Result<()> {
     let mut staged = Tree::new();
     staged.add_host_dir(dir, "/", false)?;
     let paths: Vec<String> = staged.paths().map(str::to_string).collect();
     for p in paths {
-        let Some(e) = staged.get(&p).cloned() else {
+        let Some(mut e) = staged.get(&p).cloned() else {
             continue;
         };
         if e.kind == Kind::Dir && tree.get(&p).is_some() {
             continue;
         }
+        // The checkout's umask must not leak into the image: directories
+        // and programs 0755, everything else 0644.
+        e.mode = match e.kind {
+            Kind::Dir => 0o755,
+            Kind::File(_) if e.mode & 0o111 != 0 => 0o755,
+            Kind::File(_) => 0o644,
+            _ => e.mode,
+        };
         tree.insert(&p, e)?;
     }
     Ok(())
@@ -515,8 +523,20 @@ mod tests {
     #[test]
     fn overlay_files_replace_and_directories_stay() {
         let d = tempfile::tempdir().unwrap();
+        use std::os::unix::fs::PermissionsExt;
         std::fs::create_dir_all(d.path().join("sbin")).unwrap();
         std::fs::write(d.path().join("sbin/tool"), "x").unwrap();
+        std::fs::set_permissions(
+            d.path().join("sbin/tool"),
+            std::fs::Permissions::from_mode(0o700),
+        )
+        .unwrap();
+        std::fs::write(d.path().join("conf"), "x").unwrap();
+        std::fs::set_permissions(
+            d.path().join("conf"),
+            std::fs::Permissions::from_mode(0o600),
+        )
+        .unwrap();
         let mut t = Tree::new();
         t.insert("usr/sbin", Entry::dir(0o755)).unwrap();
         t.insert("sbin", Entry::symlink("usr/sbin")).unwrap();
@@ -526,6 +546,9 @@ mod tests {
             Kind::Symlink("usr/sbin".into())
         );
         assert!(t.paths().any(|p| p == "usr/sbin/tool"));
+        // A restrictive umask at checkout does not reach the image.
+        assert_eq!(t.get("usr/sbin/tool").unwrap().mode, 0o755);
+        assert_eq!(t.get("conf").unwrap().mode, 0o644);
     }
 
     #[test]
