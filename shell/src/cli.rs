@@ -72,6 +72,57 @@ pub enum Command {
         #[arg(value_enum)]
         action: DaemonsAction,
     },
+    /// Control services through the supervisor (initd), like initctl.
+    Service {
+        /// What to do.
+        #[command(subcommand)]
+        action: ServiceAction,
+    },
+}
+
+/// `aios service` actions.
+#[derive(Debug, Clone, Subcommand)]
+pub enum ServiceAction {
+    /// Every service and its state.
+    List,
+    /// One service's state.
+    Status {
+        /// Service name.
+        name: String,
+    },
+    /// Start a service.
+    Start {
+        /// Service name.
+        name: String,
+    },
+    /// Stop a service.
+    Stop {
+        /// Service name.
+        name: String,
+    },
+    /// Stop then start a service.
+    Restart {
+        /// Service name.
+        name: String,
+    },
+    /// Start a service at boot.
+    Enable {
+        /// Service name.
+        name: String,
+    },
+    /// Do not start a service at boot.
+    Disable {
+        /// Service name.
+        name: String,
+    },
+    /// The tail of a service's captured log.
+    Logs {
+        /// Service name.
+        name: String,
+        /// How many lines.
+        #[arg(short = 'n', long, default_value_t = 50)]
+        lines: u32,
+    },
 }
 
 /// `aios daemons` actions.

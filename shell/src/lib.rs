@@ -11,7 +11,8 @@
 //! - [`render`]: turning events into readable lines (pure, snapshot-tested);
 //! - [`launch`]: finding or starting the daemon set (DESIGN.md §8);
 //! - [`oneshot`]: `aios -p` and the plain line mode;
-//! - [`doctor`]: `aios doctor`.
+//! - [`doctor`]: `aios doctor`;
+//! - [`service`]: `aios service ...`, the supervisor's control API.
 #![deny(missing_docs)]
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
@@ -22,6 +23,7 @@ pub mod input;
 pub mod launch;
 pub mod oneshot;
 pub mod render;
+pub mod service;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -60,6 +62,7 @@ fn run(cli: Cli) -> Result<Exit, Failure> {
             Some(Command::Doctor) => doctor::run(&cli).await,
             Some(Command::Sessions) => oneshot::list_sessions(&cli).await,
             Some(Command::Daemons { action }) => launch::daemons_command(&cli, action).await,
+            Some(Command::Service { action }) => service::run(&cli, action).await,
             None => oneshot::run(&cli).await,
         }
     })

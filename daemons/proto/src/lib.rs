@@ -56,7 +56,7 @@ pub use error::{ApiError, ApiErrorKind};
 pub use health::HealthClient;
 pub use memory::{MemoryApi, MemoryClient};
 pub use model::{ModelApi, ModelClient};
-pub use principal::{ADMIN_GROUPS, Principal, Right};
+pub use principal::{ADMIN_GROUPS, Principal, Right, SERVICE_USER};
 pub use server::Services;
 pub use session::{SessionApi, SessionClient};
 pub use supervisor::{ServiceVerb, SupervisorApi, SupervisorClient};

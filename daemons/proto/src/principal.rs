@@ -47,7 +47,7 @@ impl Principal {
             gid,
             pid,
             admin,
-            trusted_peer: uid == 0 || uid == server_uid,
+            trusted_peer: uid == 0 || uid == server_uid || Some(uid) == service_uid(),
         }
     }
 
@@ -82,6 +82,22 @@ impl Principal {
             self.uid
         )))
     }
+}
+
+/// The account the unprivileged daemons run as on the aiOS image.
+pub const SERVICE_USER: &str = "aios";
+
+/// Uid of [`SERVICE_USER`], when the account exists. On the image the
+/// orchestrator runs as that user while the executor runs as root, so the
+/// executor must recognise it as a daemon peer.
+fn service_uid() -> Option<u32> {
+    static UID: std::sync::OnceLock<Option<u32>> = std::sync::OnceLock::new();
+    *UID.get_or_init(|| {
+        nix::unistd::User::from_name(SERVICE_USER)
+            .ok()
+            .flatten()
+            .map(|u| u.uid.as_raw())
+    })
 }
 
 /// Whether the process `pid` has an admin group among its groups,
