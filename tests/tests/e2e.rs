@@ -493,21 +493,77 @@ fn only_the_gateway_sees_api_keys() {
 #[test]
 fn aios_service_controls_the_supervisor() {
     let env = Env::scripted(&json!({"turns": []}));
-    assert_eq!(env.aios(&["daemons", "start"], b"", LIMIT).status.code(), Some(0));
+    assert_eq!(
+        env.aios(&["daemons", "start"], b"", LIMIT).status.code(),
+        Some(0)
+    );
     let out = env.aios(&["service", "list"], b"", LIMIT);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     for d in ["aiosd", "toolsd", "memoryd", "gatewayd"] {
-        assert!(text.lines().any(|l| l.starts_with(d) && l.contains("running")), "{d}: {text}");
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with(d) && l.contains("running")),
+            "{d}: {text}"
+        );
     }
     let old = env.daemon_pid("toolsd").unwrap();
     let out = env.aios(&["service", "restart", "toolsd"], b"", LIMIT);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("running"));
-    let new = wait_until("toolsd to answer again", Duration::from_secs(20), || env.daemon_pid("toolsd"));
+    let new = wait_until("toolsd to answer again", Duration::from_secs(20), || {
+        env.daemon_pid("toolsd")
+    });
     assert_ne!(new, old);
     let out = env.aios(&["service", "status", "no-such-service"], b"", LIMIT);
-    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("no-such-service"));
-    assert_eq!(env.aios(&["service", "logs", "aiosd", "-n", "5"], b"", LIMIT).status.code(), Some(0));
+    assert_eq!(
+        env.aios(&["service", "logs", "aiosd", "-n", "5"], b"", LIMIT)
+            .status
+            .code(),
+        Some(0)
+    );
+}
+
+#[test]
+fn service_status_tool_asks_the_supervisor() {
+    let env = Env::scripted(&json!({"turns": [
+        {"tool_calls": [{"name": "service.status", "args": {"name": "memoryd"}}]},
+        {"text": "memoryd is running."}
+    ]}));
+    let out = env.aios(&["-p", "is memoryd running?", "--json"], b"", LIMIT);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let events = json_lines(&out.stdout);
+    let end = events
+        .iter()
+        .find(|e| e["type"] == "tool_call_end")
+        .unwrap();
+    assert_eq!(end["status"], "ok", "{end}");
+    assert_eq!(end["result"]["manager"], "initd", "{end}");
+    assert_eq!(end["result"]["unit"]["state"], "running", "{end}");
+    assert_eq!(
+        end["result"]["unit"]["pid"],
+        json!(env.daemon_pid("memoryd").unwrap())
+    );
 }

@@ -172,6 +172,14 @@ impl Tool for ServiceStatus {
             "name": name.as_str(),
             "processes": procs,
         });
+        // aiOS's own supervisor first: PID 1 on the image, `initd --user`
+        // for the daemon set in development mode.
+        if let Some(state) = initd_status(name.as_str()).await? {
+            v["manager"] = Value::from("initd");
+            v["found"] = Value::from(true);
+            v["unit"] = super::to_value(&state)?;
+            return Ok(v);
+        }
         if Path::new("/run/systemd/system").exists() {
             let props = format!("--property={SYSTEMD_PROPS}");
             let out = run_command(
@@ -196,11 +204,42 @@ impl Tool for ServiceStatus {
         } else {
             v["manager"] = Value::Null;
             v["note"] = Value::from(
-                "no supported service manager is available: systemd is not running on this host and the aiOS \
-                 initd backend is not available yet; the processes below match the name",
+                "no service manager knows this service: aiOS initd does not manage it (or is not running) and \
+                 systemd is not running on this host; the processes below match the name",
             );
         }
         Ok(v)
+    }
+}
+
+/// The supervisor's control socket: `$AIOS_RUNTIME_DIR/initd.sock` (set for
+/// every service `initd` starts), else the image's `/run/aios/initd.sock`.
+fn initd_socket() -> std::path::PathBuf {
+    match std::env::var_os("AIOS_RUNTIME_DIR").filter(|v| !v.is_empty()) {
+        Some(dir) => Path::new(&dir).join("initd.sock"),
+        None => Path::new("/run/aios/initd.sock").to_path_buf(),
+    }
+}
+
+/// Ask initd for a service's state. `None` when no initd answers or it does
+/// not manage that service (so another manager may know it).
+async fn initd_status(name: &str) -> Result<Option<aios_proto::ServiceState>, ToolError> {
+    let socket = initd_socket();
+    if !socket.exists() {
+        return Ok(None);
+    }
+    let Ok(channel) = aios_proto::connect(&socket).await else {
+        return Ok(None);
+    };
+    let mut sup = aios_proto::SupervisorClient::new(channel);
+    match sup.act(name, aios_proto::ServiceVerb::Status).await {
+        Ok(state) => Ok(Some(state)),
+        Err(e) if e.kind == aios_proto::ApiErrorKind::NotFound => Ok(None),
+        Err(e) => Err(ToolError::failed(format!(
+            "initd at {} could not report {name}: {}",
+            socket.display(),
+            e.message
+        ))),
     }
 }
 
@@ -283,7 +322,7 @@ mod tests {
                 v["note"]
                     .as_str()
                     .unwrap()
-                    .contains("no supported service manager"),
+                    .contains("no service manager knows this service"),
                 "{v}"
             );
         } else {
