@@ -288,6 +288,10 @@ impl EventLoop {
             }
             // SIGQUIT ends only a user-mode supervisor (Ctrl-\ in a terminal).
             Signal::SIGQUIT if self.config.mode == Mode::System => {}
+            // busybox `halt` (SIGUSR1) and `poweroff` (SIGUSR2) as PID 1.
+            Signal::SIGUSR1 | Signal::SIGUSR2 if self.config.mode == Mode::System => {
+                self.shutdown(Halt::Poweroff, sig.as_str())
+            }
             Signal::SIGTERM | Signal::SIGPWR | Signal::SIGINT | Signal::SIGQUIT => {
                 self.shutdown(Halt::Poweroff, sig.as_str())
             }

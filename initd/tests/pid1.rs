@@ -448,3 +448,28 @@ wait"#
         p.log()
     );
 }
+
+#[test]
+fn busybox_poweroff_signal_powers_off_in_order() {
+    // busybox's `poweroff` applet (a shell built-in on the image) sends
+    // SIGUSR2 to PID 1; `halt` sends SIGUSR1.
+    let tree = Tree::new();
+    tree.service(
+        "a",
+        r#"trap 'echo "stop a" >> "$OUT/stops"; exit 0' TERM
+sleep 1000 &
+wait"#,
+        "",
+    );
+    let mut p = Pid1::start(tree);
+    let mut c = p.tree.client();
+    c.wait_state("a", "running", T, || p.log());
+    p.signal(nix::sys::signal::Signal::SIGUSR2);
+    assert_eq!(
+        p.wait_end(),
+        Some(libc::SIGINT),
+        "SIGUSR2 powers off\n{}",
+        p.log()
+    );
+    assert_eq!(p.tree.lines("stops"), vec!["stop a"], "{}", p.log());
+}

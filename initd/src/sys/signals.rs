@@ -6,14 +6,18 @@
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::SignalFd;
 
-/// The signals initd handles.
-pub const HANDLED: [Signal; 6] = [
+/// The signals initd handles. SIGUSR1/SIGUSR2 are what busybox's `halt`
+/// and `poweroff` applets send to init, so a shell's built-in `poweroff`
+/// works on the image too.
+pub const HANDLED: [Signal; 8] = [
     Signal::SIGCHLD,
     Signal::SIGTERM,
     Signal::SIGINT,
     Signal::SIGHUP,
     Signal::SIGPWR,
     Signal::SIGQUIT,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
 ];
 
 fn handled_set() -> SigSet {
