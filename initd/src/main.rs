@@ -496,6 +496,12 @@ fn run_system(cli: &Cli) -> anyhow::Result<Infallible> {
         tracing::warn!("{e}");
     }
     pid1::disable_ctrl_alt_del();
+    // `AIOS_RECOVERY=1` on the kernel command line (the kernel hands
+    // unknown `NAME=value` parameters to init as environment) boots straight
+    // to the recovery console, through the same path as a fatal failure.
+    if std::env::var_os("AIOS_RECOVERY").is_some_and(|v| v == "1") {
+        anyhow::bail!("recovery requested: AIOS_RECOVERY=1 on the kernel command line");
+    }
     let services_dir = cli
         .services
         .clone()

@@ -383,3 +383,69 @@ fn ansi_sequences_are_removed() {
     );
     assert_eq!(strip_ansi("plain"), "plain");
 }
+
+/// A fatal failure of PID 1 drops to a working recovery shell on the
+/// console instead of a kernel panic. `AIOS_RECOVERY=1` on the kernel
+/// command line takes initd down that same fatal path.
+#[test]
+fn fatal_failure_drops_to_a_working_recovery_console() {
+    use std::io::Write;
+    let kernel = artifact("AIOS_BOOT_KERNEL");
+    let initrd = artifact("AIOS_BOOT_INITRD");
+    let mut child = Command::new("qemu-system-x86_64")
+        .args(["-accel", "tcg", "-m", "1024", "-smp", "1", "-no-reboot"])
+        .args(["-display", "none", "-monitor", "none", "-serial", "stdio"])
+        .arg("-kernel")
+        .arg(&kernel)
+        .arg("-initrd")
+        .arg(&initrd)
+        .args(["-append", "console=ttyS0,115200 panic=-1 AIOS_RECOVERY=1"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("cannot run qemu-system-x86_64 (apt-get install qemu-system-x86)");
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let (tx, rx) = mpsc::channel::<Vec<u8>>();
+    let mut stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = std::time::Instant::now() + LIMIT;
+    let mut raw = Vec::new();
+    let mut wait_for = |marker: &str| {
+        loop {
+            let text = strip_ansi(&String::from_utf8_lossy(&raw)).replace('\r', "");
+            if text.contains(marker) {
+                return;
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(bytes) => raw.extend(bytes),
+                Err(_) => {
+                    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+                    panic!("no {marker:?} on the serial console; saw:\n{text}");
+                }
+            }
+        }
+    };
+    wait_for("FATAL: recovery requested");
+    wait_for("dropping to a recovery shell");
+    let mut stdin = child.stdin.take().unwrap();
+    // The shell evaluates what we type: the marker only appears computed.
+    stdin.write_all(b"echo RECOVERY-$((6*7))\n").unwrap();
+    wait_for("RECOVERY-42");
+    stdin.write_all(b"poweroff -f\n").unwrap();
+    wait_for("Power down");
+    let status = child.wait().unwrap();
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "QEMU exits cleanly after the recovery shell powers off"
+    );
+}
