@@ -142,6 +142,18 @@ impl Env {
         out
     }
 
+    /// Run `aios -p PROMPT --json`, require exit 0, and return the events.
+    pub fn run_json_ok(&self, prompt: &str) -> Vec<Value> {
+        let out = self.aios(&["-p", prompt, "--json"], b"", Duration::from_secs(60));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "stderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        json_lines(&out.stdout)
+    }
+
     /// Pid of a running daemon, from its health answer.
     pub fn daemon_pid(&self, name: &str) -> Option<u32> {
         let socket = self.runtime_dir().join(format!("{name}.sock"));
@@ -203,6 +215,14 @@ pub fn json_lines(stdout: &[u8]) -> Vec<Value> {
         .filter(|l| !l.trim().is_empty())
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
         .collect()
+}
+
+/// The first event of type `kind`, failing the test when there is none.
+pub fn first<'a>(events: &'a [Value], kind: &str) -> &'a Value {
+    events
+        .iter()
+        .find(|e| e["type"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} event in {events:#?}"))
 }
 
 /// The `type` of each event.

@@ -6,7 +6,7 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use aios_tests::{Env, LineReader, json_lines, types, wait_output};
+use aios_tests::{Env, LineReader, first, json_lines, types, wait_output};
 use serde_json::{Value, json};
 
 const LIMIT: Duration = Duration::from_secs(60);
@@ -175,24 +175,11 @@ fn malformed_tool_arguments_are_reported_and_the_turn_continues() {
         {"text": "Checking.", "tool_calls": [{"name": "fs.list", "raw_args": "{\"path\": "}]},
         {"text": "I could not list it."}
     ]}));
-    let out = env.aios(&["-p", "list it", "--json"], b"", LIMIT);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let events = json_lines(&out.stdout);
-    let err = events
-        .iter()
-        .find(|e| e["type"] == "error")
-        .expect("an error event");
+    let events = env.run_json_ok("list it");
+    let err = first(&events, "error");
     assert_eq!(err["code"], "malformed_tool_call");
     assert_eq!(err["fatal"], false);
-    let end = events
-        .iter()
-        .find(|e| e["type"] == "tool_call_end")
-        .unwrap();
+    let end = first(&events, "tool_call_end");
     assert_eq!(end["status"], "error");
     assert!(end["result"].as_str().unwrap().contains("not valid JSON"));
 }
@@ -203,18 +190,8 @@ fn unknown_tool_fails_the_call_not_the_turn() {
         {"tool_calls": [{"name": "fs.usag", "args": {"path": "/"}}]},
         {"text": "That tool does not exist."}
     ]}));
-    let out = env.aios(&["-p", "disk?", "--json"], b"", LIMIT);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let events = json_lines(&out.stdout);
-    let end = events
-        .iter()
-        .find(|e| e["type"] == "tool_call_end")
-        .unwrap();
+    let events = env.run_json_ok("disk?");
+    let end = first(&events, "tool_call_end");
     assert_eq!(end["status"], "error");
     assert!(
         end["result"].to_string().contains("fs.usage"),
@@ -233,7 +210,7 @@ fn model_error_fails_the_turn_with_exit_1() {
         String::from_utf8_lossy(&out.stderr)
     );
     let events = json_lines(&out.stdout);
-    let err = events.iter().find(|e| e["type"] == "error").unwrap();
+    let err = first(&events, "error");
     assert_eq!(err["fatal"], true);
     assert!(err["message"].as_str().unwrap().contains("overloaded"));
     assert_eq!(events.last().unwrap()["status"], "failed");
@@ -248,7 +225,7 @@ fn iteration_limit_stops_a_looping_model() {
     let out = env.aios(&["-p", "loop", "--json"], b"", LIMIT);
     assert_eq!(out.status.code(), Some(1));
     let events = json_lines(&out.stdout);
-    let err = events.iter().find(|e| e["type"] == "error").unwrap();
+    let err = first(&events, "error");
     assert_eq!(err["code"], "max_iterations");
     assert_eq!(
         events
@@ -547,18 +524,8 @@ fn service_status_tool_asks_the_supervisor() {
         {"tool_calls": [{"name": "service.status", "args": {"name": "memoryd"}}]},
         {"text": "memoryd is running."}
     ]}));
-    let out = env.aios(&["-p", "is memoryd running?", "--json"], b"", LIMIT);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let events = json_lines(&out.stdout);
-    let end = events
-        .iter()
-        .find(|e| e["type"] == "tool_call_end")
-        .unwrap();
+    let events = env.run_json_ok("is memoryd running?");
+    let end = first(&events, "tool_call_end");
     assert_eq!(end["status"], "ok", "{end}");
     assert_eq!(end["result"]["manager"], "initd", "{end}");
     assert_eq!(end["result"]["unit"]["state"], "running", "{end}");
