@@ -15,6 +15,10 @@ pub enum Readiness {
     None,
     /// Ready once a Unix stream socket at this path accepts connections.
     Socket(PathBuf),
+    /// A oneshot: ready when the main process exits with status 0, and
+    /// then done (`exited`); a non-zero exit or a signal first is a failed
+    /// start. Never combined with [`RestartPolicy::Always`].
+    Exit,
 }
 
 /// When an exited service is started again.
@@ -39,12 +43,21 @@ pub struct Backoff {
 }
 
 /// More than `burst` starts within `interval` puts the service in `failed`.
+/// `interval` is also how long a run must last to reset the backoff.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StartLimit {
-    /// Starts allowed within the interval.
+    /// Starts allowed within the interval; 0 means no limit (the service
+    /// is retried forever, still with backoff).
     pub burst: u32,
     /// The sliding window.
     pub interval: Duration,
+}
+
+impl StartLimit {
+    /// Whether the limit can put the service in `failed` at all.
+    pub fn limited(&self) -> bool {
+        self.burst > 0
+    }
 }
 
 /// Resource limits applied to the service's processes.

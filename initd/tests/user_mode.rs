@@ -1,7 +1,8 @@
 //! `initd --user`: the unprivileged supervisor as the development-mode
 //! launcher. The control API end to end (list, status, logs, stop, start,
 //! restart, enable, disable, power), refusal of a second instance and of
-//! invalid manifests, the notify sender check, SIGTERM and SIGHUP.
+//! invalid manifests, the notify sender check, SIGTERM and SIGHUP, and
+//! oneshots (`readiness = "exit"`) gating their dependents.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -396,4 +397,71 @@ fn a_reload_with_errors_is_refused_as_a_whole() {
     assert_eq!(list, vec!["keep"]);
     assert_eq!(c.status("keep").pid, before.pid, "keep was not touched");
     u.child.kill().unwrap();
+}
+
+#[test]
+fn oneshot_exit_zero_releases_dependents_and_a_failed_one_holds_them() {
+    let tree = Tree::new();
+    // `setup` blocks on a FIFO until the test opens it, so the dependent
+    // visibly waits for the oneshot's exit, not just its spawn.
+    nix::unistd::mkfifo(
+        &tree.out().join("go"),
+        nix::sys::stat::Mode::from_bits_truncate(0o600),
+    )
+    .unwrap();
+    tree.service(
+        "setup",
+        r#"read line < "$OUT/go"; mkdir "$OUT/made""#,
+        "readiness = \"exit\"\nrestart = \"no\"",
+    );
+    tree.service(
+        "daemon",
+        r#"if [ -d "$OUT/made" ]; then echo yes > "$OUT/saw"; else echo no > "$OUT/saw"; fi
+exec sleep 1000"#,
+        "requires = [\"setup\"]",
+    );
+    tree.service("broken", "exit 3", "readiness = \"exit\"\nrestart = \"no\"");
+    tree.service(
+        "held",
+        r#"echo ran > "$OUT/held"; exec sleep 1000"#,
+        "requires = [\"broken\"]",
+    );
+    let u = User::start(tree, |_| {});
+    let mut c = u.tree.client();
+    c.wait_state("setup", "starting", T, || u.log());
+    let daemon = c.status("daemon");
+    assert_eq!(
+        (daemon.state.as_str(), daemon.pid),
+        ("starting", 0),
+        "waiting for setup, not spawned"
+    );
+
+    std::fs::write(u.tree.out().join("go"), "go\n").unwrap();
+    c.wait_state("daemon", "running", T, || u.log());
+    wait_until(
+        "the dependent to look",
+        T,
+        || u.log(),
+        || u.tree.out().join("saw").exists().then_some(()),
+    );
+    assert_eq!(u.tree.lines("saw"), vec!["yes"], "{}", u.log());
+    let setup = c.status("setup");
+    assert_eq!((setup.state.as_str(), setup.pid), ("exited", 0));
+
+    let broken = c.wait_state("broken", "failed", T, || u.log());
+    assert!(
+        broken.status_text.contains("exit code 3"),
+        "{}",
+        broken.status_text
+    );
+    let held = c.wait_state("held", "failed", T, || u.log());
+    assert!(
+        held.status_text.contains("required service broken failed"),
+        "{}",
+        held.status_text
+    );
+    assert!(u.tree.lines("held").is_empty(), "held never ran");
+    let log = u.tree.initd_log();
+    assert!(log.contains("ready service=setup"), "{log}");
+    assert!(log.contains("started service=setup"), "{log}");
 }

@@ -17,7 +17,7 @@
 //! enabled = true                   # start at boot
 //! requires = []                    # started with this one, ready first
 //! after = []                       # ordering only
-//! readiness = "notify"             # "notify" | "none" | { socket = "/path" }
+//! readiness = "notify"             # "notify" | "none" | "exit" | { socket = "/path" }
 //! restart = "on-failure"           # "no" | "on-failure" | "always"
 //! start_timeout = "90s"
 //! stop_timeout = "10s"
@@ -33,14 +33,33 @@
 //! max = "30s"
 //!
 //! [start_limit]
-//! burst = 5
-//! interval = "10s"
+//! burst = 5                        # 0: no limit, retry forever (with backoff)
+//! interval = "10s"                 # also: a run this long resets the backoff
 //!
 //! [limits]
 //! nofile = 4096
 //! nproc = 512
 //! memory = "512M"                  # cgroup memory.max
 //! ```
+//!
+//! Readiness:
+//! - `"none"`: ready as soon as it is spawned (the default).
+//! - `"notify"`: ready on `READY=1` over `$NOTIFY_SOCKET`.
+//! - `{ socket = "/path" }`: ready once the Unix socket accepts connections.
+//! - `"exit"`: a oneshot (a setup script). Ready when the main process
+//!   exits with status 0; it then shows as `exited`, stays done, and counts
+//!   as ready for the services that require it. Exiting non-zero or by a
+//!   signal first is a failed start (restart policy, backoff and start
+//!   limit apply; dependents are not started while it has not succeeded),
+//!   and `start_timeout` bounds the whole run. It cannot be combined with
+//!   `restart = "always"` (a oneshot that succeeded is not run again;
+//!   `"on-failure"` retries failures, `"no"` gives up at once) nor with
+//!   `watchdog` (it never reaches `running`).
+//!
+//! Start limit: more than `burst` starts within `interval` puts the service
+//! in `failed` until it is started by hand. `burst = 0` disables the limit
+//! for a service that must never give up (the console gettys); its restarts
+//! are still spaced by the backoff.
 
 mod set;
 pub mod units;
@@ -155,8 +174,8 @@ struct Raw {
     requires: Vec<Spanned<String>>,
     #[serde(default)]
     after: Vec<Spanned<String>>,
-    readiness: Option<RawReadiness>,
-    restart: Option<RawRestart>,
+    readiness: Option<Spanned<RawReadiness>>,
+    restart: Option<Spanned<RawRestart>>,
     backoff: Option<Spanned<RawBackoff>>,
     start_limit: Option<Spanned<RawStartLimit>>,
     limits: Option<RawLimits>,
@@ -171,6 +190,7 @@ struct Raw {
 enum RawReadiness {
     Notify,
     None,
+    Exit,
     Socket(PathBuf),
 }
 
@@ -402,16 +422,34 @@ pub fn parse(file: &Path, text: &str) -> Result<Parsed, ManifestError> {
         }
     }
 
-    let readiness = match raw.readiness {
+    let restart_at = raw.restart.as_ref().map(|r| r.span().start);
+    let readiness = match raw.readiness.map(Spanned::into_inner) {
         None | Some(RawReadiness::None) => Readiness::None,
         Some(RawReadiness::Notify) => Readiness::Notify,
+        Some(RawReadiness::Exit) => Readiness::Exit,
         Some(RawReadiness::Socket(p)) => Readiness::Socket(p),
     };
-    let restart = match raw.restart {
+    let restart = match raw.restart.map(Spanned::into_inner) {
         None | Some(RawRestart::OnFailure) => RestartPolicy::OnFailure,
         Some(RawRestart::No) => RestartPolicy::No,
         Some(RawRestart::Always) => RestartPolicy::Always,
     };
+    if readiness == Readiness::Exit {
+        // A oneshot that succeeded is done; "always" would run it again
+        // and again, and a watchdog would never be checked.
+        if restart == RestartPolicy::Always {
+            return Err(bad(
+                restart_at.unwrap_or(0),
+                "restart = \"always\" cannot be combined with readiness = \"exit\" (a oneshot is done once it exits 0); use restart = \"on-failure\" to retry failed runs, or \"no\"".into(),
+            ));
+        }
+        if let Some(w) = &raw.watchdog {
+            return Err(bad(
+                w.span().start,
+                "watchdog cannot be combined with readiness = \"exit\" (a oneshot is never running as ready); remove it".into(),
+            ));
+        }
+    }
 
     let backoff = match &raw.backoff {
         Some(b) => {
@@ -450,10 +488,10 @@ pub fn parse(file: &Path, text: &str) -> Result<Parsed, ManifestError> {
                     .map(|d| d.0)
                     .unwrap_or(DEFAULT_START_LIMIT.interval),
             };
-            if limit.burst == 0 {
+            if limit.interval.is_zero() {
                 return Err(bad(
                     s.span().start,
-                    "start_limit.burst must be at least 1".into(),
+                    "start_limit.interval must be longer than 0 (it also sets how long a run must last to reset the backoff); to never give up, set burst = 0".into(),
                 ));
             }
             limit

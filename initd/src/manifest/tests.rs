@@ -187,9 +187,74 @@ fn relative_working_directory_and_bad_env_are_refused() {
 }
 
 #[test]
-fn zero_start_limit_burst_is_refused() {
-    let e = err("x", "command = [\"/bin/x\"]\n[start_limit]\nburst = 0\n");
-    assert!(e.contains("at least 1"), "{e}");
+fn zero_start_limit_burst_means_no_limit() {
+    let s = p("x", "command = [\"/bin/x\"]\n[start_limit]\nburst = 0\n")
+        .unwrap()
+        .spec;
+    assert_eq!(s.start_limit.burst, 0);
+    assert!(!s.start_limit.limited());
+    assert_eq!(
+        s.start_limit.interval,
+        crate::spec::DEFAULT_START_LIMIT.interval
+    );
+    assert!(crate::spec::DEFAULT_START_LIMIT.limited());
+}
+
+#[test]
+fn zero_start_limit_interval_is_refused() {
+    let e = err(
+        "x",
+        "command = [\"/bin/x\"]\n\n[start_limit]\ninterval = \"0s\"\n",
+    );
+    assert!(
+        e.contains(":3:") && e.contains("key `start_limit`") && e.contains("burst = 0"),
+        "{e}"
+    );
+}
+
+#[test]
+fn exit_readiness_is_a_oneshot() {
+    let s = p(
+        "setup",
+        "command = [\"/bin/setup\"]\nreadiness = \"exit\"\nrestart = \"no\"\n",
+    )
+    .unwrap()
+    .spec;
+    assert_eq!(s.readiness, Readiness::Exit);
+    assert_eq!(s.restart, RestartPolicy::No);
+    let s = p(
+        "setup",
+        "command = [\"/bin/setup\"]\nreadiness = \"exit\"\n",
+    )
+    .unwrap()
+    .spec;
+    assert_eq!(s.restart, RestartPolicy::OnFailure, "failures are retried");
+}
+
+#[test]
+fn exit_readiness_refuses_restart_always_and_watchdog() {
+    let e = err(
+        "setup",
+        "command = [\"/bin/setup\"]\nrestart = \"always\"\nreadiness = \"exit\"\n",
+    );
+    assert!(
+        e.starts_with("/etc/aios/services/setup.toml:2:11: ")
+            && e.contains("key `restart`")
+            && e.contains("cannot be combined with readiness = \"exit\"")
+            && e.contains("on-failure"),
+        "{e}"
+    );
+    let e = err(
+        "setup",
+        "command = [\"/bin/setup\"]\nreadiness = \"exit\"\nwatchdog = \"5s\"\n",
+    );
+    assert!(
+        e.contains(":3:") && e.contains("key `watchdog`") && e.contains("readiness = \"exit\""),
+        "{e}"
+    );
+    // The error lists "exit" among the choices of a bad value.
+    let e = err("x", "command = [\"/bin/x\"]\nreadiness = \"done\"\n");
+    assert!(e.contains("exit") && e.contains("notify"), "{e}");
 }
 
 #[test]

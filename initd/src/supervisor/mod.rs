@@ -14,13 +14,17 @@
 //!   (running, or exited successfully) and no `after` dependency that is
 //!   itself coming up is still on its way. A failed `requires` dependency
 //!   fails its dependents.
+//! - A `readiness = "exit"` service (a oneshot) is ready when its main
+//!   process exits 0, and is then `exited` for good, whatever its restart
+//!   policy; exiting otherwise first is a failed start like any other.
 //! - Starting a service wants its `requires` too; stopping one stops the
 //!   services that require it, and a service stops only after every active
 //!   service ordered after it has stopped (reverse dependency order).
 //! - A run that ends is restarted per policy after `initial * 2^(n-1)`
 //!   (capped at `max`) for the n-th consecutive failure; a run that lasted
 //!   a whole start-limit interval resets the count. More than `burst`
-//!   starts within `interval` puts the service in `failed`.
+//!   starts within `interval` puts the service in `failed` (`burst = 0`:
+//!   never).
 
 mod os;
 mod state;
@@ -310,6 +314,16 @@ impl<O: Os> Supervisor<O> {
                     self.after_run(&name, true, now);
                 }
             },
+            State::Starting { .. } if s.spec.readiness == Readiness::Exit && status.success() => {
+                // A oneshot's success is its readiness, and it is done:
+                // never restarted, whatever the policy says.
+                tracing::info!(service = %name, "ready");
+                s.consecutive_failures = 0;
+                s.restart_pending = false;
+                s.want = false;
+                s.state = State::Exited;
+                s.since_ms = wall;
+            }
             State::Starting { .. } => {
                 tracing::warn!(service = %name, %status, "exited before it was ready");
                 s.status_text = format!("exited before it was ready ({status})");
@@ -358,7 +372,9 @@ impl<O: Os> Supervisor<O> {
             let (key, value) = line.split_once('=').unwrap_or((line, ""));
             match key {
                 "READY" if value == "1" => {
-                    if let State::Starting { pid, .. } = s.state {
+                    if s.spec.readiness == Readiness::Exit {
+                        tracing::debug!(service = %name, "READY=1 ignored: a oneshot is ready when it exits 0");
+                    } else if let State::Starting { pid, .. } = s.state {
                         tracing::info!(service = %name, "ready");
                         s.state = State::Running { pid };
                         s.since_ms = wall;
@@ -705,7 +721,7 @@ impl<O: Os> Supervisor<O> {
         {
             s.starts.pop_front();
         }
-        if s.starts.len() >= limit.burst as usize {
+        if limit.limited() && s.starts.len() >= limit.burst as usize {
             let why = format!(
                 "start limit hit: {} starts within {}; fix the cause, then start it again",
                 s.starts.len(),

@@ -599,3 +599,192 @@ fn backoff_delay_is_capped_and_does_not_overflow() {
     assert_eq!(backoff_delay(i, m, 64), m);
     assert_eq!(backoff_delay(Duration::ZERO, m, 10), Duration::ZERO);
 }
+
+fn oneshot(name: &str, restart: RestartPolicy) -> ServiceSpec {
+    let mut s = simple(name, restart);
+    s.readiness = Readiness::Exit;
+    s
+}
+
+#[test]
+fn oneshot_is_ready_when_it_exits_zero_and_then_stays_done() {
+    let mut h = H::boot(vec![
+        oneshot("setup", RestartPolicy::No),
+        notify("memoryd", &["setup"], &[]),
+        notify("toolsd", &[], &["setup"]),
+    ]);
+    assert_eq!(h.calls(), vec!["spawn setup"]);
+    assert_eq!(h.phase("setup"), Phase::Starting);
+    assert_eq!(h.phase("memoryd"), Phase::Waiting);
+    assert_eq!(h.phase("toolsd"), Phase::Waiting, "after waits too");
+    // READY=1 does not make a oneshot ready: only its exit does.
+    let pid = h.pid("setup");
+    assert!(h.sup.on_notify(pid, "READY=1"));
+    assert_eq!(h.phase("setup"), Phase::Starting);
+    assert!(h.calls().is_empty());
+
+    h.exit("setup", 0);
+    assert_eq!(
+        h.calls(),
+        vec!["cleanup setup", "spawn memoryd", "spawn toolsd"]
+    );
+    let st = h.sup.status("setup").unwrap();
+    assert_eq!(st.phase, Phase::Exited);
+    assert_eq!(st.phase.api_name(), "exited");
+    assert_eq!(st.last_exit, Some(ExitStatus::Code(0)));
+    assert_eq!(st.pid, None);
+    assert!(
+        h.sup.reached(
+            "setup",
+            Goal::Up {
+                runs_before: 0,
+                fresh: true
+            }
+        ),
+        "a start request answers once the oneshot is done"
+    );
+
+    // Nothing brings it back: no deadline, no respawn, and a dependent
+    // started by hand later does not rerun it.
+    h.ready("memoryd");
+    h.advance(60_000);
+    assert!(h.calls().is_empty());
+    h.sup.stop("memoryd").unwrap();
+    h.exit("memoryd", 0);
+    h.calls();
+    h.sup.start("memoryd").unwrap();
+    assert_eq!(h.calls(), vec!["spawn memoryd"]);
+    assert_eq!(h.phase("setup"), Phase::Exited);
+    assert_eq!(h.sup.status("setup").unwrap().runs, 1);
+
+    // Starting the oneshot itself by hand runs it again.
+    h.sup.start("setup").unwrap();
+    assert_eq!(h.calls(), vec!["spawn setup"]);
+    assert_eq!(h.phase("setup"), Phase::Starting);
+}
+
+#[test]
+fn oneshot_failure_is_a_failed_start_and_its_dependents_never_start() {
+    for status in [ExitStatus::Code(1), ExitStatus::Signal(9)] {
+        let mut h = H::boot(vec![
+            oneshot("setup", RestartPolicy::No),
+            notify("memoryd", &["setup"], &[]),
+        ]);
+        h.calls();
+        let pid = h.pid("setup");
+        assert!(h.sup.on_exit(pid, status));
+        let st = h.sup.status("setup").unwrap();
+        assert_eq!(st.phase, Phase::Failed, "{status}");
+        assert!(
+            st.status_text
+                .contains(&format!("exited before it was ready ({status})")),
+            "{}",
+            st.status_text
+        );
+        let m = h.sup.status("memoryd").unwrap();
+        assert_eq!(m.phase, Phase::Failed);
+        assert!(m.status_text.contains("setup failed"), "{}", m.status_text);
+        assert_eq!(h.calls(), vec!["cleanup setup"], "memoryd never spawned");
+        assert_eq!(h.sup.next_deadline(), None);
+    }
+}
+
+#[test]
+fn failed_oneshot_is_retried_with_backoff_then_its_success_releases_dependents() {
+    let mut h = H::boot(vec![
+        oneshot("setup", RestartPolicy::OnFailure),
+        notify("memoryd", &["setup"], &[]),
+    ]);
+    h.calls();
+    h.exit("setup", 1);
+    assert_eq!(h.phase("setup"), Phase::BackingOff);
+    assert_eq!(h.phase("memoryd"), Phase::Waiting);
+    assert_eq!(h.run_to_next_deadline(), Duration::from_millis(100));
+    h.exit("setup", 1);
+    assert_eq!(h.run_to_next_deadline(), Duration::from_millis(200));
+    assert_eq!(
+        h.calls(),
+        vec![
+            "cleanup setup",
+            "spawn setup",
+            "cleanup setup",
+            "spawn setup"
+        ]
+    );
+    h.exit("setup", 0);
+    assert_eq!(h.calls(), vec!["cleanup setup", "spawn memoryd"]);
+    let st = h.sup.status("setup").unwrap();
+    assert_eq!((st.phase, st.runs, st.restarts), (Phase::Exited, 3, 2));
+}
+
+#[test]
+fn failing_oneshot_hits_the_start_limit() {
+    let mut s = oneshot("setup", RestartPolicy::OnFailure);
+    s.start_limit.burst = 2;
+    let mut h = H::boot(vec![s, notify("memoryd", &["setup"], &[])]);
+    h.exit("setup", 1);
+    h.run_to_next_deadline();
+    h.exit("setup", 1);
+    h.run_to_next_deadline();
+    assert_eq!(h.phase("setup"), Phase::Failed);
+    assert_eq!(h.phase("memoryd"), Phase::Failed);
+}
+
+#[test]
+fn oneshot_start_timeout_bounds_the_whole_run() {
+    let mut s = oneshot("setup", RestartPolicy::No);
+    s.start_timeout = Duration::from_secs(30);
+    s.stop_timeout = Duration::from_secs(1);
+    let mut h = H::boot(vec![s, notify("memoryd", &["setup"], &[])]);
+    h.calls();
+    assert_eq!(h.sup.next_deadline(), Some(Duration::from_secs(30)));
+    h.advance(30_000);
+    assert_eq!(h.calls(), vec!["term setup"]);
+    // Even a clean exit after the timeout is a failed start.
+    h.exit("setup", 0);
+    let st = h.sup.status("setup").unwrap();
+    assert_eq!(st.phase, Phase::Failed);
+    assert!(
+        st.status_text.contains("did not become ready within 30s"),
+        "{}",
+        st.status_text
+    );
+    assert_eq!(h.phase("memoryd"), Phase::Failed);
+}
+
+#[test]
+fn oneshot_success_is_final_even_with_restart_always() {
+    // The manifest refuses this combination; a spec built in code still
+    // gets the oneshot rule rather than a restart loop.
+    let mut h = H::boot(vec![oneshot("setup", RestartPolicy::Always)]);
+    h.exit("setup", 0);
+    assert_eq!(h.phase("setup"), Phase::Exited);
+    assert_eq!(h.sup.next_deadline(), None);
+}
+
+#[test]
+fn zero_burst_never_gives_up_and_keeps_backing_off() {
+    let mut s = simple("getty", RestartPolicy::Always);
+    s.start_limit = StartLimit {
+        burst: 0,
+        interval: Duration::from_secs(60),
+    };
+    s.backoff = Backoff {
+        initial: Duration::from_secs(1),
+        max: Duration::from_secs(10),
+    };
+    let mut h = H::boot(vec![s]);
+    let mut delays = Vec::new();
+    for _ in 0..200 {
+        h.exit("getty", 1);
+        delays.push(h.run_to_next_deadline().as_secs());
+        assert_eq!(h.phase("getty"), Phase::Running);
+    }
+    assert_eq!(delays[..6], [1, 2, 4, 8, 10, 10]);
+    assert!(delays[6..].iter().all(|d| *d == 10));
+    assert_eq!(h.sup.status("getty").unwrap().runs, 201);
+    // A healthy run (a whole interval) still resets the backoff.
+    h.advance(60_000);
+    h.exit("getty", 0);
+    assert_eq!(h.run_to_next_deadline(), Duration::from_secs(1));
+}
