@@ -16,7 +16,7 @@ use aios_initd::sys::cgroup::Cgroups;
 use aios_initd::sys::logs::{DEFAULT_MAX_BYTES, LogStore};
 use aios_initd::sys::notify::NotifySocket;
 use aios_initd::sys::pid1::{self, Halt};
-use aios_initd::sys::{Mode, RealOs, signals};
+use aios_initd::sys::{Mode, RealOs, own_log, signals};
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
@@ -30,7 +30,10 @@ Modes:
       starts /etc/aios/services/*.toml in dependency order, serves the
       control API on /run/aios/initd.sock, and on SIGTERM/SIGPWR (power off)
       or SIGINT (Ctrl-Alt-Del, reboot) stops everything in reverse order.
-      Refuses to run unless it is PID 1.
+      Refuses to run unless it is PID 1. The console (the user's terminal)
+      gets only warnings and errors; AIOS_LOG=info on the kernel command
+      line shows everything there. The full log (info, or AIOS_LOG when more
+      verbose) is /run/initd.log (at most 1 MiB, then rotated to .1).
 
   initd --user [--services DIR] [--socket PATH]
       The same supervisor, unprivileged: the development-mode launcher of
@@ -82,7 +85,9 @@ struct Cli {
     /// Hostname to set as PID 1 (default: /etc/hostname, else `aios`).
     #[arg(long, value_name = "NAME")]
     hostname: Option<String>,
-    /// Append initd's own log here instead of standard error.
+    /// Append initd's own log here instead of standard error (as PID 1:
+    /// the full log, instead of /run/initd.log; the console still shows
+    /// warnings and errors).
     #[arg(long, value_name = "FILE")]
     log_file: Option<PathBuf>,
 }
@@ -227,37 +232,6 @@ fn notify(state: &[String], block: bool, pause: bool) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn init_logging(log_file: Option<&Path>) -> anyhow::Result<()> {
-    let filter = tracing_subscriber::EnvFilter::try_new(
-        std::env::var("AIOS_LOG").unwrap_or_else(|_| "info".into()),
-    )
-    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false);
-    match log_file {
-        Some(path) => {
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir)
-                    .with_context(|| format!("cannot create {}", dir.display()))?;
-            }
-            let file = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .with_context(|| format!("cannot open the log file {}", path.display()))?;
-            let _ = builder
-                .with_ansi(false)
-                .with_writer(std::sync::Mutex::new(file))
-                .try_init();
-        }
-        None => {
-            let _ = builder.with_writer(std::io::stderr).try_init();
-        }
-    }
-    Ok(())
-}
-
 /// The pieces both modes wire together.
 struct Wiring {
     mode: Mode,
@@ -390,7 +364,10 @@ fn run(
 
 fn user_main(cli: &Cli) -> anyhow::Result<()> {
     signals::block_handled().context("cannot block signals")?;
-    init_logging(cli.log_file.as_deref())?;
+    own_log::init_user(
+        std::env::var(own_log::ENV).ok().as_deref(),
+        cli.log_file.as_deref(),
+    )?;
     let config = aios_config::load(&aios_config::Overrides::default())?;
     let paths = aios_config::Paths::resolve(&config);
     let services_dir = match &cli.services {
@@ -480,13 +457,23 @@ fn system_main(cli: &Cli) -> ExitCode {
 
 fn run_system(cli: &Cli) -> anyhow::Result<Infallible> {
     signals::block_handled().context("cannot block signals")?;
-    if let Err(e) = init_logging(cli.log_file.as_deref()) {
-        // PID 1 keeps going with its log on the console.
-        pid1::console(&format!("{e:#}; logging to the console"));
-        let _ = init_logging(None);
-    }
+    let log_file = own_log::init_pid1(std::env::var(own_log::ENV).ok().as_deref());
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        "initd starting as PID 1"
+    );
     for problem in pid1::mount_api_filesystems() {
         tracing::warn!("{problem}");
+    }
+    // The file lives on /run, which exists only now; what was logged so
+    // far waited in memory.
+    let log_path = cli
+        .log_file
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(own_log::PID1_LOG_FILE));
+    match log_file.attach(&log_path, own_log::PID1_LOG_MAX_BYTES) {
+        Ok(()) => tracing::info!(file = %log_path.display(), "initd log"),
+        Err(e) => tracing::warn!("{e}; initd's log is only on the console (warnings and errors)"),
     }
     let name = cli
         .hostname

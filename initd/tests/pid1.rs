@@ -58,24 +58,31 @@ struct Pid1 {
 
 impl Pid1 {
     fn start(tree: Tree) -> Pid1 {
+        let args = tree.args();
+        Pid1::start_with(tree, args, |_| {})
+    }
+
+    /// Start with these flags (plus cgroup and hostname), the command
+    /// adjusted by `configure`.
+    fn start_with(tree: Tree, args: Vec<String>, configure: impl FnOnce(&mut Command)) -> Pid1 {
         static N: AtomicU32 = AtomicU32::new(0);
         let cgroup = format!(
             "aios-test-{}-{}",
             std::process::id(),
             N.fetch_add(1, Ordering::SeqCst)
         );
-        let unshare = Command::new("unshare")
-            .args(unshare_args())
+        let mut cmd = Command::new("unshare");
+        cmd.args(unshare_args())
             .arg(INITD)
-            .args(tree.args())
+            .args(args)
             .args(["--cgroup", &cgroup, "--hostname", "aios-test"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::from(
                 std::fs::File::create(tree.path("unshare.err")).unwrap(),
-            ))
-            .spawn()
-            .unwrap();
+            ));
+        configure(&mut cmd);
+        let unshare = cmd.spawn().unwrap();
         let upid = unshare.id();
         let init = wait_until(
             "initd to start inside the namespace",
@@ -472,4 +479,84 @@ wait"#,
         p.log()
     );
     assert_eq!(p.tree.lines("stops"), vec!["stop a"], "{}", p.log());
+}
+
+/// As PID 1 the console (here: initd's standard error) shows only warnings
+/// and errors; the full log is /run/initd.log, on the tmpfs initd mounts,
+/// and `AIOS_LOG=info` brings the verbose console back.
+#[test]
+fn console_gets_warnings_and_run_initd_log_gets_everything() {
+    for aios_log in [None, Some("info")] {
+        let tree = Tree::new();
+        tree.service("first", "exit 0", "readiness = \"exit\"\nrestart = \"no\"");
+        // By the time `probe` runs, `first` was started and became ready.
+        tree.service(
+            "probe",
+            r#"cat /proc/self/mountinfo > "$OUT/mountinfo"
+cp /run/initd.log "$OUT/initd.log.tmp" && mv "$OUT/initd.log.tmp" "$OUT/initd.log"
+exec sleep 1000"#,
+            "requires = [\"first\"]",
+        );
+        tree.service("broken", "exit 3", "restart = \"no\"");
+        // No --log-file: the default path.
+        let mut args = tree.args();
+        let at = args.iter().position(|a| a == "--log-file").unwrap();
+        args.drain(at..at + 2);
+        let mut p = Pid1::start_with(tree, args, |c| {
+            match aios_log {
+                Some(v) => c.env("AIOS_LOG", v),
+                None => c.env_remove("AIOS_LOG"),
+            };
+        });
+        let mut c = p.tree.client();
+        c.wait_state("probe", "running", T, || p.log());
+        c.wait_state("broken", "failed", T, || p.log());
+        let log = wait_until(
+            "the probe to copy /run/initd.log",
+            T,
+            || p.log(),
+            || std::fs::read_to_string(p.tree.out().join("initd.log")).ok(),
+        );
+        let run_is_tmpfs = p
+            .tree
+            .lines("mountinfo")
+            .iter()
+            .any(|l| l.split_whitespace().nth(4) == Some("/run") && l.contains(" - tmpfs "));
+        assert!(run_is_tmpfs, "{log}");
+        for line in [
+            "started service=first",
+            "ready service=first",
+            "started service=probe",
+        ] {
+            assert!(
+                log.contains(line),
+                "{line:?} missing from /run/initd.log:\n{log}"
+            );
+        }
+        // Lines logged before /run was mounted were kept, in order.
+        let lines: Vec<&str> = log.lines().collect();
+        assert!(lines[0].contains("INFO initd starting as PID 1"), "{log}");
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("INFO initd log file=/run/initd.log")),
+            "{log}"
+        );
+
+        let console = || std::fs::read_to_string(p.tree.path("unshare.err")).unwrap();
+        wait_until(
+            "the warning about broken on the console",
+            T,
+            || p.log(),
+            || console().contains("exited").then_some(()),
+        );
+        let shown = console();
+        assert!(shown.contains("WARN"), "{shown}");
+        match aios_log {
+            None => assert!(!shown.contains("INFO"), "quiet console:\n{shown}"),
+            Some(_) => assert!(shown.contains("ready"), "verbose console:\n{shown}"),
+        }
+        p.signal(nix::sys::signal::Signal::SIGTERM);
+        assert_eq!(p.wait_end(), Some(libc::SIGINT), "{}", p.log());
+    }
 }

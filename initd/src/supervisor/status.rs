@@ -99,7 +99,7 @@ pub enum ControlError {
     ShuttingDown,
 }
 
-/// What [`Supervisor::list`] shows for `specs` before anything ran: every
+/// What [`Supervisor::list`](super::Supervisor::list) shows for `specs` before anything ran: every
 /// service stopped, in start order. Lets a control API answer before the
 /// supervisor exists.
 pub fn initial_statuses(specs: &[ServiceSpec], now_ms: i64) -> Vec<ServiceStatus> {

@@ -3,6 +3,8 @@
 //! with a UTC timestamp to `<dir>/<service>.log`, rotated to `.log.1` when
 //! it would grow past the size bound (so a service uses at most twice the
 //! bound on disk). The control API reads the tail back from the same files.
+//! [`BoundedFile`], one such file, also holds PID 1's own log
+//! ([`super::own_log`]).
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -16,17 +18,85 @@ pub const DEFAULT_MAX_BYTES: u64 = 1 << 20;
 /// Longest line kept whole; longer output is split.
 const MAX_LINE: usize = 16 * 1024;
 
-struct LogFile {
+/// The smallest size bound (a smaller one would rotate on every line).
+const MIN_MAX_BYTES: u64 = 1024;
+
+/// One size-bounded log file: lines are appended with a UTC timestamp;
+/// when the next line would grow it past the bound it is renamed to
+/// `<path>.1` (replacing the previous one) and a new file is begun, so it
+/// takes at most twice the bound. Write failures are dropped: a full disk
+/// must not stop a service or the supervisor.
+pub struct BoundedFile {
     path: PathBuf,
     file: Option<File>,
     size: u64,
+    max_bytes: u64,
+}
+
+impl BoundedFile {
+    /// The file at `path`, opened on the first append; an existing file
+    /// is appended to and counts towards the bound.
+    pub fn new(path: PathBuf, max_bytes: u64) -> BoundedFile {
+        let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        BoundedFile {
+            path,
+            file: None,
+            size,
+            max_bytes: max_bytes.max(MIN_MAX_BYTES),
+        }
+    }
+
+    /// The current file (the rotated one is `<path>.1`).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Open (or create) the file now, to learn whether it can be written.
+    pub fn open(&mut self) -> std::io::Result<()> {
+        if self.file.is_none() {
+            self.file = Some(
+                OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&self.path)?,
+            );
+        }
+        Ok(())
+    }
+
+    /// Append one line, stamped with the current time.
+    pub fn append(&mut self, line: &str) {
+        self.append_at(aios_proto::now_unix_ms(), line);
+    }
+
+    /// Append one line stamped with `unix_ms` (a line kept in memory until
+    /// the file could be opened keeps the time it was logged).
+    pub fn append_at(&mut self, unix_ms: i64, line: &str) {
+        let text = format!("{} {}\n", utc_timestamp(unix_ms), line);
+        let len = text.len() as u64;
+        if self.size > 0 && self.size + len > self.max_bytes {
+            self.file = None;
+            let mut rotated = self.path.clone().into_os_string();
+            rotated.push(".1");
+            let _ = std::fs::rename(&self.path, &rotated);
+            self.size = 0;
+        }
+        if self.open().is_err() {
+            return;
+        }
+        if let Some(file) = self.file.as_mut()
+            && file.write_all(text.as_bytes()).is_ok()
+        {
+            self.size += len;
+        }
+    }
 }
 
 /// The log files of every service.
 pub struct LogStore {
     dir: PathBuf,
     max_bytes: u64,
-    files: Mutex<HashMap<String, Arc<Mutex<LogFile>>>>,
+    files: Mutex<HashMap<String, Arc<Mutex<BoundedFile>>>>,
 }
 
 impl LogStore {
@@ -35,7 +105,7 @@ impl LogStore {
         std::fs::create_dir_all(dir)?;
         Ok(LogStore {
             dir: dir.to_path_buf(),
-            max_bytes: max_bytes.max(1024),
+            max_bytes: max_bytes.max(MIN_MAX_BYTES),
             files: Mutex::new(HashMap::new()),
         })
     }
@@ -50,18 +120,15 @@ impl LogStore {
         self.dir.join(format!("{service}.log"))
     }
 
-    fn file(&self, service: &str) -> Arc<Mutex<LogFile>> {
+    fn file(&self, service: &str) -> Arc<Mutex<BoundedFile>> {
         let mut files = self.files.lock().unwrap_or_else(|p| p.into_inner());
         files
             .entry(service.to_string())
             .or_insert_with(|| {
-                let path = self.path(service);
-                let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-                Arc::new(Mutex::new(LogFile {
-                    path,
-                    file: None,
-                    size,
-                }))
+                Arc::new(Mutex::new(BoundedFile::new(
+                    self.path(service),
+                    self.max_bytes,
+                )))
             })
             .clone()
     }
@@ -70,28 +137,7 @@ impl LogStore {
     /// a full disk must not stop a service or the supervisor.
     pub fn append(&self, service: &str, line: &str) {
         let f = self.file(service);
-        let mut f = f.lock().unwrap_or_else(|p| p.into_inner());
-        let text = format!("{} {}\n", utc_timestamp(aios_proto::now_unix_ms()), line);
-        let len = text.len() as u64;
-        if f.size > 0 && f.size + len > self.max_bytes {
-            f.file = None;
-            let mut rotated = f.path.clone().into_os_string();
-            rotated.push(".1");
-            let _ = std::fs::rename(&f.path, &rotated);
-            f.size = 0;
-        }
-        if f.file.is_none() {
-            f.file = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&f.path)
-                .ok();
-        }
-        if let Some(file) = f.file.as_mut()
-            && file.write_all(text.as_bytes()).is_ok()
-        {
-            f.size += len;
-        }
+        f.lock().unwrap_or_else(|p| p.into_inner()).append(line);
     }
 
     /// The last `n` lines of a service's log (rotated file included).

@@ -1,11 +1,13 @@
 //! Everything that touches the operating system: spawning and signalling
-//! service trees ([`RealOs`]), cgroups, per-service logs, the notify
-//! socket, signals, and PID 1 duties. The pure supervisor sees none of it
+//! service trees ([`RealOs`]), cgroups, per-service logs, initd's own log
+//! (quiet console and `/run/initd.log` as PID 1), the notify socket,
+//! signals, and PID 1 duties. The pure supervisor sees none of it
 //! except through [`crate::supervisor::Os`].
 
 pub mod cgroup;
 pub mod logs;
 pub mod notify;
+pub mod own_log;
 pub mod pid1;
 pub mod signals;
 mod spawn;
