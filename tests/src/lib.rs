@@ -6,6 +6,8 @@
 //! they must be built first: `cargo xtask test` does that.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod qemu;
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};

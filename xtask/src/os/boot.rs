@@ -25,7 +25,9 @@ pub const READY_MARKER: &str = "aios> ";
 pub const BOOT_LIMIT: Duration = Duration::from_secs(180);
 
 /// Kernel command line of a benchmark boot.
-pub const BENCH_APPEND: &str = "console=ttyS0,115200 panic=-1";
+// AIOS_LOG=info: the marker ("initd running") is an info line, which PID 1
+// prints on the console only when asked.
+pub const BENCH_APPEND: &str = "console=ttyS0,115200 panic=-1 AIOS_LOG=info";
 
 /// initd's first line on the console: the first userspace marker.
 pub const USERSPACE_MARKER: &str = "initd running";

@@ -4,16 +4,18 @@
 //! Subcommands (dispatched from `main.rs`):
 //! - `cargo xtask kernel`: build (or reuse from the cache) a minimal bzImage
 //!   from Debian's `linux-source` package and `kernel/aios-kernel.config`;
-//! - `cargo xtask rootfs [--full] [--release]`: assemble the root and pack
-//!   the initramfs whose `/init` is `initd`;
+//! - `cargo xtask rootfs [--full] [--release] [--disk]`: assemble the root
+//!   and pack the initramfs whose `/init` is `initd` (or, with `--disk`, an
+//!   ext4 disk image whose `/sbin/init` is `initd`);
 //! - `cargo xtask iso`: a hybrid BIOS+UEFI ISO with `grub-mkrescue`;
-//! - `cargo xtask qemu [--iso]`: boot it for a person to try;
+//! - `cargo xtask qemu [--iso | --disk]`: boot it for a person to try;
 //! - `cargo xtask boot-bench [--runs N]`: boot time to the `aios` prompt,
 //!   our kernel against Debian's, with the same initramfs.
 //!
 //! [`prepare_boot_test`] is what `cargo xtask test` calls first: it builds
-//! the workspace binaries, the kernel (cached) and the initramfs, and exports
-//! `AIOS_BOOT_KERNEL` and `AIOS_BOOT_INITRD` for `tests/tests/boot.rs`.
+//! the workspace binaries, the kernel (cached), the initramfs and the disk
+//! image of the disk boot test, and exports `AIOS_BOOT_KERNEL`,
+//! `AIOS_BOOT_INITRD` and `AIOS_BOOT_DISK` for `tests/tests/boot*.rs`.
 //!
 //! Host tools come from Debian's packages, installed with apt when missing
 //! ([`apt`]). Everything that is slow is cached under `$HOME/.cache/aios`.
@@ -22,6 +24,7 @@ pub mod accounts;
 pub mod apt;
 pub mod boot;
 pub mod cpio;
+pub mod ext4;
 pub mod iso;
 pub mod kernel;
 pub mod qemu;
@@ -37,6 +40,12 @@ use anyhow::{Context, bail};
 pub const ENV_KERNEL: &str = "AIOS_BOOT_KERNEL";
 /// Environment variable naming the initramfs the boot test boots.
 pub const ENV_INITRD: &str = "AIOS_BOOT_INITRD";
+/// Environment variable naming the ext4 image the disk boot test boots.
+pub const ENV_DISK: &str = "AIOS_BOOT_DISK";
+
+/// The disk boot test's overlay (test-only services), relative to the
+/// workspace root.
+pub const DISK_TEST_OVERLAY: &str = "tests/boot/disk-overlay";
 
 /// The workspace root (the directory holding `kernel/` and `rootfs/`).
 pub fn workspace_root() -> PathBuf {
@@ -113,27 +122,39 @@ pub fn build_binaries(release: bool) -> anyhow::Result<PathBuf> {
     Ok(crate::target_dir().join(if release { "release" } else { "debug" }))
 }
 
-/// `cargo xtask test`'s first step: build the binaries, the kernel (cached)
-/// and a debug initramfs, and export their paths for the boot test.
+/// `cargo xtask test`'s first step: build the binaries, the kernel
+/// (cached), a debug initramfs and the disk boot test's ext4 image, and
+/// export their paths for the boot tests.
 pub fn prepare_boot_test() -> anyhow::Result<()> {
     qemu::ensure_installed()?;
     let bins = build_binaries(false)?;
     let kernel = kernel::build(&kernel::Options::default())?;
     let initrd = rootfs::build(&rootfs::Options {
         full: false,
-        bin_dir: bins,
+        bin_dir: bins.clone(),
         out: image_dir().join("initramfs-debug.cpio.gz"),
+        format: rootfs::Format::Initramfs,
+        extra_overlays: Vec::new(),
+    })?;
+    let disk = rootfs::build(&rootfs::Options {
+        full: false,
+        bin_dir: bins,
+        out: image_dir().join("disk-test.ext4"),
+        format: rootfs::Format::Ext4,
+        extra_overlays: vec![workspace_root().join(DISK_TEST_OVERLAY)],
     })?;
     // SAFETY: xtask is single-threaded here; the variables are read by the
     // child `cargo test` this process starts next.
     unsafe {
         std::env::set_var(ENV_KERNEL, &kernel);
         std::env::set_var(ENV_INITRD, &initrd);
+        std::env::set_var(ENV_DISK, &disk);
     }
     eprintln!(
-        "xtask: boot test artifacts: {ENV_KERNEL}={} {ENV_INITRD}={}",
+        "xtask: boot test artifacts: {ENV_KERNEL}={} {ENV_INITRD}={} {ENV_DISK}={}",
         kernel.display(),
-        initrd.display()
+        initrd.display(),
+        disk.display()
     );
     Ok(())
 }
@@ -181,29 +202,52 @@ pub fn kernel_cmd(rest: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `cargo xtask rootfs [--full] [--release]`.
+/// `cargo xtask rootfs [--full] [--release] [--disk]`.
 pub fn rootfs_cmd(rest: &[String]) -> anyhow::Result<()> {
     let mut args = rest.to_vec();
     let full = take_flag(&mut args, "--full");
     let release = take_flag(&mut args, "--release");
-    no_more(&args, "cargo xtask rootfs [--full] [--release]")?;
-    let path = build_initramfs(full, release)?;
+    let disk = take_flag(&mut args, "--disk");
+    no_more(&args, "cargo xtask rootfs [--full] [--release] [--disk]")?;
+    let path = if disk {
+        build_disk(full, release)?
+    } else {
+        build_initramfs(full, release)?
+    };
     println!("{}", path.display());
     Ok(())
+}
+
+/// The image file name of a variant.
+fn image_name(prefix: &str, full: bool, release: bool, ext: &str) -> PathBuf {
+    image_dir().join(format!(
+        "{prefix}-{}{}.{ext}",
+        if release { "release" } else { "debug" },
+        if full { "-full" } else { "" }
+    ))
 }
 
 /// Build binaries and the initramfs; the file name says which variant.
 fn build_initramfs(full: bool, release: bool) -> anyhow::Result<PathBuf> {
     let bins = build_binaries(release)?;
-    let name = format!(
-        "initramfs-{}{}.cpio.gz",
-        if release { "release" } else { "debug" },
-        if full { "-full" } else { "" }
-    );
     rootfs::build(&rootfs::Options {
         full,
         bin_dir: bins,
-        out: image_dir().join(name),
+        out: image_name("initramfs", full, release, "cpio.gz"),
+        format: rootfs::Format::Initramfs,
+        extra_overlays: Vec::new(),
+    })
+}
+
+/// Build binaries and an ext4 root disk image.
+fn build_disk(full: bool, release: bool) -> anyhow::Result<PathBuf> {
+    let bins = build_binaries(release)?;
+    rootfs::build(&rootfs::Options {
+        full,
+        bin_dir: bins,
+        out: image_name("disk", full, release, "ext4"),
+        format: rootfs::Format::Ext4,
+        extra_overlays: Vec::new(),
     })
 }
 
@@ -220,26 +264,43 @@ pub fn iso_cmd(rest: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `cargo xtask qemu [--iso [--uefi]] [--full] [--debug] [--debian-kernel]`.
+/// `cargo xtask qemu [--iso [--uefi] | --disk] [--full] [--debug] [--debian-kernel]`.
 pub fn qemu_cmd(rest: &[String]) -> anyhow::Result<()> {
     let mut args = rest.to_vec();
     let use_iso = take_flag(&mut args, "--iso");
+    let use_disk = take_flag(&mut args, "--disk");
     let full = take_flag(&mut args, "--full");
     let debug = take_flag(&mut args, "--debug");
     let debian = take_flag(&mut args, "--debian-kernel");
     let uefi = take_flag(&mut args, "--uefi");
     no_more(
         &args,
-        "cargo xtask qemu [--iso [--uefi]] [--full] [--debug] [--debian-kernel]",
+        "cargo xtask qemu [--iso [--uefi] | --disk] [--full] [--debug] [--debian-kernel]",
     )?;
     if uefi && !use_iso {
         bail!("--uefi boots the ISO through UEFI firmware; add --iso");
+    }
+    if use_iso && use_disk {
+        bail!("choose one of --iso (the ISO as a CD-ROM) and --disk (an ext4 root disk)");
     }
     let kernel = if debian {
         boot::debian_kernel()?
     } else {
         kernel::build(&kernel::Options::default())?
     };
+    if use_disk {
+        let image = build_disk(full, !debug)?;
+        eprintln!(
+            "xtask: the disk image keeps what you change: {}",
+            image.display()
+        );
+        let boot = qemu::Boot::Disk {
+            kernel,
+            image,
+            append: qemu::DEFAULT_APPEND.to_string(),
+        };
+        return qemu::interactive(&boot, false);
+    }
     let initrd = build_initramfs(full, !debug)?;
     let boot = if use_iso {
         qemu::Boot::Iso(iso::build(&kernel, &initrd, &image_dir().join("aios.iso"))?)

@@ -30,7 +30,20 @@ pub enum Boot {
     },
     /// The hybrid ISO as a CD-ROM, through the firmware and GRUB.
     Iso(PathBuf),
+    /// A kernel with an ext4 disk image as the root (virtio-blk,
+    /// `root=/dev/vda rw`), no initramfs.
+    Disk {
+        /// bzImage.
+        kernel: PathBuf,
+        /// The ext4 image; QEMU writes to it.
+        image: PathBuf,
+        /// Kernel command line; the root options are added.
+        append: String,
+    },
 }
+
+/// The kernel command line options that make a virtio disk the root.
+pub const DISK_ROOT: &str = "root=/dev/vda rw rootfstype=ext4 rootwait";
 
 /// Arguments common to every run, plus the boot media.
 pub fn args(boot: &Boot, smp: u32) -> Vec<String> {
@@ -53,6 +66,21 @@ pub fn args(boot: &Boot, smp: u32) -> Vec<String> {
             a.push(initrd.display().to_string());
             a.push("-append".into());
             a.push(append.clone());
+        }
+        Boot::Disk {
+            kernel,
+            image,
+            append,
+        } => {
+            a.push("-kernel".into());
+            a.push(kernel.display().to_string());
+            a.push("-drive".into());
+            a.push(format!(
+                "file={},format=raw,if=virtio,cache=writeback",
+                image.display()
+            ));
+            a.push("-append".into());
+            a.push(format!("{DISK_ROOT} {append}"));
         }
         Boot::Iso(iso) => {
             a.push("-cdrom".into());
@@ -121,6 +149,21 @@ mod tests {
         assert!(
             iso.contains("-accel tcg") && iso.contains("-cdrom /x.iso -boot d"),
             "{iso}"
+        );
+        let disk = args(
+            &Boot::Disk {
+                kernel: "/k".into(),
+                image: "/r.ext4".into(),
+                append: "console=ttyS0".into(),
+            },
+            1,
+        )
+        .join(" ");
+        assert!(
+            disk.contains("-drive file=/r.ext4,format=raw,if=virtio")
+                && disk.contains("root=/dev/vda rw")
+                && !disk.contains("-initrd"),
+            "{disk}"
         );
     }
 }

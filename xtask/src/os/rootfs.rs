@@ -23,6 +23,16 @@ use super::accounts::{Accounts, merge_accounts, small_base_accounts};
 use super::tree::{Entry, Kind, Tree, normalize};
 use super::{apt, cache_dir, image_dir, output, run, workspace_root};
 
+/// How the assembled root is packed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// A gzip'd newc cpio initramfs (`/init` is initd).
+    Initramfs,
+    /// An ext4 disk image to boot with `root=/dev/vda rw` (`/sbin/init` is
+    /// initd).
+    Ext4,
+}
+
 /// Options of a root filesystem build.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -30,8 +40,13 @@ pub struct Options {
     pub full: bool,
     /// Where the workspace binaries were built.
     pub bin_dir: PathBuf,
-    /// The initramfs to write.
+    /// The image to write.
     pub out: PathBuf,
+    /// How to pack it.
+    pub format: Format,
+    /// Overlays applied after the repository's (e.g. the disk boot test's
+    /// services); their manifests are checked with the others.
+    pub extra_overlays: Vec<PathBuf>,
 }
 
 /// Our binaries and where they go in the image.
@@ -100,7 +115,7 @@ pub fn parse_ldd(text: &str) -> Result<Vec<String>, String> {
     Ok(libs)
 }
 
-/// Assemble the root and write the initramfs; returns its path.
+/// Assemble the root and write the image; returns its path.
 pub fn build(o: &Options) -> anyhow::Result<PathBuf> {
     let started = Instant::now();
     for (name, _) in BINARIES {
@@ -117,6 +132,7 @@ pub fn build(o: &Options) -> anyhow::Result<PathBuf> {
     if o.full {
         overlays.push(root.join("full"));
     }
+    overlays.extend(o.extra_overlays.iter().cloned());
     check_manifests(&o.bin_dir.join("initd"), &overlays)?;
 
     let mut tree = Tree::new();
@@ -166,10 +182,17 @@ pub fn build(o: &Options) -> anyhow::Result<PathBuf> {
     if let Some(dir) = out.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
-    pack_gzip(&tree, out)?;
+    match o.format {
+        Format::Initramfs => pack_gzip(&tree, out)?,
+        Format::Ext4 => super::ext4::write(&tree, out, &out.with_extension("scratch"))?,
+    }
     let size = std::fs::metadata(out).map(|m| m.len()).unwrap_or(0);
     eprintln!(
-        "xtask: initramfs ({} base, {} entries, {:.1} MiB) in {:.1?}: {}",
+        "xtask: {} ({} base, {} entries, {:.1} MiB) in {:.1?}: {}",
+        match o.format {
+            Format::Initramfs => "initramfs",
+            Format::Ext4 => "ext4 disk image",
+        },
         if o.full { "debootstrap" } else { "busybox" },
         tree.entry_count(),
         size as f64 / (1024.0 * 1024.0),

@@ -126,6 +126,12 @@ impl Tree {
         self.entries.get(&p)
     }
 
+    /// The entry stored at exactly `path` (no symlink resolution): for
+    /// walking [`Tree::paths`].
+    pub fn entry(&self, path: &str) -> Option<&Entry> {
+        self.entries.get(path)
+    }
+
     /// Every path, sorted.
     pub fn paths(&self) -> impl Iterator<Item = &str> {
         self.entries.keys().map(String::as_str)
