@@ -243,12 +243,20 @@ struct Wiring {
     parent_notify: Option<String>,
 }
 
-/// Start everything, run the loop to the end of shutdown, and return the
-/// loop (for PID 1's final steps) and what to do with the machine.
-fn run(
-    w: &Wiring,
-    specs: Vec<aios_initd::spec::ServiceSpec>,
-) -> anyhow::Result<(EventLoop, Halt, Option<Cgroups>)> {
+/// What is left when the loop ends: for PID 1's final steps.
+struct Ended {
+    /// The loop (it reaps while everything left is killed).
+    ev: EventLoop,
+    /// What to do with the machine.
+    halt: Halt,
+    /// The services' cgroups, to remove.
+    cgroups: Option<Cgroups>,
+    /// The service logs, to close before / is remounted read-only.
+    logs: Arc<LogStore>,
+}
+
+/// Start everything and run the loop to the end of shutdown.
+fn run(w: &Wiring, specs: Vec<aios_initd::spec::ServiceSpec>) -> anyhow::Result<Ended> {
     let logs = match LogStore::new(&w.log_dir, DEFAULT_MAX_BYTES) {
         Ok(l) => l,
         Err(e) if w.mode == Mode::System => {
@@ -359,7 +367,12 @@ fn run(
         s.stop();
     }
     let _ = std::fs::remove_file(&notify_path);
-    Ok((ev, halt, cgroups))
+    Ok(Ended {
+        ev,
+        halt,
+        cgroups,
+        logs,
+    })
 }
 
 fn user_main(cli: &Cli) -> anyhow::Result<()> {
@@ -408,7 +421,7 @@ fn user_main(cli: &Cli) -> anyhow::Result<()> {
             .ok()
             .filter(|s| !s.is_empty()),
     };
-    let (_ev, _halt, cgroups) = run(&w, specs)?;
+    let Ended { cgroups, .. } = run(&w, specs)?;
     if let Some(cg) = cgroups {
         cg.remove_all();
     }
@@ -516,11 +529,18 @@ fn run_system(cli: &Cli) -> anyhow::Result<Infallible> {
     if let Some(dir) = w.socket.parent() {
         prepare_socket_dir(dir);
     }
-    let (mut ev, halt, cgroups) = run(&w, specs)?;
+    let Ended {
+        mut ev,
+        halt,
+        cgroups,
+        logs,
+    } = run(&w, specs)?;
     ev.kill_everything(Duration::from_secs(5));
     if let Some(cg) = cgroups {
         cg.remove_all();
     }
+    // Open log files would keep / from going read-only.
+    logs.close();
     pid1::unmount_all();
     pid1::console(&format!("{halt:?}"));
     let err = pid1::reboot(halt);

@@ -11,6 +11,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Default size bound of one log file.
@@ -49,6 +50,11 @@ impl BoundedFile {
     /// The current file (the rotated one is `<path>.1`).
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Close the file; the next append opens it again.
+    pub fn close(&mut self) {
+        self.file = None;
     }
 
     /// Open (or create) the file now, to learn whether it can be written.
@@ -97,6 +103,8 @@ pub struct LogStore {
     dir: PathBuf,
     max_bytes: u64,
     files: Mutex<HashMap<String, Arc<Mutex<BoundedFile>>>>,
+    /// Set by [`LogStore::close`]: appends are dropped from then on.
+    closed: AtomicBool,
 }
 
 impl LogStore {
@@ -107,6 +115,7 @@ impl LogStore {
             dir: dir.to_path_buf(),
             max_bytes: max_bytes.max(MIN_MAX_BYTES),
             files: Mutex::new(HashMap::new()),
+            closed: AtomicBool::new(false),
         })
     }
 
@@ -137,7 +146,23 @@ impl LogStore {
     /// a full disk must not stop a service or the supervisor.
     pub fn append(&self, service: &str, line: &str) {
         let f = self.file(service);
-        f.lock().unwrap_or_else(|p| p.into_inner()).append(line);
+        let mut f = f.lock().unwrap_or_else(|p| p.into_inner());
+        // Checked under the file's lock: `close` takes every lock after
+        // setting the flag, so no append can reopen a file after it.
+        if !self.closed.load(Ordering::SeqCst) {
+            f.append(line);
+        }
+    }
+
+    /// Close every log file for good (later lines are dropped). PID 1 calls
+    /// this at shutdown before remounting / read-only, which fails while a
+    /// file on it is open for writing.
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        let files = self.files.lock().unwrap_or_else(|p| p.into_inner());
+        for f in files.values() {
+            f.lock().unwrap_or_else(|p| p.into_inner()).close();
+        }
     }
 
     /// The last `n` lines of a service's log (rotated file included).
@@ -228,6 +253,28 @@ pub fn utc_timestamp(ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn closed_logs_hold_no_file_open_and_drop_later_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LogStore::new(dir.path(), 4096).unwrap();
+        store.append("svc", "before");
+        let open_fds = || {
+            std::fs::read_dir("/proc/self/fd")
+                .unwrap()
+                .filter_map(|e| std::fs::read_link(e.unwrap().path()).ok())
+                .filter(|t| t == &store.path("svc"))
+                .count()
+        };
+        assert_eq!(open_fds(), 1);
+        store.close();
+        assert_eq!(open_fds(), 0, "the log file is still open after close");
+        store.append("svc", "after");
+        assert_eq!(open_fds(), 0);
+        let lines = store.tail("svc", 10).unwrap();
+        assert_eq!(lines.len(), 1);
+        assert!(lines[0].ends_with(" before"), "{lines:?}");
+    }
 
     #[test]
     fn timestamps_are_utc_rfc3339() {
