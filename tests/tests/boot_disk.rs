@@ -97,8 +97,11 @@ fn a_disk_root_enforces_memory_limits_and_shuts_down_clean() {
     let probe_start = r.at(init, "started service=oom-probe");
     let mut oom_kills = 0;
     let mut at = probe_start;
-    while let Some(found) = r.find_from(at, "Memory cgroup out of memory: Killed process") {
-        oom_kills += 1;
+    while let Some(found) = r.find_from(at, "oom-kill:constraint=CONSTRAINT_MEMCG") {
+        // The kernel names the cgroup whose memory.max was hit.
+        if r.line_at(found).contains("oom_memcg=/aios/oom-probe,") {
+            oom_kills += 1;
+        }
         at = found + 1;
     }
     if oom_kills != 2 {
