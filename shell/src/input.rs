@@ -1,6 +1,9 @@
-//! Reading and validating the user's request.
+//! Reading and validating the user's request: a whole prompt from stdin
+//! (`-p -`, piped input), or line by line from the terminal in line mode.
 
-use std::io::Read;
+use std::io::{BufRead, Read};
+
+use tokio::sync::mpsc;
 
 use crate::exit::Failure;
 
@@ -50,6 +53,72 @@ pub fn read_prompt(reader: impl Read) -> Result<String, Failure> {
     Ok(text)
 }
 
+/// One read from the terminal in line mode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Line {
+    /// A line (with its newline, if it had one).
+    Text(String),
+    /// End of input (Ctrl-D on an empty line, or stdin closed).
+    Eof,
+    /// Reading failed (e.g. the line is not UTF-8); nothing more is read.
+    Error(String),
+}
+
+/// Lines read from stdin on a thread of their own.
+///
+/// Line mode needs to notice Ctrl-D while it is doing something else
+/// (waiting for the daemons, watching the session stream at the prompt), and
+/// a blocking read cannot be cancelled; so one plain thread owns stdin for
+/// the whole session and hands lines over a channel. It is a plain thread,
+/// not `spawn_blocking`, so a read still pending at exit does not hold up
+/// the runtime's shutdown. Lines typed during a turn queue up, as they would
+/// in the terminal's own buffer.
+#[derive(Debug)]
+pub struct Lines {
+    rx: mpsc::UnboundedReceiver<Line>,
+}
+
+impl Lines {
+    /// Start reading the process's stdin.
+    pub fn stdin() -> Result<Lines, Failure> {
+        Lines::spawn(std::io::BufReader::new(std::io::stdin()))
+    }
+
+    /// Start reading `reader`, line by line, until end of input or an error.
+    pub fn spawn(mut reader: impl BufRead + Send + 'static) -> Result<Lines, Failure> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        std::thread::Builder::new()
+            .name("aios-stdin".into())
+            .spawn(move || {
+                loop {
+                    let mut s = String::new();
+                    let line = match reader.read_line(&mut s) {
+                        Ok(0) => Line::Eof,
+                        Ok(_) => Line::Text(s),
+                        Err(e) => Line::Error(e.to_string()),
+                    };
+                    let last = !matches!(line, Line::Text(_));
+                    if tx.send(line).is_err() || last {
+                        return;
+                    }
+                }
+            })
+            .map_err(|e| {
+                Failure::new(
+                    crate::exit::Exit::Failed,
+                    format!("cannot start the input reader: {e}"),
+                )
+            })?;
+        Ok(Lines { rx })
+    }
+
+    /// The next line; `Eof` forever once input has ended. Cancel-safe: a
+    /// line is never lost when the future is dropped in a `select!`.
+    pub async fn recv(&mut self) -> Line {
+        self.rx.recv().await.unwrap_or(Line::Eof)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,5 +155,26 @@ mod tests {
             read_prompt("why is the disk full?\n".as_bytes()).unwrap(),
             "why is the disk full?\n"
         );
+    }
+
+    #[tokio::test]
+    async fn lines_arrive_in_order_then_eof_forever() {
+        let mut lines = Lines::spawn(&b"first\nsecond\nlast without newline"[..]).unwrap();
+        assert_eq!(lines.recv().await, Line::Text("first\n".into()));
+        assert_eq!(lines.recv().await, Line::Text("second\n".into()));
+        assert_eq!(
+            lines.recv().await,
+            Line::Text("last without newline".into())
+        );
+        assert_eq!(lines.recv().await, Line::Eof);
+        assert_eq!(lines.recv().await, Line::Eof);
+    }
+
+    #[tokio::test]
+    async fn a_line_that_is_not_utf8_is_an_error_not_a_panic() {
+        let mut lines = Lines::spawn(&b"ok\nbad \xff\n"[..]).unwrap();
+        assert_eq!(lines.recv().await, Line::Text("ok\n".into()));
+        assert!(matches!(lines.recv().await, Line::Error(_)));
+        assert_eq!(lines.recv().await, Line::Eof);
     }
 }

@@ -10,7 +10,9 @@
 //! - [`input`]: reading and validating the prompt;
 //! - [`render`]: turning events into readable lines (pure, snapshot-tested);
 //! - [`launch`]: finding or starting the daemon set (DESIGN.md §8);
-//! - [`oneshot`]: `aios -p` and the plain line mode;
+//! - [`oneshot`]: `aios -p`, piped prompts and the session connection;
+//! - [`line`]: the plain line mode on a terminal;
+//! - [`wait`]: waiting for absent daemons in line mode (login-shell use);
 //! - [`doctor`]: `aios doctor`;
 //! - [`service`]: `aios service ...`, the supervisor's control API.
 #![deny(missing_docs)]
@@ -21,9 +23,11 @@ pub mod doctor;
 pub mod exit;
 pub mod input;
 pub mod launch;
+pub mod line;
 pub mod oneshot;
 pub mod render;
 pub mod service;
+pub mod wait;
 
 use std::io::Write;
 use std::process::ExitCode;

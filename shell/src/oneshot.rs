@@ -1,6 +1,6 @@
-//! `aios -p`, piped prompts and the plain line mode: one session, requests
-//! sent as `UserInput`, events rendered (or printed as JSON) until each
-//! turn completes.
+//! `aios -p`, piped prompts, and the session connection the plain line mode
+//! ([`crate::line`]) shares: one session, requests sent as `UserInput`,
+//! events rendered (or printed as JSON) until each turn completes.
 
 use std::io::{IsTerminal, Write};
 
@@ -17,6 +17,7 @@ use crate::cli::{ApproveMode, Cli};
 use crate::exit::{Exit, Failure};
 use crate::input;
 use crate::launch;
+use crate::line;
 use crate::render::{Out, Renderer};
 
 /// How the request arrives.
@@ -47,27 +48,34 @@ pub async fn run(cli: &Cli) -> Result<Exit, Failure> {
     };
     let config = aios_config::load(&cli.overrides())?;
     let paths = Paths::resolve(&config);
-    launch::ensure_running(cli, &config, &paths).await?;
-    let mut conn = Connection::open(cli, &paths).await?;
     match mode {
         Mode::Once(text) => {
+            // Not interactive: nobody to wait with, so an absent daemon is
+            // exit 4 at once.
+            launch::ensure_running(cli, &config, &paths).await?;
+            let mut conn = Connection::open(cli, &paths).await?;
             let code = conn.turn(text).await;
             conn.detach();
             code
         }
-        Mode::Lines => line_mode(&mut conn).await,
+        Mode::Lines => line::run(cli, &config, &paths).await,
     }
 }
 
 /// One attached session.
-struct Connection {
+pub(crate) struct Connection {
+    /// The session's id.
+    pub(crate) session_id: String,
     ops: mpsc::UnboundedSender<Op>,
-    events: BoxStream<Event>,
-    printer: Printer,
+    /// The session's events (replayed from the start, then live).
+    pub(crate) events: BoxStream<Event>,
+    /// Renders events.
+    pub(crate) printer: Printer,
 }
 
 impl Connection {
-    async fn open(cli: &Cli, paths: &Paths) -> Result<Connection, Failure> {
+    /// Create a session on aiosd and attach to it.
+    pub(crate) async fn open(cli: &Cli, paths: &Paths) -> Result<Connection, Failure> {
         let socket = paths.socket(Daemon::Aiosd);
         let channel = aios_proto::connect(&socket)
             .await
@@ -111,6 +119,7 @@ impl Connection {
             .await
             .map_err(|e| Failure::daemon(format!("cannot attach to the session: {}", e.message)))?;
         Ok(Connection {
+            session_id: info.id,
             ops: tx,
             events,
             printer: Printer::new(cli.json),
@@ -118,7 +127,7 @@ impl Connection {
     }
 
     /// Send one request and print events until its turn completes.
-    async fn turn(&mut self, text: String) -> Result<Exit, Failure> {
+    pub(crate) async fn turn(&mut self, text: String) -> Result<Exit, Failure> {
         if self.ops.send(Op::UserInput { text }).is_err() {
             return Err(Failure::daemon("aiosd closed the session stream"));
         }
@@ -178,7 +187,8 @@ impl Connection {
         }
     }
 
-    fn detach(&self) {
+    /// Leave the session (it stays on aiosd).
+    pub(crate) fn detach(&self) {
         let _ = self.ops.send(Op::Detach);
     }
 }
@@ -188,44 +198,8 @@ fn is_input_error(code: &str) -> bool {
     matches!(code, "empty_input" | "input_too_large" | "turn_in_progress")
 }
 
-async fn line_mode(conn: &mut Connection) -> Result<Exit, Failure> {
-    let mut last = Exit::Success;
-    loop {
-        {
-            let mut err = std::io::stderr().lock();
-            let _ = write!(err, "aios> ");
-            let _ = err.flush();
-        }
-        let line = tokio::task::spawn_blocking(|| {
-            let mut s = String::new();
-            std::io::stdin().read_line(&mut s).map(|n| (n, s))
-        })
-        .await
-        .map_err(|e| Failure::new(Exit::Failed, format!("input task failed: {e}")))?;
-        let text = match line {
-            Ok((0, _)) => break,
-            Ok((_, s)) => s,
-            Err(e) => return Err(Failure::usage(format!("cannot read input: {e}"))),
-        };
-        let text = text.trim();
-        if text.is_empty() {
-            continue;
-        }
-        if matches!(text, "exit" | "quit") {
-            break;
-        }
-        if let Err(f) = input::validate(text) {
-            let _ = writeln!(std::io::stderr(), "aios: {}", f.message);
-            continue;
-        }
-        last = conn.turn(text.to_string()).await?;
-    }
-    conn.detach();
-    Ok(last)
-}
-
 /// Writes events as readable text or JSON lines.
-struct Printer {
+pub(crate) struct Printer {
     json: bool,
     renderer: Renderer,
 }
@@ -239,7 +213,8 @@ impl Printer {
         }
     }
 
-    fn event(&mut self, e: &Event) -> Result<(), Failure> {
+    /// Print one event.
+    pub(crate) fn event(&mut self, e: &Event) -> Result<(), Failure> {
         if self.json {
             let line = serde_json::to_string(e)
                 .map_err(|err| Failure::new(Exit::Failed, format!("cannot encode event: {err}")))?;
@@ -257,19 +232,34 @@ impl Printer {
             }
             return Ok(());
         }
-        for o in self.renderer.event(&e.kind) {
-            match o {
-                Out::Stdout(t) => {
-                    let mut out = std::io::stdout().lock();
-                    write_out(&mut out, format_args!("{t}"))?;
-                    let _ = out.flush();
-                }
-                Out::Stderr(t) => {
-                    let _ = write!(std::io::stderr().lock(), "{t}");
-                }
-            }
+        let outs = self.renderer.event(&e.kind);
+        write_outs(outs)
+    }
+
+    /// End a half-written answer line (text mode).
+    pub(crate) fn end_line(&mut self) -> Result<(), Failure> {
+        if self.json {
+            return Ok(());
         }
-        Ok(())
+        let outs = self.renderer.end_line();
+        write_outs(outs)
+    }
+
+    /// Print an event that arrived while the prompt was shown, on a line of
+    /// its own; `true` when it printed anything (the prompt is then shown
+    /// again).
+    pub(crate) fn event_at_prompt(&mut self, e: &Event) -> Result<bool, Failure> {
+        if self.json {
+            self.event(e)?;
+            return Ok(true);
+        }
+        let outs = self.renderer.event(&e.kind);
+        if outs.is_empty() {
+            return Ok(false);
+        }
+        let _ = writeln!(std::io::stderr().lock());
+        write_outs(outs)?;
+        Ok(true)
     }
 
     /// In JSON mode a failure outside the stream is also a JSON line, so a
@@ -286,6 +276,22 @@ impl Printer {
         }
         f
     }
+}
+
+fn write_outs(outs: Vec<Out>) -> Result<(), Failure> {
+    for o in outs {
+        match o {
+            Out::Stdout(t) => {
+                let mut out = std::io::stdout().lock();
+                write_out(&mut out, format_args!("{t}"))?;
+                let _ = out.flush();
+            }
+            Out::Stderr(t) => {
+                let _ = write!(std::io::stderr().lock(), "{t}");
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Write to stdout; a closed pipe (`aios -p ... | head`) ends quietly with

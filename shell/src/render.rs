@@ -55,6 +55,14 @@ impl Renderer {
         }
     }
 
+    /// End a half-written answer line, e.g. before saying that the turn
+    /// broke off because the daemon went away.
+    pub fn end_line(&mut self) -> Vec<Out> {
+        let mut out = Vec::new();
+        self.break_line(&mut out);
+        out
+    }
+
     /// Render one event.
     pub fn event(&mut self, kind: &EventKind) -> Vec<Out> {
         let mut out = Vec::new();
@@ -295,5 +303,17 @@ mod tests {
         assert_eq!(format_duration(340), "340µs");
         assert_eq!(format_duration(1_250), "1.2ms");
         assert_eq!(format_duration(2_100_000), "2.1s");
+    }
+
+    #[test]
+    fn end_line_closes_only_an_open_answer_line() {
+        let mut r = Renderer::new(false);
+        assert!(r.end_line().is_empty());
+        r.event(&EventKind::AssistantDelta {
+            turn_id: "t1".into(),
+            text: "part 1. ".into(),
+        });
+        assert_eq!(r.end_line(), [Out::Stdout("\n".into())]);
+        assert!(r.end_line().is_empty());
     }
 }

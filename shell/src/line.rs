@@ -1,0 +1,210 @@
+//! The plain line mode: `aios` on a terminal. Read a request, run its turn,
+//! show the prompt again; `exit`, `quit` or Ctrl-D leaves.
+//!
+//! It is the console user's login shell, so losing the daemons does not end
+//! it: at start, or when aiosd goes away mid-session, it waits for them
+//! ([`crate::wait`]) and reconnects with a new session. Only the user ends
+//! the wait (Ctrl-C or Ctrl-D, exit 4). Non-interactive uses (`-p`, piped
+//! stdin, `--json`) never come here and still exit 4 at once.
+
+use std::io::Write;
+
+use aios_config::{Config, Paths};
+use futures::StreamExt;
+use tokio::signal::unix::{Signal, SignalKind};
+
+use crate::cli::Cli;
+use crate::exit::{Exit, Failure};
+use crate::input::{self, Line, Lines};
+use crate::launch;
+use crate::oneshot::Connection;
+use crate::wait::{self, Backoff, Down, say};
+
+/// Why a connection is being made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Why {
+    /// The shell is starting.
+    Start,
+    /// The previous connection to aiosd was lost.
+    Lost,
+}
+
+/// What happened while the prompt was shown.
+enum Idle {
+    Line(Line),
+    Event(Option<Result<aios_proto::Event, aios_proto::ApiError>>),
+    Interrupt,
+}
+
+/// The user's side of the terminal: typed lines and Ctrl-C.
+struct Term {
+    lines: Lines,
+    /// Held for the whole line mode: from the start, Ctrl-C is handled by
+    /// the shell (cancel the line, stop waiting) instead of killing it.
+    sigint: Signal,
+}
+
+/// Run the line mode until the user leaves; the exit code is the last
+/// turn's.
+pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exit, Failure> {
+    let sigint = tokio::signal::unix::signal(SignalKind::interrupt())
+        .map_err(|e| Failure::new(Exit::Failed, format!("cannot handle Ctrl-C: {e}")))?;
+    let mut term = Term {
+        lines: Lines::stdin()?,
+        sigint,
+    };
+    let mut conn = connect(cli, config, paths, &mut term, Why::Start).await?;
+    let mut last = Exit::Success;
+    let mut show_prompt = true;
+    loop {
+        if std::mem::take(&mut show_prompt) {
+            prompt();
+        }
+        // Watch the session stream too, so a daemon that goes away while
+        // the user is idle is reported now, not at the next request.
+        let idle = tokio::select! {
+            line = term.lines.recv() => Idle::Line(line),
+            event = conn.events.next() => Idle::Event(event),
+            _ = term.sigint.recv() => Idle::Interrupt,
+        };
+        let text = match idle {
+            Idle::Event(Some(Ok(event))) => {
+                // E.g. the session's replayed start, which shows nothing.
+                show_prompt = conn.printer.event_at_prompt(&event)?;
+                continue;
+            }
+            Idle::Interrupt => {
+                // As other shells do: the terminal dropped the typed line;
+                // start a fresh one.
+                let _ = writeln!(std::io::stderr().lock());
+                show_prompt = true;
+                continue;
+            }
+            Idle::Event(lost) => {
+                show_prompt = true;
+                let why = match lost {
+                    Some(Err(e)) => format!("lost the connection to aiosd: {}", e.message),
+                    _ => "aiosd ended the session stream".to_string(),
+                };
+                let _ = writeln!(std::io::stderr().lock());
+                say(&why);
+                conn = connect(cli, config, paths, &mut term, Why::Lost).await?;
+                continue;
+            }
+            Idle::Line(Line::Eof) => break,
+            Idle::Line(Line::Error(e)) => {
+                return Err(Failure::usage(format!("cannot read input: {e}")));
+            }
+            Idle::Line(Line::Text(text)) => text,
+        };
+        show_prompt = true;
+        let text = text.trim();
+        if text.is_empty() {
+            continue;
+        }
+        if matches!(text, "exit" | "quit") {
+            break;
+        }
+        if let Err(f) = input::validate(text) {
+            say(&f.message);
+            continue;
+        }
+        let turn = conn.turn(text.to_string()).await;
+        // A Ctrl-C during the turn interrupted it; it must not also cancel
+        // the next line or end a wait.
+        wait::forget_pending(&mut term.sigint);
+        match turn {
+            Ok(code) => last = code,
+            // aiosd went away: the turn failed (said above, and by the
+            // exit code if the user leaves now); wait and reconnect.
+            Err(f) if f.code == Exit::DaemonUnavailable => {
+                conn.printer.end_line()?;
+                say(&f.message);
+                last = Exit::DaemonUnavailable;
+                conn = connect(cli, config, paths, &mut term, Why::Lost).await?;
+            }
+            Err(f) => return Err(f),
+        }
+    }
+    conn.detach();
+    Ok(last)
+}
+
+fn prompt() {
+    let mut err = std::io::stderr().lock();
+    let _ = write!(err, "aios> ");
+    let _ = err.flush();
+}
+
+/// A connected session: autostart first when allowed (as the one-shot
+/// modes do), else, or when that fails, wait until the daemons answer.
+async fn connect(
+    cli: &Cli,
+    config: &Config,
+    paths: &Paths,
+    term: &mut Term,
+    why: Why,
+) -> Result<Connection, Failure> {
+    let Term { lines, sigint } = term;
+    if !cli.no_autostart {
+        // Starting can take seconds; the user may still leave meanwhile.
+        let started = tokio::select! {
+            r = launch::ensure_running(cli, config, paths) => r,
+            f = wait::quit_requested(lines, sigint) => return Err(f),
+        };
+        match started {
+            Ok(()) => {}
+            // Cannot start them (e.g. they belong to the system's initd):
+            // say why, then wait for whoever does.
+            Err(f) if f.code == Exit::DaemonUnavailable => say(&f.message),
+            Err(f) => return Err(f),
+        }
+    }
+    let mut backoff = Backoff::default();
+    let mut shown: Option<Down> = None;
+    loop {
+        let attempt = tokio::select! {
+            r = attempt(cli, paths) => r?,
+            f = wait::quit_requested(lines, sigint) => return Err(f),
+        };
+        match attempt {
+            Ok(conn) => {
+                match why {
+                    Why::Lost => say(&format!("reconnected (new session {})", conn.session_id)),
+                    Why::Start if shown.is_some() => {
+                        say(&format!("connected (session {})", conn.session_id));
+                    }
+                    Why::Start => {}
+                }
+                return Ok(conn);
+            }
+            Err(down) => {
+                match &shown {
+                    None => say(&wait::waiting_line(&down)),
+                    Some(old) if old.key() != down.key() => {
+                        say(&wait::still_waiting_line(&down));
+                    }
+                    Some(_) => {}
+                }
+                shown = Some(down);
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(backoff.next_delay()) => {}
+            f = wait::quit_requested(lines, sigint) => return Err(f),
+        }
+    }
+}
+
+/// Probe the daemons, then open a session. `Err(Down)` is worth waiting
+/// on; an outer `Err(Failure)` is not (e.g. aiosd rejects the provider).
+async fn attempt(cli: &Cli, paths: &Paths) -> Result<Result<Connection, Down>, Failure> {
+    if let Err(down) = wait::probe(paths).await {
+        return Ok(Err(down));
+    }
+    match Connection::open(cli, paths).await {
+        Ok(conn) => Ok(Ok(conn)),
+        Err(f) if f.code == Exit::DaemonUnavailable => Ok(Err(Down::other("aiosd", f.message))),
+        Err(f) => Err(f),
+    }
+}
