@@ -1,6 +1,11 @@
 //! `cargo xtask iso`: a hybrid ISO that boots on BIOS (El Torito and as a
 //! disk image) and UEFI, made by `grub-mkrescue` from the kernel, the
 //! initramfs and a GRUB menu with the serial console enabled.
+//!
+//! The menu's third entry runs the boot self-test (`aios.boot_test=1`, the
+//! same in-VM script as `tests/tests/boot.rs`); its hotkey lets
+//! `tests/tests/boot_iso.rs` pick it by typing one key on the serial port,
+//! while a person who touches nothing gets the default entry.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -19,6 +24,18 @@ pub const PACKAGES: [&str; 5] = [
     "mtools",
 ];
 
+/// Title of the boot self-test's menu entry (the ISO boot test waits for
+/// it on the serial console before pressing [`SELF_TEST_HOTKEY`]).
+pub const SELF_TEST_TITLE: &str = "aiOS (boot self-test)";
+
+/// The key that boots the self-test entry from the GRUB menu.
+pub const SELF_TEST_HOTKEY: char = 't';
+
+/// Kernel command line of the self-test entry: the serial port alone (a
+/// framebuffer console slows emulation), initd's full log on it, and the
+/// self-test, which ends by powering the machine off.
+pub const SELF_TEST_APPEND: &str = "console=ttyS0,115200 panic=-1 aios.boot_test=1 AIOS_LOG=info";
+
 /// The GRUB menu: on the screen and the serial port.
 pub fn grub_cfg() -> String {
     format!(
@@ -36,6 +53,11 @@ menuentry \"aiOS\" {{
 
 menuentry \"aiOS (serial console only)\" {{
     linux /boot/bzImage console=ttyS0,115200 panic=-1
+    initrd /boot/initramfs.cpio.gz
+}}
+
+menuentry \"{SELF_TEST_TITLE}\" --hotkey={SELF_TEST_HOTKEY} {{
+    linux /boot/bzImage {SELF_TEST_APPEND}
     initrd /boot/initramfs.cpio.gz
 }}
 ",
@@ -84,5 +106,12 @@ mod tests {
         assert!(cfg.contains("linux /boot/bzImage console=tty1 console=ttyS0"));
         assert!(cfg.contains("initrd /boot/initramfs.cpio.gz"));
         assert!(cfg.contains("terminal_output console serial"));
+        // The person's entry stays the default; the self-test needs its key.
+        assert!(cfg.contains("set default=0"));
+        let first = cfg.find("menuentry").unwrap();
+        assert!(cfg[first..].starts_with("menuentry \"aiOS\" {"));
+        assert!(cfg.contains(
+            "menuentry \"aiOS (boot self-test)\" --hotkey=t {\n    linux /boot/bzImage console=ttyS0,115200 panic=-1 aios.boot_test=1 AIOS_LOG=info\n"
+        ));
     }
 }

@@ -42,6 +42,9 @@ pub const ENV_KERNEL: &str = "AIOS_BOOT_KERNEL";
 pub const ENV_INITRD: &str = "AIOS_BOOT_INITRD";
 /// Environment variable naming the ext4 image the disk boot test boots.
 pub const ENV_DISK: &str = "AIOS_BOOT_DISK";
+/// Environment variable naming the hybrid ISO the ISO boot test boots
+/// (through SeaBIOS and through OVMF).
+pub const ENV_ISO: &str = "AIOS_BOOT_ISO";
 
 /// The disk boot test's overlay (test-only services), relative to the
 /// workspace root.
@@ -123,10 +126,12 @@ pub fn build_binaries(release: bool) -> anyhow::Result<PathBuf> {
 }
 
 /// `cargo xtask test`'s first step: build the binaries, the kernel
-/// (cached), a debug initramfs and the disk boot test's ext4 image, and
-/// export their paths for the boot tests.
+/// (cached), a debug initramfs, the disk boot test's ext4 image and an ISO
+/// of that kernel and initramfs, and export their paths for the boot tests.
 pub fn prepare_boot_test() -> anyhow::Result<()> {
     qemu::ensure_installed()?;
+    // The ISO boot test's UEFI run needs OVMF (`qemu::OVMF`).
+    apt::ensure(&["ovmf"])?;
     let bins = build_binaries(false)?;
     let kernel = kernel::build(&kernel::Options::default())?;
     let initrd = rootfs::build(&rootfs::Options {
@@ -143,18 +148,21 @@ pub fn prepare_boot_test() -> anyhow::Result<()> {
         format: rootfs::Format::Ext4,
         extra_overlays: vec![workspace_root().join(DISK_TEST_OVERLAY)],
     })?;
+    let iso = iso::build(&kernel, &initrd, &image_dir().join("aios-test.iso"))?;
     // SAFETY: xtask is single-threaded here; the variables are read by the
     // child `cargo test` this process starts next.
     unsafe {
         std::env::set_var(ENV_KERNEL, &kernel);
         std::env::set_var(ENV_INITRD, &initrd);
         std::env::set_var(ENV_DISK, &disk);
+        std::env::set_var(ENV_ISO, &iso);
     }
     eprintln!(
-        "xtask: boot test artifacts: {ENV_KERNEL}={} {ENV_INITRD}={} {ENV_DISK}={}",
+        "xtask: boot test artifacts: {ENV_KERNEL}={} {ENV_INITRD}={} {ENV_DISK}={} {ENV_ISO}={}",
         kernel.display(),
         initrd.display(),
-        disk.display()
+        disk.display(),
+        iso.display()
     );
     Ok(())
 }
