@@ -17,13 +17,14 @@ use std::time::Duration;
 pub const LIMIT: Duration = Duration::from_secs(180);
 
 /// A boot artifact named by an environment variable `cargo xtask test`
-/// exports (`AIOS_BOOT_KERNEL`, `AIOS_BOOT_INITRD`, `AIOS_BOOT_DISK`).
+/// exports (`AIOS_BOOT_KERNEL`, `AIOS_BOOT_INITRD`, `AIOS_BOOT_DISK`,
+/// `AIOS_BOOT_ISO`).
 pub fn artifact(var: &str) -> PathBuf {
     let Some(path) = std::env::var_os(var).filter(|v| !v.is_empty()) else {
         panic!(
             "{var} is not set. The boot tests need the kernel and images that \
              `cargo xtask test` builds and exports (AIOS_BOOT_KERNEL, AIOS_BOOT_INITRD, \
-             AIOS_BOOT_DISK): run the suite with `cargo xtask test`."
+             AIOS_BOOT_DISK, AIOS_BOOT_ISO): run the suite with `cargo xtask test`."
         );
     };
     let path = PathBuf::from(path);

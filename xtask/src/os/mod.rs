@@ -13,9 +13,10 @@
 //!   our kernel against Debian's, with the same initramfs.
 //!
 //! [`prepare_boot_test`] is what `cargo xtask test` calls first: it builds
-//! the workspace binaries, the kernel (cached), the initramfs and the disk
-//! image of the disk boot test, and exports `AIOS_BOOT_KERNEL`,
-//! `AIOS_BOOT_INITRD` and `AIOS_BOOT_DISK` for `tests/tests/boot*.rs`.
+//! the workspace binaries, the kernel (cached), the initramfs, the disk
+//! image of the disk boot test and the ISO, and exports `AIOS_BOOT_KERNEL`,
+//! `AIOS_BOOT_INITRD`, `AIOS_BOOT_DISK` and `AIOS_BOOT_ISO` for
+//! `tests/tests/boot*.rs`.
 //!
 //! Host tools come from Debian's packages, installed with apt when missing
 //! ([`apt`]). Everything that is slow is cached under `$HOME/.cache/aios`.
