@@ -92,21 +92,38 @@ fn a_disk_root_enforces_memory_limits_and_shuts_down_clean() {
         r.fail(&format!("/ is not ext4 mounted read-write: {root}"));
     }
 
-    // 2. The memory limit: the kernel's memory-cgroup OOM killer ended the
-    //    probe twice (first start and one restart), then the start limit.
+    // 2. The memory limit: each of the probe's two runs (start + one
+    //    restart) ended by SIGKILL after the kernel's memory-cgroup OOM
+    //    killer hit the probe's own cgroup. (The killer may take a second
+    //    process of the same run, so kills are matched to runs, not counted.)
     let probe_start = r.at(init, "started service=oom-probe");
-    let mut oom_kills = 0;
+    let mut runs = 0;
     let mut at = probe_start;
-    while let Some(found) = r.find_from(at, "oom-kill:constraint=CONSTRAINT_MEMCG") {
-        // The kernel names the cgroup whose memory.max was hit.
-        if r.line_at(found).contains("oom_memcg=/aios/oom-probe,") {
-            oom_kills += 1;
+    while let Some(started) = r.find_from(at, "started service=oom-probe") {
+        runs += 1;
+        let Some(ended) = r.find_from(started, "exited service=oom-probe status=signal 9") else {
+            r.fail(&format!("oom-probe run {runs} did not end by SIGKILL"))
+        };
+        let mut oom = false;
+        let mut k = started;
+        while let Some(found) = r.find_from(k, "oom-kill:constraint=CONSTRAINT_MEMCG") {
+            if found > ended {
+                break;
+            }
+            // The kernel names the cgroup whose memory.max was hit.
+            oom |= r.line_at(found).contains("oom_memcg=/aios/oom-probe,");
+            k = found + 1;
         }
-        at = found + 1;
+        if !oom {
+            r.fail(&format!(
+                "oom-probe run {runs} was killed without a memory-cgroup OOM kill in /aios/oom-probe"
+            ));
+        }
+        at = ended;
     }
-    if oom_kills != 2 {
+    if runs != 2 {
         r.fail(&format!(
-            "expected 2 memory-cgroup OOM kills of oom-probe (start + one restart), saw {oom_kills}"
+            "expected 2 runs of oom-probe (start + one restart), saw {runs}"
         ));
     }
     let limit = r.at(probe_start, "start limit hit");
