@@ -39,14 +39,23 @@ const TAG: &str = "AIOS-BOOT-TEST: ";
 fn the_image_boots_to_aios_runs_a_request_and_powers_off() {
     let kernel = artifact("AIOS_BOOT_KERNEL");
     let initrd = artifact("AIOS_BOOT_INITRD");
+    let server = HostServer::start();
     let args: Vec<OsString> = vec![
         "-kernel".into(),
         kernel.into(),
         "-initrd".into(),
         initrd.into(),
+        // QEMU's user-mode network: DHCP server 10.0.2.2 (also the host's
+        // loopback), name server 10.0.2.3.
+        "-nic".into(),
+        "user,model=virtio-net-pci".into(),
         "-append".into(),
         // AIOS_LOG=info: initd's full log on the console (the markers below).
-        "console=ttyS0,115200 panic=-1 aios.boot_test=1 AIOS_LOG=info".into(),
+        format!(
+            "console=ttyS0,115200 panic=-1 aios.boot_test=1 AIOS_LOG=info aios.test_host=10.0.2.2:{}",
+            server.port
+        )
+        .into(),
     ];
     let boot = qemu::boot(
         &args,
@@ -165,6 +174,35 @@ fn the_image_boots_to_aios_runs_a_request_and_powers_off() {
         ));
     }
 
+    // The network service's DHCP lease, and a fetch from the host.
+    r.expect("the network check's fetch", &format!("{TAG}fetch exit="));
+    let addrs = r.tagged("addr");
+    if !addrs.iter().any(|a| a.contains("inet 10.0.2.15/24")) {
+        r.fail(&format!(
+            "no DHCP address 10.0.2.15/24 on the guest: {addrs:?}"
+        ));
+    }
+    let route = r.tagged("route");
+    if !route.iter().any(|l| l.contains("default via 10.0.2.2")) {
+        r.fail(&format!("no default route via 10.0.2.2: {route:?}"));
+    }
+    let resolv = r.tagged("resolv");
+    if !resolv.iter().any(|l| l.trim() == "nameserver 10.0.2.3") {
+        r.fail(&format!(
+            "/etc/resolv.conf lacks the lease's name server: {resolv:?}"
+        ));
+    }
+    let fetch = r.tagged("fetch");
+    let want = format!("exit=0 body={}", server.nonce);
+    if fetch.first().map(|f| f.trim()) != Some(want.as_str()) {
+        r.fail(&format!(
+            "the guest did not fetch the host's page: {fetch:?}, want {want:?}"
+        ));
+    }
+    if server.requests() == 0 {
+        r.fail("the host's HTTP server saw no request");
+    }
+
     // 5. Ordered shutdown and power off.
     r.expect("the script asking for poweroff", &format!("{TAG}poweroff"));
     let shutdown = r.expect(
@@ -188,6 +226,64 @@ fn the_image_boots_to_aios_runs_a_request_and_powers_off() {
     }
     // The prompt came up before the machine went down.
     assert!(prompt < shutdown);
+}
+
+/// A one-page HTTP server on the host's loopback, which the guest reaches
+/// as 10.0.2.2 through QEMU's user-mode network. The page is a nonce, so
+/// the guest can only print it by fetching it.
+struct HostServer {
+    port: u16,
+    nonce: String,
+    served: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl HostServer {
+    fn start() -> HostServer {
+        use std::io::Write;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let nonce = format!(
+            "aios-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        );
+        let served = std::sync::Arc::new(AtomicUsize::new(0));
+        let (body, count) = (nonce.clone(), served.clone());
+        // Lives until the test process ends; one request per connection.
+        std::thread::spawn(move || {
+            for mut conn in listener.incoming().flatten() {
+                let mut req = [0u8; 2048];
+                let n = conn.read(&mut req).unwrap_or(0);
+                let ok = String::from_utf8_lossy(&req[..n]).starts_with("GET /aios-boot-test ");
+                let (status, text) = if ok {
+                    ("200 OK", body.as_str())
+                } else {
+                    ("404 Not Found", "not found")
+                };
+                let _ = write!(
+                    conn,
+                    "HTTP/1.0 {status}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+                    text.len()
+                );
+                if ok {
+                    count.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+        });
+        HostServer {
+            port,
+            nonce,
+            served,
+        }
+    }
+
+    fn requests(&self) -> usize {
+        self.served.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 /// A fatal failure of PID 1 drops to a working recovery shell on the

@@ -109,11 +109,19 @@ pub const OVMF: &str = "/usr/share/ovmf/OVMF.fd";
 pub fn interactive(boot: &Boot, uefi: bool) -> anyhow::Result<()> {
     ensure_installed()?;
     eprintln!(
-        "xtask: booting under TCG emulation; Ctrl-A x quits QEMU, `poweroff` inside shuts down"
+        "xtask: booting under TCG emulation; Ctrl-A x quits QEMU, `poweroff` inside shuts down; \
+         guest port 22 is forwarded to 127.0.0.1:2222"
     );
     let mut c = Command::new(QEMU);
     c.args(args(boot, 2))
-        .args(["-nographic", "-serial", "mon:stdio"]);
+        .args(["-nographic", "-serial", "mon:stdio"])
+        // User-mode networking: the `network` service gets a DHCP lease
+        // (10.0.2.15, the host is 10.0.2.2), and with the full base
+        // `ssh -p 2222 admin@127.0.0.1` reaches the guest's sshd.
+        .args([
+            "-nic",
+            "user,model=virtio-net-pci,hostfwd=tcp:127.0.0.1:2222-:22",
+        ]);
     if uefi {
         apt::ensure(&["ovmf"])?;
         c.args(["-bios", OVMF]);

@@ -165,6 +165,7 @@ pub fn build(o: &Options) -> anyhow::Result<PathBuf> {
         small_base_accounts()
     };
     skeleton(&mut tree)?;
+    networking(&mut tree, o.full)?;
     for dir in &overlays {
         add_overlay(&mut tree, dir)?;
     }
@@ -296,6 +297,33 @@ fn skeleton(tree: &mut Tree) -> anyhow::Result<()> {
             gid: 0,
         },
     )?;
+    Ok(())
+}
+
+/// What the `network` service needs on either base: busybox at a fixed
+/// path for `udhcpc` (the full base has no DHCP client), `/etc/resolv.conf`
+/// pointing at the lease's `/run/resolv.conf` (so a read-only root still
+/// gets name servers), and `/etc/hosts`.
+fn networking(tree: &mut Tree, full: bool) -> anyhow::Result<()> {
+    if full {
+        apt::ensure(&["busybox-static"])?;
+        tree.insert(
+            "usr/lib/aios/busybox",
+            Entry::host(Path::new("/bin/busybox"), 0o755),
+        )?;
+    } else {
+        tree.insert("usr/lib/aios/busybox", Entry::symlink("/bin/busybox"))?;
+    }
+    tree.insert("etc/resolv.conf", Entry::symlink("../run/resolv.conf"))?;
+    if tree.get("etc/hosts").is_none() {
+        tree.insert(
+            "etc/hosts",
+            Entry::bytes(
+                "127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n",
+                0o644,
+            ),
+        )?;
+    }
     Ok(())
 }
 
