@@ -18,7 +18,7 @@ use crate::exit::{Exit, Failure};
 use crate::input::{self, Line, Lines};
 use crate::launch;
 use crate::oneshot::Connection;
-use crate::wait::{self, Backoff, Down, say};
+use crate::wait::{self, Backoff, Down, TypeAhead, say};
 
 /// Why a connection is being made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +42,8 @@ struct Term {
     /// Held for the whole line mode: from the start, Ctrl-C is handled by
     /// the shell (cancel the line, stop waiting) instead of killing it.
     sigint: Signal,
+    /// Input typed while connecting, run once connected.
+    ahead: TypeAhead,
 }
 
 /// Run the line mode until the user leaves; the exit code is the last
@@ -52,6 +54,7 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
     let mut term = Term {
         lines: Lines::stdin()?,
         sigint,
+        ahead: TypeAhead::default(),
     };
     let mut conn = connect(cli, config, paths, &mut term, Why::Start).await?;
     let mut last = Exit::Success;
@@ -62,10 +65,20 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
         }
         // Watch the session stream too, so a daemon that goes away while
         // the user is idle is reported now, not at the next request.
-        let idle = tokio::select! {
-            line = term.lines.recv() => Idle::Line(line),
-            event = conn.events.next() => Idle::Event(event),
-            _ = term.sigint.recv() => Idle::Interrupt,
+        let idle = match term.ahead.pop() {
+            Some(line) => {
+                // Typed before the prompt: show it after the prompt, as if
+                // typed there, so the transcript reads in order.
+                if let Line::Text(t) = &line {
+                    let _ = writeln!(std::io::stderr().lock(), "{}", t.trim_end());
+                }
+                Idle::Line(line)
+            }
+            None => tokio::select! {
+                line = term.lines.recv() => Idle::Line(line),
+                event = conn.events.next() => Idle::Event(event),
+                _ = term.sigint.recv() => Idle::Interrupt,
+            },
         };
         let text = match idle {
             Idle::Event(Some(Ok(event))) => {
@@ -145,12 +158,16 @@ async fn connect(
     term: &mut Term,
     why: Why,
 ) -> Result<Connection, Failure> {
-    let Term { lines, sigint } = term;
+    let Term {
+        lines,
+        sigint,
+        ahead,
+    } = term;
     if !cli.no_autostart {
         // Starting can take seconds; the user may still leave meanwhile.
         let started = tokio::select! {
             r = launch::ensure_running(cli, config, paths) => r,
-            f = wait::quit_requested(lines, sigint) => return Err(f),
+            f = wait::quit_requested(lines, sigint, ahead) => return Err(f),
         };
         match started {
             Ok(()) => {}
@@ -165,10 +182,11 @@ async fn connect(
     loop {
         let attempt = tokio::select! {
             r = attempt(cli, paths) => r?,
-            f = wait::quit_requested(lines, sigint) => return Err(f),
+            f = wait::quit_requested(lines, sigint, ahead) => return Err(f),
         };
         match attempt {
             Ok(conn) => {
+                ahead.connected();
                 match why {
                     Why::Lost => say(&format!("reconnected (new session {})", conn.session_id)),
                     Why::Start if shown.is_some() => {
@@ -180,7 +198,10 @@ async fn connect(
             }
             Err(down) => {
                 match &shown {
-                    None => say(&wait::waiting_line(&down)),
+                    None => {
+                        say(&wait::waiting_line(&down));
+                        ahead.start_waiting()?;
+                    }
                     Some(old) if old.key() != down.key() => {
                         say(&wait::still_waiting_line(&down));
                     }
@@ -191,7 +212,7 @@ async fn connect(
         }
         tokio::select! {
             () = tokio::time::sleep(backoff.next_delay()) => {}
-            f = wait::quit_requested(lines, sigint) => return Err(f),
+            f = wait::quit_requested(lines, sigint, ahead) => return Err(f),
         }
     }
 }

@@ -160,17 +160,74 @@ async fn probe_one(socket: &Path) -> Result<(), String> {
         .map_err(|e| format!("{}: not answering: {}", socket.display(), e.message))
 }
 
+/// What the user typed while a connection was being made.
+///
+/// A normal connect takes milliseconds, and people (and `ssh -tt` scripts)
+/// type ahead: those lines, and an end of input after them, are kept and
+/// run once connected. Once the shell says it is *waiting* for absent
+/// daemons, typing ahead makes no sense (the answer may come minutes
+/// later): queued lines are then dropped with a note, so are lines typed
+/// while waiting, and Ctrl-D quits.
+#[derive(Debug, Default)]
+pub struct TypeAhead {
+    lines: std::collections::VecDeque<String>,
+    eof: bool,
+    waiting: bool,
+}
+
+/// What is said about a line that cannot be sent.
+const NOT_SENT: &str =
+    "not connected to the daemons; that line was not sent (retype it once connected)";
+
+impl TypeAhead {
+    /// The next queued input, if any: a line, then end of input.
+    pub fn pop(&mut self) -> Option<Line> {
+        match self.lines.pop_front() {
+            Some(t) => Some(Line::Text(t)),
+            None if self.eof => Some(Line::Eof),
+            None => None,
+        }
+    }
+
+    /// The shell starts waiting for absent daemons: drop what was queued
+    /// (saying so), and quit if input already ended.
+    pub fn start_waiting(&mut self) -> Result<(), Failure> {
+        self.waiting = true;
+        for _ in self.lines.drain(..) {
+            say(NOT_SENT);
+        }
+        if self.eof {
+            return Err(Failure::daemon("stopped waiting for the aiOS daemons"));
+        }
+        Ok(())
+    }
+
+    /// Connected again: later input is typed ahead again.
+    pub fn connected(&mut self) {
+        self.waiting = false;
+    }
+}
+
 /// Resolves when the user asks to stop waiting: Ctrl-D (end of input) or
-/// Ctrl-C (`sigint`). Lines typed meanwhile are not sent anywhere, and the
-/// user is told so. Cancel-safe (no input is lost when another branch of a
+/// Ctrl-C (`sigint`). Meanwhile typed lines go to `ahead` (see
+/// [`TypeAhead`]). Cancel-safe (no input is lost when another branch of a
 /// `select!` wins), so it can be raced against each attempt and each sleep.
-pub async fn quit_requested(lines: &mut Lines, sigint: &mut Signal) -> Failure {
+pub async fn quit_requested(
+    lines: &mut Lines,
+    sigint: &mut Signal,
+    ahead: &mut TypeAhead,
+) -> Failure {
     loop {
         tokio::select! {
-            line = lines.recv() => match line {
+            // After an end of input typed ahead there is nothing more to read.
+            line = lines.recv(), if !ahead.eof => match line {
                 Line::Text(t) if t.trim().is_empty() => {}
-                Line::Text(_) => say("not connected to the daemons; that line was not sent (retype it once connected)"),
-                Line::Eof => return Failure::daemon("stopped waiting for the aiOS daemons"),
+                Line::Text(_) if ahead.waiting => say(NOT_SENT),
+                Line::Text(t) => ahead.lines.push_back(t),
+                Line::Eof if ahead.waiting => {
+                    return Failure::daemon("stopped waiting for the aiOS daemons");
+                }
+                Line::Eof => ahead.eof = true,
                 Line::Error(e) => return Failure::usage(format!("cannot read input: {e}")),
             },
             _ = sigint.recv() => {
@@ -271,8 +328,41 @@ mod tests {
         let mut lines = Lines::spawn(&b"hello\n\n"[..]).unwrap();
         let mut sigint =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).unwrap();
-        let f = quit_requested(&mut lines, &mut sigint).await;
+        let mut ahead = TypeAhead::default();
+        ahead.start_waiting().unwrap();
+        let f = quit_requested(&mut lines, &mut sigint, &mut ahead).await;
         assert_eq!(f.code, crate::exit::Exit::DaemonUnavailable);
         assert!(f.message.contains("stopped waiting"), "{}", f.message);
+        assert!(ahead.pop().is_none(), "a line typed while waiting was kept");
+    }
+
+    #[tokio::test]
+    async fn lines_typed_while_connecting_are_kept_in_order_with_the_end_of_input() {
+        let mut lines = Lines::spawn(&b"first\n\nsecond\n"[..]).unwrap();
+        let mut sigint =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).unwrap();
+        let mut ahead = TypeAhead::default();
+        // Not waiting: the end of input is queued, not a request to quit, so
+        // this only ends by the timeout.
+        let quit = tokio::time::timeout(
+            Duration::from_millis(300),
+            quit_requested(&mut lines, &mut sigint, &mut ahead),
+        )
+        .await;
+        assert!(quit.is_err(), "type-ahead ended the connect");
+        assert!(matches!(ahead.pop(), Some(Line::Text(t)) if t.trim() == "first"));
+        assert!(matches!(ahead.pop(), Some(Line::Text(t)) if t.trim() == "second"));
+        assert!(matches!(ahead.pop(), Some(Line::Eof)));
+    }
+
+    #[test]
+    fn starting_to_wait_drops_the_queue_and_quits_after_a_queued_end_of_input() {
+        let mut ahead = TypeAhead::default();
+        ahead.lines.push_back("typed early\n".into());
+        assert!(ahead.start_waiting().is_ok());
+        assert!(ahead.pop().is_none());
+        ahead.eof = true;
+        let f = ahead.start_waiting().unwrap_err();
+        assert_eq!(f.code, crate::exit::Exit::DaemonUnavailable);
     }
 }

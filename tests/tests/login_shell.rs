@@ -385,3 +385,22 @@ fn aiosd_killed_mid_turn_fails_that_turn_and_the_shell_reconnects() {
     let (status, screen) = shell.wait_exit();
     assert_eq!(status.code(), Some(4), "{screen}");
 }
+
+/// Lines typed before the shell has connected (a fast typist, or
+/// `printf '...' | ssh -tt box`) are run once it is, in order, and an end
+/// of input typed ahead ends the shell after them.
+#[test]
+fn lines_typed_ahead_of_the_connection_are_run_not_dropped() {
+    let env = Env::scripted(&script());
+    daemons(&env, "start");
+    let mut shell = Shell::spawn(&env, &["--no-autostart"]);
+    // Sent at once, before the shell can have shown its first prompt.
+    shell.send(b"what is up?\nexit\n");
+    shell.expect("Hello from the script.");
+    let (status, screen) = shell.wait_exit();
+    assert_eq!(status.code(), Some(0), "{screen}");
+    assert!(
+        !screen.contains("not sent"),
+        "type-ahead was dropped:\n{screen}"
+    );
+}
