@@ -7,8 +7,8 @@
 //! [`LIMIT`], after which QEMU is killed.
 
 use std::ffi::OsString;
-use std::io::Read;
-use std::path::PathBuf;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -78,11 +78,38 @@ pub struct Boot {
 
 /// Boot QEMU with [`base_args`] plus `args`, wait until it exits or
 /// [`LIMIT`] passes, and save the raw serial log as `save_dir/log_name`.
-pub fn boot(args: &[OsString], save_dir: &std::path::Path, log_name: &str) -> Boot {
+pub fn boot(args: &[OsString], save_dir: &Path, log_name: &str) -> Boot {
+    boot_watching(args, save_dir, log_name, |_: &mut Console<'_>| {})
+}
+
+/// The running machine as a watcher of [`boot_watching`] sees it.
+pub struct Console<'a> {
+    /// Everything the serial port printed so far (raw, escapes included).
+    pub raw: &'a [u8],
+    /// The serial port's input: what is written here is typed.
+    pub input: &'a mut dyn Write,
+    pid: nix::unistd::Pid,
+}
+
+impl Console<'_> {
+    /// Kill QEMU now (the boot then ends as if at the limit, but at once).
+    pub fn kill(&self) {
+        let _ = nix::sys::signal::kill(self.pid, nix::sys::signal::Signal::SIGKILL);
+    }
+}
+
+/// [`boot`], with `watch` called each time the serial port printed more:
+/// it may type on the serial port or end the boot early.
+pub fn boot_watching(
+    args: &[OsString],
+    save_dir: &Path,
+    log_name: &str,
+    mut watch: impl FnMut(&mut Console<'_>),
+) -> Boot {
     let mut child = Command::new("qemu-system-x86_64")
         .args(base_args())
         .args(args)
-        .stdin(Stdio::null())
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -104,9 +131,23 @@ pub fn boot(args: &[OsString], save_dir: &std::path::Path, log_name: &str) -> Bo
         let _ = stderr_pipe.read_to_string(&mut s);
         s
     });
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
     let mut raw = Vec::new();
+    let mut buf = [0u8; 4096];
     // Ends when QEMU exits (or is killed) and closes the pipe.
-    let _ = child.stdout.take().unwrap().read_to_end(&mut raw);
+    while let Ok(n) = stdout.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        raw.extend_from_slice(&buf[..n]);
+        watch(&mut Console {
+            raw: &raw,
+            input: &mut stdin,
+            pid,
+        });
+    }
+    drop(stdin);
     let status = child.wait().unwrap();
     let _ = done_tx.send(());
     let killed_at_limit = watchdog.join().unwrap();
@@ -256,6 +297,47 @@ impl<'a> Reader<'a> {
             .lines()
             .filter_map(|l| l.find(&prefix).map(|i| l[i + prefix.len()..].to_string()))
             .collect()
+    }
+
+    /// The in-VM script's request succeeded (`TAG request exit=0`) and its
+    /// turn completed; returns its JSON events.
+    pub fn expect_completed_request(&mut self) -> Vec<serde_json::Value> {
+        self.expect(
+            "the request to succeed",
+            &format!("{}request exit=0", self.tag),
+        );
+        let events = self.events();
+        if !events
+            .iter()
+            .any(|e| e["type"] == "turn_completed" && e["status"] == "completed")
+        {
+            self.fail(&format!("the request's turn did not complete: {events:?}"));
+        }
+        events
+    }
+
+    /// The script asked for power off, initd took it, stopped every service
+    /// and the kernel powered down without a panic; QEMU exited 0 by
+    /// itself. Returns where initd began shutting down and where every
+    /// service had stopped.
+    pub fn expect_clean_power_off(&mut self) -> (usize, usize) {
+        self.expect(
+            "the script asking for poweroff",
+            &format!("{}poweroff", self.tag),
+        );
+        let shutdown = self.expect(
+            "initd taking SIGTERM as poweroff",
+            "SIGTERM: shutting down (Poweroff)",
+        );
+        let stopped = self.expect("every service stopped", "all services stopped");
+        self.expect("the kernel powering off", "reboot: Power down");
+        if self.find_from(0, "Kernel panic").is_some() {
+            self.fail("the kernel panicked");
+        }
+        if self.boot.killed_at_limit || !self.boot.status.success() {
+            self.fail("QEMU did not exit 0 by itself after the power off");
+        }
+        (shutdown, stopped)
     }
 
     /// The JSON events the script printed as `TAG event {...}` lines.

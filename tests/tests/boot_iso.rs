@@ -23,20 +23,17 @@
 //!
 //! Markers are substrings of the serial log with ANSI escapes removed (GRUB
 //! and the firmware draw with escape codes). Nothing here asserts on time;
-//! the only limit is the outer [`LIMIT`] after which QEMU is killed.
+//! the only limit is the outer [`qemu::LIMIT`] after which QEMU is killed.
 //!
 //! The ISO comes from `AIOS_BOOT_ISO`, which `cargo xtask test` sets after
 //! building it from the same kernel and initramfs as the other boot tests.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::ffi::OsString;
-use std::io::{Read, Write};
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use aios_tests::qemu::{self, LIMIT, Reader, artifact, strip_ansi};
+use aios_tests::qemu::{self, Reader, artifact, strip_ansi};
 
 /// Prefix of the in-VM self-test's lines.
 const TAG: &str = "AIOS-BOOT-TEST: ";
@@ -83,13 +80,46 @@ fn boot_iso_to_aios(firmware: Firmware, log_name: &str) {
     }
     args.extend(["-cdrom".into(), iso.into(), "-boot".into(), "d".into()]);
     let started = Instant::now();
-    let boot = boot_at_grub_menu(&args, log_name);
+    let mut menu_after = None;
+    let mut cmdline_seen = false;
+    let boot = qemu::boot_watching(
+        &args,
+        Path::new(env!("CARGO_TARGET_TMPDIR")),
+        log_name,
+        |console| {
+            if menu_after.is_none() {
+                // The title is whole only once the escapes GRUB draws with
+                // are removed.
+                let text = strip_ansi(&String::from_utf8_lossy(console.raw));
+                if text.contains(ENTRY_SELF_TEST) {
+                    menu_after = Some(started.elapsed());
+                    // One key, once: more would reach the shell after boot.
+                    // QEMU hands it to the UART only when the guest can take
+                    // it, so it is not lost however slow the emulation.
+                    let _ = console.input.write_all(SELF_TEST_HOTKEY);
+                    let _ = console.input.flush();
+                }
+            } else if !cmdline_seen {
+                // Had the key come after GRUB's timeout, the default entry
+                // would boot and never power off: stop at once rather than
+                // at the limit (the test then names the command line).
+                let text = String::from_utf8_lossy(console.raw);
+                if let Some(at) = text.find("Command line: ")
+                    && let Some(end) = text[at..].find('\n')
+                {
+                    cmdline_seen = true;
+                    if !text[at..at + end].contains(SELF_TEST_OPTION) {
+                        console.kill();
+                    }
+                }
+            }
+        },
+    );
     eprintln!(
         "boot_iso: {log_name}: QEMU ran {:.1?} (GRUB menu after {:.1?})",
         started.elapsed(),
-        boot.menu_after.unwrap_or_default()
+        menu_after.unwrap_or_default()
     );
-    let boot = boot.boot;
     let mut r = Reader::new(&boot, TAG);
 
     // 1. GRUB's menu on the serial port, the person's entry first.
@@ -138,132 +168,7 @@ fn boot_iso_to_aios(firmware: Firmware, log_name: &str) {
     // 4. The self-test: one request through the daemons, then power off.
     r.pos = aiosd_ready;
     r.expect("the in-VM self-test starting", &format!("{TAG}started"));
-    r.expect("the request to succeed", &format!("{TAG}request exit=0"));
-    let events = r.events();
-    if !events
-        .iter()
-        .any(|e| e["type"] == "turn_completed" && e["status"] == "completed")
-    {
-        r.fail(&format!("the request's turn did not complete: {events:?}"));
-    }
-    r.expect("the script asking for poweroff", &format!("{TAG}poweroff"));
-    let shutdown = r.expect(
-        "initd taking SIGTERM as poweroff",
-        "SIGTERM: shutting down (Poweroff)",
-    );
-    r.expect("every service stopped", "all services stopped");
-    r.expect("the kernel powering off", "reboot: Power down");
-    if r.find_from(0, "Kernel panic").is_some() {
-        r.fail("the kernel panicked");
-    }
-    if boot.killed_at_limit || !boot.status.success() {
-        r.fail("QEMU did not exit 0 by itself after the power off");
-    }
+    r.expect_completed_request();
+    let (shutdown, _) = r.expect_clean_power_off();
     assert!(prompt < shutdown);
-}
-
-/// A boot, and when GRUB's menu was seen.
-struct IsoBoot {
-    boot: qemu::Boot,
-    menu_after: Option<Duration>,
-}
-
-/// Boot QEMU with [`qemu::base_args`] plus `args`; when the self-test entry
-/// of GRUB's menu appears on the serial console, type its hotkey on the
-/// serial port; then wait until QEMU exits or [`LIMIT`] passes, and save
-/// the raw serial log as `log_name` in the test's temporary directory.
-///
-/// `qemu::boot` cannot type (its standard input is null), hence this
-/// variant: the same watchdog, plus a reader thread whose chunks are looked
-/// at as they arrive.
-fn boot_at_grub_menu(args: &[OsString], log_name: &str) -> IsoBoot {
-    let started = Instant::now();
-    let mut child = Command::new("qemu-system-x86_64")
-        .args(qemu::base_args())
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("cannot run qemu-system-x86_64 (apt-get install qemu-system-x86)");
-    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-
-    // The outer timeout: a watchdog kills QEMU unless told the boot ended.
-    let (done_tx, done_rx) = mpsc::channel::<()>();
-    let watchdog = std::thread::spawn(move || {
-        if let Err(mpsc::RecvTimeoutError::Timeout) = done_rx.recv_timeout(LIMIT) {
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-            return true;
-        }
-        false
-    });
-    let mut stderr_pipe = child.stderr.take().unwrap();
-    let stderr_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stderr_pipe.read_to_string(&mut s);
-        s
-    });
-    let (tx, rx) = mpsc::channel::<Vec<u8>>();
-    let mut stdout = child.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = stdout.read(&mut buf) {
-            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
-                break;
-            }
-        }
-    });
-
-    let mut stdin = child.stdin.take().unwrap();
-    let mut raw = Vec::new();
-    let mut menu_after = None;
-    let mut cmdline_seen = false;
-    // Ends when QEMU exits (or is killed) and the pipe closes.
-    for chunk in rx {
-        raw.extend(chunk);
-        if menu_after.is_none() {
-            // The title is whole only once the escapes GRUB draws with are
-            // removed.
-            let text = strip_ansi(&String::from_utf8_lossy(&raw));
-            if text.contains(ENTRY_SELF_TEST) {
-                menu_after = Some(started.elapsed());
-                // One key, once: more would reach the shell after boot.
-                // QEMU hands it to the UART only when the guest can take
-                // it, so it is not lost however slow the emulation.
-                let _ = stdin.write_all(SELF_TEST_HOTKEY);
-                let _ = stdin.flush();
-            }
-        } else if !cmdline_seen {
-            // Had the key come after GRUB's timeout, the default entry
-            // would boot and never power off: stop at once rather than at
-            // the limit (the test then names the command line).
-            let text = String::from_utf8_lossy(&raw);
-            if let Some(at) = text.find("Command line: ")
-                && let Some(end) = text[at..].find('\n')
-            {
-                cmdline_seen = true;
-                if !text[at..at + end].contains(SELF_TEST_OPTION) {
-                    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-                }
-            }
-        }
-    }
-    drop(stdin);
-    let status = child.wait().unwrap();
-    let _ = done_tx.send(());
-    let killed_at_limit = watchdog.join().unwrap();
-    let stderr = stderr_reader.join().unwrap();
-
-    let saved_at = Path::new(env!("CARGO_TARGET_TMPDIR")).join(log_name);
-    let _ = std::fs::write(&saved_at, &raw);
-    IsoBoot {
-        boot: qemu::Boot {
-            log: strip_ansi(&String::from_utf8_lossy(&raw)).replace('\r', ""),
-            status,
-            killed_at_limit,
-            stderr,
-            saved_at,
-        },
-        menu_after,
-    }
 }

@@ -313,26 +313,26 @@ fn login_shell_waits_for_the_daemons_and_survives_losing_them() {
     assert_eq!(status.code(), Some(0), "{screen}");
 }
 
-#[test]
-fn ctrl_d_while_waiting_exits_4() {
+/// Press `key` while the shell waits for absent daemons: it quits with
+/// exit 4 and says `why`.
+fn quit_while_waiting(key: &[u8], why: &str) {
     let env = Env::scripted(&script());
     let mut shell = Shell::spawn(&env, &["--no-autostart"]);
     shell.expect(WAITING);
-    shell.send(b"\x04");
+    shell.send(key);
     let (status, screen) = shell.wait_exit();
     assert_eq!(status.code(), Some(4), "{screen}");
-    assert!(screen.contains("stopped waiting"), "{screen}");
+    assert!(screen.contains(why), "{screen}");
+}
+
+#[test]
+fn ctrl_d_while_waiting_exits_4() {
+    quit_while_waiting(b"\x04", "stopped waiting");
 }
 
 #[test]
 fn ctrl_c_while_waiting_exits_4() {
-    let env = Env::scripted(&script());
-    let mut shell = Shell::spawn(&env, &["--no-autostart"]);
-    shell.expect(WAITING);
-    shell.send(b"\x03");
-    let (status, screen) = shell.wait_exit();
-    assert_eq!(status.code(), Some(4), "{screen}");
-    assert!(screen.contains("(interrupted)"), "{screen}");
+    quit_while_waiting(b"\x03", "(interrupted)");
 }
 
 #[test]

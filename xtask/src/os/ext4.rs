@@ -181,16 +181,8 @@ mod tests {
             .unwrap();
         tree.insert("bin", Entry::symlink("usr/bin")).unwrap();
         tree.own("var/lib/aios", 900, 900, 0o700).unwrap();
-        tree.insert(
-            "dev/console",
-            Entry {
-                kind: Kind::CharDev(5, 1),
-                mode: 0o600,
-                uid: 0,
-                gid: 0,
-            },
-        )
-        .unwrap();
+        tree.insert("dev/console", Entry::char_dev(5, 1, 0o600))
+            .unwrap();
         let img = dir.path().join("root.ext4");
         write(&tree, &img, &dir.path().join("scratch")).unwrap();
 

@@ -288,15 +288,7 @@ fn skeleton(tree: &mut Tree) -> anyhow::Result<()> {
     }
     // The kernel opens /dev/console for init's stdio before anything is
     // mounted; devtmpfs later covers /dev.
-    tree.insert(
-        "dev/console",
-        Entry {
-            kind: Kind::CharDev(5, 1),
-            mode: 0o600,
-            uid: 0,
-            gid: 0,
-        },
-    )?;
+    tree.insert("dev/console", Entry::char_dev(5, 1, 0o600))?;
     Ok(())
 }
 

@@ -81,6 +81,16 @@ impl Entry {
         }
     }
 
+    /// A root-owned character device.
+    pub fn char_dev(major: u32, minor: u32, mode: u32) -> Entry {
+        Entry {
+            kind: Kind::CharDev(major, minor),
+            mode,
+            uid: 0,
+            gid: 0,
+        }
+    }
+
     /// A symlink.
     pub fn symlink(target: &str) -> Entry {
         Entry {
@@ -401,16 +411,8 @@ mod tests {
         t.insert("var/lib/aios", Entry::dir(0o755)).unwrap();
         t.own("var/lib/aios", 900, 900, 0o750).unwrap();
         t.own("tmp", 0, 0, 0o1777).unwrap();
-        t.insert(
-            "dev/console",
-            Entry {
-                kind: Kind::CharDev(5, 1),
-                mode: 0o600,
-                uid: 0,
-                gid: 0,
-            },
-        )
-        .unwrap();
+        t.insert("dev/console", Entry::char_dev(5, 1, 0o600))
+            .unwrap();
         let bytes = t.write_cpio(Vec::new()).unwrap();
         let m = cpio::read_all(&bytes).unwrap();
         let find = |n: &str| m.iter().find(|x| x.0 == n).unwrap().clone();
