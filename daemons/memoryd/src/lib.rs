@@ -1,7 +1,7 @@
 //! # aios-memoryd: the memory service over the episodic store
 //!
 //! [`MemoryService`] implements [`aios_proto::MemoryApi`] on an
-//! [`aios_memory::Store`]. It owns two things the store does not know about:
+//! [`aios_store::Store`]. It owns two things the store does not know about:
 //!
 //! - **Who may do what.** Writes (`put_session`, `append_message`,
 //!   `record_tool_call`) require [`Right::Daemon`]: only `aiosd` (the service
@@ -25,7 +25,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use aios_memory::{ErrorKind, Store, StoreError};
+use aios_store::{ErrorKind, Store, StoreError};
 use aios_proto::{
     ApiError, MemoryApi, Principal, Right, SessionInfo, StoredMessage, StoredToolCall,
 };

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use aios_config::Daemon;
-use aios_memory::Store;
+use aios_store::Store;
 use aios_memoryd::{MemoryService, ensure_private_dir};
 use aios_proto::Services;
 use anyhow::Context as _;

@@ -232,7 +232,7 @@ async fn store_errors_map_to_api_kinds() {
 #[tokio::test]
 async fn full_store_is_resource_exhausted_with_its_message() {
     let dir = tempfile::tempdir().unwrap();
-    let opts = aios_memory::Options {
+    let opts = aios_store::Options {
         max_bytes: Some(128 * 1024),
         ..Default::default()
     };

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use aios_memory::Store;
+use aios_store::Store;
 use aios_memoryd::MemoryService;
 use aios_proto::{
     ApiErrorKind, ApprovalMode, MemoryClient, Role, Services, SessionInfo, StoredMessage,

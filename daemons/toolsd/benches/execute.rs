@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aios_proto::{ExecuteEvent, ExecuteRequest, ToolStatus, ToolsClient};
-use aios_tools::Registry;
+use aios_catalog::Registry;
 use aios_toolsd::Executor;
 use criterion::Criterion;
 use futures::StreamExt;

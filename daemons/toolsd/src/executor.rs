@@ -16,7 +16,7 @@ use aios_proto::{
     ApiError, BoxStream, ExecuteEnd, ExecuteEvent, ExecuteRequest, Principal, Right, ToolSpec,
     ToolStatus, ToolsApi,
 };
-use aios_tools::{
+use aios_catalog::{
     Access, Identity, OutputSink, Prepared, Registry, ToolCtx, ToolError, ToolErrorKind,
 };
 use futures::StreamExt;

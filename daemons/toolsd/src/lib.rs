@@ -3,7 +3,7 @@
 //! `toolsd` is the only process that changes the system, so it decides for
 //! itself whether each call may run; the planner cannot vouch for anything.
 //! [`Executor`] implements [`aios_proto::ToolsApi`] over an
-//! [`aios_tools::Registry`]:
+//! [`aios_catalog::Registry`]:
 //!
 //! 1. resolve the tool (unknown → `End{Error}` with suggestions);
 //! 2. [`authorize`] from the kernel-verified caller (`SO_PEERCRED`), the uid
@@ -12,7 +12,7 @@
 //!    approvals exist);
 //! 3. validate arguments into the tool's typed struct (bad → `End{Error}`
 //!    naming the field);
-//! 4. run it as its own task with the effective user's [`aios_tools::Access`],
+//! 4. run it as its own task with the effective user's [`aios_catalog::Access`],
 //!    a time limit, output caps and panic containment; stream `Output`
 //!    chunks and exactly one `End` whose `duration_us` is the tool's own time.
 #![deny(missing_docs)]

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aios_config::Daemon;
-use aios_tools::Registry;
+use aios_catalog::Registry;
 use aios_toolsd::{Executor, ExecutorConfig};
 
 fn main() -> ExitCode {

@@ -1,4 +1,4 @@
-//! # aios-memory: the episodic store
+//! # aios-store: the episodic store
 //!
 //! The second memory tier of DESIGN.md §6: sessions, their messages and
 //! their tool calls in one SQLite file. It is the source of truth; search

@@ -4,7 +4,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use aios_memory::{ErrorKind, Options, Store};
+use aios_store::{ErrorKind, Options, Store};
 use aios_proto::{
     ApprovalMode, Role, SessionInfo, StoredMessage, StoredToolCall, ToolCall, ToolStatus,
 };
@@ -313,11 +313,11 @@ fn database_uses_wal_full_sync_and_current_schema() {
     let v: u32 = conn
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
-    assert_eq!(v, aios_memory::LATEST_VERSION);
+    assert_eq!(v, aios_store::LATEST_VERSION);
     let app: i32 = conn
         .pragma_query_value(None, "application_id", |r| r.get(0))
         .unwrap();
-    assert_eq!(app, aios_memory::APPLICATION_ID);
+    assert_eq!(app, aios_store::APPLICATION_ID);
 }
 
 #[test]
@@ -340,7 +340,7 @@ fn a_database_from_a_newer_aios_is_refused() {
     drop(open(&path));
     {
         let conn = rusqlite::Connection::open(&path).unwrap();
-        conn.pragma_update(None, "user_version", aios_memory::LATEST_VERSION + 1)
+        conn.pragma_update(None, "user_version", aios_store::LATEST_VERSION + 1)
             .unwrap();
     }
     let err = Store::open(&path).unwrap_err();
@@ -349,7 +349,7 @@ fn a_database_from_a_newer_aios_is_refused() {
     assert!(text.contains(&path.display().to_string()), "{text}");
     assert!(text.contains("newer aiOS"), "{text}");
     assert!(
-        text.contains(&format!("version {}", aios_memory::LATEST_VERSION + 1)),
+        text.contains(&format!("version {}", aios_store::LATEST_VERSION + 1)),
         "{text}"
     );
 }

@@ -9,7 +9,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 
-use aios_memory::Store;
+use aios_store::Store;
 use aios_proto::{ApprovalMode, Role, SessionInfo, StoredMessage};
 
 const CHILD_ENV: &str = "AIOS_MEMORY_CRASH_CHILD_DB";

@@ -1,4 +1,4 @@
-//! # aios-tools: one typed definition per tool
+//! # aios-catalog: one typed definition per tool
 //!
 //! Every tool is a type implementing [`Tool`]: its dotted name, description,
 //! argument struct (`serde::Deserialize` + `schemars::JsonSchema`), effect
