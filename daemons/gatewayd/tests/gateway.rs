@@ -349,7 +349,7 @@ async fn gateway_routes_reports_and_checks_rights() {
         .unwrap();
     assert_eq!(err.kind, ApiErrorKind::PermissionDenied);
 
-    let me = Principal::current_process();
+    let me = aios_proto::current_principal();
     let mut req = request_at_turn(0);
     req.provider = Some("nope".into());
     let err = within("complete", gw.complete(me.clone(), req))

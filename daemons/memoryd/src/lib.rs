@@ -25,10 +25,10 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use aios_store::{ErrorKind, Store, StoreError};
 use aios_proto::{
     ApiError, MemoryApi, Principal, Right, SessionInfo, StoredMessage, StoredToolCall,
 };
+use aios_store::{ErrorKind, Store, StoreError};
 
 /// The memory service: authorization and async glue over a [`Store`].
 #[derive(Debug, Clone)]
@@ -70,7 +70,7 @@ fn require_read(who: &Principal, uid: u32) -> Result<(), ApiError> {
     if who.trusted_peer {
         return Ok(());
     }
-    who.require(Right::Owner(uid))
+    Ok(who.require(Right::Owner(uid))?)
 }
 
 /// Translate a store error into what crosses the wire.

@@ -128,3 +128,9 @@ impl From<serde_json::Error> for ApiError {
         ApiError::invalid(format!("invalid JSON: {e}"))
     }
 }
+
+impl From<crate::domain::Denied> for ApiError {
+    fn from(e: crate::domain::Denied) -> Self {
+        ApiError::denied(e.to_string())
+    }
+}

@@ -1,8 +1,9 @@
 //! # aios-proto: the process contracts of aiOS
 //!
 //! This crate owns every `.proto` file and every generated type, and is the
-//! only crate that sees them. Everyone else works with the plain types in
-//! [`domain`] and the per-service traits and clients:
+//! only crate that sees them. Everyone else works with the plain types of
+//! `aios-domain` (re-exported here as [`domain`] and at the root) and the
+//! per-service traits and clients:
 //!
 //! | service | trait | client | served by |
 //! |---|---|---|---|
@@ -30,7 +31,6 @@
 #![deny(missing_docs)]
 
 mod convert;
-pub mod domain;
 mod error;
 mod health;
 mod memory;
@@ -51,12 +51,14 @@ mod wire {
 
 use std::pin::Pin;
 
-pub use domain::*;
+/// The plain domain types (`aios-domain`), re-exported for the daemons.
+pub use aios_domain as domain;
+pub use aios_domain::*;
 pub use error::{ApiError, ApiErrorKind};
 pub use health::HealthClient;
 pub use memory::{MemoryApi, MemoryClient};
 pub use model::{ModelApi, ModelClient};
-pub use principal::{ADMIN_GROUPS, Principal, Right, SERVICE_USER};
+pub use principal::{current_principal, principal_from_creds};
 pub use server::Services;
 pub use session::{SessionApi, SessionClient};
 pub use supervisor::{ServiceVerb, SupervisorApi, SupervisorClient};

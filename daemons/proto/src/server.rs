@@ -5,11 +5,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use tokio::net::UnixListener;
+use tokio_stream::StreamExt;
 use tokio_stream::wrappers::UnixListenerStream;
 
 use crate::health::Health;
 use crate::memory::MemoryApi;
 use crate::model::ModelApi;
+use crate::principal::PeerStream;
 use crate::session::SessionApi;
 use crate::supervisor::SupervisorApi;
 use crate::tools::ToolsApi;
@@ -69,8 +71,9 @@ impl Services {
         self
     }
 
-    /// Serve on `listener` until `shutdown` resolves. Every request carries
-    /// the peer's credentials; servers derive a [`crate::Principal`] from them.
+    /// Serve on `listener` until `shutdown` resolves. Each connection's
+    /// peer credentials and groups are read once, when it is accepted; every
+    /// request on it carries the resulting [`crate::Principal`].
     pub async fn serve(
         self,
         listener: UnixListener,
@@ -118,7 +121,10 @@ impl Services {
                 crate::supervisor::Adapter
             ));
         router
-            .serve_with_incoming_shutdown(UnixListenerStream::new(listener), shutdown)
+            .serve_with_incoming_shutdown(
+                UnixListenerStream::new(listener).map(|conn| conn.map(PeerStream::new)),
+                shutdown,
+            )
             .await
             .map_err(|e| TransportError::Serve(error_chain(&e)))
     }

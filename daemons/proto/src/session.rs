@@ -115,7 +115,14 @@ impl SessionClient {
         ops: impl futures::Stream<Item = Op> + Send + 'static,
     ) -> Result<BoxStream<Event>, ApiError> {
         let r = self.inner.stream(ops.map(op_out)).await?.into_inner();
-        Ok(r.map(|r| r.map_err(ApiError::from).and_then(event_in))
-            .boxed())
+        // Events of kinds this build does not know are skipped, never an
+        // error (docs/EVENTS.md: consumers ignore types they do not know).
+        Ok(r.filter_map(|r| {
+            futures::future::ready(match r {
+                Ok(e) => event_in(e).transpose(),
+                Err(status) => Some(Err(ApiError::from(status))),
+            })
+        })
+        .boxed())
     }
 }

@@ -92,7 +92,7 @@ pub async fn connect(path: &Path) -> Result<Channel, TransportError> {
     endpoint
         .connect_with_connector(tower::service_fn(move |_| {
             let p = owned.clone();
-            async move { Ok::<_, std::io::Error>(TokioIo::new(UnixStream::connect(p).await?)) }
+            async move { Ok::<_, std::io::Error>(TokioIo::new(dial(&p).await?)) }
         }))
         .await
         .map_err(|e| TransportError::Connect {
@@ -114,8 +114,34 @@ pub fn connect_lazy(path: &Path) -> Channel {
         .keep_alive_while_idle(true)
         .connect_with_connector_lazy(tower::service_fn(move |_| {
             let p = owned.clone();
-            async move { Ok::<_, std::io::Error>(TokioIo::new(UnixStream::connect(p).await?)) }
+            async move { Ok::<_, std::io::Error>(TokioIo::new(dial(&p).await?)) }
         }))
+}
+
+/// Connect to a daemon's socket and check who serves it: root, this
+/// process's own uid, or an aiOS daemon user. Anyone else who managed to
+/// put a socket at a daemon's path is refused before a byte is sent.
+async fn dial(path: &Path) -> std::io::Result<UnixStream> {
+    let stream = UnixStream::connect(path).await?;
+    let server = stream.peer_cred()?.uid();
+    if trusted_server(server) {
+        return Ok(stream);
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::PermissionDenied,
+        format!(
+            "refusing {}: it is served by uid {server}, which is neither root, this user, nor an aiOS daemon user ({})",
+            path.display(),
+            crate::principal::DAEMON_USERS.join(", ")
+        ),
+    ))
+}
+
+/// Whether a server running as `uid` may be trusted as an aiOS daemon.
+pub(crate) fn trusted_server(uid: u32) -> bool {
+    uid == 0
+        || uid == nix::unistd::geteuid().as_raw()
+        || crate::principal::daemon_uids().contains(&uid)
 }
 
 /// Render an error with its sources, for messages a user reads.

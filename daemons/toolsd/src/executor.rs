@@ -12,12 +12,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use aios_catalog::{
+    Access, Identity, OutputSink, Prepared, Registry, Supervisor, ToolCtx, ToolError, ToolErrorKind,
+};
 use aios_proto::{
     ApiError, BoxStream, ExecuteEnd, ExecuteEvent, ExecuteRequest, Principal, Right, ToolSpec,
     ToolStatus, ToolsApi,
-};
-use aios_catalog::{
-    Access, Identity, OutputSink, Prepared, Registry, ToolCtx, ToolError, ToolErrorKind,
 };
 use futures::StreamExt;
 use serde_json::Value;
@@ -26,6 +26,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::authorize::{Decision, authorize};
+use crate::supervisor::InitdSupervisor;
 
 /// Limits of the executor.
 #[derive(Debug, Clone)]
@@ -40,6 +41,8 @@ pub struct ExecutorConfig {
     pub max_output_bytes: usize,
     /// How long a cancelled tool may take to stop before it is aborted.
     pub cancel_grace: Duration,
+    /// aiOS's supervisor, asked by the `service.*` tools.
+    pub supervisor: Arc<dyn Supervisor>,
 }
 
 impl Default for ExecutorConfig {
@@ -50,6 +53,7 @@ impl Default for ExecutorConfig {
             max_result_bytes: 1024 * 1024,
             max_output_bytes: OutputSink::DEFAULT_CAP,
             cancel_grace: Duration::from_secs(2),
+            supervisor: Arc::new(InitdSupervisor::from_env()),
         }
     }
 }
@@ -213,7 +217,8 @@ impl Call {
             cancel.clone(),
             OutputSink::channel(out_tx, self.config.max_output_bytes),
             access,
-        );
+        )
+        .with_supervisor(self.config.supervisor.clone());
         let started = Instant::now();
         let mut task = tokio::spawn(prepared.run(ctx));
         let deadline = tokio::time::sleep(self.timeout);

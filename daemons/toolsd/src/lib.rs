@@ -19,6 +19,8 @@
 
 mod authorize;
 mod executor;
+mod supervisor;
 
 pub use authorize::{Decision, authorize};
 pub use executor::{Executor, ExecutorConfig, cap_result};
+pub use supervisor::InitdSupervisor;

@@ -2,7 +2,7 @@
 //! spellings (which the schema's CHECK constraints repeat) are tested
 //! without a database. Changing a spelling needs a migration.
 
-use aios_proto::{ApprovalMode, ToolStatus};
+use aios_domain::{ApprovalMode, ToolStatus};
 
 /// Column spelling of an approval mode.
 pub(crate) fn approval_str(a: ApprovalMode) -> &'static str {

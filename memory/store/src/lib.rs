@@ -5,7 +5,7 @@
 //! indexes are derived from it and can be rebuilt.
 //!
 //! The principal type is [`Store`], a synchronous, `Sync` handle with typed
-//! methods over the domain types of `aios_proto`. [`StoreError`] carries an
+//! methods over the plain domain types of `aios_domain`. [`StoreError`] carries an
 //! [`ErrorKind`] and a message that names the database file.
 //!
 //! Design decisions:

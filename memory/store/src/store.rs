@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use aios_proto::{Role, SessionInfo, StoredMessage, StoredToolCall, ToolCall};
+use aios_domain::{Role, SessionInfo, StoredMessage, StoredToolCall, ToolCall};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::codec::{approval_parse, approval_str, status_parse, status_str};

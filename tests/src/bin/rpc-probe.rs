@@ -3,7 +3,11 @@
 //! callers by their kernel-verified credentials.
 //!
 //! Calls: `ping`, `memory-put-session`, `memory-get-session ID`,
-//! `tools-execute-as UID`.
+//! `tools-execute-as UID`, and `hold`: connect to SOCKET, hand the connected
+//! descriptor to the parent over fd 3 (`SCM_RIGHTS`) and exit, so the
+//! connection outlives the process whose credentials it carries; `listen`:
+//! bind SOCKET (mode 0777), print `ready`, and accept connections until
+//! killed, as an impostor would.
 
 use std::process::ExitCode;
 
@@ -37,6 +41,12 @@ async fn probe(args: &[String]) -> Result<String, (String, String)> {
     let [socket, call, rest @ ..] = args else {
         return Err(("usage".into(), "rpc-probe SOCKET CALL [ARG]".into()));
     };
+    if call == "hold" {
+        return hold(socket);
+    }
+    if call == "listen" {
+        return listen(socket);
+    }
     let channel = aios_proto::connect(std::path::Path::new(socket))
         .await
         .map_err(|e| ("connect_failed".to_string(), e.to_string()))?;
@@ -112,5 +122,47 @@ async fn probe(args: &[String]) -> Result<String, (String, String)> {
             Err(("error".into(), "stream ended without a result".into()))
         }
         other => Err(("usage".into(), format!("unknown call {other}"))),
+    }
+}
+
+/// Connect to `socket` and pass the connection to the parent over fd 3.
+fn hold(socket: &str) -> Result<String, (String, String)> {
+    use std::os::fd::{AsRawFd, BorrowedFd};
+    let fail =
+        |what: &str, e: &dyn std::fmt::Display| ("error".to_string(), format!("{what}: {e}"));
+    let conn = std::os::unix::net::UnixStream::connect(socket).map_err(|e| fail("connect", &e))?;
+    // SAFETY: the parent starts this process with a Unix socket at fd 3 and
+    // keeps it open for the process's whole life.
+    let parent = unsafe { BorrowedFd::borrow_raw(3) };
+    let fds = [conn.as_raw_fd()];
+    let cmsg = [nix::sys::socket::ControlMessage::ScmRights(&fds)];
+    let iov = [std::io::IoSlice::new(b"x")];
+    nix::sys::socket::sendmsg::<()>(
+        parent.as_raw_fd(),
+        &iov,
+        &cmsg,
+        nix::sys::socket::MsgFlags::empty(),
+        None,
+    )
+    .map_err(|e| fail("sendmsg", &e))?;
+    Ok(format!("held by pid {}", std::process::id()))
+}
+
+/// Listen on `socket` as whoever runs this, accepting and dropping
+/// connections until killed.
+fn listen(socket: &str) -> Result<String, (String, String)> {
+    use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
+    let fail =
+        |what: &str, e: &dyn std::fmt::Display| ("error".to_string(), format!("{what}: {e}"));
+    let l = std::os::unix::net::UnixListener::bind(socket).map_err(|e| fail("bind", &e))?;
+    std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o777))
+        .map_err(|e| fail("chmod", &e))?;
+    let mut out = std::io::stdout();
+    writeln!(out, "ready")
+        .and_then(|()| out.flush())
+        .map_err(|e| fail("stdout", &e))?;
+    loop {
+        l.accept().map_err(|e| fail("accept", &e))?;
     }
 }

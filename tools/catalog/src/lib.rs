@@ -2,10 +2,10 @@
 //!
 //! Every tool is a type implementing [`Tool`]: its dotted name, description,
 //! argument struct (`serde::Deserialize` + `schemars::JsonSchema`), effect
-//! class ([`aios_proto::Risk`]), the [`Resource`]s a call touches, a
+//! class ([`aios_domain::Risk`]), the [`Resource`]s a call touches, a
 //! human preview, and an async `run`. The [`Registry`] is built once
 //! ([`Registry::builtin`]) and derives from those definitions everything
-//! else needs: the [`aios_proto::ToolSpec`] list (LLM schema, policy input),
+//! else needs: the [`aios_domain::ToolSpec`] list (LLM schema, policy input),
 //! help text, argument validation that names the failing field, and
 //! "did you mean" suggestions for unknown names.
 //!
@@ -27,7 +27,8 @@
 //! - **Schemas inline every subschema** (no `$ref`), as LLM providers want.
 //!
 //! This crate knows nothing about gRPC, sockets or policy; `toolsd` owns
-//! those.
+//! those. It speaks the contracts' plain types (`aios-domain`), and asks
+//! aiOS's supervisor through the [`Supervisor`] trait the executor provides.
 #![deny(missing_docs)]
 
 pub mod access;
@@ -36,10 +37,12 @@ pub mod command;
 mod error;
 pub mod procfs;
 mod registry;
+mod supervisor;
 mod tool;
 pub mod util;
 
 pub use access::{Access, FileMeta, Identity, Perm, permits};
 pub use error::{ToolError, ToolErrorKind};
 pub use registry::{Prepared, Registry, RegistryBuilder, help_text, parse_args, schema_of};
+pub use supervisor::Supervisor;
 pub use tool::{OutputSink, Resource, Tool, ToolCtx};

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use aios_proto::{Risk, ToolSpec};
+use aios_domain::{Risk, ToolSpec};
 use futures::future::BoxFuture;
 use serde_json::Value;
 
@@ -283,7 +283,7 @@ pub fn parse_args<T: serde::de::DeserializeOwned>(tool: &str, args: Value) -> Re
     if !args.is_object() {
         return Err(ToolError::invalid(format!(
             "{tool}: arguments must be a JSON object, got {}",
-            kind_of(&args)
+            aios_domain::json_kind(&args)
         )));
     }
     serde_path_to_error::deserialize(args).map_err(|e| {
@@ -297,17 +297,6 @@ pub fn parse_args<T: serde::de::DeserializeOwned>(tool: &str, args: Value) -> Re
             ToolError::invalid(format!("{tool}: field `{path}`: {inner}"))
         }
     })
-}
-
-fn kind_of(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 /// Up to three known names closest to `wanted`: same-namespace or

@@ -7,14 +7,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use aios_proto::Risk;
+use aios_domain::Risk;
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::{Access, ToolError};
+use crate::{Access, Supervisor, ToolError};
 
 /// One tool: its name, description, typed arguments, effect class,
 /// resources, preview and implementation, all in one place. The LLM schema,
@@ -145,6 +145,7 @@ pub struct ToolCtx {
     cancel: CancellationToken,
     output: OutputSink,
     access: Arc<Access>,
+    supervisor: Option<Arc<dyn Supervisor>>,
 }
 
 impl ToolCtx {
@@ -154,7 +155,19 @@ impl ToolCtx {
             cancel,
             output,
             access: Arc::new(access),
+            supervisor: None,
         }
+    }
+
+    /// The same context, able to ask aiOS's supervisor about services.
+    pub fn with_supervisor(mut self, supervisor: Arc<dyn Supervisor>) -> ToolCtx {
+        self.supervisor = Some(supervisor);
+        self
+    }
+
+    /// aiOS's supervisor, when the executor provides one.
+    pub fn supervisor(&self) -> Option<&dyn Supervisor> {
+        self.supervisor.as_deref()
     }
 
     /// A context running as this process with no live output and a fresh

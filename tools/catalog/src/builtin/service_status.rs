@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use aios_proto::Risk;
+use aios_domain::Risk;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -174,7 +174,11 @@ impl Tool for ServiceStatus {
         });
         // aiOS's own supervisor first: PID 1 on the image, `initd --user`
         // for the daemon set in development mode.
-        if let Some(state) = initd_status(name.as_str()).await? {
+        let managed = match ctx.supervisor() {
+            Some(sup) => sup.status(name.as_str()).await.map_err(ToolError::failed)?,
+            None => None,
+        };
+        if let Some(state) = managed {
             v["manager"] = Value::from("initd");
             v["found"] = Value::from(true);
             v["unit"] = super::to_value(&state)?;
@@ -209,37 +213,6 @@ impl Tool for ServiceStatus {
             );
         }
         Ok(v)
-    }
-}
-
-/// The supervisor's control socket: `$AIOS_RUNTIME_DIR/initd.sock` (set for
-/// every service `initd` starts), else the image's `/run/aios/initd.sock`.
-fn initd_socket() -> std::path::PathBuf {
-    match std::env::var_os("AIOS_RUNTIME_DIR").filter(|v| !v.is_empty()) {
-        Some(dir) => Path::new(&dir).join("initd.sock"),
-        None => Path::new("/run/aios/initd.sock").to_path_buf(),
-    }
-}
-
-/// Ask initd for a service's state. `None` when no initd answers or it does
-/// not manage that service (so another manager may know it).
-async fn initd_status(name: &str) -> Result<Option<aios_proto::ServiceState>, ToolError> {
-    let socket = initd_socket();
-    if !socket.exists() {
-        return Ok(None);
-    }
-    let Ok(channel) = aios_proto::connect(&socket).await else {
-        return Ok(None);
-    };
-    let mut sup = aios_proto::SupervisorClient::new(channel);
-    match sup.act(name, aios_proto::ServiceVerb::Status).await {
-        Ok(state) => Ok(Some(state)),
-        Err(e) if e.kind == aios_proto::ApiErrorKind::NotFound => Ok(None),
-        Err(e) => Err(ToolError::failed(format!(
-            "initd at {} could not report {name}: {}",
-            socket.display(),
-            e.message
-        ))),
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use aios_proto::Risk;
+use aios_domain::Risk;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
