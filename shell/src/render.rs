@@ -403,7 +403,7 @@ mod tests {
         let t = transcript(&hostile_events());
         insta::assert_snapshot!(t, @r#"
         [out]see ␛]8;;http://x/␛\f␛]52;c;aGk=␇␛[2J\u{9b}31m\u{202e}txt␛]8;;␛\
-        [err]● fs.list"f␛]52;c;aGk=␇␛[2J\u{9b}31m\u{202e}txt [destructive] {"path":"f\u001b]52;c;aGk=\u0007\u001b[2J\u{9b}31m\u{202e}txt"}
+        [err]● fs.listf␛]52;c;aGk=␇␛[2J\u{9b}31m\u{202e}txt [destructive] {"path":"f\u001b]52;c;aGk=\u0007\u001b[2J\u{9b}31m\u{202e}txt"}
         [err]  now in f␛]52;c;aGk=␇␛[2J\u{9b}31m\u{202e}txt
         [err]  line two␛[1A␛[2K
         [err]  ✗ failed: cannot read f␛]52;c;aGk=␇␛[2J\u{9b}31m\u{202e}txt
