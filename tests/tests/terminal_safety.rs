@@ -21,9 +21,9 @@ const LIMIT: Duration = Duration::from_secs(120);
 /// A file name with OSC 52 (write the clipboard), CSI (clear the screen),
 /// OSC 8 (a hidden link), an 8-bit CSI and a right-to-left override.
 const EVIL: &str =
-    "evil\x1b]52;c;aGFja2Vk\x07\x1b[2J\x1b]8;;http://x/\x1b\\\u{9b}31m\u{202e}gpj.exe";
+    "evil\x1b]52;c;aGFja2Vk\x07\x1b[2J\x1b]8;;mailto:x\x1b\\\u{9b}31m\u{202e}gpj.exe";
 /// How the shell shows [`EVIL`] in text mode.
-const EVIL_SHOWN: &str = "evil␛]52;c;aGFja2Vk␇␛[2J␛]8;;http://x/␛\\\\u{9b}31m\\u{202e}gpj.exe";
+const EVIL_SHOWN: &str = "evil␛]52;c;aGFja2Vk␇␛[2J␛]8;;mailto:x␛\\\\u{9b}31m\\u{202e}gpj.exe";
 
 /// Model text with OSC 52, SGR, erase-line, C1 CSI and a lone CR.
 const MODEL_TEXT: &str =
