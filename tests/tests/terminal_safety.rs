@@ -208,9 +208,14 @@ fn on_a_terminal_the_only_escapes_are_the_shells_own_colours() {
     // Our copy of the slave closes here, so the master reads EOF (EIO) once
     // the shell has exited.
     drop(cmd);
-    let reader = std::thread::spawn(move || read_until_hangup(master));
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(read_until_hangup(master)));
     let out = wait_output(child, LIMIT);
-    let screen = reader.join().unwrap();
+    // Something still holding the terminal (it should not) fails the test
+    // instead of hanging it.
+    let screen = rx
+        .recv_timeout(LIMIT)
+        .expect("the terminal was not closed after aios exited");
     assert_eq!(out.status.code(), Some(1), "terminal: {screen:?}");
     assert_eq!(acting(&out.stdout), Vec::<String>::new());
 
