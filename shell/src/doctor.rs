@@ -1,14 +1,13 @@
 //! `aios doctor`: what is configured, which daemons answer, which
 //! providers are reachable. It starts nothing.
 
-use std::io::Write;
-
 use aios_config::{Daemon, Paths};
 use aios_proto::ModelClient;
 
 use crate::cli::Cli;
 use crate::exit::{Exit, Failure};
-use crate::launch::ping;
+use crate::printer;
+use crate::probe::ping;
 
 /// Run the checks and print a report; exit 4 when a daemon is down.
 pub async fn run(cli: &Cli) -> Result<Exit, Failure> {
@@ -64,7 +63,7 @@ pub async fn run(cli: &Cli) -> Result<Exit, Failure> {
     let mut all_up = true;
     for d in Daemon::ALL {
         match ping(&paths.socket(d)).await {
-            Some(p) => line(
+            Ok(p) => line(
                 &mut report,
                 format!(
                     "  {:<9} up    pid {} v{} uptime {}s (sees you as uid {}{})",
@@ -76,7 +75,7 @@ pub async fn run(cli: &Cli) -> Result<Exit, Failure> {
                     if p.caller_admin { ", admin" } else { "" }
                 ),
             ),
-            None => {
+            Err(_) => {
                 all_up = false;
                 line(
                     &mut report,
@@ -127,7 +126,7 @@ pub async fn run(cli: &Cli) -> Result<Exit, Failure> {
             "  unknown: gatewayd is down (start the daemons with `aios daemons start`)".into(),
         ),
     }
-    let _ = std::io::stdout().lock().write_all(report.as_bytes());
+    let _ = write!(printer::stdout(), "{report}");
     Ok(if all_up {
         Exit::Success
     } else {

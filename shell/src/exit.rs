@@ -1,4 +1,6 @@
-//! The documented exit codes (docs/CLI.md) and the failure type carrying one.
+//! The documented exit codes (docs/CLI.md), the failure type carrying one,
+//! and the one place that maps the error codes of the event stream
+//! (docs/EVENTS.md) to exit codes and back.
 
 /// Process exit codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,8 +49,61 @@ impl Failure {
     }
 }
 
+/// The exit code for a request that ended with an `Error` event carrying
+/// `code`: the only place the shell looks at an error code's text.
+///
+/// - input errors (`empty_input`, `input_too_large`, `turn_in_progress`):
+///   aiosd refused to start the turn, exit 2;
+/// - `daemon_unavailable`: a daemon the turn needed went away, exit 4;
+/// - anything else (`model_error`, `rate_limited`, ...): exit 1.
+pub fn code_for_error(code: &str) -> Exit {
+    match code {
+        "empty_input" | "input_too_large" | "turn_in_progress" => Exit::Usage,
+        "daemon_unavailable" => Exit::DaemonUnavailable,
+        _ => Exit::Failed,
+    }
+}
+
+/// The error code the shell itself reports (in `--json` mode) for a
+/// failure outside the event stream; the inverse of [`code_for_error`] for
+/// the codes the shell produces.
+pub fn error_code_for(code: Exit) -> &'static str {
+    match code {
+        Exit::DaemonUnavailable => "daemon_unavailable",
+        _ => "client_error",
+    }
+}
+
 impl From<aios_config::ConfigError> for Failure {
     fn from(e: aios_config::ConfigError) -> Self {
         Failure::usage(format!("configuration error: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_codes_map_to_the_documented_exit_codes() {
+        for (code, exit) in [
+            ("empty_input", Exit::Usage),
+            ("input_too_large", Exit::Usage),
+            ("turn_in_progress", Exit::Usage),
+            ("daemon_unavailable", Exit::DaemonUnavailable),
+            ("model_error", Exit::Failed),
+            ("rate_limited", Exit::Failed),
+            ("something_new", Exit::Failed),
+        ] {
+            assert_eq!(code_for_error(code), exit, "{code}");
+        }
+        for exit in [Exit::DaemonUnavailable, Exit::Failed, Exit::Usage] {
+            let code = error_code_for(exit);
+            if exit == Exit::DaemonUnavailable {
+                assert_eq!(code_for_error(code), exit);
+            } else {
+                assert_eq!(code, "client_error");
+            }
+        }
     }
 }

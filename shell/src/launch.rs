@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use aios_config::{Config, Daemon, Paths};
-use aios_proto::{HealthClient, PingReply, PowerAction, ServiceVerb, SupervisorClient};
+use aios_proto::{PingReply, PowerAction, ServiceVerb, SupervisorClient};
 
 use crate::cli::{Cli, DaemonsAction};
 use crate::exit::{Exit, Failure};
@@ -18,10 +18,11 @@ use crate::exit::{Exit, Failure};
 /// How long a started daemon may take to answer.
 const START_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// Ping a daemon's socket; `None` when nobody answers.
-pub async fn ping(socket: &Path) -> Option<PingReply> {
-    let channel = aios_proto::connect(socket).await.ok()?;
-    HealthClient::new(channel).ping().await.ok()
+/// Ping a daemon's socket with the shell's one probe
+/// ([`crate::probe::ping`]); `None` when nobody answers (why is not needed
+/// here).
+async fn ping(socket: &Path) -> Option<PingReply> {
+    crate::probe::ping(socket).await.ok()
 }
 
 /// Make sure every daemon answers, starting the missing ones unless

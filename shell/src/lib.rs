@@ -8,9 +8,14 @@
 //! - [`cli`]: the flags and subcommands (one definition, help derives from it);
 //! - [`exit`]: the documented exit codes and the error type that carries one;
 //! - [`input`]: reading and validating the prompt;
+//! - [`sanitize`]: showing control characters in untrusted text instead of
+//!   letting them drive the terminal;
 //! - [`render`]: turning events into readable lines (pure, snapshot-tested);
+//! - [`printer`]: the only writer to stdout and stderr;
+//! - [`probe`]: the health probe of one daemon socket;
 //! - [`launch`]: finding or starting the daemon set (DESIGN.md §8);
-//! - [`oneshot`]: `aios -p`, piped prompts and the session connection;
+//! - [`connection`]: one attached session, shared by the modes below;
+//! - [`oneshot`]: `aios -p`, piped prompts and `aios sessions`;
 //! - [`line`]: the plain line mode on a terminal;
 //! - [`wait`]: waiting for absent daemons in line mode (login-shell use);
 //! - [`doctor`]: `aios doctor`;
@@ -19,17 +24,20 @@
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod cli;
+pub mod connection;
 pub mod doctor;
 pub mod exit;
 pub mod input;
 pub mod launch;
 pub mod line;
 pub mod oneshot;
+pub mod printer;
+pub mod probe;
 pub mod render;
+pub mod sanitize;
 pub mod service;
 pub mod wait;
 
-use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -47,8 +55,7 @@ pub fn main() -> ExitCode {
     let code = match run(cli) {
         Ok(code) => code,
         Err(f) => {
-            let mut err = std::io::stderr().lock();
-            let _ = writeln!(err, "aios: {}", f.message);
+            let _ = writeln!(printer::stderr(), "aios: {}", f.message);
             f.code
         }
     };
@@ -80,6 +87,6 @@ fn posix_command(cmd: &str) -> ExitCode {
         .arg("-c")
         .arg(cmd)
         .exec();
-    let _ = writeln!(std::io::stderr(), "aios: cannot run /bin/sh: {err}");
+    let _ = writeln!(printer::stderr(), "aios: cannot run /bin/sh: {err}");
     ExitCode::from(Exit::Failed as u8)
 }

@@ -7,18 +7,17 @@
 //! the wait (Ctrl-C or Ctrl-D, exit 4). Non-interactive uses (`-p`, piped
 //! stdin, `--json`) never come here and still exit 4 at once.
 
-use std::io::Write;
-
 use aios_config::{Config, Paths};
 use futures::StreamExt;
 use tokio::signal::unix::{Signal, SignalKind};
 
 use crate::cli::Cli;
+use crate::connection::Connection;
 use crate::exit::{Exit, Failure};
 use crate::input::{self, Line, Lines};
 use crate::launch;
-use crate::oneshot::Connection;
-use crate::wait::{self, Backoff, Down, TypeAhead, say};
+use crate::printer::{self, say};
+use crate::wait::{self, Backoff, Down, TypeAhead};
 
 /// Why a connection is being made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,7 +69,7 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
                 // Typed before the prompt: show it after the prompt, as if
                 // typed there, so the transcript reads in order.
                 if let Line::Text(t) = &line {
-                    let _ = writeln!(std::io::stderr().lock(), "{}", t.trim_end());
+                    let _ = writeln!(printer::stderr(), "{}", t.trim_end());
                 }
                 Idle::Line(line)
             }
@@ -89,7 +88,7 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
             Idle::Interrupt => {
                 // As other shells do: the terminal dropped the typed line;
                 // start a fresh one.
-                let _ = writeln!(std::io::stderr().lock());
+                let _ = writeln!(printer::stderr());
                 show_prompt = true;
                 continue;
             }
@@ -99,7 +98,7 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
                     Some(Err(e)) => format!("lost the connection to aiosd: {}", e.message),
                     _ => "aiosd ended the session stream".to_string(),
                 };
-                let _ = writeln!(std::io::stderr().lock());
+                let _ = writeln!(printer::stderr());
                 say(&why);
                 conn = connect(cli, config, paths, &mut term, Why::Lost).await?;
                 continue;
@@ -144,7 +143,7 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
 }
 
 fn prompt() {
-    let mut err = std::io::stderr().lock();
+    let mut err = printer::stderr();
     let _ = write!(err, "aios> ");
     let _ = err.flush();
 }

