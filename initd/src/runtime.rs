@@ -24,6 +24,9 @@ use crate::sys::{Mode, RealOs};
 /// How long a control request waits for its service to settle.
 pub const CONTROL_WAIT: Duration = Duration::from_secs(50);
 
+/// The longest the loop sleeps with nothing due.
+const IDLE_WAKEUP: Duration = Duration::from_secs(3600);
+
 /// Everything the loop reacts to.
 #[derive(Debug)]
 pub enum Event {
@@ -208,7 +211,8 @@ impl EventLoop {
                 .sup
                 .next_deadline()
                 .map(|d| d.saturating_sub(now))
-                .unwrap_or(Duration::from_secs(3600));
+                .unwrap_or(IDLE_WAKEUP)
+                .min(IDLE_WAKEUP);
             if let Some(w) = self.waiters.iter().map(|w| w.deadline).min() {
                 timeout = timeout.min(w.saturating_duration_since(Instant::now()));
             }
@@ -252,12 +256,12 @@ impl EventLoop {
     /// Reap until there is no child left, or `limit` passes. Returns
     /// whether none is left.
     fn wait_no_children(&mut self, limit: Duration) -> bool {
-        let deadline = Instant::now() + limit;
+        let deadline = Instant::now().checked_add(limit);
         loop {
             if !self.reap() {
                 return true;
             }
-            let left = deadline.saturating_duration_since(Instant::now());
+            let left = deadline.map_or(limit, |d| d.saturating_duration_since(Instant::now()));
             if left.is_zero() {
                 return false;
             }

@@ -465,3 +465,34 @@ exec sleep 1000"#,
     assert!(log.contains("ready service=setup"), "{log}");
     assert!(log.contains("started service=setup"), "{log}");
 }
+
+#[test]
+fn absurd_durations_are_refused_before_anything_starts() {
+    let tree = Tree::new();
+    tree.service(
+        "slow",
+        "exec sleep 1000",
+        "readiness = \"notify\"\nstart_timeout = \"18446744073709551615s\"",
+    );
+    // Waited for with a timeout: a supervisor that accepted the manifest
+    // would keep running (or panic when it adds the timeout to its clock).
+    let mut u = User::start(tree, |_| {});
+    let status = u.wait_exit();
+    let stderr = std::fs::read_to_string(u.tree.path("stderr")).unwrap();
+    assert_eq!(status.code(), Some(2), "{}", u.log());
+    assert!(
+        stderr.contains("slow.toml:3:")
+            && stderr.contains("too long: at most 8760h")
+            && stderr.contains("key `start_timeout`"),
+        "{stderr}"
+    );
+    assert!(!u.tree.socket().exists(), "nothing was served");
+
+    let out = Command::new(INITD)
+        .arg("check")
+        .arg(u.tree.services())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("slow.toml:3:"));
+}

@@ -387,3 +387,42 @@ fn missing_directory_is_a_read_error() {
             .contains("cannot read /nonexistent/aios/services")
     );
 }
+
+#[test]
+fn absurd_durations_are_refused_with_file_line_column_and_key() {
+    for (key, line, text) in [
+        (
+            "start_timeout",
+            2,
+            "command = [\"/bin/true\"]\nstart_timeout = \"18446744073709551615s\"\n",
+        ),
+        (
+            "stop_timeout",
+            2,
+            "command = [\"/bin/true\"]\nstop_timeout = \"9999999999h\"\n",
+        ),
+        (
+            "watchdog",
+            2,
+            "command = [\"/bin/true\"]\nwatchdog = \"8761h\"\n",
+        ),
+        (
+            "backoff.max",
+            4,
+            "command = [\"/bin/true\"]\n\n[backoff]\nmax = \"18446744073709551615ms18446744073709551615s\"\n",
+        ),
+        (
+            "start_limit.interval",
+            4,
+            "command = [\"/bin/true\"]\n\n[start_limit]\ninterval = \"1000000m\"\n",
+        ),
+    ] {
+        let e = err("x", text);
+        assert!(
+            e.starts_with(&format!("/etc/aios/services/x.toml:{line}:"))
+                && e.contains("too long: at most 8760h")
+                && e.contains(&format!("(key `{key}`)")),
+            "{key}: {e}"
+        );
+    }
+}

@@ -47,6 +47,13 @@ use crate::spec::{Readiness, RestartPolicy, ServiceSpec};
 /// How often a `readiness = { socket = ... }` service is probed.
 pub const SOCKET_PROBE_INTERVAL: Duration = Duration::from_millis(10);
 
+/// The time `d` after `now` on the supervisor's clock. Durations come from
+/// manifests; one that would overflow the clock is a deadline that is never
+/// reached, not a panic inside PID 1.
+pub fn after(now: Duration, d: Duration) -> Duration {
+    now.checked_add(d).unwrap_or(Duration::MAX)
+}
+
 /// The supervisor over an [`Os`].
 pub struct Supervisor<O: Os> {
     os: O,
@@ -154,7 +161,7 @@ impl<O: Os> Supervisor<O> {
                 s.want = true;
                 s.state = State::Stopping {
                     pid,
-                    kill_at: Some(now + s.spec.stop_timeout),
+                    kill_at: Some(after(now, s.spec.stop_timeout)),
                     next: AfterStop::Restart,
                 };
                 s.since_ms = wall;
@@ -424,7 +431,7 @@ impl<O: Os> Supervisor<O> {
                         s.status_text = reason.clone();
                         s.state = State::Stopping {
                             pid,
-                            kill_at: Some(now + s.spec.stop_timeout),
+                            kill_at: Some(after(now, s.spec.stop_timeout)),
                             next: AfterStop::Failure(reason),
                         };
                         s.since_ms = wall;
@@ -456,7 +463,7 @@ impl<O: Os> Supervisor<O> {
                         s.status_text = reason.clone();
                         s.state = State::Stopping {
                             pid,
-                            kill_at: Some(now + s.spec.stop_timeout),
+                            kill_at: Some(after(now, s.spec.stop_timeout)),
                             next: AfterStop::Failure(reason),
                         };
                         s.since_ms = wall;
@@ -476,14 +483,16 @@ impl<O: Os> Supervisor<O> {
             .filter_map(|s| match &s.state {
                 State::BackingOff { until } => Some(*until),
                 State::Starting { deadline, .. } => match s.spec.readiness {
-                    Readiness::Socket(_) => Some((*deadline).min(now + SOCKET_PROBE_INTERVAL)),
+                    Readiness::Socket(_) => {
+                        Some((*deadline).min(after(now, SOCKET_PROBE_INTERVAL)))
+                    }
                     _ => Some(*deadline),
                 },
                 State::Stopping { kill_at, .. } => *kill_at,
                 State::Running { .. } => s
                     .spec
                     .watchdog
-                    .map(|wd| s.last_watchdog + wd + Duration::from_millis(1)),
+                    .map(|wd| after(after(s.last_watchdog, wd), Duration::from_millis(1))),
                 _ => None,
             })
             .min()
@@ -696,7 +705,7 @@ impl<O: Os> Supervisor<O> {
                 if let Some(s) = self.svcs.get_mut(name) {
                     s.state = State::Stopping {
                         pid,
-                        kill_at: Some(now + s.spec.stop_timeout),
+                        kill_at: Some(after(now, s.spec.stop_timeout)),
                         next: AfterStop::Rest,
                     };
                     s.since_ms = wall;
@@ -755,7 +764,7 @@ impl<O: Os> Supervisor<O> {
                     Readiness::None => State::Running { pid },
                     _ => State::Starting {
                         pid,
-                        deadline: now + spec.start_timeout,
+                        deadline: after(now, spec.start_timeout),
                     },
                 };
             }
@@ -795,7 +804,9 @@ impl<O: Os> Supervisor<O> {
             );
             s.restart_pending = true;
             tracing::info!(service = %name, delay_ms = delay.as_millis() as u64, "restarting after backoff");
-            s.state = State::BackingOff { until: now + delay };
+            s.state = State::BackingOff {
+                until: after(now, delay),
+            };
         } else {
             s.want = false;
             s.state = if failed { State::Failed } else { State::Exited };

@@ -198,9 +198,10 @@ pub fn send(socket: &str, state: &str, barrier: bool, timeout: Duration) -> Resu
     .map_err(|e| io(e.into()))?;
     drop(w);
     // The read end sees POLLHUP once the receiver closed its copy.
-    let deadline = Instant::now() + timeout;
+    // A timeout beyond the clock's range waits as long as it takes.
+    let deadline = Instant::now().checked_add(timeout);
     loop {
-        let left = deadline.saturating_duration_since(Instant::now());
+        let left = deadline.map_or(timeout, |d| d.saturating_duration_since(Instant::now()));
         if left.is_zero() {
             return Err(SendError::Timeout(timeout));
         }
