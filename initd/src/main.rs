@@ -30,7 +30,8 @@ Modes:
       starts /etc/aios/services/*.toml in dependency order, serves the
       control API on /run/aios/initd.sock, and on SIGTERM/SIGPWR (power off)
       or SIGINT (Ctrl-Alt-Del, reboot) stops everything in reverse order.
-      Refuses to run unless it is PID 1. The console (the user's terminal)
+      Refuses to run unless it is PID 1; as PID 1 it ignores subcommands
+      (words the kernel passed on). The console (the user's terminal)
       gets only warnings and errors; AIOS_LOG=info on the kernel command
       line shows everything there. The full log (info, or AIOS_LOG when more
       verbose) is /run/initd.log (at most 1 MiB, then rotated to .1).
@@ -138,6 +139,13 @@ fn main() -> ExitCode {
         }
         Err(e) => e.exit(),
     };
+    if pid1 && !cli.user {
+        // The kernel hands init the words of its command line it does not
+        // know: a stray `check` there must not make PID 1 run a helper and
+        // exit (the kernel panics when init exits).
+        let ignored = cli.cmd.as_ref().map(Cmd::name);
+        return system_main(&cli, ignored);
+    }
     match &cli.cmd {
         Some(Cmd::Check { dir }) => return check(dir),
         Some(Cmd::Notify {
@@ -161,14 +169,22 @@ fn main() -> ExitCode {
             }
         };
     }
-    if !pid1 {
-        eprintln!(
-            "initd: not PID 1 (pid {}): run `initd --user` for the user-level supervisor, or see `initd --help`",
-            std::process::id()
-        );
-        return ExitCode::from(2);
+    eprintln!(
+        "initd: not PID 1 (pid {}): run `initd --user` for the user-level supervisor, or see `initd --help`",
+        std::process::id()
+    );
+    ExitCode::from(2)
+}
+
+impl Cmd {
+    /// The subcommand as typed.
+    fn name(&self) -> &'static str {
+        match self {
+            Cmd::Check { .. } => "check",
+            Cmd::DaemonSet { .. } => "daemon-set",
+            Cmd::Notify { .. } => "notify",
+        }
     }
-    system_main(&cli)
 }
 
 fn check(dir: &Path) -> ExitCode {
@@ -451,8 +467,10 @@ fn prepare_socket_dir(dir: &Path) {
     }
 }
 
-fn system_main(cli: &Cli) -> ExitCode {
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_system(cli)));
+fn system_main(cli: &Cli, ignored_subcommand: Option<&str>) -> ExitCode {
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        run_system(cli, ignored_subcommand)
+    }));
     let reason = match outcome {
         Ok(Ok(never)) => match never {},
         Ok(Err(e)) => format!("{e:#}"),
@@ -468,13 +486,18 @@ fn system_main(cli: &Cli) -> ExitCode {
     pid1::recovery_console(&reason)
 }
 
-fn run_system(cli: &Cli) -> anyhow::Result<Infallible> {
+fn run_system(cli: &Cli, ignored_subcommand: Option<&str>) -> anyhow::Result<Infallible> {
     signals::block_handled().context("cannot block signals")?;
     let log_file = own_log::init_pid1(std::env::var(own_log::ENV).ok().as_deref());
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         "initd starting as PID 1"
     );
+    if let Some(sub) = ignored_subcommand {
+        tracing::warn!(
+            "ignoring the `{sub}` subcommand (from the kernel command line?): as PID 1 initd always boots the system"
+        );
+    }
     for problem in pid1::mount_api_filesystems() {
         tracing::warn!("{problem}");
     }

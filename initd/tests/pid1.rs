@@ -72,10 +72,12 @@ impl Pid1 {
             N.fetch_add(1, Ordering::SeqCst)
         );
         let mut cmd = Command::new("unshare");
+        // The test's own flags last: a test may end them with words the
+        // kernel would pass on (a subcommand).
         cmd.args(unshare_args())
             .arg(INITD)
-            .args(args)
             .args(["--cgroup", &cgroup, "--hostname", "aios-test"])
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::from(
@@ -559,4 +561,53 @@ exec sleep 1000"#,
         p.signal(nix::sys::signal::Signal::SIGTERM);
         assert_eq!(p.wait_end(), Some(libc::SIGINT), "{}", p.log());
     }
+}
+
+/// The kernel passes the words of its command line it does not know to
+/// init: a stray `check` must not turn PID 1 into the helper (which would
+/// exit, and the kernel would panic).
+#[test]
+fn as_pid1_a_subcommand_on_the_command_line_is_ignored() {
+    let tree = Tree::new();
+    tree.service("s", "exec sleep 1000", "");
+    let mut args = tree.args();
+    args.extend(["check".to_string(), "/nonexistent".to_string()]);
+    let mut p = Pid1::start_with(tree, args, |_| {});
+    let mut c = p.tree.client();
+    c.wait_state("s", "running", T, || p.log());
+    assert!(
+        p.tree
+            .initd_log()
+            .contains("ignoring the `check` subcommand"),
+        "{}",
+        p.log()
+    );
+    c.power(PowerAction::Poweroff).unwrap();
+    assert_eq!(p.wait_end(), Some(libc::SIGINT), "{}", p.log());
+}
+
+/// A duration past the clock's range is refused with its location; PID 1
+/// boots the other services (and does not panic adding it to the clock).
+#[test]
+fn as_pid1_an_absurd_duration_rejects_only_that_service() {
+    let tree = Tree::new();
+    tree.service(
+        "absurd",
+        "exec sleep 1000",
+        "readiness = \"notify\"\nstart_timeout = \"18446744073709551615s\"",
+    );
+    tree.service("ok", "exec sleep 1000", "");
+    let mut p = Pid1::start(tree);
+    let mut c = p.tree.client();
+    c.wait_state("ok", "running", T, || p.log());
+    let names: Vec<String> = c.list().into_iter().map(|s| s.name).collect();
+    assert_eq!(names, vec!["ok"]);
+    let log = p.tree.initd_log();
+    assert!(
+        log.contains("absurd.toml:3:") && log.contains("too long: at most 8760h"),
+        "{}",
+        p.log()
+    );
+    c.power(PowerAction::Poweroff).unwrap();
+    assert_eq!(p.wait_end(), Some(libc::SIGINT), "{}", p.log());
 }
