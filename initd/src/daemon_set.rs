@@ -67,14 +67,17 @@ fn render(d: Daemon, layout: &Layout) -> String {
     t
 }
 
-/// Write the manifests into `dir` (created if missing), replacing older ones.
+/// Write the manifests into `dir` (created 0755 if missing), replacing
+/// older ones. The files are 0644 whatever the umask, and written without
+/// following links: initd loads manifests only from files and directories
+/// nobody but their owner can write ([`crate::manifest::trust`]).
 pub fn write(dir: &Path, layout: &Layout) -> std::io::Result<Vec<PathBuf>> {
-    std::fs::create_dir_all(dir)?;
+    crate::sys::files::create_dirs(dir, 0o755)?;
     manifests(layout)
         .into_iter()
         .map(|(file, text)| {
             let path = dir.join(file);
-            std::fs::write(&path, text)?;
+            crate::sys::files::replace_file(&path, text.as_bytes(), 0o644)?;
             Ok(path)
         })
         .collect()

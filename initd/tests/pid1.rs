@@ -611,3 +611,61 @@ fn as_pid1_an_absurd_duration_rejects_only_that_service() {
     c.power(PowerAction::Poweroff).unwrap();
     assert_eq!(p.wait_end(), Some(libc::SIGINT), "{}", p.log());
 }
+
+/// PID 1 with its signal thread gone (an injected failure) still reaps
+/// orphans promptly and still powers off on SIGTERM. Only /proc is read
+/// while waiting: nothing wakes initd's loop from outside.
+#[test]
+fn as_pid1_without_the_signal_thread_orphans_are_still_reaped() {
+    let tree = Tree::new();
+    tree.service(
+        "orphans",
+        r#"while [ ! -e "$OUT/go" ]; do sleep 0.02; done
+for i in 1 2 3; do
+  ( sh -c 'echo $$ >> "$OUT/orphans"; sleep 0.2; echo $$ >> "$OUT/orphans-done"' & )
+done
+exec sleep 1000"#,
+        "",
+    );
+    let args = tree.args();
+    let mut p = Pid1::start_with(tree, args, |cmd| {
+        cmd.env("AIOS_INITD_FAULT", "signal-thread");
+    });
+    let mut c = p.tree.client();
+    c.wait_state("orphans", "running", T, || p.log());
+    wait_until(
+        "the fallback to be logged",
+        T,
+        || p.log(),
+        || {
+            p.tree
+                .initd_log()
+                .contains("reading signals failed: injected fault")
+                .then_some(())
+        },
+    );
+    std::fs::write(p.tree.out().join("go"), "").unwrap();
+    let done = wait_until(
+        "three orphans to finish",
+        T,
+        || p.log(),
+        || {
+            let l = p.tree.lines("orphans-done");
+            (l.len() == 3).then_some(l)
+        },
+    );
+    let orphans: Vec<u32> = done.iter().map(|l| l.parse().unwrap()).collect();
+    wait_until(
+        "the orphans to be reaped",
+        T,
+        || format!("{:?}\n{}", processes_in_namespace_of(p.init), p.log()),
+        || {
+            let procs = processes_in_namespace_of(p.init);
+            let left = procs.iter().any(|(_, n, _)| orphans.contains(n));
+            let zombies = procs.iter().any(|(_, _, s)| *s == 'Z');
+            (!left && !zombies).then_some(())
+        },
+    );
+    p.signal(nix::sys::signal::Signal::SIGTERM);
+    assert_eq!(p.wait_end(), Some(libc::SIGINT), "{}", p.log());
+}

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::*;
-use crate::spec::{Backoff, StartLimit};
+use crate::spec::{Backoff, RestartPolicy, StartLimit};
 
 /// Fake processes: spawns get increasing pids; every OS call is recorded.
 #[derive(Default)]
@@ -789,39 +789,4 @@ fn zero_burst_never_gives_up_and_keeps_backing_off() {
     assert_eq!(h.run_to_next_deadline(), Duration::from_secs(1));
 }
 
-#[test]
-fn durations_beyond_the_clock_are_deadlines_never_reached_not_panics() {
-    // The parser refuses such durations; the supervisor must not panic on
-    // them anyway (specs can be built in code too).
-    let mut clock_far = notify("far", &[], &[]);
-    clock_far.start_timeout = Duration::MAX;
-    clock_far.stop_timeout = Duration::MAX;
-    clock_far.watchdog = Some(Duration::MAX);
-    clock_far.restart = RestartPolicy::Always;
-    clock_far.backoff = Backoff {
-        initial: Duration::MAX,
-        max: Duration::MAX,
-    };
-    let mut h = H::new(vec![clock_far]);
-    h.sup.os_mut().now = Duration::from_secs(5);
-    h.sup.boot();
-    assert_eq!(h.phase("far"), Phase::Starting);
-    assert_eq!(h.sup.next_deadline(), Some(Duration::MAX));
-    h.ready("far");
-    assert_eq!(h.sup.next_deadline(), Some(Duration::MAX), "watchdog");
-    h.advance(1000);
-    assert_eq!(h.phase("far"), Phase::Running);
-    h.exit("far", 1);
-    assert_eq!(h.sup.next_deadline(), Some(Duration::MAX), "backoff");
-    h.advance(1000);
-    assert!(h.sup.start("far").is_ok());
-    assert_eq!(h.phase("far"), Phase::Starting);
-    h.sup.stop("far").unwrap();
-    assert_eq!(
-        h.sup.next_deadline(),
-        Some(Duration::MAX),
-        "kill after grace"
-    );
-    h.advance(1000);
-    assert_eq!(h.phase("far"), Phase::Stopping);
-}
+mod deadlines;
