@@ -16,8 +16,9 @@ use aios_proto::{
 
 use crate::runtime::{CONTROL_WAIT, ControlOp, ControlRequest, Event, Shared};
 use crate::supervisor::{ControlError, ServiceStatus};
-use crate::sys::Mode;
 use crate::sys::logs::LogStore;
+use crate::sys::{Mode, files};
+use nix::sys::socket::{Backlog, SockType};
 
 /// Lines returned when a caller asks for a tail of 0.
 pub const DEFAULT_TAIL: usize = 200;
@@ -171,6 +172,41 @@ impl ServerHandle {
     }
 }
 
+/// Bind the control socket at `path`, mode 0660 (group `aios`, when that
+/// group exists, in system mode). A live server there is an error, so two
+/// supervisors never fight over one socket; a stale socket is replaced.
+/// Call within a Tokio runtime.
+fn bind(path: &Path, mode: Mode) -> Result<tokio::net::UnixListener, String> {
+    let failed = |e: std::io::Error| format!("cannot listen on {}: {e}", path.display());
+    if let Some(dir) = path.parent()
+        && !dir.exists()
+    {
+        let dir_mode = match mode {
+            Mode::System => 0o755,
+            Mode::User => 0o700,
+        };
+        files::create_dirs(dir, dir_mode).map_err(failed)?;
+    }
+    if std::os::unix::net::UnixStream::connect(path).is_ok() {
+        return Err(format!(
+            "{} is already served by a running initd",
+            path.display()
+        ));
+    }
+    let group = match mode {
+        Mode::System => nix::unistd::Group::from_name("aios")
+            .ok()
+            .flatten()
+            .map(|g| g.gid),
+        Mode::User => None,
+    };
+    let fd = files::bind_unix(path, SockType::Stream, 0o660, group).map_err(failed)?;
+    nix::sys::socket::listen(&fd, Backlog::MAXCONN).map_err(|e| failed(e.into()))?;
+    let listener = std::os::unix::net::UnixListener::from(fd);
+    listener.set_nonblocking(true).map_err(failed)?;
+    tokio::net::UnixListener::from_std(listener).map_err(failed)
+}
+
 /// Bind `path` and serve `control` on a thread with its own runtime.
 /// Returns once the socket is bound (or binding failed). In system mode
 /// the socket's group becomes `aios` when that group exists, so members
@@ -193,18 +229,13 @@ pub fn serve(path: &Path, control: Control, mode: Mode) -> Result<ServerHandle, 
                 }
             };
             rt.block_on(async move {
-                let listener = match aios_proto::bind(&owned).await {
+                let listener = match bind(&owned, mode) {
                     Ok(l) => l,
                     Err(e) => {
-                        let _ = bound_tx.send(Err(e.to_string()));
+                        let _ = bound_tx.send(Err(e));
                         return;
                     }
                 };
-                if mode == Mode::System
-                    && let Ok(Some(g)) = nix::unistd::Group::from_name("aios")
-                {
-                    let _ = nix::unistd::chown(&owned, None, Some(g.gid));
-                }
                 let _ = bound_tx.send(Ok(()));
                 let services = aios_proto::Services::new("initd").supervisor(Arc::new(control));
                 let mut graceful = stop_rx.clone();

@@ -11,7 +11,7 @@
 //! | [`sys`] | the real OS: spawning, cgroups, logs, the notify socket, signals, PID 1 duties |
 //! | [`runtime`] | the event loop over one closed enum of events |
 //! | [`control`] | the control API ([`aios_proto::SupervisorApi`]) |
-//! | [`daemon_set`] | the manifests of memoryd, toolsd, gatewayd and aiosd |
+//! | [`daemon_set`] | the manifests of memoryd, toolsd, gatewayd and aiosd, rendered from [`aios_config::Daemon`] |
 //!
 //! Design decisions:
 //! - **The supervisor is pure.** It never touches a file descriptor or the
@@ -21,9 +21,13 @@
 //!   happen on the event-loop thread; signals, notify datagrams and control
 //!   requests arrive as [`runtime::Event`]s on one channel.
 //! - **PID 1 never exits.** Fatal errors and panics end in
-//!   [`sys::pid1::recovery_console`].
+//!   [`sys::pid1::recovery_console`]; as PID 1 initd ignores subcommands.
+//!   `initd --user` catches panics too, stops its services and exits 2.
+//! - **Only trusted manifests run** ([`manifest::trust`]): owned by root or
+//!   initd's own user, writable by nobody else.
 //! - **Architecture invariant:** initd depends on nothing in `daemons/`
-//!   except the protocol crate (`aios-proto`) and `aios-config` for paths.
+//!   except the protocol crate (`aios-proto`) and `aios-config` for paths
+//!   and the daemon table.
 #![deny(missing_docs)]
 
 pub mod control;

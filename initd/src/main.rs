@@ -4,6 +4,7 @@
 //! library.
 
 use std::convert::Infallible;
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -30,7 +31,8 @@ Modes:
       starts /etc/aios/services/*.toml in dependency order, serves the
       control API on /run/aios/initd.sock, and on SIGTERM/SIGPWR (power off)
       or SIGINT (Ctrl-Alt-Del, reboot) stops everything in reverse order.
-      Refuses to run unless it is PID 1. The console (the user's terminal)
+      Refuses to run unless it is PID 1; as PID 1 it ignores subcommands
+      (words the kernel passed on). The console (the user's terminal)
       gets only warnings and errors; AIOS_LOG=info on the kernel command
       line shows everything there. The full log (info, or AIOS_LOG when more
       verbose) is /run/initd.log (at most 1 MiB, then rotated to .1).
@@ -46,7 +48,8 @@ Modes:
 
   initd check [DIR]
       Validate the manifests in DIR (default /etc/aios/services) and exit
-      non-zero with every error (file:line:column and key).
+      non-zero with every error (file:line:column and key). Owners and
+      modes initd would refuse to load from are reported as warnings.
 
   initd daemon-set (--system | --bin-dir DIR) OUTDIR
       Write the manifests of memoryd, toolsd, gatewayd and aiosd (aiosd
@@ -56,7 +59,12 @@ Modes:
   initd notify STATE...
       Send sd_notify lines (READY=1, STATUS=..., WATCHDOG=1) to
       $NOTIFY_SOCKET, like systemd-notify, waiting until the supervisor has
-      handled them.";
+      handled them.
+
+Manifests are loaded only from a directory owned by root or by initd's
+own user and writable by nobody else (no group or world write bit), and
+only from files likewise; anything else is refused with the path and the
+chmod/chown that fixes it.";
 
 #[derive(Debug, Parser)]
 #[command(name = "initd", version, about = "aiOS init and service supervisor", long_about = LONG_ABOUT)]
@@ -138,6 +146,21 @@ fn main() -> ExitCode {
         }
         Err(e) => e.exit(),
     };
+    if pid1 {
+        // The kernel hands init the words of its command line it does not
+        // know: a stray `check` there must not make PID 1 run a helper and
+        // exit (the kernel panics when init exits).
+        let ignored = cli.cmd.as_ref().map(Cmd::name);
+        if !cli.user {
+            return system_main(&cli, ignored);
+        }
+        if let Some(sub) = ignored {
+            pid1::console(&format!(
+                "ignoring the `{sub}` subcommand: as PID 1 initd only supervises"
+            ));
+        }
+        return user(&cli);
+    }
     match &cli.cmd {
         Some(Cmd::Check { dir }) => return check(dir),
         Some(Cmd::Notify {
@@ -153,26 +176,46 @@ fn main() -> ExitCode {
         None => {}
     }
     if cli.user {
-        return match user_main(&cli) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("initd: {e:#}");
-                ExitCode::from(2)
-            }
-        };
+        return user(&cli);
     }
-    if !pid1 {
-        eprintln!(
-            "initd: not PID 1 (pid {}): run `initd --user` for the user-level supervisor, or see `initd --help`",
-            std::process::id()
-        );
-        return ExitCode::from(2);
+    eprintln!(
+        "initd: not PID 1 (pid {}): run `initd --user` for the user-level supervisor, or see `initd --help`",
+        std::process::id()
+    );
+    ExitCode::from(2)
+}
+
+/// `initd --user` to its exit status.
+fn user(cli: &Cli) -> ExitCode {
+    match user_main(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("initd: {e:#}");
+            ExitCode::from(2)
+        }
     }
-    system_main(&cli)
+}
+
+impl Cmd {
+    /// The subcommand as typed.
+    fn name(&self) -> &'static str {
+        match self {
+            Cmd::Check { .. } => "check",
+            Cmd::DaemonSet { .. } => "daemon-set",
+            Cmd::Notify { .. } => "notify",
+        }
+    }
 }
 
 fn check(dir: &Path) -> ExitCode {
-    match aios_initd::manifest::load_dir(dir).strict() {
+    use aios_initd::manifest::{TrustPolicy, load_dir_with};
+    // The text decides the exit status; owners and modes are reported (the
+    // directory may be a staging copy whose owner is not the image's).
+    let report = load_dir_with(dir, TrustPolicy::Report);
+    for w in &report.warnings {
+        eprintln!("warning: {w} (initd would not load it from here)");
+    }
+    match report.strict() {
         Ok(specs) => {
             let names: Vec<_> = specs.iter().map(|s| s.name.as_str()).collect();
             println!(
@@ -324,8 +367,19 @@ fn run(w: &Wiring, specs: Vec<aios_initd::spec::ServiceSpec>) -> anyhow::Result<
     }
 
     let stx = tx.clone();
-    signals::spawn_reader(move |sig| stx.send(Event::Signal(sig)).is_ok())
-        .context("cannot read signals")?;
+    let ltx = tx.clone();
+    let reader = signals::spawn_reader(
+        move |sig| stx.send(Event::Signal(sig)).is_ok(),
+        move |why| {
+            let _ = ltx.send(Event::SignalsLost(why));
+        },
+    );
+    if let Err(e) = reader {
+        // Reaping must go on: the loop polls instead.
+        let _ = tx.send(Event::SignalsLost(format!(
+            "cannot start the signal thread: {e}"
+        )));
+    }
     drop(tx);
 
     let cgroups = match Cgroups::setup(&w.cgroup_name) {
@@ -361,7 +415,28 @@ fn run(w: &Wiring, specs: Vec<aios_initd::spec::ServiceSpec>) -> anyhow::Result<
         },
     );
     tracing::info!(socket = %w.socket.display(), services = %w.services_dir.display(), "initd running");
-    let halt = ev.run();
+    // PID 1's panics end in the recovery console (system_main). The user
+    // supervisor stops its services itself: its state is not trusted any
+    // more, but it knows their processes.
+    let halt = match w.mode {
+        Mode::System => ev.run(),
+        Mode::User => match std::panic::catch_unwind(AssertUnwindSafe(|| ev.run())) {
+            Ok(halt) => halt,
+            Err(panic) => {
+                let msg = panic_message(panic.as_ref());
+                tracing::error!("internal error (panic: {msg}); stopping every service");
+                ev.abort_services(ABORT_GRACE);
+                if let Some(s) = server {
+                    s.stop();
+                }
+                let _ = std::fs::remove_file(&notify_path);
+                if let Some(cg) = &cgroups {
+                    cg.remove_all();
+                }
+                anyhow::bail!("internal error (panic: {msg}); the services were stopped");
+            }
+        },
+    };
     tracing::info!("all services stopped");
     if let Some(s) = server {
         s.stop();
@@ -375,12 +450,49 @@ fn run(w: &Wiring, specs: Vec<aios_initd::spec::ServiceSpec>) -> anyhow::Result<
     })
 }
 
+/// How long services get to stop after a panic of `initd --user`.
+const ABORT_GRACE: Duration = Duration::from_secs(5);
+
+/// The text of a panic's payload.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
+}
+
+/// `initd --user`, with panics caught: the reason goes to initd's log and
+/// standard error, and the exit status is 2 like any other fatal error.
 fn user_main(cli: &Cli) -> anyhow::Result<()> {
+    std::panic::catch_unwind(AssertUnwindSafe(|| run_user(cli))).unwrap_or_else(|panic| {
+        let msg = panic_message(panic.as_ref());
+        tracing::error!("internal error (panic: {msg})");
+        Err(anyhow::anyhow!("internal error (panic: {msg})"))
+    })
+}
+
+fn run_user(cli: &Cli) -> anyhow::Result<()> {
     signals::block_handled().context("cannot block signals")?;
     own_log::init_user(
         std::env::var(own_log::ENV).ok().as_deref(),
         cli.log_file.as_deref(),
     )?;
+    // Where the panic happened, in initd's log (standard error may be
+    // /dev/null under the shell's launcher); the message follows from
+    // whoever catches it.
+    std::panic::set_hook(Box::new(|info| {
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let thread = std::thread::current();
+        tracing::error!(
+            "panic in thread {}{at}: {}",
+            thread.name().unwrap_or("?"),
+            panic_message(info.payload())
+        );
+    }));
     let config = aios_config::load(&aios_config::Overrides::default())?;
     let paths = aios_config::Paths::resolve(&config);
     let services_dir = match &cli.services {
@@ -451,30 +563,29 @@ fn prepare_socket_dir(dir: &Path) {
     }
 }
 
-fn system_main(cli: &Cli) -> ExitCode {
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_system(cli)));
+fn system_main(cli: &Cli, ignored_subcommand: Option<&str>) -> ExitCode {
+    let outcome =
+        std::panic::catch_unwind(AssertUnwindSafe(|| run_system(cli, ignored_subcommand)));
     let reason = match outcome {
         Ok(Ok(never)) => match never {},
         Ok(Err(e)) => format!("{e:#}"),
-        Err(panic) => {
-            let msg = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".into());
-            format!("panic: {msg}")
-        }
+        Err(panic) => format!("panic: {}", panic_message(panic.as_ref())),
     };
     pid1::recovery_console(&reason)
 }
 
-fn run_system(cli: &Cli) -> anyhow::Result<Infallible> {
+fn run_system(cli: &Cli, ignored_subcommand: Option<&str>) -> anyhow::Result<Infallible> {
     signals::block_handled().context("cannot block signals")?;
     let log_file = own_log::init_pid1(std::env::var(own_log::ENV).ok().as_deref());
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         "initd starting as PID 1"
     );
+    if let Some(sub) = ignored_subcommand {
+        tracing::warn!(
+            "ignoring the `{sub}` subcommand (from the kernel command line?): as PID 1 initd always boots the system"
+        );
+    }
     for problem in pid1::mount_api_filesystems() {
         tracing::warn!("{problem}");
     }

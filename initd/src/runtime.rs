@@ -24,6 +24,13 @@ use crate::sys::{Mode, RealOs};
 /// How long a control request waits for its service to settle.
 pub const CONTROL_WAIT: Duration = Duration::from_secs(50);
 
+/// The longest the loop sleeps with nothing due.
+const IDLE_WAKEUP: Duration = Duration::from_secs(3600);
+
+/// Without the signal thread, how often the loop looks for exited children
+/// and pending signals.
+pub const SIGNAL_POLL: Duration = Duration::from_millis(50);
+
 /// Everything the loop reacts to.
 #[derive(Debug)]
 pub enum Event {
@@ -33,6 +40,9 @@ pub enum Event {
     Notify(Datagram),
     /// A control API request.
     Control(ControlRequest),
+    /// The signal thread ended (why): from now on the loop takes pending
+    /// signals itself and reaps every [`SIGNAL_POLL`].
+    SignalsLost(String),
 }
 
 /// What a control request asks for.
@@ -120,12 +130,10 @@ impl EnabledOverrides {
         for (k, v) in &self.map {
             text.push_str(&format!("{k} = {v}\n"));
         }
-        let tmp = path.with_extension("tmp");
         let written = path
             .parent()
-            .map_or(Ok(()), std::fs::create_dir_all)
-            .and_then(|()| std::fs::write(&tmp, text))
-            .and_then(|()| std::fs::rename(&tmp, path));
+            .map_or(Ok(()), |d| crate::sys::files::create_dirs(d, 0o755))
+            .and_then(|()| crate::sys::files::replace_file(path, text.as_bytes(), 0o644));
         if let Err(e) = written {
             tracing::warn!(
                 "cannot save {}: {e}; the change lasts until initd restarts",
@@ -171,6 +179,8 @@ pub struct EventLoop {
     overrides: EnabledOverrides,
     config: LoopConfig,
     announced: bool,
+    /// The signal thread is gone: poll for signals and children.
+    poll_signals: bool,
 }
 
 impl EventLoop {
@@ -191,6 +201,7 @@ impl EventLoop {
             overrides,
             config,
             announced: false,
+            poll_signals: false,
         };
         this.overrides.apply(&mut this.sup);
         this.publish();
@@ -208,9 +219,13 @@ impl EventLoop {
                 .sup
                 .next_deadline()
                 .map(|d| d.saturating_sub(now))
-                .unwrap_or(Duration::from_secs(3600));
+                .unwrap_or(IDLE_WAKEUP)
+                .min(IDLE_WAKEUP);
             if let Some(w) = self.waiters.iter().map(|w| w.deadline).min() {
                 timeout = timeout.min(w.saturating_duration_since(Instant::now()));
+            }
+            if self.poll_signals {
+                timeout = timeout.min(SIGNAL_POLL);
             }
             match self.rx.recv_timeout(timeout) {
                 Ok(ev) => self.handle(ev),
@@ -225,6 +240,7 @@ impl EventLoop {
             while let Ok(ev) = self.rx.try_recv() {
                 self.handle(ev);
             }
+            self.take_pending_signals();
             self.reap();
             self.sup.tick();
             self.after_event();
@@ -249,20 +265,59 @@ impl EventLoop {
         }
     }
 
+    /// After a panic of `initd --user` (the supervisor's state is not
+    /// trusted any more): SIGTERM every service process it knows, SIGKILL
+    /// what is left after `grace`, reaping as they go. A service started
+    /// by the user supervisor also dies with it (`PR_SET_PDEATHSIG`); this
+    /// gives it its stop signal first and the supervisor's own exit last.
+    pub fn abort_services(&mut self, grace: Duration) {
+        let known: Vec<(String, u32)> = self
+            .sup
+            .list()
+            .into_iter()
+            .filter_map(|s| s.pid.map(|p| (s.name, p)))
+            .collect();
+        for (name, pid) in &known {
+            self.sup
+                .os_mut()
+                .signal(name, *pid, crate::supervisor::Sig::Term);
+        }
+        if !self.wait_no_children(grace) {
+            tracing::warn!("services left after {grace:?}; killing them");
+            for (name, pid) in &known {
+                self.sup
+                    .os_mut()
+                    .signal(name, *pid, crate::supervisor::Sig::Kill);
+            }
+            self.wait_no_children(Duration::from_secs(5));
+        }
+    }
+
     /// Reap until there is no child left, or `limit` passes. Returns
     /// whether none is left.
     fn wait_no_children(&mut self, limit: Duration) -> bool {
-        let deadline = Instant::now() + limit;
+        let deadline = Instant::now().checked_add(limit);
         loop {
             if !self.reap() {
                 return true;
             }
-            let left = deadline.saturating_duration_since(Instant::now());
+            let left = deadline.map_or(limit, |d| d.saturating_duration_since(Instant::now()));
             if left.is_zero() {
                 return false;
             }
-            // SIGCHLD arrives as an event; the cap covers a coalesced one.
-            let _ = self.rx.recv_timeout(left.min(Duration::from_millis(50)));
+            // SIGCHLD arrives as an event; the cap covers a coalesced one
+            // (and a signal thread that is gone).
+            let _ = self.rx.recv_timeout(left.min(SIGNAL_POLL));
+        }
+    }
+
+    /// Without the signal thread, handle the signals waiting for it.
+    fn take_pending_signals(&mut self) {
+        if !self.poll_signals {
+            return;
+        }
+        while let Some(sig) = crate::sys::signals::take_pending() {
+            self.on_signal(sig);
         }
     }
 
@@ -276,6 +331,15 @@ impl EventLoop {
                 drop(d);
             }
             Event::Control(req) => self.on_control(req),
+            Event::SignalsLost(why) => {
+                if !self.poll_signals {
+                    tracing::error!(
+                        "{why}; taking signals and reaping children every {} ms instead",
+                        SIGNAL_POLL.as_millis()
+                    );
+                }
+                self.poll_signals = true;
+            }
         }
     }
 
@@ -308,6 +372,12 @@ impl EventLoop {
     }
 
     fn reload(&mut self) {
+        if crate::sys::fault::armed(crate::sys::fault::Fault::PanicOnReload) {
+            panic!(
+                "injected fault ({}=panic-on-reload)",
+                crate::sys::fault::ENV
+            );
+        }
         tracing::info!(
             "reloading manifests from {}",
             self.config.services_dir.display()
@@ -482,4 +552,27 @@ pub fn load_services(
         tracing::error!("{e}");
     }
     Ok(report.specs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enabled_choices_are_saved_without_following_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "precious").unwrap();
+        let path = dir.path().join("enabled.toml");
+        // Links where the file and a temporary file next to it would go.
+        for name in ["enabled.toml", "enabled.tmp"] {
+            std::os::unix::fs::symlink(&victim, dir.path().join(name)).unwrap();
+        }
+        let mut o = EnabledOverrides::load(Some(path.clone()));
+        o.set("web", false);
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+        assert!(std::fs::symlink_metadata(&path).unwrap().is_file());
+        let again = EnabledOverrides::load(Some(path));
+        assert_eq!(again.map.get("web"), Some(&false));
+    }
 }

@@ -72,10 +72,12 @@ impl Pid1 {
             N.fetch_add(1, Ordering::SeqCst)
         );
         let mut cmd = Command::new("unshare");
+        // The test's own flags last: a test may end them with words the
+        // kernel would pass on (a subcommand).
         cmd.args(unshare_args())
             .arg(INITD)
-            .args(args)
             .args(["--cgroup", &cgroup, "--hostname", "aios-test"])
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::from(
@@ -559,4 +561,111 @@ exec sleep 1000"#,
         p.signal(nix::sys::signal::Signal::SIGTERM);
         assert_eq!(p.wait_end(), Some(libc::SIGINT), "{}", p.log());
     }
+}
+
+/// The kernel passes the words of its command line it does not know to
+/// init: a stray `check` must not turn PID 1 into the helper (which would
+/// exit, and the kernel would panic).
+#[test]
+fn as_pid1_a_subcommand_on_the_command_line_is_ignored() {
+    let tree = Tree::new();
+    tree.service("s", "exec sleep 1000", "");
+    let mut args = tree.args();
+    args.extend(["check".to_string(), "/nonexistent".to_string()]);
+    let mut p = Pid1::start_with(tree, args, |_| {});
+    let mut c = p.tree.client();
+    c.wait_state("s", "running", T, || p.log());
+    assert!(
+        p.tree
+            .initd_log()
+            .contains("ignoring the `check` subcommand"),
+        "{}",
+        p.log()
+    );
+    c.power(PowerAction::Poweroff).unwrap();
+    assert_eq!(p.wait_end(), Some(libc::SIGINT), "{}", p.log());
+}
+
+/// A duration past the clock's range is refused with its location; PID 1
+/// boots the other services (and does not panic adding it to the clock).
+#[test]
+fn as_pid1_an_absurd_duration_rejects_only_that_service() {
+    let tree = Tree::new();
+    tree.service(
+        "absurd",
+        "exec sleep 1000",
+        "readiness = \"notify\"\nstart_timeout = \"18446744073709551615s\"",
+    );
+    tree.service("ok", "exec sleep 1000", "");
+    let mut p = Pid1::start(tree);
+    let mut c = p.tree.client();
+    c.wait_state("ok", "running", T, || p.log());
+    let names: Vec<String> = c.list().into_iter().map(|s| s.name).collect();
+    assert_eq!(names, vec!["ok"]);
+    let log = p.tree.initd_log();
+    assert!(
+        log.contains("absurd.toml:3:") && log.contains("too long: at most 8760h"),
+        "{}",
+        p.log()
+    );
+    c.power(PowerAction::Poweroff).unwrap();
+    assert_eq!(p.wait_end(), Some(libc::SIGINT), "{}", p.log());
+}
+
+/// PID 1 with its signal thread gone (an injected failure) still reaps
+/// orphans promptly and still powers off on SIGTERM. Only /proc is read
+/// while waiting: nothing wakes initd's loop from outside.
+#[test]
+fn as_pid1_without_the_signal_thread_orphans_are_still_reaped() {
+    let tree = Tree::new();
+    tree.service(
+        "orphans",
+        r#"while [ ! -e "$OUT/go" ]; do sleep 0.02; done
+for i in 1 2 3; do
+  ( sh -c 'echo $$ >> "$OUT/orphans"; sleep 0.2; echo $$ >> "$OUT/orphans-done"' & )
+done
+exec sleep 1000"#,
+        "",
+    );
+    let args = tree.args();
+    let mut p = Pid1::start_with(tree, args, |cmd| {
+        cmd.env("AIOS_INITD_FAULT", "signal-thread");
+    });
+    let mut c = p.tree.client();
+    c.wait_state("orphans", "running", T, || p.log());
+    wait_until(
+        "the fallback to be logged",
+        T,
+        || p.log(),
+        || {
+            p.tree
+                .initd_log()
+                .contains("reading signals failed: injected fault")
+                .then_some(())
+        },
+    );
+    std::fs::write(p.tree.out().join("go"), "").unwrap();
+    let done = wait_until(
+        "three orphans to finish",
+        T,
+        || p.log(),
+        || {
+            let l = p.tree.lines("orphans-done");
+            (l.len() == 3).then_some(l)
+        },
+    );
+    let orphans: Vec<u32> = done.iter().map(|l| l.parse().unwrap()).collect();
+    wait_until(
+        "the orphans to be reaped",
+        T,
+        || format!("{:?}\n{}", processes_in_namespace_of(p.init), p.log()),
+        || {
+            let procs = processes_in_namespace_of(p.init);
+            let left = procs.iter().any(|(_, n, _)| orphans.contains(n));
+            let zombies = procs.iter().any(|(_, _, s)| *s == 'Z');
+            (!left && !zombies).then_some(())
+        },
+    );
+    p.signal(nix::sys::signal::Signal::SIGTERM);
+    assert_eq!(p.wait_end(), Some(libc::SIGINT), "{}", p.log());
 }

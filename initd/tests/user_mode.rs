@@ -68,6 +68,12 @@ impl User {
         )
     }
 
+    /// The tree, for a second run (this instance must have exited).
+    fn tree_take(mut self) -> Tree {
+        assert!(self.exited, "take the tree of a supervisor that exited");
+        std::mem::replace(&mut self.tree, Tree::new())
+    }
+
     fn wait_exit(&mut self) -> std::process::ExitStatus {
         let log = self.log();
         let status = wait_until(
@@ -464,4 +470,265 @@ exec sleep 1000"#,
     let log = u.tree.initd_log();
     assert!(log.contains("ready service=setup"), "{log}");
     assert!(log.contains("started service=setup"), "{log}");
+}
+
+#[test]
+fn absurd_durations_are_refused_before_anything_starts() {
+    let tree = Tree::new();
+    tree.service(
+        "slow",
+        "exec sleep 1000",
+        "readiness = \"notify\"\nstart_timeout = \"18446744073709551615s\"",
+    );
+    // Waited for with a timeout: a supervisor that accepted the manifest
+    // would keep running (or panic when it adds the timeout to its clock).
+    let mut u = User::start(tree, |_| {});
+    let status = u.wait_exit();
+    let stderr = std::fs::read_to_string(u.tree.path("stderr")).unwrap();
+    assert_eq!(status.code(), Some(2), "{}", u.log());
+    assert!(
+        stderr.contains("slow.toml:3:")
+            && stderr.contains("too long: at most 8760h")
+            && stderr.contains("key `start_timeout`"),
+        "{stderr}"
+    );
+    assert!(!u.tree.socket().exists(), "nothing was served");
+
+    let out = Command::new(INITD)
+        .arg("check")
+        .arg(u.tree.services())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("slow.toml:3:"));
+}
+
+#[test]
+fn a_group_writable_manifest_directory_is_refused_with_the_fix() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let tree = Tree::new();
+    tree.service("s", "exec sleep 1000", "");
+    let services = tree.services();
+    std::fs::set_permissions(&services, std::fs::Permissions::from_mode(0o775)).unwrap();
+    let mut u = User::start(tree, |_| {});
+    assert_eq!(u.wait_exit().code(), Some(2), "{}", u.log());
+    let stderr = std::fs::read_to_string(u.tree.path("stderr")).unwrap();
+    assert!(
+        stderr.contains(&format!(
+            "refusing {}: the directory is writable by its group (mode 0775)",
+            services.display()
+        )) && stderr.contains(&format!("run `chmod go-w {}`", services.display())),
+        "{stderr}"
+    );
+    assert!(!u.tree.socket().exists(), "nothing was served");
+
+    // The fix the message names is enough.
+    std::fs::set_permissions(&services, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut u = User::start(u.tree_take(), |_| {});
+    let mut c = u.tree.client();
+    c.wait_state("s", "running", T, || u.log());
+    u.child.kill().unwrap();
+}
+
+/// initd --user run by a real unprivileged user (65534): its own
+/// manifests load, another user's are refused.
+#[test]
+fn as_an_unprivileged_user_another_users_manifest_is_refused() {
+    use std::os::unix::process::CommandExt as _;
+    const NOBODY: u32 = 65534;
+    let tree = Tree::new();
+    tree.service("mine", "exec sleep 1000", "");
+    tree.service("theirs", "exec sleep 1000", "");
+    // The binary where nobody may run it, and the whole tree theirs.
+    let bin = tree.path("initd");
+    std::fs::copy(INITD, &bin).unwrap();
+    chown_tree(tree.dir.path(), NOBODY);
+    let theirs = tree.services().join("theirs.toml");
+    std::os::unix::fs::chown(&theirs, Some(12345), Some(12345)).unwrap();
+
+    let as_nobody = |tree: Tree| {
+        let stderr = std::fs::File::create(tree.path("stderr")).unwrap();
+        User::start(tree, |cmd| {
+            let mut own = Command::new(&bin);
+            own.args(cmd.get_args())
+                .env_clear()
+                .envs(cmd.get_envs().filter_map(|(k, v)| Some((k, v?))))
+                .env("PATH", "/usr/bin:/bin")
+                .uid(NOBODY)
+                .gid(NOBODY)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(stderr);
+            *cmd = own;
+        })
+    };
+    let mut u = as_nobody(tree);
+    assert_eq!(u.wait_exit().code(), Some(2), "{}", u.log());
+    let stderr = std::fs::read_to_string(u.tree.path("stderr")).unwrap();
+    assert!(
+        stderr.contains(&format!(
+            "refusing {}: the manifest belongs to uid 12345, and initd accepts only root or initd's own uid 65534",
+            theirs.display()
+        )) && stderr.contains(&format!("run `chown 65534 {}`", theirs.display())),
+        "{stderr}"
+    );
+
+    std::fs::remove_file(&theirs).unwrap();
+    let mut u = as_nobody(u.tree_take());
+    let mut c = u.tree.client();
+    let mine = c.wait_state("mine", "running", T, || u.log());
+    let owner = std::fs::read_to_string(format!("/proc/{}/status", mine.pid)).unwrap();
+    assert!(
+        owner
+            .lines()
+            .any(|l| l.starts_with("Uid:") && l.contains("65534")),
+        "{owner}"
+    );
+    u.child.kill().unwrap();
+}
+
+fn chown_tree(path: &std::path::Path, uid: u32) {
+    std::os::unix::fs::lchown(path, Some(uid), Some(uid)).unwrap();
+    if std::fs::symlink_metadata(path).unwrap().is_dir() {
+        for e in std::fs::read_dir(path).unwrap() {
+            chown_tree(&e.unwrap().path(), uid);
+        }
+    }
+}
+
+/// The shell's launcher writes the manifests with `initd daemon-set` into
+/// its runtime directory and runs `initd --user` on them: that must pass
+/// the ownership checks whatever the umask.
+#[test]
+fn daemon_set_output_is_loadable_under_a_group_writable_umask() {
+    use std::os::unix::process::CommandExt as _;
+    let tree = Tree::new();
+    let out_dir = tree.path("run/services");
+    let mut cmd = Command::new(INITD);
+    cmd.args(["daemon-set", "--bin-dir", "/opt/aios/bin"])
+        .arg(&out_dir);
+    // SAFETY: umask is async-signal-safe and touches only the child.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::umask(0o002);
+            Ok(())
+        });
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = aios_initd::manifest::load_dir(&out_dir);
+    assert!(report.errors.is_empty(), "{:#?}", report.errors);
+    assert_eq!(report.specs.len(), 4);
+    // Written again over the first set (the launcher runs it every time).
+    let out = cmd.output().unwrap();
+    assert!(out.status.success());
+    let check = Command::new(INITD)
+        .arg("check")
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&check.stderr);
+    assert!(
+        check.status.success() && !stderr.contains("warning"),
+        "{stderr}"
+    );
+}
+
+/// With the signal thread gone (an injected failure), exited children are
+/// still reaped and SIGTERM still stops everything. Nothing here wakes the
+/// loop: status and list read its published snapshot.
+#[test]
+fn without_the_signal_thread_children_are_reaped_and_sigterm_still_works() {
+    let tree = Tree::new();
+    tree.service(
+        "quick",
+        r#"while [ ! -e "$OUT/go" ]; do sleep 0.02; done
+exit 3"#,
+        "restart = \"no\"",
+    );
+    tree.service(
+        "stay",
+        r#"trap 'echo stopped >> "$OUT/stops"; exit 0' TERM
+sleep 1000 &
+"$INITD" notify READY=1
+wait"#,
+        "readiness = \"notify\"",
+    );
+    let mut u = User::start(tree, |cmd| {
+        cmd.env("AIOS_INITD_FAULT", "signal-thread");
+    });
+    let mut c = u.tree.client();
+    let quick = c.wait_state("quick", "running", T, || u.log());
+    c.wait_state("stay", "running", T, || u.log());
+    wait_until(
+        "the fallback to be logged",
+        T,
+        || u.log(),
+        || {
+            u.tree
+                .initd_log()
+                .contains("reading signals failed: injected fault")
+                .then_some(())
+        },
+    );
+    std::fs::write(u.tree.out().join("go"), "").unwrap();
+    wait_until(
+        "quick to be reaped and marked failed",
+        T,
+        || u.log(),
+        || {
+            let reaped = !std::path::Path::new(&format!("/proc/{}", quick.pid)).exists();
+            (reaped && c.status("quick").state == "failed").then_some(())
+        },
+    );
+    assert_eq!(c.status("quick").last_exit_code, 3);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(u.child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    assert_eq!(u.wait_exit().code(), Some(0), "{}", u.log());
+    assert_eq!(u.tree.lines("stops"), vec!["stopped"]);
+}
+
+/// `initd --user` catches a panic like PID 1 does: it says why in its log,
+/// stops the services, removes its sockets and exits 2 (not Rust's 101
+/// with the reason only on a standard error nobody reads).
+#[test]
+fn a_panic_in_the_user_supervisor_is_caught_and_the_services_stopped() {
+    let tree = Tree::new();
+    tree.service(
+        "s",
+        r#"trap 'echo stopped >> "$OUT/stops"; exit 0' TERM
+sleep 1000 &
+"$INITD" notify READY=1
+wait"#,
+        "readiness = \"notify\"",
+    );
+    let mut u = User::start(tree, |cmd| {
+        cmd.env("AIOS_INITD_FAULT", "panic-on-reload");
+    });
+    let mut c = u.tree.client();
+    let s = c.wait_state("s", "running", T, || u.log());
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(u.child.id() as i32),
+        nix::sys::signal::Signal::SIGHUP,
+    )
+    .unwrap();
+    assert_eq!(u.wait_exit().code(), Some(2), "{}", u.log());
+    let log = u.tree.initd_log();
+    assert!(
+        log.contains("internal error (panic: injected fault (AIOS_INITD_FAULT=panic-on-reload))")
+            && log.contains("stopping every service"),
+        "{}",
+        u.log()
+    );
+    assert!(!alive(s.pid), "the service was stopped");
+    assert_eq!(u.tree.lines("stops"), vec!["stopped"]);
+    assert!(!u.tree.socket().exists(), "the control socket is removed");
+    assert!(!u.tree.path("run/initd.notify").exists());
 }

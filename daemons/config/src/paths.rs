@@ -28,13 +28,77 @@ impl Daemon {
 
     /// Binary and socket name.
     pub fn name(self) -> &'static str {
+        self.row().name
+    }
+
+    /// One line saying what the daemon is (its manifest's `description`).
+    pub fn description(self) -> &'static str {
+        self.row().description
+    }
+
+    /// Whether it runs as root on the image: only the executor, the one
+    /// daemon that changes the system (DESIGN.md §2). The others run as the
+    /// unprivileged `aios` user.
+    pub fn privileged(self) -> bool {
+        self.row().privileged
+    }
+
+    /// Whether it may see the model API keys: only the gateway (DESIGN.md
+    /// §2); the supervisor removes them from every other daemon's
+    /// environment.
+    pub fn reads_api_keys(self) -> bool {
+        self.row().reads_api_keys
+    }
+
+    /// The daemons that must be ready before this one starts (each comes
+    /// earlier in [`Daemon::ALL`]).
+    pub fn requires(self) -> &'static [Daemon] {
+        self.row().requires
+    }
+
+    /// The one table of the daemon set: `initd daemon-set` renders the
+    /// manifests from it, the shell and clients find sockets by it.
+    fn row(self) -> &'static DaemonRow {
         match self {
-            Daemon::Aiosd => "aiosd",
-            Daemon::Toolsd => "toolsd",
-            Daemon::Memoryd => "memoryd",
-            Daemon::Gatewayd => "gatewayd",
+            Daemon::Memoryd => &DaemonRow {
+                name: "memoryd",
+                description: "aiOS episodic memory store",
+                privileged: false,
+                reads_api_keys: false,
+                requires: &[],
+            },
+            Daemon::Toolsd => &DaemonRow {
+                name: "toolsd",
+                description: "aiOS tool executor (policy, approval, sandbox, audit)",
+                privileged: true,
+                reads_api_keys: false,
+                requires: &[],
+            },
+            Daemon::Gatewayd => &DaemonRow {
+                name: "gatewayd",
+                description: "aiOS model gateway (holds the API keys)",
+                privileged: false,
+                reads_api_keys: true,
+                requires: &[],
+            },
+            Daemon::Aiosd => &DaemonRow {
+                name: "aiosd",
+                description: "aiOS orchestrator: sessions, planner, agents",
+                privileged: false,
+                reads_api_keys: false,
+                requires: &[Daemon::Memoryd, Daemon::Toolsd, Daemon::Gatewayd],
+            },
         }
     }
+}
+
+/// What [`Daemon`]'s accessors return.
+struct DaemonRow {
+    name: &'static str,
+    description: &'static str,
+    privileged: bool,
+    reads_api_keys: bool,
+    requires: &'static [Daemon],
 }
 
 /// Resolved directories.

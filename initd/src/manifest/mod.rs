@@ -62,6 +62,7 @@
 //! are still spaced by the backoff.
 
 mod set;
+pub mod trust;
 pub mod units;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -75,7 +76,8 @@ use crate::spec::{
     Limits, Readiness, RestartPolicy, ServiceSpec, StartLimit,
 };
 
-pub use set::{LoadReport, load_dir, start_order, validate_set};
+pub use set::{LoadReport, load_dir, load_dir_with, start_order, validate_set};
+pub use trust::TrustPolicy;
 
 /// Why a manifest or a set of manifests is not acceptable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -88,6 +90,17 @@ pub enum ManifestError {
         path: PathBuf,
         /// Cause.
         message: String,
+    },
+    /// A manifest, or its directory, could be changed by someone other
+    /// than root or initd's own user ([`trust`]).
+    #[error("refusing {}: {problem}; {fix}", path.display())]
+    Untrusted {
+        /// The directory or file.
+        path: PathBuf,
+        /// What is wrong (owner, mode or type).
+        problem: String,
+        /// The command that fixes it.
+        fix: String,
     },
     /// A value, key or the TOML itself is wrong.
     #[error("{}:{line}:{column}: {message}{}", file.display(), key.as_ref().map(|k| format!(" (key `{k}`)")).unwrap_or_default())]
@@ -559,12 +572,8 @@ pub fn parse(file: &Path, text: &str) -> Result<Parsed, ManifestError> {
     Ok(Parsed { spec, deps })
 }
 
-/// Read and parse one manifest file.
-pub fn parse_file(file: &Path) -> Result<Parsed, ManifestError> {
-    let bytes = std::fs::read(file).map_err(|e| ManifestError::Read {
-        path: file.to_path_buf(),
-        message: e.to_string(),
-    })?;
+/// Parse the bytes of one manifest file.
+pub fn parse_bytes(file: &Path, bytes: Vec<u8>) -> Result<Parsed, ManifestError> {
     let text = String::from_utf8(bytes).map_err(|_| ManifestError::Invalid {
         file: file.to_path_buf(),
         line: 1,

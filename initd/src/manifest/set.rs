@@ -7,9 +7,12 @@
 //! refuse the whole set when any error was reported.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::ffi::OsString;
+use std::os::unix::ffi::{OsStrExt as _, OsStringExt as _};
+use std::path::Path;
 
-use super::{ManifestError, Parsed, parse_file};
+use super::trust::{self, TrustPolicy};
+use super::{ManifestError, Parsed, parse_bytes};
 use crate::spec::ServiceSpec;
 
 /// The outcome of loading a directory: the services that are usable and
@@ -20,6 +23,9 @@ pub struct LoadReport {
     pub specs: Vec<ServiceSpec>,
     /// Errors, in file order.
     pub errors: Vec<ManifestError>,
+    /// Problems that did not stop loading: untrusted owners or modes under
+    /// [`TrustPolicy::Report`].
+    pub warnings: Vec<ManifestError>,
 }
 
 impl LoadReport {
@@ -33,37 +39,63 @@ impl LoadReport {
     }
 }
 
-/// Load every `*.toml` file in `dir` (sorted, hidden files skipped).
+/// Load every `*.toml` file in `dir` (sorted, hidden files skipped),
+/// refusing a directory or files that others could have written
+/// ([`TrustPolicy::Require`]).
 pub fn load_dir(dir: &Path) -> LoadReport {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
+    load_dir_with(dir, TrustPolicy::Require)
+}
+
+/// [`load_dir`] with a choice of what untrusted manifests get.
+pub fn load_dir_with(dir: &Path, policy: TrustPolicy) -> LoadReport {
+    let mut warnings = Vec::new();
+    let fail = |e: ManifestError| LoadReport {
+        specs: Vec::new(),
+        errors: vec![e],
+        warnings: Vec::new(),
+    };
+    let dir_fd = match trust::open_dir(dir, policy) {
+        Ok((fd, problem)) => {
+            warnings.extend(problem);
+            fd
+        }
+        Err(e) => return fail(e),
+    };
+    // List through a duplicate of the checked descriptor: the names and
+    // the files opened below come from that directory, whatever its path
+    // points to by now.
+    let listing = dir_fd
+        .try_clone()
+        .and_then(|fd| nix::dir::Dir::from_fd(fd).map_err(std::io::Error::from));
+    let mut listing = match listing {
+        Ok(d) => d,
         Err(e) => {
-            return LoadReport {
-                specs: Vec::new(),
-                errors: vec![ManifestError::Read {
-                    path: dir.to_path_buf(),
-                    message: e.to_string(),
-                }],
-            };
+            return fail(ManifestError::Read {
+                path: dir.to_path_buf(),
+                message: e.to_string(),
+            });
         }
     };
-    let mut files: Vec<PathBuf> = entries
+    let mut names: Vec<OsString> = listing
+        .iter()
         .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .filter(|p| {
-            p.extension().is_some_and(|x| x == "toml")
-                && !p
-                    .file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with('.'))
+        .map(|e| OsString::from_vec(e.file_name().to_bytes().to_vec()))
+        .filter(|n| {
+            let p = Path::new(n);
+            p.extension().is_some_and(|x| x == "toml") && !n.as_bytes().starts_with(b".")
         })
         .collect();
-    files.sort();
+    names.sort();
     let mut parsed = Vec::new();
     let mut errors = Vec::new();
     let mut rejected = BTreeSet::new();
-    for f in files {
-        match parse_file(&f) {
+    for name in names {
+        let f = dir.join(&name);
+        let outcome = trust::read_file(&dir_fd, &name, &f, policy).and_then(|(bytes, problem)| {
+            warnings.extend(problem);
+            parse_bytes(&f, bytes)
+        });
+        match outcome {
             Ok(p) => parsed.push(p),
             Err(e) => {
                 if let Some(stem) = f.file_stem().and_then(|s| s.to_str()) {
@@ -76,6 +108,7 @@ pub fn load_dir(dir: &Path) -> LoadReport {
     let mut report = validate_set_with(parsed, rejected);
     errors.append(&mut report.errors);
     report.errors = errors;
+    report.warnings = warnings;
     report
 }
 
@@ -161,7 +194,11 @@ fn validate_set_with(parsed: Vec<Parsed>, mut rejected: BTreeSet<String>) -> Loa
     let mut by_name: BTreeMap<String, ServiceSpec> =
         specs.into_iter().map(|s| (s.name.clone(), s)).collect();
     let specs = order.iter().filter_map(|n| by_name.remove(n)).collect();
-    LoadReport { specs, errors }
+    LoadReport {
+        specs,
+        errors,
+        warnings: Vec::new(),
+    }
 }
 
 /// A cycle as a closed path `[a, b, ..., a]`, if there is one.

@@ -387,3 +387,166 @@ fn missing_directory_is_a_read_error() {
             .contains("cannot read /nonexistent/aios/services")
     );
 }
+
+#[test]
+fn absurd_durations_are_refused_with_file_line_column_and_key() {
+    for (key, line, text) in [
+        (
+            "start_timeout",
+            2,
+            "command = [\"/bin/true\"]\nstart_timeout = \"18446744073709551615s\"\n",
+        ),
+        (
+            "stop_timeout",
+            2,
+            "command = [\"/bin/true\"]\nstop_timeout = \"9999999999h\"\n",
+        ),
+        (
+            "watchdog",
+            2,
+            "command = [\"/bin/true\"]\nwatchdog = \"8761h\"\n",
+        ),
+        (
+            "backoff.max",
+            4,
+            "command = [\"/bin/true\"]\n\n[backoff]\nmax = \"18446744073709551615ms18446744073709551615s\"\n",
+        ),
+        (
+            "start_limit.interval",
+            4,
+            "command = [\"/bin/true\"]\n\n[start_limit]\ninterval = \"1000000m\"\n",
+        ),
+    ] {
+        let e = err("x", text);
+        assert!(
+            e.starts_with(&format!("/etc/aios/services/x.toml:{line}:"))
+                && e.contains("too long: at most 8760h")
+                && e.contains(&format!("(key `{key}`)")),
+            "{key}: {e}"
+        );
+    }
+}
+
+mod trust {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    use super::*;
+
+    fn chmod(path: &Path, mode: u32) {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    fn manifest(dir: &Path, name: &str) -> PathBuf {
+        let path = dir.join(format!("{name}.toml"));
+        std::fs::write(&path, "command = [\"/bin/true\"]\n").unwrap();
+        chmod(&path, 0o644);
+        path
+    }
+
+    fn names(r: &LoadReport) -> Vec<&str> {
+        r.specs.iter().map(|s| s.name.as_str()).collect()
+    }
+
+    #[test]
+    fn a_directory_others_can_write_is_refused_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        manifest(dir.path(), "a");
+        for (mode, who) in [
+            (0o775, "its group (mode 0775)"),
+            (0o757, "everyone (mode 0757)"),
+            (0o1777, "its group and everyone (mode 1777)"),
+        ] {
+            chmod(dir.path(), mode);
+            let r = load_dir(dir.path());
+            assert!(r.specs.is_empty(), "{mode:o}");
+            assert_eq!(r.errors.len(), 1, "{:?}", r.errors);
+            let e = r.errors[0].to_string();
+            assert!(
+                e.starts_with(&format!("refusing {}: ", dir.path().display()))
+                    && e.contains(&format!("the directory is writable by {who}"))
+                    && e.contains(&format!("run `chmod go-w {}`", dir.path().display())),
+                "{e}"
+            );
+        }
+        chmod(dir.path(), 0o755);
+        assert_eq!(names(&load_dir(dir.path())), vec!["a"]);
+    }
+
+    #[test]
+    fn a_directory_of_another_user_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        manifest(dir.path(), "a");
+        std::os::unix::fs::chown(dir.path(), Some(65534), None).unwrap();
+        let r = load_dir(dir.path());
+        assert!(r.specs.is_empty());
+        let e = r.errors[0].to_string();
+        assert!(
+            e.contains("the directory belongs to uid 65534") && e.contains("run `chown 0 "),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn writable_or_foreign_files_are_refused_and_the_rest_load() {
+        let dir = tempfile::tempdir().unwrap();
+        manifest(dir.path(), "good");
+        let open = manifest(dir.path(), "open");
+        chmod(&open, 0o666);
+        let group = manifest(dir.path(), "group");
+        chmod(&group, 0o664);
+        let foreign = manifest(dir.path(), "foreign");
+        std::os::unix::fs::chown(&foreign, Some(65534), Some(65534)).unwrap();
+        // A link to a foreign file is judged by the file.
+        let elsewhere = tempfile::tempdir().unwrap();
+        let target = manifest(elsewhere.path(), "linked");
+        std::os::unix::fs::chown(&target, Some(65534), None).unwrap();
+        std::os::unix::fs::symlink(&target, dir.path().join("linked.toml")).unwrap();
+        // A FIFO must be refused, not block the reader.
+        nix::unistd::mkfifo(
+            &dir.path().join("fifo.toml"),
+            nix::sys::stat::Mode::from_bits_truncate(0o644),
+        )
+        .unwrap();
+
+        let r = load_dir(dir.path());
+        assert_eq!(names(&r), vec!["good"]);
+        let errors: Vec<String> = r.errors.iter().map(|e| e.to_string()).collect();
+        assert_eq!(errors.len(), 5, "{errors:#?}");
+        let find = |name: &str| {
+            errors
+                .iter()
+                .find(|e| e.starts_with(&format!("refusing {}: ", dir.path().join(name).display())))
+                .unwrap_or_else(|| panic!("no error for {name}: {errors:#?}"))
+                .clone()
+        };
+        assert!(find("fifo.toml").contains("not a regular file"));
+        assert!(find("foreign.toml").contains("belongs to uid 65534"));
+        assert!(find("foreign.toml").contains("or remove it"));
+        assert!(find("group.toml").contains("writable by its group (mode 0664)"));
+        assert!(find("linked.toml").contains("belongs to uid 65534"));
+        let open_err = find("open.toml");
+        assert!(
+            open_err.contains("writable by its group and everyone (mode 0666)")
+                && open_err.contains(&format!("run `chmod go-w {}`", open.display())),
+            "{open_err}"
+        );
+        assert!(load_dir(dir.path()).strict().is_err());
+    }
+
+    #[test]
+    fn check_reports_ownership_as_warnings_and_validates_the_text() {
+        let dir = tempfile::tempdir().unwrap();
+        chmod(dir.path(), 0o775);
+        let f = manifest(dir.path(), "a");
+        chmod(&f, 0o664);
+        let r = load_dir_with(dir.path(), TrustPolicy::Report);
+        assert!(r.errors.is_empty(), "{:?}", r.errors);
+        assert_eq!(names(&r), vec!["a"]);
+        assert_eq!(r.warnings.len(), 2, "{:?}", r.warnings);
+        assert!(
+            r.warnings
+                .iter()
+                .all(|w| w.to_string().contains("chmod go-w"))
+        );
+    }
+}

@@ -4,10 +4,17 @@
 
 use std::time::Duration;
 
+/// The longest duration a manifest may give: a year. Every configured
+/// duration is added to the monotonic clock to make a deadline; a bound
+/// far beyond any sensible timeout keeps that sum meaningful (and a typo
+/// such as a missing unit suffix from becoming "never").
+pub const MAX_DURATION: Duration = Duration::from_secs(8760 * 3600);
+
 /// Parse a duration written with units, e.g. `100ms`, `10s`, `1m30s`.
 ///
 /// A bare number is refused: whether `10` means seconds or milliseconds is
-/// exactly the kind of guess that makes a restart storm.
+/// exactly the kind of guess that makes a restart storm. So is anything
+/// longer than [`MAX_DURATION`].
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let hint = "write a number with a unit: 250ms, 10s, 5m, 1h (or 1m30s)";
     let t = text.trim();
@@ -32,11 +39,13 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             .unwrap_or(rest.len());
         let unit = &rest[..unit_len];
         rest = &rest[unit_len..];
+        let too_long = || format!("duration {text:?} is too long: at most 8760h (a year)");
+        let secs = |per: u64| n.checked_mul(per).map(Duration::from_secs);
         let part = match unit {
-            "ms" => Duration::from_millis(n),
-            "s" => Duration::from_secs(n),
-            "m" | "min" => Duration::from_secs(n.saturating_mul(60)),
-            "h" => Duration::from_secs(n.saturating_mul(3600)),
+            "ms" => Some(Duration::from_millis(n)),
+            "s" => secs(1),
+            "m" | "min" => secs(60),
+            "h" => secs(3600),
             "" => return Err(format!("duration {text:?} has no unit; {hint}")),
             other => {
                 return Err(format!(
@@ -44,7 +53,10 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
                 ));
             }
         };
-        total = total.saturating_add(part);
+        total = part
+            .and_then(|p| total.checked_add(p))
+            .filter(|t| *t <= MAX_DURATION)
+            .ok_or_else(too_long)?;
     }
     Ok(total)
 }
@@ -104,6 +116,30 @@ mod tests {
         assert!(e.contains("unknown unit \"x\""), "{e}");
         assert!(parse_duration("").is_err());
         assert!(parse_duration("s").is_err());
+    }
+
+    #[test]
+    fn absurd_durations_are_refused_not_saturated() {
+        for absurd in [
+            "18446744073709551615s",
+            "18446744073709551615h",
+            "9999999999m",
+            "8761h",
+            "8760h1ms",
+            "18446744073709551615ms18446744073709551615s",
+        ] {
+            let e = parse_duration(absurd).unwrap_err();
+            assert!(
+                e.contains("too long") && e.contains("8760h"),
+                "{absurd}: {e}"
+            );
+        }
+        assert_eq!(parse_duration("8760h").unwrap(), MAX_DURATION);
+        assert!(
+            parse_duration("99999999999999999999s")
+                .unwrap_err()
+                .contains("number too large")
+        );
     }
 
     #[test]

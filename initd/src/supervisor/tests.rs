@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::*;
-use crate::spec::{Backoff, StartLimit};
+use crate::spec::{Backoff, RestartPolicy, StartLimit};
 
 /// Fake processes: spawns get increasing pids; every OS call is recorded.
 #[derive(Default)]
@@ -788,3 +788,5 @@ fn zero_burst_never_gives_up_and_keeps_backing_off() {
     h.exit("getty", 0);
     assert_eq!(h.run_to_next_deadline(), Duration::from_secs(1));
 }
+
+mod deadlines;

@@ -7,7 +7,7 @@
 //! ([`super::own_log`]).
 
 use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
@@ -38,7 +38,9 @@ impl BoundedFile {
     /// The file at `path`, opened on the first append; an existing file
     /// is appended to and counts towards the bound.
     pub fn new(path: PathBuf, max_bytes: u64) -> BoundedFile {
-        let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        let size = std::fs::symlink_metadata(&path)
+            .map(|m| m.len())
+            .unwrap_or(0);
         BoundedFile {
             path,
             file: None,
@@ -58,14 +60,12 @@ impl BoundedFile {
     }
 
     /// Open (or create) the file now, to learn whether it can be written.
+    /// A link or anything but a regular file at the name is refused: the
+    /// directory may be writable by others (the services), and what they
+    /// put there must not redirect initd's writes.
     pub fn open(&mut self) -> std::io::Result<()> {
         if self.file.is_none() {
-            self.file = Some(
-                OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(&self.path)?,
-            );
+            self.file = Some(super::files::open_append(&self.path, 0o644)?);
         }
         Ok(())
     }
@@ -274,6 +274,23 @@ mod tests {
         let lines = store.tail("svc", 10).unwrap();
         assert_eq!(lines.len(), 1);
         assert!(lines[0].ends_with(" before"), "{lines:?}");
+    }
+
+    #[test]
+    fn a_link_at_a_log_name_is_never_written_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "precious\n").unwrap();
+        let store = LogStore::new(dir.path(), 4096).unwrap();
+        std::os::unix::fs::symlink(&victim, store.path("svc")).unwrap();
+        store.append("svc", "injected");
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+        // PID 1's own log is the same kind of file.
+        let mut own = BoundedFile::new(dir.path().join("initd.log"), 4096);
+        std::os::unix::fs::symlink(&victim, own.path()).unwrap();
+        assert!(own.open().is_err());
+        own.append("injected");
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
     }
 
     #[test]

@@ -11,7 +11,6 @@
 
 use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -49,24 +48,11 @@ impl NotifySocket {
     /// credentials, not the file mode, decide what is accepted).
     pub fn bind(path: &Path, world_writable: bool) -> std::io::Result<NotifySocket> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
+            super::files::create_dirs(dir, if world_writable { 0o755 } else { 0o700 })?;
         }
-        match std::fs::remove_file(path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
-        }
-        let fd = socket::socket(
-            AddressFamily::Unix,
-            SockType::Datagram,
-            SockFlag::SOCK_CLOEXEC,
-            None,
-        )?;
-        let addr = UnixAddr::new(path)?;
-        socket::bind(fd.as_raw_fd(), &addr)?;
-        socket::setsockopt(&fd, sockopt::PassCred, &true)?;
         let mode = if world_writable { 0o666 } else { 0o600 };
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+        let fd = super::files::bind_unix(path, SockType::Datagram, mode, None)?;
+        socket::setsockopt(&fd, sockopt::PassCred, &true)?;
         Ok(NotifySocket {
             fd,
             path: path.to_path_buf(),
@@ -198,9 +184,10 @@ pub fn send(socket: &str, state: &str, barrier: bool, timeout: Duration) -> Resu
     .map_err(|e| io(e.into()))?;
     drop(w);
     // The read end sees POLLHUP once the receiver closed its copy.
-    let deadline = Instant::now() + timeout;
+    // A timeout beyond the clock's range waits as long as it takes.
+    let deadline = Instant::now().checked_add(timeout);
     loop {
-        let left = deadline.saturating_duration_since(Instant::now());
+        let left = deadline.map_or(timeout, |d| d.saturating_duration_since(Instant::now()));
         if left.is_zero() {
             return Err(SendError::Timeout(timeout));
         }
@@ -220,6 +207,8 @@ pub fn send(socket: &str, state: &str, barrier: bool, timeout: Duration) -> Resu
 
 #[cfg(test)]
 mod tests {
+    use std::os::unix::fs::PermissionsExt as _;
+
     use super::*;
 
     #[test]

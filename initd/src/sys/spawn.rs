@@ -98,6 +98,7 @@ impl RealOs {
                             | "LISTEN_FDS"
                             | "LISTEN_PID"
                             | "LISTEN_FDNAMES"
+                            | super::fault::ENV
                     )
                 })
                 .collect(),
