@@ -7,6 +7,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod qemu;
+pub mod wait;
+
+pub use wait::wait_until;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;

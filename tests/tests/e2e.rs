@@ -6,7 +6,7 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use aios_tests::{Env, LineReader, first, json_lines, types, wait_output};
+use aios_tests::{Env, LineReader, first, json_lines, types, wait_output, wait_until};
 use serde_json::{Value, json};
 
 const LIMIT: Duration = Duration::from_secs(60);
@@ -390,18 +390,6 @@ fn sockets_are_0660_and_doctor_reports_daemons() {
     assert!(env.state_dir().join("log/aiosd.log").exists());
 }
 
-/// Poll `f` until it yields a value or `limit` passes.
-fn wait_until<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 #[test]
 fn supervisor_restarts_a_killed_daemon_and_the_next_request_works() {
     let env = Env::scripted(&json!({"turns": [{"text": "still here"}]}));
@@ -420,9 +408,12 @@ fn supervisor_restarts_a_killed_daemon_and_the_next_request_works() {
         nix::sys::signal::Signal::SIGKILL,
     )
     .unwrap();
-    let new = wait_until("initd to restart aiosd", Duration::from_secs(20), || {
-        env.daemon_pid("aiosd").filter(|p| *p != old)
-    });
+    let new = wait_until(
+        "initd to restart aiosd",
+        Duration::from_secs(20),
+        String::new,
+        || env.daemon_pid("aiosd").filter(|p| *p != old),
+    );
     assert_ne!(new, old);
     let out = env.aios(&["-p", "hi again", "--no-autostart"], b"", LIMIT);
     assert_eq!(
@@ -498,9 +489,12 @@ fn aios_service_controls_the_supervisor() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("running"));
-    let new = wait_until("toolsd to answer again", Duration::from_secs(20), || {
-        env.daemon_pid("toolsd")
-    });
+    let new = wait_until(
+        "toolsd to answer again",
+        Duration::from_secs(20),
+        String::new,
+        || env.daemon_pid("toolsd"),
+    );
     assert_ne!(new, old);
     let out = env.aios(&["service", "status", "no-such-service"], b"", LIMIT);
     assert_eq!(

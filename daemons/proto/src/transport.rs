@@ -1,7 +1,6 @@
 //! Unix-socket transport: binding with safe permissions, serving a set of
 //! services, and connecting clients.
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -48,7 +47,13 @@ pub enum TransportError {
 /// The parent directory is created 0770 if missing. A stale socket file
 /// (nobody accepting) is replaced; a live one is an error, so two daemons
 /// never fight over one socket.
+///
+/// Nothing here changes a path after creating it: the socket gets its mode
+/// from the umask it is created under (a chmod by name afterwards would
+/// follow a link swapped in by someone who can write the directory), and a
+/// missing directory is created with its mode.
 pub async fn bind(path: &Path) -> Result<UnixListener, TransportError> {
+    use std::os::unix::fs::DirBuilderExt;
     let bind_err = |source| TransportError::Bind {
         path: path.to_path_buf(),
         source,
@@ -56,25 +61,37 @@ pub async fn bind(path: &Path) -> Result<UnixListener, TransportError> {
     if let Some(dir) = path.parent()
         && !dir.exists()
     {
-        std::fs::create_dir_all(dir).map_err(bind_err)?;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o770)).map_err(bind_err)?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o770)
+            .create(dir)
+            .map_err(bind_err)?;
     }
-    if path.exists() {
-        if UnixStream::connect(path).await.is_ok() {
-            return Err(TransportError::InUse {
-                path: path.to_path_buf(),
-            });
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) => {
+            use std::os::unix::fs::FileTypeExt;
+            if !meta.file_type().is_socket() {
+                return Err(bind_err(std::io::Error::new(
+                    std::io::ErrorKind::AlreadyExists,
+                    "something other than a socket is in the way; remove it if it is stale",
+                )));
+            }
+            if UnixStream::connect(path).await.is_ok() {
+                return Err(TransportError::InUse {
+                    path: path.to_path_buf(),
+                });
+            }
+            std::fs::remove_file(path).map_err(bind_err)?;
         }
-        std::fs::remove_file(path).map_err(bind_err)?;
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(bind_err(e)),
     }
-    // Bind under a restrictive umask so the socket is never briefly
-    // world-accessible, then set the documented 0660 mode.
+    // The umask gives the socket exactly 0660 at creation, so it is never
+    // briefly more open and never needs a chmod by name.
     let old = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o117));
     let listener = UnixListener::bind(path);
     nix::sys::stat::umask(old);
-    let listener = listener.map_err(bind_err)?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660)).map_err(bind_err)?;
-    Ok(listener)
+    listener.map_err(bind_err)
 }
 
 /// Connect a gRPC channel to the Unix socket at `path`, failing fast when
@@ -162,6 +179,7 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     #[tokio::test]
     async fn socket_is_0660_and_live_socket_is_not_stolen() {
@@ -174,6 +192,25 @@ mod tests {
             bind(&path).await,
             Err(TransportError::InUse { .. })
         ));
+    }
+
+    #[tokio::test]
+    async fn a_link_or_file_at_the_socket_path_is_never_replaced_or_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "keep").unwrap();
+        std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let link = dir.path().join("x.sock");
+        std::os::unix::fs::symlink(&victim, &link).unwrap();
+        let err = bind(&link).await.unwrap_err();
+        assert!(err.to_string().contains("other than a socket"), "{err}");
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
+        let mode = std::fs::metadata(&victim).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "the link's target was chmodded");
+        let file = dir.path().join("y.sock");
+        std::fs::write(&file, "data").unwrap();
+        assert!(bind(&file).await.is_err());
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "data");
     }
 
     #[tokio::test]

@@ -12,28 +12,12 @@ use aios_proto::{PowerAction, ServiceState, ServiceVerb, SupervisorClient};
 /// The binary under test.
 pub const INITD: &str = env!("CARGO_BIN_EXE_initd");
 
-/// Poll `f` until it yields a value or `timeout` passes; on timeout panic
-/// with `what` and the output of `diag`.
-pub fn wait_until<T>(
-    what: &str,
-    timeout: Duration,
-    diag: impl Fn() -> String,
-    mut f: impl FnMut() -> Option<T>,
-) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        if Instant::now() >= deadline {
-            panic!(
-                "timed out after {timeout:?} waiting for {what}\n--- diagnostics ---\n{}",
-                diag()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
+// The one `wait_until` of the workspace's tests lives in the test crate;
+// initd's tests include the same file rather than depend on that crate
+// (which links the daemons).
+#[path = "../../../tests/src/wait.rs"]
+mod wait;
+pub use wait::wait_until;
 
 /// A temporary tree: manifests, scripts, run/log/state directories, and a
 /// directory services write their observations into.
