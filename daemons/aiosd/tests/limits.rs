@@ -22,6 +22,11 @@ use futures::StreamExt;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::UnboundedReceiverStream;
 
+/// Bound of every wait: a bug fails the test instead of hanging it. Some
+/// tests run on the paused clock, where it is virtual time and must cover
+/// one sweep interval.
+const WAIT: Duration = Duration::from_secs(120);
+
 /// What the fake model does on each call, in order; then it hangs.
 #[derive(Clone, Copy)]
 enum Model {
@@ -124,7 +129,7 @@ impl Client {
 
     /// The next event, bounded in time so a bug fails instead of hanging.
     async fn next(&mut self) -> Event {
-        tokio::time::timeout(Duration::from_secs(3600), self.events.next())
+        tokio::time::timeout(WAIT, self.events.next())
             .await
             .expect("an event")
             .expect("the stream is open")
@@ -165,7 +170,7 @@ async fn attach(
 
 /// Wait until `f` holds, on the paused clock.
 async fn until(what: &str, mut f: impl FnMut() -> bool) {
-    tokio::time::timeout(Duration::from_secs(3600), async {
+    tokio::time::timeout(WAIT, async {
         while !f() {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
@@ -177,7 +182,7 @@ async fn until(what: &str, mut f: impl FnMut() -> bool) {
 /// Detaching is asynchronous (the client's tasks end when its streams
 /// close): create as soon as a session became idle and could be evicted.
 async fn create_once_there_is_room(o: &Orchestrator, who: Principal) -> SessionInfo {
-    tokio::time::timeout(Duration::from_secs(3600), async {
+    tokio::time::timeout(WAIT, async {
         loop {
             match o.create(who.clone(), request()).await {
                 Ok(info) => return info,
