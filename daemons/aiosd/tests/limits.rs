@@ -480,3 +480,49 @@ async fn limit_errors_reach_a_client_over_a_real_socket() {
     client.create(request()).await.unwrap();
     server.abort();
 }
+
+#[tokio::test]
+async fn input_and_call_ids_past_their_limits_get_clear_errors() {
+    let o = orchestrator(vec![Model::Answer]);
+    let id = o.create(user(1000), request()).await.unwrap().id;
+    let mut c = attach(&o, user(1000), &id, 0).await.unwrap();
+    assert!(matches!(
+        c.next().await.kind,
+        EventKind::SessionStarted { .. }
+    ));
+    c.send(Op::UserInput {
+        text: "x".repeat(aiosd::MAX_INPUT_BYTES + 1),
+    });
+    match c.next().await.kind {
+        EventKind::Error {
+            code,
+            fatal: false,
+            message,
+        } => {
+            assert_eq!(code, "input_too_large");
+            assert!(message.contains("the limit is 262144 bytes"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    c.send(Op::ApprovalDecision {
+        call_id: "c".repeat(1024 * 1024),
+        decision: aios_proto::Decision::Approve,
+    });
+    match c.next().await.kind {
+        EventKind::Error { code, message, .. } => {
+            assert_eq!(code, "no_pending_approval");
+            assert!(message.len() < 400, "the id is not echoed whole");
+            assert!(message.contains("(1048576 bytes)"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // Nothing was started: the next request runs.
+    c.send(Op::UserInput { text: "hi".into() });
+    assert!(matches!(
+        c.turn().await.last(),
+        Some(EventKind::TurnCompleted {
+            status: TurnStatus::Completed,
+            ..
+        })
+    ));
+}
