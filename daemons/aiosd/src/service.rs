@@ -26,7 +26,7 @@ use crate::limits::{
     MAX_ID_BYTES, MAX_INPUT_BYTES, MAX_MODEL_BYTES, MAX_SESSIONS, MAX_SESSIONS_PER_USER,
     MAX_TITLE_BYTES, SESSION_IDLE_TIMEOUT, SWEEP_INTERVAL, quote,
 };
-use crate::session::{Session, forward};
+use crate::session::{Attached, Session, forward};
 use crate::turn::{Limits, Turn};
 
 /// The orchestrator: owns the live sessions. Cheap to clone.
@@ -149,21 +149,21 @@ impl Inner {
         self.sessions.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn find(&self, who: &Principal, id: &str) -> Result<Arc<Session>, ApiError> {
+    /// Find a live session of `who` and attach a client to it. Both happen
+    /// under the map's lock, so the session cannot be evicted in between.
+    fn attach(&self, who: &Principal, id: &str) -> Result<(Arc<Session>, Attached), ApiError> {
         bounded("session id", id, MAX_ID_BYTES)?;
-        let s = {
-            let mut map = self.sessions();
-            sweep(&mut map, Instant::now());
-            map.get(id).cloned()
-        };
-        let s = s.ok_or_else(|| {
+        let mut map = self.sessions();
+        sweep(&mut map, Instant::now());
+        let s = map.get(id).cloned().ok_or_else(|| {
             ApiError::not_found(format!(
                 "no live session {id:?} (sessions idle for {} h, or beyond {MAX_SESSIONS_PER_USER} per user, are closed); `aios sessions` lists them",
                 SESSION_IDLE_TIMEOUT.as_secs() / 3600
             ))
         })?;
         who.require(Right::Owner(s.info.uid))?;
-        Ok(s)
+        let attached = s.attach()?;
+        Ok((s, attached))
     }
 
     /// Handle one op from an attached client.
@@ -314,10 +314,10 @@ impl SessionApi for Orchestrator {
                 "the first operation on a session stream must be Attach",
             ));
         };
-        let session = self.0.find(&who, &session_id)?;
+        let (session, attached) = self.0.attach(&who, &session_id)?;
         // Held by both tasks below: the client counts as attached (and the
         // session as in use) until both have ended.
-        let attached = Arc::new(session.attach()?);
+        let attached = Arc::new(attached);
         let (tx, rx) = mpsc::channel::<Event>(256);
         let detach = CancellationToken::new();
         if after_seq == 0 {
