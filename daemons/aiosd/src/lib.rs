@@ -9,9 +9,12 @@
 //!   decides whether it may run.
 //! - Sessions outlive client connections; clients re-attach and replay.
 //! - Each step is persisted before the event that reports it.
+//! - Every input is bounded ([`limits`]), and every turn ends with
+//!   `TurnCompleted`, even when its task panics or is aborted.
 #![deny(missing_docs)]
 
 mod backends;
+pub mod limits;
 mod service;
 mod session;
 mod turn;
@@ -19,15 +22,19 @@ mod turn;
 use std::sync::Arc;
 
 pub use backends::{Backends, GrpcBackends};
-pub use service::{MAX_INPUT_BYTES, Orchestrator};
+pub use limits::MAX_INPUT_BYTES;
+pub use service::Orchestrator;
 pub use session::Session;
 pub use turn::{Limits, SYSTEM_PROMPT};
 
 /// The session service for `backends`, ready to add to a
-/// [`aios_proto::Services`] set.
+/// [`aios_proto::Services`] set, with its idle-session sweeper running.
+/// Call it inside a tokio runtime.
 pub fn session_service(
     backends: Arc<dyn Backends>,
     config: &aios_config::Config,
 ) -> Arc<dyn aios_proto::SessionApi> {
-    Arc::new(Orchestrator::new(backends, config))
+    let orchestrator = Orchestrator::new(backends, config);
+    orchestrator.spawn_sweeper();
+    Arc::new(orchestrator)
 }

@@ -1,8 +1,15 @@
-//! The session service: creating sessions, attaching clients, and
-//! dispatching their operations to the turn loop.
+//! The session service: creating sessions, attaching clients, dispatching
+//! their operations to the turn loop, and evicting idle sessions.
+//!
+//! Every field a client sends is bounded (see [`crate::limits`]). Live
+//! sessions are bounded per user and in total: an idle session (no client
+//! attached, no turn running) is evicted oldest-first when a user or the
+//! daemon reaches its cap, or once it has been idle for
+//! [`SESSION_IDLE_TIMEOUT`]. A session in use is never evicted; when none
+//! can be, creating another is refused with `ResourceExhausted`.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
 use aios_proto::{
     ApiError, BoxStream, CreateSession, Decision, Event, EventKind, Op, Principal, Right,
@@ -10,16 +17,17 @@ use aios_proto::{
 };
 use futures::StreamExt;
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::backends::Backends;
-use crate::session::{Session, forward};
+use crate::limits::{
+    MAX_ID_BYTES, MAX_INPUT_BYTES, MAX_MODEL_BYTES, MAX_SESSIONS, MAX_SESSIONS_PER_USER,
+    MAX_TITLE_BYTES, SESSION_IDLE_TIMEOUT, SWEEP_INTERVAL, quote,
+};
+use crate::session::{Attached, Session, forward};
 use crate::turn::{Limits, Turn};
-
-/// Largest accepted user input, in bytes (the shell checks first, with a
-/// friendlier message; this protects the daemon from other clients).
-pub const MAX_INPUT_BYTES: usize = 256 * 1024;
 
 /// The orchestrator: owns the live sessions. Cheap to clone.
 #[derive(Clone)]
@@ -33,6 +41,8 @@ struct Inner {
     sessions: Mutex<HashMap<String, Arc<Session>>>,
 }
 
+type Sessions = HashMap<String, Arc<Session>>;
+
 impl Orchestrator {
     /// An orchestrator over `backends`.
     pub fn new(backends: Arc<dyn Backends>, config: &aios_config::Config) -> Orchestrator {
@@ -44,22 +54,116 @@ impl Orchestrator {
             sessions: Mutex::new(HashMap::new()),
         }))
     }
+
+    /// Evict sessions idle for [`SESSION_IDLE_TIMEOUT`] every
+    /// [`SWEEP_INTERVAL`], until the orchestrator is dropped. Needs a tokio
+    /// runtime.
+    pub fn spawn_sweeper(&self) {
+        let weak: Weak<Inner> = Arc::downgrade(&self.0);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(SWEEP_INTERVAL).await;
+                let Some(inner) = weak.upgrade() else { return };
+                sweep(&mut inner.sessions(), Instant::now());
+            }
+        });
+    }
+
+    /// Number of live sessions (for tests and diagnostics).
+    pub fn live_sessions(&self) -> usize {
+        self.0.sessions().len()
+    }
+}
+
+/// Drop sessions idle for longer than [`SESSION_IDLE_TIMEOUT`].
+fn sweep(map: &mut Sessions, now: Instant) {
+    map.retain(|id, s| {
+        let expired = s
+            .idle_since()
+            .is_some_and(|t| now.saturating_duration_since(t) >= SESSION_IDLE_TIMEOUT);
+        if expired {
+            tracing::info!(session = %id, uid = s.info.uid, "evicting a session idle for {}s", SESSION_IDLE_TIMEOUT.as_secs());
+        }
+        !expired
+    });
+}
+
+/// Evict the session idle the longest among those `matching`; false when
+/// every one of them is in use.
+fn evict_oldest(map: &mut Sessions, matching: impl Fn(&Session) -> bool, why: &str) -> bool {
+    let oldest = map
+        .iter()
+        .filter(|(_, s)| matching(s))
+        .filter_map(|(id, s)| s.idle_since().map(|t| (t, id.clone())))
+        .min();
+    match oldest {
+        Some((_, id)) => {
+            if let Some(s) = map.remove(&id) {
+                tracing::info!(session = %id, uid = s.info.uid, "evicting the oldest idle session: {why}");
+            }
+            true
+        }
+        None => false,
+    }
+}
+
+/// Make room for one more session of `uid`, evicting idle sessions as
+/// needed, or say why there is none.
+fn make_room(map: &mut Sessions, uid: u32) -> Result<(), ApiError> {
+    sweep(map, Instant::now());
+    let mine = map.values().filter(|s| s.info.uid == uid).count();
+    if mine >= MAX_SESSIONS_PER_USER
+        && !evict_oldest(
+            map,
+            |s| s.info.uid == uid,
+            "the user reached the per-user cap",
+        )
+    {
+        return Err(ApiError::exhausted(format!(
+            "you already have {MAX_SESSIONS_PER_USER} live sessions (the per-user limit), each with a client attached or a turn running; detach from one or let its turn finish, then try again"
+        )));
+    }
+    if map.len() >= MAX_SESSIONS && !evict_oldest(map, |_| true, "aiosd reached its session cap") {
+        return Err(ApiError::exhausted(format!(
+            "aiosd already holds {MAX_SESSIONS} live sessions (its limit), all in use; try again when one is idle"
+        )));
+    }
+    Ok(())
+}
+
+/// Refuse a client-supplied field longer than `max` bytes.
+fn bounded(what: &str, value: &str, max: usize) -> Result<(), ApiError> {
+    if value.len() > max {
+        return Err(ApiError::invalid(format!(
+            "the {what} is {} bytes; the limit is {max} bytes",
+            value.len()
+        )));
+    }
+    Ok(())
 }
 
 impl Inner {
-    fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Session>>> {
-        // Insert/lookup only: a poisoned map is still consistent.
+    fn sessions(&self) -> std::sync::MutexGuard<'_, Sessions> {
+        // Every mutation is a single insert or remove: a poisoned map is
+        // still consistent.
         self.sessions.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn find(&self, who: &Principal, id: &str) -> Result<Arc<Session>, ApiError> {
-        let s = self.sessions().get(id).cloned().ok_or_else(|| {
+    /// Find a live session of `who` and attach a client to it. Both happen
+    /// under the map's lock, so the session cannot be evicted in between.
+    fn attach(&self, who: &Principal, id: &str) -> Result<(Arc<Session>, Attached), ApiError> {
+        bounded("session id", id, MAX_ID_BYTES)?;
+        let mut map = self.sessions();
+        sweep(&mut map, Instant::now());
+        let s = map.get(id).cloned().ok_or_else(|| {
             ApiError::not_found(format!(
-                "no live session {id:?}; `aios sessions` lists them"
+                "no live session {id:?} (sessions idle for {} h, or beyond {MAX_SESSIONS_PER_USER} per user, are closed); `aios sessions` lists them",
+                SESSION_IDLE_TIMEOUT.as_secs() / 3600
             ))
         })?;
         who.require(Right::Owner(s.info.uid))?;
-        Ok(s)
+        let attached = s.attach()?;
+        Ok((s, attached))
     }
 
     /// Handle one op from an attached client.
@@ -86,7 +190,8 @@ impl Inner {
                 session.emit(EventKind::Error {
                     code: "no_pending_approval".into(),
                     message: format!(
-                        "cannot {what} {call_id:?}: no approval is pending for that call"
+                        "cannot {what} {}: no approval is pending for that call",
+                        quote(&call_id, MAX_ID_BYTES)
                     ),
                     fatal: false,
                 });
@@ -128,7 +233,7 @@ impl Inner {
             turn_id,
             cancel,
         );
-        tokio::spawn(turn.run(text));
+        turn.spawn(text);
     }
 }
 
@@ -147,13 +252,22 @@ impl Session {
 impl SessionApi for Orchestrator {
     async fn create(&self, who: Principal, req: CreateSession) -> Result<SessionInfo, ApiError> {
         let me = &self.0;
+        if let Some(p) = &req.provider {
+            bounded("provider name", p, MAX_ID_BYTES)?;
+        }
+        if let Some(m) = &req.model {
+            bounded("model name", m, MAX_MODEL_BYTES)?;
+        }
+        bounded("session title", &req.title, MAX_TITLE_BYTES)?;
         let provider = req.provider.unwrap_or_else(|| me.default_provider.clone());
-        if !aios_config_providers().contains(&provider.as_str()) {
+        if !aios_config::PROVIDERS.contains(&provider.as_str()) {
             return Err(ApiError::invalid(format!(
                 "unknown provider {provider:?}; choose one of {}",
-                aios_config_providers().join(", ")
+                aios_config::PROVIDERS.join(", ")
             )));
         }
+        // Refuse before writing anything to the store when there is no room.
+        make_room(&mut me.sessions(), who.uid)?;
         let info = SessionInfo {
             id: uuid::Uuid::now_v7().to_string(),
             uid: who.uid,
@@ -168,8 +282,12 @@ impl SessionApi for Orchestrator {
         };
         // The store is the truth: a session exists once it is recorded.
         me.backends.put_session(info.clone()).await?;
-        me.sessions()
-            .insert(info.id.clone(), Session::new(info.clone()));
+        {
+            // Concurrent creates may have taken the room meanwhile.
+            let mut map = me.sessions();
+            make_room(&mut map, who.uid)?;
+            map.insert(info.id.clone(), Session::new(info.clone()));
+        }
         tracing::info!(session = %info.id, uid = who.uid, provider = %info.provider, "session created");
         Ok(info)
     }
@@ -196,7 +314,10 @@ impl SessionApi for Orchestrator {
                 "the first operation on a session stream must be Attach",
             ));
         };
-        let session = self.0.find(&who, &session_id)?;
+        let (session, attached) = self.0.attach(&who, &session_id)?;
+        // Held by both tasks below: the client counts as attached (and the
+        // session as in use) until both have ended.
+        let attached = Arc::new(attached);
         let (tx, rx) = mpsc::channel::<Event>(256);
         let detach = CancellationToken::new();
         if after_seq == 0 {
@@ -206,12 +327,15 @@ impl SessionApi for Orchestrator {
                 resumed: false,
             });
         }
-        tokio::spawn(forward(
-            session.clone(),
-            after_seq,
-            tx.clone(),
-            detach.clone(),
-        ));
+        let forwarding = attached.clone();
+        tokio::spawn({
+            let session = session.clone();
+            let detach = detach.clone();
+            async move {
+                forward(session, after_seq, tx, detach).await;
+                drop(forwarding);
+            }
+        });
         let me = self.0.clone();
         tokio::spawn(async move {
             loop {
@@ -229,11 +353,8 @@ impl SessionApi for Orchestrator {
                     },
                 }
             }
+            drop(attached);
         });
         Ok(ReceiverStream::new(rx).map(Ok).boxed())
     }
-}
-
-fn aios_config_providers() -> &'static [&'static str] {
-    aios_config::PROVIDERS
 }

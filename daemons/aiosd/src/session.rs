@@ -1,19 +1,25 @@
 //! One live session: its event log (for replay on attach), the broadcast of
-//! new events to attached clients, the conversation history, and the handle
-//! of the running turn.
+//! new events to attached clients, the conversation history, the running
+//! turn, and what eviction needs to know (attached clients, last activity).
 //!
 //! Sessions live in `aiosd`, not in a client: a client that goes away loses
-//! nothing, and `Attach{after_seq}` replays what it missed.
+//! nothing, and `Attach{after_seq}` replays what it missed, as far as the
+//! capped log still holds it. Both the log and the history are bounded
+//! (see [`crate::limits`]); the full transcript is in the episodic store.
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use aios_proto::{ChatMessage, Event, EventKind, SessionInfo, now_unix_ms};
+use aios_proto::{
+    ApiError, ChatMessage, Event, EventKind, Role, SessionInfo, TurnStatus, now_unix_ms,
+};
 use tokio::sync::{broadcast, mpsc};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-/// How many live events a slow client may fall behind before it re-reads
-/// the log (it never loses events, it only pays a copy).
-const LIVE_CAPACITY: usize = 1024;
+use crate::limits::{
+    LIVE_CAPACITY, MAX_CLIENTS_PER_SESSION, MAX_HISTORY_BYTES, MAX_LOG_BYTES, MAX_LOG_EVENTS,
+};
 
 /// A session owned by one user.
 pub struct Session {
@@ -24,10 +30,47 @@ pub struct Session {
 }
 
 struct State {
-    log: Vec<Event>,
-    history: Vec<ChatMessage>,
-    turn: Option<CancellationToken>,
+    /// The newest events with their encoded sizes, oldest first.
+    log: VecDeque<(Event, usize)>,
+    log_bytes: usize,
+    next_seq: u64,
+    history: VecDeque<(ChatMessage, usize)>,
+    history_bytes: usize,
+    turn: Option<Running>,
     turns_started: u64,
+    clients: usize,
+    last_active: Instant,
+}
+
+struct Running {
+    id: String,
+    cancel: CancellationToken,
+}
+
+/// The current turn's conversation alone is larger than
+/// [`MAX_HISTORY_BYTES`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HistoryFull {
+    /// Bytes of the current turn.
+    pub bytes: usize,
+}
+
+/// Bytes of `v` encoded as JSON, without allocating the encoding.
+fn json_len<T: serde::Serialize>(v: &T) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0 = self.0.saturating_add(b.len());
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut c = Count(0);
+    // Our domain types always serialize; a failure only undercounts.
+    let _ = serde_json::to_writer(&mut c, v);
+    c.0
 }
 
 impl Session {
@@ -37,55 +80,120 @@ impl Session {
         Arc::new(Session {
             info,
             state: Mutex::new(State {
-                log: Vec::new(),
-                history: Vec::new(),
+                log: VecDeque::new(),
+                log_bytes: 0,
+                next_seq: 1,
+                history: VecDeque::new(),
+                history_bytes: 0,
                 turn: None,
                 turns_started: 0,
+                clients: 0,
+                last_active: Instant::now(),
             }),
             live,
         })
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        // A panic while holding this lock cannot leave the log half-written
-        // (every mutation is a single push or assignment), so a poisoned lock
-        // is still consistent: recover it rather than failing the session.
+        // A panic while holding this lock cannot leave the state half
+        // written in a way that matters (counters are recomputed from what
+        // is pushed and popped together), so a poisoned lock is recovered
+        // rather than failing the session.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Append an event to the log and send it to attached clients.
+    /// Append an event to the log and send it to attached clients. The log
+    /// keeps the newest [`MAX_LOG_EVENTS`] events and at most
+    /// [`MAX_LOG_BYTES`] (always the newest one).
     pub fn emit(&self, kind: EventKind) -> Event {
         let mut st = self.lock();
         let event = Event {
-            seq: st.log.len() as u64 + 1,
+            seq: st.next_seq,
             session_id: self.info.id.clone(),
             unix_ms: now_unix_ms(),
             kind,
         };
-        st.log.push(event.clone());
+        st.next_seq += 1;
+        let size = json_len(&event);
+        st.log.push_back((event.clone(), size));
+        st.log_bytes += size;
+        while st.log.len() > MAX_LOG_EVENTS || (st.log_bytes > MAX_LOG_BYTES && st.log.len() > 1) {
+            if let Some((_, n)) = st.log.pop_front() {
+                st.log_bytes -= n;
+            }
+        }
+        st.last_active = Instant::now();
         // No receivers is fine: nobody is attached right now.
         let _ = self.live.send(event.clone());
         event
     }
 
     /// Events after `after_seq`, plus a subscription to everything later,
-    /// taken atomically so nothing falls between the two.
+    /// taken atomically so nothing falls between the two. When events the
+    /// client asks for were already dropped from the capped log, the replay
+    /// starts with one `replay_gap` error event standing for all of them:
+    /// its `seq` is that of the last dropped event, so seqs stay contiguous.
     pub fn subscribe(&self, after_seq: u64) -> (Vec<Event>, broadcast::Receiver<Event>) {
         let st = self.lock();
-        let start = usize::try_from(after_seq)
-            .unwrap_or(usize::MAX)
-            .min(st.log.len());
-        (st.log[start..].to_vec(), self.live.subscribe())
+        let first = st.log.front().map_or(st.next_seq, |(e, _)| e.seq);
+        let mut out = Vec::new();
+        if after_seq.saturating_add(1) < first {
+            out.push(Event {
+                seq: first - 1,
+                session_id: self.info.id.clone(),
+                unix_ms: now_unix_ms(),
+                kind: EventKind::Error {
+                    code: "replay_gap".into(),
+                    message: format!(
+                        "events {}-{} of this session are no longer held by aiosd (it keeps the last {MAX_LOG_EVENTS} events, at most {} KiB); the replay continues with event {first}",
+                        after_seq.saturating_add(1),
+                        first - 1,
+                        MAX_LOG_BYTES / 1024
+                    ),
+                    fatal: false,
+                },
+            });
+        }
+        let skip = usize::try_from(after_seq.saturating_add(1).saturating_sub(first))
+            .unwrap_or(usize::MAX);
+        out.extend(st.log.iter().skip(skip).map(|(e, _)| e.clone()));
+        (out, self.live.subscribe())
     }
 
     /// Copy of the conversation so far.
     pub fn history(&self) -> Vec<ChatMessage> {
-        self.lock().history.clone()
+        self.lock().history.iter().map(|(m, _)| m.clone()).collect()
     }
 
-    /// Add a message to the conversation.
-    pub fn push_history(&self, m: ChatMessage) {
-        self.lock().history.push(m);
+    /// Add a message to the conversation. While the history is over
+    /// [`MAX_HISTORY_BYTES`], the oldest whole turns are dropped (a turn
+    /// starts at a user message, so calls and their results stay paired).
+    /// The current turn is never dropped: when it alone is over the bound,
+    /// the message is kept and [`HistoryFull`] returned.
+    pub fn push_history(&self, m: ChatMessage) -> Result<(), HistoryFull> {
+        let mut st = self.lock();
+        let size = json_len(&m);
+        st.history.push_back((m, size));
+        st.history_bytes += size;
+        while st.history_bytes > MAX_HISTORY_BYTES {
+            // The start of the second turn; none means only one is left.
+            let Some(next) = st
+                .history
+                .iter()
+                .skip(1)
+                .position(|(m, _)| m.role == Role::User)
+            else {
+                return Err(HistoryFull {
+                    bytes: st.history_bytes,
+                });
+            };
+            for _ in 0..=next {
+                if let Some((_, n)) = st.history.pop_front() {
+                    st.history_bytes -= n;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Start a turn unless one is running; returns its id and cancel token.
@@ -96,30 +204,101 @@ impl Session {
         }
         st.turns_started += 1;
         let token = CancellationToken::new();
-        st.turn = Some(token.clone());
-        Some((format!("t{}", st.turns_started), token))
+        let id = format!("t{}", st.turns_started);
+        st.turn = Some(Running {
+            id: id.clone(),
+            cancel: token.clone(),
+        });
+        Some((id, token))
     }
 
-    /// Mark the running turn finished.
-    pub fn end_turn(&self) {
-        self.lock().turn = None;
+    /// Mark the turn `turn_id` finished; false when it is not the running
+    /// turn (it already ended).
+    pub fn end_turn(&self, turn_id: &str) -> bool {
+        let mut st = self.lock();
+        if st.turn.as_ref().is_some_and(|t| t.id == turn_id) {
+            st.turn = None;
+            st.last_active = Instant::now();
+            true
+        } else {
+            false
+        }
+    }
+
+    /// End a turn whose task died (a panic, or the task was aborted)
+    /// without ending it: the error, then `TurnCompleted`, as the stream
+    /// contract requires, and the session takes the next input. Nothing
+    /// happens when the turn had already ended.
+    pub fn abandon_turn(&self, turn_id: &str, why: &str) {
+        let running = self.lock().turn.as_ref().is_some_and(|t| t.id == turn_id);
+        if !running {
+            return;
+        }
+        let message =
+            format!("the turn stopped unexpectedly ({why}); the session accepts the next request");
+        self.emit(EventKind::Error {
+            code: "internal_error".into(),
+            message: message.clone(),
+            fatal: true,
+        });
+        if self.end_turn(turn_id) {
+            self.emit(EventKind::TurnCompleted {
+                turn_id: turn_id.to_string(),
+                status: TurnStatus::Failed,
+                message,
+            });
+        }
     }
 
     /// Interrupt the running turn; false when none runs.
     pub fn interrupt(&self) -> bool {
         match &self.lock().turn {
             Some(t) => {
-                t.cancel();
+                t.cancel.cancel();
                 true
             }
             None => false,
         }
     }
+
+    /// Count a client as attached until the returned guard is dropped, or
+    /// refuse when [`MAX_CLIENTS_PER_SESSION`] already are.
+    pub fn attach(self: &Arc<Self>) -> Result<Attached, ApiError> {
+        let mut st = self.lock();
+        if st.clients >= MAX_CLIENTS_PER_SESSION {
+            return Err(ApiError::exhausted(format!(
+                "session {} already has {MAX_CLIENTS_PER_SESSION} clients attached (the limit); detach one first",
+                self.info.id
+            )));
+        }
+        st.clients += 1;
+        st.last_active = Instant::now();
+        Ok(Attached(self.clone()))
+    }
+
+    /// When the session became idle (no client attached, no turn running),
+    /// or `None` while it is in use and so may not be evicted.
+    pub fn idle_since(&self) -> Option<Instant> {
+        let st = self.lock();
+        (st.clients == 0 && st.turn.is_none()).then_some(st.last_active)
+    }
+}
+
+/// A client attached to a session (see [`Session::attach`]).
+pub struct Attached(Arc<Session>);
+
+impl Drop for Attached {
+    fn drop(&mut self) {
+        let mut st = self.0.lock();
+        st.clients = st.clients.saturating_sub(1);
+        st.last_active = Instant::now();
+    }
 }
 
 /// Forward a session's events to one client: the replay first, then live
 /// events, until the client goes away or `stop` fires. A client that lags
-/// behind the live channel re-reads the log instead of losing events.
+/// behind the live channel re-reads the log instead of losing events (or
+/// gets a `replay_gap` marker for what the log no longer holds).
 pub async fn forward(
     session: Arc<Session>,
     after_seq: u64,
@@ -164,77 +343,5 @@ pub async fn forward(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn session() -> Arc<Session> {
-        Session::new(SessionInfo {
-            id: "s".into(),
-            uid: 1,
-            provider: "scripted".into(),
-            model: String::new(),
-            created_unix_ms: 0,
-            title: String::new(),
-            approval: aios_proto::ApprovalMode::Ask,
-        })
-    }
-
-    fn note(i: u32) -> EventKind {
-        EventKind::Notification {
-            level: "info".into(),
-            text: i.to_string(),
-        }
-    }
-
-    #[tokio::test]
-    async fn replay_then_live_without_gaps_or_duplicates() {
-        let s = session();
-        for i in 0..3 {
-            s.emit(note(i));
-        }
-        let (tx, mut rx) = mpsc::channel(16);
-        let stop = CancellationToken::new();
-        let h = tokio::spawn(forward(s.clone(), 1, tx, stop.clone()));
-        for i in 3..6 {
-            s.emit(note(i));
-        }
-        let mut seqs = Vec::new();
-        while seqs.len() < 5 {
-            seqs.push(rx.recv().await.unwrap().seq);
-        }
-        assert_eq!(seqs, vec![2, 3, 4, 5, 6]);
-        stop.cancel();
-        h.await.unwrap();
-    }
-
-    #[tokio::test]
-    async fn lagging_client_loses_nothing() {
-        let s = session();
-        let (tx, mut rx) = mpsc::channel(1);
-        let stop = CancellationToken::new();
-        let h = tokio::spawn(forward(s.clone(), 0, tx, stop.clone()));
-        let total = LIVE_CAPACITY as u64 * 3;
-        for i in 0..total {
-            s.emit(note(i as u32));
-        }
-        let mut expect = 1;
-        while expect <= total {
-            let e = rx.recv().await.unwrap();
-            assert_eq!(e.seq, expect);
-            expect += 1;
-        }
-        stop.cancel();
-        h.await.unwrap();
-    }
-
-    #[test]
-    fn one_turn_at_a_time() {
-        let s = session();
-        let (id, _t) = s.begin_turn().unwrap();
-        assert_eq!(id, "t1");
-        assert!(s.begin_turn().is_none());
-        assert!(s.interrupt());
-        s.end_turn();
-        assert_eq!(s.begin_turn().unwrap().0, "t2");
-    }
-}
+#[path = "session_tests.rs"]
+mod tests;

@@ -1,5 +1,6 @@
 //! The turn loop against in-memory backends: ordering, refusal, interrupt,
-//! deadlines and failures, with tokio's paused clock (no real waiting).
+//! deadlines, failures, bounds, and turns whose task dies, with tokio's
+//! paused clock (no real waiting).
 
 use std::sync::Mutex;
 
@@ -19,8 +20,13 @@ enum ToolBehaviour {
 struct Fake {
     replies: Mutex<Vec<Vec<Result<CompletionEvent, ApiError>>>>,
     slow_model: bool,
+    /// `complete` panics (a bug in a backend client).
+    panicking_model: bool,
     tool: ToolBehaviour,
     memory_down: bool,
+    /// Messages go to this real store service instead of the list.
+    store: Option<aios_memoryd::MemoryService>,
+    executed: Mutex<usize>,
     recorded_calls: Mutex<Vec<StoredToolCall>>,
     messages: Mutex<Vec<StoredMessage>>,
 }
@@ -35,8 +41,11 @@ impl Fake {
                     .collect(),
             ),
             slow_model: false,
+            panicking_model: false,
             tool: ToolBehaviour::End(ToolStatus::Ok, json!({"ok": true})),
             memory_down: false,
+            store: None,
+            executed: Mutex::new(0),
             recorded_calls: Mutex::new(Vec::new()),
             messages: Mutex::new(Vec::new()),
         }
@@ -59,6 +68,9 @@ impl Backends for Fake {
         &self,
         _req: CompletionRequest,
     ) -> Result<BoxStream<CompletionEvent>, ApiError> {
+        if self.panicking_model {
+            panic!("the model client hit a bug");
+        }
         let mut replies = self.replies.lock().unwrap();
         if replies.is_empty() {
             return Err(ApiError::internal("no more replies"));
@@ -73,6 +85,7 @@ impl Backends for Fake {
     }
 
     async fn execute(&self, _req: ExecuteRequest) -> Result<BoxStream<ExecuteEvent>, ApiError> {
+        *self.executed.lock().unwrap() += 1;
         match &self.tool {
             ToolBehaviour::End(status, result) => Ok(stream::iter(vec![
                 Ok(ExecuteEvent::Output("line\n".into())),
@@ -92,6 +105,13 @@ impl Backends for Fake {
     }
 
     async fn append_message(&self, m: StoredMessage) -> Result<(), ApiError> {
+        if let Some(store) = &self.store {
+            use aios_proto::MemoryApi;
+            return store
+                .append_message(aios_proto::Principal::current_process(), m)
+                .await
+                .map(|_| ());
+        }
         if self.memory_down {
             return Err(ApiError::transport(
                 "memoryd is not reachable at /x/memoryd.sock",
@@ -329,4 +349,236 @@ fn huge_results_are_capped_for_the_model() {
     let text = for_model(&end);
     assert!(text.len() <= MAX_RESULT_FOR_MODEL + 64);
     assert!(text.ends_with("longer than 32 KiB]"));
+}
+
+/// Wait (on the paused clock) for the turn to end; its last event.
+async fn turn_end(s: &Session) -> (TurnStatus, String) {
+    let (seen, mut rx) = s.subscribe(0);
+    if seen
+        .iter()
+        .any(|e| matches!(e.kind, EventKind::TurnCompleted { .. }))
+    {
+        return completed(s);
+    }
+    tokio::time::timeout(Duration::from_secs(3600), async {
+        loop {
+            if let Ok(e) = rx.recv().await
+                && matches!(e.kind, EventKind::TurnCompleted { .. })
+            {
+                return;
+            }
+        }
+    })
+    .await
+    .expect("the turn never ended");
+    completed(s)
+}
+
+fn fatal_codes(s: &Session) -> Vec<String> {
+    kinds(s)
+        .into_iter()
+        .filter_map(|k| match k {
+            EventKind::Error {
+                code, fatal: true, ..
+            } => Some(code),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panicking_backend_still_ends_the_turn_and_frees_the_session() {
+    let mut fake = Fake::new(vec![]);
+    fake.panicking_model = true;
+    let fake = Arc::new(fake);
+    let s = session();
+    let (turn_id, cancel) = s.begin_turn().unwrap();
+    Turn::new(fake, s.clone(), limits(), turn_id, cancel).spawn("hello".into());
+    let (status, message) = turn_end(&s).await;
+    assert_eq!(status, TurnStatus::Failed);
+    assert!(message.contains("the model client hit a bug"), "{message}");
+    assert_eq!(fatal_codes(&s), ["internal_error"]);
+    // Exactly one TurnCompleted, and the next input is accepted.
+    let ends = kinds(&s)
+        .iter()
+        .filter(|k| matches!(k, EventKind::TurnCompleted { .. }))
+        .count();
+    assert_eq!(ends, 1);
+    assert!(s.begin_turn().is_some());
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_aborted_turn_task_still_ends_the_turn() {
+    let mut fake = Fake::new(vec![vec![text("thinking"), done()]]);
+    fake.slow_model = true;
+    let s = session();
+    let (turn_id, cancel) = s.begin_turn().unwrap();
+    let (_, mut rx) = s.subscribe(0);
+    let abort = Turn::new(Arc::new(fake), s.clone(), limits(), turn_id, cancel).spawn("hi".into());
+    loop {
+        if let Ok(e) = rx.recv().await
+            && matches!(e.kind, EventKind::AssistantDelta { .. })
+        {
+            break;
+        }
+    }
+    abort.abort();
+    let (status, message) = turn_end(&s).await;
+    assert_eq!(status, TurnStatus::Failed);
+    assert!(message.contains("cancelled"), "{message}");
+    assert!(s.begin_turn().is_some());
+}
+
+#[tokio::test(start_paused = true)]
+async fn absurd_timeouts_do_not_overflow_the_clock() {
+    let config = aios_config::TurnConfig {
+        max_iterations: 4,
+        model_timeout_secs: u64::MAX,
+        tool_timeout_secs: u64::MAX,
+    };
+    let fake = Arc::new(Fake::new(vec![
+        vec![call("sys.overview"), done()],
+        vec![text("fine"), done()],
+    ]));
+    let s = session();
+    let (turn_id, cancel) = s.begin_turn().unwrap();
+    let t = Turn::new(
+        fake,
+        s.clone(),
+        Limits::from_config(&config),
+        turn_id,
+        cancel,
+    );
+    t.spawn("hello".into());
+    assert_eq!(turn_end(&s).await.0, TurnStatus::Completed);
+    assert!(fatal_codes(&s).is_empty(), "{:?}", kinds(&s));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_full_store_is_a_memory_error_not_a_rate_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = aios_store::Options {
+        max_bytes: Some(128 * 1024),
+        ..Default::default()
+    };
+    let store = aios_store::Store::open_with(&dir.path().join("m.sqlite3"), &opts).unwrap();
+    let svc = aios_memoryd::MemoryService::new(store);
+    let who = aios_proto::Principal::current_process();
+    let s = session();
+    use aios_proto::MemoryApi;
+    svc.put_session(who, s.info.clone()).await.unwrap();
+    let mut fake = Fake::new(vec![vec![text("hi"), done()]]);
+    fake.store = Some(svc);
+    let (turn_id, cancel) = s.begin_turn().unwrap();
+    let t = Turn::new(Arc::new(fake), s.clone(), limits(), turn_id, cancel);
+    // Larger than the whole store: the very first write is refused.
+    t.run("x".repeat(200 * 1024)).await;
+    assert_eq!(fatal_codes(&s), ["memory_error"]);
+    let (status, message) = completed(&s);
+    assert_eq!(status, TurnStatus::Failed);
+    assert!(message.starts_with("disk full: "), "{message}");
+}
+
+fn numbered_call(i: usize) -> CompletionEvent {
+    CompletionEvent::ToolCall(ToolCall {
+        id: format!("c{i}"),
+        name: "sys.overview".into(),
+        args: json!({}),
+    })
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_tool_call_past_the_cap_is_not_run_and_both_sides_are_told() {
+    let mut first: Vec<CompletionEvent> =
+        (0..=MAX_TOOL_CALLS_PER_REPLY).map(numbered_call).collect();
+    first.push(done());
+    let fake = Fake::new(vec![first, vec![text("done"), done()]]);
+    let (s, fake) = run(fake, CancellationToken::new()).await;
+    assert_eq!(completed(&s).0, TurnStatus::Completed);
+    assert_eq!(*fake.executed.lock().unwrap(), MAX_TOOL_CALLS_PER_REPLY);
+    let ks = kinds(&s);
+    assert!(ks.iter().any(|k| matches!(k, EventKind::Error { code, fatal: false, message } if code == "too_many_tool_calls" && message.contains("17 tool calls"))), "{ks:?}");
+    let plan = ks
+        .iter()
+        .find_map(|k| match k {
+            EventKind::PlanProposed { steps, .. } => Some(steps.len()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(plan, MAX_TOOL_CALLS_PER_REPLY);
+    // The model's view: 16 calls, 16 results, and a note about the rest.
+    let msgs = fake.messages.lock().unwrap();
+    let assistant = msgs.iter().find(|m| m.role == Role::Assistant).unwrap();
+    assert_eq!(assistant.tool_calls.len(), MAX_TOOL_CALLS_PER_REPLY);
+    assert!(
+        assistant
+            .content
+            .contains("only the first 16 of the 17 tool calls"),
+        "{}",
+        assistant.content
+    );
+    let results = msgs.iter().filter(|m| m.role == Role::Tool).count();
+    assert_eq!(results, MAX_TOOL_CALLS_PER_REPLY);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_reply_one_byte_past_the_cap_fails_the_turn() {
+    let fake = Fake::new(vec![vec![
+        text(&"a".repeat(MAX_REPLY_BYTES)),
+        text("b"),
+        done(),
+    ]]);
+    let (s, _) = run(fake, CancellationToken::new()).await;
+    assert_eq!(fatal_codes(&s), ["reply_too_large"]);
+    let (status, message) = completed(&s);
+    assert_eq!(status, TurnStatus::Failed);
+    assert!(message.contains("256 KiB"), "{message}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_turn_past_the_history_cap_fails_as_context_too_large() {
+    // Each reply is under the reply cap, but the turn's conversation grows
+    // past the history cap within the iteration limit.
+    let big = "r".repeat(MAX_REPLY_BYTES - 16);
+    let replies: Vec<Vec<CompletionEvent>> = (0..6)
+        .map(|i| vec![text(&big), numbered_call(i), done()])
+        .collect();
+    let mut l = limits();
+    l.max_iterations = 6;
+    let fake = Arc::new(Fake::new(replies));
+    let s = session();
+    let (turn_id, cancel) = s.begin_turn().unwrap();
+    Turn::new(fake, s.clone(), l, turn_id, cancel)
+        .run("hello".into())
+        .await;
+    assert_eq!(fatal_codes(&s), ["context_too_large"]);
+    assert_eq!(completed(&s).0, TurnStatus::Failed);
+}
+
+#[test]
+fn backend_errors_map_to_codes() {
+    let code = |what, e| match backend_stop(what, e) {
+        Stop::Failed { code, .. } => code,
+        Stop::Interrupted => "interrupted",
+    };
+    assert_eq!(
+        code(Backend::Memory, ApiError::exhausted("disk full")),
+        "memory_error"
+    );
+    assert_eq!(
+        code(Backend::Model, ApiError::exhausted("429")),
+        "rate_limited"
+    );
+    assert_eq!(
+        code(Backend::Memory, ApiError::transport("gone")),
+        "daemon_unavailable"
+    );
+    assert_eq!(
+        code(Backend::Model, ApiError::unavailable("down")),
+        "model_unavailable"
+    );
+    assert_eq!(
+        code(Backend::Tools, ApiError::internal("bug")),
+        "backend_error"
+    );
 }

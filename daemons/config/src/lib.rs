@@ -19,8 +19,9 @@ mod paths;
 
 pub use error::ConfigError;
 pub use model::{
-    AnthropicConfig, Config, LocalConfig, LoggingConfig, ModelConfig, OpenAiConfig, PROVIDERS,
-    PathsConfig, ProvidersConfig, ScriptedConfig, TurnConfig,
+    AnthropicConfig, Config, LocalConfig, LoggingConfig, MAX_ITERATIONS, MAX_RETRIES,
+    MAX_TIMEOUT_SECS, ModelConfig, OpenAiConfig, PROVIDERS, PathsConfig, ProvidersConfig,
+    ScriptedConfig, TurnConfig,
 };
 pub use paths::{Daemon, Paths, xdg_config_home};
 

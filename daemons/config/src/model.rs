@@ -1,10 +1,74 @@
-//! The configuration schema, with the built-in defaults.
+//! The configuration schema, with the built-in defaults and the bounds of
+//! every number in it.
+//!
+//! Durations and counts are checked when each file is read (so an error
+//! names the file, line and key) and again after the environment layer.
+//! The bounds keep a configured value from overflowing when it meets a
+//! clock (`Instant + Duration`) and from meaning "wait for ever".
 
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
 use crate::ConfigError;
+
+/// Longest allowed deadline of a model or tool call, in seconds (an hour).
+pub const MAX_TIMEOUT_SECS: u64 = 3600;
+/// Most retries of one model request.
+pub const MAX_RETRIES: u32 = 10;
+/// Most model round trips in one turn.
+pub const MAX_ITERATIONS: u32 = 100;
+
+/// Serde check of a `*_timeout_secs` value: 1..=[`MAX_TIMEOUT_SECS`].
+fn timeout_secs<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    let v = u64::deserialize(d)?;
+    check_timeout(v).map_err(serde::de::Error::custom)?;
+    Ok(v)
+}
+
+fn check_timeout(v: u64) -> Result<(), String> {
+    if (1..=MAX_TIMEOUT_SECS).contains(&v) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{v} seconds is out of range: a timeout must be between 1 and {MAX_TIMEOUT_SECS} seconds"
+        ))
+    }
+}
+
+/// Serde check of `max_retries`: 0..=[`MAX_RETRIES`].
+fn retries<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    let v = u32::deserialize(d)?;
+    check_retries(v).map_err(serde::de::Error::custom)?;
+    Ok(v)
+}
+
+fn check_retries(v: u32) -> Result<(), String> {
+    if v <= MAX_RETRIES {
+        Ok(())
+    } else {
+        Err(format!(
+            "{v} retries is out of range: at most {MAX_RETRIES}"
+        ))
+    }
+}
+
+/// Serde check of `max_iterations`: 1..=[`MAX_ITERATIONS`].
+fn iterations<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    let v = u32::deserialize(d)?;
+    check_iterations(v).map_err(serde::de::Error::custom)?;
+    Ok(v)
+}
+
+fn check_iterations(v: u32) -> Result<(), String> {
+    if (1..=MAX_ITERATIONS).contains(&v) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{v} is out of range: a turn needs between 1 and {MAX_ITERATIONS} model calls"
+        ))
+    }
+}
 
 /// The whole configuration.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -65,9 +129,11 @@ pub struct OpenAiConfig {
     pub base_url: String,
     /// Default model.
     pub model: String,
-    /// Per-request timeout, seconds.
+    /// Per-request timeout, seconds (1..=[`MAX_TIMEOUT_SECS`]).
+    #[serde(deserialize_with = "timeout_secs")]
     pub timeout_secs: u64,
-    /// Retries on 429/5xx/connect errors.
+    /// Retries on 429/5xx/connect errors (0..=[`MAX_RETRIES`]).
+    #[serde(deserialize_with = "retries")]
     pub max_retries: u32,
 }
 
@@ -90,9 +156,11 @@ pub struct AnthropicConfig {
     pub base_url: String,
     /// Default model.
     pub model: String,
-    /// Per-request timeout, seconds.
+    /// Per-request timeout, seconds (1..=[`MAX_TIMEOUT_SECS`]).
+    #[serde(deserialize_with = "timeout_secs")]
     pub timeout_secs: u64,
-    /// Retries on 429/5xx/connect errors.
+    /// Retries on 429/5xx/connect errors (0..=[`MAX_RETRIES`]).
+    #[serde(deserialize_with = "retries")]
     pub max_retries: u32,
     /// Output token limit.
     pub max_tokens: u32,
@@ -130,11 +198,15 @@ pub struct LocalConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TurnConfig {
-    /// Model round trips per turn before giving up.
+    /// Model round trips per turn before giving up (1..=[`MAX_ITERATIONS`]).
+    #[serde(deserialize_with = "iterations")]
     pub max_iterations: u32,
-    /// Deadline of one model call, seconds.
+    /// Deadline of one model call, seconds (1..=[`MAX_TIMEOUT_SECS`]).
+    #[serde(deserialize_with = "timeout_secs")]
     pub model_timeout_secs: u64,
-    /// Deadline of one tool call, seconds.
+    /// Deadline of one tool call, seconds (1..=[`MAX_TIMEOUT_SECS`]; the
+    /// executor caps it lower).
+    #[serde(deserialize_with = "timeout_secs")]
     pub tool_timeout_secs: u64,
 }
 
@@ -225,10 +297,42 @@ impl Config {
                 PROVIDERS.join(", ")
             )));
         }
-        if self.turn.max_iterations == 0 {
-            return Err(ConfigError::Invalid(
-                "turn.max_iterations must be at least 1".into(),
-            ));
+        // Files were checked as they were read; this catches the
+        // environment layer and values built in code.
+        let checks = [
+            (
+                "turn.max_iterations",
+                check_iterations(self.turn.max_iterations),
+            ),
+            (
+                "turn.model_timeout_secs",
+                check_timeout(self.turn.model_timeout_secs),
+            ),
+            (
+                "turn.tool_timeout_secs",
+                check_timeout(self.turn.tool_timeout_secs),
+            ),
+            (
+                "providers.openai.timeout_secs",
+                check_timeout(self.providers.openai.timeout_secs),
+            ),
+            (
+                "providers.openai.max_retries",
+                check_retries(self.providers.openai.max_retries),
+            ),
+            (
+                "providers.anthropic.timeout_secs",
+                check_timeout(self.providers.anthropic.timeout_secs),
+            ),
+            (
+                "providers.anthropic.max_retries",
+                check_retries(self.providers.anthropic.max_retries),
+            ),
+        ];
+        for (key, check) in checks {
+            if let Err(why) = check {
+                return Err(ConfigError::Invalid(format!("{key}: {why}")));
+            }
         }
         for (name, url) in [
             ("providers.openai.base_url", &self.providers.openai.base_url),
@@ -244,5 +348,89 @@ impl Config {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod bounds_tests {
+    use crate::{Overrides, Sources, load_from};
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    /// Load with one user file holding `text`.
+    fn load_user(text: &str) -> Result<crate::Config, crate::ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let user = dir.path().join("user.toml");
+        std::fs::write(&user, text).unwrap();
+        let sources = Sources {
+            system_file: dir.path().join("etc.toml"),
+            user_file: Some(user),
+            env: no_env,
+        };
+        load_from(&sources, &Overrides::default())
+    }
+
+    #[test]
+    fn an_absurd_timeout_names_file_line_and_key() {
+        for (table, key) in [
+            ("turn", "model_timeout_secs"),
+            ("turn", "tool_timeout_secs"),
+            ("providers.openai", "timeout_secs"),
+            ("providers.anthropic", "timeout_secs"),
+        ] {
+            for bad in ["3601", "0", "18446744073709551615"] {
+                let text = format!("# bounds\n[{table}]\n{key} = {bad}\n");
+                let msg = load_user(&text).unwrap_err().to_string();
+                assert!(msg.contains("user.toml:3:"), "{msg}");
+                assert!(msg.contains(&format!("(key `{table}.{key}`)")), "{msg}");
+                assert!(msg.contains("between 1 and 3600 seconds"), "{msg}");
+            }
+            // The bound itself is fine.
+            let c = load_user(&format!("[{table}]\n{key} = 3600\n")).unwrap();
+            assert!(c != crate::Config::default());
+        }
+    }
+
+    #[test]
+    fn retries_and_iterations_past_their_bounds_are_refused() {
+        let msg = load_user("[providers.openai]\nmax_retries = 11\n")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("user.toml:2:"), "{msg}");
+        assert!(msg.contains("providers.openai.max_retries"), "{msg}");
+        assert!(msg.contains("at most 10"), "{msg}");
+        let msg = load_user("[turn]\nmax_iterations = 101\n")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("turn.max_iterations"), "{msg}");
+        assert!(msg.contains("between 1 and 100"), "{msg}");
+        let msg = load_user("[turn]\nmax_iterations = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("turn.max_iterations"), "{msg}");
+        load_user("[turn]\nmax_iterations = 100\n[providers.anthropic]\nmax_retries = 10\n")
+            .unwrap();
+    }
+
+    #[test]
+    fn the_environment_is_bounded_too() {
+        fn env(k: &str) -> Option<String> {
+            (k == "AIOS_MAX_ITERATIONS").then(|| "101".to_string())
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let sources = Sources {
+            system_file: dir.path().join("etc.toml"),
+            user_file: None,
+            env,
+        };
+        let msg = load_from(&sources, &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("turn.max_iterations: 101 is out of range"),
+            "{msg}"
+        );
     }
 }

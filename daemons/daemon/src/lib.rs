@@ -4,13 +4,15 @@
 //! [`aios_proto::Services`]. This crate then:
 //! - parses the common flags (`--socket`, `--config`);
 //! - loads the layered configuration;
-//! - logs with `tracing` to `<state>/log/<daemon>.log` (never to a terminal);
+//! - logs with `tracing` to `<state>/log/<daemon>.log` (never to a terminal),
+//!   rotated by size ([`LOG_MAX_BYTES`], [`LOG_KEEP`] old files kept);
 //! - binds the daemon's socket (0660) and announces readiness with
 //!   `sd_notify` (`READY=1`) when `$NOTIFY_SOCKET` is set, so the same
 //!   binaries run under `initd` or as systemd `Type=notify` units;
 //! - serves until SIGTERM or SIGINT, then shuts down gracefully.
 #![deny(missing_docs)]
 
+mod log_file;
 mod notify;
 
 use std::future::Future;
@@ -22,6 +24,7 @@ use aios_proto::Services;
 use anyhow::Context as _;
 use clap::Parser;
 
+pub use log_file::{LOG_KEEP, LOG_MAX_BYTES, RotatingFile};
 pub use notify::{NotifyError, notify};
 
 /// How long connected clients get to finish after SIGTERM.
@@ -136,7 +139,8 @@ pub async fn shutdown_signal() {
     }
 }
 
-/// Log to `<state>/log/<name>.log`. The returned guard flushes on drop.
+/// Log to `<state>/log/<name>.log`, rotated by size (see [`RotatingFile`]).
+/// The returned guard flushes on drop.
 pub fn init_logging(
     name: &str,
     paths: &Paths,
@@ -154,7 +158,9 @@ pub fn init_logging(
                 .with_context(|| format!("cannot create {}", d.display()))?;
         }
     }
-    let appender = tracing_appender::rolling::never(&dir, format!("{name}.log"));
+    let file = dir.join(format!("{name}.log"));
+    let appender = RotatingFile::open(&file, LOG_MAX_BYTES, LOG_KEEP)
+        .with_context(|| format!("cannot open the log file {}", file.display()))?;
     let (writer, guard) = tracing_appender::non_blocking(appender);
     let filter = tracing_subscriber::EnvFilter::try_new(level)
         .with_context(|| format!("invalid log level {level:?} (logging.level / AIOS_LOG)"))?;

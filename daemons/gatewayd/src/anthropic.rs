@@ -23,11 +23,13 @@ use serde_json::{Value, json};
 use crate::error::{GatewayError, ProviderError};
 use crate::http::{self, Decoder, RetryPolicy, Secret, Target};
 use crate::names::{ToolNames, to_wire};
-use crate::openai::object_schema;
-use crate::provider::{Provider, ProviderStream, assemble_tool_call};
+use crate::provider::{CallBudget, Provider, ProviderStream, assemble_tool_call, object_schema};
 use crate::sse::SseEvent;
 
 const NAME: &str = "anthropic";
+/// Most content blocks open at once in one reply (each holds a little
+/// state until its `content_block_stop`).
+const MAX_OPEN_BLOCKS: usize = 256;
 const ENV_VAR: &str = "ANTHROPIC_API_KEY";
 /// The API version this module speaks.
 pub const API_VERSION: &str = "2023-06-01";
@@ -155,6 +157,7 @@ pub struct AnthropicDecoder {
     model: String,
     started: Instant,
     blocks: HashMap<u64, Block>,
+    budget: CallBudget,
     input_tokens: u64,
     output_tokens: u64,
     stop: Option<String>,
@@ -169,6 +172,7 @@ impl AnthropicDecoder {
             model,
             started,
             blocks: HashMap::new(),
+            budget: CallBudget::new(NAME),
             input_tokens: 0,
             output_tokens: 0,
             stop: None,
@@ -224,6 +228,11 @@ impl Decoder for AnthropicDecoder {
             "content_block_start" => {
                 let index = u64_at(&v, "/index")
                     .ok_or_else(|| Self::bad("content_block_start without index"))?;
+                if !self.blocks.contains_key(&index) && self.blocks.len() >= MAX_OPEN_BLOCKS {
+                    return Err(Self::bad(format!(
+                        "more than {MAX_OPEN_BLOCKS} content blocks were open at once"
+                    )));
+                }
                 let block = v.get("content_block").cloned().unwrap_or(Value::Null);
                 let b = match block.get("type").and_then(Value::as_str) {
                     Some("text") => {
@@ -236,20 +245,25 @@ impl Decoder for AnthropicDecoder {
                         }
                         Block::Text
                     }
-                    Some("tool_use") => Block::Tool {
-                        id: block
-                            .get("id")
-                            .and_then(Value::as_str)
-                            .unwrap_or_default()
-                            .to_string(),
-                        name: block
-                            .get("name")
-                            .and_then(Value::as_str)
-                            .unwrap_or_default()
-                            .to_string(),
-                        json: String::new(),
-                        initial: block.get("input").cloned().unwrap_or(Value::Null),
-                    },
+                    Some("tool_use") => {
+                        self.budget.call()?;
+                        // The start carries the name and, sometimes, the whole input.
+                        self.budget.bytes(ev.data.len())?;
+                        Block::Tool {
+                            id: block
+                                .get("id")
+                                .and_then(Value::as_str)
+                                .unwrap_or_default()
+                                .to_string(),
+                            name: block
+                                .get("name")
+                                .and_then(Value::as_str)
+                                .unwrap_or_default()
+                                .to_string(),
+                            json: String::new(),
+                            initial: block.get("input").cloned().unwrap_or(Value::Null),
+                        }
+                    }
                     // Thinking and server-tool blocks carry nothing we act on.
                     _ => Block::Other,
                 };
@@ -271,12 +285,12 @@ impl Decoder for AnthropicDecoder {
                     }
                     Some("input_json_delta") => match self.blocks.get_mut(&index) {
                         Some(Block::Tool { json, .. }) => {
-                            json.push_str(
-                                delta
-                                    .get("partial_json")
-                                    .and_then(Value::as_str)
-                                    .unwrap_or_default(),
-                            );
+                            let part = delta
+                                .get("partial_json")
+                                .and_then(Value::as_str)
+                                .unwrap_or_default();
+                            self.budget.bytes(part.len())?;
+                            json.push_str(part);
                         }
                         _ => {
                             return Err(Self::bad(format!(

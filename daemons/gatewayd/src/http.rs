@@ -29,6 +29,10 @@ const EXCERPT_CHARS: usize = 300;
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
 /// How long to read an error body before quoting what we have.
 const ERROR_BODY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Most bytes of an error body read (only an excerpt is quoted).
+const ERROR_BODY_BYTES: usize = 8192;
+/// Most bytes of a probe's answer read (a model list).
+pub const PROBE_BODY_BYTES: usize = 1024 * 1024;
 /// Deadline of a reachability probe.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -266,18 +270,30 @@ pub fn parse_retry_after(v: &str) -> Option<Duration> {
 }
 
 async fn read_error_body(resp: reqwest::Response) -> String {
+    let body = read_capped(resp, ERROR_BODY_BYTES, ERROR_BODY_TIMEOUT).await;
+    String::from_utf8_lossy(&body).into_owned()
+}
+
+/// At most `limit` bytes of a body, read for at most `within`: what
+/// arrived by then (a body that is cut short is the caller's to judge).
+pub(crate) async fn read_capped(
+    resp: reqwest::Response,
+    limit: usize,
+    within: Duration,
+) -> Vec<u8> {
     let mut body = Vec::new();
     let mut stream = resp.bytes_stream();
     let read = async {
         while let Some(Ok(chunk)) = stream.next().await {
-            body.extend_from_slice(&chunk);
-            if body.len() >= 8192 {
+            let room = limit.saturating_sub(body.len());
+            body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            if body.len() >= limit {
                 break;
             }
         }
     };
-    let _ = tokio::time::timeout(ERROR_BODY_TIMEOUT, read).await;
-    String::from_utf8_lossy(&body).into_owned()
+    let _ = tokio::time::timeout(within, read).await;
+    body
 }
 
 /// A short, single-line, key-free quote of an error body. JSON error
@@ -364,7 +380,10 @@ impl<D: Decoder> Pump<D> {
                 self.done = true;
             }
             Ok(Some(Ok(bytes))) => {
-                for ev in self.parser.feed(&bytes) {
+                let mut events = Vec::new();
+                // Events before a line that passed a bound are still good.
+                let overflow = self.parser.feed_into(&bytes, &mut events).err();
+                for ev in events {
                     let mut out = Vec::new();
                     let r = self.decoder.event(ev, &mut out);
                     self.queue.extend(out.into_iter().map(Ok));
@@ -377,6 +396,12 @@ impl<D: Decoder> Pump<D> {
                         self.done = true;
                         return;
                     }
+                }
+                if let Some(e) = overflow {
+                    self.fail(ProviderError::BadResponse {
+                        provider: self.provider,
+                        detail: format!("{e}; aiOS stopped reading the response"),
+                    });
                 }
             }
         }

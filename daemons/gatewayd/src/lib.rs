@@ -45,5 +45,8 @@ pub use gateway::{Gateway, KeyResult};
 pub use http::RetryPolicy;
 pub use local::LocalProvider;
 pub use openai::OpenAiProvider;
-pub use provider::{Provider, ProviderStream, assemble_tool_call, rough_tokens};
+pub use provider::{
+    MAX_TOOL_CALL_BYTES, MAX_TOOL_CALLS_PER_REPLY, Provider, ProviderStream, assemble_tool_call,
+    rough_tokens,
+};
 pub use scripted::{Script, ScriptToolCall, ScriptTurn, ScriptedProvider};

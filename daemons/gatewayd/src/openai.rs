@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use crate::error::{GatewayError, ProviderError};
 use crate::http::{self, Decoder, RetryPolicy, Secret, Target};
 use crate::names::{ToolNames, to_wire};
-use crate::provider::{Provider, ProviderStream, assemble_tool_call};
+use crate::provider::{CallBudget, Provider, ProviderStream, assemble_tool_call, object_schema};
 use crate::sse::SseEvent;
 
 const NAME: &str = "openai";
@@ -95,14 +95,6 @@ pub fn request_body(req: &CompletionRequest, model: &str) -> Result<Value, Provi
     Ok(body)
 }
 
-/// Both APIs need an object schema; an absent one means "no arguments".
-pub(crate) fn object_schema(schema: &Value) -> Value {
-    match schema {
-        Value::Object(m) if !m.is_empty() => schema.clone(),
-        _ => json!({"type": "object", "properties": {}}),
-    }
-}
-
 /// Normalise OpenAI finish reasons to the shared vocabulary.
 fn stop_reason(finish: &str) -> String {
     match finish {
@@ -127,6 +119,7 @@ pub struct OpenAiDecoder {
     model: String,
     started: Instant,
     calls: BTreeMap<u64, PartialCall>,
+    budget: CallBudget,
     stop: Option<String>,
     usage: Option<(u64, u64)>,
     emitted_calls: bool,
@@ -142,6 +135,7 @@ impl OpenAiDecoder {
             model,
             started,
             calls: BTreeMap::new(),
+            budget: CallBudget::new(NAME),
             stop: None,
             usage: None,
             emitted_calls: false,
@@ -257,22 +251,34 @@ impl Decoder for OpenAiDecoder {
                             let next = self.calls.keys().next_back().map_or(0, |k| k + 1);
                             next + u64::try_from(pos).unwrap_or(0)
                         });
+                    if !self.calls.contains_key(&index) {
+                        self.budget.call()?;
+                    }
                     let slot = self.calls.entry(index).or_default();
                     if let Some(id) = call
                         .get("id")
                         .and_then(Value::as_str)
                         .filter(|s| !s.is_empty())
                     {
+                        self.budget.bytes(id.len())?;
                         slot.id = id.to_string();
                     }
                     if let Some(f) = call.get("function") {
                         if let Some(n) = f.get("name").and_then(Value::as_str) {
+                            self.budget.bytes(n.len())?;
                             slot.name.push_str(n);
                         }
                         match f.get("arguments") {
-                            Some(Value::String(a)) => slot.args.push_str(a),
+                            Some(Value::String(a)) => {
+                                self.budget.bytes(a.len())?;
+                                slot.args.push_str(a);
+                            }
                             // Ollama has been seen sending arguments as an object.
-                            Some(v @ Value::Object(_)) => slot.args.push_str(&v.to_string()),
+                            Some(v @ Value::Object(_)) => {
+                                let a = v.to_string();
+                                self.budget.bytes(a.len())?;
+                                slot.args.push_str(&a);
+                            }
                             _ => {}
                         }
                     }
@@ -407,10 +413,9 @@ impl Provider for OpenAiProvider {
         let url = self.url("models");
         let req = self.with_auth(self.client.get(&url), &target);
         let resp = http::send_once(&target, &url, http::PROBE_TIMEOUT, req).await?;
-        let models = tokio::time::timeout(http::PROBE_TIMEOUT, resp.json::<Value>())
-            .await
+        let body = http::read_capped(resp, http::PROBE_BODY_BYTES, http::PROBE_TIMEOUT).await;
+        let models = serde_json::from_slice::<Value>(&body)
             .ok()
-            .and_then(Result::ok)
             .and_then(|v| v.get("data").and_then(Value::as_array).map(Vec::len));
         Ok(match models {
             Some(n) => format!("reachable at {url} ({n} models listed)"),

@@ -1,5 +1,6 @@
 //! The one streaming trait every model provider implements, and the small
-//! pieces of stream assembly all providers share.
+//! pieces all providers share: the tool schema shape, tool-call assembly,
+//! and the bounds of one reply ([`CallBudget`]).
 
 use std::pin::Pin;
 
@@ -44,6 +45,63 @@ pub trait Provider: Send + Sync {
     async fn complete(&self, req: CompletionRequest) -> Result<ProviderStream, ProviderError>;
 }
 
+/// Most tool calls accepted in one model reply. aiosd runs fewer per reply
+/// (and says so); this bound only keeps a broken or hostile server from
+/// making the gateway buffer without limit.
+pub const MAX_TOOL_CALLS_PER_REPLY: usize = 64;
+/// Most bytes of tool-call names and arguments in one model reply, all
+/// calls together.
+pub const MAX_TOOL_CALL_BYTES: usize = 1024 * 1024;
+
+/// What one reply has used of [`MAX_TOOL_CALLS_PER_REPLY`] and
+/// [`MAX_TOOL_CALL_BYTES`]; decoders charge it as calls stream in.
+#[derive(Debug)]
+pub(crate) struct CallBudget {
+    provider: &'static str,
+    calls: usize,
+    bytes: usize,
+}
+
+impl CallBudget {
+    pub(crate) fn new(provider: &'static str) -> Self {
+        CallBudget {
+            provider,
+            calls: 0,
+            bytes: 0,
+        }
+    }
+
+    /// A new tool call starts.
+    pub(crate) fn call(&mut self) -> Result<(), ProviderError> {
+        if self.calls >= MAX_TOOL_CALLS_PER_REPLY {
+            return Err(ProviderError::BadResponse {
+                provider: self.provider,
+                detail: format!(
+                    "the model asked for more than {MAX_TOOL_CALLS_PER_REPLY} tool calls in one reply; aiOS stopped reading it"
+                ),
+            });
+        }
+        self.calls += 1;
+        Ok(())
+    }
+
+    /// `n` more bytes of tool-call names or arguments arrive.
+    pub(crate) fn bytes(&mut self, n: usize) -> Result<(), ProviderError> {
+        let total = self.bytes.saturating_add(n);
+        if total > MAX_TOOL_CALL_BYTES {
+            return Err(ProviderError::BadResponse {
+                provider: self.provider,
+                detail: format!(
+                    "the tool calls of one reply passed {} KiB of arguments; aiOS stopped reading it",
+                    MAX_TOOL_CALL_BYTES / 1024
+                ),
+            });
+        }
+        self.bytes = total;
+        Ok(())
+    }
+}
+
 /// Turn an assembled tool call into its event: a [`CompletionEvent::ToolCall`]
 /// when the arguments are a JSON object (empty text counts as `{}`), else a
 /// [`CompletionEvent::MalformedToolCall`] carrying the text and the reason.
@@ -69,6 +127,15 @@ pub fn assemble_tool_call(id: String, name: String, raw_args: &str) -> Completio
             raw_args: raw_args.to_string(),
             error: format!("arguments are not valid JSON: {e}"),
         },
+    }
+}
+
+/// The tool argument schema both cloud APIs accept: they need an object
+/// schema, and an absent (or empty) one means "no arguments".
+pub(crate) fn object_schema(schema: &serde_json::Value) -> serde_json::Value {
+    match schema {
+        serde_json::Value::Object(m) if !m.is_empty() => schema.clone(),
+        _ => serde_json::json!({"type": "object", "properties": {}}),
     }
 }
 
@@ -122,5 +189,19 @@ mod tests {
         assert_eq!(rough_tokens(0), 0);
         assert_eq!(rough_tokens(1), 1);
         assert_eq!(rough_tokens(8), 2);
+    }
+
+    #[test]
+    fn call_budget_refuses_one_past_each_bound() {
+        let mut b = CallBudget::new("openai");
+        for _ in 0..MAX_TOOL_CALLS_PER_REPLY {
+            b.call().unwrap();
+        }
+        let e = b.call().unwrap_err().to_string();
+        assert!(e.contains("more than 64 tool calls"), "{e}");
+        let mut b = CallBudget::new("openai");
+        b.bytes(MAX_TOOL_CALL_BYTES).unwrap();
+        let e = b.bytes(1).unwrap_err().to_string();
+        assert!(e.contains("1024 KiB"), "{e}");
     }
 }

@@ -7,6 +7,29 @@
 //! between reads is fine), multi-line `data`, `event` names, comments
 //! (`:` lines, used as keep-alives) and a leading byte-order mark. It does
 //! no I/O, so every split is tested directly.
+//!
+//! Bounded: a line longer than [`MAX_LINE_BYTES`] or an event whose data
+//! passes [`MAX_EVENT_BYTES`] is an [`SseError`], after which the parser
+//! refuses all further input. A server that never sends a newline cannot
+//! make the gateway buffer without limit.
+
+/// Longest line accepted, in bytes (without its line ending). The largest
+/// real lines are one JSON chunk of a provider: kilobytes.
+pub const MAX_LINE_BYTES: usize = 1024 * 1024;
+/// Largest `data` of one event (all its `data:` lines joined), in bytes.
+pub const MAX_EVENT_BYTES: usize = 1024 * 1024;
+
+/// Why the parser stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SseError {
+    /// A line passed [`MAX_LINE_BYTES`] without ending.
+    #[error("a line of the event stream passed {} KiB without ending", MAX_LINE_BYTES / 1024)]
+    LineTooLong,
+    /// An event's data passed [`MAX_EVENT_BYTES`].
+    #[error("an event of the stream passed {} KiB of data", MAX_EVENT_BYTES / 1024)]
+    EventTooLarge,
+}
 
 /// One dispatched event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +51,8 @@ pub struct SseParser {
     event: String,
     data: String,
     has_data: bool,
+    /// Set once a bound was passed: every later call fails the same way.
+    failed: Option<SseError>,
 }
 
 impl SseParser {
@@ -36,9 +61,20 @@ impl SseParser {
         SseParser::default()
     }
 
-    /// Feed bytes; returns the events completed by them, in order.
-    pub fn feed(&mut self, bytes: &[u8]) -> Vec<SseEvent> {
+    /// Feed bytes; returns the events completed by them, in order, or the
+    /// bound they passed.
+    pub fn feed(&mut self, bytes: &[u8]) -> Result<Vec<SseEvent>, SseError> {
         let mut out = Vec::new();
+        self.feed_into(bytes, &mut out)?;
+        Ok(out)
+    }
+
+    /// Feed bytes, appending the events they complete to `out`. On an
+    /// error, `out` still holds the events completed before the bad line.
+    pub fn feed_into(&mut self, bytes: &[u8], out: &mut Vec<SseEvent>) -> Result<(), SseError> {
+        if let Some(e) = self.failed {
+            return Err(e);
+        }
         for &b in bytes {
             if self.after_cr {
                 self.after_cr = false;
@@ -46,16 +82,32 @@ impl SseParser {
                     continue;
                 }
             }
-            match b {
-                b'\n' => self.end_line(&mut out),
+            let r = match b {
+                b'\n' => self.end_line(out),
                 b'\r' => {
                     self.after_cr = true;
-                    self.end_line(&mut out);
+                    self.end_line(out)
                 }
-                b => self.line.push(b),
+                _ if self.line.len() >= MAX_LINE_BYTES => Err(SseError::LineTooLong),
+                b => {
+                    self.line.push(b);
+                    Ok(())
+                }
+            };
+            if let Err(e) = r {
+                self.fail(e);
+                return Err(e);
             }
         }
-        out
+        Ok(())
+    }
+
+    /// Stop for good and free what was buffered.
+    fn fail(&mut self, e: SseError) {
+        self.failed = Some(e);
+        self.line = Vec::new();
+        self.data = String::new();
+        self.event = String::new();
     }
 
     /// Bytes of an unterminated last line or event, which the spec
@@ -64,7 +116,7 @@ impl SseParser {
         !self.line.is_empty() || self.has_data
     }
 
-    fn end_line(&mut self, out: &mut Vec<SseEvent>) {
+    fn end_line(&mut self, out: &mut Vec<SseEvent>) -> Result<(), SseError> {
         let raw = std::mem::take(&mut self.line);
         let mut line = String::from_utf8_lossy(&raw).into_owned();
         if !self.started {
@@ -83,10 +135,10 @@ impl SseParser {
             self.event.clear();
             self.data.clear();
             self.has_data = false;
-            return;
+            return Ok(());
         }
         if line.starts_with(':') {
-            return;
+            return Ok(());
         }
         let (field, value) = match line.split_once(':') {
             Some((f, v)) => (f, v.strip_prefix(' ').unwrap_or(v)),
@@ -94,6 +146,10 @@ impl SseParser {
         };
         match field {
             "data" => {
+                let joined = value.len() + usize::from(self.has_data);
+                if self.data.len() + joined > MAX_EVENT_BYTES {
+                    return Err(SseError::EventTooLarge);
+                }
                 if self.has_data {
                     self.data.push('\n');
                 }
@@ -105,6 +161,7 @@ impl SseParser {
             // clients; a completion is never resumed.
             _ => {}
         }
+        Ok(())
     }
 }
 
@@ -125,9 +182,9 @@ mod tests {
         for i in 0..=input.len() {
             for j in i..=input.len() {
                 let mut p = SseParser::new();
-                let mut got = p.feed(&input[..i]);
-                got.extend(p.feed(&input[i..j]));
-                got.extend(p.feed(&input[j..]));
+                let mut got = p.feed(&input[..i]).unwrap();
+                got.extend(p.feed(&input[i..j]).unwrap());
+                got.extend(p.feed(&input[j..]).unwrap());
                 assert_eq!(got, expected, "split at {i},{j}");
             }
         }
@@ -176,10 +233,40 @@ mod tests {
     #[test]
     fn unterminated_event_is_reported_as_partial() {
         let mut p = SseParser::new();
-        assert!(p.feed(b"data: {\"a\":").is_empty());
+        assert!(p.feed(b"data: {\"a\":").unwrap().is_empty());
         assert!(p.has_partial());
         let mut q = SseParser::new();
-        assert_eq!(q.feed(b"data: x\n\n").len(), 1);
+        assert_eq!(q.feed(b"data: x\n\n").unwrap().len(), 1);
         assert!(!q.has_partial());
+    }
+
+    #[test]
+    fn a_line_one_byte_past_the_limit_is_refused_for_good() {
+        let mut p = SseParser::new();
+        // Exactly the limit is fine, in pieces and across reads.
+        let line = vec![b'x'; MAX_LINE_BYTES - "data: ".len()];
+        p.feed(b"data: ").unwrap();
+        p.feed(&line).unwrap();
+        assert_eq!(p.feed(b"\n\n").unwrap().len(), 1);
+        // One byte more is not.
+        let mut p = SseParser::new();
+        p.feed(&vec![b'x'; MAX_LINE_BYTES]).unwrap();
+        assert_eq!(p.feed(b"x"), Err(SseError::LineTooLong));
+        assert_eq!(p.feed(b"\n\n"), Err(SseError::LineTooLong));
+        assert!(p.line.capacity() == 0, "the buffer is freed");
+    }
+
+    #[test]
+    fn an_event_one_byte_past_the_limit_is_refused() {
+        let chunk = "y".repeat(1023);
+        let lines = MAX_EVENT_BYTES / 1024;
+        // `lines` lines of 1023 bytes plus their joining newlines: exactly the limit.
+        let exact: String = (0..lines).map(|_| format!("data: {chunk}\n")).collect();
+        let mut p = SseParser::new();
+        let ev = p.feed(format!("{exact}\n").as_bytes()).unwrap();
+        assert_eq!(ev[0].data.len(), MAX_EVENT_BYTES - 1);
+        let mut p = SseParser::new();
+        let over = format!("{exact}data: zz\n\n");
+        assert_eq!(p.feed(over.as_bytes()), Err(SseError::EventTooLarge));
     }
 }
