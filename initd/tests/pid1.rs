@@ -494,7 +494,10 @@ fn console_gets_warnings_and_run_initd_log_gets_everything() {
         // By the time `probe` runs, `first` was started and became ready.
         tree.service(
             "probe",
+            // initd logs "started" after the spawn returns, so the probe may
+            // run first: wait (bounded) for that line before taking the copy.
             r#"cat /proc/self/mountinfo > "$OUT/mountinfo"
+i=0; while [ $i -lt 1000 ] && ! grep -q 'started service=probe' /run/initd.log; do i=$((i+1)); sleep 0.01; done
 cp /run/initd.log "$OUT/initd.log.tmp" && mv "$OUT/initd.log.tmp" "$OUT/initd.log"
 exec sleep 1000"#,
             "requires = [\"first\"]",

@@ -108,7 +108,7 @@ impl Backends for Fake {
         if let Some(store) = &self.store {
             use aios_proto::MemoryApi;
             return store
-                .append_message(aios_proto::Principal::current_process(), m)
+                .append_message(aios_proto::current_principal(), m)
                 .await
                 .map(|_| ());
         }
@@ -463,7 +463,7 @@ async fn a_full_store_is_a_memory_error_not_a_rate_limit() {
     };
     let store = aios_store::Store::open_with(&dir.path().join("m.sqlite3"), &opts).unwrap();
     let svc = aios_memoryd::MemoryService::new(store);
-    let who = aios_proto::Principal::current_process();
+    let who = aios_proto::current_principal();
     let s = session();
     use aios_proto::MemoryApi;
     svc.put_session(who, s.info.clone()).await.unwrap();
