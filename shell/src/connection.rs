@@ -85,7 +85,7 @@ impl Connection {
         if self.ops.send(Op::UserInput { text }).is_err() {
             return Err(Failure::daemon("aiosd closed the session stream"));
         }
-        let mut last_fatal: Option<String> = None;
+        let mut last_fatal: Option<aios_proto::ErrorCode> = None;
         let mut interrupts = 0u32;
         loop {
             let next = tokio::select! {
@@ -129,12 +129,10 @@ impl Connection {
                         TurnStatus::Completed => Exit::Success,
                         TurnStatus::Refused => Exit::Refused,
                         TurnStatus::Interrupted => Exit::Failed,
-                        TurnStatus::Failed => {
-                            match last_fatal.as_deref().map(exit::code_for_error) {
-                                Some(Exit::DaemonUnavailable) => Exit::DaemonUnavailable,
-                                _ => Exit::Failed,
-                            }
-                        }
+                        TurnStatus::Failed => match last_fatal.as_ref().map(exit::code_for_error) {
+                            Some(Exit::DaemonUnavailable) => Exit::DaemonUnavailable,
+                            _ => Exit::Failed,
+                        },
                     });
                 }
                 _ => {}

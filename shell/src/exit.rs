@@ -2,6 +2,8 @@
 //! and the one place that maps the error codes of the event stream
 //! (docs/EVENTS.md) to exit codes and back.
 
+use aios_proto::ErrorCode;
+
 /// Process exit codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
@@ -50,16 +52,16 @@ impl Failure {
 }
 
 /// The exit code for a request that ended with an `Error` event carrying
-/// `code`: the only place the shell looks at an error code's text.
+/// `code`: the only place the shell maps error codes to exit codes.
 ///
 /// - input errors (`empty_input`, `input_too_large`, `turn_in_progress`):
 ///   aiosd refused to start the turn, exit 2;
 /// - `daemon_unavailable`: a daemon the turn needed went away, exit 4;
 /// - anything else (`model_error`, `rate_limited`, ...): exit 1.
-pub fn code_for_error(code: &str) -> Exit {
+pub fn code_for_error(code: &ErrorCode) -> Exit {
     match code {
-        "empty_input" | "input_too_large" | "turn_in_progress" => Exit::Usage,
-        "daemon_unavailable" => Exit::DaemonUnavailable,
+        c if c.is_bad_request() => Exit::Usage,
+        ErrorCode::DaemonUnavailable => Exit::DaemonUnavailable,
         _ => Exit::Failed,
     }
 }
@@ -67,10 +69,10 @@ pub fn code_for_error(code: &str) -> Exit {
 /// The error code the shell itself reports (in `--json` mode) for a
 /// failure outside the event stream; the inverse of [`code_for_error`] for
 /// the codes the shell produces.
-pub fn error_code_for(code: Exit) -> &'static str {
+pub fn error_code_for(code: Exit) -> ErrorCode {
     match code {
-        Exit::DaemonUnavailable => "daemon_unavailable",
-        _ => "client_error",
+        Exit::DaemonUnavailable => ErrorCode::DaemonUnavailable,
+        _ => ErrorCode::ClientError,
     }
 }
 
@@ -95,14 +97,14 @@ mod tests {
             ("rate_limited", Exit::Failed),
             ("something_new", Exit::Failed),
         ] {
-            assert_eq!(code_for_error(code), exit, "{code}");
+            assert_eq!(code_for_error(&ErrorCode::parse(code)), exit, "{code}");
         }
         for exit in [Exit::DaemonUnavailable, Exit::Failed, Exit::Usage] {
             let code = error_code_for(exit);
             if exit == Exit::DaemonUnavailable {
-                assert_eq!(code_for_error(code), exit);
+                assert_eq!(code_for_error(&code), exit);
             } else {
-                assert_eq!(code, "client_error");
+                assert_eq!(code, ErrorCode::ClientError);
             }
         }
     }

@@ -386,7 +386,7 @@ mod tests {
                 text: format!("about {evil}"),
             },
             EventKind::Error {
-                code: "model_error".into(),
+                code: aios_proto::ErrorCode::ModelError,
                 message: format!("overloaded {evil}"),
                 fatal: false,
             },

@@ -12,8 +12,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 
 use aios_proto::{
-    ApiError, BoxStream, CreateSession, Decision, Event, EventKind, Op, Principal, Right,
-    SessionApi, SessionInfo, now_unix_ms,
+    ApiError, BoxStream, CreateSession, Decision, ErrorCode, Event, EventKind, Op, Principal,
+    Right, SessionApi, SessionInfo, now_unix_ms,
 };
 use futures::StreamExt;
 use tokio::sync::mpsc;
@@ -188,7 +188,7 @@ impl Inner {
                     Decision::Always => "always",
                 };
                 session.emit(EventKind::Error {
-                    code: "no_pending_approval".into(),
+                    code: ErrorCode::NoPendingApproval,
                     message: format!(
                         "cannot {what} {}: no approval is pending for that call",
                         quote(&call_id, MAX_ID_BYTES)
@@ -196,21 +196,22 @@ impl Inner {
                     fatal: false,
                 });
             }
-            Op::Attach { .. } => {
-                session.emit_error_once("already_attached", "this stream is already attached")
-            }
+            Op::Attach { .. } => session.emit_error_once(
+                ErrorCode::AlreadyAttached,
+                "this stream is already attached",
+            ),
             Op::Detach => detach.cancel(),
         }
     }
 
     fn user_input(&self, session: &Arc<Session>, text: String) {
         if text.trim().is_empty() {
-            session.emit_error_once("empty_input", "the request is empty");
+            session.emit_error_once(ErrorCode::EmptyInput, "the request is empty");
             return;
         }
         if text.len() > MAX_INPUT_BYTES {
             session.emit_error_once(
-                "input_too_large",
+                ErrorCode::InputTooLarge,
                 &format!(
                     "the request is {} bytes; the limit is {} bytes",
                     text.len(),
@@ -221,7 +222,7 @@ impl Inner {
         }
         let Some((turn_id, cancel)) = session.begin_turn() else {
             session.emit_error_once(
-                "turn_in_progress",
+                ErrorCode::TurnInProgress,
                 "a turn is already running; wait for it or interrupt it first",
             );
             return;
@@ -239,9 +240,9 @@ impl Inner {
 
 impl Session {
     /// A non-fatal error event for the attached clients.
-    fn emit_error_once(&self, code: &str, message: &str) {
+    fn emit_error_once(&self, code: ErrorCode, message: &str) {
         self.emit(EventKind::Error {
-            code: code.to_string(),
+            code,
             message: message.to_string(),
             fatal: false,
         });

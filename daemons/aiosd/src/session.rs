@@ -11,7 +11,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use aios_proto::{
-    ApiError, ChatMessage, Event, EventKind, Role, SessionInfo, TurnStatus, now_unix_ms,
+    ApiError, ChatMessage, ErrorCode, Event, EventKind, Role, SessionInfo, TurnStatus, now_unix_ms,
 };
 use tokio::sync::{broadcast, mpsc};
 use tokio::time::Instant;
@@ -143,7 +143,7 @@ impl Session {
                 session_id: self.info.id.clone(),
                 unix_ms: now_unix_ms(),
                 kind: EventKind::Error {
-                    code: "replay_gap".into(),
+                    code: ErrorCode::ReplayGap,
                     message: format!(
                         "events {}-{} of this session are no longer held by aiosd (it keeps the last {MAX_LOG_EVENTS} events, at most {} KiB); the replay continues with event {first}",
                         after_seq.saturating_add(1),
@@ -237,7 +237,7 @@ impl Session {
         let message =
             format!("the turn stopped unexpectedly ({why}); the session accepts the next request");
         self.emit(EventKind::Error {
-            code: "internal_error".into(),
+            code: ErrorCode::InternalError,
             message: message.clone(),
             fatal: true,
         });

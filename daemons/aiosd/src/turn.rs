@@ -26,9 +26,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aios_proto::{
-    ApiError, ApiErrorKind, ChatMessage, CompletionEvent, CompletionRequest, EventKind, ExecuteEnd,
-    ExecuteEvent, ExecuteRequest, ModelTool, Risk, Role, StepStatus, StoredMessage, StoredToolCall,
-    ToolCall, ToolSpec, ToolStatus, TurnStatus, now_unix_ms,
+    ApiError, ApiErrorKind, ChatMessage, CompletionEvent, CompletionRequest, ErrorCode, EventKind,
+    ExecuteEnd, ExecuteEvent, ExecuteRequest, ModelTool, Risk, Role, StepStatus, StoredMessage,
+    StoredToolCall, ToolCall, ToolSpec, ToolStatus, TurnStatus, now_unix_ms,
 };
 use futures::StreamExt;
 use serde_json::Value;
@@ -90,10 +90,10 @@ impl Limits {
 #[derive(Debug)]
 enum Stop {
     Interrupted,
-    Failed { code: &'static str, message: String },
+    Failed { code: ErrorCode, message: String },
 }
 
-fn failed(code: &'static str, message: impl Into<String>) -> Stop {
+fn failed(code: ErrorCode, message: impl Into<String>) -> Stop {
     Stop::Failed {
         code,
         message: message.into(),
@@ -122,19 +122,21 @@ impl Backend {
 /// daemon is down: the shell turns `daemon_unavailable` into exit code 4.
 fn backend_stop(what: Backend, e: ApiError) -> Stop {
     match (what, e.kind) {
-        (_, ApiErrorKind::Transport) => failed("daemon_unavailable", e.message),
+        (_, ApiErrorKind::Transport) => failed(ErrorCode::DaemonUnavailable, e.message),
         (_, ApiErrorKind::DeadlineExceeded) => failed(
-            "timeout",
+            ErrorCode::Timeout,
             format!("{} timed out: {}", what.name(), e.message),
         ),
-        (_, ApiErrorKind::PermissionDenied) => failed("permission_denied", e.message),
+        (_, ApiErrorKind::PermissionDenied) => failed(ErrorCode::PermissionDenied, e.message),
         // The store refusing a write (a full disk is ResourceExhausted) is
         // a memory problem, not a provider's rate limit.
-        (Backend::Memory, _) => failed("memory_error", e.message),
-        (_, ApiErrorKind::ResourceExhausted) => failed("rate_limited", e.message),
-        (Backend::Model, ApiErrorKind::Unavailable) => failed("model_unavailable", e.message),
-        (Backend::Model, _) => failed("model_error", e.message),
-        (Backend::Tools, _) => failed("backend_error", e.message),
+        (Backend::Memory, _) => failed(ErrorCode::MemoryError, e.message),
+        (_, ApiErrorKind::ResourceExhausted) => failed(ErrorCode::RateLimited, e.message),
+        (Backend::Model, ApiErrorKind::Unavailable) => {
+            failed(ErrorCode::ModelUnavailable, e.message)
+        }
+        (Backend::Model, _) => failed(ErrorCode::ModelError, e.message),
+        (Backend::Tools, _) => failed(ErrorCode::BackendError, e.message),
     }
 }
 
@@ -224,9 +226,9 @@ impl Turn {
                 "interrupted by the user".to_string(),
             ),
             Err(Stop::Failed { code, message }) => {
-                tracing::warn!(session = %self.session.info.id, code, "turn failed: {message}");
+                tracing::warn!(session = %self.session.info.id, code = %code, "turn failed: {message}");
                 self.session.emit(EventKind::Error {
-                    code: code.to_string(),
+                    code,
                     message: message.clone(),
                     fatal: true,
                 });
@@ -257,7 +259,7 @@ impl Turn {
             r = tokio::time::timeout(deadline, fut) => match r {
                 Ok(Ok(v)) => Ok(v),
                 Ok(Err(e)) => Err(backend_stop(what, e)),
-                Err(_) => Err(failed("timeout", format!("{} did not answer within {}s", what.name(), deadline.as_secs()))),
+                Err(_) => Err(failed(ErrorCode::Timeout, format!("{} did not answer within {}s", what.name(), deadline.as_secs()))),
             },
         }
     }
@@ -284,8 +286,7 @@ impl Turn {
         )
         .await?;
         self.session.push_history(m).map_err(|full| {
-            failed(
-                "context_too_large",
+            failed(ErrorCode::ContextTooLarge,
                 format!(
                     "this turn's conversation reached {} KiB, past the {} KiB aiOS sends to a model; ask a narrower question",
                     full.bytes / 1024,
@@ -378,7 +379,7 @@ impl Turn {
             }
         }
         Err(failed(
-            "max_iterations",
+            ErrorCode::MaxIterations,
             format!(
                 "stopped after {} model calls without a final answer (raise turn.max_iterations to allow more)",
                 self.limits.max_iterations
@@ -432,13 +433,13 @@ impl Turn {
             let item = match next {
                 Err(_) => {
                     return Err(failed(
-                        "timeout",
+                        ErrorCode::Timeout,
                         format!("the model sent nothing for {}s", idle.as_secs()),
                     ));
                 }
                 Ok(None) => {
                     return Err(failed(
-                        "model_error",
+                        ErrorCode::ModelError,
                         "the model stream ended before the response was complete",
                     ));
                 }
@@ -449,7 +450,7 @@ impl Turn {
                 CompletionEvent::TextDelta(text) => {
                     if reply.text.len().saturating_add(text.len()) > MAX_REPLY_BYTES {
                         return Err(failed(
-                            "reply_too_large",
+                            ErrorCode::ReplyTooLarge,
                             format!(
                                 "the model's reply passed {} KiB of text; aiOS stopped reading it",
                                 MAX_REPLY_BYTES / 1024
@@ -475,7 +476,7 @@ impl Turn {
                     error,
                 } => {
                     self.session.emit(EventKind::Error {
-                        code: "malformed_tool_call".into(),
+                        code: ErrorCode::MalformedToolCall,
                         message: format!(
                             "the model sent arguments for {name} that are not valid JSON: {error}"
                         ),
@@ -495,7 +496,7 @@ impl Turn {
                 CompletionEvent::Done { .. } => {
                     if reply.dropped > 0 {
                         self.session.emit(EventKind::Error {
-                            code: "too_many_tool_calls".into(),
+                            code: ErrorCode::TooManyToolCalls,
                             message: format!(
                                 "the model asked for {} tool calls in one reply; aiOS runs at most {MAX_TOOL_CALLS_PER_REPLY} per reply, so only the first {MAX_TOOL_CALLS_PER_REPLY} run (the model is told)",
                                 reply.calls.len() + reply.dropped
@@ -650,7 +651,7 @@ impl Turn {
                 }
                 Ok(None) => {
                     return Err(failed(
-                        "daemon_unavailable",
+                        ErrorCode::DaemonUnavailable,
                         format!("toolsd closed the call to {name} without a result"),
                     ));
                 }

@@ -380,7 +380,7 @@ fn fatal_codes(s: &Session) -> Vec<String> {
         .filter_map(|k| match k {
             EventKind::Error {
                 code, fatal: true, ..
-            } => Some(code),
+            } => Some(code.to_string()),
             _ => None,
         })
         .collect()
@@ -559,7 +559,7 @@ async fn a_turn_past_the_history_cap_fails_as_context_too_large() {
 fn backend_errors_map_to_codes() {
     let code = |what, e| match backend_stop(what, e) {
         Stop::Failed { code, .. } => code,
-        Stop::Interrupted => "interrupted",
+        Stop::Interrupted => ErrorCode::Other("interrupted".into()),
     };
     assert_eq!(
         code(Backend::Memory, ApiError::exhausted("disk full")),

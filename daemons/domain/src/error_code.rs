@@ -57,8 +57,18 @@ codes! {
     Timeout = "timeout",
     /// The model kept calling tools past `turn.max_iterations`.
     MaxIterations = "max_iterations",
+    /// One model reply passed the size limit for its text.
+    ReplyTooLarge = "reply_too_large",
+    /// The current turn's conversation passed the context limit.
+    ContextTooLarge = "context_too_large",
+    /// The model asked for more tool calls in one reply than are run.
+    TooManyToolCalls = "too_many_tool_calls",
     /// The episodic store refused a write (for example, disk full).
     MemoryError = "memory_error",
+    /// The turn's task failed (a bug in `aiosd`); the session goes on.
+    InternalError = "internal_error",
+    /// On attach: events the client asked for are no longer held.
+    ReplayGap = "replay_gap",
     /// A daemon refused the orchestrator.
     PermissionDenied = "permission_denied",
     /// Another backend failed.
@@ -69,15 +79,42 @@ codes! {
     InputTooLarge = "input_too_large",
     /// A turn is already running in this session.
     TurnInProgress = "turn_in_progress",
+    /// An `Attach` on a stream that is already attached.
+    AlreadyAttached = "already_attached",
     /// An approval decision named a call that is not waiting.
     NoPendingApproval = "no_pending_approval",
     /// The client itself failed (printed by `aios`, never sent by aiosd).
     ClientError = "client_error",
 }
 
+impl ErrorCode {
+    /// Whether the code means the request was not started because of the
+    /// request itself (the shell exits 2 for these).
+    pub fn is_bad_request(&self) -> bool {
+        matches!(
+            self,
+            ErrorCode::EmptyInput | ErrorCode::InputTooLarge | ErrorCode::TurnInProgress
+        )
+    }
+}
+
 impl std::fmt::Display for ErrorCode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// Compares the wire spelling, so a code reads naturally in checks and
+/// tests (`code == "memory_error"`).
+impl PartialEq<str> for ErrorCode {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for ErrorCode {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
     }
 }
 

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::ErrorCode;
 use crate::tool::Risk;
 
 /// Status of a plan step.
@@ -192,7 +193,7 @@ pub enum EventKind {
     /// An error; `fatal` means the turn or stream cannot continue.
     Error {
         /// Stable machine-readable code, e.g. `model_unavailable`.
-        code: String,
+        code: ErrorCode,
         /// Human-readable, actionable message.
         message: String,
         /// Whether the turn stopped because of it.

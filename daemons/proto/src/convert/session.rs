@@ -215,7 +215,7 @@ pub(crate) fn event_in(e: w::SessionEvent) -> Result<Option<d::Event>, ApiError>
             message: t.message,
         },
         K::Error(x) => d::EventKind::Error {
-            code: x.code,
+            code: d::ErrorCode::parse(&x.code),
             message: x.message,
             fatal: x.fatal,
         },
@@ -314,7 +314,7 @@ pub(crate) fn event_out(e: d::Event) -> w::SessionEvent {
             message,
             fatal,
         } => K::Error(w::Error {
-            code,
+            code: code.as_str().to_string(),
             message,
             fatal,
         }),
