@@ -119,7 +119,10 @@ pub fn assemble_tool_call(id: String, name: String, raw_args: &str) -> Completio
             id,
             name,
             raw_args: raw_args.to_string(),
-            error: format!("arguments must be a JSON object, got {}", json_kind(&other)),
+            error: format!(
+                "arguments must be a JSON object, got {}",
+                aios_proto::json_kind(&other)
+            ),
         },
         Err(e) => CompletionEvent::MalformedToolCall {
             id,
@@ -136,17 +139,6 @@ pub(crate) fn object_schema(schema: &serde_json::Value) -> serde_json::Value {
     match schema {
         serde_json::Value::Object(m) if !m.is_empty() => schema.clone(),
         _ => serde_json::json!({"type": "object", "properties": {}}),
-    }
-}
-
-fn json_kind(v: &serde_json::Value) -> &'static str {
-    match v {
-        serde_json::Value::Null => "null",
-        serde_json::Value::Bool(_) => "a boolean",
-        serde_json::Value::Number(_) => "a number",
-        serde_json::Value::String(_) => "a string",
-        serde_json::Value::Array(_) => "an array",
-        serde_json::Value::Object(_) => "an object",
     }
 }
 
