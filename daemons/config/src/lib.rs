@@ -16,13 +16,18 @@ mod error;
 pub mod keys;
 mod model;
 mod paths;
+mod private;
 
-pub use error::ConfigError;
+pub use error::{ConfigError, KeyFileProblem};
 pub use model::{
     AnthropicConfig, Config, LocalConfig, LoggingConfig, ModelConfig, OpenAiConfig, PROVIDERS,
     PathsConfig, ProvidersConfig, ScriptedConfig, TurnConfig,
 };
 pub use paths::{Daemon, Paths, xdg_config_home};
+pub use private::{
+    PathError, PathErrorKind, check_private_dir, check_socket_dir, open_private_file, private_dir,
+    write_private_file,
+};
 
 use std::path::{Path, PathBuf};
 

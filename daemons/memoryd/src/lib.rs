@@ -25,10 +25,10 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use aios_store::{ErrorKind, Store, StoreError};
 use aios_proto::{
     ApiError, MemoryApi, Principal, Right, SessionInfo, StoredMessage, StoredToolCall,
 };
+use aios_store::{ErrorKind, Store, StoreError};
 
 /// The memory service: authorization and async glue over a [`Store`].
 #[derive(Debug, Clone)]

@@ -5,9 +5,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use aios_config::Daemon;
-use aios_store::Store;
 use aios_memoryd::{MemoryService, ensure_private_dir};
 use aios_proto::Services;
+use aios_store::Store;
 use anyhow::Context as _;
 
 fn main() -> ExitCode {
