@@ -94,16 +94,6 @@ pub fn api_error(e: StoreError) -> ApiError {
     }
 }
 
-/// Create `dir` (and missing parents) with mode 0700 if it does not exist:
-/// the state directory holds every user's conversations.
-pub fn ensure_private_dir(dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-}
-
 #[async_trait::async_trait]
 impl MemoryApi for MemoryService {
     async fn put_session(&self, who: Principal, s: SessionInfo) -> Result<(), ApiError> {
