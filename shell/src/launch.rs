@@ -222,9 +222,11 @@ fn lock_runtime_dir(dir: &Path) -> Result<nix::fcntl::Flock<File>, Failure> {
 fn system_daemons(paths: &Paths) -> Result<(), Failure> {
     use std::os::unix::fs::MetadataExt;
     let me = nix::unistd::geteuid().as_raw();
+    let shared = aios_config::check_socket_dir(&paths.runtime_dir).is_ok();
     match std::fs::symlink_metadata(&paths.runtime_dir) {
-        // Root's own private directory (mode 0700) is a development set.
-        Ok(m) if m.is_dir() && m.uid() == 0 && (me != 0 || m.mode() & 0o077 != 0) => {
+        // Root's own private directory (mode 0700) is a development set;
+        // an unsafe one is refused later, with the fix.
+        Ok(m) if shared && m.uid() == 0 && (me != 0 || m.mode() & 0o077 != 0) => {
             Err(Failure::daemon(format!(
                 "the daemons under {} belong to the system: its initd starts them, not aios (see `aios service status`)",
                 paths.runtime_dir.display()
@@ -445,6 +447,19 @@ mod tests {
         assert!(f.message.contains("uid 65534"), "{}", f.message);
         assert_eq!(std::fs::read_dir(&p.runtime_dir).unwrap().count(), 0);
         assert!(!p.state_dir.exists());
+    }
+
+    /// The image's shared runtime directory (root's, sticky) holds the
+    /// system's daemons: aios says so instead of starting its own there.
+    #[tokio::test]
+    async fn the_systems_runtime_dir_is_left_to_the_system() {
+        let t = tempfile::tempdir().unwrap();
+        let p = paths(t.path());
+        std::fs::create_dir(&p.runtime_dir).unwrap();
+        std::fs::set_permissions(&p.runtime_dir, std::fs::Permissions::from_mode(0o1771)).unwrap();
+        let f = start(&p).await;
+        assert!(f.message.contains("belong to the system"), "{}", f.message);
+        assert_eq!(std::fs::read_dir(&p.runtime_dir).unwrap().count(), 0);
     }
 
     /// A world-writable runtime directory of our own is refused too.

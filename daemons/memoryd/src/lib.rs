@@ -22,7 +22,6 @@
 //! files → `Unavailable`, anything else → `Internal`.
 #![deny(missing_docs)]
 
-use std::path::Path;
 use std::sync::Arc;
 
 use aios_proto::{
