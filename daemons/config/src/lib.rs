@@ -10,6 +10,11 @@
 //!
 //! API keys are deliberately **not** part of [`Config`]: only the gateway
 //! reads them, through [`keys`].
+//!
+//! Runtime and state directories are trusted only once [`private_dir`]
+//! (or, for a shared socket directory, [`check_socket_dir`]) has checked
+//! their owner and mode; files in them are opened with
+//! [`open_private_file`], which never follows a symbolic link.
 #![deny(missing_docs)]
 
 mod error;

@@ -36,9 +36,9 @@ pub enum PathErrorKind {
 pub struct PathError {
     path: PathBuf,
     kind: PathErrorKind,
+    /// What was found and the fix; for `Io`, the system's error (not kept
+    /// as a `source`, so a chain printed with `{:#}` says it once).
     detail: String,
-    #[source]
-    source: Option<std::io::Error>,
 }
 
 impl PathError {
@@ -57,7 +57,6 @@ impl PathError {
             path: path.to_path_buf(),
             kind,
             detail,
-            source: None,
         }
     }
 
@@ -66,7 +65,6 @@ impl PathError {
             path: path.to_path_buf(),
             kind: PathErrorKind::Io,
             detail: format!("cannot {what}: {e}"),
-            source: Some(e),
         }
     }
 }

@@ -170,17 +170,17 @@ pub async fn shutdown_signal() {
     }
 }
 
-/// Log to `<state>/log/<name>.log`. The returned guard flushes on drop.
+/// Log to `<state>/log/<name>.log`, creating the log directory private
+/// (0700) or refusing one that is not. The returned guard flushes on drop.
 pub fn init_logging(
     name: &str,
     paths: &Paths,
     level: &str,
 ) -> anyhow::Result<tracing_appender::non_blocking::WorkerGuard> {
     let dir = paths.log_dir();
-    // The state directory holds conversations: private to its owner.
-    for d in [&paths.state_dir, &dir] {
-        aios_config::private_dir(d).context("unsafe state directory")?;
-    }
+    // Private to the daemon's user. (The state directory above it was
+    // checked by [`run`] before confinement, which may hide it.)
+    aios_config::private_dir(&dir).context("unsafe log directory")?;
     let appender = tracing_appender::rolling::never(&dir, format!("{name}.log"));
     let (writer, guard) = tracing_appender::non_blocking(appender);
     let filter = tracing_subscriber::EnvFilter::try_new(level)
