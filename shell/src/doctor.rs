@@ -185,28 +185,37 @@ fn protection(paths: &Paths, pids: &[(Daemon, u32)]) -> String {
     r
 }
 
-/// A directory's protection in one line: private, a shared socket
-/// directory with the sticky bit, or what is wrong and how to fix it.
+/// A directory's protection in one line: private to you, private to the
+/// daemons' user (the image's state directory), a shared socket directory
+/// with the sticky bit, or what is wrong and how to fix it.
 fn dir_state(dir: &Path, sockets: bool) -> String {
     let shown = dir.display();
-    match aios_config::check_private_dir(dir) {
-        Ok(()) => format!("{shown}: private to you (mode 0700)"),
-        Err(private) => {
-            if sockets && aios_config::check_socket_dir(dir).is_ok() {
-                let meta = std::fs::metadata(dir).ok();
-                let (mode, owner, group) = meta
-                    .map(|m| (m.mode() & 0o7777, user_name(m.uid()), group_name(m.gid())))
-                    .unwrap_or((0, String::new(), String::new()));
-                format!(
-                    "{shown}: shared ({mode:04o} {owner}:{group}); the sticky bit keeps each socket its owner's"
-                )
-            } else if private.kind() == aios_config::PathErrorKind::Io && !dir.exists() {
-                format!("{shown}: absent (created private when the daemons start)")
-            } else {
-                format!("UNSAFE {private}")
-            }
+    let meta = match std::fs::symlink_metadata(dir) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return format!("{shown}: absent (created private when the daemons start)");
         }
+        Err(e) => return format!("{shown}: cannot inspect: {e}"),
+    };
+    let private = match aios_config::check_private_dir(dir) {
+        Ok(()) => return format!("{shown}: private to you (mode 0700)"),
+        Err(e) => e,
+    };
+    let (mode, owner, group) = (
+        meta.mode() & 0o7777,
+        user_name(meta.uid()),
+        group_name(meta.gid()),
+    );
+    if private.kind() == aios_config::PathErrorKind::NotOwned && meta.is_dir() && mode & 0o077 == 0
+    {
+        return format!("{shown}: private to {owner} (mode {mode:04o})");
     }
+    if sockets && aios_config::check_socket_dir(dir).is_ok() {
+        return format!(
+            "{shown}: shared ({mode:04o} {owner}:{group}); the sticky bit keeps each socket its owner's"
+        );
+    }
+    format!("UNSAFE {private}")
 }
 
 /// The kernel's Landlock ABI version, when it has Landlock.
@@ -274,6 +283,15 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let dir = t.path().join("aios");
         assert!(dir_state(&dir, true).contains("absent"));
+        // The image's state directory: the service user's, 0700.
+        aios_config::private_dir(&dir).unwrap();
+        nix::unistd::chown(&dir, Some(nix::unistd::Uid::from_raw(65534)), None).unwrap();
+        assert!(
+            dir_state(&dir, false).contains("private to nobody (mode 0700)"),
+            "{}",
+            dir_state(&dir, false)
+        );
+        nix::unistd::chown(&dir, Some(nix::unistd::Uid::from_raw(0)), None).unwrap();
         aios_config::private_dir(&dir).unwrap();
         assert!(dir_state(&dir, true).contains("private to you"));
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o1771)).unwrap();
