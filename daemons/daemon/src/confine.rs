@@ -123,10 +123,19 @@ fn system_read() -> Vec<PathBuf> {
 
 /// The directory of the file `/etc/resolv.conf` resolves to (the image's
 /// `/run`, systemd-resolved's `/run/systemd/resolve`): DHCP replaces that
-/// file, so its directory is allowed, not the file.
-fn resolver_dir() -> Option<PathBuf> {
-    let target = std::fs::canonicalize("/etc/resolv.conf").ok()?;
-    target.parent().map(Path::to_path_buf)
+/// file, so its directory is allowed, not the file. On the image the link
+/// dangles until the first lease, which may come after gatewayd starts, so
+/// a dangling link still names its directory.
+fn resolver_dir(link: &Path) -> Option<PathBuf> {
+    if let Ok(target) = std::fs::canonicalize(link) {
+        return target.parent().map(Path::to_path_buf);
+    }
+    let target = std::fs::read_link(link).ok()?;
+    let target = match link.parent() {
+        Some(dir) if target.is_relative() => dir.join(target),
+        _ => target,
+    };
+    std::fs::canonicalize(target.parent()?).ok()
 }
 
 /// What `daemon` may touch: its own log directory and socket directory,
@@ -156,7 +165,7 @@ pub fn allow_list(daemon: Daemon, config: &Config, paths: &Paths, socket_dir: &P
             a.read.extend(aios_config::keys::default_key_file());
             a.read.extend(config.providers.scripted.script.clone());
             a.read.extend(config.providers.local.model_path.clone());
-            a.read.extend(resolver_dir());
+            a.read.extend(resolver_dir(Path::new("/etc/resolv.conf")));
             a.tcp_connect = true;
         }
         Daemon::Toolsd => {
@@ -309,6 +318,22 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn the_resolver_directory_is_found_through_a_dangling_link() {
+        let t = tempfile::tempdir().unwrap();
+        let (etc, run) = (t.path().join("etc"), t.path().join("run"));
+        std::fs::create_dir(&etc).unwrap();
+        std::fs::create_dir(&run).unwrap();
+        let link = etc.join("resolv.conf");
+        std::os::unix::fs::symlink("../run/resolv.conf", &link).unwrap();
+        let run = std::fs::canonicalize(&run).unwrap();
+        // Before the first DHCP lease: the link dangles.
+        assert_eq!(resolver_dir(&link).as_deref(), Some(run.as_path()));
+        std::fs::write(t.path().join("run/resolv.conf"), "nameserver 10.0.2.3\n").unwrap();
+        assert_eq!(resolver_dir(&link).as_deref(), Some(run.as_path()));
+        assert_eq!(resolver_dir(&t.path().join("absent")), None);
     }
 
     #[test]
