@@ -4,12 +4,12 @@
 
 use std::sync::Arc;
 
+use aios_store::Store;
 use aios_memoryd::MemoryService;
 use aios_proto::{
     ApiErrorKind, ApprovalMode, MemoryClient, Role, Services, SessionInfo, StoredMessage,
     StoredToolCall, ToolCall, ToolStatus,
 };
-use aios_store::Store;
 use serde_json::json;
 
 fn session(id: &str, uid: u32, created: i64) -> SessionInfo {

@@ -4,10 +4,10 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use aios_store::{ErrorKind, Options, Store};
 use aios_proto::{
     ApprovalMode, Role, SessionInfo, StoredMessage, StoredToolCall, ToolCall, ToolStatus,
 };
-use aios_store::{ErrorKind, Options, Store};
 use serde_json::json;
 
 fn db(dir: &tempfile::TempDir) -> PathBuf {
