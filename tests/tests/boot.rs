@@ -261,10 +261,11 @@ fn trust_holds(r: &Reader) {
         // or gatewayd's environment...
         "aios-reads-keys no",
         "aios-reads-gateway-environ no",
-        // ...while the gateway's user can (so the refusals above are the
+        // ...while the gateway's user reads the key file and root finds
+        // the gateway's environment (so the refusals above are the
         // separate users at work, not a missing file or process).
         "gateway-reads-keys yes",
-        "gateway-reads-own-environ yes",
+        "root-reads-gateway-environ yes",
         // Only daemon users create sockets; the sticky bit keeps each its
         // owner's.
         "admin-creates-in-run-aios no",
