@@ -1,5 +1,9 @@
 //! `aios doctor`: what is configured, which daemons answer, which
-//! providers are reachable. It starts nothing.
+//! providers are reachable, and what protects the daemons (directory and
+//! socket modes, the users they run as, Landlock). It starts nothing.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
 
 use aios_config::{Daemon, Paths};
 use aios_proto::ModelClient;
@@ -61,20 +65,24 @@ pub async fn run(cli: &Cli) -> Result<Exit, Failure> {
     );
     line(&mut report, "daemons".into());
     let mut all_up = true;
+    let mut pids = Vec::new();
     for d in Daemon::ALL {
         match ping(&paths.socket(d)).await {
-            Ok(p) => line(
-                &mut report,
-                format!(
-                    "  {:<9} up    pid {} v{} uptime {}s (sees you as uid {}{})",
-                    d.name(),
-                    p.pid,
-                    p.version,
-                    p.uptime_ms / 1000,
-                    p.caller_uid,
-                    if p.caller_admin { ", admin" } else { "" }
-                ),
-            ),
+            Ok(p) => {
+                pids.push((d, p.pid));
+                line(
+                    &mut report,
+                    format!(
+                        "  {:<9} up    pid {} v{} uptime {}s (sees you as uid {}{})",
+                        d.name(),
+                        p.pid,
+                        p.version,
+                        p.uptime_ms / 1000,
+                        p.caller_uid,
+                        if p.caller_admin { ", admin" } else { "" }
+                    ),
+                );
+            }
             Err(_) => {
                 all_up = false;
                 line(
@@ -126,10 +134,191 @@ pub async fn run(cli: &Cli) -> Result<Exit, Failure> {
             "  unknown: gatewayd is down (start the daemons with `aios daemons start`)".into(),
         ),
     }
+    report.push_str(&protection(&paths, &pids));
     let _ = write!(printer::stdout(), "{report}");
     Ok(if all_up {
         Exit::Success
     } else {
         Exit::DaemonUnavailable
     })
+}
+
+/// What is enforced, as far as this process can see: whether the runtime
+/// and state directories are private (or, for the system's runtime
+/// directory, shared with the sticky bit), each socket's mode and owner,
+/// the user each daemon runs as, and whether the kernel offers Landlock,
+/// with which the daemons confine themselves at start.
+fn protection(paths: &Paths, pids: &[(Daemon, u32)]) -> String {
+    let mut r = String::from("protection\n");
+    r.push_str(&format!(
+        "  runtime dir   {}\n",
+        dir_state(&paths.runtime_dir, true)
+    ));
+    r.push_str(&format!(
+        "  state dir     {}\n",
+        dir_state(&paths.state_dir, false)
+    ));
+    for d in Daemon::ALL {
+        let sock = paths.socket(d);
+        let state = match std::fs::symlink_metadata(&sock) {
+            Ok(m) => format!(
+                "{:04o} {}:{}",
+                m.mode() & 0o7777,
+                user_name(m.uid()),
+                group_name(m.gid())
+            ),
+            Err(_) => "absent".into(),
+        };
+        let runs_as = pids
+            .iter()
+            .find(|(p, _)| *p == d)
+            .and_then(|(_, pid)| proc_uid(*pid))
+            .map(|uid| format!(", runs as {} (uid {uid})", user_name(uid)))
+            .unwrap_or_default();
+        r.push_str(&format!("  {:<9}     socket {state}{runs_as}\n", d.name()));
+    }
+    r.push_str(
+        "  callers       every daemon checks the caller's uid and groups from the kernel (SO_PEERCRED)\n",
+    );
+    r.push_str(&format!("  landlock      {}\n", landlock_state()));
+    r.push_str("  apparmor      none (not in the kernel's LSM list)\n");
+    r
+}
+
+/// A directory's protection in one line: private to you, private to the
+/// daemons' user (the image's state directory), a shared socket directory
+/// with the sticky bit, or what is wrong and how to fix it.
+fn dir_state(dir: &Path, sockets: bool) -> String {
+    let shown = dir.display();
+    let meta = match std::fs::symlink_metadata(dir) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return format!("{shown}: absent (created private when the daemons start)");
+        }
+        Err(e) => return format!("{shown}: cannot inspect: {e}"),
+    };
+    let private = match aios_config::check_private_dir(dir) {
+        Ok(()) => return format!("{shown}: private to you (mode 0700)"),
+        Err(e) => e,
+    };
+    let (mode, owner, group) = (
+        meta.mode() & 0o7777,
+        user_name(meta.uid()),
+        group_name(meta.gid()),
+    );
+    if private.kind() == aios_config::PathErrorKind::NotOwned && meta.is_dir() && mode & 0o077 == 0
+    {
+        return format!("{shown}: private to {owner} (mode {mode:04o})");
+    }
+    if sockets && aios_config::check_socket_dir(dir).is_ok() {
+        return format!(
+            "{shown}: shared ({mode:04o} {owner}:{group}); the sticky bit keeps each socket its owner's"
+        );
+    }
+    format!("UNSAFE {private}")
+}
+
+/// The kernel's Landlock ABI version, when it has Landlock.
+fn landlock_abi() -> Option<i64> {
+    // LANDLOCK_CREATE_RULESET_VERSION (flag 1) returns the ABI version.
+    // SAFETY: the version query reads no memory and changes nothing.
+    let abi = unsafe {
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            std::ptr::null::<u8>(),
+            0usize,
+            1u32,
+        )
+    };
+    (abi >= 1).then_some(abi)
+}
+
+fn landlock_state() -> String {
+    match landlock_abi() {
+        Some(abi) => format!(
+            "the kernel enforces Landlock (ABI {abi}): each daemon confines itself to its own files at start (its log says \"landlock: enforced\")"
+        ),
+        None => "NOT ENFORCED: the kernel has no Landlock, so the daemons run unconfined (only file permissions and separate users protect them)".into(),
+    }
+}
+
+/// The real uid of process `pid`, from `/proc/<pid>/status`.
+fn proc_uid(pid: u32) -> Option<u32> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+fn user_name(uid: u32) -> String {
+    nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+        .unwrap_or_else(|| uid.to_string())
+}
+
+fn group_name(gid: u32) -> String {
+    nix::unistd::Group::from_gid(nix::unistd::Gid::from_raw(gid))
+        .ok()
+        .flatten()
+        .map(|g| g.name)
+        .unwrap_or_else(|| gid.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    #[test]
+    fn directories_are_reported_private_shared_or_unsafe_with_the_fix() {
+        let t = tempfile::tempdir().unwrap();
+        let dir = t.path().join("aios");
+        assert!(dir_state(&dir, true).contains("absent"));
+        // The image's state directory: the service user's, 0700.
+        aios_config::private_dir(&dir).unwrap();
+        nix::unistd::chown(&dir, Some(nix::unistd::Uid::from_raw(65534)), None).unwrap();
+        assert!(
+            dir_state(&dir, false).contains("private to nobody (mode 0700)"),
+            "{}",
+            dir_state(&dir, false)
+        );
+        nix::unistd::chown(&dir, Some(nix::unistd::Uid::from_raw(0)), None).unwrap();
+        aios_config::private_dir(&dir).unwrap();
+        assert!(dir_state(&dir, true).contains("private to you"));
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o1771)).unwrap();
+        assert!(
+            dir_state(&dir, true).contains("shared (1771"),
+            "{}",
+            dir_state(&dir, true)
+        );
+        let state = dir_state(&dir, false);
+        assert!(
+            state.starts_with("UNSAFE") && state.contains("chmod 700"),
+            "{state}"
+        );
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert!(dir_state(&dir, true).starts_with("UNSAFE"));
+    }
+
+    #[test]
+    fn the_report_names_landlock_and_the_daemon_users() {
+        let t = tempfile::tempdir().unwrap();
+        let paths = Paths {
+            runtime_dir: t.path().to_path_buf(),
+            state_dir: t.path().join("state"),
+        };
+        let r = protection(&paths, &[(Daemon::Aiosd, std::process::id())]);
+        assert!(r.contains("landlock"), "{r}");
+        assert!(r.contains("runs as root (uid 0)"), "{r}");
+        assert!(r.contains("SO_PEERCRED"), "{r}");
+    }
 }

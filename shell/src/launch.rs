@@ -3,7 +3,6 @@
 //! reuse them.
 
 use std::fs::File;
-use std::io::Write;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -53,6 +52,7 @@ async fn all_up(paths: &Paths) -> bool {
 /// already running supervisor to start what is down. Serialised by a lock
 /// so two shells starting at once do not race.
 pub async fn start_missing(cli: &Cli, _config: &Config, paths: &Paths) -> Result<(), Failure> {
+    system_daemons(paths)?;
     let _lock = lock_runtime_dir(&paths.runtime_dir)?;
     for dir in [&paths.state_dir, &paths.log_dir()] {
         private_dir(dir)?;
@@ -113,6 +113,8 @@ async fn spawn_supervisor(cli: &Cli, paths: &Paths) -> Result<(), Failure> {
         find_binary(d.name())?;
     }
     let services = paths.runtime_dir.join("services");
+    // initd loads every manifest in it: ours alone.
+    private_dir(&services)?;
     let generated = Command::new(&initd)
         .arg("daemon-set")
         .arg("--bin-dir")
@@ -200,26 +202,47 @@ async fn spawn_supervisor(cli: &Cli, paths: &Paths) -> Result<(), Failure> {
     Ok(())
 }
 
+/// Take the launch lock in the runtime directory, which must be a private
+/// directory of this user (created 0700 when missing): the manifests the
+/// supervisor loads are written there, so a directory another user made
+/// (say `/tmp/aios-<uid>` created first) would let them run code as us.
+/// The lock file is opened without following a link planted in its place.
 fn lock_runtime_dir(dir: &Path) -> Result<nix::fcntl::Flock<File>, Failure> {
     private_dir(dir)?;
     let path = dir.join("launch.lock");
-    let file = File::create(&path)
-        .map_err(|e| Failure::daemon(format!("cannot create {}: {e}", path.display())))?;
+    let file = aios_config::open_private_file(&path, false)
+        .map_err(|e| Failure::daemon(format!("cannot use the launch lock: {e}")))?;
     nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
         .map_err(|(_, e)| Failure::daemon(format!("cannot lock {}: {e}", path.display())))
 }
 
-/// Create `dir` (and parents) private to this user when missing.
-fn private_dir(dir: &Path) -> Result<(), Failure> {
-    use std::os::unix::fs::DirBuilderExt;
-    if dir.exists() {
-        return Ok(());
+/// A runtime directory that belongs to root (the image's `/run/aios`) holds
+/// the system's daemons, which the system's initd starts: say so rather than
+/// start a private set there.
+fn system_daemons(paths: &Paths) -> Result<(), Failure> {
+    use std::os::unix::fs::MetadataExt;
+    let me = nix::unistd::geteuid().as_raw();
+    let shared = aios_config::check_socket_dir(&paths.runtime_dir).is_ok();
+    match std::fs::symlink_metadata(&paths.runtime_dir) {
+        // Root's own private directory (mode 0700) is a development set;
+        // an unsafe one is refused later, with the fix.
+        Ok(m) if shared && m.uid() == 0 && (me != 0 || m.mode() & 0o077 != 0) => {
+            Err(Failure::daemon(format!(
+                "the daemons under {} belong to the system: its initd starts them, not aios (see `aios service status`)",
+                paths.runtime_dir.display()
+            )))
+        }
+        _ => Ok(()),
     }
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(|e| Failure::daemon(format!("cannot create {}: {e}", dir.display())))
+}
+
+/// `dir` private to this user (see [`aios_config::private_dir`]).
+fn private_dir(dir: &Path) -> Result<(), Failure> {
+    aios_config::private_dir(dir).map_err(|e| {
+        Failure::daemon(format!(
+            "not starting the daemons: the directory is not safe to use: {e}"
+        ))
+    })
 }
 
 /// Where a binary of the daemon set lives: `$AIOS_BIN_DIR`, next to this
@@ -249,7 +272,7 @@ pub fn find_binary(name: &str) -> Result<PathBuf, Failure> {
 pub async fn daemons_command(cli: &Cli, action: DaemonsAction) -> Result<Exit, Failure> {
     let config = aios_config::load(&cli.overrides())?;
     let paths = Paths::resolve(&config);
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::printer::stdout();
     match action {
         DaemonsAction::Start => {
             start_missing(cli, &config, &paths).await?;
@@ -362,5 +385,92 @@ async fn stop_strays(paths: &Paths) {
         if ping(&socket).await.is_some() {
             let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::os::unix::fs::PermissionsExt;
+
+    use clap::Parser;
+
+    use super::*;
+
+    fn paths(root: &Path) -> Paths {
+        Paths {
+            runtime_dir: root.join("run"),
+            state_dir: root.join("state"),
+        }
+    }
+
+    async fn start(paths: &Paths) -> Failure {
+        let cli = Cli::parse_from(["aios"]);
+        start_missing(&cli, &Config::default(), paths)
+            .await
+            .unwrap_err()
+    }
+
+    /// A link planted at the lock's path is refused, not followed: the
+    /// file it points to is neither created, truncated nor locked.
+    #[tokio::test]
+    async fn a_symlink_planted_at_the_launch_lock_is_refused() {
+        let t = tempfile::tempdir().unwrap();
+        let p = paths(t.path());
+        aios_config::private_dir(&p.runtime_dir).unwrap();
+        let victim = t.path().join("victim");
+        std::fs::write(&victim, "precious").unwrap();
+        std::os::unix::fs::symlink(&victim, p.runtime_dir.join("launch.lock")).unwrap();
+        let f = start(&p).await;
+        assert_eq!(f.code, Exit::DaemonUnavailable);
+        assert!(f.message.contains("symbolic link"), "{}", f.message);
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+        assert!(!p.runtime_dir.join("services").exists());
+    }
+
+    /// A runtime directory another user created first (the `/tmp/aios-<uid>`
+    /// fallback) is refused before anything is written into it.
+    #[tokio::test]
+    async fn a_runtime_dir_of_another_user_is_refused_untouched() {
+        let t = tempfile::tempdir().unwrap();
+        let p = paths(t.path());
+        std::fs::create_dir(&p.runtime_dir).unwrap();
+        std::fs::set_permissions(&p.runtime_dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        nix::unistd::chown(
+            &p.runtime_dir,
+            Some(nix::unistd::Uid::from_raw(65534)),
+            Some(nix::unistd::Gid::from_raw(65534)),
+        )
+        .unwrap();
+        let f = start(&p).await;
+        assert!(f.message.contains("uid 65534"), "{}", f.message);
+        assert_eq!(std::fs::read_dir(&p.runtime_dir).unwrap().count(), 0);
+        assert!(!p.state_dir.exists());
+    }
+
+    /// The image's shared runtime directory (root's, sticky) holds the
+    /// system's daemons: aios says so instead of starting its own there.
+    #[tokio::test]
+    async fn the_systems_runtime_dir_is_left_to_the_system() {
+        let t = tempfile::tempdir().unwrap();
+        let p = paths(t.path());
+        std::fs::create_dir(&p.runtime_dir).unwrap();
+        std::fs::set_permissions(&p.runtime_dir, std::fs::Permissions::from_mode(0o1771)).unwrap();
+        let f = start(&p).await;
+        assert!(f.message.contains("belong to the system"), "{}", f.message);
+        assert_eq!(std::fs::read_dir(&p.runtime_dir).unwrap().count(), 0);
+    }
+
+    /// A world-writable runtime directory of our own is refused too.
+    #[tokio::test]
+    async fn an_open_runtime_dir_is_refused() {
+        let t = tempfile::tempdir().unwrap();
+        let p = paths(t.path());
+        std::fs::create_dir(&p.runtime_dir).unwrap();
+        std::fs::set_permissions(&p.runtime_dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let f = start(&p).await;
+        assert!(f.message.contains("chmod 700"), "{}", f.message);
+        assert_eq!(std::fs::read_dir(&p.runtime_dir).unwrap().count(), 0);
     }
 }

@@ -72,8 +72,15 @@ impl Env {
             .tempdir_in("/tmp")
             .unwrap();
         let p = dir.path();
+        // Private (0700), as aios and the daemons require of the runtime
+        // and state directories.
         for sub in ["run", "state", "config", "home"] {
-            std::fs::create_dir_all(p.join(sub)).unwrap();
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(p.join(sub))
+                .unwrap();
         }
         let vars = vec![
             (

@@ -9,7 +9,12 @@
 //! 4. a non-interactive request with the scripted provider went through the
 //!    real daemons (a tool ran in toolsd, the model turn came from gatewayd)
 //!    and the session is in the session store (memoryd lists it);
-//! 5. `poweroff` stopped the services in reverse order and QEMU exited 0.
+//! 5. the trust between processes holds: each daemon runs as its user
+//!    (gatewayd as `aios-gateway`), the service user `aios` can read neither
+//!    the API key file nor gatewayd's environment, the console user cannot
+//!    create files in `/run/aios`, and every daemon confined itself with
+//!    Landlock;
+//! 6. `poweroff` stopped the services in reverse order and QEMU exited 0.
 //!
 //! Steps 4 and 5 are driven inside the VM by `/usr/lib/aios/boot-test`
 //! (started by initd only with `aios.boot_test=1` on the kernel command
@@ -173,6 +178,9 @@ fn the_image_boots_to_aios_runs_a_request_and_powers_off() {
         ));
     }
 
+    // Trust between processes, as the in-VM script observed it.
+    trust_holds(&r);
+
     // The network service's DHCP lease, and a fetch from the host.
     r.expect("the network check's fetch", &format!("{TAG}fetch exit="));
     let addrs = r.tagged("addr");
@@ -216,6 +224,60 @@ fn the_image_boots_to_aios_runs_a_request_and_powers_off() {
     }
     // The prompt came up before the machine went down.
     assert!(prompt < shutdown);
+}
+
+/// The in-VM script's `trust ...` lines: the users the daemons run as, who
+/// can read the API key file and gatewayd's environment, the mode of
+/// `/run/aios`, and each daemon's Landlock confinement.
+fn trust_holds(r: &Reader) {
+    let trust: Vec<String> = r
+        .tagged("trust")
+        .iter()
+        .map(|l| l.trim().to_string())
+        .collect();
+    let has = |want: &str| trust.iter().any(|l| l == want);
+    for (daemon, user) in [
+        ("aiosd", "aios"),
+        ("memoryd", "aios"),
+        ("toolsd", "root"),
+        ("gatewayd", "aios-gateway"),
+    ] {
+        // no_new_privs=1: set by the Landlock self-restriction.
+        let want = format!("user {daemon} {user} no_new_privs=1");
+        if !has(&want) {
+            r.fail(&format!(
+                "expected {want:?} among the trust lines: {trust:?}"
+            ));
+        }
+        let want = format!("landlock {daemon} enforced");
+        if !has(&want) {
+            r.fail(&format!(
+                "expected {want:?} among the trust lines: {trust:?}"
+            ));
+        }
+    }
+    for want in [
+        // The service user of aiosd and memoryd cannot read the key file
+        // or gatewayd's environment...
+        "aios-reads-keys no",
+        "aios-reads-gateway-environ no",
+        // ...while the gateway's user reads the key file and root finds
+        // the gateway's environment (so the refusals above are the
+        // separate users at work, not a missing file or process).
+        "gateway-reads-keys yes",
+        "root-reads-gateway-environ yes",
+        // Only daemon users create sockets; the sticky bit keeps each its
+        // owner's.
+        "admin-creates-in-run-aios no",
+        "run-aios 1771 root:aios-daemons",
+        "keys-file 600 aios-gateway",
+    ] {
+        if !has(want) {
+            r.fail(&format!(
+                "expected {want:?} among the trust lines: {trust:?}"
+            ));
+        }
+    }
 }
 
 /// A one-page HTTP server on the host's loopback, which the guest reaches

@@ -34,6 +34,20 @@ pub enum ConfigError {
         /// What is wrong.
         message: String,
     },
+    /// A key file (secrets) is malformed. Only the place and the kind of
+    /// error are reported: the text of a secrets file is never quoted, not
+    /// even the malformed line, since it may hold a key.
+    #[error("{}:{line}:{column}: {problem}; fix that line (its text is not shown because the file holds secrets)", file.display())]
+    KeyFile {
+        /// The key file.
+        file: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// What kind of error it is.
+        problem: KeyFileProblem,
+    },
     /// An environment variable has a bad value.
     #[error("environment variable {var}: {message}")]
     Env {
@@ -50,13 +64,41 @@ pub enum ConfigError {
     Merge(String),
 }
 
+/// What is wrong in a key file, by kind only (see [`ConfigError::KeyFile`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyFileProblem {
+    /// Not valid TOML.
+    #[error("not valid TOML; each line must be `provider = \"key\"`")]
+    Syntax,
+    /// The same provider is named twice.
+    #[error("a provider is given a key twice")]
+    DuplicateKey,
+    /// A value is not a quoted string (a number, a table…).
+    #[error("the value is not a quoted string; write `provider = \"key\"`")]
+    NotAString,
+    /// The file is not UTF-8.
+    #[error("not valid UTF-8")]
+    NotUtf8,
+}
+
+/// 1-based line and column of byte `pos` in `text`.
+pub(crate) fn line_column(text: &str, pos: usize) -> (usize, usize) {
+    let mut pos = pos.min(text.len());
+    while !text.is_char_boundary(pos) {
+        pos -= 1;
+    }
+    let before = &text[..pos];
+    let line = before.matches('\n').count() + 1;
+    let column = before.len() - before.rfind('\n').map(|i| i + 1).unwrap_or(0) + 1;
+    (line, column)
+}
+
 impl ConfigError {
     pub(crate) fn parse(file: &Path, text: &str, e: &toml::de::Error) -> ConfigError {
         let (line, column, key) = match e.span() {
             Some(span) => {
-                let before = &text[..span.start.min(text.len())];
-                let line = before.matches('\n').count() + 1;
-                let column = before.len() - before.rfind('\n').map(|i| i + 1).unwrap_or(0) + 1;
+                let (line, column) = line_column(text, span.start);
                 (line, column, key_at(text, span.start))
             }
             None => (1, 1, None),

@@ -10,20 +10,30 @@
 //!
 //! API keys are deliberately **not** part of [`Config`]: only the gateway
 //! reads them, through [`keys`].
+//!
+//! Runtime and state directories are trusted only once [`private_dir`]
+//! (or, for a shared socket directory, [`check_socket_dir`]) has checked
+//! their owner and mode; files in them are opened with
+//! [`open_private_file`], which never follows a symbolic link.
 #![deny(missing_docs)]
 
 mod error;
 pub mod keys;
 mod model;
 mod paths;
+mod private;
 
-pub use error::ConfigError;
+pub use error::{ConfigError, KeyFileProblem};
 pub use model::{
     AnthropicConfig, Config, LocalConfig, LoggingConfig, MAX_ITERATIONS, MAX_RETRIES,
     MAX_TIMEOUT_SECS, ModelConfig, OpenAiConfig, PROVIDERS, PathsConfig, ProvidersConfig,
     ScriptedConfig, TurnConfig,
 };
 pub use paths::{Daemon, Paths, xdg_config_home};
+pub use private::{
+    PathError, PathErrorKind, check_private_dir, check_socket_dir, open_private_file, private_dir,
+    write_private_file,
+};
 
 use std::path::{Path, PathBuf};
 

@@ -104,10 +104,14 @@ struct DaemonRow {
 /// Resolved directories.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Paths {
-    /// Sockets: `$XDG_RUNTIME_DIR/aios`, else `/tmp/aios-<uid>`.
+    /// Sockets: `$XDG_RUNTIME_DIR/aios`, else `/tmp/aios-<uid>`. Resolving
+    /// trusts nothing: whoever creates or uses it checks it first
+    /// ([`crate::private_dir`], [`crate::check_socket_dir`]), since another
+    /// user may have created `/tmp/aios-<uid>` before us.
     pub runtime_dir: PathBuf,
     /// Databases and logs: `$XDG_STATE_HOME/aios`, else `~/.local/state/aios`
-    /// (or `/var/lib/aios` for root without a home).
+    /// (or `/var/lib/aios` for root without a home). Must be private to its
+    /// user ([`crate::private_dir`]).
     pub state_dir: PathBuf,
 }
 

@@ -165,3 +165,94 @@ fn key_file_readable_by_others_is_refused() {
         Some("k")
     );
 }
+
+/// A malformed key file line is reported by place and kind only: the
+/// secret on it never reaches the message (which is logged and sent to
+/// users), in Display or Debug.
+#[test]
+fn malformed_key_file_lines_are_never_quoted() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("keys.toml");
+    let secret = "sk-FAKE0123456789abcdefSECRET";
+    let cases: [(&[u8], KeyFileProblem, usize, usize); 6] = [
+        // A key pasted alone on a line.
+        (
+            b"anthropic = \"ok\"\nsk-FAKE0123456789abcdefSECRET\n",
+            KeyFileProblem::Syntax,
+            2,
+            30,
+        ),
+        // Unquoted key: a syntax error on line 2.
+        (
+            b"# keys\nopenai = sk-FAKE0123456789abcdefSECRET\n",
+            KeyFileProblem::Syntax,
+            2,
+            10,
+        ),
+        // toml's own message would quote the value of a wrong type.
+        (
+            b"openai = [\"sk-FAKE0123456789abcdefSECRET\"]\n",
+            KeyFileProblem::NotAString,
+            1,
+            10,
+        ),
+        (
+            b"[openai]\nkey = \"sk-FAKE0123456789abcdefSECRET\"\n",
+            KeyFileProblem::NotAString,
+            1,
+            1,
+        ),
+        (
+            b"openai = \"sk-FAKE0123456789abcdefSECRET\"\nopenai = \"sk-FAKE0123456789abcdefSECRET\"\n",
+            KeyFileProblem::DuplicateKey,
+            2,
+            1,
+        ),
+        (
+            b"openai = \"sk-FAKE0123456789abcdefSECRET\xff\"\n",
+            KeyFileProblem::NotUtf8,
+            1,
+            40,
+        ),
+    ];
+    for (text, problem, line, column) in cases {
+        std::fs::write(&f, text).unwrap();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let err = keys::api_key("openai", Some(&f)).unwrap_err();
+        let shown = format!("{err} {err:?} {err:#}");
+        assert!(!shown.contains(secret), "the key leaked: {shown}");
+        assert!(!shown.contains("FAKE"), "part of the key leaked: {shown}");
+        match &err {
+            ConfigError::KeyFile {
+                file,
+                line: l,
+                column: c,
+                problem: p,
+            } => {
+                assert_eq!(
+                    (file.as_path(), *p, *l, *c),
+                    (f.as_path(), problem, line, column),
+                    "{shown}"
+                );
+            }
+            other => panic!("not a KeyFile error: {other:?}"),
+        }
+        assert!(
+            err.to_string()
+                .starts_with(&format!("{}:{line}:{column}: ", f.display())),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn the_key_file_can_be_named_by_aios_key_file() {
+    // Safe here: no other test of this crate reads AIOS_KEY_FILE.
+    unsafe { std::env::set_var("AIOS_KEY_FILE", "/etc/aios/keys.toml") };
+    assert_eq!(
+        keys::default_key_file().as_deref(),
+        Some(std::path::Path::new("/etc/aios/keys.toml"))
+    );
+    unsafe { std::env::remove_var("AIOS_KEY_FILE") };
+}

@@ -4,6 +4,10 @@
 //! [`aios_proto::Services`]. This crate then:
 //! - parses the common flags (`--socket`, `--config`);
 //! - loads the layered configuration;
+//! - refuses a state directory that is not private to the daemon's user
+//!   and a socket directory others could replace sockets in;
+//! - confines itself with Landlock to the files it needs ([`confine`]),
+//!   before any thread starts;
 //! - logs with `tracing` to `<state>/log/<daemon>.log` (never to a terminal),
 //!   rotated by size ([`LOG_MAX_BYTES`], [`LOG_KEEP`] old files kept);
 //! - binds the daemon's socket (0660) and announces readiness with
@@ -12,11 +16,12 @@
 //! - serves until SIGTERM or SIGINT, then shuts down gracefully.
 #![deny(missing_docs)]
 
+pub mod confine;
 mod log_file;
 mod notify;
 
 use std::future::Future;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use aios_config::{Config, Daemon, Overrides, Paths};
@@ -24,6 +29,7 @@ use aios_proto::Services;
 use anyhow::Context as _;
 use clap::Parser;
 
+pub use confine::Confinement;
 pub use log_file::{LOG_KEEP, LOG_MAX_BYTES, RotatingFile};
 pub use notify::{NotifyError, notify};
 
@@ -79,8 +85,20 @@ where
         ..Default::default()
     })?;
     let paths = Paths::resolve(&config);
-    let _guard = init_logging(daemon.name(), &paths, &config.logging.level)?;
+    // Conversations and logs: private to the daemon's user, or refuse.
+    for d in [&paths.state_dir, &paths.log_dir()] {
+        aios_config::private_dir(d).context("unsafe state directory")?;
+    }
     let socket = args.socket.unwrap_or_else(|| paths.socket(daemon));
+    let socket_dir = socket_dir(&socket)?;
+    // Before any thread exists (logging starts one): Landlock confines the
+    // calling thread and what it starts, not threads already running.
+    let confinement = confine::confine(&confine::allow_list(daemon, &config, &paths, &socket_dir))?;
+    let _guard = init_logging(daemon.name(), &paths, &config.logging.level)?;
+    match &confinement {
+        Confinement::Enforced => tracing::info!("landlock: {confinement}"),
+        _ => tracing::warn!("landlock: {confinement}"),
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -122,6 +140,22 @@ where
     })
 }
 
+/// The directory of `socket`, created private (0700) when missing, else
+/// checked: owned by this user or root, and if others may write to it the
+/// sticky bit must keep them from replacing the socket.
+fn socket_dir(socket: &Path) -> anyhow::Result<PathBuf> {
+    let dir = match socket.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::env::current_dir().context("cannot find the current directory")?,
+    };
+    match std::fs::symlink_metadata(&dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => aios_config::private_dir(&dir),
+        _ => aios_config::check_socket_dir(&dir),
+    }
+    .context("unsafe socket directory")?;
+    Ok(dir)
+}
+
 /// Resolves on SIGTERM or SIGINT.
 pub async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
@@ -139,7 +173,8 @@ pub async fn shutdown_signal() {
     }
 }
 
-/// Log to `<state>/log/<name>.log`, rotated by size (see [`RotatingFile`]).
+/// Log to `<state>/log/<name>.log`, rotated by size (see [`RotatingFile`]),
+/// creating the log directory private (0700) or refusing one that is not.
 /// The returned guard flushes on drop.
 pub fn init_logging(
     name: &str,
@@ -147,17 +182,9 @@ pub fn init_logging(
     level: &str,
 ) -> anyhow::Result<tracing_appender::non_blocking::WorkerGuard> {
     let dir = paths.log_dir();
-    // The state directory holds conversations: private to its owner.
-    for d in [&paths.state_dir, &dir] {
-        if !d.exists() {
-            use std::os::unix::fs::DirBuilderExt;
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(d)
-                .with_context(|| format!("cannot create {}", d.display()))?;
-        }
-    }
+    // Private to the daemon's user. (The state directory above it was
+    // checked by [`run`] before confinement, which may hide it.)
+    aios_config::private_dir(&dir).context("unsafe log directory")?;
     let file = dir.join(format!("{name}.log"));
     let appender = RotatingFile::open(&file, LOG_MAX_BYTES, LOG_KEEP)
         .with_context(|| format!("cannot open the log file {}", file.display()))?;

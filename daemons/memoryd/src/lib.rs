@@ -22,7 +22,6 @@
 //! files → `Unavailable`, anything else → `Internal`.
 #![deny(missing_docs)]
 
-use std::path::Path;
 use std::sync::Arc;
 
 use aios_proto::{
@@ -92,16 +91,6 @@ pub fn api_error(e: StoreError) -> ApiError {
             ApiError::internal(message)
         }
     }
-}
-
-/// Create `dir` (and missing parents) with mode 0700 if it does not exist:
-/// the state directory holds every user's conversations.
-pub fn ensure_private_dir(dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
 }
 
 #[async_trait::async_trait]

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use aios_config::Daemon;
-use aios_memoryd::{MemoryService, ensure_private_dir};
+use aios_memoryd::MemoryService;
 use aios_proto::Services;
 use aios_store::Store;
 use anyhow::Context as _;
@@ -13,8 +13,8 @@ use anyhow::Context as _;
 fn main() -> ExitCode {
     aios_daemon::run(Daemon::Memoryd, |ctx| async move {
         let state = ctx.paths.state_dir.clone();
-        ensure_private_dir(&state)
-            .with_context(|| format!("cannot create the state directory {}", state.display()))?;
+        // It holds every user's conversations: ours alone, or refuse.
+        aios_config::private_dir(&state).context("unsafe state directory")?;
         let path = ctx.paths.memory_db();
         // Opening may migrate the schema: blocking work.
         let store = tokio::task::spawn_blocking(move || Store::open(&path))

@@ -253,15 +253,3 @@ async fn full_store_is_resource_exhausted_with_its_message() {
     assert_eq!(err.kind, ApiErrorKind::ResourceExhausted);
     assert!(err.message.starts_with("disk full: "), "{}", err.message);
 }
-
-#[test]
-fn private_dir_is_created_0700() {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("a/b/aios");
-    ensure_private_dir(&state).unwrap();
-    let mode = std::fs::metadata(&state).unwrap().permissions().mode() & 0o777;
-    assert_eq!(mode, 0o700);
-    // Existing directories are fine.
-    ensure_private_dir(&state).unwrap();
-}

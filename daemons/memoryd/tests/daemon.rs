@@ -140,7 +140,8 @@ async fn acknowledged_writes_survive_kill_9_and_restart() {
 fn a_file_that_is_not_a_database_stops_memoryd_with_a_clear_message() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    std::fs::create_dir_all(root.join("state")).unwrap();
+    // Private, as memoryd requires of its state directory.
+    aios_config::private_dir(&root.join("state")).unwrap();
     let db = root.join("state/memory.sqlite3");
     std::fs::write(&db, "not a database at all\n".repeat(100)).unwrap();
     let child = command(root, &root.join("unused-notify")).spawn().unwrap();

@@ -32,7 +32,10 @@ pub struct User {
 
 /// Groups: `aios` owns the daemons' sockets (0660) and state; members reach
 /// the daemons. `aios-admin` is an admin group of `aios_proto::ADMIN_GROUPS`.
-pub const GROUPS: [Group; 3] = [
+/// `aios-gateway` is the gateway user's own group. `aios-daemons` holds only
+/// the daemons' users: it may create sockets in `/run/aios`, where people
+/// (members of `aios`) may connect but never create or replace a socket.
+pub const GROUPS: [Group; 5] = [
     Group {
         name: "aios",
         gid: 900,
@@ -44,22 +47,43 @@ pub const GROUPS: [Group; 3] = [
         members: &["admin"],
     },
     Group {
+        name: "aios-gateway",
+        gid: 902,
+        members: &[],
+    },
+    Group {
+        name: "aios-daemons",
+        gid: 903,
+        members: &["aios", "aios-gateway"],
+    },
+    Group {
         name: "admin",
         gid: 1000,
         members: &[],
     },
 ];
 
-/// Users: `aios` runs the daemons (toolsd too, for now: see
-/// `rootfs/overlay/etc/aios/services/toolsd.toml`); `admin` is the console
-/// and ssh user, with `aios` as login shell.
-pub const USERS: [User; 2] = [
+/// Users: `aios` runs aiosd and memoryd (toolsd runs as root: see
+/// `rootfs/overlay/etc/aios/services/toolsd.toml`); `aios-gateway` runs
+/// gatewayd alone, the only reader of API keys and the only parser of
+/// network responses, so the others can read neither its key file nor its
+/// environment; `admin` is the console and ssh user, with `aios` as login
+/// shell.
+pub const USERS: [User; 3] = [
     User {
         name: "aios",
         uid: 900,
         gid: 900,
         gecos: "aiOS services",
         home: "/var/lib/aios",
+        shell: "/usr/sbin/nologin",
+    },
+    User {
+        name: "aios-gateway",
+        uid: 902,
+        gid: 902,
+        gecos: "aiOS model gateway",
+        home: "/var/lib/aios-gateway",
         shell: "/usr/sbin/nologin",
     },
     User {
@@ -208,6 +232,13 @@ mod tests {
         assert!(a.passwd.starts_with("root:x:0:0:"));
         assert!(a.group.contains("aios:x:900:admin\n"));
         assert!(a.group.contains("aios-admin:x:901:admin\n"));
+        // The gateway has a user of its own, and only daemon users may
+        // create sockets in /run/aios (aios-daemons), never admin.
+        assert!(a.passwd.contains(
+            "aios-gateway:x:902:902:aiOS model gateway:/var/lib/aios-gateway:/usr/sbin/nologin\n"
+        ));
+        assert!(a.group.contains("aios-gateway:x:902:\n"));
+        assert!(a.group.contains("aios-daemons:x:903:aios,aios-gateway\n"));
         assert!(a.shadow.contains("admin:*:"));
         assert!(a.shells.contains("/usr/bin/aios\n"));
         // Idempotent: merging again changes nothing.

@@ -70,8 +70,11 @@ pub const EXCLUDED_APPLETS: [&str; 5] = [
     "sbin/halt",
 ];
 
-/// Owners and modes set last: `(path, uid, gid, mode)`.
-pub const OWNERS: [(&str, u32, u32, u32); 8] = [
+/// Owners and modes set last: `(path, uid, gid, mode)`. Each daemon user
+/// has a state directory of its own (0700): `aios` (aiosd, memoryd: the
+/// session store), `aios-gateway` (gatewayd), root (toolsd's logs). The
+/// API key file belongs to `aios-gateway` alone.
+pub const OWNERS: [(&str, u32, u32, u32); 11] = [
     ("tmp", 0, 0, 0o1777),
     ("var/tmp", 0, 0, 0o1777),
     ("root", 0, 0, 0o700),
@@ -79,6 +82,9 @@ pub const OWNERS: [(&str, u32, u32, u32); 8] = [
     ("home/admin", 1000, 1000, 0o700),
     ("var/lib/aios", 900, 900, 0o700),
     ("var/lib/aios/log", 900, 900, 0o700),
+    ("var/lib/aios-gateway", 902, 902, 0o700),
+    ("var/lib/aios-toolsd", 0, 0, 0o700),
+    ("etc/aios/keys.toml", 902, 902, 0o600),
     ("var/log/aios", 0, 0, 0o755),
 ];
 
@@ -613,5 +619,38 @@ mod tests {
             let mode = std::fs::metadata(o.join(s)).unwrap().permissions().mode();
             assert_eq!(mode & 0o111, 0o111, "{s} must be executable");
         }
+        // No AppArmor profiles: the kernel's only LSM is Landlock.
+        assert!(!o.join("etc/apparmor.d").exists());
+    }
+
+    /// gatewayd runs as a user of its own, which alone owns the key file it
+    /// is pointed at; toolsd (root) and gatewayd log outside /var/lib/aios.
+    #[test]
+    fn the_gateway_alone_owns_the_key_file() {
+        use super::super::accounts::USERS;
+        let o = workspace_root().join("rootfs/overlay");
+        let manifest = std::fs::read_to_string(o.join("etc/aios/services/gatewayd.toml")).unwrap();
+        assert!(manifest.contains("user = \"aios-gateway\""), "{manifest}");
+        assert!(manifest.contains("AIOS_KEY_FILE = \"/etc/aios/keys.toml\""));
+        assert!(manifest.contains("AIOS_STATE_DIR = \"/var/lib/aios-gateway\""));
+        let toolsd = std::fs::read_to_string(o.join("etc/aios/services/toolsd.toml")).unwrap();
+        assert!(toolsd.contains("AIOS_STATE_DIR = \"/var/lib/aios-toolsd\""));
+        let gateway = USERS.iter().find(|u| u.name == "aios-gateway").unwrap();
+        assert!(o.join("etc/aios/keys.toml").is_file());
+        let owner = OWNERS
+            .iter()
+            .find(|(p, ..)| *p == "etc/aios/keys.toml")
+            .unwrap();
+        assert_eq!((owner.1, owner.3), (gateway.uid, 0o600));
+        let state = OWNERS
+            .iter()
+            .find(|(p, ..)| *p == "var/lib/aios-gateway")
+            .unwrap();
+        assert_eq!((state.1, state.3), (gateway.uid, 0o700));
+        assert!(
+            USERS
+                .iter()
+                .all(|u| u.name == "aios-gateway" || u.uid != gateway.uid)
+        );
     }
 }
