@@ -543,18 +543,27 @@ fn run_user(cli: &Cli) -> anyhow::Result<()> {
 
 /// `/run/aios`: root-owned, group `aios` (when it exists) may create the
 /// daemons' sockets there; everyone may traverse to reach them.
+/// The image's socket directory from the first moment: `root:aios-daemons`
+/// 1771, so only root and the daemon users create sockets there and the
+/// sticky bit keeps anyone from replacing a socket that is not theirs (the
+/// `aios-setup` oneshot sets the same later). Without that group (a
+/// foreign root file system) it is root's 0755.
 fn prepare_socket_dir(dir: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    if let Err(e) = std::fs::create_dir_all(dir) {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    if let Err(e) = std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(dir)
+    {
         tracing::warn!("cannot create {}: {e}", dir.display());
         return;
     }
-    let mode = match nix::unistd::Group::from_name("aios") {
+    let mode = match nix::unistd::Group::from_name(SOCKET_GROUP) {
         Ok(Some(g))
             if nix::unistd::chown(dir, Some(nix::unistd::Uid::from_raw(0)), Some(g.gid))
                 .is_ok() =>
         {
-            0o775
+            0o1771
         }
         _ => 0o755,
     };
@@ -562,6 +571,9 @@ fn prepare_socket_dir(dir: &Path) {
         tracing::warn!("cannot set the mode of {}: {e}", dir.display());
     }
 }
+
+/// The group of the daemon users, who may create sockets in `/run/aios`.
+const SOCKET_GROUP: &str = "aios-daemons";
 
 fn system_main(cli: &Cli, ignored_subcommand: Option<&str>) -> ExitCode {
     let outcome =
@@ -632,7 +644,7 @@ fn run_system(cli: &Cli, ignored_subcommand: Option<&str>) -> anyhow::Result<Inf
         state_file: cli
             .state_dir
             .clone()
-            .unwrap_or_else(|| PathBuf::from("/var/lib/aios/initd"))
+            .unwrap_or_else(|| PathBuf::from("/var/lib/aios-initd"))
             .join("enabled.toml"),
         cgroup_name: cli.cgroup.clone().unwrap_or_else(|| "aios".into()),
         parent_notify: None,
