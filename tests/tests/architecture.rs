@@ -186,3 +186,16 @@ fn the_invariants_table_is_parsed() {
     assert_eq!(rules[0].krate, "a");
     assert_eq!(rules[0].banned, ["b", "c"]);
 }
+
+#[test]
+fn the_graph_sees_real_arrows_so_the_check_can_fail() {
+    // Known, allowed arrows must be found; otherwise an empty graph would
+    // make every invariant pass vacuously.
+    let g = graph();
+    let p = g
+        .path("aios-shell", "tonic")
+        .expect("the shell reaches tonic through aios-proto");
+    assert_eq!(p.first().map(String::as_str), Some("aios-shell"));
+    assert!(p.iter().any(|n| n == "aios-proto"), "{p:?}");
+    assert!(g.path("aios-domain", "tokio").is_none());
+}
