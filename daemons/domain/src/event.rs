@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::ErrorCode;
-use crate::tool::Risk;
+use crate::tool::{Risk, ToolStatus};
 
 /// Status of a plan step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,24 +21,6 @@ pub enum StepStatus {
     Failed,
     /// Skipped.
     Skipped,
-}
-
-/// How a tool call ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ToolStatus {
-    /// Ran and succeeded.
-    Ok,
-    /// Ran (or tried to) and failed.
-    Error,
-    /// Refused by policy or permissions.
-    Denied,
-    /// Rejected by the human.
-    Rejected,
-    /// Stopped by an interrupt.
-    Interrupted,
-    /// Exceeded its time limit.
-    TimedOut,
 }
 
 /// How a turn ended.

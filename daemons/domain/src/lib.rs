@@ -31,16 +31,16 @@ mod supervisor;
 mod tool;
 
 pub use error_code::ErrorCode;
-pub use event::{Event, EventKind, StepStatus, ToolStatus, TurnStatus, Usage};
+pub use event::{Event, EventKind, StepStatus, TurnStatus, Usage};
 pub use json::json_kind;
-pub use memory::{Role, StoredMessage, StoredToolCall};
+pub use memory::{StoredMessage, StoredToolCall};
 pub use model::{
-    ChatMessage, CompletionEvent, CompletionRequest, ModelTool, ProviderStatus, ToolCall,
+    ChatMessage, CompletionEvent, CompletionRequest, ModelTool, ProviderStatus, Role, ToolCall,
 };
 pub use principal::{ADMIN_GROUPS, Denied, GATEWAY_USER, Principal, Right, SERVICE_USER};
 pub use session::{ApprovalMode, CreateSession, Decision, Op, SessionInfo};
 pub use supervisor::{PingReply, PowerAction, ServiceState};
-pub use tool::{ExecuteEnd, ExecuteEvent, ExecuteRequest, Risk, ToolSpec};
+pub use tool::{ExecuteEnd, ExecuteEvent, ExecuteRequest, Risk, ToolSpec, ToolStatus};
 
 /// Current time in Unix milliseconds.
 pub fn now_unix_ms() -> i64 {

@@ -3,8 +3,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::event::ToolStatus;
-use crate::model::ToolCall;
+use crate::model::{Role, ToolCall};
+use crate::tool::ToolStatus;
 
 /// A message of the conversation, as stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -46,37 +46,4 @@ pub struct StoredToolCall {
     pub duration_us: u64,
     /// Time, Unix milliseconds.
     pub unix_ms: i64,
-}
-
-/// Who wrote a conversation message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// The human.
-    User,
-    /// The model.
-    Assistant,
-    /// A tool result.
-    Tool,
-}
-
-impl Role {
-    /// Wire spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::User => "user",
-            Role::Assistant => "assistant",
-            Role::Tool => "tool",
-        }
-    }
-
-    /// Parse the wire spelling.
-    pub fn parse(s: &str) -> Option<Role> {
-        match s {
-            "user" => Some(Role::User),
-            "assistant" => Some(Role::Assistant),
-            "tool" => Some(Role::Tool),
-            _ => None,
-        }
-    }
 }

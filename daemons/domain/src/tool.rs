@@ -4,8 +4,6 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::event::ToolStatus;
-
 /// How much a tool can change the system.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -70,4 +68,22 @@ pub struct ExecuteEnd {
     pub result: Value,
     /// Time spent in the executor.
     pub duration_us: u64,
+}
+
+/// How a tool call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ToolStatus {
+    /// Ran and succeeded.
+    Ok,
+    /// Ran (or tried to) and failed.
+    Error,
+    /// Refused by policy or permissions.
+    Denied,
+    /// Rejected by the human.
+    Rejected,
+    /// Stopped by an interrupt.
+    Interrupted,
+    /// Exceeded its time limit.
+    TimedOut,
 }
