@@ -62,28 +62,28 @@ impl Daemon {
         match self {
             Daemon::Memoryd => &DaemonRow {
                 name: "memoryd",
-                description: "aiOS episodic memory store",
+                description: "aiOS memory: the episodic session store (SQLite)",
                 privileged: false,
                 reads_api_keys: false,
                 requires: &[],
             },
             Daemon::Toolsd => &DaemonRow {
                 name: "toolsd",
-                description: "aiOS tool executor (policy, approval, sandbox, audit)",
+                description: "aiOS tool executor: the only daemon that changes the system",
                 privileged: true,
                 reads_api_keys: false,
                 requires: &[],
             },
             Daemon::Gatewayd => &DaemonRow {
                 name: "gatewayd",
-                description: "aiOS model gateway (holds the API keys)",
+                description: "aiOS model gateway: providers and API keys",
                 privileged: false,
                 reads_api_keys: true,
                 requires: &[],
             },
             Daemon::Aiosd => &DaemonRow {
                 name: "aiosd",
-                description: "aiOS orchestrator: sessions, planner, agents",
+                description: "aiOS orchestrator: sessions and the turn loop",
                 privileged: false,
                 reads_api_keys: false,
                 requires: &[Daemon::Memoryd, Daemon::Toolsd, Daemon::Gatewayd],
