@@ -144,29 +144,38 @@ fn supplementary_groups_of(pid: u32) -> String {
         .to_string()
 }
 
-#[test]
-fn a_reused_pid_does_not_lend_its_groups_to_an_earlier_connection() {
-    require_root();
-    let admin = admin_gid();
-    let server = Server::start();
+/// Have a process running as `nobody` with exactly `groups` connect to
+/// the server and hand us the connection; it has exited when this returns.
+/// Returns the connection and the pid that made it.
+fn connection_made_by_nobody(server: &Server, groups: Vec<u32>) -> (OwnedFd, u32) {
     let probe = server.dir.path().join("rpc-probe");
-    std::fs::copy(bin("rpc-probe"), &probe).unwrap();
-    std::fs::set_permissions(&probe, std::fs::Permissions::from_mode(0o755)).unwrap();
-
-    // A: nobody, no groups, connects and hands the connection to us, then exits.
+    if !probe.exists() {
+        std::fs::copy(bin("rpc-probe"), &probe).unwrap();
+        std::fs::set_permissions(&probe, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
     let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
-    let mut a = spawn_as_nobody(
+    let mut child = spawn_as_nobody(
         Command::new(&probe)
             .arg(server.socket())
             .arg("hold")
             .stdout(Stdio::piped())
             .env_clear(),
-        vec![],
+        groups,
         Some(theirs.as_raw_fd()),
     );
     let held = receive_fd(&ours);
-    let a_pid = a.id();
-    assert!(a.wait().unwrap().success());
+    let pid = child.id();
+    assert!(child.wait().unwrap().success());
+    (held, pid)
+}
+
+#[test]
+fn a_reused_pid_does_not_lend_its_groups_to_an_earlier_connection() {
+    require_root();
+    let admin = admin_gid();
+    let server = Server::start();
+    // A: nobody, no groups, connects and hands the connection to us, then exits.
+    let (held, a_pid) = connection_made_by_nobody(&server, vec![]);
 
     // B: an administrator's process that gets A's pid.
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -212,21 +221,7 @@ fn a_caller_in_an_admin_group_at_connect_time_is_admin() {
     require_root();
     let admin = admin_gid();
     let server = Server::start();
-    let probe = server.dir.path().join("rpc-probe");
-    std::fs::copy(bin("rpc-probe"), &probe).unwrap();
-    std::fs::set_permissions(&probe, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
-    let mut a = spawn_as_nobody(
-        Command::new(&probe)
-            .arg(server.socket())
-            .arg("hold")
-            .stdout(Stdio::piped())
-            .env_clear(),
-        vec![admin],
-        Some(theirs.as_raw_fd()),
-    );
-    let held = receive_fd(&ours);
-    assert!(a.wait().unwrap().success());
+    let (held, _) = connection_made_by_nobody(&server, vec![admin]);
     let reply = ping_over(held);
     assert_eq!(reply.caller_uid, NOBODY);
     assert!(
