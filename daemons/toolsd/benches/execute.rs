@@ -9,8 +9,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aios_proto::{ExecuteEvent, ExecuteRequest, ToolStatus, ToolsClient};
 use aios_catalog::Registry;
+use aios_proto::{ExecuteEvent, ExecuteRequest, ToolStatus, ToolsClient};
 use aios_toolsd::Executor;
 use criterion::Criterion;
 use futures::StreamExt;

@@ -12,12 +12,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use aios_catalog::{
+    Access, Identity, OutputSink, Prepared, Registry, ToolCtx, ToolError, ToolErrorKind,
+};
 use aios_proto::{
     ApiError, BoxStream, ExecuteEnd, ExecuteEvent, ExecuteRequest, Principal, Right, ToolSpec,
     ToolStatus, ToolsApi,
-};
-use aios_catalog::{
-    Access, Identity, OutputSink, Prepared, Registry, ToolCtx, ToolError, ToolErrorKind,
 };
 use futures::StreamExt;
 use serde_json::Value;

@@ -4,8 +4,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aios_config::Daemon;
 use aios_catalog::Registry;
+use aios_config::Daemon;
 use aios_toolsd::{Executor, ExecutorConfig};
 
 fn main() -> ExitCode {

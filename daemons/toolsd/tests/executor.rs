@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aios_proto::{ExecuteEnd, ExecuteEvent, ExecuteRequest, Risk, ToolStatus, ToolsClient};
 use aios_catalog::{Registry, Resource, Tool, ToolCtx, ToolError};
+use aios_proto::{ExecuteEnd, ExecuteEvent, ExecuteRequest, Risk, ToolStatus, ToolsClient};
 use aios_toolsd::Executor;
 use futures::StreamExt;
 use schemars::JsonSchema;
