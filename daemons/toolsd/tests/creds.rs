@@ -109,6 +109,7 @@ async fn fifos_end_file_tool_calls_at_once() {
     let fifo = tmp.path().join("fifo");
     nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o666)).unwrap();
     chmod(&fifo, 0o666);
+    let _unblock = Unblock(fifo.clone());
     // Many at once: a call that blocked would keep a blocking thread each.
     let calls = (0..32).map(|i| {
         let tool = ["log.tail", "fs.read", "fs.list", "fs.largest"][i % 4];
@@ -123,11 +124,18 @@ async fn fifos_end_file_tool_calls_at_once() {
             "{tool}: {end:?}"
         );
     }
-    // Unblock any reader left behind by a failure above (O_RDWR never blocks).
-    drop(
-        std::fs::OpenOptions::new()
+}
+
+/// Opens the FIFO for writing when dropped (`O_RDWR` never blocks), which
+/// releases readers blocked in `open` if the test failed, so the runtime
+/// can shut down and the failure is reported instead of a hang.
+struct Unblock(std::path::PathBuf);
+
+impl Drop for Unblock {
+    fn drop(&mut self) {
+        let _ = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
-            .open(&fifo),
-    );
+            .open(&self.0);
+    }
 }
