@@ -1,5 +1,6 @@
 //! What running a call with the caller's kernel credentials costs.
 //!
+//! - looking the user up (`Identity::lookup`, done by toolsd per call);
 //! - the switch itself: `Credentials::run` of an empty closure (setgroups,
 //!   setfsgid, setfsuid, capset, then back and verified);
 //! - `ToolCtx::blocking` of an empty closure with the process's own
@@ -28,6 +29,9 @@ fn main() {
         return;
     }
     let mut c = Criterion::default().configure_from_args();
+    c.bench_function("Identity::lookup(65534) (user database)", |b| {
+        b.iter(|| Identity::lookup(black_box(65534)));
+    });
     let nobody = Identity::lookup(65534);
     let creds = Credentials::of(&nobody);
     c.bench_function("credential switch to uid 65534 and back", |b| {

@@ -165,9 +165,17 @@ impl Restore {
         // Capabilities first: setfsuid and setgroups need CAP_SETUID and
         // CAP_SETGID in the effective set.
         sys::capset(&s.caps).map_err(|e| format!("capset: {e}"))?;
-        sys::setfsuid(s.fsuid);
-        sys::setfsgid(s.fsgid);
-        sys::set_groups(&s.groups).map_err(|e| format!("setgroups: {e}"))?;
+        // Only what the switch changed: after a refused switch the thread
+        // may lack the right to set the rest, and needs nothing set.
+        if sys::setfsuid(u32::MAX) != s.fsuid {
+            sys::setfsuid(s.fsuid);
+        }
+        if sys::setfsgid(u32::MAX) != s.fsgid {
+            sys::setfsgid(s.fsgid);
+        }
+        if sys::get_groups().map_err(|e| format!("getgroups: {e}"))? != s.groups {
+            sys::set_groups(&s.groups).map_err(|e| format!("setgroups: {e}"))?;
+        }
         // setfsuid back to 0 raises the filesystem capabilities from the
         // permitted set; put the effective set exactly as it was.
         if sys::capget().map_err(|e| format!("capget: {e}"))? != s.caps {
@@ -444,6 +452,38 @@ mod tests {
         });
         assert!(r.is_err());
         assert_eq!(thread_status(gettid()), before);
+    }
+
+    #[test]
+    fn without_setuid_and_setgid_capabilities_the_call_is_refused_not_run() {
+        require_root();
+        // A thread that gives up CAP_SETUID and CAP_SETGID for good is what
+        // a toolsd not running as root is: it may not take another user's
+        // credentials. The thread (and its credentials) ends with the test.
+        let outcome = std::thread::spawn(|| {
+            let mut caps = sys::capget().unwrap();
+            // capability(7): CAP_SETGID is 6, CAP_SETUID is 7.
+            let keep = !((1u32 << 6) | (1u32 << 7));
+            caps[0].effective &= keep;
+            caps[0].permitted &= keep;
+            sys::capset(&caps).unwrap();
+            let before = thread_status(gettid());
+            let mut ran = false;
+            let r = nobody(&[65534]).run(|| ran = true);
+            (r, ran, before == thread_status(gettid()))
+        })
+        .join()
+        .unwrap();
+        let (r, ran, unchanged) = outcome;
+        let e = r.unwrap_err();
+        assert_eq!(e.kind(), crate::ToolErrorKind::PermissionDenied, "{e}");
+        assert!(e.message().contains("user nobody (uid 65534)"), "{e}");
+        assert!(e.message().contains("did not run"), "{e}");
+        assert!(!ran, "the closure ran without the user's credentials");
+        assert!(
+            unchanged,
+            "a refused switch must leave the thread as it was"
+        );
     }
 
     #[test]

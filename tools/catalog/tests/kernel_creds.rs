@@ -450,6 +450,12 @@ async fn group_and_other_bits_are_the_kernels() {
     let e = read(t.join("root.txt")).await.unwrap_err();
     assert_eq!(e.kind(), ToolErrorKind::PermissionDenied, "{e}");
     assert!(e.message().contains("user nobody (uid 65534)"), "{e}");
+    // Kernel files open the same way (reopened through /proc/self/fd).
+    let v = read(PathBuf::from("/proc/meminfo")).await.unwrap();
+    assert!(
+        v["content"].as_str().unwrap().starts_with("MemTotal:"),
+        "{v}"
+    );
     // A listing shows what the user may list.
     let v = call(&registry, nobody(), "fs.list", json!({"path": t}))
         .await
