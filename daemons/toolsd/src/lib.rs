@@ -25,6 +25,7 @@
 
 mod authorize;
 mod executor;
+mod identities;
 
 pub use authorize::{Decision, authorize};
 pub use executor::{Executor, ExecutorConfig, cap_result};
