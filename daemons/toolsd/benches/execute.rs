@@ -3,7 +3,10 @@
 //! minus the tool's own `duration_us`.
 //!
 //! Run: `cargo bench -p aios-toolsd --bench execute`. After criterion's own
-//! report it prints the medians over every measured call.
+//! report it prints the medians over every measured call. As root it
+//! measures twice: for the caller itself (toolsd's own credentials) and on
+//! behalf of uid 65534, where the tool's blocking work runs with that
+//! user's kernel credentials (the switch is inside `duration_us`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 use std::sync::{Arc, Mutex};
@@ -18,13 +21,13 @@ use futures::StreamExt;
 /// (round trip, tool duration) per call, in microseconds.
 type Samples = Arc<Mutex<Vec<(u64, u64)>>>;
 
-async fn one_call(client: &mut ToolsClient) -> (u64, u64) {
+async fn one_call(client: &mut ToolsClient, on_behalf_of_uid: u32) -> (u64, u64) {
     let req = ExecuteRequest {
         session_id: "bench".into(),
         call_id: "c".into(),
         tool: "fs.usage".into(),
         args: serde_json::json!({"path": "/"}),
-        on_behalf_of_uid: 0,
+        on_behalf_of_uid,
         timeout_ms: 0,
         rationale: String::new(),
     };
@@ -46,15 +49,26 @@ fn median(mut v: Vec<u64>) -> u64 {
     v[v.len() / 2]
 }
 
-fn bench(c: &mut Criterion, rt: &tokio::runtime::Runtime, client: ToolsClient, samples: Samples) {
-    c.bench_function("toolsd execute fs.usage round trip", |b| {
+fn bench(
+    c: &mut Criterion,
+    rt: &tokio::runtime::Runtime,
+    client: ToolsClient,
+    uid: u32,
+    samples: Samples,
+) {
+    let name = if uid == 0 {
+        "toolsd execute fs.usage round trip".to_string()
+    } else {
+        format!("toolsd execute fs.usage round trip, for uid {uid}")
+    };
+    c.bench_function(&name, |b| {
         b.to_async(rt).iter_custom(|iters| {
             let mut client = client.clone();
             let samples = samples.clone();
             async move {
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
-                    let (rt_us, tool_us) = one_call(&mut client).await;
+                    let (rt_us, tool_us) = one_call(&mut client, uid).await;
                     total += Duration::from_micros(rt_us);
                     samples.lock().unwrap().push((rt_us, tool_us));
                 }
@@ -79,22 +93,39 @@ fn main() {
         tokio::spawn(services.serve(listener, std::future::pending()));
         ToolsClient::new(aios_proto::connect(&socket).await.unwrap())
     });
-    let samples: Samples = Arc::default();
     let mut c = Criterion::default().configure_from_args();
-    bench(&mut c, &rt, client, samples.clone());
-    c.final_summary();
-    let s = samples.lock().unwrap().clone();
-    if s.is_empty() {
-        return;
+    // As root, also act for an unprivileged user: the kernel-credential path.
+    let uids: &[u32] = if nix::unistd::geteuid().is_root() {
+        &[0, 65534]
+    } else {
+        &[0]
+    };
+    let mut all = Vec::new();
+    for &uid in uids {
+        let samples: Samples = Arc::default();
+        bench(&mut c, &rt, client.clone(), uid, samples.clone());
+        all.push((uid, samples));
     }
-    let rts: Vec<u64> = s.iter().map(|x| x.0).collect();
-    let tools: Vec<u64> = s.iter().map(|x| x.1).collect();
-    let overhead: Vec<u64> = s.iter().map(|x| x.0.saturating_sub(x.1)).collect();
-    println!(
-        "calls: {}  median round trip: {} us  median tool duration_us: {} us  median round trip - duration_us: {} us",
-        s.len(),
-        median(rts),
-        median(tools),
-        median(overhead)
-    );
+    c.final_summary();
+    for (uid, samples) in all {
+        let s = samples.lock().unwrap().clone();
+        if s.is_empty() {
+            continue;
+        }
+        let rts: Vec<u64> = s.iter().map(|x| x.0).collect();
+        let tools: Vec<u64> = s.iter().map(|x| x.1).collect();
+        let overhead: Vec<u64> = s.iter().map(|x| x.0.saturating_sub(x.1)).collect();
+        let who = if uid == 0 {
+            "caller itself".to_string()
+        } else {
+            format!("for uid {uid}")
+        };
+        println!(
+            "{who}: calls: {}  median round trip: {} us  median tool duration_us: {} us  median round trip - duration_us: {} us",
+            s.len(),
+            median(rts),
+            median(tools),
+            median(overhead)
+        );
+    }
 }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aios_catalog::{
-    Access, Identity, OutputSink, Prepared, Registry, Supervisor, ToolCtx, ToolError, ToolErrorKind,
+    Access, OutputSink, Prepared, Registry, Supervisor, ToolCtx, ToolError, ToolErrorKind,
 };
 use aios_proto::{
     ApiError, BoxStream, ExecuteEnd, ExecuteEvent, ExecuteRequest, Principal, Right, ToolSpec,
@@ -26,6 +26,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::authorize::{Decision, authorize};
+use crate::identities::Identities;
 use crate::supervisor::InitdSupervisor;
 
 /// Limits of the executor.
@@ -66,6 +67,8 @@ pub struct Executor {
     /// This process's own access, looked up once (user database reads
     /// would otherwise cost every call).
     own: Access,
+    /// Everyone else's, looked up at most once per uid per TTL.
+    identities: Arc<Identities>,
 }
 
 type Events = mpsc::UnboundedSender<Result<ExecuteEvent, ApiError>>;
@@ -82,6 +85,7 @@ impl Executor {
             registry: Arc::new(registry),
             config,
             own: Access::process(),
+            identities: Arc::new(Identities::new(Identities::TTL)),
         }
     }
 
@@ -174,10 +178,12 @@ impl ToolsApi for Executor {
             Ok(p) => p,
             Err(e) => return Ok(end_now(status_of(&e), e.message().to_string())),
         };
+        // For another uid than toolsd's own, the tool's blocking work runs
+        // with that user's kernel credentials (see `aios_catalog::creds`).
         let access = if run_as == self.own.identity().uid {
             self.own.clone()
         } else {
-            Access::as_user(Identity::lookup(run_as))
+            self.identities.access(run_as)
         };
         let (tx, rx) = mpsc::unbounded_channel();
         let call = Call {

@@ -15,10 +15,17 @@
 //! 4. run it as its own task with the effective user's [`aios_catalog::Access`],
 //!    a time limit, output caps and panic containment; stream `Output`
 //!    chunks and exactly one `End` whose `duration_us` is the tool's own time.
+//!    A call for another user than toolsd's own does its blocking work on a
+//!    thread holding that user's filesystem uid, gid and groups and no
+//!    capabilities ([`aios_catalog::creds`]): the kernel, not toolsd, decides
+//!    what it may read. toolsd's own rights apply only to a call for itself
+//!    (root acting for root, or a development toolsd for its own user), and
+//!    later to a change that policy or a human approved.
 #![deny(missing_docs)]
 
 mod authorize;
 mod executor;
+mod identities;
 mod supervisor;
 
 pub use authorize::{Decision, authorize};

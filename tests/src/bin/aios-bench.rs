@@ -4,7 +4,8 @@
 //! 1. Overhead of one tool call from the orchestrator's client code
 //!    (`aiosd::GrpcBackends`) to `toolsd` and back over Unix sockets,
 //!    excluding the tool itself (round trip − the executor's `duration_us`):
-//!    p50 and p99.
+//!    p50 and p99. Run as root, the calls act for uid 65534, so the tool
+//!    runs with that user's kernel credentials.
 //! 2. `aios -p` cold start to first event with the daemons already running:
 //!    median wall time from spawn to the first JSON line on stdout.
 
@@ -77,7 +78,9 @@ fn main() -> anyhow::Result<()> {
 async fn tool_overhead(
     backends: Arc<dyn Backends>,
 ) -> anyhow::Result<(Vec<Duration>, Vec<Duration>)> {
-    let empty = tempfile::tempdir()?;
+    let empty = tempfile::Builder::new()
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .tempdir()?;
     let args = serde_json::json!({"path": empty.path()});
     let mut overhead = Vec::with_capacity(TOOL_CALLS);
     let mut total = Vec::with_capacity(TOOL_CALLS);
@@ -89,7 +92,12 @@ async fn tool_overhead(
                 call_id: format!("c{i}"),
                 tool: "fs.list".into(),
                 args: args.clone(),
-                on_behalf_of_uid: nix::unistd::getuid().as_raw(),
+                // As root, act for uid 65534: the tool runs with its kernel credentials.
+                on_behalf_of_uid: if nix::unistd::getuid().is_root() {
+                    65534
+                } else {
+                    nix::unistd::getuid().as_raw()
+                },
                 timeout_ms: 10_000,
                 rationale: String::new(),
             })

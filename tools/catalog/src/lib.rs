@@ -11,9 +11,13 @@
 //!
 //! A run gets a [`ToolCtx`]: a cancellation token (the executor cancels on
 //! timeout or client disconnect, then aborts), a capped live-output sink
-//! (→ `ToolOutputDelta`), and the [`Access`] of the effective user, which
-//! file tools consult so that a root executor acting for an ordinary user
-//! never reads what that user could not.
+//! (→ `ToolOutputDelta`), and the [`Access`] of the effective user. When a
+//! root executor acts for an ordinary user, the run's blocking work
+//! ([`ToolCtx::blocking`]) happens on a thread holding that user's
+//! filesystem uid, gid and groups and no capabilities ([`creds`]), so the
+//! kernel refuses whatever the user could not do; file tools open paths
+//! without following a final link and refuse FIFOs, sockets and devices
+//! before anything opens them.
 //!
 //! Design decisions:
 //! - **Kernel interfaces first.** Tools read `/proc`, call `statvfs`, walk
@@ -34,6 +38,7 @@
 pub mod access;
 pub mod builtin;
 pub mod command;
+pub mod creds;
 mod error;
 pub mod procfs;
 mod registry;
@@ -41,7 +46,8 @@ mod supervisor;
 mod tool;
 pub mod util;
 
-pub use access::{Access, FileMeta, Identity, Perm, permits};
+pub use access::{Access, Identity};
+pub use creds::Credentials;
 pub use error::{ToolError, ToolErrorKind};
 pub use registry::{Prepared, Registry, RegistryBuilder, help_text, parse_args, schema_of};
 pub use supervisor::Supervisor;

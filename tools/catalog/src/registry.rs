@@ -1,6 +1,10 @@
 //! The [`Registry`]: every tool by name, its [`ToolSpec`] derived once from
 //! the typed definition, lookup with "did you mean" suggestions, and
 //! argument validation that names the failing field.
+//!
+//! The registry knows tools only through the [`Tool`] trait; the built-in
+//! set adds itself ([`crate::builtin`] provides [`Registry::builtin`] and
+//! [`RegistryBuilder::with_builtin`]), so this module does not depend on it.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -78,11 +82,6 @@ impl std::fmt::Debug for Registry {
 }
 
 impl Registry {
-    /// The built-in tools.
-    pub fn builtin() -> Registry {
-        Registry::builder().with_builtin().build()
-    }
-
     /// An empty builder (tests add their own tools; the daemon starts from
     /// [`RegistryBuilder::with_builtin`]).
     pub fn builder() -> RegistryBuilder {
@@ -157,11 +156,6 @@ impl std::fmt::Debug for RegistryBuilder {
 }
 
 impl RegistryBuilder {
-    /// Add the built-in tools.
-    pub fn with_builtin(self) -> Self {
-        crate::builtin::register_all(self)
-    }
-
     /// Add one tool. A malformed or duplicate name is reported by
     /// [`RegistryBuilder::try_build`].
     pub fn register<T: Tool>(mut self, tool: T) -> Self {
@@ -400,77 +394,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn builtin_registers_cleanly_with_valid_schemas() {
-        let r = Registry::builder().with_builtin().try_build().unwrap();
-        let names: Vec<&str> = r.names().collect();
-        for n in [
-            "fs.usage",
-            "fs.list",
-            "fs.read",
-            "fs.largest",
-            "process.list",
-            "sys.overview",
-            "net.listening",
-            "service.status",
-            "log.tail",
-        ] {
-            assert!(names.contains(&n), "{n} missing from {names:?}");
-        }
-        for spec in r.specs() {
-            let text = spec.args_schema.to_string();
-            assert_eq!(spec.args_schema["type"], "object", "{}: {text}", spec.name);
-            assert!(
-                !text.contains("$ref"),
-                "{} schema has $ref: {text}",
-                spec.name
-            );
-            assert!(
-                !text.contains("$defs"),
-                "{} schema has $defs: {text}",
-                spec.name
-            );
-            assert!(spec.args_schema.get("$schema").is_none());
-            assert!(!text.contains("\"format\":\"uint"), "{}: {text}", spec.name);
-            assert!(spec.description.len() > 20, "{}", spec.name);
-            assert_eq!(spec.effect, Risk::Read);
-            assert!(!spec.resources.is_empty(), "{}", spec.name);
-        }
-    }
-
-    #[test]
-    fn unknown_tool_suggests_closest_names() {
-        let r = Registry::builtin();
-        let e = r.spec("fs.lst").unwrap_err();
-        assert_eq!(e.kind(), ToolErrorKind::UnknownTool);
-        assert!(e.message().contains("`fs.list`"), "{e}");
-        let e = r.spec("disk.usage").unwrap_err();
-        assert!(e.message().contains("`fs.usage`"), "{e}");
-        let e = r.spec("zzzzzzzz").unwrap_err();
-        assert!(e.message().contains("known tools:"), "{e}");
-    }
-
-    #[test]
-    fn bad_args_name_the_field() {
-        let r = Registry::builtin();
-        let e = r.prepare("fs.list", serde_json::json!({})).unwrap_err();
-        assert_eq!(e.kind(), ToolErrorKind::InvalidArgs);
-        assert!(e.message().contains("`path`"), "{e}");
-        let e = r
-            .prepare("fs.list", serde_json::json!({"path": "/", "limit": "ten"}))
-            .unwrap_err();
-        assert!(e.message().contains("field `limit`"), "{e}");
-        let e = r
-            .prepare("fs.list", serde_json::json!({"pth": "/"}))
-            .unwrap_err();
-        assert!(e.message().contains("`pth`"), "{e}");
-        let e = r.prepare("fs.list", serde_json::json!([1])).unwrap_err();
-        assert!(e.message().contains("must be a JSON object"), "{e}");
-        // Argument-less tools accept null and {}.
-        r.prepare("sys.overview", Value::Null).unwrap();
-        r.prepare("sys.overview", serde_json::json!({})).unwrap();
-    }
-
-    #[test]
     fn names_must_be_namespace_verb() {
         assert!(check_name("fs.list").is_ok());
         assert!(check_name("net.listening2").is_ok());
@@ -485,17 +408,6 @@ mod tests {
         ] {
             assert!(check_name(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn help_lists_arguments() {
-        let r = Registry::builtin();
-        let h = r.help("fs.read").unwrap();
-        assert!(h.starts_with("fs.read (read-only)"), "{h}");
-        assert!(h.contains("path (string, required)"), "{h}");
-        assert!(h.contains("max_bytes (integer)"), "{h}");
-        let h = r.help("process.list").unwrap();
-        assert!(h.contains("sort_by (cpu|memory|pid)"), "{h}");
     }
 
     #[test]

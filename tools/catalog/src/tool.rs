@@ -215,15 +215,23 @@ impl ToolCtx {
     }
 
     /// Run blocking work (filesystem walks, /proc scans) on the blocking
-    /// pool, so a slow disk never stalls the async workers. The closure gets
-    /// a clone of this context and should poll [`ToolCtx::is_cancelled`].
+    /// pool, so a slow disk never stalls the async workers, and with the
+    /// caller's kernel credentials when the call acts for another user than
+    /// the process ([`crate::Credentials::run`]): every path the closure
+    /// opens is checked by the kernel as that user. The closure gets a
+    /// clone of this context and should poll [`ToolCtx::is_cancelled`].
     pub async fn blocking<T, F>(&self, f: F) -> Result<T, ToolError>
     where
         F: FnOnce(ToolCtx) -> Result<T, ToolError> + Send + 'static,
         T: Send + 'static,
     {
         let ctx = self.clone();
-        match tokio::task::spawn_blocking(move || f(ctx)).await {
+        let creds = self.access.shared_credentials();
+        let work = move || match creds {
+            None => f(ctx),
+            Some(creds) => creds.run(move || f(ctx)).and_then(|r| r),
+        };
+        match tokio::task::spawn_blocking(work).await {
             Ok(r) => r,
             // Re-raise a panic so the executor reports it like any other
             // panicking tool.

@@ -1,21 +1,27 @@
 //! `fs.largest`: the largest files and directories under a path, by disk
 //! usage, with a bounded walk (entry cap, time limit, one filesystem, no
-//! symlinks followed).
+//! symlinks followed, every directory verified to be the one its parent
+//! listed). It runs as the caller: directories they cannot read are
+//! counted in `skipped_unreadable`.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use aios_domain::Risk;
+use nix::dir::Dir;
+use nix::fcntl::AtFlags;
+use nix::sys::stat::{SFlag, fstatat};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::access::FileMeta;
 use crate::util::human_bytes;
-use crate::{Perm, Resource, Tool, ToolCtx, ToolError};
+use crate::{Resource, Tool, ToolCtx, ToolError};
 
 /// `fs.largest`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -91,6 +97,8 @@ struct DirRec {
     parent: Option<usize>,
     depth: usize,
     bytes: u64,
+    /// Inode seen from the parent; the directory must still be it when opened.
+    ino: u64,
 }
 
 pub(crate) fn walk(
@@ -105,15 +113,14 @@ pub(crate) fn walk(
         )));
     }
     let max_depth = args.max_depth.unwrap_or(3);
-    let root = super::open_path(ctx, &args.path, Perm::ReadSearch)?;
-    let root_meta =
-        std::fs::symlink_metadata(&root).map_err(|e| ToolError::io(&root, "scan", &e))?;
-    if !root_meta.is_dir() {
-        return Err(ToolError::invalid(format!(
-            "{} is not a directory; fs.largest scans directories (fs.list shows one file's size)",
-            root.display()
-        )));
-    }
+    let access = ctx.access();
+    let pinned = super::paths::pin(ctx, &args.path, "scan")?;
+    let root_fd = pinned.open_dir(
+        access,
+        "fs.largest",
+        "fs.largest scans directories (fs.list shows one file's size)",
+    )?;
+    let (root, root_meta) = (pinned.path, pinned.meta);
     let dev = root_meta.dev();
     let started = Instant::now();
     let mut dirs = vec![DirRec {
@@ -121,8 +128,10 @@ pub(crate) fn walk(
         parent: None,
         depth: 0,
         bytes: 0,
+        ino: root_meta.ino(),
     }];
     let mut stack = vec![0usize];
+    let mut root_fd = Some(root_fd);
     // Min-heap of the `top` largest files seen so far.
     let mut files: BinaryHeap<Reverse<(u64, PathBuf)>> = BinaryHeap::new();
     let (mut files_scanned, mut other_fs, mut unreadable, mut seen) = (0u64, 0u64, 0u64, 0u64);
@@ -130,11 +139,34 @@ pub(crate) fn walk(
     'walk: while let Some(di) = stack.pop() {
         let dir_path = dirs[di].path.clone();
         let depth = dirs[di].depth;
-        let Ok(rd) = std::fs::read_dir(&dir_path) else {
+        // Each directory is opened as the one its parent listed (same
+        // device and inode, final component not a link), so a directory
+        // swapped for a symlink mid-walk is skipped, never followed.
+        let fd = match root_fd.take() {
+            Some(fd) => Some(fd),
+            None => super::paths::open_subdir(&dir_path, dev, dirs[di].ino),
+        };
+        let Some(fd) = fd else {
             unreadable += 1;
             continue;
         };
-        for ent in rd {
+        let Ok(at) = fd.try_clone() else {
+            unreadable += 1;
+            continue;
+        };
+        let Ok(mut stream) = Dir::from_fd(fd) else {
+            unreadable += 1;
+            continue;
+        };
+        for ent in stream.iter() {
+            let Ok(ent) = ent else {
+                unreadable += 1;
+                continue;
+            };
+            let name = ent.file_name();
+            if matches!(name.to_bytes(), b"." | b"..") {
+                continue;
+            }
             seen += 1;
             if seen % 1024 == 0 {
                 ctx.check_cancelled()?;
@@ -156,23 +188,16 @@ pub(crate) fn walk(
                 stop = Some(format!("entry limit of {} reached", limits.max_entries));
                 break 'walk;
             }
-            let Ok(ent) = ent else {
+            let Ok(st) = fstatat(&at, name, AtFlags::AT_SYMLINK_NOFOLLOW) else {
                 unreadable += 1;
                 continue;
             };
-            let path = ent.path();
-            let Ok(meta) = std::fs::symlink_metadata(&path) else {
-                unreadable += 1;
-                continue;
-            };
-            let usage = meta.blocks() * 512;
-            if meta.is_dir() {
-                if meta.dev() != dev {
+            let path = dir_path.join(OsStr::from_bytes(name.to_bytes()));
+            let usage = u64::try_from(st.st_blocks).unwrap_or(0) * 512;
+            let fmt = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT;
+            if fmt == SFlag::S_IFDIR {
+                if st.st_dev != dev {
                     other_fs += 1;
-                    continue;
-                }
-                if !ctx.access().allows(FileMeta::of(&meta), Perm::ReadSearch) {
-                    unreadable += 1;
                     continue;
                 }
                 dirs[di].bytes += usage;
@@ -181,12 +206,13 @@ pub(crate) fn walk(
                     parent: Some(di),
                     depth: depth + 1,
                     bytes: 0,
+                    ino: st.st_ino,
                 });
                 stack.push(dirs.len() - 1);
             } else {
                 files_scanned += 1;
                 dirs[di].bytes += usage;
-                if meta.is_file() {
+                if fmt == SFlag::S_IFREG {
                     files.push(Reverse((usage, path)));
                     if files.len() > top {
                         files.pop();

@@ -1,16 +1,18 @@
 //! `fs.list`: a directory listing with type, size, mode and mtime, sorted
 //! by name and capped.
 
-use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 
 use aios_domain::Risk;
+use nix::dir::Dir;
+use nix::fcntl::{AtFlags, readlinkat};
+use nix::sys::stat::{SFlag, fstatat};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::util::{human_bytes, rfc3339};
-use crate::{Perm, Resource, Tool, ToolCtx, ToolError};
+use crate::{Resource, Tool, ToolCtx, ToolError};
 
 /// `fs.list`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -87,48 +89,52 @@ fn list(ctx: &ToolCtx, args: FsListArgs) -> Result<Listing, ToolError> {
             "fs.list: field `limit` must be 1..={MAX_LIMIT}, got {limit}"
         )));
     }
-    let dir = super::open_path(ctx, &args.path, Perm::ReadSearch)?;
-    if !dir.is_dir() {
-        return Err(ToolError::invalid(format!(
-            "{} is not a directory; use fs.read to read a file",
-            dir.display()
-        )));
-    }
-    let rd = std::fs::read_dir(&dir).map_err(|e| ToolError::io(&dir, "list", &e))?;
+    let access = ctx.access();
+    let pinned = super::paths::pin(ctx, &args.path, "list")?;
+    let fd = pinned.open_dir(access, "fs.list", "use fs.read to read a file")?;
+    let dir = pinned.path;
+    // One descriptor iterates, a duplicate serves the per-entry lookups,
+    // which are relative to the directory opened and never follow links.
+    let at = fd
+        .try_clone()
+        .map_err(|e| access.io_error(&dir, "list", &e))?;
+    let mut stream =
+        Dir::from_fd(fd).map_err(|e| access.io_error(&dir, "list", &std::io::Error::from(e)))?;
     let mut entries = Vec::new();
-    for (i, ent) in rd.enumerate() {
+    for (i, ent) in stream.iter().enumerate() {
         if i % 1024 == 0 {
             ctx.check_cancelled()?;
         }
         let Ok(ent) = ent else { continue };
-        let name = ent.file_name().to_string_lossy().into_owned();
+        let cname = ent.file_name();
+        let raw = cname.to_bytes();
+        if raw == b"." || raw == b".." {
+            continue;
+        }
+        let name = String::from_utf8_lossy(raw).into_owned();
         if !args.all && name.starts_with('.') {
             continue;
         }
-        // The entry may vanish between readdir and lstat: skip it.
-        let Ok(meta) = ent.path().symlink_metadata() else {
+        // The entry may vanish between readdir and the lookup: skip it.
+        let Ok(st) = fstatat(&at, cname, AtFlags::AT_SYMLINK_NOFOLLOW) else {
             continue;
         };
-        let ft = meta.file_type();
-        let kind = if ft.is_symlink() {
-            EntryType::Symlink
-        } else if ft.is_dir() {
-            EntryType::Dir
-        } else if ft.is_file() {
-            EntryType::File
-        } else {
-            EntryType::Other
+        let kind = match SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT {
+            SFlag::S_IFLNK => EntryType::Symlink,
+            SFlag::S_IFDIR => EntryType::Dir,
+            SFlag::S_IFREG => EntryType::File,
+            _ => EntryType::Other,
         };
         let target = (kind == EntryType::Symlink)
-            .then(|| std::fs::read_link(ent.path()).ok())
+            .then(|| readlinkat(&at, cname).ok())
             .flatten()
-            .map(|t| t.display().to_string());
+            .map(|t| t.to_string_lossy().into_owned());
         entries.push(Entry {
             name,
             kind,
-            size: meta.len(),
-            mode: format!("{:04o}", meta.mode() & 0o7777),
-            mtime: rfc3339(meta.mtime()),
+            size: u64::try_from(st.st_size).unwrap_or(0),
+            mode: format!("{:04o}", st.st_mode & 0o7777),
+            mtime: rfc3339(st.st_mtime),
             target,
         });
     }

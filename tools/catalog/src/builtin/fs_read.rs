@@ -8,7 +8,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::{Perm, Resource, Tool, ToolCtx, ToolError};
+use crate::{Resource, Tool, ToolCtx, ToolError};
 
 /// `fs.read`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -69,32 +69,20 @@ fn read(ctx: &ToolCtx, args: FsReadArgs) -> Result<ReadResult, ToolError> {
         )));
     }
     let offset = args.offset.unwrap_or(0);
-    let path = super::open_path(ctx, &args.path, Perm::Read)?;
-    let meta = std::fs::metadata(&path).map_err(|e| ToolError::io(&path, "open", &e))?;
-    if meta.is_dir() {
-        return Err(ToolError::invalid(format!(
-            "{} is a directory; use fs.list to list it",
-            path.display()
-        )));
-    }
-    if !meta.is_file() {
-        // FIFOs and devices could block forever or never end.
-        return Err(ToolError::invalid(format!(
-            "{} is not a regular file (a device, FIFO or socket); fs.read reads only files",
-            path.display()
-        )));
-    }
-    let mut f = std::fs::File::open(&path).map_err(|e| ToolError::io(&path, "read", &e))?;
+    let access = ctx.access();
+    let pinned = super::paths::pin(ctx, &args.path, "read")?;
+    let mut f = pinned.open_file(access, "fs.read", "use fs.list to list it")?;
+    let (path, meta) = (pinned.path, pinned.meta);
     if offset > 0 {
         f.seek(SeekFrom::Start(offset))
-            .map_err(|e| ToolError::io(&path, "seek in", &e))?;
+            .map_err(|e| access.io_error(&path, "seek in", &e))?;
     }
     // Read one byte past the cap to learn whether the file goes on.
     let mut buf = Vec::new();
     (&mut f)
         .take(max + 1)
         .read_to_end(&mut buf)
-        .map_err(|e| ToolError::io(&path, "read", &e))?;
+        .map_err(|e| access.io_error(&path, "read", &e))?;
     let more = buf.len() as u64 > max;
     buf.truncate(usize::try_from(max).unwrap_or(usize::MAX));
     if looks_binary(&buf) {

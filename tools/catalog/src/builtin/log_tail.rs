@@ -13,7 +13,7 @@ use serde_json::Value;
 use super::service_status::ServiceName;
 use crate::command::run_command;
 use crate::util::truncate;
-use crate::{Perm, Resource, Tool, ToolCtx, ToolError};
+use crate::{Resource, Tool, ToolCtx, ToolError};
 
 /// `log.tail`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -52,9 +52,21 @@ pub struct Tail {
     pub truncated: bool,
 }
 
-/// The last `n` lines of `path`, reading backwards at most `MAX_SCAN` bytes.
-pub(crate) fn tail_file(path: &Path, n: usize) -> Result<Tail, ToolError> {
-    let mut f = std::fs::File::open(path).map_err(|e| ToolError::io(path, "read", &e))?;
+/// Open `raw` as the caller (never following a final link, never opening
+/// a FIFO or device: see [`super::paths`]) and tail it.
+fn tail_path(ctx: &ToolCtx, raw: &str, n: usize) -> Result<Tail, ToolError> {
+    let pinned = super::paths::pin(ctx, raw, "read")?;
+    let f = pinned.open_file(
+        ctx.access(),
+        "log.tail",
+        "give a log file in it, or pass unit for the journal",
+    )?;
+    tail_file(f, &pinned.path, n)
+}
+
+/// The last `n` lines of the open regular file `f` (named `path` in
+/// messages), reading backwards at most `MAX_SCAN` bytes.
+pub(crate) fn tail_file(mut f: std::fs::File, path: &Path, n: usize) -> Result<Tail, ToolError> {
     let meta = f.metadata().map_err(|e| ToolError::io(path, "read", &e))?;
     if !meta.is_file() {
         return Err(ToolError::invalid(format!(
@@ -210,23 +222,13 @@ impl Tool for LogTail {
                 }
                 tail_journal(&ctx, Some(&unit), n).await?
             }
-            (Some(raw), None) => {
-                ctx.blocking(move |ctx| {
-                    let p = super::open_path(&ctx, &raw, Perm::Read)?;
-                    tail_file(&p, n)
-                })
-                .await?
-            }
+            (Some(raw), None) => ctx.blocking(move |ctx| tail_path(&ctx, &raw, n)).await?,
             (None, None) => {
                 let default = DEFAULT_FILES.iter().map(Path::new).find(|p| p.is_file());
                 match default {
                     Some(p) => {
                         let raw = p.display().to_string();
-                        ctx.blocking(move |ctx| {
-                            let p = super::open_path(&ctx, &raw, Perm::Read)?;
-                            tail_file(&p, n)
-                        })
-                        .await?
+                        ctx.blocking(move |ctx| tail_path(&ctx, &raw, n)).await?
                     }
                     None if journald_running() => tail_journal(&ctx, None, n).await?,
                     None => {
@@ -282,17 +284,18 @@ mod tests {
         // 3 MiB in 100-byte lines: more than the scan cap.
         let line = format!("{}\n", "x".repeat(99));
         std::fs::write(&f, line.repeat(30_000)).unwrap();
-        let t = tail_file(&f, 2000).unwrap();
+        let open = |p: &Path| std::fs::File::open(p).unwrap();
+        let t = tail_file(open(&f), &f, 2000).unwrap();
         assert_eq!(t.lines.len(), 2000);
         assert!(t.lines.iter().all(|l| l.len() == 99));
         assert!(t.truncated);
         // No trailing newline, and a file shorter than asked.
         std::fs::write(&f, "a\nb").unwrap();
-        let t = tail_file(&f, 10).unwrap();
+        let t = tail_file(open(&f), &f, 10).unwrap();
         assert_eq!(t.lines, ["a", "b"]);
         assert!(!t.truncated);
         std::fs::write(&f, "").unwrap();
-        assert!(tail_file(&f, 10).unwrap().lines.is_empty());
+        assert!(tail_file(open(&f), &f, 10).unwrap().lines.is_empty());
     }
 
     #[tokio::test]

@@ -1,4 +1,10 @@
-//! The built-in tools, one module per tool, and [`register_all`].
+//! The built-in tools, one module per tool, and how they join a registry
+//! ([`Registry::builtin`], [`RegistryBuilder::with_builtin`]). This module
+//! depends on the registry, never the other way round.
+//!
+//! Every tool that takes a path opens it through [`paths`], and does all
+//! its filesystem work inside [`crate::ToolCtx::blocking`], which runs with
+//! the caller's kernel credentials.
 
 mod fs_largest;
 mod fs_list;
@@ -6,6 +12,7 @@ mod fs_read;
 mod fs_usage;
 mod log_tail;
 mod net_listening;
+mod paths;
 mod process_list;
 mod service_status;
 mod sys_overview;
@@ -20,19 +27,28 @@ pub use process_list::ProcessList;
 pub use service_status::ServiceStatus;
 pub use sys_overview::SysOverview;
 
-use crate::RegistryBuilder;
+use crate::{Registry, RegistryBuilder};
 
-/// Add every built-in tool to `b`.
-pub(crate) fn register_all(b: RegistryBuilder) -> RegistryBuilder {
-    b.register(FsUsage)
-        .register(FsList)
-        .register(FsRead)
-        .register(FsLargest)
-        .register(ProcessList)
-        .register(SysOverview)
-        .register(NetListening)
-        .register(ServiceStatus)
-        .register(LogTail)
+impl Registry {
+    /// The built-in tools.
+    pub fn builtin() -> Registry {
+        Registry::builder().with_builtin().build()
+    }
+}
+
+impl RegistryBuilder {
+    /// Add the built-in tools.
+    pub fn with_builtin(self) -> Self {
+        self.register(FsUsage)
+            .register(FsList)
+            .register(FsRead)
+            .register(FsLargest)
+            .register(ProcessList)
+            .register(SysOverview)
+            .register(NetListening)
+            .register(ServiceStatus)
+            .register(LogTail)
+    }
 }
 
 /// Serialize a tool's result struct. Our result types are plain data, so
@@ -42,16 +58,93 @@ pub(crate) fn to_value<T: serde::Serialize>(v: &T) -> Result<serde_json::Value, 
         .map_err(|e| crate::ToolError::failed(format!("cannot encode result: {e}")))
 }
 
-/// Canonicalize a user path and check the effective user may reach it with `want`.
-pub(crate) fn open_path(
-    ctx: &crate::ToolCtx,
-    raw: &str,
-    want: crate::Perm,
-) -> Result<std::path::PathBuf, crate::ToolError> {
-    let p = ctx.access().resolve(raw)?;
-    let canon = p
-        .canonicalize()
-        .map_err(|e| crate::ToolError::io(&p, "open", &e))?;
-    ctx.access().check(&canon, want)?;
-    Ok(canon)
+#[cfg(test)]
+mod tests {
+    //! The built-in set through the registry: specs, lookup, validation, help.
+    use aios_domain::Risk;
+    use serde_json::Value;
+
+    use crate::{Registry, ToolErrorKind};
+
+    #[test]
+    fn builtin_registers_cleanly_with_valid_schemas() {
+        let r = Registry::builder().with_builtin().try_build().unwrap();
+        let names: Vec<&str> = r.names().collect();
+        for n in [
+            "fs.usage",
+            "fs.list",
+            "fs.read",
+            "fs.largest",
+            "process.list",
+            "sys.overview",
+            "net.listening",
+            "service.status",
+            "log.tail",
+        ] {
+            assert!(names.contains(&n), "{n} missing from {names:?}");
+        }
+        for spec in r.specs() {
+            let text = spec.args_schema.to_string();
+            assert_eq!(spec.args_schema["type"], "object", "{}: {text}", spec.name);
+            assert!(
+                !text.contains("$ref"),
+                "{} schema has $ref: {text}",
+                spec.name
+            );
+            assert!(
+                !text.contains("$defs"),
+                "{} schema has $defs: {text}",
+                spec.name
+            );
+            assert!(spec.args_schema.get("$schema").is_none());
+            assert!(!text.contains("\"format\":\"uint"), "{}: {text}", spec.name);
+            assert!(spec.description.len() > 20, "{}", spec.name);
+            assert_eq!(spec.effect, Risk::Read);
+            assert!(!spec.resources.is_empty(), "{}", spec.name);
+        }
+    }
+
+    #[test]
+    fn unknown_tool_suggests_closest_names() {
+        let r = Registry::builtin();
+        let e = r.spec("fs.lst").unwrap_err();
+        assert_eq!(e.kind(), ToolErrorKind::UnknownTool);
+        assert!(e.message().contains("`fs.list`"), "{e}");
+        let e = r.spec("disk.usage").unwrap_err();
+        assert!(e.message().contains("`fs.usage`"), "{e}");
+        let e = r.spec("zzzzzzzz").unwrap_err();
+        assert!(e.message().contains("known tools:"), "{e}");
+    }
+
+    #[test]
+    fn bad_args_name_the_field() {
+        let r = Registry::builtin();
+        let e = r.prepare("fs.list", serde_json::json!({})).unwrap_err();
+        assert_eq!(e.kind(), ToolErrorKind::InvalidArgs);
+        assert!(e.message().contains("`path`"), "{e}");
+        let e = r
+            .prepare("fs.list", serde_json::json!({"path": "/", "limit": "ten"}))
+            .unwrap_err();
+        assert!(e.message().contains("field `limit`"), "{e}");
+        let e = r
+            .prepare("fs.list", serde_json::json!({"pth": "/"}))
+            .unwrap_err();
+        assert!(e.message().contains("`pth`"), "{e}");
+        let e = r.prepare("fs.list", serde_json::json!([1])).unwrap_err();
+        assert!(e.message().contains("must be a JSON object"), "{e}");
+        // Argument-less tools accept null and {}.
+        r.prepare("sys.overview", Value::Null).unwrap();
+        r.prepare("sys.overview", serde_json::json!({})).unwrap();
+    }
+
+    #[test]
+    fn help_lists_arguments() {
+        let r = Registry::builtin();
+        let h = r.help("fs.read").unwrap();
+        assert!(h.starts_with("fs.read (read-only)"), "{h}");
+        assert!(h.contains("path (string, required)"), "{h}");
+        assert!(h.contains("max_bytes (integer)"), "{h}");
+        let h = r.help("process.list").unwrap();
+        assert!(h.contains("sort_by (cpu|memory|pid)"), "{h}");
+    }
 }
