@@ -1,6 +1,9 @@
 //! Running a helper program when no kernel interface exists (`systemctl`,
 //! `journalctl`): no shell, a minimal environment, a time limit, an output
-//! cap, and the child killed on timeout or cancellation.
+//! cap, and the child killed on timeout or cancellation. When the call acts
+//! for another user, the helper runs as that user (uid, gid and
+//! supplementary groups set in the child before `exec`), so the kernel and
+//! the helper's own checks see the caller, never toolsd's root.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -33,7 +36,25 @@ pub async fn run_command(
     timeout: Duration,
     cap: usize,
 ) -> Result<CommandOutput, ToolError> {
-    let mut child = Command::new(program)
+    let mut cmd = Command::new(program);
+    if let Some(creds) = ctx.access().credentials() {
+        let (uid, gid, groups) = (creds.uid, creds.gid, creds.groups.clone());
+        // SAFETY: between fork and exec the child only makes the three
+        // system calls below on memory prepared before the fork; in the
+        // single-threaded child, glibc's wrappers change just that process.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::setgroups(groups.len(), groups.as_ptr()) != 0
+                    || libc::setgid(gid) != 0
+                    || libc::setuid(uid) != 0
+                {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+    let mut child = cmd
         .args(args)
         .env_clear()
         .env(
@@ -124,6 +145,41 @@ mod tests {
         assert_eq!(out.stderr, "err\n");
         assert_eq!(out.code, Some(3));
         assert!(!out.truncated);
+    }
+
+    #[tokio::test]
+    async fn a_helper_for_another_user_runs_as_that_user() {
+        assert!(
+            nix::unistd::geteuid().is_root(),
+            "this test must run as root to act for another user (CI does)"
+        );
+        let nobody = crate::Identity {
+            uid: 65534,
+            gid: 65534,
+            groups: vec![65534],
+            name: None,
+            home: None,
+        };
+        let ctx = ToolCtx::new(
+            tokio_util::sync::CancellationToken::new(),
+            crate::OutputSink::discard(),
+            crate::Access::as_user(nobody),
+        );
+        let out = run_command(
+            &ctx,
+            "sh",
+            &[
+                "-c",
+                "id -u; id -g; id -G; cat /proc/self/status | grep CapEff",
+            ],
+            Duration::from_secs(5),
+            4096,
+        )
+        .await
+        .unwrap();
+        let lines: Vec<&str> = out.stdout.lines().collect();
+        assert_eq!(lines[..3], ["65534", "65534", "65534"], "{}", out.stdout);
+        assert!(lines[3].ends_with("0000000000000000"), "{}", out.stdout);
     }
 
     #[tokio::test]
