@@ -575,9 +575,17 @@ fn as_an_unprivileged_user_another_users_manifest_is_refused() {
 
     std::fs::remove_file(&theirs).unwrap();
     let mut u = as_nobody(u.tree_take());
-    let mut c = u.tree.client();
-    let mine = c.wait_state("mine", "running", T, || u.log());
-    let owner = std::fs::read_to_string(format!("/proc/{}/status", mine.pid)).unwrap();
+    // Watched through /proc, not the control API: aiOS clients refuse a
+    // socket served by a user who is neither root, themselves nor a daemon
+    // user, and this test's client is root while initd is nobody.
+    let initd_pid = u.child.id();
+    let mine = wait_until(
+        "initd (as nobody) to start its own service",
+        T,
+        || u.log(),
+        || children_of(initd_pid).into_iter().next(),
+    );
+    let owner = std::fs::read_to_string(format!("/proc/{mine}/status")).unwrap();
     assert!(
         owner
             .lines()
@@ -585,6 +593,25 @@ fn as_an_unprivileged_user_another_users_manifest_is_refused() {
         "{owner}"
     );
     u.child.kill().unwrap();
+}
+
+/// Pids whose parent is `pid`.
+fn children_of(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(child) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        let status = std::fs::read_to_string(format!("/proc/{child}/status")).unwrap_or_default();
+        let ppid = status
+            .lines()
+            .find_map(|l| l.strip_prefix("PPid:"))
+            .and_then(|v| v.trim().parse::<u32>().ok());
+        if ppid == Some(pid) {
+            out.push(child);
+        }
+    }
+    out
 }
 
 fn chown_tree(path: &std::path::Path, uid: u32) {
