@@ -70,7 +70,9 @@ fn test(rest: &[String]) -> anyhow::Result<()> {
     build.args(["build", "--workspace", "--bins"]);
     status(build)?;
     let mut t = cargo();
-    t.args(["test", "--workspace"]).args(rest);
+    // Every test binary runs even after one fails, so one red run shows
+    // every failure at once.
+    t.args(["test", "--workspace", "--no-fail-fast"]).args(rest);
     status(t)
 }
 
