@@ -304,3 +304,27 @@ impl LineReader {
         }
     }
 }
+
+/// A pty pair (master, slave), both ends close-on-exec from the start: the
+/// tests run in parallel, and a pty end leaking into another test's
+/// processes (say a daemon supervisor that outlives the test) would keep it
+/// open.
+pub fn open_pty() -> (std::fs::File, std::fs::File) {
+    use nix::fcntl::OFlag;
+    use std::os::unix::fs::OpenOptionsExt;
+    let flags = OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC;
+    let master = nix::pty::posix_openpt(flags).unwrap();
+    nix::pty::grantpt(&master).unwrap();
+    nix::pty::unlockpt(&master).unwrap();
+    let name = nix::pty::ptsname_r(&master).unwrap();
+    let slave = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags((OFlag::O_NOCTTY | OFlag::O_CLOEXEC).bits())
+        .open(name)
+        .unwrap();
+    (
+        std::fs::File::from(std::os::fd::OwnedFd::from(master)),
+        slave,
+    )
+}

@@ -7,13 +7,12 @@
 
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, ExitStatus};
 use std::sync::{Arc, Condvar, Mutex, PoisonError, mpsc};
 use std::time::{Duration, Instant};
 
-use aios_tests::Env;
+use aios_tests::{Env, open_pty};
 use serde_json::json;
 
 const LIMIT: Duration = Duration::from_secs(60);
@@ -193,25 +192,6 @@ impl Drop for Shell {
             let _ = child.wait();
         }
     }
-}
-
-/// A pty pair, both ends close-on-exec from the start: the tests run in
-/// parallel, and a pty end leaking into another test's processes (say a
-/// daemon supervisor that outlives the test) would keep it open.
-fn open_pty() -> (File, File) {
-    use nix::fcntl::OFlag;
-    let flags = OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC;
-    let master = nix::pty::posix_openpt(flags).unwrap();
-    nix::pty::grantpt(&master).unwrap();
-    nix::pty::unlockpt(&master).unwrap();
-    let name = nix::pty::ptsname_r(&master).unwrap();
-    let slave = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .custom_flags((OFlag::O_NOCTTY | OFlag::O_CLOEXEC).bits())
-        .open(name)
-        .unwrap();
-    (File::from(std::os::fd::OwnedFd::from(master)), slave)
 }
 
 fn script() -> serde_json::Value {

@@ -8,12 +8,10 @@
 
 use std::fs::File;
 use std::io::Read;
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use aios_tests::{Env, json_lines, wait_output};
+use aios_tests::{Env, json_lines, open_pty, wait_output};
 use serde_json::{Value, json};
 
 const LIMIT: Duration = Duration::from_secs(120);
@@ -245,20 +243,4 @@ fn read_until_hangup(mut master: File) -> String {
         }
     }
     String::from_utf8_lossy(&all).into_owned()
-}
-
-fn open_pty() -> (File, File) {
-    use nix::fcntl::OFlag;
-    let flags = OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC;
-    let master = nix::pty::posix_openpt(flags).unwrap();
-    nix::pty::grantpt(&master).unwrap();
-    nix::pty::unlockpt(&master).unwrap();
-    let name = nix::pty::ptsname_r(&master).unwrap();
-    let slave = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .custom_flags((OFlag::O_NOCTTY | OFlag::O_CLOEXEC).bits())
-        .open(Path::new(&name))
-        .unwrap();
-    (File::from(std::os::fd::OwnedFd::from(master)), slave)
 }
