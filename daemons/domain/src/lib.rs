@@ -40,7 +40,7 @@ pub use model::{
 pub use principal::{ADMIN_GROUPS, Denied, GATEWAY_USER, Principal, Right, SERVICE_USER};
 pub use session::{ApprovalMode, CreateSession, Decision, Op, SessionInfo};
 pub use supervisor::{PingReply, PowerAction, ServiceState};
-pub use tool::{ExecuteEnd, ExecuteEvent, ExecuteRequest, Risk, ToolSpec, ToolStatus};
+pub use tool::{ArgDoc, ExecuteEnd, ExecuteEvent, ExecuteRequest, Risk, ToolSpec, ToolStatus};
 
 /// Current time in Unix milliseconds.
 pub fn now_unix_ms() -> i64 {

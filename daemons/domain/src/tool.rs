@@ -87,3 +87,142 @@ pub enum ToolStatus {
     /// Exceeded its time limit.
     TimedOut,
 }
+
+/// One argument of a tool, as its JSON schema describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArgDoc {
+    /// Argument name.
+    pub name: String,
+    /// Type as a reader sees it: `string`, `integer|null` shown as
+    /// `integer`, or the allowed values `a|b|c`.
+    pub ty: String,
+    /// Whether the call must give it.
+    pub required: bool,
+    /// Its description.
+    pub description: String,
+}
+
+impl Risk {
+    /// The effect class in words.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Risk::Read => "read-only",
+            Risk::Change => "changes the system",
+            Risk::Destructive => "destructive",
+        }
+    }
+}
+
+impl ToolSpec {
+    /// The arguments, in schema order, read from [`ToolSpec::args_schema`].
+    pub fn args(&self) -> Vec<ArgDoc> {
+        let required: Vec<&str> = self.args_schema["required"]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        let Some(props) = self.args_schema["properties"].as_object() else {
+            return Vec::new();
+        };
+        props
+            .iter()
+            .map(|(name, p)| ArgDoc {
+                name: name.clone(),
+                ty: type_of(p),
+                required: required.contains(&name.as_str()),
+                description: p["description"].as_str().unwrap_or("").to_string(),
+            })
+            .collect()
+    }
+
+    /// Help text: name, effect, description and each argument. `aios tools
+    /// describe` and the catalogue's help print exactly this.
+    pub fn help(&self) -> String {
+        let mut s = format!(
+            "{} ({})\n  {}\n",
+            self.name,
+            self.effect.describe(),
+            self.description
+        );
+        let args = self.args();
+        if !args.is_empty() {
+            s.push_str("  arguments:\n");
+        }
+        for a in args {
+            let req = if a.required { ", required" } else { "" };
+            s.push_str(&format!(
+                "    {} ({}{req}): {}\n",
+                a.name, a.ty, a.description
+            ));
+        }
+        s
+    }
+
+    /// The first sentence of the description, for one-line listings.
+    pub fn summary(&self) -> &str {
+        let d = self.description.trim();
+        match d.find(". ") {
+            Some(i) => &d[..=i],
+            None => d,
+        }
+    }
+}
+
+/// The type of one property schema, in words.
+fn type_of(p: &Value) -> String {
+    let joined = |vals: &Vec<Value>, f: fn(&Value) -> Option<&str>| {
+        vals.iter()
+            .filter_map(f)
+            .filter(|t| *t != "null")
+            .collect::<Vec<_>>()
+            .join("|")
+    };
+    match &p["type"] {
+        Value::String(t) => t.clone(),
+        Value::Array(ts) => joined(ts, Value::as_str),
+        _ => p["enum"]
+            .as_array()
+            .map(|e| joined(e, Value::as_str))
+            .or_else(|| {
+                p["oneOf"]
+                    .as_array()
+                    .map(|e| joined(e, |c| c["const"].as_str()))
+            })
+            .unwrap_or_else(|| "value".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn help_lists_arguments_with_types_and_requirement() {
+        let spec = ToolSpec {
+            name: "fs.read".into(),
+            description: "Read a file. Text only.".into(),
+            args_schema: serde_json::json!({
+                "type": "object",
+                "properties": {
+                    "path": {"type": "string", "description": "The file."},
+                    "max_bytes": {"type": ["integer", "null"], "description": "Cap."},
+                    "mode": {"enum": ["head", "tail"]}
+                },
+                "required": ["path"]
+            }),
+            effect: Risk::Read,
+            resources: vec![],
+        };
+        let help = spec.help();
+        assert!(
+            help.starts_with("fs.read (read-only)\n  Read a file. Text only.\n"),
+            "{help}"
+        );
+        assert!(
+            help.contains("    path (string, required): The file.\n"),
+            "{help}"
+        );
+        assert!(help.contains("    max_bytes (integer): Cap.\n"), "{help}");
+        assert!(help.contains("    mode (head|tail): \n"), "{help}");
+        assert_eq!(spec.summary(), "Read a file.");
+    }
+}

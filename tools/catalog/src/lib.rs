@@ -39,6 +39,7 @@ pub mod access;
 pub mod builtin;
 pub mod command;
 pub mod creds;
+mod docs;
 mod error;
 pub mod procfs;
 mod registry;
@@ -48,6 +49,7 @@ pub mod util;
 
 pub use access::{Access, Identity};
 pub use creds::Credentials;
+pub use docs::tools_markdown;
 pub use error::{ToolError, ToolErrorKind};
 pub use registry::{Prepared, Registry, RegistryBuilder, help_text, parse_args, schema_of};
 pub use supervisor::Supervisor;

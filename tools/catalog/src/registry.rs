@@ -334,59 +334,10 @@ fn edit_distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
-/// CLI/help text of a spec: name, effect, description and each argument.
+/// CLI/help text of a spec: name, effect, description and each argument
+/// (the one rendering, [`ToolSpec::help`], shared with `aios tools`).
 pub fn help_text(spec: &ToolSpec) -> String {
-    let effect = match spec.effect {
-        Risk::Read => "read-only",
-        Risk::Change => "changes the system",
-        Risk::Destructive => "destructive",
-    };
-    let mut s = format!("{} ({effect})\n  {}\n", spec.name, spec.description);
-    let required: Vec<&str> = spec.args_schema["required"]
-        .as_array()
-        .map(|a| a.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
-    if let Some(props) = spec.args_schema["properties"].as_object() {
-        if !props.is_empty() {
-            s.push_str("  arguments:\n");
-        }
-        for (name, p) in props {
-            let ty = match &p["type"] {
-                Value::String(t) => t.clone(),
-                Value::Array(ts) => ts
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .filter(|t| *t != "null")
-                    .collect::<Vec<_>>()
-                    .join("|"),
-                _ => p["enum"]
-                    .as_array()
-                    .map(|e| {
-                        e.iter()
-                            .filter_map(Value::as_str)
-                            .collect::<Vec<_>>()
-                            .join("|")
-                    })
-                    .or_else(|| {
-                        p["oneOf"].as_array().map(|e| {
-                            e.iter()
-                                .filter_map(|c| c["const"].as_str())
-                                .collect::<Vec<_>>()
-                                .join("|")
-                        })
-                    })
-                    .unwrap_or_else(|| "value".into()),
-            };
-            let req = if required.contains(&name.as_str()) {
-                ", required"
-            } else {
-                ""
-            };
-            let desc = p["description"].as_str().unwrap_or("");
-            s.push_str(&format!("    {name} ({ty}{req}): {desc}\n"));
-        }
-    }
-    s
+    spec.help()
 }
 
 #[cfg(test)]
