@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use aios_domain::{Risk, ToolSpec};
+use aios_domain::ToolSpec;
 use futures::future::BoxFuture;
 use serde_json::Value;
 
