@@ -72,11 +72,33 @@ pub enum Command {
         #[arg(value_enum)]
         action: DaemonsAction,
     },
+    /// List the tools the executor offers, or describe one.
+    Tools {
+        /// Print JSON (the specs: name, description, argument schema, effect).
+        #[arg(long)]
+        json: bool,
+        /// What to do (default: list).
+        #[command(subcommand)]
+        action: Option<ToolsAction>,
+    },
     /// Control services through the supervisor (initd), like initctl.
     Service {
         /// What to do.
         #[command(subcommand)]
         action: ServiceAction,
+    },
+}
+
+/// `aios tools` actions.
+#[derive(Debug, Clone, Subcommand)]
+pub enum ToolsAction {
+    /// One tool: its effect, description and arguments.
+    Describe {
+        /// Dotted tool name, e.g. fs.read.
+        name: String,
+        /// Print the spec as JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 

@@ -36,6 +36,7 @@ pub mod probe;
 pub mod render;
 pub mod sanitize;
 pub mod service;
+pub mod tools;
 pub mod wait;
 
 use std::process::ExitCode;
@@ -74,6 +75,7 @@ fn run(cli: Cli) -> Result<Exit, Failure> {
             Some(Command::Sessions) => oneshot::list_sessions(&cli).await,
             Some(Command::Daemons { action }) => launch::daemons_command(&cli, action).await,
             Some(Command::Service { action }) => service::run(&cli, action).await,
+            Some(Command::Tools { json, action }) => tools::run(&cli, json, action).await,
             None => oneshot::run(&cli).await,
         }
     })

@@ -528,3 +528,42 @@ fn service_status_tool_asks_the_supervisor() {
         json!(env.daemon_pid("memoryd").unwrap())
     );
 }
+
+#[test]
+fn aios_tools_lists_describes_and_prints_the_specs_as_json() {
+    let env = Env::scripted(&json!({"turns": []}));
+    let out = env.aios(&["tools", "--json"], b"", LIMIT);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let specs: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let specs = specs.as_array().unwrap();
+    let read = specs.iter().find(|s| s["name"] == "fs.read").unwrap();
+    assert_eq!(read["effect"], "read");
+    assert_eq!(read["args_schema"]["properties"]["path"]["type"], "string");
+
+    let out = env.aios(&["tools"], b"", LIMIT);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text.lines().count(), specs.len(), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("fs.read ") && l.contains("read-only")),
+        "{text}"
+    );
+
+    let out = env.aios(&["tools", "describe", "fs.read"], b"", LIMIT);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("fs.read (read-only)\n"), "{text}");
+    assert!(text.contains("    path (string, required): "), "{text}");
+
+    let out = env.aios(&["tools", "describe", "fs.reed"], b"", LIMIT);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no tool named \"fs.reed\"") && err.contains("did you mean fs.read?"),
+        "{err}"
+    );
+}
