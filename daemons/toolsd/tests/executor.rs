@@ -12,13 +12,13 @@ use aios_proto::{ExecuteEnd, ExecuteEvent, ExecuteRequest, Risk, ToolStatus, Too
 use aios_toolsd::Executor;
 use futures::StreamExt;
 use schemars::JsonSchema;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 const WAIT: Duration = Duration::from_secs(10);
 
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
 struct NoArgs {}
 
 /// Declares a test-only tool whose run is the given async block.

@@ -23,6 +23,12 @@ pub struct Prepared {
     pub resources: Vec<Resource>,
     /// Human text of what will happen.
     pub preview: String,
+    /// The call's canonical arguments: the typed arguments serialised again
+    /// (keys sorted, every field present, an omitted option as `null`), so
+    /// two spellings of one call are one value. This is what policy will
+    /// match and an approval will be bound to. (Defaults a tool applies
+    /// inside `run` are not yet part of it.)
+    pub canonical: Value,
     run: Box<dyn FnOnce(ToolCtx) -> BoxFuture<'static, Result<Value, ToolError>> + Send>,
 }
 
@@ -32,11 +38,24 @@ impl std::fmt::Debug for Prepared {
             .field("tool", &self.spec.name)
             .field("resources", &self.resources)
             .field("preview", &self.preview)
+            .field("canonical", &self.canonical)
             .finish()
     }
 }
 
 impl Prepared {
+    /// The identity of this exact call: SHA-256 over the tool's name and its
+    /// canonical arguments (compact JSON, keys sorted), in hex. An approval
+    /// recorded for this hash covers this call and no other.
+    pub fn call_hash(&self) -> String {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        h.update(self.spec.name.as_bytes());
+        h.update(b"\n");
+        h.update(self.canonical.to_string().as_bytes());
+        hex::encode(h.finalize())
+    }
+
     /// Run the call. The returned future is `'static`, so the executor can
     /// spawn it as its own task (and abort it).
     pub fn run(self, ctx: ToolCtx) -> BoxFuture<'static, Result<Value, ToolError>> {
@@ -54,12 +73,19 @@ struct Erased<T>(T);
 impl<T: Tool> ErasedTool for Erased<T> {
     fn prepare(self: Arc<Self>, spec: Arc<ToolSpec>, args: Value) -> Result<Prepared, ToolError> {
         let args = parse_args::<T::Args>(&spec.name, args)?;
+        let canonical = serde_json::to_value(&args).map_err(|e| {
+            ToolError::failed(format!(
+                "{}: arguments cannot be put in canonical form: {e}",
+                spec.name
+            ))
+        })?;
         let resources = self.0.resources(&args);
         let preview = self.0.preview(&args);
         Ok(Prepared {
             spec,
             resources,
             preview,
+            canonical,
             run: Box::new(move |ctx| Box::pin(async move { self.0.run(ctx, args).await })),
         })
     }
@@ -366,5 +392,45 @@ mod tests {
         assert_eq!(edit_distance("kitten", "sitting"), 3);
         assert_eq!(edit_distance("", "ab"), 2);
         assert_eq!(edit_distance("same", "same"), 0);
+    }
+}
+
+#[cfg(test)]
+mod canonical_tests {
+    use crate::Registry;
+    use serde_json::json;
+
+    #[test]
+    fn two_spellings_of_one_call_have_one_canonical_form_and_hash() {
+        let r = Registry::builtin();
+        let a = r
+            .prepare("fs.largest", json!({"top": 20, "path": "/var"}))
+            .unwrap();
+        // Keys in another order, and the absent option written out as null.
+        let b = r
+            .prepare(
+                "fs.largest",
+                json!({"path": "/var", "max_depth": null, "top": 20}),
+            )
+            .unwrap();
+        assert_eq!(a.canonical, b.canonical);
+        assert_eq!(a.call_hash(), b.call_hash());
+        assert_eq!(a.call_hash().len(), 64);
+        let keys: Vec<&String> = a.canonical.as_object().unwrap().keys().collect();
+        let mut sorted = keys.clone();
+        sorted.sort();
+        assert_eq!(keys, sorted, "canonical keys are sorted");
+
+        let other = r
+            .prepare("fs.largest", json!({"path": "/var", "top": 21}))
+            .unwrap();
+        assert_ne!(a.call_hash(), other.call_hash());
+        let same_args_other_tool = r.prepare("fs.list", json!({"path": "/var"})).unwrap();
+        assert_ne!(
+            r.prepare("fs.usage", json!({"path": "/var"}))
+                .unwrap()
+                .call_hash(),
+            same_args_other_tool.call_hash()
+        );
     }
 }

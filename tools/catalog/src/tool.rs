@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use aios_domain::Risk;
 use schemars::JsonSchema;
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tokio::sync::mpsc;
@@ -21,9 +22,11 @@ use crate::{Access, Supervisor, ToolError};
 /// policy input and help text are derived from it by the [`crate::Registry`].
 pub trait Tool: Send + Sync + 'static {
     /// Arguments. Derive `Deserialize` (with `deny_unknown_fields`, so a
-    /// misspelt field is an error rather than silently ignored) and
-    /// `JsonSchema`; doc comments on fields become the schema descriptions.
-    type Args: DeserializeOwned + JsonSchema + Send + 'static;
+    /// misspelt field is an error rather than silently ignored),
+    /// `Serialize` (the typed arguments serialised again are the call's
+    /// canonical form: keys sorted, every field present) and `JsonSchema`;
+    /// doc comments on fields become the schema descriptions.
+    type Args: DeserializeOwned + Serialize + JsonSchema + Send + 'static;
 
     /// Dotted name, `namespace.verb`.
     fn name(&self) -> &'static str;

@@ -28,7 +28,7 @@ use crate::{Resource, Tool, ToolCtx, ToolError};
 pub struct FsLargest;
 
 /// Arguments of `fs.largest`.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FsLargestArgs {
     /// Directory to scan (absolute, or starting with ~). Stays on its filesystem.

@@ -19,7 +19,7 @@ use crate::{Resource, Tool, ToolCtx, ToolError};
 pub struct FsList;
 
 /// Arguments of `fs.list`.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FsListArgs {
     /// Directory to list (absolute, or starting with ~).

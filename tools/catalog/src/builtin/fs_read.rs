@@ -15,7 +15,7 @@ use crate::{Resource, Tool, ToolCtx, ToolError};
 pub struct FsRead;
 
 /// Arguments of `fs.read`.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FsReadArgs {
     /// File to read (absolute, or starting with ~).

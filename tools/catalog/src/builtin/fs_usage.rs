@@ -18,7 +18,7 @@ use crate::{Resource, Tool, ToolCtx, ToolError};
 pub struct FsUsage;
 
 /// Arguments of `fs.usage`.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FsUsageArgs {
     /// A path on the filesystem to measure (absolute, or starting with ~). Omit to list every real mounted filesystem.

@@ -20,7 +20,7 @@ use crate::{Resource, Tool, ToolCtx, ToolError};
 pub struct LogTail;
 
 /// Arguments of `log.tail`.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LogTailArgs {
     /// Log file to read (absolute). Default: /var/log/syslog or /var/log/messages, else the journal.

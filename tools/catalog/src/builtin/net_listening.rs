@@ -17,7 +17,7 @@ use crate::{Resource, Tool, ToolCtx, ToolError};
 pub struct NetListening;
 
 /// `net.listening` takes no arguments.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NoArgs {}
 

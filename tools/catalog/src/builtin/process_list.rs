@@ -18,7 +18,7 @@ use crate::{Resource, Tool, ToolCtx, ToolError};
 pub struct ProcessList;
 
 /// Sort order of `process.list`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SortBy {
     /// Highest CPU use first.
@@ -31,7 +31,7 @@ pub enum SortBy {
 }
 
 /// Arguments of `process.list`.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProcessListArgs {
     /// Most processes to return (default 25, at most 500).

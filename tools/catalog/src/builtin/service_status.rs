@@ -23,9 +23,15 @@ pub struct ServiceStatus;
 
 /// A service name that is safe to pass to a manager: letters, digits and
 /// `@._:-`, not starting with `-` (it would read as an option).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "String")]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct ServiceName(String);
+
+impl From<ServiceName> for String {
+    fn from(n: ServiceName) -> String {
+        n.0
+    }
+}
 
 impl TryFrom<String> for ServiceName {
     type Error = String;
@@ -62,7 +68,7 @@ impl ServiceName {
 }
 
 /// Arguments of `service.status`.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceStatusArgs {
     /// Service name, e.g. nginx or ssh.service.

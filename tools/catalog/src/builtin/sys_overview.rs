@@ -18,7 +18,7 @@ use crate::{Resource, Tool, ToolCtx, ToolError};
 pub struct SysOverview;
 
 /// `sys.overview` takes no arguments.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NoArgs {}
 
