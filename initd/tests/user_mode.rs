@@ -51,7 +51,20 @@ impl User {
             std::fs::File::create(tree.path("stderr")).unwrap(),
         ));
         configure(&mut cmd);
-        let child = cmd.spawn().unwrap();
+        // A test that copies a binary (to run it as nobody) may race another
+        // test thread's fork: the forked child holds the copy's write
+        // descriptor until its own exec, and exec then fails with ETXTBSY.
+        // The window is one fork-to-exec, so a bounded retry closes it.
+        let mut attempts = 0;
+        let child = loop {
+            match cmd.spawn() {
+                Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy && attempts < 1000 => {
+                    attempts += 1;
+                    std::thread::yield_now();
+                }
+                r => break r.unwrap(),
+            }
+        };
         User {
             child,
             tree,

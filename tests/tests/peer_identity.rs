@@ -22,6 +22,24 @@ use aios_tests::bin;
 
 const NOBODY: u32 = 65534;
 
+/// Held while copying an executable and while spawning: a child forked by
+/// another test thread inherits the copy's open write descriptor until its
+/// own exec, and exec of a file open for writing fails with ETXTBSY.
+static FORK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Copy `rpc-probe` where nobody may run it.
+fn probe_in(dir: &Path) -> PathBuf {
+    let probe = dir.join("rpc-probe");
+    let _fork = FORK
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if !probe.exists() {
+        std::fs::copy(bin("rpc-probe"), &probe).unwrap();
+        std::fs::set_permissions(&probe, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    probe
+}
+
 fn require_root() {
     assert!(
         nix::unistd::geteuid().is_root(),
@@ -104,6 +122,9 @@ fn spawn_as_nobody(cmd: &mut Command, groups: Vec<u32>, pass: Option<i32>) -> Ch
             Ok(())
         });
     }
+    let _fork = FORK
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     cmd.spawn().unwrap()
 }
 
@@ -148,11 +169,7 @@ fn supplementary_groups_of(pid: u32) -> String {
 /// the server and hand us the connection; it has exited when this returns.
 /// Returns the connection and the pid that made it.
 fn connection_made_by_nobody(server: &Server, groups: Vec<u32>) -> (OwnedFd, u32) {
-    let probe = server.dir.path().join("rpc-probe");
-    if !probe.exists() {
-        std::fs::copy(bin("rpc-probe"), &probe).unwrap();
-        std::fs::set_permissions(&probe, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
+    let probe = probe_in(server.dir.path());
     let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
     let mut child = spawn_as_nobody(
         Command::new(&probe)
@@ -237,9 +254,7 @@ fn a_client_refuses_a_socket_served_by_a_user_who_is_not_a_daemon() {
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
     let sock = dir.path().join("aiosd.sock");
     // An impostor (nobody) listens where a daemon's socket would be.
-    let probe = dir.path().join("rpc-probe");
-    std::fs::copy(bin("rpc-probe"), &probe).unwrap();
-    std::fs::set_permissions(&probe, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let probe = probe_in(dir.path());
     let mut impostor = spawn_as_nobody(
         Command::new(&probe)
             .arg(&sock)
