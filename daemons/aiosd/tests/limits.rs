@@ -94,13 +94,7 @@ impl Backends for Fake {
 }
 
 fn user(uid: u32) -> Principal {
-    Principal {
-        uid,
-        gid: uid,
-        pid: None,
-        admin: false,
-        trusted_peer: false,
-    }
+    Principal::ordinary(uid)
 }
 
 fn orchestrator(model: Vec<Model>) -> Orchestrator {

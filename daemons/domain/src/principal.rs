@@ -57,6 +57,19 @@ pub struct Denied {
 }
 
 impl Principal {
+    /// An ordinary user (primary group = uid): no admin group, not a daemon.
+    /// In-process callers and tests build principals from it; servers get
+    /// theirs from the kernel.
+    pub fn ordinary(uid: u32) -> Principal {
+        Principal {
+            uid,
+            gid: uid,
+            pid: None,
+            admin: false,
+            trusted_peer: false,
+        }
+    }
+
     /// Check a right, with an error that says what was missing.
     pub fn require(&self, right: Right) -> Result<(), Denied> {
         let ok = match right {
@@ -87,11 +100,8 @@ mod tests {
 
     fn user(uid: u32, admin: bool) -> Principal {
         Principal {
-            uid,
-            gid: uid,
-            pid: None,
             admin,
-            trusted_peer: false,
+            ..Principal::ordinary(uid)
         }
     }
 

@@ -300,13 +300,7 @@ fn config_with_script(script: Option<&Path>) -> Config {
 }
 
 fn untrusted() -> Principal {
-    Principal {
-        uid: 4242,
-        gid: 4242,
-        pid: None,
-        admin: false,
-        trusted_peer: false,
-    }
+    Principal::ordinary(4242)
 }
 
 #[tokio::test]

@@ -8,13 +8,7 @@ use super::*;
 
 /// A plain user: not admin, not the service uid.
 fn user(uid: u32) -> Principal {
-    Principal {
-        uid,
-        gid: uid,
-        pid: None,
-        admin: false,
-        trusted_peer: false,
-    }
+    Principal::ordinary(uid)
 }
 
 fn admin(uid: u32) -> Principal {
