@@ -128,6 +128,7 @@ mod tests {
             args_schema: serde_json::json!({"type": "object"}),
             effect: aios_proto::Risk::Read,
             resources: vec![],
+            examples: vec![],
         }
     }
 

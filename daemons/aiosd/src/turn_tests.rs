@@ -61,6 +61,7 @@ impl Backends for Fake {
             args_schema: json!({"type": "object"}),
             effect: Risk::Read,
             resources: vec![],
+            examples: vec![],
         }])
     }
 

@@ -20,16 +20,22 @@
 //!   transport drops event kinds it cannot decode instead of failing.
 #![deny(missing_docs)]
 
+mod audit;
 mod error_code;
 mod event;
 mod json;
 mod memory;
 mod model;
+mod policy;
 mod principal;
+mod resource;
 mod session;
 mod supervisor;
 mod tool;
 
+pub use audit::{
+    ApprovalScope, Approver, AuditDecision, AuditEntry, AuditKind, AuditRecord, VerifyReport,
+};
 pub use error_code::ErrorCode;
 pub use event::{Event, EventKind, StepStatus, TurnStatus, Usage};
 pub use json::json_kind;
@@ -37,10 +43,17 @@ pub use memory::{StoredMessage, StoredToolCall};
 pub use model::{
     ChatMessage, CompletionEvent, CompletionRequest, ModelTool, ProviderStatus, Role, ToolCall,
 };
+pub use policy::{
+    Caller, HostFacts, PolicyDecision, PolicyInput, RuleSource, SessionKind, Verdict,
+};
 pub use principal::{ADMIN_GROUPS, Denied, GATEWAY_USER, Principal, Right, SERVICE_USER};
+pub use resource::{Resource, ResourceKind};
 pub use session::{ApprovalMode, CreateSession, Decision, Op, SessionInfo};
 pub use supervisor::{PingReply, PowerAction, ServiceState};
-pub use tool::{ArgDoc, ExecuteEnd, ExecuteEvent, ExecuteRequest, Risk, ToolSpec, ToolStatus};
+pub use tool::{
+    ArgDoc, ExecuteEnd, ExecuteEvent, ExecuteRequest, Preview, PreviewDetail, Risk, ToolExample,
+    ToolSpec, ToolStatus, UndoRecord,
+};
 
 /// Current time in Unix milliseconds.
 pub fn now_unix_ms() -> i64 {

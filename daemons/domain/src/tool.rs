@@ -27,8 +27,82 @@ pub struct ToolSpec {
     pub args_schema: Value,
     /// Effect class.
     pub effect: Risk,
-    /// Resources the tool touches (paths, services…), for policy.
+    /// Kinds of resources the tool touches (`path`, `service`…), for policy.
     pub resources: Vec<String>,
+    /// Natural requests this tool answers, with the call for each: the
+    /// model router retrieves tools by them, the demo provider and the
+    /// docs use them.
+    pub examples: Vec<ToolExample>,
+}
+
+/// One natural phrasing of a request and the call that answers it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolExample {
+    /// What a user might say.
+    pub request: String,
+    /// The arguments of the call that answers it.
+    pub args: Value,
+}
+
+/// What a call would do, shown before it runs (approval cards, dry runs).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Preview {
+    /// One line: what will happen.
+    pub summary: String,
+    /// The evidence behind it.
+    #[serde(flatten)]
+    pub detail: PreviewDetail,
+}
+
+/// The body of a [`Preview`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum PreviewDetail {
+    /// Nothing more than the summary (read tools).
+    None,
+    /// A unified diff of one file.
+    Diff {
+        /// The file.
+        path: String,
+        /// Unified diff text, `---`/`+++` headers included.
+        unified: String,
+    },
+    /// The output of a simulation (`apt-get -s`, `nft --check`).
+    DryRun {
+        /// The command that was simulated, for display.
+        command: String,
+        /// Its output, capped.
+        output: String,
+    },
+    /// The things affected, one per line, and the bytes involved.
+    Affected {
+        /// Paths, units, rules or packages.
+        items: Vec<String>,
+        /// Bytes involved, when meaningful.
+        bytes: Option<u64>,
+    },
+}
+
+impl Preview {
+    /// A preview that is only a summary line.
+    pub fn text(summary: impl Into<String>) -> Preview {
+        Preview {
+            summary: summary.into(),
+            detail: PreviewDetail::None,
+        }
+    }
+}
+
+/// How to reverse a change: a call that goes through the same policy and
+/// approval path as any other (`aios undo ID`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UndoRecord {
+    /// The tool that reverses the change (`fs.restore`, `service.stop`…).
+    pub tool: String,
+    /// Its arguments.
+    pub args: Value,
+    /// What undoing will do, in words.
+    pub summary: String,
 }
 
 /// A request to run one tool.
@@ -211,6 +285,7 @@ mod tests {
             }),
             effect: Risk::Read,
             resources: vec![],
+            examples: vec![],
         };
         let help = spec.help();
         assert!(

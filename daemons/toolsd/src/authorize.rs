@@ -76,6 +76,7 @@ mod tests {
             args_schema: serde_json::json!({"type": "object"}),
             effect,
             resources: vec![],
+            examples: vec![],
         }
     }
 

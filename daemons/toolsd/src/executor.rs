@@ -174,16 +174,20 @@ impl ToolsApi for Executor {
                 return Ok(end_now(ToolStatus::Denied, msg));
             }
         };
-        let prepared = match self.registry.prepare(&req.tool, req.args.clone()) {
-            Ok(p) => p,
-            Err(e) => return Ok(end_now(status_of(&e), e.message().to_string())),
-        };
         // For another uid than toolsd's own, the tool's blocking work runs
         // with that user's kernel credentials (see `aios_catalog::creds`).
         let access = if run_as == self.own.identity().uid {
             self.own.clone()
         } else {
             self.identities.access(run_as)
+        };
+        let home = access.identity().home.clone();
+        let prepared = match self
+            .registry
+            .prepare_for(&req.tool, req.args.clone(), home.as_deref())
+        {
+            Ok(p) => p,
+            Err(e) => return Ok(end_now(status_of(&e), e.message().to_string())),
         };
         let (tx, rx) = mpsc::unbounded_channel();
         let call = Call {

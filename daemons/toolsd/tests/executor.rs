@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aios_catalog::{Registry, Resource, Tool, ToolCtx, ToolError};
+use aios_catalog::{Example, Registry, Resource, ResourceKind, Tool, ToolCtx, ToolError};
 use aios_proto::{ExecuteEnd, ExecuteEvent, ExecuteRequest, Risk, ToolStatus, ToolsClient};
 use aios_toolsd::Executor;
 use futures::StreamExt;
@@ -39,8 +39,11 @@ macro_rules! test_tool {
             fn effect(&self) -> Risk {
                 $risk
             }
-            fn resource_kinds(&self) -> &'static [&'static str] {
-                &["system"]
+            fn resource_kinds(&self) -> &'static [ResourceKind] {
+                &[ResourceKind::System]
+            }
+            fn examples(&self) -> &'static [Example] {
+                &[]
             }
             fn resources(&self, _: &NoArgs) -> Vec<Resource> {
                 vec![Resource::System]

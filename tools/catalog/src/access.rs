@@ -200,9 +200,55 @@ pub fn resolve_path(raw: &str, home: Option<&Path>) -> Result<PathBuf, ToolError
     Ok(p)
 }
 
+/// A path argument in canonical form: `~` expanded against `home`,
+/// absolute, and lexically normalised (`.` and empty parts dropped, `..`
+/// applied, no trailing `/`). Links are not followed: the tools open paths
+/// without following a final link, and policy matches what was asked.
+pub fn normalize_path(raw: &str, home: Option<&Path>) -> Result<String, ToolError> {
+    let p = resolve_path(raw, home)?;
+    let mut parts: Vec<&std::ffi::OsStr> = Vec::new();
+    for c in p.components() {
+        match c {
+            std::path::Component::Normal(n) => parts.push(n),
+            std::path::Component::ParentDir => {
+                parts.pop();
+            }
+            _ => {}
+        }
+    }
+    let mut out = PathBuf::from("/");
+    out.extend(parts);
+    out.into_os_string()
+        .into_string()
+        .map_err(|_| ToolError::invalid(format!("path {raw:?} is not valid UTF-8")))
+}
+
+/// [`normalize_path`] in place, for `canonicalize` implementations.
+pub fn normalize_in_place(raw: &mut String, home: Option<&Path>) -> Result<(), ToolError> {
+    *raw = normalize_path(raw, home)?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn normalize_is_lexical_and_absolute() {
+        let home = Path::new("/home/u");
+        for (raw, want) in [
+            ("/etc//fstab", "/etc/fstab"),
+            ("/etc/./x/../fstab", "/etc/fstab"),
+            ("/../..", "/"),
+            ("/var/log/", "/var/log"),
+            ("~/notes/../a.txt", "/home/u/a.txt"),
+            ("~", "/home/u"),
+        ] {
+            assert_eq!(normalize_path(raw, Some(home)).unwrap(), want, "{raw}");
+        }
+        assert!(normalize_path("etc/fstab", Some(home)).is_err());
+        assert!(normalize_path("~/x", None).is_err());
+    }
 
     #[test]
     fn resolve_expands_home_and_refuses_relative() {

@@ -30,6 +30,15 @@ pub fn tools_markdown(specs: &[ToolSpec]) -> String {
             spec.description.trim(),
             spec.effect.describe()
         ));
+        if !spec.resources.is_empty() {
+            s.push_str(&format!("Touches: {}.\n", spec.resources.join(", ")));
+        }
+        if !spec.examples.is_empty() {
+            s.push_str("\nExamples:\n\n");
+            for x in &spec.examples {
+                s.push_str(&format!("- \"{}\" → `{}`\n", x.request, x.args));
+            }
+        }
         let args = spec.args();
         if args.is_empty() {
             s.push_str("\nNo arguments.\n");

@@ -48,9 +48,12 @@ mod tool;
 pub mod util;
 
 pub use access::{Access, Identity};
+pub use aios_domain::{Preview, PreviewDetail, Resource, ResourceKind, UndoRecord};
 pub use creds::Credentials;
 pub use docs::tools_markdown;
 pub use error::{ToolError, ToolErrorKind};
-pub use registry::{Prepared, Registry, RegistryBuilder, help_text, parse_args, schema_of};
+pub use registry::{
+    Prepared, Registry, RegistryBuilder, call_hash, help_text, parse_args, schema_of,
+};
 pub use supervisor::Supervisor;
-pub use tool::{OutputSink, Resource, Tool, ToolCtx};
+pub use tool::{Assessment, Example, OutputSink, Tool, ToolCtx};

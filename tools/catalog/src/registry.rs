@@ -9,27 +9,30 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use aios_domain::ToolSpec;
+use std::path::Path;
+
+use aios_domain::{ToolExample, ToolSpec};
 use futures::future::BoxFuture;
 use serde_json::Value;
 
-use crate::{Resource, Tool, ToolCtx, ToolError, ToolErrorKind};
+use crate::{Assessment, Resource, Tool, ToolCtx, ToolError, ToolErrorKind};
 
-/// A call whose arguments have been validated, ready to run once.
+/// A call whose arguments have been validated and put in canonical form,
+/// ready to be assessed and run once.
 pub struct Prepared {
     /// The tool's spec.
     pub spec: Arc<ToolSpec>,
-    /// Resources this call touches.
+    /// Resources this call touches, from its arguments alone.
     pub resources: Vec<Resource>,
-    /// Human text of what will happen.
+    /// One line: what will happen.
     pub preview: String,
-    /// The call's canonical arguments: the typed arguments serialised again
-    /// (keys sorted, every field present, an omitted option as `null`), so
-    /// two spellings of one call are one value. This is what policy will
-    /// match and an approval will be bound to. (Defaults a tool applies
-    /// inside `run` are not yet part of it.)
+    /// The call's canonical arguments: the typed arguments after
+    /// [`Tool::canonicalize`], serialised again (keys sorted, every field
+    /// present, defaults filled in), so two spellings of one call are one
+    /// value. Policy matches it, approvals are bound to its hash, and the
+    /// ledger records it.
     pub canonical: Value,
-    run: Box<dyn FnOnce(ToolCtx) -> BoxFuture<'static, Result<Value, ToolError>> + Send>,
+    call: Box<dyn ErasedCall>,
 }
 
 impl std::fmt::Debug for Prepared {
@@ -43,36 +46,80 @@ impl std::fmt::Debug for Prepared {
     }
 }
 
+/// The identity of one exact call: SHA-256 over the tool's name and its
+/// canonical arguments (compact JSON, keys sorted), in hex.
+pub fn call_hash(tool: &str, canonical: &Value) -> String {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update(tool.as_bytes());
+    h.update(b"\n");
+    h.update(canonical.to_string().as_bytes());
+    hex::encode(h.finalize())
+}
+
 impl Prepared {
-    /// The identity of this exact call: SHA-256 over the tool's name and its
-    /// canonical arguments (compact JSON, keys sorted), in hex. An approval
+    /// The identity of this exact call ([`call_hash`]). An approval
     /// recorded for this hash covers this call and no other.
     pub fn call_hash(&self) -> String {
-        use sha2::Digest;
-        let mut h = sha2::Sha256::new();
-        h.update(self.spec.name.as_bytes());
-        h.update(b"\n");
-        h.update(self.canonical.to_string().as_bytes());
-        hex::encode(h.finalize())
+        call_hash(&self.spec.name, &self.canonical)
+    }
+
+    /// The tool's assessment of this call: effect, resources, preview.
+    /// Changes nothing; runs with the context's credentials.
+    pub fn assess<'a>(&'a self, ctx: &'a ToolCtx) -> BoxFuture<'a, Result<Assessment, ToolError>> {
+        self.call.assess(ctx)
     }
 
     /// Run the call. The returned future is `'static`, so the executor can
     /// spawn it as its own task (and abort it).
     pub fn run(self, ctx: ToolCtx) -> BoxFuture<'static, Result<Value, ToolError>> {
-        (self.run)(ctx)
+        self.call.run(ctx)
     }
 }
 
 /// Object-safe face of a [`Tool`].
 trait ErasedTool: Send + Sync {
-    fn prepare(self: Arc<Self>, spec: Arc<ToolSpec>, args: Value) -> Result<Prepared, ToolError>;
+    fn prepare(
+        self: Arc<Self>,
+        spec: Arc<ToolSpec>,
+        args: Value,
+        home: Option<&Path>,
+    ) -> Result<Prepared, ToolError>;
+}
+
+/// Object-safe face of one prepared call.
+trait ErasedCall: Send + Sync {
+    fn assess<'a>(&'a self, ctx: &'a ToolCtx) -> BoxFuture<'a, Result<Assessment, ToolError>>;
+    fn run(self: Box<Self>, ctx: ToolCtx) -> BoxFuture<'static, Result<Value, ToolError>>;
 }
 
 struct Erased<T>(T);
 
+struct TypedCall<T: Tool> {
+    tool: Arc<Erased<T>>,
+    args: T::Args,
+}
+
+impl<T: Tool> ErasedCall for TypedCall<T> {
+    fn assess<'a>(&'a self, ctx: &'a ToolCtx) -> BoxFuture<'a, Result<Assessment, ToolError>> {
+        Box::pin(self.tool.0.assess(ctx, &self.args))
+    }
+
+    fn run(self: Box<Self>, ctx: ToolCtx) -> BoxFuture<'static, Result<Value, ToolError>> {
+        let TypedCall { tool, args } = *self;
+        Box::pin(async move { tool.0.run(ctx, args).await })
+    }
+}
+
 impl<T: Tool> ErasedTool for Erased<T> {
-    fn prepare(self: Arc<Self>, spec: Arc<ToolSpec>, args: Value) -> Result<Prepared, ToolError> {
-        let args = parse_args::<T::Args>(&spec.name, args)?;
+    fn prepare(
+        self: Arc<Self>,
+        spec: Arc<ToolSpec>,
+        args: Value,
+        home: Option<&Path>,
+    ) -> Result<Prepared, ToolError> {
+        let mut args = parse_args::<T::Args>(&spec.name, args)?;
+        self.0.canonicalize(&mut args, home)?;
         let canonical = serde_json::to_value(&args).map_err(|e| {
             ToolError::failed(format!(
                 "{}: arguments cannot be put in canonical form: {e}",
@@ -86,7 +133,7 @@ impl<T: Tool> ErasedTool for Erased<T> {
             resources,
             preview,
             canonical,
-            run: Box::new(move |ctx| Box::pin(async move { self.0.run(ctx, args).await })),
+            call: Box::new(TypedCall { tool: self, args }),
         })
     }
 }
@@ -132,10 +179,22 @@ impl Registry {
         self.entry(name).map(|e| e.spec.clone())
     }
 
-    /// Validate `args` for `name` and return a call ready to run.
+    /// Validate `args` for `name` and return a call ready to run, with
+    /// `~` left unexpanded (a path starting with `~` is then refused).
     pub fn prepare(&self, name: &str, args: Value) -> Result<Prepared, ToolError> {
+        self.prepare_for(name, args, None)
+    }
+
+    /// Validate `args` for `name`, put them in canonical form for a caller
+    /// whose home is `home`, and return a call ready to run.
+    pub fn prepare_for(
+        &self,
+        name: &str,
+        args: Value,
+        home: Option<&Path>,
+    ) -> Result<Prepared, ToolError> {
         let e = self.entry(name)?;
-        e.tool.clone().prepare(e.spec.clone(), args)
+        e.tool.clone().prepare(e.spec.clone(), args, home)
     }
 
     /// Help text for one tool, derived from its spec.
@@ -196,6 +255,13 @@ impl RegistryBuilder {
             )));
             return self;
         }
+        let examples = match check_examples::<T>(name, tool.examples()) {
+            Ok(x) => x,
+            Err(e) => {
+                self.error.get_or_insert(e);
+                return self;
+            }
+        };
         let spec = ToolSpec {
             name: name.to_string(),
             description: tool.description().to_string(),
@@ -204,8 +270,9 @@ impl RegistryBuilder {
             resources: tool
                 .resource_kinds()
                 .iter()
-                .map(|s| s.to_string())
+                .map(|k| k.as_str().to_string())
                 .collect(),
+            examples,
         };
         self.tools.insert(
             name.to_string(),
@@ -234,6 +301,32 @@ impl RegistryBuilder {
         }
         Registry { tools: self.tools }
     }
+}
+
+/// Each example's arguments must be JSON that the tool accepts: examples
+/// teach models and people, so a wrong one is a registration error.
+fn check_examples<T: Tool>(
+    name: &str,
+    examples: &[crate::Example],
+) -> Result<Vec<ToolExample>, ToolError> {
+    examples
+        .iter()
+        .map(|x| {
+            let args: Value = serde_json::from_str(x.args).map_err(|e| {
+                ToolError::invalid(format!(
+                    "{name}: example {:?} has arguments that are not JSON: {e}",
+                    x.request
+                ))
+            })?;
+            parse_args::<T::Args>(name, args.clone()).map_err(|e| {
+                ToolError::invalid(format!("example {:?}: {}", x.request, e.message()))
+            })?;
+            Ok(ToolExample {
+                request: x.request.to_string(),
+                args,
+            })
+        })
+        .collect()
 }
 
 /// Names are `namespace.verb`: lowercase ASCII letters, digits and `_`.

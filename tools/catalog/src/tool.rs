@@ -3,11 +3,12 @@
 
 use std::fmt;
 use std::future::Future;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use aios_domain::Risk;
+use aios_domain::{Preview, Resource, ResourceKind, Risk, UndoRecord};
 use schemars::JsonSchema;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -18,15 +19,18 @@ use tokio_util::sync::CancellationToken;
 use crate::{Access, Supervisor, ToolError};
 
 /// One tool: its name, description, typed arguments, effect class,
-/// resources, preview and implementation, all in one place. The LLM schema,
-/// policy input and help text are derived from it by the [`crate::Registry`].
+/// resources, examples, assessment (effect, resources and preview of one
+/// call) and implementation, all in one place. The LLM schema, policy
+/// input, help text and docs are derived from it by the [`crate::Registry`].
 pub trait Tool: Send + Sync + 'static {
     /// Arguments. Derive `Deserialize` (with `deny_unknown_fields`, so a
     /// misspelt field is an error rather than silently ignored),
     /// `Serialize` (the typed arguments serialised again are the call's
     /// canonical form: keys sorted, every field present) and `JsonSchema`;
-    /// doc comments on fields become the schema descriptions.
-    type Args: DeserializeOwned + Serialize + JsonSchema + Send + 'static;
+    /// doc comments on fields become the schema descriptions. Put defaults
+    /// in the arguments (`#[serde(default = …)]`), not in `run`, so the
+    /// canonical form says what will really happen.
+    type Args: DeserializeOwned + Serialize + JsonSchema + Send + Sync + 'static;
 
     /// Dotted name, `namespace.verb`.
     fn name(&self) -> &'static str;
@@ -34,22 +38,56 @@ pub trait Tool: Send + Sync + 'static {
     /// One paragraph for the model and the help.
     fn description(&self) -> &'static str;
 
-    /// What the tool can do to the system.
+    /// The most a call of this tool can do: the effect class in its spec.
+    /// One call may do less ([`Tool::assess`]).
     fn effect(&self) -> Risk;
 
-    /// Kinds of resources the tool touches (`path`, `process`, `service`…),
-    /// listed in its spec for policy.
-    fn resource_kinds(&self) -> &'static [&'static str];
+    /// Kinds of resources the tool touches, listed in its spec for policy.
+    fn resource_kinds(&self) -> &'static [ResourceKind];
 
-    /// The resources one call touches, derived from its arguments.
+    /// A few natural requests this tool answers, with the arguments of the
+    /// call for each (JSON text, checked against `Args` at registration).
+    fn examples(&self) -> &'static [Example];
+
+    /// Put arguments in canonical form before anything looks at them:
+    /// expand `~` against the caller's `home`, normalise paths
+    /// ([`crate::access::normalize_path`]), lower-case names that are
+    /// case-insensitive. Policy, the approval hash and the ledger all see
+    /// the result. Default: nothing to do.
+    fn canonicalize(&self, args: &mut Self::Args, home: Option<&Path>) -> Result<(), ToolError> {
+        let _ = (args, home);
+        Ok(())
+    }
+
+    /// The resources one call touches, derived from its (canonical)
+    /// arguments.
     fn resources(&self, args: &Self::Args) -> Vec<Resource>;
 
-    /// Human text of what this call will do, for approval cards.
+    /// One line: what this call will do.
     fn preview(&self, args: &Self::Args) -> String;
+
+    /// Assess one call before it runs, with the caller's credentials and
+    /// without changing anything: its effect (a write into a new file is a
+    /// change, overwriting an existing one destructive), what it touches,
+    /// and a preview (a diff, a dry run, the affected items). Default: the
+    /// tool's effect class, [`Tool::resources`] and [`Tool::preview`].
+    fn assess(
+        &self,
+        ctx: &ToolCtx,
+        args: &Self::Args,
+    ) -> impl Future<Output = Result<Assessment, ToolError>> + Send {
+        let _ = ctx;
+        std::future::ready(Ok(Assessment {
+            effect: self.effect(),
+            resources: self.resources(args),
+            preview: Preview::text(self.preview(args)),
+        }))
+    }
 
     /// Run the call. Must stop promptly once `ctx` is cancelled (the
     /// executor also aborts the task after a grace period), and should do
-    /// blocking I/O through [`ToolCtx::blocking`].
+    /// blocking I/O through [`ToolCtx::blocking`]. A change that can be
+    /// reversed records how with [`ToolCtx::set_undo`] once it is done.
     fn run(
         &self,
         ctx: ToolCtx,
@@ -57,34 +95,25 @@ pub trait Tool: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Value, ToolError>> + Send;
 }
 
-/// A resource one call touches, for policy and audit.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Resource {
-    /// A filesystem path.
-    Path(PathBuf),
-    /// A service by name.
-    Service(String),
-    /// The process table.
-    Processes,
-    /// Network sockets.
-    Network,
-    /// System-wide state (memory, load, hostname…).
-    System,
-    /// A journald unit's log.
-    Journal(String),
+/// One natural request and the call that answers it.
+#[derive(Debug, Clone, Copy)]
+pub struct Example {
+    /// What a user might say.
+    pub request: &'static str,
+    /// The call's arguments, as JSON text.
+    pub args: &'static str,
 }
 
-impl fmt::Display for Resource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Resource::Path(p) => write!(f, "path:{}", p.display()),
-            Resource::Service(s) => write!(f, "service:{s}"),
-            Resource::Processes => f.write_str("processes"),
-            Resource::Network => f.write_str("network"),
-            Resource::System => f.write_str("system"),
-            Resource::Journal(u) => write!(f, "journal:{u}"),
-        }
-    }
+/// A tool's assessment of one call, before it runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Assessment {
+    /// What this call does. A tool that reports more than its class is
+    /// believed (the stricter answer wins); less is the point of assessing.
+    pub effect: Risk,
+    /// What it touches.
+    pub resources: Vec<Resource>,
+    /// What it will do, shown before approval.
+    pub preview: Preview,
 }
 
 /// Live output of a run, capped in total so a chatty tool cannot flood
@@ -149,6 +178,8 @@ pub struct ToolCtx {
     output: OutputSink,
     access: Arc<Access>,
     supervisor: Option<Arc<dyn Supervisor>>,
+    state_dir: Option<Arc<PathBuf>>,
+    undo: Arc<Mutex<Option<UndoRecord>>>,
 }
 
 impl ToolCtx {
@@ -159,7 +190,37 @@ impl ToolCtx {
             output,
             access: Arc::new(access),
             supervisor: None,
+            state_dir: None,
+            undo: Arc::new(Mutex::new(None)),
         }
+    }
+
+    /// The same context, with a private directory for state that outlives
+    /// the call (file snapshots for undo). Tools without one cannot offer
+    /// an undo that needs stored state, and say so.
+    pub fn with_state_dir(mut self, dir: PathBuf) -> ToolCtx {
+        self.state_dir = Some(Arc::new(dir));
+        self
+    }
+
+    /// The executor's private state directory, when it gave one.
+    pub fn state_dir(&self) -> Option<&Path> {
+        self.state_dir.as_deref().map(PathBuf::as_path)
+    }
+
+    /// Record how to reverse what this call did. Call it once the change
+    /// has happened; the executor puts it in the ledger's outcome entry.
+    pub fn set_undo(&self, undo: UndoRecord) {
+        // A poisoned lock only means another clone panicked mid-set; the
+        // value inside is still a whole Option.
+        let mut slot = self.undo.lock().unwrap_or_else(|e| e.into_inner());
+        *slot = Some(undo);
+    }
+
+    /// The undo record the run left, if any (the executor, after the run).
+    pub fn take_undo(&self) -> Option<UndoRecord> {
+        let mut slot = self.undo.lock().unwrap_or_else(|e| e.into_inner());
+        slot.take()
     }
 
     /// The same context, able to ask aiOS's supervisor about services.

@@ -9,6 +9,16 @@ pub(crate) fn tool_spec_in(t: w::ToolSpec) -> Result<d::ToolSpec, ApiError> {
         description: t.description,
         effect: risk_in(t.effect),
         resources: t.resources,
+        examples: t
+            .examples
+            .into_iter()
+            .map(|x| {
+                Ok(d::ToolExample {
+                    args: json_in(&x.args_json)?,
+                    request: x.request,
+                })
+            })
+            .collect::<Result<_, ApiError>>()?,
     })
 }
 
@@ -19,6 +29,14 @@ pub(crate) fn tool_spec_out(t: d::ToolSpec) -> w::ToolSpec {
         description: t.description,
         effect: risk_out(t.effect),
         resources: t.resources,
+        examples: t
+            .examples
+            .into_iter()
+            .map(|x| w::ToolExample {
+                args_json: json_out(&x.args),
+                request: x.request,
+            })
+            .collect(),
     }
 }
 

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::util::human_bytes;
-use crate::{Resource, Tool, ToolCtx, ToolError};
+use crate::{Example, Resource, ResourceKind, Tool, ToolCtx, ToolError};
 
 /// `fs.largest`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -279,12 +279,37 @@ impl Tool for FsLargest {
         Risk::Read
     }
 
-    fn resource_kinds(&self) -> &'static [&'static str] {
-        &["path"]
+    fn resource_kinds(&self) -> &'static [ResourceKind] {
+        &[ResourceKind::Path]
+    }
+
+    fn examples(&self) -> &'static [Example] {
+        &[
+            Example {
+                request: "what are the biggest files in /var?",
+                args: r#"{"path": "/var"}"#,
+            },
+            Example {
+                request: "find the 5 largest files in my home",
+                args: r#"{"path": "~", "top": 5}"#,
+            },
+            Example {
+                request: "what is eating space under /var/log",
+                args: r#"{"path": "/var/log"}"#,
+            },
+        ]
+    }
+
+    fn canonicalize(
+        &self,
+        args: &mut FsLargestArgs,
+        home: Option<&std::path::Path>,
+    ) -> Result<(), ToolError> {
+        crate::access::normalize_in_place(&mut args.path, home)
     }
 
     fn resources(&self, args: &FsLargestArgs) -> Vec<Resource> {
-        vec![Resource::Path(PathBuf::from(&args.path))]
+        vec![Resource::Path(args.path.clone())]
     }
 
     fn preview(&self, args: &FsLargestArgs) -> String {

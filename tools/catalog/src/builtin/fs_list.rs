@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::util::{human_bytes, rfc3339};
-use crate::{Resource, Tool, ToolCtx, ToolError};
+use crate::{Example, Resource, ResourceKind, Tool, ToolCtx, ToolError};
 
 /// `fs.list`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -171,12 +171,37 @@ impl Tool for FsList {
         Risk::Read
     }
 
-    fn resource_kinds(&self) -> &'static [&'static str] {
-        &["path"]
+    fn resource_kinds(&self) -> &'static [ResourceKind] {
+        &[ResourceKind::Path]
+    }
+
+    fn examples(&self) -> &'static [Example] {
+        &[
+            Example {
+                request: "what is in /etc/nginx?",
+                args: r#"{"path": "/etc/nginx"}"#,
+            },
+            Example {
+                request: "list my home directory",
+                args: r#"{"path": "~"}"#,
+            },
+            Example {
+                request: "show the files in /var/log",
+                args: r#"{"path": "/var/log"}"#,
+            },
+        ]
+    }
+
+    fn canonicalize(
+        &self,
+        args: &mut FsListArgs,
+        home: Option<&std::path::Path>,
+    ) -> Result<(), ToolError> {
+        crate::access::normalize_in_place(&mut args.path, home)
     }
 
     fn resources(&self, args: &FsListArgs) -> Vec<Resource> {
-        vec![Resource::Path(PathBuf::from(&args.path))]
+        vec![Resource::Path(args.path.clone())]
     }
 
     fn preview(&self, args: &FsListArgs) -> String {

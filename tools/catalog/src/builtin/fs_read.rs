@@ -8,7 +8,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::{Resource, Tool, ToolCtx, ToolError};
+use crate::{Example, Resource, ResourceKind, Tool, ToolCtx, ToolError};
 
 /// `fs.read`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -129,12 +129,37 @@ impl Tool for FsRead {
         Risk::Read
     }
 
-    fn resource_kinds(&self) -> &'static [&'static str] {
-        &["path"]
+    fn resource_kinds(&self) -> &'static [ResourceKind] {
+        &[ResourceKind::Path]
+    }
+
+    fn examples(&self) -> &'static [Example] {
+        &[
+            Example {
+                request: "show me /etc/hostname",
+                args: r#"{"path": "/etc/hostname"}"#,
+            },
+            Example {
+                request: "what does my .bashrc say",
+                args: r#"{"path": "~/.bashrc"}"#,
+            },
+            Example {
+                request: "read the first kilobyte of /etc/ssh/sshd_config",
+                args: r#"{"path": "/etc/ssh/sshd_config", "max_bytes": 1024}"#,
+            },
+        ]
+    }
+
+    fn canonicalize(
+        &self,
+        args: &mut FsReadArgs,
+        home: Option<&std::path::Path>,
+    ) -> Result<(), ToolError> {
+        crate::access::normalize_in_place(&mut args.path, home)
     }
 
     fn resources(&self, args: &FsReadArgs) -> Vec<Resource> {
-        vec![Resource::Path(PathBuf::from(&args.path))]
+        vec![Resource::Path(args.path.clone())]
     }
 
     fn preview(&self, args: &FsReadArgs) -> String {

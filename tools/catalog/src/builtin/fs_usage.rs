@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::procfs::{self, Mount};
 use crate::util::{human_bytes, percent};
-use crate::{Resource, Tool, ToolCtx, ToolError};
+use crate::{Example, Resource, ResourceKind, Tool, ToolCtx, ToolError};
 
 /// `fs.usage`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -153,14 +153,42 @@ impl Tool for FsUsage {
         Risk::Read
     }
 
-    fn resource_kinds(&self) -> &'static [&'static str] {
-        &["path"]
+    fn resource_kinds(&self) -> &'static [ResourceKind] {
+        &[ResourceKind::Path]
+    }
+
+    fn examples(&self) -> &'static [Example] {
+        &[
+            Example {
+                request: "how full is the disk?",
+                args: r#"{}"#,
+            },
+            Example {
+                request: "how much space is left on /var",
+                args: r#"{"path": "/var"}"#,
+            },
+            Example {
+                request: "why is the disk full",
+                args: r#"{"path": "/"}"#,
+            },
+        ]
+    }
+
+    fn canonicalize(
+        &self,
+        args: &mut FsUsageArgs,
+        home: Option<&std::path::Path>,
+    ) -> Result<(), ToolError> {
+        match args.path.as_mut() {
+            Some(p) => crate::access::normalize_in_place(p, home),
+            None => Ok(()),
+        }
     }
 
     fn resources(&self, args: &FsUsageArgs) -> Vec<Resource> {
-        vec![Resource::Path(PathBuf::from(
-            args.path.as_deref().unwrap_or("/"),
-        ))]
+        vec![Resource::Path(
+            args.path.as_deref().unwrap_or("/").to_string(),
+        )]
     }
 
     fn preview(&self, args: &FsUsageArgs) -> String {

@@ -2,7 +2,7 @@
 //! one unit) through `journalctl`, capped.
 
 use std::io::{Read, Seek, SeekFrom};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use aios_domain::Risk;
@@ -13,7 +13,7 @@ use serde_json::Value;
 use super::service_status::ServiceName;
 use crate::command::run_command;
 use crate::util::truncate;
-use crate::{Resource, Tool, ToolCtx, ToolError};
+use crate::{Example, Resource, ResourceKind, Tool, ToolCtx, ToolError};
 
 /// `log.tail`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -174,15 +174,43 @@ impl Tool for LogTail {
         Risk::Read
     }
 
-    fn resource_kinds(&self) -> &'static [&'static str] {
-        &["path", "journal"]
+    fn resource_kinds(&self) -> &'static [ResourceKind] {
+        &[ResourceKind::Path, ResourceKind::Journal]
+    }
+
+    fn examples(&self) -> &'static [Example] {
+        &[
+            Example {
+                request: "show the latest log lines",
+                args: r#"{}"#,
+            },
+            Example {
+                request: "show the last 100 lines of the nginx log",
+                args: r#"{"unit": "nginx.service", "lines": 100}"#,
+            },
+            Example {
+                request: "tail /var/log/auth.log",
+                args: r#"{"path": "/var/log/auth.log"}"#,
+            },
+        ]
+    }
+
+    fn canonicalize(
+        &self,
+        args: &mut LogTailArgs,
+        home: Option<&std::path::Path>,
+    ) -> Result<(), ToolError> {
+        match args.path.as_mut() {
+            Some(p) => crate::access::normalize_in_place(p, home),
+            None => Ok(()),
+        }
     }
 
     fn resources(&self, args: &LogTailArgs) -> Vec<Resource> {
         match (&args.path, &args.unit) {
-            (Some(p), _) => vec![Resource::Path(PathBuf::from(p))],
+            (Some(p), _) => vec![Resource::Path(p.to_string())],
             (None, Some(u)) => vec![Resource::Journal(u.as_str().to_string())],
-            (None, None) => vec![Resource::Path(PathBuf::from("/var/log"))],
+            (None, None) => vec![Resource::Path("/var/log".to_string())],
         }
     }
 

@@ -101,6 +101,12 @@ mod tests {
             assert!(spec.description.len() > 20, "{}", spec.name);
             assert_eq!(spec.effect, Risk::Read);
             assert!(!spec.resources.is_empty(), "{}", spec.name);
+            // The model router retrieves tools by their examples.
+            assert!(
+                spec.examples.len() >= 2,
+                "{} needs at least two example requests",
+                spec.name
+            );
         }
     }
 

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::procfs::{self, UserNames};
-use crate::{Resource, Tool, ToolCtx, ToolError};
+use crate::{Example, Resource, ResourceKind, Tool, ToolCtx, ToolError};
 
 /// `net.listening`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -225,8 +225,25 @@ impl Tool for NetListening {
         Risk::Read
     }
 
-    fn resource_kinds(&self) -> &'static [&'static str] {
-        &["network"]
+    fn resource_kinds(&self) -> &'static [ResourceKind] {
+        &[ResourceKind::Network]
+    }
+
+    fn examples(&self) -> &'static [Example] {
+        &[
+            Example {
+                request: "which ports are open?",
+                args: r#"{}"#,
+            },
+            Example {
+                request: "what is listening on the network",
+                args: r#"{}"#,
+            },
+            Example {
+                request: "is anything listening on port 80",
+                args: r#"{}"#,
+            },
+        ]
     }
 
     fn resources(&self, _args: &NoArgs) -> Vec<Resource> {

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::procfs::{self, ProcInfo, UserNames};
 use crate::util::{human_bytes, truncate};
-use crate::{Resource, Tool, ToolCtx, ToolError};
+use crate::{Example, Resource, ResourceKind, Tool, ToolCtx, ToolError};
 
 /// `process.list`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -185,8 +185,25 @@ impl Tool for ProcessList {
         Risk::Read
     }
 
-    fn resource_kinds(&self) -> &'static [&'static str] {
-        &["processes"]
+    fn resource_kinds(&self) -> &'static [ResourceKind] {
+        &[ResourceKind::Processes]
+    }
+
+    fn examples(&self) -> &'static [Example] {
+        &[
+            Example {
+                request: "what is using the most CPU?",
+                args: r#"{"sort_by": "cpu"}"#,
+            },
+            Example {
+                request: "show the top 10 processes by memory",
+                args: r#"{"sort_by": "memory", "limit": 10}"#,
+            },
+            Example {
+                request: "what processes are running",
+                args: r#"{}"#,
+            },
+        ]
     }
 
     fn resources(&self, _args: &ProcessListArgs) -> Vec<Resource> {

@@ -15,7 +15,7 @@ use serde_json::Value;
 use crate::command::run_command;
 use crate::procfs::{self, UserNames};
 use crate::util::{human_bytes, truncate};
-use crate::{Resource, Tool, ToolCtx, ToolError};
+use crate::{Example, Resource, ResourceKind, Tool, ToolCtx, ToolError};
 
 /// `service.status`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -156,8 +156,25 @@ impl Tool for ServiceStatus {
         Risk::Read
     }
 
-    fn resource_kinds(&self) -> &'static [&'static str] {
-        &["service"]
+    fn resource_kinds(&self) -> &'static [ResourceKind] {
+        &[ResourceKind::Service]
+    }
+
+    fn examples(&self) -> &'static [Example] {
+        &[
+            Example {
+                request: "is nginx running?",
+                args: r#"{"name": "nginx"}"#,
+            },
+            Example {
+                request: "status of sshd",
+                args: r#"{"name": "ssh"}"#,
+            },
+            Example {
+                request: "did the cron service fail",
+                args: r#"{"name": "cron"}"#,
+            },
+        ]
     }
 
     fn resources(&self, args: &ServiceStatusArgs) -> Vec<Resource> {

@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::fs_usage::{FsUsageInfo, usage_of};
 use crate::procfs;
 use crate::util::{human_bytes, human_duration, percent};
-use crate::{Resource, Tool, ToolCtx, ToolError};
+use crate::{Example, Resource, ResourceKind, Tool, ToolCtx, ToolError};
 
 /// `sys.overview`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -163,8 +163,25 @@ impl Tool for SysOverview {
         Risk::Read
     }
 
-    fn resource_kinds(&self) -> &'static [&'static str] {
-        &["system"]
+    fn resource_kinds(&self) -> &'static [ResourceKind] {
+        &[ResourceKind::System]
+    }
+
+    fn examples(&self) -> &'static [Example] {
+        &[
+            Example {
+                request: "how is the system doing?",
+                args: r#"{}"#,
+            },
+            Example {
+                request: "what is the load and memory use",
+                args: r#"{}"#,
+            },
+            Example {
+                request: "how long has this machine been up",
+                args: r#"{}"#,
+            },
+        ]
     }
 
     fn resources(&self, _args: &NoArgs) -> Vec<Resource> {
