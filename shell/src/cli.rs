@@ -55,8 +55,13 @@ pub struct Cli {
 pub enum ApproveMode {
     /// Ask the human for anything policy does not allow outright.
     Ask,
-    /// Never wait for a human: refuse what policy does not allow.
+    /// Never wait for a human: refuse what policy does not allow (exit 3).
     Policy,
+    /// Change nothing, whatever policy allows: only reads run.
+    Never,
+    /// Approve every request policy asks about, as yourself; needs an
+    /// administrator, and each approval is recorded in the audit ledger.
+    All,
 }
 
 /// Subcommands.

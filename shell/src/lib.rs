@@ -23,6 +23,7 @@
 #![deny(missing_docs)]
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod approve;
 pub mod cli;
 pub mod connection;
 pub mod doctor;

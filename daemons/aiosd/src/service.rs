@@ -180,9 +180,11 @@ impl Inner {
             }
             Op::ApprovalDecision { call_id, decision } => {
                 // Approvals are recorded by the executor from the user's own
-                // connection (a later issue); nothing is pending here yet.
+                // connection (DESIGN.md §2): the orchestrator must not be a
+                // path for them, so it refuses to carry one.
                 let what = match decision {
                     Decision::Approve => "approve",
+                    Decision::Session => "approve for the session",
                     Decision::Reject { .. } => "reject",
                     Decision::Edit { .. } => "edit",
                     Decision::Always => "always",
@@ -190,7 +192,7 @@ impl Inner {
                 session.emit(EventKind::Error {
                     code: ErrorCode::NoPendingApproval,
                     message: format!(
-                        "cannot {what} {}: no approval is pending for that call",
+                        "cannot {what} {} here: approvals go straight to toolsd from your shell (aiosd cannot approve)",
                         quote(&call_id, MAX_ID_BYTES)
                     ),
                     fatal: false,
