@@ -86,7 +86,7 @@ impl Renderer {
 
     /// The approval card: the exact call, what it touches, its preview,
     /// why the model wants it and why policy asks.
-    fn approval_card(&self, a: &ApprovalNeeded) -> String {
+    pub fn approval_card(&self, a: &ApprovalNeeded) -> String {
         let (colour, word) = match a.effect {
             Risk::Read => ("36", "read"),
             Risk::Change => ("33", "change"),
