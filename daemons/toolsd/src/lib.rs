@@ -27,6 +27,7 @@ mod approvals;
 mod audit;
 mod authorize;
 mod executor;
+pub mod host;
 mod identities;
 mod pipeline;
 mod policy;
