@@ -4,19 +4,19 @@
 //! each reads with the caller's credentials, so an ordinary user sees
 //! what they may see and is told what they could not.
 
-//TODO mod failed_logins;
-//TODO mod logins;
-//TODO mod ports_audit;
+mod failed_logins;
+mod logins;
+mod ports_audit;
 mod scan;
 mod sshd_audit;
-//TODO mod sudoers;
+mod sudoers;
 mod suid;
 mod world_writable;
 
-//TODO pub use failed_logins::SecFailedLogins;
-//TODO pub use logins::SecLogins;
-//TODO pub use ports_audit::SecPortsAudit;
+pub use failed_logins::SecFailedLogins;
+pub use logins::SecLogins;
+pub use ports_audit::SecPortsAudit;
 pub use sshd_audit::SecSshdAudit;
-//TODO pub use sudoers::SecSudoers;
+pub use sudoers::SecSudoers;
 pub use suid::SecSuid;
 pub use world_writable::SecWorldWritable;
