@@ -67,6 +67,9 @@ impl RegistryBuilder {
             .register(sec::SecWorldWritable)
             .register(sec::SecSuid)
             .register(sec::SecPortsAudit)
+            .register(cron::CronList)
+            .register(cron::CronAdd)
+            .register(cron::CronRemove)
     }
 }
 
@@ -114,6 +117,9 @@ mod tests {
             "sec.world_writable",
             "sec.suid",
             "sec.ports_audit",
+            "cron.list",
+            "cron.add",
+            "cron.remove",
         ] {
             assert!(names.contains(&n), "{n} missing from {names:?}");
         }
@@ -135,7 +141,11 @@ mod tests {
             assert!(spec.description.len() > 20, "{}", spec.name);
             // A tool that can change something must show what a user would ask it to change.
             if spec.effect != Risk::Read {
-                assert!(spec.examples.len() >= 3, "{} needs three example requests", spec.name);
+                assert!(
+                    spec.examples.len() >= 3,
+                    "{} needs three example requests",
+                    spec.name
+                );
             }
             assert!(!spec.resources.is_empty(), "{}", spec.name);
             // The model router retrieves tools by their examples.

@@ -68,8 +68,14 @@ pub struct Failure {
 fn timestamp(line: &str) -> String {
     let mut it = line.split_whitespace();
     match it.next() {
-        Some(first) if first.as_bytes().first().is_some_and(u8::is_ascii_digit) => first.to_string(),
-        Some(first) => [Some(first), it.next(), it.next()].into_iter().flatten().collect::<Vec<_>>().join(" "),
+        Some(first) if first.as_bytes().first().is_some_and(u8::is_ascii_digit) => {
+            first.to_string()
+        }
+        Some(first) => [Some(first), it.next(), it.next()]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" "),
         None => String::new(),
     }
 }
@@ -94,7 +100,10 @@ pub fn parse_line(line: &str) -> Option<Failure> {
     } else {
         return None;
     };
-    let (invalid_user, rest) = match rest.strip_prefix("invalid user ").or_else(|| rest.strip_prefix("Invalid user ")) {
+    let (invalid_user, rest) = match rest
+        .strip_prefix("invalid user ")
+        .or_else(|| rest.strip_prefix("Invalid user "))
+    {
         Some(r) => (true, r),
         None => (false, rest),
     };
@@ -154,15 +163,17 @@ pub struct FailedLogins {
 pub fn summarise(text: &str, source: String, limit: usize) -> FailedLogins {
     let mut groups: BTreeMap<(String, String), Group> = BTreeMap::new();
     for f in text.lines().filter_map(parse_line) {
-        let g = groups.entry((f.source.clone(), f.user.clone())).or_insert_with(|| Group {
-            source: f.source.clone(),
-            user: f.user.clone(),
-            invalid_user: false,
-            failures: 0,
-            probes: 0,
-            first_seen: f.when.clone(),
-            last_seen: String::new(),
-        });
+        let g = groups
+            .entry((f.source.clone(), f.user.clone()))
+            .or_insert_with(|| Group {
+                source: f.source.clone(),
+                user: f.user.clone(),
+                invalid_user: false,
+                failures: 0,
+                probes: 0,
+                first_seen: f.when.clone(),
+                last_seen: String::new(),
+            });
         g.invalid_user |= f.invalid_user;
         if f.failed_auth {
             g.failures += f.count;
@@ -172,7 +183,11 @@ pub fn summarise(text: &str, source: String, limit: usize) -> FailedLogins {
         g.last_seen = f.when;
     }
     let mut list: Vec<Group> = groups.into_values().collect();
-    list.sort_by(|a, b| (b.failures + b.probes).cmp(&(a.failures + a.probes)).then_with(|| a.source.cmp(&b.source)));
+    list.sort_by(|a, b| {
+        (b.failures + b.probes)
+            .cmp(&(a.failures + a.probes))
+            .then_with(|| a.source.cmp(&b.source))
+    });
     let total = list.len();
     let total_failures = list.iter().map(|g| g.failures).sum();
     let mut sources: Vec<&str> = list.iter().map(|g| g.source.as_str()).collect();
@@ -207,10 +222,13 @@ fn read_tail(ctx: &ToolCtx, p: &Path) -> Result<String, ToolError> {
     let mut f = std::fs::File::open(p).map_err(|e| ctx.access().io_error(p, "read", &e))?;
     let len = f.metadata().map(|m| m.len()).unwrap_or(0);
     if len > TAIL_BYTES {
-        f.seek(SeekFrom::Start(len - TAIL_BYTES)).map_err(|e| ToolError::io(p, "read", &e))?;
+        f.seek(SeekFrom::Start(len - TAIL_BYTES))
+            .map_err(|e| ToolError::io(p, "read", &e))?;
     }
     let mut buf = Vec::new();
-    f.take(TAIL_BYTES).read_to_end(&mut buf).map_err(|e| ToolError::io(p, "read", &e))?;
+    f.take(TAIL_BYTES)
+        .read_to_end(&mut buf)
+        .map_err(|e| ToolError::io(p, "read", &e))?;
     Ok(String::from_utf8_lossy(&buf).into_owned())
 }
 
@@ -252,7 +270,11 @@ impl Tool for SecFailedLogins {
         ]
     }
 
-    fn canonicalize(&self, args: &mut FailedLoginsArgs, home: Option<&Path>) -> Result<(), ToolError> {
+    fn canonicalize(
+        &self,
+        args: &mut FailedLoginsArgs,
+        home: Option<&Path>,
+    ) -> Result<(), ToolError> {
         match &mut args.path {
             Some(p) => crate::access::normalize_in_place(p, home),
             None => Ok(()),
@@ -262,7 +284,10 @@ impl Tool for SecFailedLogins {
     fn resources(&self, args: &FailedLoginsArgs) -> Vec<Resource> {
         match &args.path {
             Some(p) => vec![Resource::Path(p.clone())],
-            None => vec![Resource::Journal("ssh".into()), Resource::Path("/var/log/auth.log".into())],
+            None => vec![
+                Resource::Journal("ssh".into()),
+                Resource::Path("/var/log/auth.log".into()),
+            ],
         }
     }
 
@@ -284,33 +309,60 @@ impl Tool for SecFailedLogins {
             )));
         }
         if let Some(p) = args.path.clone() {
-            let text = ctx.blocking(move |ctx| read_tail(&ctx, Path::new(&p))).await?;
+            let text = ctx
+                .blocking(move |ctx| read_tail(&ctx, Path::new(&p)))
+                .await?;
             let path = args.path.unwrap_or_default();
             return super::super::to_value(&summarise(&text, path, args.limit));
         }
         let mut notes = Vec::new();
         if Path::new("/run/systemd/journal").exists() {
-            let since = format!("--since=@{}", super::super::user::now_secs() - i64::from(args.since_hours) * 3600);
+            let since = format!(
+                "--since=@{}",
+                super::super::user::now_secs() - i64::from(args.since_hours) * 3600
+            );
             match run_command(
                 &ctx,
                 "journalctl",
-                &["--no-pager", "-q", "-o", "short-iso", &since, "SYSLOG_IDENTIFIER=sshd", "SYSLOG_IDENTIFIER=sshd-session"],
+                &[
+                    "--no-pager",
+                    "-q",
+                    "-o",
+                    "short-iso",
+                    &since,
+                    "SYSLOG_IDENTIFIER=sshd",
+                    "SYSLOG_IDENTIFIER=sshd-session",
+                ],
                 Duration::from_secs(30),
                 TAIL_BYTES as usize,
             )
             .await
             {
                 Ok(out) if out.code == Some(0) => {
-                    let mut r = summarise(&out.stdout, format!("journald (sshd, last {} h)", args.since_hours), args.limit);
+                    let mut r = summarise(
+                        &out.stdout,
+                        format!("journald (sshd, last {} h)", args.since_hours),
+                        args.limit,
+                    );
                     if out.truncated {
-                        r.notes.push("journal output was cut at 32 MiB; counts are lower bounds".into());
+                        r.notes.push(
+                            "journal output was cut at 32 MiB; counts are lower bounds".into(),
+                        );
                     }
-                    if !ctx.access().identity().in_any_group(&["adm", "systemd-journal"]) && super::super::user::runs_as_root(&ctx) == false {
+                    if !ctx
+                        .access()
+                        .identity()
+                        .in_any_group(&["adm", "systemd-journal"])
+                        && super::super::user::runs_as_root(&ctx) == false
+                    {
                         r.notes.push("only the journal entries this user may read were searched (members of adm or systemd-journal see all)".into());
                     }
                     return super::super::to_value(&r);
                 }
-                Ok(out) => notes.push(format!("journalctl failed: {}", crate::util::truncate(out.stderr.trim(), 300))),
+                Ok(out) => notes.push(format!(
+                    "journalctl failed: {}",
+                    crate::util::truncate(out.stderr.trim(), 300)
+                )),
                 Err(e) => notes.push(format!("journald not used: {e}")),
             }
         }
@@ -319,7 +371,9 @@ impl Tool for SecFailedLogins {
                 continue;
             }
             let f = file.to_string();
-            let text = ctx.blocking(move |ctx| read_tail(&ctx, Path::new(&f))).await?;
+            let text = ctx
+                .blocking(move |ctx| read_tail(&ctx, Path::new(&f)))
+                .await?;
             let mut r = summarise(&text, file.to_string(), args.limit);
             r.notes = notes;
             return super::super::to_value(&r);
@@ -327,7 +381,11 @@ impl Tool for SecFailedLogins {
         Err(ToolError::unsupported(format!(
             "no SSH log found: journald is not running and neither /var/log/auth.log nor /var/log/secure exists{}; \
              give the log file as `path`",
-            if notes.is_empty() { String::new() } else { format!(" ({})", notes.join("; ")) }
+            if notes.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", notes.join("; "))
+            }
         )))
     }
 }
@@ -352,9 +410,20 @@ Jan  5 10:04:00 host sshd[105]: pam_unix(sshd:auth): authentication failure; rho
     #[test]
     fn lines_parse_and_group() {
         let f = parse_line("Jan  5 10:00:02 host sshd[101]: Failed password for invalid user admin from 203.0.113.5 port 40000 ssh2").unwrap();
-        assert_eq!((f.source.as_str(), f.user.as_str(), f.invalid_user, f.failed_auth), ("203.0.113.5", "admin", true, true));
+        assert_eq!(
+            (
+                f.source.as_str(),
+                f.user.as_str(),
+                f.invalid_user,
+                f.failed_auth
+            ),
+            ("203.0.113.5", "admin", true, true)
+        );
         assert_eq!(f.when, "Jan 5 10:00:02");
-        assert!(parse_line("Jan  5 host sshd[1]: Accepted password for x from 1.2.3.4 port 1").is_none());
+        assert!(
+            parse_line("Jan  5 host sshd[1]: Accepted password for x from 1.2.3.4 port 1")
+                .is_none()
+        );
         // A user name containing " from " cannot fake the source: the last one is taken and must be an address.
         assert!(parse_line("sshd[1]: Invalid user a from evil from nowhere port 1").is_none());
         let r = summarise(LOG, "test".into(), 50);
@@ -364,7 +433,10 @@ Jan  5 10:04:00 host sshd[105]: pam_unix(sshd:auth): authentication failure; rho
         assert_eq!(r.groups[0].failures, 6);
         assert_eq!(r.groups[0].last_seen, "2024-01-05T10:05:00+0000");
         let admin = r.groups.iter().find(|g| g.user == "admin").unwrap();
-        assert_eq!((admin.failures, admin.probes, admin.invalid_user), (1, 1, true));
+        assert_eq!(
+            (admin.failures, admin.probes, admin.invalid_user),
+            (1, 1, true)
+        );
         assert_eq!(r.total_failures, 8);
         // sudo's line is not sshd's and is ignored.
         assert!(!r.groups.iter().any(|g| g.source == "192.0.2.1"));
@@ -376,7 +448,10 @@ Jan  5 10:04:00 host sshd[105]: pam_unix(sshd:auth): authentication failure; rho
         let p = t.path().join("auth.log");
         std::fs::write(&p, LOG).unwrap();
         let v = Registry::builtin()
-            .prepare("sec.failed_logins", serde_json::json!({"path": p, "limit": 1}))
+            .prepare(
+                "sec.failed_logins",
+                serde_json::json!({"path": p, "limit": 1}),
+            )
             .unwrap()
             .run(ToolCtx::local())
             .await
@@ -384,9 +459,18 @@ Jan  5 10:04:00 host sshd[105]: pam_unix(sshd:auth): authentication failure; rho
         assert_eq!(v["groups"].as_array().unwrap().len(), 1);
         assert_eq!(v["total"], 3);
         assert_eq!(v["truncated"], true);
-        assert!(v["summary"].as_str().unwrap().starts_with("8 failed SSH login(s) from 3 source(s)"), "{v}");
+        assert!(
+            v["summary"]
+                .as_str()
+                .unwrap()
+                .starts_with("8 failed SSH login(s) from 3 source(s)"),
+            "{v}"
+        );
         let e = Registry::builtin()
-            .prepare("sec.failed_logins", serde_json::json!({"path": t.path().join("missing")}))
+            .prepare(
+                "sec.failed_logins",
+                serde_json::json!({"path": t.path().join("missing")}),
+            )
             .unwrap()
             .run(ToolCtx::local())
             .await

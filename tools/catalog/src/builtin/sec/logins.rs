@@ -79,11 +79,13 @@ pub fn parse_utmp(data: &[u8]) -> Vec<UtmpLogin> {
             if ty != USER_PROCESS {
                 return None;
             }
-            let words: Vec<[u8; 4]> = (0..4).map(|i| {
-                let mut w = [0u8; 4];
-                w.copy_from_slice(&r[348 + i * 4..352 + i * 4]);
-                w
-            }).collect();
+            let words: Vec<[u8; 4]> = (0..4)
+                .map(|i| {
+                    let mut w = [0u8; 4];
+                    w.copy_from_slice(&r[348 + i * 4..352 + i * 4]);
+                    w
+                })
+                .collect();
             let addr = if words[1..].iter().all(|w| *w == [0; 4]) {
                 (words[0] != [0; 4]).then(|| IpAddr::V4(Ipv4Addr::from(words[0])))
             } else {
@@ -172,10 +174,7 @@ fn sessions(data: &[u8], limit: usize) -> Logins {
     let summary = if total == 0 {
         "nobody is logged in".to_string()
     } else {
-        format!(
-            "{total} session(s), {remote} remote: {}",
-            users.join(", ")
-        )
+        format!("{total} session(s), {remote} remote: {}", users.join(", "))
     };
     Logins {
         summary,
@@ -247,7 +246,11 @@ impl Tool for SecLogins {
             let data = match std::fs::read(p) {
                 Ok(d) => d,
                 // No utmp at all (a container, no login program ever ran).
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound && args.path == default_path() => Vec::new(),
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::NotFound && args.path == default_path() =>
+                {
+                    Vec::new()
+                }
                 Err(e) => return Err(ctx.access().io_error(p, "read", &e)),
             };
             let mut out = sessions(&data, args.limit);
@@ -266,7 +269,15 @@ mod tests {
     use crate::Registry;
 
     /// A glibc utmp record.
-    fn record(ty: i16, pid: i32, line: &str, user: &str, host: &str, time: i32, addr: [u8; 4]) -> Vec<u8> {
+    fn record(
+        ty: i16,
+        pid: i32,
+        line: &str,
+        user: &str,
+        host: &str,
+        time: i32,
+        addr: [u8; 4],
+    ) -> Vec<u8> {
         let mut r = vec![0u8; RECORD];
         r[0..2].copy_from_slice(&ty.to_ne_bytes());
         r[4..8].copy_from_slice(&pid.to_ne_bytes());
@@ -282,11 +293,35 @@ mod tests {
     async fn reads_live_sessions_from_a_written_utmp() {
         let me = i32::try_from(std::process::id()).unwrap();
         let mut data = Vec::new();
-        data.extend(record(USER_PROCESS, me, "pts/3", "alice", "203.0.113.9", 1_700_000_000, [203, 0, 113, 9]));
-        data.extend(record(USER_PROCESS, me, "tty1", "bob", "", 1_600_000_000, [0; 4]));
+        data.extend(record(
+            USER_PROCESS,
+            me,
+            "pts/3",
+            "alice",
+            "203.0.113.9",
+            1_700_000_000,
+            [203, 0, 113, 9],
+        ));
+        data.extend(record(
+            USER_PROCESS,
+            me,
+            "tty1",
+            "bob",
+            "",
+            1_600_000_000,
+            [0; 4],
+        ));
         // A login process record and a dead session are not sessions.
         data.extend(record(6, me, "tty2", "LOGIN", "", 0, [0; 4]));
-        data.extend(record(USER_PROCESS, i32::MAX - 1, "pts/9", "ghost", "h", 1, [0; 4]));
+        data.extend(record(
+            USER_PROCESS,
+            i32::MAX - 1,
+            "pts/9",
+            "ghost",
+            "h",
+            1,
+            [0; 4],
+        ));
         let t = tempfile::tempdir().unwrap();
         let p = t.path().join("utmp");
         std::fs::write(&p, &data).unwrap();
@@ -319,7 +354,10 @@ mod tests {
             .unwrap();
         assert!(v["summary"].is_string());
         let e = Registry::builtin()
-            .prepare("sec.logins", serde_json::json!({"path": "/nonexistent/utmp"}))
+            .prepare(
+                "sec.logins",
+                serde_json::json!({"path": "/nonexistent/utmp"}),
+            )
             .unwrap()
             .run(ToolCtx::local())
             .await

@@ -63,7 +63,9 @@ pub fn exposure(addr: &str) -> &'static str {
     match addr.parse::<std::net::IpAddr>() {
         Ok(a) if a.is_unspecified() => "all_interfaces",
         Ok(a) if a.is_loopback() => "loopback",
-        Ok(std::net::IpAddr::V6(a)) if a.to_ipv4_mapped().is_some_and(|v| v.is_loopback()) => "loopback",
+        Ok(std::net::IpAddr::V6(a)) if a.to_ipv4_mapped().is_some_and(|v| v.is_loopback()) => {
+            "loopback"
+        }
         _ => "address",
     }
 }
@@ -79,7 +81,11 @@ fn judge(sockets: Vec<Listener>, expected: &[u16]) -> Vec<Exposure> {
                     "{} port {} is reachable {} by {} and is not in expected_ports",
                     s.proto,
                     s.port,
-                    if exp == "all_interfaces" { "on every interface" } else { "on a network address" },
+                    if exp == "all_interfaces" {
+                        "on every interface"
+                    } else {
+                        "on a network address"
+                    },
                     s.process.as_deref().unwrap_or("an unknown process"),
                 )
             });
@@ -133,7 +139,11 @@ impl Tool for SecPortsAudit {
         ]
     }
 
-    fn canonicalize(&self, args: &mut PortsAuditArgs, _home: Option<&std::path::Path>) -> Result<(), ToolError> {
+    fn canonicalize(
+        &self,
+        args: &mut PortsAuditArgs,
+        _home: Option<&std::path::Path>,
+    ) -> Result<(), ToolError> {
         args.expected_ports.sort_unstable();
         args.expected_ports.dedup();
         Ok(())
@@ -158,7 +168,9 @@ impl Tool for SecPortsAudit {
             .collect();
         let open = sockets.iter().filter(|s| s.exposure != "loopback").count();
         let summary = if flagged.is_empty() {
-            format!("{total} listening socket(s), {open} reachable from the network, none unexpected")
+            format!(
+                "{total} listening socket(s), {open} reachable from the network, none unexpected"
+            )
         } else {
             format!(
                 "{total} listening socket(s), {open} reachable from the network; unexpected: {}",
@@ -217,13 +229,21 @@ mod tests {
         assert_eq!(o["flagged"], true);
         assert_eq!(o["pid"], std::process::id());
         assert!(o["reason"].as_str().unwrap().contains("every interface"));
-        assert!(v["summary"].as_str().unwrap().contains(&format!("{open_port}/tcp")));
+        assert!(
+            v["summary"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("{open_port}/tcp"))
+        );
         let l = find(&v, local_port);
         assert_eq!(l["exposure"], "loopback");
         assert_eq!(l["flagged"], false);
         // Listed as expected: no longer flagged.
         let v = r
-            .prepare("sec.ports_audit", serde_json::json!({"expected_ports": [open_port]}))
+            .prepare(
+                "sec.ports_audit",
+                serde_json::json!({"expected_ports": [open_port]}),
+            )
             .unwrap()
             .run(ToolCtx::local())
             .await

@@ -124,12 +124,19 @@ pub(crate) fn walk(
             if stats.entries % 1024 == 0 {
                 ctx.check_cancelled()?;
                 if started.elapsed() > limits.max_time {
-                    stats.stopped = Some(format!("time limit of {} s reached", limits.max_time.as_secs()));
+                    stats.stopped = Some(format!(
+                        "time limit of {} s reached",
+                        limits.max_time.as_secs()
+                    ));
                     break 'walk;
                 }
             }
             if stats.entries % 100_000 == 0 {
-                ctx.emit(format!("scanned {} entries, now in {}\n", stats.entries, dir.display()));
+                ctx.emit(format!(
+                    "scanned {} entries, now in {}\n",
+                    stats.entries,
+                    dir.display()
+                ));
             }
             if stats.entries > limits.max_entries {
                 stats.stopped = Some(format!("entry limit of {} reached", limits.max_entries));
@@ -187,7 +194,11 @@ mod tests {
         std::fs::write(a.join("b/f"), b"x").unwrap();
         std::fs::write(a.join("skip/deep/g"), b"x").unwrap();
         std::os::unix::fs::symlink("/etc", a.join("link")).unwrap();
-        let roots = vec![a.display().to_string(), a.join("b").display().to_string(), "/no/such".into()];
+        let roots = vec![
+            a.display().to_string(),
+            a.join("b").display().to_string(),
+            "/no/such".into(),
+        ];
         let mut seen = Vec::new();
         let stats = walk(
             &ToolCtx::local(),
@@ -197,13 +208,20 @@ mod tests {
             |p, _| seen.push(p.to_path_buf()),
         )
         .unwrap();
-        assert_eq!(stats.roots, [a.canonicalize().unwrap().display().to_string()]);
+        assert_eq!(
+            stats.roots,
+            [a.canonicalize().unwrap().display().to_string()]
+        );
         assert_eq!(stats.skipped_roots.len(), 1);
         let a = a.canonicalize().unwrap();
         assert!(seen.contains(&a.join("b/f")));
         assert!(seen.contains(&a.join("link")));
         // The link was reported, never followed; the excluded tree never entered.
-        assert!(!seen.iter().any(|p| p.starts_with(a.join("link/"))  && p != &a.join("link")));
+        assert!(
+            !seen
+                .iter()
+                .any(|p| p.starts_with(a.join("link/")) && p != &a.join("link"))
+        );
         assert!(!seen.iter().any(|p| p.starts_with(a.join("skip"))));
         assert_eq!(seen.iter().filter(|p| **p == a.join("b/f")).count(), 1);
     }
@@ -236,7 +254,14 @@ mod tests {
         }
         let ctx = ToolCtx::local();
         ctx.cancel_token().cancel();
-        let e = walk(&ctx, &[t.path().display().to_string()], &[], LIMITS, |_, _| {}).unwrap_err();
+        let e = walk(
+            &ctx,
+            &[t.path().display().to_string()],
+            &[],
+            LIMITS,
+            |_, _| {},
+        )
+        .unwrap_err();
         assert_eq!(e.kind(), crate::ToolErrorKind::Cancelled);
     }
 }

@@ -140,12 +140,18 @@ fn wildcard(pat: &[u8], s: &[u8]) -> bool {
 /// Expand an `Include` argument (relative to /etc/ssh, `*`/`?` in the last
 /// component only, like the common `sshd_config.d/*.conf`).
 fn expand_include(arg: &str, base: &Path, notes: &mut Vec<String>) -> Vec<PathBuf> {
-    let p = if arg.starts_with('/') { PathBuf::from(arg) } else { base.join(arg) };
+    let p = if arg.starts_with('/') {
+        PathBuf::from(arg)
+    } else {
+        base.join(arg)
+    };
     let (Some(dir), Some(pat)) = (p.parent(), p.file_name().and_then(|f| f.to_str())) else {
         return Vec::new();
     };
     if dir.to_string_lossy().contains(['*', '?']) {
-        notes.push(format!("Include {arg}: wildcards above the last component are not followed"));
+        notes.push(format!(
+            "Include {arg}: wildcards above the last component are not followed"
+        ));
         return Vec::new();
     }
     if !pat.contains(['*', '?']) {
@@ -163,16 +169,30 @@ fn expand_include(arg: &str, base: &Path, notes: &mut Vec<String>) -> Vec<PathBu
     out
 }
 
-fn parse_file(path: &Path, base: &Path, depth: usize, parsed: &mut Parsed) -> Result<(), ToolError> {
+fn parse_file(
+    path: &Path,
+    base: &Path,
+    depth: usize,
+    parsed: &mut Parsed,
+) -> Result<(), ToolError> {
     if depth > 8 {
-        parsed.notes.push(format!("{}: includes nested too deeply; not followed", path.display()));
+        parsed.notes.push(format!(
+            "{}: includes nested too deeply; not followed",
+            path.display()
+        ));
         return Ok(());
     }
     let text = std::fs::read_to_string(path).map_err(|e| ToolError::io(path, "read", &e))?;
     parse_text(&text, &path.display().to_string(), base, depth, parsed)
 }
 
-fn parse_text(text: &str, name: &str, base: &Path, depth: usize, parsed: &mut Parsed) -> Result<(), ToolError> {
+fn parse_text(
+    text: &str,
+    name: &str,
+    base: &Path,
+    depth: usize,
+    parsed: &mut Parsed,
+) -> Result<(), ToolError> {
     let mut in_match = false;
     for (i, line) in text.lines().enumerate() {
         let line = line.trim();
@@ -180,7 +200,11 @@ fn parse_text(text: &str, name: &str, base: &Path, depth: usize, parsed: &mut Pa
             continue;
         }
         let (key, value) = match line.split_once(|c: char| c.is_whitespace() || c == '=') {
-            Some((k, v)) => (k.to_ascii_lowercase(), v.trim_start_matches(|c: char| c.is_whitespace() || c == '=').trim()),
+            Some((k, v)) => (
+                k.to_ascii_lowercase(),
+                v.trim_start_matches(|c: char| c.is_whitespace() || c == '=')
+                    .trim(),
+            ),
             None => (line.to_ascii_lowercase(), ""),
         };
         let value = value.trim_matches('"');
@@ -193,7 +217,11 @@ fn parse_text(text: &str, name: &str, base: &Path, depth: usize, parsed: &mut Pa
             for f in value.split_whitespace() {
                 for p in expand_include(f, base, &mut parsed.notes) {
                     if let Err(e) = parse_file(&p, base, depth + 1, parsed) {
-                        parsed.notes.push(format!("Include {} ({name}:{}): {e}", p.display(), i + 1));
+                        parsed.notes.push(format!(
+                            "Include {} ({name}:{}): {e}",
+                            p.display(),
+                            i + 1
+                        ));
                     }
                 }
             }
@@ -256,12 +284,27 @@ pub fn audit(settings: &BTreeMap<String, Setting>) -> Vec<Finding> {
             });
         }
     };
-    let val = |k: &str| settings.get(k).map(|s| s.value.to_ascii_lowercase()).unwrap_or_default();
+    let val = |k: &str| {
+        settings
+            .get(k)
+            .map(|s| s.value.to_ascii_lowercase())
+            .unwrap_or_default()
+    };
     if val("permitrootlogin") == "yes" {
-        flag("permitrootlogin", Severity::High, "root may log in with a password".into(), "PermitRootLogin prohibit-password (or no)");
+        flag(
+            "permitrootlogin",
+            Severity::High,
+            "root may log in with a password".into(),
+            "PermitRootLogin prohibit-password (or no)",
+        );
     }
     if val("permitemptypasswords") == "yes" {
-        flag("permitemptypasswords", Severity::Critical, "accounts without a password may log in".into(), "PermitEmptyPasswords no");
+        flag(
+            "permitemptypasswords",
+            Severity::Critical,
+            "accounts without a password may log in".into(),
+            "PermitEmptyPasswords no",
+        );
     }
     if val("passwordauthentication") == "yes" {
         flag(
@@ -272,59 +315,136 @@ pub fn audit(settings: &BTreeMap<String, Setting>) -> Vec<Finding> {
         );
     }
     if val("protocol").split(',').any(|p| p.trim() == "1") {
-        flag("protocol", Severity::High, "SSH protocol 1 is broken".into(), "Protocol 2 (or remove the line)");
+        flag(
+            "protocol",
+            Severity::High,
+            "SSH protocol 1 is broken".into(),
+            "Protocol 2 (or remove the line)",
+        );
     }
-    let ciphers = weak_algorithms(&val("ciphers"), &["cbc", "3des", "arcfour", "blowfish", "cast128", "rijndael"]);
+    let ciphers = weak_algorithms(
+        &val("ciphers"),
+        &["cbc", "3des", "arcfour", "blowfish", "cast128", "rijndael"],
+    );
     if !ciphers.is_empty() {
-        flag("ciphers", Severity::Medium, format!("weak ciphers enabled: {}", ciphers.join(", ")), "Ciphers chacha20-poly1305@openssh.com,aes256-gcm@openssh.com,aes128-gcm@openssh.com,aes256-ctr,aes128-ctr");
+        flag(
+            "ciphers",
+            Severity::Medium,
+            format!("weak ciphers enabled: {}", ciphers.join(", ")),
+            "Ciphers chacha20-poly1305@openssh.com,aes256-gcm@openssh.com,aes128-gcm@openssh.com,aes256-ctr,aes128-ctr",
+        );
     }
-    let macs = weak_algorithms(&val("macs"), &["md5", "-96", "umac-64", "hmac-sha1", "ripemd"]);
+    let macs = weak_algorithms(
+        &val("macs"),
+        &["md5", "-96", "umac-64", "hmac-sha1", "ripemd"],
+    );
     if !macs.is_empty() {
-        flag("macs", Severity::Medium, format!("weak MACs enabled: {}", macs.join(", ")), "MACs hmac-sha2-256-etm@openssh.com,hmac-sha2-512-etm@openssh.com,umac-128-etm@openssh.com");
+        flag(
+            "macs",
+            Severity::Medium,
+            format!("weak MACs enabled: {}", macs.join(", ")),
+            "MACs hmac-sha2-256-etm@openssh.com,hmac-sha2-512-etm@openssh.com,umac-128-etm@openssh.com",
+        );
     }
-    let kex = weak_algorithms(&val("kexalgorithms"), &["group1-sha1", "group14-sha1", "exchange-sha1", "gex-sha1"]);
+    let kex = weak_algorithms(
+        &val("kexalgorithms"),
+        &["group1-sha1", "group14-sha1", "exchange-sha1", "gex-sha1"],
+    );
     if !kex.is_empty() {
-        flag("kexalgorithms", Severity::Medium, format!("weak key exchanges enabled: {}", kex.join(", ")), "KexAlgorithms sntrup761x25519-sha512@openssh.com,curve25519-sha256,curve25519-sha256@libssh.org");
+        flag(
+            "kexalgorithms",
+            Severity::Medium,
+            format!("weak key exchanges enabled: {}", kex.join(", ")),
+            "KexAlgorithms sntrup761x25519-sha512@openssh.com,curve25519-sha256,curve25519-sha256@libssh.org",
+        );
     }
     if val("permituserenvironment") == "yes" {
-        flag("permituserenvironment", Severity::Medium, "users can set environment variables (LD_PRELOAD) for sshd's session".into(), "PermitUserEnvironment no");
+        flag(
+            "permituserenvironment",
+            Severity::Medium,
+            "users can set environment variables (LD_PRELOAD) for sshd's session".into(),
+            "PermitUserEnvironment no",
+        );
     }
     if val("hostbasedauthentication") == "yes" {
-        flag("hostbasedauthentication", Severity::Medium, "host-based trust lets one compromised host log in to this one".into(), "HostbasedAuthentication no");
+        flag(
+            "hostbasedauthentication",
+            Severity::Medium,
+            "host-based trust lets one compromised host log in to this one".into(),
+            "HostbasedAuthentication no",
+        );
     }
     if val("ignorerhosts") == "no" {
-        flag("ignorerhosts", Severity::Medium, ".rhosts files are honoured".into(), "IgnoreRhosts yes");
+        flag(
+            "ignorerhosts",
+            Severity::Medium,
+            ".rhosts files are honoured".into(),
+            "IgnoreRhosts yes",
+        );
     }
     if val("x11forwarding") == "yes" {
-        flag("x11forwarding", Severity::Low, "X11 forwarding exposes the client's display to the server's users".into(), "X11Forwarding no (unless you need it)");
+        flag(
+            "x11forwarding",
+            Severity::Low,
+            "X11 forwarding exposes the client's display to the server's users".into(),
+            "X11Forwarding no (unless you need it)",
+        );
     }
     if val("maxauthtries").parse::<u32>().is_ok_and(|n| n > 6) {
-        flag("maxauthtries", Severity::Low, "many attempts per connection help password guessing".into(), "MaxAuthTries 3");
+        flag(
+            "maxauthtries",
+            Severity::Low,
+            "many attempts per connection help password guessing".into(),
+            "MaxAuthTries 3",
+        );
     }
-    out.sort_by(|a, b| b.severity.cmp(&a.severity).then_with(|| a.setting.cmp(&b.setting)));
+    out.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then_with(|| a.setting.cmp(&b.setting))
+    });
     out
 }
 
-async fn effective(ctx: &ToolCtx, path: &str) -> Result<(BTreeMap<String, Setting>, &'static str, Vec<String>), ToolError> {
+async fn effective(
+    ctx: &ToolCtx,
+    path: &str,
+) -> Result<(BTreeMap<String, Setting>, &'static str, Vec<String>), ToolError> {
     let mut notes = Vec::new();
     if super::super::user::runs_as_root(ctx) {
-        match run_command(ctx, "sshd", &["-T", "-f", path], Duration::from_secs(10), 256 * 1024).await {
+        match run_command(
+            ctx,
+            "sshd",
+            &["-T", "-f", path],
+            Duration::from_secs(10),
+            256 * 1024,
+        )
+        .await
+        {
             Ok(out) if out.code == Some(0) && !out.stdout.trim().is_empty() => {
                 let mut settings = parse_dump(&out.stdout);
-                settings.retain(|k, _| DEFAULTS.iter().any(|(d, _)| d == k) || LISTS.contains(&k.as_str()));
+                settings.retain(|k, _| {
+                    DEFAULTS.iter().any(|(d, _)| d == k) || LISTS.contains(&k.as_str())
+                });
                 return Ok((settings, "sshd -T", notes));
             }
-            Ok(out) => notes.push(format!("sshd -T failed ({}); parsed the file instead", crate::util::truncate(out.stderr.trim(), 300))),
+            Ok(out) => notes.push(format!(
+                "sshd -T failed ({}); parsed the file instead",
+                crate::util::truncate(out.stderr.trim(), 300)
+            )),
             Err(e) => notes.push(format!("sshd -T not used: {e}; parsed the file instead")),
         }
     } else {
-        notes.push("sshd -T needs root; parsed the file instead (Match blocks are not evaluated)".into());
+        notes.push(
+            "sshd -T needs root; parsed the file instead (Match blocks are not evaluated)".into(),
+        );
     }
     let p = PathBuf::from(path);
     let mut parsed = ctx
         .blocking(move |ctx| {
             let mut parsed = Parsed::default();
-            let text = std::fs::read_to_string(&p).map_err(|e| ctx.access().io_error(&p, "read", &e))?;
+            let text =
+                std::fs::read_to_string(&p).map_err(|e| ctx.access().io_error(&p, "read", &e))?;
             let base = PathBuf::from("/etc/ssh");
             parse_text(&text, &p.display().to_string(), &base, 0, &mut parsed)?;
             Ok(parsed)
@@ -397,7 +517,10 @@ impl Tool for SecSshdAudit {
     }
 
     fn resources(&self, args: &SshdAuditArgs) -> Vec<Resource> {
-        vec![Resource::Path(args.config_path.clone()), Resource::Service("ssh".into())]
+        vec![
+            Resource::Path(args.config_path.clone()),
+            Resource::Service("ssh".into()),
+        ]
     }
 
     fn preview(&self, args: &SshdAuditArgs) -> String {
@@ -415,7 +538,11 @@ impl Tool for SecSshdAudit {
                 findings.len(),
                 args.config_path,
                 w.as_str(),
-                findings.iter().map(|f| f.setting.as_str()).collect::<Vec<_>>().join(", ")
+                findings
+                    .iter()
+                    .map(|f| f.setting.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         };
         super::super::to_value(&SshdAudit {
@@ -444,8 +571,16 @@ mod tests {
     fn first_value_wins_includes_are_followed_and_match_is_skipped() {
         let t = tempfile::tempdir().unwrap();
         std::fs::create_dir(t.path().join("conf.d")).unwrap();
-        write(&t.path().join("conf.d"), "10-root.conf", "PermitRootLogin yes\n");
-        write(&t.path().join("conf.d"), "ignored.txt", "PermitEmptyPasswords yes\n");
+        write(
+            &t.path().join("conf.d"),
+            "10-root.conf",
+            "PermitRootLogin yes\n",
+        );
+        write(
+            &t.path().join("conf.d"),
+            "ignored.txt",
+            "PermitEmptyPasswords yes\n",
+        );
         let text = format!(
             "# comment\nInclude {}/conf.d/*.conf\nPermitRootLogin no\nPasswordAuthentication=no\nCiphers aes128-cbc,aes256-gcm@openssh.com\nMACs -hmac-sha1\nMatch User bob\n  PasswordAuthentication yes\n",
             t.path().display()
@@ -453,7 +588,11 @@ mod tests {
         let mut parsed = Parsed::default();
         parse_text(&text, "cfg", t.path(), 0, &mut parsed).unwrap();
         assert_eq!(parsed.values["permitrootlogin"].value, "yes");
-        assert!(parsed.values["permitrootlogin"].source.ends_with("10-root.conf:1"));
+        assert!(
+            parsed.values["permitrootlogin"]
+                .source
+                .ends_with("10-root.conf:1")
+        );
         assert_eq!(parsed.values["passwordauthentication"].value, "no");
         assert_eq!(parsed.values["passwordauthentication"].source, "cfg:4");
         assert!(!parsed.values.contains_key("permitemptypasswords"));
@@ -461,7 +600,9 @@ mod tests {
         let f = audit(&parsed.values);
         assert_eq!(f[0].setting, "permitrootlogin");
         assert_eq!(f[0].severity, Severity::High);
-        assert!(f.iter().any(|x| x.setting == "ciphers" && x.issue.contains("aes128-cbc") && !x.issue.contains("gcm")));
+        assert!(f.iter().any(|x| x.setting == "ciphers"
+            && x.issue.contains("aes128-cbc")
+            && !x.issue.contains("gcm")));
         // A removal list enables nothing.
         assert!(!f.iter().any(|x| x.setting == "macs"));
         assert!(wildcard(b"*.conf", b"a.conf") && !wildcard(b"*.conf", b"a.conff"));
@@ -482,7 +623,11 @@ mod tests {
             crate::Access::as_user(crate::Identity::lookup(65534)),
         );
         let ctx = if nix::unistd::geteuid().is_root() {
-            std::fs::set_permissions(t.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+            std::fs::set_permissions(
+                t.path(),
+                std::os::unix::fs::PermissionsExt::from_mode(0o755),
+            )
+            .unwrap();
             nobody
         } else {
             ToolCtx::local()
@@ -500,20 +645,35 @@ mod tests {
         assert_eq!(f[0]["source"], format!("{}:1", cfg.display()));
         assert_eq!(f[0]["fix"], "PermitEmptyPasswords no");
         let settings: Vec<&str> = f.iter().map(|x| x["setting"].as_str().unwrap()).collect();
-        for s in ["passwordauthentication", "macs", "kexalgorithms", "x11forwarding", "maxauthtries"] {
+        for s in [
+            "passwordauthentication",
+            "macs",
+            "kexalgorithms",
+            "x11forwarding",
+            "maxauthtries",
+        ] {
             assert!(settings.contains(&s), "{s} not flagged: {v}");
         }
         // Password authentication is flagged from OpenSSH's default.
         assert_eq!(v["settings"]["passwordauthentication"]["source"], "default");
-        assert_eq!(v["settings"]["permitrootlogin"]["value"], "prohibit-password");
+        assert_eq!(
+            v["settings"]["permitrootlogin"]["value"],
+            "prohibit-password"
+        );
         assert!(!settings.contains(&"permitrootlogin"));
-        assert!(v["summary"].as_str().unwrap().contains("worst critical"), "{v}");
+        assert!(
+            v["summary"].as_str().unwrap().contains("worst critical"),
+            "{v}"
+        );
     }
 
     #[tokio::test]
     async fn a_missing_config_says_which_file() {
         let e = Registry::builtin()
-            .prepare("sec.sshd_audit", serde_json::json!({"config_path": "/nonexistent/sshd_config"}))
+            .prepare(
+                "sec.sshd_audit",
+                serde_json::json!({"config_path": "/nonexistent/sshd_config"}),
+            )
             .unwrap()
             .run(ToolCtx::local())
             .await

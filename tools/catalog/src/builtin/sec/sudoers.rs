@@ -130,13 +130,15 @@ struct Collected {
 
 fn read_file(ctx: &ToolCtx, path: &Path, depth: usize, out: &mut Collected) {
     if depth > 8 {
-        out.unreadable.push(format!("{}: includes nested too deeply", path.display()));
+        out.unreadable
+            .push(format!("{}: includes nested too deeply", path.display()));
         return;
     }
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) => {
-            out.unreadable.push(ctx.access().io_error(path, "read", &e).to_string());
+            out.unreadable
+                .push(ctx.access().io_error(path, "read", &e).to_string());
             return;
         }
     };
@@ -145,7 +147,10 @@ fn read_file(ctx: &ToolCtx, path: &Path, depth: usize, out: &mut Collected) {
     for (n, line) in logical_lines(&text) {
         let line = line.trim();
         let source = format!("{}:{n}", path.display());
-        let directive = |p: &str| line.strip_prefix(&format!("@{p} ")).or_else(|| line.strip_prefix(&format!("#{p} ")));
+        let directive = |p: &str| {
+            line.strip_prefix(&format!("@{p} "))
+                .or_else(|| line.strip_prefix(&format!("#{p} ")))
+        };
         if let Some(d) = directive("includedir") {
             let d = dir.join(d.trim());
             for f in include_dir(&d) {
@@ -177,7 +182,10 @@ fn read_file(ctx: &ToolCtx, path: &Path, depth: usize, out: &mut Collected) {
             }
             continue;
         }
-        let commands = line.rsplit_once(['=', ')', ':']).map_or("", |(_, c)| c).trim();
+        let commands = line
+            .rsplit_once(['=', ')', ':'])
+            .map_or("", |(_, c)| c)
+            .trim();
         out.rules.push(Rule {
             source,
             principal: first.to_string(),
@@ -195,7 +203,12 @@ fn collect(ctx: &ToolCtx, args: &SudoersArgs) -> Result<Sudoers, ToolError> {
         .filter_map(|name| {
             let g = db.groups.iter().find(|g| g.name == *name)?;
             let mut members = g.members.clone();
-            members.extend(db.users.iter().filter(|u| u.gid == g.gid).map(|u| u.name.clone()));
+            members.extend(
+                db.users
+                    .iter()
+                    .filter(|u| u.gid == g.gid)
+                    .map(|u| u.name.clone()),
+            );
             members.sort();
             members.dedup();
             Some(AdminGroup {
@@ -206,13 +219,16 @@ fn collect(ctx: &ToolCtx, args: &SudoersArgs) -> Result<Sudoers, ToolError> {
         .collect();
     let mut c = Collected::default();
     read_file(ctx, Path::new(&args.path), 0, &mut c);
-    let mut users: Vec<&str> = admin_groups.iter().flat_map(|g| g.members.iter().map(String::as_str)).collect();
-    users.extend(
-        c.rules
-            .iter()
-            .map(|r| r.principal.as_str())
-            .filter(|p| !p.starts_with(['%', '+']) && !p.starts_with("Defaults") && *p != "ALL" && !p.chars().all(|c| c.is_ascii_uppercase() || c == '_')),
-    );
+    let mut users: Vec<&str> = admin_groups
+        .iter()
+        .flat_map(|g| g.members.iter().map(String::as_str))
+        .collect();
+    users.extend(c.rules.iter().map(|r| r.principal.as_str()).filter(|p| {
+        !p.starts_with(['%', '+'])
+            && !p.starts_with("Defaults")
+            && *p != "ALL"
+            && !p.chars().all(|c| c.is_ascii_uppercase() || c == '_')
+    }));
     users.sort_unstable();
     users.dedup();
     let nopasswd = c.rules.iter().filter(|r| r.nopasswd).count();
@@ -226,7 +242,10 @@ fn collect(ctx: &ToolCtx, args: &SudoersArgs) -> Result<Sudoers, ToolError> {
         summary.push_str(&format!(", {nopasswd} without a password"));
     }
     if !c.unreadable.is_empty() {
-        summary.push_str(&format!("; {} file(s) unreadable (root can read them)", c.unreadable.len()));
+        summary.push_str(&format!(
+            "; {} file(s) unreadable (root can read them)",
+            c.unreadable.len()
+        ));
     }
     Ok(Sudoers {
         summary,
@@ -280,7 +299,10 @@ impl Tool for SecSudoers {
     }
 
     fn resources(&self, args: &SudoersArgs) -> Vec<Resource> {
-        let mut r: Vec<Resource> = ADMIN_GROUPS.iter().map(|g| Resource::Group((*g).into())).collect();
+        let mut r: Vec<Resource> = ADMIN_GROUPS
+            .iter()
+            .map(|g| Resource::Group((*g).into()))
+            .collect();
         r.push(Resource::Path(args.path.clone()));
         r
     }
@@ -290,7 +312,8 @@ impl Tool for SecSudoers {
     }
 
     async fn run(&self, ctx: ToolCtx, args: SudoersArgs) -> Result<Value, ToolError> {
-        ctx.blocking(move |ctx| super::super::to_value(&collect(&ctx, &args)?)).await
+        ctx.blocking(move |ctx| super::super::to_value(&collect(&ctx, &args)?))
+            .await
     }
 }
 
@@ -319,17 +342,28 @@ mod tests {
             .await
             .unwrap();
         let rules = v["rules"].as_array().unwrap();
-        let principals: Vec<&str> = rules.iter().map(|r| r["principal"].as_str().unwrap()).collect();
+        let principals: Vec<&str> = rules
+            .iter()
+            .map(|r| r["principal"].as_str().unwrap())
+            .collect();
         assert_eq!(principals, ["root", "%sudo", "ops", "deploy"], "{v}");
         assert_eq!(rules[2]["nopasswd"], true);
         assert_eq!(rules[2]["all_commands"], true);
         assert_eq!(rules[3]["nopasswd"], true);
         assert_eq!(rules[3]["all_commands"], false);
-        assert!(rules[3]["source"].as_str().unwrap().ends_with("sudoers.d/deploy:1"));
+        assert!(
+            rules[3]["source"]
+                .as_str()
+                .unwrap()
+                .ends_with("sudoers.d/deploy:1")
+        );
         assert!(rules[3]["text"].as_str().unwrap().contains("status app"));
         assert_eq!(v["aliases"][0], "User_Alias ADMINS = alice, bob");
         let s = v["summary"].as_str().unwrap();
-        assert!(s.contains("ops") && s.contains("deploy") && s.contains("2 without a password"), "{s}");
+        assert!(
+            s.contains("ops") && s.contains("deploy") && s.contains("2 without a password"),
+            "{s}"
+        );
         assert!(!v.to_string().contains("evil"));
     }
 
@@ -342,7 +376,11 @@ mod tests {
         let main = t.path().join("sudoers");
         std::fs::write(&main, "root ALL=(ALL) ALL\n").unwrap();
         // A 0700 root directory: the user cannot read what is in it.
-        std::fs::set_permissions(t.path(), std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+        std::fs::set_permissions(
+            t.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .unwrap();
         let v = Registry::builtin()
             .prepare("sec.sudoers", serde_json::json!({"path": main}))
             .unwrap()
@@ -350,7 +388,13 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(v["rules"].as_array().unwrap().len(), 0);
-        assert!(v["unreadable"][0].as_str().unwrap().contains("permission denied"), "{v}");
+        assert!(
+            v["unreadable"][0]
+                .as_str()
+                .unwrap()
+                .contains("permission denied"),
+            "{v}"
+        );
         assert!(v["summary"].as_str().unwrap().contains("unreadable"));
     }
 }

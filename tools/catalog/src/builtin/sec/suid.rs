@@ -89,7 +89,10 @@ pub struct Suid {
 pub fn parse_dpkg_s(text: &str) -> HashMap<String, String> {
     text.lines()
         .filter(|l| !l.starts_with("diversion by"))
-        .filter_map(|l| l.split_once(": /").map(|(p, rest)| (format!("/{rest}"), p.trim().to_string())))
+        .filter_map(|l| {
+            l.split_once(": /")
+                .map(|(p, rest)| (format!("/{rest}"), p.trim().to_string()))
+        })
         .collect()
 }
 
@@ -118,7 +121,9 @@ async fn owners(ctx: &ToolCtx, paths: &[String]) -> Option<HashMap<String, Strin
     for chunk in plain.chunks(200) {
         let mut args = vec!["-S"];
         args.extend(chunk);
-        let out = run_command(ctx, "dpkg", &args, Duration::from_secs(60), 4 << 20).await.ok()?;
+        let out = run_command(ctx, "dpkg", &args, Duration::from_secs(60), 4 << 20)
+            .await
+            .ok()?;
         found.extend(parse_dpkg_s(&out.stdout));
     }
     let missing: Vec<String> = plain
@@ -186,17 +191,27 @@ impl Tool for SecSuid {
         ]
     }
 
-    fn canonicalize(&self, args: &mut SuidArgs, _home: Option<&std::path::Path>) -> Result<(), ToolError> {
+    fn canonicalize(
+        &self,
+        args: &mut SuidArgs,
+        _home: Option<&std::path::Path>,
+    ) -> Result<(), ToolError> {
         scan::normalize_all(&mut args.roots, "roots")?;
         scan::normalize_all(&mut args.exclude, "exclude")
     }
 
     fn resources(&self, args: &SuidArgs) -> Vec<Resource> {
-        args.roots.iter().map(|r| Resource::Path(r.clone())).collect()
+        args.roots
+            .iter()
+            .map(|r| Resource::Path(r.clone()))
+            .collect()
     }
 
     fn preview(&self, args: &SuidArgs) -> String {
-        format!("scan {} for setuid and setgid programs", args.roots.join(", "))
+        format!(
+            "scan {} for setuid and setgid programs",
+            args.roots.join(", ")
+        )
     }
 
     async fn run(&self, ctx: ToolCtx, args: SuidArgs) -> Result<Value, ToolError> {
@@ -207,7 +222,9 @@ impl Tool for SecSuid {
             )));
         }
         if args.roots.is_empty() || args.roots.len() > 32 {
-            return Err(ToolError::invalid("field `roots` must name 1 to 32 directories"));
+            return Err(ToolError::invalid(
+                "field `roots` must name 1 to 32 directories",
+            ));
         }
         let (mut found, stats) = ctx
             .blocking(move |ctx| {
@@ -246,7 +263,8 @@ impl Tool for SecSuid {
             for p in &mut found {
                 p.package = pkgs.get(&p.path).cloned();
                 if p.package.is_none() {
-                    p.flags.insert(0, "not installed by any dpkg package".into());
+                    p.flags
+                        .insert(0, "not installed by any dpkg package".into());
                 }
             }
         }
@@ -285,7 +303,9 @@ mod tests {
 
     #[test]
     fn dpkg_output_parses() {
-        let m = parse_dpkg_s("passwd: /usr/bin/passwd\nmount, util-linux: /usr/bin/mount\ndiversion by x from: /usr/bin/y\n");
+        let m = parse_dpkg_s(
+            "passwd: /usr/bin/passwd\nmount, util-linux: /usr/bin/mount\ndiversion by x from: /usr/bin/y\n",
+        );
         assert_eq!(m["/usr/bin/passwd"], "passwd");
         assert_eq!(m["/usr/bin/mount"], "mount, util-linux");
         assert!(!m.contains_key("/usr/bin/y"));
@@ -298,8 +318,15 @@ mod tests {
     async fn finds_and_flags_unpackaged_setuid_programs() {
         let t = tempfile::tempdir().unwrap();
         let root = t.path().canonicalize().unwrap();
-        let set = |p: &std::path::Path, m: u32| std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
-        for (name, mode) in [("su_bin", 0o4755), ("sg_bin", 0o2755), ("plain", 0o755), ("bad", 0o4777)] {
+        let set = |p: &std::path::Path, m: u32| {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap()
+        };
+        for (name, mode) in [
+            ("su_bin", 0o4755),
+            ("sg_bin", 0o2755),
+            ("plain", 0o755),
+            ("bad", 0o4777),
+        ] {
             std::fs::write(root.join(name), b"#!/bin/sh\n").unwrap();
             set(&root.join(name), mode);
         }
@@ -313,9 +340,20 @@ mod tests {
         let names: Vec<&str> = progs.iter().map(|p| p["path"].as_str().unwrap()).collect();
         assert_eq!(v["total"], 3, "{v}");
         assert!(!names.iter().any(|n| n.ends_with("plain")));
-        let bad = progs.iter().find(|p| p["path"].as_str().unwrap().ends_with("/bad")).unwrap();
-        assert!(bad["flags"].to_string().contains("writable by group or others"), "{bad}");
-        let sg = progs.iter().find(|p| p["path"].as_str().unwrap().ends_with("/sg_bin")).unwrap();
+        let bad = progs
+            .iter()
+            .find(|p| p["path"].as_str().unwrap().ends_with("/bad"))
+            .unwrap();
+        assert!(
+            bad["flags"]
+                .to_string()
+                .contains("writable by group or others"),
+            "{bad}"
+        );
+        let sg = progs
+            .iter()
+            .find(|p| p["path"].as_str().unwrap().ends_with("/sg_bin"))
+            .unwrap();
         assert_eq!(sg["setgid"], true);
         assert_eq!(sg["setuid"], false);
         assert_eq!(sg["mode"], "2755");
@@ -340,7 +378,10 @@ mod tests {
         }
         // A root that is exactly one file is walked as that file alone.
         let v = Registry::builtin()
-            .prepare("sec.suid", serde_json::json!({"roots": ["/usr/bin/passwd"]}))
+            .prepare(
+                "sec.suid",
+                serde_json::json!({"roots": ["/usr/bin/passwd"]}),
+            )
             .unwrap()
             .run(ToolCtx::local())
             .await

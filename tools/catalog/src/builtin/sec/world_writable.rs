@@ -99,7 +99,9 @@ fn check_args(args: &WorldWritableArgs) -> Result<(), ToolError> {
         )));
     }
     if args.roots.is_empty() || args.roots.len() > 32 {
-        return Err(ToolError::invalid("field `roots` must name 1 to 32 directories"));
+        return Err(ToolError::invalid(
+            "field `roots` must name 1 to 32 directories",
+        ));
     }
     Ok(())
 }
@@ -181,13 +183,20 @@ impl Tool for SecWorldWritable {
         ]
     }
 
-    fn canonicalize(&self, args: &mut WorldWritableArgs, _home: Option<&std::path::Path>) -> Result<(), ToolError> {
+    fn canonicalize(
+        &self,
+        args: &mut WorldWritableArgs,
+        _home: Option<&std::path::Path>,
+    ) -> Result<(), ToolError> {
         scan::normalize_all(&mut args.roots, "roots")?;
         scan::normalize_all(&mut args.exclude, "exclude")
     }
 
     fn resources(&self, args: &WorldWritableArgs) -> Vec<Resource> {
-        args.roots.iter().map(|r| Resource::Path(r.clone())).collect()
+        args.roots
+            .iter()
+            .map(|r| Resource::Path(r.clone()))
+            .collect()
     }
 
     fn preview(&self, args: &WorldWritableArgs) -> String {
@@ -196,7 +205,8 @@ impl Tool for SecWorldWritable {
 
     async fn run(&self, ctx: ToolCtx, args: WorldWritableArgs) -> Result<Value, ToolError> {
         check_args(&args)?;
-        ctx.blocking(move |ctx| super::super::to_value(&scan_tree(&ctx, &args)?)).await
+        ctx.blocking(move |ctx| super::super::to_value(&scan_tree(&ctx, &args)?))
+            .await
     }
 }
 
@@ -210,7 +220,9 @@ mod tests {
     async fn finds_writable_files_and_unsticky_dirs_only() {
         let t = tempfile::tempdir().unwrap();
         let root = t.path().canonicalize().unwrap();
-        let set = |p: &std::path::Path, m: u32| std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
+        let set = |p: &std::path::Path, m: u32| {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap()
+        };
         std::fs::write(root.join("open"), b"x").unwrap();
         set(&root.join("open"), 0o666);
         std::fs::write(root.join("closed"), b"x").unwrap();
@@ -234,16 +246,28 @@ mod tests {
             .run(ToolCtx::local())
             .await
             .unwrap();
-        let paths: Vec<&str> = v["findings"].as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap()).collect();
+        let paths: Vec<&str> = v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["path"].as_str().unwrap())
+            .collect();
         let want = [root.join("drop"), root.join("open")];
-        assert_eq!(paths, want.iter().map(|p| p.to_str().unwrap()).collect::<Vec<_>>(), "{v}");
+        assert_eq!(
+            paths,
+            want.iter().map(|p| p.to_str().unwrap()).collect::<Vec<_>>(),
+            "{v}"
+        );
         assert_eq!(v["findings"][0]["kind"], "dir");
         assert_eq!(v["findings"][1]["mode"], "0666");
         assert_eq!(v["total"], 2);
         assert_eq!(v["truncated"], false);
 
         let v = Registry::builtin()
-            .prepare("sec.world_writable", serde_json::json!({"roots": [root], "limit": 1}))
+            .prepare(
+                "sec.world_writable",
+                serde_json::json!({"roots": [root], "limit": 1}),
+            )
             .unwrap()
             .run(ToolCtx::local())
             .await
@@ -255,9 +279,17 @@ mod tests {
 
     #[test]
     fn defaults_are_in_the_canonical_form() {
-        let c = Registry::builtin().prepare("sec.world_writable", serde_json::json!({})).unwrap();
-        assert_eq!(c.canonical["roots"], serde_json::json!(["/etc", "/usr", "/var"]));
-        assert_eq!(c.canonical["exclude"], serde_json::json!(["/proc", "/sys", "/dev", "/run"]));
+        let c = Registry::builtin()
+            .prepare("sec.world_writable", serde_json::json!({}))
+            .unwrap();
+        assert_eq!(
+            c.canonical["roots"],
+            serde_json::json!(["/etc", "/usr", "/var"])
+        );
+        assert_eq!(
+            c.canonical["exclude"],
+            serde_json::json!(["/proc", "/sys", "/dev", "/run"])
+        );
         let e = Registry::builtin()
             .prepare("sec.world_writable", serde_json::json!({"roots": ["etc"]}))
             .unwrap_err();

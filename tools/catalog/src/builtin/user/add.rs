@@ -60,7 +60,12 @@ pub struct Added {
 }
 
 /// Shells that refuse logins, allowed though /etc/shells does not list them.
-const NOLOGIN_SHELLS: [&str; 4] = ["/usr/sbin/nologin", "/sbin/nologin", "/bin/false", "/usr/bin/false"];
+const NOLOGIN_SHELLS: [&str; 4] = [
+    "/usr/sbin/nologin",
+    "/sbin/nologin",
+    "/bin/false",
+    "/usr/bin/false",
+];
 
 /// Check everything `useradd` would trip on, against the database.
 fn check(db: &AccountDb, shells: &str, args: &UserAddArgs) -> Result<(), ToolError> {
@@ -214,7 +219,11 @@ impl Tool for UserAdd {
         check(&db, &shells, &args)?;
         let groups: Vec<&str> = args.groups.iter().map(AccountName::as_str).collect();
         let joined = groups.join(",");
-        let mut cmd: Vec<&str> = vec![if args.create_home { "-m" } else { "-M" }, "-s", &args.shell];
+        let mut cmd: Vec<&str> = vec![
+            if args.create_home { "-m" } else { "-M" },
+            "-s",
+            &args.shell,
+        ];
         if !groups.is_empty() {
             cmd.extend(["-G", &joined]);
         }
@@ -229,13 +238,19 @@ impl Tool for UserAdd {
             tool: "user.delete".into(),
             args: serde_json::json!({"name": args.name, "remove_home": args.create_home}),
             summary: if args.create_home {
-                format!("delete user {} and the home {} created for it", user.name, user.home)
+                format!(
+                    "delete user {} and the home {} created for it",
+                    user.name, user.home
+                )
             } else {
                 format!("delete user {}", user.name)
             },
         });
         super::super::to_value(&Added {
-            summary: format!("created user {} (uid {}), home {}", user.name, user.uid, user.home),
+            summary: format!(
+                "created user {} (uid {}), home {}",
+                user.name, user.uid, user.home
+            ),
             name: user.name.clone(),
             uid: user.uid,
             home: user.home,
@@ -318,21 +333,30 @@ mod tests {
         let _l = accounts_lock();
         let r = Registry::builtin();
         let e = r
-            .prepare("user.add", serde_json::json!({"name": "aiostest_x", "shell": "/tmp/evil"}))
+            .prepare(
+                "user.add",
+                serde_json::json!({"name": "aiostest_x", "shell": "/tmp/evil"}),
+            )
             .unwrap()
             .assess(&ToolCtx::local())
             .await
             .unwrap_err();
         assert!(e.message().contains("/etc/shells"), "{e}");
         let e = r
-            .prepare("user.add", serde_json::json!({"name": "aiostest_x", "groups": ["nosuchgroup_aios"]}))
+            .prepare(
+                "user.add",
+                serde_json::json!({"name": "aiostest_x", "groups": ["nosuchgroup_aios"]}),
+            )
             .unwrap()
             .assess(&ToolCtx::local())
             .await
             .unwrap_err();
         assert!(e.message().contains("nosuchgroup_aios"), "{e}");
         let e = r
-            .prepare("user.add", serde_json::json!({"name": "aiostest_x", "full_name": "a:b"}))
+            .prepare(
+                "user.add",
+                serde_json::json!({"name": "aiostest_x", "full_name": "a:b"}),
+            )
             .unwrap()
             .assess(&ToolCtx::local())
             .await
@@ -347,10 +371,18 @@ mod tests {
             .unwrap();
         // The preview works without root and says the change needs it.
         let a = call.assess(&u.ctx()).await.unwrap();
-        assert!(a.preview.summary.contains("needs root"), "{}", a.preview.summary);
+        assert!(
+            a.preview.summary.contains("needs root"),
+            "{}",
+            a.preview.summary
+        );
         let e = call.run(u.ctx()).await.unwrap_err();
         assert_eq!(e.kind(), crate::ToolErrorKind::PermissionDenied);
         assert!(e.message().contains("needs root"), "{e}");
-        assert!(nix::unistd::User::from_name("aiostest_never").unwrap().is_none());
+        assert!(
+            nix::unistd::User::from_name("aiostest_never")
+                .unwrap()
+                .is_none()
+        );
     }
 }

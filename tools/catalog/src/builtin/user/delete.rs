@@ -8,7 +8,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{AccountDb, AccountName, PasswdEntry, read_db, refuse_root_or_self, require_root, run_helper, runs_as_root};
+use super::{
+    AccountDb, AccountName, PasswdEntry, read_db, refuse_root_or_self, require_root, run_helper,
+    runs_as_root,
+};
 use crate::procfs;
 use crate::{Assessment, Example, Resource, ResourceKind, Tool, ToolCtx, ToolError};
 
@@ -119,7 +122,10 @@ impl Tool for UserDelete {
         let mut items = vec![
             format!("user {} (uid {})", user.name, user.uid),
             if args.remove_home {
-                format!("home {}: DELETED with everything in it, and the mail spool", user.home)
+                format!(
+                    "home {}: DELETED with everything in it, and the mail spool",
+                    user.home
+                )
             } else {
                 format!("home {}: kept", user.home)
             },

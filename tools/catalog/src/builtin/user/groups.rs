@@ -70,7 +70,11 @@ fn plan(db: &AccountDb, args: &UserGroupsArgs) -> Result<(Vec<String>, Vec<Strin
     let named: Vec<String> = args.groups.iter().map(ToString::to_string).collect();
     let mut after: Vec<String> = match args.mode {
         GroupMode::Add => before.iter().chain(&named).cloned().collect(),
-        GroupMode::Remove => before.iter().filter(|g| !named.contains(g)).cloned().collect(),
+        GroupMode::Remove => before
+            .iter()
+            .filter(|g| !named.contains(g))
+            .cloned()
+            .collect(),
         GroupMode::Set => named,
     };
     after.sort();
@@ -138,9 +142,18 @@ impl Tool for UserGroups {
         let db = read_db(ctx).await?;
         let (before, after) = plan(&db, args)?;
         let mut summary = if before == after {
-            format!("groups of {} stay {}: nothing to change", args.name, list(&before))
+            format!(
+                "groups of {} stay {}: nothing to change",
+                args.name,
+                list(&before)
+            )
         } else {
-            format!("groups of {}: {} → {}", args.name, list(&before), list(&after))
+            format!(
+                "groups of {}: {} → {}",
+                args.name,
+                list(&before),
+                list(&after)
+            )
         };
         if !runs_as_root(ctx) {
             summary.push_str("; the change needs root");
@@ -177,7 +190,12 @@ impl Tool for UserGroups {
         if before != after {
             match args.mode {
                 GroupMode::Add => {
-                    let joined = args.groups.iter().map(AccountName::as_str).collect::<Vec<_>>().join(",");
+                    let joined = args
+                        .groups
+                        .iter()
+                        .map(AccountName::as_str)
+                        .collect::<Vec<_>>()
+                        .join(",");
                     run_helper(&ctx, "usermod", &["-a", "-G", &joined, "--", name]).await?;
                 }
                 GroupMode::Remove => {
@@ -201,7 +219,11 @@ impl Tool for UserGroups {
             summary: if before == now {
                 format!("groups of {name} unchanged: {}", list(&now))
             } else {
-                format!("groups of {name}: {} → {} (effective at next login)", list(&before), list(&now))
+                format!(
+                    "groups of {name}: {} → {} (effective at next login)",
+                    list(&before),
+                    list(&now)
+                )
             },
             name: name.to_string(),
             changed: before != now,
@@ -237,17 +259,30 @@ mod tests {
                 (a, v, ctx.take_undo())
             }
         };
-        let (a, v, undo) = run(serde_json::json!({"name": u.name, "groups": [g1.name, g2.name]})).await;
-        assert!(a.preview.summary.contains("(none) →"), "{}", a.preview.summary);
+        let (a, v, undo) =
+            run(serde_json::json!({"name": u.name, "groups": [g1.name, g2.name]})).await;
+        assert!(
+            a.preview.summary.contains("(none) →"),
+            "{}",
+            a.preview.summary
+        );
         assert_eq!(v["after"], serde_json::json!([g1.name, g2.name]));
         let undo = undo.unwrap();
         assert_eq!(undo.args["groups"], serde_json::json!([]));
 
-        let (_, v, _) = run(serde_json::json!({"name": u.name, "groups": [g1.name], "mode": "remove"})).await;
+        let (_, v, _) =
+            run(serde_json::json!({"name": u.name, "groups": [g1.name], "mode": "remove"})).await;
         assert_eq!(v["after"], serde_json::json!([g2.name]));
-        assert_eq!(read_db(&ToolCtx::local()).await.unwrap().supplementary(&u.name), [g2.name.clone()]);
+        assert_eq!(
+            read_db(&ToolCtx::local())
+                .await
+                .unwrap()
+                .supplementary(&u.name),
+            [g2.name.clone()]
+        );
 
-        let (_, v, undo) = run(serde_json::json!({"name": u.name, "groups": [g1.name], "mode": "set"})).await;
+        let (_, v, undo) =
+            run(serde_json::json!({"name": u.name, "groups": [g1.name], "mode": "set"})).await;
         assert_eq!(v["after"], serde_json::json!([g1.name]));
         // The undo, run as a call, restores the previous list.
         let undo = undo.unwrap();

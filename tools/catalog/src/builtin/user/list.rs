@@ -239,7 +239,10 @@ mod tests {
         assert!(v["summary"].as_str().unwrap().contains("human"));
 
         let v = r
-            .prepare("user.list", serde_json::json!({"kind": "human", "limit": 1}))
+            .prepare(
+                "user.list",
+                serde_json::json!({"kind": "human", "limit": 1}),
+            )
             .unwrap()
             .run(ToolCtx::local())
             .await
@@ -257,7 +260,13 @@ mod tests {
             .unwrap();
         assert!(v["users"][0].get("locked").is_none(), "{v}");
         assert!(v["note"].as_str().unwrap().contains("/etc/shadow"));
-        assert!(v["users"].as_array().unwrap().iter().all(|x| x["human"] == false));
+        assert!(
+            v["users"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|x| x["human"] == false)
+        );
     }
 
     #[tokio::test]

@@ -8,7 +8,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{AccountDb, AccountName, read_db, refuse_root_or_self, require_root, run_helper, runs_as_root};
+use super::{
+    AccountDb, AccountName, read_db, refuse_root_or_self, require_root, run_helper, runs_as_root,
+};
 use crate::{Assessment, Example, Resource, ResourceKind, Tool, ToolCtx, ToolError};
 
 /// `user.lock`.
@@ -112,7 +114,12 @@ async fn run(ctx: ToolCtx, args: LockArgs, lock: bool) -> Result<Value, ToolErro
             changed: false,
         });
     }
-    run_helper(&ctx, "usermod", &[if lock { "-L" } else { "-U" }, "--", name]).await?;
+    run_helper(
+        &ctx,
+        "usermod",
+        &[if lock { "-L" } else { "-U" }, "--", name],
+    )
+    .await?;
     ctx.set_undo(UndoRecord {
         tool: if lock { "user.unlock" } else { "user.lock" }.into(),
         args: serde_json::json!({"name": name}),
@@ -241,7 +248,11 @@ mod tests {
     use crate::builtin::user::testutil::{TempUser, accounts_lock};
 
     fn locked(name: &str) -> bool {
-        AccountDb::read("/etc").unwrap().shadow_of(name).unwrap().locked
+        AccountDb::read("/etc")
+            .unwrap()
+            .shadow_of(name)
+            .unwrap()
+            .locked
     }
 
     #[tokio::test]
@@ -258,7 +269,9 @@ mod tests {
         assert!(st.success());
         assert!(!locked(&u.name));
         let r = Registry::builtin();
-        let call = r.prepare("user.lock", serde_json::json!({"name": u.name})).unwrap();
+        let call = r
+            .prepare("user.lock", serde_json::json!({"name": u.name}))
+            .unwrap();
         let ctx = ToolCtx::local();
         let a = call.assess(&ctx).await.unwrap();
         assert!(
@@ -280,7 +293,11 @@ mod tests {
             .unwrap();
         assert_eq!(v["changed"], false);
         assert!(ctx2.take_undo().is_none());
-        r.prepare(&undo.tool, undo.args).unwrap().run(ToolCtx::local()).await.unwrap();
+        r.prepare(&undo.tool, undo.args)
+            .unwrap()
+            .run(ToolCtx::local())
+            .await
+            .unwrap();
         assert!(!locked(&u.name));
     }
 
@@ -315,9 +332,15 @@ mod tests {
             .unwrap_err();
         assert!(e.message().contains("your own account"), "{e}");
         // Another account: the preview works without root and says so; the run is denied.
-        let call = r.prepare("user.lock", serde_json::json!({"name": "nobody"})).unwrap();
+        let call = r
+            .prepare("user.lock", serde_json::json!({"name": "nobody"}))
+            .unwrap();
         let a = call.assess(&u.ctx()).await.unwrap();
-        assert!(a.preview.summary.contains("needs root"), "{}", a.preview.summary);
+        assert!(
+            a.preview.summary.contains("needs root"),
+            "{}",
+            a.preview.summary
+        );
         let e = call.run(u.ctx()).await.unwrap_err();
         assert_eq!(e.kind(), crate::ToolErrorKind::PermissionDenied);
     }

@@ -68,7 +68,9 @@ impl TryFrom<String> for AccountName {
                 "name {s:?} must start with a lower-case letter or _"
             ));
         }
-        if let Some(c) = chars.find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || "_-".contains(*c))) {
+        if let Some(c) =
+            chars.find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || "_-".contains(*c)))
+        {
             return Err(format!(
                 "name {s:?} contains {c:?}; only lower-case letters, digits, _ and - are allowed"
             ));
@@ -241,7 +243,8 @@ impl AccountDb {
     pub fn read(etc: &str) -> Result<AccountDb, ToolError> {
         let read = |name: &str| {
             let p = format!("{etc}/{name}");
-            std::fs::read_to_string(&p).map_err(|e| ToolError::io(std::path::Path::new(&p), "read", &e))
+            std::fs::read_to_string(&p)
+                .map_err(|e| ToolError::io(std::path::Path::new(&p), "read", &e))
         };
         let users = parse_passwd(&read("passwd")?);
         let groups = parse_group(&read("group")?);
@@ -356,7 +359,11 @@ pub(crate) fn refuse_root_or_self(
 
 /// Run a shadow-utils helper for a change and turn a failure into an
 /// error carrying its message.
-pub(crate) async fn run_helper(ctx: &ToolCtx, program: &str, args: &[&str]) -> Result<CommandOutput, ToolError> {
+pub(crate) async fn run_helper(
+    ctx: &ToolCtx,
+    program: &str,
+    args: &[&str],
+) -> Result<CommandOutput, ToolError> {
     let out = run_command(ctx, program, args, Duration::from_secs(30), 64 * 1024).await?;
     if out.code != Some(0) {
         let msg = if out.stderr.trim().is_empty() {
@@ -367,7 +374,8 @@ pub(crate) async fn run_helper(ctx: &ToolCtx, program: &str, args: &[&str]) -> R
         return Err(ToolError::failed(format!(
             "{program} {} failed (exit {}): {}",
             args.join(" "),
-            out.code.map_or_else(|| "signal".to_string(), |c| c.to_string()),
+            out.code
+                .map_or_else(|| "signal".to_string(), |c| c.to_string()),
             truncate(msg, 500)
         )));
     }
@@ -394,14 +402,27 @@ mod tests {
         for ok in ["alice", "_apt", "bob-2", "svc_x", "host$", "a"] {
             assert!(AccountName::try_from(ok.to_string()).is_ok(), "{ok}");
         }
-        for bad in ["", "-r", "Alice", "1abc", "a b", "a;b", "a/b", "a:b", "x$y", &"a".repeat(33)] {
+        for bad in [
+            "",
+            "-r",
+            "Alice",
+            "1abc",
+            "a b",
+            "a;b",
+            "a/b",
+            "a:b",
+            "x$y",
+            &"a".repeat(33),
+        ] {
             assert!(AccountName::try_from(bad.to_string()).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn parsers_read_real_formats() {
-        let p = parse_passwd("root:x:0:0:root:/root:/bin/bash\nbad line\n+nis::::::\nalice:x:1000:1000:Alice,,,:/home/alice:/bin/zsh\n");
+        let p = parse_passwd(
+            "root:x:0:0:root:/root:/bin/bash\nbad line\n+nis::::::\nalice:x:1000:1000:Alice,,,:/home/alice:/bin/zsh\n",
+        );
         assert_eq!(p.len(), 2);
         assert_eq!(p[1].name, "alice");
         assert_eq!(p[1].uid, 1000);
@@ -422,7 +443,10 @@ mod tests {
         assert!(s["dan"].locked && s["dan"].no_password);
         // The hash is gone: nothing in the state prints it.
         assert!(!format!("{:?}", s).contains("$y$"));
-        assert_eq!(parse_login_defs("# x\nUID_MIN\t\t 500\nUID_MAX 6000\n"), (500, 6000));
+        assert_eq!(
+            parse_login_defs("# x\nUID_MIN\t\t 500\nUID_MAX 6000\n"),
+            (500, 6000)
+        );
         assert_eq!(parse_login_defs(""), (1000, 60000));
     }
 
