@@ -316,7 +316,7 @@ mod tests {
             eprintln!("skipped: crontab is not installed (apt-get install cron)");
             return;
         }
-        let _l = accounts_lock();
+        let _l = accounts_lock().await;
         let Some(u) = TempUser::create("cron") else {
             return;
         };

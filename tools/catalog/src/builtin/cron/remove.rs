@@ -178,18 +178,18 @@ impl Tool for CronRemove {
         // One job removed: adding it back is the undo (the same marker id
         // when it had one). Several identical lines, or a line that is not
         // a job, have no single undo.
-        if let [line] = removed.as_slice() {
-            if let Some((schedule, command)) = split_job(line) {
-                let mut undo_args = serde_json::json!({"schedule": schedule, "command": command});
-                if let Some(id) = marker(line) {
-                    undo_args["id"] = Value::from(id);
-                }
-                ctx.set_undo(UndoRecord {
-                    tool: "cron.add".into(),
-                    args: undo_args,
-                    summary: format!("add the job back to {user}'s crontab: {schedule} {command}"),
-                });
+        if let [line] = removed.as_slice()
+            && let Some((schedule, command)) = split_job(line)
+        {
+            let mut undo_args = serde_json::json!({"schedule": schedule, "command": command});
+            if let Some(id) = marker(line) {
+                undo_args["id"] = Value::from(id);
             }
+            ctx.set_undo(UndoRecord {
+                tool: "cron.add".into(),
+                args: undo_args,
+                summary: format!("add the job back to {user}'s crontab: {schedule} {command}"),
+            });
         }
         super::super::to_value(&CronRemoved {
             summary: format!("removed {} line(s) from {user}'s crontab", removed.len()),

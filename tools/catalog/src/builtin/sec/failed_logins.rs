@@ -353,7 +353,7 @@ impl Tool for SecFailedLogins {
                         .access()
                         .identity()
                         .in_any_group(&["adm", "systemd-journal"])
-                        && super::super::user::runs_as_root(&ctx) == false
+                        && !super::super::user::runs_as_root(&ctx)
                     {
                         r.notes.push("only the journal entries this user may read were searched (members of adm or systemd-journal see all)".into());
                     }

@@ -97,7 +97,7 @@ fn judge(sockets: Vec<Listener>, expected: &[u16]) -> Vec<Exposure> {
             }
         })
         .collect();
-    out.sort_by(|a, b| (!a.flagged, a.socket.port).cmp(&(!b.flagged, b.socket.port)));
+    out.sort_by_key(|e| (!e.flagged, e.socket.port));
     out
 }
 

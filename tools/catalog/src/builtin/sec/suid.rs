@@ -247,10 +247,11 @@ impl Tool for SecSuid {
                                 Vec::new()
                             },
                         });
-                        if m & libc::S_ISUID != 0 && st.st_uid != 0 {
-                            if let Some(p) = found.last_mut() {
-                                p.flags.push(format!("setuid to a non-root owner ({})", p.owner));
-                            }
+                        if m & libc::S_ISUID != 0
+                            && st.st_uid != 0
+                            && let Some(p) = found.last_mut()
+                        {
+                            p.flags.push(format!("setuid to a non-root owner ({})", p.owner));
                         }
                     }
                 })?;

@@ -267,7 +267,7 @@ mod tests {
 
     #[tokio::test]
     async fn adds_a_user_with_a_preview_and_an_undo_that_deletes_it() {
-        let _l = accounts_lock();
+        let _l = accounts_lock().await;
         if !nix::unistd::geteuid().is_root() {
             eprintln!("skipped: user.add needs root");
             return;
@@ -330,7 +330,7 @@ mod tests {
 
     #[tokio::test]
     async fn bad_shells_and_groups_are_refused_and_non_root_is_told_why() {
-        let _l = accounts_lock();
+        let _l = accounts_lock().await;
         let r = Registry::builtin();
         let e = r
             .prepare(

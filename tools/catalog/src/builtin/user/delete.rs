@@ -192,7 +192,7 @@ mod tests {
 
     #[tokio::test]
     async fn refuses_root_system_accounts_and_the_callers_own() {
-        let _l = accounts_lock();
+        let _l = accounts_lock().await;
         let r = Registry::builtin();
         let ctx = ToolCtx::local();
         let e = r
@@ -223,7 +223,7 @@ mod tests {
 
     #[tokio::test]
     async fn deletes_keeping_the_home_by_default() {
-        let _l = accounts_lock();
+        let _l = accounts_lock().await;
         let Some(u) = TempUser::create("del") else {
             return;
         };

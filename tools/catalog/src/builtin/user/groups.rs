@@ -241,7 +241,7 @@ mod tests {
 
     #[tokio::test]
     async fn add_remove_set_and_undo_against_the_real_database() {
-        let _l = accounts_lock();
+        let _l = accounts_lock().await;
         let Some(u) = TempUser::create("grp") else {
             return;
         };
@@ -278,7 +278,7 @@ mod tests {
                 .await
                 .unwrap()
                 .supplementary(&u.name),
-            [g2.name.clone()]
+            std::slice::from_ref(&g2.name)
         );
 
         let (_, v, undo) =

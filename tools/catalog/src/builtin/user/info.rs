@@ -212,7 +212,7 @@ mod tests {
 
     #[tokio::test]
     async fn shows_a_real_account_and_refuses_unknown_ones() {
-        let _l = super::super::testutil::accounts_lock();
+        let _l = super::super::testutil::accounts_lock().await;
         let Some(u) = super::super::testutil::TempUser::create("info") else {
             return;
         };

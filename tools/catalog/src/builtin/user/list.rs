@@ -215,7 +215,7 @@ mod tests {
 
     #[tokio::test]
     async fn lists_root_as_system_and_a_new_user_as_human() {
-        let _l = super::super::testutil::accounts_lock();
+        let _l = super::super::testutil::accounts_lock().await;
         let Some(u) = super::super::testutil::TempUser::create("list") else {
             return;
         };

@@ -257,7 +257,7 @@ mod tests {
 
     #[tokio::test]
     async fn lock_unlock_round_trip_with_undo() {
-        let _l = accounts_lock();
+        let _l = accounts_lock().await;
         let Some(u) = TempUser::create("lock") else {
             return;
         };
@@ -303,7 +303,7 @@ mod tests {
 
     #[tokio::test]
     async fn refusals() {
-        let _l = accounts_lock();
+        let _l = accounts_lock().await;
         let r = Registry::builtin();
         let e = r
             .prepare("user.lock", serde_json::json!({"name": "root"}))

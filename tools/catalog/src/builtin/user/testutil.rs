@@ -3,15 +3,14 @@
 //! for them. Account changes are serialised: shadow-utils refuse to run
 //! while another holds the database lock.
 
-use std::sync::{Mutex, MutexGuard};
-
 use crate::{Access, Identity, OutputSink, ToolCtx};
 
-static ACCOUNTS: Mutex<()> = Mutex::new(());
+static ACCOUNTS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// Hold while a test changes the account database.
-pub(crate) fn accounts_lock() -> MutexGuard<'static, ()> {
-    ACCOUNTS.lock().unwrap_or_else(|e| e.into_inner())
+/// Hold while a test changes the account database (an async lock: tests
+/// hold it across their awaits).
+pub(crate) async fn accounts_lock() -> tokio::sync::MutexGuard<'static, ()> {
+    ACCOUNTS.lock().await
 }
 
 /// A throwaway user `aiostest_<pid>_<tag>`, deleted (with its home and
