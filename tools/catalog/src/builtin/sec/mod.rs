@@ -9,6 +9,7 @@ mod logins;
 mod ports_audit;
 mod scan;
 mod sshd_audit;
+mod sshd_config;
 mod sudoers;
 mod suid;
 mod world_writable;
