@@ -6,6 +6,7 @@
 //! its filesystem work inside [`crate::ToolCtx::blocking`], which runs with
 //! the caller's kernel credentials.
 
+mod exec_run;
 mod fs_largest;
 mod fs_list;
 mod fs_read;
@@ -17,6 +18,7 @@ mod process_list;
 mod service_status;
 mod sys_overview;
 
+pub use exec_run::ExecRun;
 pub use fs_largest::FsLargest;
 pub use fs_list::FsList;
 pub use fs_read::FsRead;
@@ -48,6 +50,8 @@ impl RegistryBuilder {
             .register(NetListening)
             .register(ServiceStatus)
             .register(LogTail)
+            // exec
+            .register(ExecRun)
     }
 }
 
@@ -80,6 +84,8 @@ mod tests {
             "net.listening",
             "service.status",
             "log.tail",
+            // exec
+            "exec.run",
         ] {
             assert!(names.contains(&n), "{n} missing from {names:?}");
         }
@@ -99,7 +105,9 @@ mod tests {
             assert!(spec.args_schema.get("$schema").is_none());
             assert!(!text.contains("\"format\":\"uint"), "{}: {text}", spec.name);
             assert!(spec.description.len() > 20, "{}", spec.name);
-            assert_eq!(spec.effect, Risk::Read);
+            if spec.name != "exec.run" {
+                assert_eq!(spec.effect, Risk::Read);
+            }
             assert!(!spec.resources.is_empty(), "{}", spec.name);
             // The model router retrieves tools by their examples.
             assert!(
