@@ -1,5 +1,7 @@
 //! `run` of `/bin/true` in the full sandbox, end to end (gate: p50 ≤ 15 ms).
 //! As root the command runs as `nobody`; elsewhere as the current user.
+//! Run: `cargo bench -p aios-sandbox --bench sandbox`.
+#![allow(clippy::expect_used)] // a bench that cannot set up has nothing to measure
 
 use aios_sandbox::SandboxSpec;
 use criterion::{Criterion, criterion_group, criterion_main};

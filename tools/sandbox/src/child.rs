@@ -378,7 +378,7 @@ unsafe fn init(p: &Prepared, ptrs: &ExecPtrs, mount_ns: bool, pid_ns: bool) -> !
             libc::SYS_close_range,
             3u32,
             u32::MAX,
-            libc::CLOSE_RANGE_CLOEXEC as u32,
+            libc::CLOSE_RANGE_CLOEXEC,
         );
 
         if p.probe_only {

@@ -80,11 +80,11 @@ fn fork_and_wait(
         unsafe { OwnedFd::from_raw_fd(raw as i32) }
     });
     let started_handle = Started { pid, pidfd };
-    if let Some(tx) = started {
-        if let Err(s) = tx.send(started_handle) {
-            // Nobody is waiting for the run any more.
-            s.kill();
-        }
+    if let Some(tx) = started
+        && let Err(s) = tx.send(started_handle)
+    {
+        // Nobody is waiting for the run any more.
+        s.kill();
     }
     // Wait for the end without reaping: while the outer child is a zombie
     // its pid, which is also its process group's id, cannot be reused, so
@@ -110,12 +110,9 @@ fn fork_and_wait(
     unsafe {
         libc::kill(-pid, libc::SIGKILL);
     }
-    loop {
-        match nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None) {
-            Err(nix::errno::Errno::EINTR) => continue,
-            _ => break,
-        }
-    }
+    while let Err(nix::errno::Errno::EINTR) =
+        nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None)
+    {}
     Ok(())
 }
 

@@ -2,6 +2,7 @@
 //! escape attempt fails or is contained, with an assertion that proves it.
 //! As root (here and in CI) commands run as `nobody` (65534); elsewhere as
 //! the current user.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
