@@ -6,6 +6,7 @@
 //! its filesystem work inside [`crate::ToolCtx::blocking`], which runs with
 //! the caller's kernel credentials.
 
+mod exec_run;
 mod fs_largest;
 mod fs_list;
 mod fs_read;
@@ -21,6 +22,7 @@ pub mod cron;
 pub mod sec;
 pub mod user;
 
+pub use exec_run::ExecRun;
 pub use fs_largest::FsLargest;
 pub use fs_list::FsList;
 pub use fs_read::FsRead;
@@ -70,6 +72,8 @@ impl RegistryBuilder {
             .register(cron::CronList)
             .register(cron::CronAdd)
             .register(cron::CronRemove)
+            // exec
+            .register(ExecRun)
     }
 }
 
@@ -120,6 +124,8 @@ mod tests {
             "cron.list",
             "cron.add",
             "cron.remove",
+            // exec
+            "exec.run",
         ] {
             assert!(names.contains(&n), "{n} missing from {names:?}");
         }
