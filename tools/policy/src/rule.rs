@@ -199,7 +199,7 @@ impl PathPattern {
             (false, text)
         } else {
             return Err(format!(
-                "path `{text}` is relative; write an absolute pattern (`/srv/{text}`) or one under the home (`~/{text}`)"
+                "path `{text}` is relative; write an absolute pattern (`/…/{text}`) or one under the caller's home (`~/{text}`)"
             ));
         };
         if rest.split('/').any(|p| p == "." || p == "..") {
@@ -376,6 +376,11 @@ fn globs(field: &str, list: &Option<Vec<String>>) -> Result<Option<Vec<Glob>>, S
 }
 
 fn nonempty<T>(field: &str, l: &[T]) -> Result<(), String> {
+    if l.is_empty() && field == "tools" {
+        return Err(
+            "`tools` is empty, so the rule could never match; list tool globs (`fs.*`, or `*` for every tool)".into(),
+        );
+    }
     if l.is_empty() {
         return Err(format!(
             "`{field}` is empty, so the rule could never match; list patterns or remove the key"
