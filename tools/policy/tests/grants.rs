@@ -138,3 +138,4 @@ fn a_broken_user_file_is_not_touched() {
     // Nothing left behind in the directory either.
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
 }
+
