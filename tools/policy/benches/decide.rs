@@ -12,13 +12,26 @@ fn system_file() -> String {
     let mut s = String::new();
     for i in 0..50 {
         let body = match i % 5 {
-            0 => format!("action = \"allow\"\ntools = [\"service.restart\", \"service.status\"]\nservices = [\"app{i}-*\"]\n"),
-            1 => format!("action = \"ask\"\ntools = [\"fs.*\"]\npaths = [\"/srv/site{i}/**\", \"/opt/app{i}/*.conf\"]\n"),
-            2 => format!("action = \"deny\"\ntools = [\"firewall.*\"]\nports = [\"{}\", \"9000-9099\"]\ncidrs = [\"10.{i}.0.0/16\"]\n", 1000 + i),
-            3 => format!("action = \"allow\"\ntools = [\"pkg.install\"]\npackages = [\"lib{i}*\"]\nprincipals = [\"group:dev{i}\"]\n"),
-            _ => format!("action = \"ask\"\ntools = [\"user.*\", \"cron.*\"]\nusers = [\"svc{i}\"]\nsessions = [\"interactive\"]\n"),
+            0 => format!(
+                "action = \"allow\"\ntools = [\"service.restart\", \"service.status\"]\nservices = [\"app{i}-*\"]\n"
+            ),
+            1 => format!(
+                "action = \"ask\"\ntools = [\"fs.*\"]\npaths = [\"/srv/site{i}/**\", \"/opt/app{i}/*.conf\"]\n"
+            ),
+            2 => format!(
+                "action = \"deny\"\ntools = [\"firewall.*\"]\nports = [\"{}\", \"9000-9099\"]\ncidrs = [\"10.{i}.0.0/16\"]\n",
+                1000 + i
+            ),
+            3 => format!(
+                "action = \"allow\"\ntools = [\"pkg.install\"]\npackages = [\"lib{i}*\"]\nprincipals = [\"group:dev{i}\"]\n"
+            ),
+            _ => format!(
+                "action = \"ask\"\ntools = [\"user.*\", \"cron.*\"]\nusers = [\"svc{i}\"]\nsessions = [\"interactive\"]\n"
+            ),
         };
-        s.push_str(&format!("[[rule]]\nid = \"sys-{i}\"\n{body}reason = \"bench rule {i}\"\n\n"));
+        s.push_str(&format!(
+            "[[rule]]\nid = \"sys-{i}\"\n{body}reason = \"bench rule {i}\"\n\n"
+        ));
     }
     s
 }
@@ -65,7 +78,10 @@ fn bench(c: &mut Criterion) {
         "fs.write",
         vec![Resource::Path("/home/alice/project7/src/main.rs".into())],
     );
-    let restart = input("service.restart", vec![Resource::Service("app45-web".into())]);
+    let restart = input(
+        "service.restart",
+        vec![Resource::Service("app45-web".into())],
+    );
     c.bench_function("decide fs.write (50+10 rules)", |b| {
         b.iter(|| policy.decide(black_box(&write)))
     });

@@ -14,7 +14,13 @@ const SYSTEM_DIRS: &[&str] = &[
 ];
 
 /// Packages whose removal takes init away from a running system.
-const INIT_PACKAGES: &[&str] = &["systemd", "systemd-sysv", "init", "sysvinit-core", "aios-initd"];
+const INIT_PACKAGES: &[&str] = &[
+    "systemd",
+    "systemd-sysv",
+    "init",
+    "sysvinit-core",
+    "aios-initd",
+];
 
 /// Files of init itself.
 const INIT_PATHS: &[&str] = &[
@@ -73,40 +79,41 @@ pub(crate) fn check(input: &PolicyInput, call: &Call<'_>, all: bool, out: &mut V
                 return;
             }
         }
-        if destructive && is_kernel_or_init_path(p, &host.kernel_release) {
-            if push(
+        if destructive
+            && is_kernel_or_init_path(p, &host.kernel_release)
+            && push(
                 "builtin.kernel-or-init",
                 format!(
                     "`{p}` belongs to the running kernel or init, so built-in rule builtin.kernel-or-init denies {}; boot another kernel or init first.",
                     input.tool
                 ),
-            ) {
-                return;
-            }
+            )
+        {
+            return;
         }
-        if destructive && host.mounted_devices.iter().any(|m| normalize(m) == p) {
-            if push(
+        if destructive
+            && host.mounted_devices.iter().any(|m| normalize(m) == p)
+            && push(
                 "builtin.mounted-device",
                 format!(
                     "`{p}` is a mounted device, so built-in rule builtin.mounted-device denies {}; unmount it first.",
                     input.tool
                 ),
-            ) {
-                return;
-            }
+            )
+        {
+            return;
         }
         if let Some(ledger) = &ledger
             && touches_ledger(p, ledger, destructive)
-        {
-            if push(
+            && push(
                 "builtin.audit-ledger",
                 format!(
                     "`{p}` holds the audit ledger ({ledger}), which nothing but toolsd may change, so built-in rule builtin.audit-ledger denies {}; read it with `aios audit log`.",
                     input.tool
                 ),
-            ) {
-                return;
-            }
+            )
+        {
+            return;
         }
     }
 
@@ -174,8 +181,14 @@ pub(crate) fn check(input: &PolicyInput, call: &Call<'_>, all: bool, out: &mut V
     }
 
     if input.tool == "firewall.deny"
-        && call.resources.iter().any(|r| matches!(r, Resource::Firewall))
-        && !call.resources.iter().any(|r| matches!(r, Resource::Port(_)))
+        && call
+            .resources
+            .iter()
+            .any(|r| matches!(r, Resource::Firewall))
+        && !call
+            .resources
+            .iter()
+            .any(|r| matches!(r, Resource::Port(_)))
     {
         let ports: Vec<String> = host.ssh_ports.iter().map(u16::to_string).collect();
         let ports = if ports.is_empty() {
@@ -228,11 +241,17 @@ fn touches_ledger(p: &str, ledger: &str, destructive: bool) -> bool {
     {
         return true;
     }
-    let dir = ledger.rsplit_once('/').map_or("/", |(d, _)| if d.is_empty() { "/" } else { d });
+    let dir = ledger
+        .rsplit_once('/')
+        .map_or("/", |(d, _)| if d.is_empty() { "/" } else { d });
     if p == dir {
         return true;
     }
-    destructive && (p == "/" || ledger.strip_prefix(p).is_some_and(|rest| rest.starts_with('/')))
+    destructive
+        && (p == "/"
+            || ledger
+                .strip_prefix(p)
+                .is_some_and(|rest| rest.starts_with('/')))
 }
 
 /// Whether device `d` is the mounted device `mounted` or the disk that

@@ -23,7 +23,10 @@ enum Tok {
     One,
     Star,
     Deep,
-    Class { negated: bool, ranges: Vec<(char, char)> },
+    Class {
+        negated: bool,
+        ranges: Vec<(char, char)>,
+    },
 }
 
 /// One compiled glob.
@@ -116,10 +119,7 @@ impl Glob {
         if deep_suffix {
             toks.truncate(toks.len() - 2);
         }
-        let lit_len = toks
-            .iter()
-            .take_while(|t| matches!(t, Tok::Lit(_)))
-            .count();
+        let lit_len = toks.iter().take_while(|t| matches!(t, Tok::Lit(_))).count();
         let prefix: String = toks[..lit_len]
             .iter()
             .filter_map(|t| match t {

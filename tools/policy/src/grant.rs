@@ -93,7 +93,8 @@ fn is_net(text: &str) -> bool {
 pub fn save_grant(user_file: &Path, rule: &Rule) -> Result<String, PolicyError> {
     let label = user_file.display().to_string();
     let existing = read_existing(user_file, &label)?;
-    let current = file::parse(&existing, &label).map_err(|e| refuse(&label, "add a grant to", &e))?;
+    let current =
+        file::parse(&existing, &label).map_err(|e| refuse(&label, "add a grant to", &e))?;
     let taken = |id: &str| current.rules.iter().any(|r| r.id() == id);
     let mut id = rule.id().to_string();
     let mut n = 2;
@@ -134,7 +135,8 @@ pub fn list_grants(user_file: &Path) -> Result<Vec<Rule>, PolicyError> {
 pub fn revoke_grant(user_file: &Path, id: &str) -> Result<bool, PolicyError> {
     let label = user_file.display().to_string();
     let existing = read_existing(user_file, &label)?;
-    let current = file::parse(&existing, &label).map_err(|e| refuse(&label, "revoke a grant in", &e))?;
+    let current =
+        file::parse(&existing, &label).map_err(|e| refuse(&label, "revoke a grant in", &e))?;
     let Some(rule) = current.rules.iter().find(|r| r.id() == id) else {
         return Ok(false);
     };
@@ -150,10 +152,7 @@ pub fn revoke_grant(user_file: &Path, id: &str) -> Result<bool, PolicyError> {
     let mut doc: toml_edit::DocumentMut = existing.parse().map_err(|e: toml_edit::TomlError| {
         PolicyError::new(PolicyErrorKind::Syntax, &label, e.message().to_string())
     })?;
-    let Some(tables) = doc
-        .get_mut("rule")
-        .and_then(|i| i.as_array_of_tables_mut())
-    else {
+    let Some(tables) = doc.get_mut("rule").and_then(|i| i.as_array_of_tables_mut()) else {
         return Ok(false);
     };
     let Some(index) = tables

@@ -110,7 +110,10 @@ impl Policy {
                 rules: Vec::new(),
             }),
         };
-        Ok(Policy::new(load(system, SYSTEM_LABEL)?, load(user, USER_LABEL)?))
+        Ok(Policy::new(
+            load(system, SYSTEM_LABEL)?,
+            load(user, USER_LABEL)?,
+        ))
     }
 
     /// Builds a policy from the two files' text (empty text: no rules).

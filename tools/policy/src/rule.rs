@@ -144,9 +144,8 @@ enum Principal {
 
 impl Principal {
     fn parse(text: &str) -> Result<Principal, String> {
-        let bad = || {
-            format!("principal `{text}` must be `user:NAME`, `group:NAME` or `uid:NUMBER`")
-        };
+        let bad =
+            || format!("principal `{text}` must be `user:NAME`, `group:NAME` or `uid:NUMBER`");
         let (kind, value) = text.split_once(':').ok_or_else(bad)?;
         if value.is_empty() {
             return Err(bad());
@@ -303,9 +302,11 @@ fn parse_net(text: &str) -> Result<IpNet, String> {
     if let Ok(net) = IpNet::from_str(text) {
         return Ok(net.trunc());
     }
-    IpAddr::from_str(text)
-        .map(IpNet::from)
-        .map_err(|_| format!("`{text}` is not an address or CIDR range (`10.0.0.0/8`, `192.0.2.7`, `2001:db8::/32`)"))
+    IpAddr::from_str(text).map(IpNet::from).map_err(|_| {
+        format!(
+            "`{text}` is not an address or CIDR range (`10.0.0.0/8`, `192.0.2.7`, `2001:db8::/32`)"
+        )
+    })
 }
 
 fn effect_bit(e: Risk) -> u8 {
@@ -392,7 +393,11 @@ fn nonempty<T>(field: &str, l: &[T]) -> Result<(), String> {
 impl Rule {
     /// Checks and compiles `spec`, read from `file` at `line`, and runs
     /// its examples.
-    pub(crate) fn compile(spec: RuleSpec, file: &str, line: Option<usize>) -> Result<Rule, PolicyError> {
+    pub(crate) fn compile(
+        spec: RuleSpec,
+        file: &str,
+        line: Option<usize>,
+    ) -> Result<Rule, PolicyError> {
         let id = spec.id.clone();
         let err = |kind: PolicyErrorKind, msg: String| {
             PolicyError::new(kind, file, msg).at_line(line).in_rule(&id)
@@ -407,7 +412,8 @@ impl Rule {
         }
         let m = Self::matchers(&spec).map_err(|e| err(PolicyErrorKind::Rule, e))?;
         let rule = Rule { spec, line, m };
-        rule.check_examples().map_err(|e| err(PolicyErrorKind::Example, e))?;
+        rule.check_examples()
+            .map_err(|e| err(PolicyErrorKind::Example, e))?;
         Ok(rule)
     }
 
@@ -611,7 +617,9 @@ impl Rule {
                 Resource::Port(p) => Some(*p),
                 _ => None,
             });
-            if !quantify(ports, all, |p| ranges.iter().any(|&(lo, hi)| lo <= p && p <= hi)) {
+            if !quantify(ports, all, |p| {
+                ranges.iter().any(|&(lo, hi)| lo <= p && p <= hi)
+            }) {
                 return false;
             }
         }
@@ -626,7 +634,9 @@ impl Rule {
             return false;
         }
         if let Some(gs) = &m.resources
-            && !quantify(call.display.iter(), all, |d| gs.iter().any(|g| g.matches(d)))
+            && !quantify(call.display.iter(), all, |d| {
+                gs.iter().any(|g| g.matches(d))
+            })
         {
             return false;
         }

@@ -1,5 +1,7 @@
 //! Loading policy files: real files on disk, inline examples checked at
 //! load, and every kind of bad file giving an error with file and line.
+// Test helpers outside #[test] fns panic on broken fixtures by design.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
@@ -29,9 +31,15 @@ fn missing_files_have_no_rules() {
     )
     .unwrap();
     assert!(p.system_rules().is_empty() && p.user_rules().is_empty());
-    assert_eq!(p.decide(&call("fs.write change path:/x")).source, RuleSource::Default);
+    assert_eq!(
+        p.decide(&call("fs.write change path:/x")).source,
+        RuleSource::Default
+    );
     let p = Policy::load(None, None).unwrap();
-    assert_eq!(p.decide(&call("fs.read read path:/x")).verdict, Verdict::Allow);
+    assert_eq!(
+        p.decide(&call("fs.read read path:/x")).verdict,
+        Verdict::Allow
+    );
 }
 
 #[test]
@@ -39,13 +47,24 @@ fn both_files_load_from_disk() {
     let dir = tempfile::tempdir().unwrap();
     let sys = dir.path().join("system.toml");
     let user = dir.path().join("user.toml");
-    std::fs::write(&sys, "[[rule]]\nid = \"s\"\naction = \"allow\"\ntools = [\"fs.write\"]\n").unwrap();
+    std::fs::write(
+        &sys,
+        "[[rule]]\nid = \"s\"\naction = \"allow\"\ntools = [\"fs.write\"]\n",
+    )
+    .unwrap();
     std::fs::write(&user, "# mine\n[[rule]]\nid = \"u\"\naction = \"deny\"\ntools = [\"fs.write\"]\npaths = [\"~/keep/**\"]\n").unwrap();
     let p = Policy::load(Some(&sys), Some(&user)).unwrap();
     assert_eq!(p.user_rules()[0].line(), Some(3));
     let d = p.decide(&call("fs.write change path:/home/alice/keep/a"));
-    assert_eq!((d.verdict, d.source, d.rule.as_str()), (Verdict::Deny, RuleSource::User, "u"));
-    assert!(d.reason.contains(&user.display().to_string()), "{}", d.reason);
+    assert_eq!(
+        (d.verdict, d.source, d.rule.as_str()),
+        (Verdict::Deny, RuleSource::User, "u")
+    );
+    assert!(
+        d.reason.contains(&user.display().to_string()),
+        "{}",
+        d.reason
+    );
     let d = p.decide(&call("fs.write change path:/home/alice/other"));
     assert_eq!((d.verdict, d.rule.as_str()), (Verdict::Allow, "s"));
 }
@@ -134,7 +153,10 @@ matches = true
         "[[rule]]\nid = \"x\"\naction = \"deny\"\ntools = [\"fs.*\"]\n[[rule.example]]\ntool = \"fs.read\"\nmatches = false\n",
     );
     assert_eq!(e.kind(), PolicyErrorKind::Example);
-    assert!(shown.contains("example 1 of 1") && shown.contains("should not match but does"), "{shown}");
+    assert!(
+        shown.contains("example 1 of 1") && shown.contains("should not match but does"),
+        "{shown}"
+    );
 
     let (e, shown) = load_err(
         "[[rule]]\nid = \"x\"\naction = \"deny\"\ntools = [\"fs.*\"]\n[[rule.example]]\ntool = \"fs.read\"\nresources = [\"disk:/\"]\nmatches = false\n",

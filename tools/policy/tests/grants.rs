@@ -1,6 +1,8 @@
 //! Saved grants on real files: save, list, decide with them, revoke; the
 //! user's comments survive; modes are 0600 and 0700; a grant never
 //! loosens a system ask.
+// Test helpers outside #[test] fns panic on broken fixtures by design.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
@@ -39,7 +41,10 @@ fn save_list_decide_revoke() {
 
     let after = Policy::load(None, Some(&user)).unwrap();
     let d = after.decide(&input);
-    assert_eq!((d.verdict, d.source, d.rule.as_str()), (Verdict::Allow, RuleSource::User, id.as_str()));
+    assert_eq!(
+        (d.verdict, d.source, d.rule.as_str()),
+        (Verdict::Allow, RuleSource::User, id.as_str())
+    );
     // The grant covers this call only: another unit, another tool, or a
     // destructive version still asks.
     for other in [
@@ -57,8 +62,12 @@ fn save_list_decide_revoke() {
 
     assert!(revoke_grant(&user, &id).unwrap());
     assert!(!revoke_grant(&user, &id).unwrap());
-    let left: Vec<String> = list_grants(&user).unwrap().iter().map(|r| r.id().to_string()).collect();
-    assert_eq!(left, [id2.clone()]);
+    let left: Vec<String> = list_grants(&user)
+        .unwrap()
+        .iter()
+        .map(|r| r.id().to_string())
+        .collect();
+    assert_eq!(left, std::slice::from_ref(&id2));
     assert!(revoke_grant(&user, &id2).unwrap());
     let p = Policy::load(None, Some(&user)).unwrap();
     assert_eq!(p.decide(&input).verdict, Verdict::Ask);
@@ -71,15 +80,26 @@ fn saving_and_revoking_keep_the_users_own_content() {
     let user = dir.path().join("policy.toml");
     let mine = "# My own rules; keep this comment.\n[[rule]]\nid = \"mine\"  # trailing note\naction = \"deny\"\ntools = [\"fs.delete\"]\npaths = [\"~/photos/**\"]";
     std::fs::write(&user, mine).unwrap();
-    let id = save_grant(&user, &grant_rule(&call("fs.write change path:/srv/a*b.txt"))).unwrap();
+    let id = save_grant(
+        &user,
+        &grant_rule(&call("fs.write change path:/srv/a*b.txt")),
+    )
+    .unwrap();
     let text = std::fs::read_to_string(&user).unwrap();
     assert!(text.starts_with(mine), "{text}");
     // Only grants are listed; the hand-written rule is not one.
     assert_eq!(list_grants(&user).unwrap().len(), 1);
     // The grant's glob is escaped: it matches its own path only.
     let p = Policy::load(None, Some(&user)).unwrap();
-    assert_eq!(p.decide(&call("fs.write change path:/srv/a*b.txt")).verdict, Verdict::Allow);
-    assert_eq!(p.decide(&call("fs.write change path:/srv/aXXb.txt")).verdict, Verdict::Ask);
+    assert_eq!(
+        p.decide(&call("fs.write change path:/srv/a*b.txt")).verdict,
+        Verdict::Allow
+    );
+    assert_eq!(
+        p.decide(&call("fs.write change path:/srv/aXXb.txt"))
+            .verdict,
+        Verdict::Ask
+    );
 
     let e = revoke_grant(&user, "mine").unwrap_err();
     assert_eq!(e.kind(), PolicyErrorKind::NotAGrant);
@@ -87,7 +107,10 @@ fn saving_and_revoking_keep_the_users_own_content() {
 
     assert!(revoke_grant(&user, &id).unwrap());
     let text = std::fs::read_to_string(&user).unwrap();
-    assert!(text.contains("# My own rules; keep this comment."), "{text}");
+    assert!(
+        text.contains("# My own rules; keep this comment."),
+        "{text}"
+    );
     assert!(text.contains("id = \"mine\"  # trailing note"), "{text}");
     assert!(!text.contains("grant-"), "{text}");
 }
@@ -102,7 +125,10 @@ fn a_grant_never_loosens_a_system_ask_or_deny() {
         "[[rule]]\nid = \"pkgs\"\naction = \"ask\"\ntools = [\"pkg.*\"]\n[[rule]]\nid = \"no-nc\"\naction = \"deny\"\ntools = [\"pkg.install\"]\npackages = [\"netcat*\"]\n",
     )
     .unwrap();
-    for spec in ["pkg.install change package:htop", "pkg.install change package:netcat-openbsd"] {
+    for spec in [
+        "pkg.install change package:htop",
+        "pkg.install change package:netcat-openbsd",
+    ] {
         let input = call(spec);
         save_grant(&user, &grant_rule(&input)).unwrap();
         let p = Policy::load(Some(&sys), Some(&user)).unwrap();
@@ -118,11 +144,18 @@ fn grants_over_untyped_resources_cover_only_the_call() {
     let user = dir.path().join("policy.toml");
     let input = call("process.signal change process:4242");
     let rule = grant_rule(&input);
-    assert!(rule.to_toml().contains("resources = [\"process:4242\"]"), "{}", rule.to_toml());
+    assert!(
+        rule.to_toml().contains("resources = [\"process:4242\"]"),
+        "{}",
+        rule.to_toml()
+    );
     save_grant(&user, &rule).unwrap();
     let p = Policy::load(None, Some(&user)).unwrap();
     assert_eq!(p.decide(&input).verdict, Verdict::Allow);
-    assert_eq!(p.decide(&call("process.signal change process:1")).verdict, Verdict::Ask);
+    assert_eq!(
+        p.decide(&call("process.signal change process:1")).verdict,
+        Verdict::Ask
+    );
 }
 
 #[test]
@@ -138,4 +171,3 @@ fn a_broken_user_file_is_not_touched() {
     // Nothing left behind in the directory either.
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
 }
-

@@ -6,6 +6,8 @@
 //! Rule matching is checked against an oracle written independently here
 //! from the documented semantics (for the small pattern vocabulary the
 //! generator uses), not against the engine's own matcher.
+// Test helpers outside #[test] fns panic on broken fixtures by design.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
@@ -25,7 +27,15 @@ const TOOLS: &[&str] = &[
     "firewall.allow",
     "net.ping",
 ];
-const TOOL_PATTERNS: &[&str] = &["*", "fs.*", "service.*", "pkg.*", "fs.write", "service.restart", "net.ping"];
+const TOOL_PATTERNS: &[&str] = &[
+    "*",
+    "fs.*",
+    "service.*",
+    "pkg.*",
+    "fs.write",
+    "service.restart",
+    "net.ping",
+];
 const RESOURCES: &[&str] = &[
     "path:/srv/www/a",
     "path:/srv",
@@ -65,7 +75,12 @@ fn some_of(items: &'static [&'static str]) -> impl Strategy<Value = Option<Vec<&
 
 fn gen_rule() -> impl Strategy<Value = Gen> {
     (
-        select(vec![Verdict::Allow, Verdict::Allow, Verdict::Ask, Verdict::Deny]),
+        select(vec![
+            Verdict::Allow,
+            Verdict::Allow,
+            Verdict::Ask,
+            Verdict::Deny,
+        ]),
         subsequence(TOOL_PATTERNS, 1..=2),
         subsequence(vec![Risk::Read, Risk::Change, Risk::Destructive], 0..=2),
         some_of(PATHS),
@@ -73,20 +88,26 @@ fn gen_rule() -> impl Strategy<Value = Gen> {
         some_of(PORTS),
         prop::bool::weighted(0.15),
         subsequence(
-            vec![SessionKind::Interactive, SessionKind::OneShot, SessionKind::Background],
+            vec![
+                SessionKind::Interactive,
+                SessionKind::OneShot,
+                SessionKind::Background,
+            ],
             0..=2,
         ),
     )
-        .prop_map(|(action, tools, effect, paths, services, ports, cidr_all_v4, sessions)| Gen {
-            action,
-            tools,
-            effect,
-            paths,
-            services,
-            ports,
-            cidr_all_v4,
-            sessions,
-        })
+        .prop_map(
+            |(action, tools, effect, paths, services, ports, cidr_all_v4, sessions)| Gen {
+                action,
+                tools,
+                effect,
+                paths,
+                services,
+                ports,
+                cidr_all_v4,
+                sessions,
+            },
+        )
 }
 
 fn to_toml(rules: &[Gen], prefix: &str) -> String {
@@ -98,7 +119,10 @@ fn to_toml(rules: &[Gen], prefix: &str) -> String {
         .iter()
         .enumerate()
         .map(|(i, g)| {
-            let own = |l: &Option<Vec<&str>>| l.as_ref().map(|v| v.iter().map(|s| s.to_string()).collect());
+            let own = |l: &Option<Vec<&str>>| {
+                l.as_ref()
+                    .map(|v| v.iter().map(|s| s.to_string()).collect())
+            };
             let mut s = RuleSpec::new(
                 format!("{prefix}{i}"),
                 g.action,
@@ -107,7 +131,10 @@ fn to_toml(rules: &[Gen], prefix: &str) -> String {
             s.effect = g.effect.clone();
             s.paths = own(&g.paths);
             s.services = own(&g.services);
-            s.ports = g.ports.as_ref().map(|v| v.iter().map(|p| PortSpec::Text(p.to_string())).collect());
+            s.ports = g
+                .ports
+                .as_ref()
+                .map(|v| v.iter().map(|p| PortSpec::Text(p.to_string())).collect());
             s.cidrs = g.cidr_all_v4.then(|| vec!["0.0.0.0/0".to_string()]);
             s.sessions = g.sessions.clone();
             s
@@ -119,7 +146,12 @@ fn to_toml(rules: &[Gen], prefix: &str) -> String {
 /// Quantifies as documented: allow needs every resource of the kind to
 /// match, ask/deny any; none of the kind never matches.
 fn quant<T>(items: Vec<T>, all: bool, pred: impl Fn(&T) -> bool) -> bool {
-    !items.is_empty() && if all { items.iter().all(pred) } else { items.iter().any(pred) }
+    !items.is_empty()
+        && if all {
+            items.iter().all(pred)
+        } else {
+            items.iter().any(pred)
+        }
 }
 
 fn oracle_matches(g: &Gen, input: &PolicyInput) -> bool {
@@ -135,9 +167,17 @@ fn oracle_matches(g: &Gen, input: &PolicyInput) -> bool {
         return false;
     }
     let all = g.action == Verdict::Allow;
-    let of = |f: fn(&Resource) -> Option<String>| -> Vec<String> { input.resources.iter().filter_map(f).collect() };
+    let of = |f: fn(&Resource) -> Option<String>| -> Vec<String> {
+        input.resources.iter().filter_map(f).collect()
+    };
     if let Some(pats) = &g.paths {
-        let paths = of(|r| if let Resource::Path(p) = r { Some(p.clone()) } else { None });
+        let paths = of(|r| {
+            if let Resource::Path(p) = r {
+                Some(p.clone())
+            } else {
+                None
+            }
+        });
         let hit = |p: &String| {
             pats.iter().any(|pat| match *pat {
                 "/**" => true,
@@ -151,7 +191,13 @@ fn oracle_matches(g: &Gen, input: &PolicyInput) -> bool {
         }
     }
     if let Some(pats) = &g.services {
-        let units = of(|r| if let Resource::Service(s) = r { Some(s.clone()) } else { None });
+        let units = of(|r| {
+            if let Resource::Service(s) = r {
+                Some(s.clone())
+            } else {
+                None
+            }
+        });
         let hit = |u: &String| {
             pats.iter().any(|pat| match *pat {
                 "*" => true,
@@ -164,7 +210,13 @@ fn oracle_matches(g: &Gen, input: &PolicyInput) -> bool {
         }
     }
     if let Some(pats) = &g.ports {
-        let ports = of(|r| if let Resource::Port(p) = r { Some(p.to_string()) } else { None });
+        let ports = of(|r| {
+            if let Resource::Port(p) = r {
+                Some(p.to_string())
+            } else {
+                None
+            }
+        });
         let hit = |p: &String| {
             let n: u16 = p.parse().unwrap();
             pats.iter().any(|pat| match *pat {
@@ -177,7 +229,13 @@ fn oracle_matches(g: &Gen, input: &PolicyInput) -> bool {
         }
     }
     if g.cidr_all_v4 {
-        let nets = of(|r| if let Resource::Cidr(c) = r { Some(c.clone()) } else { None });
+        let nets = of(|r| {
+            if let Resource::Cidr(c) = r {
+                Some(c.clone())
+            } else {
+                None
+            }
+        });
         if !quant(nets, all, |c| !c.contains(':')) {
             return false;
         }
@@ -191,7 +249,11 @@ fn gen_input() -> impl Strategy<Value = PolicyInput> {
         select(vec![Risk::Read, Risk::Change, Risk::Destructive]),
         subsequence(RESOURCES, 0..=3),
         any::<bool>(),
-        select(vec![SessionKind::Interactive, SessionKind::OneShot, SessionKind::Background]),
+        select(vec![
+            SessionKind::Interactive,
+            SessionKind::OneShot,
+            SessionKind::Background,
+        ]),
     )
         .prop_map(|(tool, effect, res, admin_flag, session)| {
             let mut input = call(&format!("{tool} read {}", res.join(" ")));
