@@ -22,6 +22,8 @@
 //! [`Explanation`] (for `aios policy check`), [`PolicyError`]. The file
 //! format is documented in `docs/POLICY.md`.
 
+#![deny(missing_docs)]
+
 mod builtin;
 mod error;
 mod file;
@@ -327,7 +329,7 @@ fn not_admin(input: &PolicyInput, call: &Call<'_>) -> Option<PolicyDecision> {
     Some(deny_builtin(
         "builtin.not-admin",
         format!(
-            "{who} is not an administrator (not in group sudo or wheel), and only administrators may change anything outside their own home, so built-in rule builtin.not-admin denies {}{}; ask an administrator to do it.",
+            "{who} is not an administrator (not root, not in group sudo, wheel or aios-admin), and only administrators may change anything outside their own home, so built-in rule builtin.not-admin denies {}{}; ask an administrator to do it.",
             input.tool,
             describe(&input.resources)
         ),

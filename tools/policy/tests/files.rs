@@ -279,3 +279,21 @@ fn from_toml_names_which_file_is_wrong() {
     let e = Policy::from_toml("[[rule]]\n", "").unwrap_err();
     assert_eq!(e.file(), "the system policy");
 }
+
+/// The shipped system file loads as it is (no active rules), and every
+/// commented-out example rule in it loads too, inline examples passing.
+#[test]
+fn the_shipped_example_file_loads_commented_and_uncommented() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../rootfs/overlay/etc/aios/policy.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let p = Policy::load(Some(&path), None).unwrap();
+    assert!(p.system_rules().is_empty());
+    let uncommented: String = text
+        .lines()
+        .map(|l| l.strip_prefix("# ").unwrap_or(l))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let p = Policy::from_toml(&uncommented, "").unwrap();
+    assert_eq!(p.system_rules().len(), 5);
+}
