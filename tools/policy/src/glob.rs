@@ -155,10 +155,13 @@ impl Glob {
         let Some(rest) = text.strip_prefix(self.prefix.as_str()) else {
             return false;
         };
-        if self.toks.is_empty() {
-            return rest.is_empty() || (self.deep_suffix && rest.starts_with('/'));
+        match self.toks.as_slice() {
+            [] => rest.is_empty() || (self.deep_suffix && rest.starts_with('/')),
+            // `fs.*`, `nginx*`: the common shapes, without the NFA.
+            [Tok::Star] if !self.deep_suffix => !rest.contains('/'),
+            [Tok::Deep] if !self.deep_suffix => true,
+            _ => self.run(rest),
         }
-        self.run(rest)
     }
 
     fn run(&self, text: &str) -> bool {

@@ -419,3 +419,15 @@ fn describe(resources: &[Resource]) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy_is_shareable_between_threads() {
+        fn shareable<T: Clone + Send + Sync + 'static>() {}
+        shareable::<Policy>();
+        shareable::<PolicyError>();
+    }
+}
