@@ -92,6 +92,7 @@ fn is_net(text: &str) -> bool {
 /// 0600 in a directory created 0700 if missing.
 pub fn save_grant(user_file: &Path, rule: &Rule) -> Result<String, PolicyError> {
     let label = user_file.display().to_string();
+    let _lock = lock(user_file, &label)?;
     let existing = read_existing(user_file, &label)?;
     let current =
         file::parse(&existing, &label).map_err(|e| refuse(&label, "add a grant to", &e))?;
@@ -134,6 +135,7 @@ pub fn list_grants(user_file: &Path) -> Result<Vec<Rule>, PolicyError> {
 /// names a hand-written rule rather than a grant.
 pub fn revoke_grant(user_file: &Path, id: &str) -> Result<bool, PolicyError> {
     let label = user_file.display().to_string();
+    let _lock = lock(user_file, &label)?;
     let existing = read_existing(user_file, &label)?;
     let current =
         file::parse(&existing, &label).map_err(|e| refuse(&label, "revoke a grant in", &e))?;
@@ -168,6 +170,47 @@ pub fn revoke_grant(user_file: &Path, id: &str) -> Result<bool, PolicyError> {
     Ok(true)
 }
 
+/// Holds an exclusive lock on `.NAME.lock` beside the file for one
+/// read-modify-write, so two shells saving grants at once cannot lose one.
+/// (The file itself is replaced by rename, so it cannot carry the lock.)
+fn lock(path: &Path, label: &str) -> Result<fs::File, PolicyError> {
+    let io = |e: std::io::Error| {
+        PolicyError::new(
+            PolicyErrorKind::Io,
+            label,
+            format!("cannot lock it for writing: {e}; check its directory is writable"),
+        )
+    };
+    let dir = parent_dir(path);
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(io)?;
+    let f = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(dir.join(format!(".{}.lock", file_name(path))))
+        .map_err(io)?;
+    f.lock().map_err(io)?;
+    Ok(f)
+}
+
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    }
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "policy.toml".into())
+}
+
 fn refuse(label: &str, what: &str, e: &PolicyError) -> PolicyError {
     PolicyError::new(
         e.kind(),
@@ -199,19 +242,8 @@ fn write_atomic(path: &Path, text: &str, label: &str) -> Result<(), PolicyError>
             format!("{what}: {e}; check the directory exists and is writable"),
         )
     };
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(|e| io("cannot create its directory", e))?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "policy.toml".into());
+    let dir = parent_dir(path);
+    let name = file_name(path);
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.subsec_nanos())

@@ -168,6 +168,35 @@ fn a_broken_user_file_is_not_touched() {
     assert!(e.to_string().contains("fix it first"), "{e}");
     assert_eq!(e.line(), Some(3));
     assert_eq!(std::fs::read_to_string(&user).unwrap(), broken);
-    // Nothing left behind in the directory either.
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    // No temporary file left behind (the lock file stays, by design).
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names
+            .iter()
+            .all(|n| n == "policy.toml" || n == ".policy.toml.lock"),
+        "{names:?}"
+    );
+}
+
+#[test]
+fn concurrent_saves_lose_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let user = dir.path().join("policy.toml");
+    let threads: Vec<_> = (0..8)
+        .map(|i| {
+            let user = user.clone();
+            std::thread::spawn(move || {
+                let input = call(&format!("service.restart change service:unit{i}"));
+                save_grant(&user, &grant_rule(&input)).unwrap()
+            })
+        })
+        .collect();
+    let mut ids: Vec<String> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 8);
+    assert_eq!(list_grants(&user).unwrap().len(), 8);
 }
