@@ -49,10 +49,11 @@ pub(crate) struct Hit {
 /// Appends the built-in denials that apply to `out`; stops at the first
 /// unless `all`.
 pub(crate) fn check(input: &PolicyInput, call: &Call<'_>, all: bool, out: &mut Vec<Hit>) {
+    // No early return for reads: the ssh, package and firewall denials go
+    // by the tool's name, so a tool that under-reports its effect cannot
+    // slip past them.
     let effect = input.effect;
-    if effect == Risk::Read {
-        return;
-    }
+    let changes = effect != Risk::Read;
     let mut push = |id: &'static str, reason: String| {
         out.push(Hit { id, reason });
         !all
@@ -103,7 +104,8 @@ pub(crate) fn check(input: &PolicyInput, call: &Call<'_>, all: bool, out: &mut V
         {
             return;
         }
-        if let Some(ledger) = &ledger
+        if changes
+            && let Some(ledger) = &ledger
             && touches_ledger(p, ledger, destructive)
             && push(
                 "builtin.audit-ledger",
@@ -119,7 +121,7 @@ pub(crate) fn check(input: &PolicyInput, call: &Call<'_>, all: bool, out: &mut V
 
     for r in call.resources {
         let stop = match r {
-            Resource::Ledger => push(
+            Resource::Ledger if changes => push(
                 "builtin.audit-ledger",
                 format!(
                     "{} would change the audit ledger, which nothing but toolsd may write, so built-in rule builtin.audit-ledger denies it; read it with `aios audit log`.",

@@ -125,6 +125,10 @@ fn builtin_denials_hold_against_allow_everything_files() {
             "builtin.audit-ledger",
         ),
         ("audit.undo change ledger", "builtin.audit-ledger"),
+        // Name-based denials hold even if a tool under-reports its effect.
+        ("service.stop read service:ssh", "builtin.ssh-lockout"),
+        ("pkg.remove read package:systemd", "builtin.kernel-or-init"),
+        ("firewall.deny read firewall port:22", "builtin.ssh-lockout"),
     ];
     for (spec, rule) in cases {
         let input = call(spec);
