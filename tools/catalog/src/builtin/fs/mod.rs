@@ -1,0 +1,31 @@
+//! The `fs` tools that inspect a tree (`fs.du`, `fs.find`, `fs.stat`) and
+//! the ones that change files, with diff previews, snapshots and undo.
+//!
+//! Every change acts through the parent directory's descriptor ([`at`]),
+//! opened without following links; a regular file's previous content is
+//! kept in the snapshot store ([`snapshot`]) before it changes, and the
+//! call leaves an undo record (`fs.restore`, or the inverse call). The
+//! read-only tools `fs.read`, `fs.list`, `fs.usage` and `fs.largest` live
+//! beside this module.
+
+mod at;
+mod change;
+mod content;
+mod diff;
+pub(crate) mod snapshot;
+mod tree;
+
+mod append;
+mod delete;
+mod edit;
+mod restore;
+mod write;
+
+pub use append::FsAppend;
+pub use delete::FsDelete;
+pub use edit::FsEdit;
+pub use restore::FsRestore;
+pub use write::FsWrite;
+
+#[cfg(test)]
+mod tests;
