@@ -18,7 +18,9 @@ mod process_list;
 mod service_status;
 mod sys_overview;
 
-pub use fs::{FsAppend, FsDelete, FsEdit, FsRestore, FsWrite};
+pub use fs::{
+    FsAppend, FsChmod, FsChown, FsCopy, FsDelete, FsEdit, FsMkdir, FsMove, FsRestore, FsWrite,
+};
 pub use fs_largest::FsLargest;
 pub use fs_list::FsList;
 pub use fs_read::FsRead;
@@ -56,6 +58,11 @@ impl RegistryBuilder {
             .register(FsEdit)
             .register(FsDelete)
             .register(FsRestore)
+            .register(FsCopy)
+            .register(FsMove)
+            .register(FsChmod)
+            .register(FsChown)
+            .register(FsMkdir)
     }
 }
 
@@ -94,6 +101,11 @@ mod tests {
             "fs.edit",
             "fs.delete",
             "fs.restore",
+            "fs.copy",
+            "fs.move",
+            "fs.chmod",
+            "fs.chown",
+            "fs.mkdir",
         ] {
             assert!(names.contains(&n), "{n} missing from {names:?}");
         }

@@ -3,7 +3,7 @@
 //! file atomically through its directory descriptor, and the result shape
 //! with its undo handle.
 
-use std::io::Write;
+use std::io::Read;
 use std::os::fd::{AsFd, OwnedFd};
 
 use aios_domain::UndoRecord;
@@ -185,7 +185,7 @@ pub(crate) fn write_file(
     t: &Target,
     access: &Access,
     prior: Option<&FileStat>,
-    content: &[u8],
+    content: &mut dyn Read,
     new_mode: u32,
     force_mode: bool,
 ) -> Result<Written, ToolError> {
@@ -203,8 +203,8 @@ pub(crate) fn write_file(
         e
     };
     let mut f = std::fs::File::from(fd);
-    f.write_all(content)
-        .map_err(|e| cleanup(access.io_error(&t.path, "write", &e)))?;
+    // Owner first: the kernel refuses it before any content is written,
+    // and writing after it keeps no set-id bit it would clear.
     let mode = match prior {
         Some(st) => {
             let me = fstat(&f).map_err(|e| cleanup(t.err(access, "write", e)))?;
@@ -237,7 +237,8 @@ pub(crate) fn write_file(
         }
         None => new_mode,
     };
-    // After fchown, which clears set-id bits.
+    std::io::copy(content, &mut f).map_err(|e| cleanup(access.io_error(&t.path, "write", &e)))?;
+    // After fchown and the writes, which clear set-id bits.
     fchmod(&f, Mode::from_bits_truncate(mode))
         .map_err(|e| cleanup(t.err(access, "set the mode of", e)))?;
     fsync(&f).map_err(|e| cleanup(t.err(access, "sync", e)))?;
@@ -254,7 +255,7 @@ fn write_in_place(
     t: &Target,
     access: &Access,
     st: &FileStat,
-    content: &[u8],
+    content: &mut dyn Read,
     mode: Option<u32>,
 ) -> Result<Written, ToolError> {
     let fd = openat(
@@ -273,8 +274,7 @@ fn write_in_place(
     }
     ftruncate(&fd, 0).map_err(|e| t.err(access, "truncate", e))?;
     let mut f = std::fs::File::from(fd);
-    f.write_all(content)
-        .map_err(|e| access.io_error(&t.path, "write", &e))?;
+    std::io::copy(content, &mut f).map_err(|e| access.io_error(&t.path, "write", &e))?;
     if let Some(m) = mode {
         fchmod(&f, Mode::from_bits_truncate(m)).map_err(|e| t.err(access, "set the mode of", e))?;
     }

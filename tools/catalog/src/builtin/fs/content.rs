@@ -164,7 +164,7 @@ pub(crate) async fn apply(
                         &t,
                         access,
                         prior.stat(),
-                        &content,
+                        &mut content.as_slice(),
                         mode.unwrap_or(new_mode),
                         mode.is_some(),
                     )?;

@@ -16,14 +16,24 @@ pub(crate) mod snapshot;
 mod tree;
 
 mod append;
+mod chmod;
+mod chown;
+mod copy;
 mod delete;
 mod edit;
+mod mkdir;
+mod mv;
 mod restore;
 mod write;
 
 pub use append::FsAppend;
+pub use chmod::FsChmod;
+pub use chown::FsChown;
+pub use copy::FsCopy;
 pub use delete::FsDelete;
 pub use edit::FsEdit;
+pub use mkdir::FsMkdir;
+pub use mv::FsMove;
 pub use restore::FsRestore;
 pub use write::FsWrite;
 
