@@ -19,7 +19,8 @@ mod service_status;
 mod sys_overview;
 
 pub use fs::{
-    FsAppend, FsChmod, FsChown, FsCopy, FsDelete, FsEdit, FsMkdir, FsMove, FsRestore, FsWrite,
+    FsAppend, FsChmod, FsChown, FsCopy, FsDelete, FsDu, FsEdit, FsFind, FsMkdir, FsMove, FsRestore,
+    FsStat, FsWrite,
 };
 pub use fs_largest::FsLargest;
 pub use fs_list::FsList;
@@ -53,6 +54,9 @@ impl RegistryBuilder {
             .register(ServiceStatus)
             .register(LogTail)
             // fs: changes (snapshots, diff previews, undo) and tree inspection.
+            .register(FsDu)
+            .register(FsFind)
+            .register(FsStat)
             .register(FsWrite)
             .register(FsAppend)
             .register(FsEdit)
@@ -96,6 +100,9 @@ mod tests {
             "service.status",
             "log.tail",
             // fs: changes and tree inspection.
+            "fs.du",
+            "fs.find",
+            "fs.stat",
             "fs.write",
             "fs.append",
             "fs.edit",

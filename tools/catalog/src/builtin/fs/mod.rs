@@ -20,10 +20,13 @@ mod chmod;
 mod chown;
 mod copy;
 mod delete;
+mod du;
 mod edit;
+mod find;
 mod mkdir;
 mod mv;
 mod restore;
+mod stat;
 mod write;
 
 pub use append::FsAppend;
@@ -31,10 +34,13 @@ pub use chmod::FsChmod;
 pub use chown::FsChown;
 pub use copy::FsCopy;
 pub use delete::FsDelete;
+pub use du::FsDu;
 pub use edit::FsEdit;
+pub use find::FsFind;
 pub use mkdir::FsMkdir;
 pub use mv::FsMove;
 pub use restore::FsRestore;
+pub use stat::FsStat;
 pub use write::FsWrite;
 
 #[cfg(test)]
