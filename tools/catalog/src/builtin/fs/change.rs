@@ -243,8 +243,28 @@ pub(crate) fn write_file(
         .map_err(|e| cleanup(t.err(access, "set the mode of", e)))?;
     fsync(&f).map_err(|e| cleanup(t.err(access, "sync", e)))?;
     drop(f);
-    renameat(dir, tmp.as_os_str(), dir, t.name.as_os_str())
-        .map_err(|e| cleanup(t.err(access, "replace", e)))?;
+    // A new file must not replace one that appeared since it was looked
+    // at: that one was never previewed nor snapshotted.
+    let renamed = if prior.is_none() {
+        nix::fcntl::renameat2(
+            dir,
+            tmp.as_os_str(),
+            dir,
+            t.name.as_os_str(),
+            RenameFlags::RENAME_NOREPLACE,
+        )
+    } else {
+        renameat(dir, tmp.as_os_str(), dir, t.name.as_os_str())
+    };
+    renamed.map_err(|e| {
+        cleanup(match e {
+            Errno::EEXIST => ToolError::failed(format!(
+                "{} appeared while it was being written; nothing was changed, try again",
+                t.path.display()
+            )),
+            e => t.err(access, "replace", e),
+        })
+    })?;
     sync_dir(&t.dir);
     Ok(Written::Atomic)
 }
@@ -346,8 +366,8 @@ pub(crate) fn in_place_note(w: Written) -> Option<String> {
     })
 }
 
-/// A regular-file preview read: the current content when the caller can
-/// read it, for diffs. `Err` carries the reason for the preview.
+/// Open the parent of `raw` and capture what is there now, as the caller
+/// (inside `ctx.blocking`).
 pub(crate) fn current(ctx: &ToolCtx, raw: &str, tool: &str) -> Result<(Target, Prior), ToolError> {
     let access = ctx.access();
     let t = Target::open(access, raw, "inspect")?;

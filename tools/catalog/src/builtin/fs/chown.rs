@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 
 use super::at::Target;
 use super::chmod::{AttrResult, pin};
+use super::stat::{group_name, user_name};
 use crate::{Assessment, Example, Resource, ResourceKind, Tool, ToolCtx, ToolError};
 
 /// `fs.chown`.
@@ -70,20 +71,6 @@ fn gid_of(s: &str) -> Result<u32, ToolError> {
         .flatten()
         .map(|g| g.gid.as_raw())
         .ok_or_else(|| ToolError::not_found(format!("no group named {s:?}")))
-}
-
-fn user_name(uid: u32) -> String {
-    User::from_uid(Uid::from_raw(uid))
-        .ok()
-        .flatten()
-        .map_or_else(|| uid.to_string(), |u| u.name)
-}
-
-fn group_name(gid: u32) -> String {
-    Group::from_gid(Gid::from_raw(gid))
-        .ok()
-        .flatten()
-        .map_or_else(|| gid.to_string(), |g| g.name)
 }
 
 /// The ids a call asks for.

@@ -190,7 +190,16 @@ impl Tool for FsDelete {
             Doomed::File(prior) => {
                 let snap = change::save(&ctx, &path, &prior).await?;
                 let before = prior.size();
+                let seen = prior.stat().map(|st| (st.st_dev, st.st_ino));
                 ctx.blocking(move |ctx| {
+                    // Delete only the file that was snapshotted.
+                    let now = t.lstat(ctx.access())?.map(|st| (st.st_dev, st.st_ino));
+                    if now != seen {
+                        return Err(ToolError::failed(format!(
+                            "{} was replaced before it could be deleted; nothing was deleted, try again",
+                            t.path.display()
+                        )));
+                    }
                     unlinkat(
                         t.dir.as_fd(),
                         t.name.as_os_str(),

@@ -45,3 +45,5 @@ pub use write::FsWrite;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_paths;
