@@ -274,3 +274,29 @@ pub(crate) fn temp_name(name: &OsStr) -> OsString {
     s.push(format!(".aios-{}-{n}.tmp", std::process::id()));
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_ways_of_opening_refuse_a_link_in_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real");
+        std::fs::create_dir(&real).unwrap();
+        std::os::unix::fs::symlink(&real, dir.path().join("via")).unwrap();
+        let via = dir.path().join("via");
+        // The per-component fallback (kernels without openat2).
+        // O_NOFOLLOW | O_DIRECTORY on a link: ENOTDIR (ELOOP on some kernels).
+        let e = walk_nofollow(&via).unwrap_err();
+        assert!(matches!(e, Errno::ELOOP | Errno::ENOTDIR), "{e}");
+        assert!(walk_nofollow(&real).is_ok());
+        let access = Access::process();
+        let e = open_dir_nofollow(&access, &via, "write into").unwrap_err();
+        assert!(e.message().contains("is a symbolic link"), "{e}");
+        assert!(e.message().contains(&real.display().to_string()), "{e}");
+        assert!(open_dir_nofollow(&access, &real, "write into").is_ok());
+        let e = Target::open(&access, "/", "delete").unwrap_err();
+        assert!(e.message().contains("`/` itself"), "{e}");
+    }
+}

@@ -382,3 +382,104 @@ async fn as_nobody_the_kernel_refuses_a_write_into_a_root_owned_dir_but_the_prev
     let e = assess(&ctx, &u.tool, u.args).await.unwrap_err();
     assert_eq!(e.kind(), ToolErrorKind::PermissionDenied, "{e}");
 }
+
+#[tokio::test]
+async fn overwrites_keep_the_owner_atomically_as_root_and_in_place_otherwise() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: needs root to own files as uid 65534");
+        return;
+    }
+    let (dir, state) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let root = ctx_with_state(state.path());
+    // Root replaces nobody's file: the replacement is given nobody's owner.
+    let theirs = dir.path().join("theirs");
+    std::fs::write(&theirs, "old").unwrap();
+    std::os::unix::fs::chown(&theirs, Some(65534), Some(65534)).unwrap();
+    let ino = std::fs::metadata(&theirs).unwrap().ino();
+    let v = call(
+        &root,
+        "fs.write",
+        json!({"path": &theirs, "content": "new"}),
+    )
+    .await
+    .unwrap();
+    let m = std::fs::metadata(&theirs).unwrap();
+    assert_eq!((m.uid(), m.gid()), (65534, 65534));
+    assert_ne!(m.ino(), ino, "replaced atomically: a new inode");
+    assert!(v.get("note").is_none(), "{v}");
+    // nobody may write root's world-writable file but not give a
+    // replacement root's owner: it is rewritten in place, still root's.
+    let mine = dir.path().join("roots");
+    std::fs::write(&mine, "old").unwrap();
+    std::fs::set_permissions(&mine, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let ino = std::fs::metadata(&mine).unwrap().ino();
+    let nobody = ToolCtx::new(
+        Default::default(),
+        OutputSink::discard(),
+        Access::as_user(Identity::lookup(65534)),
+    )
+    .with_state_dir(state.path().to_path_buf());
+    let v = call(
+        &nobody,
+        "fs.write",
+        json!({"path": &mine, "content": "by nobody"}),
+    )
+    .await
+    .unwrap();
+    let m = std::fs::metadata(&mine).unwrap();
+    assert_eq!((m.uid(), m.ino()), (0, ino), "owner and inode kept");
+    assert_eq!(std::fs::read_to_string(&mine).unwrap(), "by nobody");
+    assert!(v["note"].as_str().unwrap().contains("in place"), "{v}");
+    // No temporary file was left behind.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+}
+
+#[tokio::test]
+async fn fifos_are_refused_without_being_opened() {
+    let (dir, state) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let ctx = ctx_with_state(state.path());
+    let fifo = dir.path().join("pipe");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+    for (tool, args) in [
+        ("fs.write", json!({"path": &fifo, "content": "x"})),
+        ("fs.append", json!({"path": &fifo, "content": "x"})),
+        ("fs.edit", json!({"path": &fifo, "old": "a", "new": "b"})),
+        ("fs.delete", json!({"path": &fifo})),
+        ("fs.chmod", json!({"path": &fifo, "mode": "600"})),
+    ] {
+        let e = call(&ctx, tool, args).await.unwrap_err();
+        assert!(e.message().contains("FIFO"), "{tool}: {e}");
+    }
+    assert!(std::fs::symlink_metadata(&fifo).is_ok());
+}
+
+#[tokio::test]
+async fn a_file_over_the_snapshot_limit_changes_without_undo_and_says_why() {
+    let (dir, state) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let ctx = ctx_with_state(state.path());
+    let f = dir.path().join("huge");
+    // Sparse: 65 MiB of size, almost no disk.
+    std::fs::File::create(&f)
+        .unwrap()
+        .set_len(super::snapshot::MAX_SNAPSHOT + (1 << 20))
+        .unwrap();
+    let a = assess(&ctx, "fs.write", json!({"path": &f, "content": "small"}))
+        .await
+        .unwrap();
+    assert_eq!(a.effect, Risk::Destructive);
+    assert!(
+        a.preview.summary.contains("too big to diff"),
+        "{:?}",
+        a.preview
+    );
+    let v = call(&ctx, "fs.write", json!({"path": &f, "content": "small"}))
+        .await
+        .unwrap();
+    assert!(v["undo"].is_null(), "{v}");
+    assert!(
+        v["undo_note"].as_str().unwrap().contains("snapshot limit"),
+        "{v}"
+    );
+    assert_eq!(std::fs::read_to_string(&f).unwrap(), "small");
+}
