@@ -371,6 +371,16 @@ async fn as_nobody_the_kernel_refuses_a_write_into_a_root_owned_dir_but_the_prev
         .unwrap_err();
     assert_eq!(e.kind(), ToolErrorKind::PermissionDenied, "{e}");
     assert!(!f.exists());
+    // A file nobody cannot read still gets a preview, without its content.
+    let private = dir.path().join("private");
+    std::fs::write(&private, "root only").unwrap();
+    std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let a = assess(&ctx, "fs.write", json!({"path": &private, "content": "x"}))
+        .await
+        .unwrap();
+    assert_eq!(a.effect, Risk::Destructive);
+    assert!(a.preview.summary.contains("needs root"), "{:?}", a.preview);
+    assert!(!a.preview.summary.contains("root only"), "{:?}", a.preview);
     // Another user's snapshot is not served to nobody.
     let root_ctx = ctx_with_state(state.path());
     let g = dir.path().join("secret");
