@@ -159,7 +159,7 @@ fn socket_owners(ctx: &ToolCtx, wanted: &HashSet<u64>) -> Result<(Owners, usize)
     Ok((owners, hidden))
 }
 
-fn listening(ctx: &ToolCtx) -> Result<Listening, ToolError> {
+pub(crate) fn listening(ctx: &ToolCtx) -> Result<Listening, ToolError> {
     let mut raw = Vec::new();
     for (file, proto, udp) in [
         ("/proc/net/tcp", "tcp", false),
