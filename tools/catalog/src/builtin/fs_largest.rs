@@ -67,6 +67,8 @@ pub struct Sized {
 /// The scan result.
 #[derive(Debug, Clone, Serialize)]
 pub struct Largest {
+    /// One line: `/var: 3.2 GiB; largest file /var/log/syslog (1.1 GiB)`.
+    pub summary: String,
     /// Root of the scan, canonical.
     pub path: PathBuf,
     /// Disk usage of everything scanned.
@@ -247,7 +249,21 @@ pub(crate) fn walk(
         .collect();
     largest_dirs.sort_by(|a, b| b.bytes.cmp(&a.bytes).then_with(|| a.path.cmp(&b.path)));
     largest_dirs.truncate(top);
+    let biggest = largest_files
+        .first()
+        .map(|f| format!("; largest file {} ({})", f.path.display(), f.human))
+        .unwrap_or_default();
+    let partial = if stop.is_some() {
+        " (stopped early: lower bound)"
+    } else {
+        ""
+    };
     Ok(Largest {
+        summary: format!(
+            "{}: {}{partial}{biggest}",
+            root.display(),
+            human_bytes(total)
+        ),
         path: root,
         total_bytes: total,
         total: human_bytes(total),

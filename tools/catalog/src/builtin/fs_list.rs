@@ -70,6 +70,8 @@ pub struct Entry {
 /// The listing.
 #[derive(Debug, Clone, Serialize)]
 pub struct Listing {
+    /// One line: `/etc: 120 entries (showing 100), files 1.2 MiB`.
+    pub summary: String,
     /// The directory, canonical.
     pub path: PathBuf,
     /// Entries, sorted by name.
@@ -146,7 +148,17 @@ fn list(ctx: &ToolCtx, args: FsListArgs) -> Result<Listing, ToolError> {
         .filter(|e| e.kind == EntryType::File)
         .map(|e| e.size)
         .sum();
+    let shown = if total > entries.len() {
+        format!(" (showing {})", entries.len())
+    } else {
+        String::new()
+    };
     Ok(Listing {
+        summary: format!(
+            "{}: {total} entries{shown}, files {}",
+            dir.display(),
+            human_bytes(files)
+        ),
         path: dir,
         truncated: total > entries.len(),
         total,

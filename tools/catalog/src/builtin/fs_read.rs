@@ -32,6 +32,8 @@ const MAX_MAX: u64 = 1024 * 1024;
 /// What was read.
 #[derive(Debug, Clone, Serialize)]
 pub struct ReadResult {
+    /// One line: `/etc/hostname: 12 B of 12 B` (with where to continue when cut).
+    pub summary: String,
     /// The file, canonical.
     pub path: PathBuf,
     /// File size in bytes (0 for many /proc files, which are still read).
@@ -102,7 +104,18 @@ fn read(ctx: &ToolCtx, args: FsReadArgs) -> Result<ReadResult, ToolError> {
     let truncated = more || cut;
     let content = String::from_utf8_lossy(&buf).into_owned();
     let bytes = buf.len() as u64;
+    let more = if truncated {
+        format!(", truncated: continue at offset {}", offset + bytes)
+    } else {
+        String::new()
+    };
     Ok(ReadResult {
+        summary: format!(
+            "{}: {} from offset {offset} of {}{more}",
+            path.display(),
+            crate::util::human_bytes(bytes),
+            crate::util::human_bytes(meta.len())
+        ),
         path,
         size: meta.len(),
         offset,

@@ -28,6 +28,9 @@ pub struct FsUsageArgs {
 /// Usage of one filesystem.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct FsUsageInfo {
+    /// `12.3 GiB of 50 GiB used (25%), 37.7 GiB available` (first, so a
+    /// reader sees it before the figures).
+    pub summary: String,
     /// Mount point.
     pub mount_point: PathBuf,
     /// Device or source.
@@ -42,8 +45,6 @@ pub struct FsUsageInfo {
     pub avail_bytes: u64,
     /// Used / (used + available), as `df` computes it.
     pub use_percent: f64,
-    /// `12.3 GiB of 50 GiB used (25%), 37.7 GiB free`.
-    pub summary: String,
     /// Inodes used / total, when the filesystem has a fixed count.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub inodes_use_percent: Option<f64>,
@@ -202,7 +203,19 @@ impl Tool for FsUsage {
         ctx.blocking(move |ctx| match args.path {
             None => {
                 let fss = all_filesystems(&ctx)?;
-                super::to_value(&serde_json::json!({ "filesystems": fss }))
+                let fullest = fss
+                    .iter()
+                    .max_by(|a, b| a.use_percent.total_cmp(&b.use_percent))
+                    .map(|f| {
+                        format!(
+                            "; fullest: {} at {}%",
+                            f.mount_point.display(),
+                            f.use_percent
+                        )
+                    })
+                    .unwrap_or_default();
+                let summary = format!("{} filesystems{fullest}", fss.len());
+                super::to_value(&serde_json::json!({ "summary": summary, "filesystems": fss }))
             }
             Some(raw) => {
                 // statvfs needs only to reach the path (search permission on

@@ -7,6 +7,7 @@
 //! the caller's kernel credentials.
 
 mod exec_run;
+mod fs;
 mod fs_largest;
 mod fs_list;
 mod fs_read;
@@ -23,6 +24,10 @@ pub mod sec;
 pub mod user;
 
 pub use exec_run::ExecRun;
+pub use fs::{
+    FsAppend, FsChmod, FsChown, FsCopy, FsDelete, FsDu, FsEdit, FsFind, FsMkdir, FsMove, FsRestore,
+    FsStat, FsWrite,
+};
 pub use fs_largest::FsLargest;
 pub use fs_list::FsList;
 pub use fs_read::FsRead;
@@ -54,6 +59,20 @@ impl RegistryBuilder {
             .register(NetListening)
             .register(ServiceStatus)
             .register(LogTail)
+            // fs: changes (snapshots, diff previews, undo) and tree inspection.
+            .register(FsDu)
+            .register(FsFind)
+            .register(FsStat)
+            .register(FsWrite)
+            .register(FsAppend)
+            .register(FsEdit)
+            .register(FsDelete)
+            .register(FsRestore)
+            .register(FsCopy)
+            .register(FsMove)
+            .register(FsChmod)
+            .register(FsChown)
+            .register(FsMkdir)
             // user, sec and cron tools (h-usersec).
             .register(user::UserList)
             .register(user::UserInfo)
@@ -106,6 +125,20 @@ mod tests {
             "net.listening",
             "service.status",
             "log.tail",
+            // fs: changes and tree inspection.
+            "fs.du",
+            "fs.find",
+            "fs.stat",
+            "fs.write",
+            "fs.append",
+            "fs.edit",
+            "fs.delete",
+            "fs.restore",
+            "fs.copy",
+            "fs.move",
+            "fs.chmod",
+            "fs.chown",
+            "fs.mkdir",
             // user, sec and cron tools (h-usersec).
             "user.list",
             "user.info",
