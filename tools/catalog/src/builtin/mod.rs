@@ -6,17 +6,21 @@
 //! its filesystem work inside [`crate::ToolCtx::blocking`], which runs with
 //! the caller's kernel credentials.
 
+mod firewall;
 mod fs_largest;
 mod fs_list;
 mod fs_read;
 mod fs_usage;
+pub(crate) mod host;
 mod log_tail;
 mod net_listening;
 mod paths;
 mod process_list;
+pub(crate) mod service;
 mod service_status;
 mod sys_overview;
 
+pub use firewall::{FirewallAdd, FirewallDelete, FirewallList};
 pub use fs_largest::FsLargest;
 pub use fs_list::FsList;
 pub use fs_read::FsRead;
@@ -24,10 +28,11 @@ pub use fs_usage::FsUsage;
 pub use log_tail::LogTail;
 pub use net_listening::NetListening;
 pub use process_list::ProcessList;
+pub use service::{ServiceChange, ServiceFailed, ServiceList, ServiceLogs};
 pub use service_status::ServiceStatus;
 pub use sys_overview::SysOverview;
 
-use crate::{Registry, RegistryBuilder};
+use crate::{Registry, RegistryBuilder, ServiceAction};
 
 impl Registry {
     /// The built-in tools.
@@ -48,6 +53,20 @@ impl RegistryBuilder {
             .register(NetListening)
             .register(ServiceStatus)
             .register(LogTail)
+            // service (svcpkg)
+            .register(ServiceList::default())
+            .register(ServiceFailed::default())
+            .register(ServiceLogs::default())
+            .register(ServiceChange::new(ServiceAction::Start))
+            .register(ServiceChange::new(ServiceAction::Stop))
+            .register(ServiceChange::new(ServiceAction::Restart))
+            .register(ServiceChange::new(ServiceAction::Enable))
+            .register(ServiceChange::new(ServiceAction::Disable))
+            // firewall (svcpkg)
+            .register(FirewallList::default())
+            .register(FirewallAdd::allow())
+            .register(FirewallAdd::deny())
+            .register(FirewallDelete::default())
     }
 }
 
@@ -61,7 +80,6 @@ pub(crate) fn to_value<T: serde::Serialize>(v: &T) -> Result<serde_json::Value, 
 #[cfg(test)]
 mod tests {
     //! The built-in set through the registry: specs, lookup, validation, help.
-    use aios_domain::Risk;
     use serde_json::Value;
 
     use crate::{Registry, ToolErrorKind};
@@ -80,6 +98,20 @@ mod tests {
             "net.listening",
             "service.status",
             "log.tail",
+            // service (svcpkg)
+            "service.list",
+            "service.failed",
+            "service.logs",
+            "service.start",
+            "service.stop",
+            "service.restart",
+            "service.enable",
+            "service.disable",
+            // firewall (svcpkg)
+            "firewall.list",
+            "firewall.allow",
+            "firewall.deny",
+            "firewall.delete",
         ] {
             assert!(names.contains(&n), "{n} missing from {names:?}");
         }
@@ -99,7 +131,6 @@ mod tests {
             assert!(spec.args_schema.get("$schema").is_none());
             assert!(!text.contains("\"format\":\"uint"), "{}: {text}", spec.name);
             assert!(spec.description.len() > 20, "{}", spec.name);
-            assert_eq!(spec.effect, Risk::Read);
             assert!(!spec.resources.is_empty(), "{}", spec.name);
             // The model router retrieves tools by their examples.
             assert!(
