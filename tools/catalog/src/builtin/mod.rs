@@ -15,6 +15,7 @@ pub(crate) mod host;
 mod log_tail;
 mod net_listening;
 mod paths;
+mod pkg;
 mod process_list;
 pub(crate) mod service;
 mod service_status;
@@ -27,6 +28,7 @@ pub use fs_read::FsRead;
 pub use fs_usage::FsUsage;
 pub use log_tail::LogTail;
 pub use net_listening::NetListening;
+pub use pkg::{PackageName, PkgChange, PkgInfo, PkgInstalled, PkgSearch, PkgUpdates};
 pub use process_list::ProcessList;
 pub use service::{ServiceChange, ServiceFailed, ServiceList, ServiceLogs};
 pub use service_status::ServiceStatus;
@@ -67,6 +69,14 @@ impl RegistryBuilder {
             .register(FirewallAdd::allow())
             .register(FirewallAdd::deny())
             .register(FirewallDelete::default())
+            // pkg (svcpkg)
+            .register(PkgSearch::default())
+            .register(PkgInfo::default())
+            .register(PkgInstalled::default())
+            .register(PkgUpdates::default())
+            .register(PkgChange::install())
+            .register(PkgChange::remove())
+            .register(PkgChange::upgrade())
     }
 }
 
@@ -112,6 +122,14 @@ mod tests {
             "firewall.allow",
             "firewall.deny",
             "firewall.delete",
+            // pkg (svcpkg)
+            "pkg.search",
+            "pkg.info",
+            "pkg.installed",
+            "pkg.updates",
+            "pkg.install",
+            "pkg.remove",
+            "pkg.upgrade",
         ] {
             assert!(names.contains(&n), "{n} missing from {names:?}");
         }
