@@ -12,6 +12,7 @@ mod fs_list;
 mod fs_read;
 mod fs_usage;
 pub(crate) mod host;
+mod log;
 mod log_tail;
 mod net_listening;
 mod paths;
@@ -26,6 +27,7 @@ pub use fs_largest::FsLargest;
 pub use fs_list::FsList;
 pub use fs_read::FsRead;
 pub use fs_usage::FsUsage;
+pub use log::{LogKernel, LogSearch, LogVacuum};
 pub use log_tail::LogTail;
 pub use net_listening::NetListening;
 pub use pkg::{PackageName, PkgChange, PkgInfo, PkgInstalled, PkgSearch, PkgUpdates};
@@ -77,6 +79,10 @@ impl RegistryBuilder {
             .register(PkgChange::install())
             .register(PkgChange::remove())
             .register(PkgChange::upgrade())
+            // log (svcpkg)
+            .register(LogSearch::default())
+            .register(LogKernel::default())
+            .register(LogVacuum::default())
     }
 }
 
@@ -130,6 +136,10 @@ mod tests {
             "pkg.install",
             "pkg.remove",
             "pkg.upgrade",
+            // log (svcpkg)
+            "log.search",
+            "log.kernel",
+            "log.vacuum",
         ] {
             assert!(names.contains(&n), "{n} missing from {names:?}");
         }
