@@ -145,7 +145,7 @@ fn read_kmsg(ctx: &ToolCtx) -> Result<Vec<KernelMessage>, ToolError> {
     let mut out = Vec::new();
     let mut buf = vec![0u8; 16 * 1024];
     loop {
-        if out.len() % 1024 == 0 {
+        if out.len().is_multiple_of(1024) {
             ctx.check_cancelled()?;
         }
         match f.read(&mut buf) {

@@ -144,7 +144,7 @@ pub(crate) fn search_file(
             break;
         }
         i += 1;
-        if i % 4096 == 0 {
+        if i.is_multiple_of(4096) {
             ctx.check_cancelled()?;
         }
         scanned += n as u64;

@@ -146,10 +146,11 @@ fn walk(
             let path = dir.join(&name);
             if kind == SFlag::S_IFDIR {
                 // journald owns its directory; vacuum it through journalctl.
-                if depth + 1 < MAX_DEPTH && !(depth == 0 && name == "journal") {
-                    if let Ok(sub) = open_dir_at(Some(&at), Path::new(&name)) {
-                        stack.push((sub, path, depth + 1));
-                    }
+                if depth + 1 < MAX_DEPTH
+                    && !(depth == 0 && name == "journal")
+                    && let Ok(sub) = open_dir_at(Some(&at), Path::new(&name))
+                {
+                    stack.push((sub, path, depth + 1));
                 }
                 continue;
             }

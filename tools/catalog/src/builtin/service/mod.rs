@@ -99,10 +99,10 @@ pub(crate) async fn current_state(
     host: &Host,
     name: &str,
 ) -> Result<Option<(Manager, UnitState)>, ToolError> {
-    if let Some(sup) = ctx.supervisor() {
-        if let Some(s) = sup.status(name).await.map_err(ToolError::failed)? {
-            return Ok(Some((Manager::Initd, UnitState::from_initd(&s))));
-        }
+    if let Some(sup) = ctx.supervisor()
+        && let Some(s) = sup.status(name).await.map_err(ToolError::failed)?
+    {
+        return Ok(Some((Manager::Initd, UnitState::from_initd(&s))));
     }
     if host.systemd() {
         let state = systemd_state(ctx, host, name).await?;
