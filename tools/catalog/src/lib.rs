@@ -55,5 +55,5 @@ pub use error::{ToolError, ToolErrorKind};
 pub use registry::{
     Prepared, Registry, RegistryBuilder, call_hash, help_text, parse_args, schema_of,
 };
-pub use supervisor::Supervisor;
+pub use supervisor::{ServiceAction, Supervisor};
 pub use tool::{Assessment, Example, OutputSink, Tool, ToolCtx};

@@ -417,14 +417,16 @@ pub fn parse_args<T: serde::de::DeserializeOwned>(tool: &str, args: Value) -> Re
 fn suggest<'a>(wanted: &str, names: impl Iterator<Item = &'a str>) -> Vec<String> {
     let wanted_l = wanted.to_ascii_lowercase();
     let (w_ns, w_verb) = wanted_l.split_once('.').unwrap_or(("", wanted_l.as_str()));
-    let mut scored: Vec<(usize, &str)> = names
+    let mut scored: Vec<(isize, usize, &str)> = names
         .filter_map(|n| {
             let d = edit_distance(&wanted_l, n);
             let (ns, verb) = n.split_once('.').unwrap_or(("", n));
             let bonus = usize::from(ns == w_ns && !w_ns.is_empty()) + usize::from(verb == w_verb);
             let limit = (wanted_l.len() / 3).max(2);
             if d <= limit || bonus > 0 {
-                Some((d.saturating_sub(2 * bonus), n))
+                // Signed, so a shared namespace never hides which name is
+                // closest; ties go to the smaller raw distance.
+                Some((d as isize - 2 * bonus as isize, d, n))
             } else {
                 None
             }
@@ -434,23 +436,35 @@ fn suggest<'a>(wanted: &str, names: impl Iterator<Item = &'a str>) -> Vec<String
     scored
         .into_iter()
         .take(3)
-        .map(|(_, n)| n.to_string())
+        .map(|(_, _, n)| n.to_string())
         .collect()
 }
 
-/// Levenshtein distance over chars.
+/// Edit distance over chars, counting a swap of two neighbours as one
+/// edit (optimal string alignment): `fs.lsit` is one edit from `fs.list`.
 fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != *cb);
-            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
     }
-    prev[b.len()]
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut v = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                v = v.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = v;
+        }
+    }
+    d[a.len()][b.len()]
 }
 
 /// CLI/help text of a spec: name, effect, description and each argument
@@ -485,6 +499,7 @@ mod tests {
         assert_eq!(edit_distance("kitten", "sitting"), 3);
         assert_eq!(edit_distance("", "ab"), 2);
         assert_eq!(edit_distance("same", "same"), 0);
+        assert_eq!(edit_distance("fs.lsit", "fs.list"), 1);
     }
 }
 

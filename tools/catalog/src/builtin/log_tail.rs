@@ -42,6 +42,8 @@ const DEFAULT_FILES: [&str; 2] = ["/var/log/syslog", "/var/log/messages"];
 /// The tail.
 #[derive(Debug, Clone, Serialize)]
 pub struct Tail {
+    /// One line for the human.
+    pub summary: String,
     /// File path or `journal` / `journal:UNIT`.
     pub source: String,
     /// The lines, oldest first.
@@ -102,17 +104,26 @@ pub(crate) fn tail_file(mut f: std::fs::File, path: &Path, n: usize) -> Result<T
     let truncated = pos > 0 || skip > 0;
     // When we stopped mid-file the first piece is a partial line: drop it.
     let skip = if pos > 0 { skip.max(1) } else { skip };
-    let lines = all
+    let lines: Vec<String> = all
         .into_iter()
         .skip(skip)
         .filter(|l| !(len == 0 && l.is_empty()))
         .map(|l| truncate(l, MAX_LINE))
         .collect();
     Ok(Tail {
+        summary: tail_summary(lines.len(), &path.display().to_string()),
         source: path.display().to_string(),
         lines,
         truncated,
     })
+}
+
+fn tail_summary(n: usize, source: &str) -> String {
+    match n {
+        0 => format!("{source} is empty"),
+        1 => format!("the last line of {source}"),
+        n => format!("the last {n} lines of {source}"),
+    }
 }
 
 fn bytecount(b: &[u8]) -> usize {
@@ -151,8 +162,10 @@ async fn tail_journal(
         )));
     }
     let lines: Vec<String> = out.stdout.lines().map(|l| truncate(l, MAX_LINE)).collect();
+    let source = unit.map_or_else(|| "journal".into(), |u| format!("journal:{}", u.as_str()));
     Ok(Tail {
-        source: unit.map_or_else(|| "journal".into(), |u| format!("journal:{}", u.as_str())),
+        summary: tail_summary(lines.len(), &source),
+        source,
         truncated: out.truncated || lines.len() >= n,
         lines,
     })
@@ -293,6 +306,13 @@ mod tests {
             serde_json::json!(["line 98", "line 99", "line 100"])
         );
         assert_eq!(v["truncated"], true);
+        assert!(
+            v["summary"]
+                .as_str()
+                .unwrap()
+                .starts_with("the last 3 lines of"),
+            "{v}"
+        );
         let v = call(serde_json::json!({"path": &f, "lines": 500}))
             .await
             .unwrap();

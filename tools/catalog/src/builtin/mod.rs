@@ -7,15 +7,20 @@
 //! the caller's kernel credentials.
 
 mod exec_run;
+mod firewall;
 mod fs;
 mod fs_largest;
 mod fs_list;
 mod fs_read;
 mod fs_usage;
+pub(crate) mod host;
+mod log;
 mod log_tail;
 mod net_listening;
 mod paths;
+mod pkg;
 mod process_list;
+pub(crate) mod service;
 mod service_status;
 mod sys_overview;
 // user, sec and cron tools (h-usersec).
@@ -24,6 +29,7 @@ pub mod sec;
 pub mod user;
 
 pub use exec_run::ExecRun;
+pub use firewall::{FirewallAdd, FirewallDelete, FirewallList};
 pub use fs::{
     FsAppend, FsChmod, FsChown, FsCopy, FsDelete, FsDu, FsEdit, FsFind, FsMkdir, FsMove, FsRestore,
     FsStat, FsWrite,
@@ -32,13 +38,16 @@ pub use fs_largest::FsLargest;
 pub use fs_list::FsList;
 pub use fs_read::FsRead;
 pub use fs_usage::FsUsage;
+pub use log::{LogKernel, LogSearch, LogVacuum};
 pub use log_tail::LogTail;
 pub use net_listening::NetListening;
+pub use pkg::{PackageName, PkgChange, PkgInfo, PkgInstalled, PkgSearch, PkgUpdates};
 pub use process_list::ProcessList;
+pub use service::{ServiceChange, ServiceFailed, ServiceList, ServiceLogs};
 pub use service_status::ServiceStatus;
 pub use sys_overview::SysOverview;
 
-use crate::{Registry, RegistryBuilder};
+use crate::{Registry, RegistryBuilder, ServiceAction};
 
 impl Registry {
     /// The built-in tools.
@@ -93,6 +102,32 @@ impl RegistryBuilder {
             .register(cron::CronRemove)
             // exec
             .register(ExecRun)
+            // service (svcpkg)
+            .register(ServiceList::default())
+            .register(ServiceFailed::default())
+            .register(ServiceLogs::default())
+            .register(ServiceChange::new(ServiceAction::Start))
+            .register(ServiceChange::new(ServiceAction::Stop))
+            .register(ServiceChange::new(ServiceAction::Restart))
+            .register(ServiceChange::new(ServiceAction::Enable))
+            .register(ServiceChange::new(ServiceAction::Disable))
+            // firewall (svcpkg)
+            .register(FirewallList::default())
+            .register(FirewallAdd::allow())
+            .register(FirewallAdd::deny())
+            .register(FirewallDelete::default())
+            // pkg (svcpkg)
+            .register(PkgSearch::default())
+            .register(PkgInfo::default())
+            .register(PkgInstalled::default())
+            .register(PkgUpdates::default())
+            .register(PkgChange::install())
+            .register(PkgChange::remove())
+            .register(PkgChange::upgrade())
+            // log (svcpkg)
+            .register(LogSearch::default())
+            .register(LogKernel::default())
+            .register(LogVacuum::default())
     }
 }
 
@@ -159,6 +194,32 @@ mod tests {
             "cron.remove",
             // exec
             "exec.run",
+            // service (svcpkg)
+            "service.list",
+            "service.failed",
+            "service.logs",
+            "service.start",
+            "service.stop",
+            "service.restart",
+            "service.enable",
+            "service.disable",
+            // firewall (svcpkg)
+            "firewall.list",
+            "firewall.allow",
+            "firewall.deny",
+            "firewall.delete",
+            // pkg (svcpkg)
+            "pkg.search",
+            "pkg.info",
+            "pkg.installed",
+            "pkg.updates",
+            "pkg.install",
+            "pkg.remove",
+            "pkg.upgrade",
+            // log (svcpkg)
+            "log.search",
+            "log.kernel",
+            "log.vacuum",
         ] {
             assert!(names.contains(&n), "{n} missing from {names:?}");
         }

@@ -201,7 +201,18 @@ impl Tool for ServiceStatus {
             Some(sup) => sup.status(name.as_str()).await.map_err(ToolError::failed)?,
             None => None,
         };
+        let nprocs = v["processes"].as_array().map_or(0, Vec::len);
         if let Some(state) = managed {
+            v["summary"] = Value::from(format!(
+                "{}: {} (initd), {}",
+                name.as_str(),
+                state.state,
+                if state.enabled {
+                    "enabled at boot"
+                } else {
+                    "disabled at boot"
+                }
+            ));
             v["manager"] = Value::from("initd");
             v["found"] = Value::from(true);
             v["unit"] = super::to_value(&state)?;
@@ -225,10 +236,29 @@ impl Tool for ServiceStatus {
                 )));
             }
             let show = parse_show(&out.stdout);
+            let get = |k: &str| show.get(k).map_or("unknown", String::as_str);
+            v["summary"] = Value::from(if get("LoadState") == "not-found" {
+                format!(
+                    "systemd has no unit {}; {nprocs} matching processes",
+                    name.as_str()
+                )
+            } else {
+                format!(
+                    "{}: {} ({}) (systemd), {} at boot",
+                    name.as_str(),
+                    get("ActiveState"),
+                    get("SubState"),
+                    get("UnitFileState")
+                )
+            });
             v["manager"] = Value::from("systemd");
             v["found"] = Value::from(show.get("LoadState").is_some_and(|s| s != "not-found"));
             v["unit"] = super::to_value(&show)?;
         } else {
+            v["summary"] = Value::from(format!(
+                "no service manager knows {}; {nprocs} processes match the name",
+                name.as_str()
+            ));
             v["manager"] = Value::Null;
             v["note"] = Value::from(
                 "no service manager knows this service: aiOS initd does not manage it (or is not running) and \
@@ -312,6 +342,7 @@ mod tests {
                 .any(|p| p["pid"] == child.id()),
             "{v}"
         );
+        assert!(v["summary"].as_str().unwrap().contains("sleep"), "{v}");
         if !Path::new("/run/systemd/system").exists() {
             assert!(v["manager"].is_null());
             assert!(
