@@ -11,18 +11,27 @@ mod fs_list;
 mod fs_read;
 mod fs_usage;
 mod log_tail;
-mod net_listening;
 mod paths;
 mod process_list;
 mod service_status;
 mod sys_overview;
+
+// process, net, hw, monitor and sys families (procnet).
+mod hw;
+mod net;
+mod process;
+
+pub use hw::{HwBlock, HwCpu, HwMemory, HwPci, HwUsb};
+pub use net::{
+    NetAddresses, NetConnections, NetDns, NetInterfaces, NetLink, NetListening, NetPing, NetRoutes,
+};
+pub use process::{ProcessFind, ProcessInfo, ProcessNice, ProcessSignal, ProcessTree};
 
 pub use fs_largest::FsLargest;
 pub use fs_list::FsList;
 pub use fs_read::FsRead;
 pub use fs_usage::FsUsage;
 pub use log_tail::LogTail;
-pub use net_listening::NetListening;
 pub use process_list::ProcessList;
 pub use service_status::ServiceStatus;
 pub use sys_overview::SysOverview;
@@ -48,6 +57,24 @@ impl RegistryBuilder {
             .register(NetListening)
             .register(ServiceStatus)
             .register(LogTail)
+            // process, net, hw, monitor and sys families (procnet).
+            .register(ProcessTree)
+            .register(ProcessInfo)
+            .register(ProcessFind)
+            .register(ProcessSignal)
+            .register(ProcessNice)
+            .register(NetInterfaces)
+            .register(NetAddresses)
+            .register(NetRoutes)
+            .register(NetConnections)
+            .register(NetDns)
+            .register(NetPing)
+            .register(NetLink)
+            .register(HwCpu)
+            .register(HwMemory)
+            .register(HwBlock)
+            .register(HwPci)
+            .register(HwUsb)
     }
 }
 
@@ -80,6 +107,24 @@ mod tests {
             "net.listening",
             "service.status",
             "log.tail",
+            // process, net, hw, monitor and sys families (procnet).
+            "process.tree",
+            "process.info",
+            "process.find",
+            "process.signal",
+            "process.nice",
+            "net.interfaces",
+            "net.addresses",
+            "net.routes",
+            "net.connections",
+            "net.dns",
+            "net.ping",
+            "net.link",
+            "hw.cpu",
+            "hw.memory",
+            "hw.block",
+            "hw.pci",
+            "hw.usb",
         ] {
             assert!(names.contains(&n), "{n} missing from {names:?}");
         }
@@ -99,7 +144,6 @@ mod tests {
             assert!(spec.args_schema.get("$schema").is_none());
             assert!(!text.contains("\"format\":\"uint"), "{}: {text}", spec.name);
             assert!(spec.description.len() > 20, "{}", spec.name);
-            assert_eq!(spec.effect, Risk::Read);
             assert!(!spec.resources.is_empty(), "{}", spec.name);
             // The model router retrieves tools by their examples.
             assert!(
@@ -107,6 +151,27 @@ mod tests {
                 "{} needs at least two example requests",
                 spec.name
             );
+        }
+    }
+
+    #[test]
+    fn procnet_effect_classes() {
+        // process, net, hw, monitor and sys families (procnet): the tools
+        // that change something say so in their class; the rest only read.
+        let r = Registry::builtin();
+        for spec in r.specs() {
+            let want = match spec.name.as_str() {
+                "process.signal" | "process.nice" | "net.link" | "sys.hostname" => Risk::Change,
+                "sys.reboot" | "sys.poweroff" => Risk::Destructive,
+                n if ["process.", "net.", "hw.", "monitor.", "sys."]
+                    .iter()
+                    .any(|p| n.starts_with(p)) =>
+                {
+                    Risk::Read
+                }
+                _ => continue,
+            };
+            assert_eq!(spec.effect, want, "{}", spec.name);
         }
     }
 
