@@ -18,14 +18,18 @@ mod sys_overview;
 
 // process, net, hw, monitor and sys families (procnet).
 mod hw;
+mod monitor;
 mod net;
 mod process;
+mod sys;
 
 pub use hw::{HwBlock, HwCpu, HwMemory, HwPci, HwUsb};
+pub use monitor::{MonitorOverview, MonitorTemperatures, MonitorTop};
 pub use net::{
     NetAddresses, NetConnections, NetDns, NetInterfaces, NetLink, NetListening, NetPing, NetRoutes,
 };
 pub use process::{ProcessFind, ProcessInfo, ProcessNice, ProcessSignal, ProcessTree};
+pub use sys::{SysHostname, SysInfo, SysPoweroff, SysReboot, SysTime};
 
 pub use fs_largest::FsLargest;
 pub use fs_list::FsList;
@@ -75,6 +79,14 @@ impl RegistryBuilder {
             .register(HwBlock)
             .register(HwPci)
             .register(HwUsb)
+            .register(MonitorOverview)
+            .register(MonitorTop)
+            .register(MonitorTemperatures)
+            .register(SysInfo)
+            .register(SysTime)
+            .register(SysHostname)
+            .register(SysReboot)
+            .register(SysPoweroff)
     }
 }
 
@@ -125,6 +137,14 @@ mod tests {
             "hw.block",
             "hw.pci",
             "hw.usb",
+            "monitor.overview",
+            "monitor.top",
+            "monitor.temperatures",
+            "sys.info",
+            "sys.time",
+            "sys.hostname",
+            "sys.reboot",
+            "sys.poweroff",
         ] {
             assert!(names.contains(&n), "{n} missing from {names:?}");
         }
