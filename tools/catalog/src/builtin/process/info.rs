@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::super::net::sockets::{all_sockets, socket_inodes_of};
-use super::{all_stats, cmdline_of, must_exist, start_time_text, state_word, uid_of};
+use super::{children_of, cmdline_of, must_exist, start_time_text, state_word, uid_of};
 use crate::procfs::{self, UserNames};
 use crate::util::{human_bytes, truncate};
 use crate::{Example, Resource, ResourceKind, Tool, ToolCtx, ToolError};
@@ -196,7 +196,7 @@ fn info(pid: u32) -> Result<Info, ToolError> {
         open_fds,
         cwd,
         cgroup,
-        children: all_stats().values().filter(|c| c.ppid == pid).count(),
+        children: children_of(pid).len(),
         listening,
         hidden,
     })

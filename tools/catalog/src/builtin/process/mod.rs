@@ -95,6 +95,36 @@ pub fn all_stats() -> HashMap<u32, Proc> {
         .collect()
 }
 
+/// The direct children of `pid`, from `/proc/<pid>/task/*/children` (one
+/// small file per thread, instead of every process's stat); a scan of
+/// the whole table where the kernel lacks those files.
+pub fn children_of(pid: u32) -> Vec<u32> {
+    let from_tasks = || -> Option<Vec<u32>> {
+        let mut kids = Vec::new();
+        for t in std::fs::read_dir(format!("/proc/{pid}/task"))
+            .ok()?
+            .flatten()
+        {
+            let text = std::fs::read_to_string(t.path().join("children")).ok()?;
+            kids.extend(
+                text.split_whitespace()
+                    .filter_map(|k| k.parse::<u32>().ok()),
+            );
+        }
+        Some(kids)
+    };
+    let mut kids = from_tasks().unwrap_or_else(|| {
+        all_stats()
+            .into_values()
+            .filter(|p| p.ppid == pid)
+            .map(|p| p.pid)
+            .collect()
+    });
+    kids.sort_unstable();
+    kids.dedup();
+    kids
+}
+
 /// The real uid of `pid`.
 pub fn uid_of(pid: u32) -> Option<u32> {
     procfs::parse_status_uid(&std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?)
@@ -267,5 +297,17 @@ mod tests {
             assert!(k.is_kernel_thread());
         }
         assert!(must_exist(u32::MAX / 2).is_err());
+        let s = testchild::Sleeper::start(2);
+        let scan: Vec<u32> = {
+            let mut v: Vec<u32> = all_stats()
+                .into_values()
+                .filter(|p| p.ppid == s.pid())
+                .map(|p| p.pid)
+                .collect();
+            v.sort_unstable();
+            v
+        };
+        assert_eq!(children_of(s.pid()), scan);
+        assert_eq!(scan.len(), 2);
     }
 }

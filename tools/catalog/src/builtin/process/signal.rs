@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::pin::Pinned;
-use super::{Proc, all_stats, cmdline_of, must_exist, read_stat, uid_of};
+use super::{Proc, cmdline_of, must_exist, read_stat, uid_of};
 use crate::procfs::UserNames;
 use crate::util::truncate;
 use crate::{Assessment, Example, Resource, ResourceKind, Tool, ToolCtx, ToolError};
@@ -221,12 +221,10 @@ impl Tool for ProcessSignal {
             let mut names = UserNames::default();
             let mut items = vec![describe(&mut names, &p)];
             let children: Vec<Proc> = if args.signal.ends_it() {
-                let mut c: Vec<Proc> = all_stats()
-                    .into_values()
-                    .filter(|c| c.ppid == p.pid)
-                    .collect();
-                c.sort_by_key(|c| c.pid);
-                c
+                super::children_of(p.pid)
+                    .into_iter()
+                    .filter_map(read_stat)
+                    .collect()
             } else {
                 Vec::new()
             };

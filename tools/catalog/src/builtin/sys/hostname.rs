@@ -187,9 +187,20 @@ impl Tool for SysHostname {
 
     async fn assess(&self, ctx: &ToolCtx, args: &SysHostnameArgs) -> Result<Assessment, ToolError> {
         let name = args.name.clone();
-        let (old, file) = ctx
-            .blocking(|_| Ok((hostname(), std::fs::read_to_string(HOSTNAME_FILE).ok())))
+        let (old, file, hosts) = ctx
+            .blocking(|_| {
+                Ok((
+                    hostname(),
+                    std::fs::read_to_string(HOSTNAME_FILE).ok(),
+                    std::fs::read_to_string("/etc/hosts").unwrap_or_default(),
+                ))
+            })
             .await?;
+        // sudo and some daemons resolve the host name through /etc/hosts.
+        let hosts_maps_old = hosts.lines().any(|l| {
+            let l = l.split('#').next().unwrap_or("");
+            l.split_whitespace().skip(1).any(|w| w == old)
+        });
         let noop = old == name && file.as_deref().map(str::trim) == Some(name.as_str());
         let detail = match &file {
             Some(text) => PreviewDetail::Diff {
@@ -211,7 +222,16 @@ impl Tool for SysHostname {
                 summary: if noop {
                     format!("the host name is already {name}: nothing to do")
                 } else {
-                    format!("host name {old} → {name} (the run needs root)")
+                    format!(
+                        "host name {old} → {name} (the run needs root){}",
+                        if hosts_maps_old {
+                            format!(
+                                "; /etc/hosts still maps {old}: update it too, or sudo may warn"
+                            )
+                        } else {
+                            String::new()
+                        }
+                    )
                 },
                 detail,
             },
