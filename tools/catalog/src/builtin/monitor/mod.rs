@@ -171,6 +171,35 @@ pub fn check_interval(tool: &str, ms: u64, min: u64, max: u64) -> Result<(), Too
     }
 }
 
+/// Test support: a CPU-bound child (`sh -c 'while :; do :; done'`),
+/// killed and reaped when dropped, even if the test panics first.
+#[cfg(test)]
+pub(crate) struct Spinner(pub std::process::Child);
+
+#[cfg(test)]
+impl Spinner {
+    /// Start one.
+    pub fn start() -> Spinner {
+        let c = std::process::Command::new("sh")
+            .args(["-c", "while :; do :; done"])
+            .spawn();
+        Spinner(c.unwrap_or_else(|e| panic!("cannot start sh: {e}")))
+    }
+
+    /// Its pid.
+    pub fn pid(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+#[cfg(test)]
+impl Drop for Spinner {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

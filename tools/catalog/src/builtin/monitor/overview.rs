@@ -202,17 +202,14 @@ mod tests {
 
     #[tokio::test]
     async fn a_busy_child_shows_in_cpu_and_top() {
-        let mut child = std::process::Command::new("sh")
-            .args(["-c", "while :; do :; done"])
-            .spawn()
-            .unwrap();
+        let child = super::super::Spinner::start();
         let v = Registry::builtin()
             .prepare("monitor.overview", serde_json::json!({"interval_ms": 300}))
             .unwrap()
             .run(ToolCtx::local())
             .await;
-        child.kill().unwrap();
-        child.wait().unwrap();
+        let pid = child.pid();
+        drop(child);
         let v = v.unwrap();
         assert!(v["cpu_percent"].as_f64().unwrap() > 0.0, "{v}");
         let top = v["top"].as_array().unwrap();
@@ -221,7 +218,7 @@ mod tests {
         // it; then all five must have measurably used more or as much CPU.
         let child_min = 1.0;
         assert!(
-            top.iter().any(|t| t["pid"] == child.id())
+            top.iter().any(|t| t["pid"] == pid)
                 || (top.len() == 5
                     && top
                         .iter()

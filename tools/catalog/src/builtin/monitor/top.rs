@@ -150,10 +150,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_busy_child_ranks_first_among_ours() {
-        let mut child = std::process::Command::new("sh")
-            .args(["-c", "while :; do :; done"])
-            .spawn()
-            .unwrap();
+        let child = super::super::Spinner::start();
         let v = Registry::builtin()
             .prepare(
                 "monitor.top",
@@ -162,11 +159,11 @@ mod tests {
             .unwrap()
             .run(ToolCtx::local())
             .await;
-        child.kill().unwrap();
-        child.wait().unwrap();
+        let pid = child.pid();
+        drop(child);
         let v = v.unwrap();
         let rows = v["processes"].as_array().unwrap();
-        let row = rows.iter().find(|r| r["pid"] == child.id()).unwrap();
+        let row = rows.iter().find(|r| r["pid"] == pid).unwrap();
         assert!(row["cpu_percent"].as_f64().unwrap() > 5.0, "{row}");
         assert_eq!(row["cmdline"], "sh -c while :; do :; done");
         let cpus: Vec<f64> = rows
