@@ -55,8 +55,13 @@ pub struct Cli {
 pub enum ApproveMode {
     /// Ask the human for anything policy does not allow outright.
     Ask,
-    /// Never wait for a human: refuse what policy does not allow.
+    /// Never wait for a human: refuse what policy does not allow (exit 3).
     Policy,
+    /// Change nothing, whatever policy allows: only reads run.
+    Never,
+    /// Approve every request policy asks about, as yourself; needs an
+    /// administrator, and each approval is recorded in the audit ledger.
+    All,
 }
 
 /// Subcommands.
@@ -81,6 +86,31 @@ pub enum Command {
         #[command(subcommand)]
         action: Option<ToolsAction>,
     },
+    /// The audit ledger: what was done, by whom, and why.
+    Audit {
+        /// What to do.
+        #[command(subcommand)]
+        action: AuditAction,
+    },
+    /// The chain behind one ledger entry: request → plan → decision → action → result.
+    Why {
+        /// Ledger entry id (from `aios audit log`).
+        id: u64,
+        /// Print the records as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Reverse a change by its ledger entry id, through the same policy and approval path.
+    Undo {
+        /// Ledger entry id of the change (from `aios audit log`).
+        id: u64,
+    },
+    /// Ask the executor's policy: how a call would be decided, and saved grants.
+    Policy {
+        /// What to do.
+        #[command(subcommand)]
+        action: PolicyAction,
+    },
     /// Control services through the supervisor (initd), like initctl.
     Service {
         /// What to do.
@@ -97,6 +127,63 @@ pub enum ToolsAction {
         /// Dotted tool name, e.g. fs.read.
         name: String,
         /// Print the spec as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `aios audit` actions.
+#[derive(Debug, Clone, Subcommand)]
+pub enum AuditAction {
+    /// Ledger entries, oldest first.
+    Log {
+        /// Only entries newer than this: a duration such as 30m, 2h or 7d.
+        #[arg(long, value_name = "AGE")]
+        since: Option<String>,
+        /// Only this tool (`*` globs allowed, e.g. 'fs.*').
+        #[arg(long)]
+        tool: Option<String>,
+        /// Only calls acting for this user.
+        #[arg(long)]
+        user: Option<String>,
+        /// Only this session.
+        #[arg(long)]
+        session: Option<String>,
+        /// At most this many (the newest).
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        /// Print the records as JSON, one per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check the whole hash chain; exit 1 if any entry was edited, removed, inserted or reordered.
+    Verify {
+        /// Print {"ok", "entries", "path", "first_bad"} as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `aios policy` actions.
+#[derive(Debug, Clone, Subcommand)]
+pub enum PolicyAction {
+    /// How would this call be decided, by which rule, and why?
+    Check {
+        /// Dotted tool name, e.g. fs.write.
+        tool: String,
+        /// Arguments as a JSON object, e.g. '{"path": "/etc/motd", "content": "hi"}'.
+        #[arg(default_value = "{}")]
+        args: String,
+        /// Print the explanation as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Your saved grants ("always" approvals), or revoke one.
+    Grants {
+        /// Revoke the grant with this id.
+        #[arg(long, value_name = "ID")]
+        revoke: Option<String>,
+        /// Print as JSON.
         #[arg(long)]
         json: bool,
     },

@@ -12,8 +12,10 @@ use futures::StreamExt;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::UnboundedReceiverStream;
 
+use crate::approve::Desk;
 use crate::cli::{ApproveMode, Cli};
 use crate::exit::{self, Exit, Failure};
+use crate::input::Lines;
 use crate::printer::Printer;
 
 /// One attached session.
@@ -25,6 +27,8 @@ pub(crate) struct Connection {
     pub(crate) events: BoxStream<Event>,
     /// Renders events.
     pub(crate) printer: Printer,
+    /// Answers approval requests.
+    desk: Desk,
 }
 
 impl Connection {
@@ -40,8 +44,11 @@ impl Connection {
                 provider: cli.provider.clone(),
                 model: cli.model.clone(),
                 approval: match cli.approve {
-                    ApproveMode::Ask => ApprovalMode::Ask,
+                    // With --approve=all toolsd still asks; this shell
+                    // answers, on the user's own connection.
+                    ApproveMode::Ask | ApproveMode::All => ApprovalMode::Ask,
                     ApproveMode::Policy => ApprovalMode::Policy,
+                    ApproveMode::Never => ApprovalMode::Never,
                 },
                 title: cli
                     .prompt
@@ -73,6 +80,7 @@ impl Connection {
             .await
             .map_err(|e| Failure::daemon(format!("cannot attach to the session: {}", e.message)))?;
         Ok(Connection {
+            desk: Desk::new(cli.approve, paths.socket(Daemon::Toolsd), info.id.clone()),
             session_id: info.id,
             ops: tx,
             events,
@@ -80,8 +88,14 @@ impl Connection {
         })
     }
 
-    /// Send one request and print events until its turn completes.
-    pub(crate) async fn turn(&mut self, text: String) -> Result<Exit, Failure> {
+    /// Send one request and print events until its turn completes;
+    /// approval requests are asked on `lines` (none: refused unless
+    /// `--approve=all`).
+    pub(crate) async fn turn(
+        &mut self,
+        text: String,
+        mut lines: Option<&mut Lines>,
+    ) -> Result<Exit, Failure> {
         if self.ops.send(Op::UserInput { text }).is_err() {
             return Err(Failure::daemon("aiosd closed the session stream"));
         }
@@ -114,6 +128,10 @@ impl Connection {
                 }
             };
             self.printer.event(&event)?;
+            if let EventKind::ApprovalRequested(a) = &event.kind {
+                self.desk.answer(a, lines.as_deref_mut()).await?;
+                continue;
+            }
             match &event.kind {
                 EventKind::Error {
                     code, fatal: true, ..

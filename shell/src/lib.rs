@@ -23,6 +23,8 @@
 #![deny(missing_docs)]
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod approve;
+pub mod audit;
 pub mod cli;
 pub mod connection;
 pub mod doctor;
@@ -31,6 +33,7 @@ pub mod input;
 pub mod launch;
 pub mod line;
 pub mod oneshot;
+pub mod policy;
 pub mod printer;
 pub mod probe;
 pub mod render;
@@ -76,6 +79,10 @@ fn run(cli: Cli) -> Result<Exit, Failure> {
             Some(Command::Daemons { action }) => launch::daemons_command(&cli, action).await,
             Some(Command::Service { action }) => service::run(&cli, action).await,
             Some(Command::Tools { json, action }) => tools::run(&cli, json, action).await,
+            Some(Command::Audit { action }) => audit::run(&cli, action).await,
+            Some(Command::Why { id, json }) => audit::why(&cli, id, json).await,
+            Some(Command::Undo { id }) => audit::undo(&cli, id).await,
+            Some(Command::Policy { action }) => policy::run(&cli, action).await,
             None => oneshot::run(&cli).await,
         }
     })

@@ -121,7 +121,7 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
             say(&f.message);
             continue;
         }
-        let turn = conn.turn(text.to_string()).await;
+        let turn = conn.turn(text.to_string(), Some(&mut term.lines)).await;
         // A Ctrl-C during the turn interrupted it; it must not also cancel
         // the next line or end a wait.
         wait::forget_pending(&mut term.sigint);

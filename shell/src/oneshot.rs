@@ -50,7 +50,15 @@ pub async fn run(cli: &Cli) -> Result<Exit, Failure> {
             // exit 4 at once.
             launch::ensure_running(cli, &config, &paths).await?;
             let mut conn = Connection::open(cli, &paths).await?;
-            let code = conn.turn(text).await;
+            // A prompt given with -p on a terminal can still be asked
+            // about approvals there.
+            let mut lines = if cli.prompt.as_deref() != Some("-") && std::io::stdin().is_terminal()
+            {
+                Some(input::Lines::stdin()?)
+            } else {
+                None
+            };
+            let code = conn.turn(text, lines.as_mut()).await;
             conn.detach();
             code
         }

@@ -39,6 +39,11 @@ impl<W: Write> Plain<W> {
     }
 }
 
+/// Whether cards on stderr are coloured: a terminal, and no `NO_COLOR`.
+pub(crate) fn colour() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}
+
 /// Plain, sanitized text to stdout.
 pub(crate) fn stdout() -> Plain<StdoutLock<'static>> {
     Plain(std::io::stdout().lock())
@@ -82,7 +87,7 @@ impl Printer {
     /// A printer for `--json` or readable text (coloured on a terminal
     /// unless `NO_COLOR` is set).
     pub(crate) fn new(json: bool) -> Printer {
-        let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        let color = colour();
         Printer {
             json,
             renderer: Renderer::new(color),

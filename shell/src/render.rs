@@ -10,7 +10,7 @@
 //! renderer adds its colours, so the only escape sequences in the output
 //! are the renderer's own.
 
-use aios_proto::{EventKind, Risk, ToolStatus, TurnStatus};
+use aios_proto::{ApprovalNeeded, EventKind, PreviewDetail, Risk, ToolStatus, TurnStatus};
 use serde_json::Value;
 
 use crate::sanitize::sanitize;
@@ -26,6 +26,20 @@ pub enum Out {
 
 /// Longest argument or result text shown on a card.
 const CARD_WIDTH: usize = 160;
+/// Most lines of a preview shown on an approval card.
+const PREVIEW_LINES: usize = 40;
+
+/// Say how many preview lines were left out.
+fn more(card: Styled, total: usize) -> Styled {
+    if total > PREVIEW_LINES {
+        card.paint(
+            "2",
+            &format!("    … {} more lines\n", total - PREVIEW_LINES),
+        )
+    } else {
+        card
+    }
+}
 
 /// Stateful renderer (tracks whether the answer ended its line).
 #[derive(Debug)]
@@ -68,6 +82,86 @@ impl Renderer {
         let mut out = Vec::new();
         self.break_line(&mut out);
         out
+    }
+
+    /// The approval card: the exact call, what it touches, its preview,
+    /// why the model wants it and why policy asks.
+    pub fn approval_card(&self, a: &ApprovalNeeded) -> String {
+        let (colour, word) = match a.effect {
+            Risk::Read => ("36", "read"),
+            Risk::Change => ("33", "change"),
+            Risk::Destructive => ("31", "destructive"),
+        };
+        let mut card = self
+            .line()
+            .paint("33", "?")
+            .text(" approve ")
+            .paint("1", &a.tool)
+            .text(" ")
+            .paint(colour, &format!("[{word}]"))
+            .text("\n  args: ")
+            .paint("2", &clip(&compact(&a.args), CARD_WIDTH * 4))
+            .text("\n");
+        if !a.resources.is_empty() {
+            card = card
+                .text("  touches: ")
+                .text(&clip(&a.resources.join(", "), CARD_WIDTH * 2))
+                .text("\n");
+        }
+        card = card.text("  will: ").text(&a.preview.summary).text("\n");
+        match &a.preview.detail {
+            PreviewDetail::None => {}
+            PreviewDetail::Diff { unified, .. } => {
+                for l in unified.lines().take(PREVIEW_LINES) {
+                    let colour = match l.as_bytes().first() {
+                        Some(b'+') if !l.starts_with("+++") => "32",
+                        Some(b'-') if !l.starts_with("---") => "31",
+                        Some(b'@') => "36",
+                        _ => "2",
+                    };
+                    card = card
+                        .text("    ")
+                        .paint(colour, &clip(l, CARD_WIDTH))
+                        .text("\n");
+                }
+                card = more(card, unified.lines().count());
+            }
+            PreviewDetail::DryRun { command, output } => {
+                card = card
+                    .text("    $ ")
+                    .paint("2", &clip(command, CARD_WIDTH))
+                    .text("\n");
+                for l in output.lines().take(PREVIEW_LINES) {
+                    card = card
+                        .text("    ")
+                        .paint("2", &clip(l, CARD_WIDTH))
+                        .text("\n");
+                }
+                card = more(card, output.lines().count());
+            }
+            PreviewDetail::Affected { items, bytes } => {
+                for i in items.iter().take(PREVIEW_LINES) {
+                    card = card.text("    ").text(&clip(i, CARD_WIDTH)).text("\n");
+                }
+                card = more(card, items.len());
+                if let Some(b) = bytes {
+                    card = card.text(&format!("    {b} bytes\n"));
+                }
+            }
+        }
+        if !a.rationale.trim().is_empty() {
+            card = card
+                .text("  why: ")
+                .text(&clip(a.rationale.trim(), CARD_WIDTH * 2))
+                .text("\n");
+        }
+        card = card
+            .text("  policy: ")
+            .text(&a.reason)
+            .text(" [")
+            .text(&a.rule)
+            .text("]\n");
+        card.done()
     }
 
     /// Render one event.
@@ -133,19 +227,9 @@ impl Renderer {
                 };
                 out.push(Out::Stderr(line.text("\n").done()));
             }
-            EventKind::ApprovalRequested {
-                call_id, preview, ..
-            } => {
+            EventKind::ApprovalRequested(a) => {
                 self.break_line(&mut out);
-                let line = self
-                    .line()
-                    .paint("33", "?")
-                    .text(" approval needed for ")
-                    .text(call_id)
-                    .text(": ")
-                    .text(preview)
-                    .text("\n");
-                out.push(Out::Stderr(line.done()));
+                out.push(Out::Stderr(self.approval_card(a)));
             }
             EventKind::Notification { level, text } => {
                 self.break_line(&mut out);
@@ -376,11 +460,25 @@ mod tests {
                 result: json!(format!("cannot read {evil}")),
                 duration_us: 10,
             },
-            EventKind::ApprovalRequested {
+            EventKind::ApprovalRequested(Box::new(aios_proto::ApprovalNeeded {
                 call_id: format!("c2{evil}"),
-                preview: format!("delete {evil}"),
-                risk: Risk::Destructive,
-            },
+                tool: "fs.delete".into(),
+                args: json!({"path": format!("/tmp/{evil}")}),
+                call_hash: "0".repeat(64),
+                effect: Risk::Destructive,
+                resources: vec![format!("path:/tmp/{evil}")],
+                preview: aios_proto::Preview {
+                    summary: format!("delete {evil}"),
+                    detail: PreviewDetail::Diff {
+                        path: format!("/tmp/{evil}"),
+                        unified: format!("--- a\n+++ b\n-{evil}\n+ok\n"),
+                    },
+                },
+                rationale: format!("because {evil}"),
+                rule: "default.destructive".into(),
+                reason: format!("may lose {evil}"),
+                confirm: Some(format!("/tmp/{evil}")),
+            })),
             EventKind::Notification {
                 level: format!("warn{evil}"),
                 text: format!("about {evil}"),
@@ -407,7 +505,16 @@ mod tests {
         [err]  now in f␛]52;c;aGk=␇␛[2J\u{9b}31m\u{202e}txt
         [err]  line two␛[1A␛[2K
         [err]  ✗ failed: cannot read f␛]52;c;aGk=␇␛[2J\u{9b}31m\u{202e}txt
-        [err]? approval needed for c2f␛]52;c;aGk=␇␛[2J\u{9b}31m\u{202e}txt: delete f␛]52;c;aGk=␇␛[2J\u{9b}31m\u{202e}txt
+        [err]? approve fs.delete [destructive]
+          args: {"path":"/tmp/f\u001b]52;c;aGk=\u0007\u001b[2J\u{9b}31m\u{202e}txt"}
+          touches: path:/tmp/f␛]52;c;aGk=␇␛[2J\u{9b}31m\u{202e}txt
+          will: delete f␛]52;c;aGk=␇␛[2J\u{9b}31m\u{202e}txt
+            --- a
+            +++ b
+            -f␛]52;c;aGk=␇␛[2J\u{9b}31m\u{202e}txt
+            +ok
+          why: because f␛]52;c;aGk=␇␛[2J\u{9b}31m\u{202e}txt
+          policy: may lose f␛]52;c;aGk=␇␛[2J\u{9b}31m\u{202e}txt [default.destructive]
         [err]warnf␛]52;c;aGk=␇␛[2J\u{9b}31m\u{202e}txt: about f␛]52;c;aGk=␇␛[2J\u{9b}31m\u{202e}txt
         [err]warning: overloaded f␛]52;c;aGk=␇␛[2J\u{9b}31m\u{202e}txt
         [err]refused: no rule for f␛]52;c;aGk=␇␛[2J\u{9b}31m\u{202e}txt
@@ -419,7 +526,7 @@ mod tests {
     fn in_colour_the_only_escapes_are_the_renderers_own() {
         let mut r = Renderer::new(true);
         let own = [
-            "\x1b[0m", "\x1b[1m", "\x1b[2m", "\x1b[31m", "\x1b[33m", "\x1b[36m",
+            "\x1b[0m", "\x1b[1m", "\x1b[2m", "\x1b[31m", "\x1b[32m", "\x1b[33m", "\x1b[36m",
         ];
         let mut saw_colour = false;
         for e in hostile_events() {

@@ -65,6 +65,7 @@ fn status(mut c: Command) -> anyhow::Result<()> {
 }
 
 fn test(rest: &[String]) -> anyhow::Result<()> {
+    os::prepare_tool_tests()?;
     os::prepare_boot_test()?;
     let mut build = cargo();
     build.args(["build", "--workspace", "--bins"]);

@@ -32,6 +32,11 @@ pub trait Backends: Send + Sync + 'static {
     async fn record_tool_call(&self, c: StoredToolCall) -> Result<(), ApiError>;
     /// Stored sessions of `uid`.
     async fn list_sessions(&self, uid: u32) -> Result<Vec<SessionInfo>, ApiError>;
+    /// Tell the executor a session ended: its approvals and grants expire.
+    async fn end_session(&self, session_id: &str) -> Result<(), ApiError> {
+        let _ = session_id;
+        Ok(())
+    }
 }
 
 /// Backends reached over their Unix sockets. Channels connect lazily and
@@ -177,5 +182,13 @@ impl Backends for GrpcBackends {
             .list_sessions(Some(uid), 100)
             .await
             .map_err(self.ctx(Daemon::Memoryd))
+    }
+
+    async fn end_session(&self, session_id: &str) -> Result<(), ApiError> {
+        self.tools
+            .clone()
+            .end_session(session_id)
+            .await
+            .map_err(self.ctx(Daemon::Toolsd))
     }
 }

@@ -64,7 +64,8 @@ impl Orchestrator {
             loop {
                 tokio::time::sleep(SWEEP_INTERVAL).await;
                 let Some(inner) = weak.upgrade() else { return };
-                sweep(&mut inner.sessions(), Instant::now());
+                let ended = sweep(&mut inner.sessions(), Instant::now());
+                inner.ended(ended);
             }
         });
     }
@@ -75,22 +76,30 @@ impl Orchestrator {
     }
 }
 
-/// Drop sessions idle for longer than [`SESSION_IDLE_TIMEOUT`].
-fn sweep(map: &mut Sessions, now: Instant) {
+/// Drop sessions idle for longer than [`SESSION_IDLE_TIMEOUT`]; their ids.
+fn sweep(map: &mut Sessions, now: Instant) -> Vec<String> {
+    let mut ended = Vec::new();
     map.retain(|id, s| {
         let expired = s
             .idle_since()
             .is_some_and(|t| now.saturating_duration_since(t) >= SESSION_IDLE_TIMEOUT);
         if expired {
             tracing::info!(session = %id, uid = s.info.uid, "evicting a session idle for {}s", SESSION_IDLE_TIMEOUT.as_secs());
+            ended.push(id.clone());
         }
         !expired
     });
+    ended
 }
 
-/// Evict the session idle the longest among those `matching`; false when
-/// every one of them is in use.
-fn evict_oldest(map: &mut Sessions, matching: impl Fn(&Session) -> bool, why: &str) -> bool {
+/// Evict the session idle the longest among those `matching` (its id goes
+/// to `ended`); false when every one of them is in use.
+fn evict_oldest(
+    map: &mut Sessions,
+    matching: impl Fn(&Session) -> bool,
+    why: &str,
+    ended: &mut Vec<String>,
+) -> bool {
     let oldest = map
         .iter()
         .filter(|(_, s)| matching(s))
@@ -100,6 +109,7 @@ fn evict_oldest(map: &mut Sessions, matching: impl Fn(&Session) -> bool, why: &s
         Some((_, id)) => {
             if let Some(s) = map.remove(&id) {
                 tracing::info!(session = %id, uid = s.info.uid, "evicting the oldest idle session: {why}");
+                ended.push(id);
             }
             true
         }
@@ -108,22 +118,25 @@ fn evict_oldest(map: &mut Sessions, matching: impl Fn(&Session) -> bool, why: &s
 }
 
 /// Make room for one more session of `uid`, evicting idle sessions as
-/// needed, or say why there is none.
-fn make_room(map: &mut Sessions, uid: u32) -> Result<(), ApiError> {
-    sweep(map, Instant::now());
+/// needed (their ids go to `ended`), or say why there is none.
+fn make_room(map: &mut Sessions, uid: u32, ended: &mut Vec<String>) -> Result<(), ApiError> {
+    ended.extend(sweep(map, Instant::now()));
     let mine = map.values().filter(|s| s.info.uid == uid).count();
     if mine >= MAX_SESSIONS_PER_USER
         && !evict_oldest(
             map,
             |s| s.info.uid == uid,
             "the user reached the per-user cap",
+            ended,
         )
     {
         return Err(ApiError::exhausted(format!(
             "you already have {MAX_SESSIONS_PER_USER} live sessions (the per-user limit), each with a client attached or a turn running; detach from one or let its turn finish, then try again"
         )));
     }
-    if map.len() >= MAX_SESSIONS && !evict_oldest(map, |_| true, "aiosd reached its session cap") {
+    if map.len() >= MAX_SESSIONS
+        && !evict_oldest(map, |_| true, "aiosd reached its session cap", ended)
+    {
         return Err(ApiError::exhausted(format!(
             "aiosd already holds {MAX_SESSIONS} live sessions (its limit), all in use; try again when one is idle"
         )));
@@ -149,12 +162,27 @@ impl Inner {
         self.sessions.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Tell the executor that these sessions ended, so their approvals and
+    /// grants expire with them. Best effort: toolsd also refuses approvals
+    /// for calls that are no longer waiting.
+    fn ended(&self, ids: Vec<String>) {
+        for id in ids {
+            let backends = self.backends.clone();
+            tokio::spawn(async move {
+                if let Err(e) = backends.end_session(&id).await {
+                    tracing::warn!(session = %id, "could not tell toolsd the session ended: {}", e.message);
+                }
+            });
+        }
+    }
+
     /// Find a live session of `who` and attach a client to it. Both happen
     /// under the map's lock, so the session cannot be evicted in between.
     fn attach(&self, who: &Principal, id: &str) -> Result<(Arc<Session>, Attached), ApiError> {
         bounded("session id", id, MAX_ID_BYTES)?;
         let mut map = self.sessions();
-        sweep(&mut map, Instant::now());
+        let ended = sweep(&mut map, Instant::now());
+        self.ended(ended);
         let s = map.get(id).cloned().ok_or_else(|| {
             ApiError::not_found(format!(
                 "no live session {id:?} (sessions idle for {} h, or beyond {MAX_SESSIONS_PER_USER} per user, are closed); `aios sessions` lists them",
@@ -180,9 +208,11 @@ impl Inner {
             }
             Op::ApprovalDecision { call_id, decision } => {
                 // Approvals are recorded by the executor from the user's own
-                // connection (a later issue); nothing is pending here yet.
+                // connection (DESIGN.md §2): the orchestrator must not be a
+                // path for them, so it refuses to carry one.
                 let what = match decision {
                     Decision::Approve => "approve",
+                    Decision::Session => "approve for the session",
                     Decision::Reject { .. } => "reject",
                     Decision::Edit { .. } => "edit",
                     Decision::Always => "always",
@@ -190,7 +220,7 @@ impl Inner {
                 session.emit(EventKind::Error {
                     code: ErrorCode::NoPendingApproval,
                     message: format!(
-                        "cannot {what} {}: no approval is pending for that call",
+                        "cannot {what} {} here: approvals go straight to toolsd from your shell (aiosd cannot approve)",
                         quote(&call_id, MAX_ID_BYTES)
                     ),
                     fatal: false,
@@ -268,7 +298,10 @@ impl SessionApi for Orchestrator {
             )));
         }
         // Refuse before writing anything to the store when there is no room.
-        make_room(&mut me.sessions(), who.uid)?;
+        let mut ended = Vec::new();
+        let room = make_room(&mut me.sessions(), who.uid, &mut ended);
+        me.ended(std::mem::take(&mut ended));
+        room?;
         let info = SessionInfo {
             id: uuid::Uuid::now_v7().to_string(),
             uid: who.uid,
@@ -286,7 +319,9 @@ impl SessionApi for Orchestrator {
         {
             // Concurrent creates may have taken the room meanwhile.
             let mut map = me.sessions();
-            make_room(&mut map, who.uid)?;
+            let room = make_room(&mut map, who.uid, &mut ended);
+            me.ended(ended);
+            room?;
             map.insert(info.id.clone(), Session::new(info.clone()));
         }
         tracing::info!(session = %info.id, uid = who.uid, provider = %info.provider, "session created");

@@ -26,9 +26,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aios_proto::{
-    ApiError, ApiErrorKind, ChatMessage, CompletionEvent, CompletionRequest, ErrorCode, EventKind,
-    ExecuteEnd, ExecuteEvent, ExecuteRequest, ModelTool, Risk, Role, StepStatus, StoredMessage,
-    StoredToolCall, ToolCall, ToolSpec, ToolStatus, TurnStatus, now_unix_ms,
+    ApiError, ApiErrorKind, ApprovalMode, ChatMessage, CompletionEvent, CompletionRequest,
+    ErrorCode, EventKind, ExecuteEnd, ExecuteEvent, ExecuteRequest, ModelTool, Risk, Role,
+    SessionKind, StepStatus, StoredMessage, StoredToolCall, ToolCall, ToolSpec, ToolStatus,
+    TurnStatus, now_unix_ms,
 };
 use futures::StreamExt;
 use serde_json::Value;
@@ -37,8 +38,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::backends::Backends;
 use crate::limits::{
-    MAX_REPLY_BYTES, MAX_RESULT_FOR_MODEL, MAX_TOOL_CALLS_PER_REPLY, MODEL_IDLE_TIMEOUT,
-    RPC_TIMEOUT, TOOL_GRACE,
+    APPROVAL_TIMEOUT, MAX_REPLY_BYTES, MAX_RESULT_FOR_MODEL, MAX_TOOL_CALLS_PER_REPLY,
+    MODEL_IDLE_TIMEOUT, RPC_TIMEOUT, TOOL_GRACE,
 };
 use crate::session::Session;
 
@@ -68,6 +69,8 @@ pub struct Limits {
     /// How long past `tool_timeout` we wait for the executor's own verdict
     /// before giving up on it.
     pub tool_grace: Duration,
+    /// How long a call may wait for a human's approval.
+    pub approval_timeout: Duration,
 }
 
 impl Limits {
@@ -82,6 +85,7 @@ impl Limits {
             tool_timeout: Duration::from_secs(t.tool_timeout_secs),
             rpc_timeout: RPC_TIMEOUT,
             tool_grace: TOOL_GRACE,
+            approval_timeout: APPROVAL_TIMEOUT,
         }
     }
 }
@@ -167,6 +171,8 @@ pub struct Turn {
     cancel: CancellationToken,
     provider: Option<String>,
     model: Option<String>,
+    /// The user's request, for the executor's ledger.
+    request: String,
 }
 
 impl Turn {
@@ -188,6 +194,7 @@ impl Turn {
             cancel,
             provider,
             model,
+            request: String::new(),
         }
     }
 
@@ -213,7 +220,8 @@ impl Turn {
     }
 
     /// Run to the end, emitting every step and finally `TurnCompleted`.
-    pub async fn run(self, input: String) {
+    pub async fn run(mut self, input: String) {
+        self.request = input.clone();
         self.session.emit(EventKind::TurnStarted {
             turn_id: self.turn_id.clone(),
             input: input.clone(),
@@ -542,7 +550,10 @@ impl Turn {
                 )),
                 duration_us: 0,
             }),
-            Requested::Valid(_) => self.execute(&id, &name, args.clone(), rationale).await,
+            Requested::Valid(_) => {
+                self.execute(&id, &name, args.clone(), rationale, &describe(call))
+                    .await
+            }
         };
         let end = match outcome {
             Ok(end) => end,
@@ -610,7 +621,9 @@ impl Turn {
         name: &str,
         args: Value,
         rationale: &str,
+        plan_step: &str,
     ) -> Result<ExecuteEnd, Stop> {
+        let approval = self.session.info.approval;
         let req = ExecuteRequest {
             session_id: self.session.info.id.clone(),
             call_id: id.to_string(),
@@ -619,14 +632,22 @@ impl Turn {
             on_behalf_of_uid: self.session.info.uid,
             timeout_ms: u64::try_from(self.limits.tool_timeout.as_millis()).unwrap_or(u64::MAX),
             rationale: rationale.to_string(),
+            request: self.request.clone(),
+            plan_step: plan_step.to_string(),
+            // Sessions that cannot wait for a human are one-shot runs.
+            session_kind: match approval {
+                ApprovalMode::Ask => SessionKind::Interactive,
+                ApprovalMode::Policy | ApprovalMode::Never => SessionKind::OneShot,
+            },
+            approval,
         };
         // The executor enforces the tool deadline; ours is a backstop in
         // case the executor itself hangs.
-        let deadline = self
+        let mut deadline = self
             .limits
             .tool_timeout
             .saturating_add(self.limits.tool_grace);
-        let started = Instant::now();
+        let mut started = Instant::now();
         let mut stream = self
             .guard(Backend::Tools, deadline, self.backends.execute(req))
             .await?;
@@ -663,6 +684,13 @@ impl Turn {
                     });
                 }
                 Ok(Some(Ok(ExecuteEvent::End(end)))) => return Ok(end),
+                Ok(Some(Ok(ExecuteEvent::ApprovalNeeded(a)))) => {
+                    // The human answers toolsd directly; we only show the
+                    // card and wait longer, since a person is deciding.
+                    self.session.emit(EventKind::ApprovalRequested(a));
+                    started = Instant::now();
+                    deadline = self.limits.approval_timeout.saturating_add(deadline);
+                }
             }
         }
     }

@@ -140,6 +140,7 @@ fn limits() -> Limits {
         tool_timeout: Duration::from_secs(10),
         rpc_timeout: Duration::from_secs(5),
         tool_grace: Duration::from_secs(1),
+        approval_timeout: Duration::from_secs(10),
     }
 }
 

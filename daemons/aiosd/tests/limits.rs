@@ -37,12 +37,17 @@ enum Model {
 
 struct Fake {
     model: Mutex<Vec<Model>>,
+    /// Sessions the orchestrator told the executor had ended.
+    ended: Mutex<Vec<String>>,
+    ended_changed: tokio::sync::Notify,
 }
 
 impl Fake {
     fn new(model: Vec<Model>) -> Arc<Fake> {
         Arc::new(Fake {
             model: Mutex::new(model),
+            ended: Mutex::new(Vec::new()),
+            ended_changed: tokio::sync::Notify::new(),
         })
     }
 }
@@ -90,6 +95,11 @@ impl Backends for Fake {
     }
     async fn list_sessions(&self, _uid: u32) -> Result<Vec<SessionInfo>, ApiError> {
         Ok(vec![])
+    }
+    async fn end_session(&self, session_id: &str) -> Result<(), ApiError> {
+        self.ended.lock().unwrap().push(session_id.to_string());
+        self.ended_changed.notify_waiters();
+        Ok(())
     }
 }
 
@@ -246,7 +256,8 @@ async fn fields_one_byte_past_their_limits_are_refused() {
 
 #[tokio::test]
 async fn one_session_past_the_user_cap_evicts_the_oldest_idle_one() {
-    let o = orchestrator(vec![]);
+    let fake = Fake::new(vec![]);
+    let o = Orchestrator::new(fake.clone(), &aios_config::Config::default());
     let mut ids = Vec::new();
     for _ in 0..MAX_SESSIONS_PER_USER {
         ids.push(o.create(user(1000), request()).await.unwrap().id);
@@ -264,6 +275,20 @@ async fn one_session_past_the_user_cap_evicts_the_oldest_idle_one() {
         attach(&o, user(1000), id, 0).await.unwrap();
     }
     attach(&o, user(1001), &other, 0).await.unwrap();
+    // The executor hears that the evicted session ended, so its approvals
+    // and grants expire with it.
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let changed = fake.ended_changed.notified();
+            if fake.ended.lock().unwrap().contains(&ids[1]) {
+                return;
+            }
+            changed.await;
+        }
+    })
+    .await
+    .expect("toolsd was not told that the evicted session ended");
+    assert_eq!(*fake.ended.lock().unwrap(), [ids[1].clone()]);
 }
 
 #[tokio::test]

@@ -151,6 +151,16 @@ impl Paths {
         self.state_dir.join("log")
     }
 
+    /// The audit ledger (toolsd's; root's state directory on the image).
+    pub fn ledger_db(&self) -> PathBuf {
+        self.state_dir.join("ledger.sqlite3")
+    }
+
+    /// toolsd's private state: file snapshots for undo.
+    pub fn toolsd_state(&self) -> PathBuf {
+        self.state_dir.join("toolsd")
+    }
+
     /// The episodic store database.
     pub fn memory_db(&self) -> PathBuf {
         self.state_dir.join("memory.sqlite3")

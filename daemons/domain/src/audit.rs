@@ -129,3 +129,30 @@ pub struct VerifyReport {
     /// What is wrong with it.
     pub problem: Option<String>,
 }
+
+/// A filter over the ledger (`aios audit log`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditQuery {
+    /// Only entries at or after this time.
+    pub since_unix_ms: Option<i64>,
+    /// Only this tool (exact, or a `*` glob).
+    pub tool: Option<String>,
+    /// Only calls acting for this user.
+    pub user: Option<String>,
+    /// Only this session.
+    pub session_id: Option<String>,
+    /// At most this many (newest), 0 for the default.
+    pub limit: u32,
+}
+
+/// A question to the ledger.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditQuestion {
+    /// Entries matching a filter.
+    Log(AuditQuery),
+    /// Every entry of the call that entry `id` belongs to.
+    Why(u64),
+    /// Check the whole chain.
+    Verify,
+}

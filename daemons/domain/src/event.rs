@@ -127,15 +127,9 @@ pub enum EventKind {
         /// Why the model made the call.
         rationale: String,
     },
-    /// A call waits for a human decision.
-    ApprovalRequested {
-        /// Call id.
-        call_id: String,
-        /// What would happen.
-        preview: String,
-        /// Effect class.
-        risk: Risk,
-    },
+    /// A call waits for a human decision. The shell answers toolsd
+    /// directly (DESIGN.md §2): the orchestrator cannot approve.
+    ApprovalRequested(Box<crate::ApprovalNeeded>),
     /// Live output of a running tool.
     ToolOutputDelta {
         /// Call id.

@@ -34,7 +34,8 @@ mod supervisor;
 mod tool;
 
 pub use audit::{
-    ApprovalScope, Approver, AuditDecision, AuditEntry, AuditKind, AuditRecord, VerifyReport,
+    ApprovalScope, Approver, AuditDecision, AuditEntry, AuditKind, AuditQuery, AuditQuestion,
+    AuditRecord, VerifyReport,
 };
 pub use error_code::ErrorCode;
 pub use event::{Event, EventKind, StepStatus, TurnStatus, Usage};
@@ -44,15 +45,16 @@ pub use model::{
     ChatMessage, CompletionEvent, CompletionRequest, ModelTool, ProviderStatus, Role, ToolCall,
 };
 pub use policy::{
-    Caller, HostFacts, PolicyDecision, PolicyInput, RuleSource, SessionKind, Verdict,
+    Caller, HostFacts, PolicyDecision, PolicyInput, PolicyQuestion, RuleSource, SessionKind,
+    Verdict,
 };
 pub use principal::{ADMIN_GROUPS, Denied, GATEWAY_USER, Principal, Right, SERVICE_USER};
 pub use resource::{Resource, ResourceKind};
 pub use session::{ApprovalMode, CreateSession, Decision, Op, SessionInfo};
 pub use supervisor::{PingReply, PowerAction, ServiceState};
 pub use tool::{
-    ArgDoc, ExecuteEnd, ExecuteEvent, ExecuteRequest, Preview, PreviewDetail, Risk, ToolExample,
-    ToolSpec, ToolStatus, UndoRecord,
+    ApprovalAck, ApprovalAnswer, ApprovalNeeded, ArgDoc, ExecuteEnd, ExecuteEvent, ExecuteRequest,
+    Preview, PreviewDetail, Risk, ToolExample, ToolSpec, ToolStatus, UndoRecord,
 };
 
 /// Current time in Unix milliseconds.

@@ -131,3 +131,20 @@ pub struct PolicyDecision {
     /// For destructive calls: the name the user must type to approve.
     pub confirm: Option<String>,
 }
+
+/// A question to the executor's policy (`aios policy …`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PolicyQuestion {
+    /// How would this call be decided, and by which rule?
+    Check {
+        /// Dotted tool name.
+        tool: String,
+        /// Arguments.
+        args: Value,
+    },
+    /// The caller's saved grants.
+    Grants,
+    /// Revoke one saved grant by id.
+    Revoke(String),
+}

@@ -12,6 +12,8 @@ pub enum ApprovalMode {
     Ask,
     /// Never wait for a human: refuse what policy does not allow.
     Policy,
+    /// Nothing that changes the system runs, whatever policy says.
+    Never,
 }
 
 /// Parameters for a new session.
@@ -79,8 +81,11 @@ pub enum Op {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "decision", rename_all = "snake_case")]
 pub enum Decision {
-    /// Run once.
+    /// Run this exact call, once.
     Approve,
+    /// Run it, and calls like it (same tool, same resources) for the rest
+    /// of this session.
+    Session,
     /// Do not run; the note goes back to the model.
     Reject {
         /// Optional explanation for the model.

@@ -106,7 +106,7 @@ pub struct UndoRecord {
 }
 
 /// A request to run one tool.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ExecuteRequest {
     /// Session making the call.
     pub session_id: String,
@@ -122,6 +122,71 @@ pub struct ExecuteRequest {
     pub timeout_ms: u64,
     /// The model's stated reason.
     pub rationale: String,
+    /// The user's request that led to the call (for the ledger).
+    pub request: String,
+    /// The plan step the call belongs to (for the ledger).
+    pub plan_step: String,
+    /// What kind of session asks (background agents cannot be approved).
+    pub session_kind: crate::SessionKind,
+    /// Whether the executor may wait for a human's approval. The
+    /// orchestrator can only make this stricter: `Policy` and `Never`
+    /// refuse at once what would need one.
+    pub approval: crate::ApprovalMode,
+}
+
+/// A call waits for a human: everything the approval card shows. The
+/// approval itself must come from the session's user on their own
+/// connection to the executor ([`ApprovalAnswer`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApprovalNeeded {
+    /// Call id.
+    pub call_id: String,
+    /// Dotted tool name.
+    pub tool: String,
+    /// The exact canonical arguments that would run.
+    pub args: Value,
+    /// The call's hash: the approval must name it.
+    pub call_hash: String,
+    /// The effect of this call.
+    pub effect: Risk,
+    /// What it touches, `kind:value`.
+    pub resources: Vec<String>,
+    /// What it would do.
+    pub preview: Preview,
+    /// The model's stated reason.
+    pub rationale: String,
+    /// The deciding policy rule.
+    pub rule: String,
+    /// Why policy asks.
+    pub reason: String,
+    /// For destructive calls: the name the user must type to approve.
+    pub confirm: Option<String>,
+}
+
+/// A human's answer to [`ApprovalNeeded`], sent by the session's user
+/// straight to the executor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApprovalAnswer {
+    /// Session of the call.
+    pub session_id: String,
+    /// Call id.
+    pub call_id: String,
+    /// The hash of the call being approved; a different call is refused.
+    pub call_hash: String,
+    /// The decision.
+    pub decision: crate::Decision,
+    /// For destructive calls: the target's name, typed by the user.
+    pub confirm: Option<String>,
+}
+
+/// The executor's reply to an [`ApprovalAnswer`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalAck {
+    /// The rule written to the user's policy file for an `always`
+    /// decision, as TOML.
+    pub rule_written: Option<String>,
+    /// What happens now, in words.
+    pub message: String,
 }
 
 /// Streamed progress of one tool execution.
@@ -129,6 +194,8 @@ pub struct ExecuteRequest {
 pub enum ExecuteEvent {
     /// Live output.
     Output(String),
+    /// The call waits for a human's approval.
+    ApprovalNeeded(Box<ApprovalNeeded>),
     /// The final outcome (always last).
     End(ExecuteEnd),
 }

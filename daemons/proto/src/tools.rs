@@ -6,9 +6,13 @@ use futures::StreamExt;
 use tonic::transport::Channel;
 
 use crate::convert::{
-    exec_event_in, exec_event_out, exec_req_in, exec_req_out, tool_spec_in, tool_spec_out,
+    approval_answer_in, approval_answer_out, exec_event_in, exec_event_out, exec_req_in,
+    exec_req_out, json_in, json_out, opt, tool_spec_in, tool_spec_out,
 };
-use crate::domain::{ExecuteEvent, ExecuteRequest, ToolSpec};
+use crate::domain::{
+    ApprovalAck, ApprovalAnswer, AuditQuery, AuditQuestion, ExecuteEvent, ExecuteRequest,
+    PolicyQuestion, ToolSpec,
+};
 use crate::principal::principal_of;
 use crate::wire;
 use crate::{ApiError, BoxStream, Principal};
@@ -24,6 +28,23 @@ pub trait ToolsApi: Send + Sync + 'static {
         who: Principal,
         req: ExecuteRequest,
     ) -> Result<BoxStream<ExecuteEvent>, ApiError>;
+    /// A human's decision on a waiting call; `who` must be the session's
+    /// user, never the orchestrator.
+    async fn approve(
+        &self,
+        who: Principal,
+        answer: ApprovalAnswer,
+    ) -> Result<ApprovalAck, ApiError>;
+    /// The orchestrator ends a session: its approvals and grants expire.
+    async fn end_session(&self, who: Principal, session_id: String) -> Result<(), ApiError>;
+    /// Ask the audit ledger; the answer is records or a verify report as JSON.
+    async fn audit(&self, who: Principal, q: AuditQuestion) -> Result<serde_json::Value, ApiError>;
+    /// Ask the policy; the answer is an explanation or grants as JSON.
+    async fn policy(
+        &self,
+        who: Principal,
+        q: PolicyQuestion,
+    ) -> Result<serde_json::Value, ApiError>;
 }
 
 pub(crate) struct Adapter(pub(crate) Arc<dyn ToolsApi>);
@@ -56,6 +77,118 @@ impl wire::tools_server::Tools for Adapter {
                 .boxed(),
         ))
     }
+
+    async fn approve(
+        &self,
+        req: tonic::Request<wire::ApprovalAnswer>,
+    ) -> Result<tonic::Response<wire::ApprovalAck>, tonic::Status> {
+        let who = principal_of(&req)?;
+        let answer = approval_answer_in(req.into_inner())?;
+        let ack = self.0.approve(who, answer).await?;
+        Ok(tonic::Response::new(wire::ApprovalAck {
+            rule_written: ack.rule_written.unwrap_or_default(),
+            message: ack.message,
+        }))
+    }
+
+    async fn end_session(
+        &self,
+        req: tonic::Request<wire::EndSessionRequest>,
+    ) -> Result<tonic::Response<wire::EndSessionReply>, tonic::Status> {
+        let who = principal_of(&req)?;
+        self.0.end_session(who, req.into_inner().session_id).await?;
+        Ok(tonic::Response::new(wire::EndSessionReply {}))
+    }
+
+    async fn audit(
+        &self,
+        req: tonic::Request<wire::AuditRequest>,
+    ) -> Result<tonic::Response<wire::AuditReply>, tonic::Status> {
+        let who = principal_of(&req)?;
+        let q = audit_question_in(req.into_inner())?;
+        let v = self.0.audit(who, q).await?;
+        Ok(tonic::Response::new(wire::AuditReply {
+            json: v.to_string(),
+        }))
+    }
+
+    async fn policy(
+        &self,
+        req: tonic::Request<wire::PolicyRequest>,
+    ) -> Result<tonic::Response<wire::PolicyReply>, tonic::Status> {
+        let who = principal_of(&req)?;
+        let q = policy_question_in(req.into_inner())?;
+        let v = self.0.policy(who, q).await?;
+        Ok(tonic::Response::new(wire::PolicyReply {
+            json: v.to_string(),
+        }))
+    }
+}
+
+fn audit_question_in(r: wire::AuditRequest) -> Result<AuditQuestion, ApiError> {
+    use wire::audit_request::Kind as K;
+    Ok(
+        match r
+            .kind
+            .ok_or_else(|| ApiError::invalid("audit request without a question"))?
+        {
+            K::Log(q) => AuditQuestion::Log(AuditQuery {
+                since_unix_ms: (q.since_unix_ms != 0).then_some(q.since_unix_ms),
+                tool: opt(q.tool),
+                user: opt(q.user),
+                session_id: opt(q.session_id),
+                limit: q.limit,
+            }),
+            K::Why(id) => AuditQuestion::Why(id),
+            K::Verify(_) => AuditQuestion::Verify,
+        },
+    )
+}
+
+fn audit_question_out(q: AuditQuestion) -> wire::AuditRequest {
+    use wire::audit_request::Kind as K;
+    let kind = match q {
+        AuditQuestion::Log(q) => K::Log(wire::AuditQuery {
+            since_unix_ms: q.since_unix_ms.unwrap_or(0),
+            tool: q.tool.unwrap_or_default(),
+            user: q.user.unwrap_or_default(),
+            session_id: q.session_id.unwrap_or_default(),
+            limit: q.limit,
+        }),
+        AuditQuestion::Why(id) => K::Why(id),
+        AuditQuestion::Verify => K::Verify(wire::AuditVerify {}),
+    };
+    wire::AuditRequest { kind: Some(kind) }
+}
+
+fn policy_question_in(r: wire::PolicyRequest) -> Result<PolicyQuestion, ApiError> {
+    use wire::policy_request::Kind as K;
+    Ok(
+        match r
+            .kind
+            .ok_or_else(|| ApiError::invalid("policy request without a question"))?
+        {
+            K::Check(c) => PolicyQuestion::Check {
+                tool: c.tool,
+                args: json_in(&c.args_json)?,
+            },
+            K::Grants(_) => PolicyQuestion::Grants,
+            K::Revoke(id) => PolicyQuestion::Revoke(id),
+        },
+    )
+}
+
+fn policy_question_out(q: PolicyQuestion) -> wire::PolicyRequest {
+    use wire::policy_request::Kind as K;
+    let kind = match q {
+        PolicyQuestion::Check { tool, args } => K::Check(wire::PolicyCheck {
+            tool,
+            args_json: json_out(&args),
+        }),
+        PolicyQuestion::Grants => K::Grants(wire::ListGrants {}),
+        PolicyQuestion::Revoke(id) => K::Revoke(id),
+    };
+    wire::PolicyRequest { kind: Some(kind) }
 }
 
 /// Client of the tools service.
@@ -96,5 +229,48 @@ impl ToolsClient {
             .into_inner();
         Ok(r.map(|r| r.map_err(ApiError::from).and_then(exec_event_in))
             .boxed())
+    }
+
+    /// Send a human's decision on a waiting call.
+    pub async fn approve(&mut self, answer: ApprovalAnswer) -> Result<ApprovalAck, ApiError> {
+        let r = self
+            .inner
+            .approve(crate::unary(approval_answer_out(answer)))
+            .await?
+            .into_inner();
+        Ok(ApprovalAck {
+            rule_written: opt(r.rule_written),
+            message: r.message,
+        })
+    }
+
+    /// End a session (orchestrator only).
+    pub async fn end_session(&mut self, session_id: &str) -> Result<(), ApiError> {
+        self.inner
+            .end_session(crate::unary(wire::EndSessionRequest {
+                session_id: session_id.to_string(),
+            }))
+            .await?;
+        Ok(())
+    }
+
+    /// Ask the audit ledger.
+    pub async fn audit(&mut self, q: AuditQuestion) -> Result<serde_json::Value, ApiError> {
+        let r = self
+            .inner
+            .audit(crate::unary(audit_question_out(q)))
+            .await?
+            .into_inner();
+        json_in(&r.json)
+    }
+
+    /// Ask the policy.
+    pub async fn policy(&mut self, q: PolicyQuestion) -> Result<serde_json::Value, ApiError> {
+        let r = self
+            .inner
+            .policy(crate::unary(policy_question_out(q)))
+            .await?
+            .into_inner();
+        json_in(&r.json)
     }
 }

@@ -30,6 +30,7 @@ async fn one_call(client: &mut ToolsClient, on_behalf_of_uid: u32) -> (u64, u64)
         on_behalf_of_uid,
         timeout_ms: 0,
         rationale: String::new(),
+        ..Default::default()
     };
     let t = Instant::now();
     let mut stream = client.execute(req).await.unwrap();

@@ -1,7 +1,10 @@
-//! The [`Executor`]: the `ToolsApi` implementation. It resolves the tool,
-//! validates arguments, decides with [`crate::authorize`], then runs the
-//! call as its own task under a time limit, streaming live output and
-//! ending with exactly one `End`.
+//! The [`Executor`]: the `ToolsApi` implementation. Each call resolves
+//! the tool, finds who it acts for, validates and canonicalises the
+//! arguments here, then runs the rest of the pipeline ([`crate::pipeline`])
+//! as its own task: assess, policy, approval, ledger intent, run, ledger
+//! outcome. Approvals arrive on [`ToolsApi::approve`] from the session's
+//! user; the ledger and the policy answer questions on
+//! [`ToolsApi::audit`] and [`ToolsApi::policy`].
 //!
 //! Failure containment: a panicking tool ends the call with `Error` (the
 //! task's `JoinError`), never the daemon; a tool past its time limit or
@@ -9,27 +12,30 @@
 //! a short grace period; results over the cap are replaced by a truncation
 //! note so one call cannot exhaust the stream.
 
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use aios_catalog::{
-    Access, OutputSink, Prepared, Registry, Supervisor, ToolCtx, ToolError, ToolErrorKind,
-};
+use aios_catalog::{Access, OutputSink, Registry, Supervisor, ToolCtx};
 use aios_proto::{
-    ApiError, BoxStream, ExecuteEnd, ExecuteEvent, ExecuteRequest, Principal, Right, ToolSpec,
-    ToolStatus, ToolsApi,
+    ApiError, ApprovalAck, ApprovalAnswer, ApprovalScope, AuditQuestion, BoxStream, ExecuteEvent,
+    ExecuteRequest, HostFacts, PolicyInput, PolicyQuestion, Principal, Right, ToolSpec, ToolStatus,
+    ToolsApi,
 };
 use futures::StreamExt;
-use serde_json::Value;
+use serde_json::{Value, json};
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::authorize::{Decision, authorize};
+use crate::approvals::{Answer, Approvals};
+use crate::audit::Audit;
+use crate::authorize::run_as;
 use crate::identities::Identities;
+use crate::pipeline::{Call, Limits, Shared, end, status_of};
+use crate::policy::{Defaults, PolicyEngine};
 use crate::supervisor::InitdSupervisor;
 
-/// Limits of the executor.
+/// Limits and collaborators of the executor.
 #[derive(Debug, Clone)]
 pub struct ExecutorConfig {
     /// Time limit when the request gives none.
@@ -42,8 +48,20 @@ pub struct ExecutorConfig {
     pub max_output_bytes: usize,
     /// How long a cancelled tool may take to stop before it is aborted.
     pub cancel_grace: Duration,
+    /// How long a call waits for a human's approval.
+    pub approval_timeout: Duration,
+    /// How long a tool may take to assess a call.
+    pub assess_timeout: Duration,
     /// aiOS's supervisor, asked by the `service.*` tools.
     pub supervisor: Arc<dyn Supervisor>,
+    /// The policy.
+    pub policy: Arc<dyn PolicyEngine>,
+    /// The audit ledger. Without one, changes are refused (fail closed).
+    pub audit: Audit,
+    /// Facts of the host for the built-in denials.
+    pub host: HostFacts,
+    /// Private state (file snapshots for undo).
+    pub state_dir: Option<PathBuf>,
 }
 
 impl Default for ExecutorConfig {
@@ -54,7 +72,15 @@ impl Default for ExecutorConfig {
             max_result_bytes: 1024 * 1024,
             max_output_bytes: OutputSink::DEFAULT_CAP,
             cancel_grace: Duration::from_secs(2),
+            approval_timeout: Duration::from_secs(15 * 60),
+            assess_timeout: Duration::from_secs(20),
             supervisor: Arc::new(InitdSupervisor::from_env()),
+            policy: Arc::new(Defaults),
+            audit: Audit::unavailable(
+                "no audit ledger is configured for this executor; changes are refused until one is",
+            ),
+            host: HostFacts::default(),
+            state_dir: None,
         }
     }
 }
@@ -62,16 +88,12 @@ impl Default for ExecutorConfig {
 /// Runs tool calls for authenticated callers.
 #[derive(Debug, Clone)]
 pub struct Executor {
-    registry: Arc<Registry>,
+    shared: Arc<Shared>,
     config: ExecutorConfig,
-    /// This process's own access, looked up once (user database reads
-    /// would otherwise cost every call).
-    own: Access,
-    /// Everyone else's, looked up at most once per uid per TTL.
+    /// Every uid's access and policy facts, looked up at most once per
+    /// uid per TTL.
     identities: Arc<Identities>,
 }
-
-type Events = mpsc::UnboundedSender<Result<ExecuteEvent, ApiError>>;
 
 impl Executor {
     /// An executor over `registry` with default limits.
@@ -81,17 +103,34 @@ impl Executor {
 
     /// An executor over `registry` with the given limits.
     pub fn with_config(registry: Registry, config: ExecutorConfig) -> Executor {
-        Executor {
+        let shared = Shared {
             registry: Arc::new(registry),
-            config,
+            approvals: Arc::new(Approvals::new()),
+            policy: config.policy.clone(),
+            audit: config.audit.clone(),
+            host: config.host.clone(),
+            limits: Limits {
+                timeout: config.default_timeout,
+                max_result_bytes: config.max_result_bytes,
+                max_output_bytes: config.max_output_bytes,
+                cancel_grace: config.cancel_grace,
+                approval_timeout: config.approval_timeout,
+                assess_timeout: config.assess_timeout,
+            },
             own: Access::process(),
+            supervisor: config.supervisor.clone(),
+            state_dir: config.state_dir.clone(),
+        };
+        Executor {
+            shared: Arc::new(shared),
+            config,
             identities: Arc::new(Identities::new(Identities::TTL)),
         }
     }
 
     /// The registry served.
     pub fn registry(&self) -> &Registry {
-        &self.registry
+        &self.shared.registry
     }
 
     /// The time limit of a request: its own (capped) or the default.
@@ -106,21 +145,9 @@ impl Executor {
 
 /// A stream of exactly one `End`.
 fn end_now(status: ToolStatus, message: String) -> BoxStream<ExecuteEvent> {
-    let end = ExecuteEvent::End(ExecuteEnd {
-        status,
-        result: Value::String(message),
-        duration_us: 0,
-    });
-    futures::stream::iter([Ok(end)]).boxed()
-}
-
-/// How a tool error ends a call.
-fn status_of(e: &ToolError) -> ToolStatus {
-    match e.kind() {
-        ToolErrorKind::PermissionDenied => ToolStatus::Denied,
-        ToolErrorKind::Cancelled => ToolStatus::Interrupted,
-        _ => ToolStatus::Error,
-    }
+    let (tx, rx) = mpsc::unbounded_channel();
+    end(&tx, status, message, 0);
+    tokio_stream::wrappers::UnboundedReceiverStream::new(rx).boxed()
 }
 
 /// Replace a result over `cap` bytes of JSON by a note and a prefix.
@@ -143,18 +170,11 @@ pub fn cap_result(v: Value, cap: usize) -> Value {
     })
 }
 
-fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
-    p.downcast_ref::<&str>()
-        .map(|s| (*s).to_string())
-        .or_else(|| p.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".into())
-}
-
 #[async_trait::async_trait]
 impl ToolsApi for Executor {
     async fn list(&self, who: Principal) -> Result<Vec<ToolSpec>, ApiError> {
         who.require(Right::AnyUser)?;
-        Ok(self.registry.specs())
+        Ok(self.shared.registry.specs())
     }
 
     async fn execute(
@@ -162,156 +182,153 @@ impl ToolsApi for Executor {
         who: Principal,
         req: ExecuteRequest,
     ) -> Result<BoxStream<ExecuteEvent>, ApiError> {
-        let spec = match self.registry.spec(&req.tool) {
-            Ok(s) => s,
-            Err(e) => return Ok(end_now(ToolStatus::Error, e.message().to_string())),
-        };
-        let run_as = match authorize(&who, req.on_behalf_of_uid, &spec) {
-            Decision::Allow { run_as } => run_as,
-            Decision::RefuseCaller(msg) => return Err(ApiError::denied(msg)),
-            Decision::Deny(msg) => {
-                tracing::info!(tool = %req.tool, uid = who.uid, call = %req.call_id, "denied: {msg}");
-                return Ok(end_now(ToolStatus::Denied, msg));
-            }
-        };
+        if let Err(e) = self.shared.registry.spec(&req.tool) {
+            return Ok(end_now(ToolStatus::Error, e.message().to_string()));
+        }
+        let uid = run_as(&who, req.on_behalf_of_uid).map_err(ApiError::denied)?;
         // For another uid than toolsd's own, the tool's blocking work runs
         // with that user's kernel credentials (see `aios_catalog::creds`).
-        let access = if run_as == self.own.identity().uid {
-            self.own.clone()
-        } else {
-            self.identities.access(run_as)
-        };
+        let (access, mut caller) = self.identities.lookup(uid);
+        caller.session_kind = req.session_kind;
         let home = access.identity().home.clone();
-        let prepared = match self
-            .registry
-            .prepare_for(&req.tool, req.args.clone(), home.as_deref())
-        {
-            Ok(p) => p,
-            Err(e) => return Ok(end_now(status_of(&e), e.message().to_string())),
-        };
+        let prepared =
+            match self
+                .shared
+                .registry
+                .prepare_for(&req.tool, req.args.clone(), home.as_deref())
+            {
+                Ok(p) => p,
+                Err(e) => return Ok(end_now(status_of(&e), e.message().to_string())),
+            };
         let (tx, rx) = mpsc::unbounded_channel();
         let call = Call {
-            tool: req.tool.clone(),
-            call_id: req.call_id.clone(),
-            uid: who.uid,
-            run_as,
-            timeout: self.timeout_of(&req),
-            config: self.config.clone(),
+            shared: self.shared.clone(),
+            limits: Limits {
+                timeout: self.timeout_of(&req),
+                ..self.shared.limits.clone()
+            },
+            session_id: req.session_id,
+            call_id: req.call_id,
+            request: req.request,
+            plan_step: req.plan_step,
+            rationale: req.rationale,
+            approval: req.approval,
+            caller,
+            access,
         };
-        tokio::spawn(call.drive(prepared, access, tx));
+        tokio::spawn(call.drive(prepared, tx));
         Ok(tokio_stream::wrappers::UnboundedReceiverStream::new(rx).boxed())
     }
-}
 
-/// One running call.
-struct Call {
-    tool: String,
-    call_id: String,
-    uid: u32,
-    run_as: u32,
-    timeout: Duration,
-    config: ExecutorConfig,
-}
-
-enum Outcome {
-    Finished(Result<Result<Value, ToolError>, tokio::task::JoinError>),
-    TimedOut,
-    ClientGone,
-}
-
-impl Call {
-    async fn drive(self, prepared: Prepared, access: Access, tx: Events) {
-        let cancel = CancellationToken::new();
-        let (out_tx, mut out_rx) = mpsc::unbounded_channel();
-        let ctx = ToolCtx::new(
-            cancel.clone(),
-            OutputSink::channel(out_tx, self.config.max_output_bytes),
-            access,
-        )
-        .with_supervisor(self.config.supervisor.clone());
-        let started = Instant::now();
-        let mut task = tokio::spawn(prepared.run(ctx));
-        let deadline = tokio::time::sleep(self.timeout);
-        tokio::pin!(deadline);
-        let outcome = loop {
-            tokio::select! {
-                _ = tx.closed() => break Outcome::ClientGone,
-                Some(chunk) = out_rx.recv() => {
-                    if tx.send(Ok(ExecuteEvent::Output(chunk))).is_err() {
-                        break Outcome::ClientGone;
-                    }
+    async fn approve(
+        &self,
+        who: Principal,
+        answer: ApprovalAnswer,
+    ) -> Result<ApprovalAck, ApiError> {
+        let (decided, input) = self
+            .shared
+            .approvals
+            .answer(&who, answer)
+            .map_err(|e| ApiError::denied(e.0))?;
+        Ok(match decided {
+            Answer::Run(by) if by.scope == ApprovalScope::Always => {
+                match self.shared.policy.grant(&input) {
+                    Ok(rule) => ApprovalAck {
+                        rule_written: Some(rule),
+                        message: "approved; the rule above was saved to your policy file".into(),
+                    },
+                    Err(e) => ApprovalAck {
+                        rule_written: None,
+                        message: format!("approved this once; the rule could not be saved: {e}"),
+                    },
                 }
-                r = &mut task => break Outcome::Finished(r),
-                _ = &mut deadline => break Outcome::TimedOut,
             }
-        };
-        let elapsed = started.elapsed();
-        let (status, result) = match outcome {
-            Outcome::ClientGone => {
-                tracing::info!(tool = %self.tool, call = %self.call_id, "client went away: cancelling");
-                self.stop(cancel, task);
-                return;
-            }
-            Outcome::TimedOut => {
-                self.stop(cancel, task);
-                (
-                    ToolStatus::TimedOut,
-                    Value::String(format!(
-                        "`{}` did not finish within its time limit of {} ms and was stopped",
-                        self.tool,
-                        self.timeout.as_millis()
-                    )),
-                )
-            }
-            Outcome::Finished(Ok(Ok(v))) => {
-                (ToolStatus::Ok, cap_result(v, self.config.max_result_bytes))
-            }
-            Outcome::Finished(Ok(Err(e))) => {
-                (status_of(&e), Value::String(e.message().to_string()))
-            }
-            Outcome::Finished(Err(e)) if e.is_panic() => {
-                let msg = panic_message(&*e.into_panic());
-                tracing::error!(tool = %self.tool, call = %self.call_id, "tool panicked: {msg}");
-                (
-                    ToolStatus::Error,
-                    Value::String(format!(
-                        "`{}` failed with an internal error: {msg}",
-                        self.tool
-                    )),
-                )
-            }
-            Outcome::Finished(Err(_)) => (
-                ToolStatus::Interrupted,
-                Value::String("the call was cancelled".into()),
-            ),
-        };
-        // Output emitted just before the tool returned is still queued.
-        while let Ok(chunk) = out_rx.try_recv() {
-            let _ = tx.send(Ok(ExecuteEvent::Output(chunk)));
-        }
-        let duration_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
-        tracing::info!(
-            tool = %self.tool, call = %self.call_id, uid = self.uid, run_as = self.run_as,
-            status = ?status, duration_us, "call ended"
-        );
-        // The client may have gone between the last check and now; nothing
-        // is left to do for it then.
-        let _ = tx.send(Ok(ExecuteEvent::End(ExecuteEnd {
-            status,
-            result,
-            duration_us,
-        })));
+            Answer::Run(by) if by.scope == ApprovalScope::Session => ApprovalAck {
+                rule_written: None,
+                message: "approved for the rest of this session".into(),
+            },
+            Answer::Run(_) => ApprovalAck {
+                rule_written: None,
+                message: "approved once".into(),
+            },
+            Answer::Edit(..) => ApprovalAck {
+                rule_written: None,
+                message: "the edited call will be checked and run".into(),
+            },
+            Answer::Reject(_) => ApprovalAck {
+                rule_written: None,
+                message: "rejected".into(),
+            },
+        })
     }
 
-    /// Cancel the tool, give it the grace period to stop, then abort it.
-    fn stop(&self, cancel: CancellationToken, mut task: JoinHandle<Result<Value, ToolError>>) {
-        cancel.cancel();
-        let grace = self.config.cancel_grace;
-        tokio::spawn(async move {
-            if tokio::time::timeout(grace, &mut task).await.is_err() {
-                task.abort();
+    async fn end_session(&self, who: Principal, session_id: String) -> Result<(), ApiError> {
+        who.require(Right::Daemon)?;
+        self.shared.approvals.end_session(&session_id);
+        Ok(())
+    }
+
+    async fn audit(&self, who: Principal, q: AuditQuestion) -> Result<Value, ApiError> {
+        // Administrators read the whole ledger; others their own calls.
+        let only = (!who.admin).then_some(who.uid);
+        self.shared
+            .audit
+            .ask(q, only)
+            .await
+            .map_err(|e| ApiError::unavailable(format!("audit ledger: {e}")))
+    }
+
+    async fn policy(&self, who: Principal, q: PolicyQuestion) -> Result<Value, ApiError> {
+        let (access, caller) = self.identities.lookup(who.uid);
+        match q {
+            PolicyQuestion::Check { tool, args } => {
+                let home = access.identity().home.clone();
+                let prepared = self
+                    .shared
+                    .registry
+                    .prepare_for(&tool, args, home.as_deref())
+                    .map_err(|e| ApiError::invalid(e.message().to_string()))?;
+                let ctx = ToolCtx::new(CancellationToken::new(), OutputSink::discard(), access)
+                    .with_supervisor(self.shared.supervisor.clone());
+                let a = tokio::time::timeout(self.config.assess_timeout, prepared.assess(&ctx))
+                    .await
+                    .map_err(|_| ApiError::unavailable("assessing the call took too long"))?
+                    .map_err(|e| ApiError::invalid(e.message().to_string()))?;
+                let input = PolicyInput {
+                    tool: prepared.spec.name.clone(),
+                    args: prepared.canonical.clone(),
+                    effect: a.effect,
+                    resources: a.resources,
+                    caller,
+                    host: self.shared.host.clone(),
+                };
+                let mut v = self.shared.policy.explain(&input);
+                if let Value::Object(o) = &mut v {
+                    o.insert("call".into(), json!({
+                        "tool": input.tool,
+                        "args": input.args,
+                        "call_hash": prepared.call_hash(),
+                        "effect": input.effect,
+                        "resources": input.resources.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                        "preview": a.preview,
+                    }));
+                }
+                Ok(v)
             }
-        });
+            PolicyQuestion::Grants => self
+                .shared
+                .policy
+                .grants(&caller)
+                .map_err(ApiError::unavailable),
+            PolicyQuestion::Revoke(id) => {
+                let gone = self
+                    .shared
+                    .policy
+                    .revoke(&caller, &id)
+                    .map_err(ApiError::unavailable)?;
+                Ok(json!({ "revoked": gone, "id": id }))
+            }
+        }
     }
 }
 
@@ -346,6 +363,10 @@ mod tests {
             on_behalf_of_uid: 0,
             timeout_ms: 0,
             rationale: String::new(),
+            request: String::new(),
+            plan_step: String::new(),
+            session_kind: aios_proto::SessionKind::Interactive,
+            approval: aios_proto::ApprovalMode::Ask,
         };
         assert_eq!(ex.timeout_of(&req), Duration::from_secs(30));
         req.timeout_ms = 10_000_000;
@@ -356,6 +377,7 @@ mod tests {
 
     #[test]
     fn error_kinds_map_to_statuses() {
+        use aios_catalog::ToolError;
         assert_eq!(status_of(&ToolError::denied("x")), ToolStatus::Denied);
         assert_eq!(status_of(&ToolError::cancelled()), ToolStatus::Interrupted);
         assert_eq!(status_of(&ToolError::not_found("x")), ToolStatus::Error);

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use aios_catalog::{Access, Identity};
+use aios_proto::{ADMIN_GROUPS, Caller, SessionKind};
 
 /// Most users remembered; past it, expired entries go, then all.
 const MAX_ENTRIES: usize = 1024;
@@ -19,7 +20,7 @@ const MAX_ENTRIES: usize = 1024;
 #[derive(Debug)]
 pub(crate) struct Identities {
     ttl: Duration,
-    cache: Mutex<HashMap<u32, (Instant, Access)>>,
+    cache: Mutex<HashMap<u32, (Instant, Access, Caller)>>,
     lookups: AtomicU64,
 }
 
@@ -37,24 +38,33 @@ impl Identities {
 
     /// The access of a call acting for `uid` (its kernel credentials when
     /// it is not toolsd's own uid).
+    #[cfg(test)]
     pub fn access(&self, uid: u32) -> Access {
+        self.lookup(uid).0
+    }
+
+    /// The access of a call acting for `uid`, and that user as policy sees
+    /// them (name, group names, admin, home).
+    pub fn lookup(&self, uid: u32) -> (Access, Caller) {
         let now = Instant::now();
-        if let Some((at, access)) = self.lock().get(&uid)
+        if let Some((at, access, caller)) = self.lock().get(&uid)
             && now.duration_since(*at) < self.ttl
         {
-            return access.clone();
+            return (access.clone(), caller.clone());
         }
         self.lookups.fetch_add(1, Ordering::Relaxed);
-        let access = Access::as_user(Identity::lookup(uid));
+        let identity = Identity::lookup(uid);
+        let caller = caller_of(&identity);
+        let access = Access::as_user(identity);
         let mut cache = self.lock();
         if cache.len() >= MAX_ENTRIES {
-            cache.retain(|_, (at, _)| now.duration_since(*at) < self.ttl);
+            cache.retain(|_, (at, _, _)| now.duration_since(*at) < self.ttl);
             if cache.len() >= MAX_ENTRIES {
                 cache.clear();
             }
         }
-        cache.insert(uid, (now, access.clone()));
-        access
+        cache.insert(uid, (now, access.clone(), caller.clone()));
+        (access, caller)
     }
 
     /// User database lookups made so far.
@@ -63,12 +73,41 @@ impl Identities {
         self.lookups.load(Ordering::Relaxed)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u32, (Instant, Access)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u32, (Instant, Access, Caller)>> {
         // The map holds plain data and every update is a single insert or
         // retain, so a panic elsewhere cannot leave it half-changed.
         self.cache
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// A user as policy sees them. An unknown uid has no groups and is no
+/// administrator (fail closed); root always is one.
+pub(crate) fn caller_of(id: &Identity) -> Caller {
+    let mut gids = vec![id.gid];
+    gids.extend(id.groups.iter().copied().filter(|g| *g != id.gid));
+    let groups: Vec<String> = gids
+        .into_iter()
+        .filter_map(|g| {
+            nix::unistd::Group::from_gid(nix::unistd::Gid::from_raw(g))
+                .ok()
+                .flatten()
+                .map(|g| g.name)
+        })
+        .collect();
+    let admin = id.uid == 0 || groups.iter().any(|g| ADMIN_GROUPS.contains(&g.as_str()));
+    Caller {
+        uid: id.uid,
+        user: id.name.clone().unwrap_or_default(),
+        groups,
+        admin,
+        home: id
+            .home
+            .as_ref()
+            .map(|h| h.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        session_kind: SessionKind::Interactive,
     }
 }
 
@@ -85,6 +124,19 @@ mod tests {
         assert_eq!(ids.lookups(), 1);
         ids.access(0);
         assert_eq!(ids.lookups(), 2);
+    }
+
+    #[test]
+    fn root_is_an_administrator_and_nobody_is_not() {
+        let ids = Identities::new(Duration::from_secs(3600));
+        let (_, root) = ids.lookup(0);
+        assert!(root.admin);
+        assert_eq!(root.user, "root");
+        assert!(root.groups.contains(&"root".to_string()), "{root:?}");
+        let (_, nobody) = ids.lookup(65534);
+        assert!(!nobody.admin, "{nobody:?}");
+        let (_, ghost) = ids.lookup(4_000_000_000);
+        assert!(!ghost.admin && ghost.groups.is_empty() && ghost.user.is_empty());
     }
 
     #[test]

@@ -23,11 +23,18 @@
 //!    later to a change that policy or a human approved.
 #![deny(missing_docs)]
 
+mod approvals;
+mod audit;
 mod authorize;
 mod executor;
+pub mod host;
 mod identities;
+mod pipeline;
+mod policy;
 mod supervisor;
 
-pub use authorize::{Decision, authorize};
+pub use audit::{Audit, LedgerBackend};
+pub use authorize::run_as;
 pub use executor::{Executor, ExecutorConfig, cap_result};
+pub use policy::{Defaults, PolicyEngine, confirm_target, only_own_paths};
 pub use supervisor::InitdSupervisor;

@@ -6,13 +6,26 @@ use std::time::Duration;
 
 use aios_catalog::Registry;
 use aios_config::Daemon;
-use aios_toolsd::{Executor, ExecutorConfig};
+use aios_toolsd::{Audit, Executor, ExecutorConfig};
 
 fn main() -> ExitCode {
     aios_daemon::run(Daemon::Toolsd, |ctx| async move {
+        let ledger_path = ctx.paths.ledger_db();
+        let state_dir = ctx.paths.toolsd_state();
+        let state_dir = match aios_config::private_dir(&state_dir) {
+            Ok(()) => Some(state_dir),
+            Err(e) => {
+                tracing::warn!("no private state directory, so no file snapshots for undo: {e}");
+                None
+            }
+        };
+        let audit = open_ledger(&ledger_path);
         let config = ExecutorConfig {
             // The orchestrator's per-call deadline is also our default.
             default_timeout: Duration::from_secs(ctx.config.turn.tool_timeout_secs.clamp(1, 300)),
+            host: aios_toolsd::host::gather(&ledger_path),
+            audit,
+            state_dir,
             ..ExecutorConfig::default()
         };
         let registry = Registry::builtin();
@@ -20,4 +33,12 @@ fn main() -> ExitCode {
         Ok(aios_proto::Services::new("toolsd")
             .tools(Arc::new(Executor::with_config(registry, config))))
     })
+}
+
+/// The audit ledger, or the reason changes will be refused.
+fn open_ledger(path: &std::path::Path) -> Audit {
+    Audit::unavailable(format!(
+        "the audit ledger at {} is not available in this build",
+        path.display()
+    ))
 }

@@ -51,6 +51,7 @@ async fn as_nobody(client: &ToolsClient, tool: &str, args: Value) -> ExecuteEnd 
         on_behalf_of_uid: NOBODY,
         timeout_ms: 0,
         rationale: String::new(),
+        ..Default::default()
     };
     let mut client = client.clone();
     let events: Vec<ExecuteEvent> = tokio::time::timeout(HANG, async {

@@ -132,6 +132,7 @@ fn request(tool: &str, args: Value) -> ExecuteRequest {
         on_behalf_of_uid: 0,
         timeout_ms: 0,
         rationale: "test".into(),
+        ..Default::default()
     }
 }
 
@@ -151,6 +152,7 @@ async fn run(client: &mut ToolsClient, req: ExecuteRequest) -> (Vec<String>, Exe
         .map(|e| match e {
             ExecuteEvent::Output(s) => s.clone(),
             ExecuteEvent::End(_) => panic!("more than one End: {events:?}"),
+            ExecuteEvent::ApprovalNeeded(_) => panic!("unexpected approval request: {events:?}"),
         })
         .collect();
     (outputs, end)
@@ -245,15 +247,13 @@ async fn unknown_tool_and_invalid_args_end_fast_with_error() {
 }
 
 #[tokio::test]
-async fn change_tool_is_refused_without_running() {
+async fn change_tool_without_an_audit_ledger_is_refused_without_running() {
     let mut h = harness().await;
     let (_, end) = run(&mut h.client, request("test.change", json!({}))).await;
     assert_eq!(end.status, ToolStatus::Denied);
+    let msg = end.result.as_str().unwrap();
     assert!(
-        end.result
-            .as_str()
-            .unwrap()
-            .contains("no policy rule or human approval"),
+        msg.contains("changes the system") && msg.contains("no audit ledger"),
         "{end:?}"
     );
     assert_eq!(end.duration_us, 0, "a refused call never ran");

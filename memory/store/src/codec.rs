@@ -9,6 +9,7 @@ pub(crate) fn approval_str(a: ApprovalMode) -> &'static str {
     match a {
         ApprovalMode::Ask => "ask",
         ApprovalMode::Policy => "policy",
+        ApprovalMode::Never => "never",
     }
 }
 
@@ -17,6 +18,7 @@ pub(crate) fn approval_parse(s: &str) -> Option<ApprovalMode> {
     match s {
         "ask" => Some(ApprovalMode::Ask),
         "policy" => Some(ApprovalMode::Policy),
+        "never" => Some(ApprovalMode::Never),
         _ => None,
     }
 }
@@ -52,7 +54,7 @@ mod tests {
 
     #[test]
     fn approval_spellings_round_trip() {
-        for a in [ApprovalMode::Ask, ApprovalMode::Policy] {
+        for a in [ApprovalMode::Ask, ApprovalMode::Policy, ApprovalMode::Never] {
             assert_eq!(approval_parse(approval_str(a)), Some(a));
         }
         assert_eq!(approval_parse("ASK"), None);

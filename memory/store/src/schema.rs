@@ -65,6 +65,27 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX tool_calls_by_session ON tool_calls (session_id, id);
     CREATE INDEX tool_calls_by_call ON tool_calls (call_id);
     ",
+    // 2: sessions may have approval mode 'never'. SQLite cannot change a
+    // CHECK constraint in place, so the table is rebuilt; `migrate` turns
+    // foreign keys off around migrations so dropping the old table does not
+    // cascade into messages and tool calls.
+    "
+    CREATE TABLE sessions_v2 (
+        id              TEXT PRIMARY KEY NOT NULL CHECK (id <> ''),
+        uid             INTEGER NOT NULL CHECK (uid >= 0),
+        provider        TEXT NOT NULL,
+        model           TEXT NOT NULL,
+        created_unix_ms INTEGER NOT NULL,
+        title           TEXT NOT NULL,
+        approval        TEXT NOT NULL CHECK (approval IN ('ask', 'policy', 'never'))
+    );
+    INSERT INTO sessions_v2 (id, uid, provider, model, created_unix_ms, title, approval)
+        SELECT id, uid, provider, model, created_unix_ms, title, approval FROM sessions;
+    DROP TABLE sessions;
+    ALTER TABLE sessions_v2 RENAME TO sessions;
+    CREATE INDEX sessions_by_uid ON sessions (uid, created_unix_ms DESC);
+    CREATE INDEX sessions_by_time ON sessions (created_unix_ms DESC);
+    ",
 ];
 
 /// The schema version this build writes.
@@ -115,6 +136,18 @@ pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
             ));
         }
     }
+    // Table rebuilds must not cascade deletes; the pragma is a no-op inside
+    // a transaction, so it is set around them.
+    let fk: i64 = read_i64(conn, path, "foreign_keys")?;
+    conn.pragma_update(None, "foreign_keys", "OFF")
+        .map_err(|e| StoreError::sqlite(path, "open the database", e))?;
+    let result = run_migrations(conn, path);
+    conn.pragma_update(None, "foreign_keys", fk)
+        .map_err(|e| StoreError::sqlite(path, "open the database", e))?;
+    result
+}
+
+fn run_migrations(conn: &mut Connection, path: &Path) -> Result<()> {
     for (i, sql) in MIGRATIONS.iter().enumerate() {
         let target = i as i64 + 1;
         let doing = format!("migrate the schema to version {target}");
@@ -128,6 +161,7 @@ pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
             continue;
         }
         tx.execute_batch(sql)
+            .and_then(|()| foreign_keys_hold(&tx))
             .and_then(|()| tx.pragma_update(None, "application_id", APPLICATION_ID))
             .and_then(|()| tx.pragma_update(None, "user_version", target))
             .and_then(|()| tx.commit())
@@ -136,9 +170,54 @@ pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// A migration must leave every reference intact.
+fn foreign_keys_hold(conn: &Connection) -> rusqlite::Result<()> {
+    let broken: i64 = conn.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+        r.get(0)
+    })?;
+    if broken == 0 {
+        Ok(())
+    } else {
+        Err(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT),
+            Some(format!("{broken} rows would lose their session")),
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn migration_2_keeps_messages_of_existing_sessions() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "foreign_keys", "ON").unwrap();
+        conn.execute_batch(MIGRATIONS[0]).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        conn.pragma_update(None, "application_id", APPLICATION_ID)
+            .unwrap();
+        conn.execute_batch(
+            "INSERT INTO sessions VALUES ('s1', 1000, 'p', 'm', 1, 't', 'ask');
+             INSERT INTO messages (session_id, turn_id, role, content, unix_ms)
+                 VALUES ('s1', 't1', 'user', 'hello', 2);",
+        )
+        .unwrap();
+        migrate(&mut conn, Path::new(":memory:")).unwrap();
+        let n: i64 = conn
+            .query_row("SELECT count(*) FROM messages", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 1, "the rebuild must not cascade into messages");
+        conn.execute(
+            "INSERT INTO sessions VALUES ('s2', 1000, 'p', 'm', 1, 't', 'never')",
+            [],
+        )
+        .unwrap();
+        let fk: i64 = conn
+            .pragma_query_value(None, "foreign_keys", |r| r.get(0))
+            .unwrap();
+        assert_eq!(fk, 1, "foreign keys are back on");
+    }
 
     #[test]
     fn every_migration_applies_to_an_empty_database_and_is_idempotent() {

@@ -100,6 +100,7 @@ async fn tool_overhead(
                 },
                 timeout_ms: 10_000,
                 rationale: String::new(),
+                ..Default::default()
             })
             .await?;
         let mut tool_us = None;

@@ -100,6 +100,7 @@ async fn probe(args: &[String]) -> Result<String, (String, String)> {
                     on_behalf_of_uid: uid,
                     timeout_ms: 10_000,
                     rationale: String::new(),
+                    ..Default::default()
                 })
                 .await
                 .map_err(kind)?;
@@ -117,6 +118,10 @@ async fn probe(args: &[String]) -> Result<String, (String, String)> {
                         };
                     }
                     ExecuteEvent::Output(_) => {}
+                    // A probe cannot approve: report that it was asked.
+                    ExecuteEvent::ApprovalNeeded(a) => {
+                        return Err(("approval".into(), a.call_hash));
+                    }
                 }
             }
             Err(("error".into(), "stream ended without a result".into()))

@@ -126,6 +126,24 @@ pub fn build_binaries(release: bool) -> anyhow::Result<PathBuf> {
     Ok(crate::target_dir().join(if release { "release" } else { "debug" }))
 }
 
+/// Host programs the tools' tests run for real: `crontab` (cron.*),
+/// `nft` (firewall.*), `ip` (net.*), shadow-utils (user.*), `ping`
+/// (net.ping), `lspci` (hw.pci names).
+pub const TOOL_TEST_PACKAGES: &[&str] = &[
+    "cron",
+    "nftables",
+    "iproute2",
+    "passwd",
+    "procps",
+    "iputils-ping",
+    "pciutils",
+];
+
+/// Install what the tools' tests run, when missing.
+pub fn prepare_tool_tests() -> anyhow::Result<()> {
+    apt::ensure(TOOL_TEST_PACKAGES)
+}
+
 /// `cargo xtask test`'s first step: build the binaries, the kernel
 /// (cached), a debug initramfs, the disk boot test's ext4 image and an ISO
 /// of that kernel and initramfs, and export their paths for the boot tests.

@@ -44,7 +44,56 @@ pub(crate) fn json_out(v: &Value) -> String {
 pub(crate) fn approval_in(v: i32) -> d::ApprovalMode {
     match w::ApprovalMode::try_from(v) {
         Ok(w::ApprovalMode::Policy) => d::ApprovalMode::Policy,
+        Ok(w::ApprovalMode::Never) => d::ApprovalMode::Never,
         _ => d::ApprovalMode::Ask,
+    }
+}
+
+pub(crate) fn session_kind_in(v: i32) -> d::SessionKind {
+    match w::SessionKind::try_from(v) {
+        Ok(w::SessionKind::OneShot) => d::SessionKind::OneShot,
+        Ok(w::SessionKind::Background) => d::SessionKind::Background,
+        _ => d::SessionKind::Interactive,
+    }
+}
+
+pub(crate) fn session_kind_out(v: d::SessionKind) -> i32 {
+    match v {
+        d::SessionKind::Interactive => w::SessionKind::Interactive as i32,
+        d::SessionKind::OneShot => w::SessionKind::OneShot as i32,
+        d::SessionKind::Background => w::SessionKind::Background as i32,
+    }
+}
+
+pub(crate) fn decision_in(
+    a: Option<w::approval_decision::Decision>,
+) -> Result<d::Decision, ApiError> {
+    use w::approval_decision::Decision as D;
+    Ok(
+        match a.ok_or_else(|| ApiError::invalid("approval decision without a decision"))? {
+            D::Approve(_) => d::Decision::Approve,
+            D::Session(_) => d::Decision::Session,
+            D::Reject(r) => d::Decision::Reject { note: opt(r.note) },
+            D::Edit(e) => d::Decision::Edit {
+                args: json_in(&e.args_json)?,
+            },
+            D::Always(_) => d::Decision::Always,
+        },
+    )
+}
+
+pub(crate) fn decision_out(decision: d::Decision) -> w::approval_decision::Decision {
+    use w::approval_decision::Decision as D;
+    match decision {
+        d::Decision::Approve => D::Approve(w::Approve {}),
+        d::Decision::Session => D::Session(w::SessionScope {}),
+        d::Decision::Reject { note } => D::Reject(w::Reject {
+            note: note.unwrap_or_default(),
+        }),
+        d::Decision::Edit { args } => D::Edit(w::Edit {
+            args_json: args.to_string(),
+        }),
+        d::Decision::Always => D::Always(w::Always {}),
     }
 }
 
@@ -52,6 +101,7 @@ pub(crate) fn approval_out(v: d::ApprovalMode) -> i32 {
     match v {
         d::ApprovalMode::Ask => w::ApprovalMode::Ask as i32,
         d::ApprovalMode::Policy => w::ApprovalMode::Policy as i32,
+        d::ApprovalMode::Never => w::ApprovalMode::Never as i32,
     }
 }
 

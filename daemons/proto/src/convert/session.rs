@@ -89,18 +89,7 @@ pub(crate) fn op_in(op: w::ClientOp) -> Result<d::Op, ApiError> {
         match op.op.ok_or_else(|| ApiError::invalid("empty client op"))? {
             O::UserInput(u) => d::Op::UserInput { text: u.text },
             O::ApprovalDecision(a) => {
-                use w::approval_decision::Decision as D;
-                let decision = match a
-                    .decision
-                    .ok_or_else(|| ApiError::invalid("approval decision without a decision"))?
-                {
-                    D::Approve(_) => d::Decision::Approve,
-                    D::Reject(r) => d::Decision::Reject { note: opt(r.note) },
-                    D::Edit(e) => d::Decision::Edit {
-                        args: json_in(&e.args_json)?,
-                    },
-                    D::Always(_) => d::Decision::Always,
-                };
+                let decision = decision_in(a.decision)?;
                 d::Op::ApprovalDecision {
                     call_id: a.call_id,
                     decision,
@@ -121,17 +110,7 @@ pub(crate) fn op_out(op: d::Op) -> w::ClientOp {
     let op = match op {
         d::Op::UserInput { text } => O::UserInput(w::UserInput { text }),
         d::Op::ApprovalDecision { call_id, decision } => {
-            use w::approval_decision::Decision as D;
-            let decision = match decision {
-                d::Decision::Approve => D::Approve(w::Approve {}),
-                d::Decision::Reject { note } => D::Reject(w::Reject {
-                    note: note.unwrap_or_default(),
-                }),
-                d::Decision::Edit { args } => D::Edit(w::Edit {
-                    args_json: args.to_string(),
-                }),
-                d::Decision::Always => D::Always(w::Always {}),
-            };
+            let decision = decision_out(decision);
             O::ApprovalDecision(w::ApprovalDecision {
                 call_id,
                 decision: Some(decision),
@@ -189,11 +168,9 @@ pub(crate) fn event_in(e: w::SessionEvent) -> Result<Option<d::Event>, ApiError>
             risk: risk_in(t.risk),
             rationale: t.rationale,
         },
-        K::ApprovalRequested(a) => d::EventKind::ApprovalRequested {
-            call_id: a.call_id,
-            preview: a.preview,
-            risk: risk_in(a.risk),
-        },
+        K::ApprovalRequested(a) => {
+            d::EventKind::ApprovalRequested(Box::new(approval_needed_in(a)?))
+        }
         K::ToolOutputDelta(t) => d::EventKind::ToolOutputDelta {
             call_id: t.call_id,
             chunk: t.chunk,
@@ -273,15 +250,7 @@ pub(crate) fn event_out(e: d::Event) -> w::SessionEvent {
             risk: risk_out(risk),
             rationale,
         }),
-        d::EventKind::ApprovalRequested {
-            call_id,
-            preview,
-            risk,
-        } => K::ApprovalRequested(w::ApprovalRequested {
-            call_id,
-            preview,
-            risk: risk_out(risk),
-        }),
+        d::EventKind::ApprovalRequested(a) => K::ApprovalRequested(approval_needed_out(*a)),
         d::EventKind::ToolOutputDelta { call_id, chunk } => {
             K::ToolOutputDelta(w::ToolOutputDelta { call_id, chunk })
         }

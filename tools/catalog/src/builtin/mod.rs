@@ -6,6 +6,7 @@
 //! its filesystem work inside [`crate::ToolCtx::blocking`], which runs with
 //! the caller's kernel credentials.
 
+mod exec_run;
 mod fs_largest;
 mod fs_list;
 mod fs_read;
@@ -15,6 +16,10 @@ mod paths;
 mod process_list;
 mod service_status;
 mod sys_overview;
+// user, sec and cron tools (h-usersec).
+pub mod cron;
+pub mod sec;
+pub mod user;
 
 // process, net, hw, monitor and sys families (procnet).
 mod hw;
@@ -31,6 +36,7 @@ pub use net::{
 pub use process::{ProcessFind, ProcessInfo, ProcessNice, ProcessSignal, ProcessTree};
 pub use sys::{SysHostname, SysInfo, SysPoweroff, SysReboot, SysTime};
 
+pub use exec_run::ExecRun;
 pub use fs_largest::FsLargest;
 pub use fs_list::FsList;
 pub use fs_read::FsRead;
@@ -87,6 +93,26 @@ impl RegistryBuilder {
             .register(SysHostname)
             .register(SysReboot)
             .register(SysPoweroff)
+            // user, sec and cron tools (h-usersec).
+            .register(user::UserList)
+            .register(user::UserInfo)
+            .register(user::UserAdd)
+            .register(user::UserDelete)
+            .register(user::UserGroups)
+            .register(user::UserLock)
+            .register(user::UserUnlock)
+            .register(sec::SecLogins)
+            .register(sec::SecFailedLogins)
+            .register(sec::SecSudoers)
+            .register(sec::SecSshdAudit)
+            .register(sec::SecWorldWritable)
+            .register(sec::SecSuid)
+            .register(sec::SecPortsAudit)
+            .register(cron::CronList)
+            .register(cron::CronAdd)
+            .register(cron::CronRemove)
+            // exec
+            .register(ExecRun)
     }
 }
 
@@ -145,6 +171,26 @@ mod tests {
             "sys.hostname",
             "sys.reboot",
             "sys.poweroff",
+            // user, sec and cron tools (h-usersec).
+            "user.list",
+            "user.info",
+            "user.add",
+            "user.delete",
+            "user.groups",
+            "user.lock",
+            "user.unlock",
+            "sec.logins",
+            "sec.failed_logins",
+            "sec.sudoers",
+            "sec.sshd_audit",
+            "sec.world_writable",
+            "sec.suid",
+            "sec.ports_audit",
+            "cron.list",
+            "cron.add",
+            "cron.remove",
+            // exec
+            "exec.run",
         ] {
             assert!(names.contains(&n), "{n} missing from {names:?}");
         }
@@ -164,6 +210,14 @@ mod tests {
             assert!(spec.args_schema.get("$schema").is_none());
             assert!(!text.contains("\"format\":\"uint"), "{}: {text}", spec.name);
             assert!(spec.description.len() > 20, "{}", spec.name);
+            // A tool that can change something must show what a user would ask it to change.
+            if spec.effect != Risk::Read {
+                assert!(
+                    spec.examples.len() >= 3,
+                    "{} needs three example requests",
+                    spec.name
+                );
+            }
             assert!(!spec.resources.is_empty(), "{}", spec.name);
             // The model router retrieves tools by their examples.
             assert!(

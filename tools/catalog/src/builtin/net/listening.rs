@@ -53,7 +53,7 @@ pub struct Listening {
     pub note: Option<String>,
 }
 
-fn listening(ctx: &ToolCtx) -> Result<Listening, ToolError> {
+pub(crate) fn listening(ctx: &ToolCtx) -> Result<Listening, ToolError> {
     let raw: Vec<_> = all_sockets()
         .into_iter()
         .filter(|s| s.is_listening())

@@ -13,7 +13,7 @@ mod connections;
 mod dns;
 mod interfaces;
 mod link;
-mod listening;
+pub(crate) mod listening;
 mod ping;
 mod routes;
 pub(crate) mod sockets;

@@ -1,0 +1,221 @@
+//! The executor's side of the audit ledger: one writer thread owns the
+//! ledger, so appends from concurrent calls are ordered in one chain and
+//! committed together (group commit) without blocking the async workers.
+//!
+//! A change waits for its intent entry to be durable before it runs
+//! ([`Audit::append`]); if the ledger cannot be written, the change does
+//! not run. Read calls are recorded without waiting ([`Audit::record`]):
+//! they change nothing, and a slow disk must not slow every look.
+
+use std::sync::mpsc;
+
+use aios_proto::{AuditEntry, AuditQuestion};
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+/// Where entries go: the hash-chained ledger (`aios-ledger`), or a stand-in
+/// in tests.
+pub trait LedgerBackend: Send + 'static {
+    /// Append entries in order, in one transaction; their ids.
+    fn append_batch(&mut self, entries: &[AuditEntry]) -> Result<Vec<u64>, String>;
+    /// Answer a question (records or a verify report as JSON); with
+    /// `only_uid`, records of calls acting for that uid alone.
+    fn answer(&self, q: &AuditQuestion, only_uid: Option<u32>) -> Result<Value, String>;
+}
+
+type Ack = oneshot::Sender<Result<u64, String>>;
+
+enum Msg {
+    Append(Box<AuditEntry>, Option<Ack>),
+    Ask(
+        AuditQuestion,
+        Option<u32>,
+        oneshot::Sender<Result<Value, String>>,
+    ),
+}
+
+/// Handle to the ledger writer.
+#[derive(Debug, Clone)]
+pub struct Audit {
+    tx: Option<mpsc::Sender<Msg>>,
+    /// Why there is no ledger, when there is none.
+    missing: String,
+}
+
+/// Most entries committed in one transaction.
+const MAX_BATCH: usize = 512;
+
+impl Audit {
+    /// Start the writer thread over `backend`.
+    pub fn start(backend: Box<dyn LedgerBackend>) -> Audit {
+        let (tx, rx) = mpsc::channel();
+        let spawned = std::thread::Builder::new()
+            .name("ledger".into())
+            .spawn(move || writer(backend, rx));
+        match spawned {
+            Ok(_) => Audit {
+                tx: Some(tx),
+                missing: String::new(),
+            },
+            Err(e) => Audit::unavailable(format!("cannot start the ledger writer: {e}")),
+        }
+    }
+
+    /// No ledger: every change is refused with `why`.
+    pub fn unavailable(why: impl Into<String>) -> Audit {
+        Audit {
+            tx: None,
+            missing: why.into(),
+        }
+    }
+
+    /// Why changes cannot be recorded, when there is no ledger at all.
+    pub fn missing(&self) -> Option<&str> {
+        self.tx.is_none().then_some(self.missing.as_str())
+    }
+
+    /// Append one entry and wait until it is durable; its id.
+    pub async fn append(&self, entry: AuditEntry) -> Result<u64, String> {
+        let tx = self.tx.as_ref().ok_or_else(|| self.missing.clone())?;
+        let (ack, done) = oneshot::channel();
+        tx.send(Msg::Append(Box::new(entry), Some(ack)))
+            .map_err(|_| "the ledger writer has stopped".to_string())?;
+        done.await
+            .map_err(|_| "the ledger writer stopped before the entry was written".to_string())?
+    }
+
+    /// Record one entry without waiting (read calls).
+    pub fn record(&self, entry: AuditEntry) {
+        if let Some(tx) = &self.tx {
+            // A stopped writer is reported on the next durable append.
+            let _ = tx.send(Msg::Append(Box::new(entry), None));
+        }
+    }
+
+    /// Ask the ledger; with `only_uid`, about that user's calls alone.
+    pub async fn ask(&self, q: AuditQuestion, only_uid: Option<u32>) -> Result<Value, String> {
+        let tx = self.tx.as_ref().ok_or_else(|| self.missing.clone())?;
+        let (ack, done) = oneshot::channel();
+        tx.send(Msg::Ask(q, only_uid, ack))
+            .map_err(|_| "the ledger writer has stopped".to_string())?;
+        done.await
+            .map_err(|_| "the ledger writer stopped before it answered".to_string())?
+    }
+}
+
+/// The writer loop: take whatever is queued, commit appends together, then
+/// answer questions (which therefore see every append queued before them).
+fn writer(mut backend: Box<dyn LedgerBackend>, rx: mpsc::Receiver<Msg>) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(m) => batch.push(m),
+                Err(_) => break,
+            }
+        }
+        let mut entries = Vec::new();
+        let mut acks = Vec::new();
+        let mut asks = Vec::new();
+        for m in batch {
+            match m {
+                Msg::Append(e, ack) => {
+                    entries.push(*e);
+                    acks.push(ack);
+                }
+                Msg::Ask(q, uid, ack) => asks.push((q, uid, ack)),
+            }
+        }
+        if !entries.is_empty() {
+            match backend.append_batch(&entries) {
+                Ok(ids) => {
+                    for (ack, id) in acks.into_iter().zip(ids) {
+                        if let Some(ack) = ack {
+                            let _ = ack.send(Ok(id));
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::error!("audit ledger append failed: {e}");
+                    for ack in acks.into_iter().flatten() {
+                        let _ = ack.send(Err(e.clone()));
+                    }
+                }
+            }
+        }
+        for (q, uid, ack) in asks {
+            let _ = ack.send(backend.answer(&q, uid));
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    /// A ledger stand-in that keeps entries in memory and can be told to
+    /// fail, for the executor's fail-closed tests.
+    #[derive(Clone, Default)]
+    pub(crate) struct MemoryLedger {
+        pub(crate) entries: Arc<Mutex<Vec<AuditEntry>>>,
+        pub(crate) fail: Arc<Mutex<Option<String>>>,
+    }
+
+    impl LedgerBackend for MemoryLedger {
+        fn append_batch(&mut self, entries: &[AuditEntry]) -> Result<Vec<u64>, String> {
+            if let Some(e) = self.fail.lock().unwrap().clone() {
+                return Err(e);
+            }
+            let mut all = self.entries.lock().unwrap();
+            let mut ids = Vec::new();
+            for e in entries {
+                all.push(e.clone());
+                ids.push(all.len() as u64);
+            }
+            Ok(ids)
+        }
+
+        fn answer(&self, _q: &AuditQuestion, _uid: Option<u32>) -> Result<Value, String> {
+            Ok(serde_json::to_value(&*self.entries.lock().unwrap()).unwrap())
+        }
+    }
+
+    pub(crate) fn entry(tool: &str) -> AuditEntry {
+        AuditEntry {
+            kind: aios_proto::AuditKind::Intent,
+            unix_ms: 1,
+            uid: 1000,
+            user: "alice".into(),
+            session_id: "s".into(),
+            call_id: "c".into(),
+            request: String::new(),
+            plan_step: String::new(),
+            rationale: String::new(),
+            tool: tool.into(),
+            args: Value::Null,
+            call_hash: String::new(),
+            effect: aios_proto::Risk::Change,
+            resources: vec![],
+            decision: None,
+            status: None,
+            summary: String::new(),
+            duration_us: 0,
+            undo: None,
+            intent_id: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn appends_are_acknowledged_in_order_and_failures_reach_the_caller() {
+        let mem = MemoryLedger::default();
+        let audit = Audit::start(Box::new(mem.clone()));
+        assert_eq!(audit.append(entry("a")).await.unwrap(), 1);
+        audit.record(entry("b"));
+        assert_eq!(audit.append(entry("c")).await.unwrap(), 3);
+        *mem.fail.lock().unwrap() = Some("disk full".into());
+        assert_eq!(audit.append(entry("d")).await.unwrap_err(), "disk full");
+        let none = Audit::unavailable("no ledger: /x cannot be opened");
+        assert!(none.append(entry("e")).await.unwrap_err().contains("/x"));
+    }
+}

@@ -1,0 +1,533 @@
+//! Approvals end to end on a real socket: a change waits for its user,
+//! runs only on that user's answer naming the exact call, once, and every
+//! step lands in the ledger. Each way to forge or reuse an approval is
+//! refused. (The ledger here is an in-memory `LedgerBackend`; the real
+//! hash-chained one is tested in `aios-ledger` and wired in `toolsd`.)
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aios_catalog::{
+    Assessment, Example, Preview, Registry, Resource, ResourceKind, Tool, ToolCtx, ToolError,
+};
+use aios_proto::{
+    ApiErrorKind, ApprovalAnswer, ApprovalMode, ApprovalNeeded, ApprovalScope, AuditEntry,
+    AuditKind, AuditQuestion, BoxStream, Decision, ExecuteEnd, ExecuteEvent, ExecuteRequest, Risk,
+    ToolStatus, ToolsClient,
+};
+use aios_toolsd::{Audit, Executor, ExecutorConfig, LedgerBackend};
+use futures::StreamExt;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct PathArgs {
+    /// The file.
+    path: String,
+}
+
+/// `test.touch`: creates a file (a change), or `test.wipe`: removes one
+/// (destructive). Both exist only in tests.
+struct FileTool {
+    name: &'static str,
+    effect: Risk,
+}
+
+impl Tool for FileTool {
+    type Args = PathArgs;
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn description(&self) -> &'static str {
+        "a tool that exists only in tests"
+    }
+    fn effect(&self) -> Risk {
+        self.effect
+    }
+    fn resource_kinds(&self) -> &'static [ResourceKind] {
+        &[ResourceKind::Path]
+    }
+    fn examples(&self) -> &'static [Example] {
+        &[]
+    }
+    fn resources(&self, a: &PathArgs) -> Vec<Resource> {
+        vec![Resource::Path(a.path.clone())]
+    }
+    fn preview(&self, a: &PathArgs) -> String {
+        format!("{} {}", self.name, a.path)
+    }
+    async fn assess(&self, _ctx: &ToolCtx, a: &PathArgs) -> Result<Assessment, ToolError> {
+        Ok(Assessment {
+            effect: self.effect,
+            resources: self.resources(a),
+            preview: Preview::text(self.preview(a)),
+        })
+    }
+    async fn run(&self, _ctx: ToolCtx, a: PathArgs) -> Result<Value, ToolError> {
+        if self.effect == Risk::Destructive {
+            std::fs::remove_file(&a.path).map_err(|e| ToolError::failed(e.to_string()))?;
+        } else {
+            std::fs::write(&a.path, "x").map_err(|e| ToolError::failed(e.to_string()))?;
+        }
+        Ok(json!({"summary": format!("{} {}", self.name, a.path)}))
+    }
+}
+
+/// Entries kept in memory; `fail` makes appends fail.
+#[derive(Clone, Default)]
+struct Ledger {
+    entries: Arc<Mutex<Vec<AuditEntry>>>,
+    fail: Arc<Mutex<bool>>,
+}
+
+impl LedgerBackend for Ledger {
+    fn append_batch(&mut self, entries: &[AuditEntry]) -> Result<Vec<u64>, String> {
+        if *self.fail.lock().unwrap() {
+            return Err("disk full".into());
+        }
+        let mut all = self.entries.lock().unwrap();
+        Ok(entries
+            .iter()
+            .map(|e| {
+                all.push(e.clone());
+                all.len() as u64
+            })
+            .collect())
+    }
+    fn answer(&self, _q: &AuditQuestion, _uid: Option<u32>) -> Result<Value, String> {
+        Ok(json!(self.entries.lock().unwrap().len()))
+    }
+}
+
+struct Harness {
+    dir: tempfile::TempDir,
+    client: ToolsClient,
+    ledger: Ledger,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Harness {
+    fn socket(&self) -> PathBuf {
+        self.dir.path().join("toolsd.sock")
+    }
+
+    fn kinds(&self) -> Vec<AuditKind> {
+        self.ledger
+            .entries
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|e| e.kind)
+            .collect()
+    }
+
+    async fn second_client(&self) -> ToolsClient {
+        ToolsClient::new(aios_proto::connect(&self.socket()).await.unwrap())
+    }
+}
+
+async fn harness() -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let registry = Registry::builder()
+        .register(FileTool {
+            name: "test.touch",
+            effect: Risk::Change,
+        })
+        .register(FileTool {
+            name: "test.wipe",
+            effect: Risk::Destructive,
+        })
+        .try_build()
+        .unwrap();
+    let ledger = Ledger::default();
+    let config = ExecutorConfig {
+        audit: Audit::start(Box::new(ledger.clone())),
+        ..ExecutorConfig::default()
+    };
+    let sock = dir.path().join("toolsd.sock");
+    let listener = aios_proto::bind(&sock).await.unwrap();
+    // Other users' processes may connect; the executor decides by their
+    // kernel-verified uid.
+    std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(
+        aios_proto::Services::new("toolsd")
+            .tools(Arc::new(Executor::with_config(registry, config)))
+            .serve(listener, async {
+                let _ = stopped.await;
+            }),
+    );
+    let client = ToolsClient::new(aios_proto::connect(&sock).await.unwrap());
+    Harness {
+        dir,
+        client,
+        ledger,
+        _stop: stop,
+    }
+}
+
+fn request(tool: &str, call_id: &str, path: &std::path::Path) -> ExecuteRequest {
+    ExecuteRequest {
+        session_id: "s1".into(),
+        call_id: call_id.into(),
+        tool: tool.into(),
+        args: json!({ "path": path }),
+        rationale: "the test asked".into(),
+        ..Default::default()
+    }
+}
+
+/// Start a call and read up to its approval request.
+async fn until_asked(
+    client: &mut ToolsClient,
+    req: ExecuteRequest,
+) -> (BoxStream<ExecuteEvent>, ApprovalNeeded) {
+    let mut stream = client.execute(req).await.unwrap();
+    let first = tokio::time::timeout(WAIT, stream.next())
+        .await
+        .expect("no event in time")
+        .expect("stream ended")
+        .unwrap();
+    let ExecuteEvent::ApprovalNeeded(a) = first else {
+        panic!("expected an approval request, got {first:?}");
+    };
+    (stream, *a)
+}
+
+async fn end_of(mut stream: BoxStream<ExecuteEvent>) -> ExecuteEnd {
+    loop {
+        let ev = tokio::time::timeout(WAIT, stream.next())
+            .await
+            .expect("no end in time")
+            .expect("stream ended without End")
+            .unwrap();
+        if let ExecuteEvent::End(end) = ev {
+            return end;
+        }
+    }
+}
+
+fn answer(a: &ApprovalNeeded, decision: Decision) -> ApprovalAnswer {
+    ApprovalAnswer {
+        session_id: "s1".into(),
+        call_id: a.call_id.clone(),
+        call_hash: a.call_hash.clone(),
+        decision,
+        confirm: None,
+    }
+}
+
+fn require_root() -> bool {
+    if nix::unistd::geteuid().is_root() {
+        return true;
+    }
+    eprintln!(
+        "skipped: needs root (the caller must be an administrator, and another uid must connect)"
+    );
+    false
+}
+
+#[tokio::test]
+async fn a_change_waits_for_its_user_and_runs_once_on_the_exact_approval() {
+    if !require_root() {
+        return;
+    }
+    let mut h = harness().await;
+    let target = h.dir.path().join("made");
+    let (stream, a) = until_asked(&mut h.client, request("test.touch", "c1", &target)).await;
+    assert_eq!(a.tool, "test.touch");
+    assert_eq!(a.effect, Risk::Change);
+    assert_eq!(a.args, json!({ "path": target }));
+    assert_eq!(a.rule, "default.change");
+    assert!(!target.exists(), "nothing runs before the approval");
+
+    let mut other = h.second_client().await;
+    // An approval naming another call is refused; the call keeps waiting.
+    let mut forged = answer(&a, Decision::Approve);
+    forged.call_hash = "0".repeat(64);
+    let e = other.approve(forged).await.unwrap_err();
+    assert_eq!(e.kind, ApiErrorKind::PermissionDenied);
+    assert!(e.message.contains("different call"), "{e:?}");
+    assert!(!target.exists());
+
+    let ack = other.approve(answer(&a, Decision::Approve)).await.unwrap();
+    assert_eq!(ack.message, "approved once");
+    let end = end_of(stream).await;
+    assert_eq!(end.status, ToolStatus::Ok, "{end:?}");
+    assert!(target.exists());
+
+    // Used once: the same approval again finds nothing waiting.
+    let e = other
+        .approve(answer(&a, Decision::Approve))
+        .await
+        .unwrap_err();
+    assert!(e.message.contains("no call"), "{e:?}");
+
+    // The ledger has the intent before the outcome, with who approved.
+    let entries = h.ledger.entries.lock().unwrap().clone();
+    let kinds: Vec<AuditKind> = entries.iter().map(|e| e.kind).collect();
+    assert_eq!(kinds, [AuditKind::Intent, AuditKind::Outcome]);
+    let by = entries[0]
+        .decision
+        .as_ref()
+        .unwrap()
+        .approved_by
+        .clone()
+        .unwrap();
+    assert_eq!((by.uid, by.scope), (0, ApprovalScope::Once));
+    assert_eq!(entries[0].call_hash, a.call_hash);
+    assert_eq!(entries[1].status, Some(ToolStatus::Ok));
+    assert_eq!(entries[1].intent_id, Some(1));
+}
+
+#[tokio::test]
+async fn a_rejection_stops_the_call_and_is_recorded_with_its_note() {
+    if !require_root() {
+        return;
+    }
+    let mut h = harness().await;
+    let target = h.dir.path().join("never");
+    let (stream, a) = until_asked(&mut h.client, request("test.touch", "c1", &target)).await;
+    let mut other = h.second_client().await;
+    other
+        .approve(answer(
+            &a,
+            Decision::Reject {
+                note: Some("not on a friday".into()),
+            },
+        ))
+        .await
+        .unwrap();
+    let end = end_of(stream).await;
+    assert_eq!(end.status, ToolStatus::Rejected);
+    assert!(
+        end.result.as_str().unwrap().contains("not on a friday"),
+        "{end:?}"
+    );
+    assert!(!target.exists());
+    assert_eq!(h.kinds(), [AuditKind::Refusal]);
+}
+
+#[tokio::test]
+async fn another_users_connection_cannot_approve() {
+    if !require_root() {
+        return;
+    }
+    let mut h = harness().await;
+    let target = h.dir.path().join("made");
+    let (stream, a) = until_asked(&mut h.client, request("test.touch", "c1", &target)).await;
+    // Connect as nobody: the kernel records the uid at connect time, and
+    // `setresuid` through the raw syscall changes this thread alone.
+    let sock = h.socket();
+    let std_stream = std::thread::spawn(move || {
+        // SAFETY: a raw syscall on this thread only; it exits right after.
+        let r = unsafe { libc::syscall(libc::SYS_setresuid, 65534, 65534, 65534) };
+        assert_eq!(r, 0, "{}", std::io::Error::last_os_error());
+        std::os::unix::net::UnixStream::connect(sock).unwrap()
+    })
+    .join()
+    .unwrap();
+    std_stream.set_nonblocking(true).unwrap();
+    let held = Mutex::new(Some(tokio::net::UnixStream::from_std(std_stream).unwrap()));
+    let channel = tonic::transport::Endpoint::from_static("http://aios.local")
+        .connect_with_connector(tower::service_fn(move |_| {
+            let s = held.lock().unwrap().take();
+            async move {
+                s.map(hyper_util::rt::TokioIo::new)
+                    .ok_or_else(|| std::io::Error::other("used already"))
+            }
+        }))
+        .await
+        .unwrap();
+    let mut nobody = ToolsClient::new(channel);
+    let e = nobody
+        .approve(answer(&a, Decision::Approve))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ApiErrorKind::PermissionDenied);
+    assert!(
+        e.message.contains("only the session's user (uid 0)") && e.message.contains("65534"),
+        "{e:?}"
+    );
+    assert!(!target.exists());
+    // The rightful user still can.
+    h.second_client()
+        .await
+        .approve(answer(&a, Decision::Approve))
+        .await
+        .unwrap();
+    assert_eq!(end_of(stream).await.status, ToolStatus::Ok);
+}
+
+#[tokio::test]
+async fn an_approval_after_the_session_ended_is_refused_and_the_call_ends() {
+    if !require_root() {
+        return;
+    }
+    let mut h = harness().await;
+    let target = h.dir.path().join("made");
+    let (stream, a) = until_asked(&mut h.client, request("test.touch", "c1", &target)).await;
+    let mut daemon = h.second_client().await;
+    daemon.end_session("s1").await.unwrap();
+    let e = daemon
+        .approve(answer(&a, Decision::Approve))
+        .await
+        .unwrap_err();
+    assert!(e.message.contains("ended"), "{e:?}");
+    let end = end_of(stream).await;
+    assert_eq!(end.status, ToolStatus::Interrupted, "{end:?}");
+    assert!(!target.exists());
+    assert_eq!(h.kinds(), [AuditKind::Refusal]);
+}
+
+#[tokio::test]
+async fn a_session_approval_covers_the_same_call_pattern_for_that_session_only() {
+    if !require_root() {
+        return;
+    }
+    let mut h = harness().await;
+    let target = h.dir.path().join("made");
+    let (stream, a) = until_asked(&mut h.client, request("test.touch", "c1", &target)).await;
+    h.second_client()
+        .await
+        .approve(answer(&a, Decision::Session))
+        .await
+        .unwrap();
+    assert_eq!(end_of(stream).await.status, ToolStatus::Ok);
+    // The same tool on the same file, later in the session: no question.
+    let stream = h
+        .client
+        .execute(request("test.touch", "c2", &target))
+        .await
+        .unwrap();
+    assert_eq!(end_of(stream).await.status, ToolStatus::Ok);
+    // Another file, or another session, asks again.
+    let other_file = h.dir.path().join("other");
+    let (_s, _) = until_asked(&mut h.client, request("test.touch", "c3", &other_file)).await;
+    let mut req = request("test.touch", "c4", &target);
+    req.session_id = "s2".into();
+    let (_s2, _) = until_asked(&mut h.client, req).await;
+}
+
+#[tokio::test]
+async fn destructive_calls_need_the_target_typed() {
+    if !require_root() {
+        return;
+    }
+    let mut h = harness().await;
+    let target = h.dir.path().join("precious");
+    std::fs::write(&target, "data").unwrap();
+    let (stream, a) = until_asked(&mut h.client, request("test.wipe", "c1", &target)).await;
+    let name = target.to_string_lossy().to_string();
+    assert_eq!(a.confirm.as_deref(), Some(name.as_str()));
+    let mut other = h.second_client().await;
+    let e = other
+        .approve(answer(&a, Decision::Approve))
+        .await
+        .unwrap_err();
+    assert!(e.message.contains("type its target's name"), "{e:?}");
+    assert!(target.exists());
+    let mut typed = answer(&a, Decision::Approve);
+    typed.confirm = Some(name);
+    other.approve(typed).await.unwrap();
+    assert_eq!(end_of(stream).await.status, ToolStatus::Ok);
+    assert!(!target.exists());
+}
+
+#[tokio::test]
+async fn sessions_that_cannot_ask_are_refused_at_once_and_recorded() {
+    if !require_root() {
+        return;
+    }
+    let mut h = harness().await;
+    let target = h.dir.path().join("made");
+    for mode in [ApprovalMode::Policy, ApprovalMode::Never] {
+        let mut req = request("test.touch", "c1", &target);
+        req.approval = mode;
+        let end = end_of(h.client.execute(req).await.unwrap()).await;
+        assert_eq!(end.status, ToolStatus::Denied, "{mode:?}: {end:?}");
+    }
+    let mut req = request("test.touch", "c2", &target);
+    req.session_kind = aios_proto::SessionKind::Background;
+    let end = end_of(h.client.execute(req).await.unwrap()).await;
+    assert_eq!(end.status, ToolStatus::Denied);
+    assert!(
+        end.result
+            .as_str()
+            .unwrap()
+            .contains("background agent cannot approve"),
+        "{end:?}"
+    );
+    assert!(!target.exists());
+    assert_eq!(h.kinds(), [AuditKind::Refusal; 3]);
+}
+
+#[tokio::test]
+async fn a_change_is_not_run_when_its_intent_cannot_be_recorded() {
+    if !require_root() {
+        return;
+    }
+    let mut h = harness().await;
+    let target = h.dir.path().join("made");
+    let (stream, a) = until_asked(&mut h.client, request("test.touch", "c1", &target)).await;
+    *h.ledger.fail.lock().unwrap() = true;
+    h.second_client()
+        .await
+        .approve(answer(&a, Decision::Approve))
+        .await
+        .unwrap();
+    let end = end_of(stream).await;
+    assert_eq!(end.status, ToolStatus::Error);
+    assert!(
+        end.result
+            .as_str()
+            .unwrap()
+            .contains("audit ledger cannot be written"),
+        "{end:?}"
+    );
+    assert!(!target.exists(), "fail closed: nothing ran");
+}
+
+#[tokio::test]
+async fn an_edited_call_is_a_new_call_recorded_as_edited() {
+    if !require_root() {
+        return;
+    }
+    let mut h = harness().await;
+    let asked = h.dir.path().join("asked");
+    let edited = h.dir.path().join("edited");
+    let (stream, a) = until_asked(&mut h.client, request("test.touch", "c1", &asked)).await;
+    h.second_client()
+        .await
+        .approve(answer(
+            &a,
+            Decision::Edit {
+                args: json!({ "path": edited }),
+            },
+        ))
+        .await
+        .unwrap();
+    assert_eq!(end_of(stream).await.status, ToolStatus::Ok);
+    assert!(edited.exists() && !asked.exists());
+    let entries = h.ledger.entries.lock().unwrap().clone();
+    assert_eq!(entries[0].args, json!({ "path": edited }));
+    assert_ne!(entries[0].call_hash, a.call_hash, "a new call, a new hash");
+    assert!(
+        entries[0]
+            .decision
+            .as_ref()
+            .unwrap()
+            .approved_by
+            .as_ref()
+            .unwrap()
+            .edited
+    );
+}

@@ -1,0 +1,253 @@
+//! Answering approval requests. The card is printed with the other events
+//! ([`crate::render`]); this module asks the user (or applies
+//! `--approve=all`) and sends the decision **straight to toolsd** on the
+//! user's own connection, where the kernel vouches for who is answering.
+//! aiosd only relays the question; it cannot approve.
+
+use std::path::PathBuf;
+
+use aios_proto::{ApprovalAnswer, ApprovalNeeded, Decision, Risk, ToolsClient};
+use serde_json::Value;
+
+use crate::cli::ApproveMode;
+use crate::exit::{Exit, Failure};
+use crate::input::{Line, Lines};
+use crate::printer::{self, say};
+
+/// What the user typed at the approval prompt.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Choice {
+    /// `y`: this exact call, once.
+    Once,
+    /// `s`: calls like it, for the rest of the session.
+    Session,
+    /// `a`: save a rule to the user's policy file.
+    Always,
+    /// `n` (optionally followed by a note for the model).
+    Reject(Option<String>),
+    /// `e`: edit the arguments.
+    Edit,
+    /// Anything else: ask again.
+    Unknown,
+}
+
+/// Parse one answer line. `n because …` carries a note.
+pub fn parse_choice(line: &str) -> Choice {
+    let t = line.trim();
+    let (head, rest) = match t.split_once(char::is_whitespace) {
+        Some((h, r)) => (h, Some(r.trim()).filter(|r| !r.is_empty())),
+        None => (t, None),
+    };
+    match head.to_ascii_lowercase().as_str() {
+        "y" | "yes" => Choice::Once,
+        "s" | "session" => Choice::Session,
+        "a" | "always" => Choice::Always,
+        "n" | "no" => Choice::Reject(rest.map(str::to_string)),
+        "e" | "edit" => Choice::Edit,
+        _ => Choice::Unknown,
+    }
+}
+
+/// Answers approval requests for one session.
+pub(crate) struct Desk {
+    mode: ApproveMode,
+    socket: PathBuf,
+    session_id: String,
+    client: Option<ToolsClient>,
+}
+
+impl Desk {
+    /// A desk for `session_id`, answering toolsd at `socket`.
+    pub(crate) fn new(mode: ApproveMode, socket: PathBuf, session_id: String) -> Desk {
+        Desk {
+            mode,
+            socket,
+            session_id,
+            client: None,
+        }
+    }
+
+    /// Decide on `a` (asking on `lines` when the mode is to ask) and send
+    /// the decision to toolsd.
+    pub(crate) async fn answer(
+        &mut self,
+        a: &ApprovalNeeded,
+        lines: Option<&mut Lines>,
+    ) -> Result<(), Failure> {
+        let (decision, confirm) = match (self.mode, lines) {
+            (ApproveMode::All, _) => {
+                say(&format!(
+                    "approved by --approve=all: {} (recorded in the audit ledger)",
+                    a.tool
+                ));
+                (Decision::Approve, a.confirm.clone())
+            }
+            (ApproveMode::Ask, Some(lines)) => ask(a, lines).await?,
+            _ => (
+                Decision::Reject {
+                    note: Some(
+                        "no terminal to ask the user on; rerun interactively, with --approve=all, or add a policy rule"
+                            .into(),
+                    ),
+                },
+                None,
+            ),
+        };
+        let answer = ApprovalAnswer {
+            session_id: self.session_id.clone(),
+            call_id: a.call_id.clone(),
+            call_hash: a.call_hash.clone(),
+            decision,
+            confirm,
+        };
+        let client = self.client().await?;
+        match client.approve(answer).await {
+            Ok(ack) => {
+                if let Some(rule) = ack.rule_written {
+                    let mut err = printer::stderr();
+                    let _ = writeln!(err, "  saved rule:");
+                    for l in rule.lines() {
+                        let _ = writeln!(err, "    {}", crate::sanitize::sanitize(l));
+                    }
+                }
+                say(&ack.message);
+                Ok(())
+            }
+            Err(e) => {
+                say(&format!(
+                    "toolsd did not accept the decision: {}",
+                    e.message
+                ));
+                Ok(())
+            }
+        }
+    }
+
+    async fn client(&mut self) -> Result<&mut ToolsClient, Failure> {
+        if self.client.is_none() {
+            let channel = aios_proto::connect(&self.socket)
+                .await
+                .map_err(|e| Failure::daemon(format!("toolsd is not reachable to approve: {e}")))?;
+            self.client = Some(ToolsClient::new(channel));
+        }
+        self.client
+            .as_mut()
+            .ok_or_else(|| Failure::new(Exit::Failed, "no toolsd client"))
+    }
+}
+
+/// Prompt until the user gives a valid answer.
+async fn ask(a: &ApprovalNeeded, lines: &mut Lines) -> Result<(Decision, Option<String>), Failure> {
+    loop {
+        prompt("  allow? [y]es once · [s]ession · [a]lways · [n]o (n <note>) · [e]dit: ");
+        let text = match lines.recv().await {
+            Line::Text(t) => t,
+            Line::Eof | Line::Error(_) => {
+                return Ok((
+                    Decision::Reject {
+                        note: Some("the user closed the input".into()),
+                    },
+                    None,
+                ));
+            }
+        };
+        let decision = match parse_choice(&text) {
+            Choice::Once => Decision::Approve,
+            Choice::Session => Decision::Session,
+            Choice::Always => {
+                say(&format!(
+                    "this saves a rule to your policy file allowing `{}` on {} without asking",
+                    a.tool,
+                    if a.resources.is_empty() {
+                        "anything".to_string()
+                    } else {
+                        a.resources.join(", ")
+                    }
+                ));
+                prompt("  save it? [y/N]: ");
+                match lines.recv().await {
+                    Line::Text(t) if parse_choice(&t) == Choice::Once => Decision::Always,
+                    _ => continue,
+                }
+            }
+            Choice::Reject(note) => return Ok((Decision::Reject { note }, None)),
+            Choice::Edit => {
+                say(&format!("current arguments: {}", a.args));
+                prompt("  new arguments (JSON object): ");
+                let Line::Text(t) = lines.recv().await else {
+                    continue;
+                };
+                match serde_json::from_str::<Value>(t.trim()) {
+                    Ok(v @ Value::Object(_)) => {
+                        // The edited call is checked again by toolsd;
+                        // a destructive one still needs its name typed.
+                        let confirm = confirm_name(a, lines).await?;
+                        return Ok((Decision::Edit { args: v }, confirm));
+                    }
+                    Ok(_) => {
+                        say("the arguments must be a JSON object, e.g. {\"path\": \"/tmp/x\"}");
+                        continue;
+                    }
+                    Err(e) => {
+                        say(&format!("that is not valid JSON: {e}"));
+                        continue;
+                    }
+                }
+            }
+            Choice::Unknown => {
+                say("answer y, s, a, n or e");
+                continue;
+            }
+        };
+        let confirm = confirm_name(a, lines).await?;
+        if a.confirm.is_some() && confirm != a.confirm {
+            say("the name did not match; nothing was approved");
+            continue;
+        }
+        return Ok((decision, confirm));
+    }
+}
+
+/// For a destructive call, have the user type its target's name.
+async fn confirm_name(a: &ApprovalNeeded, lines: &mut Lines) -> Result<Option<String>, Failure> {
+    let Some(name) = &a.confirm else {
+        return Ok(None);
+    };
+    if a.effect != Risk::Destructive && name.is_empty() {
+        return Ok(None);
+    }
+    prompt(&format!(
+        "  this may lose data: type {} to confirm: ",
+        crate::sanitize::sanitize(name)
+    ));
+    Ok(match lines.recv().await {
+        Line::Text(t) => Some(t.trim().to_string()),
+        _ => None,
+    })
+}
+
+fn prompt(text: &str) {
+    let mut err = printer::stderr();
+    let _ = write!(err, "{text}");
+    let _ = err.flush();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn choices_parse_with_notes() {
+        assert_eq!(parse_choice("y\n"), Choice::Once);
+        assert_eq!(parse_choice(" S "), Choice::Session);
+        assert_eq!(parse_choice("always"), Choice::Always);
+        assert_eq!(parse_choice("n"), Choice::Reject(None));
+        assert_eq!(
+            parse_choice("n not on a friday"),
+            Choice::Reject(Some("not on a friday".into()))
+        );
+        assert_eq!(parse_choice("e"), Choice::Edit);
+        assert_eq!(parse_choice("maybe"), Choice::Unknown);
+        assert_eq!(parse_choice(""), Choice::Unknown);
+    }
+}

@@ -1,0 +1,376 @@
+//! `aios audit log|verify`, `aios why ID` and `aios undo ID`: the audit
+//! ledger as toolsd answers about it (`Tools.Audit`). Administrators see
+//! every entry, other users the calls made for them.
+//!
+//! `aios undo` runs the entry's undo record as a new call straight on
+//! toolsd, on this user's connection: the same policy and approval path as
+//! any other change, answered at this terminal.
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use aios_config::{Daemon, Paths};
+use aios_proto::{
+    ApprovalMode, AuditKind, AuditQuery, AuditQuestion, AuditRecord, ExecuteEvent, ExecuteRequest,
+    SessionKind, ToolStatus, ToolsClient, VerifyReport,
+};
+use futures::StreamExt;
+
+use crate::approve::Desk;
+use crate::cli::{AuditAction, Cli};
+use crate::exit::{Exit, Failure};
+use crate::input::Lines;
+use crate::render::Renderer;
+use crate::sanitize::to_json;
+use crate::{launch, printer};
+
+async fn client(cli: &Cli) -> Result<(ToolsClient, Paths), Failure> {
+    let config = aios_config::load(&cli.overrides())?;
+    let paths = Paths::resolve(&config);
+    launch::ensure_running(cli, &config, &paths).await?;
+    let channel = aios_proto::connect(&paths.socket(Daemon::Toolsd))
+        .await
+        .map_err(|e| Failure::daemon(format!("toolsd is not reachable: {e}")))?;
+    Ok((ToolsClient::new(channel), paths))
+}
+
+/// Parse an age such as `30m`, `2h`, `7d` or `90s`.
+pub fn parse_age(s: &str) -> Result<Duration, Failure> {
+    let s = s.trim();
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = num.parse().map_err(|_| {
+        Failure::usage(format!(
+            "--since {s:?}: give a number and a unit, such as 30m, 2h or 7d"
+        ))
+    })?;
+    let secs = match unit {
+        "s" => n,
+        "m" | "" => n.saturating_mul(60),
+        "h" => n.saturating_mul(3600),
+        "d" => n.saturating_mul(86_400),
+        "w" => n.saturating_mul(7 * 86_400),
+        _ => {
+            return Err(Failure::usage(format!(
+                "--since {s:?}: unknown unit {unit:?}; use s, m, h, d or w"
+            )));
+        }
+    };
+    Ok(Duration::from_secs(secs))
+}
+
+/// Run `aios audit …`.
+pub async fn run(cli: &Cli, action: AuditAction) -> Result<Exit, Failure> {
+    match action {
+        AuditAction::Log {
+            since,
+            tool,
+            user,
+            session,
+            limit,
+            json,
+        } => {
+            let since_unix_ms = match since {
+                Some(s) => {
+                    let age = i64::try_from(parse_age(&s)?.as_millis()).unwrap_or(i64::MAX);
+                    Some(aios_proto::now_unix_ms().saturating_sub(age))
+                }
+                None => None,
+            };
+            let (mut c, _) = client(cli).await?;
+            let v = c
+                .audit(AuditQuestion::Log(AuditQuery {
+                    since_unix_ms,
+                    tool,
+                    user,
+                    session_id: session,
+                    limit,
+                }))
+                .await
+                .map_err(|e| {
+                    Failure::daemon(format!("cannot read the audit ledger: {}", e.message))
+                })?;
+            print_records(&v, json || cli.json)?;
+            Ok(Exit::Success)
+        }
+        AuditAction::Verify { json } => {
+            let (mut c, _) = client(cli).await?;
+            let v = c.audit(AuditQuestion::Verify).await.map_err(|e| {
+                Failure::daemon(format!("cannot verify the audit ledger: {}", e.message))
+            })?;
+            let report: VerifyReport = serde_json::from_value(v).map_err(|e| {
+                Failure::new(
+                    Exit::Failed,
+                    format!("toolsd sent a report this aios cannot read: {e}"),
+                )
+            })?;
+            let mut out = printer::stdout();
+            if json || cli.json {
+                let line =
+                    to_json(&report).map_err(|e| Failure::new(Exit::Failed, e.to_string()))?;
+                let _ = writeln!(out, "{line}");
+            } else if report.ok {
+                let _ = writeln!(
+                    out,
+                    "ok: {} entries in {} form an unbroken hash chain",
+                    report.entries, report.path
+                );
+            } else {
+                let _ = writeln!(
+                    out,
+                    "TAMPERED: {} (first bad entry: {}): {}",
+                    report.path,
+                    report
+                        .first_bad
+                        .map(|i| i.to_string())
+                        .unwrap_or_else(|| "?".into()),
+                    report
+                        .problem
+                        .as_deref()
+                        .unwrap_or("the chain does not verify")
+                );
+            }
+            Ok(if report.ok {
+                Exit::Success
+            } else {
+                Exit::Failed
+            })
+        }
+    }
+}
+
+fn records(v: &serde_json::Value) -> Result<Vec<AuditRecord>, Failure> {
+    serde_json::from_value(v.clone()).map_err(|e| {
+        Failure::new(
+            Exit::Failed,
+            format!("toolsd sent ledger records this aios cannot read: {e}"),
+        )
+    })
+}
+
+fn print_records(v: &serde_json::Value, json: bool) -> Result<(), Failure> {
+    let recs = records(v)?;
+    let mut out = printer::stdout();
+    if recs.is_empty() && !json {
+        let _ = writeln!(out, "no entries");
+    }
+    for r in &recs {
+        if json {
+            let line = to_json(r).map_err(|e| Failure::new(Exit::Failed, e.to_string()))?;
+            let _ = writeln!(out, "{line}");
+            continue;
+        }
+        let e = &r.entry;
+        let when = utc_time(e.unix_ms);
+        let what = match (e.kind, e.status) {
+            (AuditKind::Intent, _) => "intent".to_string(),
+            (AuditKind::Refusal, _) => "refused".to_string(),
+            (AuditKind::Outcome, Some(s)) => format!("{s:?}").to_lowercase(),
+            (AuditKind::Outcome, None) => "outcome".to_string(),
+        };
+        let by = e
+            .decision
+            .as_ref()
+            .map(|d| match &d.approved_by {
+                Some(a) => format!("approved by {} ({:?})", a.user, a.scope).to_lowercase(),
+                None => format!("rule {}", d.rule),
+            })
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "#{:<6} {when}  {:<10} {:<16} {:<10} {}{}{}",
+            r.id,
+            if e.user.is_empty() {
+                e.uid.to_string()
+            } else {
+                e.user.clone()
+            },
+            e.tool,
+            what,
+            e.summary,
+            if by.is_empty() {
+                String::new()
+            } else {
+                format!("  [{by}]")
+            },
+            if e.undo.is_some() {
+                "  (undo available)"
+            } else {
+                ""
+            },
+        );
+    }
+    Ok(())
+}
+
+/// `YYYY-MM-DD HH:MM:SS` UTC.
+fn utc_time(unix_ms: i64) -> String {
+    let secs = unix_ms.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// `aios why ID`.
+pub async fn why(cli: &Cli, id: u64, json: bool) -> Result<Exit, Failure> {
+    let (mut c, _) = client(cli).await?;
+    let v = c
+        .audit(AuditQuestion::Why(id))
+        .await
+        .map_err(|e| Failure::daemon(format!("cannot read the audit ledger: {}", e.message)))?;
+    let recs = records(&v)?;
+    if recs.is_empty() {
+        return Err(Failure::usage(format!(
+            "no ledger entry {id} that you may read; `aios audit log` lists them"
+        )));
+    }
+    if json || cli.json {
+        print_records(&v, true)?;
+        return Ok(Exit::Success);
+    }
+    let first = &recs[0].entry;
+    let mut out = printer::stdout();
+    let _ = writeln!(out, "request:   {}", first.request);
+    let _ = writeln!(out, "plan step: {}", first.plan_step);
+    let _ = writeln!(out, "why:       {}", first.rationale);
+    let _ = writeln!(out, "call:      {} {}", first.tool, first.args);
+    let _ = writeln!(out, "hash:      {}", first.call_hash);
+    for r in &recs {
+        let e = &r.entry;
+        if let Some(d) = &e.decision {
+            let who = match &d.approved_by {
+                Some(a) => format!(
+                    "approved by {} (uid {}, {:?}{})",
+                    a.user,
+                    a.uid,
+                    a.scope,
+                    if a.edited { ", edited" } else { "" }
+                ),
+                None => format!("{} by rule {}", d.verdict.as_str(), d.rule),
+            };
+            let _ = writeln!(out, "#{:<6} {:?}: {who}", r.id, e.kind);
+        }
+        if !e.summary.is_empty() {
+            let _ = writeln!(out, "        result: {}", e.summary);
+        }
+        if let Some(u) = &e.undo {
+            let _ = writeln!(out, "        undo: {} (aios undo {})", u.summary, r.id);
+        }
+    }
+    Ok(Exit::Success)
+}
+
+/// `aios undo ID`.
+pub async fn undo(cli: &Cli, id: u64) -> Result<Exit, Failure> {
+    let (mut c, paths) = client(cli).await?;
+    let v = c
+        .audit(AuditQuestion::Why(id))
+        .await
+        .map_err(|e| Failure::daemon(format!("cannot read the audit ledger: {}", e.message)))?;
+    let recs = records(&v)?;
+    let Some(rec) = recs.iter().find(|r| r.entry.undo.is_some()) else {
+        return Err(Failure::usage(format!(
+            "ledger entry {id} has no undo record (only changes that can be reversed have one; `aios why {id}` shows the entry)"
+        )));
+    };
+    let undo = rec
+        .entry
+        .undo
+        .clone()
+        .ok_or_else(|| Failure::usage("no undo record"))?;
+    let session_id = format!("undo-{id}-{}", std::process::id());
+    let req = ExecuteRequest {
+        session_id: session_id.clone(),
+        call_id: format!("undo-{id}"),
+        tool: undo.tool.clone(),
+        args: undo.args.clone(),
+        on_behalf_of_uid: 0,
+        timeout_ms: 0,
+        rationale: format!("undo ledger entry {id}: {}", undo.summary),
+        request: format!("aios undo {id}"),
+        plan_step: undo.summary.clone(),
+        session_kind: SessionKind::Interactive,
+        approval: ApprovalMode::Ask,
+    };
+    let mut stream = c
+        .execute(req)
+        .await
+        .map_err(|e| Failure::daemon(format!("toolsd refused the undo: {}", e.message)))?;
+    let mut desk = Desk::new(cli.approve, paths.socket(Daemon::Toolsd), session_id);
+    let mut lines = if std::io::stdin().is_terminal() {
+        Some(Lines::stdin()?)
+    } else {
+        None
+    };
+    let renderer = Renderer::new(printer::colour());
+    while let Some(ev) = stream.next().await {
+        match ev.map_err(|e| Failure::daemon(format!("lost toolsd mid-undo: {}", e.message)))? {
+            ExecuteEvent::Output(chunk) => {
+                let _ = write!(printer::stderr(), "{chunk}");
+            }
+            ExecuteEvent::ApprovalNeeded(a) => {
+                let _ = write!(printer::stderr(), "{}", renderer.approval_card(&a));
+                desk.answer(&a, lines.as_mut()).await?;
+            }
+            ExecuteEvent::End(end) => {
+                let text = match &end.result {
+                    serde_json::Value::Object(o) => o
+                        .get("summary")
+                        .and_then(|s| s.as_str())
+                        .map(str::to_string)
+                        .unwrap_or_else(|| end.result.to_string()),
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                let _ = writeln!(printer::stdout(), "{text}");
+                return Ok(match end.status {
+                    ToolStatus::Ok => Exit::Success,
+                    ToolStatus::Denied | ToolStatus::Rejected => Exit::Refused,
+                    _ => Exit::Failed,
+                });
+            }
+        }
+    }
+    Err(Failure::daemon("toolsd ended the undo without a result"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ages_parse_with_units() {
+        assert_eq!(parse_age("30m").unwrap(), Duration::from_secs(1800));
+        assert_eq!(parse_age("2h").unwrap(), Duration::from_secs(7200));
+        assert_eq!(parse_age("7d").unwrap(), Duration::from_secs(7 * 86_400));
+        assert_eq!(parse_age("15").unwrap(), Duration::from_secs(900));
+        assert!(parse_age("soon").is_err());
+        assert!(
+            parse_age("3y")
+                .unwrap_err()
+                .message
+                .contains("unknown unit")
+        );
+    }
+
+    #[test]
+    fn times_print_as_utc() {
+        assert_eq!(utc_time(0), "1970-01-01 00:00:00");
+        assert_eq!(utc_time(1_796_212_800_000), "2026-12-02 12:00:00");
+    }
+}
