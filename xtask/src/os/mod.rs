@@ -127,8 +127,17 @@ pub fn build_binaries(release: bool) -> anyhow::Result<PathBuf> {
 }
 
 /// Host programs the tools' tests run for real: `crontab` (cron.*),
-/// `nft` (firewall.*), `ip` (net.*), shadow-utils (user.*).
-pub const TOOL_TEST_PACKAGES: &[&str] = &["cron", "nftables", "iproute2", "passwd", "procps"];
+/// `nft` (firewall.*), `ip` (net.*), shadow-utils (user.*), `ping`
+/// (net.ping), `lspci` (hw.pci names).
+pub const TOOL_TEST_PACKAGES: &[&str] = &[
+    "cron",
+    "nftables",
+    "iproute2",
+    "passwd",
+    "procps",
+    "iputils-ping",
+    "pciutils",
+];
 
 /// Install what the tools' tests run, when missing.
 pub fn prepare_tool_tests() -> anyhow::Result<()> {

@@ -16,7 +16,6 @@ mod fs_usage;
 pub(crate) mod host;
 mod log;
 mod log_tail;
-mod net_listening;
 mod paths;
 mod pkg;
 mod process_list;
@@ -27,6 +26,21 @@ mod sys_overview;
 pub mod cron;
 pub mod sec;
 pub mod user;
+
+// process, net, hw, monitor and sys families (procnet).
+mod hw;
+mod monitor;
+mod net;
+mod process;
+mod sys;
+
+pub use hw::{HwBlock, HwCpu, HwMemory, HwPci, HwUsb};
+pub use monitor::{MonitorOverview, MonitorTemperatures, MonitorTop};
+pub use net::{
+    NetAddresses, NetConnections, NetDns, NetInterfaces, NetLink, NetListening, NetPing, NetRoutes,
+};
+pub use process::{ProcessFind, ProcessInfo, ProcessNice, ProcessSignal, ProcessTree};
+pub use sys::{SysHostname, SysInfo, SysPoweroff, SysReboot, SysTime};
 
 pub use exec_run::ExecRun;
 pub use firewall::{FirewallAdd, FirewallDelete, FirewallList};
@@ -40,7 +54,6 @@ pub use fs_read::FsRead;
 pub use fs_usage::FsUsage;
 pub use log::{LogKernel, LogSearch, LogVacuum};
 pub use log_tail::LogTail;
-pub use net_listening::NetListening;
 pub use pkg::{PackageName, PkgChange, PkgInfo, PkgInstalled, PkgSearch, PkgUpdates};
 pub use process_list::ProcessList;
 pub use service::{ServiceChange, ServiceFailed, ServiceList, ServiceLogs};
@@ -82,6 +95,32 @@ impl RegistryBuilder {
             .register(FsChmod)
             .register(FsChown)
             .register(FsMkdir)
+            // process, net, hw, monitor and sys families (procnet).
+            .register(ProcessTree)
+            .register(ProcessInfo)
+            .register(ProcessFind)
+            .register(ProcessSignal)
+            .register(ProcessNice)
+            .register(NetInterfaces)
+            .register(NetAddresses)
+            .register(NetRoutes)
+            .register(NetConnections)
+            .register(NetDns)
+            .register(NetPing)
+            .register(NetLink)
+            .register(HwCpu)
+            .register(HwMemory)
+            .register(HwBlock)
+            .register(HwPci)
+            .register(HwUsb)
+            .register(MonitorOverview)
+            .register(MonitorTop)
+            .register(MonitorTemperatures)
+            .register(SysInfo)
+            .register(SysTime)
+            .register(SysHostname)
+            .register(SysReboot)
+            .register(SysPoweroff)
             // user, sec and cron tools (h-usersec).
             .register(user::UserList)
             .register(user::UserInfo)
@@ -174,6 +213,32 @@ mod tests {
             "fs.chmod",
             "fs.chown",
             "fs.mkdir",
+            // process, net, hw, monitor and sys families (procnet).
+            "process.tree",
+            "process.info",
+            "process.find",
+            "process.signal",
+            "process.nice",
+            "net.interfaces",
+            "net.addresses",
+            "net.routes",
+            "net.connections",
+            "net.dns",
+            "net.ping",
+            "net.link",
+            "hw.cpu",
+            "hw.memory",
+            "hw.block",
+            "hw.pci",
+            "hw.usb",
+            "monitor.overview",
+            "monitor.top",
+            "monitor.temperatures",
+            "sys.info",
+            "sys.time",
+            "sys.hostname",
+            "sys.reboot",
+            "sys.poweroff",
             // user, sec and cron tools (h-usersec).
             "user.list",
             "user.info",
@@ -254,6 +319,27 @@ mod tests {
                 "{} needs at least two example requests",
                 spec.name
             );
+        }
+    }
+
+    #[test]
+    fn procnet_effect_classes() {
+        // process, net, hw, monitor and sys families (procnet): the tools
+        // that change something say so in their class; the rest only read.
+        let r = Registry::builtin();
+        for spec in r.specs() {
+            let want = match spec.name.as_str() {
+                "process.signal" | "process.nice" | "net.link" | "sys.hostname" => Risk::Change,
+                "sys.reboot" | "sys.poweroff" => Risk::Destructive,
+                n if ["process.", "net.", "hw.", "monitor.", "sys."]
+                    .iter()
+                    .any(|p| n.starts_with(p)) =>
+                {
+                    Risk::Read
+                }
+                _ => continue,
+            };
+            assert_eq!(spec.effect, want, "{}", spec.name);
         }
     }
 

@@ -71,6 +71,8 @@ pub struct ProcessRow {
 /// The listing.
 #[derive(Debug, Clone, Serialize)]
 pub struct ProcessTable {
+    /// One line for a human.
+    pub summary: String,
     /// Processes, in the asked order.
     pub processes: Vec<ProcessRow>,
     /// Processes that matched the filter.
@@ -161,7 +163,25 @@ fn table(
     }
     let total = rows.len();
     rows.truncate(limit);
+    let lead: Vec<String> = rows
+        .iter()
+        .take(3)
+        .map(|r| match args.sort_by {
+            SortBy::Memory => format!("{} {}", r.name, r.rss),
+            _ => format!("{} {}%", r.name, r.cpu_percent),
+        })
+        .collect();
+    let summary = format!(
+        "{total} process(es){}; first: {}",
+        if total > rows.len() {
+            format!(", {} shown", rows.len())
+        } else {
+            String::new()
+        },
+        lead.join(", ")
+    );
     ProcessTable {
+        summary,
         truncated: total > rows.len(),
         total,
         processes: rows,
@@ -282,6 +302,10 @@ mod tests {
             }
         };
         assert!(mine["rss_bytes"].as_u64().unwrap() > 0);
+        assert!(
+            v["summary"].as_str().unwrap().contains("process(es)"),
+            "{v}"
+        );
         assert!(!mine["cmdline"].as_str().unwrap().is_empty());
         let pids: Vec<u64> = rows.iter().map(|r| r["pid"].as_u64().unwrap()).collect();
         assert!(pids.windows(2).all(|w| w[0] < w[1]), "sorted by pid");

@@ -42,6 +42,8 @@ pub struct Memory {
 /// The overview.
 #[derive(Debug, Clone, Serialize)]
 pub struct Overview {
+    /// One line for a human.
+    pub summary: String,
     /// Host name.
     pub hostname: String,
     /// Distribution (`PRETTY_NAME` of os-release).
@@ -112,7 +114,17 @@ pub(crate) fn overview() -> Result<Overview, ToolError> {
     let used_pct = percent(total.saturating_sub(avail), total);
     let mounts = procfs::mounts().unwrap_or_default();
     let root_fs = usage_of(Path::new("/"), procfs::mount_of(&mounts, Path::new("/"))).ok();
+    let summary = format!(
+        "up {}, load {:.2}, memory {used_pct}% used{}",
+        human_duration(uptime_secs),
+        load.first().copied().unwrap_or(0.0),
+        root_fs
+            .as_ref()
+            .map(|f| format!(", / {}% full", f.use_percent))
+            .unwrap_or_default()
+    );
     Ok(Overview {
+        summary,
         hostname: nix::unistd::gethostname()
             .map(|h| h.to_string_lossy().into_owned())
             .unwrap_or_else(|_| read("/proc/sys/kernel/hostname")),
@@ -211,6 +223,7 @@ mod tests {
             .unwrap();
         let host = nix::unistd::gethostname().unwrap().into_string().unwrap();
         assert_eq!(v["hostname"], host);
+        assert!(v["summary"].as_str().unwrap().starts_with("up "), "{v}");
         assert_eq!(v["kernel"], read("/proc/sys/kernel/osrelease"));
         assert!(v["uptime_secs"].as_u64().unwrap() > 0);
         assert!(v["cpus"].as_u64().unwrap() >= 1);

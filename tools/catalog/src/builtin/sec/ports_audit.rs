@@ -7,7 +7,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::super::net_listening::{Listener, listening};
+use super::super::net::listening::{Listener, listening};
 use crate::{Example, Resource, ResourceKind, Tool, ToolCtx, ToolError};
 
 /// `sec.ports_audit`.
