@@ -315,6 +315,7 @@ mod tests {
         let paths = Paths {
             runtime_dir: t.path().to_path_buf(),
             state_dir: t.path().join("state"),
+            system_policy: std::path::PathBuf::from("/nonexistent/policy.toml"),
         };
         let r = protection(&paths, &[(Daemon::Aiosd, std::process::id())]);
         assert!(r.contains("landlock"), "{r}");

@@ -402,6 +402,7 @@ mod tests {
         Paths {
             runtime_dir: root.join("run"),
             state_dir: root.join("state"),
+            system_policy: std::path::PathBuf::from("/nonexistent/policy.toml"),
         }
     }
 

@@ -268,6 +268,7 @@ mod tests {
         let paths = Paths {
             runtime_dir: dir.path().to_path_buf(),
             state_dir: dir.path().to_path_buf(),
+            system_policy: std::path::PathBuf::from("/nonexistent/policy.toml"),
         };
         let down = probe(&paths).await.unwrap_err();
         assert_eq!(down.daemon, "aiosd");

@@ -244,6 +244,10 @@ pub struct PathsConfig {
     pub runtime_dir: Option<PathBuf>,
     /// Databases and logs live here.
     pub state_dir: Option<PathBuf>,
+    /// The system policy file toolsd decides with (default
+    /// `/etc/aios/policy.toml` for a root toolsd, else
+    /// `$XDG_CONFIG_HOME/aios/system-policy.toml`).
+    pub system_policy: Option<PathBuf>,
 }
 
 /// Provider names the gateway knows.
@@ -275,6 +279,9 @@ impl Config {
         }
         if let Some(d) = env("AIOS_STATE_DIR") {
             self.paths.state_dir = Some(PathBuf::from(d));
+        }
+        if let Some(p) = env("AIOS_SYSTEM_POLICY") {
+            self.paths.system_policy = Some(PathBuf::from(p));
         }
         if let Some(l) = env("AIOS_LOG") {
             self.logging.level = l;

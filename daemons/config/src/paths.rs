@@ -113,6 +113,10 @@ pub struct Paths {
     /// (or `/var/lib/aios` for root without a home). Must be private to its
     /// user ([`crate::private_dir`]).
     pub state_dir: PathBuf,
+    /// The system policy file toolsd decides with: `/etc/aios/policy.toml`
+    /// for a root toolsd (the image), else
+    /// `$XDG_CONFIG_HOME/aios/system-policy.toml` (development mode).
+    pub system_policy: PathBuf,
 }
 
 impl Paths {
@@ -135,9 +139,16 @@ impl Paths {
                 None => PathBuf::from("/var/lib/aios"),
             }
         });
+        let system_policy = config.paths.system_policy.clone().unwrap_or_else(|| {
+            match xdg_config_home().filter(|_| uid != 0) {
+                Some(c) => c.join("aios/system-policy.toml"),
+                None => PathBuf::from("/etc/aios/policy.toml"),
+            }
+        });
         Paths {
             runtime_dir,
             state_dir,
+            system_policy,
         }
     }
 

@@ -274,6 +274,7 @@ mod tests {
         let paths = Paths {
             runtime_dir: t.path().join("run"),
             state_dir: t.path().join("state"),
+            system_policy: std::path::PathBuf::from("/nonexistent/policy.toml"),
         };
         for d in [&paths.runtime_dir, &paths.state_dir, &paths.log_dir()] {
             std::fs::create_dir_all(d).unwrap();
@@ -341,6 +342,7 @@ mod tests {
         let paths = Paths {
             runtime_dir: PathBuf::from("/run/aios"),
             state_dir: PathBuf::from("/var/lib/aios"),
+            system_policy: std::path::PathBuf::from("/nonexistent/policy.toml"),
         };
         let c = Config::default();
         let run = Path::new("/run/aios");

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use aios_catalog::Registry;
 use aios_config::Daemon;
-use aios_toolsd::{Audit, Executor, ExecutorConfig};
+use aios_toolsd::{Audit, Executor, ExecutorConfig, FilePolicy};
 
 fn main() -> ExitCode {
     aios_daemon::run(Daemon::Toolsd, |ctx| async move {
@@ -26,6 +26,7 @@ fn main() -> ExitCode {
             host: aios_toolsd::host::gather(&ledger_path),
             audit,
             state_dir,
+            policy: Arc::new(FilePolicy::new(ctx.paths.system_policy.clone())),
             ..ExecutorConfig::default()
         };
         let registry = Registry::builtin();
