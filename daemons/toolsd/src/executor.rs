@@ -32,7 +32,7 @@ use crate::audit::Audit;
 use crate::authorize::run_as;
 use crate::identities::Identities;
 use crate::pipeline::{Call, Limits, Shared, end, status_of};
-use crate::policy::{Defaults, PolicyEngine};
+use crate::policy::PolicyEngine;
 use crate::supervisor::InitdSupervisor;
 
 /// Limits and collaborators of the executor.
@@ -75,7 +75,7 @@ impl Default for ExecutorConfig {
             approval_timeout: Duration::from_secs(15 * 60),
             assess_timeout: Duration::from_secs(20),
             supervisor: Arc::new(InitdSupervisor::from_env()),
-            policy: Arc::new(Defaults),
+            policy: Arc::new(aios_policy::Policy::builtin_only()),
             audit: Audit::unavailable(
                 "no audit ledger is configured for this executor; changes are refused until one is",
             ),

@@ -38,5 +38,5 @@ pub use audit::{Audit, LedgerBackend};
 pub use authorize::run_as;
 pub use executor::{Executor, ExecutorConfig, cap_result};
 pub use file_policy::{FilePolicy, user_file};
-pub use policy::{Defaults, PolicyEngine, confirm_target, only_own_paths};
+pub use policy::PolicyEngine;
 pub use supervisor::InitdSupervisor;
