@@ -13,10 +13,7 @@
 //! bytes; nothing is re-serialised on the verification path, so a future
 //! change of this encoder cannot make old entries fail verification.
 
-use std::borrow::Cow;
-
 use aios_domain::AuditEntry;
-use serde::Deserialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -102,25 +99,6 @@ pub fn hash_record(prev_hash: &str, id: u64, canonical: &str) -> String {
 /// format (`docs/AUDIT.md`).
 pub fn entry_hash(prev_hash: &str, id: u64, entry: &AuditEntry) -> Result<String, LedgerError> {
     Ok(hash_record(prev_hash, id, &canonical_entry(entry)?))
-}
-
-/// The fields of an entry that are copied into indexed columns; `verify`
-/// checks the columns against the stored JSON so a query cannot be steered
-/// by editing a column that the hash does not cover.
-#[derive(Debug, Deserialize)]
-pub(crate) struct IndexedFields<'a> {
-    #[serde(borrow)]
-    pub kind: Cow<'a, str>,
-    pub unix_ms: i64,
-    pub uid: u32,
-    #[serde(borrow)]
-    pub user: Cow<'a, str>,
-    #[serde(borrow)]
-    pub session_id: Cow<'a, str>,
-    #[serde(borrow)]
-    pub call_id: Cow<'a, str>,
-    #[serde(borrow)]
-    pub tool: Cow<'a, str>,
 }
 
 #[cfg(test)]

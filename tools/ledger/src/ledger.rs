@@ -6,7 +6,7 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use aios_domain::{AuditEntry, AuditKind, AuditRecord};
+use aios_domain::{AuditEntry, AuditRecord};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior};
 use serde::{Deserialize, Serialize};
 
@@ -244,27 +244,14 @@ impl Ledger {
         {
             let mut insert = tx
                 .prepare_cached(
-                    "INSERT INTO entries (id, prev_hash, hash, kind, unix_ms, uid, user, session_id, \
-                     call_id, tool, entry) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                    "INSERT INTO entries (id, prev_hash, hash, entry) VALUES (?1, ?2, ?3, ?4)",
                 )
                 .map_err(e)?;
             for (entry, text) in entries.iter().zip(texts) {
                 id += 1;
                 let hash = hash_record(&prev, id, &text);
                 insert
-                    .execute(rusqlite::params![
-                        id as i64,
-                        prev,
-                        hash,
-                        kind_str(entry.kind),
-                        entry.unix_ms,
-                        entry.uid,
-                        entry.user,
-                        entry.session_id,
-                        entry.call_id,
-                        entry.tool,
-                        text,
-                    ])
+                    .execute((id as i64, &prev, &hash, &text))
                     .map_err(e)?;
                 let prev_hash = std::mem::replace(&mut prev, hash.clone());
                 records.push(AuditRecord {
@@ -442,14 +429,5 @@ impl Ledger {
     /// Whether the ledger holds no entry.
     pub fn is_empty(&self) -> Result<bool, LedgerError> {
         Ok(self.len()? == 0)
-    }
-}
-
-/// The `kind` column's text: the entry kind's serde name.
-pub(crate) fn kind_str(kind: AuditKind) -> &'static str {
-    match kind {
-        AuditKind::Intent => "intent",
-        AuditKind::Outcome => "outcome",
-        AuditKind::Refusal => "refusal",
     }
 }

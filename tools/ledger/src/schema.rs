@@ -22,9 +22,11 @@ const MIGRATIONS: &[&str] = &[
     // 1: entries, head, append-only triggers.
     //
     // `id` is assigned by the ledger (head + 1), never by SQLite, so ids run
-    // 1, 2, 3… without gaps. `entry` is the canonical JSON the hash covers;
-    // the other columns are copies of its fields for indexed queries, and
-    // `verify` checks them against it.
+    // 1, 2, 3… without gaps. `entry` is the canonical JSON the hash covers.
+    // The queryable columns are generated from it (VIRTUAL: computed, not
+    // stored), so they cannot disagree with the hashed text, and `verify`
+    // need not parse any JSON. Text that is not JSON (a damaged row) yields
+    // NULLs rather than failing every query; `verify` reports the row.
     "
     CREATE TABLE migrations (
         version    INTEGER PRIMARY KEY NOT NULL,
@@ -34,14 +36,14 @@ const MIGRATIONS: &[&str] = &[
         id         INTEGER PRIMARY KEY NOT NULL CHECK (id >= 1),
         prev_hash  TEXT NOT NULL,
         hash       TEXT NOT NULL,
-        kind       TEXT NOT NULL,
-        unix_ms    INTEGER NOT NULL,
-        uid        INTEGER NOT NULL,
-        user       TEXT NOT NULL,
-        session_id TEXT NOT NULL,
-        call_id    TEXT NOT NULL,
-        tool       TEXT NOT NULL,
-        entry      TEXT NOT NULL
+        entry      TEXT NOT NULL CHECK (json_valid(entry)),
+        kind       TEXT    GENERATED ALWAYS AS (CASE WHEN json_valid(entry) THEN json_extract(entry, '$.kind') END) VIRTUAL,
+        unix_ms    INTEGER GENERATED ALWAYS AS (CASE WHEN json_valid(entry) THEN json_extract(entry, '$.unix_ms') END) VIRTUAL,
+        uid        INTEGER GENERATED ALWAYS AS (CASE WHEN json_valid(entry) THEN json_extract(entry, '$.uid') END) VIRTUAL,
+        user       TEXT    GENERATED ALWAYS AS (CASE WHEN json_valid(entry) THEN json_extract(entry, '$.user') END) VIRTUAL,
+        session_id TEXT    GENERATED ALWAYS AS (CASE WHEN json_valid(entry) THEN json_extract(entry, '$.session_id') END) VIRTUAL,
+        call_id    TEXT    GENERATED ALWAYS AS (CASE WHEN json_valid(entry) THEN json_extract(entry, '$.call_id') END) VIRTUAL,
+        tool       TEXT    GENERATED ALWAYS AS (CASE WHEN json_valid(entry) THEN json_extract(entry, '$.tool') END) VIRTUAL
     );
     CREATE INDEX entries_by_time ON entries (unix_ms);
     CREATE INDEX entries_by_tool ON entries (tool);
@@ -202,12 +204,12 @@ mod tests {
         let mut conn = Connection::open_in_memory().unwrap();
         migrate(&mut conn, Path::new("a.db"), 1).unwrap();
         conn.execute(
-            "INSERT INTO entries VALUES (1, 'p', 'h', 'intent', 0, 0, 'u', 's', 'c', 't', '{}')",
+            "INSERT INTO entries (id, prev_hash, hash, entry) VALUES (1, 'p', 'h', '{\"tool\":\"t\"}')",
             [],
         )
         .unwrap();
         for sql in [
-            "UPDATE entries SET tool = 'x'",
+            "UPDATE entries SET hash = 'x'",
             "DELETE FROM entries",
             "DELETE FROM head",
             "UPDATE head SET id = -1",
