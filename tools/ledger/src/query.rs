@@ -72,3 +72,66 @@ pub(crate) fn to_sql(q: &Query) -> (String, Vec<rusqlite::types::Value>) {
     sql.push_str(&format!(" ORDER BY id DESC LIMIT ?{}", params.len()));
     (sql, params)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Ledger;
+
+    /// Each filter is answered from its index, not by scanning the ledger.
+    #[test]
+    fn every_filter_uses_an_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = Ledger::open(&dir.path().join("a.db")).unwrap();
+        let cases = [
+            Query {
+                since_unix_ms: Some(5),
+                ..Query::default()
+            },
+            Query {
+                tool: Some("fs.*".into()),
+                ..Query::default()
+            },
+            Query {
+                uid: Some(1000),
+                ..Query::default()
+            },
+            Query {
+                user: Some("alice".into()),
+                ..Query::default()
+            },
+            Query {
+                session_id: Some("s".into()),
+                ..Query::default()
+            },
+            Query {
+                call_id: Some("c".into()),
+                ..Query::default()
+            },
+            Query {
+                session_id: Some("s".into()),
+                call_id: Some("c".into()),
+                ..Query::default()
+            },
+        ];
+        for q in cases {
+            let (sql, params) = to_sql(&q);
+            let mut stmt = ledger
+                .conn
+                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .unwrap();
+            let plan: Vec<String> = stmt
+                .query_map(rusqlite::params_from_iter(params), |r| {
+                    r.get::<_, String>(3)
+                })
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            assert!(
+                plan.iter()
+                    .any(|step| step.contains("USING INDEX entries_by_")),
+                "{q:?}: {plan:?}"
+            );
+        }
+    }
+}

@@ -31,7 +31,7 @@ fn attacker(path: &Path) -> Connection {
         "DROP TRIGGER entries_no_update; DROP TRIGGER entries_no_delete;
          DROP TRIGGER head_no_delete; DROP TRIGGER head_only_forward;
          DROP INDEX entries_by_time; DROP INDEX entries_by_tool; DROP INDEX entries_by_uid;
-         DROP INDEX entries_by_user; DROP INDEX entries_by_call;
+         DROP INDEX entries_by_user; DROP INDEX entries_by_session; DROP INDEX entries_by_call;
          PRAGMA ignore_check_constraints = ON;",
     )
     .unwrap();
