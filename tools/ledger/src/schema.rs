@@ -85,6 +85,16 @@ const MIGRATIONS: &[&str] = &[
     ",
 ];
 
+/// The indexes over `entries`; `verify` reads each in full.
+pub(crate) const INDEXES: &[&str] = &[
+    "entries_by_time",
+    "entries_by_tool",
+    "entries_by_uid",
+    "entries_by_user",
+    "entries_by_session",
+    "entries_by_call",
+];
+
 /// The schema version this build writes.
 pub const LATEST_VERSION: u32 = MIGRATIONS.len() as u32;
 

@@ -5,6 +5,12 @@
 //! memory does not grow with the ledger. Hashes are recomputed from the
 //! stored text itself; nothing is re-serialised. The walk stops at the
 //! first bad entry, which is what [`VerifyReport::first_bad`] names.
+//!
+//! After the walk, every index is read in full (one row per entry) and the
+//! small tables too, so damage to pages the walk does not touch is found.
+//! SQLite's full `integrity_check` is [`Ledger::verify_deep`]: it is several
+//! times slower than the walk (it re-derives every indexed value from the
+//! entry's JSON), too slow for the 3 s budget of a million entries.
 
 use aios_domain::VerifyReport;
 use rusqlite::types::ValueRef;
@@ -14,11 +20,69 @@ use crate::canonical::{GENESIS_HASH, hash_record};
 use crate::error::LedgerError;
 use crate::ledger::{Checkpoint, Ledger};
 
-/// SQLite's `quick_check`: `None` when the file's structure is sound,
-/// else its first complaint.
-fn structure_problem(conn: &rusqlite::Connection) -> rusqlite::Result<Option<String>> {
-    let first: String = conn.query_row("PRAGMA quick_check(1)", [], |r| r.get(0))?;
+/// SQLite's `integrity_check`: `None` when the file is sound, else its
+/// first complaint.
+fn integrity_problem(conn: &rusqlite::Connection) -> rusqlite::Result<Option<String>> {
+    let first: String = conn.query_row("PRAGMA integrity_check(1)", [], |r| r.get(0))?;
     Ok((first != "ok").then_some(first))
+}
+
+/// Whether SQLite reported a damaged page.
+fn is_corrupt(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseCorrupt) | Some(rusqlite::ErrorCode::NotADatabase)
+    )
+}
+
+/// Walk every index and the migrations table, the pages the chain walk
+/// does not read: each index must hold exactly one row per entry. Returns
+/// a problem, or `Err` for a failure that is not damage.
+fn indexes_problem(conn: &rusqlite::Connection, entries: u64) -> rusqlite::Result<Option<String>> {
+    let mut problem = None;
+    for index in crate::schema::INDEXES {
+        let exists: i64 = conn.query_row(
+            "SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name = ?1 AND tbl_name = 'entries'",
+            [index],
+            |r| r.get(0),
+        )?;
+        if exists == 0 {
+            problem = Some(format!(
+                "index {index} is missing: the ledger's schema was altered, so filtered `aios audit \
+                 log` output cannot be trusted"
+            ));
+            break;
+        }
+        // A full count through the index reads every one of its pages.
+        let sql = format!("SELECT count(*) FROM entries INDEXED BY {index}");
+        match conn.query_row(&sql, [], |r| r.get::<_, i64>(0)) {
+            Ok(n) if n == entries as i64 => {}
+            Ok(n) => {
+                problem = Some(format!(
+                    "index {index} holds {n} rows for {entries} entries: it was edited, so filtered \
+                     `aios audit log` output cannot be trusted"
+                ));
+                break;
+            }
+            Err(e) if is_corrupt(&e) => {
+                problem = Some(format!("index {index} is damaged ({e})"));
+                break;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    if problem.is_none() {
+        match conn.query_row("SELECT count(*) FROM migrations", [], |r| {
+            r.get::<_, i64>(0)
+        }) {
+            Ok(_) => {}
+            Err(e) if is_corrupt(&e) => {
+                problem = Some(format!("the migrations table is damaged ({e})"))
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(problem)
 }
 
 /// Why the walk stopped early: the first bad id and what is wrong with it.
@@ -89,11 +153,11 @@ fn check_row(row: &Row<'_>, expected: u64, prev: &str) -> Result<String, Bad> {
 }
 
 impl Ledger {
-    /// Check the whole ledger: the file's structure (SQLite `quick_check`,
-    /// every page), then the chain: ids run 1, 2, 3… without gaps; each record's
+    /// Check the whole chain: ids run 1, 2, 3… without gaps; each record's
     /// `prev_hash` is the previous record's hash; each hash matches the
-    /// stored text; and the chain ends
-    /// where the `head` row says. `entries` in the report counts the
+    /// stored text; the chain ends where the `head` row says; and every
+    /// index holds one row per entry (`first_bad` is `None` when only an
+    /// index is wrong). `entries` in the report counts the
     /// records found intact before the first bad one (all of them when
     /// `ok`). An `Err` means the ledger could not be read at all (which
     /// `aios audit verify` must also report as a failure).
@@ -109,26 +173,38 @@ impl Ledger {
         self.verify_inner(Some(checkpoint))
     }
 
-    fn verify_inner(&self, checkpoint: Option<&Checkpoint>) -> Result<VerifyReport, LedgerError> {
-        let doing = "verify the ledger";
-        let err = |e| LedgerError::sqlite(self.path(), doing, e);
-        // One snapshot for the structure check, the head and the entries.
-        let tx = self.conn.unchecked_transaction().map_err(err)?;
-        // Every page's b-tree structure, including the indexes and tables
-        // the chain walk does not read: a damaged index could hide entries
-        // from `aios audit log` while the chain still verifies.
-        if let Some(problem) = structure_problem(&tx).map_err(err)? {
+    /// [`Ledger::verify`], preceded by SQLite's `integrity_check`: every
+    /// page, and every index row against the entry it points to (so a
+    /// filtered query cannot be steered by edited index pages). Several
+    /// times slower than `verify` (it re-derives each indexed value from
+    /// the entry's JSON); for `aios audit verify --deep`.
+    pub fn verify_deep(&self) -> Result<VerifyReport, LedgerError> {
+        let err = |e| LedgerError::sqlite(self.path(), "check the ledger file", e);
+        let problem = match integrity_problem(&self.conn) {
+            Ok(p) => p,
+            Err(e) if is_corrupt(&e) => Some(e.to_string()),
+            Err(e) => return Err(err(e)),
+        };
+        if let Some(problem) = problem {
             return Ok(VerifyReport {
                 ok: false,
                 entries: 0,
                 path: self.path().display().to_string(),
-                first_bad: Some(1),
+                first_bad: None,
                 problem: Some(format!(
                     "the database file is damaged ({problem}); keep it as evidence and restore from a \
                      backup or an exported copy"
                 )),
             });
         }
+        self.verify()
+    }
+
+    fn verify_inner(&self, checkpoint: Option<&Checkpoint>) -> Result<VerifyReport, LedgerError> {
+        let doing = "verify the ledger";
+        let err = |e| LedgerError::sqlite(self.path(), doing, e);
+        // One snapshot for the head, the entries and the indexes.
+        let tx = self.conn.unchecked_transaction().map_err(err)?;
         let head: Option<(i64, String)> = tx
             .query_row("SELECT id, hash FROM head WHERE one = 1", [], |r| {
                 Ok((r.get(0)?, r.get(1)?))
@@ -142,10 +218,18 @@ impl Ledger {
         let mut prev = GENESIS_HASH.to_string();
         let mut last: u64 = 0;
         let outcome = loop {
-            let Some(row) = rows.next().map_err(err)? else {
-                break Ok(());
-            };
             let expected = last + 1;
+            let row = match rows.next() {
+                Ok(Some(row)) => row,
+                Ok(None) => break Ok(()),
+                Err(e) if is_corrupt(&e) => {
+                    break Err(Bad(
+                        expected,
+                        format!("the database file is damaged at or after entry {expected} ({e})"),
+                    ));
+                }
+                Err(e) => return Err(err(e)),
+            };
             match check_row(row, expected, &prev) {
                 Ok(hash) => {
                     if let Some(cp) = checkpoint.filter(|cp| cp.id == expected) {
@@ -203,6 +287,17 @@ impl Ledger {
             }
         });
         let path = self.path().display().to_string();
+        if outcome.is_ok() {
+            if let Some(problem) = indexes_problem(&tx, last).map_err(err)? {
+                return Ok(VerifyReport {
+                    ok: false,
+                    entries: last,
+                    path,
+                    first_bad: None,
+                    problem: Some(problem),
+                });
+            }
+        }
         Ok(match outcome {
             Ok(()) => VerifyReport {
                 ok: true,
