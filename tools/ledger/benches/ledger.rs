@@ -6,6 +6,9 @@
 //! built once with `append_batch` under `CARGO_TARGET_TMPDIR` and reused by
 //! later runs while it still verifies.
 
+// A bench is test code: a failed setup step should stop it loudly.
+#![allow(clippy::unwrap_used)]
+
 #[path = "../tests/common/mod.rs"]
 mod common;
 
@@ -43,10 +46,10 @@ fn durable_append(c: &mut Criterion) {
 
 fn million() -> Ledger {
     let path = dir().join("million.db");
-    if let Ok(l) = Ledger::open(&path) {
-        if l.len().unwrap() == MILLION {
-            return l;
-        }
+    if let Ok(l) = Ledger::open(&path)
+        && l.len().unwrap() == MILLION
+    {
+        return l;
     }
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));

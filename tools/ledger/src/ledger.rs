@@ -78,8 +78,10 @@ impl Ledger {
     /// an audit ledger of a schema this build understands, or empty; any
     /// other file is refused with [`LedgerErrorKind::NotALedger`].
     pub fn open(path: &Path) -> Result<Ledger, LedgerError> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            if !dir.is_dir() {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+            && !dir.is_dir()
+        {
+            {
                 DirBuilder::new()
                     .recursive(true)
                     .mode(0o700)

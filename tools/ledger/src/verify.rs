@@ -232,8 +232,10 @@ impl Ledger {
             };
             match check_row(row, expected, &prev) {
                 Ok(hash) => {
-                    if let Some(cp) = checkpoint.filter(|cp| cp.id == expected) {
-                        if cp.hash != hash {
+                    if let Some(cp) = checkpoint.filter(|cp| cp.id == expected)
+                        && cp.hash != hash
+                    {
+                        {
                             break Err(Bad(
                                 expected,
                                 format!(
@@ -287,8 +289,10 @@ impl Ledger {
             }
         });
         let path = self.path().display().to_string();
-        if outcome.is_ok() {
-            if let Some(problem) = indexes_problem(&tx, last).map_err(err)? {
+        if outcome.is_ok()
+            && let Some(problem) = indexes_problem(&tx, last).map_err(err)?
+        {
+            {
                 return Ok(VerifyReport {
                     ok: false,
                     entries: last,

@@ -4,6 +4,9 @@
 //! root (CAP_SYS_ADMIN); elsewhere the test prints a note and passes
 //! without checking anything.
 
+// Test helpers outside #[test] functions may unwrap too.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::path::{Path, PathBuf};

@@ -4,6 +4,9 @@
 //! there and the chain verifies. The ledger lives under the target
 //! directory, on a real disk, so fsync is real.
 
+// Test helpers outside #[test] functions may unwrap too.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, Stdio};

@@ -1,6 +1,9 @@
 //! Appending and reading back: get, query with each filter, why, and
 //! opening edge cases (permissions, foreign files, read-only readers).
 
+// Test helpers outside #[test] functions may unwrap too.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::os::unix::fs::PermissionsExt;

@@ -2,6 +2,9 @@
 //! triggers and edits the ledger through SQL, or flips bytes in the file;
 //! `verify` must never say "ok", and must name the first bad entry.
 
+// Test helpers outside #[test] functions may unwrap too.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::path::{Path, PathBuf};

@@ -12,7 +12,7 @@ use serde_json::json;
 pub fn entry(i: u64) -> AuditEntry {
     let call = i / 2;
     let outcome = i % 2 == 1;
-    let tool = if call % 2 == 0 {
+    let tool = if call.is_multiple_of(2) {
         "fs.write"
     } else {
         "service.restart"
@@ -25,7 +25,7 @@ pub fn entry(i: u64) -> AuditEntry {
         },
         unix_ms: 1_700_000_000_000 + i as i64 * 1000,
         uid: 1000 + (call % 2) as u32,
-        user: if call % 2 == 0 {
+        user: if call.is_multiple_of(2) {
             "alice".into()
         } else {
             "bob".into()
