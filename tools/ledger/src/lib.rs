@@ -40,3 +40,13 @@ pub use error::{LedgerError, LedgerErrorKind};
 pub use ledger::{Checkpoint, Ledger};
 pub use query::Query;
 pub use schema::{APPLICATION_ID, LATEST_VERSION};
+
+#[cfg(test)]
+mod tests {
+    /// toolsd moves the ledger into its own thread or behind a mutex.
+    #[test]
+    fn ledger_is_send() {
+        fn send<T: Send>() {}
+        send::<crate::Ledger>();
+    }
+}

@@ -446,3 +446,29 @@ fn flipping_a_byte_of_the_file_is_never_reported_ok() {
         }
     }
 }
+
+#[test]
+fn verify_deep_catches_an_edited_index_row_that_verify_cannot() {
+    let (_dir, path) = build(N);
+    assert!(Ledger::open(&path).unwrap().verify_deep().unwrap().ok);
+    let root: i64 = Connection::open(&path)
+        .unwrap()
+        .query_row(
+            "SELECT rootpage FROM sqlite_schema WHERE name = 'entries_by_tool'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    // 50 entries fit in the index's root page: edit a tool name there.
+    let root = root as usize;
+    let page = (root - 1) * 4096..root * 4096;
+    let bytes = std::fs::read(&path).unwrap();
+    let at = page.start + find(&bytes[page], b"service.restart");
+    flip_file_byte(&path, at);
+    let l = Ledger::open(&path).unwrap();
+    // The honest limitation: the index still has one row per entry.
+    assert!(l.verify().unwrap().ok);
+    let report = l.verify_deep().unwrap();
+    assert!(!report.ok, "{report:?}");
+    assert!(report.problem.unwrap().contains("damaged"));
+}
