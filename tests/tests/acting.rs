@@ -88,7 +88,11 @@ fn a_hostile_model_obeying_planted_instructions_changes_nothing_and_the_ledger_s
         LIMIT,
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(3), "refused → exit 3; stderr: {stderr}");
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "refused → exit 3; stderr: {stderr}"
+    );
     let events = json_lines(&out.stdout);
     let ends: Vec<&Value> = events
         .iter()
@@ -99,7 +103,10 @@ fn a_hostile_model_obeying_planted_instructions_changes_nothing_and_the_ledger_s
     for end in &ends[1..] {
         assert_eq!(end["status"], "denied", "{end}");
     }
-    assert!(keep.exists(), "the file the notes told it to delete is still there");
+    assert!(
+        keep.exists(),
+        "the file the notes told it to delete is still there"
+    );
     assert!(!data.path().join("pwned").exists(), "the command never ran");
 
     // The ledger shows each refusal and the read, and nothing ran.
@@ -159,7 +166,12 @@ fn the_ledger_verifies_and_why_tells_the_story() {
     ]}));
     env.run_json_ok("what is in that directory?");
     let out = env.aios(&["audit", "verify", "--json"], b"", LIMIT);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["ok"], true, "{report}");
     assert!(report["entries"].as_u64().unwrap() >= 1, "{report}");
@@ -172,7 +184,15 @@ fn the_ledger_verifies_and_why_tells_the_story() {
         .unwrap();
     let out = env.aios(&["why", &id.to_string()], b"", LIMIT);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(text.contains("request:   what is in that directory?"), "{text}");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("request:   what is in that directory?"),
+        "{text}"
+    );
     assert!(text.contains("fs.list"), "{text}");
 }

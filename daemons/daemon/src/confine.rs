@@ -143,9 +143,11 @@ fn resolver_dir(link: &Path) -> Option<PathBuf> {
 /// - memoryd: its state directory (the session store);
 /// - gatewayd: the API key file, the scripted provider's script, the local
 ///   model, the resolver's directory, and TCP connections;
-/// - toolsd: read and execute everything (its tools read the system on a
-///   user's behalf, with that user's permissions), write nothing but its
-///   logs;
+/// - toolsd: everything, including writes and TCP (package downloads): it
+///   is the one process that changes the system, on a user's behalf with
+///   that user's credentials, or with its own only for a change policy or
+///   a human allowed (its guard is the policy, approval and ledger
+///   pipeline, not a file list);
 /// - aiosd: nothing more.
 pub fn allow_list(daemon: Daemon, config: &Config, paths: &Paths, socket_dir: &Path) -> Allow {
     let mut a = Allow {
@@ -171,6 +173,9 @@ pub fn allow_list(daemon: Daemon, config: &Config, paths: &Paths, socket_dir: &P
         Daemon::Toolsd => {
             a.read.clear();
             a.exec.push(PathBuf::from("/"));
+            a.write.push(PathBuf::from("/"));
+            a.devices.push(PathBuf::from("/dev"));
+            a.tcp_connect = true;
         }
         Daemon::Aiosd => {}
     }
@@ -347,7 +352,9 @@ mod tests {
         let c = Config::default();
         let run = Path::new("/run/aios");
         assert!(allow_list(Daemon::Gatewayd, &c, &paths, run).tcp_connect);
-        for d in [Daemon::Aiosd, Daemon::Memoryd, Daemon::Toolsd] {
+        // toolsd downloads packages; it is guarded by its pipeline.
+        assert!(allow_list(Daemon::Toolsd, &c, &paths, run).tcp_connect);
+        for d in [Daemon::Aiosd, Daemon::Memoryd] {
             let a = allow_list(d, &c, &paths, run);
             assert!(!a.tcp_connect, "{d:?}");
         }

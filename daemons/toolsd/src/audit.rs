@@ -16,6 +16,14 @@ use tokio::sync::oneshot;
 /// Where entries go: the hash-chained ledger (`aios-ledger`), or a stand-in
 /// in tests.
 pub trait LedgerBackend: Send + 'static {
+    /// Open the backend's default: the ledger file at `path`.
+    fn open(path: &std::path::Path) -> Result<Box<dyn LedgerBackend>, String>
+    where
+        Self: Sized,
+    {
+        let _ = path;
+        Err("this backend cannot be opened from a path".into())
+    }
     /// Append entries in order, in one transaction; their ids.
     fn append_batch(&mut self, entries: &[AuditEntry]) -> Result<Vec<u64>, String>;
     /// Answer a question (records or a verify report as JSON); with
@@ -100,6 +108,56 @@ impl Audit {
             .map_err(|_| "the ledger writer has stopped".to_string())?;
         done.await
             .map_err(|_| "the ledger writer stopped before it answered".to_string())?
+    }
+}
+
+impl LedgerBackend for aios_ledger::Ledger {
+    fn open(path: &std::path::Path) -> Result<Box<dyn LedgerBackend>, String> {
+        aios_ledger::Ledger::open(path)
+            .map(|l| Box::new(l) as Box<dyn LedgerBackend>)
+            .map_err(|e| e.to_string())
+    }
+
+    fn append_batch(&mut self, entries: &[AuditEntry]) -> Result<Vec<u64>, String> {
+        aios_ledger::Ledger::append_batch(self, entries)
+            .map(|rs| rs.into_iter().map(|r| r.id).collect())
+            .map_err(|e| e.to_string())
+    }
+
+    fn answer(&self, q: &AuditQuestion, only_uid: Option<u32>) -> Result<Value, String> {
+        let records = match q {
+            AuditQuestion::Log(q) => self.query(&aios_ledger::Query {
+                since_unix_ms: q.since_unix_ms,
+                tool: q.tool.clone(),
+                uid: only_uid,
+                user: q.user.clone(),
+                session_id: q.session_id.clone(),
+                call_id: None,
+                limit: if q.limit == 0 {
+                    aios_ledger::Query::DEFAULT_LIMIT
+                } else {
+                    q.limit as usize
+                },
+            }),
+            AuditQuestion::Why(id) => match self.why(*id) {
+                Err(e) if e.kind() == aios_ledger::LedgerErrorKind::NotFound => Ok(Vec::new()),
+                other => other.map(|rs| {
+                    rs.into_iter()
+                        .filter(|r| only_uid.is_none_or(|u| r.entry.uid == u))
+                        .collect()
+                }),
+            },
+            AuditQuestion::Verify => {
+                // A separate read-only connection, so a long verify does
+                // not hold up the writer's appends.
+                let report = aios_ledger::Ledger::open_read_only(self.path())
+                    .and_then(|l| l.verify())
+                    .map_err(|e| e.to_string())?;
+                return serde_json::to_value(report).map_err(|e| e.to_string());
+            }
+        }
+        .map_err(|e| e.to_string())?;
+        serde_json::to_value(records).map_err(|e| e.to_string())
     }
 }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use aios_catalog::Registry;
 use aios_config::Daemon;
-use aios_toolsd::{Audit, Executor, ExecutorConfig, FilePolicy};
+use aios_toolsd::{Audit, Executor, ExecutorConfig, FilePolicy, LedgerBackend};
 
 fn main() -> ExitCode {
     aios_daemon::run(Daemon::Toolsd, |ctx| async move {
@@ -36,10 +36,17 @@ fn main() -> ExitCode {
     })
 }
 
-/// The audit ledger, or the reason changes will be refused.
+/// The audit ledger, or the reason changes will be refused (fail closed:
+/// reads still work, and the reason is in every refusal and the log).
 fn open_ledger(path: &std::path::Path) -> Audit {
-    Audit::unavailable(format!(
-        "the audit ledger at {} is not available in this build",
-        path.display()
-    ))
+    match <aios_ledger::Ledger as LedgerBackend>::open(path) {
+        Ok(backend) => {
+            tracing::info!(ledger = %path.display(), "audit ledger open");
+            Audit::start(backend)
+        }
+        Err(e) => {
+            tracing::error!("no audit ledger, so every change is refused: {e}");
+            Audit::unavailable(format!("the audit ledger cannot be opened ({e})"))
+        }
+    }
 }
