@@ -161,6 +161,16 @@ impl LedgerBackend for aios_ledger::Ledger {
     }
 }
 
+impl aios_catalog::AuditReader for Audit {
+    fn ask<'a>(
+        &'a self,
+        q: AuditQuestion,
+        only_uid: Option<u32>,
+    ) -> futures::future::BoxFuture<'a, Result<Value, String>> {
+        Box::pin(Audit::ask(self, q, only_uid))
+    }
+}
+
 /// The writer loop: take whatever is queued, commit appends together, then
 /// answer questions (which therefore see every append queued before them).
 fn writer(mut backend: Box<dyn LedgerBackend>, rx: mpsc::Receiver<Msg>) {

@@ -553,7 +553,8 @@ impl Call {
             OutputSink::channel(out_tx, self.limits.max_output_bytes),
             access,
         )
-        .with_supervisor(self.shared.supervisor.clone());
+        .with_supervisor(self.shared.supervisor.clone())
+        .with_audit(Arc::new(self.shared.audit.clone()));
         if let Some(dir) = &self.shared.state_dir {
             ctx = ctx.with_state_dir(dir.clone());
         }

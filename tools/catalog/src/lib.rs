@@ -41,6 +41,7 @@ pub mod command;
 pub mod creds;
 mod docs;
 mod error;
+mod ledger;
 pub mod procfs;
 mod registry;
 mod supervisor;
@@ -52,6 +53,7 @@ pub use aios_domain::{Preview, PreviewDetail, Resource, ResourceKind, UndoRecord
 pub use creds::Credentials;
 pub use docs::tools_markdown;
 pub use error::{ToolError, ToolErrorKind};
+pub use ledger::AuditReader;
 pub use registry::{
     Prepared, Registry, RegistryBuilder, call_hash, help_text, parse_args, schema_of,
 };

@@ -178,6 +178,7 @@ pub struct ToolCtx {
     output: OutputSink,
     access: Arc<Access>,
     supervisor: Option<Arc<dyn Supervisor>>,
+    audit: Option<Arc<dyn crate::AuditReader>>,
     state_dir: Option<Arc<PathBuf>>,
     undo: Arc<Mutex<Option<UndoRecord>>>,
 }
@@ -190,6 +191,7 @@ impl ToolCtx {
             output,
             access: Arc::new(access),
             supervisor: None,
+            audit: None,
             state_dir: None,
             undo: Arc::new(Mutex::new(None)),
         }
@@ -227,6 +229,17 @@ impl ToolCtx {
     pub fn with_supervisor(mut self, supervisor: Arc<dyn Supervisor>) -> ToolCtx {
         self.supervisor = Some(supervisor);
         self
+    }
+
+    /// The same context, able to read the audit ledger.
+    pub fn with_audit(mut self, audit: Arc<dyn crate::AuditReader>) -> ToolCtx {
+        self.audit = Some(audit);
+        self
+    }
+
+    /// The audit ledger, when the executor provides one.
+    pub fn audit(&self) -> Option<&dyn crate::AuditReader> {
+        self.audit.as_deref()
     }
 
     /// aiOS's supervisor, when the executor provides one.

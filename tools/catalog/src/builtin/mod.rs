@@ -6,6 +6,7 @@
 //! its filesystem work inside [`crate::ToolCtx::blocking`], which runs with
 //! the caller's kernel credentials.
 
+mod audit;
 mod exec_run;
 mod firewall;
 mod fs;
@@ -141,6 +142,9 @@ impl RegistryBuilder {
             .register(cron::CronRemove)
             // exec
             .register(ExecRun)
+            // audit
+            .register(audit::AuditLog)
+            .register(audit::AuditWhy)
             // service (svcpkg)
             .register(ServiceList::default())
             .register(ServiceFailed::default())
@@ -259,6 +263,9 @@ mod tests {
             "cron.remove",
             // exec
             "exec.run",
+            // audit
+            "audit.log",
+            "audit.why",
             // service (svcpkg)
             "service.list",
             "service.failed",
