@@ -196,3 +196,86 @@ fn the_ledger_verifies_and_why_tells_the_story() {
     );
     assert!(text.contains("fs.list"), "{text}");
 }
+
+#[test]
+fn an_approved_change_runs_is_recorded_and_undone_through_the_same_path() {
+    if !require_root() {
+        return;
+    }
+    let data = tempfile::Builder::new()
+        .prefix("aios-change")
+        .tempdir_in("/var/tmp")
+        .unwrap();
+    let motd = data.path().join("motd");
+    std::fs::write(&motd, "old text\n").unwrap();
+    let env = Env::scripted(&json!({"turns": [
+        {"text": "Updating the message of the day.",
+         "tool_calls": [{"name": "fs.write",
+                          "args": {"path": motd, "content": "new text\n"}}]},
+        {"text": "Done."}
+    ]}));
+    // Overwriting is destructive: policy asks; --approve=all answers as
+    // this (root) user, typing the target's name, from the shell itself.
+    let out = env.aios(
+        &["-p", "change the motd", "--json", "--approve=all"],
+        b"",
+        LIMIT,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "stderr: {stderr}");
+    let events = json_lines(&out.stdout);
+    let asked = events
+        .iter()
+        .find(|e| e["type"] == "approval_requested")
+        .expect("the overwrite waits for an approval");
+    assert_eq!(asked["effect"], "destructive", "{asked}");
+    assert_eq!(asked["preview"]["kind"], "diff", "{asked}");
+    assert!(
+        asked["preview"]["unified"]
+            .as_str()
+            .unwrap()
+            .contains("-old text"),
+        "{asked}"
+    );
+    assert_eq!(std::fs::read_to_string(&motd).unwrap(), "new text\n");
+
+    // Intent before outcome, approved by root, with an undo record.
+    let log = audit_log(&env);
+    let mine: Vec<&Value> = log
+        .iter()
+        .filter(|r| r["entry"]["tool"] == "fs.write")
+        .collect();
+    let kinds: Vec<&str> = mine
+        .iter()
+        .map(|r| r["entry"]["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["intent", "outcome"], "{log:#?}");
+    assert_eq!(mine[0]["entry"]["decision"]["approved_by"]["uid"], 0);
+    assert_eq!(mine[1]["entry"]["status"], "ok");
+    assert!(mine[1]["entry"]["undo"].is_object(), "{:#}", mine[1]);
+    let outcome_id = mine[1]["id"].as_u64().unwrap();
+
+    // Undo goes through policy and approval again, and restores the file.
+    let out = env.aios(
+        &["--approve=all", "undo", &outcome_id.to_string()],
+        b"",
+        LIMIT,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "undo: {} {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read_to_string(&motd).unwrap(), "old text\n");
+    let log = audit_log(&env);
+    assert!(
+        log.iter()
+            .any(|r| r["entry"]["tool"] == "fs.restore" && r["entry"]["kind"] == "outcome"),
+        "{log:#?}"
+    );
+    let out = env.aios(&["audit", "verify", "--json"], b"", LIMIT);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["ok"], true, "{report}");
+}

@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aios_catalog::{Access, OutputSink, Registry, Supervisor, ToolCtx};
+use aios_catalog::{Access, OutputSink, Registry, Supervisor};
 use aios_proto::{
     ApiError, ApprovalAck, ApprovalAnswer, ApprovalScope, AuditQuestion, BoxStream, ExecuteEvent,
     ExecuteRequest, HostFacts, PolicyInput, PolicyQuestion, Principal, Right, ToolSpec, ToolStatus,
@@ -288,8 +288,9 @@ impl ToolsApi for Executor {
                     .registry
                     .prepare_for(&tool, args, home.as_deref())
                     .map_err(|e| ApiError::invalid(e.message().to_string()))?;
-                let ctx = ToolCtx::new(CancellationToken::new(), OutputSink::discard(), access)
-                    .with_supervisor(self.shared.supervisor.clone());
+                let ctx = self
+                    .shared
+                    .ctx(CancellationToken::new(), OutputSink::discard(), access);
                 let a = tokio::time::timeout(self.config.assess_timeout, prepared.assess(&ctx))
                     .await
                     .map_err(|_| ApiError::unavailable("assessing the call took too long"))?

@@ -47,6 +47,21 @@ pub(crate) struct Shared {
     pub state_dir: Option<std::path::PathBuf>,
 }
 
+impl Shared {
+    /// A tool context with everything the executor offers tools: the
+    /// supervisor, the ledger reader and the private state directory.
+    /// Assessing and running a call see the same context.
+    pub fn ctx(&self, cancel: CancellationToken, output: OutputSink, access: Access) -> ToolCtx {
+        let ctx = ToolCtx::new(cancel, output, access)
+            .with_supervisor(self.supervisor.clone())
+            .with_audit(Arc::new(self.audit.clone()));
+        match &self.state_dir {
+            Some(dir) => ctx.with_state_dir(dir.clone()),
+            None => ctx,
+        }
+    }
+}
+
 /// Limits of one call.
 #[derive(Debug, Clone)]
 pub(crate) struct Limits {
@@ -287,12 +302,11 @@ impl Call {
 
     /// The tool's assessment of the call: the policy input and the preview.
     async fn assess(&self, prepared: &Prepared) -> Result<(PolicyInput, Preview), ToolError> {
-        let ctx = ToolCtx::new(
+        let ctx = self.shared.ctx(
             CancellationToken::new(),
             OutputSink::discard(),
             self.access.clone(),
-        )
-        .with_supervisor(self.shared.supervisor.clone());
+        );
         let a = tokio::time::timeout(self.limits.assess_timeout, prepared.assess(&ctx))
             .await
             .map_err(|_| {
@@ -548,16 +562,11 @@ impl Call {
         let tool = prepared.spec.name.clone();
         let cancel = CancellationToken::new();
         let (out_tx, mut out_rx) = mpsc::unbounded_channel();
-        let mut ctx = ToolCtx::new(
+        let ctx = self.shared.ctx(
             cancel.clone(),
             OutputSink::channel(out_tx, self.limits.max_output_bytes),
             access,
-        )
-        .with_supervisor(self.shared.supervisor.clone())
-        .with_audit(Arc::new(self.shared.audit.clone()));
-        if let Some(dir) = &self.shared.state_dir {
-            ctx = ctx.with_state_dir(dir.clone());
-        }
+        );
         let undo_slot = ctx.clone();
         let started = Instant::now();
         let mut task = tokio::spawn(prepared.run(ctx));
