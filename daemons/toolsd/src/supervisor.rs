@@ -137,4 +137,17 @@ impl Supervisor for InitdSupervisor {
             }
         })
     }
+
+    fn power(&self, action: aios_proto::PowerAction) -> BoxFuture<'_, Result<bool, ToolError>> {
+        Box::pin(async move {
+            let Some(mut sup) = self.client().await else {
+                return Ok(false);
+            };
+            match sup.power(action).await {
+                Ok(()) => Ok(true),
+                Err(e) if e.kind == ApiErrorKind::Transport => Ok(false),
+                Err(e) => Err(self.tool_error("could not ask initd to power off or reboot", &e)),
+            }
+        })
+    }
 }

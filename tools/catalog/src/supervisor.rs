@@ -87,4 +87,12 @@ pub trait Supervisor: Send + Sync + std::fmt::Debug {
         name: &'a str,
         lines: u32,
     ) -> BoxFuture<'a, Result<Option<Vec<String>>, ToolError>>;
+
+    /// Stop everything and power off or reboot. `Ok(false)` when no
+    /// supervisor answers (another init may); a refusal of the caller's
+    /// rights is [`crate::ToolErrorKind::PermissionDenied`].
+    fn power(&self, action: aios_domain::PowerAction) -> BoxFuture<'_, Result<bool, ToolError>> {
+        let _ = action;
+        Box::pin(std::future::ready(Ok(false)))
+    }
 }

@@ -123,11 +123,29 @@ async fn power(ctx: &ToolCtx, action: &'static str) -> Result<Value, ToolError> 
             ctx.access().who()
         )));
     }
+    // aiOS initd, through the executor, only when it is PID 1: the
+    // development `initd --user` would stop aiOS, not the machine.
+    if init_system().1 == "aios-initd"
+        && let Some(sup) = ctx.supervisor()
+    {
+        let what = if action == "reboot" {
+            aios_domain::PowerAction::Reboot
+        } else {
+            aios_domain::PowerAction::Poweroff
+        };
+        if sup.power(what).await? {
+            return crate::builtin::to_value(&PowerResult {
+                summary: format!("{action} requested from aiOS initd"),
+                action,
+                via: "initd",
+            });
+        }
+    }
     if !systemd_running() {
         let (comm, init) = init_system();
         return Err(ToolError::unsupported(format!(
-            "sys.{action}: systemd is not the running service manager (pid 1 is {comm}, {init}); under aiOS initd \
-             the executor must ask initd to {action}, which this build does not do yet"
+            "sys.{action}: neither aiOS initd nor systemd answers (pid 1 is {comm}, {init}); \
+             use that init system's own command"
         )));
     }
     let out = run_command(
