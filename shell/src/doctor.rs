@@ -134,6 +134,7 @@ pub async fn run(cli: &Cli) -> Result<Exit, Failure> {
             "  unknown: gatewayd is down (start the daemons with `aios daemons start`)".into(),
         ),
     }
+    report.push_str(&acting(&paths).await);
     report.push_str(&protection(&paths, &pids));
     let _ = write!(printer::stdout(), "{report}");
     Ok(if all_up {
@@ -141,6 +142,71 @@ pub async fn run(cli: &Cli) -> Result<Exit, Failure> {
     } else {
         Exit::DaemonUnavailable
     })
+}
+
+/// What toolsd enforces when it acts: the audit ledger, the policy files
+/// and the sandbox's features, as toolsd itself reports them (it runs with
+/// other rights than this shell, so only it can say).
+async fn acting(paths: &Paths) -> String {
+    let mut r = String::from("acting (toolsd)\n");
+    let status = match aios_proto::connect(&paths.socket(Daemon::Toolsd)).await {
+        Ok(ch) => aios_proto::ToolsClient::new(ch)
+            .policy(aios_proto::PolicyQuestion::Status)
+            .await
+            .map_err(|e| e.message),
+        Err(e) => Err(e.to_string()),
+    };
+    let v = match status {
+        Ok(v) => v,
+        Err(e) => {
+            r.push_str(&format!("  unknown: toolsd does not answer ({e})\n"));
+            return r;
+        }
+    };
+    let l = &v["ledger"];
+    r.push_str(&match l["available"].as_bool() {
+        Some(true) => format!(
+            "  ledger        {} (open)\n",
+            l["path"].as_str().unwrap_or("?")
+        ),
+        _ => format!(
+            "  ledger        UNAVAILABLE: {} — every change is refused\n",
+            l["error"].as_str().unwrap_or("unknown")
+        ),
+    });
+    for which in ["system", "user"] {
+        let f = &v["policy"][which];
+        if let Some(p) = f["path"].as_str() {
+            let state = if f["exists"].as_bool() == Some(true) {
+                "loaded"
+            } else {
+                "absent: defaults apply"
+            };
+            r.push_str(&format!("  policy ({which:<6}) {p} ({state})\n"));
+        }
+    }
+    if let Some(e) = v["policy"]["error"].as_str() {
+        r.push_str(&format!(
+            "  policy BROKEN: {e} — changes are refused until it is fixed\n"
+        ));
+    }
+    let sb = &v["sandbox"];
+    let missing: Vec<&str> = sb["missing"]
+        .as_array()
+        .map(|m| m.iter().filter_map(|x| x.as_str()).collect())
+        .unwrap_or_default();
+    if missing.is_empty() {
+        r.push_str(&format!(
+            "  sandbox       enforced: namespaces, read-only root, Landlock ABI {}, seccomp, rlimits\n",
+            sb["landlock_abi"]
+        ));
+    } else {
+        r.push_str("  sandbox       NOT fully enforced:\n");
+        for m in missing {
+            r.push_str(&format!("    - {m}\n"));
+        }
+    }
+    r
 }
 
 /// What is enforced, as far as this process can see: whether the runtime

@@ -386,6 +386,14 @@ fn sockets_are_0660_and_doctor_reports_daemons() {
         );
     }
     assert!(text.contains("scripted"), "{text}");
+    // What toolsd enforces when it acts, as toolsd reports it.
+    let ledger = env.state_dir().join("ledger.sqlite3");
+    assert!(
+        text.contains(&format!("  ledger        {} (open)", ledger.display())),
+        "{text}"
+    );
+    assert!(text.contains("  policy (system)"), "{text}");
+    assert!(text.contains("  sandbox       "), "{text}");
     // Logs went to files, not to the terminal.
     assert!(env.state_dir().join("log/aiosd.log").exists());
 }

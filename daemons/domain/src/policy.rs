@@ -147,4 +147,7 @@ pub enum PolicyQuestion {
     Grants,
     /// Revoke one saved grant by id.
     Revoke(String),
+    /// What the executor enforces: the ledger, the policy files, the
+    /// sandbox's features (`aios doctor`).
+    Status,
 }

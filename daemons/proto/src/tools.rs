@@ -174,6 +174,7 @@ fn policy_question_in(r: wire::PolicyRequest) -> Result<PolicyQuestion, ApiError
             },
             K::Grants(_) => PolicyQuestion::Grants,
             K::Revoke(id) => PolicyQuestion::Revoke(id),
+            K::Status(_) => PolicyQuestion::Status,
         },
     )
 }
@@ -187,6 +188,7 @@ fn policy_question_out(q: PolicyQuestion) -> wire::PolicyRequest {
         }),
         PolicyQuestion::Grants => K::Grants(wire::ListGrants {}),
         PolicyQuestion::Revoke(id) => K::Revoke(id),
+        PolicyQuestion::Status => K::Status(wire::ExecutorStatus {}),
     };
     wire::PolicyRequest { kind: Some(kind) }
 }

@@ -321,6 +321,20 @@ impl ToolsApi for Executor {
                 .policy
                 .grants(&caller)
                 .map_err(ApiError::unavailable),
+            PolicyQuestion::Status => {
+                let ledger = match self.shared.audit.missing() {
+                    None => json!({ "path": self.shared.host.ledger_path, "available": true }),
+                    Some(why) => {
+                        json!({ "path": self.shared.host.ledger_path, "available": false, "error": why })
+                    }
+                };
+                Ok(json!({
+                    "ledger": ledger,
+                    "policy": self.shared.policy.files(&caller),
+                    "sandbox": aios_sandbox::probe(),
+                    "tools": self.shared.registry.names().count(),
+                }))
+            }
             PolicyQuestion::Revoke(id) => {
                 let gone = self
                     .shared

@@ -191,6 +191,19 @@ impl PolicyEngine for FilePolicy {
         Ok(text)
     }
 
+    fn files(&self, caller: &Caller) -> Value {
+        let user = user_file(&caller.home);
+        let user_exists = user
+            .as_ref()
+            .is_some_and(|u| self.as_user(caller.uid, || u.exists()).unwrap_or(false));
+        let check = self.policy_for(caller).err();
+        json!({
+            "system": { "path": self.system, "exists": self.system.exists() },
+            "user": { "path": user, "exists": user_exists },
+            "error": check,
+        })
+    }
+
     fn grants(&self, caller: &Caller) -> Result<Value, String> {
         let Some(file) = user_file(&caller.home) else {
             return Ok(json!([]));

@@ -25,6 +25,11 @@ pub trait PolicyEngine: Send + Sync + std::fmt::Debug {
         let _ = caller;
         Ok(json!([]))
     }
+    /// The files this engine reads for `caller`, for `aios doctor`.
+    fn files(&self, caller: &Caller) -> Value {
+        let _ = caller;
+        json!({})
+    }
     /// Revoke one of the caller's saved grants; whether it existed.
     fn revoke(&self, caller: &Caller, id: &str) -> Result<bool, String> {
         let _ = (caller, id);
