@@ -388,8 +388,11 @@ fn not(q: Box<dyn Query>) -> Box<dyn Query> {
     ]))
 }
 
+/// The term prefix of metadata `key`. Keys are flat (ChromaDB metadata is not nested), so a
+/// dot is part of the key: escape it, or tantivy would read `a.b` as `{"a": {"b": …}}`.
 fn json_term(f: &Fields, key: &str) -> Term {
-    Term::from_field_json_path(f.metadata, key, false)
+    let escaped = key.replace('\\', "\\\\").replace('.', "\\.");
+    Term::from_field_json_path(f.metadata, &escaped, false)
 }
 
 fn json_num(f: &Fields, key: &str, v: f64) -> Term {

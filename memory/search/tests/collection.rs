@@ -51,7 +51,7 @@ fn sample() -> Vec<(&'static str, &'static str, Value)> {
         (
             "c",
             "chattr makes a file immutable",
-            json!({"kind": "doc", "year": 2024, "score": 2.0, "tags": ["fs"]}),
+            json!({"kind": "doc", "year": 2024, "score": 2.0, "tags": ["fs"], "app.name": "chattr"}),
         ),
         (
             "d",
@@ -157,6 +157,7 @@ fn every_where_operator() {
         (json!({"ok": true}), vec!["a", "d"]),
         (json!({"ok": {"$ne": true}}), vec!["b", "c"]),
         (json!({"tags": {"$contains": "nginx"}}), vec!["a"]),
+        (json!({"app.name": "chattr"}), vec!["c"]),
         (
             json!({"$and": [{"kind": "fact"}, {"year": {"$lt": 2025}}]}),
             vec!["a"],
