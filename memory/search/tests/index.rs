@@ -266,3 +266,29 @@ fn documents_without_vectors_and_deletes() {
         "neither text nor vector"
     );
 }
+
+#[test]
+fn vectors_without_a_text_document_are_dropped_on_open() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("idx");
+    {
+        let mut idx = SearchIndex::create(&dir, "test-model", DIM).unwrap();
+        idx.upsert(&[doc(1, "kept", axis(0, 0.0))]).unwrap();
+    }
+    // A crash after the vector log was synced but before tantivy committed: a put for id 99.
+    let mut record = vec![1u8];
+    record.extend_from_slice(&99u64.to_le_bytes());
+    for x in axis(0, 0.0) {
+        record.extend_from_slice(&x.to_le_bytes());
+    }
+    use std::io::Write;
+    std::fs::OpenOptions::new().append(true).open(dir.join("vectors.log")).unwrap().write_all(&record).unwrap();
+
+    let idx = SearchIndex::open(&dir).unwrap();
+    assert_eq!(idx.vector_count(), 1);
+    let hits = idx.search(&SearchRequest { vector: Some(axis(0, 0.0)), k: 5, ..SearchRequest::default() }).unwrap();
+    assert_eq!(hits.iter().map(|h| h.id).collect::<Vec<_>>(), vec![1]);
+    drop(idx);
+    // The drop was made durable: a second open sees the same.
+    assert_eq!(SearchIndex::open(&dir).unwrap().vector_count(), 1);
+}
