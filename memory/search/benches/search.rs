@@ -6,6 +6,7 @@
 //!
 //! - `query/N/{text,vector,hybrid}`: unfiltered, k = 10;
 //! - `query/N/{vector,hybrid}_filtered`: with `kind = …`, filter applied before ranking;
+//! - `query/N/filter_ids_only`: the ids matching `kind = …`, the vector side's first step;
 //! - `ingest/10k`: upsert of 10,000 documents (vectors given) in batches of 1,000, with commits.
 //!
 //! Run: `cargo bench -p aios-search --bench search` (medians in
@@ -117,6 +118,10 @@ fn main() {
             })
             .collect();
         let label = format!("{}k", n / 1000);
+        println!(
+            "{n} docs: the first filter keeps {} ids",
+            idx.ids_matching(&queries[0].2).unwrap().len()
+        );
         let mut g = c.benchmark_group(format!("query/{label}"));
         let cases: [(&str, bool, bool, bool); 5] = [
             ("text", true, false, false),
@@ -146,6 +151,13 @@ fn main() {
                 });
             });
         }
+        let mut i = 0usize;
+        g.bench_function("filter_ids_only", |b| {
+            b.iter(|| {
+                i += 1;
+                black_box(idx.ids_matching(&queries[i % queries.len()].2).unwrap())
+            });
+        });
         g.finish();
     }
 

@@ -322,16 +322,23 @@ impl VectorStore {
                 // Slot counts fit in u32: 4 G vectors would not fit in memory first.
                 .map(|(slot, v)| (dot(&q, v), slot as u32))
                 .collect(),
-            Some(ids) => ids
-                .iter()
-                .filter_map(|id| self.slots.get(id))
-                .map(|&slot| {
-                    (
-                        dot(&q, &self.data[slot * self.dim..(slot + 1) * self.dim]),
-                        slot as u32,
-                    )
-                })
-                .collect(),
+            Some(ids) => {
+                let mut slots: Vec<usize> = ids
+                    .iter()
+                    .filter_map(|id| self.slots.get(id).copied())
+                    .collect();
+                // Visiting the matches in memory order keeps the access pattern forward-only.
+                slots.sort_unstable();
+                slots
+                    .into_iter()
+                    .map(|slot| {
+                        (
+                            dot(&q, &self.data[slot * self.dim..(slot + 1) * self.dim]),
+                            slot as u32,
+                        )
+                    })
+                    .collect()
+            }
         };
         let by_score = |a: &(f32, u32), b: &(f32, u32)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
         if scored.len() > k && k > 0 {

@@ -282,11 +282,22 @@ fn vectors_without_a_text_document_are_dropped_on_open() {
         record.extend_from_slice(&x.to_le_bytes());
     }
     use std::io::Write;
-    std::fs::OpenOptions::new().append(true).open(dir.join("vectors.log")).unwrap().write_all(&record).unwrap();
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(dir.join("vectors.log"))
+        .unwrap()
+        .write_all(&record)
+        .unwrap();
 
     let idx = SearchIndex::open(&dir).unwrap();
     assert_eq!(idx.vector_count(), 1);
-    let hits = idx.search(&SearchRequest { vector: Some(axis(0, 0.0)), k: 5, ..SearchRequest::default() }).unwrap();
+    let hits = idx
+        .search(&SearchRequest {
+            vector: Some(axis(0, 0.0)),
+            k: 5,
+            ..SearchRequest::default()
+        })
+        .unwrap();
     assert_eq!(hits.iter().map(|h| h.id).collect::<Vec<_>>(), vec![1]);
     drop(idx);
     // The drop was made durable: a second open sees the same.
