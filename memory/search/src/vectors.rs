@@ -1,0 +1,359 @@
+//! The vector side: an append-only log of f32 vectors keyed by document id, held in memory
+//! normalised, searched exactly by brute-force cosine.
+//!
+//! File `vectors.log`: header `b"AIOSVEC1"`, `u32` dimension, `u32` model-name length, the
+//! model name (UTF-8); then records `u8 op` (1 = put, 2 = delete), `u64 id`, and for a put
+//! `dimension` f32s. All little-endian. The last record for an id wins; replaying the log
+//! rebuilds the id map. A torn last record (crash mid-append) is cut off on open.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, ErrorKind, Result, io_err};
+
+const MAGIC: &[u8; 8] = b"AIOSVEC1";
+const OP_PUT: u8 = 1;
+const OP_DELETE: u8 = 2;
+/// Names longer than this are refused: the header must stay small and a bad length must not
+/// make us allocate gigabytes.
+const MAX_MODEL_NAME: usize = 1024;
+/// Larger than any embedding model we know of; a header above it is corruption.
+pub(crate) const MAX_DIMENSION: usize = 65_536;
+
+/// Scales `v` to unit length in place (a zero vector stays zero), so cosine is a dot product.
+pub(crate) fn normalize(v: &mut [f32]) {
+    let norm = dot(v, v).sqrt();
+    if norm > 0.0 {
+        for x in v.iter_mut() {
+            *x /= norm;
+        }
+    }
+}
+
+/// Dot product in eight independent lanes so LLVM emits SIMD without fast-math; the
+/// fixed-size chunks carry their length in the type, so the inner loop has no bounds checks.
+#[inline]
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let (a_chunks, a_rest) = a.as_chunks::<8>();
+    let (b_chunks, b_rest) = b.as_chunks::<8>();
+    let mut acc = [0f32; 8];
+    for (x, y) in a_chunks.iter().zip(b_chunks) {
+        for ((s, xi), yi) in acc.iter_mut().zip(x).zip(y) {
+            *s += xi * yi;
+        }
+    }
+    let mut sum: f32 = acc.iter().sum();
+    for (x, y) in a_rest.iter().zip(b_rest) {
+        sum += x * y;
+    }
+    sum
+}
+
+/// Vectors of one embedding model, by document id.
+#[derive(Debug)]
+pub(crate) struct VectorStore {
+    path: PathBuf,
+    file: File,
+    model: String,
+    dim: usize,
+    /// Normalised vectors, `dim` floats per slot, contiguous for the scan.
+    data: Vec<f32>,
+    /// Slot -> document id.
+    ids: Vec<u64>,
+    /// Document id -> slot.
+    slots: HashMap<u64, usize>,
+    /// Records appended since the last `sync`.
+    pending: Vec<u8>,
+}
+
+impl VectorStore {
+    /// Creates `path` with a header recording `model` and `dim`; fails if it exists.
+    pub(crate) fn create(path: &Path, model: &str, dim: usize) -> Result<Self> {
+        if model.is_empty() || model.len() > MAX_MODEL_NAME {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!(
+                    "embedding model name must be 1..={MAX_MODEL_NAME} bytes, got {}",
+                    model.len()
+                ),
+            ));
+        }
+        if dim == 0 || dim > MAX_DIMENSION {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!("vector dimension must be 1..={MAX_DIMENSION}, got {dim}"),
+            ));
+        }
+        let mut file = OpenOptions::new()
+            .create_new(true)
+            .append(true)
+            .read(true)
+            .open(path)
+            .map_err(io_err(format!("creating vector log {}", path.display())))?;
+        let mut header = Vec::with_capacity(16 + model.len());
+        header.extend_from_slice(MAGIC);
+        // Both bounded above by the checks at the top of this function.
+        header.extend_from_slice(&(dim as u32).to_le_bytes());
+        header.extend_from_slice(&(model.len() as u32).to_le_bytes());
+        header.extend_from_slice(model.as_bytes());
+        file.write_all(&header)
+            .and_then(|()| file.sync_all())
+            .map_err(io_err(format!("writing header of {}", path.display())))?;
+        Ok(Self {
+            path: path.to_owned(),
+            file,
+            model: model.to_owned(),
+            dim,
+            data: Vec::new(),
+            ids: Vec::new(),
+            slots: HashMap::new(),
+            pending: Vec::new(),
+        })
+    }
+
+    /// Opens and replays `path`, cutting off a torn last record.
+    pub(crate) fn open(path: &Path) -> Result<Self> {
+        let shown = path.display();
+        let mut file = OpenOptions::new()
+            .append(true)
+            .read(true)
+            .open(path)
+            .map_err(io_err(format!("opening vector log {shown}")))?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)
+            .map_err(io_err(format!("reading vector log {shown}")))?;
+        let corrupt = |what: String| {
+            Error::new(
+                ErrorKind::Corrupt,
+                format!(
+                    "{shown}: {what}; this file was not written by aios-search or is damaged: rebuild it with `aios memory reindex`"
+                ),
+            )
+        };
+        if bytes.len() < 16 || &bytes[..8] != MAGIC {
+            return Err(corrupt("missing AIOSVEC1 header".into()));
+        }
+        let dim = u32_at(&bytes, 8) as usize;
+        let name_len = u32_at(&bytes, 12) as usize;
+        if dim == 0 || dim > MAX_DIMENSION {
+            return Err(corrupt(format!("header dimension {dim} out of range")));
+        }
+        if name_len == 0 || name_len > MAX_MODEL_NAME || bytes.len() < 16 + name_len {
+            return Err(corrupt(format!(
+                "header model-name length {name_len} out of range"
+            )));
+        }
+        let model = std::str::from_utf8(&bytes[16..16 + name_len])
+            .map_err(|_| corrupt("model name is not UTF-8".into()))?
+            .to_owned();
+        let mut store = Self {
+            path: path.to_owned(),
+            file,
+            model,
+            dim,
+            data: Vec::new(),
+            ids: Vec::new(),
+            slots: HashMap::new(),
+            pending: Vec::new(),
+        };
+        let mut pos = 16 + name_len;
+        let put_len = 9 + 4 * dim;
+        while pos < bytes.len() {
+            let op = bytes[pos];
+            let need = match op {
+                OP_PUT => put_len,
+                OP_DELETE => 9,
+                other => return Err(corrupt(format!("unknown record op {other} at byte {pos}"))),
+            };
+            if pos + need > bytes.len() {
+                // A crash mid-append leaves a partial record; it was never acknowledged.
+                let keep = pos as u64;
+                store
+                    .file
+                    .set_len(keep)
+                    .map_err(io_err(format!("truncating torn record in {shown}")))?;
+                break;
+            }
+            let id = u64::from_le_bytes(bytes[pos + 1..pos + 9].try_into().unwrap_or_default());
+            if op == OP_PUT {
+                let floats: Vec<f32> = bytes[pos + 9..pos + need]
+                    .chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect();
+                store.put_in_memory(id, &floats);
+            } else {
+                store.remove_in_memory(id);
+            }
+            pos += need;
+        }
+        Ok(store)
+    }
+
+    /// The embedding model recorded in the header.
+    pub(crate) fn model(&self) -> &str {
+        &self.model
+    }
+
+    /// The dimension recorded in the header.
+    pub(crate) fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// Number of live vectors.
+    pub(crate) fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Ids of all live vectors.
+    pub(crate) fn ids(&self) -> &[u64] {
+        &self.ids
+    }
+
+    /// Checks a vector before anything is written, naming the item at fault.
+    pub(crate) fn check(&self, what: &str, v: &[f32]) -> Result<()> {
+        if v.len() != self.dim {
+            return Err(Error::new(
+                ErrorKind::DimensionMismatch,
+                format!(
+                    "{what}: vector has {} dimensions but this collection's model `{}` has {}; embed with the same model or create a new collection",
+                    v.len(),
+                    self.model,
+                    self.dim
+                ),
+            ));
+        }
+        if v.iter().any(|x| !x.is_finite()) {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!("{what}: vector contains NaN or infinity"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Sets the vector of `id` (the caller has run [`Self::check`]). Durable after `sync`.
+    pub(crate) fn put(&mut self, id: u64, v: &[f32]) {
+        self.pending.push(OP_PUT);
+        self.pending.extend_from_slice(&id.to_le_bytes());
+        for x in v {
+            self.pending.extend_from_slice(&x.to_le_bytes());
+        }
+        self.put_in_memory(id, v);
+    }
+
+    /// Removes the vector of `id`, if any. Durable after `sync`.
+    pub(crate) fn remove(&mut self, id: u64) {
+        if self.slots.contains_key(&id) {
+            self.pending.push(OP_DELETE);
+            self.pending.extend_from_slice(&id.to_le_bytes());
+            self.remove_in_memory(id);
+        }
+    }
+
+    /// Appends the pending records and fsyncs.
+    pub(crate) fn sync(&mut self) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        self.file
+            .write_all(&self.pending)
+            .and_then(|()| self.file.sync_data())
+            .map_err(io_err(format!(
+                "appending to vector log {}",
+                self.path.display()
+            )))?;
+        self.pending.clear();
+        Ok(())
+    }
+
+    /// The stored (normalised) vector of `id`.
+    pub(crate) fn get(&self, id: u64) -> Option<&[f32]> {
+        let slot = *self.slots.get(&id)?;
+        self.data.get(slot * self.dim..(slot + 1) * self.dim)
+    }
+
+    fn put_in_memory(&mut self, id: u64, v: &[f32]) {
+        let mut v = v.to_vec();
+        normalize(&mut v);
+        match self.slots.get(&id) {
+            Some(&slot) => self.data[slot * self.dim..(slot + 1) * self.dim].copy_from_slice(&v),
+            None => {
+                self.slots.insert(id, self.ids.len());
+                self.ids.push(id);
+                self.data.extend_from_slice(&v);
+            }
+        }
+    }
+
+    fn remove_in_memory(&mut self, id: u64) {
+        let Some(slot) = self.slots.remove(&id) else {
+            return;
+        };
+        let last = self.ids.len() - 1;
+        if slot != last {
+            let moved = self.ids[last];
+            self.data
+                .copy_within(last * self.dim..(last + 1) * self.dim, slot * self.dim);
+            self.ids[slot] = moved;
+            self.slots.insert(moved, slot);
+        }
+        self.ids.pop();
+        self.data.truncate(last * self.dim);
+    }
+
+    /// The `k` ids most similar to `query` (cosine, best first), among `allowed` if given.
+    pub(crate) fn top_k(
+        &self,
+        query: &[f32],
+        k: usize,
+        allowed: Option<&[u64]>,
+    ) -> Vec<(u64, f32)> {
+        let mut q = query.to_vec();
+        normalize(&mut q);
+        let mut scored: Vec<(f32, u32)> = match allowed {
+            None => self
+                .data
+                .chunks_exact(self.dim)
+                .enumerate()
+                // Slot counts fit in u32: 4 G vectors would not fit in memory first.
+                .map(|(slot, v)| (dot(&q, v), slot as u32))
+                .collect(),
+            Some(ids) => {
+                let mut slots: Vec<usize> = ids
+                    .iter()
+                    .filter_map(|id| self.slots.get(id).copied())
+                    .collect();
+                // Visiting the matches in memory order keeps the access pattern forward-only.
+                slots.sort_unstable();
+                slots
+                    .into_iter()
+                    .map(|slot| {
+                        (
+                            dot(&q, &self.data[slot * self.dim..(slot + 1) * self.dim]),
+                            slot as u32,
+                        )
+                    })
+                    .collect()
+            }
+        };
+        let by_score = |a: &(f32, u32), b: &(f32, u32)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
+        if scored.len() > k && k > 0 {
+            scored.select_nth_unstable_by(k - 1, by_score);
+            scored.truncate(k);
+        }
+        scored.truncate(k);
+        scored.sort_unstable_by(by_score);
+        scored
+            .into_iter()
+            .map(|(s, slot)| (self.ids[slot as usize], s))
+            .collect()
+    }
+}
+
+fn u32_at(bytes: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+}
