@@ -137,6 +137,10 @@ pub const TOOL_TEST_PACKAGES: &[&str] = &[
     "procps",
     "iputils-ping",
     "pciutils",
+    // llama.cpp's build (aios-runtime, through llama-cpp-sys-2).
+    "cmake",
+    "clang",
+    "libclang-dev",
 ];
 
 /// Install what the tools' tests run, when missing.
