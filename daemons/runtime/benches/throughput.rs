@@ -1,7 +1,8 @@
 //! Prompt processing (pp) and generation (tg) throughput of the runtime,
 //! llama-bench style: medians over runs, tokens per second.
 //!
-//! `OMP_WAIT_POLICY=passive cargo bench -p aios-runtime --bench throughput`
+//! `cargo bench -p aios-runtime --bench throughput` (it re-executes itself
+//! with `OMP_WAIT_POLICY=passive`; `AIOS_BENCH_SPIN=1` to compare without).
 //! Environment: `AIOS_BENCH_MODEL` (a GGUF path; default the tiny model in
 //! the model directory), `AIOS_BENCH_THREADS` (default 1),
 //! `AIOS_BENCH_PP` (prompt tokens, default 512), `AIOS_BENCH_TG` (generated
@@ -29,6 +30,13 @@ fn per_sec(tokens: u32, d: Duration) -> f64 {
 }
 
 fn main() {
+    // `AIOS_BENCH_SPIN=1` keeps OpenMP's default busy-waiting, to compare.
+    if std::env::var_os("AIOS_BENCH_SPIN").is_none()
+        && let Err(e) = aios_runtime::reexec_with_passive_openmp()
+    {
+        eprintln!("bench: cannot re-exec with OMP_WAIT_POLICY=passive: {e}");
+        std::process::exit(1);
+    }
     let model = std::env::var_os("AIOS_BENCH_MODEL")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
@@ -44,9 +52,6 @@ fn main() {
     let pp = env_u32("AIOS_BENCH_PP", 512);
     let tg = env_u32("AIOS_BENCH_TG", 128);
     let runs = env_u32("AIOS_BENCH_RUNS", 5).max(1);
-    if !aios_runtime::passive_openmp() {
-        eprintln!("note: OMP_WAIT_POLICY=passive is not set; figures on a loaded machine suffer");
-    }
     let started = std::time::Instant::now();
     let rt = match Runtime::load(
         &model,

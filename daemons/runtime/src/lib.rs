@@ -35,11 +35,34 @@ pub use error::{ErrorKind, RuntimeError};
 pub const OMP_WAIT_POLICY: (&str, &str) = ("OMP_WAIT_POLICY", "passive");
 
 /// Whether this process was started with [`OMP_WAIT_POLICY`] in effect.
-///
-/// A binary hosting the runtime calls this first thing in `main` and, when
-/// it is false, re-executes itself with the variable set.
 pub fn passive_openmp() -> bool {
     std::env::var(OMP_WAIT_POLICY.0).is_ok_and(|v| v.eq_ignore_ascii_case(OMP_WAIT_POLICY.1))
+}
+
+/// Make [`OMP_WAIT_POLICY`] effective: when this process was not started
+/// with it, re-execute the same executable with the same arguments and the
+/// variable set. Returns `Ok` when already in effect; otherwise returns
+/// only if the re-exec failed.
+///
+/// A binary hosting the runtime calls this first thing in `main`, before
+/// any thread starts. Measured here (tiny model, 2 threads, a loaded 2-core
+/// machine): generation 4 tok/s with OpenMP's default spinning, 80 tok/s
+/// passive; setting the variable in-process changes nothing.
+pub fn reexec_with_passive_openmp() -> std::io::Result<()> {
+    use std::os::unix::process::CommandExt;
+    if passive_openmp() {
+        return Ok(());
+    }
+    let exe = std::env::current_exe()?;
+    let mut args = std::env::args_os();
+    let mut cmd = std::process::Command::new(exe);
+    if let Some(arg0) = args.next() {
+        cmd.arg0(arg0);
+    }
+    Err(cmd
+        .args(args)
+        .env(OMP_WAIT_POLICY.0, OMP_WAIT_POLICY.1)
+        .exec())
 }
 
 /// How to load a model.

@@ -111,6 +111,12 @@ fn grammar_constrained_tool_call_is_valid_json_for_the_schema() {
     assert_eq!(g.finish, Finish::EndOfText, "the grammar completes: {g:?}");
     let v: Value = serde_json::from_str(&g.text).unwrap_or_else(|e| panic!("{e}: {}", g.text));
     assert_eq!(v["name"], "fs.list", "{v}");
+    let (name_at, args_at) = (g.text.find("\"name\""), g.text.find("\"arguments\""));
+    assert!(
+        name_at < args_at,
+        "the tool is chosen before its arguments: {}",
+        g.text
+    );
     let args = v["arguments"].as_object().unwrap();
     assert!(
         args["path"]
