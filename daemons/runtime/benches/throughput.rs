@@ -91,6 +91,40 @@ fn main() {
         pps.push(per_sec(g.prompt_tokens - g.cached_tokens, g.prompt_time));
         tgs.push(per_sec(g.generated_tokens, g.generation_time));
     }
+    // Grammar-constrained generation: a tool call under its own schema's
+    // grammar (the cost that grows with the vocabulary).
+    let params = serde_json::json!({
+        "type": "object",
+        "properties": {
+            "path": { "type": "string" },
+            "recursive": { "type": "boolean" },
+            "limit": { "type": "integer" }
+        },
+        "required": ["path", "recursive", "limit"]
+    });
+    let grammar = match aios_runtime::grammar::tool_call_grammar("fs.list", &params) {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("bench: {e}");
+            std::process::exit(1);
+        }
+    };
+    let mut gtgs = Vec::new();
+    for run in 0..runs {
+        let prompt = format!("Run {run}. Call fs.list on /var/log as JSON:");
+        let opts = GenOptions {
+            max_tokens: 64,
+            grammar: Some(grammar.clone()),
+            stop: vec![],
+        };
+        match rt.generate(&prompt, &opts, &Cancel::new(), |_| {}) {
+            Ok(g) => gtgs.push(per_sec(g.generated_tokens, g.generation_time)),
+            Err(e) => {
+                eprintln!("bench: {e}");
+                std::process::exit(1);
+            }
+        }
+    }
     println!("model   {}", model.display());
     println!(
         "threads {threads}  runs {runs}  load {:.0} ms",
@@ -98,4 +132,8 @@ fn main() {
     );
     println!("pp{pp}   {:8.1} tok/s (median)", median(pps));
     println!("tg{tg}   {:8.1} tok/s (median)", median(tgs));
+    println!(
+        "tg+gbnf {:8.1} tok/s (median, tool-call grammar)",
+        median(gtgs)
+    );
 }
