@@ -299,3 +299,25 @@ fn missing_truncated_and_corrupt_models_are_clear_errors() {
     assert_eq!(e.kind(), ErrorKind::InvalidModel, "{e}");
     assert!(e.to_string().contains("magic"), "{e}");
 }
+
+#[test]
+fn grammar_overrides_what_the_model_would_say() {
+    // The model's own first choice after this prompt is never "zebra": every
+    // token here goes through the grammar's full-vocabulary fallback.
+    let rt = load();
+    let prompt = chat(&rt, "You are terse.", "Say hello.");
+    let o = GenOptions {
+        max_tokens: 32,
+        grammar: Some(r#"root ::= "zebra-" [0-9] [0-9] " quartz""#.into()),
+        stop: vec![],
+    };
+    let g = rt.generate(&prompt, &o, &Cancel::new(), |_| {}).unwrap();
+    assert_eq!(g.finish, Finish::EndOfText, "{g:?}");
+    let rest = g
+        .text
+        .strip_prefix("zebra-")
+        .unwrap_or_else(|| panic!("{g:?}"));
+    let (digits, tail) = rest.split_at(2);
+    assert!(digits.chars().all(|c| c.is_ascii_digit()), "{g:?}");
+    assert_eq!(tail, " quartz", "{g:?}");
+}

