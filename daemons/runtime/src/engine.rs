@@ -260,14 +260,17 @@ impl Engine<'_> {
     /// for the last; keeps `cached` in step with the KV cache.
     fn eval(&mut self, tokens: &[LlamaToken], cancel: &Cancel) -> Result<(), RuntimeError> {
         let n = tokens.len();
-        for (c, chunk) in tokens.chunks(N_BATCH as usize).enumerate() {
+        // llama.cpp may lower n_batch (to n_ctx); a larger batch is a
+        // GGML_ASSERT abort, so chunk by what the context reports.
+        let step = (self.ctx.n_batch() as usize).clamp(1, N_BATCH as usize);
+        for (c, chunk) in tokens.chunks(step).enumerate() {
             if cancel.is_cancelled() {
                 return Err(cancelled());
             }
             self.batch.clear();
             let start = self.cached.len();
             for (i, t) in chunk.iter().enumerate() {
-                let last = c * N_BATCH as usize + i + 1 == n;
+                let last = c * step + i + 1 == n;
                 let pos = i32::try_from(start + i).unwrap_or(i32::MAX);
                 self.batch
                     .add(*t, pos, &[0], last)

@@ -321,3 +321,41 @@ fn grammar_overrides_what_the_model_would_say() {
     assert!(digits.chars().all(|c| c.is_ascii_digit()), "{g:?}");
     assert_eq!(tail, " quartz", "{g:?}");
 }
+
+#[test]
+fn small_contexts_chunk_prompts_and_refuse_overlong_ones() {
+    let rt = Runtime::load(
+        tiny_model(),
+        LoadOptions {
+            n_ctx: 64,
+            n_threads: 1,
+        },
+    )
+    .unwrap();
+    // llama.cpp may round the context up; it then also lowers n_batch, and a
+    // prompt longer than n_batch must be evaluated in chunks (a single
+    // oversized batch is a GGML_ASSERT abort, as this test once found).
+    let n_ctx = rt.info().n_ctx as usize;
+    assert!(n_ctx >= 64, "{:?}", rt.info());
+    let fits = "word ".repeat(n_ctx * 3 / 4);
+    let g = rt
+        .generate(&fits, &opts(4), &Cancel::new(), |_| {})
+        .unwrap();
+    assert!(g.prompt_tokens as usize > 64, "{g:?}");
+
+    let long = "word ".repeat(n_ctx + 10);
+    let e = rt
+        .generate(&long, &opts(4), &Cancel::new(), |_| {})
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::PromptTooLong, "{e}");
+    assert!(e.to_string().contains("n_ctx"), "{e}");
+    // Generation that reaches the end of the context stops cleanly.
+    let near = "word ".repeat(n_ctx - 8);
+    let g = rt
+        .generate(&near, &opts(64), &Cancel::new(), |_| {})
+        .unwrap();
+    assert!(
+        g.prompt_tokens as usize + g.generated_tokens as usize <= n_ctx + 1,
+        "{g:?}"
+    );
+}
