@@ -52,7 +52,25 @@ pub fn tool_call_grammar(tool: &str, parameters: &Value) -> Result<String, Runti
         ));
     }
     schema_text_grammar(&tool_call_schema(tool, parameters))
+        .map(|g| compact_space(&g))
         .map_err(|e| RuntimeError::new(e.kind(), format!("tool {tool}: {e}")))
+}
+
+/// llama.cpp's JSON grammars let the model indent freely (`space` allows
+/// newlines and up to 20 blanks), and a small model does, spending tokens on
+/// layout. A tool call needs at most one blank between tokens.
+fn compact_space(grammar: &str) -> String {
+    grammar
+        .lines()
+        .map(|l| {
+            if l.starts_with("space ::=") {
+                r#"space ::= | " ""#
+            } else {
+                l
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 #[cfg(test)]
@@ -75,6 +93,8 @@ mod tests {
         assert!(g.contains("fs.list"), "{g}");
         assert!(g.contains("path"), "{g}");
         assert!(g.contains("limit"), "{g}");
+        let space: Vec<&str> = g.lines().filter(|l| l.starts_with("space ::=")).collect();
+        assert_eq!(space, [r#"space ::= | " ""#], "{g}");
     }
 
     #[test]
