@@ -354,7 +354,9 @@ impl Engine<'_> {
         let model = self.model;
         let vocab = model.vocab();
         while generated < opts.max_tokens {
-            if cancel.is_cancelled() {
+            // A caller that stopped listening (its callback panicked) is a
+            // cancellation too: no point generating for nobody.
+            if cancel.is_cancelled() || out.gone {
                 return Err(cancelled());
             }
             if self.cached.len() >= n_ctx {
@@ -448,6 +450,8 @@ struct Output<'s> {
     pending: Vec<u8>,
     text: String,
     sent: usize,
+    /// The receiver of the stream is gone.
+    gone: bool,
 }
 
 impl<'s> Output<'s> {
@@ -464,6 +468,7 @@ impl<'s> Output<'s> {
             pending: Vec::new(),
             text: String::new(),
             sent: 0,
+            gone: false,
         }
     }
 
@@ -509,7 +514,12 @@ impl<'s> Output<'s> {
 
     fn flush_to(&mut self, end: usize, events: &Sender<Event>) {
         if end > self.sent {
-            let _ = events.send(Event::Token(self.text[self.sent..end].to_string()));
+            if events
+                .send(Event::Token(self.text[self.sent..end].to_string()))
+                .is_err()
+            {
+                self.gone = true;
+            }
             self.sent = end;
         }
     }

@@ -359,3 +359,20 @@ fn small_contexts_chunk_prompts_and_refuse_overlong_ones() {
         "{g:?}"
     );
 }
+
+#[test]
+fn a_panicking_callback_does_not_wedge_the_runtime() {
+    let rt = load();
+    let prompt = chat(&rt, "You are verbose.", "Describe the sea.");
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        rt.generate(&prompt, &opts(200), &Cancel::new(), |_| {
+            panic!("the caller's callback fails")
+        })
+    }));
+    assert!(r.is_err());
+    // The worker notices nobody listens, stops, and serves the next request.
+    let g = rt
+        .generate(&prompt, &opts(3), &Cancel::new(), |_| {})
+        .unwrap();
+    assert!(g.generated_tokens > 0, "{g:?}");
+}
