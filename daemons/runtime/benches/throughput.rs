@@ -125,6 +125,44 @@ fn main() {
             }
         }
     }
+    // A warm tool call: fixed instructions (cached after the first request),
+    // a new question, a grammar-constrained call; request to complete call.
+    let system = "You are the aiOS assistant. Answer with exactly one JSON tool call. \
+                  fs.list lists a directory: path, recursive, limit.";
+    let questions = [
+        "what's in /var/log",
+        "list my home directory",
+        "show the files under /etc recursively, at most 20",
+        "which files are in /tmp",
+        "list /usr/bin, first 5 only",
+    ];
+    let mut calls = Vec::new();
+    for (i, q) in questions.iter().cycle().take(runs as usize + 1).enumerate() {
+        let prompt = match rt.chat_template_apply(&[
+            aios_runtime::ChatMessage::new("system", system),
+            aios_runtime::ChatMessage::new("user", *q),
+        ]) {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("bench: {e}");
+                std::process::exit(1);
+            }
+        };
+        let opts = GenOptions {
+            max_tokens: 64,
+            grammar: Some(grammar.clone()),
+            stop: vec![],
+        };
+        let started = std::time::Instant::now();
+        if let Err(e) = rt.generate(&prompt, &opts, &Cancel::new(), |_| {}) {
+            eprintln!("bench: {e}");
+            std::process::exit(1);
+        }
+        // The first request fills the cache; it is the cold one.
+        if i > 0 {
+            calls.push(started.elapsed().as_secs_f64() * 1e3);
+        }
+    }
     println!("model   {}", model.display());
     println!(
         "threads {threads}  runs {runs}  load {:.0} ms",
@@ -135,5 +173,9 @@ fn main() {
     println!(
         "tg+gbnf {:8.1} tok/s (median, tool-call grammar)",
         median(gtgs)
+    );
+    println!(
+        "call    {:8.0} ms (median, warm tool call: request to complete JSON)",
+        median(calls)
     );
 }
