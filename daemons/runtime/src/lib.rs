@@ -1,0 +1,286 @@
+//! `aios-runtime`: the local model runtime. It hosts llama.cpp (through the
+//! pinned `llama-cpp-2`) behind a small, safe API:
+//!
+//! - [`Runtime::load`] checks the GGUF header ([`gguf`]) and memory-maps the
+//!   model, so a missing, truncated or corrupt file is an error, not an abort;
+//! - [`Runtime::chat_template_apply`] renders messages with the model's own
+//!   chat template;
+//! - [`Runtime::generate`] streams tokens to a callback, optionally under a
+//!   GBNF grammar ([`grammar`]), stops at stop strings, honours a
+//!   [`Cancel`] within one token, and reuses the KV cache of the longest
+//!   common token prefix with the previous request (prefix caching).
+//!
+//! llama.cpp's model and context are owned by one worker thread per
+//! [`Runtime`] ([`engine`]); callers talk to it through typed instructions,
+//! so requests to one model run one at a time, in order.
+
+mod engine;
+mod error;
+pub mod gguf;
+pub mod grammar;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+
+pub use error::{ErrorKind, RuntimeError};
+
+/// The OpenMP setting the runtime's process needs: busy-waiting OpenMP
+/// workers made 2-thread generation 2.5–4× slower on a loaded 2-core
+/// machine. libgomp reads it once, when it is loaded (before `main`), so it
+/// cannot be set from inside the process: the daemon's service definition
+/// (or a re-exec at start, see [`passive_openmp`]) must set it.
+pub const OMP_WAIT_POLICY: (&str, &str) = ("OMP_WAIT_POLICY", "passive");
+
+/// Whether this process was started with [`OMP_WAIT_POLICY`] in effect.
+pub fn passive_openmp() -> bool {
+    std::env::var(OMP_WAIT_POLICY.0).is_ok_and(|v| v.eq_ignore_ascii_case(OMP_WAIT_POLICY.1))
+}
+
+/// Make [`OMP_WAIT_POLICY`] effective: when this process was not started
+/// with it, re-execute the same executable with the same arguments and the
+/// variable set. Returns `Ok` when already in effect; otherwise returns
+/// only if the re-exec failed.
+///
+/// A binary hosting the runtime calls this first thing in `main`, before
+/// any thread starts. Measured here (tiny model, 2 threads, a loaded 2-core
+/// machine): generation 4 tok/s with OpenMP's default spinning, 80 tok/s
+/// passive; setting the variable in-process changes nothing.
+pub fn reexec_with_passive_openmp() -> std::io::Result<()> {
+    use std::os::unix::process::CommandExt;
+    if passive_openmp() {
+        return Ok(());
+    }
+    let exe = std::env::current_exe()?;
+    let mut args = std::env::args_os();
+    let mut cmd = std::process::Command::new(exe);
+    if let Some(arg0) = args.next() {
+        cmd.arg0(arg0);
+    }
+    Err(cmd
+        .args(args)
+        .env(OMP_WAIT_POLICY.0, OMP_WAIT_POLICY.1)
+        .exec())
+}
+
+/// How to load a model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// Context window in tokens (prompt plus generated text).
+    pub n_ctx: u32,
+    /// CPU threads for prompt processing and generation.
+    pub n_threads: u32,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        Self {
+            n_ctx: 4096,
+            n_threads: 2,
+        }
+    }
+}
+
+/// How to generate.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GenOptions {
+    /// Upper bound on generated tokens.
+    pub max_tokens: u32,
+    /// A GBNF grammar (root rule `root`) the output must follow.
+    pub grammar: Option<String>,
+    /// Generation stops before the first occurrence of any of these.
+    pub stop: Vec<String>,
+}
+
+/// Why generation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finish {
+    /// The model produced an end-of-generation token (or the grammar completed).
+    EndOfText,
+    /// A stop string appeared (it is not part of the text).
+    Stop,
+    /// `max_tokens` were generated.
+    MaxTokens,
+    /// The context window is full.
+    ContextFull,
+}
+
+/// The result of one [`Runtime::generate`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Generated {
+    /// The generated text (without any stop string).
+    pub text: String,
+    /// Tokens in the prompt.
+    pub prompt_tokens: u32,
+    /// Tokens generated.
+    pub generated_tokens: u32,
+    /// Prompt tokens whose KV cache was reused from the previous request
+    /// (so only `prompt_tokens - cached_tokens` were evaluated).
+    pub cached_tokens: u32,
+    /// Why it ended.
+    pub finish: Finish,
+    /// Wall time evaluating the uncached part of the prompt.
+    pub prompt_time: std::time::Duration,
+    /// Wall time generating (sampling and evaluating the generated tokens).
+    pub generation_time: std::time::Duration,
+}
+
+/// One chat message for [`Runtime::chat_template_apply`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatMessage {
+    /// `system`, `user`, `assistant` or `tool`.
+    pub role: String,
+    /// The text.
+    pub content: String,
+}
+
+impl ChatMessage {
+    /// A message with `role` and `content`.
+    pub fn new(role: impl Into<String>, content: impl Into<String>) -> Self {
+        Self {
+            role: role.into(),
+            content: content.into(),
+        }
+    }
+}
+
+/// A cancellation flag shared between a request and whoever may cancel it.
+/// Cloning shares the flag.
+#[derive(Debug, Clone, Default)]
+pub struct Cancel(Arc<AtomicBool>);
+
+impl Cancel {
+    /// A flag that is not set.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Ask the request to stop; it stops before evaluating another token.
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+
+    /// Whether [`Cancel::cancel`] was called.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+/// Facts about the loaded model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelInfo {
+    /// The context window actually allocated.
+    pub n_ctx: u32,
+    /// The context length the model was trained with.
+    pub n_ctx_train: u32,
+    /// Vocabulary size.
+    pub n_vocab: u32,
+    /// The model's own chat template (Jinja source), if it has one.
+    pub chat_template: Option<String>,
+}
+
+/// A loaded model with its context, served by one worker thread.
+#[derive(Debug)]
+pub struct Runtime {
+    tx: Option<mpsc::Sender<engine::Instruction>>,
+    worker: Option<JoinHandle<()>>,
+    info: ModelInfo,
+}
+
+impl Runtime {
+    /// Load the GGUF at `path` (memory-mapped) and allocate its context.
+    ///
+    /// A missing file, a file that is not GGUF, a truncated or corrupt file
+    /// are [`ErrorKind::NotFound`] / [`ErrorKind::InvalidModel`] /
+    /// [`ErrorKind::Load`] errors naming the file.
+    pub fn load(path: impl AsRef<Path>, opts: LoadOptions) -> Result<Runtime, RuntimeError> {
+        let path = path.as_ref();
+        gguf::check_file(path)?;
+        let (tx, worker, info) = engine::spawn(path.to_path_buf(), opts)?;
+        Ok(Runtime {
+            tx: Some(tx),
+            worker: Some(worker),
+            info,
+        })
+    }
+
+    /// Facts about the loaded model.
+    pub fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    fn send(&self, ins: engine::Instruction) -> Result<(), RuntimeError> {
+        let gone = || {
+            RuntimeError::new(
+                ErrorKind::WorkerGone,
+                "the model runtime's worker thread has stopped; load the model again",
+            )
+        };
+        self.tx
+            .as_ref()
+            .ok_or_else(gone)?
+            .send(ins)
+            .map_err(|_| gone())
+    }
+
+    /// Render `messages` with the model's own chat template, ending with the
+    /// opening of the assistant's turn.
+    pub fn chat_template_apply(&self, messages: &[ChatMessage]) -> Result<String, RuntimeError> {
+        let (reply, rx) = mpsc::channel();
+        self.send(engine::Instruction::ApplyTemplate {
+            messages: messages.to_vec(),
+            reply,
+        })?;
+        rx.recv().map_err(|_| engine::worker_gone())?
+    }
+
+    /// Count the tokens of `text` as the model tokenizes a prompt.
+    pub fn token_count(&self, text: &str) -> Result<u32, RuntimeError> {
+        let (reply, rx) = mpsc::channel();
+        self.send(engine::Instruction::Tokenize {
+            text: text.to_string(),
+            reply,
+        })?;
+        rx.recv().map_err(|_| engine::worker_gone())?
+    }
+
+    /// Generate a continuation of `prompt` (already templated), calling
+    /// `on_token` with each piece of text as it is produced.
+    ///
+    /// Stops at end of text, a stop string, `max_tokens`, a full context, or
+    /// `cancel` (then [`ErrorKind::Cancelled`], checked before every token).
+    pub fn generate(
+        &self,
+        prompt: &str,
+        opts: &GenOptions,
+        cancel: &Cancel,
+        mut on_token: impl FnMut(&str),
+    ) -> Result<Generated, RuntimeError> {
+        let (events, rx) = mpsc::channel();
+        self.send(engine::Instruction::Generate {
+            prompt: prompt.to_string(),
+            opts: opts.clone(),
+            cancel: cancel.clone(),
+            events,
+        })?;
+        loop {
+            match rx.recv().map_err(|_| engine::worker_gone())? {
+                engine::Event::Token(piece) => on_token(&piece),
+                engine::Event::Done(result) => return result,
+            }
+        }
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        // Closing the channel ends the worker's loop; join so the model's
+        // memory is released before `drop` returns.
+        drop(self.tx.take());
+        if let Some(w) = self.worker.take() {
+            let _ = w.join();
+        }
+    }
+}
