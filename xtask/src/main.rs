@@ -73,7 +73,7 @@ fn test(rest: &[String]) -> anyhow::Result<()> {
     os::prepare_tool_tests()?;
     os::prepare_boot_test()?;
     // The runtime's tests load the tiny model; they do not fetch it themselves.
-    model::fetch(model::spec(model::TEST_MODEL)?, &model::model_dir()?, false)?;
+    model::fetch(model::TEST_MODEL, false)?;
     let mut build = cargo();
     build.args(["build", "--workspace", "--bins"]);
     status(build)?;
@@ -97,6 +97,11 @@ fn aios(rest: &[String]) -> anyhow::Result<()> {
     let mut build = cargo();
     build.args(["build", "--release", "--workspace", "--bins", "--quiet"]);
     status(build)?;
+    // The embedded default is the local model: put it in place first (a
+    // no-op once it is there). Offline, `aios` itself says how to get it.
+    if let Err(e) = model::fetch(model::DEFAULT_MODEL, false) {
+        eprintln!("xtask: the default local model is not in place: {e:#}");
+    }
     let bin = target_dir().join("release/aios");
     let err = Command::new(&bin).args(rest).exec();
     Err(err).with_context(|| format!("cannot run {}", bin.display()))
