@@ -158,6 +158,12 @@ impl Connection {
         }
     }
 
+    /// Send an operation; `false` when the stream to aiosd is gone. The
+    /// TUI's own event loop reads [`Connection::events`].
+    pub(crate) fn send(&self, op: Op) -> bool {
+        self.ops.send(op).is_ok()
+    }
+
     /// Leave the session (it stays on aiosd).
     pub(crate) fn detach(&self) {
         let _ = self.ops.send(Op::Detach);
