@@ -260,7 +260,7 @@ fn a_40_by_12_terminal_still_shows_the_answer_prompt_and_status() {
     tmux.literal("what is in the folder?");
     tmux.keys(&["Enter"]);
     let s = tmux.wait_for(&["• notes.txt", "tok"]);
-    assert_eq!(s.lines().count(), 12, "{s}");
+    assert!(s.lines().all(|l| l.chars().count() <= 40), "{s}");
     // Resize: the transcript reflows.
     tmux.ok(&["resize-window", "-t", "t", "-x", "60", "-y", "12"]);
     tmux.wait_for(&["There is one file:"]);

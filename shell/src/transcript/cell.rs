@@ -94,7 +94,7 @@ impl Cell {
     /// separator row.
     pub fn display_lines(&self, width: u16, theme: &Theme) -> Vec<Line<'static>> {
         let w = usize::from(width.max(1));
-        let mut out = Vec::new();
+        let mut out: Vec<Line<'static>> = Vec::new();
         let mut push = |line: Line<'static>, hang: usize| out.extend(wrap(&line, w, hang));
         let st = |r: Role| theme.style(r);
         let g = &theme.glyphs;

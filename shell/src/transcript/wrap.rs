@@ -29,10 +29,14 @@ pub fn wrap(line: &Line<'static>, width: usize, hang: usize) -> Vec<Line<'static
     let mut last_space: Option<usize> = None;
     let mut avail = width;
     for cell in cells {
-        if cell.2 > 0 && used + cell.2 > avail && !row.is_empty() {
+        // A break can carry a word down that still does not fit the
+        // (narrower, hanging) next row, so check again until it does.
+        while cell.2 > 0 && used + cell.2 > avail && !row.is_empty() {
             let rest = match last_space {
+                // Overflowing on a space: the row ends here.
+                _ if cell.0 == ' ' => Vec::new(),
                 // Break after the last space; the word moves down.
-                Some(i) if i + 1 < row.len() || cell.0 != ' ' => row.split_off(i + 1),
+                Some(i) if i > 0 => row.split_off(i + 1),
                 _ => Vec::new(),
             };
             while row.last().is_some_and(|c| c.0 == ' ') && row.len() > 1 {
@@ -43,10 +47,10 @@ pub fn wrap(line: &Line<'static>, width: usize, hang: usize) -> Vec<Line<'static
             row = rest;
             used = row.iter().map(|c| c.2).sum();
             last_space = None;
-            if cell.0 == ' ' && row.is_empty() {
-                // A space at the break is the break.
-                continue;
-            }
+        }
+        if cell.0 == ' ' && row.is_empty() && !rows.is_empty() {
+            // A space at a break is the break.
+            continue;
         }
         if cell.0 == ' ' {
             last_space = Some(row.len());

@@ -20,7 +20,7 @@ pub mod view;
 use std::time::Duration;
 
 use aios_config::{Config, Daemon, Paths};
-use aios_proto::{ApprovalNeeded, Decision, Op};
+use aios_proto::{ApprovalNeeded, Decision};
 use crossterm::event::{Event as TermEvent, EventStream, KeyEventKind};
 use futures::StreamExt;
 use tokio::signal::unix::{SignalKind, signal};
@@ -51,7 +51,7 @@ pub fn wanted(cli: &Cli) -> bool {
     let term = std::env::var("TERM").unwrap_or_default();
     !cli.line
         && std::io::stdin().is_terminal()
-        && std::io::stdout().is_terminal()
+        && printer::terminal().is_terminal()
         && can_draw(&term)
 }
 

@@ -11,7 +11,6 @@ use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph, Wrap};
 use super::app::{App, Prompt};
 use super::keymap::{self, Context};
 use crate::render::format_duration;
-use crate::transcript::wrap::wrap;
 use crate::transcript::{Role, Theme};
 
 /// Rows the input box may grow to, borders excluded.
