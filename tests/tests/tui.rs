@@ -55,7 +55,16 @@ impl Tmux {
         cmd.extend(args.iter().map(|a| a.to_string()));
         let (w, h) = (w.to_string(), h.to_string());
         let mut new = vec![
-            "-f", "/dev/null", "new-session", "-d", "-s", "t", "-x", &w, "-y", &h,
+            "-f",
+            "/dev/null",
+            "new-session",
+            "-d",
+            "-s",
+            "t",
+            "-x",
+            &w,
+            "-y",
+            &h,
         ];
         let cmd_refs: Vec<&str> = cmd.iter().map(String::as_str).collect();
         new.extend(cmd_refs);
@@ -110,7 +119,9 @@ impl Tmux {
     }
 
     fn format(&self, f: &str) -> String {
-        self.ok(&["display-message", "-p", "-t", "t", f]).trim().to_string()
+        self.ok(&["display-message", "-p", "-t", "t", f])
+            .trim()
+            .to_string()
     }
 
     /// Wait until the screen contains every one of `needles`.
@@ -132,7 +143,10 @@ impl Tmux {
             "aios to exit",
             LIMIT,
             || self.screen(),
-            || match self.format("#{pane_dead} #{pane_dead_status}").split_once(' ') {
+            || match self
+                .format("#{pane_dead} #{pane_dead_status}")
+                .split_once(' ')
+            {
                 Some(("1", code)) => code.parse().ok(),
                 _ => None,
             },
@@ -161,7 +175,11 @@ fn a_request_shows_its_tool_card_and_answer_and_exit_leaves_the_transcript() {
     let env = Env::scripted(&listing_script(data.path()));
     let tmux = Tmux::start(&env, 80, 24, "xterm-256color", &[], &[]);
     tmux.wait_for(&["request", "scripted"]);
-    assert_eq!(tmux.format("#{alternate_on}"), "1", "the TUI uses the alternate screen");
+    assert_eq!(
+        tmux.format("#{alternate_on}"),
+        "1",
+        "the TUI uses the alternate screen"
+    );
     tmux.literal("what is in the folder?");
     tmux.keys(&["Enter"]);
     let s = tmux.wait_for(&["fs.list", "ok", "There is one file:", "• notes.txt"]);
@@ -170,10 +188,17 @@ fn a_request_shows_its_tool_card_and_answer_and_exit_leaves_the_transcript() {
     // Ctrl-D on the empty prompt leaves.
     tmux.keys(&["C-d"]);
     assert_eq!(tmux.wait_exit(), 0);
-    assert_eq!(tmux.format("#{alternate_on}"), "0", "the terminal was not restored");
+    assert_eq!(
+        tmux.format("#{alternate_on}"),
+        "0",
+        "the terminal was not restored"
+    );
     let history = tmux.history();
     for seen in ["› what is in the folder?", "fs.list", "There is one file:"] {
-        assert!(history.contains(seen), "{seen:?} is not in the scrollback:\n{history}");
+        assert!(
+            history.contains(seen),
+            "{seen:?} is not in the scrollback:\n{history}"
+        );
     }
 }
 
@@ -218,7 +243,10 @@ fn ctrl_c_interrupts_streaming_and_twice_on_an_idle_prompt_exits() {
     tmux.wait_for(&["part 3"]);
     tmux.keys(&["C-c"]);
     let s = tmux.wait_for(&["warning: interrupted"]);
-    assert!(!s.contains("part 299"), "the answer was not interrupted: {s}");
+    assert!(
+        !s.contains("part 299"),
+        "the answer was not interrupted: {s}"
+    );
     tmux.keys(&["C-c"]);
     tmux.wait_for(&["press Ctrl-C again to exit"]);
     tmux.keys(&["C-c"]);
@@ -238,7 +266,10 @@ fn the_linux_console_gets_eight_colours_and_cp437_glyphs() {
     tmux.literal("list it");
     tmux.keys(&["Enter"]);
     let s = tmux.wait_for(&["√ ok", "- notes.txt"]);
-    assert!(!s.contains('•') && !s.contains('✓') && !s.contains('╭'), "{s}");
+    assert!(
+        !s.contains('•') && !s.contains('✓') && !s.contains('╭'),
+        "{s}"
+    );
     let escaped = tmux.screen_escaped();
     // tmux re-encodes what it drew: only the eight base colours appear
     // (30–37/40–47), no bright (90–97), 256-colour or RGB ones.

@@ -83,7 +83,10 @@ mod tests {
     #[test]
     fn styles_become_sgr_codes_and_plain_has_none() {
         let rows = vec![Line::from(vec![
-            Span::styled("err", Style::default().fg(Color::Red).add_modifier(Modifier::BOLD)),
+            Span::styled(
+                "err",
+                Style::default().fg(Color::Red).add_modifier(Modifier::BOLD),
+            ),
             Span::raw(" plain  "),
         ])];
         assert_eq!(to_text(&rows, true), "\x1b[1;31merr\x1b[0m plain\n");

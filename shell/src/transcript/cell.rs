@@ -38,7 +38,7 @@ pub enum Cell {
     /// One tool call.
     Tool(ToolCard),
     /// An action waiting for (or given) the user's decision.
-    Approval(ApprovalCard),
+    Approval(Box<ApprovalCard>),
     /// A notice: a notification, warning, error or the shell's own note.
     Notice {
         /// How it is shown.
@@ -151,7 +151,10 @@ impl Cell {
                     } else {
                         Span::raw(" ".repeat(word.len() + 2))
                     };
-                    push(Line::from(vec![head, Span::raw(l.to_string())]), word.len() + 2);
+                    push(
+                        Line::from(vec![head, Span::raw(l.to_string())]),
+                        word.len() + 2,
+                    );
                 }
             }
         }
@@ -243,7 +246,10 @@ impl ToolCard {
                 Span::styled(format_duration(*us), st(Role::Dim)),
             ]),
             Some((status, why, us)) => Line::from(vec![
-                Span::styled(format!("  {} {}", g.fail, status_word(*status)), st(Role::Error)),
+                Span::styled(
+                    format!("  {} {}", g.fail, status_word(*status)),
+                    st(Role::Error),
+                ),
                 Span::raw(if why.is_empty() {
                     String::new()
                 } else {
@@ -299,7 +305,10 @@ impl ApprovalCard {
                 unified.lines().count()
             }
             PreviewDetail::DryRun { command, output } => {
-                preview.push(Line::from(Span::styled(format!("$ {command}"), st(Role::Code))));
+                preview.push(Line::from(Span::styled(
+                    format!("$ {command}"),
+                    st(Role::Code),
+                )));
                 for l in output.lines().take(PREVIEW_LINES) {
                     preview.push(Line::from(Span::styled(l.to_string(), st(Role::Dim))));
                 }
@@ -322,7 +331,11 @@ impl ApprovalCard {
         if total > PREVIEW_LINES {
             push(
                 Line::from(Span::styled(
-                    format!("    {} {} more lines", theme.glyphs.ellipsis, total - PREVIEW_LINES),
+                    format!(
+                        "    {} {} more lines",
+                        theme.glyphs.ellipsis,
+                        total - PREVIEW_LINES
+                    ),
                     st(Role::Dim),
                 )),
                 4,
@@ -337,7 +350,11 @@ impl ApprovalCard {
         );
         if let Some(name) = a.confirm.as_ref().filter(|n| !n.is_empty()) {
             push(
-                field("confirm", format!("type {name} to approve"), Role::RiskDestructive),
+                field(
+                    "confirm",
+                    format!("type {name} to approve"),
+                    Role::RiskDestructive,
+                ),
                 4,
             );
         }
@@ -350,7 +367,10 @@ impl ApprovalCard {
                 2,
             ),
             Some(o) => push(
-                Line::from(vec![Span::styled("  → ", st(Role::Dim)), Span::raw(o.clone())]),
+                Line::from(vec![
+                    Span::styled("  → ", st(Role::Dim)),
+                    Span::raw(o.clone()),
+                ]),
                 4,
             ),
         }

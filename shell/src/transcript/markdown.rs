@@ -121,7 +121,10 @@ pub fn inline(src: &str, theme: &Theme) -> Vec<Span<'static>> {
         match found {
             Some((inner, consumed, role)) => {
                 if !plain.is_empty() {
-                    spans.push(Span::styled(std::mem::take(&mut plain), theme.style(Role::Text)));
+                    spans.push(Span::styled(
+                        std::mem::take(&mut plain),
+                        theme.style(Role::Text),
+                    ));
                 }
                 spans.push(Span::styled(inner.to_string(), theme.style(role)));
                 rest = &rest[consumed..];
@@ -160,10 +163,16 @@ mod tests {
     fn inline_markup_is_split_into_styled_spans() {
         let t = Theme::default();
         let s = inline("use `ls -l` and **really** *read* it", &t);
-        assert_eq!(text(&s), ["use ", "ls -l", " and ", "really", " ", "read", " it"]);
+        assert_eq!(
+            text(&s),
+            ["use ", "ls -l", " and ", "really", " ", "read", " it"]
+        );
         assert_eq!(s[1].style, t.style(Role::Code));
         assert_eq!(s[3].style, t.style(Role::Strong));
-        assert_eq!(text(&inline("2 * 3 * 4 and a_b", &t)), ["2 * 3 * 4 and a_b"]);
+        assert_eq!(
+            text(&inline("2 * 3 * 4 and a_b", &t)),
+            ["2 * 3 * 4 and a_b"]
+        );
         assert_eq!(text(&inline("unclosed `tick", &t)), ["unclosed `tick"]);
     }
 

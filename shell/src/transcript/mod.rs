@@ -253,10 +253,10 @@ impl Transcript {
             }
             EventKind::ApprovalRequested(a) => {
                 self.flush_tail();
-                self.push(Cell::Approval(ApprovalCard {
+                self.push(Cell::Approval(Box::new(ApprovalCard {
                     needed: sanitized_approval(a),
                     outcome: None,
-                }));
+                })));
             }
             EventKind::Usage(u) => {
                 self.totals.provider = sanitize(&u.provider).into_owned();
@@ -287,7 +287,9 @@ impl Transcript {
                 self.running = false;
                 match status {
                     TurnStatus::Completed | TurnStatus::Failed => {}
-                    TurnStatus::Refused => self.note(Level::Warning, &format!("refused: {message}")),
+                    TurnStatus::Refused => {
+                        self.note(Level::Warning, &format!("refused: {message}"))
+                    }
                     TurnStatus::Interrupted => self.note(Level::Warning, "interrupted"),
                 }
             }
@@ -350,7 +352,12 @@ impl Transcript {
     /// bottom, laying out only the cells it touches. Also returns the
     /// scroll actually used: it is clamped so the window never runs past
     /// the first row.
-    pub fn window(&mut self, width: u16, height: usize, scroll: usize) -> (Vec<Line<'static>>, usize) {
+    pub fn window(
+        &mut self,
+        width: u16,
+        height: usize,
+        scroll: usize,
+    ) -> (Vec<Line<'static>>, usize) {
         let need = height + scroll;
         let mut collected: Vec<Line<'static>> = Vec::new();
         let mut chunks: Vec<Vec<Line<'static>>> = Vec::new();

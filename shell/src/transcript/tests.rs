@@ -30,7 +30,10 @@ fn disk_turn() -> Vec<EventKind> {
         },
         EventKind::PlanProposed {
             turn_id: t("t1"),
-            steps: vec![t("fs.usage {\"path\":\"/\"}"), t("fs.largest {\"path\":\"/var\"}")],
+            steps: vec![
+                t("fs.usage {\"path\":\"/\"}"),
+                t("fs.largest {\"path\":\"/var\"}"),
+            ],
         },
         EventKind::StepUpdate {
             turn_id: t("t1"),
@@ -78,7 +81,9 @@ fn disk_turn() -> Vec<EventKind> {
         }),
         EventKind::AssistantDelta {
             turn_id: t("t1"),
-            text: t("## Findings\n\nThe disk is **93%** full; `/var/log` is the largest:\n- journal: 4 GiB\n- apt cache: 1 GiB\n\n```sh\njournalctl --vacuum-time=7d\n```\nAsk me to clean "),
+            text: t(
+                "## Findings\n\nThe disk is **93%** full; `/var/log` is the largest:\n- journal: 4 GiB\n- apt cache: 1 GiB\n\n```sh\njournalctl --vacuum-time=7d\n```\nAsk me to clean ",
+            ),
         },
         EventKind::AssistantDelta {
             turn_id: t("t1"),
@@ -141,7 +146,10 @@ fn render(events: &[EventKind], width: u16, theme: Theme) -> String {
 #[test]
 fn a_read_only_turn_at_80_40_and_20_columns() {
     for w in [80u16, 40, 20] {
-        insta::assert_snapshot!(format!("disk_turn_{w}"), render(&disk_turn(), w, Theme::plain()));
+        insta::assert_snapshot!(
+            format!("disk_turn_{w}"),
+            render(&disk_turn(), w, Theme::plain())
+        );
     }
 }
 
@@ -221,7 +229,10 @@ fn the_window_lays_out_only_what_it_shows_and_clamps_scrolling() {
         "note: entry 9998\n\nnote: entry 9999\n\n"
     );
     let laid_out = tr.entries.iter().filter(|e| e.cache.is_some()).count();
-    assert!(laid_out <= 3, "{laid_out} cells laid out for a 4-row window");
+    assert!(
+        laid_out <= 3,
+        "{laid_out} cells laid out for a 4-row window"
+    );
     let (rows, scroll) = tr.window(80, 2, 1_000_000);
     assert_eq!(scroll, 20_000 - 2);
     assert_eq!(ansi::to_text(&rows, false), "note: entry 0\n\n");
@@ -247,5 +258,8 @@ fn decisions_and_folding_change_the_cards() {
     assert!(text.contains("line 1"), "expanded output shows every line");
     assert!(!tr.toggle_expanded());
     let text = ansi::to_text(&tr.all_rows(80), false);
-    assert!(!text.contains("line 1\n"), "folded output hides early lines");
+    assert!(
+        !text.contains("line 1\n"),
+        "folded output hides early lines"
+    );
 }

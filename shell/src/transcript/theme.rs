@@ -274,10 +274,19 @@ mod tests {
     #[test]
     fn depth_follows_no_color_colorterm_and_term() {
         let d = ColorDepth::from_env;
-        assert_eq!(d(true, Some("truecolor"), Some("xterm-256color")), ColorDepth::None);
+        assert_eq!(
+            d(true, Some("truecolor"), Some("xterm-256color")),
+            ColorDepth::None
+        );
         assert_eq!(d(false, None, Some("dumb")), ColorDepth::None);
-        assert_eq!(d(false, Some("truecolor"), Some("linux")), ColorDepth::Ansi8);
-        assert_eq!(d(false, Some("24bit"), Some("xterm")), ColorDepth::TrueColor);
+        assert_eq!(
+            d(false, Some("truecolor"), Some("linux")),
+            ColorDepth::Ansi8
+        );
+        assert_eq!(
+            d(false, Some("24bit"), Some("xterm")),
+            ColorDepth::TrueColor
+        );
         assert_eq!(d(false, None, Some("tmux-256color")), ColorDepth::Ansi256);
         assert_eq!(d(false, None, Some("vt100")), ColorDepth::Ansi8);
         assert_eq!(d(false, None, None), ColorDepth::Ansi8);
@@ -294,7 +303,11 @@ mod tests {
         assert_eq!(t.style(Role::Error).fg, Some(Color::Red));
         let p = Theme::plain();
         assert_eq!(p.style(Role::Error).fg, None);
-        assert!(p.style(Role::Status).add_modifier.contains(Modifier::REVERSED));
+        assert!(
+            p.style(Role::Status)
+                .add_modifier
+                .contains(Modifier::REVERSED)
+        );
     }
 
     #[test]
@@ -302,9 +315,11 @@ mod tests {
         // The CP437 repertoire above ASCII that these glyphs may use.
         const CP437: &str = "│─┌┐└┘├┤┬┴┼√•";
         let g = Glyphs::CONSOLE;
-        let all = [g.user, g.tool, g.ok, g.fail, g.pending, g.skipped, g.bullet, g.bar, g.ellipsis]
-            .into_iter()
-            .chain(g.spinner.iter().copied());
+        let all = [
+            g.user, g.tool, g.ok, g.fail, g.pending, g.skipped, g.bullet, g.bar, g.ellipsis,
+        ]
+        .into_iter()
+        .chain(g.spinner.iter().copied());
         for s in all {
             for c in s.chars() {
                 assert!(c.is_ascii() || CP437.contains(c), "{c:?} is not in CP437");

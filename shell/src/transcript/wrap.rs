@@ -39,6 +39,17 @@ pub fn wrap(line: &Line<'static>, width: usize, hang: usize) -> Vec<Line<'static
                 Some(i) if i > 0 => row.split_off(i + 1),
                 _ => Vec::new(),
             };
+            let mut rest = rest;
+            // A carried word wider than its row is cut where it must be.
+            let mut acc = 0usize;
+            if let Some(cut) = row.iter().enumerate().position(|(i, c)| {
+                acc += c.2;
+                i > 0 && acc > avail
+            }) {
+                let mut tail = row.split_off(cut);
+                tail.append(&mut rest);
+                rest = tail;
+            }
             while row.last().is_some_and(|c| c.0 == ' ') && row.len() > 1 {
                 row.pop();
             }
@@ -107,7 +118,10 @@ mod tests {
 
     #[test]
     fn breaks_at_spaces_and_inside_long_words() {
-        assert_eq!(rows("the quick brown fox", 10, 0), ["the quick", "brown fox"]);
+        assert_eq!(
+            rows("the quick brown fox", 10, 0),
+            ["the quick", "brown fox"]
+        );
         assert_eq!(rows("abcdefghijkl", 5, 0), ["abcde", "fghij", "kl"]);
         assert_eq!(rows("", 5, 0), [""]);
         assert_eq!(rows("ab cd ef", 5, 2), ["ab cd", "  ef"]);

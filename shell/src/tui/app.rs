@@ -111,7 +111,11 @@ impl App {
 
     /// Whether the answer editor (not the request) has the keyboard.
     pub fn answering(&self) -> bool {
-        !self.approvals.is_empty() && matches!(self.prompt, Prompt::Note | Prompt::Edit | Prompt::Confirm(_))
+        !self.approvals.is_empty()
+            && matches!(
+                self.prompt,
+                Prompt::Note | Prompt::Edit | Prompt::Confirm(_)
+            )
     }
 
     /// A session event arrived.
@@ -128,7 +132,8 @@ impl App {
             EventKind::TurnCompleted { .. } => {
                 // Whatever was not answered can no longer run.
                 for a in std::mem::take(&mut self.approvals) {
-                    self.transcript.decided(&a.call_id, "not answered: the turn ended");
+                    self.transcript
+                        .decided(&a.call_id, "not answered: the turn ended");
                 }
                 self.prompt = Prompt::Choose;
                 self.answer.take();
@@ -160,17 +165,17 @@ impl App {
         }
         self.hint = None;
         match self.context() {
-            Context::Approval => {
-                match keymap::lookup(Context::Approval, &k) {
-                    Some(cmd) => self.choose(cmd),
-                    None => {
-                        self.hint = Some("answer the approval: y, s, a, n or e".into());
-                        vec![]
-                    }
+            Context::Approval => match keymap::lookup(Context::Approval, &k) {
+                Some(cmd) => self.choose(cmd),
+                None => {
+                    self.hint = Some("answer the approval: y, s, a, n or e".into());
+                    vec![]
                 }
-            }
+            },
             _ if self.prompt == Prompt::ConfirmAlways && !self.approvals.is_empty() => {
-                if k.code == KeyCode::Char('y') && k.modifiers.difference(KeyModifiers::SHIFT).is_empty() {
+                if k.code == KeyCode::Char('y')
+                    && k.modifiers.difference(KeyModifiers::SHIFT).is_empty()
+                {
                     self.finish(Decision::Always)
                 } else {
                     self.prompt = Prompt::Choose;
@@ -402,7 +407,10 @@ impl App {
                 match serde_json::from_str::<Value>(&text) {
                     Ok(v @ Value::Object(_)) => self.finish(Decision::Edit { args: v }),
                     Ok(_) => {
-                        self.hint = Some("the arguments must be a JSON object, e.g. {\"path\": \"/tmp/x\"}".into());
+                        self.hint = Some(
+                            "the arguments must be a JSON object, e.g. {\"path\": \"/tmp/x\"}"
+                                .into(),
+                        );
                         vec![]
                     }
                     Err(e) => {
@@ -435,7 +443,8 @@ impl App {
         let Some(a) = self.approvals.remove(i) else {
             return vec![];
         };
-        self.transcript.decided(&a.call_id, "approved by --approve=all");
+        self.transcript
+            .decided(&a.call_id, "approved by --approve=all");
         self.prompt = Prompt::Choose;
         let confirm = a.confirm.clone();
         vec![Effect::Decide {
@@ -450,9 +459,10 @@ impl App {
         match r {
             Ok(msg) if !msg.is_empty() => self.transcript.note(Level::Info, &msg),
             Ok(_) => {}
-            Err(e) => self
-                .transcript
-                .note(Level::Error, &format!("toolsd did not accept the decision: {e}")),
+            Err(e) => self.transcript.note(
+                Level::Error,
+                &format!("toolsd did not accept the decision: {e}"),
+            ),
         }
     }
 }

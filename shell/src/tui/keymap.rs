@@ -289,7 +289,11 @@ mod tests {
         let n = names.len();
         names.dedup();
         assert_eq!(n, names.len(), "duplicate command names");
-        assert!(KEYMAP.iter().all(|b| !b.doc.is_empty() && !b.keys.is_empty()));
+        assert!(
+            KEYMAP
+                .iter()
+                .all(|b| !b.doc.is_empty() && !b.keys.is_empty())
+        );
     }
 
     /// docs/TUI.md carries the generated table between markers. Like

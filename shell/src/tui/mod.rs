@@ -68,12 +68,13 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
     // Connect before taking the screen: with the daemons up this costs
     // milliseconds; with them down, the line mode's wait-and-reconnect
     // (login-shell use, [`crate::wait`]) takes over on the plain terminal.
-    let opened = match cli.no_autostart {
-        true => Connection::open(cli, paths).await,
-        false => match launch::ensure_running(cli, config, paths).await {
+    let opened = if cli.no_autostart {
+        Connection::open(cli, paths).await
+    } else {
+        match launch::ensure_running(cli, config, paths).await {
             Ok(()) => Connection::open(cli, paths).await,
             Err(f) => Err(f),
-        },
+        }
     };
     let mut conn = match opened {
         Ok(conn) => conn,
@@ -83,6 +84,16 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
         }
         Err(f) => return Err(f),
     };
+    // Handled from before the screen is taken, so no signal can end the
+    // process with the terminal still in raw mode.
+    let sig = |k: SignalKind| {
+        signal(k).map_err(|e| Failure::new(Exit::Failed, format!("cannot handle signals: {e}")))
+    };
+    let (mut term_sig, mut hup, mut int) = (
+        sig(SignalKind::terminate())?,
+        sig(SignalKind::hangup())?,
+        sig(SignalKind::interrupt())?,
+    );
     let theme = Theme::detect();
     let mut app = App::new(theme, user_host());
     let mut guard = terminal::enter()?;
@@ -106,14 +117,6 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
         }
     });
 
-    let sig = |k: SignalKind| {
-        signal(k).map_err(|e| Failure::new(Exit::Failed, format!("cannot handle signals: {e}")))
-    };
-    let (mut term_sig, mut hup, mut int) = (
-        sig(SignalKind::terminate())?,
-        sig(SignalKind::hangup())?,
-        sig(SignalKind::interrupt())?,
-    );
     let mut input = EventStream::new();
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -177,7 +180,8 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
                 Effect::Op(op) => {
                     if !conn.send(op) {
                         app.disconnected = true;
-                        app.transcript.note(Level::Error, "aiosd closed the session stream");
+                        app.transcript
+                            .note(Level::Error, "aiosd closed the session stream");
                     }
                 }
                 Effect::Decide {

@@ -34,15 +34,19 @@ pub struct Guard {
 pub fn enter() -> Result<Guard, Failure> {
     let fail = |what: &str, e: std::io::Error| {
         restore();
-        Failure::new(Exit::Failed, format!("cannot set up the terminal ({what}): {e}"))
+        Failure::new(
+            Exit::Failed,
+            format!("cannot set up the terminal ({what}): {e}"),
+        )
     };
     install_panic_hook();
     enable_raw_mode().map_err(|e| fail("raw mode", e))?;
     ACTIVE.store(true, Ordering::SeqCst);
     let mut out = printer::terminal();
-    execute!(out, EnterAlternateScreen, EnableBracketedPaste).map_err(|e| fail("alternate screen", e))?;
-    let term = Terminal::new(CrosstermBackend::new(printer::terminal()))
-        .map_err(|e| fail("size", e))?;
+    execute!(out, EnterAlternateScreen, EnableBracketedPaste)
+        .map_err(|e| fail("alternate screen", e))?;
+    let term =
+        Terminal::new(CrosstermBackend::new(printer::terminal())).map_err(|e| fail("size", e))?;
     Ok(Guard { term })
 }
 
@@ -52,7 +56,12 @@ pub fn restore() {
         return;
     }
     let mut out = printer::terminal();
-    let _ = execute!(out, DisableBracketedPaste, LeaveAlternateScreen, cursor::Show);
+    let _ = execute!(
+        out,
+        DisableBracketedPaste,
+        LeaveAlternateScreen,
+        cursor::Show
+    );
     let _ = disable_raw_mode();
     let _ = out.flush();
 }

@@ -23,7 +23,11 @@ pub fn draw(f: &mut Frame<'_>, app: &mut App) {
     let width = area.width.max(1);
     // The input, wrapped, and where the cursor is in it.
     let (title, editing) = input_title(app);
-    let ed = if app.answering() { &app.answer } else { &app.editor };
+    let ed = if app.answering() {
+        &app.answer
+    } else {
+        &app.editor
+    };
     let (lines, (crow, ccol)) = ed.lines_and_cursor();
     let prompt_w = 2usize;
     let inner_w = usize::from(width).saturating_sub(prompt_w).max(1);
@@ -60,7 +64,10 @@ pub fn draw(f: &mut Frame<'_>, app: &mut App) {
 
     if let Some(h) = &app.hint {
         f.render_widget(
-            Paragraph::new(Line::from(Span::styled(h.clone(), theme.style(Role::Warning)))),
+            Paragraph::new(Line::from(Span::styled(
+                h.clone(),
+                theme.style(Role::Warning),
+            ))),
             hint_area,
         );
     }
@@ -79,7 +86,13 @@ pub fn draw(f: &mut Frame<'_>, app: &mut App) {
         .take(input_rows)
         .map(|(i, mut l)| {
             let p = if i == 0 { "› " } else { "  " };
-            let p = if theme.glyphs.rounded { p } else if i == 0 { "> " } else { "  " };
+            let p = if theme.glyphs.rounded {
+                p
+            } else if i == 0 {
+                "> "
+            } else {
+                "  "
+            };
             l.spans.insert(0, Span::styled(p, prompt_style));
             l
         })
@@ -100,12 +113,16 @@ pub fn draw(f: &mut Frame<'_>, app: &mut App) {
     }
     f.render_widget(Paragraph::new(shown), text_area);
     if !app.help {
-        let x = text_area.x + (prompt_w + cursor.1).min(usize::from(text_area.width.saturating_sub(1))) as u16;
+        let x = text_area.x
+            + (prompt_w + cursor.1).min(usize::from(text_area.width.saturating_sub(1))) as u16;
         let y = text_area.y + (cursor.0 - skip) as u16;
         f.set_cursor_position(Position::new(x, y));
     }
 
-    f.render_widget(Paragraph::new(status_line(app, &theme, status_area.width)), status_area);
+    f.render_widget(
+        Paragraph::new(status_line(app, &theme, status_area.width)),
+        status_area,
+    );
 
     if app.help {
         draw_help(f, area, &theme);
@@ -123,7 +140,10 @@ fn input_title(app: &App) -> (String, bool) {
         n => format!(" (+{} queued)", n - 1),
     };
     let t = match &app.prompt {
-        Prompt::Choose => format!(" approve {}? y once · s session · a always · n no · e edit{more} ", a.tool),
+        Prompt::Choose => format!(
+            " approve {}? y once · s session · a always · n no · e edit{more} ",
+            a.tool
+        ),
         Prompt::ConfirmAlways => " save the rule? y yes · any key back ".into(),
         Prompt::Note => " note for the model (optional) · Enter rejects · Esc back ".into(),
         Prompt::Edit => " arguments (JSON) · Enter approves the edit · Esc back ".into(),
@@ -191,7 +211,10 @@ fn draw_help(f: &mut Frame<'_>, area: Rect, theme: &Theme) {
             if last.is_some() {
                 lines.push(Line::default());
             }
-            lines.push(Line::from(Span::styled(ctx.title(), theme.style(Role::Heading))));
+            lines.push(Line::from(Span::styled(
+                ctx.title(),
+                theme.style(Role::Heading),
+            )));
             last = Some(ctx);
         }
         lines.push(Line::from(vec![
@@ -215,7 +238,9 @@ fn draw_help(f: &mut Frame<'_>, area: Rect, theme: &Theme) {
         .title(" keys · any key closes ")
         .style(Style::default());
     f.render_widget(
-        Paragraph::new(lines).block(block).wrap(Wrap { trim: false }),
+        Paragraph::new(lines)
+            .block(block)
+            .wrap(Wrap { trim: false }),
         rect,
     );
 }

@@ -128,8 +128,26 @@ fn tui_start(env: &Env, i: usize) -> anyhow::Result<(Duration, Duration)> {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     };
     // The server and an idle pane first, so the figure is aios alone.
-    tmux(&["-f", "/dev/null", "new-session", "-d", "-s", "b", "-x", "120", "-y", "40", "cat"])?;
-    let mut cmd: Vec<String> = vec!["respawn-pane".into(), "-k".into(), "-t".into(), "b".into(), "env".into()];
+    tmux(&[
+        "-f",
+        "/dev/null",
+        "new-session",
+        "-d",
+        "-s",
+        "b",
+        "-x",
+        "120",
+        "-y",
+        "40",
+        "cat",
+    ])?;
+    let mut cmd: Vec<String> = vec![
+        "respawn-pane".into(),
+        "-k".into(),
+        "-t".into(),
+        "b".into(),
+        "env".into(),
+    ];
     for (k, v) in &env.vars {
         cmd.push(format!("{k}={v}"));
     }

@@ -103,7 +103,10 @@ fn ctrl_c_interrupts_a_turn_clears_the_input_then_exits_on_the_second_press() {
     type_text(&mut a, "draft");
     assert!(a.on_key(ctrl('c')).is_empty());
     assert!(a.editor.is_empty(), "Ctrl-C clears the input");
-    assert!(a.on_key(ctrl('c')).is_empty(), "the first press on an empty prompt only warns");
+    assert!(
+        a.on_key(ctrl('c')).is_empty(),
+        "the first press on an empty prompt only warns"
+    );
     assert_eq!(a.hint.as_deref(), Some("press Ctrl-C again to exit"));
     assert_eq!(a.on_key(ctrl('c')), [Effect::Quit]);
     // Another key between the two presses disarms.
@@ -119,7 +122,9 @@ fn y_approves_once_and_the_card_says_so() {
     started(&mut a);
     a.on_event(&ev(approval("c1", None)));
     let fx = a.on_key(key('y'));
-    assert!(matches!(&fx[..], [Effect::Decide { decision: Decision::Approve, confirm: None, needed }] if needed.call_id == "c1"));
+    assert!(
+        matches!(&fx[..], [Effect::Decide { decision: Decision::Approve, confirm: None, needed }] if needed.call_id == "c1")
+    );
     assert!(a.approvals.is_empty());
     let text = crate::transcript::ansi::to_text(&a.transcript.all_rows(80), false);
     assert!(text.contains("→ approved once"), "{text}");
@@ -134,14 +139,26 @@ fn n_takes_a_note_and_always_asks_first() {
     a.on_key(key('n'));
     type_text(&mut a, "not today");
     let fx = a.on_key(code(KeyCode::Enter));
-    assert!(matches!(&fx[..], [Effect::Decide { decision: Decision::Reject { note: Some(n) }, .. }] if n == "not today"));
+    assert!(
+        matches!(&fx[..], [Effect::Decide { decision: Decision::Reject { note: Some(n) }, .. }] if n == "not today")
+    );
     // The queue moves on to the second request.
     assert!(a.on_key(key('a')).is_empty());
-    assert!(a.hint.as_deref().is_some_and(|h| h.contains("saves a rule")));
+    assert!(
+        a.hint
+            .as_deref()
+            .is_some_and(|h| h.contains("saves a rule"))
+    );
     assert!(a.on_key(key('x')).is_empty(), "any other key goes back");
     a.on_key(key('a'));
     let fx = a.on_key(key('y'));
-    assert!(matches!(&fx[..], [Effect::Decide { decision: Decision::Always, .. }]));
+    assert!(matches!(
+        &fx[..],
+        [Effect::Decide {
+            decision: Decision::Always,
+            ..
+        }]
+    ));
 }
 
 #[test]
@@ -158,7 +175,9 @@ fn e_edits_the_arguments_and_bad_json_is_explained() {
     a.on_key(ctrl('u'));
     type_text(&mut a, r#"{"path":"/tmp/y"}"#);
     let fx = a.on_key(code(KeyCode::Enter));
-    assert!(matches!(&fx[..], [Effect::Decide { decision: Decision::Edit { args }, .. }] if args["path"] == "/tmp/y"));
+    assert!(
+        matches!(&fx[..], [Effect::Decide { decision: Decision::Edit { args }, .. }] if args["path"] == "/tmp/y")
+    );
 }
 
 #[test]
@@ -169,11 +188,16 @@ fn a_destructive_call_needs_its_name_typed() {
     assert!(a.on_key(key('y')).is_empty());
     type_text(&mut a, "/tmp/y");
     assert!(a.on_key(code(KeyCode::Enter)).is_empty());
-    assert_eq!(a.hint.as_deref(), Some("the name did not match; nothing was approved"));
+    assert_eq!(
+        a.hint.as_deref(),
+        Some("the name did not match; nothing was approved")
+    );
     a.on_key(key('y'));
     type_text(&mut a, "/tmp/x");
     let fx = a.on_key(code(KeyCode::Enter));
-    assert!(matches!(&fx[..], [Effect::Decide { decision: Decision::Approve, confirm: Some(c), .. }] if c == "/tmp/x"));
+    assert!(
+        matches!(&fx[..], [Effect::Decide { decision: Decision::Approve, confirm: Some(c), .. }] if c == "/tmp/x")
+    );
 }
 
 #[test]
@@ -233,13 +257,22 @@ fn busy_app(theme: Theme) -> App {
 
 #[test]
 fn screens_at_80x24_40x12_and_on_the_console() {
-    insta::assert_snapshot!("screen_80x24", screen(&mut busy_app(Theme::plain()), 80, 24));
-    insta::assert_snapshot!("screen_40x12", screen(&mut busy_app(Theme::plain()), 40, 12));
+    insta::assert_snapshot!(
+        "screen_80x24",
+        screen(&mut busy_app(Theme::plain()), 80, 24)
+    );
+    insta::assert_snapshot!(
+        "screen_40x12",
+        screen(&mut busy_app(Theme::plain()), 40, 12)
+    );
     let console = Theme {
         depth: ColorDepth::Ansi8,
         glyphs: Glyphs::CONSOLE,
     };
-    insta::assert_snapshot!("screen_console_80x10", screen(&mut busy_app(console), 80, 10));
+    insta::assert_snapshot!(
+        "screen_console_80x10",
+        screen(&mut busy_app(console), 80, 10)
+    );
     let mut help = busy_app(Theme::plain());
     help.help = true;
     insta::assert_snapshot!("screen_help_80x30", screen(&mut help, 80, 30));
