@@ -14,6 +14,7 @@
 pub mod app;
 pub mod editor;
 pub mod keymap;
+pub mod sgr;
 pub mod terminal;
 pub mod view;
 
@@ -250,4 +251,25 @@ fn user_host() -> String {
         .and_then(|h| h.into_string().ok())
         .unwrap_or_default();
     format!("{user}@{host}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::can_draw;
+
+    #[test]
+    fn terminals_without_an_alternate_screen_keep_line_mode() {
+        for t in [
+            "xterm-256color",
+            "tmux-256color",
+            "screen",
+            "linux",
+            "xterm",
+        ] {
+            assert!(can_draw(t), "{t}");
+        }
+        for t in ["", "dumb", "vt100", "vt52", "unknown"] {
+            assert!(!can_draw(t), "{t}");
+        }
+    }
 }

@@ -14,6 +14,7 @@ use crossterm::{cursor, execute};
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 
+use super::sgr::Sgr16;
 use crate::exit::{Exit, Failure};
 use crate::printer;
 
@@ -22,7 +23,7 @@ use crate::printer;
 static ACTIVE: AtomicBool = AtomicBool::new(false);
 
 /// The drawing surface.
-pub type Term = Terminal<CrosstermBackend<std::io::Stdout>>;
+pub type Term = Terminal<CrosstermBackend<Sgr16<std::io::Stdout>>>;
 
 /// Holds the terminal in the TUI's modes; dropping it restores them.
 pub struct Guard {
@@ -45,8 +46,8 @@ pub fn enter() -> Result<Guard, Failure> {
     let mut out = printer::terminal();
     execute!(out, EnterAlternateScreen, EnableBracketedPaste)
         .map_err(|e| fail("alternate screen", e))?;
-    let term =
-        Terminal::new(CrosstermBackend::new(printer::terminal())).map_err(|e| fail("size", e))?;
+    let term = Terminal::new(CrosstermBackend::new(Sgr16::new(printer::terminal())))
+        .map_err(|e| fail("size", e))?;
     Ok(Guard { term })
 }
 

@@ -155,39 +155,58 @@ fn input_title(app: &App) -> (String, bool) {
     (crate::sanitize::sanitize(&t).into_owned(), false)
 }
 
-/// user@host │ provider/model │ tokens │ cost │ latency │ approvals │ state.
+/// user@host │ provider/model │ tokens │ cost │ latency │ approvals │
+/// state. On a narrow terminal the least important parts go first
+/// (latency, cost, user@host, tokens), never the approvals or the state.
 pub fn status_line(app: &App, theme: &Theme, width: u16) -> Line<'static> {
     let t = &app.transcript.totals;
-    let mut parts: Vec<String> = vec![app.user_host.clone()];
+    // (drop order: lower goes first, text)
+    let mut parts: Vec<(u8, String)> = vec![(2, app.user_host.clone())];
     if !t.provider.is_empty() {
         if t.model.is_empty() {
-            parts.push(t.provider.clone());
+            parts.push((9, t.provider.clone()));
         } else {
-            parts.push(format!("{}/{}", t.provider, t.model));
+            parts.push((9, format!("{}/{}", t.provider, t.model)));
         }
     }
-    parts.push(format!("{}↑ {}↓ tok", t.input_tokens, t.output_tokens));
+    parts.push((3, format!("{}↑ {}↓ tok", t.input_tokens, t.output_tokens)));
     if let Some(c) = t.cost_usd {
-        parts.push(format!("${c:.4}"));
+        parts.push((1, format!("${c:.4}")));
     }
     if t.latency_ms > 0 {
-        parts.push(format_duration(t.latency_ms * 1000));
+        parts.push((0, format_duration(t.latency_ms * 1000)));
     }
     if !app.approvals.is_empty() {
-        parts.push(format!("{} approval(s) pending", app.approvals.len()));
+        parts.push((10, format!("{} approval(s) pending", app.approvals.len())));
     }
     if app.disconnected {
-        parts.push("disconnected".into());
+        parts.push((10, "disconnected".into()));
     } else if app.transcript.running {
         let s = theme.glyphs.spinner;
-        parts.push(format!("{} working", s[app.tick % s.len()]));
+        parts.push((10, format!("{} working", s[app.tick % s.len()])));
     }
     if app.scroll > 0 {
-        parts.push(format!("↑{} rows", app.scroll));
+        parts.push((4, format!("↑{} rows", app.scroll)));
     }
     let sep = if theme.glyphs.rounded { " │ " } else { " | " };
-    let mut text = format!(" {}", parts.join(sep));
     let w = usize::from(width);
+    let join = |parts: &[(u8, String)]| {
+        let texts: Vec<&str> = parts.iter().map(|p| p.1.as_str()).collect();
+        format!(" {}", texts.join(sep))
+    };
+    let mut text = join(&parts);
+    while crate::transcript::wrap::width(&text) > w && parts.len() > 1 {
+        let Some(lowest) = parts
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, p)| p.0)
+            .map(|(i, _)| i)
+        else {
+            break;
+        };
+        parts.remove(lowest);
+        text = join(&parts);
+    }
     let tw = crate::transcript::wrap::width(&text);
     if tw < w {
         text.push_str(&" ".repeat(w - tw));

@@ -156,7 +156,7 @@ fn tui_start(env: &Env, i: usize) -> anyhow::Result<(Duration, Duration)> {
     cmd.push("--no-autostart".into());
     let refs: Vec<&str> = cmd.iter().map(String::as_str).collect();
     let started = Instant::now();
-    tmux(&refs)?;
+    tmux(refs.as_slice())?;
     let mut paint = None;
     let result = loop {
         let screen = tmux(&["capture-pane", "-p", "-t", "b"])?;
