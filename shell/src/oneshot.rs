@@ -61,7 +61,7 @@ pub async fn run(cli: &Cli) -> Result<Exit, Failure> {
             } else {
                 None
             };
-            let code = conn.turn(text, lines.as_mut()).await;
+            let code = conn.turn(text, lines.as_mut(), None).await;
             conn.detach();
             code
         }
