@@ -123,6 +123,30 @@ impl Desk {
         }
     }
 
+    /// Send a decision the user made on the TUI's approval card straight
+    /// to toolsd. Returns toolsd's message (with any rule it wrote), or why
+    /// it did not accept; prints nothing, so it is safe under the TUI.
+    pub(crate) async fn send(
+        &mut self,
+        a: &ApprovalNeeded,
+        decision: Decision,
+        confirm: Option<String>,
+    ) -> Result<String, String> {
+        let answer = ApprovalAnswer {
+            session_id: self.session_id.clone(),
+            call_id: a.call_id.clone(),
+            call_hash: a.call_hash.clone(),
+            decision,
+            confirm,
+        };
+        let client = self.client().await.map_err(|f| f.message)?;
+        let ack = client.approve(answer).await.map_err(|e| e.message)?;
+        Ok(match ack.rule_written {
+            Some(rule) => format!("{}\nsaved rule:\n{rule}", ack.message),
+            None => ack.message,
+        })
+    }
+
     async fn client(&mut self) -> Result<&mut ToolsClient, Failure> {
         if self.client.is_none() {
             let channel = aios_proto::connect(&self.socket)

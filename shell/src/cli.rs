@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 /// aios — talk to your machine.
 ///
 /// With -p, runs one request and exits. With no arguments on a terminal,
-/// starts the line-mode conversation. With a prompt piped on stdin, runs it.
+/// starts the full-screen conversation (--line: the plain line mode). With a prompt piped on stdin, runs it.
 /// Exit codes: 0 success, 1 failed, 2 usage error, 3 refused or needs
 /// approval, 4 daemon unavailable.
 #[derive(Debug, Clone, Parser)]
@@ -44,6 +44,10 @@ pub struct Cli {
     /// Run CMD with /bin/sh (POSIX login-shell compatibility for ssh, scp, rsync).
     #[arg(short = 'c', value_name = "CMD", conflicts_with_all = ["prompt", "json"])]
     pub command_string: Option<String>,
+
+    /// Use the plain line mode even on a terminal (no full-screen TUI).
+    #[arg(long, visible_alias = "plain")]
+    pub line: bool,
 
     /// Subcommand.
     #[command(subcommand)]

@@ -9,6 +9,7 @@ use aios_proto::{
     TurnStatus,
 };
 use futures::StreamExt;
+use tokio::signal::unix::Signal;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::UnboundedReceiverStream;
 
@@ -90,11 +91,14 @@ impl Connection {
 
     /// Send one request and print events until its turn completes;
     /// approval requests are asked on `lines` (none: refused unless
-    /// `--approve=all`).
+    /// `--approve=all`). Ctrl-C is read from the caller's `sigint` when it
+    /// has one (line mode), so one handler owns it and no interrupt is left
+    /// pending for the prompt; otherwise from a handler of its own.
     pub(crate) async fn turn(
         &mut self,
         text: String,
         mut lines: Option<&mut Lines>,
+        mut sigint: Option<&mut Signal>,
     ) -> Result<Exit, Failure> {
         if self.ops.send(Op::UserInput { text }).is_err() {
             return Err(Failure::daemon("aiosd closed the session stream"));
@@ -104,7 +108,7 @@ impl Connection {
         loop {
             let next = tokio::select! {
                 e = self.events.next() => e,
-                _ = tokio::signal::ctrl_c() => {
+                () = interrupted(&mut sigint) => {
                     interrupts += 1;
                     if interrupts > 1 {
                         return Ok(Exit::Failed);
@@ -158,8 +162,26 @@ impl Connection {
         }
     }
 
+    /// Send an operation; `false` when the stream to aiosd is gone. The
+    /// TUI's own event loop reads [`Connection::events`].
+    pub(crate) fn send(&self, op: Op) -> bool {
+        self.ops.send(op).is_ok()
+    }
+
     /// Leave the session (it stays on aiosd).
     pub(crate) fn detach(&self) {
         let _ = self.ops.send(Op::Detach);
+    }
+}
+
+/// The next Ctrl-C: from the caller's handler, or a handler of its own.
+async fn interrupted(sigint: &mut Option<&mut Signal>) {
+    match sigint {
+        Some(s) => {
+            let _ = s.recv().await;
+        }
+        None => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }

@@ -16,7 +16,12 @@
 //! - [`launch`]: finding or starting the daemon set (DESIGN.md §8);
 //! - [`connection`]: one attached session, shared by the modes below;
 //! - [`oneshot`]: `aios -p`, piped prompts and `aios sessions`;
-//! - [`line`]: the plain line mode on a terminal;
+//! - [`transcript`]: the conversation as cells that draw themselves at a
+//!   width (pure, snapshot-tested); the TUI and the scrollback on exit
+//!   draw from it;
+//! - [`tui`]: the full-screen TUI, one event loop over terminal, session,
+//!   signals and a frame tick;
+//! - [`line`]: the plain line mode on a terminal (`--line`, or no TTY);
 //! - [`wait`]: waiting for absent daemons in line mode (login-shell use);
 //! - [`doctor`]: `aios doctor`;
 //! - [`service`]: `aios service ...`, the supervisor's control API.
@@ -41,6 +46,8 @@ pub mod render;
 pub mod sanitize;
 pub mod service;
 pub mod tools;
+pub mod transcript;
+pub mod tui;
 pub mod wait;
 
 use std::process::ExitCode;

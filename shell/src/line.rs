@@ -121,10 +121,16 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
             say(&f.message);
             continue;
         }
-        let turn = conn.turn(text.to_string(), Some(&mut term.lines)).await;
-        // A Ctrl-C during the turn interrupted it; it must not also cancel
-        // the next line or end a wait.
-        wait::forget_pending(&mut term.sigint);
+        // The turn reads Ctrl-C from this same handler, so the one that
+        // interrupted it is consumed there and cannot also cancel the next
+        // line or end a wait.
+        let turn = conn
+            .turn(
+                text.to_string(),
+                Some(&mut term.lines),
+                Some(&mut term.sigint),
+            )
+            .await;
         match turn {
             Ok(code) => last = code,
             // aiosd went away: the turn failed (said above, and by the

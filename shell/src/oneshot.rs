@@ -22,6 +22,8 @@ enum Mode {
     Once(String),
     /// Read requests line by line from a terminal.
     Lines,
+    /// The full-screen TUI.
+    Tui,
 }
 
 /// Entry for `aios` without a subcommand.
@@ -40,6 +42,7 @@ pub async fn run(cli: &Cli) -> Result<Exit, Failure> {
                 "--json needs a request: pass -p \"...\" or pipe it on stdin",
             ));
         }
+        None if crate::tui::wanted(cli) => Mode::Tui,
         None => Mode::Lines,
     };
     let config = aios_config::load(&cli.overrides())?;
@@ -58,11 +61,12 @@ pub async fn run(cli: &Cli) -> Result<Exit, Failure> {
             } else {
                 None
             };
-            let code = conn.turn(text, lines.as_mut()).await;
+            let code = conn.turn(text, lines.as_mut(), None).await;
             conn.detach();
             code
         }
         Mode::Lines => line::run(cli, &config, &paths).await,
+        Mode::Tui => crate::tui::run(cli, &config, &paths).await,
     }
 }
 

@@ -61,6 +61,21 @@ pub(crate) fn say(text: &str) {
     let _ = err.flush();
 }
 
+/// The terminal itself, for the full-screen TUI ([`crate::tui`]). What it
+/// draws comes from transcript cells, whose text was sanitized when it
+/// entered them ([`crate::transcript`]); the only escapes are ratatui's.
+pub(crate) fn terminal() -> std::io::Stdout {
+    std::io::stdout()
+}
+
+/// Text already sanitized and styled by [`crate::transcript::ansi`] (the
+/// transcript left in the scrollback when the TUI exits).
+pub(crate) fn rendered(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
+}
+
 /// Write to stdout; a closed pipe (`aios -p ... | head`) ends quietly with
 /// success, as ripgrep does.
 pub(crate) fn write_out(
@@ -210,8 +225,19 @@ mod tests {
     fn only_the_printer_touches_stdout_and_stderr() {
         let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
         let mut offenders = Vec::new();
-        for entry in std::fs::read_dir(&src).unwrap() {
-            let path = entry.unwrap().path();
+        let mut files = Vec::new();
+        let mut dirs = vec![src];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else {
+                    files.push(path);
+                }
+            }
+        }
+        for path in files {
             let name = path.file_name().unwrap().to_string_lossy().to_string();
             if name == "printer.rs" || !name.ends_with(".rs") {
                 continue;

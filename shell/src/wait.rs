@@ -210,12 +210,6 @@ pub async fn quit_requested(
     }
 }
 
-/// Forget a Ctrl-C already delivered (e.g. the one that interrupted the
-/// last turn, which the turn handled), so it does not end what comes next.
-pub fn forget_pending(sigint: &mut Signal) {
-    let _ = futures::FutureExt::now_or_never(sigint.recv());
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -44,7 +44,10 @@ impl Shell {
     fn spawn(env: &Env, args: &[&str]) -> Shell {
         let (master, slave) = open_pty();
         let mut cmd = env.cmd("aios");
-        cmd.args(args)
+        // These are the line mode's tests; the full-screen TUI has its own
+        // (tests/tests/tui.rs).
+        cmd.arg("--line")
+            .args(args)
             .stdin(slave.try_clone().unwrap())
             .stdout(slave.try_clone().unwrap())
             .stderr(slave);

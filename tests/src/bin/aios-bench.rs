@@ -8,6 +8,14 @@
 //!    runs with that user's kernel credentials.
 //! 2. `aios -p` cold start to first event with the daemons already running:
 //!    median wall time from spawn to the first JSON line on stdout.
+//! 3. The full-screen TUI in tmux (issue #10), daemons running: from
+//!    spawning the pane to the first drawn frame (the input box is on
+//!    screen) and to ready (the session's provider is in the status bar).
+//!    Polled with `capture-pane`, so each figure carries the poll's
+//!    granularity (about a millisecond).
+//! 4. Frame render time of the TUI with a 10,000-entry transcript at
+//!    200×50 on ratatui's `TestBackend`: the layout and drawing cost of one
+//!    frame, without the terminal's I/O.
 
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
@@ -22,6 +30,8 @@ use futures::StreamExt;
 const TOOL_CALLS: usize = 2000;
 const WARMUP: usize = 200;
 const COLD_STARTS: usize = 30;
+const TUI_STARTS: usize = 15;
+const FRAMES: usize = 500;
 
 fn main() -> anyhow::Result<()> {
     let env = Env::scripted(&serde_json::json!({"turns": [{"text": "ok"}]}));
@@ -54,6 +64,17 @@ fn main() -> anyhow::Result<()> {
     }
     cold.sort_unstable();
 
+    let (mut paint, mut ready) = (Vec::new(), Vec::new());
+    for i in 0..TUI_STARTS {
+        let (p, r) = tui_start(&env, i)?;
+        paint.push(p);
+        ready.push(r);
+    }
+    paint.sort_unstable();
+    ready.sort_unstable();
+    let (mut warm, cold_frame) = frame_render();
+    warm.sort_unstable();
+
     println!("| benchmark | n | p50 | p99 |");
     println!("|---|---|---|---|");
     println!(
@@ -71,7 +92,133 @@ fn main() -> anyhow::Result<()> {
         fmt(pct(&cold, 50)),
         fmt(pct(&cold, 99))
     );
+    println!(
+        "| TUI in tmux: spawn → first drawn frame (daemons running) | {TUI_STARTS} | {} | {} |",
+        fmt(pct(&paint, 50)),
+        fmt(pct(&paint, 99))
+    );
+    println!(
+        "| TUI in tmux: spawn → ready (session attached, status bar filled) | {TUI_STARTS} | {} | {} |",
+        fmt(pct(&ready, 50)),
+        fmt(pct(&ready, 99))
+    );
+    println!(
+        "| TUI frame render, 10,000-entry transcript, 200×50 (first frame: {}) | {FRAMES} | {} | {} |",
+        fmt(cold_frame),
+        fmt(pct(&warm, 50)),
+        fmt(pct(&warm, 99))
+    );
     Ok(())
+}
+
+/// One TUI start in a fresh tmux server: (first frame, ready).
+fn tui_start(env: &Env, i: usize) -> anyhow::Result<(Duration, Duration)> {
+    let socket = format!("aios-bench-{}-{i}", std::process::id());
+    let tmux = |args: &[&str]| -> anyhow::Result<String> {
+        let out = std::process::Command::new("tmux")
+            .arg("-L")
+            .arg(&socket)
+            .args(args)
+            .output()?;
+        anyhow::ensure!(
+            out.status.success(),
+            "tmux {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    // The server and an idle pane first, so the figure is aios alone.
+    tmux(&[
+        "-f",
+        "/dev/null",
+        "new-session",
+        "-d",
+        "-s",
+        "b",
+        "-x",
+        "120",
+        "-y",
+        "40",
+        "cat",
+    ])?;
+    let mut cmd: Vec<String> = vec![
+        "respawn-pane".into(),
+        "-k".into(),
+        "-t".into(),
+        "b".into(),
+        "env".into(),
+    ];
+    for (k, v) in &env.vars {
+        cmd.push(format!("{k}={v}"));
+    }
+    cmd.push("TERM=tmux-256color".into());
+    cmd.push(bin("aios").display().to_string());
+    cmd.push("--no-autostart".into());
+    let refs: Vec<&str> = cmd.iter().map(String::as_str).collect();
+    let started = Instant::now();
+    tmux(refs.as_slice())?;
+    let mut paint = None;
+    let result = loop {
+        let screen = tmux(&["capture-pane", "-p", "-t", "b"])?;
+        if paint.is_none() && screen.contains("request") {
+            paint = Some(started.elapsed());
+        }
+        if screen.contains("scripted") {
+            let ready = started.elapsed();
+            break Ok((paint.unwrap_or(ready), ready));
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            break Err(anyhow::anyhow!("the TUI did not come up:\n{screen}"));
+        }
+    };
+    let _ = tmux(&["kill-server"]);
+    result
+}
+
+/// Frame times with a 10,000-entry transcript at 200×50: every frame
+/// after the first, and the first (which lays out the visible cells).
+fn frame_render() -> (Vec<Duration>, Duration) {
+    use aios_shell::transcript::{Cell, Level, Theme};
+    use aios_shell::tui::{app::App, view};
+    use ratatui::{Terminal, backend::TestBackend};
+    let mut app = App::new(Theme::default(), "bench@host".into());
+    for i in 0..10_000 {
+        let cell = match i % 3 {
+            0 => Cell::User {
+                text: format!("request number {i}: why is the disk almost full?"),
+            },
+            1 => Cell::Assistant {
+                lines: vec![
+                    format!("## Answer {i}"),
+                    "The disk is **93%** full; `/var/log` is the largest directory, \
+                     followed by the apt cache and old kernels."
+                        .into(),
+                    "- journal: 4 GiB".into(),
+                    "- apt cache: 1 GiB".into(),
+                ],
+            },
+            _ => Cell::Notice {
+                level: Level::Info,
+                text: format!("notification {i}"),
+            },
+        };
+        app.transcript.push(cell);
+    }
+    let Ok(mut term) = Terminal::new(TestBackend::new(200, 50)) else {
+        return (vec![], Duration::ZERO);
+    };
+    let t = Instant::now();
+    let _ = term.draw(|f| view::draw(f, &mut app));
+    let first = t.elapsed();
+    let mut times = Vec::with_capacity(FRAMES);
+    for i in 0..FRAMES {
+        // Scroll a little each frame so some frames lay out new cells.
+        app.scroll = (i % 20) * 5;
+        let t = Instant::now();
+        let _ = term.draw(|f| view::draw(f, &mut app));
+        times.push(t.elapsed());
+    }
+    (times, first)
 }
 
 /// Cheapest real read tool: a listing of an empty directory.

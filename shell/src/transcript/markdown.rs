@@ -1,0 +1,190 @@
+//! Markdown of the assistant's answer, rendered line by line: headings,
+//! lists, quotes, fenced code blocks and inline emphasis/code. Line by
+//! line because streaming commits only completed lines; the one piece of
+//! state across lines is whether a code fence is open.
+//!
+//! The input is already sanitized; this only adds styles.
+
+use ratatui::text::{Line, Span};
+
+use super::theme::{Role, Theme};
+use super::wrap::width;
+
+/// What carries over from one line to the next.
+#[derive(Debug, Default, Clone)]
+pub struct MdState {
+    in_code: bool,
+}
+
+/// One rendered line and how far its continuation rows hang.
+pub struct MdLine {
+    /// The styled line.
+    pub line: Line<'static>,
+    /// Indent of wrapped continuation rows.
+    pub hang: usize,
+}
+
+/// Render one source line.
+pub fn line(src: &str, state: &mut MdState, theme: &Theme) -> MdLine {
+    let trimmed = src.trim_start();
+    if trimmed.starts_with("```") || trimmed.starts_with("~~~") {
+        state.in_code = !state.in_code;
+        let lang = trimmed.trim_start_matches(['`', '~']).trim();
+        let text = if state.in_code && !lang.is_empty() {
+            format!("  {lang}")
+        } else {
+            String::new()
+        };
+        return MdLine {
+            line: Line::from(Span::styled(text, theme.style(Role::Dim))),
+            hang: 0,
+        };
+    }
+    if state.in_code {
+        return MdLine {
+            line: Line::from(vec![
+                Span::raw("  "),
+                Span::styled(src.to_string(), theme.style(Role::Code)),
+            ]),
+            hang: 2,
+        };
+    }
+    let hashes = trimmed.chars().take_while(|c| *c == '#').count();
+    if (1..=6).contains(&hashes) && trimmed[hashes..].starts_with(' ') {
+        let text = trimmed[hashes..].trim();
+        return MdLine {
+            line: Line::from(Span::styled(text.to_string(), theme.style(Role::Heading))),
+            hang: 0,
+        };
+    }
+    let indent = &src[..src.len() - trimmed.len()];
+    if let Some(rest) = trimmed
+        .strip_prefix("- ")
+        .or_else(|| trimmed.strip_prefix("* "))
+        .or_else(|| trimmed.strip_prefix("+ "))
+    {
+        let mut spans = vec![Span::raw(format!("{indent}{} ", theme.glyphs.bullet))];
+        spans.extend(inline(rest, theme));
+        let hang = width(indent) + width(theme.glyphs.bullet) + 1;
+        return MdLine {
+            line: Line::from(spans),
+            hang,
+        };
+    }
+    let digits = trimmed.chars().take_while(char::is_ascii_digit).count();
+    if digits > 0 && trimmed[digits..].starts_with(". ") {
+        let marker = &trimmed[..digits + 2];
+        let mut spans = vec![Span::raw(format!("{indent}{marker}"))];
+        spans.extend(inline(&trimmed[digits + 2..], theme));
+        return MdLine {
+            line: Line::from(spans),
+            hang: width(indent) + marker.len(),
+        };
+    }
+    if let Some(rest) = trimmed.strip_prefix('>') {
+        let mut spans = vec![Span::styled(
+            format!("{} ", theme.glyphs.bar),
+            theme.style(Role::Dim),
+        )];
+        spans.extend(inline(rest.trim_start(), theme));
+        return MdLine {
+            line: Line::from(spans),
+            hang: 2,
+        };
+    }
+    MdLine {
+        line: Line::from(inline(src, theme)),
+        hang: 0,
+    }
+}
+
+/// Inline markup: `code`, **strong**, *emphasis* and _emphasis_. An
+/// unclosed marker is text.
+pub fn inline(src: &str, theme: &Theme) -> Vec<Span<'static>> {
+    let mut spans = Vec::new();
+    let mut plain = String::new();
+    let mut rest = src;
+    while let Some(c) = rest.chars().next() {
+        let found = match c {
+            '`' => delimited(rest, "`").map(|(inner, n)| (inner, n, Role::Code)),
+            '*' if rest.starts_with("**") => {
+                delimited(rest, "**").map(|(inner, n)| (inner, n, Role::Strong))
+            }
+            '*' | '_' => {
+                let d = if c == '*' { "*" } else { "_" };
+                delimited(rest, d)
+                    .filter(|(inner, _)| !inner.starts_with(' '))
+                    .map(|(inner, n)| (inner, n, Role::Emphasis))
+            }
+            _ => None,
+        };
+        match found {
+            Some((inner, consumed, role)) => {
+                if !plain.is_empty() {
+                    spans.push(Span::styled(
+                        std::mem::take(&mut plain),
+                        theme.style(Role::Text),
+                    ));
+                }
+                spans.push(Span::styled(inner.to_string(), theme.style(role)));
+                rest = &rest[consumed..];
+            }
+            None => {
+                plain.push(c);
+                rest = &rest[c.len_utf8()..];
+            }
+        }
+    }
+    if !plain.is_empty() || spans.is_empty() {
+        spans.push(Span::styled(plain, theme.style(Role::Text)));
+    }
+    spans
+}
+
+/// `d inner d` at the start of `s`: the inner text and the bytes used.
+fn delimited<'a>(s: &'a str, d: &str) -> Option<(&'a str, usize)> {
+    let body = s.strip_prefix(d)?;
+    let end = body.find(d)?;
+    if end == 0 {
+        return None;
+    }
+    Some((&body[..end], d.len() * 2 + end))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(spans: &[Span<'_>]) -> Vec<String> {
+        spans.iter().map(|s| s.content.to_string()).collect()
+    }
+
+    #[test]
+    fn inline_markup_is_split_into_styled_spans() {
+        let t = Theme::default();
+        let s = inline("use `ls -l` and **really** *read* it", &t);
+        assert_eq!(
+            text(&s),
+            ["use ", "ls -l", " and ", "really", " ", "read", " it"]
+        );
+        assert_eq!(s[1].style, t.style(Role::Code));
+        assert_eq!(s[3].style, t.style(Role::Strong));
+        assert_eq!(
+            text(&inline("2 * 3 * 4 and a_b", &t)),
+            ["2 * 3 * 4 and a_b"]
+        );
+        assert_eq!(text(&inline("unclosed `tick", &t)), ["unclosed `tick"]);
+    }
+
+    #[test]
+    fn fences_carry_across_lines() {
+        let t = Theme::default();
+        let mut st = MdState::default();
+        line("```rust", &mut st, &t);
+        let code = line("# not a heading", &mut st, &t);
+        assert_eq!(code.line.spans[1].content, "# not a heading");
+        line("```", &mut st, &t);
+        let h = line("# a heading", &mut st, &t);
+        assert_eq!(h.line.spans[0].content, "a heading");
+    }
+}

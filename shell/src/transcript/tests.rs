@@ -1,0 +1,265 @@
+//! Snapshots of whole conversations at several widths, 20 columns
+//! included, plain and in the console's 8 colours.
+
+use aios_proto::{
+    ApprovalNeeded, ErrorCode, EventKind, Preview, PreviewDetail, Risk, StepStatus, ToolStatus,
+    TurnStatus, Usage,
+};
+use serde_json::json;
+
+use super::*;
+
+fn t(id: &str) -> String {
+    id.to_string()
+}
+
+fn disk_turn() -> Vec<EventKind> {
+    vec![
+        EventKind::SessionStarted {
+            provider: t("scripted"),
+            model: t("script"),
+            resumed: false,
+        },
+        EventKind::TurnStarted {
+            turn_id: t("t1"),
+            input: t("why is the disk almost full?"),
+        },
+        EventKind::AssistantDelta {
+            turn_id: t("t1"),
+            text: t("Checking the root filesystem."),
+        },
+        EventKind::PlanProposed {
+            turn_id: t("t1"),
+            steps: vec![
+                t("fs.usage {\"path\":\"/\"}"),
+                t("fs.largest {\"path\":\"/var\"}"),
+            ],
+        },
+        EventKind::StepUpdate {
+            turn_id: t("t1"),
+            index: 0,
+            status: StepStatus::Done,
+        },
+        EventKind::StepUpdate {
+            turn_id: t("t1"),
+            index: 1,
+            status: StepStatus::Running,
+        },
+        EventKind::ToolCallBegin {
+            turn_id: t("t1"),
+            call_id: t("c1"),
+            tool: t("fs.usage"),
+            args: json!({"path": "/"}),
+            risk: Risk::Read,
+            rationale: t("See how full / is."),
+        },
+        EventKind::ToolOutputDelta {
+            call_id: t("c1"),
+            chunk: t("line 1\nline 2\nline 3\nline 4\nline 5\nline 6\nline 7\nline 8\n"),
+        },
+        EventKind::ToolCallEnd {
+            call_id: t("c1"),
+            status: ToolStatus::Ok,
+            result: json!({"use_percent": 93}),
+            duration_us: 1234,
+        },
+        EventKind::ToolCallBegin {
+            turn_id: t("t1"),
+            call_id: t("c2"),
+            tool: t("fs.largest"),
+            args: json!({"path": "/var", "top": 20}),
+            risk: Risk::Read,
+            rationale: String::new(),
+        },
+        EventKind::Usage(Usage {
+            input_tokens: 120,
+            output_tokens: 9,
+            cost_usd: None,
+            provider: t("scripted"),
+            model: t("script"),
+            latency_ms: 3,
+        }),
+        EventKind::AssistantDelta {
+            turn_id: t("t1"),
+            text: t(
+                "## Findings\n\nThe disk is **93%** full; `/var/log` is the largest:\n- journal: 4 GiB\n- apt cache: 1 GiB\n\n```sh\njournalctl --vacuum-time=7d\n```\nAsk me to clean ",
+            ),
+        },
+        EventKind::AssistantDelta {
+            turn_id: t("t1"),
+            text: t("it."),
+        },
+        EventKind::TurnCompleted {
+            turn_id: t("t1"),
+            status: TurnStatus::Completed,
+            message: String::new(),
+        },
+    ]
+}
+
+fn approval_turn() -> Vec<EventKind> {
+    vec![
+        EventKind::TurnStarted {
+            turn_id: t("t2"),
+            input: t("clean the old journal logs"),
+        },
+        EventKind::ApprovalRequested(Box::new(ApprovalNeeded {
+            call_id: t("c3"),
+            tool: t("fs.write"),
+            args: json!({"path": "/etc/motd", "content": "hello\n"}),
+            call_hash: t("abc"),
+            effect: Risk::Change,
+            resources: vec![t("file:/etc/motd")],
+            preview: Preview {
+                summary: t("write 6 bytes to /etc/motd"),
+                detail: PreviewDetail::Diff {
+                    path: t("/etc/motd"),
+                    unified: t("--- a/etc/motd\n+++ b/etc/motd\n@@ -1 +1 @@\n-welcome\n+hello\n"),
+                },
+            },
+            rationale: t("The user asked for a greeting."),
+            rule: t("default-ask-change"),
+            reason: t("changes need approval"),
+            confirm: None,
+        })),
+        EventKind::Error {
+            code: ErrorCode::MalformedToolCall,
+            message: t("the model sent \x1b[2Jarguments that are not JSON"),
+            fatal: false,
+        },
+        EventKind::TurnCompleted {
+            turn_id: t("t2"),
+            status: TurnStatus::Interrupted,
+            message: String::new(),
+        },
+    ]
+}
+
+fn render(events: &[EventKind], width: u16, theme: Theme) -> String {
+    let mut tr = Transcript::new(theme);
+    for e in events {
+        tr.apply(e);
+    }
+    ansi::to_text(&tr.all_rows(width), theme.depth != ColorDepth::None)
+}
+
+#[test]
+fn a_read_only_turn_at_80_40_and_20_columns() {
+    for w in [80u16, 40, 20] {
+        insta::assert_snapshot!(
+            format!("disk_turn_{w}"),
+            render(&disk_turn(), w, Theme::plain())
+        );
+    }
+}
+
+#[test]
+fn an_approval_card_with_a_diff_at_80_and_20_columns() {
+    for w in [80u16, 20] {
+        insta::assert_snapshot!(
+            format!("approval_{w}"),
+            render(&approval_turn(), w, Theme::plain())
+        );
+    }
+}
+
+#[test]
+fn the_console_theme_uses_eight_colours_and_cp437_glyphs() {
+    let console = Theme {
+        depth: ColorDepth::Ansi8,
+        glyphs: Glyphs::CONSOLE,
+    };
+    let text = render(&disk_turn(), 40, console).replace('\x1b', "^[");
+    insta::assert_snapshot!("disk_turn_console_40", text);
+}
+
+#[test]
+fn no_row_is_wider_than_the_width() {
+    let mut events = disk_turn();
+    events.extend(approval_turn());
+    for w in [1u16, 5, 20, 33, 80] {
+        let mut tr = Transcript::new(Theme::default());
+        for e in &events {
+            tr.apply(e);
+        }
+        for row in tr.all_rows(w) {
+            assert!(row.width() <= usize::from(w), "{w}: {row:?}");
+        }
+    }
+}
+
+#[test]
+fn streaming_commits_only_completed_lines() {
+    let mut tr = Transcript::new(Theme::plain());
+    tr.apply(&EventKind::AssistantDelta {
+        turn_id: t("t"),
+        text: t("first li"),
+    });
+    assert!(tr.is_empty(), "an unfinished line was committed");
+    tr.apply(&EventKind::AssistantDelta {
+        turn_id: t("t"),
+        text: t("ne\nsecond"),
+    });
+    let rows = ansi::to_text(&tr.window(80, 10, 0).0, false);
+    // The tail is drawn live, below the committed cell, but not committed.
+    assert_eq!(rows, "first line\nsecond\n\n");
+    assert_eq!(tr.len(), 1);
+    tr.flush_tail();
+    assert_eq!(
+        tr.cells().collect::<Vec<_>>(),
+        [&Cell::Assistant {
+            lines: vec![t("first line"), t("second")]
+        }]
+    );
+}
+
+#[test]
+fn the_window_lays_out_only_what_it_shows_and_clamps_scrolling() {
+    let mut tr = Transcript::new(Theme::plain());
+    for i in 0..10_000 {
+        tr.push(Cell::Notice {
+            level: Level::Info,
+            text: format!("entry {i}"),
+        });
+    }
+    let (rows, scroll) = tr.window(80, 4, 0);
+    assert_eq!(scroll, 0);
+    assert_eq!(
+        ansi::to_text(&rows, false),
+        "note: entry 9998\n\nnote: entry 9999\n\n"
+    );
+    let laid_out = tr.entries.iter().filter(|e| e.cache.is_some()).count();
+    assert!(
+        laid_out <= 3,
+        "{laid_out} cells laid out for a 4-row window"
+    );
+    let (rows, scroll) = tr.window(80, 2, 1_000_000);
+    assert_eq!(scroll, 20_000 - 2);
+    assert_eq!(ansi::to_text(&rows, false), "note: entry 0\n\n");
+}
+
+#[test]
+fn control_characters_in_event_text_are_shown_not_sent() {
+    let text = render(&approval_turn(), 80, Theme::plain());
+    assert!(!text.contains('\x1b'), "{text:?}");
+    assert!(text.contains("␛[2J"));
+}
+
+#[test]
+fn decisions_and_folding_change_the_cards() {
+    let mut tr = Transcript::new(Theme::plain());
+    for e in approval_turn().iter().chain(disk_turn().iter()) {
+        tr.apply(e);
+    }
+    tr.decided("c3", "approved once");
+    assert!(tr.toggle_expanded());
+    let text = ansi::to_text(&tr.all_rows(80), false);
+    assert!(text.contains("→ approved once"), "{text}");
+    assert!(text.contains("line 1"), "expanded output shows every line");
+    assert!(!tr.toggle_expanded());
+    let text = ansi::to_text(&tr.all_rows(80), false);
+    assert!(
+        !text.contains("line 1\n"),
+        "folded output hides early lines"
+    );
+}

@@ -1,0 +1,471 @@
+//! The TUI's state and how keys and session events change it. Pure: a key
+//! in, [`Effect`]s out. Widgets never call the backend; the event loop
+//! ([`super::run`]) carries out the effects (an operation to aiosd, a
+//! decision to toolsd, leaving).
+
+use std::collections::VecDeque;
+
+use aios_proto::{ApprovalNeeded, Decision, Event, EventKind, Op};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use serde_json::Value;
+
+use super::editor::Editor;
+use super::keymap::{self, Command, Context};
+use crate::input;
+use crate::transcript::{Level, Theme, Transcript};
+
+/// What the event loop must do for the state.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// Send an operation to aiosd.
+    Op(Op),
+    /// Send a decision to toolsd (never through aiosd).
+    Decide {
+        /// The request answered.
+        needed: Box<ApprovalNeeded>,
+        /// The decision.
+        decision: Decision,
+        /// The name typed for a destructive call.
+        confirm: Option<String>,
+    },
+    /// Redraw everything.
+    Redraw,
+    /// Leave the TUI.
+    Quit,
+}
+
+/// What the approval at the front of the queue is waiting for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Prompt {
+    /// One of y/s/a/n/e.
+    Choose,
+    /// `a` was pressed: `y` writes the rule, anything else goes back.
+    ConfirmAlways,
+    /// A note for the model (Enter rejects).
+    Note,
+    /// New arguments (Enter approves the edited call).
+    Edit,
+    /// The target's name, for a destructive call.
+    Confirm(Decision),
+}
+
+/// The TUI's whole state.
+#[derive(Debug)]
+pub struct App {
+    /// The conversation.
+    pub transcript: Transcript,
+    /// The request being typed.
+    pub editor: Editor,
+    /// A note, edited arguments or a typed name for the approval.
+    pub answer: Editor,
+    /// Approvals waiting, oldest first.
+    pub approvals: VecDeque<ApprovalNeeded>,
+    /// What the front approval waits for.
+    pub prompt: Prompt,
+    /// Help is open.
+    pub help: bool,
+    /// Rows scrolled up from the bottom.
+    pub scroll: usize,
+    /// Rows in a page (set by the view).
+    pub page: usize,
+    /// A Ctrl-C on an idle, empty prompt was pressed; the next one exits.
+    quit_armed: bool,
+    /// One line for the user above the input (a hint or an error).
+    pub hint: Option<String>,
+    /// `user@host` for the status bar.
+    pub user_host: String,
+    /// Spinner frame.
+    pub tick: usize,
+    /// The session stream is gone.
+    pub disconnected: bool,
+}
+
+impl App {
+    /// A fresh state.
+    pub fn new(theme: Theme, user_host: String) -> App {
+        App {
+            transcript: Transcript::new(theme),
+            editor: Editor::default(),
+            answer: Editor::default(),
+            approvals: VecDeque::new(),
+            prompt: Prompt::Choose,
+            help: false,
+            scroll: 0,
+            page: 10,
+            quit_armed: false,
+            hint: None,
+            user_host,
+            tick: 0,
+            disconnected: false,
+        }
+    }
+
+    /// The context keys are looked up in after the global ones.
+    fn context(&self) -> Context {
+        if !self.approvals.is_empty() && self.prompt == Prompt::Choose {
+            Context::Approval
+        } else {
+            Context::Input
+        }
+    }
+
+    /// Whether the answer editor (not the request) has the keyboard.
+    pub fn answering(&self) -> bool {
+        !self.approvals.is_empty()
+            && matches!(
+                self.prompt,
+                Prompt::Note | Prompt::Edit | Prompt::Confirm(_)
+            )
+    }
+
+    /// A session event arrived.
+    pub fn on_event(&mut self, e: &Event) {
+        self.transcript.apply(&e.kind);
+        match &e.kind {
+            EventKind::ApprovalRequested(a) => {
+                if self.approvals.is_empty() {
+                    self.prompt = Prompt::Choose;
+                }
+                self.approvals.push_back((**a).clone());
+                self.scroll = 0;
+            }
+            EventKind::TurnCompleted { .. } => {
+                // Whatever was not answered can no longer run.
+                for a in std::mem::take(&mut self.approvals) {
+                    self.transcript
+                        .decided(&a.call_id, "not answered: the turn ended");
+                }
+                self.prompt = Prompt::Choose;
+                self.answer.take();
+            }
+            _ => {}
+        }
+    }
+
+    /// Text pasted (bracketed paste): it goes in as typed, newlines kept.
+    pub fn on_paste(&mut self, text: &str) {
+        self.quit_armed = false;
+        if self.answering() {
+            self.answer.insert(text);
+        } else if self.approvals.is_empty() || self.prompt != Prompt::Choose {
+            self.editor.insert(text);
+        }
+    }
+
+    /// A key was pressed.
+    pub fn on_key(&mut self, k: KeyEvent) -> Vec<Effect> {
+        let armed = std::mem::take(&mut self.quit_armed);
+        if self.help {
+            // Any key closes help; it does nothing else.
+            self.help = false;
+            return vec![];
+        }
+        if let Some(cmd) = keymap::lookup(Context::Global, &k) {
+            return self.global(cmd, armed);
+        }
+        self.hint = None;
+        match self.context() {
+            Context::Approval => match keymap::lookup(Context::Approval, &k) {
+                Some(cmd) => self.choose(cmd),
+                None => {
+                    self.hint = Some("answer the approval: y, s, a, n or e".into());
+                    vec![]
+                }
+            },
+            _ if self.prompt == Prompt::ConfirmAlways && !self.approvals.is_empty() => {
+                if k.code == KeyCode::Char('y')
+                    && k.modifiers.difference(KeyModifiers::SHIFT).is_empty()
+                {
+                    self.finish(Decision::Always)
+                } else {
+                    self.prompt = Prompt::Choose;
+                    self.hint = Some("no rule written".into());
+                    vec![]
+                }
+            }
+            _ => self.edit_key(k),
+        }
+    }
+
+    fn global(&mut self, cmd: Command, armed: bool) -> Vec<Effect> {
+        match cmd {
+            Command::Interrupt => {
+                if self.transcript.running {
+                    self.hint = Some("interrupting…".into());
+                    return vec![Effect::Op(Op::Interrupt)];
+                }
+                if self.answering() {
+                    self.prompt = Prompt::Choose;
+                    self.answer.take();
+                    return vec![];
+                }
+                if !self.editor.is_empty() {
+                    self.editor.take();
+                    return vec![];
+                }
+                if armed {
+                    return vec![Effect::Quit];
+                }
+                self.quit_armed = true;
+                self.hint = Some("press Ctrl-C again to exit".into());
+                vec![]
+            }
+            Command::Eof if self.editor.is_empty() && !self.answering() => vec![Effect::Quit],
+            Command::PageUp => {
+                self.scroll = self.scroll.saturating_add(self.page.max(1));
+                vec![]
+            }
+            Command::PageDown => {
+                self.scroll = self.scroll.saturating_sub(self.page.max(1));
+                vec![]
+            }
+            Command::Bottom => {
+                self.scroll = 0;
+                vec![]
+            }
+            Command::ToggleOutput => {
+                self.transcript.toggle_expanded();
+                vec![]
+            }
+            Command::Redraw => vec![Effect::Redraw],
+            Command::Help => {
+                self.help = true;
+                vec![]
+            }
+            _ => vec![],
+        }
+    }
+
+    /// y/s/a/n/e on the front approval.
+    fn choose(&mut self, cmd: Command) -> Vec<Effect> {
+        let Some(a) = self.approvals.front() else {
+            return vec![];
+        };
+        match cmd {
+            Command::ApproveOnce => self.finish(Decision::Approve),
+            Command::ApproveSession => self.finish(Decision::Session),
+            Command::ApproveAlways => {
+                let on = if a.resources.is_empty() {
+                    "anything".to_string()
+                } else {
+                    a.resources.join(", ")
+                };
+                self.hint = Some(format!(
+                    "this saves a rule to your policy file allowing {} on {on} without asking — y to save, any other key to go back",
+                    a.tool
+                ));
+                self.prompt = Prompt::ConfirmAlways;
+                vec![]
+            }
+            Command::Reject => {
+                self.prompt = Prompt::Note;
+                self.answer.take();
+                vec![]
+            }
+            Command::Edit => {
+                let args = a.args.to_string();
+                self.prompt = Prompt::Edit;
+                self.answer.set(&args);
+                vec![]
+            }
+            _ => vec![],
+        }
+    }
+
+    /// A decision is made; a destructive call first needs its name typed.
+    fn finish(&mut self, decision: Decision) -> Vec<Effect> {
+        let needs_name = self
+            .approvals
+            .front()
+            .and_then(|a| a.confirm.as_ref())
+            .is_some_and(|n| !n.is_empty());
+        if needs_name && !matches!(self.prompt, Prompt::Confirm(_)) {
+            self.prompt = Prompt::Confirm(decision);
+            self.answer.take();
+            return vec![];
+        }
+        let confirm = if needs_name {
+            Some(self.answer.take().trim().to_string())
+        } else {
+            None
+        };
+        let Some(a) = self.approvals.pop_front() else {
+            return vec![];
+        };
+        let outcome = match &decision {
+            Decision::Approve => "approved once".to_string(),
+            Decision::Session => "approved for this session".to_string(),
+            Decision::Always => "always allowed (rule saved to your policy)".to_string(),
+            Decision::Reject { note: None } => "rejected".to_string(),
+            Decision::Reject { note: Some(n) } => format!("rejected: {n}"),
+            Decision::Edit { args } => format!("approved with edited arguments {args}"),
+        };
+        self.transcript.decided(&a.call_id, &outcome);
+        self.prompt = Prompt::Choose;
+        self.answer.take();
+        vec![Effect::Decide {
+            needed: Box::new(a),
+            decision,
+            confirm,
+        }]
+    }
+
+    /// Keys for the request editor or the answer editor.
+    fn edit_key(&mut self, k: KeyEvent) -> Vec<Effect> {
+        let answering = self.answering();
+        let cmd = keymap::lookup(Context::Input, &k);
+        let ed = if answering {
+            &mut self.answer
+        } else {
+            &mut self.editor
+        };
+        match cmd {
+            Some(Command::Submit) => {
+                return if answering {
+                    self.submit_answer()
+                } else {
+                    self.submit()
+                };
+            }
+            Some(Command::Newline) => ed.insert("\n"),
+            Some(Command::Cancel) => {
+                if answering {
+                    self.prompt = Prompt::Choose;
+                    self.answer.take();
+                }
+            }
+            Some(Command::Backspace) => ed.backspace(),
+            Some(Command::Delete) => ed.delete(),
+            Some(Command::Left) => ed.left(),
+            Some(Command::Right) => ed.right(),
+            Some(Command::Up) => ed.up(),
+            Some(Command::Down) => ed.down(),
+            Some(Command::Home) => ed.home(),
+            Some(Command::End) => ed.end(),
+            Some(Command::KillLine) => ed.kill_line(),
+            _ => {
+                if let KeyCode::Char(c) = k.code
+                    && k.modifiers.difference(KeyModifiers::SHIFT).is_empty()
+                {
+                    if c == '?' && !answering && ed.is_empty() {
+                        self.help = true;
+                    } else {
+                        ed.insert(c.encode_utf8(&mut [0; 4]));
+                    }
+                }
+            }
+        }
+        vec![]
+    }
+
+    fn submit(&mut self) -> Vec<Effect> {
+        let text = self.editor.text().trim().to_string();
+        match text.as_str() {
+            "" => return vec![],
+            "exit" | "quit" | "/quit" | "/exit" => return vec![Effect::Quit],
+            "/help" => {
+                self.editor.take();
+                self.help = true;
+                return vec![];
+            }
+            "/clear" => {
+                self.editor.take();
+                let theme = *self.transcript.theme();
+                let totals = self.transcript.totals.clone();
+                self.transcript = Transcript::new(theme);
+                self.transcript.totals = totals;
+                return vec![Effect::Redraw];
+            }
+            _ => {}
+        }
+        if self.disconnected {
+            self.hint = Some("aiosd is gone; leave with Ctrl-D and start aios again".into());
+            return vec![];
+        }
+        if self.transcript.running {
+            self.hint = Some("a turn is running: wait, or Ctrl-C to interrupt it".into());
+            return vec![];
+        }
+        if let Err(f) = input::validate(&text) {
+            self.hint = Some(f.message);
+            return vec![];
+        }
+        self.editor.take();
+        self.scroll = 0;
+        vec![Effect::Op(Op::UserInput { text })]
+    }
+
+    fn submit_answer(&mut self) -> Vec<Effect> {
+        match self.prompt.clone() {
+            Prompt::Note => {
+                let note = self.answer.take().trim().to_string();
+                let note = (!note.is_empty()).then_some(note);
+                self.finish(Decision::Reject { note })
+            }
+            Prompt::Edit => {
+                let text = self.answer.text().trim().to_string();
+                match serde_json::from_str::<Value>(&text) {
+                    Ok(v @ Value::Object(_)) => self.finish(Decision::Edit { args: v }),
+                    Ok(_) => {
+                        self.hint = Some(
+                            "the arguments must be a JSON object, e.g. {\"path\": \"/tmp/x\"}"
+                                .into(),
+                        );
+                        vec![]
+                    }
+                    Err(e) => {
+                        self.hint = Some(format!("that is not valid JSON: {e}"));
+                        vec![]
+                    }
+                }
+            }
+            Prompt::Confirm(decision) => {
+                let expected = self.approvals.front().and_then(|a| a.confirm.clone());
+                if Some(self.answer.text().trim().to_string()) == expected {
+                    self.finish(decision)
+                } else {
+                    self.answer.take();
+                    self.prompt = Prompt::Choose;
+                    self.hint = Some("the name did not match; nothing was approved".into());
+                    vec![]
+                }
+            }
+            Prompt::Choose | Prompt::ConfirmAlways => vec![],
+        }
+    }
+
+    /// `--approve=all`: approve the request as it arrives, as the user,
+    /// through the same path (toolsd records it in the ledger).
+    pub fn approve_all(&mut self, a: &ApprovalNeeded) -> Vec<Effect> {
+        let Some(i) = self.approvals.iter().position(|p| p.call_id == a.call_id) else {
+            return vec![];
+        };
+        let Some(a) = self.approvals.remove(i) else {
+            return vec![];
+        };
+        self.transcript
+            .decided(&a.call_id, "approved by --approve=all");
+        self.prompt = Prompt::Choose;
+        let confirm = a.confirm.clone();
+        vec![Effect::Decide {
+            needed: Box::new(a),
+            decision: Decision::Approve,
+            confirm,
+        }]
+    }
+
+    /// toolsd answered a decision (or could not be reached).
+    pub fn decision_result(&mut self, r: Result<String, String>) {
+        match r {
+            Ok(msg) if !msg.is_empty() => self.transcript.note(Level::Info, &msg),
+            Ok(_) => {}
+            Err(e) => self.transcript.note(
+                Level::Error,
+                &format!("toolsd did not accept the decision: {e}"),
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,292 @@
+//! Keys in, effects out: the approval flow, Ctrl-C and the editor, plus
+//! whole screens drawn on ratatui's `TestBackend` (snapshots at 80×24,
+//! 40×12 and the console theme).
+
+use aios_proto::{Event, EventKind, Preview, PreviewDetail, Risk, TurnStatus};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use serde_json::json;
+
+use super::*;
+use crate::transcript::{ColorDepth, Glyphs};
+
+fn key(c: char) -> KeyEvent {
+    KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)
+}
+
+fn code(c: KeyCode) -> KeyEvent {
+    KeyEvent::new(c, KeyModifiers::NONE)
+}
+
+fn ctrl(c: char) -> KeyEvent {
+    KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL)
+}
+
+fn ev(kind: EventKind) -> Event {
+    Event {
+        seq: 1,
+        session_id: "s".into(),
+        unix_ms: 0,
+        kind,
+    }
+}
+
+fn approval(call: &str, confirm: Option<&str>) -> EventKind {
+    EventKind::ApprovalRequested(Box::new(ApprovalNeeded {
+        call_id: call.into(),
+        tool: "fs.write".into(),
+        args: json!({"path": "/tmp/x", "content": "hi"}),
+        call_hash: "h".into(),
+        effect: if confirm.is_some() {
+            Risk::Destructive
+        } else {
+            Risk::Change
+        },
+        resources: vec!["file:/tmp/x".into()],
+        preview: Preview {
+            summary: "write 2 bytes to /tmp/x".into(),
+            detail: PreviewDetail::Diff {
+                path: "/tmp/x".into(),
+                unified: "--- a/tmp/x\n+++ b/tmp/x\n@@ -0,0 +1 @@\n+hi\n".into(),
+            },
+        },
+        rationale: "asked to".into(),
+        rule: "default".into(),
+        reason: "changes need approval".into(),
+        confirm: confirm.map(str::to_string),
+    }))
+}
+
+fn app() -> App {
+    App::new(Theme::plain(), "ada@box".into())
+}
+
+fn type_text(a: &mut App, s: &str) -> Vec<Effect> {
+    s.chars().flat_map(|c| a.on_key(key(c))).collect()
+}
+
+fn started(a: &mut App) {
+    a.on_event(&ev(EventKind::TurnStarted {
+        turn_id: "t".into(),
+        input: "do it".into(),
+    }));
+}
+
+#[test]
+fn enter_sends_the_request_and_alt_enter_breaks_the_line() {
+    let mut a = app();
+    type_text(&mut a, "two");
+    a.on_key(KeyEvent::new(KeyCode::Enter, KeyModifiers::ALT));
+    type_text(&mut a, "lines");
+    assert_eq!(
+        a.on_key(code(KeyCode::Enter)),
+        [Effect::Op(Op::UserInput {
+            text: "two\nlines".into()
+        })]
+    );
+    assert!(a.editor.is_empty());
+    a.on_paste("pasted\nblock");
+    assert_eq!(a.editor.text(), "pasted\nblock");
+}
+
+#[test]
+fn ctrl_c_interrupts_a_turn_clears_the_input_then_exits_on_the_second_press() {
+    let mut a = app();
+    started(&mut a);
+    assert_eq!(a.on_key(ctrl('c')), [Effect::Op(Op::Interrupt)]);
+    a.on_event(&ev(EventKind::TurnCompleted {
+        turn_id: "t".into(),
+        status: TurnStatus::Interrupted,
+        message: String::new(),
+    }));
+    type_text(&mut a, "draft");
+    assert!(a.on_key(ctrl('c')).is_empty());
+    assert!(a.editor.is_empty(), "Ctrl-C clears the input");
+    assert!(
+        a.on_key(ctrl('c')).is_empty(),
+        "the first press on an empty prompt only warns"
+    );
+    assert_eq!(a.hint.as_deref(), Some("press Ctrl-C again to exit"));
+    assert_eq!(a.on_key(ctrl('c')), [Effect::Quit]);
+    // Another key between the two presses disarms.
+    let mut b = app();
+    b.on_key(ctrl('c'));
+    b.on_key(code(KeyCode::Left));
+    assert!(b.on_key(ctrl('c')).is_empty());
+}
+
+#[test]
+fn y_approves_once_and_the_card_says_so() {
+    let mut a = app();
+    started(&mut a);
+    a.on_event(&ev(approval("c1", None)));
+    let fx = a.on_key(key('y'));
+    assert!(
+        matches!(&fx[..], [Effect::Decide { decision: Decision::Approve, confirm: None, needed }] if needed.call_id == "c1")
+    );
+    assert!(a.approvals.is_empty());
+    let text = crate::transcript::ansi::to_text(&a.transcript.all_rows(80), false);
+    assert!(text.contains("→ approved once"), "{text}");
+}
+
+#[test]
+fn n_takes_a_note_and_always_asks_first() {
+    let mut a = app();
+    started(&mut a);
+    a.on_event(&ev(approval("c1", None)));
+    a.on_event(&ev(approval("c2", None)));
+    a.on_key(key('n'));
+    type_text(&mut a, "not today");
+    let fx = a.on_key(code(KeyCode::Enter));
+    assert!(
+        matches!(&fx[..], [Effect::Decide { decision: Decision::Reject { note: Some(n) }, .. }] if n == "not today")
+    );
+    // The queue moves on to the second request.
+    assert!(a.on_key(key('a')).is_empty());
+    assert!(
+        a.hint
+            .as_deref()
+            .is_some_and(|h| h.contains("saves a rule"))
+    );
+    assert!(a.on_key(key('x')).is_empty(), "any other key goes back");
+    a.on_key(key('a'));
+    let fx = a.on_key(key('y'));
+    assert!(matches!(
+        &fx[..],
+        [Effect::Decide {
+            decision: Decision::Always,
+            ..
+        }]
+    ));
+}
+
+#[test]
+fn e_edits_the_arguments_and_bad_json_is_explained() {
+    let mut a = app();
+    started(&mut a);
+    a.on_event(&ev(approval("c1", None)));
+    a.on_key(key('e'));
+    assert_eq!(a.answer.text(), r#"{"content":"hi","path":"/tmp/x"}"#);
+    a.on_key(ctrl('u'));
+    type_text(&mut a, "[1]");
+    assert!(a.on_key(code(KeyCode::Enter)).is_empty());
+    assert!(a.hint.as_deref().is_some_and(|h| h.contains("JSON object")));
+    a.on_key(ctrl('u'));
+    type_text(&mut a, r#"{"path":"/tmp/y"}"#);
+    let fx = a.on_key(code(KeyCode::Enter));
+    assert!(
+        matches!(&fx[..], [Effect::Decide { decision: Decision::Edit { args }, .. }] if args["path"] == "/tmp/y")
+    );
+}
+
+#[test]
+fn a_destructive_call_needs_its_name_typed() {
+    let mut a = app();
+    started(&mut a);
+    a.on_event(&ev(approval("c1", Some("/tmp/x"))));
+    assert!(a.on_key(key('y')).is_empty());
+    type_text(&mut a, "/tmp/y");
+    assert!(a.on_key(code(KeyCode::Enter)).is_empty());
+    assert_eq!(
+        a.hint.as_deref(),
+        Some("the name did not match; nothing was approved")
+    );
+    a.on_key(key('y'));
+    type_text(&mut a, "/tmp/x");
+    let fx = a.on_key(code(KeyCode::Enter));
+    assert!(
+        matches!(&fx[..], [Effect::Decide { decision: Decision::Approve, confirm: Some(c), .. }] if c == "/tmp/x")
+    );
+}
+
+#[test]
+fn unanswered_approvals_close_with_the_turn() {
+    let mut a = app();
+    started(&mut a);
+    a.on_event(&ev(approval("c1", None)));
+    a.on_event(&ev(EventKind::TurnCompleted {
+        turn_id: "t".into(),
+        status: TurnStatus::Interrupted,
+        message: String::new(),
+    }));
+    assert!(a.approvals.is_empty());
+    assert!(a.on_key(key('y')).is_empty());
+    assert_eq!(a.editor.text(), "y", "keys go to the input again");
+}
+
+fn screen(a: &mut App, w: u16, h: u16) -> String {
+    let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
+    term.draw(|f| crate::tui::view::draw(f, a)).unwrap();
+    let buf = term.backend().buffer().clone();
+    let mut out = String::new();
+    for y in 0..h {
+        let mut line = String::new();
+        for x in 0..w {
+            line.push_str(buf[(x, y)].symbol());
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn busy_app(theme: Theme) -> App {
+    let mut a = App::new(theme, "ada@box".into());
+    a.on_event(&ev(EventKind::SessionStarted {
+        provider: "scripted".into(),
+        model: "script".into(),
+        resumed: false,
+    }));
+    started(&mut a);
+    a.on_event(&ev(EventKind::AssistantDelta {
+        turn_id: "t".into(),
+        text: "Writing the file.\n".into(),
+    }));
+    a.on_event(&ev(EventKind::ToolCallBegin {
+        turn_id: "t".into(),
+        call_id: "c0".into(),
+        tool: "fs.stat".into(),
+        args: json!({"path": "/tmp/x"}),
+        risk: Risk::Read,
+        rationale: String::new(),
+    }));
+    a.on_event(&ev(approval("c1", None)));
+    a
+}
+
+#[test]
+fn screens_at_80x24_40x12_and_on_the_console() {
+    insta::assert_snapshot!(
+        "screen_80x24",
+        screen(&mut busy_app(Theme::plain()), 80, 24)
+    );
+    insta::assert_snapshot!(
+        "screen_40x12",
+        screen(&mut busy_app(Theme::plain()), 40, 12)
+    );
+    let console = Theme {
+        depth: ColorDepth::Ansi8,
+        glyphs: Glyphs::CONSOLE,
+    };
+    insta::assert_snapshot!(
+        "screen_console_80x10",
+        screen(&mut busy_app(console), 80, 10)
+    );
+    let mut help = busy_app(Theme::plain());
+    help.help = true;
+    insta::assert_snapshot!("screen_help_80x30", screen(&mut help, 80, 30));
+}
+
+#[test]
+fn page_up_scrolls_and_is_clamped_at_the_top() {
+    let mut a = busy_app(Theme::plain());
+    screen(&mut a, 40, 12);
+    for _ in 0..50 {
+        a.on_key(code(KeyCode::PageUp));
+    }
+    let s = screen(&mut a, 40, 12);
+    assert!(s.contains("› do it"), "{s}");
+    a.on_key(ctrl('g'));
+    assert_eq!(a.scroll, 0);
+}

@@ -1,0 +1,275 @@
+//! The full-screen TUI: `aios` with a terminal on stdin and stdout.
+//!
+//! One `tokio::select!` loop owns everything that happens: terminal input
+//! (crossterm's `EventStream`; in raw mode Ctrl-C is a key, so the loop is
+//! its only owner), the session's events, the answers from toolsd,
+//! signals and a spinner tick that runs only while a turn does. Keys change
+//! the [`app::App`] state and come back as effects, which only this loop
+//! carries out. Redraws are requested by events and capped at one per
+//! [`FRAME`]; an idle shell sleeps in `select!` and uses no CPU.
+//!
+//! On exit the terminal is restored ([`terminal`]) and the conversation is
+//! printed to the normal scrollback from the same cells the screen drew.
+
+pub mod app;
+pub mod editor;
+pub mod keymap;
+pub mod sgr;
+pub mod terminal;
+pub mod view;
+
+use std::time::Duration;
+
+use aios_config::{Config, Daemon, Paths};
+use aios_proto::{ApprovalNeeded, Decision};
+use crossterm::event::{Event as TermEvent, EventStream, KeyEventKind};
+use futures::StreamExt;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::approve::Desk;
+use crate::cli::{ApproveMode, Cli};
+use crate::connection::Connection;
+use crate::exit::{Exit, Failure};
+use crate::launch;
+use crate::printer;
+use crate::transcript::{self, ColorDepth, Level, Theme};
+use app::{App, Effect};
+
+/// The shortest time between two frames (about 60 per second).
+pub const FRAME: Duration = Duration::from_millis(16);
+/// Spinner speed while a turn runs.
+const TICK: Duration = Duration::from_millis(120);
+
+/// A decision on its way to toolsd.
+type Decide = (Box<ApprovalNeeded>, Decision, Option<String>);
+
+/// Whether `aios` on this terminal should start the TUI: stdin and stdout
+/// are terminals, `--line` was not given and the terminal can draw it.
+pub fn wanted(cli: &Cli) -> bool {
+    use std::io::IsTerminal;
+    let term = std::env::var("TERM").unwrap_or_default();
+    !cli.line
+        && std::io::stdin().is_terminal()
+        && printer::terminal().is_terminal()
+        && can_draw(&term)
+}
+
+/// Whether a terminal of type `term` can hold the TUI. Without an
+/// alternate screen (`dumb`, the real DEC VT100/VT52 types a serial console
+/// announces) the TUI would overwrite what the user had on screen and the
+/// promise of an intact scrollback breaks, so those keep the line mode.
+pub fn can_draw(term: &str) -> bool {
+    !matches!(term, "" | "dumb" | "vt52" | "vt100" | "vt102" | "unknown")
+}
+
+/// Run the TUI until the user leaves.
+pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exit, Failure> {
+    // Connect before taking the screen: with the daemons up this costs
+    // milliseconds; with them down, the line mode's wait-and-reconnect
+    // (login-shell use, [`crate::wait`]) takes over on the plain terminal.
+    let opened = if cli.no_autostart {
+        Connection::open(cli, paths).await
+    } else {
+        match launch::ensure_running(cli, config, paths).await {
+            Ok(()) => Connection::open(cli, paths).await,
+            Err(f) => Err(f),
+        }
+    };
+    let mut conn = match opened {
+        Ok(conn) => conn,
+        Err(f) if f.code == Exit::DaemonUnavailable => {
+            printer::say(&f.message);
+            return crate::line::run(cli, config, paths).await;
+        }
+        Err(f) => return Err(f),
+    };
+    // Handled from before the screen is taken, so no signal can end the
+    // process with the terminal still in raw mode.
+    let sig = |k: SignalKind| {
+        signal(k).map_err(|e| Failure::new(Exit::Failed, format!("cannot handle signals: {e}")))
+    };
+    let (mut term_sig, mut hup, mut int) = (
+        sig(SignalKind::terminate())?,
+        sig(SignalKind::hangup())?,
+        sig(SignalKind::interrupt())?,
+    );
+    let theme = Theme::detect();
+    let mut app = App::new(theme, user_host());
+    let mut guard = terminal::enter()?;
+    draw(&mut guard, &mut app)?;
+
+    // Decisions go to toolsd from a task of their own, so the screen keeps
+    // drawing while toolsd answers; the answer comes back as an event.
+    let (decide_tx, mut decide_rx) = mpsc::unbounded_channel::<Decide>();
+    let (result_tx, mut result_rx) = mpsc::unbounded_channel::<Result<String, String>>();
+    let mut desk = Desk::new(
+        ApproveMode::Ask,
+        paths.socket(Daemon::Toolsd),
+        conn.session_id.clone(),
+    );
+    tokio::spawn(async move {
+        while let Some((a, decision, confirm)) = decide_rx.recv().await {
+            let r = desk.send(&a, decision, confirm).await;
+            if result_tx.send(r).is_err() {
+                break;
+            }
+        }
+    });
+
+    let mut input = EventStream::new();
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut last_draw = Instant::now();
+    let mut redraw_at: Option<Instant> = None;
+    let mut last = Exit::Success;
+    loop {
+        let mut effects = Vec::new();
+        tokio::select! {
+            ev = input.next() => match ev {
+                Some(Ok(TermEvent::Key(k))) if k.kind != KeyEventKind::Release => {
+                    effects = app.on_key(k);
+                }
+                Some(Ok(TermEvent::Paste(text))) => app.on_paste(&text),
+                Some(Ok(_)) => {}
+                // The terminal is gone (e.g. the ssh connection dropped).
+                Some(Err(_)) | None => break,
+            },
+            ev = conn.events.next(), if !app.disconnected => match ev {
+                Some(Ok(e)) => {
+                    if let aios_proto::EventKind::TurnCompleted { status, .. } = &e.kind {
+                        last = match status {
+                            aios_proto::TurnStatus::Completed => Exit::Success,
+                            aios_proto::TurnStatus::Refused => Exit::Refused,
+                            _ => Exit::Failed,
+                        };
+                    }
+                    app.on_event(&e);
+                    if cli.approve == ApproveMode::All
+                        && let aios_proto::EventKind::ApprovalRequested(a) = &e.kind
+                    {
+                        effects = app.approve_all(a);
+                    }
+                }
+                Some(Err(e)) => {
+                    app.disconnected = true;
+                    app.transcript.note(Level::Error, &format!("lost the connection to aiosd: {}", e.message));
+                    last = Exit::DaemonUnavailable;
+                }
+                None => {
+                    app.disconnected = true;
+                    app.transcript.note(Level::Error, "aiosd ended the session stream");
+                    last = Exit::DaemonUnavailable;
+                }
+            },
+            r = result_rx.recv() => if let Some(r) = r {
+                app.decision_result(r);
+            },
+            _ = tick.tick(), if app.transcript.running => app.tick += 1,
+            () = sleep_until(redraw_at), if redraw_at.is_some() => {}
+            _ = term_sig.recv() => break,
+            _ = hup.recv() => break,
+            _ = int.recv() => effects = app.on_key(crossterm::event::KeyEvent::new(
+                crossterm::event::KeyCode::Char('c'),
+                crossterm::event::KeyModifiers::CONTROL,
+            )),
+        }
+        let mut quit = false;
+        for e in effects {
+            match e {
+                Effect::Op(op) => {
+                    if !conn.send(op) {
+                        app.disconnected = true;
+                        app.transcript
+                            .note(Level::Error, "aiosd closed the session stream");
+                    }
+                }
+                Effect::Decide {
+                    needed,
+                    decision,
+                    confirm,
+                } => {
+                    let _ = decide_tx.send((needed, decision, confirm));
+                }
+                Effect::Redraw => {
+                    let _ = guard.term.clear();
+                }
+                Effect::Quit => quit = true,
+            }
+        }
+        if quit {
+            break;
+        }
+        // Every wake-up changed something; draw now, or at the next
+        // frame when the last one was too recent (a burst of deltas then
+        // costs one frame).
+        let now = Instant::now();
+        if now.duration_since(last_draw) >= FRAME {
+            draw(&mut guard, &mut app)?;
+            last_draw = now;
+            redraw_at = None;
+        } else if redraw_at.is_none() {
+            redraw_at = Some(last_draw + FRAME);
+        }
+    }
+    conn.detach();
+    let width = guard.term.size().map(|s| s.width).unwrap_or(80);
+    drop(guard);
+    // The conversation stays in the normal scrollback.
+    let rows = app.transcript.all_rows(width);
+    printer::rendered(&transcript::ansi::to_text(
+        &rows,
+        app.transcript.theme().depth != ColorDepth::None,
+    ));
+    Ok(last)
+}
+
+async fn sleep_until(t: Option<Instant>) {
+    match t {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn draw(guard: &mut terminal::Guard, app: &mut App) -> Result<(), Failure> {
+    guard
+        .term
+        .draw(|f| view::draw(f, app))
+        .map(|_| ())
+        .map_err(|e| Failure::new(Exit::Failed, format!("cannot draw on the terminal: {e}")))
+}
+
+fn user_host() -> String {
+    let user = nix::unistd::User::from_uid(nix::unistd::getuid())
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+        .unwrap_or_else(|| nix::unistd::getuid().to_string());
+    let host = nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_default();
+    format!("{user}@{host}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::can_draw;
+
+    #[test]
+    fn terminals_without_an_alternate_screen_keep_line_mode() {
+        for t in [
+            "xterm-256color",
+            "tmux-256color",
+            "screen",
+            "linux",
+            "xterm",
+        ] {
+            assert!(can_draw(t), "{t}");
+        }
+        for t in ["", "dumb", "vt100", "vt52", "unknown"] {
+            assert!(!can_draw(t), "{t}");
+        }
+    }
+}

@@ -1,0 +1,321 @@
+//! The full-screen TUI in a real terminal: tmux runs the real `aios`
+//! against the real daemons and the scripted provider; the tests type keys
+//! with `send-keys` and wait on `capture-pane` with a timeout, never a
+//! sleep.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use aios_tests::{Env, bin, wait_until};
+use serde_json::json;
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// One tmux server (its own socket) holding one pane that runs `aios`.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    /// Start `aios ARGS` in a `w`×`h` pane with `TERM=term` (and
+    /// `extra` variables), in `env`.
+    fn start(env: &Env, w: u16, h: u16, term: &str, extra: &[(&str, &str)], args: &[&str]) -> Tmux {
+        let socket = format!(
+            "aios-tui-{}-{}",
+            std::process::id(),
+            env.dir.path().file_name().unwrap().to_string_lossy()
+        );
+        let t = Tmux { socket };
+        // The pane's command is run directly (not through a shell) with
+        // exactly the environment the harness gives every `aios`.
+        let mut cmd: Vec<String> = vec!["env".into()];
+        for k in [
+            "AIOS_CONFIG",
+            "XDG_RUNTIME_DIR",
+            "XDG_STATE_HOME",
+            "OPENAI_API_KEY",
+            "ANTHROPIC_API_KEY",
+            "NO_COLOR",
+            "COLORTERM",
+        ] {
+            cmd.push("-u".into());
+            cmd.push(k.into());
+        }
+        for (k, v) in &env.vars {
+            if k != "NO_COLOR" {
+                cmd.push(format!("{k}={v}"));
+            }
+        }
+        cmd.push(format!("TERM={term}"));
+        for (k, v) in extra {
+            cmd.push(format!("{k}={v}"));
+        }
+        cmd.push(bin("aios").display().to_string());
+        cmd.extend(args.iter().map(|a| a.to_string()));
+        let (w, h) = (w.to_string(), h.to_string());
+        let mut new = vec![
+            "-f",
+            "/dev/null",
+            "new-session",
+            "-d",
+            "-s",
+            "t",
+            "-x",
+            w.as_str(),
+            "-y",
+            h.as_str(),
+        ];
+        let cmd_refs: Vec<&str> = cmd.iter().map(String::as_str).collect();
+        new.extend(cmd_refs);
+        t.ok(new.as_slice());
+        // Keep the pane after aios exits, to read what it left.
+        t.ok(&["set-option", "-t", "t", "remain-on-exit", "on"]);
+        t
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "tmux {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The visible screen, as text.
+    fn screen(&self) -> String {
+        self.ok(&["capture-pane", "-p", "-t", "t"])
+    }
+
+    /// The visible screen with its colour escapes.
+    fn screen_escaped(&self) -> String {
+        self.ok(&["capture-pane", "-p", "-e", "-t", "t"])
+    }
+
+    /// The normal screen plus its scrollback.
+    fn history(&self) -> String {
+        self.ok(&["capture-pane", "-p", "-S", "-", "-t", "t"])
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "t"];
+        args.extend_from_slice(keys);
+        self.ok(&args);
+    }
+
+    fn literal(&self, text: &str) {
+        self.ok(&["send-keys", "-t", "t", "-l", text]);
+    }
+
+    fn format(&self, f: &str) -> String {
+        self.ok(&["display-message", "-p", "-t", "t", f])
+            .trim()
+            .to_string()
+    }
+
+    /// Wait until the screen contains every one of `needles`.
+    fn wait_for(&self, needles: &[&str]) -> String {
+        wait_until(
+            &format!("{needles:?} on the screen"),
+            LIMIT,
+            || self.screen(),
+            || {
+                let s = self.screen();
+                needles.iter().all(|n| s.contains(n)).then_some(s)
+            },
+        )
+    }
+
+    /// Wait for aios to exit; its exit status.
+    fn wait_exit(&self) -> i32 {
+        wait_until(
+            "aios to exit",
+            LIMIT,
+            || self.screen(),
+            || match self
+                .format("#{pane_dead} #{pane_dead_status}")
+                .split_once(' ')
+            {
+                Some(("1", code)) => code.parse().ok(),
+                _ => None,
+            },
+        )
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.run(&["kill-server"]);
+    }
+}
+
+fn listing_script(dir: &std::path::Path) -> serde_json::Value {
+    json!({"turns": [
+        {"text": "Looking at the folder.",
+         "tool_calls": [{"name": "fs.list", "args": {"path": dir}}]},
+        {"text": "## Found\n\nThere is **one** file:\n- `notes.txt`\n"}
+    ]})
+}
+
+#[test]
+fn a_request_shows_its_tool_card_and_answer_and_exit_leaves_the_transcript() {
+    let data = tempfile::tempdir().unwrap();
+    std::fs::write(data.path().join("notes.txt"), "hi\n").unwrap();
+    let env = Env::scripted(&listing_script(data.path()));
+    let tmux = Tmux::start(&env, 80, 24, "xterm-256color", &[], &[]);
+    tmux.wait_for(&["request", "scripted"]);
+    assert_eq!(
+        tmux.format("#{alternate_on}"),
+        "1",
+        "the TUI uses the alternate screen"
+    );
+    tmux.literal("what is in the folder?");
+    tmux.keys(&["Enter"]);
+    let s = tmux.wait_for(&["fs.list", "ok", "There is one file:", "• notes.txt"]);
+    assert!(s.contains("› what is in the folder?"), "{s}");
+    assert!(s.contains("Found"), "{s}");
+    // Ctrl-D on the empty prompt leaves.
+    tmux.keys(&["C-d"]);
+    assert_eq!(tmux.wait_exit(), 0);
+    assert_eq!(
+        tmux.format("#{alternate_on}"),
+        "0",
+        "the terminal was not restored"
+    );
+    let history = tmux.history();
+    for seen in ["› what is in the folder?", "fs.list", "There is one file:"] {
+        assert!(
+            history.contains(seen),
+            "{seen:?} is not in the scrollback:\n{history}"
+        );
+    }
+}
+
+#[test]
+fn an_approval_card_answered_with_y_runs_the_change() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: changing files through toolsd needs the daemons to run as root");
+        return;
+    }
+    let data = tempfile::Builder::new()
+        .prefix("aios-tui")
+        .tempdir_in("/var/tmp")
+        .unwrap();
+    let target = data.path().join("greeting.txt");
+    let env = Env::scripted(&json!({"turns": [
+        {"text": "Writing the greeting.",
+         "tool_calls": [{"name": "fs.write", "args": {"path": target, "content": "hello\n"}}]},
+        {"text": "Written."}
+    ]}));
+    let tmux = Tmux::start(&env, 100, 30, "xterm-256color", &[], &[]);
+    tmux.wait_for(&["request"]);
+    tmux.literal("write a greeting");
+    tmux.keys(&["Enter"]);
+    let card = tmux.wait_for(&["? approve fs.write", "[y] once"]);
+    assert!(card.contains("approval(s) pending"), "{card}");
+    assert!(!target.exists(), "the change ran before it was approved");
+    tmux.keys(&["y"]);
+    tmux.wait_for(&["→ approved once", "Written."]);
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "hello\n");
+    tmux.keys(&["C-d"]);
+    assert_eq!(tmux.wait_exit(), 0);
+}
+
+#[test]
+fn ctrl_c_interrupts_streaming_and_twice_on_an_idle_prompt_exits() {
+    let chunks: Vec<String> = (0..300).map(|i| format!("part {i}\n")).collect();
+    let env = Env::scripted(&json!({"turns": [{"chunks": chunks, "delay_ms": 50}]}));
+    let tmux = Tmux::start(&env, 80, 24, "xterm-256color", &[], &[]);
+    tmux.wait_for(&["request"]);
+    tmux.literal("tell me a long story");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for(&["part 3"]);
+    tmux.keys(&["C-c"]);
+    let s = tmux.wait_for(&["warning: interrupted"]);
+    assert!(
+        !s.contains("part 299"),
+        "the answer was not interrupted: {s}"
+    );
+    tmux.keys(&["C-c"]);
+    tmux.wait_for(&["press Ctrl-C again to exit"]);
+    tmux.keys(&["C-c"]);
+    // The interrupted turn is the last one: exit 1, as in line mode.
+    assert_eq!(tmux.wait_exit(), 1);
+    assert_eq!(tmux.format("#{alternate_on}"), "0");
+    assert!(tmux.history().contains("part 3"));
+}
+
+#[test]
+fn the_linux_console_gets_eight_colours_and_cp437_glyphs() {
+    let data = tempfile::tempdir().unwrap();
+    std::fs::write(data.path().join("notes.txt"), "hi\n").unwrap();
+    let env = Env::scripted(&listing_script(data.path()));
+    let tmux = Tmux::start(&env, 80, 24, "linux", &[("COLORTERM", "truecolor")], &[]);
+    tmux.wait_for(&["request"]);
+    tmux.literal("list it");
+    tmux.keys(&["Enter"]);
+    let s = tmux.wait_for(&["√ ok", "- notes.txt"]);
+    assert!(
+        !s.contains('•') && !s.contains('✓') && !s.contains('╭'),
+        "{s}"
+    );
+    let escaped = tmux.screen_escaped();
+    // tmux re-encodes what it drew: only the eight base colours appear
+    // (30–37/40–47), no bright (90–97, 100–107), 256-colour or RGB ones.
+    let params = sgr_params(&escaped);
+    assert!(
+        params.iter().any(|p| (31..=37).contains(p)),
+        "no colour at all: {escaped:?}"
+    );
+    for p in &params {
+        assert!(
+            !matches!(p, 38 | 48 | 90..=97 | 100..=107),
+            "SGR {p} on an 8-colour console: {escaped:?}"
+        );
+    }
+    tmux.keys(&["C-d"]);
+    assert_eq!(tmux.wait_exit(), 0);
+}
+
+#[test]
+fn a_40_by_12_terminal_still_shows_the_answer_prompt_and_status() {
+    let data = tempfile::tempdir().unwrap();
+    std::fs::write(data.path().join("notes.txt"), "hi\n").unwrap();
+    let env = Env::scripted(&listing_script(data.path()));
+    let tmux = Tmux::start(&env, 40, 12, "xterm-256color", &[], &[]);
+    tmux.wait_for(&["request", "scripted"]);
+    tmux.literal("what is in the folder?");
+    tmux.keys(&["Enter"]);
+    let s = tmux.wait_for(&["• notes.txt", "scripted"]);
+    assert!(s.lines().all(|l| l.chars().count() <= 40), "{s}");
+    // Resize: the transcript reflows.
+    tmux.ok(&["resize-window", "-t", "t", "-x", "60", "-y", "12"]);
+    tmux.wait_for(&["There is one file:"]);
+    tmux.keys(&["C-d"]);
+    assert_eq!(tmux.wait_exit(), 0);
+}
+
+/// Every numeric parameter of every SGR sequence (`ESC [ … m`) in `text`.
+fn sgr_params(text: &str) -> Vec<u32> {
+    let mut out = Vec::new();
+    for part in text.split("\x1b[").skip(1) {
+        let Some(end) = part.find(|c: char| !(c.is_ascii_digit() || c == ';')) else {
+            continue;
+        };
+        if part[end..].starts_with('m') {
+            out.extend(part[..end].split(';').filter_map(|n| n.parse::<u32>().ok()));
+        }
+    }
+    out
+}
