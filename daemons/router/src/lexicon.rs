@@ -1,0 +1,57 @@
+//! The synonym table: groups of words users say for the same thing
+//! ("disk" / "storage" / "space"). A request term in a group also searches
+//! for the other members, at a discount, so vocabulary the tool authors did
+//! not use still finds the tool. Entries are plain words; they pass through
+//! the same stemmer as everything else when the router is built.
+
+/// One group per line. Keep groups narrow: a word that belongs to two
+/// meanings ("stop" a service vs a process) stays out of both.
+pub const SYNONYMS: &[&[&str]] = &[
+    &["disk", "storage", "space", "drive", "filesystem", "partition"],
+    &["port", "listening", "socket"],
+    &["ram", "memory", "mem"],
+    &["cpu", "processor", "cores"],
+    &["kill", "terminate", "signal"],
+    &["remove", "delete", "uninstall", "erase", "rm", "purge"],
+    &["install", "setup"],
+    &["shutdown", "poweroff", "power", "halt"],
+    &["ip", "address"],
+    &["temperature", "hot", "heat", "overheating", "thermal", "temp", "sensors"],
+    &["log", "journal", "syslog"],
+    &["package", "software", "apt"],
+    &["user", "account"],
+    &["folder", "directory", "dir"],
+    &["service", "daemon", "unit"],
+    &["schedule", "cron", "crontab", "job", "timer", "scheduled"],
+    &["firewall", "nftables", "iptables", "nft"],
+    &["upgrade", "update", "updates"],
+    &["gpu", "graphics", "video"],
+    &["permissions", "mode", "chmod"],
+    &["owner", "chown", "ownership"],
+    &["slow", "busy", "load", "sluggish", "laggy"],
+    &["big", "large", "huge", "size", "biggest", "largest"],
+    &["copy", "duplicate", "cp"],
+    &["move", "rename", "mv"],
+    &["create", "mkdir"],
+    &["ping", "reach", "reachable"],
+    &["interface", "nic", "wifi", "ethernet", "adapter"],
+    &["dns", "resolve", "nameserver", "resolver", "lookup"],
+    &["route", "gateway", "routing"],
+    &["clock", "time", "ntp", "timezone"],
+    &["admin", "sudo", "administrator", "sudoers"],
+    &["ssh", "sshd"],
+    &["usb", "thumb", "stick", "flash"],
+    &["priority", "nice", "renice"],
+    &["block", "deny", "ban", "drop"],
+    &["allow", "permit", "unblock"],
+    &["edit", "replace", "modify", "substitute"],
+    &["read", "cat", "contents"],
+    &["tail", "last", "latest", "recent"],
+    &["fail", "failed", "crash", "crashed", "dead", "broken"],
+    &["vacuum", "clean", "cleanup", "prune", "shrink"],
+    &["find", "search", "locate"],
+    &["top", "hog", "hogging", "eating", "busiest"],
+    &["reboot", "restart"],
+    &["hostname", "rename"],
+    &["dmesg", "kernel"],
+];
