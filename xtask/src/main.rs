@@ -47,7 +47,9 @@ fn run(args: &[String]) -> anyhow::Result<()> {
             println!("cargo xtask aios [ARGS]      release build, then run aios with ARGS");
             println!("cargo xtask test [-- ARGS]   build all binaries, run all tests");
             println!("cargo xtask bench            release build, print benchmark table");
-            println!("cargo xtask eval tools [--subset N] [--k K] [--json] [--ablate]  tool-choice evaluation");
+            println!(
+                "cargo xtask eval tools [--subset N] [--k K] [--json] [--ablate]  tool-choice evaluation"
+            );
             println!("cargo xtask model fetch [NAME] [--verify]  fetch and verify a local model");
             println!("cargo xtask kernel           build the minimal kernel (cached)");
             println!("cargo xtask rootfs [--full]  build the root filesystem (initramfs)");

@@ -47,7 +47,9 @@ const CATASTROPHIC: &[(&str, &str)] = &[
 
 /// Verbs and objects whose combination is catastrophic ("format the main
 /// disk", "wipe the hard drive", "delete every file on the system").
-const DESTROY_VERBS: &[&str] = &["format", "wipe", "erase", "destroy", "nuke", "shred", "zero out"];
+const DESTROY_VERBS: &[&str] = &[
+    "format", "wipe", "erase", "destroy", "nuke", "shred", "zero out",
+];
 const WHOLE_OBJECTS: &[&str] = &[
     "disk",
     "drive",
@@ -90,9 +92,32 @@ const DELETE_ALL: &[&str] = &[
 
 /// Whole messages that are social, not requests.
 const SOCIAL: &[&str] = &[
-    "hi", "hello", "hey", "hiya", "yo", "thanks", "thank you", "thx", "cheers", "ok", "okay",
-    "good morning", "good evening", "good night", "bye", "goodbye", "see you", "how are you",
-    "who are you", "what can you do", "help", "nice", "great", "cool", "awesome", "lol",
+    "hi",
+    "hello",
+    "hey",
+    "hiya",
+    "yo",
+    "thanks",
+    "thank you",
+    "thx",
+    "cheers",
+    "ok",
+    "okay",
+    "good morning",
+    "good evening",
+    "good night",
+    "bye",
+    "goodbye",
+    "see you",
+    "how are you",
+    "who are you",
+    "what can you do",
+    "help",
+    "nice",
+    "great",
+    "cool",
+    "awesome",
+    "lol",
 ];
 
 /// Openings of general-knowledge questions and creative asks.
@@ -131,9 +156,28 @@ const KNOWLEDGE: &[&str] = &[
 /// Words that tie a question to this machine: "what is a zombie process"
 /// is knowledge, "what is using my disk" is not.
 const DEICTIC: &[&str] = &[
-    "my ", "mine", "this machine", "this box", "this server", "this system", "this computer",
-    "here", "installed", "running", "on the server", "our ", " we ", "/", "~", "pid", "currently",
-    "right now", "is there", "are there", "do i have", "am i",
+    "my ",
+    "mine",
+    "this machine",
+    "this box",
+    "this server",
+    "this system",
+    "this computer",
+    "here",
+    "installed",
+    "running",
+    "on the server",
+    "our ",
+    " we ",
+    "/",
+    "~",
+    "pid",
+    "currently",
+    "right now",
+    "is there",
+    "are there",
+    "do i have",
+    "am i",
 ];
 
 /// Classify one request. Pure and cheap (a few substring scans).
@@ -160,16 +204,31 @@ pub fn classify(request: &str) -> Intent {
             reason: "deletes the system or locks everyone out",
         };
     }
-    let bare = text.trim_end_matches(['!', '.', '?', ' ']).trim_start();
-    let bare = bare
+    let plain: String = text
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || c == '\'' {
+                c
+            } else {
+                ' '
+            }
+        })
+        .collect();
+    let plain: Vec<&str> = plain.split_whitespace().collect();
+    let joined = plain.join(" ");
+    let bare = joined
         .strip_suffix(" aios")
-        .or_else(|| bare.strip_suffix(" there"))
-        .unwrap_or(bare);
-    if SOCIAL.contains(&bare) {
+        .or_else(|| joined.strip_suffix(" there"))
+        .unwrap_or(&joined);
+    let thanks = matches!(plain.first(), Some(&"thanks" | &"thx" | &"cheers"))
+        || plain.starts_with(&["thank", "you"]);
+    if SOCIAL.contains(&bare) || (thanks && plain.len() <= 5) {
         return Intent::NoTool { reason: "social" };
     }
     let padded = format!(" {text} ");
-    if KNOWLEDGE.iter().any(|k| text.starts_with(k) || text.contains(&format!(" {k}")))
+    if KNOWLEDGE
+        .iter()
+        .any(|k| text.starts_with(k) || text.contains(&format!(" {k}")))
         && !DEICTIC.iter().any(|d| padded.contains(d))
     {
         return Intent::NoTool {
@@ -236,6 +295,8 @@ mod tests {
     fn social_and_knowledge_need_no_tool() {
         assert!(no_tool("hi"));
         assert!(no_tool("Thanks!"));
+        assert!(no_tool("thanks, that's all"));
+        assert!(!no_tool("thanks, now restart nginx and check the logs"));
         assert!(no_tool("explain what a zombie process is"));
         assert!(no_tool("what is a subnet mask?"));
         assert!(!no_tool("what is using my disk"));

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use crate::text::{edit_distance, stem, terms};
+use crate::text::{edit_distance, is_stop, stem, terms, words};
 use crate::{Candidate, ToolDoc};
 
 /// Tunables of retrieval. [`Default`] is what the evaluation chose; the
@@ -65,6 +65,9 @@ pub(crate) struct Index {
     /// Weighted length of each tool's text.
     lengths: Vec<f32>,
     avg_length: f32,
+    /// Every word of the tools' texts as written (lower-cased) → its term,
+    /// for typo correction before stemming.
+    surface: HashMap<String, String>,
     /// Stemmed synonym groups, term → the other members.
     synonyms: HashMap<String, Vec<String>>,
     options: RouterOptions,
@@ -74,6 +77,7 @@ impl Index {
     pub(crate) fn build(tools: &[ToolDoc], options: RouterOptions) -> Self {
         let mut postings: HashMap<String, Vec<(usize, Posting)>> = HashMap::new();
         let mut lengths = Vec::with_capacity(tools.len());
+        let mut surface: HashMap<String, String> = HashMap::new();
         for (i, tool) in tools.iter().enumerate() {
             let mut tf: HashMap<String, f32> = HashMap::new();
             let mut length = 0.0;
@@ -83,7 +87,9 @@ impl Index {
                 (tool.description.as_str(), options.description_weight),
                 (examples.as_str(), options.example_weight),
             ] {
-                for term in terms(text) {
+                for word in words(text).filter(|w| !is_stop(w)) {
+                    let term = stem(&word);
+                    surface.entry(word).or_insert_with(|| term.clone());
                     *tf.entry(term).or_default() += weight;
                     length += weight;
                 }
@@ -111,57 +117,87 @@ impl Index {
             postings,
             lengths,
             avg_length,
+            surface,
             synonyms,
             options,
         }
     }
 
     /// The weighted query: each term the user typed (weight 1), its
-    /// corrections when it is unknown, and its synonyms. A term reached
-    /// twice keeps its highest weight.
+    /// corrections when it is unknown, its synonyms, and for a shell
+    /// command typed as the first word, the words of the tool doing the
+    /// same. A term reached twice keeps its highest weight.
     fn expand(&self, request: &str) -> HashMap<String, f32> {
         let mut query: HashMap<String, f32> = HashMap::new();
-        let mut add = |term: &str, weight: f32, query: &mut HashMap<String, f32>| {
+        let add = |term: &str, weight: f32, query: &mut HashMap<String, f32>| {
             let w = query.entry(term.to_string()).or_default();
             *w = w.max(weight);
         };
-        for term in terms(request) {
-            let mut base = vec![(term.clone(), 1.0)];
-            if !self.postings.contains_key(&term) && self.options.fuzzy {
-                base.extend(self.corrections(&term));
+        let mut seeds: Vec<(String, f32)> = Vec::new();
+        for (i, word) in words(request).enumerate() {
+            let command = (i == 0)
+                .then(|| crate::lexicon::COMMANDS.iter().find(|(c, _)| *c == word))
+                .flatten();
+            if let Some((_, meaning)) = command {
+                seeds.extend(terms(meaning).into_iter().map(|t| (t, 1.0)));
+                continue;
             }
-            for (t, w) in base {
-                add(&t, w, &mut query);
-                if self.options.synonyms
-                    && let Some(others) = self.synonyms.get(&t)
-                {
-                    for o in others {
-                        add(o, w * self.options.synonym_weight, &mut query);
-                    }
+            if is_stop(&word) {
+                continue;
+            }
+            let term = stem(&word);
+            // A word the synonym table knows is a real word, not a typo.
+            let known = self.postings.contains_key(&term) || self.synonyms.contains_key(&term);
+            if !known && self.options.fuzzy {
+                seeds.extend(self.corrections(&word, &term));
+            }
+            seeds.push((term, 1.0));
+        }
+        for (t, w) in seeds {
+            add(&t, w, &mut query);
+            if self.options.synonyms
+                && let Some(others) = self.synonyms.get(&t)
+            {
+                for o in others {
+                    add(o, w * self.options.synonym_weight, &mut query);
                 }
             }
         }
         query
     }
 
-    /// Indexed terms nearest to an unknown `term`: edit distance 1 for
-    /// words of 4–6 letters, 2 for longer ones; shorter words are too
-    /// ambiguous to correct. Only the nearest distance found is used.
-    fn corrections(&self, term: &str) -> Vec<(String, f32)> {
-        let len = term.chars().count();
-        if len < 4 {
-            return Vec::new();
-        }
-        let max = if len >= 7 { 2 } else { 1 };
+    /// Indexed terms nearest to an unknown word, compared both as typed
+    /// against the words of the tools ("runing" → "running" → `run`) and
+    /// stemmed against the index terms: edit distance 1 for words of 4–6
+    /// letters, 2 for longer ones; shorter words are too ambiguous to
+    /// correct. Only the nearest distance found is used.
+    fn corrections(&self, word: &str, term: &str) -> Vec<(String, f32)> {
+        let limit = |w: &str| match w.chars().count() {
+            0..=3 => None,
+            4..=6 => Some(1),
+            _ => Some(2),
+        };
+        let surface = limit(word).into_iter().flat_map(|max| {
+            self.surface
+                .iter()
+                .map(move |(s, stem)| (word, max, s.as_str(), stem.as_str()))
+        });
+        let stems = limit(term).into_iter().flat_map(|max| {
+            self.postings
+                .keys()
+                .map(move |k| (term, max, k.as_str(), k.as_str()))
+        });
         let mut best = usize::MAX;
         let mut out: Vec<(String, usize)> = Vec::new();
-        for candidate in self.postings.keys() {
-            if let Some(d) = edit_distance(term, candidate, max.min(best)) {
+        for (probe, max, candidate, target) in surface.chain(stems) {
+            if let Some(d) = edit_distance(probe, candidate, max.min(best)) {
                 if d < best {
                     best = d;
                     out.clear();
                 }
-                out.push((candidate.clone(), d));
+                if !out.iter().any(|(t, _)| t == target) {
+                    out.push((target.to_string(), d));
+                }
             }
         }
         let weight = |d: usize| {
@@ -197,7 +233,8 @@ impl Index {
             .collect();
         // Ties break by name so results are stable across builds.
         ranked.sort_by(|(a, sa), (b, sb)| {
-            sb.total_cmp(sa).then_with(|| self.names[*a].cmp(&self.names[*b]))
+            sb.total_cmp(sa)
+                .then_with(|| self.names[*a].cmp(&self.names[*b]))
         });
         ranked
             .into_iter()

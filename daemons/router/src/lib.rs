@@ -168,7 +168,10 @@ mod tests {
     fn ranks_the_matching_tool_first() {
         let r = Router::new(&tools()).unwrap();
         assert_eq!(r.route("is my disk full", 3)[0].name, "fs.usage");
-        assert_eq!(r.route("what ports are listening", 3)[0].name, "net.listening");
+        assert_eq!(
+            r.route("what ports are listening", 3)[0].name,
+            "net.listening"
+        );
     }
 
     #[test]
@@ -209,7 +212,10 @@ mod tests {
     #[test]
     fn decide_gates_before_retrieval() {
         let r = Router::new(&tools()).unwrap();
-        assert!(matches!(r.decide("rm -rf /", 3).intent, Intent::Refuse { .. }));
+        assert!(matches!(
+            r.decide("rm -rf /", 3).intent,
+            Intent::Refuse { .. }
+        ));
         assert!(r.decide("hello", 3).candidates.is_empty());
         assert_eq!(r.decide("disk full?", 3).intent, Intent::Tool);
     }

@@ -8,12 +8,12 @@
 /// nginx fail" lean on them.
 const STOP_WORDS: &[&str] = &[
     "a", "about", "an", "and", "any", "are", "as", "at", "be", "been", "but", "by", "can", "could",
-    "did", "do", "does", "for", "from", "get", "give", "have", "i", "i'm", "im", "in", "into", "is",
-    "it", "its", "it's", "just", "let", "lets", "let's", "me", "my", "mine", "of", "on", "or",
-    "our", "please", "pls", "plz", "quick", "quickly", "right", "so", "some", "tell", "that",
-    "the", "their", "them", "then", "there", "these", "this", "those", "to", "u", "us", "was",
-    "we", "what", "whats", "what's", "which", "will", "with", "would", "you", "your", "hey", "hi",
-    "can't", "cant", "now", "want", "need", "like", "also", "too", "ok", "okay", "thanks",
+    "did", "do", "does", "for", "from", "get", "give", "have", "i", "i'm", "im", "in", "into",
+    "is", "it", "its", "it's", "just", "me", "my", "mine", "of", "on", "or", "our", "please",
+    "pls", "plz", "quick", "quickly", "right", "so", "some", "tell", "that", "the", "their",
+    "them", "then", "there", "these", "this", "those", "to", "u", "us", "was", "we", "what",
+    "whats", "what's", "which", "will", "with", "would", "you", "your", "hey", "hi", "can't",
+    "cant", "now", "want", "need", "like", "also", "too", "ok", "okay", "thanks",
 ];
 
 /// Terms of `text`, in order, stemmed; stop words and bare numbers dropped.
@@ -33,7 +33,8 @@ pub fn words(text: &str) -> impl Iterator<Item = String> + '_ {
         .filter(|w| !w.is_empty() && !w.chars().all(|c| c.is_ascii_digit()))
 }
 
-fn is_stop(word: &str) -> bool {
+/// Whether `word` (lower-cased) is a stop word.
+pub fn is_stop(word: &str) -> bool {
     STOP_WORDS.contains(&word)
 }
 
@@ -83,11 +84,13 @@ fn undouble(s: &str) -> String {
 /// Optimal-string-alignment edit distance (insert, delete, substitute,
 /// swap two neighbours), giving up early once it exceeds `max`.
 pub fn edit_distance(a: &str, b: &str, max: usize) -> Option<usize> {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    if a.len().abs_diff(b.len()) > max {
+    // Most candidates differ in length by more than `max`: reject them
+    // before allocating anything.
+    if a.chars().count().abs_diff(b.chars().count()) > max {
         return None;
     }
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
     let w = b.len() + 1;
     let mut d = vec![0usize; (a.len() + 1) * w];
     for j in 0..=b.len() {
@@ -122,7 +125,10 @@ mod tests {
     #[test]
     fn splits_tool_names_and_paths() {
         assert_eq!(terms("fs.usage"), ["fs", "usage"]);
-        assert_eq!(terms("tail /var/log/auth.log"), ["tail", "var", "log", "auth", "log"]);
+        assert_eq!(
+            terms("tail /var/log/auth.log"),
+            ["tail", "var", "log", "auth", "log"]
+        );
         assert_eq!(terms("sec.failed_logins"), ["sec", "fail", "login"]);
     }
 

@@ -38,8 +38,20 @@ fn set_covers_the_whole_catalogue_with_new_phrasings() {
         .filter(|n| !covered.contains(n))
         .collect();
     assert!(missing.is_empty(), "tools without a case: {missing:?}");
-    assert!(cases.iter().filter(|c| c.expected == Expected::NoTool).count() >= 10);
-    assert!(cases.iter().filter(|c| c.expected == Expected::Refuse).count() >= 8);
+    assert!(
+        cases
+            .iter()
+            .filter(|c| c.expected == Expected::NoTool)
+            .count()
+            >= 10
+    );
+    assert!(
+        cases
+            .iter()
+            .filter(|c| c.expected == Expected::Refuse)
+            .count()
+            >= 8
+    );
     let examples: HashSet<String> = tools
         .iter()
         .flat_map(|t| t.examples.iter().map(|e| e.to_lowercase()))
@@ -66,7 +78,10 @@ fn retrieval_meets_the_measured_floors() {
     assert!(report.recall_at_3() >= RECALL_AT_3, "{text}");
     assert!(report.recall_at_k() >= RECALL_AT_6, "{text}");
     assert_eq!(report.refused, report.refuse_cases, "{text}");
-    assert!(report.no_tool_spotted * 10 >= report.no_tool_cases * 8, "{text}");
+    assert!(
+        report.no_tool_spotted * 10 >= report.no_tool_cases * 8,
+        "{text}"
+    );
     assert_eq!(report.gated_wrongly, 0, "{text}");
 }
 

@@ -39,7 +39,9 @@ fn parse_flags(args: &[String]) -> anyhow::Result<Flags> {
     let mut it = args.iter();
     match it.next().map(String::as_str) {
         Some("tools") => {}
-        other => bail!("usage: aios-eval tools [--subset N] [--k K] [--json] [--ablate] [--file PATH] (got {other:?})"),
+        other => bail!(
+            "usage: aios-eval tools [--subset N] [--k K] [--json] [--ablate] [--file PATH] (got {other:?})"
+        ),
     }
     while let Some(a) = it.next() {
         let mut value = |name: &str| {
@@ -48,8 +50,18 @@ fn parse_flags(args: &[String]) -> anyhow::Result<Flags> {
                 .with_context(|| format!("{name} needs a value"))
         };
         match a.as_str() {
-            "--subset" => flags.subset = Some(value("--subset")?.parse().context("--subset: a number of cases")?),
-            "--k" => flags.k = value("--k")?.parse().context("--k: a number of candidates")?,
+            "--subset" => {
+                flags.subset = Some(
+                    value("--subset")?
+                        .parse()
+                        .context("--subset: a number of cases")?,
+                )
+            }
+            "--k" => {
+                flags.k = value("--k")?
+                    .parse()
+                    .context("--k: a number of candidates")?
+            }
             "--file" => flags.file = PathBuf::from(value("--file")?),
             "--json" => flags.json = true,
             "--ablate" => flags.ablate = true,
@@ -100,14 +112,21 @@ fn main() -> anyhow::Result<()> {
     let mut chooser = chooser();
     let report = run(&router, &cases, flags.k, chooser.as_deref_mut());
 
-    let ablations = if flags.ablate { ablate(&tools, &cases, flags.k)? } else { Vec::new() };
+    let ablations = if flags.ablate {
+        ablate(&tools, &cases, flags.k)?
+    } else {
+        Vec::new()
+    };
 
     if flags.json {
         let mut v = report.to_json();
         if let Some(o) = v.as_object_mut() {
             o.insert("tools".into(), tools.len().into());
             o.insert("cases".into(), cases.len().into());
-            o.insert("build_ms_median".into(), (build_median.as_secs_f64() * 1e3).into());
+            o.insert(
+                "build_ms_median".into(),
+                (build_median.as_secs_f64() * 1e3).into(),
+            );
             if !ablations.is_empty() {
                 let rows: Vec<serde_json::Value> = ablations
                     .iter()
@@ -134,7 +153,12 @@ fn main() -> anyhow::Result<()> {
         if !ablations.is_empty() {
             println!("ablations (recall@1 / @3 / @{}):", flags.k);
             for (name, r1, r3, rk) in &ablations {
-                println!("  {name:<28} {:5.1} {:5.1} {:5.1}", r1 * 100.0, r3 * 100.0, rk * 100.0);
+                println!(
+                    "  {name:<28} {:5.1} {:5.1} {:5.1}",
+                    r1 * 100.0,
+                    r3 * 100.0,
+                    rk * 100.0
+                );
             }
         }
     }
@@ -150,11 +174,37 @@ fn ablate(
     let d = RouterOptions::default();
     let variants: [(&str, RouterOptions); 6] = [
         ("default", d),
-        ("no synonyms", RouterOptions { synonyms: false, ..d }),
+        (
+            "no synonyms",
+            RouterOptions {
+                synonyms: false,
+                ..d
+            },
+        ),
         ("no typo correction", RouterOptions { fuzzy: false, ..d }),
-        ("neither", RouterOptions { synonyms: false, fuzzy: false, ..d }),
-        ("no examples", RouterOptions { example_weight: 0.0, ..d }),
-        ("equal field weights", RouterOptions { name_weight: 1.0, example_weight: 1.0, ..d }),
+        (
+            "neither",
+            RouterOptions {
+                synonyms: false,
+                fuzzy: false,
+                ..d
+            },
+        ),
+        (
+            "no examples",
+            RouterOptions {
+                example_weight: 0.0,
+                ..d
+            },
+        ),
+        (
+            "equal field weights",
+            RouterOptions {
+                name_weight: 1.0,
+                example_weight: 1.0,
+                ..d
+            },
+        ),
     ];
     let mut out = Vec::new();
     for (name, options) in variants {

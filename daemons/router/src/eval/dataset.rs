@@ -83,13 +83,17 @@ pub fn parse_cases(text: &str, tools: &HashSet<&str>) -> Result<Vec<Case>, Route
         if raw.is_empty() || raw.starts_with('#') {
             continue;
         }
-        let bad = |msg: String| RouterError::new(RouterErrorKind::InvalidEval, format!("line {line}: {msg}"));
+        let bad = |msg: String| {
+            RouterError::new(RouterErrorKind::InvalidEval, format!("line {line}: {msg}"))
+        };
         let l: Line = serde_json::from_str(raw).map_err(|e| bad(e.to_string()))?;
         if l.request.trim().is_empty() {
             return Err(bad("empty request".into()));
         }
         let expected = match (l.tool, l.refuse) {
-            (Some(_), true) => return Err(bad("a case cannot both name a tool and be refused".into())),
+            (Some(_), true) => {
+                return Err(bad("a case cannot both name a tool and be refused".into()));
+            }
             (None, true) => Expected::Refuse,
             (None, false) => Expected::NoTool,
             (Some(tool), false) => {
@@ -150,11 +154,18 @@ mod tests {
 
     #[test]
     fn errors_name_the_line() {
-        let err = parse_cases("\n{\"request\": \"x\", \"tool\": \"fs.nope\"}", &known()).unwrap_err();
+        let err =
+            parse_cases("\n{\"request\": \"x\", \"tool\": \"fs.nope\"}", &known()).unwrap_err();
         assert!(err.to_string().starts_with("line 2:"), "{err}");
         assert!(err.to_string().contains("fs.nope"));
         assert!(parse_cases("{\"request\": \"x\", \"tol\": 1}", &known()).is_err());
-        assert!(parse_cases("{\"request\": \"x\", \"tool\": \"fs.du\", \"refuse\": true}", &known()).is_err());
+        assert!(
+            parse_cases(
+                "{\"request\": \"x\", \"tool\": \"fs.du\", \"refuse\": true}",
+                &known()
+            )
+            .is_err()
+        );
     }
 
     #[test]

@@ -62,7 +62,12 @@ pub struct Report {
 }
 
 /// Route every case (and, with a chooser, choose), collecting the figures.
-pub fn run(router: &Router, cases: &[Case], k: usize, mut chooser: Option<&mut dyn Chooser>) -> Report {
+pub fn run(
+    router: &Router,
+    cases: &[Case],
+    k: usize,
+    mut chooser: Option<&mut dyn Chooser>,
+) -> Report {
     let mut r = Report {
         k,
         chooser: chooser.as_ref().map(|c| c.label()),
@@ -74,7 +79,10 @@ pub fn run(router: &Router, cases: &[Case], k: usize, mut chooser: Option<&mut d
         r.routing.push(start.elapsed());
         let names: Vec<&str> = routing.candidates.iter().map(|c| c.name.as_str()).collect();
         let got = match &routing.intent {
-            Intent::Tool => format!("[{}]", names.iter().take(3).copied().collect::<Vec<_>>().join(", ")),
+            Intent::Tool => format!(
+                "[{}]",
+                names.iter().take(3).copied().collect::<Vec<_>>().join(", ")
+            ),
             Intent::NoTool { reason } => format!("no tool ({reason})"),
             Intent::Refuse { reason } => format!("refuse ({reason})"),
         };
@@ -146,7 +154,9 @@ pub fn run(router: &Router, cases: &[Case], k: usize, mut chooser: Option<&mut d
         };
         if !right {
             let expected = match &case.expected {
-                Expected::Tool { tool, args, .. } => format!("{tool} {}", Value::Object(args.clone())),
+                Expected::Tool { tool, args, .. } => {
+                    format!("{tool} {}", Value::Object(args.clone()))
+                }
                 Expected::NoTool => "no tool".into(),
                 Expected::Refuse => "refuse".into(),
             };
@@ -242,12 +252,31 @@ impl Report {
             out.push('\n');
         };
         line(format!("router, k = {}", self.k));
-        line(format!("  recall@1   {}", pct(self.hits_at_1, self.tool_cases)));
-        line(format!("  recall@3   {}", pct(self.hits_at_3, self.tool_cases)));
-        line(format!("  recall@{:<3} {}", self.k, pct(self.hits_at_k, self.tool_cases)));
-        line(format!("  no tool    {}", pct(self.no_tool_spotted, self.no_tool_cases)));
-        line(format!("  refused    {}", pct(self.refused, self.refuse_cases)));
-        line(format!("  tool cases gated away wrongly: {}", self.gated_wrongly));
+        line(format!(
+            "  recall@1   {}",
+            pct(self.hits_at_1, self.tool_cases)
+        ));
+        line(format!(
+            "  recall@3   {}",
+            pct(self.hits_at_3, self.tool_cases)
+        ));
+        line(format!(
+            "  recall@{:<3} {}",
+            self.k,
+            pct(self.hits_at_k, self.tool_cases)
+        ));
+        line(format!(
+            "  no tool    {}",
+            pct(self.no_tool_spotted, self.no_tool_cases)
+        ));
+        line(format!(
+            "  refused    {}",
+            pct(self.refused, self.refuse_cases)
+        ));
+        line(format!(
+            "  tool cases gated away wrongly: {}",
+            self.gated_wrongly
+        ));
         line(format!(
             "  routing    p50 {:.1} µs, p95 {:.1} µs ({} requests)",
             self.routing_p50().as_secs_f64() * 1e6,
@@ -256,11 +285,20 @@ impl Report {
         ));
         if let Some(label) = &self.chooser {
             line(format!("chooser: {label}"));
-            line(format!("  tool accuracy      {}", pct(self.tool_correct, self.tool_cases)));
-            line(format!("  argument accuracy  {}", pct(self.args_correct, self.tool_cases)));
+            line(format!(
+                "  tool accuracy      {}",
+                pct(self.tool_correct, self.tool_cases)
+            ));
+            line(format!(
+                "  argument accuracy  {}",
+                pct(self.args_correct, self.tool_cases)
+            ));
             line(format!(
                 "  no tool / refuse   {}",
-                pct(self.non_tool_correct, self.no_tool_cases + self.refuse_cases)
+                pct(
+                    self.non_tool_correct,
+                    self.no_tool_cases + self.refuse_cases
+                )
             ));
             line(format!(
                 "  choose     p50 {:.0} ms, p95 {:.0} ms",
@@ -271,13 +309,19 @@ impl Report {
         if !self.routing_misses.is_empty() {
             line(format!("routing misses ({}):", self.routing_misses.len()));
             for m in &self.routing_misses {
-                line(format!("  l{:<4} {:<50} want {:<18} got {}", m.line, m.request, m.expected, m.got));
+                line(format!(
+                    "  l{:<4} {:<50} want {:<18} got {}",
+                    m.line, m.request, m.expected, m.got
+                ));
             }
         }
         if !self.choice_misses.is_empty() {
             line(format!("choice misses ({}):", self.choice_misses.len()));
             for m in &self.choice_misses {
-                line(format!("  l{:<4} {:<50} want {} got {}", m.line, m.request, m.expected, m.got));
+                line(format!(
+                    "  l{:<4} {:<50} want {} got {}",
+                    m.line, m.request, m.expected, m.got
+                ));
             }
         }
         out
