@@ -3,11 +3,11 @@
 //! expansion by the synonym table and by typo correction against the
 //! index's own vocabulary. Everything lives in a few small maps: 89 tools
 //! make a vocabulary of about a thousand terms, so brute force is cheap and
-//! the whole build is well under a millisecond (see `docs/ROUTER.md`).
+//! the whole build takes about 2 ms (see `docs/ROUTER.md`).
 
 use std::collections::HashMap;
 
-use crate::text::{edit_distance, is_stop, stem, terms, words};
+use crate::text::{edit_distance_chars, is_stop, stem, terms, words};
 use crate::{Candidate, ToolDoc};
 
 /// Tunables of retrieval. [`Default`] is what the evaluation chose; the
@@ -65,9 +65,11 @@ pub(crate) struct Index {
     /// Weighted length of each tool's text.
     lengths: Vec<f32>,
     avg_length: f32,
-    /// Every word of the tools' texts as written (lower-cased) → its term,
-    /// for typo correction before stemming.
-    surface: HashMap<String, String>,
+    /// Typo-correction vocabulary: every word of the tools' texts as
+    /// written (lower-cased) and every term, split into characters, with
+    /// the term each stands for. Sorted by length, so a scan can skip the
+    /// words too long or too short to be within reach.
+    vocabulary: Vec<(Vec<char>, String)>,
     /// Stemmed synonym groups, term → the other members.
     synonyms: HashMap<String, Vec<String>>,
     options: RouterOptions,
@@ -104,6 +106,13 @@ impl Index {
         } else {
             (lengths.iter().sum::<f32>() / lengths.len() as f32).max(1.0)
         };
+        let mut vocabulary: Vec<(Vec<char>, String)> = surface
+            .into_iter()
+            .map(|(word, term)| (word.chars().collect(), term))
+            .chain(postings.keys().map(|t| (t.chars().collect(), t.clone())))
+            .collect();
+        vocabulary.sort_unstable_by(|a, b| a.0.len().cmp(&b.0.len()).then_with(|| a.cmp(b)));
+        vocabulary.dedup();
         let mut synonyms: HashMap<String, Vec<String>> = HashMap::new();
         for group in crate::lexicon::SYNONYMS {
             let stems: Vec<String> = group.iter().map(|w| stem(w)).collect();
@@ -117,7 +126,7 @@ impl Index {
             postings,
             lengths,
             avg_length,
-            surface,
+            vocabulary,
             synonyms,
             options,
         }
@@ -172,31 +181,35 @@ impl Index {
     /// letters, 2 for longer ones; shorter words are too ambiguous to
     /// correct. Only the nearest distance found is used.
     fn corrections(&self, word: &str, term: &str) -> Vec<(String, f32)> {
-        let limit = |w: &str| match w.chars().count() {
+        let limit = |w: &[char]| match w.len() {
             0..=3 => None,
             4..=6 => Some(1),
             _ => Some(2),
         };
-        let surface = limit(word).into_iter().flat_map(|max| {
-            self.surface
-                .iter()
-                .map(move |(s, stem)| (word, max, s.as_str(), stem.as_str()))
-        });
-        let stems = limit(term).into_iter().flat_map(|max| {
-            self.postings
-                .keys()
-                .map(move |k| (term, max, k.as_str(), k.as_str()))
-        });
+        let word: Vec<char> = word.chars().collect();
+        let term: Vec<char> = term.chars().collect();
+        let mut scratch = Vec::new();
         let mut best = usize::MAX;
         let mut out: Vec<(String, usize)> = Vec::new();
-        for (probe, max, candidate, target) in surface.chain(stems) {
-            if let Some(d) = edit_distance(probe, candidate, max.min(best)) {
-                if d < best {
-                    best = d;
-                    out.clear();
+        for probe in [&word, &term] {
+            let Some(max) = limit(probe) else {
+                continue;
+            };
+            let lo = probe.len().saturating_sub(max);
+            let first = self.vocabulary.partition_point(|(c, _)| c.len() < lo);
+            for (candidate, target) in &self.vocabulary[first..] {
+                if candidate.len() > probe.len() + max {
+                    break;
                 }
-                if !out.iter().any(|(t, _)| t == target) {
-                    out.push((target.to_string(), d));
+                if let Some(d) = edit_distance_chars(probe, candidate, max.min(best), &mut scratch)
+                {
+                    if d < best {
+                        best = d;
+                        out.clear();
+                    }
+                    if !out.iter().any(|(t, _)| t == target) {
+                        out.push((target.clone(), d));
+                    }
                 }
             }
         }

@@ -21,7 +21,7 @@
 //!   crate does not know the tool catalogue, so gatewayd can use it without
 //!   linking the tools.
 //! - **No tantivy here.** The corpus is ~90 short documents: a hand-rolled
-//!   BM25F in a few hash maps builds in well under a millisecond and routes
+//!   BM25F in a few hash maps builds in about 2 ms and routes
 //!   in microseconds, where a tantivy index in RAM needs a writer, a commit
 //!   and a reader per tool set. Typo correction by brute-force edit distance
 //!   over ~1k terms is cheap at this size and keeps the scores explainable.

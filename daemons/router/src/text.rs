@@ -83,18 +83,29 @@ fn undouble(s: &str) -> String {
 
 /// Optimal-string-alignment edit distance (insert, delete, substitute,
 /// swap two neighbours), giving up early once it exceeds `max`.
+#[cfg(test)]
 pub fn edit_distance(a: &str, b: &str, max: usize) -> Option<usize> {
-    // Most candidates differ in length by more than `max`: reject them
-    // before allocating anything.
-    if a.chars().count().abs_diff(b.chars().count()) > max {
-        return None;
-    }
     let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
+    edit_distance_chars(&a, &b, max, &mut Vec::new())
+}
+
+/// [`edit_distance`] over characters already split, with the caller's
+/// scratch matrix, so a scan over the vocabulary allocates nothing.
+pub fn edit_distance_chars(
+    a: &[char],
+    b: &[char],
+    max: usize,
+    d: &mut Vec<usize>,
+) -> Option<usize> {
+    if a.len().abs_diff(b.len()) > max {
+        return None;
+    }
     let w = b.len() + 1;
-    let mut d = vec![0usize; (a.len() + 1) * w];
-    for j in 0..=b.len() {
-        d[j] = j;
+    d.clear();
+    d.resize((a.len() + 1) * w, 0);
+    for (j, cell) in d.iter_mut().enumerate().take(w) {
+        *cell = j;
     }
     for i in 1..=a.len() {
         d[i * w] = i;
