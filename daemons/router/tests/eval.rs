@@ -85,6 +85,7 @@ fn retrieval_meets_the_measured_floors() {
     assert_eq!(report.gated_wrongly, 0, "{text}");
 }
 
-const RECALL_AT_1: f64 = 0.0;
-const RECALL_AT_3: f64 = 0.0;
-const RECALL_AT_6: f64 = 0.0;
+// Measured on 2026-12-02 over 215 tool requests: 0.763, 0.930, 0.977.
+const RECALL_AT_1: f64 = 0.72;
+const RECALL_AT_3: f64 = 0.90;
+const RECALL_AT_6: f64 = 0.95;

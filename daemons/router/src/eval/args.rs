@@ -22,7 +22,8 @@ pub fn args_match(expected: &Map<String, Value>, actual: &Value) -> bool {
 /// - numbers by value (`10` = `10.0`), and a number equals the same digits
 ///   in a string (`"443"` = `443`), since both canonicalise to one call;
 /// - strings trimmed, case kept (paths and names are case-sensitive), a
-///   trailing `/` on a path ignored, a trailing `.service` on a unit ignored;
+///   trailing `/` on a path ignored, a trailing `.service` on a unit ignored,
+///   digit strings by value (modes `"0755"` = `"755"`);
 /// - arrays as sets (packages, groups, roots: order carries no meaning here);
 /// - objects key by key.
 pub fn canonical_eq(expected: &Value, actual: &Value) -> bool {
@@ -31,7 +32,10 @@ pub fn canonical_eq(expected: &Value, actual: &Value) -> bool {
         (Value::Number(n), Value::String(s)) | (Value::String(s), Value::Number(n)) => {
             s.trim().parse::<f64>().ok() == n.as_f64()
         }
-        (Value::String(a), Value::String(b)) => canonical_str(a) == canonical_str(b),
+        (Value::String(a), Value::String(b)) => {
+            let (a, b) = (canonical_str(a), canonical_str(b));
+            a == b || digits_equal(a, b)
+        }
         (Value::Array(a), Value::Array(b)) => {
             a.len() == b.len()
                 && a.iter().all(|x| b.iter().any(|y| canonical_eq(x, y)))
@@ -44,6 +48,12 @@ pub fn canonical_eq(expected: &Value, actual: &Value) -> bool {
         }
         (a, b) => a == b,
     }
+}
+
+/// "0755" and "755": the same octal mode, the same number.
+fn digits_equal(a: &str, b: &str) -> bool {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit());
+    digits(a) && digits(b) && a.trim_start_matches('0') == b.trim_start_matches('0')
 }
 
 fn canonical_str(s: &str) -> &str {
@@ -83,6 +93,8 @@ mod tests {
         assert!(!canonical_eq(&json!(["a", "b"]), &json!(["a"])));
         assert!(!canonical_eq(&json!("Alice"), &json!("alice")));
         assert!(canonical_eq(&json!("/"), &json!("/")));
+        assert!(canonical_eq(&json!("0755"), &json!("755")));
+        assert!(!canonical_eq(&json!("0755"), &json!("750")));
         assert!(!canonical_eq(&json!(true), &json!("true")));
     }
 }
