@@ -28,6 +28,9 @@ pub struct RouterOptions {
     pub synonyms: bool,
     /// Weight of a synonym relative to the word the user typed.
     pub synonym_weight: f32,
+    /// Read a shell command typed as the first word ("lsblk", "ps aux")
+    /// as the words of the tool that does the same.
+    pub commands: bool,
     /// Correct unknown request terms to the nearest indexed term(s).
     pub fuzzy: bool,
     /// Weight of a corrected term (edit distance 1; distance 2 gets half more off).
@@ -44,6 +47,7 @@ impl Default for RouterOptions {
             b: 0.5,
             synonyms: true,
             synonym_weight: 0.5,
+            commands: true,
             fuzzy: true,
             fuzzy_weight: 0.7,
         }
@@ -144,7 +148,7 @@ impl Index {
         };
         let mut seeds: Vec<(String, f32)> = Vec::new();
         for (i, word) in words(request).enumerate() {
-            let command = (i == 0)
+            let command = (i == 0 && self.options.commands)
                 .then(|| crate::lexicon::COMMANDS.iter().find(|(c, _)| *c == word))
                 .flatten();
             if let Some((_, meaning)) = command {

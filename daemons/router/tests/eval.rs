@@ -12,9 +12,15 @@ use aios_router::ToolDoc;
 use aios_router::eval::{Case, Expected, parse_cases, run};
 
 fn load() -> (Vec<ToolDoc>, Vec<Case>) {
+    load_file("tools.jsonl")
+}
+
+fn load_file(name: &str) -> (Vec<ToolDoc>, Vec<Case>) {
     let specs = Registry::builtin().specs();
     let tools: Vec<ToolDoc> = specs.iter().map(ToolDoc::from).collect();
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/eval/tools.jsonl");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/eval")
+        .join(name);
     let text = std::fs::read_to_string(&path).unwrap();
     let names: HashSet<&str> = tools.iter().map(|t| t.name.as_str()).collect();
     let cases = parse_cases(&text, &names).unwrap();
@@ -52,11 +58,12 @@ fn set_covers_the_whole_catalogue_with_new_phrasings() {
             .count()
             >= 8
     );
+    let (_, heldout) = load_file("tools-heldout.jsonl");
     let examples: HashSet<String> = tools
         .iter()
         .flat_map(|t| t.examples.iter().map(|e| e.to_lowercase()))
         .collect();
-    for c in &cases {
+    for c in cases.iter().chain(&heldout) {
         assert!(
             !examples.contains(&c.request.to_lowercase()),
             "line {}: {:?} copies a tool's own example",
@@ -84,6 +91,24 @@ fn retrieval_meets_the_measured_floors() {
     );
     assert_eq!(report.gated_wrongly, 0, "{text}");
 }
+
+#[test]
+fn held_out_requests_meet_their_floor() {
+    // Requests never used to tune the synonym and command tables: the
+    // honest figure for phrasings the router was not shaped by.
+    let (tools, cases) = load_file("tools-heldout.jsonl");
+    let router = aios_router::Router::new(&tools).unwrap();
+    let report = run(&router, &cases, 6, None);
+    assert!(
+        report.recall_at_k() >= HELD_OUT_RECALL_AT_6,
+        "{}",
+        report.to_text()
+    );
+    assert_eq!(report.gated_wrongly, 0, "{}", report.to_text());
+}
+
+// Measured on 2026-12-02 over 32 held-out tool requests: 0.812 at k = 6.
+const HELD_OUT_RECALL_AT_6: f64 = 0.75;
 
 // Measured on 2026-12-02 over 215 tool requests: 0.763, 0.930, 0.977.
 const RECALL_AT_1: f64 = 0.72;

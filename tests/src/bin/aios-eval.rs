@@ -172,7 +172,7 @@ fn ablate(
     k: usize,
 ) -> anyhow::Result<Vec<(&'static str, f64, f64, f64)>> {
     let d = RouterOptions::default();
-    let variants: [(&str, RouterOptions); 6] = [
+    let variants: [(&str, RouterOptions); 7] = [
         ("default", d),
         (
             "no synonyms",
@@ -182,6 +182,7 @@ fn ablate(
             },
         ),
         ("no typo correction", RouterOptions { fuzzy: false, ..d }),
+        ("no command aliases", RouterOptions { commands: false, ..d }),
         (
             "neither",
             RouterOptions {
