@@ -182,7 +182,13 @@ fn ablate(
             },
         ),
         ("no typo correction", RouterOptions { fuzzy: false, ..d }),
-        ("no command aliases", RouterOptions { commands: false, ..d }),
+        (
+            "no command aliases",
+            RouterOptions {
+                commands: false,
+                ..d
+            },
+        ),
         (
             "neither",
             RouterOptions {
