@@ -110,7 +110,10 @@ fn main() -> anyhow::Result<()> {
 
     let router = Router::new(&tools)?;
     let mut chooser = chooser();
-    let report = run(&router, &cases, flags.k, chooser.as_deref_mut());
+    // The cast shortens the trait object's lifetime to this borrow's
+    // (`&mut` is invariant, so `as_deref_mut` alone would demand 'static).
+    let chooser_ref = chooser.as_mut().map(|c| -> &mut dyn Chooser { c.as_mut() });
+    let report = run(&router, &cases, flags.k, chooser_ref);
 
     let ablations = if flags.ablate {
         ablate(&tools, &cases, flags.k)?
