@@ -118,7 +118,7 @@ pub fn parse_cases(text: &str, tools: &HashSet<&str>) -> Result<Vec<Case>, Route
     Ok(cases)
 }
 
-/// `n` cases spread evenly over the file (every ⌈len/n⌉-th), so a subset
+/// At most `n` cases spread evenly over the file (every ⌈len/n⌉-th), so a subset
 /// still covers the whole catalogue and is the same on every run.
 pub fn subset(cases: &[Case], n: usize) -> Vec<Case> {
     if n == 0 || n >= cases.len() {
