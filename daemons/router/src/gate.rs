@@ -1,0 +1,306 @@
+//! Cheap decisions before retrieval: requests that need no tool (greetings,
+//! thanks, general knowledge) and catastrophic requests (wipe the root
+//! filesystem, format a disk) that the model should not even be offered
+//! tools for. Pattern rules over the lower-cased text, no model.
+//!
+//! This is a hint, not a defence: the executor's policy refuses
+//! catastrophic calls whatever the router says, and a request this gate
+//! misses still goes to the model with candidates. The rules lean towards
+//! `Tool` (a missed "no tool" costs one cheap model call; a wrong "no tool"
+//! loses the user's request).
+
+/// What a request needs, before any tool is retrieved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Intent {
+    /// Retrieve candidate tools and let the model choose.
+    Tool,
+    /// Answer in words; no tool call (greeting, thanks, general knowledge).
+    NoTool {
+        /// Which rule matched, for logs and the evaluation.
+        reason: &'static str,
+    },
+    /// Refuse: the request asks for something catastrophic.
+    Refuse {
+        /// Which rule matched, shown to the user.
+        reason: &'static str,
+    },
+}
+
+/// Phrases that wipe, format or brick the machine. Matched on the
+/// lower-cased request with runs of spaces collapsed.
+const CATASTROPHIC: &[(&str, &str)] = &[
+    ("rm -rf /", "deletes the root filesystem"),
+    ("rm -rf --no-preserve-root", "deletes the root filesystem"),
+    ("rm -fr /", "deletes the root filesystem"),
+    ("rm -rf ~", "deletes the whole home directory"),
+    ("rm -rf *", "deletes everything in the current directory"),
+    ("mkfs", "formats a filesystem"),
+    ("dd if=/dev/zero of=/dev/", "overwrites a disk"),
+    ("dd if=/dev/urandom of=/dev/", "overwrites a disk"),
+    ("> /dev/sd", "overwrites a disk"),
+    (":(){", "a fork bomb"),
+    ("fork bomb", "a fork bomb"),
+    ("chmod -r 777 /", "opens every file to everyone"),
+    ("chmod 777 -r /", "opens every file to everyone"),
+    ("chown -r nobody /", "takes the system away from root"),
+];
+
+/// Verbs and objects whose combination is catastrophic ("format the main
+/// disk", "wipe the hard drive", "delete every file on the system").
+const DESTROY_VERBS: &[&str] = &[
+    "format", "wipe", "erase", "destroy", "nuke", "shred", "zero out",
+];
+const WHOLE_OBJECTS: &[&str] = &[
+    "disk",
+    "drive",
+    "/dev/sd",
+    "/dev/nvme",
+    "/dev/vd",
+    "partition",
+    "root filesystem",
+    "the filesystem",
+    "whole system",
+    "entire system",
+    "everything",
+    "all files",
+    "every file",
+];
+const DELETE_ALL: &[&str] = &[
+    "delete everything",
+    "delete all files",
+    "delete every file",
+    "remove everything",
+    "remove all files",
+    "remove every file",
+    "delete the whole system",
+    "delete /usr",
+    "delete /etc",
+    "delete /bin",
+    "delete /boot",
+    "remove /usr",
+    "remove /etc",
+    "remove /boot",
+    "delete all users",
+    "remove all users",
+    "delete the root user",
+    "delete user root",
+    "lock the root account and",
+    "lock everyone out",
+    "block all ssh",
+    "firewall off ssh",
+];
+
+/// Whole messages that are social, not requests.
+const SOCIAL: &[&str] = &[
+    "hi",
+    "hello",
+    "hey",
+    "hiya",
+    "yo",
+    "thanks",
+    "thank you",
+    "thx",
+    "cheers",
+    "ok",
+    "okay",
+    "good morning",
+    "good evening",
+    "good night",
+    "bye",
+    "goodbye",
+    "see you",
+    "how are you",
+    "who are you",
+    "what can you do",
+    "help",
+    "nice",
+    "great",
+    "cool",
+    "awesome",
+    "lol",
+];
+
+/// Openings of general-knowledge questions and creative asks.
+const KNOWLEDGE: &[&str] = &[
+    "what is a ",
+    "what is an ",
+    "what's a ",
+    "what's an ",
+    "what does the acronym",
+    "explain ",
+    "how does ",
+    "how do i write",
+    "why do ",
+    "why does ",
+    "what is the difference",
+    "what's the difference",
+    "difference between",
+    "tell me a joke",
+    "write a poem",
+    "write a haiku",
+    "write a story",
+    "write me a",
+    "translate ",
+    "who invented",
+    "who wrote",
+    "who was",
+    "capital of",
+    "what year",
+    "how many days",
+    "define ",
+    "what is the meaning",
+    "recommend a",
+    "summarize the history",
+];
+
+/// Words that tie a question to this machine: "what is a zombie process"
+/// is knowledge, "what is using my disk" is not.
+const DEICTIC: &[&str] = &[
+    "my ",
+    "mine",
+    "this machine",
+    "this box",
+    "this server",
+    "this system",
+    "this computer",
+    "here",
+    "installed",
+    "running",
+    "on the server",
+    "our ",
+    " we ",
+    "/",
+    "~",
+    "pid",
+    "currently",
+    "right now",
+    "is there",
+    "are there",
+    "do i have",
+    "am i",
+];
+
+/// Classify one request. Pure and cheap (a few substring scans).
+pub fn classify(request: &str) -> Intent {
+    let text = normalise(request);
+    for (pattern, reason) in CATASTROPHIC {
+        if text.contains(pattern) {
+            // "rm -rf /tmp/x" is not "rm -rf /": the root must stand alone.
+            if pattern.ends_with(" /") && !root_alone(&text, pattern) {
+                continue;
+            }
+            return Intent::Refuse { reason };
+        }
+    }
+    if DESTROY_VERBS.iter().any(|v| has_word(&text, v))
+        && WHOLE_OBJECTS.iter().any(|o| text.contains(o))
+    {
+        return Intent::Refuse {
+            reason: "formats or wipes a disk or the whole system",
+        };
+    }
+    if DELETE_ALL.iter().any(|p| text.contains(p)) {
+        return Intent::Refuse {
+            reason: "deletes the system or locks everyone out",
+        };
+    }
+    let plain: String = text
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || c == '\'' {
+                c
+            } else {
+                ' '
+            }
+        })
+        .collect();
+    let plain: Vec<&str> = plain.split_whitespace().collect();
+    let joined = plain.join(" ");
+    let bare = joined
+        .strip_suffix(" aios")
+        .or_else(|| joined.strip_suffix(" there"))
+        .unwrap_or(&joined);
+    let thanks = matches!(plain.first(), Some(&"thanks" | &"thx" | &"cheers"))
+        || plain.starts_with(&["thank", "you"]);
+    if SOCIAL.contains(&bare) || (thanks && plain.len() <= 5) {
+        return Intent::NoTool { reason: "social" };
+    }
+    let padded = format!(" {text} ");
+    if KNOWLEDGE
+        .iter()
+        .any(|k| text.starts_with(k) || text.contains(&format!(" {k}")))
+        && !DEICTIC.iter().any(|d| padded.contains(d))
+    {
+        return Intent::NoTool {
+            reason: "general knowledge",
+        };
+    }
+    Intent::Tool
+}
+
+fn normalise(request: &str) -> String {
+    request
+        .to_lowercase()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Whether `pattern` (ending in " /") occurs with the "/" followed by the
+/// end, a space, `*` or a quote: the root itself, not a path under it.
+fn root_alone(text: &str, pattern: &str) -> bool {
+    text.match_indices(pattern).any(|(i, m)| {
+        let rest = &text[i + m.len()..];
+        rest.is_empty() || rest.starts_with([' ', '*', '"', '\'', ';'])
+    })
+}
+
+fn has_word(text: &str, word: &str) -> bool {
+    text.match_indices(word).any(|(i, m)| {
+        let before = text[..i].chars().next_back();
+        let after = text[i + m.len()..].chars().next();
+        !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphabetic)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(s: &str) -> bool {
+        matches!(classify(s), Intent::Refuse { .. })
+    }
+    fn no_tool(s: &str) -> bool {
+        matches!(classify(s), Intent::NoTool { .. })
+    }
+
+    #[test]
+    fn refuses_catastrophes() {
+        assert!(refused("rm -rf /"));
+        assert!(refused("please run rm -rf / --no-preserve-root"));
+        assert!(refused("format the disk"));
+        assert!(refused("wipe /dev/sda"));
+        assert!(refused("mkfs.ext4 /dev/sdb1"));
+    }
+
+    #[test]
+    fn does_not_refuse_ordinary_deletes() {
+        assert!(!refused("rm -rf /tmp/build"));
+        assert!(!refused("delete ~/Downloads/old.iso"));
+        assert!(!refused("how full is the disk"));
+        assert!(!refused("format the json in ~/a.json"));
+    }
+
+    #[test]
+    fn social_and_knowledge_need_no_tool() {
+        assert!(no_tool("hi"));
+        assert!(no_tool("Thanks!"));
+        assert!(no_tool("thanks, that's all"));
+        assert!(!no_tool("thanks, now restart nginx and check the logs"));
+        assert!(no_tool("explain what a zombie process is"));
+        assert!(no_tool("what is a subnet mask?"));
+        assert!(!no_tool("what is using my disk"));
+        assert!(!no_tool("explain why nginx is running"));
+        assert!(!no_tool("how full is the disk"));
+    }
+}
