@@ -216,7 +216,7 @@ impl ToolsApi for Executor {
                 Err(e) => return Ok(end_now(status_of(&e), e.message().to_string())),
             }
         } else {
-            (prepared, req.rationale)
+            (prepared, req.rationale.clone())
         };
         let (tx, rx) = mpsc::unbounded_channel();
         let call = Call {

@@ -15,7 +15,7 @@ use crate::{Example, Tool, ToolCtx, ToolError};
 
 mod undo;
 
-pub use undo::{AUDIT_UNDO, AuditUndo, AuditUndoArgs, undo_call};
+pub use undo::{AUDIT_UNDO, AuditUndo, undo_call};
 
 /// `audit.log`.
 #[derive(Debug, Clone, Copy, Default)]
