@@ -84,7 +84,7 @@ impl Layout {
         let _ = std::fs::remove_file(&notify_path);
         let notify = UnixDatagram::bind(&notify_path).unwrap();
         notify.set_read_timeout(Some(WAIT)).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_toolsd"))
+        let mut child = Command::new(env!("CARGO_BIN_EXE_toolsd"))
             .arg("--config")
             .arg(self.root.join("toolsd.toml"))
             .arg("--socket")
@@ -101,14 +101,20 @@ impl Layout {
             .unwrap();
         let mut buf = [0u8; 512];
         loop {
-            let n = notify
-                .recv(&mut buf)
-                .expect("toolsd did not report READY=1 in time");
-            if String::from_utf8_lossy(&buf[..n])
-                .lines()
-                .any(|l| l == "READY=1")
-            {
-                return child;
+            match notify.recv(&mut buf) {
+                Ok(n)
+                    if String::from_utf8_lossy(&buf[..n])
+                        .lines()
+                        .any(|l| l == "READY=1") =>
+                {
+                    return child;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!("toolsd did not report READY=1 in time: {e}");
+                }
             }
         }
     }
