@@ -3,10 +3,17 @@
 //! `--approve=all`) and sends the decision **straight to toolsd** on the
 //! user's own connection, where the kernel vouches for who is answering.
 //! aiosd only relays the question; it cannot approve.
+//!
+//! `a` (always) first asks toolsd for the exact `[[rule]]` it would save
+//! ([`GrantShown`]) and prints it with the file it goes to; only a
+//! confirmation saves it, and toolsd saves that same rule. When a
+//! configured `ask` or `deny` would still decide, the user is told so and
+//! offered a one-time approval instead: a saved approval never silently
+//! overrides a configured rule.
 
 use std::path::PathBuf;
 
-use aios_proto::{ApprovalAnswer, ApprovalNeeded, Decision, Risk, ToolsClient};
+use aios_proto::{ApprovalAnswer, ApprovalNeeded, Decision, PolicyQuestion, Risk, ToolsClient};
 use serde_json::Value;
 
 use crate::cli::ApproveMode;
@@ -82,7 +89,7 @@ impl Desk {
                 ));
                 (Decision::Approve, a.confirm.clone())
             }
-            (ApproveMode::Ask, Some(lines)) => ask(a, lines).await?,
+            (ApproveMode::Ask, Some(lines)) => ask(self, a, lines).await?,
             _ => (
                 Decision::Reject {
                     note: Some(
@@ -147,6 +154,19 @@ impl Desk {
         })
     }
 
+    /// The exact rule an `a` (always) answer to `a` would save, as toolsd
+    /// computes it (and will save it, if the user confirms).
+    pub(crate) async fn grant_preview(&mut self, a: &ApprovalNeeded) -> Result<GrantShown, String> {
+        let question = PolicyQuestion::GrantPreview {
+            session_id: self.session_id.clone(),
+            call_id: a.call_id.clone(),
+            call_hash: a.call_hash.clone(),
+        };
+        let client = self.client().await.map_err(|e| e.message)?;
+        let v = client.policy(question).await.map_err(|e| e.message)?;
+        GrantShown::from_json(&v)
+    }
+
     async fn client(&mut self) -> Result<&mut ToolsClient, Failure> {
         if self.client.is_none() {
             let channel = aios_proto::connect(&self.socket)
@@ -160,8 +180,73 @@ impl Desk {
     }
 }
 
+/// What "always" would save, as toolsd previewed it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GrantShown {
+    /// The `[[rule]]` block, exactly as it would be written.
+    pub rule: String,
+    /// The policy file it would be appended to.
+    pub file: String,
+    /// Whether saving it would stop the question for calls like this.
+    pub takes_effect: bool,
+    /// When it would not: why (the configured rule that still asks or
+    /// denies).
+    pub blocked_by: Option<String>,
+}
+
+impl GrantShown {
+    /// From toolsd's answer to `PolicyQuestion::GrantPreview`.
+    pub fn from_json(v: &Value) -> Result<GrantShown, String> {
+        let text = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+        let rule = text("rule").ok_or("toolsd sent no rule to show")?;
+        Ok(GrantShown {
+            rule,
+            file: text("file").unwrap_or_else(|| "your policy file".into()),
+            takes_effect: v.get("takes_effect").and_then(Value::as_bool) == Some(true),
+            blocked_by: v
+                .get("blocked_by")
+                .and_then(|b| b.get("reason"))
+                .and_then(Value::as_str)
+                .map(str::to_string),
+        })
+    }
+
+    /// What the user reads before confirming: the rule, line by line
+    /// (sanitised: it holds the call's paths and names), and the file; or,
+    /// when a configured rule would still decide, that nothing would be
+    /// gained by saving it.
+    pub fn text(&self) -> String {
+        let mut out = String::new();
+        if self.takes_effect {
+            out.push_str(&format!(
+                "  \"always\" appends this rule to {}:\n",
+                crate::sanitize::sanitize(&self.file)
+            ));
+        } else {
+            out.push_str(&format!(
+                "  \"always\" would not stop the question, so no rule will be saved: {}\n                   (a saved approval never overrides a configured ask or deny). The rule would have been:\n",
+                crate::sanitize::sanitize(
+                    self.blocked_by
+                        .as_deref()
+                        .unwrap_or("a configured rule still decides")
+                )
+            ));
+        }
+        for line in self.rule.lines() {
+            out.push_str("    ");
+            out.push_str(&crate::sanitize::sanitize(line));
+            out.push('\n');
+        }
+        out
+    }
+}
+
 /// Prompt until the user gives a valid answer.
-async fn ask(a: &ApprovalNeeded, lines: &mut Lines) -> Result<(Decision, Option<String>), Failure> {
+async fn ask(
+    desk: &mut Desk,
+    a: &ApprovalNeeded,
+    lines: &mut Lines,
+) -> Result<(Decision, Option<String>), Failure> {
     loop {
         prompt("  allow? [y]es once · [s]ession · [a]lways · [n]o (n <note>) · [e]dit: ");
         let text = match lines.recv().await {
@@ -179,19 +264,28 @@ async fn ask(a: &ApprovalNeeded, lines: &mut Lines) -> Result<(Decision, Option<
             Choice::Once => Decision::Approve,
             Choice::Session => Decision::Session,
             Choice::Always => {
-                say(&format!(
-                    "this saves a rule to your policy file allowing `{}` on {} without asking",
-                    a.tool,
-                    if a.resources.is_empty() {
-                        "anything".to_string()
-                    } else {
-                        a.resources.join(", ")
+                let shown = match desk.grant_preview(a).await {
+                    Ok(s) => s,
+                    Err(e) => {
+                        say(&format!(
+                            "cannot show the rule \"always\" would save ({e}); nothing is saved unseen: answer y, s, n or e"
+                        ));
+                        continue;
                     }
-                ));
-                prompt("  save it? [y/N]: ");
-                match lines.recv().await {
-                    Line::Text(t) if parse_choice(&t) == Choice::Once => Decision::Always,
-                    _ => continue,
+                };
+                let _ = write!(printer::stderr(), "{}", shown.text());
+                if shown.takes_effect {
+                    prompt("  save this rule and run the call? [y/N]: ");
+                    match lines.recv().await {
+                        Line::Text(t) if parse_choice(&t) == Choice::Once => Decision::Always,
+                        _ => continue,
+                    }
+                } else {
+                    prompt("  run it once instead? [y/N]: ");
+                    match lines.recv().await {
+                        Line::Text(t) if parse_choice(&t) == Choice::Once => Decision::Approve,
+                        _ => continue,
+                    }
                 }
             }
             Choice::Reject(note) => return Ok((Decision::Reject { note }, None)),
@@ -259,6 +353,47 @@ fn prompt(text: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn always_shows_the_exact_rule_or_says_why_it_would_not_help() {
+        let rule = "[[rule]]\nid = \"grant-20261202-103000\"\naction = \"allow\"\ntools = [\"service.restart\"]\nservices = [\"nginx\"]\n";
+        let v = serde_json::json!({
+            "rule": rule,
+            "id": "grant-20261202-103000",
+            "file": "/home/alice/.config/aios/policy.toml",
+            "takes_effect": true,
+            "blocked_by": null,
+        });
+        let shown = GrantShown::from_json(&v).unwrap();
+        let text = shown.text();
+        assert!(
+            text.contains("appends this rule to /home/alice/.config/aios/policy.toml"),
+            "{text}"
+        );
+        for line in rule.lines() {
+            assert!(
+                text.contains(&format!("    {line}\n")),
+                "{line} missing from {text}"
+            );
+        }
+        let blocked = GrantShown::from_json(&serde_json::json!({
+            "rule": rule,
+            "file": "/home/alice/.config/aios/policy.toml",
+            "takes_effect": false,
+            "blocked_by": {"rule": "pkgs", "reason": "the system policy rule \"pkgs\" asks before pkg.install."},
+        }))
+        .unwrap();
+        let text = blocked.text();
+        assert!(text.contains("no rule will be saved"), "{text}");
+        assert!(text.contains("rule \"pkgs\" asks"), "{text}");
+        assert!(GrantShown::from_json(&serde_json::json!({})).is_err());
+        // Control characters in a path never reach the terminal.
+        let hostile = GrantShown {
+            rule: "paths = [\"/tmp/\u{1b}[2Jx\"]".into(),
+            ..shown
+        };
+        assert!(!hostile.text().contains('\u{1b}'));
+    }
 
     #[test]
     fn choices_parse_with_notes() {

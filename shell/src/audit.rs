@@ -2,11 +2,15 @@
 //! ledger as toolsd answers about it (`Tools.Audit`). Administrators see
 //! every entry, other users the calls made for them.
 //!
-//! `aios undo` runs the entry's undo record as a new call straight on
-//! toolsd, on this user's connection: the same policy and approval path as
-//! any other change, answered at this terminal.
+//! `aios undo` runs the `audit.undo` tool straight on toolsd, on this
+//! user's connection; toolsd turns it into the entry's own undo call, with
+//! the same policy and approval path as any other change, answered at this
+//! terminal. `aios audit checkpoint` exports the chain's end signed by
+//! toolsd, and `aios audit verify --against FILE` checks the ledger still
+//! holds it.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Read, Write as _};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use aios_config::{Daemon, Paths};
@@ -92,10 +96,24 @@ pub async fn run(cli: &Cli, action: AuditAction) -> Result<Exit, Failure> {
             print_records(&v, json || cli.json)?;
             Ok(Exit::Success)
         }
-        AuditAction::Verify { json } => {
+        AuditAction::Checkpoint { out } => checkpoint(cli, out).await,
+        AuditAction::Verify { json, against } => {
+            let question = match &against {
+                Some(file) => AuditQuestion::VerifyAgainst(read_checkpoint(file)?),
+                None => AuditQuestion::Verify,
+            };
             let (mut c, _) = client(cli).await?;
-            let v = c.audit(AuditQuestion::Verify).await.map_err(|e| {
-                Failure::daemon(format!("cannot verify the audit ledger: {}", e.message))
+            let v = c.audit(question).await.map_err(|e| {
+                let what = match &against {
+                    Some(f) => format!(" against {}", f.display()),
+                    None => String::new(),
+                };
+                let failure = format!("cannot verify the audit ledger{what}: {}", e.message);
+                if e.kind == aios_proto::ApiErrorKind::InvalidArgument {
+                    Failure::usage(failure)
+                } else {
+                    Failure::daemon(failure)
+                }
             })?;
             let report: VerifyReport = serde_json::from_value(v).map_err(|e| {
                 Failure::new(
@@ -136,6 +154,77 @@ pub async fn run(cli: &Cli, action: AuditAction) -> Result<Exit, Failure> {
             })
         }
     }
+}
+
+/// The text of an exported checkpoint file (toolsd checks it).
+fn read_checkpoint(file: &Path) -> Result<String, Failure> {
+    const MAX: u64 = 64 * 1024;
+    let f = std::fs::File::open(file).map_err(|e| {
+        Failure::usage(format!(
+            "--against {}: cannot read it ({e}); give a file written by `aios audit checkpoint --out`",
+            file.display()
+        ))
+    })?;
+    let mut text = String::new();
+    f.take(MAX + 1).read_to_string(&mut text).map_err(|e| {
+        Failure::usage(format!(
+            "--against {}: cannot read it as text ({e})",
+            file.display()
+        ))
+    })?;
+    if text.len() as u64 > MAX {
+        return Err(Failure::usage(format!(
+            "--against {}: over {MAX} bytes, so not a checkpoint file",
+            file.display()
+        )));
+    }
+    Ok(text)
+}
+
+/// `aios audit checkpoint [--out FILE]`.
+async fn checkpoint(cli: &Cli, out: Option<PathBuf>) -> Result<Exit, Failure> {
+    let (mut c, _) = client(cli).await?;
+    let v = c
+        .audit(AuditQuestion::Checkpoint)
+        .await
+        .map_err(|e| Failure::daemon(format!("cannot export a checkpoint: {}", e.message)))?;
+    let mut text =
+        serde_json::to_string_pretty(&v).map_err(|e| Failure::new(Exit::Failed, e.to_string()))?;
+    text.push('\n');
+    let entries = v["entries"].as_u64().unwrap_or(0);
+    match out {
+        None => {
+            let _ = write!(printer::stdout(), "{}", crate::sanitize::sanitize(&text));
+        }
+        Some(file) => {
+            // Never overwrite: an older checkpoint is evidence too.
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&file)
+                .map_err(|e| {
+                    Failure::usage(format!(
+                        "--out {}: cannot create it ({e}); name a new file",
+                        file.display()
+                    ))
+                })?;
+            f.write_all(text.as_bytes())
+                .and_then(|()| f.sync_all())
+                .map_err(|e| {
+                    Failure::new(
+                        Exit::Failed,
+                        format!("cannot write {}: {e}", file.display()),
+                    )
+                })?;
+            printer::say(&format!(
+                "checkpoint of {entries} entries written to {}; keep a copy off this machine, and check \
+                 later with `aios audit verify --against {}`",
+                file.display(),
+                file.display()
+            ));
+        }
+    }
+    Ok(Exit::Success)
 }
 
 fn records(v: &serde_json::Value) -> Result<Vec<AuditRecord>, Failure> {
@@ -275,35 +364,24 @@ pub async fn why(cli: &Cli, id: u64, json: bool) -> Result<Exit, Failure> {
     Ok(Exit::Success)
 }
 
-/// `aios undo ID`.
+/// `aios undo ID`: the `audit.undo` tool, run straight on toolsd on this
+/// user's connection. toolsd replaces it by the entry's own undo call and
+/// decides that call like any other change (policy, then this terminal's
+/// approval, showing that call's preview).
 pub async fn undo(cli: &Cli, id: u64) -> Result<Exit, Failure> {
     let (mut c, paths) = client(cli).await?;
-    let v = c
-        .audit(AuditQuestion::Why(id))
-        .await
-        .map_err(|e| Failure::daemon(format!("cannot read the audit ledger: {}", e.message)))?;
-    let recs = records(&v)?;
-    let Some(rec) = recs.iter().find(|r| r.entry.undo.is_some()) else {
-        return Err(Failure::usage(format!(
-            "ledger entry {id} has no undo record (only changes that can be reversed have one; `aios why {id}` shows the entry)"
-        )));
-    };
-    let undo = rec
-        .entry
-        .undo
-        .clone()
-        .ok_or_else(|| Failure::usage("no undo record"))?;
     let session_id = format!("undo-{id}-{}", std::process::id());
     let req = ExecuteRequest {
         session_id: session_id.clone(),
         call_id: format!("undo-{id}"),
-        tool: undo.tool.clone(),
-        args: undo.args.clone(),
+        // The catalogue's `audit.undo` (the shell does not link the catalogue).
+        tool: "audit.undo".to_string(),
+        args: serde_json::json!({ "id": id }),
         on_behalf_of_uid: 0,
         timeout_ms: 0,
-        rationale: format!("undo ledger entry {id}: {}", undo.summary),
+        rationale: String::new(),
         request: format!("aios undo {id}"),
-        plan_step: undo.summary.clone(),
+        plan_step: format!("undo ledger entry {id}"),
         session_kind: SessionKind::Interactive,
         approval: ApprovalMode::Ask,
     };

@@ -171,6 +171,15 @@ pub enum AuditAction {
         /// Print {"ok", "entries", "path", "first_bad"} as JSON.
         #[arg(long)]
         json: bool,
+        /// Also check the ledger still holds the end recorded in this exported checkpoint (catches truncation or a rewritten chain).
+        #[arg(long, value_name = "FILE")]
+        against: Option<std::path::PathBuf>,
+    },
+    /// Export the chain's end (entries, head hash, time), signed by toolsd's ed25519 key; keep it off this machine.
+    Checkpoint {
+        /// Write it to this file (created, never overwritten) instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<std::path::PathBuf>,
     },
 }
 

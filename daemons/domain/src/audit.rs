@@ -155,4 +155,11 @@ pub enum AuditQuestion {
     Why(u64),
     /// Check the whole chain.
     Verify,
+    /// The chain's end now, signed by toolsd's checkpoint key, to export
+    /// (`aios audit checkpoint`): the JSON of an `aios_ledger::SignedCheckpoint`.
+    Checkpoint,
+    /// Check the whole chain and that it still holds the entry an exported
+    /// checkpoint names: the checkpoint file's text (`aios audit verify
+    /// --against FILE`).
+    VerifyAgainst(String),
 }

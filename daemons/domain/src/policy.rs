@@ -150,4 +150,15 @@ pub enum PolicyQuestion {
     /// What the executor enforces: the ledger, the policy files, the
     /// sandbox's features (`aios doctor`).
     Status,
+    /// The exact rule an "always" answer to this waiting call would save,
+    /// the file it goes to, and whether a configured `ask` or `deny` would
+    /// still win (asked by the session's user before answering).
+    GrantPreview {
+        /// Session of the waiting call.
+        session_id: String,
+        /// Its call id.
+        call_id: String,
+        /// Its hash, as the approval card showed it.
+        call_hash: String,
+    },
 }

@@ -141,6 +141,8 @@ fn audit_question_in(r: wire::AuditRequest) -> Result<AuditQuestion, ApiError> {
             }),
             K::Why(id) => AuditQuestion::Why(id),
             K::Verify(_) => AuditQuestion::Verify,
+            K::Checkpoint(_) => AuditQuestion::Checkpoint,
+            K::VerifyAgainst(text) => AuditQuestion::VerifyAgainst(text),
         },
     )
 }
@@ -157,6 +159,8 @@ fn audit_question_out(q: AuditQuestion) -> wire::AuditRequest {
         }),
         AuditQuestion::Why(id) => K::Why(id),
         AuditQuestion::Verify => K::Verify(wire::AuditVerify {}),
+        AuditQuestion::Checkpoint => K::Checkpoint(wire::AuditCheckpoint {}),
+        AuditQuestion::VerifyAgainst(text) => K::VerifyAgainst(text),
     };
     wire::AuditRequest { kind: Some(kind) }
 }
@@ -175,6 +179,11 @@ fn policy_question_in(r: wire::PolicyRequest) -> Result<PolicyQuestion, ApiError
             K::Grants(_) => PolicyQuestion::Grants,
             K::Revoke(id) => PolicyQuestion::Revoke(id),
             K::Status(_) => PolicyQuestion::Status,
+            K::GrantPreview(g) => PolicyQuestion::GrantPreview {
+                session_id: g.session_id,
+                call_id: g.call_id,
+                call_hash: g.call_hash,
+            },
         },
     )
 }
@@ -189,6 +198,15 @@ fn policy_question_out(q: PolicyQuestion) -> wire::PolicyRequest {
         PolicyQuestion::Grants => K::Grants(wire::ListGrants {}),
         PolicyQuestion::Revoke(id) => K::Revoke(id),
         PolicyQuestion::Status => K::Status(wire::ExecutorStatus {}),
+        PolicyQuestion::GrantPreview {
+            session_id,
+            call_id,
+            call_hash,
+        } => K::GrantPreview(wire::GrantPreview {
+            session_id,
+            call_id,
+            call_hash,
+        }),
     };
     wire::PolicyRequest { kind: Some(kind) }
 }

@@ -11,6 +11,7 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
 
+use aios_policy::Rule;
 use aios_proto::{
     ApprovalAnswer, ApprovalScope, Approver, Decision, PolicyInput, Principal, Resource,
     SERVICE_USER,
@@ -48,7 +49,21 @@ struct Pending {
     call_hash: String,
     confirm: Option<String>,
     input: Box<PolicyInput>,
+    /// The "always" rule the user was shown, saved as is if they confirm.
+    grant: Option<Rule>,
     tx: oneshot::Sender<Answer>,
+}
+
+/// An accepted answer: the decision, what policy was asked about the call,
+/// and the "always" rule the user was shown, if any.
+#[derive(Debug)]
+pub struct Accepted {
+    /// What was decided.
+    pub answer: Answer,
+    /// The call's policy input.
+    pub input: Box<PolicyInput>,
+    /// The previewed "always" rule.
+    pub grant: Option<Rule>,
 }
 
 /// A session-scoped grant: the same tool on the same resources.
@@ -150,6 +165,7 @@ impl Approvals {
                 call_hash: q.call_hash,
                 confirm: q.confirm,
                 input: q.input,
+                grant: None,
                 tx,
             },
         );
@@ -163,32 +179,31 @@ impl Approvals {
             .remove(&(session_id.to_string(), call_id.to_string()));
     }
 
-    /// Accept `answer` from `who`, or say why not. Accepted once: the
-    /// waiting call is removed as it is answered. Also returns what policy
-    /// was asked about the call.
-    pub fn answer(
+    /// The waiting call `who` names, checked as an answer would be (the
+    /// session's user, that exact hash, a live session).
+    fn waiting<'s>(
         &self,
+        s: &'s mut State,
         who: &Principal,
-        answer: ApprovalAnswer,
-    ) -> Result<(Answer, Box<PolicyInput>), Refused> {
+        session_id: &str,
+        call_id: &str,
+        call_hash: &str,
+    ) -> Result<&'s mut Pending, Refused> {
         if Some(who.uid) == self.service_uid {
             return Err(Refused(format!(
                 "approvals are heard only from the session's user; uid {} is the aiOS service account",
                 who.uid
             )));
         }
-        let mut s = self.lock();
-        if s.ended.contains(&answer.session_id) {
+        if s.ended.contains(session_id) {
             return Err(Refused(format!(
-                "session {} has ended; its approvals expired with it",
-                answer.session_id
+                "session {session_id} has ended; its approvals expired with it"
             )));
         }
-        let key = (answer.session_id.clone(), answer.call_id.clone());
-        let Some(p) = s.pending.get(&key) else {
+        let key = (session_id.to_string(), call_id.to_string());
+        let Some(p) = s.pending.get_mut(&key) else {
             return Err(Refused(format!(
-                "no call {} of session {} is waiting for an approval (it was answered already, ended, or never asked)",
-                answer.call_id, answer.session_id
+                "no call {call_id} of session {session_id} is waiting for an approval (it was answered already, ended, or never asked)"
             )));
         };
         if p.uid != who.uid {
@@ -197,12 +212,50 @@ impl Approvals {
                 p.uid, who.uid
             )));
         }
-        if p.call_hash != answer.call_hash {
+        if p.call_hash != call_hash {
             return Err(Refused(
                 "this approval names a different call than the one waiting (the hash differs); look at the call again"
                     .into(),
             ));
         }
+        Ok(p)
+    }
+
+    /// What policy was asked about a waiting call, for the session's user
+    /// who is about to answer it (the "always" preview).
+    pub fn pending_input(
+        &self,
+        who: &Principal,
+        session_id: &str,
+        call_id: &str,
+        call_hash: &str,
+    ) -> Result<Box<PolicyInput>, Refused> {
+        let mut s = self.lock();
+        let p = self.waiting(&mut s, who, session_id, call_id, call_hash)?;
+        Ok(p.input.clone())
+    }
+
+    /// Remember the "always" rule shown for a waiting call, so the rule
+    /// saved is the rule the user saw.
+    pub fn remember_grant(&self, session_id: &str, call_id: &str, rule: Rule) {
+        let key = (session_id.to_string(), call_id.to_string());
+        if let Some(p) = self.lock().pending.get_mut(&key) {
+            p.grant = Some(rule);
+        }
+    }
+
+    /// Accept `answer` from `who`, or say why not. Accepted once: the
+    /// waiting call is removed as it is answered.
+    pub fn answer(&self, who: &Principal, answer: ApprovalAnswer) -> Result<Accepted, Refused> {
+        let mut s = self.lock();
+        let key = (answer.session_id.clone(), answer.call_id.clone());
+        let p = self.waiting(
+            &mut s,
+            who,
+            &answer.session_id,
+            &answer.call_id,
+            &answer.call_hash,
+        )?;
         let runs = !matches!(answer.decision, Decision::Reject { .. });
         if runs
             && let Some(name) = &p.confirm
@@ -236,7 +289,11 @@ impl Approvals {
                 "the call stopped waiting before the approval arrived".into(),
             ));
         }
-        Ok((decided, p.input))
+        Ok(Accepted {
+            answer: decided,
+            input: p.input,
+            grant: p.grant,
+        })
     }
 
     /// Remember a session grant: this tool on these resources, for this
@@ -342,9 +399,10 @@ mod tests {
     async fn the_sessions_user_approves_once() {
         let a = approvals();
         let rx = a.ask(question(None)).unwrap();
-        let (got, _) = a
+        let got = a
             .answer(&Principal::ordinary(1000), answer("h1", Decision::Approve))
-            .unwrap();
+            .unwrap()
+            .answer;
         assert!(matches!(got, Answer::Run(ref by) if by.scope == ApprovalScope::Once));
         assert_eq!(rx.await.unwrap(), got);
         // Used once: the same answer again finds nothing waiting.
@@ -419,7 +477,7 @@ mod tests {
     fn rejecting_needs_no_confirmation_and_keeps_the_note() {
         let a = approvals();
         let _rx = a.ask(question(Some("/etc/fstab"))).unwrap();
-        let (got, _) = a
+        let got = a
             .answer(
                 &Principal::ordinary(1000),
                 answer(
@@ -429,7 +487,8 @@ mod tests {
                     },
                 ),
             )
-            .unwrap();
+            .unwrap()
+            .answer;
         assert!(matches!(got, Answer::Reject(ref by) if by.note.as_deref() == Some("not now")));
     }
 

@@ -155,6 +155,22 @@ impl LedgerBackend for aios_ledger::Ledger {
                     .map_err(|e| e.to_string())?;
                 return serde_json::to_value(report).map_err(|e| e.to_string());
             }
+            AuditQuestion::Checkpoint => {
+                // Read by the writer itself, between appends: the head of
+                // a chain nobody is extending at this instant.
+                let cp = self.checkpoint().map_err(|e| e.to_string())?;
+                return serde_json::to_value(cp).map_err(|e| e.to_string());
+            }
+            AuditQuestion::VerifyAgainst(text) => {
+                // The executor checked the signature before asking.
+                let cp = aios_ledger::SignedCheckpoint::from_json(text)
+                    .map_err(|e| e.to_string())?
+                    .checkpoint();
+                let report = aios_ledger::Ledger::open_read_only(self.path())
+                    .and_then(|l| l.verify_against(&cp))
+                    .map_err(|e| e.to_string())?;
+                return serde_json::to_value(report).map_err(|e| e.to_string());
+            }
         }
         .map_err(|e| e.to_string())?;
         serde_json::to_value(records).map_err(|e| e.to_string())

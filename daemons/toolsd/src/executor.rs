@@ -30,10 +30,12 @@ use tokio_util::sync::CancellationToken;
 use crate::approvals::{Answer, Approvals};
 use crate::audit::Audit;
 use crate::authorize::run_as;
+use crate::checkpoints::{CheckError, Checkpoints};
 use crate::identities::Identities;
 use crate::pipeline::{Call, Limits, Shared, end, status_of};
 use crate::policy::PolicyEngine;
 use crate::supervisor::InitdSupervisor;
+use crate::undo;
 
 /// Limits and collaborators of the executor.
 #[derive(Debug, Clone)]
@@ -93,6 +95,8 @@ pub struct Executor {
     /// Every uid's access and policy facts, looked up at most once per
     /// uid per TTL.
     identities: Arc<Identities>,
+    /// Signed checkpoints of the ledger.
+    checkpoints: Arc<Checkpoints>,
 }
 
 impl Executor {
@@ -121,10 +125,15 @@ impl Executor {
             supervisor: config.supervisor.clone(),
             state_dir: config.state_dir.clone(),
         };
+        let checkpoints = Checkpoints::new(
+            config.state_dir.clone(),
+            PathBuf::from(&config.host.ledger_path),
+        );
         Executor {
             shared: Arc::new(shared),
             config,
             identities: Arc::new(Identities::new(Identities::TTL)),
+            checkpoints: Arc::new(checkpoints),
         }
     }
 
@@ -200,6 +209,15 @@ impl ToolsApi for Executor {
                 Ok(p) => p,
                 Err(e) => return Ok(end_now(status_of(&e), e.message().to_string())),
             };
+        // An undo is decided as the call it stands for.
+        let (prepared, rationale) = if undo::is_undo(&prepared) {
+            match undo::expand(&self.shared, &prepared, &caller, home.as_deref()).await {
+                Ok((inner, note)) => (inner, undo::rationale(&note, &req.rationale)),
+                Err(e) => return Ok(end_now(status_of(&e), e.message().to_string())),
+            }
+        } else {
+            (prepared, req.rationale.clone())
+        };
         let (tx, rx) = mpsc::unbounded_channel();
         let call = Call {
             shared: self.shared.clone(),
@@ -211,7 +229,7 @@ impl ToolsApi for Executor {
             call_id: req.call_id,
             request: req.request,
             plan_step: req.plan_step,
-            rationale: req.rationale,
+            rationale,
             approval: req.approval,
             caller,
             access,
@@ -225,21 +243,22 @@ impl ToolsApi for Executor {
         who: Principal,
         answer: ApprovalAnswer,
     ) -> Result<ApprovalAck, ApiError> {
-        let (decided, input) = self
+        let accepted = self
             .shared
             .approvals
             .answer(&who, answer)
             .map_err(|e| ApiError::denied(e.0))?;
-        Ok(match decided {
+        let input = accepted.input;
+        Ok(match accepted.answer {
             Answer::Run(by) if by.scope == ApprovalScope::Always => {
-                match self.shared.policy.grant(&input) {
+                match self.shared.policy.grant(&input, accepted.grant) {
                     Ok(rule) => ApprovalAck {
                         rule_written: Some(rule),
                         message: "approved; the rule above was saved to your policy file".into(),
                     },
                     Err(e) => ApprovalAck {
                         rule_written: None,
-                        message: format!("approved this once; the rule could not be saved: {e}"),
+                        message: format!("approved this once; no rule was saved: {e}"),
                     },
                 }
             }
@@ -269,6 +288,30 @@ impl ToolsApi for Executor {
     }
 
     async fn audit(&self, who: Principal, q: AuditQuestion) -> Result<Value, ApiError> {
+        let unavailable = |e: String| ApiError::unavailable(format!("audit ledger: {e}"));
+        match q {
+            // The chain's end says nothing about any entry's contents, so
+            // anyone may export or check one.
+            AuditQuestion::Checkpoint => {
+                return self
+                    .checkpoints
+                    .export(&self.shared.audit)
+                    .await
+                    .map_err(unavailable);
+            }
+            AuditQuestion::VerifyAgainst(text) => {
+                return match self
+                    .checkpoints
+                    .verify_against(&self.shared.audit, text)
+                    .await
+                {
+                    Ok(v) => Ok(v),
+                    Err(CheckError::Bad(e)) => Err(ApiError::invalid(e)),
+                    Err(CheckError::Unavailable(e)) => Err(unavailable(e)),
+                };
+            }
+            _ => {}
+        }
         // Administrators read the whole ledger; others their own calls.
         let only = (!who.admin).then_some(who.uid);
         self.shared
@@ -283,11 +326,17 @@ impl ToolsApi for Executor {
         match q {
             PolicyQuestion::Check { tool, args } => {
                 let home = access.identity().home.clone();
-                let prepared = self
+                let mut prepared = self
                     .shared
                     .registry
                     .prepare_for(&tool, args, home.as_deref())
                     .map_err(|e| ApiError::invalid(e.message().to_string()))?;
+                if undo::is_undo(&prepared) {
+                    prepared = undo::expand(&self.shared, &prepared, &caller, home.as_deref())
+                        .await
+                        .map_err(|e| ApiError::invalid(e.message().to_string()))?
+                        .0;
+                }
                 let ctx = self
                     .shared
                     .ctx(CancellationToken::new(), OutputSink::discard(), access);
@@ -334,6 +383,26 @@ impl ToolsApi for Executor {
                     "sandbox": aios_sandbox::probe(),
                     "tools": self.shared.registry.names().count(),
                 }))
+            }
+            PolicyQuestion::GrantPreview {
+                session_id,
+                call_id,
+                call_hash,
+            } => {
+                let input = self
+                    .shared
+                    .approvals
+                    .pending_input(&who, &session_id, &call_id, &call_hash)
+                    .map_err(|e| ApiError::denied(e.0))?;
+                let preview = self
+                    .shared
+                    .policy
+                    .preview_grant(&input)
+                    .map_err(ApiError::unavailable)?;
+                self.shared
+                    .approvals
+                    .remember_grant(&session_id, &call_id, preview.rule.clone());
+                Ok(preview.to_json())
             }
             PolicyQuestion::Revoke(id) => {
                 let gone = self

@@ -17,11 +17,11 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
 use aios_catalog::{Credentials, Identity};
-use aios_policy::{Policy, grant_rule, list_grants, revoke_grant, save_grant};
+use aios_policy::{Policy, Rule, list_grants, revoke_grant, save_grant};
 use aios_proto::{Caller, PolicyDecision, PolicyInput, Risk, RuleSource, Verdict};
 use serde_json::{Value, json};
 
-use crate::policy::PolicyEngine;
+use crate::policy::{GrantPreview, PolicyEngine};
 
 /// What a file looked like when it was loaded.
 type Stamp = Option<(SystemTime, u64)>;
@@ -180,15 +180,38 @@ impl PolicyEngine for FilePolicy {
         v
     }
 
-    fn grant(&self, input: &PolicyInput) -> Result<String, String> {
+    fn preview_grant(&self, input: &PolicyInput) -> Result<GrantPreview, String> {
         let file = user_file(&input.caller.home)
             .ok_or("you have no home directory to keep a policy file in")?;
-        let rule = grant_rule(input);
-        let text = rule.to_toml();
-        self.as_user(input.caller.uid, || save_grant(&file, &rule))?
+        let policy = self.policy_for(&input.caller)?;
+        let rule = policy.fresh_grant(input);
+        let with_grant = policy.decide_with_grant(input, &rule);
+        Ok(GrantPreview {
+            rule,
+            file,
+            with_grant,
+        })
+    }
+
+    fn grant(&self, input: &PolicyInput, rule: Option<Rule>) -> Result<String, String> {
+        let file = user_file(&input.caller.home)
+            .ok_or("you have no home directory to keep a policy file in")?;
+        let policy = self.policy_for(&input.caller)?;
+        let rule = rule.unwrap_or_else(|| policy.fresh_grant(input));
+        // A saved grant never overrides a configured ask or deny; saving
+        // one that cannot take effect would only pretend to.
+        let with = policy.decide_with_grant(input, &rule);
+        if with.verdict != Verdict::Allow {
+            return Err(format!(
+                "a saved rule would not stop the question, so none was saved: {}",
+                with.reason
+            ));
+        }
+        let id = self
+            .as_user(input.caller.uid, || save_grant(&file, &rule))?
             .map_err(|e| e.to_string())?;
         self.forget(input.caller.uid);
-        Ok(text)
+        Ok(rule.with_id(id).to_toml())
     }
 
     fn files(&self, caller: &Caller) -> Value {
@@ -268,16 +291,28 @@ mod tests {
         assert_eq!(p.decide(&etc).verdict, Verdict::Deny);
         let tmp = input(d.path(), "fs.write", Risk::Change, "/srv/x");
         assert_eq!(p.decide(&tmp).verdict, Verdict::Ask);
-        let text = p.grant(&tmp).unwrap();
+        let shown = p.preview_grant(&tmp).unwrap();
+        assert!(shown.takes_effect());
+        let text = p.grant(&tmp, Some(shown.rule.clone())).unwrap();
+        assert_eq!(
+            text,
+            shown.rule.to_toml(),
+            "the rule shown is the rule saved"
+        );
         assert!(text.contains("fs.write"), "{text}");
         assert_eq!(
             p.decide(&tmp).verdict,
             Verdict::Allow,
             "the grant applies at once"
         );
-        // A grant never loosens a system deny.
-        p.grant(&etc).unwrap();
+        // A grant never loosens a system deny, and is not saved to pretend.
+        let shown = p.preview_grant(&etc).unwrap();
+        assert!(!shown.takes_effect());
+        assert_eq!(shown.with_grant.rule, "no-etc");
+        let e = p.grant(&etc, None).unwrap_err();
+        assert!(e.contains("none was saved"), "{e}");
         assert_eq!(p.decide(&etc).verdict, Verdict::Deny);
+        assert_eq!(p.grants(&tmp.caller).unwrap().as_array().unwrap().len(), 1);
         let grants = p.grants(&tmp.caller).unwrap();
         let id = grants[0]["id"].as_str().unwrap().to_string();
         assert!(p.revoke(&tmp.caller, &id).unwrap());

@@ -26,6 +26,7 @@
 mod approvals;
 mod audit;
 mod authorize;
+mod checkpoints;
 mod executor;
 mod file_policy;
 pub mod host;
@@ -33,10 +34,11 @@ mod identities;
 mod pipeline;
 mod policy;
 mod supervisor;
+mod undo;
 
 pub use audit::{Audit, LedgerBackend};
 pub use authorize::run_as;
 pub use executor::{Executor, ExecutorConfig, cap_result};
 pub use file_policy::{FilePolicy, user_file};
-pub use policy::PolicyEngine;
+pub use policy::{GrantPreview, PolicyEngine};
 pub use supervisor::InitdSupervisor;

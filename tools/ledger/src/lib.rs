@@ -18,7 +18,8 @@
 //! - A `head` row, updated in the append's transaction, records where the
 //!   chain ends, so deleting the last entries is detected unless the head
 //!   is rewritten too; an exported [`Checkpoint`] closes that gap for
-//!   everything up to it.
+//!   everything up to it. Exported as a [`SignedCheckpoint`] (ed25519,
+//!   with toolsd's [`CheckpointKey`]), it cannot be forged or edited.
 //! - SQL triggers refuse `UPDATE` and `DELETE`; that is defence in depth
 //!   only, since whoever can write the file can drop them. `verify` is the
 //!   check.
@@ -33,6 +34,7 @@ mod error;
 mod ledger;
 mod query;
 mod schema;
+mod signed;
 mod verify;
 
 pub use canonical::{GENESIS_HASH, canonical_entry, entry_hash, hash_record};
@@ -40,6 +42,7 @@ pub use error::{LedgerError, LedgerErrorKind};
 pub use ledger::{Checkpoint, Ledger};
 pub use query::Query;
 pub use schema::{APPLICATION_ID, LATEST_VERSION};
+pub use signed::{CHECKPOINT_FORMAT, CheckpointKey, SignedCheckpoint};
 
 #[cfg(test)]
 mod tests {

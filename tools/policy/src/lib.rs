@@ -217,6 +217,33 @@ impl Policy {
         background(input, decision)
     }
 
+    /// What [`Policy::decide`] would answer with `grant` saved in the
+    /// user's file: `Allow` when the grant would take effect, else the
+    /// built-in denial or the stricter rule (of either file) that still
+    /// wins. A saved grant never overrides a configured `ask` or `deny`;
+    /// this says so before the user saves one.
+    pub fn decide_with_grant(&self, input: &PolicyInput, grant: &Rule) -> PolicyDecision {
+        let mut user = self.inner.user.clone();
+        user.rules.push(grant.clone());
+        Policy::new(self.inner.system.clone(), user).decide(input)
+    }
+
+    /// A grant for `input` whose id no rule of the user's file has yet,
+    /// so the rule shown before saving is the rule saved.
+    pub fn fresh_grant(&self, input: &PolicyInput) -> Rule {
+        let rule = grant_rule(input);
+        let taken = |id: &str| self.inner.user.rules.iter().any(|r| r.id() == id);
+        if !taken(rule.id()) {
+            return rule;
+        }
+        let mut n = 2;
+        while taken(&format!("{}-{n}", rule.id())) {
+            n += 1;
+        }
+        let id = format!("{}-{n}", rule.id());
+        rule.with_id(id)
+    }
+
     /// The decision plus every built-in denial and file rule that applies.
     pub fn explain(&self, input: &PolicyInput) -> Explanation {
         let call = self.call(input);

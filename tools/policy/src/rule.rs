@@ -669,6 +669,13 @@ impl Rule {
         self.line
     }
 
+    /// The same rule under another id (a grant saved under a free id).
+    pub fn with_id(&self, id: impl Into<String>) -> Rule {
+        let mut r = self.clone();
+        r.spec.id = id.into();
+        r
+    }
+
     /// Whether this rule is a saved approval (`grant-…`).
     pub fn is_grant(&self) -> bool {
         self.spec.id.starts_with(crate::grant::GRANT_PREFIX)

@@ -138,6 +138,78 @@ fn a_grant_never_loosens_a_system_ask_or_deny() {
     }
 }
 
+/// The peers' top complaint: a saved approval silently overriding a
+/// configured ask. Here the user's own file asks; "always" must neither
+/// loosen it nor pretend to, and `decide_with_grant` says so before saving.
+#[test]
+fn a_grant_never_silently_overrides_a_configured_ask_in_either_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let sys = dir.path().join("system.toml");
+    let user = dir.path().join("user.toml");
+    std::fs::write(
+        &sys,
+        "[[rule]]\nid = \"pkgs\"\naction = \"ask\"\ntools = [\"pkg.*\"]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        &user,
+        "# I want to be asked before any restart.\n[[rule]]\nid = \"mine\"\naction = \"ask\"\ntools = [\"service.restart\"]\n",
+    )
+    .unwrap();
+    for (spec, rule, source) in [
+        (
+            "pkg.install change package:htop",
+            "pkgs",
+            RuleSource::System,
+        ),
+        (
+            "service.restart change service:nginx",
+            "mine",
+            RuleSource::User,
+        ),
+    ] {
+        let input = call(spec);
+        let p = Policy::load(Some(&sys), Some(&user)).unwrap();
+        let grant = p.fresh_grant(&input);
+        // Before saving: the grant would not take effect, and the rule
+        // that still asks is named.
+        let would = p.decide_with_grant(&input, &grant);
+        assert_eq!(would.verdict, Verdict::Ask, "{spec}");
+        assert_eq!(
+            (would.rule.as_str(), would.source),
+            (rule, source),
+            "{spec}"
+        );
+        // And if it is saved anyway, the configured ask still decides.
+        save_grant(&user, &grant).unwrap();
+        let d = Policy::load(Some(&sys), Some(&user))
+            .unwrap()
+            .decide(&input);
+        assert_eq!((d.verdict, d.rule.as_str()), (Verdict::Ask, rule), "{spec}");
+    }
+    // With nothing configured, the grant takes effect, and the rule shown
+    // before saving is the rule saved, byte for byte.
+    let input = call("service.restart change service:cron");
+    let free = dir.path().join("free.toml");
+    let p = Policy::load(None, Some(&free)).unwrap();
+    let grant = p.fresh_grant(&input);
+    assert_eq!(p.decide_with_grant(&input, &grant).verdict, Verdict::Allow);
+    let id = save_grant(&free, &grant).unwrap();
+    assert_eq!(id, grant.id());
+    assert!(
+        std::fs::read_to_string(&free)
+            .unwrap()
+            .contains(&grant.to_toml()),
+        "{}",
+        grant.to_toml()
+    );
+    // A second grant the same second gets a fresh id up front.
+    let p = Policy::load(None, Some(&free)).unwrap();
+    let again = p.fresh_grant(&input);
+    assert_ne!(again.id(), grant.id());
+    assert_eq!(save_grant(&free, &again).unwrap(), again.id());
+}
+
 #[test]
 fn grants_over_untyped_resources_cover_only_the_call() {
     let dir = tempfile::tempdir().unwrap();

@@ -43,6 +43,7 @@ pub use net::{
 pub use process::{ProcessFind, ProcessInfo, ProcessNice, ProcessSignal, ProcessTree};
 pub use sys::{SysHostname, SysInfo, SysPoweroff, SysReboot, SysTime};
 
+pub use audit::{AUDIT_UNDO, AuditUndo, undo_call};
 pub use exec_run::ExecRun;
 pub use firewall::{FirewallAdd, FirewallDelete, FirewallList};
 pub use fs::{
@@ -145,6 +146,7 @@ impl RegistryBuilder {
             // audit
             .register(audit::AuditLog)
             .register(audit::AuditWhy)
+            .register(audit::AuditUndo)
             // service (svcpkg)
             .register(ServiceList::default())
             .register(ServiceFailed::default())
@@ -266,6 +268,7 @@ mod tests {
             // audit
             "audit.log",
             "audit.why",
+            "audit.undo",
             // service (svcpkg)
             "service.list",
             "service.failed",

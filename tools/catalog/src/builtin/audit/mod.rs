@@ -2,6 +2,7 @@
 //! executor's [`crate::AuditReader`], so the model can answer "what did you
 //! change yesterday, and why?" from the record rather than from memory.
 //! Administrators read every entry; anyone else the calls made for them.
+//! `audit.undo` ([`undo`]) reverses a change through the executor.
 
 use aios_domain::{
     ADMIN_GROUPS, AuditQuery, AuditQuestion, AuditRecord, Resource, ResourceKind, Risk,
@@ -11,6 +12,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::{Example, Tool, ToolCtx, ToolError};
+
+mod undo;
+
+pub use undo::{AUDIT_UNDO, AuditUndo, undo_call};
 
 /// `audit.log`.
 #[derive(Debug, Clone, Copy, Default)]
