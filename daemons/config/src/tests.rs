@@ -73,7 +73,10 @@ fn environment_sits_between_files_and_flags() {
     s.env = env;
     let c = load_from(&s, &Overrides::default()).unwrap();
     assert_eq!(c.model.provider, "anthropic");
-    assert_eq!(c.providers.openai.base_url, "http://127.0.0.1:9/v1");
+    assert_eq!(
+        c.providers.0["openai"].base_url.as_deref(),
+        Some("http://127.0.0.1:9/v1")
+    );
     let c = load_from(
         &s,
         &Overrides {
