@@ -195,6 +195,12 @@ pub enum GatewayError {
         /// Cause.
         detail: String,
     },
+    /// The provider instances in the configuration cannot be built.
+    #[error("invalid provider configuration: {detail}")]
+    Config {
+        /// What is wrong.
+        detail: String,
+    },
 }
 
 #[cfg(test)]
