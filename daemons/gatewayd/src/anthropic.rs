@@ -531,13 +531,14 @@ impl Provider for AnthropicProvider {
         let resp = http::send_with_retries(&target, &url, &self.retry, self.timeout(), || {
             Self::headers(self.client.post(&url), &key).json(&body)
         })
-        .await?;
-        Ok(http::sse_stream(
+        .await
+        .map_err(|e| e.redacted(target.key.as_ref()))?;
+        Ok(http::scrub(http::sse_stream(
             self.name,
             resp,
             self.timeout(),
             AnthropicDecoder::new(names, model, started).named(self.name),
-        ))
+        ), target.key.clone()))
     }
 }
 

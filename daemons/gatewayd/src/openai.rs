@@ -517,15 +517,16 @@ impl Provider for OpenAiProvider {
         let resp = http::send_with_retries(&target, &url, &self.retry, self.timeout(), || {
             self.with_auth(self.client.post(&url), &target).json(&body)
         })
-        .await?;
-        Ok(http::sse_stream(
+        .await
+        .map_err(|e| e.redacted(target.key.as_ref()))?;
+        Ok(http::scrub(http::sse_stream(
             self.name,
             resp,
             self.timeout(),
             OpenAiDecoder::new(names, model, started)
                 .named(self.name)
                 .with_prompt_chars(request_chars(&req)),
-        ))
+        ), target.key.clone()))
     }
 }
 
