@@ -32,7 +32,7 @@ pub fn intern(name: &str) -> &'static str {
     static NAMES: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
     let mut names = NAMES.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     if let Some(n) = names.iter().find(|n| **n == name) {
-        return n;
+        return *n;
     }
     let leaked: &'static str = Box::leak(name.to_string().into_boxed_str());
     names.push(leaked);
