@@ -7,7 +7,6 @@
 
 mod common;
 
-use std::io::Write as _;
 use std::sync::{Arc, Mutex};
 
 use aios_config::{Config, ProviderConfig, ProviderKind};
