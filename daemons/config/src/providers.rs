@@ -458,10 +458,10 @@ pub(crate) fn check_table(name: &str, p: &ProviderConfig) -> Result<(), Problem>
     let spec = kind.spec();
     for key in p.set_keys() {
         if !spec.fields.iter().any(|f| f.key == key) {
-            let owners: Vec<&str> = KINDS
+            let owners: Vec<String> = KINDS
                 .iter()
                 .filter(|k| k.fields.iter().any(|f| f.key == key))
-                .map(|k| k.name)
+                .map(|k| format!("\"{}\"", k.name))
                 .collect();
             return Err(problem(
                 format!("providers.{name}.{key}"),
