@@ -30,15 +30,15 @@ pub use model::{
     MAX_TIMEOUT_SECS, ModelConfig, OpenAiConfig, PROVIDERS, PathsConfig, ScriptedConfig,
     TurnConfig,
 };
-pub use providers::{
-    BUILTIN_PRICES, BUILTIN_PRICES_AS_OF, BudgetConfig, Field, Instance, KINDS, KindSpec,
-    MAX_NAME_LEN, Price, ProviderConfig, ProviderKind, ProvidersConfig, Settings, builtin_kind,
-    builtin_price, providers_markdown,
-};
 pub use paths::{Daemon, Paths, xdg_config_home};
 pub use private::{
     PathError, PathErrorKind, check_private_dir, check_socket_dir, open_private_file, private_dir,
     write_private_file,
+};
+pub use providers::{
+    BUILTIN_PRICES, BUILTIN_PRICES_AS_OF, BudgetConfig, Field, Instance, KINDS, KindSpec,
+    MAX_NAME_LEN, Price, ProviderConfig, ProviderKind, ProvidersConfig, Settings, builtin_kind,
+    builtin_price, providers_markdown,
 };
 
 use std::path::{Path, PathBuf};

@@ -456,7 +456,10 @@ impl Config {
                 providers::Settings::Anthropic(c) => (c.timeout_secs, c.max_retries),
                 _ => continue,
             };
-            for (key, check) in [("timeout_secs", check_timeout(t)), ("max_retries", check_retries(r))] {
+            for (key, check) in [
+                ("timeout_secs", check_timeout(t)),
+                ("max_retries", check_retries(r)),
+            ] {
                 if let Err(why) = check {
                     return Err(Problem {
                         key: format!("providers.{}.{key}", i.name),

@@ -112,7 +112,9 @@ pub const KINDS: &[KindSpec] = &[
         kind: ProviderKind::Anthropic,
         name: "anthropic",
         summary: "Anthropic Messages API (streaming, native tool use)",
-        fields: &[BASE_URL, MODEL, TIMEOUT, RETRIES, MAX_TOKENS, KEY_ENV, PRICE],
+        fields: &[
+            BASE_URL, MODEL, TIMEOUT, RETRIES, MAX_TOKENS, KEY_ENV, PRICE,
+        ],
         requires_base_url: false,
         default_base_url: Some("https://api.anthropic.com"),
         default_model: "claude-sonnet-4-5",
@@ -174,10 +176,7 @@ impl ProviderKind {
     /// This kind's definition.
     pub fn spec(self) -> &'static KindSpec {
         // Every variant has a row in KINDS (tested by `every_kind_is_defined_once`).
-        KINDS
-            .iter()
-            .find(|k| k.kind == self)
-            .unwrap_or(&KINDS[0])
+        KINDS.iter().find(|k| k.kind == self).unwrap_or(&KINDS[0])
     }
 
     /// Its spelling in configuration.
@@ -470,7 +469,11 @@ pub(crate) fn check_table(name: &str, p: &ProviderConfig) -> Result<(), Problem>
                     spec.name,
                     owners.join(", "),
                     spec.name,
-                    spec.fields.iter().map(|f| f.key).collect::<Vec<_>>().join(", ")
+                    spec.fields
+                        .iter()
+                        .map(|f| f.key)
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             ));
         }
@@ -656,10 +659,22 @@ mod tests {
 
     #[test]
     fn prices_match_the_longest_prefix() {
-        assert_eq!(builtin_price("gpt-4o-mini-2024").unwrap().input_per_mtok, 0.15);
-        assert_eq!(builtin_price("gpt-4o-2024-08-06").unwrap().input_per_mtok, 2.5);
-        assert_eq!(builtin_price("claude-opus-4-5").unwrap().output_per_mtok, 25.0);
-        assert_eq!(builtin_price("claude-opus-4-1").unwrap().output_per_mtok, 75.0);
+        assert_eq!(
+            builtin_price("gpt-4o-mini-2024").unwrap().input_per_mtok,
+            0.15
+        );
+        assert_eq!(
+            builtin_price("gpt-4o-2024-08-06").unwrap().input_per_mtok,
+            2.5
+        );
+        assert_eq!(
+            builtin_price("claude-opus-4-5").unwrap().output_per_mtok,
+            25.0
+        );
+        assert_eq!(
+            builtin_price("claude-opus-4-1").unwrap().output_per_mtok,
+            75.0
+        );
         assert!(builtin_price("qwen2.5").is_none());
         let p = Price {
             input_per_mtok: 3.0,

@@ -294,7 +294,10 @@ fn named_instances_resolve_with_their_kind_and_the_built_ins_remain() {
     assert_eq!((p.input_per_mtok, p.output_per_mtok), (3.0, 15.0));
     assert_eq!(c.price(lab, "qwen2.5-7b").unwrap().input_per_mtok, 0.0);
     let gpt = instances.iter().find(|i| i.name == "openai").unwrap();
-    assert!(c.price(gpt, "some-new-model").is_none(), "unknown, not zero");
+    assert!(
+        c.price(gpt, "some-new-model").is_none(),
+        "unknown, not zero"
+    );
 }
 
 #[test]
@@ -338,7 +341,11 @@ fn bad_instances_name_the_file_line_key_and_fix() {
         (
             "[providers.lab]\nkind = \"anthropic\"\nscript = \"x.json\"\n",
             "user.toml:3:",
-            &["providers.lab.script", "does not apply", "kind \"scripted\""],
+            &[
+                "providers.lab.script",
+                "does not apply",
+                "kind \"scripted\"",
+            ],
         ),
         (
             "[providers.lab]\nbase_url = \"http://127.0.0.1:1/v1\"\n",
@@ -373,7 +380,10 @@ fn a_fallback_set_in_one_file_and_broken_by_another_names_the_setter() {
         &dir.path().join("etc.toml"),
         "[model]\nfallback = [\"lab\"]\n",
     );
-    write(&dir.path().join("user.toml"), "[turn]\nmax_iterations = 3\n");
+    write(
+        &dir.path().join("user.toml"),
+        "[turn]\nmax_iterations = 3\n",
+    );
     let msg = load_from(&sources(dir.path()), &Overrides::default())
         .unwrap_err()
         .to_string();

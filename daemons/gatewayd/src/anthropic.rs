@@ -205,10 +205,13 @@ impl Decoder for AnthropicDecoder {
     fn event(&mut self, ev: SseEvent, out: &mut Vec<CompletionEvent>) -> Result<(), ProviderError> {
         let name = self.name;
         let v: Value = serde_json::from_str(&ev.data).map_err(|e| {
-            bad(name, format!(
-                "an event is not JSON ({e}): {}",
-                http::excerpt(&ev.data, None)
-            ))
+            bad(
+                name,
+                format!(
+                    "an event is not JSON ({e}): {}",
+                    http::excerpt(&ev.data, None)
+                ),
+            )
         })?;
         // The JSON `type` is authoritative; the SSE event name is a fallback.
         let kind = v
@@ -239,9 +242,10 @@ impl Decoder for AnthropicDecoder {
                 let index = u64_at(&v, "/index")
                     .ok_or_else(|| bad(name, "content_block_start without index"))?;
                 if !self.blocks.contains_key(&index) && self.blocks.len() >= MAX_OPEN_BLOCKS {
-                    return Err(bad(name, format!(
-                        "more than {MAX_OPEN_BLOCKS} content blocks were open at once"
-                    )));
+                    return Err(bad(
+                        name,
+                        format!("more than {MAX_OPEN_BLOCKS} content blocks were open at once"),
+                    ));
                 }
                 let block = v.get("content_block").cloned().unwrap_or(Value::Null);
                 let b = match block.get("type").and_then(Value::as_str) {
@@ -303,9 +307,12 @@ impl Decoder for AnthropicDecoder {
                             json.push_str(part);
                         }
                         _ => {
-                            return Err(bad(name, format!(
-                                "input_json_delta for block {index}, which is not a tool_use"
-                            )));
+                            return Err(bad(
+                                name,
+                                format!(
+                                    "input_json_delta for block {index}, which is not a tool_use"
+                                ),
+                            ));
                         }
                     },
                     _ => {}
@@ -533,12 +540,15 @@ impl Provider for AnthropicProvider {
         })
         .await
         .map_err(|e| e.redacted(target.key.as_ref()))?;
-        Ok(http::scrub(http::sse_stream(
-            self.name,
-            resp,
-            self.timeout(),
-            AnthropicDecoder::new(names, model, started).named(self.name),
-        ), target.key.clone()))
+        Ok(http::scrub(
+            http::sse_stream(
+                self.name,
+                resp,
+                self.timeout(),
+                AnthropicDecoder::new(names, model, started).named(self.name),
+            ),
+            target.key.clone(),
+        ))
     }
 }
 

@@ -433,7 +433,8 @@ impl Gateway {
                 Ok(CompletionEvent::Usage(mut u)) => {
                     u.provider = name.to_string();
                     u.route_reason = reason.clone();
-                    u.cost_usd = price_of(&u.model).map(|p| p.cost(u.input_tokens, u.output_tokens));
+                    u.cost_usd =
+                        price_of(&u.model).map(|p| p.cost(u.input_tokens, u.output_tokens));
                     let (s, d) = lock(&state).spend.record(
                         session.as_deref(),
                         Charge {

@@ -177,12 +177,9 @@ impl OpenAiDecoder {
             .filter(|s| !s.is_empty());
         let index = match call.get("index").and_then(Value::as_u64) {
             Some(i) => i,
-            None => match id.and_then(|id| {
-                self.calls
-                    .iter()
-                    .find(|(_, c)| c.id == id)
-                    .map(|(k, _)| *k)
-            }) {
+            None => match id
+                .and_then(|id| self.calls.iter().find(|(_, c)| c.id == id).map(|(k, _)| *k))
+            {
                 Some(k) => k,
                 None => {
                     let next = self.calls.keys().next_back().map_or(0, |k| k + 1);
@@ -300,10 +297,13 @@ impl Decoder for OpenAiDecoder {
             return Ok(());
         }
         let chunk: Value = serde_json::from_str(data).map_err(|e| {
-            bad(name, format!(
-                "a stream chunk is not JSON ({e}): {}",
-                http::excerpt(data, None)
-            ))
+            bad(
+                name,
+                format!(
+                    "a stream chunk is not JSON ({e}): {}",
+                    http::excerpt(data, None)
+                ),
+            )
         })?;
         if let Some(err) = chunk.get("error") {
             return Err(ProviderError::Remote {
@@ -474,7 +474,10 @@ impl Provider for OpenAiProvider {
             Ok(None) if official => (false, format!("no API key: set {}", self.env_var)),
             Ok(None) => (
                 true,
-                format!("no API key (fine for local servers; set {} if yours needs one)", self.env_var),
+                format!(
+                    "no API key (fine for local servers; set {} if yours needs one)",
+                    self.env_var
+                ),
             ),
         };
         ProviderStatus {
@@ -519,14 +522,17 @@ impl Provider for OpenAiProvider {
         })
         .await
         .map_err(|e| e.redacted(target.key.as_ref()))?;
-        Ok(http::scrub(http::sse_stream(
-            self.name,
-            resp,
-            self.timeout(),
-            OpenAiDecoder::new(names, model, started)
-                .named(self.name)
-                .with_prompt_chars(request_chars(&req)),
-        ), target.key.clone()))
+        Ok(http::scrub(
+            http::sse_stream(
+                self.name,
+                resp,
+                self.timeout(),
+                OpenAiDecoder::new(names, model, started)
+                    .named(self.name)
+                    .with_prompt_chars(request_chars(&req)),
+            ),
+            target.key.clone(),
+        ))
     }
 }
 

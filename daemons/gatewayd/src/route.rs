@@ -34,7 +34,10 @@ pub struct RouteInput<'a> {
 }
 
 /// The ordered candidates, or why there are none.
-pub fn plan(input: &RouteInput<'_>, is_paid: impl Fn(&str) -> bool) -> Result<Vec<Candidate>, String> {
+pub fn plan(
+    input: &RouteInput<'_>,
+    is_paid: impl Fn(&str) -> bool,
+) -> Result<Vec<Candidate>, String> {
     let primary = input
         .requested
         .filter(|r| !r.is_empty())
@@ -158,7 +161,10 @@ mod tests {
         assert_eq!(names(&c), ["claude", "openai", "local"]);
         assert_eq!(c[0].reason, "configured default");
         input.requested = Some("claude");
-        assert_eq!(names(&plan(&input, |_| true).unwrap()), ["claude", "openai", "local"]);
+        assert_eq!(
+            names(&plan(&input, |_| true).unwrap()),
+            ["claude", "openai", "local"]
+        );
         input.requested = Some("lab");
         let c = plan(&input, |_| true).unwrap();
         assert_eq!(names(&c), ["lab"]);
@@ -178,7 +184,12 @@ mod tests {
         };
         let c = plan(&input, paid).unwrap();
         assert_eq!(names(&c), ["local", "lab"]);
-        assert!(c[0].reason.starts_with("budget exhausted → local (daily budget"), "{}", c[0].reason);
+        assert!(
+            c[0].reason
+                .starts_with("budget exhausted → local (daily budget"),
+            "{}",
+            c[0].reason
+        );
         let bad = RouteInput {
             budget_target: "openai",
             ..input.clone()

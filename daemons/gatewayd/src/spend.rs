@@ -163,13 +163,16 @@ impl Spend {
     }
 
     /// Why paid providers may not be used now, if a budget is spent.
-    pub fn exhausted(&mut self, budget: &Budget, session: Option<&str>, day: &str) -> Option<String> {
+    pub fn exhausted(
+        &mut self,
+        budget: &Budget,
+        session: Option<&str>,
+        day: &str,
+    ) -> Option<String> {
         if let Some(limit) = budget.session_usd {
             let spent = self.session_cost(session);
             if session.is_some() && spent >= limit {
-                return Some(format!(
-                    "session budget ${limit:.2} spent (${spent:.4})"
-                ));
+                return Some(format!("session budget ${limit:.2} spent (${spent:.4})"));
             }
         }
         if let Some(limit) = budget.day_usd {
@@ -183,7 +186,12 @@ impl Spend {
 
     /// Account one call; returns the session's and the day's known totals
     /// after it (the session's `None` without a session).
-    pub fn record(&mut self, session: Option<&str>, charge: Charge, day: &str) -> (Option<f64>, f64) {
+    pub fn record(
+        &mut self,
+        session: Option<&str>,
+        charge: Charge,
+        day: &str,
+    ) -> (Option<f64>, f64) {
         self.roll(day);
         self.clock += 1;
         let t = &mut self.today;

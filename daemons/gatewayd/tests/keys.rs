@@ -56,7 +56,9 @@ fn request() -> CompletionRequest {
 async fn the_key_appears_in_no_event_error_status_or_log() {
     let dir = tempfile::tempdir().unwrap();
     let log_path = dir.path().join("gatewayd.log");
-    let log = LogFile(Arc::new(Mutex::new(std::fs::File::create(&log_path).unwrap())));
+    let log = LogFile(Arc::new(Mutex::new(
+        std::fs::File::create(&log_path).unwrap(),
+    )));
     let subscriber = tracing_subscriber::fmt()
         .with_max_level(tracing::Level::TRACE)
         .with_ansi(false)
@@ -140,13 +142,28 @@ async fn the_key_appears_in_no_event_error_status_or_log() {
     drop(_guard);
     let logged = std::fs::read_to_string(&log_path).unwrap();
     // The failures really happened and were logged (the check is not vacuous).
-    assert!(seen.contains("HTTP 401") && seen.contains("HTTP 500"), "{seen}");
-    assert!(seen.contains("cannot read") && seen.contains("stream dropped"), "{seen}");
-    assert!(seen.contains("overloaded_error") && seen.contains("ok"), "{seen}");
+    assert!(
+        seen.contains("HTTP 401") && seen.contains("HTTP 500"),
+        "{seen}"
+    );
+    assert!(
+        seen.contains("cannot read") && seen.contains("stream dropped"),
+        "{seen}"
+    );
+    assert!(
+        seen.contains("overloaded_error") && seen.contains("ok"),
+        "{seen}"
+    );
     assert!(logged.contains("completion failed"), "{logged}");
-    assert!(seen.contains("[redacted]"), "the echoed keys were scrubbed: {seen}");
+    assert!(
+        seen.contains("[redacted]"),
+        "the echoed keys were scrubbed: {seen}"
+    );
     for (what, text) in [("events and errors", &seen), ("the log", &logged)] {
         assert!(!text.contains(KEY), "the key leaked into {what}:\n{text}");
-        assert!(!text.contains("LEAKCANARY"), "part of the key leaked into {what}:\n{text}");
+        assert!(
+            !text.contains("LEAKCANARY"),
+            "part of the key leaked into {what}:\n{text}"
+        );
     }
 }

@@ -173,6 +173,13 @@ async fn a_real_llama_cpp_python_server_through_the_openai_compatible_kind() {
     assert_eq!(usage.route_reason, "configured default");
     assert!(usage.tokens_estimated, "{usage:?}");
     assert!(usage.input_tokens > 0, "{usage:?}");
-    assert_eq!(usage.cost_usd, Some(0.0), "an openai-compatible peer is free unless priced");
-    assert!(matches!(events.last(), Some(CompletionEvent::Done { .. })), "{events:?}");
+    assert_eq!(
+        usage.cost_usd,
+        Some(0.0),
+        "an openai-compatible peer is free unless priced"
+    );
+    assert!(
+        matches!(events.last(), Some(CompletionEvent::Done { .. })),
+        "{events:?}"
+    );
 }

@@ -190,7 +190,11 @@ event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,
     assert_eq!(events, [CompletionEvent::TextDelta("Partial".into())]);
     let err = err.expect("the drop is reported");
     assert!(err.message.contains("claude"), "{}", err.message);
-    assert_eq!(gpt.count(), 0, "nothing may be retried elsewhere after output");
+    assert_eq!(
+        gpt.count(),
+        0,
+        "nothing may be retried elsewhere after output"
+    );
 }
 
 #[tokio::test]
@@ -230,13 +234,17 @@ async fn a_spent_budget_routes_to_the_free_instance_with_the_reason() {
     c.budget.session_usd = Some(0.0001);
     let gw = gateway(&c);
     let (_, u) = run(&gw, "s1").await;
-    assert_eq!((u.provider.as_str(), u.route_reason.as_str()), ("gpt", "configured default"));
+    assert_eq!(
+        (u.provider.as_str(), u.route_reason.as_str()),
+        ("gpt", "configured default")
+    );
     // The session spent $0.00045 of $0.0001: its next call goes to backup.
     let (events, u) = run(&gw, "s1").await;
     assert_eq!(text(&events), "from the backup");
     assert_eq!(u.provider, "backup");
     assert!(
-        u.route_reason.starts_with("budget exhausted → backup (session budget $0.00 spent"),
+        u.route_reason
+            .starts_with("budget exhausted → backup (session budget $0.00 spent"),
         "{}",
         u.route_reason
     );
@@ -261,7 +269,11 @@ async fn a_paid_budget_target_stops_cleanly() {
         Ok(_) => panic!("a spent budget with a paid target must refuse"),
     };
     assert_eq!(err.kind, ApiErrorKind::ResourceExhausted);
-    assert!(err.message.contains("daily budget $0.00 spent"), "{}", err.message);
+    assert!(
+        err.message.contains("daily budget $0.00 spent"),
+        "{}",
+        err.message
+    );
     assert_eq!(gpt.count(), 0);
 }
 
@@ -285,7 +297,11 @@ async fn day_totals_survive_a_restart_of_the_gateway() {
     let gw = gateway(&c).with_spend_file(&file);
     let (_, u) = run(&gw, "s9").await;
     assert_eq!(u.provider, "backup");
-    assert!(u.route_reason.contains("daily budget"), "{}", u.route_reason);
+    assert!(
+        u.route_reason.contains("daily budget"),
+        "{}",
+        u.route_reason
+    );
     assert!(u.day_cost_usd.unwrap() > 0.0004);
 }
 

@@ -173,7 +173,9 @@ fn prepare_llama_cpp_python() -> anyhow::Result<()> {
             .is_ok_and(|s| s.success())
     };
     if !importable() {
-        eprintln!("xtask: installing {LLAMA_CPP_PYTHON} (builds llama.cpp; cached by pip afterwards)");
+        eprintln!(
+            "xtask: installing {LLAMA_CPP_PYTHON} (builds llama.cpp; cached by pip afterwards)"
+        );
         let cache = std::env::var_os("HOME")
             .map(|h| std::path::PathBuf::from(h).join(".cache/pip"))
             .context("HOME is not set: cannot place pip's cache")?;
@@ -185,8 +187,14 @@ fn prepare_llama_cpp_python() -> anyhow::Result<()> {
             .env("CMAKE_ARGS", "-DGGML_NATIVE=OFF")
             .status()
             .context("cannot run `python3 -m pip install`")?;
-        anyhow::ensure!(st.success(), "`python3 -m pip install {LLAMA_CPP_PYTHON}` failed with {st}");
-        anyhow::ensure!(importable(), "{LLAMA_CPP_PYTHON} installed but `import llama_cpp.server.app` fails");
+        anyhow::ensure!(
+            st.success(),
+            "`python3 -m pip install {LLAMA_CPP_PYTHON}` failed with {st}"
+        );
+        anyhow::ensure!(
+            importable(),
+            "{LLAMA_CPP_PYTHON} installed but `import llama_cpp.server.app` fails"
+        );
     }
     // SAFETY: xtask is single-threaded here; the variable is read by the
     // child `cargo test` this process starts later.
