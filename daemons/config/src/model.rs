@@ -405,7 +405,7 @@ impl Config {
                 });
             }
         }
-        if self.model.breaker_failures == 0 || self.model.breaker_failures > 100 {
+        if !(1..=100).contains(&self.model.breaker_failures) {
             return Err(Problem {
                 key: "model.breaker_failures".into(),
                 message: format!(

@@ -87,22 +87,23 @@ fn usage(events: &[CompletionEvent]) -> Usage {
 
 #[tokio::test]
 async fn every_chat_completions_server_assembles_one_correct_call() {
-    // (fixture, usage the server reported, or None when it reports none)
+    // (fixture, the path argument, usage the server reported or None)
     let servers = [
-        ("openai.sse", Some((83, 15))),
-        ("llama-server.sse", Some((96, 14))),
-        ("ollama.sse", Some((151, 21))),
-        ("vllm.sse", Some((210, 21))),
-        ("llama-cpp-python.sse", None),
+        ("openai.sse", "/", Some((83, 15))),
+        ("llama-server.sse", "/", Some((96, 14))),
+        ("ollama.sse", "/", Some((151, 21))),
+        ("vllm.sse", "/", Some((210, 21))),
+        // Captured from SmolLM2-135M, which chose its own path.
+        ("llama-cpp-python.sse", "my_function.js", None),
     ];
-    for (file, reported) in servers {
+    for (file, path, reported) in servers {
         for piece in [7, 64, 4096] {
             let events = through_openai(file, piece).await;
             let calls = calls(&events);
             assert_eq!(calls.len(), 1, "{file} in {piece}-byte writes: {events:?}");
             let (id, name, args) = &calls[0];
             assert_eq!(name, "fs.usage", "{file}");
-            assert_eq!(args, &json!({"path": "/"}), "{file}");
+            assert_eq!(args, &json!({ "path": path }), "{file}");
             // A repeated id is the same id, not a concatenation.
             assert!(!id.is_empty() && id.len() < 80, "{file}: id {id:?}");
             let u = usage(&events);
