@@ -36,6 +36,25 @@ pub async fn run(cli: &Cli) -> Result<Exit, Failure> {
                 .unwrap_or_default()
         ),
     );
+    if !config.model.fallback.is_empty() {
+        line(
+            &mut report,
+            format!("  fallback      {}", config.model.fallback.join(" → ")),
+        );
+    }
+    let b = &config.budget;
+    if b.session_usd.is_some() || b.day_usd.is_some() {
+        let usd = |v: Option<f64>| v.map_or_else(|| "none".to_string(), |v| format!("${v:.2}"));
+        line(
+            &mut report,
+            format!(
+                "  budget        session {}, day {} (then → {})",
+                usd(b.session_usd),
+                usd(b.day_usd),
+                b.fallback
+            ),
+        );
+    }
     let sources = aios_config::Sources::default();
     for f in [
         Some(sources.system_file),

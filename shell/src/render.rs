@@ -267,6 +267,21 @@ impl Renderer {
                     TurnStatus::Failed => {}
                 }
             }
+            // Routing is visible when it departs from the plan: a fallback
+            // or a spent budget says who answered instead, and why.
+            EventKind::Usage(u) if is_detour(&u.route_reason) => {
+                self.break_line(&mut out);
+                let line = self
+                    .line()
+                    .paint("2", "↪ ")
+                    .paint("2", &u.provider)
+                    .paint("2", " (")
+                    .paint("2", &u.model)
+                    .paint("2", "): ")
+                    .paint("2", &clip(&u.route_reason, CARD_WIDTH))
+                    .text("\n");
+                out.push(Out::Stderr(line.done()));
+            }
             EventKind::SessionStarted { .. }
             | EventKind::TurnStarted { .. }
             | EventKind::PlanProposed { .. }
@@ -275,6 +290,12 @@ impl Renderer {
         }
         out
     }
+}
+
+/// Whether a route reason says the answer came from somewhere else than
+/// asked (fallback, budget), which the user should see.
+fn is_detour(reason: &str) -> bool {
+    reason.contains("fallback") || reason.contains("budget")
 }
 
 /// Output text being built. Every piece of text goes through
@@ -376,6 +397,23 @@ mod tests {
             }
         }
         s
+    }
+
+    #[test]
+    fn a_fallback_route_is_shown_and_the_default_is_not() {
+        let usage = |reason: &str| {
+            EventKind::Usage(aios_proto::Usage {
+                provider: "lab".into(),
+                model: "qwen".into(),
+                route_reason: reason.into(),
+                ..Default::default()
+            })
+        };
+        assert_eq!(transcript(&[usage("configured default")]), "");
+        assert_eq!(
+            transcript(&[usage("fallback after 429 from claude")]),
+            "[err]↪ lab (qwen): fallback after 429 from claude\n"
+        );
     }
 
     #[test]

@@ -38,6 +38,8 @@ struct Inner {
     limits: Limits,
     default_provider: String,
     default_model: Option<String>,
+    /// Every configured provider instance name.
+    provider_names: Vec<String>,
     sessions: Mutex<HashMap<String, Arc<Session>>>,
 }
 
@@ -51,6 +53,7 @@ impl Orchestrator {
             limits: Limits::from_config(&config.turn),
             default_provider: config.model.provider.clone(),
             default_model: config.model.model.clone(),
+            provider_names: config.provider_names(),
             sessions: Mutex::new(HashMap::new()),
         }))
     }
@@ -291,10 +294,10 @@ impl SessionApi for Orchestrator {
         }
         bounded("session title", &req.title, MAX_TITLE_BYTES)?;
         let provider = req.provider.unwrap_or_else(|| me.default_provider.clone());
-        if !aios_config::PROVIDERS.contains(&provider.as_str()) {
+        if !me.provider_names.contains(&provider) {
             return Err(ApiError::invalid(format!(
                 "unknown provider {provider:?}; choose one of {}",
-                aios_config::PROVIDERS.join(", ")
+                me.provider_names.join(", ")
             )));
         }
         // Refuse before writing anything to the store when there is no room.

@@ -413,6 +413,7 @@ impl Turn {
             messages: self.session.history(),
             tools: tools.to_vec(),
             max_tokens: 0,
+            session: Some(self.session.info.id.clone()),
         };
         let mut stream = self
             .guard(

@@ -120,6 +120,62 @@ impl ConfigError {
     }
 }
 
+impl ConfigError {
+    /// An error about the dotted `key` of `file`, at the line that sets it
+    /// (or the header of its table, or line 1 when neither is found).
+    pub(crate) fn at_key(file: &Path, text: &str, key: &str, message: String) -> ConfigError {
+        let (line, column) = locate(text, key);
+        ConfigError::Parse {
+            file: file.to_path_buf(),
+            line,
+            column,
+            key: Some(key.to_string()),
+            message,
+        }
+    }
+}
+
+/// A header or key spelling without quotes and blanks: `providers."a b"` →
+/// `providers.a b` (good enough to find the line of a key).
+fn plain(s: &str) -> String {
+    s.split('.')
+        .map(|p| p.trim().trim_matches('"').trim_matches('\''))
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+/// 1-based line and column of the line setting dotted `key` in `text`.
+fn locate(text: &str, key: &str) -> (usize, usize) {
+    let mut header = String::new();
+    let mut table_line = None;
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if line.starts_with('[') {
+            header = plain(line.trim_matches(|c| c == '[' || c == ']'));
+            if header == key {
+                return (i + 1, 1);
+            }
+            if key.starts_with(&format!("{header}.")) && table_line.is_none() {
+                table_line = Some(i + 1);
+            }
+            continue;
+        }
+        let Some((k, _)) = line.split_once('=') else {
+            continue;
+        };
+        let full = if header.is_empty() {
+            plain(k)
+        } else {
+            format!("{header}.{}", plain(k))
+        };
+        if full == key || key.starts_with(&format!("{full}.")) {
+            let column = raw.len() - raw.trim_start().len() + 1;
+            return (i + 1, column);
+        }
+    }
+    (table_line.unwrap_or(1), 1)
+}
+
 /// The dotted key whose value or name sits at byte `pos`: the nearest
 /// `[table]` header above plus the key on that line.
 fn key_at(text: &str, pos: usize) -> Option<String> {

@@ -31,7 +31,17 @@ pub fn env_var_for(provider: &str) -> Option<&'static str> {
 /// The key file is TOML (`openai = "sk-..."`) and is refused when its mode
 /// lets group or others read it, as ssh does for private keys.
 pub fn api_key(provider: &str, key_file: Option<&Path>) -> Result<Option<String>, ConfigError> {
-    if let Some(var) = env_var_for(provider)
+    instance_key(&[provider], env_var_for(provider), key_file)
+}
+
+/// The key of a provider instance: the variable `env_var` wins, else the
+/// first of `entries` (the instance name, then its kind's) in the key file.
+pub fn instance_key(
+    entries: &[&str],
+    env_var: Option<&str>,
+    key_file: Option<&Path>,
+) -> Result<Option<String>, ConfigError> {
+    if let Some(var) = env_var
         && let Ok(v) = std::env::var(var)
         && !v.trim().is_empty()
     {
@@ -66,7 +76,7 @@ pub fn api_key(provider: &str, key_file: Option<&Path>) -> Result<Option<String>
     let mut bytes = Vec::new();
     f.read_to_end(&mut bytes).map_err(read_err)?;
     let keys = parse_key_file(file, bytes)?;
-    Ok(keys.get(provider).cloned())
+    Ok(entries.iter().find_map(|e| keys.get(*e).cloned()))
 }
 
 /// Parse a key file into provider → key. Errors carry the place and the

@@ -22,17 +22,23 @@ pub mod keys;
 mod model;
 mod paths;
 mod private;
+mod providers;
 
 pub use error::{ConfigError, KeyFileProblem};
 pub use model::{
     AnthropicConfig, Config, LocalConfig, LoggingConfig, MAX_ITERATIONS, MAX_RETRIES,
-    MAX_TIMEOUT_SECS, ModelConfig, OpenAiConfig, PROVIDERS, PathsConfig, ProvidersConfig,
-    ScriptedConfig, TurnConfig,
+    MAX_TIMEOUT_SECS, ModelConfig, OpenAiConfig, PROVIDERS, PathsConfig, ScriptedConfig,
+    TurnConfig,
 };
 pub use paths::{Daemon, Paths, xdg_config_home};
 pub use private::{
     PathError, PathErrorKind, check_private_dir, check_socket_dir, open_private_file, private_dir,
     write_private_file,
+};
+pub use providers::{
+    BUILTIN_PRICES, BUILTIN_PRICES_AS_OF, BudgetConfig, Field, Instance, KINDS, KindSpec,
+    MAX_NAME_LEN, Price, ProviderConfig, ProviderKind, ProvidersConfig, Settings, builtin_kind,
+    builtin_price, providers_markdown,
 };
 
 use std::path::{Path, PathBuf};
@@ -81,13 +87,17 @@ pub fn load(overrides: &Overrides) -> Result<Config, ConfigError> {
 /// Load the configuration from explicit sources.
 pub fn load_from(sources: &Sources, overrides: &Overrides) -> Result<Config, ConfigError> {
     let mut merged = toml::Table::new();
+    // Each file's table and text, so a problem found only after merging
+    // still names the file (and line) that set the key.
+    let mut layers: Vec<Layer> = Vec::new();
     let mut files: Vec<&Path> = vec![sources.system_file.as_path()];
     if let Some(u) = &sources.user_file {
         files.push(u);
     }
     for file in files {
-        if let Some(table) = read_layer(file, false)? {
-            merge(&mut merged, table);
+        if let Some(layer) = read_layer(file, false)? {
+            merge(&mut merged, layer.table.clone());
+            layers.push(layer);
         }
     }
     // `--config`, or `AIOS_CONFIG` (how a supervisor hands the shell's
@@ -98,8 +108,9 @@ pub fn load_from(sources: &Sources, overrides: &Overrides) -> Result<Config, Con
         .or_else(|| (sources.env)("AIOS_CONFIG").map(PathBuf::from));
     if let Some(extra) = &extra {
         // An explicitly named file must exist.
-        if let Some(table) = read_layer(extra, true)? {
-            merge(&mut merged, table);
+        if let Some(layer) = read_layer(extra, true)? {
+            merge(&mut merged, layer.table.clone());
+            layers.push(layer);
         }
     }
     let mut config: Config = toml::Value::Table(merged)
@@ -112,12 +123,49 @@ pub fn load_from(sources: &Sources, overrides: &Overrides) -> Result<Config, Con
     if let Some(m) = &overrides.model {
         config.model.model = Some(m.clone());
     }
-    config.validate()?;
+    if let Err(p) = config.validate() {
+        // A provider chosen by flag or environment is not the files' fault.
+        let outside = p.key == "model.provider"
+            && (overrides.provider.is_some() || (sources.env)("AIOS_PROVIDER").is_some());
+        let origin = if outside {
+            None
+        } else {
+            layers.iter().rev().find(|l| l.sets(&p.key))
+        };
+        return Err(match origin {
+            Some(l) => ConfigError::at_key(&l.file, &l.text, &p.key, p.message),
+            None => ConfigError::Invalid(format!("{}: {}", p.key, p.message)),
+        });
+    }
     Ok(config)
 }
 
+/// One configuration file as read.
+struct Layer {
+    file: PathBuf,
+    text: String,
+    table: toml::Table,
+}
+
+impl Layer {
+    /// Whether this file sets the dotted `key` (or, for a key it lacks,
+    /// the table holding it: a missing `base_url` is the table's fault).
+    fn sets(&self, key: &str) -> bool {
+        let parts: Vec<&str> = key.splitn(3, '.').collect();
+        let mut t = &self.table;
+        for (i, part) in parts.iter().enumerate() {
+            match t.get(*part) {
+                Some(toml::Value::Table(inner)) => t = inner,
+                Some(_) => return true,
+                None => return i >= 2,
+            }
+        }
+        true
+    }
+}
+
 /// Read and validate one layer. Missing optional files are skipped.
-fn read_layer(path: &Path, required: bool) -> Result<Option<toml::Table>, ConfigError> {
+fn read_layer(path: &Path, required: bool) -> Result<Option<Layer>, ConfigError> {
     let text = match std::fs::read(path) {
         Ok(bytes) => String::from_utf8(bytes).map_err(|_| ConfigError::NotUtf8 {
             file: path.to_path_buf(),
@@ -131,12 +179,17 @@ fn read_layer(path: &Path, required: bool) -> Result<Option<toml::Table>, Config
         }
     };
     // Validate the layer alone so errors point into this file.
-    if let Err(e) = toml::from_str::<Config>(&text) {
-        return Err(ConfigError::parse(path, &text, &e));
+    let alone = toml::from_str::<Config>(&text).map_err(|e| ConfigError::parse(path, &text, &e))?;
+    if let Err(p) = alone.check_layer() {
+        return Err(ConfigError::at_key(path, &text, &p.key, p.message));
     }
     let table: toml::Table =
         toml::from_str(&text).map_err(|e| ConfigError::parse(path, &text, &e))?;
-    Ok(Some(table))
+    Ok(Some(Layer {
+        file: path.to_path_buf(),
+        text,
+        table,
+    }))
 }
 
 /// Deep-merge `over` into `base`: tables merge, everything else replaces.

@@ -8,9 +8,12 @@
 
 use std::path::PathBuf;
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::ConfigError;
+use crate::providers::{self, BudgetConfig, Instance, Price, Problem, ProvidersConfig};
 
 /// Longest allowed deadline of a model or tool call, in seconds (an hour).
 pub const MAX_TIMEOUT_SECS: u64 = 3600;
@@ -34,6 +37,18 @@ fn check_timeout(v: u64) -> Result<(), String> {
             "{v} seconds is out of range: a timeout must be between 1 and {MAX_TIMEOUT_SECS} seconds"
         ))
     }
+}
+
+/// [`timeout_secs`] for an optional key.
+pub(crate) fn opt_timeout_secs<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<u64>, D::Error> {
+    timeout_secs(d).map(Some)
+}
+
+/// [`retries`] for an optional key.
+pub(crate) fn opt_retries<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    retries(d).map(Some)
 }
 
 /// Serde check of `max_retries`: 0..=[`MAX_RETRIES`].
@@ -76,8 +91,12 @@ fn check_iterations(v: u32) -> Result<(), String> {
 pub struct Config {
     /// Which provider and model to use by default.
     pub model: ModelConfig,
-    /// Per-provider settings.
+    /// Provider instances, by name (`[providers.NAME]`).
     pub providers: ProvidersConfig,
+    /// Prices by model name, USD per million tokens (`[prices."MODEL"]`).
+    pub prices: BTreeMap<String, Price>,
+    /// Spending limits.
+    pub budget: BudgetConfig,
     /// Limits of the turn loop.
     pub turn: TurnConfig,
     /// Where logs go and how verbose.
@@ -86,14 +105,23 @@ pub struct Config {
     pub paths: PathsConfig,
 }
 
-/// Provider choice.
+/// Provider choice and the fallback chain.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ModelConfig {
-    /// `openai`, `anthropic`, `local` or `scripted`.
+    /// The default provider instance (`openai`, `anthropic`, `local`,
+    /// `scripted`, or a `[providers.NAME]`).
     pub provider: String,
     /// Model override for the chosen provider.
     pub model: Option<String>,
+    /// Instances tried in order when the default fails before any output
+    /// reached the user.
+    pub fallback: Vec<String>,
+    /// Consecutive failures that open an instance's circuit breaker.
+    pub breaker_failures: u32,
+    /// Seconds an open breaker waits before letting one trial call through.
+    #[serde(deserialize_with = "timeout_secs")]
+    pub breaker_cooldown_secs: u64,
 }
 
 impl Default for ModelConfig {
@@ -103,25 +131,15 @@ impl Default for ModelConfig {
         ModelConfig {
             provider: "scripted".into(),
             model: None,
+            fallback: Vec::new(),
+            breaker_failures: 3,
+            breaker_cooldown_secs: 30,
         }
     }
 }
 
-/// Every provider's settings.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ProvidersConfig {
-    /// OpenAI and OpenAI-compatible servers.
-    pub openai: OpenAiConfig,
-    /// Anthropic Messages API.
-    pub anthropic: AnthropicConfig,
-    /// Replays a file of model turns.
-    pub scripted: ScriptedConfig,
-    /// Local llama.cpp runtime.
-    pub local: LocalConfig,
-}
-
-/// OpenAI-compatible Chat Completions.
+/// Settings of an `openai` or `openai-compatible` instance (resolved from
+/// its `[providers.NAME]` table).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct OpenAiConfig {
@@ -148,7 +166,7 @@ impl Default for OpenAiConfig {
     }
 }
 
-/// Anthropic Messages API.
+/// Settings of an `anthropic` instance.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AnthropicConfig {
@@ -178,7 +196,7 @@ impl Default for AnthropicConfig {
     }
 }
 
-/// The scripted provider.
+/// Settings of a `scripted` instance.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ScriptedConfig {
@@ -186,7 +204,7 @@ pub struct ScriptedConfig {
     pub script: Option<PathBuf>,
 }
 
-/// The local runtime (a later issue wires llama.cpp).
+/// Settings of a `local` instance.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LocalConfig {
@@ -250,8 +268,9 @@ pub struct PathsConfig {
     pub system_policy: Option<PathBuf>,
 }
 
-/// Provider names the gateway knows.
-pub const PROVIDERS: &[&str] = &["openai", "anthropic", "local", "scripted"];
+/// The built-in provider instances (which always exist); configured
+/// instances come on top ([`Config::provider_names`]).
+pub const PROVIDERS: &[&str] = providers::BUILTIN;
 
 impl Config {
     /// Apply the environment layer.
@@ -263,16 +282,16 @@ impl Config {
             self.model.model = Some(m);
         }
         if let Some(u) = env("OPENAI_BASE_URL") {
-            self.providers.openai.base_url = u;
+            self.providers.entry("openai").base_url = Some(u);
         }
         if let Some(u) = env("ANTHROPIC_BASE_URL") {
-            self.providers.anthropic.base_url = u;
+            self.providers.entry("anthropic").base_url = Some(u);
         }
         if let Some(s) = env("AIOS_SCRIPT") {
-            self.providers.scripted.script = Some(PathBuf::from(s));
+            self.providers.entry("scripted").script = Some(PathBuf::from(s));
         }
         if let Some(m) = env("AIOS_LOCAL_MODEL") {
-            self.providers.local.model_path = Some(PathBuf::from(m));
+            self.providers.entry("local").model_path = Some(PathBuf::from(m));
         }
         if let Some(d) = env("AIOS_RUNTIME_DIR") {
             self.paths.runtime_dir = Some(PathBuf::from(d));
@@ -295,15 +314,112 @@ impl Config {
         Ok(())
     }
 
-    /// Cross-field checks after all layers.
-    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
-        if !PROVIDERS.contains(&self.model.provider.as_str()) {
-            return Err(ConfigError::Invalid(format!(
-                "unknown provider {:?}; choose one of {} (set with --provider, AIOS_PROVIDER or [model] provider)",
-                self.model.provider,
-                PROVIDERS.join(", ")
-            )));
+    /// Every provider instance, resolved: the built-ins, then the
+    /// configured ones by name.
+    pub fn instances(&self) -> Result<Vec<Instance>, ConfigError> {
+        providers::resolve_all(&self.providers)
+            .map_err(|p| ConfigError::Invalid(format!("{}: {}", p.key, p.message)))
+    }
+
+    /// Names of every provider instance, built-ins first.
+    pub fn provider_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = PROVIDERS.iter().map(|s| s.to_string()).collect();
+        names.extend(
+            self.providers
+                .0
+                .keys()
+                .filter(|k| !PROVIDERS.contains(&k.as_str()))
+                .cloned(),
+        );
+        names
+    }
+
+    /// Files the providers read (scripts, model files), for confinement.
+    pub fn provider_files(&self) -> Vec<PathBuf> {
+        self.providers
+            .0
+            .values()
+            .flat_map(|p| [p.script.clone(), p.model_path.clone()])
+            .flatten()
+            .collect()
+    }
+
+    /// The price of `model` on `instance`: the instance's own, else
+    /// `[prices]`, else the built-in list; `local`, `scripted` and
+    /// `openai-compatible` instances cost nothing unless priced. `None`:
+    /// unknown.
+    pub fn price(&self, instance: &Instance, model: &str) -> Option<Price> {
+        if let Some(p) = instance.price {
+            return Some(p);
         }
+        if let Some(p) = self.prices.get(model) {
+            return Some(*p);
+        }
+        if !instance.kind.spec().paid {
+            return Some(Price {
+                input_per_mtok: 0.0,
+                output_per_mtok: 0.0,
+            });
+        }
+        providers::builtin_price(model)
+    }
+
+    /// Checks of one file alone (so the error names that file): instance
+    /// names, keys that do not apply to a kind, prices, budgets.
+    pub(crate) fn check_layer(&self) -> Result<(), Problem> {
+        for (name, p) in &self.providers.0 {
+            providers::check_table(name, p)?;
+        }
+        self.check_lists()
+    }
+
+    fn check_lists(&self) -> Result<(), Problem> {
+        let mut seen = Vec::new();
+        for f in &self.model.fallback {
+            if seen.contains(&f) {
+                return Err(Problem {
+                    key: "model.fallback".into(),
+                    message: format!("{f:?} is listed twice; name each instance once"),
+                });
+            }
+            seen.push(f);
+        }
+        for (model, p) in &self.prices {
+            if let Err(m) = p.check() {
+                return Err(Problem {
+                    key: format!("prices.{model}"),
+                    message: m,
+                });
+            }
+        }
+        for (key, v) in [
+            ("budget.session_usd", self.budget.session_usd),
+            ("budget.day_usd", self.budget.day_usd),
+        ] {
+            if let Some(v) = v
+                && !(v.is_finite() && v >= 0.0)
+            {
+                return Err(Problem {
+                    key: key.into(),
+                    message: format!("{v} must be a non-negative number of US dollars"),
+                });
+            }
+        }
+        if !(1..=100).contains(&self.model.breaker_failures) {
+            return Err(Problem {
+                key: "model.breaker_failures".into(),
+                message: format!(
+                    "{} is out of range: a breaker opens after 1 to 100 consecutive failures",
+                    self.model.breaker_failures
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// Cross-field checks after all layers. A [`Problem`] names the key;
+    /// the loader turns it into an error naming the file that set it.
+    pub(crate) fn validate(&self) -> Result<(), Problem> {
         // Files were checked as they were read; this catches the
         // environment layer and values built in code.
         let checks = [
@@ -320,39 +436,71 @@ impl Config {
                 check_timeout(self.turn.tool_timeout_secs),
             ),
             (
-                "providers.openai.timeout_secs",
-                check_timeout(self.providers.openai.timeout_secs),
-            ),
-            (
-                "providers.openai.max_retries",
-                check_retries(self.providers.openai.max_retries),
-            ),
-            (
-                "providers.anthropic.timeout_secs",
-                check_timeout(self.providers.anthropic.timeout_secs),
-            ),
-            (
-                "providers.anthropic.max_retries",
-                check_retries(self.providers.anthropic.max_retries),
+                "model.breaker_cooldown_secs",
+                check_timeout(self.model.breaker_cooldown_secs),
             ),
         ];
         for (key, check) in checks {
             if let Err(why) = check {
-                return Err(ConfigError::Invalid(format!("{key}: {why}")));
+                return Err(Problem {
+                    key: key.into(),
+                    message: why,
+                });
             }
         }
-        for (name, url) in [
-            ("providers.openai.base_url", &self.providers.openai.base_url),
-            (
-                "providers.anthropic.base_url",
-                &self.providers.anthropic.base_url,
-            ),
-        ] {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(ConfigError::Invalid(format!(
-                    "{name} = {url:?} must start with http:// or https://"
-                )));
+        self.check_lists()?;
+        let instances = providers::resolve_all(&self.providers)?;
+        for i in &instances {
+            let (t, r) = match &i.settings {
+                providers::Settings::OpenAi(c) => (c.timeout_secs, c.max_retries),
+                providers::Settings::Anthropic(c) => (c.timeout_secs, c.max_retries),
+                _ => continue,
+            };
+            for (key, check) in [
+                ("timeout_secs", check_timeout(t)),
+                ("max_retries", check_retries(r)),
+            ] {
+                if let Err(why) = check {
+                    return Err(Problem {
+                        key: format!("providers.{}.{key}", i.name),
+                        message: why,
+                    });
+                }
             }
+        }
+        let names = self.provider_names();
+        let known = |n: &str| names.iter().any(|x| x == n);
+        if !known(&self.model.provider) {
+            return Err(Problem {
+                key: "model.provider".into(),
+                message: format!(
+                    "unknown provider {:?}; choose one of {} (set with --provider, AIOS_PROVIDER or [model] provider), or define it as [providers.{}] with a kind",
+                    self.model.provider,
+                    names.join(", "),
+                    self.model.provider
+                ),
+            });
+        }
+        for f in &self.model.fallback {
+            if !known(f) {
+                return Err(Problem {
+                    key: "model.fallback".into(),
+                    message: format!(
+                        "the fallback chain names {f:?}, which is no provider instance; define [providers.{f}] with a kind, or use one of {}",
+                        names.join(", ")
+                    ),
+                });
+            }
+        }
+        if !known(&self.budget.fallback) {
+            return Err(Problem {
+                key: "budget.fallback".into(),
+                message: format!(
+                    "{:?} is no provider instance; use one of {}",
+                    self.budget.fallback,
+                    names.join(", ")
+                ),
+            });
         }
         Ok(())
     }

@@ -176,6 +176,11 @@ impl Paths {
     pub fn memory_db(&self) -> PathBuf {
         self.state_dir.join("memory.sqlite3")
     }
+
+    /// gatewayd's private state: the day's cost totals.
+    pub fn gateway_state(&self) -> PathBuf {
+        self.state_dir.join("gateway")
+    }
 }
 
 /// `$XDG_CONFIG_HOME`, else `~/.config`.

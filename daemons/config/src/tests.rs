@@ -73,7 +73,10 @@ fn environment_sits_between_files_and_flags() {
     s.env = env;
     let c = load_from(&s, &Overrides::default()).unwrap();
     assert_eq!(c.model.provider, "anthropic");
-    assert_eq!(c.providers.openai.base_url, "http://127.0.0.1:9/v1");
+    assert_eq!(
+        c.providers.0["openai"].base_url.as_deref(),
+        Some("http://127.0.0.1:9/v1")
+    );
     let c = load_from(
         &s,
         &Overrides {
@@ -255,4 +258,141 @@ fn the_key_file_can_be_named_by_aios_key_file() {
         Some(std::path::Path::new("/etc/aios/keys.toml"))
     );
     unsafe { std::env::remove_var("AIOS_KEY_FILE") };
+}
+
+/// Load with `user.toml` holding `text` (and no system file).
+fn load_user_text(text: &str) -> (tempfile::TempDir, Result<Config, ConfigError>) {
+    let dir = tempfile::tempdir().unwrap();
+    write(&dir.path().join("user.toml"), text);
+    let r = load_from(&sources(dir.path()), &Overrides::default());
+    (dir, r)
+}
+
+#[test]
+fn named_instances_resolve_with_their_kind_and_the_built_ins_remain() {
+    let (_d, c) = load_user_text(
+        "[providers.claude]\nkind = \"anthropic\"\nmodel = \"claude-sonnet-4-5\"\n\n\
+         [providers.lab]\nkind = \"openai-compatible\"\nbase_url = \"http://127.0.0.1:8000/v1\"\nmodel = \"qwen2.5-7b\"\n\n\
+         [model]\nprovider = \"claude\"\nfallback = [\"lab\", \"local\"]\n",
+    );
+    let c = c.unwrap();
+    let instances = c.instances().unwrap();
+    let names: Vec<&str> = instances.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["openai", "anthropic", "local", "scripted", "claude", "lab"]
+    );
+    let lab = instances.iter().find(|i| i.name == "lab").unwrap();
+    assert_eq!(lab.kind, ProviderKind::OpenaiCompatible);
+    assert_eq!(lab.model(), "qwen2.5-7b");
+    assert_eq!(lab.key_env, None);
+    let claude = instances.iter().find(|i| i.name == "claude").unwrap();
+    assert_eq!(claude.key_env.as_deref(), Some("ANTHROPIC_API_KEY"));
+    assert_eq!(c.model.fallback, ["lab", "local"]);
+    // Prices: built-in for a known cloud model, free for a local server.
+    let p = c.price(claude, "claude-sonnet-4-5-20250929").unwrap();
+    assert_eq!((p.input_per_mtok, p.output_per_mtok), (3.0, 15.0));
+    assert_eq!(c.price(lab, "qwen2.5-7b").unwrap().input_per_mtok, 0.0);
+    let gpt = instances.iter().find(|i| i.name == "openai").unwrap();
+    assert!(
+        c.price(gpt, "some-new-model").is_none(),
+        "unknown, not zero"
+    );
+}
+
+#[test]
+fn old_provider_tables_still_parse() {
+    let (_d, c) = load_user_text(
+        "[model]\nprovider = \"openai\"\n[providers.openai]\nbase_url = \"http://127.0.0.1:11434/v1\"\nmodel = \"llama3\"\ntimeout_secs = 60\nmax_retries = 2\n\
+         [providers.anthropic]\nmax_tokens = 1024\n[providers.scripted]\nscript = \"/tmp/s.json\"\n[providers.local]\nmodel_path = \"/m.gguf\"\n",
+    );
+    let c = c.unwrap();
+    let i = c.instances().unwrap();
+    match &i[0].settings {
+        Settings::OpenAi(o) => {
+            assert_eq!(o.base_url, "http://127.0.0.1:11434/v1");
+            assert_eq!((o.timeout_secs, o.max_retries), (60, 2));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(&i[1].settings, Settings::Anthropic(a) if a.max_tokens == 1024));
+    assert_eq!(
+        c.provider_files(),
+        [
+            std::path::PathBuf::from("/m.gguf"),
+            std::path::PathBuf::from("/tmp/s.json")
+        ]
+    );
+}
+
+#[test]
+fn bad_instances_name_the_file_line_key_and_fix() {
+    let cases: [(&str, &str, &[&str]); 6] = [
+        (
+            "[providers.lab]\nkind = \"openai-compatibel\"\n",
+            "user.toml:2:",
+            &["providers.lab.kind", "unknown variant", "openai-compatible"],
+        ),
+        (
+            "# lab\n[providers.lab]\nkind = \"openai-compatible\"\nmodel = \"m\"\n",
+            "user.toml:2:",
+            &["providers.lab", "needs a base_url", "base_url = "],
+        ),
+        (
+            "[providers.lab]\nkind = \"anthropic\"\nscript = \"x.json\"\n",
+            "user.toml:3:",
+            &[
+                "providers.lab.script",
+                "does not apply",
+                "kind \"scripted\"",
+            ],
+        ),
+        (
+            "[providers.lab]\nbase_url = \"http://127.0.0.1:1/v1\"\n",
+            "user.toml:1:",
+            &["providers.lab", "has no kind", "\"openai-compatible\""],
+        ),
+        (
+            "[model]\nprovider = \"scripted\"\nfallback = [\"claude\"]\n",
+            "user.toml:3:",
+            &["model.fallback", "\"claude\"", "[providers.claude]"],
+        ),
+        (
+            "[providers.\"My Lab\"]\nkind = \"local\"\n",
+            "user.toml:1:",
+            &["not valid", "lowercase"],
+        ),
+    ];
+    for (text, place, wants) in cases {
+        let (_d, r) = load_user_text(text);
+        let msg = r.unwrap_err().to_string();
+        assert!(msg.contains(place), "{text:?}: {msg}");
+        for w in wants {
+            assert!(msg.contains(w), "{text:?}: want {w:?} in {msg}");
+        }
+    }
+}
+
+#[test]
+fn a_fallback_set_in_one_file_and_broken_by_another_names_the_setter() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        &dir.path().join("etc.toml"),
+        "[model]\nfallback = [\"lab\"]\n",
+    );
+    write(
+        &dir.path().join("user.toml"),
+        "[turn]\nmax_iterations = 3\n",
+    );
+    let msg = load_from(&sources(dir.path()), &Overrides::default())
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("etc.toml:2:"), "{msg}");
+    assert!(msg.contains("model.fallback"), "{msg}");
+    // Defined in the user file, the same chain is fine.
+    write(
+        &dir.path().join("user.toml"),
+        "[providers.lab]\nkind = \"openai-compatible\"\nbase_url = \"http://127.0.0.1:1/v1\"\n",
+    );
+    load_from(&sources(dir.path()), &Overrides::default()).unwrap();
 }

@@ -165,8 +165,9 @@ pub fn allow_list(daemon: Daemon, config: &Config, paths: &Paths, socket_dir: &P
         }
         Daemon::Gatewayd => {
             a.read.extend(aios_config::keys::default_key_file());
-            a.read.extend(config.providers.scripted.script.clone());
-            a.read.extend(config.providers.local.model_path.clone());
+            a.read.extend(config.provider_files());
+            // Day totals of cost accounting.
+            a.write.push(paths.gateway_state());
             a.read.extend(resolver_dir(Path::new("/etc/resolv.conf")));
             a.tcp_connect = true;
         }

@@ -89,6 +89,10 @@ where
     for d in [&paths.state_dir, &paths.log_dir()] {
         aios_config::private_dir(d).context("unsafe state directory")?;
     }
+    // Confinement grants gatewayd its state directory only if it exists.
+    if daemon == Daemon::Gatewayd {
+        aios_config::private_dir(&paths.gateway_state()).context("unsafe state directory")?;
+    }
     let socket = args.socket.unwrap_or_else(|| paths.socket(daemon));
     let socket_dir = socket_dir(&socket)?;
     // Before any thread exists (logging starts one): Landlock confines the

@@ -53,6 +53,19 @@ pub struct Usage {
     pub model: String,
     /// Wall time of the call.
     pub latency_ms: u64,
+    /// The token counts are estimates: the server reported none.
+    #[serde(default)]
+    pub tokens_estimated: bool,
+    /// Why this provider and model answered: "configured default",
+    /// "fallback after 429 from claude", "budget exhausted → local"…
+    #[serde(default)]
+    pub route_reason: String,
+    /// Spent by this session so far (this call included), when known.
+    #[serde(default)]
+    pub session_cost_usd: Option<f64>,
+    /// Spent today (UTC) by every session, when known.
+    #[serde(default)]
+    pub day_cost_usd: Option<f64>,
 }
 
 /// One event of the session stream.

@@ -56,6 +56,9 @@ pub struct CompletionRequest {
     pub tools: Vec<ModelTool>,
     /// Output limit; 0 means the provider default.
     pub max_tokens: u32,
+    /// The session asking, for per-session cost accounting and budgets.
+    #[serde(default)]
+    pub session: Option<String>,
 }
 
 /// Streamed output of a model.

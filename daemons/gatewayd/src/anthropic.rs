@@ -153,6 +153,7 @@ enum Block {
 /// Decoder of the streamed events. Pure.
 #[derive(Debug)]
 pub struct AnthropicDecoder {
+    name: &'static str,
     names: ToolNames,
     model: String,
     started: Instant,
@@ -168,6 +169,7 @@ impl AnthropicDecoder {
     /// A decoder for one response.
     pub fn new(names: ToolNames, model: String, started: Instant) -> Self {
         AnthropicDecoder {
+            name: NAME,
             names,
             model,
             started,
@@ -180,11 +182,11 @@ impl AnthropicDecoder {
         }
     }
 
-    fn bad(detail: impl Into<String>) -> ProviderError {
-        ProviderError::BadResponse {
-            provider: NAME,
-            detail: detail.into(),
-        }
+    /// Report errors and usage under the instance `name`.
+    pub fn named(mut self, name: &'static str) -> Self {
+        self.name = name;
+        self.budget = CallBudget::new(name);
+        self
     }
 }
 
@@ -192,13 +194,24 @@ fn u64_at(v: &Value, ptr: &str) -> Option<u64> {
     v.pointer(ptr).and_then(Value::as_u64)
 }
 
+fn bad(provider: &'static str, detail: impl Into<String>) -> ProviderError {
+    ProviderError::BadResponse {
+        provider,
+        detail: detail.into(),
+    }
+}
+
 impl Decoder for AnthropicDecoder {
     fn event(&mut self, ev: SseEvent, out: &mut Vec<CompletionEvent>) -> Result<(), ProviderError> {
+        let name = self.name;
         let v: Value = serde_json::from_str(&ev.data).map_err(|e| {
-            Self::bad(format!(
-                "an event is not JSON ({e}): {}",
-                http::excerpt(&ev.data, None)
-            ))
+            bad(
+                name,
+                format!(
+                    "an event is not JSON ({e}): {}",
+                    http::excerpt(&ev.data, None)
+                ),
+            )
         })?;
         // The JSON `type` is authoritative; the SSE event name is a fallback.
         let kind = v
@@ -227,11 +240,12 @@ impl Decoder for AnthropicDecoder {
             }
             "content_block_start" => {
                 let index = u64_at(&v, "/index")
-                    .ok_or_else(|| Self::bad("content_block_start without index"))?;
+                    .ok_or_else(|| bad(name, "content_block_start without index"))?;
                 if !self.blocks.contains_key(&index) && self.blocks.len() >= MAX_OPEN_BLOCKS {
-                    return Err(Self::bad(format!(
-                        "more than {MAX_OPEN_BLOCKS} content blocks were open at once"
-                    )));
+                    return Err(bad(
+                        name,
+                        format!("more than {MAX_OPEN_BLOCKS} content blocks were open at once"),
+                    ));
                 }
                 let block = v.get("content_block").cloned().unwrap_or(Value::Null);
                 let b = match block.get("type").and_then(Value::as_str) {
@@ -271,7 +285,7 @@ impl Decoder for AnthropicDecoder {
             }
             "content_block_delta" => {
                 let index = u64_at(&v, "/index")
-                    .ok_or_else(|| Self::bad("content_block_delta without index"))?;
+                    .ok_or_else(|| bad(name, "content_block_delta without index"))?;
                 let delta = v.get("delta").cloned().unwrap_or(Value::Null);
                 match delta.get("type").and_then(Value::as_str) {
                     Some("text_delta") => {
@@ -293,9 +307,12 @@ impl Decoder for AnthropicDecoder {
                             json.push_str(part);
                         }
                         _ => {
-                            return Err(Self::bad(format!(
-                                "input_json_delta for block {index}, which is not a tool_use"
-                            )));
+                            return Err(bad(
+                                name,
+                                format!(
+                                    "input_json_delta for block {index}, which is not a tool_use"
+                                ),
+                            ));
                         }
                     },
                     _ => {}
@@ -303,7 +320,7 @@ impl Decoder for AnthropicDecoder {
             }
             "content_block_stop" => {
                 let index = u64_at(&v, "/index")
-                    .ok_or_else(|| Self::bad("content_block_stop without index"))?;
+                    .ok_or_else(|| bad(name, "content_block_stop without index"))?;
                 if let Some(Block::Tool {
                     id,
                     name,
@@ -342,10 +359,11 @@ impl Decoder for AnthropicDecoder {
                     input_tokens: self.input_tokens,
                     output_tokens: self.output_tokens,
                     cost_usd: None,
-                    provider: NAME.into(),
+                    provider: self.name.into(),
                     model: self.model.clone(),
                     latency_ms: u64::try_from(self.started.elapsed().as_millis())
                         .unwrap_or(u64::MAX),
+                    ..Usage::default()
                 }));
                 out.push(CompletionEvent::Done {
                     stop_reason: self.stop.take().unwrap_or_else(|| "end_turn".into()),
@@ -354,7 +372,7 @@ impl Decoder for AnthropicDecoder {
             }
             "error" => {
                 return Err(ProviderError::Remote {
-                    provider: NAME,
+                    provider: name,
                     kind: v
                         .pointer("/error/type")
                         .and_then(Value::as_str)
@@ -382,7 +400,7 @@ impl Decoder for AnthropicDecoder {
             return Ok(());
         }
         Err(ProviderError::StreamDropped {
-            provider: NAME,
+            provider: self.name,
             detail: "the connection closed before message_stop".into(),
         })
     }
@@ -390,6 +408,8 @@ impl Decoder for AnthropicDecoder {
 
 /// The Anthropic provider.
 pub struct AnthropicProvider {
+    name: &'static str,
+    env_var: &'static str,
     config: AnthropicConfig,
     key: Result<Option<Secret>, String>,
     client: reqwest::Client,
@@ -405,11 +425,21 @@ impl AnthropicProvider {
         key: Result<Option<String>, String>,
     ) -> Result<Self, GatewayError> {
         Ok(AnthropicProvider {
+            name: NAME,
+            env_var: ENV_VAR,
             client: http::client(NAME, &config.base_url)?,
             retry: RetryPolicy::new(config.max_retries),
             config: config.clone(),
             key: key.map(|k| k.map(Secret::new)),
         })
+    }
+
+    /// Name this instance (errors, logs and usage say `name`) and read
+    /// its key from `env_var` in messages.
+    pub fn named(mut self, name: &'static str, env_var: &'static str) -> Self {
+        self.name = name;
+        self.env_var = env_var;
+        self
     }
 
     /// Replace the retry policy (tests use short backoffs).
@@ -424,15 +454,15 @@ impl AnthropicProvider {
 
     fn target(&self) -> Result<(Target, Secret), ProviderError> {
         let unauthorized = |reason: String| ProviderError::Unauthorized {
-            provider: NAME,
-            env_var: ENV_VAR,
+            provider: self.name,
+            env_var: self.env_var,
             reason,
         };
         match &self.key {
             Ok(Some(k)) => Ok((
                 Target {
-                    provider: NAME,
-                    env_var: ENV_VAR,
+                    provider: self.name,
+                    env_var: self.env_var,
                     key: Some(k.clone()),
                 },
                 k.clone(),
@@ -457,7 +487,7 @@ impl AnthropicProvider {
 #[async_trait::async_trait]
 impl Provider for AnthropicProvider {
     fn name(&self) -> &'static str {
-        NAME
+        self.name
     }
 
     fn default_model(&self) -> String {
@@ -467,11 +497,11 @@ impl Provider for AnthropicProvider {
     fn status(&self) -> ProviderStatus {
         let (configured, detail) = match &self.key {
             Ok(Some(_)) => (true, "API key set".to_string()),
-            Ok(None) => (false, format!("no API key: set {ENV_VAR}")),
+            Ok(None) => (false, format!("no API key: set {}", self.env_var)),
             Err(why) => (false, format!("cannot read the API key: {why}")),
         };
         ProviderStatus {
-            name: NAME.into(),
+            name: self.name.into(),
             model: self.config.model.clone(),
             base_url: self.config.base_url.clone(),
             configured,
@@ -504,16 +534,20 @@ impl Provider for AnthropicProvider {
         let body = request_body(&req, &model, max_tokens)?;
         let url = self.url("v1/messages");
         let started = Instant::now();
-        tracing::info!(provider = NAME, %model, %url, messages = req.messages.len(), tools = req.tools.len(), "completion");
+        tracing::info!(provider = self.name, %model, %url, messages = req.messages.len(), tools = req.tools.len(), "completion");
         let resp = http::send_with_retries(&target, &url, &self.retry, self.timeout(), || {
             Self::headers(self.client.post(&url), &key).json(&body)
         })
-        .await?;
-        Ok(http::sse_stream(
-            NAME,
-            resp,
-            self.timeout(),
-            AnthropicDecoder::new(names, model, started),
+        .await
+        .map_err(|e| e.redacted(target.key.as_ref()))?;
+        Ok(http::scrub(
+            http::sse_stream(
+                self.name,
+                resp,
+                self.timeout(),
+                AnthropicDecoder::new(names, model, started).named(self.name),
+            ),
+            target.key.clone(),
         ))
     }
 }

@@ -139,6 +139,85 @@ fn retry_hint(after: &Option<Duration>) -> String {
 }
 
 impl ProviderError {
+    /// The same error with every occurrence of `key` in its texts replaced
+    /// (a server may echo the key anywhere, also in a broken stream).
+    pub fn redacted(self, key: Option<&crate::http::Secret>) -> ProviderError {
+        let r = |t: String| crate::http::redact(&t, key);
+        match self {
+            ProviderError::Unauthorized {
+                provider,
+                env_var,
+                reason,
+            } => ProviderError::Unauthorized {
+                provider,
+                env_var,
+                reason: r(reason),
+            },
+            ProviderError::RateLimited {
+                provider,
+                retry_after,
+                message,
+            } => ProviderError::RateLimited {
+                provider,
+                retry_after,
+                message: r(message),
+            },
+            ProviderError::Server {
+                provider,
+                status,
+                body,
+                retry_after,
+            } => ProviderError::Server {
+                provider,
+                status,
+                body: r(body),
+                retry_after,
+            },
+            ProviderError::Rejected {
+                provider,
+                status,
+                body,
+            } => ProviderError::Rejected {
+                provider,
+                status,
+                body: r(body),
+            },
+            ProviderError::Connect {
+                provider,
+                url,
+                detail,
+            } => ProviderError::Connect {
+                provider,
+                url: r(url),
+                detail: r(detail),
+            },
+            ProviderError::StreamDropped { provider, detail } => ProviderError::StreamDropped {
+                provider,
+                detail: r(detail),
+            },
+            ProviderError::BadResponse { provider, detail } => ProviderError::BadResponse {
+                provider,
+                detail: r(detail),
+            },
+            ProviderError::Remote {
+                provider,
+                kind,
+                message,
+            } => ProviderError::Remote {
+                provider,
+                kind: r(kind),
+                message: r(message),
+            },
+            ProviderError::InvalidRequest(m) => ProviderError::InvalidRequest(r(m)),
+            ProviderError::Unavailable { provider, detail } => ProviderError::Unavailable {
+                provider,
+                detail: r(detail),
+            },
+            ProviderError::Scripted(m) => ProviderError::Scripted(r(m)),
+            e @ (ProviderError::Timeout { .. } | ProviderError::ScriptExhausted { .. }) => e,
+        }
+    }
+
     /// Whether a fresh attempt may succeed (429, 5xx, connection failures).
     /// Only consulted before any byte of a response stream was received.
     pub fn is_retryable(&self) -> bool {
@@ -193,6 +272,12 @@ pub enum GatewayError {
         /// Provider name.
         provider: &'static str,
         /// Cause.
+        detail: String,
+    },
+    /// The provider instances in the configuration cannot be built.
+    #[error("invalid provider configuration: {detail}")]
+    Config {
+        /// What is wrong.
         detail: String,
     },
 }

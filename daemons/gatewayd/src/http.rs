@@ -333,6 +333,21 @@ pub fn redact(text: &str, key: Option<&Secret>) -> String {
     }
 }
 
+/// Remove `key` from everything a stream yields: error texts and text
+/// deltas (a broken or hostile server may echo the key anywhere).
+pub fn scrub(stream: ProviderStream, key: Option<Secret>) -> ProviderStream {
+    let Some(key) = key.filter(|k| k.expose().len() >= 4) else {
+        return stream;
+    };
+    Box::pin(stream.map(move |item| match item {
+        Ok(CompletionEvent::TextDelta(t)) if t.contains(key.expose()) => {
+            Ok(CompletionEvent::TextDelta(redact(&t, Some(&key))))
+        }
+        Ok(ev) => Ok(ev),
+        Err(e) => Err(e.redacted(Some(&key))),
+    }))
+}
+
 /// A provider's SSE wire format, turned into completion events. Pure: fed
 /// parsed events, never touching I/O.
 pub trait Decoder: Send + 'static {

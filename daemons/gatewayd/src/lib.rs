@@ -5,12 +5,21 @@
 //! serves [`aios_proto::ModelApi`]. This is the only process that reads API
 //! keys (DESIGN.md §2); they never appear in logs or error messages.
 //!
-//! | provider | module | wire |
+//! Providers are named instances of a kind (`aios_config::KINDS`,
+//! `docs/PROVIDERS.md`):
+//!
+//! | kind | module | wire |
 //! |---|---|---|
-//! | `openai` | [`openai`] | Chat Completions over SSE (also Ollama, llama-server, vLLM) |
+//! | `openai`, `openai-compatible` | [`openai`] | Chat Completions over SSE (also Ollama, llama-server, llama-cpp-python, vLLM) |
 //! | `anthropic` | [`anthropic`] | Messages API over SSE |
 //! | `scripted` | [`scripted`], [`demo`] | a JSON script, or the embedded demo model |
-//! | `local` | [`local`] | not built yet; says so |
+//! | `local` | [`local`] | the local runtime |
+//!
+//! Routing ([`route`], [`breaker`], [`spend`]): the default instance, then
+//! the `[model] fallback` chain, tried only before any output reached the
+//! user; a per-instance circuit breaker; budgets that route to `local`
+//! when spent; every `usage` event names the instance, the model, the
+//! route reason and the cost.
 //!
 //! Design decisions:
 //! - **Pure decoders.** Each cloud wire format is a [`http::Decoder`] fed
@@ -28,6 +37,7 @@
 #![deny(missing_docs)]
 
 pub mod anthropic;
+pub mod breaker;
 pub mod demo;
 mod error;
 mod gateway;
@@ -36,7 +46,9 @@ pub mod local;
 pub mod names;
 pub mod openai;
 mod provider;
+pub mod route;
 pub mod scripted;
+pub mod spend;
 pub mod sse;
 
 pub use anthropic::AnthropicProvider;
@@ -47,6 +59,6 @@ pub use local::LocalProvider;
 pub use openai::OpenAiProvider;
 pub use provider::{
     MAX_TOOL_CALL_BYTES, MAX_TOOL_CALLS_PER_REPLY, Provider, ProviderStream, assemble_tool_call,
-    rough_tokens,
+    request_chars, rough_tokens,
 };
 pub use scripted::{Script, ScriptToolCall, ScriptTurn, ScriptedProvider};

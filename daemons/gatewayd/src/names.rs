@@ -24,6 +24,23 @@ use aios_proto::ModelTool;
 
 use crate::error::ProviderError;
 
+/// A `&'static str` for a configured name (provider instances, key
+/// variables), which errors and events carry. Each distinct name is
+/// leaked once per process and reused after, so building gateways again
+/// (tests) does not grow memory: the set is bounded by the configuration.
+pub fn intern(name: &str) -> &'static str {
+    static NAMES: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+    let mut names = NAMES
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(n) = names.iter().find(|n| **n == name) {
+        return *n;
+    }
+    let leaked: &'static str = Box::leak(name.to_string().into_boxed_str());
+    names.push(leaked);
+    leaked
+}
+
 /// Longest wire name both APIs accept.
 pub const MAX_WIRE_LEN: usize = 64;
 

@@ -21,7 +21,10 @@ use serde_json::{Value, json};
 use crate::error::{GatewayError, ProviderError};
 use crate::http::{self, Decoder, RetryPolicy, Secret, Target};
 use crate::names::{ToolNames, to_wire};
-use crate::provider::{CallBudget, Provider, ProviderStream, assemble_tool_call, object_schema};
+use crate::provider::{
+    CallBudget, Provider, ProviderStream, assemble_tool_call, object_schema, request_chars,
+    rough_tokens,
+};
 use crate::sse::SseEvent;
 
 const NAME: &str = "openai";
@@ -115,6 +118,7 @@ struct PartialCall {
 /// Decoder of the streamed chunks. Pure.
 #[derive(Debug)]
 pub struct OpenAiDecoder {
+    name: &'static str,
     names: ToolNames,
     model: String,
     started: Instant,
@@ -122,6 +126,11 @@ pub struct OpenAiDecoder {
     budget: CallBudget,
     stop: Option<String>,
     usage: Option<(u64, u64)>,
+    /// Characters of the request, for an estimate when the server reports
+    /// no usage.
+    prompt_chars: usize,
+    /// Characters of text and tool calls received, likewise.
+    output_chars: usize,
     emitted_calls: bool,
     done: bool,
 }
@@ -131,6 +140,7 @@ impl OpenAiDecoder {
     /// server names its own.
     pub fn new(names: ToolNames, model: String, started: Instant) -> Self {
         OpenAiDecoder {
+            name: NAME,
             names,
             model,
             started,
@@ -138,16 +148,91 @@ impl OpenAiDecoder {
             budget: CallBudget::new(NAME),
             stop: None,
             usage: None,
+            prompt_chars: 0,
+            output_chars: 0,
             emitted_calls: false,
             done: false,
         }
     }
 
-    fn bad(detail: impl Into<String>) -> ProviderError {
-        ProviderError::BadResponse {
-            provider: NAME,
-            detail: detail.into(),
+    /// The request had `chars` characters: the basis of a token estimate
+    /// when the server reports no usage (llama-cpp-python does not).
+    pub fn with_prompt_chars(mut self, chars: usize) -> Self {
+        self.prompt_chars = chars;
+        self
+    }
+
+    /// One element of `delta.tool_calls`, at position `pos` in its chunk.
+    ///
+    /// Servers differ (fixtures in `tests/fixtures/`): OpenAI, vLLM and
+    /// llama-server send `id` and `function.name` once, then argument
+    /// pieces; llama-cpp-python repeats the whole name and id in every
+    /// chunk; Ollama sends each call whole, sometimes without `index` and
+    /// with arguments as an object. So a repeated name or id is not a
+    /// continuation, and a call without `index` joins the call with its id.
+    fn tool_delta(&mut self, pos: usize, call: &Value) -> Result<(), ProviderError> {
+        let id = call
+            .get("id")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty());
+        let index = match call.get("index").and_then(Value::as_u64) {
+            Some(i) => i,
+            None => match id
+                .and_then(|id| self.calls.iter().find(|(_, c)| c.id == id).map(|(k, _)| *k))
+            {
+                Some(k) => k,
+                None => {
+                    let next = self.calls.keys().next_back().map_or(0, |k| k + 1);
+                    next + u64::try_from(pos).unwrap_or(0)
+                }
+            },
+        };
+        if !self.calls.contains_key(&index) {
+            self.budget.call()?;
         }
+        let slot = self.calls.entry(index).or_default();
+        if let Some(id) = id
+            && slot.id != id
+        {
+            self.budget.bytes(id.len())?;
+            slot.id = id.to_string();
+        }
+        let Some(f) = call.get("function") else {
+            return Ok(());
+        };
+        if let Some(n) = f
+            .get("name")
+            .and_then(Value::as_str)
+            .filter(|n| !n.is_empty())
+        {
+            if slot.name.is_empty() || n.starts_with(slot.name.as_str()) {
+                // First sight, a repeat (llama-cpp-python) or a cumulative name.
+                if n != slot.name {
+                    self.budget.bytes(n.len())?;
+                    slot.name = n.to_string();
+                }
+            } else {
+                self.budget.bytes(n.len())?;
+                slot.name.push_str(n);
+            }
+        }
+        let piece = match f.get("arguments") {
+            Some(Value::String(a)) => a.clone(),
+            // Ollama has been seen sending arguments as an object.
+            Some(v @ Value::Object(_)) => v.to_string(),
+            _ => String::new(),
+        };
+        self.budget.bytes(piece.len())?;
+        self.output_chars += piece.chars().count();
+        slot.args.push_str(&piece);
+        Ok(())
+    }
+
+    /// Report errors and usage under the instance `name`.
+    pub fn named(mut self, name: &'static str) -> Self {
+        self.name = name;
+        self.budget = CallBudget::new(name);
+        self
     }
 
     fn flush_calls(&mut self, out: &mut Vec<CompletionEvent>) {
@@ -164,14 +249,24 @@ impl OpenAiDecoder {
 
     fn finish(&mut self, out: &mut Vec<CompletionEvent>) {
         self.flush_calls(out);
-        let (input_tokens, output_tokens) = self.usage.unwrap_or((0, 0));
+        // Unknown is not zero: without a usage chunk, estimate and say so.
+        let (input_tokens, output_tokens, tokens_estimated) = match self.usage {
+            Some((i, o)) => (i, o, false),
+            None => (
+                rough_tokens(self.prompt_chars),
+                rough_tokens(self.output_chars),
+                true,
+            ),
+        };
         out.push(CompletionEvent::Usage(Usage {
             input_tokens,
             output_tokens,
             cost_usd: None,
-            provider: NAME.into(),
+            provider: self.name.into(),
             model: self.model.clone(),
             latency_ms: u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            tokens_estimated,
+            ..Usage::default()
         }));
         let mut stop = self.stop.take().unwrap_or_else(|| "end_turn".into());
         // Some compatible servers say "stop" even when they called tools.
@@ -183,8 +278,16 @@ impl OpenAiDecoder {
     }
 }
 
+fn bad(provider: &'static str, detail: impl Into<String>) -> ProviderError {
+    ProviderError::BadResponse {
+        provider,
+        detail: detail.into(),
+    }
+}
+
 impl Decoder for OpenAiDecoder {
     fn event(&mut self, ev: SseEvent, out: &mut Vec<CompletionEvent>) -> Result<(), ProviderError> {
+        let name = self.name;
         let data = ev.data.trim();
         if data == "[DONE]" {
             self.finish(out);
@@ -194,14 +297,17 @@ impl Decoder for OpenAiDecoder {
             return Ok(());
         }
         let chunk: Value = serde_json::from_str(data).map_err(|e| {
-            Self::bad(format!(
-                "a stream chunk is not JSON ({e}): {}",
-                http::excerpt(data, None)
-            ))
+            bad(
+                name,
+                format!(
+                    "a stream chunk is not JSON ({e}): {}",
+                    http::excerpt(data, None)
+                ),
+            )
         })?;
         if let Some(err) = chunk.get("error") {
             return Err(ProviderError::Remote {
-                provider: NAME,
+                provider: name,
                 kind: err
                     .get("type")
                     .and_then(Value::as_str)
@@ -238,50 +344,12 @@ impl Decoder for OpenAiDecoder {
                 .and_then(Value::as_str)
                 .filter(|t| !t.is_empty())
             {
+                self.output_chars += text.chars().count();
                 out.push(CompletionEvent::TextDelta(text.to_string()));
             }
             if let Some(calls) = delta.get("tool_calls").and_then(Value::as_array) {
                 for (pos, call) in calls.iter().enumerate() {
-                    // Some compatible servers omit `index` when they send one
-                    // complete call per delta; fall back to a fresh slot.
-                    let index = call
-                        .get("index")
-                        .and_then(Value::as_u64)
-                        .unwrap_or_else(|| {
-                            let next = self.calls.keys().next_back().map_or(0, |k| k + 1);
-                            next + u64::try_from(pos).unwrap_or(0)
-                        });
-                    if !self.calls.contains_key(&index) {
-                        self.budget.call()?;
-                    }
-                    let slot = self.calls.entry(index).or_default();
-                    if let Some(id) = call
-                        .get("id")
-                        .and_then(Value::as_str)
-                        .filter(|s| !s.is_empty())
-                    {
-                        self.budget.bytes(id.len())?;
-                        slot.id = id.to_string();
-                    }
-                    if let Some(f) = call.get("function") {
-                        if let Some(n) = f.get("name").and_then(Value::as_str) {
-                            self.budget.bytes(n.len())?;
-                            slot.name.push_str(n);
-                        }
-                        match f.get("arguments") {
-                            Some(Value::String(a)) => {
-                                self.budget.bytes(a.len())?;
-                                slot.args.push_str(a);
-                            }
-                            // Ollama has been seen sending arguments as an object.
-                            Some(v @ Value::Object(_)) => {
-                                let a = v.to_string();
-                                self.budget.bytes(a.len())?;
-                                slot.args.push_str(&a);
-                            }
-                            _ => {}
-                        }
-                    }
+                    self.tool_delta(pos, call)?;
                 }
             }
         }
@@ -309,7 +377,7 @@ impl Decoder for OpenAiDecoder {
             return Ok(());
         }
         Err(ProviderError::StreamDropped {
-            provider: NAME,
+            provider: self.name,
             detail: "the connection closed before the response was complete (no finish_reason or [DONE])".into(),
         })
     }
@@ -317,6 +385,8 @@ impl Decoder for OpenAiDecoder {
 
 /// The OpenAI-compatible provider.
 pub struct OpenAiProvider {
+    name: &'static str,
+    env_var: &'static str,
     config: OpenAiConfig,
     key: Result<Option<Secret>, String>,
     client: reqwest::Client,
@@ -332,11 +402,21 @@ impl OpenAiProvider {
         key: Result<Option<String>, String>,
     ) -> Result<Self, GatewayError> {
         Ok(OpenAiProvider {
+            name: NAME,
+            env_var: ENV_VAR,
             client: http::client(NAME, &config.base_url)?,
             retry: RetryPolicy::new(config.max_retries),
             config: config.clone(),
             key: key.map(|k| k.map(Secret::new)),
         })
+    }
+
+    /// Name this instance (errors, logs and usage say `name`) and read
+    /// its key from `env_var` in messages.
+    pub fn named(mut self, name: &'static str, env_var: &'static str) -> Self {
+        self.name = name;
+        self.env_var = env_var;
+        self
     }
 
     /// Replace the retry policy (tests use short backoffs).
@@ -352,13 +432,13 @@ impl OpenAiProvider {
     fn target(&self) -> Result<Target, ProviderError> {
         match &self.key {
             Ok(key) => Ok(Target {
-                provider: NAME,
-                env_var: ENV_VAR,
+                provider: self.name,
+                env_var: self.env_var,
                 key: key.clone(),
             }),
             Err(why) => Err(ProviderError::Unauthorized {
-                provider: NAME,
-                env_var: ENV_VAR,
+                provider: self.name,
+                env_var: self.env_var,
                 reason: format!("the key file could not be used: {why}"),
             }),
         }
@@ -379,7 +459,7 @@ impl OpenAiProvider {
 #[async_trait::async_trait]
 impl Provider for OpenAiProvider {
     fn name(&self) -> &'static str {
-        NAME
+        self.name
     }
 
     fn default_model(&self) -> String {
@@ -391,14 +471,17 @@ impl Provider for OpenAiProvider {
         let (configured, detail) = match &self.key {
             Err(why) => (false, format!("cannot read the API key: {why}")),
             Ok(Some(_)) => (true, "API key set".to_string()),
-            Ok(None) if official => (false, format!("no API key: set {ENV_VAR}")),
+            Ok(None) if official => (false, format!("no API key: set {}", self.env_var)),
             Ok(None) => (
                 true,
-                format!("no API key (fine for local servers; set {ENV_VAR} if yours needs one)"),
+                format!(
+                    "no API key (fine for local servers; set {} if yours needs one)",
+                    self.env_var
+                ),
             ),
         };
         ProviderStatus {
-            name: NAME.into(),
+            name: self.name.into(),
             model: self.config.model.clone(),
             base_url: self.config.base_url.clone(),
             configured,
@@ -433,16 +516,22 @@ impl Provider for OpenAiProvider {
         let body = request_body(&req, &model)?;
         let url = self.url("chat/completions");
         let started = Instant::now();
-        tracing::info!(provider = NAME, %model, %url, messages = req.messages.len(), tools = req.tools.len(), "completion");
+        tracing::info!(provider = self.name, %model, %url, messages = req.messages.len(), tools = req.tools.len(), "completion");
         let resp = http::send_with_retries(&target, &url, &self.retry, self.timeout(), || {
             self.with_auth(self.client.post(&url), &target).json(&body)
         })
-        .await?;
-        Ok(http::sse_stream(
-            NAME,
-            resp,
-            self.timeout(),
-            OpenAiDecoder::new(names, model, started),
+        .await
+        .map_err(|e| e.redacted(target.key.as_ref()))?;
+        Ok(http::scrub(
+            http::sse_stream(
+                self.name,
+                resp,
+                self.timeout(),
+                OpenAiDecoder::new(names, model, started)
+                    .named(self.name)
+                    .with_prompt_chars(request_chars(&req)),
+            ),
+            target.key.clone(),
         ))
     }
 }

@@ -142,6 +142,28 @@ pub(crate) fn object_schema(schema: &serde_json::Value) -> serde_json::Value {
     }
 }
 
+/// Characters of a request's text (system prompt, messages, tool-call
+/// arguments and tool definitions): the basis of token estimates.
+pub fn request_chars(req: &CompletionRequest) -> usize {
+    req.system.chars().count()
+        + req
+            .messages
+            .iter()
+            .map(|m| {
+                m.content.chars().count()
+                    + m.tool_calls
+                        .iter()
+                        .map(|c| c.name.len() + c.args.to_string().len())
+                        .sum::<usize>()
+            })
+            .sum::<usize>()
+        + req
+            .tools
+            .iter()
+            .map(|t| t.name.len() + t.description.chars().count() + t.schema.to_string().len())
+            .sum::<usize>()
+}
+
 /// Rough token count for providers that do not report one: ~4 characters
 /// per token, the usual rule of thumb for English text.
 pub fn rough_tokens(chars: usize) -> u64 {

@@ -240,6 +240,8 @@ fn turn_events(
             provider: NAME.into(),
             model: model.to_string(),
             latency_ms: u64::try_from(latency.as_millis()).unwrap_or(u64::MAX),
+            tokens_estimated: true,
+            ..Usage::default()
         })),
     ));
     let stop = if turn.tool_calls.is_empty() {

@@ -295,7 +295,7 @@ async fn demo_mode_plans_calls_tools_then_summarises_results() {
 
 fn config_with_script(script: Option<&Path>) -> Config {
     let mut c = Config::default();
-    c.providers.scripted.script = script.map(Path::to_path_buf);
+    c.providers.entry("scripted").script = script.map(Path::to_path_buf);
     c
 }
 

@@ -145,9 +145,61 @@ pub const TOOL_TEST_PACKAGES: &[&str] = &[
     "python3-pip",
 ];
 
+/// The Python package of a real OpenAI-compatible peer for gatewayd's
+/// tests (llama.cpp's server as llama-cpp-python ships it), pinned.
+pub const LLAMA_CPP_PYTHON: &str = "llama-cpp-python[server]==0.3.36";
+/// Set for the tests once [`LLAMA_CPP_PYTHON`] is importable: the Python
+/// to run it with. gatewayd's real-server test skips only without it.
+pub const ENV_LLAMA_CPP_PYTHON: &str = "AIOS_LLAMA_CPP_PYTHON";
+
 /// Install what the tools' tests run, when missing.
 pub fn prepare_tool_tests() -> anyhow::Result<()> {
-    apt::ensure(TOOL_TEST_PACKAGES)
+    apt::ensure(TOOL_TEST_PACKAGES)?;
+    prepare_llama_cpp_python()
+}
+
+/// Install llama-cpp-python's server when it is not importable. It builds
+/// llama.cpp from source (about 10 minutes on 2 cores); pip's cache keeps
+/// the built wheel, so later runs install in seconds.
+fn prepare_llama_cpp_python() -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let python = "python3";
+    let importable = || {
+        std::process::Command::new(python)
+            .args(["-c", "import llama_cpp.server.app"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !importable() {
+        eprintln!(
+            "xtask: installing {LLAMA_CPP_PYTHON} (builds llama.cpp; cached by pip afterwards)"
+        );
+        let cache = std::env::var_os("HOME")
+            .map(|h| std::path::PathBuf::from(h).join(".cache/pip"))
+            .context("HOME is not set: cannot place pip's cache")?;
+        let st = std::process::Command::new(python)
+            .args(["-m", "pip", "install", "--quiet", "--cache-dir"])
+            .arg(&cache)
+            .arg(LLAMA_CPP_PYTHON)
+            // A portable build: the wheel is cached and reused.
+            .env("CMAKE_ARGS", "-DGGML_NATIVE=OFF")
+            .status()
+            .context("cannot run `python3 -m pip install`")?;
+        anyhow::ensure!(
+            st.success(),
+            "`python3 -m pip install {LLAMA_CPP_PYTHON}` failed with {st}"
+        );
+        anyhow::ensure!(
+            importable(),
+            "{LLAMA_CPP_PYTHON} installed but `import llama_cpp.server.app` fails"
+        );
+    }
+    // SAFETY: xtask is single-threaded here; the variable is read by the
+    // child `cargo test` this process starts later.
+    unsafe { std::env::set_var(ENV_LLAMA_CPP_PYTHON, python) };
+    Ok(())
 }
 
 /// `cargo xtask test`'s first step: build the binaries, the kernel

@@ -153,6 +153,10 @@ pub(crate) fn usage_in(u: w::Usage) -> d::Usage {
         provider: u.provider,
         model: u.model,
         latency_ms: u.latency_ms,
+        tokens_estimated: u.tokens_estimated,
+        route_reason: u.route_reason,
+        session_cost_usd: (u.session_cost_usd >= 0.0).then_some(u.session_cost_usd),
+        day_cost_usd: (u.day_cost_usd >= 0.0).then_some(u.day_cost_usd),
     }
 }
 
@@ -164,5 +168,9 @@ pub(crate) fn usage_out(u: d::Usage) -> w::Usage {
         provider: u.provider,
         model: u.model,
         latency_ms: u.latency_ms,
+        tokens_estimated: u.tokens_estimated,
+        route_reason: u.route_reason,
+        session_cost_usd: u.session_cost_usd.unwrap_or(-1.0),
+        day_cost_usd: u.day_cost_usd.unwrap_or(-1.0),
     }
 }

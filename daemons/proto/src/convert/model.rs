@@ -67,6 +67,7 @@ pub(crate) fn completion_req_in(r: w::CompletionRequest) -> Result<d::Completion
             })
             .collect::<Result<_, ApiError>>()?,
         max_tokens: r.max_tokens,
+        session: opt(r.session_id),
     })
 }
 
@@ -86,6 +87,7 @@ pub(crate) fn completion_req_out(r: d::CompletionRequest) -> w::CompletionReques
             })
             .collect(),
         max_tokens: r.max_tokens,
+        session_id: r.session.unwrap_or_default(),
     }
 }
 
