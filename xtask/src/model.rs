@@ -95,7 +95,11 @@ pub const MODELS: &[ModelSpec] = &[
 /// The spec called `name`, or an error listing the known names.
 pub fn spec(name: &str) -> anyhow::Result<&'static ModelSpec> {
     MODELS.iter().find(|m| m.name == name).with_context(|| {
-        let known: Vec<&str> = MODELS.iter().map(|m| m.name).collect();
+        let known: Vec<&str> = MODELS
+            .iter()
+            .map(|m| m.name)
+            .chain([crate::embed_model::NAME])
+            .collect();
         format!("unknown model {name:?}; known models: {}", known.join(", "))
     })
 }
@@ -128,7 +132,12 @@ pub fn model_cmd(rest: &[String]) -> anyhow::Result<()> {
                 }
             }
             let name = name.unwrap_or_else(|| DEFAULT_MODEL.to_string());
-            let path = fetch(spec(&name)?, &model_dir()?, verify)?;
+            // The embedding model is a directory of files, not one GGUF: its own module.
+            let path = if name == crate::embed_model::NAME {
+                crate::embed_model::fetch(&model_dir()?, verify)?
+            } else {
+                fetch(spec(&name)?, &model_dir()?, verify)?
+            };
             println!("{}", path.display());
             Ok(())
         }
