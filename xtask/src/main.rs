@@ -75,6 +75,8 @@ fn test(rest: &[String]) -> anyhow::Result<()> {
     os::prepare_boot_test()?;
     // The runtime's tests load the tiny model; they do not fetch it themselves.
     model::fetch(model::spec(model::TEST_MODEL)?, &model::model_dir()?, false)?;
+    // aios-embed's tests run the real embedding model.
+    embed_model::fetch(&model::model_dir()?, false)?;
     let mut build = cargo();
     build.args(["build", "--workspace", "--bins"]);
     status(build)?;

@@ -218,7 +218,7 @@ impl SearchHost {
         // Per collection, the last op per document wins; order within a batch is preserved.
         let mut by_collection: BTreeMap<&str, Vec<(i64, IndexOp)>> = BTreeMap::new();
         for i in &items {
-            by_collection.entry(&i.collection).or_default().push((i.doc_id, i.op));
+            by_collection.entry(i.collection.as_str()).or_default().push((i.doc_id, i.op));
         }
         for (name, ops) in by_collection {
             let Some(c) = collections.get(name) else {

@@ -113,6 +113,8 @@ impl Ann {
     ) -> Vec<(u64, f32)> {
         let ef = ef.max(k);
         let found = match allowed {
+            // No stale labels: nothing to skip, and no per-node lookups.
+            None if self.labels.len() == self.label_of.len() => self.graph.search(q, k, ef),
             None => {
                 let filter = |label: &usize| self.is_live(*label);
                 self.graph.search_filter(q, k, ef, Some(&filter))
