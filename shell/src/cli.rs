@@ -117,49 +117,6 @@ pub enum Command {
         #[command(subcommand)]
         action: ServiceAction,
     },
-    /// Long-term memory: search it, see what is indexed, rebuild the indexes.
-    Memory {
-        /// What to do.
-        #[command(subcommand)]
-        action: MemoryAction,
-    },
-}
-
-/// `aios memory` actions.
-#[derive(Debug, Clone, Subcommand)]
-pub enum MemoryAction {
-    /// Ranked hybrid (BM25 + embedding) search, with snippets.
-    Search {
-        /// What to look for.
-        query: String,
-        /// Collection to search.
-        #[arg(long, default_value = crate::memory::DEFAULT_COLLECTION)]
-        collection: String,
-        /// Only memories of this kind (metadata `kind`), e.g. turn, tool_result, audit, man.
-        #[arg(long)]
-        kind: Option<String>,
-        /// Only memories newer than this: a duration such as 30m, 2h or 7d.
-        #[arg(long, value_name = "AGE")]
-        since: Option<String>,
-        /// At most this many hits.
-        #[arg(long, default_value_t = 10)]
-        limit: u32,
-        /// Print one JSON object per hit, per line.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Each collection's document count and indexing backlog.
-    Status {
-        /// Print JSON (a script can wait for `backlog` to reach 0).
-        #[arg(long)]
-        json: bool,
-    },
-    /// Rebuild the search indexes from the memory database (the source of truth).
-    Reindex {
-        /// Only this collection (default: all).
-        #[arg(long)]
-        collection: Option<String>,
-    },
 }
 
 /// `aios tools` actions.

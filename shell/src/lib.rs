@@ -32,7 +32,6 @@ pub mod exit;
 pub mod input;
 pub mod launch;
 pub mod line;
-pub mod memory;
 pub mod oneshot;
 pub mod policy;
 pub mod printer;
@@ -84,7 +83,6 @@ fn run(cli: Cli) -> Result<Exit, Failure> {
             Some(Command::Why { id, json }) => audit::why(&cli, id, json).await,
             Some(Command::Undo { id }) => audit::undo(&cli, id).await,
             Some(Command::Policy { action }) => policy::run(&cli, action).await,
-            Some(Command::Memory { action }) => memory::run(&cli, action).await,
             None => oneshot::run(&cli).await,
         }
     })

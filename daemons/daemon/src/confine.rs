@@ -140,7 +140,7 @@ fn resolver_dir(link: &Path) -> Option<PathBuf> {
 
 /// What `daemon` may touch: its own log directory and socket directory,
 /// system files, `/dev/null` and `/dev/urandom`, and
-/// - memoryd: its state directory (the session store) and, read-only, the embedding model;
+/// - memoryd: its state directory (the session store);
 /// - gatewayd: the API key file, the scripted provider's script, the local
 ///   model, the resolver's directory, and TCP connections;
 /// - toolsd: everything, including writes and TCP (package downloads): it
@@ -162,8 +162,6 @@ pub fn allow_list(daemon: Daemon, config: &Config, paths: &Paths, socket_dir: &P
             // The bundled SQLite keeps temporary tables in memory
             // (SQLITE_TEMP_STORE=2): no temporary directory is needed.
             a.write.push(paths.state_dir.clone());
-            // The in-process embedding model (aios-embed), read-only.
-            a.read.extend(embedding_model_dir());
         }
         Daemon::Gatewayd => {
             a.read.extend(aios_config::keys::default_key_file());
@@ -182,19 +180,6 @@ pub fn allow_list(daemon: Daemon, config: &Config, paths: &Paths, socket_dir: &P
         Daemon::Aiosd => {}
     }
     a
-}
-
-/// Where aios-embed looks for all-MiniLM-L6-v2: `$AIOS_MODEL_DIR/all-minilm-l6-v2`, else
-/// `~/.cache/aios/models/all-minilm-l6-v2` (kept in step with `aios_embed::default_model_dir`,
-/// which this crate cannot depend on without pulling candle into every daemon).
-fn embedding_model_dir() -> Option<PathBuf> {
-    let base = match std::env::var_os("AIOS_MODEL_DIR") {
-        Some(d) => PathBuf::from(d),
-        None => PathBuf::from(std::env::var_os("HOME")?).join(".cache/aios/models"),
-    };
-    let dir = base.join("all-minilm-l6-v2");
-    // Landlock rules need an existing path; without the model there is nothing to read.
-    dir.exists().then_some(dir)
 }
 
 #[cfg(test)]

@@ -20,15 +20,7 @@
 //! the database and the remedy): not found → `NotFound`, disk full →
 //! `ResourceExhausted`, bad values → `InvalidArgument`, locks and read-only
 //! files → `Unavailable`, anything else → `Internal`.
-//!
-//! [`SearchService`] serves long-term search (`search` and `search_service`): collections in
-//! the same SQLite file, tantivy and vector indexes derived from it by an indexer thread.
 #![deny(missing_docs)]
-
-pub mod search;
-mod search_service;
-
-pub use search_service::{PUBLIC_COLLECTION, SearchService};
 
 use std::sync::Arc;
 

@@ -10,7 +10,6 @@
 //! | session (DESIGN.md §3) | [`SessionApi`] | [`SessionClient`] | `aiosd` |
 //! | tools | [`ToolsApi`] | [`ToolsClient`] | `toolsd` |
 //! | memory | [`MemoryApi`] | [`MemoryClient`] | `memoryd` |
-//! | search | [`SearchApi`] | [`SearchClient`] | `memoryd` |
 //! | model | [`ModelApi`] | [`ModelClient`] | `gatewayd` |
 //! | supervisor | [`SupervisorApi`] | [`SupervisorClient`] | `initd` |
 //! | health | (built in) | [`HealthClient`] | every daemon |
@@ -37,7 +36,6 @@ mod health;
 mod memory;
 mod model;
 mod principal;
-mod search;
 mod server;
 mod session;
 mod supervisor;
@@ -61,9 +59,6 @@ pub use health::HealthClient;
 pub use memory::{MemoryApi, MemoryClient};
 pub use model::{ModelApi, ModelClient};
 pub use principal::{current_principal, principal_from_creds};
-pub use search::{
-    CollectionStatus, SearchApi, SearchClient, SearchDocument, SearchHit, SearchQuery, SearchStatus,
-};
 pub use server::Services;
 pub use session::{SessionApi, SessionClient};
 pub use supervisor::{ServiceVerb, SupervisorApi, SupervisorClient};

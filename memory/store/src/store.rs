@@ -171,7 +171,7 @@ impl Store {
         &self.path
     }
 
-    pub(crate) fn conn(&self) -> MutexGuard<'_, Connection> {
+    fn conn(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock cannot leave the connection in a
         // half-written state: an open transaction rolls back when dropped.
         self.conn
@@ -179,12 +179,12 @@ impl Store {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    pub(crate) fn err(&self, doing: &str) -> impl FnOnce(rusqlite::Error) -> StoreError + '_ {
+    fn err(&self, doing: &str) -> impl FnOnce(rusqlite::Error) -> StoreError + '_ {
         let doing = doing.to_string();
         move |e| StoreError::sqlite(&self.path, &doing, e)
     }
 
-    pub(crate) fn corrupt(&self, what: String) -> StoreError {
+    fn corrupt(&self, what: String) -> StoreError {
         StoreError::new(
             ErrorKind::Corrupt,
             format!(
