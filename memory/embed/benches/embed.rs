@@ -10,9 +10,32 @@ use std::time::Instant;
 use aios_embed::MiniLm;
 
 const WORDS: &[&str] = &[
-    "disk", "usage", "nginx", "service", "failed", "restart", "journal", "logs", "backup",
-    "file", "immutable", "attribute", "user", "login", "ssh", "firewall", "rule", "package",
-    "install", "kernel", "memory", "process", "network", "interface", "address", "mount",
+    "disk",
+    "usage",
+    "nginx",
+    "service",
+    "failed",
+    "restart",
+    "journal",
+    "logs",
+    "backup",
+    "file",
+    "immutable",
+    "attribute",
+    "user",
+    "login",
+    "ssh",
+    "firewall",
+    "rule",
+    "package",
+    "install",
+    "kernel",
+    "memory",
+    "process",
+    "network",
+    "interface",
+    "address",
+    "mount",
 ];
 
 fn texts(n: usize, words: usize) -> Vec<String> {

@@ -17,4 +17,6 @@ mod error;
 mod minilm;
 
 pub use error::{Error, ErrorKind, Result};
-pub use minilm::{DEFAULT_BATCH, MAX_TOKENS, MODEL_DIR_NAME, MODEL_NAME, MiniLm, default_model_dir};
+pub use minilm::{
+    DEFAULT_BATCH, MAX_TOKENS, MODEL_DIR_NAME, MODEL_NAME, MiniLm, default_model_dir,
+};

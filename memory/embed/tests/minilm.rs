@@ -57,10 +57,26 @@ fn vectors_are_unit_length_384_wide_and_named() {
 #[test]
 fn similar_pairs_are_closer_than_dissimilar_ones() {
     let pairs = [
-        ("how do I make a file immutable", "chattr +i sets the immutable attribute on a file", "the nginx service failed to start"),
-        ("the disk is almost full", "free space on the filesystem is running out", "a new user account was created"),
-        ("restart the web server", "systemctl restart nginx", "list the largest files in /var"),
-        ("failed ssh login attempts", "authentication failure for sshd from 10.0.0.5", "the backup job finished successfully"),
+        (
+            "how do I make a file immutable",
+            "chattr +i sets the immutable attribute on a file",
+            "the nginx service failed to start",
+        ),
+        (
+            "the disk is almost full",
+            "free space on the filesystem is running out",
+            "a new user account was created",
+        ),
+        (
+            "restart the web server",
+            "systemctl restart nginx",
+            "list the largest files in /var",
+        ),
+        (
+            "failed ssh login attempts",
+            "authentication failure for sshd from 10.0.0.5",
+            "the backup job finished successfully",
+        ),
     ];
     for (q, near, far) in pairs {
         let v = embed(&[q, near, far]);
@@ -71,7 +87,11 @@ fn similar_pairs_are_closer_than_dissimilar_ones() {
 
 #[test]
 fn batching_and_order_do_not_change_vectors() {
-    let texts = ["short", "a somewhat longer sentence about disks", "mid length text"];
+    let texts = [
+        "short",
+        "a somewhat longer sentence about disks",
+        "mid length text",
+    ];
     let together = embed(&texts);
     for (i, t) in texts.iter().enumerate() {
         let alone = embed(&[t]);

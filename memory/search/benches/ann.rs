@@ -84,7 +84,11 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
-fn exact(data: &[(u64, Vec<f32>, usize, usize)], q: &[f32], keep: impl Fn(usize, usize) -> bool) -> Vec<u64> {
+fn exact(
+    data: &[(u64, Vec<f32>, usize, usize)],
+    q: &[f32],
+    keep: impl Fn(usize, usize) -> bool,
+) -> Vec<u64> {
     let mut s: Vec<(f32, u64)> = data
         .iter()
         .filter(|(_, _, kind, host)| keep(*kind, *host))
@@ -181,8 +185,14 @@ fn run(corpus: &str, n: usize) {
         let mut wanted = 0usize;
         for (q, qk, qh) in &queries {
             let filter = match filter_kind {
-                1 => Filter { kind: Some(format!("kind{qk}")), ..Filter::default() },
-                2 => Filter { host: Some(format!("host{qh}")), ..Filter::default() },
+                1 => Filter {
+                    kind: Some(format!("kind{qk}")),
+                    ..Filter::default()
+                },
+                2 => Filter {
+                    host: Some(format!("host{qh}")),
+                    ..Filter::default()
+                },
                 _ => Filter::default(),
             };
             let req = SearchRequest {
@@ -196,7 +206,11 @@ fn run(corpus: &str, n: usize) {
             let hits = black_box(idx.search(&req).unwrap());
             times.push(t.elapsed());
             let truth = exact(&data, q, |k, h| keep(k, h, *qk, *qh));
-            let mut got: Vec<u64> = hits.iter().filter(|h| h.vector_rank.is_some()).map(|h| h.id).collect();
+            let mut got: Vec<u64> = hits
+                .iter()
+                .filter(|h| h.vector_rank.is_some())
+                .map(|h| h.id)
+                .collect();
             got.truncate(K);
             wanted += truth.len();
             found += truth.iter().filter(|id| got.contains(id)).count();

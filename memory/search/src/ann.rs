@@ -68,7 +68,11 @@ impl Ann {
         );
         let batch: Vec<(&[f32], usize)> = data.chunks_exact(dim).zip(0..ids.len()).collect();
         graph.parallel_insert_slice(&batch);
-        let label_of = ids.iter().enumerate().map(|(label, id)| (*id, label)).collect();
+        let label_of = ids
+            .iter()
+            .enumerate()
+            .map(|(label, id)| (*id, label))
+            .collect();
         Self {
             graph,
             labels: ids.to_vec(),

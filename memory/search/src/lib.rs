@@ -17,8 +17,8 @@ pub use collection::{Collection, GetRequest, GetResult, QueryRequest, QueryResul
 pub use embed::{Embedder, HashingEmbedder};
 pub use error::{Error, ErrorKind, Result};
 pub use filter::{CmpOp, Filter, Scalar, Where, WhereDocument};
-pub use vectors::{ANN_THRESHOLD, EXACT_FILTERED_MAX};
 pub use index::{Document, Hit, RRF_K, SearchIndex, SearchRequest, Snippet};
+pub use vectors::{ANN_THRESHOLD, EXACT_FILTERED_MAX};
 
 #[doc(hidden)]
 /// Exposed for the benches only: the vectorised dot product.

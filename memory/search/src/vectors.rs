@@ -290,8 +290,10 @@ impl VectorStore {
     }
 
     fn graph(&self) -> Option<&Ann> {
-        (self.ids.len() >= ANN_THRESHOLD)
-            .then(|| self.ann.get_or_init(|| Ann::build(&self.ids, &self.data, self.dim)))
+        (self.ids.len() >= ANN_THRESHOLD).then(|| {
+            self.ann
+                .get_or_init(|| Ann::build(&self.ids, &self.data, self.dim))
+        })
     }
 
     /// Appends the pending records and fsyncs.

@@ -3,7 +3,9 @@
 //! still fill top-k.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use aios_search::{ANN_THRESHOLD, Document, EXACT_FILTERED_MAX, Filter, SearchIndex, SearchRequest};
+use aios_search::{
+    ANN_THRESHOLD, Document, EXACT_FILTERED_MAX, Filter, SearchIndex, SearchRequest,
+};
 
 const DIM: usize = 16;
 
@@ -39,8 +41,16 @@ fn big_index(tmp: &tempfile::TempDir, n: usize) -> (SearchIndex, Vec<Vec<f32>>) 
             id: i as u64,
             text: format!("doc{i}"),
             // Two kinds: "rare" keeps 1 in 50 (below EXACT_FILTERED_MAX), "half" 1 in 2.
-            kind: if i % 50 == 0 { "rare".into() } else { "common".into() },
-            host: if i % 2 == 0 { "even".into() } else { "odd".into() },
+            kind: if i % 50 == 0 {
+                "rare".into()
+            } else {
+                "common".into()
+            },
+            host: if i % 2 == 0 {
+                "even".into()
+            } else {
+                "odd".into()
+            },
             vector: Some(v.clone()),
             ..Document::default()
         })
@@ -58,7 +68,9 @@ fn the_graph_finds_a_stored_vector_and_honours_replacements_and_deletes() {
     let (mut idx, vs) = big_index(&tmp, n);
     assert!(idx.prepare_vectors(), "{n} vectors should use the graph");
     for probe in [0usize, 7, 4_321, n - 1] {
-        let hits = idx.search(&vector_query(&vs[probe], 10, Filter::default())).unwrap();
+        let hits = idx
+            .search(&vector_query(&vs[probe], 10, Filter::default()))
+            .unwrap();
         assert_eq!(hits.len(), 10);
         assert_eq!(hits[0].id, probe as u64, "probe {probe}");
         assert!(hits[0].distance.unwrap() < 1e-4);
@@ -74,15 +86,21 @@ fn the_graph_finds_a_stored_vector_and_honours_replacements_and_deletes() {
     };
     idx.upsert(std::slice::from_ref(&moved)).unwrap();
     idx.delete(&[4_321]).unwrap();
-    let hits = idx.search(&vector_query(&vs[4_321], 10, Filter::default())).unwrap();
+    let hits = idx
+        .search(&vector_query(&vs[4_321], 10, Filter::default()))
+        .unwrap();
     assert_eq!(hits[0].id, 7);
     assert!(hits.iter().all(|h| h.id != 4_321));
     // The old vector of 7 no longer leads to 7.
-    let hits = idx.search(&vector_query(&vs[7], 3, Filter::default())).unwrap();
+    let hits = idx
+        .search(&vector_query(&vs[7], 3, Filter::default()))
+        .unwrap();
     assert!(hits.iter().all(|h| h.id != 7) || hits[0].distance.unwrap() > 1e-3);
     moved.vector = Some(vs[7].clone());
     idx.upsert(&[moved]).unwrap();
-    let hits = idx.search(&vector_query(&vs[7], 3, Filter::default())).unwrap();
+    let hits = idx
+        .search(&vector_query(&vs[7], 3, Filter::default()))
+        .unwrap();
     assert_eq!(hits[0].id, 7);
 }
 
@@ -94,14 +112,20 @@ fn filtered_queries_fill_top_k_exactly_or_through_the_graph() {
     idx.prepare_vectors();
     // Narrow filter (exact scan of the matches) and wide one (graph walk): both full, both
     // only matching documents, both with the matching probe first.
-    let rare = Filter { kind: Some("rare".into()), ..Filter::default() };
+    let rare = Filter {
+        kind: Some("rare".into()),
+        ..Filter::default()
+    };
     assert!(idx.ids_matching(&rare).unwrap().len() <= EXACT_FILTERED_MAX);
     let hits = idx.search(&vector_query(&vs[100], 10, rare)).unwrap();
     assert_eq!(hits.len(), 10);
     assert_eq!(hits[0].id, 100);
     assert!(hits.iter().all(|h| h.id % 50 == 0));
 
-    let even = Filter { host: Some("even".into()), ..Filter::default() };
+    let even = Filter {
+        host: Some("even".into()),
+        ..Filter::default()
+    };
     let hits = idx.search(&vector_query(&vs[202], 10, even)).unwrap();
     assert_eq!(hits.len(), 10);
     assert_eq!(hits[0].id, 202);
@@ -115,6 +139,8 @@ fn reopening_rebuilds_the_graph_from_the_log() {
     let (idx, vs) = big_index(&tmp, n);
     drop(idx);
     let idx = SearchIndex::open(&tmp.path().join("idx")).unwrap();
-    let hits = idx.search(&vector_query(&vs[9_999], 5, Filter::default())).unwrap();
+    let hits = idx
+        .search(&vector_query(&vs[9_999], 5, Filter::default()))
+        .unwrap();
     assert_eq!(hits[0].id, 9_999);
 }
