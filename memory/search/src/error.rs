@@ -24,6 +24,8 @@ pub enum ErrorKind {
     NotFound,
     /// `add` was given an id that already exists.
     DuplicateId,
+    /// An [`crate::Embedder`] failed to load its model or to embed.
+    Embedding,
 }
 
 /// An error from `aios-search`. The message names the file, field or item at fault and what to do.
@@ -65,6 +67,14 @@ impl Error {
             message: message.into(),
             source: Some(Box::new(source)),
         }
+    }
+
+    /// An [`ErrorKind::Embedding`] error, for [`crate::Embedder`] implementations in other crates.
+    pub fn embedding(
+        message: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self::with_source(ErrorKind::Embedding, message, source)
     }
 
     /// What went wrong.

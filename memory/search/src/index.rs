@@ -296,6 +296,13 @@ impl SearchIndex {
         self.vectors.len()
     }
 
+    /// Builds the HNSW graph now when there are at least [`crate::ANN_THRESHOLD`] vectors,
+    /// instead of in the first query that needs it (seconds at 100k vectors). Returns whether
+    /// vector queries go through the graph.
+    pub fn prepare_vectors(&self) -> bool {
+        self.vectors.prepare()
+    }
+
     /// Inserts or replaces documents by id, durably. Validates every document first, so a bad
     /// one leaves the index untouched.
     pub fn upsert(&mut self, docs: &[Document]) -> Result<()> {

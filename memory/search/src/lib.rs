@@ -5,6 +5,7 @@
 //! Embeddings are computed elsewhere and passed in; [`Embedder`] is the seam for that.
 //! This crate is synchronous and has no async runtime or RPC dependency.
 
+mod ann;
 mod collection;
 mod embed;
 mod error;
@@ -17,6 +18,7 @@ pub use embed::{Embedder, HashingEmbedder};
 pub use error::{Error, ErrorKind, Result};
 pub use filter::{CmpOp, Filter, Scalar, Where, WhereDocument};
 pub use index::{Document, Hit, RRF_K, SearchIndex, SearchRequest, Snippet};
+pub use vectors::{ANN_THRESHOLD, EXACT_FILTERED_MAX};
 
 #[doc(hidden)]
 /// Exposed for the benches only: the vectorised dot product.
