@@ -61,6 +61,7 @@ fn tools(names: &[&str]) -> Vec<ModelTool> {
             name: (*n).into(),
             description: format!("{n} tool"),
             schema: json!({"type": "object"}),
+            examples: vec![],
         })
         .collect()
 }
