@@ -141,8 +141,9 @@ fn resolver_dir(link: &Path) -> Option<PathBuf> {
 /// What `daemon` may touch: its own log directory and socket directory,
 /// system files, `/dev/null` and `/dev/urandom`, and
 /// - memoryd: its state directory (the session store);
-/// - gatewayd: the API key file, the scripted provider's script, the local
-///   model, the resolver's directory, and TCP connections;
+/// - runtimed: the model directory and the configured model file;
+/// - gatewayd: the API key file, the scripted provider's script, the
+///   resolver's directory, and TCP connections;
 /// - toolsd: everything, including writes and TCP (package downloads): it
 ///   is the one process that changes the system, on a user's behalf with
 ///   that user's credentials, or with its own only for a change policy or
@@ -166,9 +167,13 @@ pub fn allow_list(daemon: Daemon, config: &Config, paths: &Paths, socket_dir: &P
         Daemon::Gatewayd => {
             a.read.extend(aios_config::keys::default_key_file());
             a.read.extend(config.providers.scripted.script.clone());
-            a.read.extend(config.providers.local.model_path.clone());
             a.read.extend(resolver_dir(Path::new("/etc/resolv.conf")));
             a.tcp_connect = true;
+        }
+        Daemon::Runtimed => {
+            // The model file (and the directory's manifest), nothing else.
+            a.read.push(aios_config::Paths::model_dir());
+            a.read.extend(config.providers.local.model_path.clone());
         }
         Daemon::Toolsd => {
             a.read.clear();
