@@ -120,7 +120,10 @@ mod tests {
             let toolsd = &specs[3];
             let runtimed = &specs[2];
             assert_eq!(
-                runtimed.environment.get("OMP_WAIT_POLICY").map(String::as_str),
+                runtimed
+                    .environment
+                    .get("OMP_WAIT_POLICY")
+                    .map(String::as_str),
                 Some("passive"),
                 "llama.cpp's OpenMP must not busy-wait"
             );

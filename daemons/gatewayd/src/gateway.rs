@@ -62,7 +62,9 @@ impl Gateway {
                 &config.providers.anthropic,
                 anthropic,
             )?),
-            Arc::new(LocalProvider::new(&config.providers.local)),
+            Arc::new(LocalProvider::new(&config.providers.local).with_socket(
+                aios_config::Paths::resolve(config).socket(aios_config::Daemon::Runtimed),
+            )),
             Arc::new(ScriptedProvider::from_config(&config.providers.scripted)),
         ];
         Ok(Gateway::with_providers(

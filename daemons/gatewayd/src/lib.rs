@@ -10,7 +10,7 @@
 //! | `openai` | [`openai`] | Chat Completions over SSE (also Ollama, llama-server, vLLM) |
 //! | `anthropic` | [`anthropic`] | Messages API over SSE |
 //! | `scripted` | [`scripted`], [`demo`] | a JSON script, or the embedded demo model |
-//! | `local` | [`local`] | not built yet; says so |
+//! | `local` | [`local`], [`select`] | runtimed's runtime service over its Unix socket, tools narrowed first |
 //!
 //! Design decisions:
 //! - **Pure decoders.** Each cloud wire format is a [`http::Decoder`] fed
@@ -37,6 +37,7 @@ pub mod names;
 pub mod openai;
 mod provider;
 pub mod scripted;
+pub mod select;
 pub mod sse;
 
 pub use anthropic::AnthropicProvider;
@@ -50,3 +51,4 @@ pub use provider::{
     rough_tokens,
 };
 pub use scripted::{Script, ScriptToolCall, ScriptTurn, ScriptedProvider};
+pub use select::{KeywordSelector, ToolSelector};

@@ -107,8 +107,10 @@ impl RuntimeClient {
             .generate(tonic::Request::new(generate_req_out(req)))
             .await?
             .into_inner();
-        Ok(r.map(|r| r.map_err(ApiError::from).and_then(generate_event_in))
-            .boxed())
+        Ok(
+            r.map(|r| r.map_err(ApiError::from).and_then(generate_event_in))
+                .boxed(),
+        )
     }
 
     /// Embeddings of `texts`, one vector each.

@@ -253,9 +253,10 @@ pub fn parse_reply(text: &str, tools: &[ToolDef]) -> Result<Reply, RuntimeError>
             format!("the model's tool call is unusable: {why}"),
         )
     };
-    let body = rest.trim_end().strip_suffix(CALL_CLOSE).ok_or_else(|| {
-        bad("it was cut off before </tool_call> (raise max_tokens)".to_string())
-    })?;
+    let body = rest
+        .trim_end()
+        .strip_suffix(CALL_CLOSE)
+        .ok_or_else(|| bad("it was cut off before </tool_call> (raise max_tokens)".to_string()))?;
     let v: Value = serde_json::from_str(body.trim())
         .map_err(|e| bad(format!("its JSON does not parse ({e}): {}", body.trim())))?;
     let name = v
@@ -362,7 +363,11 @@ mod tests {
         let list = a[0].content.find("<tools>").unwrap();
         assert!(common > list, "the fixed part differs: {common} <= {list}");
         assert!(a[0].content.starts_with(SYSTEM));
-        assert!(a[0].content.contains(r#""name":"fs.usage""#), "{}", a[0].content);
+        assert!(
+            a[0].content.contains(r#""name":"fs.usage""#),
+            "{}",
+            a[0].content
+        );
         assert_eq!(a[1], ChatMessage::new("user", "hi"));
     }
 
@@ -396,7 +401,10 @@ mod tests {
             "<tool_call>\n{\"name\": \"fs.usage\", \"arguments\": {\"path\":\"/\"}}\n</tool_call>"
         );
         assert_eq!(m[3].role, "user");
-        assert!(m[3].content.starts_with("<tool_response>\nfs.usage: 90% used"));
+        assert!(
+            m[3].content
+                .starts_with("<tool_response>\nfs.usage: 90% used")
+        );
     }
 
     #[test]
@@ -449,7 +457,11 @@ mod tests {
     fn the_grammar_has_one_alternative_per_tool_with_its_own_keys() {
         let g = reply_grammar(&tools()).unwrap().unwrap();
         assert!(g.starts_with("root ::="), "{g}");
-        assert_eq!(g.lines().filter(|l| l.starts_with("root ::=")).count(), 1, "{g}");
+        assert_eq!(
+            g.lines().filter(|l| l.starts_with("root ::=")).count(),
+            1,
+            "{g}"
+        );
         assert!(g.contains("aios-call ::="), "{g}");
         for key in ["fs.usage", "service.status", "path", "unit", "lines"] {
             assert!(g.contains(key), "{key} missing from {g}");

@@ -202,7 +202,10 @@ impl RuntimeApi for RuntimeService {
             };
             let result = model.rt.chat(&chat, &cancel, |text| {
                 // Nobody listens any more: stop generating for nobody.
-                if tx.send(Ok(GenerateEvent::TextDelta(text.to_string()))).is_err() {
+                if tx
+                    .send(Ok(GenerateEvent::TextDelta(text.to_string())))
+                    .is_err()
+                {
                     cancel.cancel();
                 }
             });
@@ -259,5 +262,9 @@ impl RuntimeApi for RuntimeService {
 fn uuid_like() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(1);
-    format!("{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
 }
