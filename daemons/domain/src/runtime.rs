@@ -37,6 +37,8 @@ pub struct GenerateRequest {
     pub tools: Vec<ModelTool>,
     /// Output limit; 0 = the runtime's default.
     pub max_tokens: u32,
+    /// Accept only a call to one of `tools`, not a text answer.
+    pub require_tool: bool,
 }
 
 /// Token counts and timings of one generation.

@@ -197,6 +197,7 @@ impl Provider for LocalProvider {
                 messages: req.messages,
                 tools,
                 max_tokens: req.max_tokens,
+                require_tool: false,
             })
             .await
             .map_err(provider_error)?;

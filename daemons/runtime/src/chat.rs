@@ -18,6 +18,9 @@ pub struct ChatRequest<'a> {
     pub turns: &'a [Turn],
     /// Upper bound on generated tokens.
     pub max_tokens: u32,
+    /// Accept only a tool call, not a text answer (when the caller knows a
+    /// tool is needed and wants the model to choose which and fill it).
+    pub require_tool: bool,
 }
 
 /// What [`Runtime::chat`] produced.
@@ -47,7 +50,7 @@ impl Runtime {
         let prompt = self.chat_template_apply(&messages)?;
         let opts = GenOptions {
             max_tokens: req.max_tokens,
-            grammar: tools::reply_grammar(req.tools)?,
+            grammar: tools::reply_grammar(req.tools, req.require_tool)?,
             stop: vec![IM_END.to_string()],
         };
         let mut stream = ReplyStream::default();

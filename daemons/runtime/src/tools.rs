@@ -151,8 +151,12 @@ fn call_json(name: &str, args_json: &str) -> String {
 /// The grammar of a reply when `tools` are offered: optional leading
 /// blanks, then either an answer that does not start with `<`, or exactly
 /// one `<tool_call>` whose JSON is one of the per-tool alternatives.
-/// `None` when no tools are offered (plain generation, no grammar cost).
-pub fn reply_grammar(tools: &[ToolDef]) -> Result<Option<String>, RuntimeError> {
+/// With `require_call`, only a call is accepted. `None` when no tools are
+/// offered (plain generation, no grammar cost).
+pub fn reply_grammar(
+    tools: &[ToolDef],
+    require_call: bool,
+) -> Result<Option<String>, RuntimeError> {
     if tools.is_empty() {
         return Ok(None);
     }
@@ -171,8 +175,13 @@ pub fn reply_grammar(tools: &[ToolDef]) -> Result<Option<String>, RuntimeError> 
     let union = format!(r#"{{"oneOf":[{}]}}"#, alternatives.join(","));
     let calls = grammar::json_schema_text_grammar(&union)?;
     let calls = grammar::compact_space(&rename_rule(&calls, "root", "aios-call"));
+    let root = if require_call {
+        "aios-tool-call"
+    } else {
+        "(aios-tool-call | aios-answer)"
+    };
     Ok(Some(format!(
-        "root ::= [ \\t\\n]* (aios-tool-call | aios-answer)\n\
+        "root ::= [ \\t\\n]* {root}\n\
          aios-answer ::= [^< \\t\\n] .*\n\
          aios-tool-call ::= \"{CALL_OPEN}\" [ \\n]? aios-call [ \\n]? \"{CALL_CLOSE}\"\n\
          {calls}"
@@ -375,7 +384,7 @@ mod tests {
     fn no_tools_no_tool_section_and_no_grammar() {
         let m = messages(SYSTEM, &[], &[Turn::User("hi".into())]);
         assert_eq!(m[0].content, SYSTEM);
-        assert_eq!(reply_grammar(&[]).unwrap(), None);
+        assert_eq!(reply_grammar(&[], false).unwrap(), None);
     }
 
     #[test]
@@ -455,8 +464,11 @@ mod tests {
 
     #[test]
     fn the_grammar_has_one_alternative_per_tool_with_its_own_keys() {
-        let g = reply_grammar(&tools()).unwrap().unwrap();
+        let required = reply_grammar(&tools(), true).unwrap().unwrap();
+        assert!(!required.lines().next().unwrap().contains("aios-answer"), "{required}");
+        let g = reply_grammar(&tools(), false).unwrap().unwrap();
         assert!(g.starts_with("root ::="), "{g}");
+        assert!(g.lines().next().unwrap().contains("aios-answer"), "{g}");
         assert_eq!(
             g.lines().filter(|l| l.starts_with("root ::=")).count(),
             1,

@@ -176,6 +176,11 @@ impl RuntimeApi for RuntimeService {
     ) -> Result<BoxStream<GenerateEvent>, ApiError> {
         who.require(Right::Daemon)?;
         let permit = self.enqueue()?;
+        if req.require_tool && req.tools.is_empty() {
+            return Err(ApiError::invalid(
+                "require_tool needs at least one candidate tool",
+            ));
+        }
         let turns = convert::turns(&req.messages)?;
         let tools = convert::tool_defs(&req.tools);
         let model = self.model().await?;
@@ -199,6 +204,7 @@ impl RuntimeApi for RuntimeService {
                 tools: &tools,
                 turns: &turns,
                 max_tokens,
+                require_tool: req.require_tool,
             };
             let result = model.rt.chat(&chat, &cancel, |text| {
                 // Nobody listens any more: stop generating for nobody.

@@ -43,6 +43,7 @@ pub(crate) fn generate_req_in(r: w::GenerateRequest) -> Result<d::GenerateReques
             .map(model_tool_in)
             .collect::<Result<_, _>>()?,
         max_tokens: r.max_tokens,
+        require_tool: r.require_tool,
     })
 }
 
@@ -52,6 +53,7 @@ pub(crate) fn generate_req_out(r: d::GenerateRequest) -> w::GenerateRequest {
         messages: r.messages.into_iter().map(chat_out).collect(),
         tools: r.tools.into_iter().map(model_tool_out).collect(),
         max_tokens: r.max_tokens,
+        require_tool: r.require_tool,
     }
 }
 
