@@ -293,7 +293,7 @@ impl Engine<'_> {
         for (i, text) in texts.iter().enumerate() {
             let mut tokens = model.vocab().tokenize(text.as_bytes(), true, false);
             tokens.truncate(EMBED_CTX as usize);
-            if tokens.is_empty() {
+            if text.trim().is_empty() || tokens.is_empty() {
                 return Err(RuntimeError::new(
                     ErrorKind::PromptTooLong,
                     format!("text {i} is empty; there is nothing to embed"),
