@@ -173,7 +173,13 @@ pub fn reply_grammar(
     }
     // Text, not a `Value`: each alternative keeps `name` before `arguments`.
     let union = format!(r#"{{"oneOf":[{}]}}"#, alternatives.join(","));
-    let calls = grammar::json_schema_text_grammar(&union)?;
+    let calls = grammar::json_schema_text_grammar(&union).map_err(|e| {
+        // Name the tool whose schema llama.cpp cannot convert, if one is.
+        tools
+            .iter()
+            .find_map(|t| grammar::tool_call_grammar(&t.name, &object_schema(&t.parameters)).err())
+            .unwrap_or(e)
+    })?;
     let calls = grammar::compact_space(&rename_rule(&calls, "root", "aios-call"));
     let root = if require_call {
         "aios-tool-call"

@@ -109,22 +109,24 @@ fn a_required_call_is_one_grammar_valid_call_to_a_candidate() {
     assert!(r.generated.text.trim_start().starts_with("<tool_call>"));
 }
 
+fn open<'a>(tools: &'a [ToolDef], turns: &'a [Turn]) -> ChatRequest<'a> {
+    ChatRequest {
+        system: SYSTEM,
+        tools,
+        turns,
+        max_tokens: 64,
+        require_tool: false,
+    }
+}
+
 #[test]
 fn an_open_reply_is_text_or_a_valid_call_and_a_tool_result_is_answered() {
     let rt = load();
     let tools = candidates();
     let mut turns = vec![Turn::User("Is the nginx service running?".into())];
     let mut streamed = String::new();
-    let req = |turns: &[Turn]| ChatRequest {
-        system: SYSTEM,
-        tools: &candidates(),
-        turns,
-        max_tokens: 64,
-        require_tool: false,
-    };
-    let _ = &tools;
     let r = rt
-        .chat(&req(&turns), &Cancel::new(), |t| streamed.push_str(t))
+        .chat(&open(&tools, &turns), &Cancel::new(), |t| streamed.push_str(t))
         .unwrap();
     match &r.reply {
         Reply::Text(t) => assert_eq!(t.as_str(), streamed.trim(), "text streams"),
@@ -142,7 +144,7 @@ fn an_open_reply_is_text_or_a_valid_call_and_a_tool_result_is_answered() {
         name: "service.status".into(),
         content: "nginx.service: active (running) since 09:12".into(),
     });
-    let second = rt.chat(&req(&turns), &Cancel::new(), |_| {}).unwrap();
+    let second = rt.chat(&open(&tools, &turns), &Cancel::new(), |_| {}).unwrap();
     match &second.reply {
         Reply::Text(_) => {}
         Reply::ToolCall { name, args_json } => assert_valid_call(name, args_json, &tools),

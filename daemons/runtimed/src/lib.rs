@@ -136,18 +136,19 @@ impl RuntimeService {
     }
 }
 
-/// Resident memory of this process, from `/proc/self/statm`.
+/// Resident memory of this process (`VmRSS` of `/proc/self/status`);
+/// 0 when unknown.
 fn resident_bytes() -> u64 {
-    let pages = std::fs::read_to_string("/proc/self/statm")
+    std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
-        .unwrap_or(0);
-    let page = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
-        .ok()
-        .flatten()
-        .and_then(|p| u64::try_from(p).ok())
-        .unwrap_or(4096);
-    pages.saturating_mul(page)
+        .and_then(|s| vm_rss(&s))
+        .unwrap_or(0)
+}
+
+fn vm_rss(status: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib.saturating_mul(1024))
 }
 
 /// Cancels the generation when the stream that owns it is dropped.
@@ -261,6 +262,16 @@ impl RuntimeApi for RuntimeService {
             .await
             .map_err(|e| ApiError::internal(format!("embedding panicked: {e}")))?
             .map_err(|e| convert::api_error(&e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn vm_rss_is_read_in_bytes() {
+        let status = "Name:\truntimed\nVmRSS:\t  612345 kB\nThreads:\t5\n";
+        assert_eq!(super::vm_rss(status), Some(612_345 * 1024));
+        assert_eq!(super::vm_rss("Name: x\n"), None);
     }
 }
 
