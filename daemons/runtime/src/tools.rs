@@ -471,7 +471,10 @@ mod tests {
     #[test]
     fn the_grammar_has_one_alternative_per_tool_with_its_own_keys() {
         let required = reply_grammar(&tools(), true).unwrap().unwrap();
-        assert!(!required.lines().next().unwrap().contains("aios-answer"), "{required}");
+        assert!(
+            !required.lines().next().unwrap().contains("aios-answer"),
+            "{required}"
+        );
         let g = reply_grammar(&tools(), false).unwrap().unwrap();
         assert!(g.starts_with("root ::="), "{g}");
         assert!(g.lines().next().unwrap().contains("aios-answer"), "{g}");

@@ -69,7 +69,10 @@ fn assert_valid_call(name: &str, args_json: &str, tools: &[ToolDef]) {
     let obj = args.as_object().unwrap();
     let props = tool.parameters["properties"].as_object().unwrap();
     for k in obj.keys() {
-        assert!(props.contains_key(k), "{name}: unknown key {k} in {args_json}");
+        assert!(
+            props.contains_key(k),
+            "{name}: unknown key {k} in {args_json}"
+        );
     }
     for req in tool.parameters["required"].as_array().into_iter().flatten() {
         let k = req.as_str().unwrap();
@@ -126,7 +129,9 @@ fn an_open_reply_is_text_or_a_valid_call_and_a_tool_result_is_answered() {
     let mut turns = vec![Turn::User("Is the nginx service running?".into())];
     let mut streamed = String::new();
     let r = rt
-        .chat(&open(&tools, &turns), &Cancel::new(), |t| streamed.push_str(t))
+        .chat(&open(&tools, &turns), &Cancel::new(), |t| {
+            streamed.push_str(t)
+        })
         .unwrap();
     match &r.reply {
         Reply::Text(t) => assert_eq!(t.as_str(), streamed.trim(), "text streams"),
@@ -144,7 +149,9 @@ fn an_open_reply_is_text_or_a_valid_call_and_a_tool_result_is_answered() {
         name: "service.status".into(),
         content: "nginx.service: active (running) since 09:12".into(),
     });
-    let second = rt.chat(&open(&tools, &turns), &Cancel::new(), |_| {}).unwrap();
+    let second = rt
+        .chat(&open(&tools, &turns), &Cancel::new(), |_| {})
+        .unwrap();
     match &second.reply {
         Reply::Text(_) => {}
         Reply::ToolCall { name, args_json } => assert_valid_call(name, args_json, &tools),
@@ -196,7 +203,10 @@ fn embeddings_are_unit_vectors_and_deterministic() {
         let norm: f32 = v.iter().map(|x| x * x).sum::<f32>().sqrt();
         assert!((norm - 1.0).abs() < 1e-3, "norm {norm}");
     }
-    assert_eq!(a[0], b[0], "one text at a time: the same text, the same vector");
+    assert_eq!(
+        a[0], b[0],
+        "one text at a time: the same text, the same vector"
+    );
     let e = rt.embed(&[String::new()]).unwrap_err();
     assert!(e.to_string().contains("empty"), "{e}");
 }

@@ -108,7 +108,11 @@ fn tools() -> Vec<ModelTool> {
             "Status of a service",
             json!({"type": "object", "properties": {"unit": {"type": "string"}}, "required": ["unit"]}),
         ),
-        tool("net.ports", "Listening ports", json!({"type": "object", "properties": {}})),
+        tool(
+            "net.ports",
+            "Listening ports",
+            json!({"type": "object", "properties": {}}),
+        ),
     ]
 }
 
@@ -156,13 +160,19 @@ async fn serves_info_text_a_tool_call_and_embeddings() {
     )
     .await;
     let events: Vec<GenerateEvent> = events.into_iter().map(Result::unwrap).collect();
-    assert!(matches!(events[0], GenerateEvent::TextDelta(_)), "{events:?}");
+    assert!(
+        matches!(events[0], GenerateEvent::TextDelta(_)),
+        "{events:?}"
+    );
     let n = events.len();
     let GenerateEvent::Usage(u) = &events[n - 2] else {
         panic!("{events:?}")
     };
     assert!(u.prompt_tokens > 0 && u.generated_tokens > 0, "{u:?}");
-    assert!(matches!(&events[n - 1], GenerateEvent::Done { .. }), "{events:?}");
+    assert!(
+        matches!(&events[n - 1], GenerateEvent::Done { .. }),
+        "{events:?}"
+    );
 
     // A required call: exactly one call, to a candidate, with its own keys.
     let events = collect(
@@ -195,7 +205,11 @@ async fn serves_info_text_a_tool_call_and_embeddings() {
     for k in spec.schema["required"].as_array().into_iter().flatten() {
         assert!(call.args[k.as_str().unwrap()].is_string(), "{call:?}");
     }
-    assert!(!events.iter().any(|e| matches!(e, GenerateEvent::TextDelta(_))));
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, GenerateEvent::TextDelta(_)))
+    );
     assert_eq!(
         events.last(),
         Some(&GenerateEvent::Done {
@@ -273,7 +287,10 @@ async fn a_missing_model_says_how_to_get_it_and_the_daemon_stays_up() {
         .await
         .err()
         .unwrap();
-    assert!(e.message.contains("aios model pull qwen2.5-coder-0.5b"), "{e}");
+    assert!(
+        e.message.contains("aios model pull qwen2.5-coder-0.5b"),
+        "{e}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
