@@ -1,4 +1,4 @@
-//! The manifests of the aiOS daemon set (memoryd, toolsd, gatewayd, aiosd),
+//! The manifests of the aiOS daemon set (memoryd, toolsd, runtimed, gatewayd, aiosd),
 //! rendered from the one table of the daemon set, [`aios_config::Daemon`]
 //! (names, roles, privilege, API-key access, dependencies), so the image's
 //! `/etc/aios/services`, the development launcher (`initd --user`) and the
@@ -61,8 +61,18 @@ fn render(d: Daemon, layout: &Layout) -> String {
     t.push_str("\n[backoff]\ninitial = \"100ms\"\nmax = \"10s\"\n");
     t.push_str("\n[start_limit]\nburst = 10\ninterval = \"1m\"\n");
     t.push_str("\n[limits]\nnofile = 4096\n");
+    let mut env: Vec<(&str, &str)> = d.environment().to_vec();
     if *layout == Layout::System {
-        t.push_str("\n[environment]\nAIOS_RUNTIME_DIR = \"/run/aios\"\nAIOS_STATE_DIR = \"/var/lib/aios\"\n");
+        env.extend([
+            ("AIOS_RUNTIME_DIR", "/run/aios"),
+            ("AIOS_STATE_DIR", "/var/lib/aios"),
+        ]);
+    }
+    if !env.is_empty() {
+        t.push_str("\n[environment]\n");
+        for (k, v) in env {
+            t.push_str(&format!("{k} = {}\n", quote(v)));
+        }
     }
     t
 }
@@ -100,11 +110,23 @@ mod tests {
             write(dir.path(), &layout).unwrap();
             let specs = crate::manifest::load_dir(dir.path()).strict().unwrap();
             let names: Vec<_> = specs.iter().map(|s| s.name.as_str()).collect();
-            assert_eq!(names, vec!["gatewayd", "memoryd", "toolsd", "aiosd"]);
+            assert_eq!(
+                names,
+                vec!["gatewayd", "memoryd", "runtimed", "toolsd", "aiosd"]
+            );
             assert!(specs.iter().all(|s| s.readiness == Readiness::Notify));
-            let aiosd = &specs[3];
+            let aiosd = &specs[4];
             assert_eq!(aiosd.requires, vec!["memoryd", "toolsd", "gatewayd"]);
-            let toolsd = &specs[2];
+            let toolsd = &specs[3];
+            let runtimed = &specs[2];
+            assert_eq!(
+                runtimed
+                    .environment
+                    .get("OMP_WAIT_POLICY")
+                    .map(String::as_str),
+                Some("passive"),
+                "llama.cpp's OpenMP must not busy-wait"
+            );
             assert_eq!(toolsd.user, None, "toolsd is the privileged executor");
             for s in &specs {
                 let hides_keys = s.unset_environment.iter().any(|v| v == "ANTHROPIC_API_KEY");

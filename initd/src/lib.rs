@@ -11,7 +11,7 @@
 //! | [`sys`] | the real OS: spawning, cgroups, logs, the notify socket, signals, PID 1 duties |
 //! | [`runtime`] | the event loop over one closed enum of events |
 //! | [`control`] | the control API ([`aios_proto::SupervisorApi`]) |
-//! | [`daemon_set`] | the manifests of memoryd, toolsd, gatewayd and aiosd, rendered from [`aios_config::Daemon`] |
+//! | [`daemon_set`] | the manifests of memoryd, toolsd, runtimed, gatewayd and aiosd, rendered from [`aios_config::Daemon`] |
 //!
 //! Design decisions:
 //! - **The supervisor is pure.** It never touches a file descriptor or the

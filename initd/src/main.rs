@@ -52,8 +52,8 @@ Modes:
       modes initd would refuse to load from are reported as warnings.
 
   initd daemon-set (--system | --bin-dir DIR) OUTDIR
-      Write the manifests of memoryd, toolsd, gatewayd and aiosd (aiosd
-      requires the other three; all Type=notify) for the image or for a
+      Write the manifests of memoryd, toolsd, runtimed, gatewayd and aiosd
+      (aiosd requires memoryd, toolsd and gatewayd; all Type=notify) for the image or for a
       development build.
 
   initd notify STATE...
@@ -108,7 +108,7 @@ enum Cmd {
         #[arg(default_value = "/etc/aios/services")]
         dir: PathBuf,
     },
-    /// Write the daemon-set manifests (memoryd, toolsd, gatewayd, aiosd).
+    /// Write the daemon-set manifests (memoryd, toolsd, runtimed, gatewayd, aiosd).
     DaemonSet {
         /// The image layout (/usr/bin, user aios) instead of --bin-dir.
         #[arg(long, conflicts_with = "bin_dir")]

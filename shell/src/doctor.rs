@@ -168,8 +168,7 @@ pub async fn run(cli: &Cli) -> Result<Exit, Failure> {
 fn local_model(config: &aios_config::Config) -> String {
     let dirs = aios_models::model_dirs();
     let shown: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
-    let state = match aios_models::locate(config.providers.local.model_path.as_deref(), None, &dirs)
-    {
+    let state = match aios_models::locate(config.local_model_path().as_deref(), None, &dirs) {
         Ok(l) => {
             let size = std::fs::metadata(&l.path).map(|m| m.len()).unwrap_or(0);
             let check = match l.spec {

@@ -18,7 +18,7 @@ use crate::printer;
 pub fn run(cli: &Cli, action: ModelAction) -> Result<Exit, Failure> {
     let config = aios_config::load(&cli.overrides())?;
     let dirs = aios_models::model_dirs();
-    let active = aios_models::locate(config.providers.local.model_path.as_deref(), None, &dirs);
+    let active = aios_models::locate(config.local_model_path().as_deref(), None, &dirs);
     match action {
         ModelAction::List { json } => list(&dirs, active.ok().as_ref(), json || cli.json),
         ModelAction::Pull {

@@ -270,7 +270,7 @@ mod tests {
             down.reason.ends_with("aiosd.sock: no such socket"),
             "{down}"
         );
-        assert_eq!(down.others, ["memoryd", "toolsd", "gatewayd"]);
+        assert_eq!(down.others, ["memoryd", "toolsd", "runtimed", "gatewayd"]);
 
         // A socket file nobody listens on: what a killed daemon leaves.
         let sock = paths.socket(Daemon::Aiosd);

@@ -326,6 +326,7 @@ impl Turn {
                 name: s.name.clone(),
                 description: s.description.clone(),
                 schema: s.args_schema.clone(),
+                examples: s.examples.clone(),
             })
             .collect();
         let specs: HashMap<String, ToolSpec> =

@@ -334,6 +334,15 @@ impl Config {
         names
     }
 
+    /// The built-in `local` instance's configured model file
+    /// (`[providers.local] model_path`), if any.
+    pub fn local_model_path(&self) -> Option<PathBuf> {
+        self.providers
+            .0
+            .get("local")
+            .and_then(|p| p.model_path.clone())
+    }
+
     /// Files the providers read (scripts, model files), for confinement.
     pub fn provider_files(&self) -> Vec<PathBuf> {
         self.providers

@@ -13,15 +13,18 @@ pub enum Daemon {
     Toolsd,
     /// Episodic memory store.
     Memoryd,
+    /// Local model runtime (llama.cpp in its own process).
+    Runtimed,
     /// Model gateway.
     Gatewayd,
 }
 
 impl Daemon {
     /// All daemons in start order (dependencies first).
-    pub const ALL: [Daemon; 4] = [
+    pub const ALL: [Daemon; 5] = [
         Daemon::Memoryd,
         Daemon::Toolsd,
+        Daemon::Runtimed,
         Daemon::Gatewayd,
         Daemon::Aiosd,
     ];
@@ -56,6 +59,14 @@ impl Daemon {
         self.row().requires
     }
 
+    /// Environment variables its manifest sets: the runtime needs
+    /// `OMP_WAIT_POLICY=passive` (OpenMP workers busy-waiting made
+    /// generation 2.5–4× slower on a loaded 2-core machine, and libgomp
+    /// reads it before `main`).
+    pub fn environment(self) -> &'static [(&'static str, &'static str)] {
+        self.row().environment
+    }
+
     /// The one table of the daemon set: `initd daemon-set` renders the
     /// manifests from it, the shell and clients find sockets by it.
     fn row(self) -> &'static DaemonRow {
@@ -66,6 +77,7 @@ impl Daemon {
                 privileged: false,
                 reads_api_keys: false,
                 requires: &[],
+                environment: &[],
             },
             Daemon::Toolsd => &DaemonRow {
                 name: "toolsd",
@@ -73,6 +85,15 @@ impl Daemon {
                 privileged: true,
                 reads_api_keys: false,
                 requires: &[],
+                environment: &[],
+            },
+            Daemon::Runtimed => &DaemonRow {
+                name: "runtimed",
+                description: "aiOS local model runtime: llama.cpp inference and embeddings",
+                privileged: false,
+                reads_api_keys: false,
+                requires: &[],
+                environment: &[("OMP_WAIT_POLICY", "passive")],
             },
             Daemon::Gatewayd => &DaemonRow {
                 name: "gatewayd",
@@ -80,6 +101,7 @@ impl Daemon {
                 privileged: false,
                 reads_api_keys: true,
                 requires: &[],
+                environment: &[],
             },
             Daemon::Aiosd => &DaemonRow {
                 name: "aiosd",
@@ -87,6 +109,7 @@ impl Daemon {
                 privileged: false,
                 reads_api_keys: false,
                 requires: &[Daemon::Memoryd, Daemon::Toolsd, Daemon::Gatewayd],
+                environment: &[],
             },
         }
     }
@@ -99,6 +122,7 @@ struct DaemonRow {
     privileged: bool,
     reads_api_keys: bool,
     requires: &'static [Daemon],
+    environment: &'static [(&'static str, &'static str)],
 }
 
 /// Resolved directories.

@@ -156,7 +156,7 @@ pub const KINDS: &[KindSpec] = &[
         default_model: "local",
         default_key_env: None,
         paid: false,
-        example: "[providers.local]\nmodel_path = \"/var/lib/aios/models/qwen2.5-coder-0.5b.gguf\"\n",
+        example: "[providers.local]\nmodel_path = \"/usr/share/aios/models/qwen2.5-coder-0.5b.gguf\"\n",
     },
     KindSpec {
         kind: ProviderKind::Scripted,

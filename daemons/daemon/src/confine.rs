@@ -141,8 +141,9 @@ fn resolver_dir(link: &Path) -> Option<PathBuf> {
 /// What `daemon` may touch: its own log directory and socket directory,
 /// system files, `/dev/null` and `/dev/urandom`, and
 /// - memoryd: its state directory (the session store);
-/// - gatewayd: the API key file, the scripted provider's script, the local
-///   model, the resolver's directory, and TCP connections;
+/// - runtimed: the model directory and the configured model file;
+/// - gatewayd: the API key file, the scripted provider's script, the
+///   resolver's directory, and TCP connections;
 /// - toolsd: everything, including writes and TCP (package downloads): it
 ///   is the one process that changes the system, on a user's behalf with
 ///   that user's credentials, or with its own only for a change policy or
@@ -170,6 +171,11 @@ pub fn allow_list(daemon: Daemon, config: &Config, paths: &Paths, socket_dir: &P
             a.write.push(paths.gateway_state());
             a.read.extend(resolver_dir(Path::new("/etc/resolv.conf")));
             a.tcp_connect = true;
+        }
+        Daemon::Runtimed => {
+            // The model file (and the directory's manifest), nothing else.
+            a.read.extend(aios_models::model_dirs());
+            a.read.extend(config.local_model_path());
         }
         Daemon::Toolsd => {
             a.read.clear();

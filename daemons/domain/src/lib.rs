@@ -29,6 +29,7 @@ mod model;
 mod policy;
 mod principal;
 mod resource;
+mod runtime;
 mod session;
 mod supervisor;
 mod tool;
@@ -50,6 +51,7 @@ pub use policy::{
 };
 pub use principal::{ADMIN_GROUPS, Denied, GATEWAY_USER, Principal, Right, SERVICE_USER};
 pub use resource::{Resource, ResourceKind};
+pub use runtime::{GenerateEvent, GenerateRequest, GenerateUsage, RuntimeInfo};
 pub use session::{ApprovalMode, CreateSession, Decision, Op, SessionInfo};
 pub use supervisor::{PingReply, PowerAction, ServiceState};
 pub use tool::{

@@ -39,6 +39,10 @@ pub struct ModelTool {
     pub description: String,
     /// JSON schema of the arguments.
     pub schema: Value,
+    /// Natural requests it answers (from its [`crate::ToolSpec`]): the
+    /// model router retrieves candidate tools by them.
+    #[serde(default)]
+    pub examples: Vec<crate::ToolExample>,
 }
 
 /// A request for one model completion.

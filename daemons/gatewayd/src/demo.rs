@@ -474,6 +474,7 @@ mod tests {
                     name: (*n).into(),
                     description: String::new(),
                     schema: json!({}),
+                    examples: vec![],
                 })
                 .collect(),
             ..Default::default()

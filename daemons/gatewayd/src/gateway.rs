@@ -134,7 +134,9 @@ impl Gateway {
                     }
                     Arc::new(AnthropicProvider::new(c, k)?.named(name, key_env(&inst)))
                 }
-                Settings::Local(c) => Arc::new(LocalProvider::new(c)),
+                Settings::Local(c) => Arc::new(LocalProvider::new(c).with_socket(
+                    aios_config::Paths::resolve(config).socket(aios_config::Daemon::Runtimed),
+                )),
                 Settings::Scripted(c) => Arc::new(ScriptedProvider::from_config(c)),
             };
             providers.insert(

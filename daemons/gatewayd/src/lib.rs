@@ -13,7 +13,7 @@
 //! | `openai`, `openai-compatible` | [`openai`] | Chat Completions over SSE (also Ollama, llama-server, llama-cpp-python, vLLM) |
 //! | `anthropic` | [`anthropic`] | Messages API over SSE |
 //! | `scripted` | [`scripted`], [`demo`] | a JSON script, or the embedded demo model |
-//! | `local` | [`local`] | the local runtime |
+//! | `local` | [`local`], [`select`] | runtimed's runtime service over its Unix socket, tools narrowed first |
 //!
 //! Routing ([`route`], [`breaker`], [`spend`]): the default instance, then
 //! the `[model] fallback` chain, tried only before any output reached the
@@ -48,6 +48,7 @@ pub mod openai;
 mod provider;
 pub mod route;
 pub mod scripted;
+pub mod select;
 pub mod spend;
 pub mod sse;
 
@@ -62,3 +63,4 @@ pub use provider::{
     request_chars, rough_tokens,
 };
 pub use scripted::{Script, ScriptToolCall, ScriptTurn, ScriptedProvider};
+pub use select::{KeywordSelector, RouterSelector, ToolSelector};

@@ -1,41 +1,144 @@
-//! The local llama.cpp runtime: registered so it shows up (honestly) in
-//! `aios doctor` and routing, but not built yet; every call says so.
+//! The `local` provider: the local model, served by `runtimed` (llama.cpp
+//! lives in that process only; this crate does not link it).
+//!
+//! Each completion narrows the tools to the [`DEFAULT_K`] most relevant to
+//! the latest user request ([`ToolSelector`]), sends the conversation and
+//! those candidates to runtimed's `Generate`, and turns its stream into
+//! [`CompletionEvent`]s: text deltas, at most one tool call (chosen under a
+//! grammar from the candidates' own schemas), real token usage, done.
+//! Dropping the stream cancels the generation in runtimed.
 
-use aios_config::LocalConfig;
-use aios_proto::{CompletionRequest, ProviderStatus};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use aios_config::{Config, Daemon, LocalConfig, Paths};
+use aios_proto::{
+    ApiError, ApiErrorKind, CompletionEvent, CompletionRequest, GenerateEvent, GenerateRequest,
+    ProviderStatus, Role, RuntimeClient, Usage,
+};
+use futures::StreamExt;
 
 use crate::error::ProviderError;
 use crate::provider::{Provider, ProviderStream};
+use crate::select::{DEFAULT_K, RouterSelector, ToolSelector};
 
 const NAME: &str = "local";
 
-/// What the user is told until the runtime exists.
-pub const NOT_BUILT: &str =
-    "the local llama.cpp runtime is not built yet; use --provider openai|anthropic|scripted";
-
-/// The placeholder local provider.
-#[derive(Debug, Clone)]
+/// The local provider: a client of runtimed.
+#[derive(Clone)]
 pub struct LocalProvider {
     model: String,
+    socket: PathBuf,
+    selector: Arc<dyn ToolSelector>,
+    k: usize,
+}
+
+impl std::fmt::Debug for LocalProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalProvider")
+            .field("model", &self.model)
+            .field("socket", &self.socket)
+            .field("k", &self.k)
+            .finish_non_exhaustive()
+    }
 }
 
 impl LocalProvider {
-    /// From configuration (only the model path is shown).
+    /// From configuration: the model's name is shown from its path; the
+    /// runtime is reached on runtimed's default socket
+    /// ([`LocalProvider::with_socket`] to change it).
     pub fn new(config: &LocalConfig) -> Self {
         let model = config
             .model_path
             .as_deref()
             .and_then(|p| p.file_stem())
-            .map_or_else(|| "local".to_string(), |s| s.to_string_lossy().into_owned());
-        LocalProvider { model }
-    }
-
-    fn error() -> ProviderError {
-        ProviderError::Unavailable {
-            provider: NAME,
-            detail: NOT_BUILT.into(),
+            .map_or_else(
+                || "qwen2.5-coder-0.5b".to_string(),
+                |s| s.to_string_lossy().into_owned(),
+            );
+        let socket = Paths::resolve(&Config::default()).socket(Daemon::Runtimed);
+        LocalProvider {
+            model,
+            socket,
+            selector: Arc::new(RouterSelector::default()),
+            k: DEFAULT_K,
         }
     }
+
+    /// Reach runtimed on `socket`.
+    pub fn with_socket(mut self, socket: PathBuf) -> Self {
+        self.socket = socket;
+        self
+    }
+
+    /// Narrow tools with `selector`, offering at most `k`.
+    pub fn with_selector(mut self, selector: Arc<dyn ToolSelector>, k: usize) -> Self {
+        self.selector = selector;
+        self.k = k.max(1);
+        self
+    }
+
+    async fn client(&self) -> Result<RuntimeClient, ProviderError> {
+        let channel = aios_proto::connect(&self.socket)
+            .await
+            .map_err(|e| ProviderError::Connect {
+                provider: NAME,
+                url: self.socket.display().to_string(),
+                detail: format!(
+                    "{e}; is runtimed running? (`aios daemons status`, or start it with `aios daemons start`)"
+                ),
+            })?;
+        Ok(RuntimeClient::new(channel))
+    }
+}
+
+/// The request the tools are chosen for: the latest user message.
+fn latest_request(req: &CompletionRequest) -> &str {
+    req.messages
+        .iter()
+        .rev()
+        .find(|m| m.role == Role::User)
+        .map_or("", |m| m.content.as_str())
+}
+
+/// A runtime error before or during the stream, as the gateway reports it.
+fn provider_error(e: ApiError) -> ProviderError {
+    match e.kind {
+        ApiErrorKind::FailedPrecondition | ApiErrorKind::Unavailable => {
+            ProviderError::Unavailable {
+                provider: NAME,
+                detail: e.message,
+            }
+        }
+        ApiErrorKind::InvalidArgument => ProviderError::InvalidRequest(format!("local: {e}")),
+        ApiErrorKind::ResourceExhausted => ProviderError::RateLimited {
+            provider: NAME,
+            retry_after: None,
+            message: e.message,
+        },
+        ApiErrorKind::Transport => ProviderError::StreamDropped {
+            provider: NAME,
+            detail: e.message,
+        },
+        _ => ProviderError::Remote {
+            provider: NAME,
+            kind: format!("{:?}", e.kind),
+            message: e.message,
+        },
+    }
+}
+
+/// runtimed's finish reasons in the gateway's (Anthropic's) vocabulary.
+fn stop_reason(finish: &str) -> String {
+    match finish {
+        "tool_call" => "tool_use",
+        "end_of_text" => "end_turn",
+        "stop" => "stop_sequence",
+        "max_tokens" | "context_full" => "max_tokens",
+        other => other,
+    }
+    .to_string()
 }
 
 #[async_trait::async_trait]
@@ -49,22 +152,104 @@ impl Provider for LocalProvider {
     }
 
     fn status(&self) -> ProviderStatus {
+        let up = self.socket.exists();
         ProviderStatus {
             name: NAME.into(),
             model: self.model.clone(),
-            base_url: String::new(),
-            configured: false,
+            base_url: format!("unix:{}", self.socket.display()),
+            configured: up,
             reachable: false,
-            detail: NOT_BUILT.into(),
+            detail: if up {
+                "served by runtimed".into()
+            } else {
+                format!(
+                    "runtimed is not running (no socket at {})",
+                    self.socket.display()
+                )
+            },
             is_default: false,
         }
     }
 
     async fn probe(&self) -> Result<String, ProviderError> {
-        Err(Self::error())
+        let info = self.client().await?.info().await.map_err(provider_error)?;
+        Ok(format!(
+            "{} loaded in {} ms; n_ctx {}, {} threads, {} MiB resident",
+            info.model_name,
+            info.load_ms,
+            info.n_ctx,
+            info.threads,
+            info.resident_bytes / (1024 * 1024)
+        ))
     }
 
-    async fn complete(&self, _req: CompletionRequest) -> Result<ProviderStream, ProviderError> {
-        Err(Self::error())
+    async fn complete(&self, req: CompletionRequest) -> Result<ProviderStream, ProviderError> {
+        let started = Instant::now();
+        let tools = self
+            .selector
+            .select(latest_request(&req), &req.tools, self.k);
+        let model = req.model.clone().unwrap_or_else(|| self.model.clone());
+        let events = self
+            .client()
+            .await?
+            .generate(GenerateRequest {
+                system: req.system,
+                messages: req.messages,
+                tools,
+                max_tokens: req.max_tokens,
+                require_tool: false,
+            })
+            .await
+            .map_err(provider_error)?;
+        let stream = events.map(move |e| {
+            let e = e.map_err(provider_error)?;
+            Ok(match e {
+                GenerateEvent::TextDelta(t) => CompletionEvent::TextDelta(t),
+                GenerateEvent::ToolCall(c) => CompletionEvent::ToolCall(c),
+                GenerateEvent::Usage(u) => CompletionEvent::Usage(Usage {
+                    input_tokens: u64::from(u.prompt_tokens),
+                    output_tokens: u64::from(u.generated_tokens),
+                    // Local inference costs no money.
+                    cost_usd: Some(0.0),
+                    provider: NAME.into(),
+                    model: model.clone(),
+                    latency_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                }),
+                GenerateEvent::Done { finish } => CompletionEvent::Done {
+                    stop_reason: stop_reason(&finish),
+                },
+            })
+        });
+        Ok(stream.boxed())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stop_reasons_follow_the_gateway_vocabulary() {
+        assert_eq!(stop_reason("tool_call"), "tool_use");
+        assert_eq!(stop_reason("end_of_text"), "end_turn");
+        assert_eq!(stop_reason("context_full"), "max_tokens");
+    }
+
+    #[test]
+    fn a_missing_model_is_unavailable_with_its_remedy() {
+        let e = provider_error(ApiError::precondition(
+            "the local model file /m/q.gguf does not exist; get it with `cargo xtask model fetch`",
+        ));
+        assert!(matches!(e, ProviderError::Unavailable { .. }), "{e:?}");
+        assert!(e.to_string().contains("cargo xtask model fetch"), "{e}");
+    }
+
+    #[test]
+    fn status_without_runtimed_says_so() {
+        let p = LocalProvider::new(&LocalConfig::default())
+            .with_socket(PathBuf::from("/nonexistent/runtimed.sock"));
+        let s = p.status();
+        assert!(!s.configured);
+        assert!(s.detail.contains("runtimed is not running"), "{}", s.detail);
     }
 }

@@ -295,6 +295,7 @@ mod tests {
             name: "fs.usage".into(),
             description: String::new(),
             schema: serde_json::json!({}),
+            examples: vec![],
         }];
         let t = ToolNames::for_tools(&tools).unwrap();
         assert_eq!(t.dotted("fs__usage"), "fs.usage");

@@ -546,6 +546,7 @@ mod tests {
             name: "fs.usage".into(),
             description: String::new(),
             schema: json!({}),
+            examples: vec![],
         }];
         let mut d = OpenAiDecoder::new(
             ToolNames::for_tools(&tools).unwrap(),
@@ -709,6 +710,7 @@ mod tests {
                 name: "fs.usage".into(),
                 description: "Disk usage".into(),
                 schema: json!({"type": "object", "properties": {"path": {"type": "string"}}}),
+                examples: vec![],
             }],
             max_tokens: 100,
             ..Default::default()

@@ -92,6 +92,7 @@ fn request() -> CompletionRequest {
             name: "fs.usage".into(),
             description: "Disk usage of a path".into(),
             schema: json!({"type": "object", "properties": {"path": {"type": "string"}}}),
+            examples: vec![],
         }],
         ..Default::default()
     }

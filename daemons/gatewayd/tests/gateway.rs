@@ -10,7 +10,6 @@ use std::sync::Arc;
 
 use aios_config::Config;
 use aios_gatewayd::demo::DEMO_NOTE;
-use aios_gatewayd::local::NOT_BUILT;
 use aios_gatewayd::{Gateway, Provider, ProviderError, ScriptedProvider};
 use aios_proto::{
     ApiErrorKind, ChatMessage, CompletionEvent, CompletionRequest, ModelApi, ModelClient,
@@ -61,6 +60,7 @@ fn tools(names: &[&str]) -> Vec<ModelTool> {
             name: (*n).into(),
             description: format!("{n} tool"),
             schema: json!({"type": "object"}),
+            examples: vec![],
         })
         .collect()
 }
@@ -306,6 +306,9 @@ fn untrusted() -> Principal {
 #[tokio::test]
 async fn gateway_routes_reports_and_checks_rights() {
     let mut config = config_with_script(None);
+    // No runtimed listens here: the local provider must say so.
+    let run = tempfile::tempdir().unwrap();
+    config.paths.runtime_dir = Some(run.path().to_path_buf());
     config.model.model = Some("demo-override".into());
     let gw = Gateway::with_keys(&config, Ok(None), Ok(None)).unwrap();
     assert_eq!(
@@ -321,7 +324,11 @@ async fn gateway_routes_reports_and_checks_rights() {
     assert!(scripted.is_default && scripted.configured);
     assert_eq!(scripted.model, "demo-override");
     let local = list.iter().find(|s| s.name == "local").unwrap();
-    assert!(!local.configured && local.detail == NOT_BUILT);
+    assert!(!local.configured, "{local:?}");
+    assert!(
+        local.detail.contains("runtimed is not running"),
+        "{local:?}"
+    );
     let anthropic = list.iter().find(|s| s.name == "anthropic").unwrap();
     assert!(!anthropic.configured && anthropic.detail.contains("ANTHROPIC_API_KEY"));
     let probed = within("probe", gw.providers(untrusted(), true))
@@ -364,7 +371,7 @@ async fn gateway_routes_reports_and_checks_rights() {
         .err()
         .unwrap();
     assert_eq!(err.kind, ApiErrorKind::Unavailable);
-    assert!(err.message.contains(NOT_BUILT), "{}", err.message);
+    assert!(err.message.contains("runtimed"), "{}", err.message);
 
     // Default route and the model override reach the provider.
     let (ev, _) = collect(

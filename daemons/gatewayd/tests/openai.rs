@@ -78,11 +78,13 @@ fn request() -> CompletionRequest {
                 name: "fs.usage".into(),
                 description: "Disk usage of a path".into(),
                 schema: json!({"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]}),
+                examples: vec![],
             },
             ModelTool {
                 name: "fs.list_dir".into(),
                 description: "List".into(),
                 schema: json!({}),
+                examples: vec![],
             },
         ],
         ..Default::default()

@@ -11,6 +11,7 @@
 //! | tools | [`ToolsApi`] | [`ToolsClient`] | `toolsd` |
 //! | memory | [`MemoryApi`] | [`MemoryClient`] | `memoryd` |
 //! | model | [`ModelApi`] | [`ModelClient`] | `gatewayd` |
+//! | runtime | [`RuntimeApi`] | [`RuntimeClient`] | `runtimed` |
 //! | supervisor | [`SupervisorApi`] | [`SupervisorClient`] | `initd` |
 //! | health | (built in) | [`HealthClient`] | every daemon |
 //!
@@ -36,6 +37,7 @@ mod health;
 mod memory;
 mod model;
 mod principal;
+mod runtime;
 mod server;
 mod session;
 mod supervisor;
@@ -59,6 +61,7 @@ pub use health::HealthClient;
 pub use memory::{MemoryApi, MemoryClient};
 pub use model::{ModelApi, ModelClient};
 pub use principal::{current_principal, principal_from_creds};
+pub use runtime::{RuntimeApi, RuntimeClient};
 pub use server::Services;
 pub use session::{SessionApi, SessionClient};
 pub use supervisor::{ServiceVerb, SupervisorApi, SupervisorClient};

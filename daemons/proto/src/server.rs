@@ -12,6 +12,7 @@ use crate::health::Health;
 use crate::memory::MemoryApi;
 use crate::model::ModelApi;
 use crate::principal::PeerStream;
+use crate::runtime::RuntimeApi;
 use crate::session::SessionApi;
 use crate::supervisor::SupervisorApi;
 use crate::tools::ToolsApi;
@@ -25,6 +26,7 @@ pub struct Services {
     tools: Option<Arc<dyn ToolsApi>>,
     memory: Option<Arc<dyn MemoryApi>>,
     model: Option<Arc<dyn ModelApi>>,
+    runtime: Option<Arc<dyn RuntimeApi>>,
     supervisor: Option<Arc<dyn SupervisorApi>>,
 }
 
@@ -37,6 +39,7 @@ impl Services {
             tools: None,
             memory: None,
             model: None,
+            runtime: None,
             supervisor: None,
         }
     }
@@ -62,6 +65,12 @@ impl Services {
     /// Add the model service.
     pub fn model(mut self, api: Arc<dyn ModelApi>) -> Self {
         self.model = Some(api);
+        self
+    }
+
+    /// Add the runtime service.
+    pub fn runtime(mut self, api: Arc<dyn RuntimeApi>) -> Self {
+        self.runtime = Some(api);
         self
     }
 
@@ -114,6 +123,11 @@ impl Services {
                 self.model,
                 model_server::ModelServer,
                 crate::model::Adapter
+            ))
+            .add_optional_service(svc!(
+                self.runtime,
+                runtime_server::RuntimeServer,
+                crate::runtime::Adapter
             ))
             .add_optional_service(svc!(
                 self.supervisor,

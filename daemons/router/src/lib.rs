@@ -64,6 +64,16 @@ impl From<&aios_domain::ToolSpec> for ToolDoc {
     }
 }
 
+impl From<&aios_domain::ModelTool> for ToolDoc {
+    fn from(tool: &aios_domain::ModelTool) -> Self {
+        ToolDoc {
+            name: tool.name.clone(),
+            description: tool.description.clone(),
+            examples: tool.examples.iter().map(|e| e.request.clone()).collect(),
+        }
+    }
+}
+
 /// One retrieved tool and its retrieval score (BM25F, higher is better;
 /// comparable only within one request).
 #[derive(Debug, Clone, PartialEq)]

@@ -18,7 +18,7 @@ use std::thread::{self, JoinHandle};
 use std::time::Instant;
 
 use llama_cpp_2::context::LlamaContext;
-use llama_cpp_2::context::params::LlamaContextParams;
+use llama_cpp_2::context::params::{LlamaContextParams, LlamaPoolingType};
 use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::params::LlamaModelParams;
@@ -33,6 +33,10 @@ use crate::{Cancel, ChatMessage, Finish, GenOptions, Generated, LoadOptions, Mod
 
 /// Tokens evaluated per `decode` call while processing a prompt.
 const N_BATCH: u32 = 512;
+
+/// Tokens per embedded text (longer texts are truncated), and the size of
+/// the embedding context.
+pub(crate) const EMBED_CTX: u32 = 512;
 
 /// What a [`crate::Runtime`] asks of its worker.
 pub(crate) enum Instruction {
@@ -49,6 +53,10 @@ pub(crate) enum Instruction {
         opts: GenOptions,
         cancel: Cancel,
         events: Sender<Event>,
+    },
+    Embed {
+        texts: Vec<String>,
+        reply: Sender<Result<Vec<Vec<f32>>, RuntimeError>>,
     },
 }
 
@@ -178,6 +186,8 @@ fn serve(
     let mut engine = Engine {
         model: &model,
         ctx,
+        embed_ctx: None,
+        n_threads: threads,
         template,
         cached: Vec::new(),
         batch: LlamaBatch::new(N_BATCH as usize, 1),
@@ -202,6 +212,9 @@ fn serve(
                 // The caller may have stopped listening; nothing to do then.
                 let _ = events.send(Event::Done(result));
             }
+            Instruction::Embed { texts, reply } => {
+                let _ = reply.send(engine.embed(&texts));
+            }
         }
     }
 }
@@ -209,6 +222,10 @@ fn serve(
 struct Engine<'m> {
     model: &'m LlamaModel,
     ctx: LlamaContext<'m>,
+    /// A second, small context for embeddings (mean pooling, one
+    /// sequence), made on first use: generation's context keeps its cache.
+    embed_ctx: Option<LlamaContext<'m>>,
+    n_threads: i32,
     template: Option<LlamaChatTemplate>,
     /// Tokens whose KV entries are in sequence 0, in position order.
     cached: Vec<LlamaToken>,
@@ -243,6 +260,68 @@ impl Engine<'_> {
                     format!("llama.cpp cannot apply this model's chat template: {e}"),
                 )
             })
+    }
+
+    /// Mean-pooled, L2-normalised embeddings, one text at a time: batched
+    /// pooling with `n_seq_max > 1` hit a GGML_ASSERT abort in llama.cpp.
+    /// Texts longer than [`EMBED_CTX`] tokens are truncated.
+    fn embed(&mut self, texts: &[String]) -> Result<Vec<Vec<f32>>, RuntimeError> {
+        if self.embed_ctx.is_none() {
+            let params = LlamaContextParams::default()
+                .with_n_ctx(NonZeroU32::new(EMBED_CTX))
+                .with_n_batch(EMBED_CTX)
+                .with_n_ubatch(EMBED_CTX)
+                .with_n_seq_max(1)
+                .with_embeddings(true)
+                .with_pooling_type(LlamaPoolingType::Mean)
+                .with_n_threads(self.n_threads)
+                .with_n_threads_batch(self.n_threads);
+            let ctx = self.model.new_context(backend()?, params).map_err(|e| {
+                RuntimeError::new(
+                    ErrorKind::Load,
+                    format!("cannot create the embedding context: {e}"),
+                )
+            })?;
+            self.embed_ctx = Some(ctx);
+        }
+        let model = self.model;
+        let Some(ctx) = self.embed_ctx.as_mut() else {
+            return Err(worker_gone());
+        };
+        let mut out = Vec::with_capacity(texts.len());
+        let mut batch = LlamaBatch::new(EMBED_CTX as usize, 1);
+        for (i, text) in texts.iter().enumerate() {
+            let mut tokens = model.vocab().tokenize(text.as_bytes(), true, false);
+            tokens.truncate(EMBED_CTX as usize);
+            if text.trim().is_empty() || tokens.is_empty() {
+                return Err(RuntimeError::new(
+                    ErrorKind::PromptTooLong,
+                    format!("text {i} is empty; there is nothing to embed"),
+                ));
+            }
+            ctx.clear_kv_cache();
+            batch.clear();
+            for (pos, t) in tokens.iter().enumerate() {
+                let pos = i32::try_from(pos).unwrap_or(i32::MAX);
+                batch
+                    .add(*t, pos, &[0], true)
+                    .map_err(|e| RuntimeError::new(ErrorKind::Decode, format!("batch: {e}")))?;
+            }
+            ctx.decode(&mut batch).map_err(|e| {
+                RuntimeError::new(
+                    ErrorKind::Decode,
+                    format!("llama.cpp failed to embed text {i}: {e}"),
+                )
+            })?;
+            let v = ctx.embeddings_seq_ith(0).map_err(|e| {
+                RuntimeError::new(
+                    ErrorKind::Decode,
+                    format!("llama.cpp gave no pooled embedding for text {i}: {e}"),
+                )
+            })?;
+            out.push(normalise(v));
+        }
+        Ok(out)
     }
 
     fn tokenize(&self, text: &str) -> Vec<LlamaToken> {
@@ -430,6 +509,16 @@ impl Sampler {
                 token
             }
         }
+    }
+}
+
+/// `v` scaled to unit length (a zero vector stays zero).
+fn normalise(v: &[f32]) -> Vec<f32> {
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if norm > 0.0 {
+        v.iter().map(|x| x / norm).collect()
+    } else {
+        v.to_vec()
     }
 }
 

@@ -22,6 +22,9 @@ pub enum ErrorKind {
     PromptTooLong,
     /// llama.cpp failed while evaluating tokens.
     Decode,
+    /// The model's reply could not be used (a tool call cut off by the
+    /// token limit, or naming a tool that was not offered).
+    BadReply,
     /// The caller cancelled the request.
     Cancelled,
     /// The runtime's worker thread is gone (it panicked or was shut down).

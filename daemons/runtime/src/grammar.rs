@@ -14,10 +14,11 @@ pub fn json_schema_grammar(schema: &Value) -> Result<String, RuntimeError> {
             format!("a JSON schema must be an object, got {schema}"),
         ));
     }
-    schema_text_grammar(&schema.to_string())
+    json_schema_text_grammar(&schema.to_string())
 }
 
-fn schema_text_grammar(schema: &str) -> Result<String, RuntimeError> {
+/// GBNF from JSON schema text (key order as written).
+pub(crate) fn json_schema_text_grammar(schema: &str) -> Result<String, RuntimeError> {
     // llama.cpp's converter can throw on schemas it does not support; that
     // is caught in its C shim and returned as an error.
     llama_cpp_2::json_schema_to_grammar(schema).map_err(|e| {
@@ -51,7 +52,7 @@ pub fn tool_call_grammar(tool: &str, parameters: &Value) -> Result<String, Runti
             format!("tool {tool}: its parameters schema must be an object, got {parameters}"),
         ));
     }
-    schema_text_grammar(&tool_call_schema(tool, parameters))
+    json_schema_text_grammar(&tool_call_schema(tool, parameters))
         .map(|g| compact_space(&g))
         .map_err(|e| RuntimeError::new(e.kind(), format!("tool {tool}: {e}")))
 }
@@ -59,7 +60,7 @@ pub fn tool_call_grammar(tool: &str, parameters: &Value) -> Result<String, Runti
 /// llama.cpp's JSON grammars let the model indent freely (`space` allows
 /// newlines and up to 20 blanks), and a small model does, spending tokens on
 /// layout. A tool call needs at most one blank between tokens.
-fn compact_space(grammar: &str) -> String {
+pub(crate) fn compact_space(grammar: &str) -> String {
     grammar
         .lines()
         .map(|l| {

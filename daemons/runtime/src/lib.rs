@@ -10,14 +10,21 @@
 //!   [`Cancel`] within one token, and reuses the KV cache of the longest
 //!   common token prefix with the previous request (prefix caching).
 //!
+//! - [`Runtime::chat`] answers a conversation with candidate tools: the
+//!   model's reply is plain text or exactly one call to one of them, under
+//!   one grammar built from each tool's own schema ([`tools`]);
+//! - [`Runtime::embed`] gives mean-pooled, normalised embeddings.
+//!
 //! llama.cpp's model and context are owned by one worker thread per
 //! [`Runtime`] ([`engine`]); callers talk to it through typed instructions,
 //! so requests to one model run one at a time, in order.
 
+mod chat;
 mod engine;
 mod error;
 pub mod gguf;
 pub mod grammar;
+pub mod tools;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -25,7 +32,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 
+pub use chat::{ChatRequest, ChatResult};
 pub use error::{ErrorKind, RuntimeError};
+pub use tools::{Reply, ToolDef, Turn};
 
 /// The OpenMP setting the runtime's process needs: busy-waiting OpenMP
 /// workers made 2-thread generation 2.5–4× slower on a loaded 2-core
@@ -241,6 +250,18 @@ impl Runtime {
         let (reply, rx) = mpsc::channel();
         self.send(engine::Instruction::Tokenize {
             text: text.to_string(),
+            reply,
+        })?;
+        rx.recv().map_err(|_| engine::worker_gone())?
+    }
+
+    /// Mean-pooled, L2-normalised embeddings of `texts`, computed one text
+    /// at a time (batched pooling aborted inside llama.cpp); each text is
+    /// truncated to 512 tokens.
+    pub fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, RuntimeError> {
+        let (reply, rx) = mpsc::channel();
+        self.send(engine::Instruction::Embed {
+            texts: texts.to_vec(),
             reply,
         })?;
         rx.recv().map_err(|_| engine::worker_gone())?

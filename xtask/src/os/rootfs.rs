@@ -50,12 +50,13 @@ pub struct Options {
 }
 
 /// Our binaries and where they go in the image.
-pub const BINARIES: [(&str, &str); 6] = [
+pub const BINARIES: [(&str, &str); 7] = [
     ("initd", "usr/sbin/initd"),
     ("aios", "usr/bin/aios"),
     ("aiosd", "usr/bin/aiosd"),
     ("toolsd", "usr/bin/toolsd"),
     ("memoryd", "usr/bin/memoryd"),
+    ("runtimed", "usr/bin/runtimed"),
     ("gatewayd", "usr/bin/gatewayd"),
 ];
 
@@ -604,7 +605,7 @@ mod tests {
     fn the_repository_overlay_has_a_manifest_per_daemon_and_executable_scripts() {
         use std::os::unix::fs::PermissionsExt;
         let o = workspace_root().join("rootfs/overlay");
-        for d in ["aiosd", "toolsd", "memoryd", "gatewayd"] {
+        for d in ["aiosd", "toolsd", "memoryd", "runtimed", "gatewayd"] {
             let m = std::fs::read_to_string(o.join(format!("etc/aios/services/{d}.toml"))).unwrap();
             assert!(m.contains("readiness = \"notify\""), "{d}");
         }

@@ -5,12 +5,14 @@
 
 mod memory;
 mod model;
+mod runtime;
 mod session;
 mod supervisor;
 mod tools;
 
 pub(crate) use memory::*;
 pub(crate) use model::*;
+pub(crate) use runtime::*;
 pub(crate) use session::*;
 pub(crate) use supervisor::*;
 pub(crate) use tools::*;

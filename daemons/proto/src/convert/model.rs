@@ -58,17 +58,45 @@ pub(crate) fn completion_req_in(r: w::CompletionRequest) -> Result<d::Completion
         tools: r
             .tools
             .into_iter()
-            .map(|t| {
-                Ok(d::ModelTool {
-                    schema: json_in(&t.schema_json)?,
-                    name: t.name,
-                    description: t.description,
-                })
-            })
+            .map(model_tool_in)
             .collect::<Result<_, ApiError>>()?,
         max_tokens: r.max_tokens,
         session: opt(r.session_id),
     })
+}
+
+pub(crate) fn model_tool_in(t: w::ModelTool) -> Result<d::ModelTool, ApiError> {
+    Ok(d::ModelTool {
+        schema: json_in(&t.schema_json)?,
+        name: t.name,
+        description: t.description,
+        examples: t
+            .examples
+            .into_iter()
+            .map(|x| {
+                Ok(d::ToolExample {
+                    args: json_in(&x.args_json)?,
+                    request: x.request,
+                })
+            })
+            .collect::<Result<_, ApiError>>()?,
+    })
+}
+
+pub(crate) fn model_tool_out(t: d::ModelTool) -> w::ModelTool {
+    w::ModelTool {
+        schema_json: json_out(&t.schema),
+        name: t.name,
+        description: t.description,
+        examples: t
+            .examples
+            .into_iter()
+            .map(|x| w::ToolExample {
+                args_json: json_out(&x.args),
+                request: x.request,
+            })
+            .collect(),
+    }
 }
 
 pub(crate) fn completion_req_out(r: d::CompletionRequest) -> w::CompletionRequest {
@@ -77,15 +105,7 @@ pub(crate) fn completion_req_out(r: d::CompletionRequest) -> w::CompletionReques
         model: r.model.unwrap_or_default(),
         system: r.system,
         messages: r.messages.into_iter().map(chat_out).collect(),
-        tools: r
-            .tools
-            .into_iter()
-            .map(|t| w::ModelTool {
-                schema_json: json_out(&t.schema),
-                name: t.name,
-                description: t.description,
-            })
-            .collect(),
+        tools: r.tools.into_iter().map(model_tool_out).collect(),
         max_tokens: r.max_tokens,
         session_id: r.session.unwrap_or_default(),
     }

@@ -1,0 +1,230 @@
+//! Narrowing the tools offered to a small local model: a 0.5B model can
+//! neither read 80 tool descriptions quickly nor choose well among them,
+//! so only the `k` most relevant are offered ([`ToolSelector`]).
+//!
+//! [`RouterSelector`] is the default: `aios-router`'s BM25F retrieval over
+//! each tool's name, description and example requests (synonyms, typo
+//! correction), with its gate: a request that needs no tool, or must be
+//! refused, is offered none, so the model answers in words. Routers are
+//! cached per tool set. [`KeywordSelector`] (plain word overlap) is the
+//! fallback should a tool set be one the router refuses to index.
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+
+use aios_router::{Intent, RouterCache, ToolDoc};
+
+use aios_proto::ModelTool;
+
+/// How many candidate tools the local model sees by default.
+pub const DEFAULT_K: usize = 6;
+
+/// Chooses which tools a request's model call is offered.
+pub trait ToolSelector: Send + Sync {
+    /// At most `k` of `tools`, the most relevant to `request` first.
+    fn select(&self, request: &str, tools: &[ModelTool], k: usize) -> Vec<ModelTool>;
+}
+
+/// `aios-router` behind the [`ToolSelector`] seam.
+#[derive(Debug)]
+pub struct RouterSelector {
+    cache: Mutex<RouterCache>,
+}
+
+impl Default for RouterSelector {
+    fn default() -> Self {
+        // A handful of tool sets at most: the catalogue, as each user's
+        // toolsd reports it.
+        RouterSelector {
+            cache: Mutex::new(RouterCache::new(4)),
+        }
+    }
+}
+
+impl ToolSelector for RouterSelector {
+    fn select(&self, request: &str, tools: &[ModelTool], k: usize) -> Vec<ModelTool> {
+        let docs: Vec<ToolDoc> = tools.iter().map(ToolDoc::from).collect();
+        let router = match self.cache.lock() {
+            Ok(mut cache) => cache.get_or_build(&docs),
+            // A panic while another request held the lock left the cache
+            // as it was; use it anyway.
+            Err(poisoned) => poisoned.into_inner().get_or_build(&docs),
+        };
+        let router = match router {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!("tool router unavailable ({e}); using keyword overlap");
+                return KeywordSelector.select(request, tools, k);
+            }
+        };
+        let routing = router.decide(request, k);
+        if routing.intent != Intent::Tool {
+            tracing::debug!(intent = ?routing.intent, "no tools offered");
+            return Vec::new();
+        }
+        routing
+            .candidates
+            .iter()
+            .filter_map(|c| tools.iter().find(|t| t.name == c.name).cloned())
+            .collect()
+    }
+}
+
+/// Scores tools by the request's words found in their name (weight 3),
+/// example requests (2) and description (1). Ties keep catalogue order.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct KeywordSelector;
+
+/// Words that say nothing about which tool is meant.
+const STOPWORDS: &[&str] = &[
+    "a", "an", "the", "is", "are", "was", "be", "to", "of", "in", "on", "for", "and", "or", "my",
+    "me", "i", "it", "this", "that", "what", "which", "how", "do", "does", "can", "you", "please",
+    "show", "with", "at", "by", "from", "any", "all", "there", "why", "tell", "give", "get",
+];
+
+fn words(text: &str) -> HashSet<String> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .filter(|w| !STOPWORDS.contains(&w.as_str()))
+        .map(|w| stem(&w))
+        .collect()
+}
+
+/// A crude English stem so `services`/`service`, `listing`/`list` meet.
+fn stem(w: &str) -> String {
+    let cut = if w.ends_with("ing") {
+        3
+    } else if w.ends_with("sses") {
+        2
+    } else if w.ends_with('s') && !w.ends_with("ss") {
+        1
+    } else {
+        0
+    };
+    match w.get(..w.len() - cut) {
+        Some(s) if cut > 0 && s.len() >= 3 => s.to_string(),
+        _ => w.to_string(),
+    }
+}
+
+impl KeywordSelector {
+    fn score(request: &HashSet<String>, t: &ModelTool) -> usize {
+        let overlap = |text: &str| words(text).intersection(request).count();
+        let examples: String = t
+            .examples
+            .iter()
+            .map(|e| e.request.as_str())
+            .collect::<Vec<_>>()
+            .join(" ");
+        3 * overlap(&t.name) + 2 * overlap(&examples) + overlap(&t.description)
+    }
+}
+
+impl ToolSelector for KeywordSelector {
+    fn select(&self, request: &str, tools: &[ModelTool], k: usize) -> Vec<ModelTool> {
+        if tools.len() <= k {
+            return tools.to_vec();
+        }
+        let req = words(request);
+        let mut scored: Vec<(usize, usize)> = tools
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (Self::score(&req, t), i))
+            .collect();
+        // Highest score first; equal scores in catalogue order.
+        scored.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        scored
+            .into_iter()
+            .take(k)
+            .map(|(_, i)| tools[i].clone())
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aios_proto::ToolExample;
+    use serde_json::json;
+
+    fn tool(name: &str, description: &str, example: &str) -> ModelTool {
+        ModelTool {
+            name: name.into(),
+            description: description.into(),
+            schema: json!({"type": "object"}),
+            examples: vec![ToolExample {
+                request: example.into(),
+                args: json!({}),
+            }],
+        }
+    }
+
+    fn catalogue() -> Vec<ModelTool> {
+        vec![
+            tool(
+                "fs.usage",
+                "Disk usage of a filesystem path",
+                "is the disk full",
+            ),
+            tool("fs.list", "List a directory", "what files are in /tmp"),
+            tool(
+                "service.status",
+                "Status of a system service",
+                "is nginx running",
+            ),
+            tool("service.restart", "Restart a service", "restart nginx"),
+            tool(
+                "net.ports",
+                "Listening network ports",
+                "which ports are open",
+            ),
+            tool(
+                "process.list",
+                "Running processes by CPU or memory",
+                "what uses the cpu",
+            ),
+            tool(
+                "pkg.search",
+                "Search installable packages",
+                "find a package for jq",
+            ),
+            tool("user.list", "Local user accounts", "who has an account"),
+        ]
+    }
+
+    fn names(v: &[ModelTool]) -> Vec<&str> {
+        v.iter().map(|t| t.name.as_str()).collect()
+    }
+
+    #[test]
+    fn the_matching_tool_ranks_first() {
+        let s = KeywordSelector;
+        let c = catalogue();
+        assert_eq!(
+            names(&s.select("how full is the disk?", &c, 3))[0],
+            "fs.usage"
+        );
+        assert_eq!(
+            names(&s.select("restart the nginx service", &c, 3))[0],
+            "service.restart"
+        );
+        assert_eq!(names(&s.select("open ports?", &c, 3))[0], "net.ports");
+    }
+
+    #[test]
+    fn at_most_k_and_all_when_few() {
+        let s = KeywordSelector;
+        let c = catalogue();
+        assert_eq!(s.select("anything", &c, DEFAULT_K).len(), DEFAULT_K);
+        assert_eq!(names(&s.select("x", &c[..2], 6)), ["fs.usage", "fs.list"]);
+    }
+
+    #[test]
+    fn stems_meet() {
+        assert_eq!(stem("services"), stem("service"));
+        assert_eq!(stem("processes"), stem("process"));
+        assert_eq!(stem("listing"), "list");
+        assert_eq!(stem("is"), "is");
+    }
+}

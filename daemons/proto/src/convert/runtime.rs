@@ -1,0 +1,98 @@
+//! Conversions of the runtime service: model facts, generation and
+//! embeddings.
+
+use super::*;
+
+pub(crate) fn runtime_info_in(i: w::RuntimeInfo) -> d::RuntimeInfo {
+    d::RuntimeInfo {
+        model_path: i.model_path,
+        model_name: i.model_name,
+        sha256: opt(i.sha256),
+        n_ctx: i.n_ctx,
+        n_ctx_train: i.n_ctx_train,
+        load_ms: i.load_ms,
+        resident_bytes: i.resident_bytes,
+        threads: i.threads,
+    }
+}
+
+pub(crate) fn runtime_info_out(i: d::RuntimeInfo) -> w::RuntimeInfo {
+    w::RuntimeInfo {
+        model_path: i.model_path,
+        model_name: i.model_name,
+        sha256: i.sha256.unwrap_or_default(),
+        n_ctx: i.n_ctx,
+        n_ctx_train: i.n_ctx_train,
+        load_ms: i.load_ms,
+        resident_bytes: i.resident_bytes,
+        threads: i.threads,
+    }
+}
+
+pub(crate) fn generate_req_in(r: w::GenerateRequest) -> Result<d::GenerateRequest, ApiError> {
+    Ok(d::GenerateRequest {
+        system: r.system,
+        messages: r
+            .messages
+            .into_iter()
+            .map(chat_in)
+            .collect::<Result<_, _>>()?,
+        tools: r
+            .tools
+            .into_iter()
+            .map(model_tool_in)
+            .collect::<Result<_, _>>()?,
+        max_tokens: r.max_tokens,
+        require_tool: r.require_tool,
+    })
+}
+
+pub(crate) fn generate_req_out(r: d::GenerateRequest) -> w::GenerateRequest {
+    w::GenerateRequest {
+        system: r.system,
+        messages: r.messages.into_iter().map(chat_out).collect(),
+        tools: r.tools.into_iter().map(model_tool_out).collect(),
+        max_tokens: r.max_tokens,
+        require_tool: r.require_tool,
+    }
+}
+
+pub(crate) fn generate_event_in(e: w::GenerateEvent) -> Result<d::GenerateEvent, ApiError> {
+    use w::generate_event::Kind as K;
+    Ok(
+        match e
+            .kind
+            .ok_or_else(|| ApiError::invalid("generate event without a kind"))?
+        {
+            K::TextDelta(t) => d::GenerateEvent::TextDelta(t),
+            K::ToolCall(t) => d::GenerateEvent::ToolCall(tool_call_in(t)?),
+            K::Usage(u) => d::GenerateEvent::Usage(d::GenerateUsage {
+                prompt_tokens: u.prompt_tokens,
+                cached_tokens: u.cached_tokens,
+                generated_tokens: u.generated_tokens,
+                prompt_ms: u.prompt_ms,
+                generation_ms: u.generation_ms,
+            }),
+            K::Done(done) => d::GenerateEvent::Done {
+                finish: done.finish,
+            },
+        },
+    )
+}
+
+pub(crate) fn generate_event_out(e: d::GenerateEvent) -> w::GenerateEvent {
+    use w::generate_event::Kind as K;
+    let kind = match e {
+        d::GenerateEvent::TextDelta(t) => K::TextDelta(t),
+        d::GenerateEvent::ToolCall(t) => K::ToolCall(tool_call_out(t)),
+        d::GenerateEvent::Usage(u) => K::Usage(w::GenerateUsage {
+            prompt_tokens: u.prompt_tokens,
+            cached_tokens: u.cached_tokens,
+            generated_tokens: u.generated_tokens,
+            prompt_ms: u.prompt_ms,
+            generation_ms: u.generation_ms,
+        }),
+        d::GenerateEvent::Done { finish } => K::Done(w::GenerateDone { finish }),
+    };
+    w::GenerateEvent { kind: Some(kind) }
+}

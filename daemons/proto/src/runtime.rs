@@ -1,0 +1,127 @@
+//! The runtime service (`runtimed`): the local model, generation with
+//! candidate tools, and embeddings.
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+use tonic::transport::Channel;
+
+use crate::convert::{
+    generate_event_in, generate_event_out, generate_req_in, generate_req_out, runtime_info_in,
+    runtime_info_out,
+};
+use crate::domain::{GenerateEvent, GenerateRequest, RuntimeInfo};
+use crate::principal::principal_of;
+use crate::wire;
+use crate::{ApiError, BoxStream, Principal};
+
+/// What `runtimed` implements.
+#[tonic::async_trait]
+pub trait RuntimeApi: Send + Sync + 'static {
+    /// What is loaded (waits for a load in progress).
+    async fn info(&self, who: Principal) -> Result<RuntimeInfo, ApiError>;
+    /// Stream one generation. Dropping the stream cancels it; errors after
+    /// the stream started arrive as an `Err` item.
+    async fn generate(
+        &self,
+        who: Principal,
+        req: GenerateRequest,
+    ) -> Result<BoxStream<GenerateEvent>, ApiError>;
+    /// Embeddings of `texts`, one vector each, in order.
+    async fn embed(&self, who: Principal, texts: Vec<String>) -> Result<Vec<Vec<f32>>, ApiError>;
+}
+
+pub(crate) struct Adapter(pub(crate) Arc<dyn RuntimeApi>);
+
+type Resp<T> = Result<tonic::Response<T>, tonic::Status>;
+
+#[tonic::async_trait]
+impl wire::runtime_server::Runtime for Adapter {
+    async fn info(&self, req: tonic::Request<wire::RuntimeInfoRequest>) -> Resp<wire::RuntimeInfo> {
+        let who = principal_of(&req)?;
+        let info = self.0.info(who).await?;
+        Ok(tonic::Response::new(runtime_info_out(info)))
+    }
+
+    type GenerateStream = BoxStream<wire::GenerateEvent, tonic::Status>;
+
+    async fn generate(
+        &self,
+        req: tonic::Request<wire::GenerateRequest>,
+    ) -> Resp<Self::GenerateStream> {
+        let who = principal_of(&req)?;
+        let r = generate_req_in(req.into_inner())?;
+        let events = self.0.generate(who, r).await?;
+        Ok(tonic::Response::new(
+            events
+                .map(|r| r.map(generate_event_out).map_err(tonic::Status::from))
+                .boxed(),
+        ))
+    }
+
+    async fn embed(&self, req: tonic::Request<wire::EmbedRequest>) -> Resp<wire::EmbedReply> {
+        let who = principal_of(&req)?;
+        let vectors = self.0.embed(who, req.into_inner().texts).await?;
+        Ok(tonic::Response::new(wire::EmbedReply {
+            vectors: vectors
+                .into_iter()
+                .map(|values| wire::Embedding { values })
+                .collect(),
+        }))
+    }
+}
+
+/// Client of the runtime service.
+#[derive(Clone)]
+pub struct RuntimeClient {
+    inner: wire::runtime_client::RuntimeClient<Channel>,
+}
+
+impl RuntimeClient {
+    /// Wrap a connected channel.
+    pub fn new(channel: Channel) -> Self {
+        RuntimeClient {
+            inner: wire::runtime_client::RuntimeClient::new(channel)
+                .max_decoding_message_size(crate::MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(crate::MAX_MESSAGE_BYTES),
+        }
+    }
+
+    /// What is loaded. Waits up to a minute: the first call may wait for
+    /// the model to load.
+    pub async fn info(&mut self) -> Result<RuntimeInfo, ApiError> {
+        let mut req = tonic::Request::new(wire::RuntimeInfoRequest {});
+        req.set_timeout(std::time::Duration::from_secs(60));
+        let r = self.inner.info(req).await?;
+        Ok(runtime_info_in(r.into_inner()))
+    }
+
+    /// Stream one generation; drop the stream to cancel it. The caller
+    /// bounds its duration.
+    pub async fn generate(
+        &mut self,
+        req: GenerateRequest,
+    ) -> Result<BoxStream<GenerateEvent>, ApiError> {
+        let r = self
+            .inner
+            .generate(tonic::Request::new(generate_req_out(req)))
+            .await?
+            .into_inner();
+        Ok(
+            r.map(|r| r.map_err(ApiError::from).and_then(generate_event_in))
+                .boxed(),
+        )
+    }
+
+    /// Embeddings of `texts`, one vector each.
+    pub async fn embed(&mut self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, ApiError> {
+        let mut req = tonic::Request::new(wire::EmbedRequest { texts });
+        req.set_timeout(std::time::Duration::from_secs(120));
+        let r = self.inner.embed(req).await?;
+        Ok(r.into_inner()
+            .vectors
+            .into_iter()
+            .map(|e| e.values)
+            .collect())
+    }
+}

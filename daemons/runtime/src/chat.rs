@@ -1,0 +1,65 @@
+//! A conversation turn with candidate tools on a loaded model: the pure
+//! pieces of [`crate::tools`] (prompt, grammar, parse) run through
+//! [`Runtime::generate`].
+
+use crate::tools::{self, Reply, ReplyStream, ToolDef, Turn};
+use crate::{Cancel, GenOptions, Generated, Runtime, RuntimeError};
+
+/// One request: the conversation so far and the candidate tools.
+#[derive(Debug, Clone, Copy)]
+pub struct ChatRequest<'a> {
+    /// The fixed instructions ([`tools::SYSTEM`] unless the caller has its
+    /// own); first in the prompt, so their KV cache is reused.
+    pub system: &'a str,
+    /// The candidate tools (already narrowed to a few); none = plain text.
+    pub tools: &'a [ToolDef],
+    /// The conversation, oldest first; normally ends with a user turn or a
+    /// tool result.
+    pub turns: &'a [Turn],
+    /// Upper bound on generated tokens.
+    pub max_tokens: u32,
+    /// Accept only a tool call, not a text answer (when the caller knows a
+    /// tool is needed and wants the model to choose which and fill it).
+    pub require_tool: bool,
+}
+
+/// What [`Runtime::chat`] produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatResult {
+    /// The reply: text, or one call to one of the candidates.
+    pub reply: Reply,
+    /// Token counts, timings and why generation ended.
+    pub generated: Generated,
+}
+
+/// Chat-template stop marker, in case a model emits it as text rather than
+/// as its end-of-turn token.
+const IM_END: &str = "<|im_end|>";
+
+impl Runtime {
+    /// Answer `req`: text is streamed to `on_text` as it is generated; a
+    /// tool call is not streamed and arrives whole in the result.
+    /// Cancellation is checked before every token.
+    pub fn chat(
+        &self,
+        req: &ChatRequest<'_>,
+        cancel: &Cancel,
+        mut on_text: impl FnMut(&str),
+    ) -> Result<ChatResult, RuntimeError> {
+        let messages = tools::messages(req.system, req.tools, req.turns);
+        let prompt = self.chat_template_apply(&messages)?;
+        let opts = GenOptions {
+            max_tokens: req.max_tokens,
+            grammar: tools::reply_grammar(req.tools, req.require_tool)?,
+            stop: vec![IM_END.to_string()],
+        };
+        let mut stream = ReplyStream::default();
+        let generated = self.generate(&prompt, &opts, cancel, |piece| {
+            if let Some(shown) = stream.push(piece) {
+                on_text(&shown);
+            }
+        })?;
+        let reply = tools::parse_reply(&generated.text, req.tools)?;
+        Ok(ChatResult { reply, generated })
+    }
+}

@@ -1,0 +1,212 @@
+//! Tool choice and embeddings against the tiny real model (SmolLM2-135M,
+//! `cargo xtask model fetch smollm2-135m`). It is too small to choose well,
+//! so these tests assert structure: a reply is text or a grammar-valid call
+//! to one of the candidates, with arguments of that tool's own schema.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+
+use aios_runtime::tools::SYSTEM;
+use aios_runtime::{Cancel, ChatRequest, LoadOptions, Reply, Runtime, ToolDef, Turn};
+use serde_json::{Value, json};
+
+fn tiny_model() -> PathBuf {
+    let dir = match std::env::var_os("AIOS_MODEL_DIR") {
+        Some(d) => PathBuf::from(d),
+        None => {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/aios/models")
+        }
+    };
+    let path = dir.join("smollm2-135m.gguf");
+    assert!(
+        path.is_file(),
+        "these tests need the tiny model at {}: run `cargo xtask model fetch smollm2-135m`",
+        path.display()
+    );
+    path
+}
+
+fn load() -> Runtime {
+    Runtime::load(
+        tiny_model(),
+        LoadOptions {
+            n_ctx: 2048,
+            n_threads: 1,
+        },
+    )
+    .unwrap()
+}
+
+fn candidates() -> Vec<ToolDef> {
+    vec![
+        ToolDef {
+            name: "fs.usage".into(),
+            description: "Disk usage of a filesystem path.".into(),
+            parameters: json!({"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]}),
+        },
+        ToolDef {
+            name: "service.status".into(),
+            description: "Status of a system service.".into(),
+            parameters: json!({"type": "object", "properties": {"unit": {"type": "string"}, "lines": {"type": "integer"}}, "required": ["unit", "lines"]}),
+        },
+        ToolDef {
+            name: "net.ports".into(),
+            description: "Listening network ports.".into(),
+            parameters: json!({"type": "object", "properties": {}}),
+        },
+    ]
+}
+
+/// The call names a candidate and its arguments carry exactly that
+/// candidate's required keys with the right types (no key soup).
+fn assert_valid_call(name: &str, args_json: &str, tools: &[ToolDef]) {
+    let tool = tools
+        .iter()
+        .find(|t| t.name == name)
+        .unwrap_or_else(|| panic!("{name} is not a candidate"));
+    let args: Value = serde_json::from_str(args_json).unwrap();
+    let obj = args.as_object().unwrap();
+    let props = tool.parameters["properties"].as_object().unwrap();
+    for k in obj.keys() {
+        assert!(
+            props.contains_key(k),
+            "{name}: unknown key {k} in {args_json}"
+        );
+    }
+    for req in tool.parameters["required"].as_array().into_iter().flatten() {
+        let k = req.as_str().unwrap();
+        let v = obj.get(k).unwrap_or_else(|| panic!("{name}: missing {k}"));
+        match props[k]["type"].as_str() {
+            Some("string") => assert!(v.is_string(), "{name}.{k}: {v}"),
+            Some("integer") => assert!(v.is_i64() || v.is_u64(), "{name}.{k}: {v}"),
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn a_required_call_is_one_grammar_valid_call_to_a_candidate() {
+    let rt = load();
+    let tools = candidates();
+    let turns = [Turn::User("How full is the disk at /var?".into())];
+    let mut streamed = String::new();
+    let r = rt
+        .chat(
+            &ChatRequest {
+                system: SYSTEM,
+                tools: &tools,
+                turns: &turns,
+                max_tokens: 96,
+                require_tool: true,
+            },
+            &Cancel::new(),
+            |t| streamed.push_str(t),
+        )
+        .unwrap();
+    match &r.reply {
+        Reply::ToolCall { name, args_json } => assert_valid_call(name, args_json, &tools),
+        other => panic!("a required call came back as {other:?}: {:?}", r.generated),
+    }
+    assert_eq!(streamed, "", "a tool call is not streamed as text");
+    assert!(r.generated.text.trim_start().starts_with("<tool_call>"));
+}
+
+fn open<'a>(tools: &'a [ToolDef], turns: &'a [Turn]) -> ChatRequest<'a> {
+    ChatRequest {
+        system: SYSTEM,
+        tools,
+        turns,
+        max_tokens: 64,
+        require_tool: false,
+    }
+}
+
+#[test]
+fn an_open_reply_is_text_or_a_valid_call_and_a_tool_result_is_answered() {
+    let rt = load();
+    let tools = candidates();
+    let mut turns = vec![Turn::User("Is the nginx service running?".into())];
+    let mut streamed = String::new();
+    let r = rt
+        .chat(&open(&tools, &turns), &Cancel::new(), |t| {
+            streamed.push_str(t)
+        })
+        .unwrap();
+    match &r.reply {
+        Reply::Text(t) => assert_eq!(t.as_str(), streamed.trim(), "text streams"),
+        Reply::ToolCall { name, args_json } => {
+            assert_valid_call(name, args_json, &tools);
+            assert_eq!(streamed, "");
+        }
+    }
+    // After a tool result the model replies again, under the same grammar.
+    turns.push(Turn::ToolCall {
+        name: "service.status".into(),
+        args_json: r#"{"unit":"nginx","lines":5}"#.into(),
+    });
+    turns.push(Turn::ToolResult {
+        name: "service.status".into(),
+        content: "nginx.service: active (running) since 09:12".into(),
+    });
+    let second = rt
+        .chat(&open(&tools, &turns), &Cancel::new(), |_| {})
+        .unwrap();
+    match &second.reply {
+        Reply::Text(_) => {}
+        Reply::ToolCall { name, args_json } => assert_valid_call(name, args_json, &tools),
+    }
+    // The fixed instructions and the same candidates were cached.
+    assert!(
+        second.generated.cached_tokens > 0,
+        "no prefix reuse: {:?}",
+        second.generated
+    );
+}
+
+#[test]
+fn cancelling_a_tool_choice_is_an_error_of_kind_cancelled() {
+    let rt = load();
+    let tools = candidates();
+    let turns = [Turn::User("Which ports are open?".into())];
+    let cancel = Cancel::new();
+    cancel.cancel();
+    let e = rt
+        .chat(
+            &ChatRequest {
+                system: SYSTEM,
+                tools: &tools,
+                turns: &turns,
+                max_tokens: 32,
+                require_tool: false,
+            },
+            &cancel,
+            |_| {},
+        )
+        .unwrap_err();
+    assert_eq!(e.kind(), aios_runtime::ErrorKind::Cancelled);
+}
+
+#[test]
+fn embeddings_are_unit_vectors_and_deterministic() {
+    let rt = load();
+    let texts = vec![
+        "the disk is full".to_string(),
+        "restart the web server".to_string(),
+    ];
+    let a = rt.embed(&texts).unwrap();
+    let b = rt.embed(&texts[..1]).unwrap();
+    assert_eq!(a.len(), 2);
+    assert!(a[0].len() > 16);
+    assert_eq!(a[0].len(), a[1].len());
+    for v in &a {
+        let norm: f32 = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-3, "norm {norm}");
+    }
+    assert_eq!(
+        a[0], b[0],
+        "one text at a time: the same text, the same vector"
+    );
+    let e = rt.embed(&[String::new()]).unwrap_err();
+    assert!(e.to_string().contains("empty"), "{e}");
+}
