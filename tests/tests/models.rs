@@ -1,6 +1,7 @@
 //! `aios model list | use | info | pull` on the real binary, over a real
 //! model directory and configuration file (no network: pulls that must
 //! fail do so before downloading anything).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
 

@@ -102,6 +102,12 @@ fn latest_request(req: &CompletionRequest) -> &str {
         .map_or("", |m| m.content.as_str())
 }
 
+/// Whether the conversation ends with the user's words (a new request),
+/// not with a tool's result.
+fn fresh_request(req: &CompletionRequest) -> bool {
+    req.messages.last().is_some_and(|m| m.role == Role::User)
+}
+
 /// A runtime error before or during the stream, as the gateway reports it.
 fn provider_error(e: ApiError) -> ProviderError {
     match e.kind {
@@ -188,6 +194,12 @@ impl Provider for LocalProvider {
         let tools = self
             .selector
             .select(latest_request(&req), &req.tools, self.k);
+        // A fresh request the router judged to need a tool must get a call:
+        // a 0.5B model left free mostly answers from its own (wrong)
+        // knowledge instead of looking. The router offers no tools for
+        // requests that need none (or must be refused), so those are
+        // answered in words; after a tool result the model is free again.
+        let require_tool = !tools.is_empty() && fresh_request(&req);
         let model = req.model.clone().unwrap_or_else(|| self.model.clone());
         let events = self
             .client()
@@ -197,7 +209,7 @@ impl Provider for LocalProvider {
                 messages: req.messages,
                 tools,
                 max_tokens: req.max_tokens,
-                require_tool: false,
+                require_tool,
             })
             .await
             .map_err(provider_error)?;
@@ -214,6 +226,7 @@ impl Provider for LocalProvider {
                     provider: NAME.into(),
                     model: model.clone(),
                     latency_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                    ..Usage::default()
                 }),
                 GenerateEvent::Done { finish } => CompletionEvent::Done {
                     stop_reason: stop_reason(&finish),

@@ -34,7 +34,7 @@ pub fn intern(name: &str) -> &'static str {
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     if let Some(n) = names.iter().find(|n| **n == name) {
-        return *n;
+        return n;
     }
     let leaked: &'static str = Box::leak(name.to_string().into_boxed_str());
     names.push(leaked);

@@ -136,6 +136,7 @@ async fn a_real_llama_cpp_python_server_through_the_openai_compatible_kind() {
             name: "fs.usage".into(),
             description: "Disk usage of the filesystem holding a path".into(),
             schema: json!({"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]}),
+            examples: vec![],
         }],
         max_tokens: 48,
         session: Some("real-peer".into()),

@@ -100,6 +100,7 @@ fn request(session: &str) -> CompletionRequest {
             name: "fs.usage".into(),
             description: "Disk usage".into(),
             schema: json!({}),
+            examples: vec![],
         }],
         session: Some(session.into()),
         ..Default::default()

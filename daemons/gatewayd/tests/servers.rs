@@ -31,6 +31,7 @@ fn request() -> CompletionRequest {
             name: "fs.usage".into(),
             description: "Disk usage of a path".into(),
             schema: json!({"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]}),
+            examples: vec![],
         }],
         ..Default::default()
     }

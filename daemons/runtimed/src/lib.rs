@@ -265,16 +265,6 @@ impl RuntimeApi for RuntimeService {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn vm_rss_is_read_in_bytes() {
-        let status = "Name:\truntimed\nVmRSS:\t  612345 kB\nThreads:\t5\n";
-        assert_eq!(super::vm_rss(status), Some(612_345 * 1024));
-        assert_eq!(super::vm_rss("Name: x\n"), None);
-    }
-}
-
 /// A call id unique within this process's life.
 fn uuid_like() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
@@ -284,4 +274,14 @@ fn uuid_like() -> String {
         std::process::id(),
         NEXT.fetch_add(1, Ordering::Relaxed)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn vm_rss_is_read_in_bytes() {
+        let status = "Name:\truntimed\nVmRSS:\t  612345 kB\nThreads:\t5\n";
+        assert_eq!(super::vm_rss(status), Some(612_345 * 1024));
+        assert_eq!(super::vm_rss("Name: x\n"), None);
+    }
 }

@@ -78,6 +78,7 @@ fn disk_turn() -> Vec<EventKind> {
             provider: t("scripted"),
             model: t("script"),
             latency_ms: 3,
+            ..Usage::default()
         }),
         EventKind::AssistantDelta {
             turn_id: t("t1"),
