@@ -191,9 +191,15 @@ impl Provider for LocalProvider {
 
     async fn complete(&self, req: CompletionRequest) -> Result<ProviderStream, ProviderError> {
         let started = Instant::now();
-        let tools = self
-            .selector
-            .select(latest_request(&req), &req.tools, self.k);
+        // After a tool result the local model answers from it in words:
+        // offered the tools again, a 0.5B model tends to echo the call as
+        // text. Multi-step plans belong to a cloud model when one is set.
+        let tools = if fresh_request(&req) {
+            self.selector
+                .select(latest_request(&req), &req.tools, self.k)
+        } else {
+            Vec::new()
+        };
         // A fresh request the router judged to need a tool must get a call:
         // a 0.5B model left free mostly answers from its own (wrong)
         // knowledge instead of looking. The router offers no tools for

@@ -37,6 +37,10 @@ within <tool_call></tool_call> XML tags:\n\
 <tool_call>\n{\"name\": <function-name>, \"arguments\": <args-json-object>}\n</tool_call>\n\n\
 You are provided with function signatures within <tools></tools> XML tags:\n";
 
+/// Follows every tool result: what the model should do with it.
+pub const ANSWER_FROM_DATA: &str =
+    "Answer my request from this data in plain sentences. Do not repeat the call.";
+
 const CALL_OPEN: &str = "<tool_call>";
 const CALL_CLOSE: &str = "</tool_call>";
 
@@ -115,9 +119,11 @@ pub fn messages(system: &str, tools: &[ToolDef], turns: &[Turn]) -> Vec<ChatMess
                 format!("{CALL_OPEN}\n{}\n{CALL_CLOSE}", call_json(name, args_json)),
             ),
             // Qwen's own template sends tool results as a user turn.
+            // The closing line keeps a small model from echoing the call
+            // back as text instead of answering from the data.
             Turn::ToolResult { name, content } => ChatMessage::new(
                 "user",
-                format!("<tool_response>\n{name}: {content}\n</tool_response>"),
+                format!("<tool_response>\n{name}: {content}\n</tool_response>\n{ANSWER_FROM_DATA}"),
             ),
         });
     }
