@@ -662,7 +662,7 @@ fn daemon_set_output_is_loadable_under_a_group_writable_umask() {
     );
     let report = aios_initd::manifest::load_dir(&out_dir);
     assert!(report.errors.is_empty(), "{:#?}", report.errors);
-    assert_eq!(report.specs.len(), 4);
+    assert_eq!(report.specs.len(), aios_config::Daemon::ALL.len());
     // Written again over the first set (the launcher runs it every time).
     let out = cmd.output().unwrap();
     assert!(out.status.success());

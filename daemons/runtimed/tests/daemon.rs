@@ -276,7 +276,10 @@ async fn a_missing_model_says_how_to_get_it_and_the_daemon_stays_up() {
     for _ in 0..2 {
         let e = c.info().await.unwrap_err();
         assert_eq!(e.kind, ApiErrorKind::FailedPrecondition, "{e:?}");
-        assert!(e.message.contains("cargo xtask model fetch"), "{e}");
+        assert!(
+            e.message.contains("aios model pull qwen2.5-coder-0.5b"),
+            "{e}"
+        );
         assert!(e.message.contains(&absent.display().to_string()), "{e}");
     }
     let e = c
