@@ -137,20 +137,49 @@ impl Tmux {
         )
     }
 
-    /// Wait for aios to exit; its exit status.
+    /// Send SIGCHLD to the tmux server, which then reaps its dead panes.
+    fn nudge_reaper(&self) {
+        if let Ok(pid) = self.format("#{pid}").parse::<i32>() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGCHLD,
+            );
+        }
+    }
+
+    /// Wait for aios to exit; its exit status. Death by a signal fails
+    /// the test with the signal's number (tmux then has no status).
     fn wait_exit(&self) -> i32 {
-        wait_until(
+        let (status, signal) = wait_until(
             "aios to exit",
             LIMIT,
             || self.screen(),
-            || match self
-                .format("#{pane_dead} #{pane_dead_status}")
-                .split_once(' ')
-            {
-                Some(("1", code)) => code.parse().ok(),
-                _ => None,
+            || {
+                let f = self.format("#{pane_dead}|#{pane_dead_status}|#{pane_dead_signal}");
+                let mut parts = f.split('|');
+                match (parts.next(), parts.next(), parts.next()) {
+                    (Some("1"), Some(""), Some("")) => {
+                        // The pty closed but tmux has not reaped the child:
+                        // tmux 3.3 can miss the SIGCHLD (tmux/tmux#311, its
+                        // libutempter handler), leaving a zombie and no
+                        // status. Nudge the server to run waitpid again.
+                        self.nudge_reaper();
+                        None
+                    }
+                    (Some("1"), Some(status), Some(signal)) => {
+                        Some((status.to_string(), signal.to_string()))
+                    }
+                    _ => None,
+                }
             },
-        )
+        );
+        match status.parse() {
+            Ok(code) => code,
+            Err(_) => panic!(
+                "aios died by signal {signal:?}, not an exit:\n{}",
+                self.history()
+            ),
+        }
     }
 }
 
