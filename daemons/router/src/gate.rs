@@ -90,34 +90,71 @@ const DELETE_ALL: &[&str] = &[
     "firewall off ssh",
 ];
 
-/// Whole messages that are social, not requests.
-const SOCIAL: &[&str] = &[
+/// Greetings and sign-offs that may open or make up a message ("hello,
+/// who are you?", "hey aios"). Stripped from the front before the rest is
+/// judged, so "hello, how full is my disk?" is still a request.
+const GREETINGS: &[&str] = &[
     "hi",
     "hello",
     "hey",
     "hiya",
+    "howdy",
     "yo",
-    "thanks",
-    "thank you",
-    "thx",
-    "cheers",
-    "ok",
-    "okay",
+    "greetings",
     "good morning",
+    "good afternoon",
     "good evening",
     "good night",
     "bye",
     "goodbye",
     "see you",
-    "how are you",
-    "who are you",
-    "what can you do",
-    "help",
+    "ok",
+    "okay",
     "nice",
     "great",
     "cool",
     "awesome",
     "lol",
+    "aios",
+    "there",
+    "please",
+];
+
+/// Whole messages (after the greetings) that are about the conversation
+/// or the assistant, not the machine.
+const SOCIAL: &[&str] = &[
+    "thanks",
+    "thank you",
+    "thx",
+    "cheers",
+    "how are you",
+    "how are you doing",
+    "how are you doing today",
+    "how are you today",
+    "how is it going",
+    "how's it going",
+    "what's up",
+    "who are you",
+    "what are you",
+    "what is your name",
+    "what's your name",
+    "who made you",
+    "who built you",
+    "are you there",
+    "are you an ai",
+    "are you a bot",
+    "are you a robot",
+    "what can you do",
+    "what can you help with",
+    "what can you help me with",
+    "how can you help",
+    "how can you help me",
+    "can you help me",
+    "help",
+    "help me",
+    "nice to meet you",
+    "good job",
+    "well done",
 ];
 
 /// Openings of general-knowledge questions and creative asks.
@@ -215,14 +252,9 @@ pub fn classify(request: &str) -> Intent {
         })
         .collect();
     let plain: Vec<&str> = plain.split_whitespace().collect();
-    let joined = plain.join(" ");
-    let bare = joined
-        .strip_suffix(" aios")
-        .or_else(|| joined.strip_suffix(" there"))
-        .unwrap_or(&joined);
     let thanks = matches!(plain.first(), Some(&"thanks" | &"thx" | &"cheers"))
         || plain.starts_with(&["thank", "you"]);
-    if SOCIAL.contains(&bare) || (thanks && plain.len() <= 5) {
+    if social(&plain) || (thanks && plain.len() <= 5) {
         return Intent::NoTool { reason: "social" };
     }
     let padded = format!(" {text} ");
@@ -236,6 +268,32 @@ pub fn classify(request: &str) -> Intent {
         };
     }
     Intent::Tool
+}
+
+/// Whether the words are greetings only, or greetings around one social
+/// question ("hello, who are you?", "hi there, how are you doing today").
+fn social(words: &[&str]) -> bool {
+    let mut rest = words;
+    loop {
+        let Some(n) = GREETINGS
+            .iter()
+            .map(|g| g.split(' ').collect::<Vec<_>>())
+            .find(|g| rest.starts_with(g))
+            .map(|g| g.len())
+        else {
+            break;
+        };
+        rest = &rest[n..];
+    }
+    // Trailing address or greeting: "how are you, aios", "thanks, bye".
+    while let Some((last, init)) = rest.split_last() {
+        if GREETINGS.contains(last) {
+            rest = init;
+        } else {
+            break;
+        }
+    }
+    rest.is_empty() || SOCIAL.contains(&rest.join(" ").as_str())
 }
 
 fn normalise(request: &str) -> String {
@@ -297,6 +355,13 @@ mod tests {
         assert!(no_tool("Thanks!"));
         assert!(no_tool("thanks, that's all"));
         assert!(!no_tool("thanks, now restart nginx and check the logs"));
+        assert!(no_tool("hello, who are you?"));
+        assert!(no_tool("Hi there! How are you doing today?"));
+        assert!(no_tool("hey aios, what can you do"));
+        assert!(no_tool("good afternoon aios"));
+        assert!(!no_tool("hello, how full is my disk?"));
+        assert!(!no_tool("hi, who is logged in?"));
+        assert!(!no_tool("hey there, restart nginx please"));
         assert!(no_tool("explain what a zombie process is"));
         assert!(no_tool("what is a subnet mask?"));
         assert!(!no_tool("what is using my disk"));
