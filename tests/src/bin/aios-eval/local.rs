@@ -1,0 +1,181 @@
+//! The local model as the evaluation's [`Chooser`]: a real `runtimed`
+//! process (the binary built next to this one) serving the real model over
+//! its socket, asked exactly as the gateway's `local` provider asks it:
+//! aiosd's system prompt, the request, the router's candidates with their
+//! own schemas, and a required call (the router judged the request to need
+//! a tool). The time of one choice is request in → tool call out, IPC and
+//! prompt processing included.
+
+use std::collections::HashMap;
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use aios_proto::{ChatMessage, GenerateEvent, GenerateRequest, ModelTool, Role, RuntimeClient};
+use aios_router::Candidate;
+use aios_router::eval::{Choice, Chooser};
+use anyhow::{Context, bail};
+use futures::StreamExt;
+
+/// How long the daemon may take to start and load the model.
+const LOAD_LIMIT: Duration = Duration::from_secs(300);
+/// Output limit of one choice: a call is a few dozen tokens.
+const MAX_TOKENS: u32 = 256;
+
+/// A `runtimed` child and a client of it.
+pub struct LocalChooser {
+    rt: tokio::runtime::Runtime,
+    client: RuntimeClient,
+    tools: HashMap<String, ModelTool>,
+    label: String,
+    child: Child,
+    // Holds the daemon's socket and state until the chooser is dropped.
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for LocalChooser {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl LocalChooser {
+    /// Start `runtimed` on `model` (else the catalogue's default model, as
+    /// a user's daemon finds it) and wait until the model is loaded.
+    pub fn start(tools: Vec<ModelTool>, model: Option<&Path>) -> anyhow::Result<LocalChooser> {
+        let exe = std::env::current_exe().context("cannot find this program's path")?;
+        let runtimed = exe.with_file_name("runtimed");
+        if !runtimed.is_file() {
+            bail!(
+                "{} is missing: build it with the same profile (`cargo build --release -p aios-runtimed`)",
+                runtimed.display()
+            );
+        }
+        let dir = tempfile::Builder::new().prefix("aios-eval").tempdir()?;
+        let notify = dir.path().join("notify");
+        let ready = UnixDatagram::bind(&notify)?;
+        ready.set_read_timeout(Some(LOAD_LIMIT))?;
+        let mut cmd = Command::new(&runtimed);
+        cmd.env("AIOS_STATE_DIR", dir.path().join("state"))
+            .env("AIOS_RUNTIME_DIR", dir.path().join("run"))
+            .env("XDG_CONFIG_HOME", dir.path().join("config"))
+            .env("NOTIFY_SOCKET", &notify)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if let Some(m) = model {
+            cmd.env("AIOS_LOCAL_MODEL", m);
+        }
+        let mut child = cmd
+            .spawn()
+            .with_context(|| format!("cannot start {}", runtimed.display()))?;
+        let mut buf = [0u8; 64];
+        if let Err(e) = ready.recv(&mut buf) {
+            let _ = child.kill();
+            bail!("runtimed did not report ready: {e}");
+        }
+        let socket: PathBuf = dir.path().join("run/runtimed.sock");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let started = (|| -> anyhow::Result<(RuntimeClient, String)> {
+            let mut client = rt.block_on(async {
+                aios_proto::connect(&socket)
+                    .await
+                    .map(RuntimeClient::new)
+                    .map_err(|e| anyhow::anyhow!("cannot reach runtimed: {e}"))
+            })?;
+            // Info waits for the background load, and says why it failed.
+            let info = rt
+                .block_on(client.info())
+                .map_err(|e| anyhow::anyhow!("runtimed has no model: {e}"))?;
+            let label = format!(
+                "{}, local (runtimed, {} threads, loaded in {} ms)",
+                info.model_name, info.threads, info.load_ms
+            );
+            Ok((client, label))
+        })();
+        let (client, label) = match started {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(e);
+            }
+        };
+        Ok(LocalChooser {
+            rt,
+            client,
+            tools: tools.into_iter().map(|t| (t.name.clone(), t)).collect(),
+            label,
+            child,
+            _dir: dir,
+        })
+    }
+}
+
+/// One choice: the request and its candidates, as the local provider sends
+/// them; a call, or what the model said instead.
+async fn ask(client: &mut RuntimeClient, request: &str, candidates: Vec<ModelTool>) -> Choice {
+    let req = GenerateRequest {
+        system: aiosd::SYSTEM_PROMPT.to_string(),
+        messages: vec![ChatMessage {
+            role: Role::User,
+            content: request.to_string(),
+            tool_calls: vec![],
+            tool_call_id: None,
+        }],
+        require_tool: !candidates.is_empty(),
+        tools: candidates,
+        max_tokens: MAX_TOKENS,
+    };
+    let mut stream = match client.generate(req).await {
+        Ok(s) => s,
+        Err(e) => {
+            return Choice::Clarify {
+                question: format!("(runtime error: {e})"),
+            };
+        }
+    };
+    let mut text = String::new();
+    while let Some(ev) = stream.next().await {
+        match ev {
+            Ok(GenerateEvent::ToolCall(c)) => {
+                return Choice::Tool {
+                    name: c.name,
+                    args: c.args,
+                };
+            }
+            Ok(GenerateEvent::TextDelta(t)) => text.push_str(&t),
+            Ok(_) => {}
+            Err(e) => {
+                return Choice::Clarify {
+                    question: format!("(runtime error: {e})"),
+                };
+            }
+        }
+    }
+    if text.trim().is_empty() {
+        Choice::NoTool
+    } else {
+        Choice::Clarify {
+            question: text.trim().chars().take(120).collect(),
+        }
+    }
+}
+
+impl Chooser for LocalChooser {
+    fn label(&self) -> String {
+        self.label.clone()
+    }
+
+    fn choose(&mut self, request: &str, candidates: &[Candidate]) -> Choice {
+        let offered: Vec<ModelTool> = candidates
+            .iter()
+            .filter_map(|c| self.tools.get(&c.name).cloned())
+            .collect();
+        self.rt.block_on(ask(&mut self.client, request, offered))
+    }
+}
