@@ -7,6 +7,11 @@
 //! the model directory), `AIOS_BENCH_THREADS` (default 1),
 //! `AIOS_BENCH_PP` (prompt tokens, default 512), `AIOS_BENCH_TG` (generated
 //! tokens, default 128), `AIOS_BENCH_RUNS` (default 5).
+//!
+//! The peer, measured in the same run on the same file, threads and token
+//! counts: llama-cpp-python (`benches/llama_cpp_python.py`), when python3
+//! can import it (`cargo xtask test` installs it; `AIOS_BENCH_PEER=0`
+//! skips it). Its pp and tg are printed with our ratio to them.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -177,5 +182,63 @@ fn main() {
     println!(
         "call    {:8.0} ms (median, warm tool call: request to complete JSON)",
         median(calls)
+    );
+    drop(rt);
+    if std::env::var("AIOS_BENCH_PEER").as_deref() != Ok("0") {
+        peer(&model, threads, pp, tg, runs, median(pps), median(tgs));
+    }
+}
+
+/// llama-cpp-python on the same workload, and our ratio to it.
+fn peer(
+    model: &std::path::Path,
+    threads: u32,
+    pp: u32,
+    tg: u32,
+    runs: u32,
+    ours_pp: f64,
+    ours_tg: f64,
+) {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/llama_cpp_python.py");
+    let out = std::process::Command::new("python3")
+        .arg(script)
+        .arg(model)
+        .args([threads, pp, tg, runs].map(|n| n.to_string()))
+        // The same OpenMP setting as ours, so the comparison is fair.
+        .env("OMP_WAIT_POLICY", "passive")
+        .output();
+    let out = match out {
+        Ok(o) if o.status.success() => o,
+        Ok(o) => {
+            println!(
+                "peer    llama-cpp-python not measured: {}",
+                String::from_utf8_lossy(&o.stderr)
+                    .lines()
+                    .last()
+                    .unwrap_or("failed")
+            );
+            return;
+        }
+        Err(e) => {
+            println!("peer    llama-cpp-python not measured: python3: {e}");
+            return;
+        }
+    };
+    let v: serde_json::Value = match serde_json::from_slice(&out.stdout) {
+        Ok(v) => v,
+        Err(e) => {
+            println!("peer    llama-cpp-python printed no result: {e}");
+            return;
+        }
+    };
+    let (p, t) = (
+        v["pp"].as_f64().unwrap_or(0.0),
+        v["tg"].as_f64().unwrap_or(0.0),
+    );
+    println!("peer    llama-cpp-python: pp{pp} {p:.1} tok/s, tg{tg} {t:.1} tok/s (median)");
+    println!(
+        "ratio   ours / peer: pp {:.2}x, tg {:.2}x",
+        ours_pp / p.max(1e-9),
+        ours_tg / t.max(1e-9)
     );
 }
