@@ -130,3 +130,83 @@ fn bad_pulls_fail_before_downloading() {
     }
     assert_eq!(std::fs::read_dir(&models).unwrap().count(), 0);
 }
+
+/// The tiny real model (`cargo xtask model fetch smollm2-135m`), found
+/// where the developer's models are, not in the test's own home.
+fn tiny_model() -> std::path::PathBuf {
+    let dir = std::env::var_os("AIOS_MODEL_DIR").map_or_else(
+        || {
+            std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+                .join(".cache/aios/models")
+        },
+        std::path::PathBuf::from,
+    );
+    let path = dir.join("smollm2-135m.gguf");
+    assert!(
+        path.is_file(),
+        "this test needs the tiny model at {}: run `cargo xtask model fetch smollm2-135m`",
+        path.display()
+    );
+    path
+}
+
+#[test]
+fn the_embedded_default_is_the_local_model_and_it_calls_a_tool() {
+    let model = tiny_model();
+    // No provider named anywhere: the built-in default decides.
+    let mut env = Env::empty();
+    env.vars
+        .push(("AIOS_LOCAL_MODEL".into(), model.display().to_string()));
+    let out = env.aios(
+        &["-p", "how full is the disk?", "--json"],
+        b"",
+        Duration::from_secs(180),
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let events: Vec<Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let started = events
+        .iter()
+        .find(|e| e["type"] == "session_started")
+        .unwrap_or_else(|| {
+            panic!(
+                "no session: {text}\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+    assert_eq!(started["provider"], "local", "{text}");
+    // The router judged the request to need a tool, so the model had to
+    // call one of its candidates under that tool's grammar, and it ran.
+    let call = events
+        .iter()
+        .find(|e| e["type"] == "tool_call_begin")
+        .unwrap_or_else(|| panic!("no tool call: {text}"));
+    assert!(
+        call["tool"].as_str().is_some_and(|t| t.contains('.')),
+        "{call}"
+    );
+    assert!(
+        events.iter().any(|e| e["type"] == "tool_call_end"),
+        "{text}"
+    );
+    let usage = events
+        .iter()
+        .find(|e| e["type"] == "usage")
+        .unwrap_or_else(|| panic!("no usage: {text}"));
+    assert_eq!(usage["provider"], "local", "{usage}");
+    assert!(
+        events.iter().any(|e| e["type"] == "turn_completed"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_missing_local_model_says_how_to_get_it() {
+    let (env, _models) = model_env();
+    let out = env.aios(&["-p", "how full is the disk?"], b"", LIMIT);
+    assert_ne!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("aios model pull qwen2.5-coder-0.5b"), "{err}");
+}

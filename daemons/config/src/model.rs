@@ -126,10 +126,11 @@ pub struct ModelConfig {
 
 impl Default for ModelConfig {
     fn default() -> Self {
-        // Until the local model lands, the embedded default is the scripted
-        // demo provider (README says so).
+        // The embedded default is the local model served by runtimed
+        // (`aios model pull` puts it in place; the README's first command
+        // does): offline, no key, nothing leaves the machine.
         ModelConfig {
-            provider: "scripted".into(),
+            provider: "local".into(),
             model: None,
             fallback: Vec::new(),
             breaker_failures: 3,

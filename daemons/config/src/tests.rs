@@ -26,7 +26,7 @@ fn defaults_without_files() {
     let dir = tempfile::tempdir().unwrap();
     let c = load_from(&sources(dir.path()), &Overrides::default()).unwrap();
     assert_eq!(c, Config::default());
-    assert_eq!(c.model.provider, "scripted");
+    assert_eq!(c.model.provider, "local");
 }
 
 #[test]

@@ -14,7 +14,7 @@ use aios_proto::{ChatMessage, CompletionRequest, Role};
 use serde_json::{Map, Value, json};
 
 /// The label every demo answer carries.
-pub const DEMO_NOTE: &str = "(demo provider — set AIOS_PROVIDER=openai|anthropic for a real model)";
+pub const DEMO_NOTE: &str = "(demo provider, not a language model — the default is the local model: provider local, or anthropic|openai)";
 
 /// At most this many tools per request.
 const MAX_CALLS: usize = 4;

@@ -293,8 +293,11 @@ async fn demo_mode_plans_calls_tools_then_summarises_results() {
     );
 }
 
+/// The scripted instance as the default (the built-in default is `local`,
+/// which needs runtimed).
 fn config_with_script(script: Option<&Path>) -> Config {
     let mut c = Config::default();
+    c.model.provider = "scripted".into();
     c.providers.entry("scripted").script = script.map(Path::to_path_buf);
     c
 }
