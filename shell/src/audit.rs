@@ -440,16 +440,7 @@ pub async fn undo_with(cli: &Cli, id: u64, lines: Option<&mut Lines>) -> Result<
                 desk.answer(&a, lines.as_deref_mut()).await?;
             }
             ExecuteEvent::End(end) => {
-                let text = match &end.result {
-                    serde_json::Value::Object(o) => o
-                        .get("summary")
-                        .and_then(|s| s.as_str())
-                        .map(str::to_string)
-                        .unwrap_or_else(|| end.result.to_string()),
-                    serde_json::Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
-                let _ = writeln!(printer::stdout(), "{text}");
+                let _ = writeln!(printer::stdout(), "{}", result_text(&end.result));
                 return Ok(match end.status {
                     ToolStatus::Ok => Exit::Success,
                     ToolStatus::Denied | ToolStatus::Rejected => Exit::Refused,
@@ -459,6 +450,19 @@ pub async fn undo_with(cli: &Cli, id: u64, lines: Option<&mut Lines>) -> Result<
         }
     }
     Err(Failure::daemon("toolsd ended the undo without a result"))
+}
+
+/// What an undo's result says: its summary, else the value itself.
+pub fn result_text(result: &serde_json::Value) -> String {
+    match result {
+        serde_json::Value::Object(o) => o
+            .get("summary")
+            .and_then(|s| s.as_str())
+            .map(str::to_string)
+            .unwrap_or_else(|| result.to_string()),
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
 }
 
 #[cfg(test)]

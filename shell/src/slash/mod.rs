@@ -133,7 +133,7 @@ pub const COMMANDS: &[Slash] = &[
     Slash {
         name: "model",
         args: "[NAME]",
-        doc: "this session's model and the local models, or one local model's details",
+        doc: "the session's model and the local models, or one's details",
         words: &[],
         takes_tool: false,
         parse: |a| match a.words().as_slice() {
@@ -145,7 +145,7 @@ pub const COMMANDS: &[Slash] = &[
     Slash {
         name: "policy",
         args: "TOOL [ARGS]",
-        doc: "how policy would decide a call, e.g. /policy fs.write {\"path\": \"/etc/motd\"}",
+        doc: "how policy would decide a call (ARGS: a JSON object)",
         words: &[],
         takes_tool: true,
         parse: |a| match a.split_first() {
@@ -175,7 +175,7 @@ pub const COMMANDS: &[Slash] = &[
     Slash {
         name: "audit",
         args: "[N]",
-        doc: "the newest N entries of the audit ledger (default 20)",
+        doc: "the newest N audit ledger entries (default 20)",
         words: &[],
         takes_tool: false,
         parse: |a| match a.words().as_slice() {
@@ -192,7 +192,7 @@ pub const COMMANDS: &[Slash] = &[
     Slash {
         name: "why",
         args: "ID",
-        doc: "the chain behind a ledger entry: request, plan, decision, action, result",
+        doc: "the chain behind a ledger entry, request to result",
         words: &[],
         takes_tool: false,
         parse: |a| id_arg(a).map(Request::Why),
@@ -200,7 +200,7 @@ pub const COMMANDS: &[Slash] = &[
     Slash {
         name: "undo",
         args: "ID",
-        doc: "reverse a change by its ledger entry id, through the same policy and approval path",
+        doc: "reverse a change by its ledger id (asks like any change)",
         words: &[],
         takes_tool: false,
         parse: |a| id_arg(a).map(Request::Undo),
@@ -208,7 +208,7 @@ pub const COMMANDS: &[Slash] = &[
     Slash {
         name: "tools",
         args: "[describe NAME]",
-        doc: "the tools the executor offers, or one tool's arguments",
+        doc: "the executor's tools, or one tool's arguments",
         words: &["describe"],
         takes_tool: true,
         parse: |a| match a.words().as_slice() {
@@ -234,7 +234,7 @@ pub const COMMANDS: &[Slash] = &[
     Slash {
         name: "sessions",
         args: "",
-        doc: "your sessions (attaching to one is not there yet)",
+        doc: "your sessions (attaching is not there yet)",
         words: &[],
         takes_tool: false,
         parse: |a| a.none(Request::Sessions),

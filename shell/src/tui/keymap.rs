@@ -14,6 +14,8 @@ pub enum Context {
     Approval,
     /// Editing the request.
     Input,
+    /// Searching the history (Ctrl-R).
+    Search,
 }
 
 impl Context {
@@ -23,6 +25,7 @@ impl Context {
             Context::Global => "Anywhere",
             Context::Approval => "On an approval card",
             Context::Input => "Editing the request",
+            Context::Search => "Searching the history (type to filter)",
         }
     }
 }
@@ -80,6 +83,16 @@ pub enum Command {
     End,
     /// Delete to the start of the line.
     KillLine,
+    /// Complete a `/` command, its subcommand or a tool name.
+    Complete,
+    /// Search the history of all sessions.
+    HistorySearch,
+    /// The next older match.
+    SearchOlder,
+    /// Put the match in the input.
+    SearchAccept,
+    /// Leave the search, the input as it was.
+    SearchCancel,
 }
 
 /// A key with its modifiers.
@@ -119,6 +132,7 @@ impl Key {
             KeyCode::Char(' ') => "Space".to_string(),
             KeyCode::Char(c) => c.to_string(),
             KeyCode::Enter => "Enter".into(),
+            KeyCode::Tab => "Tab".into(),
             KeyCode::Esc => "Esc".into(),
             KeyCode::Backspace => "Backspace".into(),
             KeyCode::Delete => "Delete".into(),
@@ -214,11 +228,16 @@ keymap! {
     Input [key(KeyCode::Delete)] Delete "delete_forward" "delete the character under the cursor";
     Input [key(KeyCode::Left), ctrl('b')] Left "move_left" "cursor left";
     Input [key(KeyCode::Right), ctrl('f')] Right "move_right" "cursor right";
-    Input [key(KeyCode::Up)] Up "move_up" "cursor up a line";
-    Input [key(KeyCode::Down)] Down "move_down" "cursor down a line";
+    Input [key(KeyCode::Up)] Up "move_up" "cursor up a line; on the first line, the previous request from the history";
+    Input [key(KeyCode::Down)] Down "move_down" "cursor down a line; on the last line, the next request from the history";
     Input [key(KeyCode::Home), ctrl('a')] Home "line_start" "start of the line";
     Input [key(KeyCode::End), ctrl('e')] End "line_end" "end of the line";
     Input [ctrl('u')] KillLine "kill_line" "delete to the start of the line";
+    Input [key(KeyCode::Tab)] Complete "complete" "complete a / command, its subcommand or a tool name";
+    Input [ctrl('r')] HistorySearch "history_search" "search the requests of all sessions, newest first";
+    Search [ctrl('r')] SearchOlder "search_older" "the next older match";
+    Search [key(KeyCode::Enter)] SearchAccept "search_accept" "put the match in the input";
+    Search [key(KeyCode::Esc)] SearchCancel "search_cancel" "leave the search; the input is as it was";
 }
 
 /// The command bound to `ev` in `context`.

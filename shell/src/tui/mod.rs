@@ -32,10 +32,12 @@ use crate::approve::Desk;
 use crate::cli::{ApproveMode, Cli};
 use crate::connection::Connection;
 use crate::exit::{Exit, Failure};
+use crate::history::{self, History, Origin};
 use crate::launch;
 use crate::printer;
+use crate::slash;
 use crate::transcript::{self, ColorDepth, Level, Theme};
-use app::{App, Effect};
+use app::{App, Effect, UndoUpdate};
 
 /// The shortest time between two frames (about 60 per second).
 pub const FRAME: Duration = Duration::from_millis(16);
@@ -97,6 +99,9 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
     );
     let theme = Theme::detect();
     let mut app = App::new(theme, user_host());
+    app.history = History::open(&history::path(&paths.state_dir));
+    app.origin = Origin::here(&conn.session_id);
+    app.hint = app.history.take_hint();
     let mut guard = terminal::enter()?;
     draw(&mut guard, &mut app)?;
 
@@ -117,6 +122,16 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
             }
         }
     });
+
+    // Work for `/` commands runs in tasks of its own; answers come back
+    // here as events, so the screen never waits on a daemon.
+    let (bg_tx, mut bg_rx) = mpsc::unbounded_channel::<Background>();
+    {
+        let (tx, paths) = (bg_tx.clone(), paths.clone());
+        tokio::spawn(async move {
+            let _ = tx.send(Background::ToolNames(slash::run::tool_names(&paths).await));
+        });
+    }
 
     let mut input = EventStream::new();
     let mut tick = tokio::time::interval(TICK);
@@ -166,6 +181,12 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
             r = result_rx.recv() => if let Some(r) = r {
                 app.decision_result(r);
             },
+            b = bg_rx.recv() => match b {
+                Some(Background::Answer { label, result }) => app.command_done(&label, result),
+                Some(Background::ToolNames(names)) => app.tool_names = names,
+                Some(Background::Undo(u)) => app.undo_update(u),
+                None => {}
+            },
             _ = tick.tick(), if app.transcript.running => app.tick += 1,
             () = sleep_until(redraw_at), if redraw_at.is_some() => {}
             _ = term_sig.recv() => break,
@@ -191,6 +212,22 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
                     confirm,
                 } => {
                     let _ = decide_tx.send((needed, decision, confirm));
+                }
+                Effect::Command { label, request } => {
+                    let (tx, config, paths) = (bg_tx.clone(), config.clone(), paths.clone());
+                    tokio::spawn(async move {
+                        let result = match slash::run::text(&config, &paths, &request).await {
+                            Some(Ok(text)) => Ok(text),
+                            Some(Err(f)) => Err(f.message),
+                            None => Err("not a command for a daemon".to_string()),
+                        };
+                        let _ = tx.send(Background::Answer { label, result });
+                    });
+                }
+                Effect::Undo(id) => {
+                    let (tx, paths, session) =
+                        (bg_tx.clone(), paths.clone(), conn.session_id.clone());
+                    tokio::spawn(undo(tx, paths, session, id));
                 }
                 Effect::Redraw => {
                     let _ = guard.term.clear();
@@ -223,6 +260,56 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
         app.transcript.theme().depth != ColorDepth::None,
     ));
     Ok(last)
+}
+
+/// What the tasks started for `/` commands report to the loop.
+enum Background {
+    /// A command's answer, under the line that asked.
+    Answer {
+        label: String,
+        result: Result<String, String>,
+    },
+    /// The executor's tool names, for completion.
+    ToolNames(Vec<String>),
+    /// News from `/undo`.
+    Undo(UndoUpdate),
+}
+
+/// `/undo ID`: the `audit.undo` call run straight on toolsd in this
+/// session, so its approval is answered on the TUI's cards through the
+/// same desk as a turn's.
+async fn undo(tx: mpsc::UnboundedSender<Background>, paths: Paths, session: String, id: u64) {
+    use aios_proto::{ExecuteEvent, ToolStatus, ToolsClient};
+    let send = |u: UndoUpdate| {
+        let _ = tx.send(Background::Undo(u));
+    };
+    let done = |text: String, ok: bool| UndoUpdate::Done { id, text, ok };
+    let channel = match aios_proto::connect(&paths.socket(Daemon::Toolsd)).await {
+        Ok(c) => c,
+        Err(e) => return send(done(format!("toolsd is not reachable: {e}"), false)),
+    };
+    let req = crate::audit::undo_request(&session, id);
+    let mut stream = match ToolsClient::new(channel).execute(req).await {
+        Ok(s) => s,
+        Err(e) => {
+            return send(done(
+                format!("toolsd refused the undo: {}", e.message),
+                false,
+            ));
+        }
+    };
+    while let Some(ev) = stream.next().await {
+        match ev {
+            Ok(ExecuteEvent::Output(_)) => {}
+            Ok(ExecuteEvent::ApprovalNeeded(a)) => send(UndoUpdate::Approval(a)),
+            Ok(ExecuteEvent::End(end)) => {
+                let text = crate::audit::result_text(&end.result);
+                return send(done(text, end.status == ToolStatus::Ok));
+            }
+            Err(e) => return send(done(format!("lost toolsd mid-undo: {}", e.message), false)),
+        }
+    }
+    send(done("toolsd ended the undo without a result".into(), false));
 }
 
 async fn sleep_until(t: Option<Instant>) {
