@@ -348,3 +348,92 @@ fn sgr_params(text: &str) -> Vec<u32> {
     }
     out
 }
+
+#[test]
+fn slash_help_lists_the_commands_tab_completes_and_tools_answers_in_the_transcript() {
+    let env = Env::scripted(&json!({"turns": [{"text": "unused"}]}));
+    let tmux = Tmux::start(&env, 100, 40, "xterm-256color", &[], &[]);
+    tmux.wait_for(&["request", "scripted"]);
+    tmux.literal("/help");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for(&[
+        "Commands (Tab completes them)",
+        "/tools [describe NAME]",
+        "/why ID",
+        "/quit",
+    ]);
+    // Any key closes help.
+    tmux.keys(&["Escape"]);
+    wait_until(
+        "help to close",
+        LIMIT,
+        || tmux.screen(),
+        || (!tmux.screen().contains("Commands (Tab")).then_some(()),
+    );
+    tmux.literal("/to");
+    tmux.keys(&["Tab"]);
+    // (capture-pane drops the trailing space Tab added)
+    tmux.wait_for(&["› /tools"]);
+    tmux.keys(&["Enter"]);
+    // The same text as `aios tools`, as a note in the transcript (the
+    // list is long; its end is on screen).
+    tmux.wait_for(&["user.list", "read-only", "changes the system"]);
+    // Tool names complete after `/tools describe`.
+    tmux.literal("/tools describe fs.rea");
+    tmux.keys(&["Tab"]);
+    tmux.wait_for(&["› /tools describe fs.read"]);
+    tmux.keys(&["Enter"]);
+    tmux.wait_for(&["note: /tools describe fs.read"]);
+    // A mistyped command keeps the line and names the nearest one.
+    tmux.literal("/tols");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for(&["unknown command /tols: did you mean /tools?", "› /tols"]);
+    tmux.keys(&["C-c"]);
+    tmux.keys(&["C-d"]);
+    assert_eq!(tmux.wait_exit(), 0);
+}
+
+#[test]
+fn history_survives_a_restart_up_recalls_and_ctrl_r_finds_an_older_request() {
+    let env = Env::scripted(&json!({"turns": [
+        {"text": "First answer."},
+        {"text": "Second answer."}
+    ]}));
+    {
+        let tmux = Tmux::start(&env, 100, 30, "xterm-256color", &[], &[]);
+        tmux.wait_for(&["request", "scripted"]);
+        tmux.literal("remember alpha please");
+        tmux.keys(&["Enter"]);
+        tmux.wait_for(&["First answer."]);
+        tmux.literal("and then beta");
+        tmux.keys(&["Enter"]);
+        tmux.wait_for(&["Second answer."]);
+        tmux.keys(&["C-d"]);
+        assert_eq!(tmux.wait_exit(), 0);
+    }
+    assert!(env.state_dir().join("history.sqlite").is_file());
+    // A new aios (a new session): Up recalls the last request.
+    let tmux = Tmux::start(&env, 100, 30, "xterm-256color", &[], &[]);
+    tmux.wait_for(&["request", "scripted"]);
+    tmux.keys(&["Up"]);
+    tmux.wait_for(&["› and then beta"]);
+    tmux.keys(&["Up"]);
+    tmux.wait_for(&["› remember alpha please"]);
+    tmux.keys(&["Down", "Down"]);
+    wait_until(
+        "Down to give back the empty draft",
+        LIMIT,
+        || tmux.screen(),
+        || (!tmux.screen().contains("› and then beta")).then_some(()),
+    );
+    // Ctrl-R: type to filter; Enter puts the match in the input.
+    tmux.keys(&["C-r"]);
+    tmux.wait_for(&["history search: _"]);
+    tmux.literal("alp");
+    tmux.wait_for(&["history search: alp_", "› remember alpha please"]);
+    tmux.keys(&["Enter"]);
+    tmux.wait_for(&["request · Enter sends", "› remember alpha please"]);
+    tmux.keys(&["C-c"]);
+    tmux.keys(&["C-d"]);
+    assert_eq!(tmux.wait_exit(), 0);
+}
