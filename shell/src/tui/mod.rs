@@ -184,7 +184,16 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
             b = bg_rx.recv() => match b {
                 Some(Background::Answer { label, result }) => app.command_done(&label, result),
                 Some(Background::ToolNames(names)) => app.tool_names = names,
-                Some(Background::Undo(u)) => app.undo_update(u),
+                Some(Background::Undo(u)) => {
+                    let all = match &u {
+                        UndoUpdate::Approval(a) if cli.approve == ApproveMode::All => Some(a.clone()),
+                        _ => None,
+                    };
+                    app.undo_update(u);
+                    if let Some(a) = all {
+                        effects = app.approve_all(&a);
+                    }
+                }
                 None => {}
             },
             _ = tick.tick(), if app.transcript.running => app.tick += 1,
