@@ -90,6 +90,15 @@ impl History {
         }
     }
 
+    /// No history at all (until one is opened): costs nothing, keeps
+    /// nothing.
+    pub fn none() -> History {
+        History {
+            db: None,
+            hint: None,
+        }
+    }
+
     /// A history that lives in memory only (tests, and the fallback).
     pub fn in_memory() -> History {
         let db = Connection::open_in_memory()

@@ -128,7 +128,7 @@ impl App {
             user_host,
             tick: 0,
             disconnected: false,
-            history: History::in_memory(),
+            history: History::none(),
             origin: Origin::default(),
             walk: None,
             search: None,

@@ -99,11 +99,15 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
     );
     let theme = Theme::detect();
     let mut app = App::new(theme, user_host());
-    app.history = History::open(&history::path(&paths.state_dir));
-    app.origin = Origin::here(&conn.session_id);
-    app.hint = app.history.take_hint();
     let mut guard = terminal::enter()?;
     draw(&mut guard, &mut app)?;
+    // After the first frame: opening SQLite is not worth a later paint.
+    app.history = History::open(&history::path(&paths.state_dir));
+    app.origin = Origin::here(&conn.session_id);
+    if let Some(h) = app.history.take_hint() {
+        app.hint = Some(h);
+        draw(&mut guard, &mut app)?;
+    }
 
     // Decisions go to toolsd from a task of their own, so the screen keeps
     // drawing while toolsd answers; the answer comes back as an event.
