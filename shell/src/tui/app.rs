@@ -108,6 +108,8 @@ pub struct App {
     pub search: Option<Search>,
     /// The executor's tool names, for completion.
     pub tool_names: Vec<String>,
+    /// Calls the shell itself started (`/undo`), not the turn's.
+    own_calls: std::collections::HashSet<String>,
 }
 
 impl App {
@@ -133,6 +135,7 @@ impl App {
             walk: None,
             search: None,
             tool_names: Vec::new(),
+            own_calls: Default::default(),
         }
     }
 
@@ -162,13 +165,22 @@ impl App {
         match &e.kind {
             EventKind::ApprovalRequested(a) => self.queue_approval(a),
             EventKind::TurnCompleted { .. } => {
-                // Whatever was not answered can no longer run.
-                for a in std::mem::take(&mut self.approvals) {
+                // Whatever the turn asked and was not answered can no
+                // longer run; a `/undo` waiting for its answer is not the
+                // turn's and stays.
+                let front = self.approvals.front().map(|a| a.call_id.clone());
+                let (keep, ended): (VecDeque<_>, VecDeque<_>) = std::mem::take(&mut self.approvals)
+                    .into_iter()
+                    .partition(|a| self.own_calls.contains(&a.call_id));
+                for a in ended {
                     self.transcript
                         .decided(&a.call_id, "not answered: the turn ended");
                 }
-                self.prompt = Prompt::Choose;
-                self.answer.take();
+                self.approvals = keep;
+                if self.approvals.front().map(|a| a.call_id.clone()) != front {
+                    self.prompt = Prompt::Choose;
+                    self.answer.take();
+                }
             }
             _ => {}
         }

@@ -90,6 +90,7 @@ impl App {
     pub fn undo_update(&mut self, u: UndoUpdate) {
         match u {
             UndoUpdate::Approval(a) => {
+                self.own_calls.insert(a.call_id.clone());
                 self.transcript
                     .apply(&EventKind::ApprovalRequested(a.clone()));
                 self.queue_approval(&a);

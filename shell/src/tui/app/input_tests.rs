@@ -177,3 +177,45 @@ fn ctrl_r_searches_older_matches_and_enter_or_esc_ends_it() {
     assert!(a.search.is_none());
     assert_eq!(a.editor.text(), "disk usage");
 }
+
+#[test]
+fn an_undo_waiting_for_its_answer_outlives_the_turn() {
+    use aios_proto::{Event, Preview, PreviewDetail, Risk, TurnStatus};
+    let needed = |call: &str| ApprovalNeeded {
+        call_id: call.into(),
+        tool: "fs.restore".into(),
+        args: serde_json::json!({"path": "/tmp/x"}),
+        call_hash: "h".into(),
+        effect: Risk::Change,
+        resources: vec![],
+        preview: Preview {
+            summary: "restore".into(),
+            detail: PreviewDetail::None,
+        },
+        rationale: String::new(),
+        rule: "default".into(),
+        reason: String::new(),
+        confirm: None,
+    };
+    let ev = |kind| Event {
+        seq: 1,
+        session_id: "s".into(),
+        unix_ms: 0,
+        kind,
+    };
+    let mut a = app();
+    a.on_event(&ev(EventKind::ApprovalRequested(Box::new(needed(
+        "turn-call",
+    )))));
+    a.undo_update(UndoUpdate::Approval(Box::new(needed("undo-3"))));
+    assert_eq!(a.approvals.len(), 2);
+    a.on_event(&ev(EventKind::TurnCompleted {
+        turn_id: "t".into(),
+        status: TurnStatus::Completed,
+        message: String::new(),
+    }));
+    let left: Vec<&str> = a.approvals.iter().map(|x| x.call_id.as_str()).collect();
+    assert_eq!(left, ["undo-3"]);
+    let fx = a.on_key(key('y'));
+    assert!(matches!(fx.as_slice(), [Effect::Decide { .. }]), "{fx:?}");
+}
