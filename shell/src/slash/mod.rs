@@ -319,6 +319,37 @@ pub fn nearest(wanted: &str) -> Option<&'static str> {
         .map(|(_, n)| n)
 }
 
+/// A line for the user while a command is typed: the usage and doc of
+/// the one command the text names or starts, or the names it could
+/// still become. `None` when the line is not a command.
+pub fn suggest(line: &str) -> Option<String> {
+    let body = line.strip_prefix('/')?;
+    if line.contains('\n') || (!body.is_empty() && !is_command(line)) {
+        return None;
+    }
+    let (name, typing_args) = match body.split_once(char::is_whitespace) {
+        Some((n, _)) => (n, true),
+        None => (body, false),
+    };
+    if typing_args {
+        return find(name).map(|c| format!("{} — {}", usage(c), c.doc));
+    }
+    let matches: Vec<&Slash> = COMMANDS
+        .iter()
+        .filter(|c| c.name.starts_with(name))
+        .collect();
+    match matches.as_slice() {
+        [] => None,
+        [one] => Some(format!("{} — {}", usage(one), one.doc)),
+        many => Some(
+            many.iter()
+                .map(|c| format!("/{}", c.name))
+                .collect::<Vec<_>>()
+                .join("  "),
+        ),
+    }
+}
+
 /// What Tab does to the input.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Completion {

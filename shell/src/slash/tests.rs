@@ -158,3 +158,20 @@ fn docs_tui_md_lists_the_commands() {
         panic!("docs/TUI.md was out of date and has been rewritten from the commands; commit it");
     }
 }
+
+#[test]
+fn typing_a_command_suggests_it() {
+    assert_eq!(
+        suggest("/wh").as_deref(),
+        Some("/why ID — the chain behind a ledger entry, request to result")
+    );
+    assert_eq!(suggest("/t").as_deref(), Some("/tools  /theme"));
+    assert!(suggest("/").unwrap().starts_with("/help  /clear  /model"));
+    assert_eq!(
+        suggest("/undo 3").as_deref(),
+        Some("/undo ID — reverse a change by its ledger id (asks like any change)")
+    );
+    assert_eq!(suggest("/zz"), None);
+    assert_eq!(suggest("/etc/motd"), None);
+    assert_eq!(suggest("hello"), None);
+}

@@ -416,7 +416,10 @@ impl App {
             Some(Command::Up) => ed.up(),
             Some(Command::Down) => ed.down(),
             Some(Command::Complete) if !answering => self.complete(),
-            Some(Command::HistorySearch) if !answering => self.start_search(),
+            Some(Command::HistorySearch) if !answering => {
+                self.start_search();
+                return vec![];
+            }
             Some(Command::Home) => ed.home(),
             Some(Command::End) => ed.end(),
             Some(Command::KillLine) => ed.kill_line(),
@@ -431,6 +434,9 @@ impl App {
                     }
                 }
             }
+        }
+        if !answering && self.hint.is_none() {
+            self.hint = crate::slash::suggest(self.editor.text());
         }
         vec![]
     }
