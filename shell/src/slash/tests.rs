@@ -84,6 +84,11 @@ fn an_unknown_command_names_the_nearest() {
     );
     assert!(parse("/hlep").unwrap_err().contains("did you mean /help?"));
     assert!(parse("/pol").unwrap_err().contains("/policy"));
+    assert!(
+        parse("/attach")
+            .unwrap_err()
+            .contains("/attach is not there yet")
+    );
     let e = parse("/zzzzzz").unwrap_err();
     assert_eq!(e, "unknown command /zzzzzz: /help lists the commands");
 }

@@ -67,7 +67,12 @@ impl App {
                 let t = &self.transcript.totals;
                 let label = match &request {
                     Request::Model(None) if !t.provider.is_empty() => {
-                        format!("{text}\nthis session: {}/{}", t.provider, t.model)
+                        let model = if t.model.is_empty() {
+                            t.provider.clone()
+                        } else {
+                            format!("{}/{}", t.provider, t.model)
+                        };
+                        format!("{text}\nthis session: {model}")
                     }
                     _ => text.to_string(),
                 };
