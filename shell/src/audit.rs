@@ -28,10 +28,16 @@ use crate::render::Renderer;
 use crate::sanitize::to_json;
 use crate::{launch, printer};
 
-async fn client(cli: &Cli) -> Result<(ToolsClient, Paths), Failure> {
+/// The paths, once the daemons run (started if need be).
+async fn running(cli: &Cli) -> Result<Paths, Failure> {
     let config = aios_config::load(&cli.overrides())?;
     let paths = Paths::resolve(&config);
     launch::ensure_running(cli, &config, &paths).await?;
+    Ok(paths)
+}
+
+async fn client(cli: &Cli) -> Result<(ToolsClient, Paths), Failure> {
+    let paths = running(cli).await?;
     Ok((connect(&paths).await?, paths))
 }
 
@@ -94,7 +100,7 @@ pub async fn run(cli: &Cli, action: AuditAction) -> Result<Exit, Failure> {
                 }
                 None => None,
             };
-            let (_, paths) = client(cli).await?;
+            let paths = running(cli).await?;
             let query = AuditQuery {
                 since_unix_ms,
                 tool,
@@ -327,7 +333,7 @@ fn utc_time(unix_ms: i64) -> String {
 
 /// `aios why ID`.
 pub async fn why(cli: &Cli, id: u64, json: bool) -> Result<Exit, Failure> {
-    let (_, paths) = client(cli).await?;
+    let paths = running(cli).await?;
     let text = why_text(&paths, id, json || cli.json).await?;
     let _ = write!(printer::stdout(), "{text}");
     Ok(Exit::Success)
