@@ -195,8 +195,9 @@ async fn command(
         Request::Clear => {
             use std::io::IsTerminal;
             if printer::terminal().is_terminal() {
-                // Home, then clear the screen: the scrollback stays.
-                let _ = write!(printer::stderr(), "\x1b[H\x1b[2J");
+                // Home, then clear the screen (the scrollback stays): the
+                // shell's own escape, so not through the sanitizing writer.
+                printer::rendered("\x1b[H\x1b[2J");
             }
         }
         Request::Theme(_) => {

@@ -502,6 +502,19 @@ fn the_line_mode_runs_the_same_slash_commands() {
     tmux.literal("/hlep");
     tmux.keys(&["Enter"]);
     tmux.wait_for(&["did you mean /help?"]);
+    // /clear clears the screen with a real escape, not a shown one.
+    tmux.literal("/clear");
+    tmux.keys(&["Enter"]);
+    wait_until(
+        "the screen to clear",
+        LIMIT,
+        || tmux.screen(),
+        || {
+            let s = tmux.screen();
+            (!s.contains("did you mean") && s.contains("aios>")).then_some(())
+        },
+    );
+    assert!(!tmux.screen().contains('␛'));
     tmux.literal("/quit");
     tmux.keys(&["Enter"]);
     assert_eq!(tmux.wait_exit(), 0);
