@@ -101,11 +101,11 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
     let mut app = App::new(theme, user_host());
     let mut guard = terminal::enter()?;
     draw(&mut guard, &mut app)?;
-    // After the first frame: opening SQLite is not worth a later paint.
-    app.history = History::open(&history::path(&paths.state_dir));
+    // After the first frame, before any key is read (so Up always finds
+    // it): a millisecond of SQLite is not worth a later paint.
     app.origin = Origin::here(&conn.session_id);
-    if let Some(h) = app.history.take_hint() {
-        app.hint = Some(h);
+    app.set_history(History::open(&history::path(&paths.state_dir)));
+    if app.hint.is_some() {
         draw(&mut guard, &mut app)?;
     }
 
@@ -130,12 +130,9 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
     // Work for `/` commands runs in tasks of its own; answers come back
     // here as events, so the screen never waits on a daemon.
     let (bg_tx, mut bg_rx) = mpsc::unbounded_channel::<Background>();
-    {
-        let (tx, paths) = (bg_tx.clone(), paths.clone());
-        tokio::spawn(async move {
-            let _ = tx.send(Background::ToolNames(slash::run::tool_names(&paths).await));
-        });
-    }
+    // Off the start's path: the tool names for completion are asked once
+    // the session is attached.
+    let mut tools_asked = false;
 
     let mut input = EventStream::new();
     let mut tick = tokio::time::interval(TICK);
@@ -157,6 +154,13 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
             },
             ev = conn.events.next(), if !app.disconnected => match ev {
                 Some(Ok(e)) => {
+                    if !std::mem::replace(&mut tools_asked, true) {
+                        let (tx, paths) = (bg_tx.clone(), paths.clone());
+                        tokio::spawn(async move {
+                            let names = slash::run::tool_names(&paths).await;
+                            let _ = tx.send(Background::ToolNames(names));
+                        });
+                    }
                     if let aios_proto::EventKind::TurnCompleted { status, .. } = &e.kind {
                         last = match status {
                             aios_proto::TurnStatus::Completed => Exit::Success,

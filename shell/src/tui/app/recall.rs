@@ -5,7 +5,7 @@
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::{App, Effect};
-use crate::history::Entry;
+use crate::history::{Entry, History};
 use crate::tui::keymap::{self, Command, Context};
 
 /// Where Up/Down is in the history.
@@ -27,6 +27,14 @@ pub struct Search {
 }
 
 impl App {
+    /// Use `history` from now on, and show its hint (why it is in memory).
+    pub fn set_history(&mut self, history: History) {
+        self.history = history;
+        if let Some(h) = self.history.take_hint() {
+            self.hint = Some(h);
+        }
+    }
+
     /// Remember a submitted line in the history; the walk starts over.
     pub(super) fn remember(&mut self, text: &str) {
         self.history.add(text, &self.origin);
