@@ -218,13 +218,16 @@ impl App {
     pub fn on_key(&mut self, k: KeyEvent) -> Vec<Effect> {
         let armed = std::mem::take(&mut self.quit_armed);
         if self.help {
-            // PgUp/PgDn and the arrows scroll help; any other key closes
-            // it and does nothing else.
-            match k.code {
-                KeyCode::PageDown => self.help_scroll = self.help_scroll.saturating_add(10),
-                KeyCode::PageUp => self.help_scroll = self.help_scroll.saturating_sub(10),
-                KeyCode::Down => self.help_scroll = self.help_scroll.saturating_add(1),
-                KeyCode::Up => self.help_scroll = self.help_scroll.saturating_sub(1),
+            // The help context's keys scroll it (a page, or a row with the
+            // arrows); any other key closes it and does nothing else.
+            let step = if matches!(k.code, KeyCode::PageUp | KeyCode::PageDown) {
+                u16::try_from(self.page.max(1)).unwrap_or(u16::MAX)
+            } else {
+                1
+            };
+            match keymap::lookup(Context::Help, &k) {
+                Some(Command::HelpDown) => self.help_scroll = self.help_scroll.saturating_add(step),
+                Some(Command::HelpUp) => self.help_scroll = self.help_scroll.saturating_sub(step),
                 _ => self.help = false,
             }
             return vec![];

@@ -16,6 +16,8 @@ pub enum Context {
     Input,
     /// Searching the history (Ctrl-R).
     Search,
+    /// While help is open (any other key closes it).
+    Help,
 }
 
 impl Context {
@@ -26,6 +28,7 @@ impl Context {
             Context::Approval => "On an approval card",
             Context::Input => "Editing the request",
             Context::Search => "Searching the history (type to filter)",
+            Context::Help => "In this help (any other key closes it)",
         }
     }
 }
@@ -93,6 +96,10 @@ pub enum Command {
     SearchAccept,
     /// Leave the search, the input as it was.
     SearchCancel,
+    /// Scroll help up.
+    HelpUp,
+    /// Scroll help down.
+    HelpDown,
 }
 
 /// A key with its modifiers.
@@ -238,6 +245,8 @@ keymap! {
     Search [ctrl('r')] SearchOlder "search_older" "the next older match";
     Search [key(KeyCode::Enter)] SearchAccept "search_accept" "put the match in the input";
     Search [key(KeyCode::Esc)] SearchCancel "search_cancel" "leave the search; the input is as it was";
+    Help [key(KeyCode::PageUp), key(KeyCode::Up)] HelpUp "help_up" "scroll this help up";
+    Help [key(KeyCode::PageDown), key(KeyCode::Down)] HelpDown "help_down" "scroll this help down";
 }
 
 /// The command bound to `ev` in `context`.

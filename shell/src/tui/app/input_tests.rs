@@ -219,3 +219,19 @@ fn an_undo_waiting_for_its_answer_outlives_the_turn() {
     let fx = a.on_key(key('y'));
     assert!(matches!(fx.as_slice(), [Effect::Decide { .. }]), "{fx:?}");
 }
+
+#[test]
+fn help_scrolls_with_its_keys_and_any_other_key_closes_it() {
+    let mut a = app();
+    submit(&mut a, "/help");
+    a.on_key(code(KeyCode::Down));
+    a.on_key(code(KeyCode::Down));
+    a.on_key(code(KeyCode::Up));
+    assert!(a.help);
+    assert_eq!(a.help_scroll, 1);
+    a.on_key(code(KeyCode::PageDown));
+    assert_eq!(a.help_scroll, 1 + a.page as u16);
+    assert!(a.on_key(key('q')).is_empty());
+    assert!(!a.help);
+    assert!(a.editor.is_empty(), "the closing key is not typed");
+}
