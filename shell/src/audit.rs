@@ -28,14 +28,34 @@ use crate::render::Renderer;
 use crate::sanitize::to_json;
 use crate::{launch, printer};
 
-async fn client(cli: &Cli) -> Result<(ToolsClient, Paths), Failure> {
+/// The paths, once the daemons run (started if need be).
+async fn running(cli: &Cli) -> Result<Paths, Failure> {
     let config = aios_config::load(&cli.overrides())?;
     let paths = Paths::resolve(&config);
     launch::ensure_running(cli, &config, &paths).await?;
+    Ok(paths)
+}
+
+async fn client(cli: &Cli) -> Result<(ToolsClient, Paths), Failure> {
+    let paths = running(cli).await?;
+    Ok((connect(&paths).await?, paths))
+}
+
+async fn connect(paths: &Paths) -> Result<ToolsClient, Failure> {
     let channel = aios_proto::connect(&paths.socket(Daemon::Toolsd))
         .await
         .map_err(|e| Failure::daemon(format!("toolsd is not reachable: {e}")))?;
-    Ok((ToolsClient::new(channel), paths))
+    Ok(ToolsClient::new(channel))
+}
+
+/// The ledger entries `query` selects, one line each (or JSON lines).
+pub async fn log_text(paths: &Paths, query: AuditQuery, json: bool) -> Result<String, Failure> {
+    let v = connect(paths)
+        .await?
+        .audit(AuditQuestion::Log(query))
+        .await
+        .map_err(|e| Failure::daemon(format!("cannot read the audit ledger: {}", e.message)))?;
+    records_text(&v, json)
 }
 
 /// Parse an age such as `30m`, `2h`, `7d` or `90s`.
@@ -80,20 +100,16 @@ pub async fn run(cli: &Cli, action: AuditAction) -> Result<Exit, Failure> {
                 }
                 None => None,
             };
-            let (mut c, _) = client(cli).await?;
-            let v = c
-                .audit(AuditQuestion::Log(AuditQuery {
-                    since_unix_ms,
-                    tool,
-                    user,
-                    session_id: session,
-                    limit,
-                }))
-                .await
-                .map_err(|e| {
-                    Failure::daemon(format!("cannot read the audit ledger: {}", e.message))
-                })?;
-            print_records(&v, json || cli.json)?;
+            let paths = running(cli).await?;
+            let query = AuditQuery {
+                since_unix_ms,
+                tool,
+                user,
+                session_id: session,
+                limit,
+            };
+            let text = log_text(&paths, query, json || cli.json).await?;
+            let _ = write!(printer::stdout(), "{text}");
             Ok(Exit::Success)
         }
         AuditAction::Checkpoint { out } => checkpoint(cli, out).await,
@@ -236,16 +252,17 @@ fn records(v: &serde_json::Value) -> Result<Vec<AuditRecord>, Failure> {
     })
 }
 
-fn print_records(v: &serde_json::Value, json: bool) -> Result<(), Failure> {
+fn records_text(v: &serde_json::Value, json: bool) -> Result<String, Failure> {
     let recs = records(v)?;
-    let mut out = printer::stdout();
+    let mut out = String::new();
     if recs.is_empty() && !json {
-        let _ = writeln!(out, "no entries");
+        out.push_str("no entries\n");
     }
     for r in &recs {
         if json {
             let line = to_json(r).map_err(|e| Failure::new(Exit::Failed, e.to_string()))?;
-            let _ = writeln!(out, "{line}");
+            out.push_str(&line);
+            out.push('\n');
             continue;
         }
         let e = &r.entry;
@@ -264,9 +281,8 @@ fn print_records(v: &serde_json::Value, json: bool) -> Result<(), Failure> {
                 None => format!("rule {}", d.rule),
             })
             .unwrap_or_default();
-        let _ = writeln!(
-            out,
-            "#{:<6} {when}  {:<10} {:<16} {:<10} {}{}{}",
+        out.push_str(&format!(
+            "#{:<6} {when}  {:<10} {:<16} {:<10} {}{}{}\n",
             r.id,
             if e.user.is_empty() {
                 e.uid.to_string()
@@ -286,9 +302,9 @@ fn print_records(v: &serde_json::Value, json: bool) -> Result<(), Failure> {
             } else {
                 ""
             },
-        );
+        ));
     }
-    Ok(())
+    Ok(out)
 }
 
 /// `YYYY-MM-DD HH:MM:SS` UTC.
@@ -317,8 +333,17 @@ fn utc_time(unix_ms: i64) -> String {
 
 /// `aios why ID`.
 pub async fn why(cli: &Cli, id: u64, json: bool) -> Result<Exit, Failure> {
-    let (mut c, _) = client(cli).await?;
-    let v = c
+    let paths = running(cli).await?;
+    let text = why_text(&paths, id, json || cli.json).await?;
+    let _ = write!(printer::stdout(), "{text}");
+    Ok(Exit::Success)
+}
+
+/// The chain behind ledger entry `id`: request, plan step, rationale,
+/// call, then each decision, result and undo (or the records as JSON).
+pub async fn why_text(paths: &Paths, id: u64, json: bool) -> Result<String, Failure> {
+    let v = connect(paths)
+        .await?
         .audit(AuditQuestion::Why(id))
         .await
         .map_err(|e| Failure::daemon(format!("cannot read the audit ledger: {}", e.message)))?;
@@ -328,17 +353,20 @@ pub async fn why(cli: &Cli, id: u64, json: bool) -> Result<Exit, Failure> {
             "no ledger entry {id} that you may read; `aios audit log` lists them"
         )));
     }
-    if json || cli.json {
-        print_records(&v, true)?;
-        return Ok(Exit::Success);
+    if json {
+        return records_text(&v, true);
     }
     let first = &recs[0].entry;
-    let mut out = printer::stdout();
-    let _ = writeln!(out, "request:   {}", first.request);
-    let _ = writeln!(out, "plan step: {}", first.plan_step);
-    let _ = writeln!(out, "why:       {}", first.rationale);
-    let _ = writeln!(out, "call:      {} {}", first.tool, first.args);
-    let _ = writeln!(out, "hash:      {}", first.call_hash);
+    let mut out = String::new();
+    let mut line = |l: String| {
+        out.push_str(&l);
+        out.push('\n');
+    };
+    line(format!("request:   {}", first.request));
+    line(format!("plan step: {}", first.plan_step));
+    line(format!("why:       {}", first.rationale));
+    line(format!("call:      {} {}", first.tool, first.args));
+    line(format!("hash:      {}", first.call_hash));
     for r in &recs {
         let e = &r.entry;
         if let Some(d) = &e.decision {
@@ -352,16 +380,16 @@ pub async fn why(cli: &Cli, id: u64, json: bool) -> Result<Exit, Failure> {
                 ),
                 None => format!("{} by rule {}", d.verdict.as_str(), d.rule),
             };
-            let _ = writeln!(out, "#{:<6} {:?}: {who}", r.id, e.kind);
+            line(format!("#{:<6} {:?}: {who}", r.id, e.kind));
         }
         if !e.summary.is_empty() {
-            let _ = writeln!(out, "        result: {}", e.summary);
+            line(format!("        result: {}", e.summary));
         }
         if let Some(u) = &e.undo {
-            let _ = writeln!(out, "        undo: {} (aios undo {})", u.summary, r.id);
+            line(format!("        undo: {} (aios undo {})", u.summary, r.id));
         }
     }
-    Ok(Exit::Success)
+    Ok(out)
 }
 
 /// `aios undo ID`: the `audit.undo` tool, run straight on toolsd on this
@@ -369,10 +397,18 @@ pub async fn why(cli: &Cli, id: u64, json: bool) -> Result<Exit, Failure> {
 /// decides that call like any other change (policy, then this terminal's
 /// approval, showing that call's preview).
 pub async fn undo(cli: &Cli, id: u64) -> Result<Exit, Failure> {
-    let (mut c, paths) = client(cli).await?;
-    let session_id = format!("undo-{id}-{}", std::process::id());
-    let req = ExecuteRequest {
-        session_id: session_id.clone(),
+    let mut lines = if std::io::stdin().is_terminal() {
+        Some(Lines::stdin()?)
+    } else {
+        None
+    };
+    undo_with(cli, id, lines.as_mut()).await
+}
+
+/// The `audit.undo` call for ledger entry `id`, in `session_id`.
+pub fn undo_request(session_id: &str, id: u64) -> ExecuteRequest {
+    ExecuteRequest {
+        session_id: session_id.to_string(),
         call_id: format!("undo-{id}"),
         // The catalogue's `audit.undo` (the shell does not link the catalogue).
         tool: "audit.undo".to_string(),
@@ -384,17 +420,21 @@ pub async fn undo(cli: &Cli, id: u64) -> Result<Exit, Failure> {
         plan_step: format!("undo ledger entry {id}"),
         session_kind: SessionKind::Interactive,
         approval: ApprovalMode::Ask,
-    };
+    }
+}
+
+/// `aios undo ID` asking for approval on `lines` (the line mode passes
+/// the prompt's own reader).
+pub async fn undo_with(cli: &Cli, id: u64, lines: Option<&mut Lines>) -> Result<Exit, Failure> {
+    let (mut c, paths) = client(cli).await?;
+    let session_id = format!("undo-{id}-{}", std::process::id());
+    let req = undo_request(&session_id, id);
+    let mut lines = lines;
     let mut stream = c
         .execute(req)
         .await
         .map_err(|e| Failure::daemon(format!("toolsd refused the undo: {}", e.message)))?;
     let mut desk = Desk::new(cli.approve, paths.socket(Daemon::Toolsd), session_id);
-    let mut lines = if std::io::stdin().is_terminal() {
-        Some(Lines::stdin()?)
-    } else {
-        None
-    };
     let renderer = Renderer::new(printer::colour());
     while let Some(ev) = stream.next().await {
         match ev.map_err(|e| Failure::daemon(format!("lost toolsd mid-undo: {}", e.message)))? {
@@ -403,19 +443,10 @@ pub async fn undo(cli: &Cli, id: u64) -> Result<Exit, Failure> {
             }
             ExecuteEvent::ApprovalNeeded(a) => {
                 let _ = write!(printer::stderr(), "{}", renderer.approval_card(&a));
-                desk.answer(&a, lines.as_mut()).await?;
+                desk.answer(&a, lines.as_deref_mut()).await?;
             }
             ExecuteEvent::End(end) => {
-                let text = match &end.result {
-                    serde_json::Value::Object(o) => o
-                        .get("summary")
-                        .and_then(|s| s.as_str())
-                        .map(str::to_string)
-                        .unwrap_or_else(|| end.result.to_string()),
-                    serde_json::Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
-                let _ = writeln!(printer::stdout(), "{text}");
+                let _ = writeln!(printer::stdout(), "{}", result_text(&end.result));
                 return Ok(match end.status {
                     ToolStatus::Ok => Exit::Success,
                     ToolStatus::Denied | ToolStatus::Rejected => Exit::Refused,
@@ -425,6 +456,19 @@ pub async fn undo(cli: &Cli, id: u64) -> Result<Exit, Failure> {
         }
     }
     Err(Failure::daemon("toolsd ended the undo without a result"))
+}
+
+/// What an undo's result says: its summary, else the value itself.
+pub fn result_text(result: &serde_json::Value) -> String {
+    match result {
+        serde_json::Value::Object(o) => o
+            .get("summary")
+            .and_then(|s| s.as_str())
+            .map(str::to_string)
+            .unwrap_or_else(|| result.to_string()),
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
 }
 
 #[cfg(test)]

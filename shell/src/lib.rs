@@ -25,6 +25,8 @@
 //! - [`wait`]: waiting for absent daemons in line mode (login-shell use);
 //! - [`doctor`]: `aios doctor`;
 //! - [`service`]: `aios service ...`, the supervisor's control API.
+//! - [`slash`]: the `/` commands of both front ends (one table);
+//! - [`history`]: the requests typed, in SQLite, for Up/Down and Ctrl-R.
 #![deny(missing_docs)]
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
@@ -34,6 +36,7 @@ pub mod cli;
 pub mod connection;
 pub mod doctor;
 pub mod exit;
+pub mod history;
 pub mod input;
 pub mod launch;
 pub mod line;
@@ -45,6 +48,7 @@ pub mod probe;
 pub mod render;
 pub mod sanitize;
 pub mod service;
+pub mod slash;
 pub mod tools;
 pub mod transcript;
 pub mod tui;

@@ -6,6 +6,9 @@
 //! ([`crate::wait`]) and reconnects with a new session. Only the user ends
 //! the wait (Ctrl-C or Ctrl-D, exit 4). Non-interactive uses (`-p`, piped
 //! stdin, `--json`) never come here and still exit 4 at once.
+//!
+//! The `/` commands of the TUI work here too ([`crate::slash`]), and every
+//! submitted line goes to the same history file ([`crate::history`]).
 
 use aios_config::{Config, Paths};
 use futures::StreamExt;
@@ -14,9 +17,11 @@ use tokio::signal::unix::{Signal, SignalKind};
 use crate::cli::Cli;
 use crate::connection::Connection;
 use crate::exit::{Exit, Failure};
+use crate::history::{self, History, Origin};
 use crate::input::{self, Line, Lines};
 use crate::launch;
 use crate::printer::{self, say};
+use crate::slash::{self, Request};
 use crate::wait::{self, Backoff, Down, TypeAhead};
 
 /// Why a connection is being made.
@@ -56,6 +61,10 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
         ahead: TypeAhead::default(),
     };
     let mut conn = connect(cli, config, paths, &mut term, Why::Start).await?;
+    let mut history = History::open(&history::path(&paths.state_dir));
+    if let Some(h) = history.take_hint() {
+        say(&h);
+    }
     let mut last = Exit::Success;
     let mut show_prompt = true;
     loop {
@@ -117,10 +126,25 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
         if matches!(text, "exit" | "quit") {
             break;
         }
+        if slash::is_command(text) {
+            let request = match slash::parse(text) {
+                Ok(r) => r,
+                Err(e) => {
+                    say(&e);
+                    continue;
+                }
+            };
+            history.add(text, &Origin::here(&conn.session_id));
+            match command(cli, config, paths, &mut term, request).await? {
+                Flow::Go => continue,
+                Flow::Leave => break,
+            }
+        }
         if let Err(f) = input::validate(text) {
             say(&f.message);
             continue;
         }
+        history.add(text, &Origin::here(&conn.session_id));
         // The turn reads Ctrl-C from this same handler, so the one that
         // interrupted it is consumed there and cannot also cancel the next
         // line or end a wait.
@@ -146,6 +170,53 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
     }
     conn.detach();
     Ok(last)
+}
+
+/// After a `/` command: prompt again, or leave.
+enum Flow {
+    Go,
+    Leave,
+}
+
+/// Carry out a `/` command at the line prompt: the daemon-answered ones
+/// print the CLI subcommand's text; `/undo` asks its approval here.
+async fn command(
+    cli: &Cli,
+    config: &Config,
+    paths: &Paths,
+    term: &mut Term,
+    request: Request,
+) -> Result<Flow, Failure> {
+    match request {
+        Request::Quit => return Ok(Flow::Leave),
+        Request::Help => {
+            let _ = write!(printer::stdout(), "{}", slash::help_text());
+        }
+        Request::Clear => {
+            use std::io::IsTerminal;
+            if printer::terminal().is_terminal() {
+                // Home, then clear the screen (the scrollback stays): the
+                // shell's own escape, so not through the sanitizing writer.
+                printer::rendered("\x1b[H\x1b[2J");
+            }
+        }
+        Request::Theme(_) => {
+            say("themes are for the full-screen TUI; the line mode prints plain text")
+        }
+        Request::Undo(id) => {
+            if let Err(f) = crate::audit::undo_with(cli, id, Some(&mut term.lines)).await {
+                say(&f.message);
+            }
+        }
+        request => match slash::run::text(config, paths, &request).await {
+            Some(Ok(text)) => {
+                let _ = write!(printer::stdout(), "{text}");
+            }
+            Some(Err(f)) => say(&f.message),
+            None => {}
+        },
+    }
+    Ok(Flow::Go)
 }
 
 fn prompt() {

@@ -20,7 +20,9 @@ pub fn run(cli: &Cli, action: ModelAction) -> Result<Exit, Failure> {
     let dirs = aios_models::model_dirs();
     let active = aios_models::locate(config.local_model_path().as_deref(), None, &dirs);
     match action {
-        ModelAction::List { json } => list(&dirs, active.ok().as_ref(), json || cli.json),
+        ModelAction::List { json } => {
+            print(list_text(&dirs, active.ok().as_ref(), json || cli.json))
+        }
         ModelAction::Pull {
             source,
             sha256,
@@ -33,9 +35,30 @@ pub fn run(cli: &Cli, action: ModelAction) -> Result<Exit, Failure> {
                 None => active,
             }
             .map_err(model_failure)?;
-            info(&located, json || cli.json)
+            print(info_text(&located, json || cli.json))
         }
     }
+}
+
+fn print(text: Result<String, Failure>) -> Result<Exit, Failure> {
+    let mut out = printer::stdout();
+    printer::write_out(&mut out, format_args!("{}", text?))?;
+    Ok(Exit::Success)
+}
+
+/// `aios model list` as text, for the configuration `config`: the
+/// catalogue and the installed models, `*` on the one the runtime loads.
+pub fn list_for(config: &aios_config::Config) -> Result<String, Failure> {
+    let dirs = aios_models::model_dirs();
+    let active = aios_models::locate(config.local_model_path().as_deref(), None, &dirs);
+    list_text(&dirs, active.ok().as_ref(), false)
+}
+
+/// `aios model info NAME` as text.
+pub fn info_for(name: &str) -> Result<String, Failure> {
+    let dirs = aios_models::model_dirs();
+    let located = aios_models::locate(None, Some(name), &dirs).map_err(model_failure)?;
+    info_text(&located, false)
 }
 
 fn model_failure(e: aios_models::ModelError) -> Failure {
@@ -52,7 +75,7 @@ fn user_dir() -> Result<PathBuf, Failure> {
     })
 }
 
-fn list(dirs: &[PathBuf], active: Option<&Located>, json: bool) -> Result<Exit, Failure> {
+fn list_text(dirs: &[PathBuf], active: Option<&Located>, json: bool) -> Result<String, Failure> {
     let installed = aios_models::installed(dirs);
     let is_active = |path: &Path| active.is_some_and(|a| a.path == path);
     let mut rows: Vec<serde_json::Value> = Vec::new();
@@ -81,12 +104,11 @@ fn list(dirs: &[PathBuf], active: Option<&Located>, json: bool) -> Result<Exit, 
             "default": false,
         }));
     }
-    let mut out = printer::stdout();
+    let mut out = String::new();
     if json {
         let text = crate::sanitize::to_json(&serde_json::json!({ "models": rows }))
             .map_err(|e| Failure::new(Exit::Failed, format!("cannot write JSON: {e}")))?;
-        printer::write_out(&mut out, format_args!("{text}\n"))?;
-        return Ok(Exit::Success);
+        return Ok(format!("{text}\n"));
     }
     let width = rows
         .iter()
@@ -100,26 +122,20 @@ fn list(dirs: &[PathBuf], active: Option<&Located>, json: bool) -> Result<Exit, 
             (Some(_), Some(false)) => "DAMAGED (wrong size; pull again)".to_string(),
             (Some(p), _) => p.to_string(),
         };
-        printer::write_out(
-            &mut out,
-            format_args!(
-                "{mark} {:<width$}  {:>7}  {}\n      {state}\n",
-                r["name"].as_str().unwrap_or_default(),
-                human_size(r["size"].as_u64().unwrap_or(0)),
-                r["description"].as_str().unwrap_or_default(),
-            ),
-        )?;
+        out.push_str(&format!(
+            "{mark} {:<width$}  {:>7}  {}\n      {state}\n",
+            r["name"].as_str().unwrap_or_default(),
+            human_size(r["size"].as_u64().unwrap_or(0)),
+            r["description"].as_str().unwrap_or_default(),
+        ));
     }
     if active.is_none() {
-        printer::write_out(
-            &mut out,
-            format_args!(
-                "no local model is in place: `aios model pull {}`\n",
-                aios_models::DEFAULT_MODEL
-            ),
-        )?;
+        out.push_str(&format!(
+            "no local model is in place: `aios model pull {}`\n",
+            aios_models::DEFAULT_MODEL
+        ));
     }
-    Ok(Exit::Success)
+    Ok(out)
 }
 
 fn pull(source: &str, sha256: Option<&str>, verify: bool) -> Result<Exit, Failure> {
@@ -240,7 +256,7 @@ fn with_model_path(text: &str, model: &Path) -> Result<String, toml_edit::TomlEr
     Ok(doc.to_string())
 }
 
-fn info(located: &Located, json: bool) -> Result<Exit, Failure> {
+fn info_text(located: &Located, json: bool) -> Result<String, Failure> {
     let dir = located.path.parent().unwrap_or(Path::new("."));
     let manifest = aios_models::Manifest::read(dir).ok();
     let entry = manifest
@@ -263,12 +279,11 @@ fn info(located: &Located, json: bool) -> Result<Exit, Failure> {
         "source": entry.as_ref().map(|e| e.source.clone()),
         "description": spec.map(|s| s.description),
     });
-    let mut out = printer::stdout();
+    let mut out = String::new();
     if json {
         let text = crate::sanitize::to_json(&v)
             .map_err(|e| Failure::new(Exit::Failed, format!("cannot write JSON: {e}")))?;
-        printer::write_out(&mut out, format_args!("{text}\n"))?;
-        return Ok(Exit::Success);
+        return Ok(format!("{text}\n"));
     }
     if let Some(obj) = v.as_object() {
         for (k, val) in obj {
@@ -277,10 +292,10 @@ fn info(located: &Located, json: bool) -> Result<Exit, Failure> {
                 serde_json::Value::String(s) => s.clone(),
                 other => other.to_string(),
             };
-            printer::write_out(&mut out, format_args!("{k:<15} {shown}\n"))?;
+            out.push_str(&format!("{k:<15} {shown}\n"));
         }
     }
-    Ok(Exit::Success)
+    Ok(out)
 }
 
 fn human_size(bytes: u64) -> String {

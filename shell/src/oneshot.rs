@@ -75,6 +75,14 @@ pub async fn list_sessions(cli: &Cli) -> Result<Exit, Failure> {
     let config = aios_config::load(&cli.overrides())?;
     let paths = Paths::resolve(&config);
     launch::ensure_running(cli, &config, &paths).await?;
+    let text = sessions_text(&paths, cli.json).await?;
+    write_out(&mut printer::stdout(), format_args!("{text}"))?;
+    Ok(Exit::Success)
+}
+
+/// The user's sessions, one line each (or one JSON object a line); the
+/// `/sessions` command shows the same text.
+pub async fn sessions_text(paths: &Paths, json: bool) -> Result<String, Failure> {
     let channel = aios_proto::connect(&paths.socket(Daemon::Aiosd))
         .await
         .map_err(|e| Failure::daemon(format!("aiosd is not reachable: {e}")))?;
@@ -82,17 +90,15 @@ pub async fn list_sessions(cli: &Cli) -> Result<Exit, Failure> {
         .list()
         .await
         .map_err(|e| Failure::daemon(format!("cannot list sessions: {}", e.message)))?;
-    let mut out = printer::stdout();
+    let mut out = String::new();
     for s in sessions {
-        if cli.json {
+        if json {
             let line = to_json(&s).map_err(|e| Failure::new(Exit::Failed, e.to_string()))?;
-            write_out(&mut out, format_args!("{line}\n"))?;
+            out.push_str(&line);
+            out.push('\n');
         } else {
-            write_out(
-                &mut out,
-                format_args!("{}  {:<9} {}\n", s.id, s.provider, s.title),
-            )?;
+            out.push_str(&format!("{}  {:<9} {}\n", s.id, s.provider, s.title));
         }
     }
-    Ok(Exit::Success)
+    Ok(out)
 }

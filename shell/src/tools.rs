@@ -15,52 +15,63 @@ pub async fn run(cli: &Cli, json: bool, action: Option<ToolsAction>) -> Result<E
     let config = aios_config::load(&cli.overrides())?;
     let paths = Paths::resolve(&config);
     launch::ensure_running(cli, &config, &paths).await?;
-    let channel = aios_proto::connect(&paths.socket(Daemon::Toolsd))
-        .await
-        .map_err(|e| Failure::daemon(format!("toolsd is not reachable: {e}")))?;
-    let specs = ToolsClient::new(channel)
-        .list()
-        .await
-        .map_err(|e| Failure::daemon(format!("toolsd could not list its tools: {e}")))?;
-    let mut out = printer::stdout();
-    match action {
-        None if json || cli.json => {
-            let _ = writeln!(out, "{}", json_text(&specs_json(&specs))?);
-        }
-        None => {
-            let width = specs.iter().map(|s| s.name.len()).max().unwrap_or(0);
-            for s in &specs {
-                let _ = writeln!(
-                    out,
-                    "{:<width$}  {:<18}  {}",
-                    s.name,
-                    s.effect.describe(),
-                    s.summary()
-                );
-            }
-        }
+    let specs = specs(&paths).await?;
+    let text = match action {
+        None if json || cli.json => format!("{}\n", json_text(&specs_json(&specs))?),
+        None => list_text(&specs),
         Some(ToolsAction::Describe {
             name,
             json: one_json,
-        }) => {
-            let Some(spec) = specs.iter().find(|s| s.name == name) else {
-                return Err(Failure::usage(format!(
-                    "no tool named {name:?}{}; `aios tools` lists them",
-                    closest(&name, &specs)
-                        .map(|n| format!(" (did you mean {n}?)"))
-                        .unwrap_or_default()
-                )));
-            };
-            if one_json || json || cli.json {
-                let v = specs_json(std::slice::from_ref(spec));
-                let one = v.get(0).cloned().unwrap_or_default();
-                let _ = writeln!(out, "{}", json_text(&one)?);
-            } else {
-                let _ = write!(out, "{}", spec.help());
-            }
-        }
-    }
+        }) => describe_text(&specs, &name, one_json || json || cli.json)?,
+    };
+    let _ = write!(printer::stdout(), "{text}");
     Ok(Exit::Success)
+}
+
+/// The tools toolsd offers (`Tools.List`).
+pub async fn specs(paths: &Paths) -> Result<Vec<ToolSpec>, Failure> {
+    let channel = aios_proto::connect(&paths.socket(Daemon::Toolsd))
+        .await
+        .map_err(|e| Failure::daemon(format!("toolsd is not reachable: {e}")))?;
+    ToolsClient::new(channel)
+        .list()
+        .await
+        .map_err(|e| Failure::daemon(format!("toolsd could not list its tools: {e}")))
+}
+
+/// One line per tool: name, effect, summary.
+pub fn list_text(specs: &[ToolSpec]) -> String {
+    let width = specs.iter().map(|s| s.name.len()).max().unwrap_or(0);
+    let mut out = String::new();
+    for s in specs {
+        out.push_str(&format!(
+            "{:<width$}  {:<18}  {}\n",
+            s.name,
+            s.effect.describe(),
+            s.summary()
+        ));
+    }
+    out
+}
+
+/// One tool's help (or its spec as JSON); an unknown name suggests the
+/// closest.
+pub fn describe_text(specs: &[ToolSpec], name: &str, json: bool) -> Result<String, Failure> {
+    let Some(spec) = specs.iter().find(|s| s.name == name) else {
+        return Err(Failure::usage(format!(
+            "no tool named {name:?}{}; `aios tools` lists them",
+            closest(name, specs)
+                .map(|n| format!(" (did you mean {n}?)"))
+                .unwrap_or_default()
+        )));
+    };
+    if json {
+        let v = specs_json(std::slice::from_ref(spec));
+        let one = v.get(0).cloned().unwrap_or_default();
+        Ok(format!("{}\n", json_text(&one)?))
+    } else {
+        Ok(spec.help())
+    }
 }
 
 fn json_text(v: &serde_json::Value) -> Result<String, Failure> {
@@ -102,7 +113,7 @@ fn closest<'a>(wanted: &str, specs: &'a [ToolSpec]) -> Option<&'a str> {
 }
 
 /// Levenshtein distance over characters.
-fn edit_distance(a: &str, b: &str) -> usize {
+pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut row: Vec<usize> = (0..=b.len()).collect();
     for (i, ca) in a.chars().enumerate() {

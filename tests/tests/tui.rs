@@ -348,3 +348,176 @@ fn sgr_params(text: &str) -> Vec<u32> {
     }
     out
 }
+
+#[test]
+fn slash_help_lists_the_commands_tab_completes_and_tools_answers_in_the_transcript() {
+    let env = Env::scripted(&json!({"turns": [{"text": "unused"}]}));
+    let tmux = Tmux::start(&env, 100, 40, "xterm-256color", &[], &[]);
+    tmux.wait_for(&["request", "scripted"]);
+    tmux.literal("/help");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for(&[
+        "Commands (Tab completes them)",
+        "/tools [describe NAME]",
+        "/why ID",
+        "/quit",
+    ]);
+    // Any key closes help.
+    tmux.keys(&["Escape"]);
+    wait_until(
+        "help to close",
+        LIMIT,
+        || tmux.screen(),
+        || (!tmux.screen().contains("Commands (Tab")).then_some(()),
+    );
+    tmux.literal("/to");
+    tmux.keys(&["Tab"]);
+    // (capture-pane drops the trailing space Tab added)
+    tmux.wait_for(&["› /tools"]);
+    tmux.keys(&["Enter"]);
+    // The same text as `aios tools`, as a note in the transcript (the
+    // list is long; its end is on screen).
+    tmux.wait_for(&["user.list", "read-only", "changes the system"]);
+    // Tool names complete after `/tools describe`.
+    tmux.literal("/tools describe fs.rea");
+    tmux.keys(&["Tab"]);
+    tmux.wait_for(&["› /tools describe fs.read"]);
+    tmux.keys(&["Enter"]);
+    tmux.wait_for(&["note: /tools describe fs.read"]);
+    // A mistyped command keeps the line and names the nearest one.
+    tmux.literal("/tols");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for(&["unknown command /tols: did you mean /tools?", "› /tols"]);
+    tmux.keys(&["C-c"]);
+    tmux.keys(&["C-d"]);
+    assert_eq!(tmux.wait_exit(), 0);
+}
+
+#[test]
+fn history_survives_a_restart_up_recalls_and_ctrl_r_finds_an_older_request() {
+    let env = Env::scripted(&json!({"turns": [
+        {"text": "First answer."},
+        {"text": "Second answer."}
+    ]}));
+    {
+        let tmux = Tmux::start(&env, 100, 30, "xterm-256color", &[], &[]);
+        tmux.wait_for(&["request", "scripted"]);
+        tmux.literal("remember alpha please");
+        tmux.keys(&["Enter"]);
+        tmux.wait_for(&["First answer."]);
+        tmux.literal("and then beta");
+        tmux.keys(&["Enter"]);
+        tmux.wait_for(&["Second answer."]);
+        tmux.keys(&["C-d"]);
+        assert_eq!(tmux.wait_exit(), 0);
+    }
+    assert!(env.state_dir().join("history.sqlite").is_file());
+    // A new aios (a new session): Up recalls the last request.
+    let tmux = Tmux::start(&env, 100, 30, "xterm-256color", &[], &[]);
+    tmux.wait_for(&["request", "scripted"]);
+    tmux.keys(&["Up"]);
+    tmux.wait_for(&["› and then beta"]);
+    tmux.keys(&["Up"]);
+    tmux.wait_for(&["› remember alpha please"]);
+    tmux.keys(&["Down", "Down"]);
+    wait_until(
+        "Down to give back the empty draft",
+        LIMIT,
+        || tmux.screen(),
+        || (!tmux.screen().contains("› and then beta")).then_some(()),
+    );
+    // Ctrl-R: type to filter; Enter puts the match in the input.
+    tmux.keys(&["C-r"]);
+    tmux.wait_for(&["history search: _"]);
+    tmux.literal("alp");
+    tmux.wait_for(&["history search: alp_", "› remember alpha please"]);
+    tmux.keys(&["Enter"]);
+    tmux.wait_for(&["request · Enter sends", "› remember alpha please"]);
+    tmux.keys(&["C-c"]);
+    tmux.keys(&["C-d"]);
+    assert_eq!(tmux.wait_exit(), 0);
+}
+
+#[test]
+fn slash_undo_asks_on_an_approval_card_and_restores_the_file() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: changing files through toolsd needs the daemons to run as root");
+        return;
+    }
+    let data = tempfile::Builder::new()
+        .prefix("aios-tui")
+        .tempdir_in("/var/tmp")
+        .unwrap();
+    let motd = data.path().join("motd");
+    std::fs::write(&motd, "old text\n").unwrap();
+    let env = Env::scripted(&json!({"turns": [
+        {"text": "Updating.",
+         "tool_calls": [{"name": "fs.write", "args": {"path": motd, "content": "new text\n"}}]},
+        {"text": "Done."}
+    ]}));
+    let out = env.aios(&["-p", "change the motd", "--approve=all"], b"", LIMIT);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(std::fs::read_to_string(&motd).unwrap(), "new text\n");
+    let out = env.aios(
+        &["audit", "log", "--json", "--tool", "fs.write"],
+        b"",
+        LIMIT,
+    );
+    let id = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|r| r["entry"]["kind"] == "outcome")
+        .and_then(|r| r["id"].as_u64())
+        .expect("the write's outcome in the ledger");
+
+    let tmux = Tmux::start(&env, 120, 40, "xterm-256color", &[], &[]);
+    tmux.wait_for(&["request"]);
+    // `/why` shows the chain behind the entry, as `aios why` does.
+    tmux.literal(&format!("/why {id}"));
+    tmux.keys(&["Enter"]);
+    tmux.wait_for(&["request:   change the motd", "call:      fs.write"]);
+    tmux.literal(&format!("/undo {id}"));
+    tmux.keys(&["Enter"]);
+    tmux.wait_for(&["? approve fs.restore"]);
+    assert_eq!(std::fs::read_to_string(&motd).unwrap(), "new text\n");
+    tmux.keys(&["y"]);
+    tmux.wait_for(&["→ approved once"]);
+    tmux.wait_for(&[&format!("undo #{id}:")]);
+    assert_eq!(std::fs::read_to_string(&motd).unwrap(), "old text\n");
+    tmux.keys(&["C-d"]);
+    assert_eq!(tmux.wait_exit(), 0);
+}
+
+#[test]
+fn the_line_mode_runs_the_same_slash_commands() {
+    let env = Env::scripted(&json!({"turns": [{"text": "unused"}]}));
+    let tmux = Tmux::start(&env, 100, 30, "xterm-256color", &[], &["--line"]);
+    tmux.wait_for(&["aios>"]);
+    tmux.literal("/help");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for(&["/tools [describe NAME]", "/why ID"]);
+    tmux.literal("/tools describe fs.read");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for(&["fs.read", "read-only"]);
+    tmux.literal("/hlep");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for(&["did you mean /help?"]);
+    // /clear clears the screen with a real escape, not a shown one.
+    tmux.literal("/clear");
+    tmux.keys(&["Enter"]);
+    wait_until(
+        "the screen to clear",
+        LIMIT,
+        || tmux.screen(),
+        || {
+            let s = tmux.screen();
+            (!s.contains("did you mean") && s.contains("aios>")).then_some(())
+        },
+    );
+    assert!(!tmux.screen().contains('␛'));
+    tmux.literal("/quit");
+    tmux.keys(&["Enter"]);
+    assert_eq!(tmux.wait_exit(), 0);
+    // The line mode records into the same history as the TUI.
+    assert!(env.state_dir().join("history.sqlite").is_file());
+}

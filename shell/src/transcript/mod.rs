@@ -94,6 +94,14 @@ impl Transcript {
         &self.theme
     }
 
+    /// Draw with `theme` from now on (every cached row is dropped).
+    pub fn set_theme(&mut self, theme: Theme) {
+        self.theme = theme;
+        for e in &mut self.entries {
+            e.cache = None;
+        }
+    }
+
     /// The cells, oldest first.
     pub fn cells(&self) -> impl Iterator<Item = &Cell> {
         self.entries.iter().map(|e| &e.cell)

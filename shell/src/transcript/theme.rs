@@ -161,6 +161,10 @@ impl Glyphs {
     }
 }
 
+/// The names [`Theme::named`] knows: `auto` is what the terminal was
+/// detected as; `console` is the VT console's (8 colours, CP437 glyphs).
+pub const NAMES: &[&str] = &["auto", "truecolor", "256", "8", "console", "plain"];
+
 /// Styles per role plus glyphs: everything a cell needs to draw itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Theme {
@@ -186,6 +190,20 @@ impl Theme {
         Theme {
             depth: ColorDepth::detect(),
             glyphs: Glyphs::for_term(term.as_deref()),
+        }
+    }
+
+    /// The theme called `name` (one of [`NAMES`]).
+    pub fn named(name: &str) -> Option<Theme> {
+        let t = |depth, glyphs| Some(Theme { depth, glyphs });
+        match name {
+            "auto" => Some(Theme::detect()),
+            "truecolor" => t(ColorDepth::TrueColor, Glyphs::UNICODE),
+            "256" => t(ColorDepth::Ansi256, Glyphs::UNICODE),
+            "8" => t(ColorDepth::Ansi8, Glyphs::UNICODE),
+            "console" => t(ColorDepth::Ansi8, Glyphs::CONSOLE),
+            "plain" => t(ColorDepth::None, Glyphs::UNICODE),
+            _ => None,
         }
     }
 

@@ -1,7 +1,11 @@
 //! The TUI's state and how keys and session events change it. Pure: a key
 //! in, [`Effect`]s out. Widgets never call the backend; the event loop
 //! ([`super::run`]) carries out the effects (an operation to aiosd, a
-//! decision to toolsd, leaving).
+//! decision to toolsd, leaving). `/` commands are in [`commands`], the
+//! history walk and search in [`recall`].
+
+mod commands;
+mod recall;
 
 use std::collections::VecDeque;
 
@@ -11,8 +15,12 @@ use serde_json::Value;
 
 use super::editor::Editor;
 use super::keymap::{self, Command, Context};
+use crate::history::{History, Origin};
 use crate::input;
+use crate::slash::Request;
 use crate::transcript::{Level, Theme, Transcript};
+pub use commands::UndoUpdate;
+pub use recall::{Search, Walk};
 
 /// What the event loop must do for the state.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,6 +36,16 @@ pub enum Effect {
         /// The name typed for a destructive call.
         confirm: Option<String>,
     },
+    /// Carry out a `/` command that asks a daemon; its text comes back
+    /// through [`App::command_done`] under `label`.
+    Command {
+        /// What heads the answer (the command as typed).
+        label: String,
+        /// The command.
+        request: Request,
+    },
+    /// Run `audit.undo` for a ledger entry on toolsd, in this session.
+    Undo(u64),
     /// Redraw everything.
     Redraw,
     /// Leave the TUI.
@@ -64,6 +82,8 @@ pub struct App {
     pub prompt: Prompt,
     /// Help is open.
     pub help: bool,
+    /// Rows help is scrolled down.
+    pub help_scroll: u16,
     /// Rows scrolled up from the bottom.
     pub scroll: usize,
     /// Rows in a page (set by the view).
@@ -78,6 +98,18 @@ pub struct App {
     pub tick: usize,
     /// The session stream is gone.
     pub disconnected: bool,
+    /// The requests typed, in every session.
+    pub history: History,
+    /// Where requests are typed (recorded with each).
+    pub origin: Origin,
+    /// Up/Down is walking the history.
+    pub walk: Option<Walk>,
+    /// Ctrl-R is searching the history.
+    pub search: Option<Search>,
+    /// The executor's tool names, for completion.
+    pub tool_names: Vec<String>,
+    /// Calls the shell itself started (`/undo`), not the turn's.
+    own_calls: std::collections::HashSet<String>,
 }
 
 impl App {
@@ -90,6 +122,7 @@ impl App {
             approvals: VecDeque::new(),
             prompt: Prompt::Choose,
             help: false,
+            help_scroll: 0,
             scroll: 0,
             page: 10,
             quit_armed: false,
@@ -97,6 +130,12 @@ impl App {
             user_host,
             tick: 0,
             disconnected: false,
+            history: History::none(),
+            origin: Origin::default(),
+            walk: None,
+            search: None,
+            tool_names: Vec::new(),
+            own_calls: Default::default(),
         }
     }
 
@@ -104,6 +143,8 @@ impl App {
     fn context(&self) -> Context {
         if !self.approvals.is_empty() && self.prompt == Prompt::Choose {
             Context::Approval
+        } else if self.search.is_some() {
+            Context::Search
         } else {
             Context::Input
         }
@@ -122,24 +163,42 @@ impl App {
     pub fn on_event(&mut self, e: &Event) {
         self.transcript.apply(&e.kind);
         match &e.kind {
-            EventKind::ApprovalRequested(a) => {
-                if self.approvals.is_empty() {
-                    self.prompt = Prompt::Choose;
-                }
-                self.approvals.push_back((**a).clone());
-                self.scroll = 0;
-            }
+            EventKind::ApprovalRequested(a) => self.queue_approval(a),
             EventKind::TurnCompleted { .. } => {
-                // Whatever was not answered can no longer run.
-                for a in std::mem::take(&mut self.approvals) {
+                // Whatever the turn asked and was not answered can no
+                // longer run; a `/undo` waiting for its answer is not the
+                // turn's and stays.
+                let front = self.approvals.front().map(|a| a.call_id.clone());
+                let (keep, ended): (VecDeque<_>, VecDeque<_>) = std::mem::take(&mut self.approvals)
+                    .into_iter()
+                    .partition(|a| self.own_calls.contains(&a.call_id));
+                for a in ended {
                     self.transcript
                         .decided(&a.call_id, "not answered: the turn ended");
                 }
-                self.prompt = Prompt::Choose;
-                self.answer.take();
+                self.approvals = keep;
+                if self.approvals.front().map(|a| a.call_id.clone()) != front {
+                    self.prompt = Prompt::Choose;
+                    self.answer.take();
+                }
             }
             _ => {}
         }
+    }
+
+    fn open_help(&mut self) {
+        self.help = true;
+        self.help_scroll = 0;
+    }
+
+    /// Put an approval request at the back of the queue (its card is
+    /// already in the transcript).
+    fn queue_approval(&mut self, a: &ApprovalNeeded) {
+        if self.approvals.is_empty() {
+            self.prompt = Prompt::Choose;
+        }
+        self.approvals.push_back(a.clone());
+        self.scroll = 0;
     }
 
     /// Text pasted (bracketed paste): it goes in as typed, newlines kept.
@@ -147,6 +206,9 @@ impl App {
         self.quit_armed = false;
         if self.answering() {
             self.answer.insert(text);
+        } else if let Some(search) = &mut self.search {
+            search.query.push_str(&text.replace(['\n', '\r'], " "));
+            self.search_again();
         } else if self.approvals.is_empty() || self.prompt != Prompt::Choose {
             self.editor.insert(text);
         }
@@ -156,8 +218,18 @@ impl App {
     pub fn on_key(&mut self, k: KeyEvent) -> Vec<Effect> {
         let armed = std::mem::take(&mut self.quit_armed);
         if self.help {
-            // Any key closes help; it does nothing else.
-            self.help = false;
+            // The help context's keys scroll it (a page, or a row with the
+            // arrows); any other key closes it and does nothing else.
+            let step = if matches!(k.code, KeyCode::PageUp | KeyCode::PageDown) {
+                u16::try_from(self.page.max(1)).unwrap_or(u16::MAX)
+            } else {
+                1
+            };
+            match keymap::lookup(Context::Help, &k) {
+                Some(Command::HelpDown) => self.help_scroll = self.help_scroll.saturating_add(step),
+                Some(Command::HelpUp) => self.help_scroll = self.help_scroll.saturating_sub(step),
+                _ => self.help = false,
+            }
             return vec![];
         }
         if let Some(cmd) = keymap::lookup(Context::Global, &k) {
@@ -172,6 +244,7 @@ impl App {
                     vec![]
                 }
             },
+            Context::Search => self.search_key(k),
             _ if self.prompt == Prompt::ConfirmAlways && !self.approvals.is_empty() => {
                 if k.code == KeyCode::Char('y')
                     && k.modifiers.difference(KeyModifiers::SHIFT).is_empty()
@@ -190,6 +263,9 @@ impl App {
     fn global(&mut self, cmd: Command, armed: bool) -> Vec<Effect> {
         match cmd {
             Command::Interrupt => {
+                if self.search.take().is_some() {
+                    return vec![];
+                }
                 if self.transcript.running {
                     self.hint = Some("interrupting…".into());
                     return vec![Effect::Op(Op::Interrupt)];
@@ -229,7 +305,7 @@ impl App {
             }
             Command::Redraw => vec![Effect::Redraw],
             Command::Help => {
-                self.help = true;
+                self.open_help();
                 vec![]
             }
             _ => vec![],
@@ -338,8 +414,15 @@ impl App {
             Some(Command::Delete) => ed.delete(),
             Some(Command::Left) => ed.left(),
             Some(Command::Right) => ed.right(),
+            Some(Command::Up) if !answering && ed.on_first_line() => self.history_older(),
+            Some(Command::Down) if !answering && ed.on_last_line() => self.history_newer(),
             Some(Command::Up) => ed.up(),
             Some(Command::Down) => ed.down(),
+            Some(Command::Complete) if !answering => self.complete(),
+            Some(Command::HistorySearch) if !answering => {
+                self.start_search();
+                return vec![];
+            }
             Some(Command::Home) => ed.home(),
             Some(Command::End) => ed.end(),
             Some(Command::KillLine) => ed.kill_line(),
@@ -348,12 +431,15 @@ impl App {
                     && k.modifiers.difference(KeyModifiers::SHIFT).is_empty()
                 {
                     if c == '?' && !answering && ed.is_empty() {
-                        self.help = true;
+                        self.open_help();
                     } else {
                         ed.insert(c.encode_utf8(&mut [0; 4]));
                     }
                 }
             }
+        }
+        if !answering && self.hint.is_none() {
+            self.hint = crate::slash::suggest(self.editor.text());
         }
         vec![]
     }
@@ -362,20 +448,8 @@ impl App {
         let text = self.editor.text().trim().to_string();
         match text.as_str() {
             "" => return vec![],
-            "exit" | "quit" | "/quit" | "/exit" => return vec![Effect::Quit],
-            "/help" => {
-                self.editor.take();
-                self.help = true;
-                return vec![];
-            }
-            "/clear" => {
-                self.editor.take();
-                let theme = *self.transcript.theme();
-                let totals = self.transcript.totals.clone();
-                self.transcript = Transcript::new(theme);
-                self.transcript.totals = totals;
-                return vec![Effect::Redraw];
-            }
+            "exit" | "quit" => return vec![Effect::Quit],
+            _ if crate::slash::is_command(&text) => return self.command(&text),
             _ => {}
         }
         if self.disconnected {
@@ -390,6 +464,7 @@ impl App {
             self.hint = Some(f.message);
             return vec![];
         }
+        self.remember(&text);
         self.editor.take();
         self.scroll = 0;
         vec![Effect::Op(Op::UserInput { text })]
@@ -469,3 +544,6 @@ impl App {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod input_tests;

@@ -86,6 +86,16 @@ impl Editor {
             .map_or(self.text.len(), |i| self.cursor + i)
     }
 
+    /// Whether the cursor is on the first line.
+    pub fn on_first_line(&self) -> bool {
+        !self.text[..self.cursor].contains('\n')
+    }
+
+    /// Whether the cursor is on the last line.
+    pub fn on_last_line(&self) -> bool {
+        !self.text[self.cursor..].contains('\n')
+    }
+
     /// Start of the line.
     pub fn home(&mut self) {
         self.cursor = self.line_start();

@@ -14,6 +14,10 @@ pub enum Context {
     Approval,
     /// Editing the request.
     Input,
+    /// Searching the history (Ctrl-R).
+    Search,
+    /// While help is open (any other key closes it).
+    Help,
 }
 
 impl Context {
@@ -23,6 +27,8 @@ impl Context {
             Context::Global => "Anywhere",
             Context::Approval => "On an approval card",
             Context::Input => "Editing the request",
+            Context::Search => "Searching the history (type to filter)",
+            Context::Help => "In this help (any other key closes it)",
         }
     }
 }
@@ -80,6 +86,20 @@ pub enum Command {
     End,
     /// Delete to the start of the line.
     KillLine,
+    /// Complete a `/` command, its subcommand or a tool name.
+    Complete,
+    /// Search the history of all sessions.
+    HistorySearch,
+    /// The next older match.
+    SearchOlder,
+    /// Put the match in the input.
+    SearchAccept,
+    /// Leave the search, the input as it was.
+    SearchCancel,
+    /// Scroll help up.
+    HelpUp,
+    /// Scroll help down.
+    HelpDown,
 }
 
 /// A key with its modifiers.
@@ -119,6 +139,7 @@ impl Key {
             KeyCode::Char(' ') => "Space".to_string(),
             KeyCode::Char(c) => c.to_string(),
             KeyCode::Enter => "Enter".into(),
+            KeyCode::Tab => "Tab".into(),
             KeyCode::Esc => "Esc".into(),
             KeyCode::Backspace => "Backspace".into(),
             KeyCode::Delete => "Delete".into(),
@@ -214,11 +235,18 @@ keymap! {
     Input [key(KeyCode::Delete)] Delete "delete_forward" "delete the character under the cursor";
     Input [key(KeyCode::Left), ctrl('b')] Left "move_left" "cursor left";
     Input [key(KeyCode::Right), ctrl('f')] Right "move_right" "cursor right";
-    Input [key(KeyCode::Up)] Up "move_up" "cursor up a line";
-    Input [key(KeyCode::Down)] Down "move_down" "cursor down a line";
+    Input [key(KeyCode::Up)] Up "move_up" "cursor up a line; on the first line, the previous request from the history";
+    Input [key(KeyCode::Down)] Down "move_down" "cursor down a line; on the last line, the next request from the history";
     Input [key(KeyCode::Home), ctrl('a')] Home "line_start" "start of the line";
     Input [key(KeyCode::End), ctrl('e')] End "line_end" "end of the line";
     Input [ctrl('u')] KillLine "kill_line" "delete to the start of the line";
+    Input [key(KeyCode::Tab)] Complete "complete" "complete a / command, its subcommand or a tool name";
+    Input [ctrl('r')] HistorySearch "history_search" "search the requests of all sessions, newest first";
+    Search [ctrl('r')] SearchOlder "search_older" "the next older match";
+    Search [key(KeyCode::Enter)] SearchAccept "search_accept" "put the match in the input";
+    Search [key(KeyCode::Esc)] SearchCancel "search_cancel" "leave the search; the input is as it was";
+    Help [key(KeyCode::PageUp), key(KeyCode::Up)] HelpUp "help_up" "scroll this help up";
+    Help [key(KeyCode::PageDown), key(KeyCode::Down)] HelpDown "help_down" "scroll this help down";
 }
 
 /// The command bound to `ev` in `context`.

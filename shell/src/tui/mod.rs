@@ -32,10 +32,12 @@ use crate::approve::Desk;
 use crate::cli::{ApproveMode, Cli};
 use crate::connection::Connection;
 use crate::exit::{Exit, Failure};
+use crate::history::{self, History, Origin};
 use crate::launch;
 use crate::printer;
+use crate::slash;
 use crate::transcript::{self, ColorDepth, Level, Theme};
-use app::{App, Effect};
+use app::{App, Effect, UndoUpdate};
 
 /// The shortest time between two frames (about 60 per second).
 pub const FRAME: Duration = Duration::from_millis(16);
@@ -99,6 +101,13 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
     let mut app = App::new(theme, user_host());
     let mut guard = terminal::enter()?;
     draw(&mut guard, &mut app)?;
+    // After the first frame, before any key is read (so Up always finds
+    // it): a millisecond of SQLite is not worth a later paint.
+    app.origin = Origin::here(&conn.session_id);
+    app.set_history(History::open(&history::path(&paths.state_dir)));
+    if app.hint.is_some() {
+        draw(&mut guard, &mut app)?;
+    }
 
     // Decisions go to toolsd from a task of their own, so the screen keeps
     // drawing while toolsd answers; the answer comes back as an event.
@@ -117,6 +126,13 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
             }
         }
     });
+
+    // Work for `/` commands runs in tasks of its own; answers come back
+    // here as events, so the screen never waits on a daemon.
+    let (bg_tx, mut bg_rx) = mpsc::unbounded_channel::<Background>();
+    // Off the start's path: the tool names for completion are asked once
+    // the session is attached.
+    let mut tools_asked = false;
 
     let mut input = EventStream::new();
     let mut tick = tokio::time::interval(TICK);
@@ -138,6 +154,13 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
             },
             ev = conn.events.next(), if !app.disconnected => match ev {
                 Some(Ok(e)) => {
+                    if !std::mem::replace(&mut tools_asked, true) {
+                        let (tx, paths) = (bg_tx.clone(), paths.clone());
+                        tokio::spawn(async move {
+                            let names = slash::run::tool_names(&paths).await;
+                            let _ = tx.send(Background::ToolNames(names));
+                        });
+                    }
                     if let aios_proto::EventKind::TurnCompleted { status, .. } = &e.kind {
                         last = match status {
                             aios_proto::TurnStatus::Completed => Exit::Success,
@@ -166,6 +189,21 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
             r = result_rx.recv() => if let Some(r) = r {
                 app.decision_result(r);
             },
+            b = bg_rx.recv() => match b {
+                Some(Background::Answer { label, result }) => app.command_done(&label, result),
+                Some(Background::ToolNames(names)) => app.tool_names = names,
+                Some(Background::Undo(u)) => {
+                    let all = match &u {
+                        UndoUpdate::Approval(a) if cli.approve == ApproveMode::All => Some(a.clone()),
+                        _ => None,
+                    };
+                    app.undo_update(u);
+                    if let Some(a) = all {
+                        effects = app.approve_all(&a);
+                    }
+                }
+                None => {}
+            },
             _ = tick.tick(), if app.transcript.running => app.tick += 1,
             () = sleep_until(redraw_at), if redraw_at.is_some() => {}
             _ = term_sig.recv() => break,
@@ -191,6 +229,22 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
                     confirm,
                 } => {
                     let _ = decide_tx.send((needed, decision, confirm));
+                }
+                Effect::Command { label, request } => {
+                    let (tx, config, paths) = (bg_tx.clone(), config.clone(), paths.clone());
+                    tokio::spawn(async move {
+                        let result = match slash::run::text(&config, &paths, &request).await {
+                            Some(Ok(text)) => Ok(text),
+                            Some(Err(f)) => Err(f.message),
+                            None => Err("not a command for a daemon".to_string()),
+                        };
+                        let _ = tx.send(Background::Answer { label, result });
+                    });
+                }
+                Effect::Undo(id) => {
+                    let (tx, paths, session) =
+                        (bg_tx.clone(), paths.clone(), conn.session_id.clone());
+                    tokio::spawn(undo(tx, paths, session, id));
                 }
                 Effect::Redraw => {
                     let _ = guard.term.clear();
@@ -223,6 +277,56 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
         app.transcript.theme().depth != ColorDepth::None,
     ));
     Ok(last)
+}
+
+/// What the tasks started for `/` commands report to the loop.
+enum Background {
+    /// A command's answer, under the line that asked.
+    Answer {
+        label: String,
+        result: Result<String, String>,
+    },
+    /// The executor's tool names, for completion.
+    ToolNames(Vec<String>),
+    /// News from `/undo`.
+    Undo(UndoUpdate),
+}
+
+/// `/undo ID`: the `audit.undo` call run straight on toolsd in this
+/// session, so its approval is answered on the TUI's cards through the
+/// same desk as a turn's.
+async fn undo(tx: mpsc::UnboundedSender<Background>, paths: Paths, session: String, id: u64) {
+    use aios_proto::{ExecuteEvent, ToolStatus, ToolsClient};
+    let send = |u: UndoUpdate| {
+        let _ = tx.send(Background::Undo(u));
+    };
+    let done = |text: String, ok: bool| UndoUpdate::Done { id, text, ok };
+    let channel = match aios_proto::connect(&paths.socket(Daemon::Toolsd)).await {
+        Ok(c) => c,
+        Err(e) => return send(done(format!("toolsd is not reachable: {e}"), false)),
+    };
+    let req = crate::audit::undo_request(&session, id);
+    let mut stream = match ToolsClient::new(channel).execute(req).await {
+        Ok(s) => s,
+        Err(e) => {
+            return send(done(
+                format!("toolsd refused the undo: {}", e.message),
+                false,
+            ));
+        }
+    };
+    while let Some(ev) = stream.next().await {
+        match ev {
+            Ok(ExecuteEvent::Output(_)) => {}
+            Ok(ExecuteEvent::ApprovalNeeded(a)) => send(UndoUpdate::Approval(a)),
+            Ok(ExecuteEvent::End(end)) => {
+                let text = crate::audit::result_text(&end.result);
+                return send(done(text, end.status == ToolStatus::Ok));
+            }
+            Err(e) => return send(done(format!("lost toolsd mid-undo: {}", e.message), false)),
+        }
+    }
+    send(done("toolsd ended the undo without a result".into(), false));
 }
 
 async fn sleep_until(t: Option<Instant>) {

@@ -9,6 +9,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph, Wrap};
 
 use super::app::{App, Prompt};
+use super::editor::Editor;
 use super::keymap::{self, Context};
 use crate::render::format_duration;
 use crate::transcript::{Role, Theme};
@@ -23,7 +24,15 @@ pub fn draw(f: &mut Frame<'_>, app: &mut App) {
     let width = area.width.max(1);
     // The input, wrapped, and where the cursor is in it.
     let (title, editing) = input_title(app);
-    let ed = if app.answering() {
+    let found;
+    let ed = if let Some(search) = &app.search {
+        let mut e = Editor::default();
+        if let Some(f) = &search.found {
+            e.insert(&f.text);
+        }
+        found = e;
+        &found
+    } else if app.answering() {
         &app.answer
     } else {
         &app.editor
@@ -125,15 +134,25 @@ pub fn draw(f: &mut Frame<'_>, app: &mut App) {
     );
 
     if app.help {
-        draw_help(f, area, &theme);
+        draw_help(f, area, &theme, app);
     }
 }
 
 /// The input box's title, and whether the request (not an answer) is
 /// being edited.
 fn input_title(app: &App) -> (String, bool) {
+    let search = app.search.as_ref().filter(|_| app.approvals.is_empty());
+    if let Some(s) = search {
+        let state = match (&s.found, s.query.is_empty()) {
+            (_, true) => "type to search",
+            (None, false) => "no match",
+            (Some(_), false) => "Ctrl-R older · Enter takes it",
+        };
+        let t = format!(" history search: {}_ · {state} · Esc back ", s.query);
+        return (crate::sanitize::sanitize(&t).into_owned(), true);
+    }
     let Some(a) = app.approvals.front() else {
-        return (" request · Enter sends · ? help ".into(), true);
+        return (" request · Enter sends · / commands · ? help ".into(), true);
     };
     let more = match app.approvals.len() {
         1 => String::new(),
@@ -222,14 +241,23 @@ pub fn status_line(app: &App, theme: &Theme, width: u16) -> Line<'static> {
     ))
 }
 
-fn draw_help(f: &mut Frame<'_>, area: Rect, theme: &Theme) {
-    let mut lines: Vec<Line<'static>> = Vec::new();
+fn draw_help(f: &mut Frame<'_>, area: Rect, theme: &Theme, app: &mut App) {
+    // The commands first: `/help` asks for them, and on a short screen
+    // the keys below are the ones cut.
+    let mut lines: Vec<Line<'static>> = vec![Line::from(Span::styled(
+        "Commands (Tab completes them)",
+        theme.style(Role::Heading),
+    ))];
+    for (usage, doc) in crate::slash::help_rows() {
+        lines.push(Line::from(vec![
+            Span::styled(format!("{usage:<23} "), theme.style(Role::Code)),
+            Span::raw(doc),
+        ]));
+    }
     let mut last: Option<Context> = None;
     for (ctx, keys, _name, doc) in keymap::help_rows() {
         if last != Some(ctx) {
-            if last.is_some() {
-                lines.push(Line::default());
-            }
+            lines.push(Line::default());
             lines.push(Line::from(Span::styled(
                 ctx.title(),
                 theme.style(Role::Heading),
@@ -254,14 +282,21 @@ fn draw_help(f: &mut Frame<'_>, area: Rect, theme: &Theme) {
         } else {
             BorderType::Plain
         })
-        .title(" keys · any key closes ")
+        .title(" help · PgUp/PgDn scroll · any other key closes ")
         .style(Style::default());
-    f.render_widget(
-        Paragraph::new(lines)
-            .block(block)
-            .wrap(Wrap { trim: false }),
-        rect,
-    );
+    // Not past the end: the last page stays full. (Counted by
+    // characters; word wrapping may take a row more, which stays
+    // reachable because help never scrolls past a page of slack.)
+    let inner = usize::from(rect.width.saturating_sub(2)).max(1);
+    let total: usize = lines.iter().map(|l| l.width().max(1).div_ceil(inner)).sum();
+    let total = u16::try_from(total).unwrap_or(u16::MAX);
+    let help = Paragraph::new(lines)
+        .block(block)
+        .wrap(Wrap { trim: false });
+    app.help_scroll = app
+        .help_scroll
+        .min(total.saturating_sub(rect.height.saturating_sub(2)));
+    f.render_widget(help.scroll((app.help_scroll, 0)), rect);
 }
 
 /// `line` cut into rows of `w` columns (by character: the cursor must map

@@ -34,6 +34,17 @@ const TUI_STARTS: usize = 15;
 const FRAMES: usize = 500;
 
 fn main() -> anyhow::Result<()> {
+    // `aios-bench [tools] [cold] [tui] [frame]`: only those (default all),
+    // e.g. `cargo run -p aios-tests --bin aios-bench -- tui` for a quick
+    // look without the release build `cargo xtask bench` makes.
+    let only: Vec<String> = std::env::args().skip(1).collect();
+    for o in &only {
+        anyhow::ensure!(
+            ["tools", "cold", "tui", "frame"].contains(&o.as_str()),
+            "unknown benchmark {o:?}: give any of tools, cold, tui, frame"
+        );
+    }
+    let want = |name: &str| only.is_empty() || only.iter().any(|o| o == name);
     let env = Env::scripted(&serde_json::json!({"turns": [{"text": "ok"}]}));
     let out = env.aios(&["daemons", "start"], b"", Duration::from_secs(60));
     anyhow::ensure!(
@@ -41,73 +52,86 @@ fn main() -> anyhow::Result<()> {
         "cannot start daemons: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let mut rows: Vec<String> = Vec::new();
 
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    // Lazy channels spawn their connection task on the current runtime.
-    let _guard = rt.enter();
-    let run = env.runtime_dir();
-    let backends: Arc<dyn Backends> = Arc::new(aiosd::GrpcBackends::with_sockets(
-        &run.join("toolsd.sock"),
-        &run.join("memoryd.sock"),
-        &run.join("gatewayd.sock"),
-    ));
-    let (mut overhead, mut total) = rt.block_on(tool_overhead(backends))?;
-    overhead.sort_unstable();
-    total.sort_unstable();
-
-    let mut cold = Vec::with_capacity(COLD_STARTS);
-    for _ in 0..COLD_STARTS {
-        cold.push(first_event(&env)?);
+    if want("tools") {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
+        // Lazy channels spawn their connection task on the current runtime.
+        let _guard = rt.enter();
+        let run = env.runtime_dir();
+        let backends: Arc<dyn Backends> = Arc::new(aiosd::GrpcBackends::with_sockets(
+            &run.join("toolsd.sock"),
+            &run.join("memoryd.sock"),
+            &run.join("gatewayd.sock"),
+        ));
+        let (mut overhead, mut total) = rt.block_on(tool_overhead(backends))?;
+        overhead.sort_unstable();
+        total.sort_unstable();
+        rows.push(format!(
+            "| tool call overhead aiosd→toolsd→aiosd (excl. tool) | {TOOL_CALLS} | {} | {} |",
+            fmt(pct(&overhead, 50)),
+            fmt(pct(&overhead, 99))
+        ));
+        rows.push(format!(
+            "| tool call round trip incl. tool (fs.list of an empty dir) | {TOOL_CALLS} | {} | {} |",
+            fmt(pct(&total, 50)),
+            fmt(pct(&total, 99))
+        ));
     }
-    cold.sort_unstable();
 
-    let (mut paint, mut ready) = (Vec::new(), Vec::new());
-    for i in 0..TUI_STARTS {
-        let (p, r) = tui_start(&env, i)?;
-        paint.push(p);
-        ready.push(r);
+    if want("cold") {
+        let mut cold = Vec::with_capacity(COLD_STARTS);
+        for _ in 0..COLD_STARTS {
+            cold.push(first_event(&env)?);
+        }
+        cold.sort_unstable();
+        rows.push(format!(
+            "| `aios -p` spawn → first event (daemons running) | {COLD_STARTS} | {} | {} |",
+            fmt(pct(&cold, 50)),
+            fmt(pct(&cold, 99))
+        ));
     }
-    paint.sort_unstable();
-    ready.sort_unstable();
-    let (mut warm, cold_frame) = frame_render();
-    warm.sort_unstable();
+
+    if want("tui") {
+        let (mut paint, mut ready) = (Vec::new(), Vec::new());
+        for i in 0..TUI_STARTS {
+            let (p, r) = tui_start(&env, i)?;
+            paint.push(p);
+            ready.push(r);
+        }
+        paint.sort_unstable();
+        ready.sort_unstable();
+        rows.push(format!(
+            "| TUI in tmux: spawn → first drawn frame (daemons running) | {TUI_STARTS} | {} | {} |",
+            fmt(pct(&paint, 50)),
+            fmt(pct(&paint, 99))
+        ));
+        rows.push(format!(
+            "| TUI in tmux: spawn → ready (session attached, status bar filled) | {TUI_STARTS} | {} | {} |",
+            fmt(pct(&ready, 50)),
+            fmt(pct(&ready, 99))
+        ));
+    }
+
+    if want("frame") {
+        let (mut warm, cold_frame) = frame_render();
+        warm.sort_unstable();
+        rows.push(format!(
+            "| TUI frame render, 10,000-entry transcript, 200×50 (first frame: {}) | {FRAMES} | {} | {} |",
+            fmt(cold_frame),
+            fmt(pct(&warm, 50)),
+            fmt(pct(&warm, 99))
+        ));
+    }
 
     println!("| benchmark | n | p50 | p99 |");
     println!("|---|---|---|---|");
-    println!(
-        "| tool call overhead aiosd→toolsd→aiosd (excl. tool) | {TOOL_CALLS} | {} | {} |",
-        fmt(pct(&overhead, 50)),
-        fmt(pct(&overhead, 99))
-    );
-    println!(
-        "| tool call round trip incl. tool (fs.list of an empty dir) | {TOOL_CALLS} | {} | {} |",
-        fmt(pct(&total, 50)),
-        fmt(pct(&total, 99))
-    );
-    println!(
-        "| `aios -p` spawn → first event (daemons running) | {COLD_STARTS} | {} | {} |",
-        fmt(pct(&cold, 50)),
-        fmt(pct(&cold, 99))
-    );
-    println!(
-        "| TUI in tmux: spawn → first drawn frame (daemons running) | {TUI_STARTS} | {} | {} |",
-        fmt(pct(&paint, 50)),
-        fmt(pct(&paint, 99))
-    );
-    println!(
-        "| TUI in tmux: spawn → ready (session attached, status bar filled) | {TUI_STARTS} | {} | {} |",
-        fmt(pct(&ready, 50)),
-        fmt(pct(&ready, 99))
-    );
-    println!(
-        "| TUI frame render, 10,000-entry transcript, 200×50 (first frame: {}) | {FRAMES} | {} | {} |",
-        fmt(cold_frame),
-        fmt(pct(&warm, 50)),
-        fmt(pct(&warm, 99))
-    );
+    for r in rows {
+        println!("{r}");
+    }
     Ok(())
 }
 

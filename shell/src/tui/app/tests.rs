@@ -290,3 +290,32 @@ fn page_up_scrolls_and_is_clamped_at_the_top() {
     a.on_key(ctrl('g'));
     assert_eq!(a.scroll, 0);
 }
+
+#[test]
+fn screens_of_a_command_answer_a_suggestion_and_a_history_search() {
+    let mut a = App::new(Theme::plain(), "ada@box".into());
+    a.history = crate::history::History::in_memory();
+    for t in ["list the files", "/audit 5", "show disk usage"] {
+        a.history.add(t, &a.origin);
+    }
+    a.on_event(&ev(EventKind::SessionStarted {
+        provider: "scripted".into(),
+        model: "script".into(),
+        resumed: false,
+    }));
+    a.command_done(
+        "/grants",
+        Ok("{\"id\":\"g1\",\"rule\":\"allow fs.write on path:/tmp/**\"}\n".into()),
+    );
+    a.command_done("/why 9", Err("no ledger entry 9 that you may read".into()));
+    for c in "/wh".chars() {
+        a.on_key(key(c));
+    }
+    insta::assert_snapshot!("screen_command_60x14", screen(&mut a, 60, 14));
+    a.editor.take();
+    a.on_key(ctrl('r'));
+    for c in "list".chars() {
+        a.on_key(key(c));
+    }
+    insta::assert_snapshot!("screen_history_search_60x14", screen(&mut a, 60, 14));
+}
