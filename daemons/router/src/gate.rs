@@ -274,15 +274,12 @@ pub fn classify(request: &str) -> Intent {
 /// question ("hello, who are you?", "hi there, how are you doing today").
 fn social(words: &[&str]) -> bool {
     let mut rest = words;
-    loop {
-        let Some(n) = GREETINGS
-            .iter()
-            .map(|g| g.split(' ').collect::<Vec<_>>())
-            .find(|g| rest.starts_with(g))
-            .map(|g| g.len())
-        else {
-            break;
-        };
+    while let Some(n) = GREETINGS
+        .iter()
+        .map(|g| g.split(' ').collect::<Vec<_>>())
+        .find(|g| rest.starts_with(g))
+        .map(|g| g.len())
+    {
         rest = &rest[n..];
     }
     // Trailing address or greeting: "how are you, aios", "thanks, bye".

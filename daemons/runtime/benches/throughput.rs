@@ -173,8 +173,9 @@ fn main() {
         "threads {threads}  runs {runs}  load {:.0} ms",
         load.as_secs_f64() * 1e3
     );
-    println!("pp{pp}   {:8.1} tok/s (median)", median(pps));
-    println!("tg{tg}   {:8.1} tok/s (median)", median(tgs));
+    let (pp_median, tg_median) = (median(pps), median(tgs));
+    println!("pp{pp}   {pp_median:8.1} tok/s (median)");
+    println!("tg{tg}   {tg_median:8.1} tok/s (median)");
     println!(
         "tg+gbnf {:8.1} tok/s (median, tool-call grammar)",
         median(gtgs)
@@ -185,7 +186,7 @@ fn main() {
     );
     drop(rt);
     if std::env::var("AIOS_BENCH_PEER").as_deref() != Ok("0") {
-        peer(&model, threads, pp, tg, runs, median(pps), median(tgs));
+        peer(&model, threads, pp, tg, runs, pp_median, tg_median);
     }
 }
 
