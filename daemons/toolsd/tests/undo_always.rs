@@ -320,6 +320,28 @@ async fn an_undo_is_decided_approved_and_recorded_as_the_call_it_stands_for() {
     }
     assert!(records.iter().all(|r| r.entry.tool != "audit.undo"));
 
+    // Undoing the same entry again is refused before anything is asked:
+    // it would throw away whatever changed since the first undo.
+    let undo_outcome = undo
+        .iter()
+        .find(|r| r.entry.status == Some(ToolStatus::Ok))
+        .expect("the undo's outcome");
+    let mut s = h
+        .client
+        .execute(request("audit.undo", "c3", json!({ "id": outcome.id })))
+        .await
+        .unwrap();
+    let end = end_of(&mut s).await;
+    assert_eq!(end.status, ToolStatus::Error, "{end:?}");
+    let says = end.result.as_str().unwrap();
+    assert!(
+        says.contains(&format!(
+            "ledger entry {} was already undone by entry {}",
+            outcome.id, undo_outcome.id
+        )),
+        "{says}"
+    );
+
     // An entry without an undo record (the undo's own), or none at all: a
     // clear error.
     let plain = undo[0].id;
