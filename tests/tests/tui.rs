@@ -262,6 +262,42 @@ fn an_approval_card_answered_with_y_runs_the_change() {
 }
 
 #[test]
+fn always_shows_the_rule_toolsd_would_save_before_anything_is_saved() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: changing files through toolsd needs the daemons to run as root");
+        return;
+    }
+    let data = tempfile::Builder::new()
+        .prefix("aios-tui")
+        .tempdir_in("/var/tmp")
+        .unwrap();
+    let target = data.path().join("always.txt");
+    let env = Env::scripted(&json!({"turns": [
+        {"text": "Writing it.",
+         "tool_calls": [{"name": "fs.write", "args": {"path": target, "content": "hi\n"}}]},
+        {"text": "Done."}
+    ]}));
+    let tmux = Tmux::start(&env, 110, 40, "xterm-256color", &[], &[]);
+    tmux.wait_for(&["request"]);
+    tmux.literal("write it");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for(&["? approve fs.write", "[y] once"]);
+    tmux.keys(&["a"]);
+    // The rule comes from toolsd, which would write it. (Saving it is
+    // toolsd's test: here the daemons run as root, whose real policy file
+    // in /root is not the test's to change.)
+    let s = tmux.wait_for(&["[[rule]]", "save the rule?"]);
+    assert!(s.contains(&format!("{}", target.display())), "{s}");
+    assert!(!target.exists(), "nothing runs before the confirmation");
+    // Any other key goes back to the choice; then once.
+    tmux.keys(&["x"]);
+    tmux.wait_for(&["no rule written"]);
+    tmux.keys(&["y"]);
+    tmux.wait_for(&["→ approved once", "Done."]);
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "hi\n");
+}
+
+#[test]
 fn ctrl_c_interrupts_streaming_and_twice_on_an_idle_prompt_exits() {
     let chunks: Vec<String> = (0..300).map(|i| format!("part {i}\n")).collect();
     let env = Env::scripted(&json!({"turns": [{"chunks": chunks, "delay_ms": 50}]}));

@@ -15,6 +15,7 @@ use serde_json::Value;
 
 use super::editor::Editor;
 use super::keymap::{self, Command, Context};
+use crate::approve::GrantShown;
 use crate::history::{History, Origin};
 use crate::input;
 use crate::slash::Request;
@@ -46,6 +47,8 @@ pub enum Effect {
     },
     /// Run `audit.undo` for a ledger entry on toolsd, in this session.
     Undo(u64),
+    /// Ask toolsd which rule an "always" answer to this call would save.
+    GrantPreview(Box<ApprovalNeeded>),
     /// Redraw everything.
     Redraw,
     /// Leave the TUI.
@@ -57,8 +60,16 @@ pub enum Effect {
 pub enum Prompt {
     /// One of y/s/a/n/e.
     Choose,
-    /// `a` was pressed: `y` writes the rule, anything else goes back.
-    ConfirmAlways,
+    /// `a` was pressed: toolsd is asked which rule "always" would save;
+    /// any key goes back.
+    GrantPending,
+    /// The rule is on screen: `y` saves it and runs the call (or, when a
+    /// configured rule would still ask, `saves` is false and `y` runs it
+    /// once); anything else goes back.
+    ConfirmAlways {
+        /// Whether saving the rule would stop the question.
+        saves: bool,
+    },
     /// A note for the model (Enter rejects).
     Note,
     /// New arguments (Enter approves the edited call).
@@ -245,11 +256,23 @@ impl App {
                 }
             },
             Context::Search => self.search_key(k),
-            _ if self.prompt == Prompt::ConfirmAlways && !self.approvals.is_empty() => {
+            _ if self.prompt == Prompt::GrantPending && !self.approvals.is_empty() => {
+                self.prompt = Prompt::Choose;
+                self.hint = Some("no rule written".into());
+                vec![]
+            }
+            _ if matches!(self.prompt, Prompt::ConfirmAlways { .. })
+                && !self.approvals.is_empty() =>
+            {
+                let saves = self.prompt == Prompt::ConfirmAlways { saves: true };
                 if k.code == KeyCode::Char('y')
                     && k.modifiers.difference(KeyModifiers::SHIFT).is_empty()
                 {
-                    self.finish(Decision::Always)
+                    self.finish(if saves {
+                        Decision::Always
+                    } else {
+                        Decision::Approve
+                    })
                 } else {
                     self.prompt = Prompt::Choose;
                     self.hint = Some("no rule written".into());
@@ -321,17 +344,11 @@ impl App {
             Command::ApproveOnce => self.finish(Decision::Approve),
             Command::ApproveSession => self.finish(Decision::Session),
             Command::ApproveAlways => {
-                let on = if a.resources.is_empty() {
-                    "anything".to_string()
-                } else {
-                    a.resources.join(", ")
-                };
-                self.hint = Some(format!(
-                    "this saves a rule to your policy file allowing {} on {on} without asking — y to save, any other key to go back",
-                    a.tool
-                ));
-                self.prompt = Prompt::ConfirmAlways;
-                vec![]
+                // Nothing is saved unseen: toolsd, which would write the
+                // rule, says exactly which rule first.
+                self.hint = Some("asking toolsd which rule \"always\" would save…".into());
+                self.prompt = Prompt::GrantPending;
+                vec![Effect::GrantPreview(Box::new(a.clone()))]
             }
             Command::Reject => {
                 self.prompt = Prompt::Note;
@@ -349,6 +366,36 @@ impl App {
     }
 
     /// A decision is made; a destructive call first needs its name typed.
+    /// toolsd's answer to [`Effect::GrantPreview`] for `call_id`: the rule
+    /// goes into the transcript and `y` confirms it. Stale answers (the
+    /// user went back, or the approval is gone) are dropped.
+    pub fn grant_shown(&mut self, call_id: &str, shown: Result<GrantShown, String>) {
+        let current = self.approvals.front().is_some_and(|a| a.call_id == call_id);
+        if !current || self.prompt != Prompt::GrantPending {
+            return;
+        }
+        match shown {
+            Ok(shown) => {
+                self.transcript.note(Level::Info, shown.text().trim_end());
+                self.prompt = Prompt::ConfirmAlways {
+                    saves: shown.takes_effect,
+                };
+                self.hint = Some(if shown.takes_effect {
+                    "y saves this rule and runs the call · any other key goes back".into()
+                } else {
+                    "no rule would help: y runs the call once · any other key goes back".into()
+                });
+            }
+            Err(e) => {
+                self.prompt = Prompt::Choose;
+                self.hint = Some(format!(
+                    "cannot show the rule \"always\" would save ({e}); nothing is saved unseen: answer y, s, n or e"
+                ));
+            }
+        }
+        self.scroll = 0;
+    }
+
     fn finish(&mut self, decision: Decision) -> Vec<Effect> {
         let needs_name = self
             .approvals
@@ -505,7 +552,7 @@ impl App {
                     vec![]
                 }
             }
-            Prompt::Choose | Prompt::ConfirmAlways => vec![],
+            Prompt::Choose | Prompt::GrantPending | Prompt::ConfirmAlways { .. } => vec![],
         }
     }
 

@@ -192,6 +192,7 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
             b = bg_rx.recv() => match b {
                 Some(Background::Answer { label, result }) => app.command_done(&label, result),
                 Some(Background::ToolNames(names)) => app.tool_names = names,
+                Some(Background::Grant { call_id, shown }) => app.grant_shown(&call_id, shown),
                 Some(Background::Undo(u)) => {
                     let all = match &u {
                         UndoUpdate::Approval(a) if cli.approve == ApproveMode::All => Some(a.clone()),
@@ -246,6 +247,21 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
                         (bg_tx.clone(), paths.clone(), conn.session_id.clone());
                     tokio::spawn(undo(tx, paths, session, id));
                 }
+                Effect::GrantPreview(a) => {
+                    let tx = bg_tx.clone();
+                    let mut desk = Desk::new(
+                        ApproveMode::Ask,
+                        paths.socket(Daemon::Toolsd),
+                        conn.session_id.clone(),
+                    );
+                    tokio::spawn(async move {
+                        let shown = desk.grant_preview(&a).await;
+                        let _ = tx.send(Background::Grant {
+                            call_id: a.call_id.clone(),
+                            shown,
+                        });
+                    });
+                }
                 Effect::Redraw => {
                     let _ = guard.term.clear();
                 }
@@ -290,6 +306,11 @@ enum Background {
     ToolNames(Vec<String>),
     /// News from `/undo`.
     Undo(UndoUpdate),
+    /// The rule an "always" answer would save, for the approval `call_id`.
+    Grant {
+        call_id: String,
+        shown: Result<crate::approve::GrantShown, String>,
+    },
 }
 
 /// `/undo ID`: the `audit.undo` call run straight on toolsd in this

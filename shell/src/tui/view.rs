@@ -163,7 +163,11 @@ fn input_title(app: &App) -> (String, bool) {
             " approve {}? y once · s session · a always · n no · e edit{more} ",
             a.tool
         ),
-        Prompt::ConfirmAlways => " save the rule? y yes · any key back ".into(),
+        Prompt::GrantPending => " asking toolsd for the rule · any key back ".into(),
+        Prompt::ConfirmAlways { saves: true } => " save the rule? y yes · any key back ".into(),
+        Prompt::ConfirmAlways { saves: false } => {
+            " run it once instead? y yes · any key back ".into()
+        }
         Prompt::Note => " note for the model (optional) · Enter rejects · Esc back ".into(),
         Prompt::Edit => " arguments (JSON) · Enter approves the edit · Esc back ".into(),
         Prompt::Confirm(_) => format!(

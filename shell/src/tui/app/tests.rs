@@ -9,6 +9,7 @@ use ratatui::backend::TestBackend;
 use serde_json::json;
 
 use super::*;
+use crate::approve::GrantShown;
 use crate::transcript::{ColorDepth, Glyphs};
 
 fn key(c: char) -> KeyEvent {
@@ -142,15 +143,24 @@ fn n_takes_a_note_and_always_asks_first() {
     assert!(
         matches!(&fx[..], [Effect::Decide { decision: Decision::Reject { note: Some(n) }, .. }] if n == "not today")
     );
-    // The queue moves on to the second request.
-    assert!(a.on_key(key('a')).is_empty());
-    assert!(
-        a.hint
-            .as_deref()
-            .is_some_and(|h| h.contains("saves a rule"))
-    );
+    // The queue moves on to the second request. `a` first asks toolsd
+    // which rule it would save; nothing is decided yet.
+    let fx = a.on_key(key('a'));
+    assert!(matches!(&fx[..], [Effect::GrantPreview(n)] if n.call_id == "c2"));
     assert!(a.on_key(key('x')).is_empty(), "any other key goes back");
+    assert_eq!(a.prompt, Prompt::Choose);
+    // A late answer for the abandoned preview changes nothing.
+    a.grant_shown("c2", Ok(rule(true)));
+    assert_eq!(a.prompt, Prompt::Choose);
+
     a.on_key(key('a'));
+    a.grant_shown("c2", Ok(rule(true)));
+    let text = crate::transcript::ansi::to_text(&a.transcript.all_rows(100), false);
+    assert!(
+        text.contains("tool = \"fs.write\""),
+        "the rule is shown: {text}"
+    );
+    assert!(text.contains("/home/u/.config/aios/policy.toml"), "{text}");
     let fx = a.on_key(key('y'));
     assert!(matches!(
         &fx[..],
@@ -159,6 +169,50 @@ fn n_takes_a_note_and_always_asks_first() {
             ..
         }]
     ));
+}
+
+fn rule(takes_effect: bool) -> GrantShown {
+    GrantShown {
+        rule: "[[rule]]\ntool = \"fs.write\"\nverdict = \"allow\"\n".into(),
+        file: "/home/u/.config/aios/policy.toml".into(),
+        takes_effect,
+        blocked_by: (!takes_effect).then(|| "rule etc-asks asks for /etc".into()),
+    }
+}
+
+#[test]
+fn always_that_would_not_stop_the_question_offers_once_and_errors_save_nothing() {
+    let mut a = app();
+    started(&mut a);
+    a.on_event(&ev(approval("c1", None)));
+    a.on_key(key('a'));
+    a.grant_shown("c1", Ok(rule(false)));
+    assert_eq!(a.prompt, Prompt::ConfirmAlways { saves: false });
+    let text = crate::transcript::ansi::to_text(&a.transcript.all_rows(100), false);
+    assert!(text.contains("would not stop the question"), "{text}");
+    let fx = a.on_key(key('y'));
+    assert!(
+        matches!(
+            &fx[..],
+            [Effect::Decide {
+                decision: Decision::Approve,
+                ..
+            }]
+        ),
+        "{fx:?}"
+    );
+
+    a.on_event(&ev(approval("c2", None)));
+    a.on_key(key('a'));
+    a.grant_shown("c2", Err("toolsd is gone".into()));
+    assert_eq!(a.prompt, Prompt::Choose);
+    assert!(
+        a.hint
+            .as_deref()
+            .is_some_and(|h| h.contains("nothing is saved unseen")),
+        "{:?}",
+        a.hint
+    );
 }
 
 #[test]
