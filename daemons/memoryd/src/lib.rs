@@ -20,7 +20,19 @@
 //! the database and the remedy): not found → `NotFound`, disk full →
 //! `ResourceExhausted`, bad values → `InvalidArgument`, locks and read-only
 //! files → `Unavailable`, anything else → `Internal`.
+//!
+//! [`SearchService`] serves long-term search (the `Search` gRPC service, on the same socket):
+//! collections in the same SQLite file, tantivy and vector indexes derived from it by an
+//! indexer thread (`search`), and its own rights (`search_service`: daemons write the system
+//! collections, users read `docs` and their own memories in `history`). Every message and
+//! tool call written through this service is also remembered in `history` by the store,
+//! in the same transaction.
 #![deny(missing_docs)]
+
+pub mod search;
+mod search_service;
+
+pub use search_service::{PUBLIC_COLLECTION, SYSTEM_COLLECTIONS, SearchService};
 
 use std::sync::Arc;
 
@@ -151,3 +163,6 @@ impl MemoryApi for MemoryService {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod search_tests;
