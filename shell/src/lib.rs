@@ -37,6 +37,7 @@ pub mod exit;
 pub mod input;
 pub mod launch;
 pub mod line;
+pub mod memory;
 pub mod model;
 pub mod oneshot;
 pub mod policy;
@@ -92,6 +93,7 @@ fn run(cli: Cli) -> Result<Exit, Failure> {
             Some(Command::Undo { id }) => audit::undo(&cli, id).await,
             Some(Command::Policy { action }) => policy::run(&cli, action).await,
             Some(Command::Model { action }) => model::run(&cli, action),
+            Some(Command::Memory { action }) => memory::run(&cli, action).await,
             None => oneshot::run(&cli).await,
         }
     })

@@ -49,8 +49,9 @@ fn main() -> ExitCode {
                 .context("opening the search indexes panicked")?
                 .context("cannot open the search indexes")?;
         let search = SearchService::start(Arc::new(host)).context("cannot start the indexer")?;
+        let memory = MemoryService::shared(store).with_indexer(search.waker());
         Ok(Services::new("memoryd")
-            .memory(Arc::new(MemoryService::shared(store)))
+            .memory(Arc::new(memory))
             .search(Arc::new(search)))
     })
 }

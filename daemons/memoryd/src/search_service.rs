@@ -116,11 +116,29 @@ fn doc_of(d: DocRecord) -> SearchDocument {
     }
 }
 
+/// Wakes the indexer thread. Writes that queue documents outside the search API (the
+/// memory service's messages and tool calls) hold one, so their documents are indexed
+/// at once rather than at the indexer's next idle check.
+#[derive(Debug, Clone)]
+pub struct IndexerWaker(SyncSender<()>);
+
+impl IndexerWaker {
+    /// Asks the indexer to apply the queue; never blocks.
+    pub fn wake(&self) {
+        // Full: a wake-up is already pending, which is all we need.
+        if let Err(TrySendError::Disconnected(())) = self.0.try_send(()) {
+            tracing::error!(
+                "the indexer thread has stopped; documents will be indexed at the next start"
+            );
+        }
+    }
+}
+
 /// The search API over a [`SearchHost`]; wakes the indexer after every write.
 #[derive(Debug, Clone)]
 pub struct SearchService {
     host: Arc<SearchHost>,
-    wake: SyncSender<()>,
+    wake: IndexerWaker,
 }
 
 impl SearchService {
@@ -131,16 +149,19 @@ impl SearchService {
         std::thread::Builder::new()
             .name("indexer".into())
             .spawn(move || indexer(&h, &rx))?;
-        Ok(Self { host, wake })
+        Ok(Self {
+            host,
+            wake: IndexerWaker(wake),
+        })
+    }
+
+    /// A handle that wakes this service's indexer.
+    pub fn waker(&self) -> IndexerWaker {
+        self.wake.clone()
     }
 
     fn poke(&self) {
-        // Full: a wake-up is already pending, which is all we need.
-        if let Err(TrySendError::Disconnected(())) = self.wake.try_send(()) {
-            tracing::error!(
-                "the indexer thread has stopped; documents will be indexed at the next start"
-            );
-        }
+        self.wake.wake();
     }
 
     async fn blocking<T, F>(&self, f: F) -> Result<T, ApiError>

@@ -47,9 +47,10 @@ fn fixture(embedder: Option<Arc<dyn Embedder>>) -> Fixture {
     let host = Arc::new(
         SearchHost::open(Arc::clone(&store), &dir.path().join("search"), embedder).unwrap(),
     );
+    let search = SearchService::start(Arc::clone(&host)).unwrap();
     Fixture {
-        memory: MemoryService::shared(store),
-        search: SearchService::start(Arc::clone(&host)).unwrap(),
+        memory: MemoryService::shared(store).with_indexer(search.waker()),
+        search,
         host,
         _dir: dir,
     }
