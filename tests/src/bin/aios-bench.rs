@@ -16,6 +16,9 @@
 //! 4. Frame render time of the TUI with a 10,000-entry transcript at
 //!    200×50 on ratatui's `TestBackend`: the layout and drawing cost of one
 //!    frame, without the terminal's I/O.
+//! 5. Long-term memory (issue #11): memoryd's `Search` service with 10,000
+//!    documents, ingest rate and query p50/p99 (`bench/memory.rs`).
+//!    `cargo xtask bench memory` runs only these rows.
 
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
@@ -27,6 +30,9 @@ use aios_tests::{Env, bin};
 use aiosd::Backends;
 use futures::StreamExt;
 
+#[path = "../bench/memory.rs"]
+mod memory;
+
 const TOOL_CALLS: usize = 2000;
 const WARMUP: usize = 200;
 const COLD_STARTS: usize = 30;
@@ -34,6 +40,7 @@ const TUI_STARTS: usize = 15;
 const FRAMES: usize = 500;
 
 fn main() -> anyhow::Result<()> {
+    let only_memory = std::env::args().skip(1).any(|a| a == "memory");
     let env = Env::scripted(&serde_json::json!({"turns": [{"text": "ok"}]}));
     let out = env.aios(&["daemons", "start"], b"", Duration::from_secs(60));
     anyhow::ensure!(
@@ -46,6 +53,17 @@ fn main() -> anyhow::Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
+    let memory_rows = rt.block_on(memory::run(
+        &env.runtime_dir().join("memoryd.sock"),
+        pct,
+        fmt,
+    ))?;
+    if only_memory {
+        println!("| benchmark | n | p50 | p99 |");
+        println!("|---|---|---|---|");
+        print_rows(&memory_rows);
+        return Ok(());
+    }
     // Lazy channels spawn their connection task on the current runtime.
     let _guard = rt.enter();
     let run = env.runtime_dir();
@@ -108,7 +126,14 @@ fn main() -> anyhow::Result<()> {
         fmt(pct(&warm, 50)),
         fmt(pct(&warm, 99))
     );
+    print_rows(&memory_rows);
     Ok(())
+}
+
+fn print_rows(rows: &[memory::Row]) {
+    for r in rows {
+        println!("| {} | {} | {} | {} |", r.name, r.n, r.p50, r.p99);
+    }
 }
 
 /// One TUI start in a fresh tmux server: (first frame, ready).
