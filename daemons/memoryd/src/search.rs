@@ -476,12 +476,12 @@ impl SearchHost {
     pub fn query(&self, q: &Query) -> Result<Vec<SearchHit>, SearchError> {
         let c = self.store.get_collection(&q.collection)?;
         let mut vector = q.vector.clone();
-        if vector.is_none() {
-            if let (Some(text), Some(e)) = (&q.text, &self.embedder) {
-                if e.model() == c.model && !text.trim().is_empty() {
-                    vector = e.embed(std::slice::from_ref(text))?.pop();
-                }
-            }
+        if vector.is_none()
+            && let (Some(text), Some(e)) = (&q.text, &self.embedder)
+            && e.model() == c.model
+            && !text.trim().is_empty()
+        {
+            vector = e.embed(std::slice::from_ref(text))?.pop();
         }
         let filter = Filter {
             kind: q.kind.clone(),

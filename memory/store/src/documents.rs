@@ -396,16 +396,16 @@ impl Store {
                     d.key
                 )));
             }
-            if let Some(v) = &d.embedding {
-                if v.len() != info.dimension as usize {
-                    return Err(invalid(format!(
-                        "id {:?}: embedding has {} dimensions, collection {collection:?} ({}) has {}",
-                        d.key,
-                        v.len(),
-                        info.model,
-                        info.dimension
-                    )));
-                }
+            if let Some(v) = &d.embedding
+                && v.len() != info.dimension as usize
+            {
+                return Err(invalid(format!(
+                    "id {:?}: embedding has {} dimensions, collection {collection:?} ({}) has {}",
+                    d.key,
+                    v.len(),
+                    info.model,
+                    info.dimension
+                )));
             }
             let meta: serde_json::Value = serde_json::from_str(&d.metadata_json)
                 .map_err(|e| invalid(format!("id {:?}: metadata is not JSON: {e}", d.key)))?;
