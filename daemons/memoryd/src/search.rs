@@ -464,6 +464,20 @@ impl SearchHost {
         Ok((index.len(), index.vector_count() as u64))
     }
 
+    /// Builds the vector graph of every collection large enough to need one and not built
+    /// yet (after a start, a reindex, or enough deletes to drop it). Slow (seconds from 10k
+    /// vectors on), so only the indexer thread calls it; queries meanwhile scan exactly.
+    pub fn prepare_graphs(&self) -> Result<(), SearchError> {
+        let _serial = lock(&self.apply);
+        for c in self.store.collection_models()? {
+            let index = self.index(&c)?;
+            // A read lock: queries go on (exactly) while the graph is built.
+            let index = index.read().unwrap_or_else(|p| p.into_inner());
+            index.prepare_vectors();
+        }
+        Ok(())
+    }
+
     /// Documents in `collection`'s index (for status and tests).
     pub fn indexed_count(&self, collection: &str) -> Result<u64, SearchError> {
         let c = self.store.get_collection(collection)?;

@@ -181,7 +181,12 @@ fn indexer(host: &SearchHost, wake: &Receiver<()>) {
     loop {
         match host.apply_pending(APPLY_BATCH) {
             Ok(n) if n > 0 => continue,
-            Ok(_) => {}
+            // Caught up: build any vector graph that is due, off the request path.
+            Ok(_) => {
+                if let Err(e) = host.prepare_graphs() {
+                    tracing::error!("building a vector graph failed, will retry: {e}");
+                }
+            }
             Err(e) => tracing::error!("indexing failed, will retry: {e}"),
         }
         match wake.recv_timeout(IDLE_RECHECK) {

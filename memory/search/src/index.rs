@@ -296,9 +296,10 @@ impl SearchIndex {
         self.vectors.len()
     }
 
-    /// Builds the HNSW graph now when there are at least [`crate::ANN_THRESHOLD`] vectors,
-    /// instead of in the first query that needs it (seconds at 100k vectors). Returns whether
-    /// vector queries go through the graph.
+    /// Builds the HNSW graph when there are at least [`crate::ANN_THRESHOLD`] vectors and it
+    /// is not built yet (seconds at 10k+ vectors: call it off the request path; memoryd's
+    /// indexer does). Queries never build it: until it exists they scan exactly. Returns
+    /// whether vector queries now go through the graph.
     pub fn prepare_vectors(&self) -> bool {
         self.vectors.prepare()
     }

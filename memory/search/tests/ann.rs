@@ -142,6 +142,7 @@ fn reopening_rebuilds_the_graph_from_the_log() {
     let (idx, vs) = big_index(&tmp, n);
     drop(idx);
     let idx = SearchIndex::open(&tmp.path().join("idx")).unwrap();
+    assert!(idx.prepare_vectors(), "the graph is rebuilt from the log");
     let hits = idx
         .search(&vector_query(&vs[9_999], 5, Filter::default()))
         .unwrap();
