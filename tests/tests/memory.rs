@@ -4,9 +4,12 @@
 //! is present in this environment, so memoryd serves BM25 and says so.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::process::Command;
 use std::time::Duration;
 
-use aios_tests::{Env, first, json_lines, wait_until};
+use aios_tests::{Env, bin, first, json_lines, wait_until};
 use serde_json::{Value, json};
 
 const LIMIT: Duration = Duration::from_secs(60);
@@ -125,4 +128,50 @@ fn a_conversation_turn_is_remembered_and_found_by_aios_memory_search() {
     let out = env.aios(&["memory", "search", "x", "--since", "soon"], b"", LIMIT);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--since"));
+}
+
+const NOBODY: u32 = 65534;
+
+#[test]
+fn another_user_finds_none_of_these_memories_and_cannot_write_them() {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "this test must run as root to act as another uid (CI does)"
+    );
+    let env = Env::scripted(&json!({"turns": [{"text": "the vault code is 4711"}]}));
+    env.run_json_ok("remember my vault code");
+    // The owner (root, a daemon-level caller here) finds the turn once it is indexed.
+    wait_until(
+        "the turn to be indexed",
+        LIMIT,
+        || status(&env).to_string(),
+        || (!search(&env, &["vault"]).is_empty()).then_some(()),
+    );
+    // Let uid 65534 reach memoryd's socket, as a member of the socket group would.
+    for d in [env.dir.path().to_path_buf(), env.runtime_dir()] {
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let sock = env.runtime_dir().join("memoryd.sock");
+    nix::unistd::chown(&sock, None, Some(nix::unistd::Gid::from_raw(NOBODY))).unwrap();
+    let probe = env.dir.path().join("rpc-probe");
+    std::fs::copy(bin("rpc-probe"), &probe).unwrap();
+    std::fs::set_permissions(&probe, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let as_nobody = |args: &[&str]| -> Value {
+        let out = Command::new(&probe)
+            .arg(&sock)
+            .args(args)
+            .uid(NOBODY)
+            .gid(NOBODY)
+            .env_clear()
+            .output()
+            .unwrap();
+        serde_json::from_slice(out.stdout.trim_ascii()).unwrap()
+    };
+    // Another user's turns are filtered out before ranking: not one hit.
+    let r = as_nobody(&["search-history", "vault"]);
+    assert_eq!(r["outcome"], "ok", "{r}");
+    assert_eq!(r["detail"], "0 hits", "{r}");
+    // The history collection is written by daemons only.
+    let r = as_nobody(&["search-write-history"]);
+    assert_eq!(r["outcome"], "denied", "{r}");
 }
