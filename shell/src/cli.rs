@@ -127,6 +127,12 @@ pub enum Command {
         #[command(subcommand)]
         action: ModelAction,
     },
+    /// Long-term memory: search it, see what is indexed, rebuild the indexes.
+    Memory {
+        /// What to do.
+        #[command(subcommand)]
+        action: crate::memory::MemoryAction,
+    },
 }
 
 /// `aios tools` actions.

@@ -40,6 +40,7 @@ pub mod history;
 pub mod input;
 pub mod launch;
 pub mod line;
+pub mod memory;
 pub mod model;
 pub mod oneshot;
 pub mod policy;
@@ -96,6 +97,7 @@ fn run(cli: Cli) -> Result<Exit, Failure> {
             Some(Command::Undo { id }) => audit::undo(&cli, id).await,
             Some(Command::Policy { action }) => policy::run(&cli, action).await,
             Some(Command::Model { action }) => model::run(&cli, action),
+            Some(Command::Memory { action }) => memory::run(&cli, action).await,
             None => oneshot::run(&cli).await,
         }
     })

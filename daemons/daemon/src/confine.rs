@@ -140,7 +140,8 @@ fn resolver_dir(link: &Path) -> Option<PathBuf> {
 
 /// What `daemon` may touch: its own log directory and socket directory,
 /// system files, `/dev/null` and `/dev/urandom`, and
-/// - memoryd: its state directory (the session store);
+/// - memoryd: its state directory (the session store and search indexes) and,
+///   read-only, the model directories (the embedding model);
 /// - runtimed: the model directory and the configured model file;
 /// - gatewayd: the API key file, the scripted provider's script, the
 ///   resolver's directory, and TCP connections;
@@ -163,6 +164,8 @@ pub fn allow_list(daemon: Daemon, config: &Config, paths: &Paths, socket_dir: &P
             // The bundled SQLite keeps temporary tables in memory
             // (SQLITE_TEMP_STORE=2): no temporary directory is needed.
             a.write.push(paths.state_dir.clone());
+            // The in-process embedding model (aios-embed, all-MiniLM-L6-v2), read-only.
+            a.read.extend(aios_models::model_dirs());
         }
         Daemon::Gatewayd => {
             a.read.extend(aios_config::keys::default_key_file());

@@ -20,7 +20,19 @@
 //! the database and the remedy): not found → `NotFound`, disk full →
 //! `ResourceExhausted`, bad values → `InvalidArgument`, locks and read-only
 //! files → `Unavailable`, anything else → `Internal`.
+//!
+//! [`SearchService`] serves long-term search (the `Search` gRPC service, on the same socket):
+//! collections in the same SQLite file, tantivy and vector indexes derived from it by an
+//! indexer thread (`search`), and its own rights (`search_service`: daemons write the system
+//! collections, users read `docs` and their own memories in `history`). Every message and
+//! tool call written through this service is also remembered in `history` by the store,
+//! in the same transaction.
 #![deny(missing_docs)]
+
+pub mod search;
+mod search_service;
+
+pub use search_service::{IndexerWaker, PUBLIC_COLLECTION, SYSTEM_COLLECTIONS, SearchService};
 
 use std::sync::Arc;
 
@@ -33,6 +45,8 @@ use aios_store::{ErrorKind, Store, StoreError};
 #[derive(Debug, Clone)]
 pub struct MemoryService {
     store: Arc<Store>,
+    /// Woken after each message or tool call, which the store also queued for search.
+    indexer: Option<IndexerWaker>,
 }
 
 impl MemoryService {
@@ -43,7 +57,22 @@ impl MemoryService {
 
     /// Serve a store that is also used elsewhere in this process.
     pub fn shared(store: Arc<Store>) -> Self {
-        MemoryService { store }
+        MemoryService {
+            store,
+            indexer: None,
+        }
+    }
+
+    /// Wake `indexer` after each write that the store queued for search.
+    pub fn with_indexer(mut self, indexer: IndexerWaker) -> Self {
+        self.indexer = Some(indexer);
+        self
+    }
+
+    fn wake_indexer(&self) {
+        if let Some(w) = &self.indexer {
+            w.wake();
+        }
     }
 
     /// The underlying store.
@@ -124,8 +153,11 @@ impl MemoryApi for MemoryService {
 
     async fn append_message(&self, who: Principal, m: StoredMessage) -> Result<i64, ApiError> {
         who.require(Right::Daemon)?;
-        self.blocking(move |store| store.append_message(&m).map_err(api_error))
-            .await
+        let id = self
+            .blocking(move |store| store.append_message(&m).map_err(api_error))
+            .await?;
+        self.wake_indexer();
+        Ok(id)
     }
 
     async fn get_messages(
@@ -144,10 +176,16 @@ impl MemoryApi for MemoryService {
 
     async fn record_tool_call(&self, who: Principal, c: StoredToolCall) -> Result<i64, ApiError> {
         who.require(Right::Daemon)?;
-        self.blocking(move |store| store.record_tool_call(&c).map_err(api_error))
-            .await
+        let id = self
+            .blocking(move |store| store.record_tool_call(&c).map_err(api_error))
+            .await?;
+        self.wake_indexer();
+        Ok(id)
     }
 }
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod search_tests;

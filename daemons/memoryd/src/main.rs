@@ -1,14 +1,32 @@
 //! The `memoryd` binary: opens the episodic store under the state
-//! directory and serves it on the memory socket.
+//! directory and serves it on the memory socket, together with long-term
+//! search over the same file.
 
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use aios_config::Daemon;
-use aios_memoryd::MemoryService;
+use aios_memoryd::search::SearchHost;
+use aios_memoryd::{MemoryService, SearchService};
 use aios_proto::Services;
+use aios_search::Embedder;
 use aios_store::Store;
 use anyhow::Context as _;
+
+/// all-MiniLM-L6-v2 when its files are in the model directory; otherwise search runs with
+/// BM25 and caller-given vectors only, and says so.
+fn load_embedder() -> Option<Arc<dyn Embedder>> {
+    match aios_embed::MiniLm::load_default() {
+        Ok(m) => {
+            tracing::info!(model = aios_embed::MODEL_NAME, "embedding model loaded");
+            Some(Arc::new(m))
+        }
+        Err(e) => {
+            tracing::warn!("no embedding model, search is BM25 plus given vectors only: {e}");
+            None
+        }
+    }
+}
 
 fn main() -> ExitCode {
     aios_daemon::run(Daemon::Memoryd, |ctx| async move {
@@ -21,6 +39,19 @@ fn main() -> ExitCode {
             .await
             .context("opening the memory database panicked")??;
         tracing::info!(db = %store.path().display(), "memory database open");
-        Ok(Services::new("memoryd").memory(Arc::new(MemoryService::new(store))))
+        let store = Arc::new(store);
+        let search_root = state.join("search");
+        let s = Arc::clone(&store);
+        // Replays the index queue and repairs indexes that disagree with SQLite.
+        let host =
+            tokio::task::spawn_blocking(move || SearchHost::open(s, &search_root, load_embedder()))
+                .await
+                .context("opening the search indexes panicked")?
+                .context("cannot open the search indexes")?;
+        let search = SearchService::start(Arc::new(host)).context("cannot start the indexer")?;
+        let memory = MemoryService::shared(store).with_indexer(search.waker());
+        Ok(Services::new("memoryd")
+            .memory(Arc::new(memory))
+            .search(Arc::new(search)))
     })
 }

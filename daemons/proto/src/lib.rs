@@ -10,6 +10,7 @@
 //! | session (DESIGN.md §3) | [`SessionApi`] | [`SessionClient`] | `aiosd` |
 //! | tools | [`ToolsApi`] | [`ToolsClient`] | `toolsd` |
 //! | memory | [`MemoryApi`] | [`MemoryClient`] | `memoryd` |
+//! | search | [`SearchApi`] | [`SearchClient`] | `memoryd` |
 //! | model | [`ModelApi`] | [`ModelClient`] | `gatewayd` |
 //! | runtime | [`RuntimeApi`] | [`RuntimeClient`] | `runtimed` |
 //! | supervisor | [`SupervisorApi`] | [`SupervisorClient`] | `initd` |
@@ -38,6 +39,7 @@ mod memory;
 mod model;
 mod principal;
 mod runtime;
+mod search;
 mod server;
 mod session;
 mod supervisor;
@@ -62,6 +64,9 @@ pub use memory::{MemoryApi, MemoryClient};
 pub use model::{ModelApi, ModelClient};
 pub use principal::{current_principal, principal_from_creds};
 pub use runtime::{RuntimeApi, RuntimeClient};
+pub use search::{
+    CollectionStatus, SearchApi, SearchClient, SearchDocument, SearchHit, SearchQuery, SearchStatus,
+};
 pub use server::Services;
 pub use session::{SessionApi, SessionClient};
 pub use supervisor::{ServiceVerb, SupervisorApi, SupervisorClient};

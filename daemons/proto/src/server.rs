@@ -13,6 +13,7 @@ use crate::memory::MemoryApi;
 use crate::model::ModelApi;
 use crate::principal::PeerStream;
 use crate::runtime::RuntimeApi;
+use crate::search::SearchApi;
 use crate::session::SessionApi;
 use crate::supervisor::SupervisorApi;
 use crate::tools::ToolsApi;
@@ -25,6 +26,7 @@ pub struct Services {
     session: Option<Arc<dyn SessionApi>>,
     tools: Option<Arc<dyn ToolsApi>>,
     memory: Option<Arc<dyn MemoryApi>>,
+    search: Option<Arc<dyn SearchApi>>,
     model: Option<Arc<dyn ModelApi>>,
     runtime: Option<Arc<dyn RuntimeApi>>,
     supervisor: Option<Arc<dyn SupervisorApi>>,
@@ -38,6 +40,7 @@ impl Services {
             session: None,
             tools: None,
             memory: None,
+            search: None,
             model: None,
             runtime: None,
             supervisor: None,
@@ -59,6 +62,12 @@ impl Services {
     /// Add the memory service.
     pub fn memory(mut self, api: Arc<dyn MemoryApi>) -> Self {
         self.memory = Some(api);
+        self
+    }
+
+    /// Add the search service.
+    pub fn search(mut self, api: Arc<dyn SearchApi>) -> Self {
+        self.search = Some(api);
         self
     }
 
@@ -118,6 +127,11 @@ impl Services {
                 self.memory,
                 memory_server::MemoryServer,
                 crate::memory::Adapter
+            ))
+            .add_optional_service(svc!(
+                self.search,
+                search_server::SearchServer,
+                crate::search::Adapter
             ))
             .add_optional_service(svc!(
                 self.model,

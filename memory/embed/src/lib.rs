@@ -18,5 +18,5 @@ mod minilm;
 
 pub use error::{Error, ErrorKind, Result};
 pub use minilm::{
-    DEFAULT_BATCH, MAX_TOKENS, MODEL_DIR_NAME, MODEL_NAME, MiniLm, default_model_dir,
+    DEFAULT_BATCH, DIMENSION, MAX_TOKENS, MODEL_DIR_NAME, MODEL_NAME, MiniLm, default_model_dir,
 };

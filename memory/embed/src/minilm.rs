@@ -12,6 +12,9 @@ use crate::error::{Error, ErrorKind, Result};
 
 /// The model name recorded in collections whose vectors this embedder produces.
 pub const MODEL_NAME: &str = "all-MiniLM-L6-v2";
+/// Vector length of all-MiniLM-L6-v2 (its `hidden_size`), known before the weights load so
+/// a collection can record it while the model is absent.
+pub const DIMENSION: usize = 384;
 /// The model's directory name inside the model directory.
 pub const MODEL_DIR_NAME: &str = "all-minilm-l6-v2";
 /// Texts per forward pass unless [`MiniLm::with_batch_size`] says otherwise.

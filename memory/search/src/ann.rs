@@ -7,8 +7,8 @@
 //! stale labels that searches skip; when stale labels outnumber live ones the owner drops the
 //! graph and builds a fresh one.
 //!
-//! The graph is derived data: it is never written to disk, it is built from the vector log on
-//! first use, so it can never disagree with the log after a crash.
+//! The graph is derived data: it is never written to disk, it is built from the vector log by
+//! `SearchIndex::prepare_vectors`, so it can never disagree with the log after a crash.
 
 use std::collections::HashMap;
 

@@ -296,9 +296,10 @@ impl SearchIndex {
         self.vectors.len()
     }
 
-    /// Builds the HNSW graph now when there are at least [`crate::ANN_THRESHOLD`] vectors,
-    /// instead of in the first query that needs it (seconds at 100k vectors). Returns whether
-    /// vector queries go through the graph.
+    /// Builds the HNSW graph when there are at least [`crate::ANN_THRESHOLD`] vectors and it
+    /// is not built yet (seconds at 10k+ vectors: call it off the request path; memoryd's
+    /// indexer does). Queries never build it: until it exists they scan exactly. Returns
+    /// whether vector queries now go through the graph.
     pub fn prepare_vectors(&self) -> bool {
         self.vectors.prepare()
     }
@@ -311,7 +312,7 @@ impl SearchIndex {
                 self.vectors
                     .check(&format!("document {i} (id {})", d.id), v)?;
             }
-            check_metadata(i, &d.metadata)?;
+            check_metadata(&format!("document {i}"), &d.metadata)?;
         }
         let f = self.fields;
         for d in docs {
@@ -642,14 +643,17 @@ fn prefix(s: &str, max: usize) -> &str {
     s.char_indices().nth(max).map_or(s, |(i, _)| &s[..i])
 }
 
-fn check_metadata(i: usize, m: &Map<String, Value>) -> Result<()> {
+/// Checks metadata as [`SearchIndex::upsert`] will: keys neither empty nor starting with
+/// `$`, values strings, numbers, booleans or arrays of those. `what` names the document in
+/// the error. Callers that queue documents for later indexing check them up front.
+pub fn check_metadata(what: &str, m: &Map<String, Value>) -> Result<()> {
     let scalar = |v: &Value| matches!(v, Value::String(_) | Value::Number(_) | Value::Bool(_));
     for (k, v) in m {
         if k.is_empty() || k.starts_with('$') {
             return Err(Error::new(
                 ErrorKind::InvalidInput,
                 format!(
-                    "document {i}: metadata key `{k}` is empty or starts with `$` (reserved for operators)"
+                    "{what}: metadata key `{k}` is empty or starts with `$` (reserved for operators)"
                 ),
             ));
         }
@@ -661,7 +665,7 @@ fn check_metadata(i: usize, m: &Map<String, Value>) -> Result<()> {
             return Err(Error::new(
                 ErrorKind::InvalidInput,
                 format!(
-                    "document {i}: metadata `{k}` must be a string, number, boolean or an array of those"
+                    "{what}: metadata `{k}` must be a string, number, boolean or an array of those"
                 ),
             ));
         }

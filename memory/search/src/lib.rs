@@ -17,7 +17,7 @@ pub use collection::{Collection, GetRequest, GetResult, QueryRequest, QueryResul
 pub use embed::{Embedder, HashingEmbedder};
 pub use error::{Error, ErrorKind, Result};
 pub use filter::{CmpOp, Filter, Scalar, Where, WhereDocument};
-pub use index::{Document, Hit, RRF_K, SearchIndex, SearchRequest, Snippet};
+pub use index::{Document, Hit, RRF_K, SearchIndex, SearchRequest, Snippet, check_metadata};
 pub use vectors::{ANN_THRESHOLD, EXACT_FILTERED_MAX};
 
 #[doc(hidden)]

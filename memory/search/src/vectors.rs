@@ -7,7 +7,9 @@
 //! rebuilds the id map. A torn last record (crash mid-append) is cut off on open.
 //!
 //! Search is exact below [`ANN_THRESHOLD`] vectors and through an HNSW graph ([`crate::ann`])
-//! above it; the graph is built from the in-memory vectors on first use and never persisted.
+//! above it once [`VectorStore::prepare`] has built the graph from the in-memory vectors (it
+//! is never persisted); until then, and while a graph dropped for rebuilding is not yet
+//! rebuilt, queries scan exactly.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -83,7 +85,7 @@ pub(crate) struct VectorStore {
     slots: HashMap<u64, usize>,
     /// Records appended since the last `sync`.
     pending: Vec<u8>,
-    /// The HNSW graph, built on first use once there are [`ANN_THRESHOLD`] vectors.
+    /// The HNSW graph, built by [`Self::prepare`] once there are [`ANN_THRESHOLD`] vectors.
     ann: OnceLock<Ann>,
 }
 
@@ -296,6 +298,18 @@ impl VectorStore {
         })
     }
 
+    /// The graph if it is already built. Queries never build it: that takes seconds from
+    /// 10k vectors on, and a query (holding its caller's request) must not wait for it.
+    /// [`Self::prepare`] builds it, off the request path; until then queries scan exactly,
+    /// which gives the same results, only slower.
+    fn ready_graph(&self) -> Option<&Ann> {
+        if self.ids.len() >= ANN_THRESHOLD {
+            self.ann.get()
+        } else {
+            None
+        }
+    }
+
     /// Appends the pending records and fsyncs.
     pub(crate) fn sync(&mut self) -> Result<()> {
         if self.pending.is_empty() {
@@ -356,7 +370,7 @@ impl VectorStore {
     ) -> Vec<(u64, f32)> {
         let mut q = query.to_vec();
         normalize(&mut q);
-        if let Some(ann) = self.graph() {
+        if let Some(ann) = self.ready_graph() {
             let to_similarity =
                 |hits: Vec<(u64, f32)>| hits.into_iter().map(|(id, d)| (id, 1.0 - d)).collect();
             match allowed {

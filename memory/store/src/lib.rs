@@ -18,15 +18,22 @@
 //! - **Versioned schema.** `PRAGMA user_version` plus an append-only list of
 //!   migrations; a database from a newer aiOS is refused rather than
 //!   written with assumptions it does not hold ([`ErrorKind::TooNew`]).
+//! - **Search documents live here too** ([`documents`](crate::Store::upsert_documents)):
+//!   collections, their documents and a durable queue of index updates, so the search
+//!   indexes are derived data that a crash or `reindex` can always rebuild.
 //! - **Row ids are never reused** (`AUTOINCREMENT`), so derived indexes can
 //!   key documents by them.
 #![deny(missing_docs)]
 
 mod codec;
+mod documents;
 mod error;
 mod schema;
 mod store;
 
+pub use documents::{
+    CollectionInfo, DocRecord, HISTORY_COLLECTION, IndexOp, NewDoc, QueueItem, WriteMode,
+};
 pub use error::{ErrorKind, Result, StoreError};
 pub use schema::{APPLICATION_ID, LATEST_VERSION};
 pub use store::{Options, Store};

@@ -86,6 +86,39 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX sessions_by_uid ON sessions (uid, created_unix_ms DESC);
     CREATE INDEX sessions_by_time ON sessions (created_unix_ms DESC);
     ",
+    // 3: search collections, their documents, and the durable queue of index updates.
+    //
+    // A document row and its queue entry are written in one transaction; the search
+    // indexes apply the queue and only then delete the entries, so a crash between the
+    // two replays an idempotent update. Embeddings computed off the request path are
+    // stored back here, so a reindex never embeds again.
+    "
+    CREATE TABLE collections (
+        name            TEXT PRIMARY KEY NOT NULL CHECK (name <> ''),
+        model           TEXT NOT NULL CHECK (model <> ''),
+        dimension       INTEGER NOT NULL CHECK (dimension > 0),
+        created_unix_ms INTEGER NOT NULL
+    );
+
+    CREATE TABLE documents (
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,
+        collection      TEXT NOT NULL REFERENCES collections (name) ON DELETE CASCADE,
+        key             TEXT NOT NULL CHECK (key <> ''),
+        text            TEXT NOT NULL,
+        metadata_json   TEXT NOT NULL DEFAULT '{}',
+        embedding       BLOB,
+        unix_ms         INTEGER NOT NULL,
+        UNIQUE (collection, key)
+    );
+
+    CREATE TABLE index_queue (
+        seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+        collection      TEXT NOT NULL,
+        doc_id          INTEGER NOT NULL,
+        op              TEXT NOT NULL CHECK (op IN ('put', 'delete'))
+    );
+    CREATE INDEX index_queue_by_collection ON index_queue (collection, seq);
+    ",
 ];
 
 /// The schema version this build writes.

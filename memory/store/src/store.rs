@@ -46,6 +46,8 @@ impl Default for Options {
 pub struct Store {
     path: PathBuf,
     conn: Mutex<Connection>,
+    /// This machine's name, recorded with every remembered message and tool call.
+    host: String,
 }
 
 impl std::fmt::Debug for Store {
@@ -163,6 +165,7 @@ impl Store {
         Ok(Store {
             path: path.to_path_buf(),
             conn: Mutex::new(conn),
+            host: crate::documents::host_name(),
         })
     }
 
@@ -171,7 +174,7 @@ impl Store {
         &self.path
     }
 
-    fn conn(&self) -> MutexGuard<'_, Connection> {
+    pub(crate) fn conn(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock cannot leave the connection in a
         // half-written state: an open transaction rolls back when dropped.
         self.conn
@@ -179,12 +182,12 @@ impl Store {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn err(&self, doing: &str) -> impl FnOnce(rusqlite::Error) -> StoreError + '_ {
+    pub(crate) fn err(&self, doing: &str) -> impl FnOnce(rusqlite::Error) -> StoreError + '_ {
         let doing = doing.to_string();
         move |e| StoreError::sqlite(&self.path, &doing, e)
     }
 
-    fn corrupt(&self, what: String) -> StoreError {
+    pub(crate) fn corrupt(&self, what: String) -> StoreError {
         StoreError::new(
             ErrorKind::Corrupt,
             format!(
@@ -363,8 +366,11 @@ impl Store {
                 format!("cannot encode the message's tool calls: {e}"),
             )
         })?;
-        let conn = self.conn();
-        conn.prepare_cached(
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(self.err(&doing))?;
+        tx.prepare_cached(
             "INSERT INTO messages (session_id, turn_id, role, content, tool_calls_json, tool_call_id, unix_ms)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )
@@ -380,7 +386,11 @@ impl Store {
             ])
         })
         .map_err(self.err(&doing))?;
-        Ok(conn.last_insert_rowid())
+        let id = tx.last_insert_rowid();
+        // Remembered in the same transaction: the search queue can never miss a message.
+        crate::documents::remember_message(&tx, &self.host, id, m).map_err(self.err(&doing))?;
+        tx.commit().map_err(self.err(&doing))?;
+        Ok(id)
     }
 
     /// Messages of a session in the order they were appended: all of them
@@ -467,8 +477,11 @@ impl Store {
                 ),
             )
         })?;
-        let conn = self.conn();
-        conn.prepare_cached(
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(self.err(&doing))?;
+        tx.prepare_cached(
             "INSERT INTO tool_calls
                 (session_id, turn_id, call_id, tool, args_json, status, result_json, duration_us, unix_ms)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -487,7 +500,11 @@ impl Store {
             ])
         })
         .map_err(self.err(&doing))?;
-        Ok(conn.last_insert_rowid())
+        let id = tx.last_insert_rowid();
+        crate::documents::remember_tool_call(&tx, &self.host, id, c, status_str(c.status))
+            .map_err(self.err(&doing))?;
+        tx.commit().map_err(self.err(&doing))?;
+        Ok(id)
     }
 
     /// Tool calls of a session in the order they were recorded: all when

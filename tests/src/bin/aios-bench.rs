@@ -16,6 +16,9 @@
 //! 4. Frame render time of the TUI with a 10,000-entry transcript at
 //!    200×50 on ratatui's `TestBackend`: the layout and drawing cost of one
 //!    frame, without the terminal's I/O.
+//! 5. Long-term memory (issue #11): memoryd's `Search` service with 10,000
+//!    documents, ingest rate and query p50/p99 (`bench/memory.rs`).
+//!    `cargo xtask bench memory` runs only these rows.
 
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
@@ -27,6 +30,9 @@ use aios_tests::{Env, bin};
 use aiosd::Backends;
 use futures::StreamExt;
 
+#[path = "../bench/memory.rs"]
+mod memory;
+
 const TOOL_CALLS: usize = 2000;
 const WARMUP: usize = 200;
 const COLD_STARTS: usize = 30;
@@ -34,14 +40,14 @@ const TUI_STARTS: usize = 15;
 const FRAMES: usize = 500;
 
 fn main() -> anyhow::Result<()> {
-    // `aios-bench [tools] [cold] [tui] [frame]`: only those (default all),
+    // `aios-bench [tools] [cold] [tui] [frame] [memory]`: only those (default all),
     // e.g. `cargo run -p aios-tests --bin aios-bench -- tui` for a quick
     // look without the release build `cargo xtask bench` makes.
     let only: Vec<String> = std::env::args().skip(1).collect();
     for o in &only {
         anyhow::ensure!(
-            ["tools", "cold", "tui", "frame"].contains(&o.as_str()),
-            "unknown benchmark {o:?}: give any of tools, cold, tui, frame"
+            ["tools", "cold", "tui", "frame", "memory"].contains(&o.as_str()),
+            "unknown benchmark {o:?}: give any of tools, cold, tui, frame, memory"
         );
     }
     let want = |name: &str| only.is_empty() || only.iter().any(|o| o == name);
@@ -125,6 +131,20 @@ fn main() -> anyhow::Result<()> {
             fmt(pct(&warm, 50)),
             fmt(pct(&warm, 99))
         ));
+    }
+
+    if want("memory") {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
+        for r in rt.block_on(memory::run(
+            &env.runtime_dir().join("memoryd.sock"),
+            pct,
+            fmt,
+        ))? {
+            rows.push(format!("| {} | {} | {} | {} |", r.name, r.n, r.p50, r.p99));
+        }
     }
 
     println!("| benchmark | n | p50 | p99 |");

@@ -126,6 +126,34 @@ async fn probe(args: &[String]) -> Result<String, (String, String)> {
             }
             Err(("error".into(), "stream ended without a result".into()))
         }
+        "search-history" => {
+            let text = rest.first().cloned().unwrap_or_default();
+            let hits = aios_proto::SearchClient::new(channel)
+                .query(aios_proto::SearchQuery {
+                    collection: "history".into(),
+                    text: Some(text),
+                    limit: 100,
+                    ..Default::default()
+                })
+                .await
+                .map_err(kind)?;
+            Ok(format!("{} hits", hits.len()))
+        }
+        "search-write-history" => {
+            aios_proto::SearchClient::new(channel)
+                .write(
+                    "history",
+                    true,
+                    vec![aios_proto::SearchDocument {
+                        id: "forged".into(),
+                        text: "a forged memory".into(),
+                        ..Default::default()
+                    }],
+                )
+                .await
+                .map_err(kind)?;
+            Ok("written".into())
+        }
         other => Err(("usage".into(), format!("unknown call {other}"))),
     }
 }
