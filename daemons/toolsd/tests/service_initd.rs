@@ -98,7 +98,13 @@ impl Initd {
             "initd's control socket",
             T,
             || initd.log(),
-            || socket.exists().then_some(()),
+            // Not the file (it appears at bind(), before listen()): a
+            // connection that works.
+            || {
+                std::os::unix::net::UnixStream::connect(&socket)
+                    .ok()
+                    .map(drop)
+            },
         );
         initd
     }

@@ -102,7 +102,13 @@ impl Tree {
             "the control socket",
             Duration::from_secs(10),
             || self.initd_log(),
-            || socket.exists().then_some(()),
+            // The file appears at bind(), a moment before listen(): a
+            // connection in between is refused, so wait for one to work.
+            || {
+                std::os::unix::net::UnixStream::connect(&socket)
+                    .ok()
+                    .map(drop)
+            },
         );
         Client::new(&socket)
     }
