@@ -231,11 +231,22 @@ fn a_request_shows_its_tool_card_and_answer_and_exit_leaves_the_transcript() {
     }
 }
 
-#[test]
-fn an_approval_card_answered_with_y_runs_the_change() {
+/// A TUI whose scripted model asks to write `hello\n` into a new file
+/// under /var/tmp and then says `Written.`. Fields drop in order: the tmux
+/// server (and aios) first, then the file's directory, then the daemons.
+struct WriteAsked {
+    tmux: Tmux,
+    target: std::path::PathBuf,
+    _data: tempfile::TempDir,
+    _env: Env,
+}
+
+/// [`WriteAsked`] in a `w`×`h` pane, the request sent; `None` when not root
+/// (changing files through toolsd needs the daemons to run as root).
+fn waiting_on_a_write(w: u16, h: u16) -> Option<WriteAsked> {
     if !nix::unistd::geteuid().is_root() {
         eprintln!("skipped: changing files through toolsd needs the daemons to run as root");
-        return;
+        return None;
     }
     let data = tempfile::Builder::new()
         .prefix("aios-tui")
@@ -247,40 +258,40 @@ fn an_approval_card_answered_with_y_runs_the_change() {
          "tool_calls": [{"name": "fs.write", "args": {"path": target, "content": "hello\n"}}]},
         {"text": "Written."}
     ]}));
-    let tmux = Tmux::start(&env, 100, 30, "xterm-256color", &[], &[]);
+    let tmux = Tmux::start(&env, w, h, "xterm-256color", &[], &[]);
     tmux.wait_for(&["request"]);
     tmux.literal("write a greeting");
     tmux.keys(&["Enter"]);
+    Some(WriteAsked {
+        tmux,
+        target,
+        _data: data,
+        _env: env,
+    })
+}
+
+#[test]
+fn an_approval_card_answered_with_y_runs_the_change() {
+    let Some(w) = waiting_on_a_write(100, 30) else {
+        return;
+    };
+    let (tmux, target) = (&w.tmux, &w.target);
     let card = tmux.wait_for(&["? approve fs.write", "[y] once"]);
     assert!(card.contains("approval(s) pending"), "{card}");
     assert!(!target.exists(), "the change ran before it was approved");
     tmux.keys(&["y"]);
     tmux.wait_for(&["→ approved once", "Written."]);
-    assert_eq!(std::fs::read_to_string(&target).unwrap(), "hello\n");
+    assert_eq!(std::fs::read_to_string(target).unwrap(), "hello\n");
     tmux.keys(&["C-d"]);
     assert_eq!(tmux.wait_exit(), 0);
 }
 
 #[test]
 fn always_shows_the_rule_toolsd_would_save_before_anything_is_saved() {
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("skipped: changing files through toolsd needs the daemons to run as root");
+    let Some(w) = waiting_on_a_write(110, 40) else {
         return;
-    }
-    let data = tempfile::Builder::new()
-        .prefix("aios-tui")
-        .tempdir_in("/var/tmp")
-        .unwrap();
-    let target = data.path().join("always.txt");
-    let env = Env::scripted(&json!({"turns": [
-        {"text": "Writing it.",
-         "tool_calls": [{"name": "fs.write", "args": {"path": target, "content": "hi\n"}}]},
-        {"text": "Done."}
-    ]}));
-    let tmux = Tmux::start(&env, 110, 40, "xterm-256color", &[], &[]);
-    tmux.wait_for(&["request"]);
-    tmux.literal("write it");
-    tmux.keys(&["Enter"]);
+    };
+    let (tmux, target) = (&w.tmux, &w.target);
     tmux.wait_for(&["? approve fs.write", "[y] once"]);
     tmux.keys(&["a"]);
     // The rule comes from toolsd, which would write it. (Saving it is
@@ -293,8 +304,8 @@ fn always_shows_the_rule_toolsd_would_save_before_anything_is_saved() {
     tmux.keys(&["x"]);
     tmux.wait_for(&["no rule written"]);
     tmux.keys(&["y"]);
-    tmux.wait_for(&["→ approved once", "Done."]);
-    assert_eq!(std::fs::read_to_string(&target).unwrap(), "hi\n");
+    tmux.wait_for(&["→ approved once", "Written."]);
+    assert_eq!(std::fs::read_to_string(target).unwrap(), "hello\n");
 }
 
 #[test]
