@@ -36,6 +36,8 @@ pub mod cli;
 pub mod connection;
 pub mod doctor;
 pub mod exit;
+#[cfg(test)]
+mod generated_docs;
 pub mod history;
 pub mod input;
 pub mod launch;
