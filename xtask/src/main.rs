@@ -5,7 +5,7 @@
 //! - `cargo xtask bench`: build release binaries and print the benchmark
 //!   table (tool-call overhead, `aios -p` start to first event).
 //! - `cargo xtask eval tools [--subset N] [--k K] [--json] [--ablate]
-//!   [--local [--model GGUF]]`: the tool-choice evaluation
+//!   [--local [--model GGUF] [--cold]]`: the tool-choice evaluation
 //!   (`tests/src/bin/aios-eval/`, release build; `--local` with the real
 //!   local model in a real runtimed).
 //! - `cargo xtask model fetch [NAME] [--verify]`: fetch a local model's GGUF
@@ -51,7 +51,7 @@ fn run(args: &[String]) -> anyhow::Result<()> {
             println!("cargo xtask test [-- ARGS]   build all binaries, run all tests");
             println!("cargo xtask bench            release build, print benchmark table");
             println!(
-                "cargo xtask eval tools [--subset N] [--k K] [--json] [--ablate] [--local [--model GGUF]]  tool-choice evaluation"
+                "cargo xtask eval tools [--subset N] [--k K] [--json] [--ablate] [--local [--model GGUF] [--cold]]  tool-choice evaluation"
             );
             println!("cargo xtask model fetch [NAME] [--verify]  fetch and verify a local model");
             println!("cargo xtask kernel           build the minimal kernel (cached)");

@@ -118,6 +118,8 @@ impl RuntimeService {
             load_ms,
             resident_bytes: 0,
             threads: opts.n_threads,
+            kept_tokens: 0,
+            kept_target: 0,
         };
         tracing::info!(model = %path.display(), load_ms, n_ctx = info.n_ctx, "model loaded");
         let loaded = Arc::new(Loaded { rt, info });
@@ -167,6 +169,9 @@ impl RuntimeApi for RuntimeService {
         let m = self.model().await?;
         let mut info = m.info.clone();
         info.resident_bytes = resident_bytes();
+        let kept = m.rt.kept_status();
+        info.kept_tokens = kept.held;
+        info.kept_target = kept.target;
         Ok(info)
     }
 
@@ -184,6 +189,7 @@ impl RuntimeApi for RuntimeService {
         }
         let turns = convert::turns(&req.messages)?;
         let tools = convert::tool_defs(&req.tools);
+        let catalog = convert::tool_defs(&req.catalog);
         let model = self.model().await?;
         let cancel = Cancel::new();
         let guard = CancelOnDrop(cancel.clone());
@@ -203,6 +209,7 @@ impl RuntimeApi for RuntimeService {
             let chat = ChatRequest {
                 system: &system,
                 tools: &tools,
+                catalog: &catalog,
                 turns: &turns,
                 max_tokens,
                 require_tool: req.require_tool,

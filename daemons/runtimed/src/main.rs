@@ -24,7 +24,7 @@ fn main() -> ExitCode {
         let service = RuntimeService::new(
             ctx.config.local_model_path(),
             LoadOptions {
-                n_ctx: 4096,
+                n_ctx: aios_runtime::DEFAULT_N_CTX,
                 n_threads: threads,
             },
         );
