@@ -313,6 +313,15 @@ impl Runtime {
         rx.recv().map_err(|_| engine::worker_gone())?
     }
 
+    /// Save the complete kept prefix ([`KeptPrompt`]) under `dir`, and
+    /// restore the one saved there for this model now: after a restart,
+    /// requests reuse the tool catalogue without evaluating it again.
+    pub fn keep_in(&self, dir: &Path) -> Result<(), RuntimeError> {
+        self.send(engine::Instruction::KeepIn {
+            dir: dir.to_path_buf(),
+        })
+    }
+
     /// How much of the kept prefix the cache holds (it is filled while no
     /// request runs). Never waits for a running request.
     pub fn kept_status(&self) -> KeptStatus {

@@ -330,3 +330,59 @@ fn a_catalogue_too_long_for_the_context_is_not_kept_and_requests_still_work() {
         }
     }
 }
+
+#[test]
+fn a_kept_catalogue_is_saved_and_a_restarted_runtime_reuses_it_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let tools = candidates();
+    let all = catalog(8);
+    let turns = [Turn::User("How full is the disk at /var?".into())];
+    let request = ChatRequest {
+        system: SYSTEM,
+        tools: &tools,
+        catalog: &all,
+        turns: &turns,
+        max_tokens: 48,
+        require_tool: true,
+    };
+    let saved = {
+        let rt = load_ctx(4096);
+        rt.keep_in(dir.path()).unwrap();
+        rt.chat(&request, &Cancel::new(), |_| {}).unwrap();
+        let kept = wait_until_kept(&rt);
+        // Saving follows the last step; the file appears whole (renamed).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .any(|e| e.path().extension().is_some_and(|x| x == "kv"))
+        {
+            assert!(std::time::Instant::now() < deadline, "nothing saved");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        kept
+    };
+    // A new runtime (a daemon restart) holds it before any request.
+    let rt = load_ctx(4096);
+    rt.keep_in(dir.path()).unwrap();
+    // `keep_in` is an instruction to the worker: the next request runs
+    // after it, so its result shows the restored prefix in use.
+    let r = rt.chat(&request, &Cancel::new(), |_| {}).unwrap();
+    assert!(r.generated.used_kept, "{:?}", r.generated);
+    assert!(
+        r.generated.cached_tokens >= saved.target - 1,
+        "{:?}",
+        r.generated
+    );
+    assert_eq!(rt.kept_status(), saved);
+
+    // A damaged file is dropped and rebuilt, never trusted.
+    for e in std::fs::read_dir(dir.path()).unwrap().flatten() {
+        std::fs::write(e.path(), b"not a kv cache").unwrap();
+    }
+    let rt = load_ctx(4096);
+    rt.keep_in(dir.path()).unwrap();
+    let r = rt.chat(&request, &Cancel::new(), |_| {}).unwrap();
+    assert!(!r.generated.used_kept, "{:?}", r.generated);
+    assert!(matches!(r.reply, Reply::ToolCall { .. }));
+}

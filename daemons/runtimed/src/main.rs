@@ -27,7 +27,8 @@ fn main() -> ExitCode {
                 n_ctx: aios_runtime::DEFAULT_N_CTX,
                 n_threads: threads,
             },
-        );
+        )
+        .with_kept_dir(ctx.paths.runtime_state());
         service.preload();
         Ok(Services::new("runtimed").runtime(Arc::new(service)))
     })

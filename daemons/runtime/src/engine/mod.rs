@@ -73,6 +73,9 @@ pub(crate) enum Instruction {
         texts: Vec<String>,
         reply: Sender<Result<Vec<Vec<f32>>, RuntimeError>>,
     },
+    KeepIn {
+        dir: PathBuf,
+    },
 }
 
 /// How much of the kept prefix is held: written by the worker, read by
@@ -223,6 +226,7 @@ fn serve(
         template,
         seqs: [Vec::new(), Vec::new()],
         kept_target: Vec::new(),
+        kept_file: None,
         batch: LlamaBatch::new(N_BATCH as usize, 1),
     };
     // The loop ends when the `Runtime` drops its sender. While the kept
@@ -265,6 +269,7 @@ fn serve(
             Instruction::Embed { texts, reply } => {
                 let _ = reply.send(engine.embed(&texts));
             }
+            Instruction::KeepIn { dir } => engine.keep_in(&dir, &path),
         }
         engine.publish(kept_status);
     }
@@ -283,6 +288,8 @@ struct Engine<'m> {
     seqs: [Vec<LlamaToken>; 2],
     /// The prefix the kept sequence should hold; empty = none.
     kept_target: Vec<LlamaToken>,
+    /// Where the complete kept prefix is saved, and restored from at start.
+    kept_file: Option<PathBuf>,
     batch: LlamaBatch<'static>,
 }
 
@@ -433,6 +440,65 @@ impl Engine<'_> {
             self.truncate_seq(KEPT, 0);
         } else if end == self.kept_target.len() {
             tracing::info!(tokens = end, "the kept prompt prefix is ready");
+            self.save_kept();
+        }
+    }
+
+    /// Save the kept prefix under `dir` from now on, and restore the one
+    /// saved there for this model, if any. The file is named after the
+    /// model file and its size: another model's cache would be garbage.
+    fn keep_in(&mut self, dir: &std::path::Path, model: &std::path::Path) {
+        let size = std::fs::metadata(model).map_or(0, |m| m.len());
+        let stem = model
+            .file_stem()
+            .map_or_else(|| "model".into(), |s| s.to_string_lossy().into_owned());
+        let file = dir.join(format!("kept-{stem}-{size}.kv"));
+        self.kept_file = Some(file.clone());
+        if !file.is_file() || !self.kept_target.is_empty() {
+            return;
+        }
+        let n_ctx = self.ctx.n_ctx() as usize;
+        let id = i32::try_from(KEPT).unwrap_or(1);
+        match self.ctx.state_seq_load_file(&file, id, n_ctx) {
+            Ok((tokens, bytes)) if kept::keepable(tokens.len(), n_ctx) => {
+                tracing::info!(tokens = tokens.len(), bytes, file = %file.display(), "restored the kept prompt prefix");
+                self.seqs[KEPT] = tokens.clone();
+                self.kept_target = tokens;
+            }
+            Ok(_) | Err(_) => {
+                // A file from another build or context size: start over.
+                tracing::warn!(file = %file.display(), "cannot restore the kept prompt prefix; it will be rebuilt");
+                let _ = self
+                    .ctx
+                    .clear_kv_cache_seq(u32::try_from(KEPT).ok(), None, None);
+                self.seqs[KEPT].clear();
+                let _ = std::fs::remove_file(&file);
+            }
+        }
+    }
+
+    /// Write the complete kept prefix to its file (a temporary file renamed
+    /// over it, so a crash or a full disk never leaves half a cache).
+    fn save_kept(&self) {
+        let Some(file) = &self.kept_file else {
+            return;
+        };
+        let tmp = file.with_extension("kv.tmp");
+        let id = i32::try_from(KEPT).unwrap_or(1);
+        let saved = std::fs::create_dir_all(file.parent().unwrap_or(file))
+            .map_err(|e| e.to_string())
+            .and_then(|()| {
+                self.ctx
+                    .state_seq_save_file(&tmp, id, &self.seqs[KEPT])
+                    .map_err(|e| e.to_string())
+            })
+            .and_then(|_| std::fs::rename(&tmp, file).map_err(|e| e.to_string()));
+        match saved {
+            Ok(()) => tracing::info!(file = %file.display(), "saved the kept prompt prefix"),
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                tracing::warn!(file = %file.display(), "cannot save the kept prompt prefix: {e}");
+            }
         }
     }
 
