@@ -179,8 +179,18 @@ impl Provider for LocalProvider {
 
     async fn probe(&self) -> Result<String, ProviderError> {
         let info = self.client().await?.info().await.map_err(provider_error)?;
+        let kept = if info.kept_target == 0 {
+            "the tool catalogue is kept after the first request".to_string()
+        } else if info.kept_tokens >= info.kept_target {
+            format!("tool catalogue kept ({} tokens)", info.kept_target)
+        } else {
+            format!(
+                "keeping the tool catalogue: {} of {} tokens",
+                info.kept_tokens, info.kept_target
+            )
+        };
         Ok(format!(
-            "{} loaded in {} ms; n_ctx {}, {} threads, {} MiB resident",
+            "{} loaded in {} ms; n_ctx {}, {} threads, {} MiB resident; {kept}",
             info.model_name,
             info.load_ms,
             info.n_ctx,
