@@ -173,6 +173,14 @@ impl LocalChooser {
             if info.kept_target > 0 && info.kept_tokens >= info.kept_target {
                 return Ok((info.kept_target, started.elapsed()));
             }
+            // The first request sets the target; none means it is too long
+            // to keep beside requests in this context.
+            if info.kept_target == 0 {
+                bail!(
+                    "runtimed keeps no catalogue: it is too long for n_ctx {} (run with --cold)",
+                    info.n_ctx
+                );
+            }
             if started.elapsed() > KEEP_LIMIT {
                 bail!(
                     "runtimed held {} of {} catalogue tokens after {} s",
