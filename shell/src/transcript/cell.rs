@@ -6,7 +6,7 @@
 use aios_proto::{ApprovalNeeded, PreviewDetail, Risk, StepStatus, ToolStatus};
 use ratatui::text::{Line, Span};
 
-use super::markdown::{self, MdState};
+use super::markdown;
 use super::theme::{Role, Theme};
 use super::wrap::wrap;
 use crate::render::format_duration;
@@ -112,10 +112,9 @@ impl Cell {
                 }
             }
             Cell::Assistant { lines } => {
-                let mut md = MdState::default();
-                for l in lines {
-                    let m = markdown::line(l, &mut md, theme);
-                    push(m.line, m.hang);
+                // Rows already fit, so wrapping again keeps them as they are.
+                for row in markdown::render(lines, theme, w) {
+                    push(row, 0);
                 }
             }
             Cell::Plan { steps } => {

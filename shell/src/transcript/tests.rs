@@ -137,11 +137,12 @@ fn approval_turn() -> Vec<EventKind> {
 }
 
 fn render(events: &[EventKind], width: u16, theme: Theme) -> String {
+    let colour = theme.depth != ColorDepth::None;
     let mut tr = Transcript::new(theme);
     for e in events {
         tr.apply(e);
     }
-    ansi::to_text(&tr.all_rows(width), theme.depth != ColorDepth::None)
+    ansi::to_text(&tr.all_rows(width), colour)
 }
 
 #[test]
@@ -166,10 +167,13 @@ fn an_approval_card_with_a_diff_at_80_and_20_columns() {
 
 #[test]
 fn the_console_theme_uses_eight_colours_and_cp437_glyphs() {
-    let console = Theme {
-        depth: ColorDepth::Ansi8,
-        glyphs: Glyphs::CONSOLE,
-    };
+    let console = Theme::choose(
+        &ThemeSet::embedded(),
+        None,
+        ColorDepth::Ansi8,
+        Some("linux"),
+    )
+    .0;
     let text = render(&disk_turn(), 40, console).replace('\x1b', "^[");
     insta::assert_snapshot!("disk_turn_console_40", text);
 }

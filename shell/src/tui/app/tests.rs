@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::*;
 use crate::approve::GrantShown;
-use crate::transcript::{ColorDepth, Glyphs};
+use crate::transcript::{ColorDepth, ThemeSet};
 
 fn key(c: char) -> KeyEvent {
     KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)
@@ -319,10 +319,13 @@ fn screens_at_80x24_40x12_and_on_the_console() {
         "screen_40x12",
         screen(&mut busy_app(Theme::plain()), 40, 12)
     );
-    let console = Theme {
-        depth: ColorDepth::Ansi8,
-        glyphs: Glyphs::CONSOLE,
-    };
+    let console = Theme::choose(
+        &ThemeSet::embedded(),
+        None,
+        ColorDepth::Ansi8,
+        Some("linux"),
+    )
+    .0;
     insta::assert_snapshot!(
         "screen_console_80x10",
         screen(&mut busy_app(console), 80, 10)
