@@ -152,9 +152,10 @@ fn line_of(text: &str, pos: usize) -> usize {
         + 1
 }
 
-/// Parse one file; every problem found is returned (a file with any is
-/// not used).
-fn parse(file: &str, text: &str) -> Result<Parsed, Vec<ThemeError>> {
+/// Parse one file: what could be read, and every problem found (a file
+/// with any is not used, but what it says is still checked further, so one
+/// run reports as much as it can). Invalid TOML is only an error.
+fn parse(file: &str, text: &str) -> Result<(Parsed, Vec<ThemeError>), Vec<ThemeError>> {
     let err = |line: usize, key: &str, problem| ThemeError {
         file: file.to_string(),
         line,
@@ -240,34 +241,25 @@ fn parse(file: &str, text: &str) -> Result<Parsed, Vec<ThemeError>> {
                         errors.push(err(line, &key, ThemeProblem::UnknownKey));
                         continue;
                     };
-                    match parse_style(text, &key, s.get_ref()) {
-                        Ok(st) => {
-                            p.styles.insert(r as usize, (st, key));
-                        }
-                        Err(es) => errors.extend(es.into_iter().map(|(l, k, pr)| err(l, &k, pr))),
-                    }
+                    let (st, es) = parse_style(text, &key, line, s.get_ref());
+                    errors.extend(es.into_iter().map(|(l, k, pr)| err(l, &k, pr)));
+                    p.styles.insert(r as usize, (st, key));
                 }
             }
             _ => errors.push(err(line, key, ThemeProblem::UnknownKey)),
         }
     }
-    if errors.is_empty() {
-        Ok(p)
-    } else {
-        Err(errors)
-    }
+    Ok((p, errors))
 }
 
 type Found = (usize, String, ThemeProblem);
 
-/// `{ fg = "...", bg = "...", bold = true, ... }`.
-fn parse_style(text: &str, key: &str, v: &DeValue<'_>) -> Result<RawStyle, Vec<Found>> {
+/// `{ fg = "...", bg = "...", bold = true, ... }`: what could be read,
+/// and the problems.
+fn parse_style(text: &str, key: &str, line: usize, v: &DeValue<'_>) -> (RawStyle, Vec<Found>) {
     let DeValue::Table(t) = v else {
-        return Err(vec![(
-            1,
-            key.to_string(),
-            ThemeProblem::Expected("a table like { fg = \"cyan\", bold = true }"),
-        )]);
+        let problem = ThemeProblem::Expected("a table like { fg = \"cyan\", bold = true }");
+        return (RawStyle::default(), vec![(line, key.to_string(), problem)]);
     };
     let mut s = RawStyle::default();
     let mut errors = Vec::new();
@@ -299,11 +291,7 @@ fn parse_style(text: &str, key: &str, v: &DeValue<'_>) -> Result<RawStyle, Vec<F
             },
         }
     }
-    if errors.is_empty() {
-        Ok(s)
-    } else {
-        Err(errors)
-    }
+    (s, errors)
 }
 
 /// Every theme that loaded, and the problems of those that did not.
@@ -321,10 +309,15 @@ impl ThemeSet {
     pub fn from_sources(sources: &[(String, String, String)]) -> ThemeSet {
         let mut set = ThemeSet::default();
         let mut parsed: BTreeMap<String, Parsed> = BTreeMap::new();
+        let mut broken: Vec<(String, Parsed)> = Vec::new();
         for (name, file, text) in sources {
             match parse(file, text) {
-                Ok(p) => {
+                Ok((p, es)) if es.is_empty() => {
                     parsed.insert(name.clone(), p);
+                }
+                Ok((p, es)) => {
+                    set.problems.extend(es);
+                    broken.push((name.clone(), p));
                 }
                 Err(es) => set.problems.extend(es),
             }
@@ -338,6 +331,17 @@ impl ThemeSet {
                     }
                 }
                 Err(e) => set.problems.push(e),
+            }
+        }
+        // A broken file is left out, but the rest of it is checked too.
+        for (name, p) in broken {
+            let mut with = parsed.clone();
+            with.insert(name.clone(), p);
+            if let Err(e) = resolve(&name, &with) {
+                set.problems.push(e);
+            }
+            if let Some(w) = chain_syntect(&name, &with) {
+                set.syntect.insert(format!("{name} (broken)"), w);
             }
         }
         set

