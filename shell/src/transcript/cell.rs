@@ -6,9 +6,9 @@
 use aios_proto::{ApprovalNeeded, PreviewDetail, Risk, StepStatus, ToolStatus};
 use ratatui::text::{Line, Span};
 
-use super::markdown;
 use super::theme::{Role, Theme};
 use super::wrap::wrap;
+use super::{highlight, markdown};
 use crate::render::format_duration;
 use crate::sanitize::sanitize;
 
@@ -199,7 +199,10 @@ impl ToolCard {
         ];
         if !self.args.is_empty() {
             head.push(Span::raw(" "));
-            head.push(Span::styled(self.args.clone(), st(Role::Dim)));
+            match highlight::highlight("json", &[&self.args], theme) {
+                Some(mut rows) if rows.len() == 1 => head.append(&mut rows[0]),
+                _ => head.push(Span::styled(self.args.clone(), st(Role::Dim))),
+            }
         }
         push(Line::from(head), 2);
         let rationale = self.rationale.trim();
@@ -229,14 +232,18 @@ impl ToolCard {
             );
             &out[out.len() - FOLDED_OUTPUT_LINES..]
         };
-        for l in shown {
-            push(
-                Line::from(vec![
-                    Span::styled(format!("  {} ", g.bar), st(Role::Dim)),
-                    Span::raw(l.to_string()),
-                ]),
-                4,
-            );
+        // Output that is one JSON document is highlighted as JSON.
+        let coloured = is_json(&self.output)
+            .then(|| highlight::highlight("json", shown, theme))
+            .flatten()
+            .filter(|rows| rows.len() == shown.len());
+        for (i, l) in shown.iter().enumerate() {
+            let mut spans = vec![Span::styled(format!("  {} ", g.bar), st(Role::Dim))];
+            match &coloured {
+                Some(rows) => spans.extend(rows[i].iter().cloned()),
+                None => spans.push(Span::raw(l.to_string())),
+            }
+            push(Line::from(spans), 4);
         }
         let end = match &self.end {
             None => Line::from(Span::styled("  running", st(Role::Warning))),
@@ -374,6 +381,13 @@ impl ApprovalCard {
             ),
         }
     }
+}
+
+/// Whether `text` is one JSON object or array (what tools print).
+fn is_json(text: &str) -> bool {
+    let t = text.trim_start();
+    (t.starts_with('{') || t.starts_with('['))
+        && serde_json::from_str::<serde_json::Value>(t).is_ok()
 }
 
 /// Compact JSON; an empty object shows as nothing.

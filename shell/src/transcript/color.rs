@@ -98,16 +98,26 @@ fn distance(a: (u8, u8, u8), b: (u8, u8, u8)) -> u32 {
     r * r + g * g + b * b
 }
 
-/// The nearest of the 256 indexed colours to a 24-bit one (the cube or
-/// the grey ramp; the first 16 are left out, as terminals redefine them).
+/// The nearest of the 256 indexed colours to a 24-bit one: the nearer of
+/// the 6×6×6 cube's and the grey ramp's candidates (the first 16 are left
+/// out, as terminals redefine them).
 pub fn to_256(c: Color) -> Color {
     let Color::Rgb(r, g, b) = c else {
         return c;
     };
-    let best = (16u8..=255)
-        .min_by_key(|i| distance((r, g, b), indexed_rgb(*i)))
-        .unwrap_or(16);
-    Color::Indexed(best)
+    // The cube's levels are 0, 95, 135, …, 255: the nearest per channel.
+    let level = |v: u8| -> u8 {
+        match v {
+            0..48 => 0,
+            48..115 => 1,
+            _ => (v - 35) / 40,
+        }
+    };
+    let cube = 16 + 36 * level(r) + 6 * level(g) + level(b);
+    let avg = (u16::from(r) + u16::from(g) + u16::from(b)) / 3;
+    let grey = 232 + (avg.saturating_sub(3) / 10).min(23) as u8;
+    let d = |i: u8| distance((r, g, b), indexed_rgb(i));
+    Color::Indexed(if d(grey) < d(cube) { grey } else { cube })
 }
 
 /// The nearest of the 16 ANSI colours, by hue: a muted accent keeps its
@@ -178,6 +188,27 @@ mod tests {
         assert_eq!(to_256(Color::Rgb(255, 0, 0)), Color::Indexed(196));
         assert_eq!(to_256(Color::Rgb(128, 128, 128)), Color::Indexed(244));
         assert_eq!(to_256(Color::Red), Color::Red);
+        // The closed form picks what a search of all 240 would.
+        for (r, g, b) in [
+            (97, 175, 239),
+            (1, 2, 3),
+            (250, 128, 7),
+            (124, 133, 148),
+            (255, 255, 255),
+        ] {
+            let best = (16u8..=255)
+                .min_by_key(|i| distance((r, g, b), indexed_rgb(*i)))
+                .unwrap_or(16);
+            let got = to_256(Color::Rgb(r, g, b));
+            let Color::Indexed(i) = got else {
+                panic!("{got:?}")
+            };
+            assert_eq!(
+                distance((r, g, b), indexed_rgb(i)),
+                distance((r, g, b), indexed_rgb(best)),
+                "{r},{g},{b}"
+            );
+        }
         assert_eq!(to_16(Color::Rgb(224, 108, 117)), Color::LightRed);
         assert_eq!(to_16(Color::Rgb(207, 34, 46)), Color::Red);
         assert_eq!(to_16(Color::Rgb(209, 154, 102)), Color::LightYellow);

@@ -40,7 +40,7 @@ pub fn knows(lang: &str) -> bool {
 /// `lines` (one code block, without newlines) highlighted as `lang`: one
 /// list of spans per line; `None` when it is to be drawn plain.
 pub fn highlight(lang: &str, lines: &[&str], theme: &Theme) -> Option<Vec<Vec<Span<'static>>>> {
-    if theme.depth == ColorDepth::None || lang.is_empty() {
+    if theme.depth() == ColorDepth::None || lang.is_empty() {
         return None;
     }
     let st = themes().themes.get(theme.syntect()?)?;
@@ -77,9 +77,9 @@ pub fn highlight(lang: &str, lines: &[&str], theme: &Theme) -> Option<Vec<Vec<Sp
                 style = style.add_modifier(Modifier::UNDERLINED);
             }
             let style = if style.fg.is_none() {
-                base.patch(reduce(style, theme.depth))
+                base.patch(reduce(style, theme.depth()))
             } else {
-                reduce(style, theme.depth)
+                reduce(style, theme.depth())
             };
             spans.push(Span::styled(text.to_string(), style));
         }

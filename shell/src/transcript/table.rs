@@ -1,8 +1,9 @@
 //! GFM tables of the answer, drawn with the glyph set's rules (box drawing,
 //! which the console's CP437 font has too, or ASCII) and fitted to the
 //! width: columns keep their natural width when the table fits, else the
-//! widest shrink first and their cells wrap. When not even one column per
-//! cell fits, each row becomes one line of `a | b | c`, wrapped.
+//! widest shrink first and their cells wrap. When a column would have to
+//! shrink below a few characters, each row becomes a record of
+//! `header: value` lines instead.
 
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
@@ -10,6 +11,10 @@ use ratatui::text::{Line, Span};
 use super::markdown::inline;
 use super::theme::{Role, Theme};
 use super::wrap::wrap;
+
+/// Columns are not squeezed below this many characters (or their natural
+/// width, when less); a table that would need to becomes records.
+const MIN_COLUMN: usize = 4;
 
 /// How a column's cells are aligned (from the delimiter row's colons).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,10 +126,17 @@ pub fn render(
     // `│ a │ b │`: a rule, then each column's text between two spaces
     // and a rule.
     let frame = 3 * n + 1;
-    if width < frame + n {
-        return flat(&rows, theme, width);
+    let widths = shrink(natural.clone(), width.saturating_sub(frame));
+    // Too narrow when a column would be cut below a few characters (or
+    // the frame alone does not fit): one record per row instead.
+    let cramped = width < frame + n
+        || widths
+            .iter()
+            .zip(&natural)
+            .any(|(w, nat)| *w < (*nat).min(MIN_COLUMN));
+    if cramped {
+        return records(&rows, theme, width);
     }
-    let widths = shrink(natural, width - frame);
     let g = theme.glyphs.table;
     let rule = theme.style(Role::Table);
     let line = |left: char, mid: char, right: char| {
@@ -192,19 +204,27 @@ fn shrink(mut widths: Vec<usize>, avail: usize) -> Vec<usize> {
     widths
 }
 
-/// Each row as `a | b | c`, wrapped: for a width too narrow for a frame.
-fn flat(rows: &[Vec<Line<'static>>], theme: &Theme, width: usize) -> Vec<Line<'static>> {
-    let sep = Span::styled(" | ", theme.style(Role::Table));
+/// Each body row as a record, one `header: value` line per cell, the
+/// records apart by a rule: for a width too narrow for the columns.
+fn records(rows: &[Vec<Line<'static>>], theme: &Theme, width: usize) -> Vec<Line<'static>> {
+    let rule = Line::from(Span::styled(
+        theme.glyphs.table.h.to_string().repeat(width.min(3)),
+        theme.style(Role::Table),
+    ));
+    let Some((head, body)) = rows.split_first() else {
+        return Vec::new();
+    };
     let mut out = Vec::new();
-    for row in rows {
-        let mut spans: Vec<Span<'static>> = Vec::new();
-        for (i, c) in row.iter().enumerate() {
-            if i > 0 {
-                spans.push(sep.clone());
-            }
-            spans.extend(c.spans.iter().cloned());
+    for (r, row) in body.iter().enumerate() {
+        if r > 0 {
+            out.push(rule.clone());
         }
-        out.extend(wrap(&Line::from(spans).style(Style::default()), width, 2));
+        for (name, value) in head.iter().zip(row) {
+            let mut spans = name.spans.clone();
+            spans.push(Span::styled(": ", theme.style(Role::Table)));
+            spans.extend(value.spans.iter().cloned());
+            out.extend(wrap(&Line::from(spans).style(Style::default()), width, 2));
+        }
     }
     out
 }
@@ -265,9 +285,14 @@ mod tests {
                 assert!(row.width() <= w, "{w}: {row:?}");
             }
         }
-        let text = draw(TABLE, Glyphs::UNICODE, 22);
+        let text = draw(TABLE, Glyphs::UNICODE, 25);
         // The widest column gave way; its cells wrap inside it.
-        assert!(text.contains("│ /var │ 4.1G │ jour │"), "{text}");
-        assert!(text.contains("│ /log │      │ nal  │"), "{text}");
+        assert!(text.contains("│ /var/l │ 4.1G │ journ │"), "{text}");
+        assert!(text.contains("│ og     │      │  al   │"), "{text}");
+        // Narrower, each row is a record.
+        assert_eq!(
+            draw(TABLE, Glyphs::UNICODE, 16),
+            "mount: /\nsize: 20G\nuse: 93%\n───\nmount: /var/log\nsize: 4.1G\nuse: journal\n"
+        );
     }
 }

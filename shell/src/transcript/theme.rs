@@ -248,11 +248,12 @@ pub struct Styles {
 /// to draw itself.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Theme {
-    /// The colour depth styles are reduced to.
-    pub depth: ColorDepth,
+    depth: ColorDepth,
     /// The glyph repertoire.
     pub glyphs: Glyphs,
     styles: Arc<Styles>,
+    /// `styles.roles` reduced to `depth`, once, since every row asks.
+    reduced: Arc<[Style; ROLE_COUNT]>,
 }
 
 impl Default for Theme {
@@ -271,11 +272,18 @@ impl Theme {
     /// own glyph set).
     pub fn new(styles: Arc<Styles>, depth: ColorDepth, glyphs: Glyphs) -> Theme {
         let glyphs = styles.glyphs.unwrap_or(glyphs);
+        let reduced = Arc::new(styles.roles.map(|s| reduce(s, depth)));
         Theme {
             depth,
             glyphs,
             styles,
+            reduced,
         }
+    }
+
+    /// The colour depth styles are reduced to.
+    pub fn depth(&self) -> ColorDepth {
+        self.depth
     }
 
     /// The theme to start with: `wanted` (the configuration's `ui.theme`)
@@ -338,7 +346,7 @@ impl Theme {
 
     /// The style of `role`, reduced to what the terminal shows.
     pub fn style(&self, role: Role) -> Style {
-        reduce(self.styles.roles[role as usize], self.depth)
+        self.reduced[role as usize]
     }
 }
 

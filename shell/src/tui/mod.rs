@@ -294,7 +294,7 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
     let rows = app.transcript.all_rows(width);
     printer::rendered(&transcript::ansi::to_text(
         &rows,
-        app.transcript.theme().depth != ColorDepth::None,
+        app.transcript.theme().depth() != ColorDepth::None,
     ));
     Ok(last)
 }

@@ -376,3 +376,25 @@ fn screens_of_a_command_answer_a_suggestion_and_a_history_search() {
     }
     insta::assert_snapshot!("screen_history_search_60x14", screen(&mut a, 60, 14));
 }
+
+#[test]
+fn a_streamed_table_and_code_block_on_a_40_column_screen() {
+    let mut a = App::new(Theme::plain(), "ada@box".into());
+    started(&mut a);
+    let answer = "| disk | use |\n|---|--:|\n| / | 93% |\n| /var/log | 20% |\n\n```sh\ndf -h /\n```\nDone.\n";
+    // Streamed in pieces that end mid-row: every intermediate screen fits.
+    for piece in answer.as_bytes().chunks(7) {
+        a.on_event(&ev(EventKind::AssistantDelta {
+            turn_id: "t".into(),
+            text: String::from_utf8_lossy(piece).into_owned(),
+        }));
+        let s = screen(&mut a, 40, 16);
+        assert!(s.lines().all(|l| l.chars().count() <= 40), "{s}");
+    }
+    a.on_event(&ev(EventKind::TurnCompleted {
+        turn_id: "t".into(),
+        status: TurnStatus::Completed,
+        message: String::new(),
+    }));
+    insta::assert_snapshot!("screen_answer_40x16", screen(&mut a, 40, 16));
+}
