@@ -72,7 +72,7 @@ macro_rules! roles {
 }
 
 roles! {
-    Text "text" "Ordinary text: notes, values, table cells.",
+    Text "text" "Ordinary text: notes and values.",
     Assistant "assistant" "The model's answer.",
     User "user" "The user's own words.",
     Dim "dim" "Secondary text: arguments, durations, folded output, frames.",
@@ -234,6 +234,8 @@ pub const GLYPH_SETS: &[&str] = &["unicode", "cp437", "ascii"];
 pub struct Styles {
     /// The theme's name.
     pub name: String,
+    /// What it is for (its file's `description`).
+    pub description: String,
     /// One style per role, indexed by `role as usize`.
     pub roles: [Style; ROLE_COUNT],
     /// The syntect theme for code blocks; `None` draws them in the code

@@ -137,6 +137,7 @@ struct RawStyle {
 #[derive(Debug, Clone)]
 struct Parsed {
     file: String,
+    description: Option<String>,
     inherits: Option<Word>,
     syntect: Option<Word>,
     glyphs: Option<Glyphs>,
@@ -173,6 +174,7 @@ fn parse(file: &str, text: &str) -> Result<(Parsed, Vec<ThemeError>), Vec<ThemeE
     let mut errors = Vec::new();
     let mut p = Parsed {
         file: file.to_string(),
+        description: None,
         inherits: None,
         syntect: None,
         glyphs: None,
@@ -198,9 +200,7 @@ fn parse(file: &str, text: &str) -> Result<(Parsed, Vec<ThemeError>), Vec<ThemeE
             }
         };
         match key {
-            "description" => {
-                word(&mut errors);
-            }
+            "description" => p.description = word(&mut errors).map(|w| w.text),
             "inherits" => p.inherits = word(&mut errors),
             "syntect" => p.syntect = word(&mut errors),
             "glyphs" => {
@@ -500,12 +500,13 @@ fn resolve(name: &str, parsed: &BTreeMap<String, Parsed>) -> Result<Styles, Them
     let own = chain[0];
     let mut palette: BTreeMap<&str, &Word> = BTreeMap::new();
     let mut styles: BTreeMap<usize, (&RawStyle, &Parsed)> = BTreeMap::new();
-    let (mut syntect, mut glyphs) = (None, None);
+    let (mut syntect, mut glyphs, mut description) = (None, None, None);
     for p in chain.iter().rev() {
         palette.extend(p.palette.iter().map(|(k, v)| (k.as_str(), v)));
         styles.extend(p.styles.iter().map(|(k, (s, _))| (*k, (s, *p))));
         syntect = p.syntect.as_ref().map(|w| w.text.clone()).or(syntect);
         glyphs = p.glyphs.or(glyphs);
+        description = p.description.clone().or(description);
     }
     let missing: Vec<&'static str> = ROLES
         .iter()
@@ -545,6 +546,7 @@ fn resolve(name: &str, parsed: &BTreeMap<String, Parsed>) -> Result<Styles, Them
     }
     Ok(Styles {
         name: name.to_string(),
+        description: description.unwrap_or_default(),
         roles,
         syntect: syntect.filter(|s| s != NO_SYNTECT),
         glyphs,
@@ -568,6 +570,7 @@ pub fn default_styles() -> Arc<Styles> {
             .unwrap_or_else(|| {
                 Arc::new(Styles {
                     name: DEFAULT.into(),
+                    description: String::new(),
                     roles: [Style::default(); ROLE_COUNT],
                     syntect: None,
                     glyphs: None,

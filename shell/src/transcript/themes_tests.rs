@@ -178,3 +178,40 @@ fn a_broken_user_file_keeps_the_compiled_in_theme() {
     assert_eq!(set.get("light"), ThemeSet::embedded().get("light"));
     assert!(set.get("mine").is_some());
 }
+
+/// The shipped themes and the roles, as docs/TUI.md shows them.
+fn markdown() -> String {
+    let set = ThemeSet::embedded();
+    let mut out = String::from("| theme | syntect theme | glyphs | for |\n|---|---|---|---|\n");
+    for name in set.names() {
+        let Some(s) = set.get(&name) else { continue };
+        let glyphs = match s.glyphs {
+            Some(g) if g == Glyphs::CONSOLE => "cp437",
+            Some(g) if g == Glyphs::ASCII => "ascii",
+            Some(_) => "unicode",
+            None => "the terminal's",
+        };
+        out.push_str(&format!(
+            "| `{name}` | {} | {glyphs} | {} |\n",
+            s.syntect.as_deref().unwrap_or(NO_SYNTECT),
+            s.description
+        ));
+    }
+    out.push_str("\n| role (`[styles]` key) | what it styles |\n|---|---|\n");
+    for (_, key, doc) in ROLES {
+        out.push_str(&format!("| `{key}` | {doc} |\n"));
+    }
+    out
+}
+
+/// docs/TUI.md carries the generated tables between markers.
+#[test]
+fn docs_tui_md_lists_the_themes_and_roles() {
+    crate::generated_docs::ensure_section(
+        "TUI.md",
+        "<!-- themes:begin (generated from themes/ and shell/src/transcript/theme.rs) -->\n",
+        "<!-- themes:end -->",
+        &markdown(),
+        "themes/ and the roles",
+    );
+}
