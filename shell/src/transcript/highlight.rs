@@ -5,6 +5,9 @@
 //! syntect does not know, a theme without a syntect theme, or a terminal
 //! without colour: plain (the code role's style).
 
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::OnceLock;
 
 use ratatui::style::{Color, Modifier, Style};
@@ -37,12 +40,59 @@ pub fn knows(lang: &str) -> bool {
     !lang.is_empty() && syntaxes().find_syntax_by_token(lang).is_some()
 }
 
+/// Highlighted blocks kept, so a cell drawn again (each streamed line
+/// redraws its answer, each resize every visible cell) costs a lookup.
+const MEMO_BLOCKS: usize = 256;
+
+type Rows = Vec<Vec<Span<'static>>>;
+
+#[derive(Default)]
+struct Memo {
+    rows: HashMap<u64, Option<Rows>>,
+    order: VecDeque<u64>,
+}
+
+thread_local! {
+    static MEMO: RefCell<Memo> = RefCell::new(Memo::default());
+}
+
 /// `lines` (one code block, without newlines) highlighted as `lang`: one
-/// list of spans per line; `None` when it is to be drawn plain.
-pub fn highlight(lang: &str, lines: &[&str], theme: &Theme) -> Option<Vec<Vec<Span<'static>>>> {
+/// list of spans per line; `None` when it is to be drawn plain. Syntect
+/// with fancy-regex costs about a millisecond a line (and compiling a
+/// language's patterns, on its first use, much more), so each block is
+/// highlighted once and remembered.
+pub fn highlight(lang: &str, lines: &[&str], theme: &Theme) -> Option<Rows> {
     if theme.depth() == ColorDepth::None || lang.is_empty() {
         return None;
     }
+    let mut h = DefaultHasher::new();
+    (
+        lang,
+        theme.name(),
+        theme.syntect(),
+        theme.depth() as u8,
+        lines,
+    )
+        .hash(&mut h);
+    let key = h.finish();
+    if let Some(found) = MEMO.with(|m| m.borrow().rows.get(&key).cloned()) {
+        return found;
+    }
+    let rows = highlight_now(lang, lines, theme);
+    MEMO.with(|m| {
+        let mut m = m.borrow_mut();
+        if m.order.len() >= MEMO_BLOCKS
+            && let Some(old) = m.order.pop_front()
+        {
+            m.rows.remove(&old);
+        }
+        m.order.push_back(key);
+        m.rows.insert(key, rows.clone());
+    });
+    rows
+}
+
+fn highlight_now(lang: &str, lines: &[&str], theme: &Theme) -> Option<Rows> {
     let st = themes().themes.get(theme.syntect()?)?;
     let ss = syntaxes();
     let syntax = ss.find_syntax_by_token(lang)?;

@@ -36,7 +36,13 @@ pub fn render(lines: &[String], theme: &Theme, width: usize) -> Vec<Line<'static
             let head = line(src, &mut state, theme);
             out.extend(wrap(&head.line, width, head.hang));
             let body: Vec<&str> = lines[i + 1..end].iter().map(String::as_str).collect();
-            match highlight::highlight(lang, &body, theme) {
+            // A block still streaming is drawn plain and highlighted once,
+            // when its closing fence arrives.
+            let closed = end < lines.len();
+            match closed
+                .then(|| highlight::highlight(lang, &body, theme))
+                .flatten()
+            {
                 Some(rows) => {
                     for spans in rows {
                         let mut l = vec![Span::raw("  ")];

@@ -385,3 +385,30 @@ fn the_streamed_answer_is_the_answer_given_whole() {
         render(&at_once, 60, Theme::default())
     );
 }
+
+#[test]
+fn a_code_block_is_highlighted_once_its_fence_closes() {
+    let theme = Theme::default().with(ColorDepth::TrueColor, Glyphs::UNICODE);
+    let mut tr = Transcript::new(theme);
+    let delta = |text: &str| EventKind::AssistantDelta {
+        turn_id: t("t"),
+        text: t(text),
+    };
+    tr.apply(&delta("```rust\nlet x = \"hi\";\n"));
+    let colours = |tr: &mut Transcript| {
+        // The window, not all_rows: that would end the answer.
+        tr.window(80, 50, 0)
+            .0
+            .iter()
+            .flat_map(|r| r.spans.iter().map(|s| s.style.fg).collect::<Vec<_>>())
+            .collect::<std::collections::HashSet<_>>()
+            .len()
+    };
+    let streaming = colours(&mut tr);
+    tr.apply(&delta("```\n"));
+    let closed = colours(&mut tr);
+    assert!(
+        closed > streaming,
+        "{streaming} colours while streaming, {closed} closed"
+    );
+}
