@@ -232,8 +232,9 @@ impl ToolCard {
             );
             &out[out.len() - FOLDED_OUTPUT_LINES..]
         };
-        // Output that is one JSON document is highlighted as JSON.
-        let coloured = is_json(&self.output)
+        // Output that is one JSON document is highlighted as JSON, once the
+        // call has ended (parsing each growing prefix would be quadratic).
+        let coloured = (self.end.is_some() && is_json(&self.output))
             .then(|| highlight::highlight("json", shown, theme))
             .flatten()
             .filter(|rows| rows.len() == shown.len());
