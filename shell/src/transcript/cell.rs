@@ -94,6 +94,11 @@ impl Cell {
     /// separator row.
     pub fn display_lines(&self, width: u16, theme: &Theme) -> Vec<Line<'static>> {
         let w = usize::from(width.max(1));
+        if let Cell::Assistant { lines } = self {
+            let mut out = markdown::render(lines, theme, w);
+            out.push(Line::default());
+            return out;
+        }
         let mut out: Vec<Line<'static>> = Vec::new();
         let mut push = |line: Line<'static>, hang: usize| out.extend(wrap(&line, w, hang));
         let st = |r: Role| theme.style(r);
@@ -111,12 +116,8 @@ impl Cell {
                     );
                 }
             }
-            Cell::Assistant { lines } => {
-                // Rows already fit, so wrapping again keeps them as they are.
-                for row in markdown::render(lines, theme, w) {
-                    push(row, 0);
-                }
-            }
+            // Returned early above: its rows come wrapped.
+            Cell::Assistant { .. } => {}
             Cell::Plan { steps } => {
                 push(Line::from(Span::styled("plan", st(Role::Dim))), 0);
                 for (i, (step, status)) in steps.iter().enumerate() {
