@@ -54,6 +54,17 @@ pub enum Request {
     Quit,
 }
 
+/// What a command's argument names, so Tab can complete it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Takes {
+    /// Nothing completable.
+    Nothing,
+    /// A tool of the executor.
+    Tool,
+    /// A loaded theme.
+    Theme,
+}
+
 /// One `/` command.
 #[derive(Debug, Clone, Copy)]
 pub struct Slash {
@@ -65,8 +76,8 @@ pub struct Slash {
     pub doc: &'static str,
     /// Words completed after the name (a subcommand).
     pub words: &'static [&'static str],
-    /// Whether the first argument (after any of `words`) is a tool name.
-    pub takes_tool: bool,
+    /// What the first argument (after any of `words`) names, for Tab.
+    pub takes: Takes,
     /// Turn the words after the name into a request, or say what is wrong.
     parse: fn(&Args<'_>) -> Result<Request, String>,
 }
@@ -119,7 +130,7 @@ pub const COMMANDS: &[Slash] = &[
         args: "",
         doc: "the commands and keys",
         words: &[],
-        takes_tool: false,
+        takes: Takes::Nothing,
         parse: |a| a.none(Request::Help),
     },
     Slash {
@@ -127,7 +138,7 @@ pub const COMMANDS: &[Slash] = &[
         args: "",
         doc: "clear the transcript (the session goes on)",
         words: &[],
-        takes_tool: false,
+        takes: Takes::Nothing,
         parse: |a| a.none(Request::Clear),
     },
     Slash {
@@ -135,7 +146,7 @@ pub const COMMANDS: &[Slash] = &[
         args: "[NAME]",
         doc: "the session's model and the local models, or one's details",
         words: &[],
-        takes_tool: false,
+        takes: Takes::Nothing,
         parse: |a| match a.words().as_slice() {
             [] => Ok(Request::Model(None)),
             [name] => Ok(Request::Model(Some((*name).to_string()))),
@@ -147,7 +158,7 @@ pub const COMMANDS: &[Slash] = &[
         args: "TOOL [ARGS]",
         doc: "how policy would decide a call (ARGS: a JSON object)",
         words: &[],
-        takes_tool: true,
+        takes: Takes::Tool,
         parse: |a| match a.split_first() {
             (Some(tool), args) => Ok(Request::Policy {
                 tool: tool.to_string(),
@@ -163,7 +174,7 @@ pub const COMMANDS: &[Slash] = &[
         args: "[revoke ID]",
         doc: "your saved \"always\" grants, or revoke one",
         words: &["revoke"],
-        takes_tool: false,
+        takes: Takes::Nothing,
         parse: |a| match a.words().as_slice() {
             [] => Ok(Request::Grants { revoke: None }),
             ["revoke", id] => Ok(Request::Grants {
@@ -177,7 +188,7 @@ pub const COMMANDS: &[Slash] = &[
         args: "[N]",
         doc: "the newest N audit ledger entries (default 20)",
         words: &[],
-        takes_tool: false,
+        takes: Takes::Nothing,
         parse: |a| match a.words().as_slice() {
             [] => Ok(Request::Audit { limit: 20 }),
             [n] => n
@@ -194,7 +205,7 @@ pub const COMMANDS: &[Slash] = &[
         args: "ID",
         doc: "the chain behind a ledger entry, request to result",
         words: &[],
-        takes_tool: false,
+        takes: Takes::Nothing,
         parse: |a| id_arg(a).map(Request::Why),
     },
     Slash {
@@ -202,7 +213,7 @@ pub const COMMANDS: &[Slash] = &[
         args: "ID",
         doc: "reverse a change by its ledger id (asks like any change)",
         words: &[],
-        takes_tool: false,
+        takes: Takes::Nothing,
         parse: |a| id_arg(a).map(Request::Undo),
     },
     Slash {
@@ -210,7 +221,7 @@ pub const COMMANDS: &[Slash] = &[
         args: "[describe NAME]",
         doc: "the executor's tools, or one tool's arguments",
         words: &["describe"],
-        takes_tool: true,
+        takes: Takes::Tool,
         parse: |a| match a.words().as_slice() {
             [] => Ok(Request::Tools { describe: None }),
             ["describe", name] => Ok(Request::Tools {
@@ -224,7 +235,7 @@ pub const COMMANDS: &[Slash] = &[
         args: "[NAME]",
         doc: "the themes, or switch to one",
         words: &[],
-        takes_tool: false,
+        takes: Takes::Theme,
         parse: |a| match a.words().as_slice() {
             [] => Ok(Request::Theme(None)),
             [name] => Ok(Request::Theme(Some((*name).to_string()))),
@@ -236,7 +247,7 @@ pub const COMMANDS: &[Slash] = &[
         args: "",
         doc: "your sessions (attaching is not there yet)",
         words: &[],
-        takes_tool: false,
+        takes: Takes::Nothing,
         parse: |a| a.none(Request::Sessions),
     },
     Slash {
@@ -244,7 +255,7 @@ pub const COMMANDS: &[Slash] = &[
         args: "",
         doc: "leave aios (also /exit, exit, quit, Ctrl-D)",
         words: &[],
-        takes_tool: false,
+        takes: Takes::Nothing,
         parse: |a| a.none(Request::Quit),
     },
 ];
@@ -367,9 +378,19 @@ pub struct Completion {
     pub choices: Vec<String>,
 }
 
-/// Complete the `/` command being typed: its name, a subcommand word, or
-/// a tool name (`tools`, the executor's tool names).
-pub fn complete(line: &str, tools: &[String]) -> Completion {
+/// The names completion offers after a command's name.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Names<'a> {
+    /// The executor's tool names.
+    pub tools: &'a [String],
+    /// The loaded themes' names.
+    pub themes: &'a [String],
+}
+
+/// Complete the `/` command being typed: its name, a subcommand word, a
+/// tool name or a theme name.
+pub fn complete(line: &str, names: &Names<'_>) -> Completion {
+    let tools = names.tools;
     if !line.starts_with('/') || line.contains('\n') {
         return Completion::default();
     }
@@ -397,19 +418,23 @@ pub fn complete(line: &str, tools: &[String]) -> Completion {
             .copied()
             .filter(|w| w.starts_with(rest))
             .collect();
-        if cmd.takes_tool && cmd.words.is_empty() {
-            options.extend(
-                tools
-                    .iter()
-                    .map(String::as_str)
-                    .filter(|t| t.starts_with(rest)),
-            );
-        }
-        return pick(&head, rest, &options, |_| true);
+        let first: &[String] = match cmd.takes {
+            Takes::Tool if cmd.words.is_empty() => tools,
+            Takes::Theme => names.themes,
+            _ => &[],
+        };
+        options.extend(
+            first
+                .iter()
+                .map(String::as_str)
+                .filter(|t| t.starts_with(rest)),
+        );
+        // A theme is the last word; a subcommand or a tool has more after it.
+        return pick(&head, rest, &options, |_| cmd.takes != Takes::Theme);
     }
     // `/tools describe fs.` : a tool after the subcommand.
     let (word, tail) = rest.split_once(' ').unwrap_or((rest, ""));
-    if cmd.takes_tool && cmd.words.contains(&word) && !tail.contains(' ') {
+    if cmd.takes == Takes::Tool && cmd.words.contains(&word) && !tail.contains(' ') {
         let options: Vec<&str> = tools
             .iter()
             .map(String::as_str)
