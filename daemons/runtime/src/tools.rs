@@ -41,6 +41,11 @@ You are provided with function signatures within <tools></tools> XML tags:\n";
 pub const ANSWER_FROM_DATA: &str =
     "Answer my request from this data in plain sentences. Do not repeat the call.";
 
+/// The end of the candidate list. The tool format's own text mentions
+/// `<tools></tools>` too, but never after a line break; tool lines are
+/// JSON, so a line break inside one is escaped.
+const LIST_END: &str = "\n</tools>";
+
 const CALL_OPEN: &str = "<tool_call>";
 const CALL_CLOSE: &str = "</tool_call>";
 
@@ -103,11 +108,13 @@ pub fn messages(system: &str, tools: &[ToolDef], turns: &[Turn]) -> Vec<ChatMess
         sys.push_str("\n\n");
         sys.push_str(TOOL_FORMAT);
         sys.push_str("<tools>\n");
-        for t in tools {
+        for (i, t) in tools.iter().enumerate() {
+            if i > 0 {
+                sys.push('\n');
+            }
             sys.push_str(&tool_line(t));
-            sys.push('\n');
         }
-        sys.push_str("</tools>");
+        sys.push_str(LIST_END);
     }
     let mut out = vec![ChatMessage::new("system", sys)];
     for turn in turns {
@@ -191,12 +198,10 @@ fn compact_schema(schema: &Value) -> Value {
 /// system text and the listed tools: everything up to the end of the tool
 /// list. `None` when the prompt lists no tools.
 ///
-/// The first `</tools>` is the list's own: the system message comes first,
-/// and the user's words only after it.
+/// The first [`LIST_END`] is the list's own: the system message comes
+/// first, and the user's words only after it.
 pub fn tools_prefix(prompt: &str) -> Option<&str> {
-    prompt
-        .find("</tools>")
-        .map(|i| &prompt[..i + "</tools>".len()])
+    prompt.find(LIST_END).map(|i| &prompt[..i + LIST_END.len()])
 }
 
 /// `{"name": …, "arguments": …}` with the name first, as the grammar makes
@@ -500,7 +505,12 @@ mod tests {
         let rendered = format!("<s>{}</s><u>{}</u>", m[0].content, m[1].content);
         let prefix = tools_prefix(&rendered).unwrap();
         assert!(prefix.starts_with("<s>You are aiOS"));
-        assert!(prefix.ends_with("</tools>"));
+        assert!(prefix.ends_with("}\n</tools>"), "{prefix}");
+        // The whole list, not only the format's mention of the tags.
+        assert!(prefix.contains("<tools></tools>"), "{prefix}");
+        for t in tools() {
+            assert!(prefix.contains(&format!("\"{}\"", t.name)), "{prefix}");
+        }
         assert!(!prefix.contains("in my words"));
         assert_eq!(tools_prefix("no tools here"), None);
     }
