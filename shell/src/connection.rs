@@ -2,6 +2,15 @@
 //! ([`crate::oneshot`]) and the line mode ([`crate::line`]): requests are
 //! sent as `UserInput`, and events are printed ([`crate::printer`]) until
 //! each turn completes.
+//!
+//! A connection remembers the last event it read, so after aiosd restarts
+//! the shell resumes **the same** session from there
+//! ([`Connection::resume`]): aiosd brings the session back from memoryd
+//! and replays what the client has not seen, including how the turn the
+//! restart cut short ended.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use aios_config::{Daemon, Paths};
 use aios_proto::{
@@ -26,6 +35,8 @@ pub(crate) struct Connection {
     ops: mpsc::UnboundedSender<Op>,
     /// The session's events (replayed from the start, then live).
     pub(crate) events: BoxStream<Event>,
+    /// The seq of the last event read from [`Connection::events`].
+    last_seq: Arc<AtomicU64>,
     /// Renders events.
     pub(crate) printer: Printer,
     /// Answers approval requests.
@@ -33,13 +44,13 @@ pub(crate) struct Connection {
 }
 
 impl Connection {
-    /// Create a session on aiosd and attach to it.
+    /// Create a session on aiosd and attach to it; or, for `aios attach`,
+    /// attach to the session it names.
     pub(crate) async fn open(cli: &Cli, paths: &Paths) -> Result<Connection, Failure> {
-        let socket = paths.socket(Daemon::Aiosd);
-        let channel = aios_proto::connect(&socket)
-            .await
-            .map_err(|e| Failure::daemon(format!("aiosd is not reachable: {e}")))?;
-        let mut client = SessionClient::new(channel);
+        if let Some(id) = &cli.attach_to {
+            return Connection::resume(cli, paths, id, 0).await;
+        }
+        let mut client = client(paths).await?;
         let info = client
             .create(CreateSession {
                 provider: cli.provider.clone(),
@@ -70,23 +81,69 @@ impl Connection {
                     format!("cannot create a session: {}", e.message),
                 ),
             })?;
+        // The session replays from the start.
+        Connection::attach(cli, paths, client, info.id, 0).await
+    }
+
+    /// Attach to an existing session of this user, replaying the events
+    /// after `after_seq` (0: all of them). aiosd brings the session back
+    /// from memoryd when it is not live (e.g. aiosd restarted).
+    pub(crate) async fn resume(
+        cli: &Cli,
+        paths: &Paths,
+        session_id: &str,
+        after_seq: u64,
+    ) -> Result<Connection, Failure> {
+        let client = client(paths).await?;
+        Connection::attach(cli, paths, client, session_id.to_string(), after_seq).await
+    }
+
+    async fn attach(
+        cli: &Cli,
+        paths: &Paths,
+        mut client: SessionClient,
+        session_id: String,
+        after_seq: u64,
+    ) -> Result<Connection, Failure> {
         let (tx, rx) = mpsc::unbounded_channel();
-        // Attach first; the session replays from the start.
+        // Attach first.
         let _ = tx.send(Op::Attach {
-            session_id: info.id.clone(),
-            after_seq: 0,
+            session_id: session_id.clone(),
+            after_seq,
         });
         let events = client
             .stream(UnboundedReceiverStream::new(rx))
             .await
-            .map_err(|e| Failure::daemon(format!("cannot attach to the session: {}", e.message)))?;
+            .map_err(|e| {
+                let message = format!("cannot attach to session {session_id}: {}", e.message);
+                match e.kind {
+                    ApiErrorKind::Transport | ApiErrorKind::Unavailable => Failure::daemon(message),
+                    ApiErrorKind::InvalidArgument => Failure::usage(message),
+                    _ => Failure::new(Exit::Failed, message),
+                }
+            })?;
+        let last_seq = Arc::new(AtomicU64::new(after_seq));
+        let seen = last_seq.clone();
+        let events = events
+            .inspect(move |r| {
+                if let Ok(e) = r {
+                    seen.store(e.seq, Ordering::Relaxed);
+                }
+            })
+            .boxed();
         Ok(Connection {
-            desk: Desk::new(cli.approve, paths.socket(Daemon::Toolsd), info.id.clone()),
-            session_id: info.id,
+            desk: Desk::new(cli.approve, paths.socket(Daemon::Toolsd), session_id.clone()),
+            session_id,
             ops: tx,
             events,
+            last_seq,
             printer: Printer::new(cli.json),
         })
+    }
+
+    /// The seq of the last event read: where a resumed connection picks up.
+    pub(crate) fn last_seq(&self) -> u64 {
+        self.last_seq.load(Ordering::Relaxed)
     }
 
     /// Send one request and print events until its turn completes;
@@ -172,6 +229,15 @@ impl Connection {
     pub(crate) fn detach(&self) {
         let _ = self.ops.send(Op::Detach);
     }
+}
+
+/// A client of aiosd's session service.
+async fn client(paths: &Paths) -> Result<SessionClient, Failure> {
+    let socket = paths.socket(Daemon::Aiosd);
+    let channel = aios_proto::connect(&socket)
+        .await
+        .map_err(|e| Failure::daemon(format!("aiosd is not reachable: {e}")))?;
+    Ok(SessionClient::new(channel))
 }
 
 /// The next Ctrl-C: from the caller's handler, or a handler of its own.
