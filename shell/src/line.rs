@@ -151,6 +151,28 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
                 }
             };
             history.add(text, &Origin::here(&conn.session_id));
+            match request {
+                Request::Detach => {
+                    conn.detach();
+                    say(&format!(
+                        "detached from session {0}; `aios attach {0}` resumes it",
+                        conn.session_id
+                    ));
+                    return Ok(last);
+                }
+                Request::Attach(id) => {
+                    match Connection::resume(cli, paths, &id, 0).await {
+                        Ok(other) => {
+                            conn.detach();
+                            conn = other;
+                            say(&format!("attached to session {id}"));
+                        }
+                        Err(f) => say(&f.message),
+                    }
+                    continue;
+                }
+                _ => {}
+            }
             match command(cli, config, paths, &mut term, request).await? {
                 Flow::Go => continue,
                 Flow::Leave => break,

@@ -87,8 +87,10 @@ fn an_unknown_command_names_the_nearest() {
     assert!(
         parse("/attach")
             .unwrap_err()
-            .contains("/attach is not there yet")
+            .contains("give a session id")
     );
+    assert_eq!(parse("/attach abc"), Ok(Request::Attach("abc".into())));
+    assert_eq!(parse("/detach"), Ok(Request::Detach));
     let e = parse("/zzzzzz").unwrap_err();
     assert_eq!(e, "unknown command /zzzzzz: /help lists the commands");
 }

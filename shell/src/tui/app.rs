@@ -53,6 +53,10 @@ pub enum Effect {
     Redraw,
     /// Leave the TUI.
     Quit,
+    /// Leave the TUI; the session goes on in aiosd.
+    Detach,
+    /// Switch to another session of the user.
+    Attach(String),
 }
 
 /// What the approval at the front of the queue is waiting for.
@@ -500,7 +504,7 @@ impl App {
             _ => {}
         }
         if self.disconnected {
-            self.hint = Some("aiosd is gone; leave with Ctrl-D and start aios again".into());
+            self.hint = Some("aiosd is gone; reconnecting to this session (Ctrl-D leaves)".into());
             return vec![];
         }
         if self.transcript.running {

@@ -144,6 +144,7 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
     let mut last_draw = Instant::now();
     let mut redraw_at: Option<Instant> = None;
     let mut last = Exit::Success;
+    let mut detached = false;
     loop {
         let mut effects = Vec::new();
         tokio::select! {
@@ -204,9 +205,18 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
                 Some(Background::ToolNames(names)) => app.tool_names = names,
                 Some(Background::Grant { call_id, shown }) => app.grant_shown(&call_id, shown),
                 Some(Background::Reconnected(Ok(c))) => {
+                    let same = c.session_id == conn.session_id;
+                    conn.detach();
                     conn = *c;
                     app.disconnected = false;
-                    app.transcript.note(Level::Info, &format!("reconnected to session {}", conn.session_id));
+                    if same {
+                        app.transcript.note(Level::Info, &format!("reconnected to session {}", conn.session_id));
+                    } else {
+                        // Another session: its transcript replaces this one.
+                        let theme = *app.transcript.theme();
+                        app.transcript = transcript::Transcript::new(theme);
+                        app.origin = Origin::here(&conn.session_id);
+                    }
                 }
                 Some(Background::Reconnected(Err(why))) => {
                     app.transcript.note(Level::Error, &format!("cannot resume the session: {why}"));
@@ -284,6 +294,13 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
                     let _ = guard.term.clear();
                 }
                 Effect::Quit => quit = true,
+                Effect::Detach => {
+                    quit = true;
+                    detached = true;
+                }
+                Effect::Attach(id) => {
+                    tokio::spawn(reconnect(bg_tx.clone(), cli.clone(), paths.clone(), id, 0));
+                }
             }
         }
         if quit {
@@ -310,6 +327,12 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
         &rows,
         app.transcript.theme().depth != ColorDepth::None,
     ));
+    if detached {
+        printer::say(&format!(
+            "detached from session {0}; `aios attach {0}` resumes it",
+            conn.session_id
+        ));
+    }
     Ok(last)
 }
 
