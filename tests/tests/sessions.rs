@@ -159,7 +159,7 @@ fn replay_until(env: &Env, session: &str, done: impl Fn(&[Event]) -> bool) -> Ve
 }
 
 fn sessions(env: &Env) -> Vec<Value> {
-    let out = env.aios(&["sessions", "--json"], b"", LIMIT);
+    let out = env.aios(&["--json", "sessions"], b"", LIMIT);
     assert_eq!(
         out.status.code(),
         Some(0),
