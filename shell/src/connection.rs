@@ -132,7 +132,11 @@ impl Connection {
             })
             .boxed();
         Ok(Connection {
-            desk: Desk::new(cli.approve, paths.socket(Daemon::Toolsd), session_id.clone()),
+            desk: Desk::new(
+                cli.approve,
+                paths.socket(Daemon::Toolsd),
+                session_id.clone(),
+            ),
             session_id,
             ops: tx,
             events,

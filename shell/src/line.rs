@@ -305,7 +305,9 @@ async fn connect(
                     Why::Lost { session_id, .. } if *session_id == conn.session_id => {
                         say(&format!("reconnected to session {session_id}"));
                     }
-                    Why::Lost { .. } => say(&format!("reconnected (new session {})", conn.session_id)),
+                    Why::Lost { .. } => {
+                        say(&format!("reconnected (new session {})", conn.session_id))
+                    }
                     Why::Start if shown.is_some() => {
                         say(&format!("connected (session {})", conn.session_id));
                     }
@@ -337,11 +339,7 @@ async fn connect(
 /// Probe the daemons, then resume the lost session or open one.
 /// `Err(Down)` is worth waiting on; an outer `Err(Failure)` is not (e.g.
 /// aiosd rejects the provider).
-async fn attempt(
-    cli: &Cli,
-    paths: &Paths,
-    why: &Why,
-) -> Result<Result<Connection, Down>, Failure> {
+async fn attempt(cli: &Cli, paths: &Paths, why: &Why) -> Result<Result<Connection, Down>, Failure> {
     if let Err(down) = wait::probe(paths).await {
         return Ok(Err(down));
     }

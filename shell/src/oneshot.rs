@@ -105,11 +105,12 @@ async fn newest_session(paths: &Paths) -> Result<String, Failure> {
         .await
         .map_err(|e| Failure::daemon(format!("cannot list sessions: {}", e.message)))?;
     // Listed newest first.
-    sessions
-        .into_iter()
-        .next()
-        .map(|s| s.id)
-        .ok_or_else(|| Failure::new(Exit::Failed, "you have no sessions to attach to; run aios to start one"))
+    sessions.into_iter().next().map(|s| s.id).ok_or_else(|| {
+        Failure::new(
+            Exit::Failed,
+            "you have no sessions to attach to; run aios to start one",
+        )
+    })
 }
 
 /// `aios sessions`.

@@ -219,7 +219,10 @@ fn aiosd_killed_mid_turn_the_shell_resumes_the_same_session_with_its_whole_trans
     let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
     assert_eq!(seqs, (1..=events.len() as u64).collect::<Vec<_>>());
     assert_eq!(started(&events), [false, true], "{events:#?}");
-    assert!(matches!(events[0].kind, EventKind::SessionStarted { resumed: false, .. }));
+    assert!(matches!(
+        events[0].kind,
+        EventKind::SessionStarted { resumed: false, .. }
+    ));
     assert!(events.iter().any(|e| matches!(&e.kind,
         EventKind::TurnStarted { input, .. } if input == "count to six hundred slowly")));
     let text: String = events
@@ -237,7 +240,11 @@ fn aiosd_killed_mid_turn_the_shell_resumes_the_same_session_with_its_whole_trans
     // `aios attach` from another terminal shows the same transcript, and
     // attaching adds no `session_started`.
     let other = Tmux::start(&env, "attach", &["--line", "attach"]);
-    other.wait_for(&["streaming started", "interrupted by a daemon restart", "aios> "]);
+    other.wait_for(&[
+        "streaming started",
+        "interrupted by a daemon restart",
+        "aios> ",
+    ]);
     let again = replay_until(&env, &id, |got| got.len() >= events.len());
     assert_eq!(started(&again), [false, true]);
 }

@@ -231,9 +231,7 @@ impl Inner {
     async fn rehydrate(&self, who: &Principal, id: &str) -> Result<(), ApiError> {
         let info = self.backends.get_session(id).await.map_err(|e| {
             if e.kind == aios_proto::ApiErrorKind::NotFound {
-                ApiError::not_found(format!(
-                    "no session {id:?}; `aios sessions` lists yours"
-                ))
+                ApiError::not_found(format!("no session {id:?}; `aios sessions` lists yours"))
             } else {
                 ApiError {
                     message: format!("cannot resume session {id:?}: {}", e.message),

@@ -265,7 +265,10 @@ async fn only_a_daemon_appends_events_and_only_the_owner_reads_them() {
     let (_dir, svc) = service().await;
     let events: Vec<Event> = (1..=3).map(|i| event("alice", i)).collect();
     assert_denied(svc.append_events(user(1000), events.clone()).await);
-    assert_eq!(svc.append_events(daemon(), events.clone()).await.unwrap(), 3);
+    assert_eq!(
+        svc.append_events(daemon(), events.clone()).await.unwrap(),
+        3
+    );
     assert_eq!(
         svc.get_events(user(1000), "alice".into(), 0, 0, false)
             .await

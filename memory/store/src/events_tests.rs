@@ -51,7 +51,11 @@ fn events_come_back_as_written_from_either_end() {
         seqs(&s.get_events("s1", 0, 2, EventsFrom::Newest).unwrap()),
         [4, 5]
     );
-    assert!(s.get_events("s1", 5, 0, EventsFrom::Oldest).unwrap().is_empty());
+    assert!(
+        s.get_events("s1", 5, 0, EventsFrom::Oldest)
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[test]
@@ -75,7 +79,11 @@ fn events_of_an_unknown_session_are_refused_and_nothing_is_written() {
     stray.session_id = "nope".into();
     let err = s.append_events(&[ev(1, "a"), stray]).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound);
-    assert!(s.get_events("s1", 0, 0, EventsFrom::Oldest).unwrap().is_empty());
+    assert!(
+        s.get_events("s1", 0, 0, EventsFrom::Oldest)
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(
         s.get_events("nope", 0, 0, EventsFrom::Oldest)
             .unwrap_err()
