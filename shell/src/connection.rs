@@ -14,8 +14,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use aios_config::{Daemon, Paths};
 use aios_proto::{
-    ApiErrorKind, ApprovalMode, BoxStream, CreateSession, Event, EventKind, Op, SessionClient,
-    TurnStatus,
+    ApiErrorKind, ApprovalMode, ApprovalNeeded, BoxStream, CreateSession, Event, EventKind, Op,
+    SessionClient, TurnStatus,
 };
 use futures::StreamExt;
 use tokio::signal::unix::Signal;
@@ -223,6 +223,16 @@ impl Connection {
         }
     }
 
+    /// Answer an approval the session waits on (one re-presented after
+    /// attaching), on `lines`.
+    pub(crate) async fn answer(
+        &mut self,
+        a: &ApprovalNeeded,
+        lines: &mut Lines,
+    ) -> Result<(), Failure> {
+        self.desk.answer(a, Some(lines)).await
+    }
+
     /// Send an operation; `false` when the stream to aiosd is gone. The
     /// TUI's own event loop reads [`Connection::events`].
     pub(crate) fn send(&self, op: Op) -> bool {
@@ -232,6 +242,32 @@ impl Connection {
     /// Leave the session (it stays on aiosd).
     pub(crate) fn detach(&self) {
         let _ = self.ops.send(Op::Detach);
+    }
+}
+
+/// Approvals a session is waiting on, as far as the events read so far
+/// tell: asked and not yet ended (by the call's end or the turn's). An
+/// attached line mode re-presents these once the replay has been read.
+#[derive(Debug, Default)]
+pub(crate) struct Pending(Vec<Box<ApprovalNeeded>>);
+
+impl Pending {
+    /// Account for one event.
+    pub(crate) fn see(&mut self, e: &Event) {
+        match &e.kind {
+            EventKind::ApprovalRequested(a) => {
+                self.0.retain(|p| p.call_id != a.call_id);
+                self.0.push(a.clone());
+            }
+            EventKind::ToolCallEnd { call_id, .. } => self.0.retain(|p| p.call_id != *call_id),
+            EventKind::TurnCompleted { .. } => self.0.clear(),
+            _ => {}
+        }
+    }
+
+    /// The waiting approvals, oldest first; none are left.
+    pub(crate) fn take(&mut self) -> Vec<Box<ApprovalNeeded>> {
+        std::mem::take(&mut self.0)
     }
 }
 
@@ -253,5 +289,63 @@ async fn interrupted(sigint: &mut Option<&mut Signal>) {
         None => {
             let _ = tokio::signal::ctrl_c().await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aios_proto::{Risk, ToolStatus};
+
+    use super::*;
+
+    fn ev(kind: EventKind) -> Event {
+        Event {
+            seq: 1,
+            session_id: "s".into(),
+            unix_ms: 0,
+            kind,
+        }
+    }
+
+    fn asked(call: &str) -> Event {
+        ev(EventKind::ApprovalRequested(Box::new(ApprovalNeeded {
+            call_id: call.into(),
+            tool: "fs.write".into(),
+            args: serde_json::json!({}),
+            call_hash: String::new(),
+            effect: Risk::Change,
+            resources: vec![],
+            preview: aios_proto::Preview {
+                summary: String::new(),
+                detail: aios_proto::PreviewDetail::None,
+            },
+            rationale: String::new(),
+            rule: String::new(),
+            reason: String::new(),
+            confirm: None,
+        })))
+    }
+
+    #[test]
+    fn only_approvals_still_waiting_after_the_replay_are_pending() {
+        let mut p = Pending::default();
+        p.see(&asked("a"));
+        p.see(&ev(EventKind::ToolCallEnd {
+            call_id: "a".into(),
+            status: ToolStatus::Ok,
+            result: serde_json::json!(null),
+            duration_us: 0,
+        }));
+        p.see(&asked("b"));
+        let left: Vec<String> = p.take().into_iter().map(|a| a.call_id).collect();
+        assert_eq!(left, ["b"]);
+        assert!(p.take().is_empty());
+        p.see(&asked("c"));
+        p.see(&ev(EventKind::TurnCompleted {
+            turn_id: "t1".into(),
+            status: aios_proto::TurnStatus::Failed,
+            message: String::new(),
+        }));
+        assert!(p.take().is_empty());
     }
 }

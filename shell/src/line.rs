@@ -12,11 +12,11 @@
 //! submitted line goes to the same history file ([`crate::history`]).
 
 use aios_config::{Config, Paths};
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use tokio::signal::unix::{Signal, SignalKind};
 
 use crate::cli::Cli;
-use crate::connection::Connection;
+use crate::connection::{Connection, Pending};
 use crate::exit::{Exit, Failure};
 use crate::history::{self, History, Origin};
 use crate::input::{self, Line, Lines};
@@ -83,6 +83,9 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
     }
     let mut last = Exit::Success;
     let mut show_prompt = true;
+    // Approvals seen at the prompt (a replay after attaching) and not
+    // yet ended.
+    let mut pending = Pending::default();
     loop {
         if std::mem::take(&mut show_prompt) {
             prompt();
@@ -108,6 +111,17 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
             Idle::Event(Some(Ok(event))) => {
                 // E.g. the session's replayed start, which shows nothing.
                 show_prompt = conn.printer.event_at_prompt(&event)?;
+                pending.see(&event);
+                // Read what has already arrived (a replay comes in a
+                // burst), then re-present the approvals still waiting.
+                while let Some(Some(Ok(event))) = conn.events.next().now_or_never() {
+                    show_prompt |= conn.printer.event_at_prompt(&event)?;
+                    pending.see(&event);
+                }
+                for a in pending.take() {
+                    conn.answer(&a, &mut term.lines).await?;
+                    show_prompt = true;
+                }
                 continue;
             }
             Idle::Interrupt => {

@@ -2,7 +2,8 @@
 //! `aios` starts under `initd --user`, with the scripted provider: aiosd
 //! killed with `-9` mid-turn comes back (initd restarts it), and the shell
 //! resumes **the same** session with its whole transcript; a second client
-//! sees a pending approval; a session has one `session_started`.
+//! sees a pending approval and `aios attach` re-presents it; a session has
+//! one `session_started`.
 //!
 //! Every wait is on a condition with a timeout, never a sleep. The line
 //! mode runs in a real terminal (tmux), as `tui.rs` does.
@@ -283,4 +284,16 @@ fn a_second_client_attaching_sees_the_pending_approval() {
     );
     assert_eq!(started(&events), [false]);
     assert!(!target.exists(), "nothing is written before an approval");
+
+    // `aios attach` from another terminal re-presents it; approving there
+    // runs the change.
+    let other = Tmux::start(&env, "second", &["--line", "attach", &id]);
+    other.wait_for(&["allow? [y]es once"]);
+    other.line("y");
+    wait_until(
+        "the approved write",
+        LIMIT,
+        || other.history(),
+        || (std::fs::read_to_string(&target).ok()? == "hello\n").then_some(()),
+    );
 }
