@@ -249,7 +249,7 @@ impl Connection {
 /// tell: asked and not yet ended (by the call's end or the turn's). An
 /// attached line mode re-presents these once the replay has been read.
 #[derive(Debug, Default)]
-pub(crate) struct Pending(Vec<Box<ApprovalNeeded>>);
+pub(crate) struct Pending(Vec<ApprovalNeeded>);
 
 impl Pending {
     /// Account for one event.
@@ -257,7 +257,7 @@ impl Pending {
         match &e.kind {
             EventKind::ApprovalRequested(a) => {
                 self.0.retain(|p| p.call_id != a.call_id);
-                self.0.push(a.clone());
+                self.0.push((**a).clone());
             }
             EventKind::ToolCallEnd { call_id, .. } => self.0.retain(|p| p.call_id != *call_id),
             EventKind::TurnCompleted { .. } => self.0.clear(),
@@ -266,7 +266,7 @@ impl Pending {
     }
 
     /// The waiting approvals, oldest first; none are left.
-    pub(crate) fn take(&mut self) -> Vec<Box<ApprovalNeeded>> {
+    pub(crate) fn take(&mut self) -> Vec<ApprovalNeeded> {
         std::mem::take(&mut self.0)
     }
 }
