@@ -297,3 +297,23 @@ fn a_second_client_attaching_sees_the_pending_approval() {
         || (std::fs::read_to_string(&target).ok()? == "hello\n").then_some(()),
     );
 }
+
+#[test]
+fn the_tui_resumes_the_same_session_after_aiosd_is_killed_mid_turn() {
+    let env = Env::scripted(&slow_script());
+    let tui = Tmux::start(&env, "tui", &[]);
+    tui.wait_for(&["request"]);
+    tui.line("count to six hundred slowly");
+    tui.wait_for(&["streaming started"]);
+    let id = sessions(&env)[0]["id"].as_str().unwrap().to_string();
+    let pid = env.daemon_pid("aiosd").expect("aiosd answers");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(pid).unwrap()),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    tui.wait_for(&["reconnected to session", "interrupted by a daemon restart"]);
+    let listed = sessions(&env);
+    assert_eq!(listed.len(), 1, "still one session: {listed:?}");
+    assert_eq!(listed[0]["id"], id.as_str());
+}
