@@ -279,3 +279,96 @@ async fn a_replay_older_than_the_in_memory_log_is_read_back_from_memoryd() {
         EventKind::SessionStarted { resumed: true, .. }
     ));
 }
+
+/// Memory that is down (refuses appends) until told otherwise.
+struct Flaky {
+    up: std::sync::atomic::AtomicBool,
+    tries: std::sync::atomic::AtomicU32,
+    stored: Mutex<Vec<u64>>,
+}
+
+#[async_trait::async_trait]
+impl Backends for Flaky {
+    async fn list_tools(&self) -> Result<Vec<ToolSpec>, ApiError> {
+        Ok(vec![])
+    }
+    async fn complete(
+        &self,
+        _req: CompletionRequest,
+    ) -> Result<BoxStream<CompletionEvent>, ApiError> {
+        Ok(futures::stream::pending().boxed())
+    }
+    async fn execute(&self, _req: ExecuteRequest) -> Result<BoxStream<ExecuteEvent>, ApiError> {
+        Err(ApiError::internal("no tools here"))
+    }
+    async fn put_session(&self, _s: SessionInfo) -> Result<(), ApiError> {
+        Ok(())
+    }
+    async fn append_message(&self, _m: StoredMessage) -> Result<(), ApiError> {
+        Ok(())
+    }
+    async fn record_tool_call(&self, _c: StoredToolCall) -> Result<(), ApiError> {
+        Ok(())
+    }
+    async fn list_sessions(&self, _uid: u32) -> Result<Vec<SessionInfo>, ApiError> {
+        Ok(vec![])
+    }
+    async fn append_events(&self, events: Vec<Event>) -> Result<(), ApiError> {
+        use std::sync::atomic::Ordering;
+        self.tries.fetch_add(1, Ordering::SeqCst);
+        if !self.up.load(Ordering::SeqCst) {
+            return Err(ApiError::transport("memoryd is not reachable"));
+        }
+        self.stored
+            .lock()
+            .unwrap()
+            .extend(events.iter().map(|e| e.seq));
+        Ok(())
+    }
+}
+
+/// Wait until `f` holds, on the paused clock (bounded by [`WAIT`] of it).
+async fn until(f: impl Fn() -> bool) {
+    tokio::time::timeout(WAIT, async {
+        while !f() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the condition holds in time");
+}
+
+#[tokio::test(start_paused = true)]
+async fn while_memoryd_is_down_events_are_held_in_order_and_shown_once_stored() {
+    use std::sync::atomic::Ordering;
+    let flaky = Arc::new(Flaky {
+        up: false.into(),
+        tries: 0.into(),
+        stored: Mutex::new(Vec::new()),
+    });
+    let session = aiosd::Session::durable(
+        SessionInfo {
+            id: "s".into(),
+            uid: 1000,
+            provider: "p".into(),
+            model: String::new(),
+            created_unix_ms: 1,
+            title: "t".into(),
+            approval: ApprovalMode::Ask,
+        },
+        flaky.clone(),
+    );
+    for i in 0..3 {
+        session.emit(EventKind::Notification {
+            level: "info".into(),
+            text: format!("n{i}"),
+        });
+    }
+    // Several attempts fail (the paused clock runs the backoff at once),
+    // and nothing is shown unstored.
+    until(|| flaky.tries.load(Ordering::SeqCst) >= 3).await;
+    assert_eq!(session.published(), 0);
+    flaky.up.store(true, Ordering::SeqCst);
+    until(|| session.published() >= 3).await;
+    assert_eq!(*flaky.stored.lock().unwrap(), [1, 2, 3]);
+}
