@@ -197,6 +197,18 @@ impl App {
                     self.answer.take();
                 }
             }
+            // The call ended while its card still waited here: it was
+            // answered from another client (or before this one attached).
+            EventKind::ToolCallEnd { call_id, .. } => {
+                if let Some(i) = self.approvals.iter().position(|a| a.call_id == *call_id) {
+                    self.approvals.remove(i);
+                    self.transcript.decided(call_id, "answered elsewhere");
+                    if i == 0 {
+                        self.prompt = Prompt::Choose;
+                        self.answer.take();
+                    }
+                }
+            }
             _ => {}
         }
     }
