@@ -568,3 +568,43 @@ fn the_line_mode_runs_the_same_slash_commands() {
     // The line mode records into the same history as the TUI.
     assert!(env.state_dir().join("history.sqlite").is_file());
 }
+
+#[test]
+fn a_broken_theme_file_is_named_and_the_shell_draws_with_the_default() {
+    let env = Env::scripted(&json!({"turns": [
+        {"text": "| disk | use |\n|---|--:|\n| / | 93% |\n\n```sh\ndf -h /\n```\n"}
+    ]}));
+    let themes = env.dir.path().join("config/aios/themes");
+    std::fs::create_dir_all(&themes).unwrap();
+    std::fs::write(
+        themes.join("mine.toml"),
+        "inherits = \"light\"\n[styles]\nuser = { fg = \"bleu\" }\n",
+    )
+    .unwrap();
+    std::fs::write(themes.join("calm.toml"), "inherits = \"light\"\n").unwrap();
+    let tmux = Tmux::start(
+        &env,
+        120,
+        30,
+        "xterm-256color",
+        &[("AIOS_THEME", "mine")],
+        &[],
+    );
+    // Words, not phrases: the long path wraps the warning.
+    tmux.wait_for(&[
+        "mine.toml:3:",
+        "styles.user.fg:",
+        "\"bleu\"",
+        "no theme \"mine\"",
+        "default-dark",
+        "request",
+    ]);
+    tmux.literal("/theme ca");
+    tmux.keys(&["Tab", "Enter"]);
+    tmux.wait_for(&["now drawing with calm"]);
+    tmux.literal("how full is it?");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for(&["│ /    │ 93% │", "df -h /"]);
+    tmux.keys(&["C-d"]);
+    assert_eq!(tmux.wait_exit(), 0);
+}

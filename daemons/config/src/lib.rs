@@ -28,7 +28,7 @@ pub use error::{ConfigError, KeyFileProblem};
 pub use model::{
     AnthropicConfig, Config, LocalConfig, LoggingConfig, MAX_ITERATIONS, MAX_RETRIES,
     MAX_TIMEOUT_SECS, ModelConfig, OpenAiConfig, PROVIDERS, PathsConfig, ScriptedConfig,
-    TurnConfig,
+    TurnConfig, UiConfig,
 };
 pub use paths::{Daemon, Paths, xdg_config_home};
 pub use private::{

@@ -103,6 +103,18 @@ pub struct Config {
     pub logging: LoggingConfig,
     /// Overrides of well-known directories.
     pub paths: PathsConfig,
+    /// The full-screen shell's look.
+    pub ui: UiConfig,
+}
+
+/// The full-screen shell's look (`[ui]`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UiConfig {
+    /// The theme (a file in `themes/` or `~/.config/aios/themes/`, by
+    /// name); unset: `console-16` on the Linux console, else
+    /// `default-dark`. Also `AIOS_THEME`.
+    pub theme: Option<String>,
 }
 
 /// Provider choice and the fallback chain.
@@ -290,6 +302,9 @@ impl Config {
         }
         if let Some(s) = env("AIOS_SCRIPT") {
             self.providers.entry("scripted").script = Some(PathBuf::from(s));
+        }
+        if let Some(t) = env("AIOS_THEME") {
+            self.ui.theme = Some(t);
         }
         if let Some(m) = env("AIOS_LOCAL_MODEL") {
             self.providers.entry("local").model_path = Some(PathBuf::from(m));

@@ -201,6 +201,12 @@ impl Paths {
         self.state_dir.join("memory.sqlite3")
     }
 
+    /// runtimed's private state: the kept prompt prefix's KV cache, so a
+    /// restart does not evaluate the tool catalogue again.
+    pub fn runtime_state(&self) -> PathBuf {
+        self.state_dir.join("runtime")
+    }
+
     /// gatewayd's private state: the day's cost totals.
     pub fn gateway_state(&self) -> PathBuf {
         self.state_dir.join("gateway")

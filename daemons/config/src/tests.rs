@@ -396,3 +396,23 @@ fn a_fallback_set_in_one_file_and_broken_by_another_names_the_setter() {
     );
     load_from(&sources(dir.path()), &Overrides::default()).unwrap();
 }
+
+#[test]
+fn the_theme_comes_from_the_file_or_aios_theme() {
+    fn env(k: &str) -> Option<String> {
+        (k == "AIOS_THEME").then(|| "high-contrast".into())
+    }
+    let dir = tempfile::tempdir().unwrap();
+    write(&dir.path().join("user.toml"), "[ui]\ntheme = \"light\"\n");
+    let mut s = sources(dir.path());
+    let c = load_from(&s, &Overrides::default()).unwrap();
+    assert_eq!(c.ui.theme.as_deref(), Some("light"));
+    s.env = env;
+    let c = load_from(&s, &Overrides::default()).unwrap();
+    assert_eq!(c.ui.theme.as_deref(), Some("high-contrast"));
+    write(
+        &dir.path().join("user.toml"),
+        "[ui]\ntheme = \"light\"\ncolour = 1\n",
+    );
+    assert!(load_from(&s, &Overrides::default()).is_err());
+}

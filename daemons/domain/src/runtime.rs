@@ -24,6 +24,11 @@ pub struct RuntimeInfo {
     pub resident_bytes: u64,
     /// CPU threads used.
     pub threads: u32,
+    /// Tokens of the kept prompt prefix (the tool catalogue) held in the
+    /// KV cache so far.
+    pub kept_tokens: u32,
+    /// Length of that prefix in tokens; 0 = none is kept yet.
+    pub kept_target: u32,
 }
 
 /// One generation: the conversation and the candidate tools.
@@ -34,7 +39,13 @@ pub struct GenerateRequest {
     /// The conversation so far.
     pub messages: Vec<ChatMessage>,
     /// Candidate tools, already narrowed to a few; none = plain text.
+    /// The reply may call only these.
     pub tools: Vec<ModelTool>,
+    /// Every tool the caller has, in a stable order (or none). The runtime
+    /// keeps their prompt in its KV cache, filled while idle; once it is
+    /// held, the prompt lists all of them instead of only `tools`, at no
+    /// cost per request.
+    pub catalog: Vec<ModelTool>,
     /// Output limit; 0 = the runtime's default.
     pub max_tokens: u32,
     /// Accept only a call to one of `tools`, not a text answer.

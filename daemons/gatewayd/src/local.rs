@@ -179,8 +179,18 @@ impl Provider for LocalProvider {
 
     async fn probe(&self) -> Result<String, ProviderError> {
         let info = self.client().await?.info().await.map_err(provider_error)?;
+        let kept = if info.kept_target == 0 {
+            "the tool catalogue is kept after the first request".to_string()
+        } else if info.kept_tokens >= info.kept_target {
+            format!("tool catalogue kept ({} tokens)", info.kept_target)
+        } else {
+            format!(
+                "keeping the tool catalogue: {} of {} tokens",
+                info.kept_tokens, info.kept_target
+            )
+        };
         Ok(format!(
-            "{} loaded in {} ms; n_ctx {}, {} threads, {} MiB resident",
+            "{} loaded in {} ms; n_ctx {}, {} threads, {} MiB resident; {kept}",
             info.model_name,
             info.load_ms,
             info.n_ctx,
@@ -206,6 +216,16 @@ impl Provider for LocalProvider {
         // requests that need none (or must be refused), so those are
         // answered in words; after a tool result the model is free again.
         let require_tool = !tools.is_empty() && fresh_request(&req);
+        // The whole catalogue, in a fixed order, so runtimed can keep its
+        // prompt cached and list every tool at no cost per request (the
+        // grammar still allows only the candidates).
+        let catalog = if tools.is_empty() {
+            Vec::new()
+        } else {
+            let mut all = req.tools.clone();
+            all.sort_by(|a, b| a.name.cmp(&b.name));
+            all
+        };
         let model = req.model.clone().unwrap_or_else(|| self.model.clone());
         let events = self
             .client()
@@ -214,6 +234,7 @@ impl Provider for LocalProvider {
                 system: req.system,
                 messages: req.messages,
                 tools,
+                catalog,
                 max_tokens: req.max_tokens,
                 require_tool,
             })

@@ -121,6 +121,7 @@ fn main() {
             max_tokens: 64,
             grammar: Some(grammar.clone()),
             stop: vec![],
+            kept: None,
         };
         match rt.generate(&prompt, &opts, &Cancel::new(), |_| {}) {
             Ok(g) => gtgs.push(per_sec(g.generated_tokens, g.generation_time)),
@@ -157,6 +158,7 @@ fn main() {
             max_tokens: 64,
             grammar: Some(grammar.clone()),
             stop: vec![],
+            kept: None,
         };
         let started = std::time::Instant::now();
         if let Err(e) = rt.generate(&prompt, &opts, &Cancel::new(), |_| {}) {

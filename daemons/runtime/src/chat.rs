@@ -3,7 +3,7 @@
 //! [`Runtime::generate`].
 
 use crate::tools::{self, Reply, ReplyStream, ToolDef, Turn};
-use crate::{Cancel, GenOptions, Generated, Runtime, RuntimeError};
+use crate::{Cancel, GenOptions, Generated, KeptPrompt, Runtime, RuntimeError};
 
 /// One request: the conversation so far and the candidate tools.
 #[derive(Debug, Clone, Copy)]
@@ -12,7 +12,14 @@ pub struct ChatRequest<'a> {
     /// own); first in the prompt, so their KV cache is reused.
     pub system: &'a str,
     /// The candidate tools (already narrowed to a few); none = plain text.
+    /// The reply's grammar allows only these.
     pub tools: &'a [ToolDef],
+    /// Every tool the caller has, in a stable order, or none. Once the
+    /// runtime holds their prompt in its KV cache ([`crate::KeptPrompt`]),
+    /// the prompt lists all of them instead of only `tools`: the model sees
+    /// the whole catalogue at no cost per request, and may still call only
+    /// one of `tools`.
+    pub catalog: &'a [ToolDef],
     /// The conversation, oldest first; normally ends with a user turn or a
     /// tool result.
     pub turns: &'a [Turn],
@@ -48,10 +55,21 @@ impl Runtime {
     ) -> Result<ChatResult, RuntimeError> {
         let messages = tools::messages(req.system, req.tools, req.turns);
         let prompt = self.chat_template_apply(&messages)?;
+        let kept = if req.catalog.is_empty() || req.tools.is_empty() {
+            None
+        } else {
+            let full = tools::messages(req.system, req.catalog, req.turns);
+            let full = self.chat_template_apply(&full)?;
+            tools::tools_prefix(&full).map(|prefix| KeptPrompt {
+                prefix: prefix.to_string(),
+                prompt: full.clone(),
+            })
+        };
         let opts = GenOptions {
             max_tokens: req.max_tokens,
             grammar: tools::reply_grammar(req.tools, req.require_tool)?,
             stop: vec![IM_END.to_string()],
+            kept,
         };
         let mut stream = ReplyStream::default();
         let generated = self.generate(&prompt, &opts, cancel, |piece| {

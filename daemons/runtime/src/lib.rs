@@ -74,6 +74,10 @@ pub fn reexec_with_passive_openmp() -> std::io::Result<()> {
         .exec())
 }
 
+/// The default context window: room for the whole tool catalogue as a
+/// kept prefix (about 5,000 tokens with 90 tools) plus a conversation.
+pub const DEFAULT_N_CTX: u32 = 8192;
+
 /// How to load a model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LoadOptions {
@@ -86,7 +90,7 @@ pub struct LoadOptions {
 impl Default for LoadOptions {
     fn default() -> Self {
         Self {
-            n_ctx: 4096,
+            n_ctx: DEFAULT_N_CTX,
             n_threads: 2,
         }
     }
@@ -101,6 +105,43 @@ pub struct GenOptions {
     pub grammar: Option<String>,
     /// Generation stops before the first occurrence of any of these.
     pub stop: Vec<String>,
+    /// A longer prompt to use instead of the given one once its fixed
+    /// prefix is held in the KV cache (see [`KeptPrompt`]).
+    pub kept: Option<KeptPrompt>,
+}
+
+/// A prompt whose fixed prefix is worth keeping in the KV cache across
+/// requests, even while other prompts run: the whole tool catalogue, say,
+/// which is far too long to evaluate per request but costs nothing once
+/// kept.
+///
+/// The runtime holds one such prefix in a sequence of its own and fills it
+/// while idle, a few dozen tokens at a time, so a request never waits for
+/// more than one small batch. Until the whole prefix is held (or when the
+/// prompt would not fit), a request runs its ordinary prompt; once it is
+/// held, it runs `prompt` and evaluates only what follows the prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeptPrompt {
+    /// The fixed part; `prompt` starts with it.
+    pub prefix: String,
+    /// The prompt to run once `prefix` is held.
+    pub prompt: String,
+}
+
+/// How much of the kept prefix ([`KeptPrompt`]) the cache holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KeptStatus {
+    /// Tokens of it evaluated so far.
+    pub held: u32,
+    /// Its length in tokens; 0 = no prefix is kept.
+    pub target: u32,
+}
+
+impl KeptStatus {
+    /// Whether requests now run with the whole prefix reused.
+    pub fn ready(&self) -> bool {
+        self.target > 0 && self.held >= self.target
+    }
 }
 
 /// Why generation ended.
@@ -128,6 +169,8 @@ pub struct Generated {
     /// Prompt tokens whose KV cache was reused from the previous request
     /// (so only `prompt_tokens - cached_tokens` were evaluated).
     pub cached_tokens: u32,
+    /// Whether the kept prefix was used ([`GenOptions::kept`]).
+    pub used_kept: bool,
     /// Why it ended.
     pub finish: Finish,
     /// Wall time evaluating the uncached part of the prompt.
@@ -196,6 +239,7 @@ pub struct Runtime {
     tx: Option<mpsc::Sender<engine::Instruction>>,
     worker: Option<JoinHandle<()>>,
     info: ModelInfo,
+    kept: Arc<engine::KeptCounters>,
 }
 
 impl Runtime {
@@ -207,11 +251,13 @@ impl Runtime {
     pub fn load(path: impl AsRef<Path>, opts: LoadOptions) -> Result<Runtime, RuntimeError> {
         let path = path.as_ref();
         gguf::check_file(path)?;
-        let (tx, worker, info) = engine::spawn(path.to_path_buf(), opts)?;
+        let kept = Arc::new(engine::KeptCounters::default());
+        let (tx, worker, info) = engine::spawn(path.to_path_buf(), opts, Arc::clone(&kept))?;
         Ok(Runtime {
             tx: Some(tx),
             worker: Some(worker),
             info,
+            kept,
         })
     }
 
@@ -265,6 +311,24 @@ impl Runtime {
             reply,
         })?;
         rx.recv().map_err(|_| engine::worker_gone())?
+    }
+
+    /// Save the complete kept prefix ([`KeptPrompt`]) under `dir`, and
+    /// restore the one saved there for this model now: after a restart,
+    /// requests reuse the tool catalogue without evaluating it again.
+    pub fn keep_in(&self, dir: &Path) -> Result<(), RuntimeError> {
+        self.send(engine::Instruction::KeepIn {
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// How much of the kept prefix the cache holds (it is filled while no
+    /// request runs). Never waits for a running request.
+    pub fn kept_status(&self) -> KeptStatus {
+        KeptStatus {
+            held: self.kept.held.load(Ordering::Relaxed),
+            target: self.kept.target.load(Ordering::Relaxed),
+        }
     }
 
     /// Generate a continuation of `prompt` (already templated), calling

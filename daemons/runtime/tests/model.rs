@@ -106,6 +106,7 @@ fn grammar_constrained_tool_call_is_valid_json_for_the_schema() {
         max_tokens: 160,
         grammar: Some(grammar),
         stop: vec![],
+        kept: None,
     };
     let g = rt.generate(&prompt, &o, &Cancel::new(), |_| {}).unwrap();
     assert_eq!(g.finish, Finish::EndOfText, "the grammar completes: {g:?}");
@@ -146,6 +147,7 @@ fn bad_grammar_is_a_clear_error_and_the_runtime_stays_usable() {
         max_tokens: 4,
         grammar: Some("root ::= ( unclosed".into()),
         stop: vec![],
+        kept: None,
     };
     let e = rt
         .generate("Hello", &o, &Cancel::new(), |_| {})
@@ -207,6 +209,7 @@ fn stop_strings_end_generation_and_are_not_returned() {
         max_tokens: 40,
         grammar: None,
         stop: vec![stop.clone()],
+        kept: None,
     };
     let mut streamed = String::new();
     let g = rt
@@ -310,6 +313,7 @@ fn grammar_overrides_what_the_model_would_say() {
         max_tokens: 32,
         grammar: Some(r#"root ::= "zebra-" [0-9] [0-9] " quartz""#.into()),
         stop: vec![],
+        kept: None,
     };
     let g = rt.generate(&prompt, &o, &Cancel::new(), |_| {}).unwrap();
     assert_eq!(g.finish, Finish::EndOfText, "{g:?}");

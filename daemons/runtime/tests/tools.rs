@@ -28,10 +28,14 @@ fn tiny_model() -> PathBuf {
 }
 
 fn load() -> Runtime {
+    load_ctx(2048)
+}
+
+fn load_ctx(n_ctx: u32) -> Runtime {
     Runtime::load(
         tiny_model(),
         LoadOptions {
-            n_ctx: 2048,
+            n_ctx,
             n_threads: 1,
         },
     )
@@ -96,6 +100,7 @@ fn a_required_call_is_one_grammar_valid_call_to_a_candidate() {
             &ChatRequest {
                 system: SYSTEM,
                 tools: &tools,
+                catalog: &[],
                 turns: &turns,
                 max_tokens: 96,
                 require_tool: true,
@@ -116,6 +121,7 @@ fn open<'a>(tools: &'a [ToolDef], turns: &'a [Turn]) -> ChatRequest<'a> {
     ChatRequest {
         system: SYSTEM,
         tools,
+        catalog: &[],
         turns,
         max_tokens: 64,
         require_tool: false,
@@ -176,6 +182,7 @@ fn cancelling_a_tool_choice_is_an_error_of_kind_cancelled() {
             &ChatRequest {
                 system: SYSTEM,
                 tools: &tools,
+                catalog: &[],
                 turns: &turns,
                 max_tokens: 32,
                 require_tool: false,
@@ -209,4 +216,173 @@ fn embeddings_are_unit_vectors_and_deterministic() {
     );
     let e = rt.embed(&[String::new()]).unwrap_err();
     assert!(e.to_string().contains("empty"), "{e}");
+}
+
+/// A catalogue of `n` more tools around the candidates, as the gateway
+/// sends the whole tool list beside the router's few candidates.
+fn catalog(n: usize) -> Vec<ToolDef> {
+    let mut all = candidates();
+    all.extend((0..n).map(|i| ToolDef {
+        name: format!("extra.tool{i:02}"),
+        description: format!("Extra tool number {i}. It is never a candidate."),
+        parameters: json!({"type": "object", "properties": {"x": {"type": "string"}}, "required": ["x"]}),
+    }));
+    all.sort_by(|a, b| a.name.cmp(&b.name));
+    all
+}
+
+/// Wait until the runtime holds the whole kept prefix (it fills it while
+/// idle), or fail after a generous deadline.
+fn wait_until_kept(rt: &Runtime) -> aios_runtime::KeptStatus {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    loop {
+        let s = rt.kept_status();
+        if s.ready() {
+            return s;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the catalogue was not kept in time: {s:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn the_catalogue_is_kept_while_idle_and_then_listed_at_no_cost_per_request() {
+    // Room for the catalogue beside the reserve for requests.
+    let rt = load_ctx(4096);
+    let tools = candidates();
+    let all = catalog(12);
+    let ask = |text: &str, offered: &[ToolDef]| {
+        let turns = [Turn::User(text.into())];
+        rt.chat(
+            &ChatRequest {
+                system: SYSTEM,
+                tools: offered,
+                catalog: &all,
+                turns: &turns,
+                max_tokens: 48,
+                require_tool: true,
+            },
+            &Cancel::new(),
+            |_| {},
+        )
+        .unwrap()
+    };
+    // Nothing is kept yet: the first request lists only its candidates.
+    let first = ask("How full is the disk at /var?", &tools);
+    assert!(!first.generated.used_kept, "{:?}", first.generated);
+    let kept = wait_until_kept(&rt);
+    assert!(kept.target as usize > 12 * 10, "{kept:?}");
+
+    // Now the prompt lists the whole catalogue, and the kept part of it is
+    // reused rather than evaluated.
+    let second = ask("Is the nginx service running?", &tools);
+    assert!(second.generated.used_kept, "{:?}", second.generated);
+    assert!(
+        second.generated.cached_tokens >= kept.target - 1,
+        "the catalogue was evaluated again: {:?} with {kept:?}",
+        second.generated
+    );
+    assert!(second.generated.prompt_tokens > first.generated.prompt_tokens);
+    // The model sees every tool but may call only a candidate.
+    match &second.reply {
+        Reply::ToolCall { name, args_json } => assert_valid_call(name, args_json, &tools),
+        other => panic!("a required call came back as {other:?}"),
+    }
+    let only = &tools[..1];
+    let third = ask("Run extra tool number 3 with x=1", only);
+    assert!(third.generated.used_kept);
+    match &third.reply {
+        Reply::ToolCall { name, .. } => assert_eq!(name, "fs.usage"),
+        other => panic!("a required call came back as {other:?}"),
+    }
+}
+
+#[test]
+fn a_catalogue_too_long_for_the_context_is_not_kept_and_requests_still_work() {
+    let rt = load_ctx(2048);
+    // Far more than 2048 tokens less the reserve: never kept.
+    let all = catalog(120);
+    let tools = candidates();
+    let turns = [Turn::User("Which ports are open?".into())];
+    for _ in 0..2 {
+        let r = rt
+            .chat(
+                &ChatRequest {
+                    system: SYSTEM,
+                    tools: &tools,
+                    catalog: &all,
+                    turns: &turns,
+                    max_tokens: 48,
+                    require_tool: true,
+                },
+                &Cancel::new(),
+                |_| {},
+            )
+            .unwrap();
+        assert!(!r.generated.used_kept);
+        assert_eq!(rt.kept_status().target, 0, "{:?}", rt.kept_status());
+        match &r.reply {
+            Reply::ToolCall { name, args_json } => assert_valid_call(name, args_json, &tools),
+            other => panic!("a required call came back as {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_kept_catalogue_is_saved_and_a_restarted_runtime_reuses_it_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let tools = candidates();
+    let all = catalog(8);
+    let turns = [Turn::User("How full is the disk at /var?".into())];
+    let request = ChatRequest {
+        system: SYSTEM,
+        tools: &tools,
+        catalog: &all,
+        turns: &turns,
+        max_tokens: 48,
+        require_tool: true,
+    };
+    let saved = {
+        let rt = load_ctx(4096);
+        rt.keep_in(dir.path()).unwrap();
+        rt.chat(&request, &Cancel::new(), |_| {}).unwrap();
+        let kept = wait_until_kept(&rt);
+        // Saving follows the last step; the file appears whole (renamed).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .any(|e| e.path().extension().is_some_and(|x| x == "kv"))
+        {
+            assert!(std::time::Instant::now() < deadline, "nothing saved");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        kept
+    };
+    // A new runtime (a daemon restart) holds it before any request.
+    let rt = load_ctx(4096);
+    rt.keep_in(dir.path()).unwrap();
+    // `keep_in` is an instruction to the worker: the next request runs
+    // after it, so its result shows the restored prefix in use.
+    let r = rt.chat(&request, &Cancel::new(), |_| {}).unwrap();
+    assert!(r.generated.used_kept, "{:?}", r.generated);
+    assert!(
+        r.generated.cached_tokens >= saved.target - 1,
+        "{:?}",
+        r.generated
+    );
+    assert_eq!(rt.kept_status(), saved);
+
+    // A damaged file is dropped and rebuilt, never trusted.
+    for e in std::fs::read_dir(dir.path()).unwrap().flatten() {
+        std::fs::write(e.path(), b"not a kv cache").unwrap();
+    }
+    let rt = load_ctx(4096);
+    rt.keep_in(dir.path()).unwrap();
+    let r = rt.chat(&request, &Cancel::new(), |_| {}).unwrap();
+    assert!(!r.generated.used_kept, "{:?}", r.generated);
+    assert!(matches!(r.reply, Reply::ToolCall { .. }));
 }

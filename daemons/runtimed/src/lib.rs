@@ -58,6 +58,8 @@ struct Inner {
     /// after the daemon started is found without a restart.
     configured: Option<PathBuf>,
     opts: LoadOptions,
+    /// Where the runtime saves its kept prompt prefix.
+    kept_dir: Option<PathBuf>,
     loaded: Mutex<Option<Arc<Loaded>>>,
     queue: Arc<Semaphore>,
 }
@@ -75,10 +77,20 @@ impl RuntimeService {
             inner: Arc::new(Inner {
                 configured,
                 opts,
+                kept_dir: None,
                 loaded: Mutex::new(None),
                 queue: Arc::new(Semaphore::new(QUEUE_MAX)),
             }),
         }
+    }
+
+    /// Save the kept prompt prefix (the tool catalogue's KV cache) in
+    /// `dir`, and restore it from there when the model loads.
+    pub fn with_kept_dir(mut self, dir: PathBuf) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.kept_dir = Some(dir);
+        }
+        self
     }
 
     /// Start loading the model in the background; requests wait for it.
@@ -118,8 +130,15 @@ impl RuntimeService {
             load_ms,
             resident_bytes: 0,
             threads: opts.n_threads,
+            kept_tokens: 0,
+            kept_target: 0,
         };
         tracing::info!(model = %path.display(), load_ms, n_ctx = info.n_ctx, "model loaded");
+        if let Some(dir) = &self.inner.kept_dir {
+            if let Err(e) = rt.keep_in(dir) {
+                tracing::warn!("the kept prompt prefix is not saved: {e}");
+            }
+        }
         let loaded = Arc::new(Loaded { rt, info });
         *slot = Some(Arc::clone(&loaded));
         Ok(loaded)
@@ -167,6 +186,9 @@ impl RuntimeApi for RuntimeService {
         let m = self.model().await?;
         let mut info = m.info.clone();
         info.resident_bytes = resident_bytes();
+        let kept = m.rt.kept_status();
+        info.kept_tokens = kept.held;
+        info.kept_target = kept.target;
         Ok(info)
     }
 
@@ -184,6 +206,7 @@ impl RuntimeApi for RuntimeService {
         }
         let turns = convert::turns(&req.messages)?;
         let tools = convert::tool_defs(&req.tools);
+        let catalog = convert::tool_defs(&req.catalog);
         let model = self.model().await?;
         let cancel = Cancel::new();
         let guard = CancelOnDrop(cancel.clone());
@@ -203,6 +226,7 @@ impl RuntimeApi for RuntimeService {
             let chat = ChatRequest {
                 system: &system,
                 tools: &tools,
+                catalog: &catalog,
                 turns: &turns,
                 max_tokens,
                 require_tool: req.require_tool,

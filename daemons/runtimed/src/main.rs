@@ -24,10 +24,11 @@ fn main() -> ExitCode {
         let service = RuntimeService::new(
             ctx.config.local_model_path(),
             LoadOptions {
-                n_ctx: 4096,
+                n_ctx: aios_runtime::DEFAULT_N_CTX,
                 n_threads: threads,
             },
-        );
+        )
+        .with_kept_dir(ctx.paths.runtime_state());
         service.preload();
         Ok(Services::new("runtimed").runtime(Arc::new(service)))
     })

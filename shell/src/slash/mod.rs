@@ -58,6 +58,17 @@ pub enum Request {
     Quit,
 }
 
+/// What a command's argument names, so Tab can complete it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Takes {
+    /// Nothing completable.
+    Nothing,
+    /// A tool of the executor.
+    Tool,
+    /// A loaded theme.
+    Theme,
+}
+
 /// One `/` command.
 #[derive(Debug, Clone, Copy)]
 pub struct Slash {
@@ -69,8 +80,8 @@ pub struct Slash {
     pub doc: &'static str,
     /// Words completed after the name (a subcommand).
     pub words: &'static [&'static str],
-    /// Whether the first argument (after any of `words`) is a tool name.
-    pub takes_tool: bool,
+    /// What the first argument (after any of `words`) names, for Tab.
+    pub takes: Takes,
     /// Turn the words after the name into a request, or say what is wrong.
     parse: fn(&Args<'_>) -> Result<Request, String>,
 }
@@ -123,7 +134,7 @@ pub const COMMANDS: &[Slash] = &[
         args: "",
         doc: "the commands and keys",
         words: &[],
-        takes_tool: false,
+        takes: Takes::Nothing,
         parse: |a| a.none(Request::Help),
     },
     Slash {
@@ -131,7 +142,7 @@ pub const COMMANDS: &[Slash] = &[
         args: "",
         doc: "clear the transcript (the session goes on)",
         words: &[],
-        takes_tool: false,
+        takes: Takes::Nothing,
         parse: |a| a.none(Request::Clear),
     },
     Slash {
@@ -139,7 +150,7 @@ pub const COMMANDS: &[Slash] = &[
         args: "[NAME]",
         doc: "the session's model and the local models, or one's details",
         words: &[],
-        takes_tool: false,
+        takes: Takes::Nothing,
         parse: |a| match a.words().as_slice() {
             [] => Ok(Request::Model(None)),
             [name] => Ok(Request::Model(Some((*name).to_string()))),
@@ -151,7 +162,7 @@ pub const COMMANDS: &[Slash] = &[
         args: "TOOL [ARGS]",
         doc: "how policy would decide a call (ARGS: a JSON object)",
         words: &[],
-        takes_tool: true,
+        takes: Takes::Tool,
         parse: |a| match a.split_first() {
             (Some(tool), args) => Ok(Request::Policy {
                 tool: tool.to_string(),
@@ -167,7 +178,7 @@ pub const COMMANDS: &[Slash] = &[
         args: "[revoke ID]",
         doc: "your saved \"always\" grants, or revoke one",
         words: &["revoke"],
-        takes_tool: false,
+        takes: Takes::Nothing,
         parse: |a| match a.words().as_slice() {
             [] => Ok(Request::Grants { revoke: None }),
             ["revoke", id] => Ok(Request::Grants {
@@ -181,7 +192,7 @@ pub const COMMANDS: &[Slash] = &[
         args: "[N]",
         doc: "the newest N audit ledger entries (default 20)",
         words: &[],
-        takes_tool: false,
+        takes: Takes::Nothing,
         parse: |a| match a.words().as_slice() {
             [] => Ok(Request::Audit { limit: 20 }),
             [n] => n
@@ -198,7 +209,7 @@ pub const COMMANDS: &[Slash] = &[
         args: "ID",
         doc: "the chain behind a ledger entry, request to result",
         words: &[],
-        takes_tool: false,
+        takes: Takes::Nothing,
         parse: |a| id_arg(a).map(Request::Why),
     },
     Slash {
@@ -206,7 +217,7 @@ pub const COMMANDS: &[Slash] = &[
         args: "ID",
         doc: "reverse a change by its ledger id (asks like any change)",
         words: &[],
-        takes_tool: false,
+        takes: Takes::Nothing,
         parse: |a| id_arg(a).map(Request::Undo),
     },
     Slash {
@@ -214,7 +225,7 @@ pub const COMMANDS: &[Slash] = &[
         args: "[describe NAME]",
         doc: "the executor's tools, or one tool's arguments",
         words: &["describe"],
-        takes_tool: true,
+        takes: Takes::Tool,
         parse: |a| match a.words().as_slice() {
             [] => Ok(Request::Tools { describe: None }),
             ["describe", name] => Ok(Request::Tools {
@@ -228,7 +239,7 @@ pub const COMMANDS: &[Slash] = &[
         args: "[NAME]",
         doc: "the themes, or switch to one",
         words: &[],
-        takes_tool: false,
+        takes: Takes::Theme,
         parse: |a| match a.words().as_slice() {
             [] => Ok(Request::Theme(None)),
             [name] => Ok(Request::Theme(Some((*name).to_string()))),
@@ -240,7 +251,7 @@ pub const COMMANDS: &[Slash] = &[
         args: "",
         doc: "your sessions",
         words: &[],
-        takes_tool: false,
+        takes: Takes::Nothing,
         parse: |a| a.none(Request::Sessions),
     },
     Slash {
@@ -248,7 +259,7 @@ pub const COMMANDS: &[Slash] = &[
         args: "ID",
         doc: "switch to another of your sessions",
         words: &[],
-        takes_tool: false,
+        takes: Takes::Nothing,
         parse: |a| match a.words().as_slice() {
             [id] => Ok(Request::Attach((*id).to_string())),
             [] => Err("give a session id (from /sessions)".into()),
@@ -260,7 +271,7 @@ pub const COMMANDS: &[Slash] = &[
         args: "",
         doc: "leave; the session and its turn go on",
         words: &[],
-        takes_tool: false,
+        takes: Takes::Nothing,
         parse: |a| a.none(Request::Detach),
     },
     Slash {
@@ -268,7 +279,7 @@ pub const COMMANDS: &[Slash] = &[
         args: "",
         doc: "leave aios (also /exit, exit, quit, Ctrl-D)",
         words: &[],
-        takes_tool: false,
+        takes: Takes::Nothing,
         parse: |a| a.none(Request::Quit),
     },
 ];
@@ -383,9 +394,19 @@ pub struct Completion {
     pub choices: Vec<String>,
 }
 
-/// Complete the `/` command being typed: its name, a subcommand word, or
-/// a tool name (`tools`, the executor's tool names).
-pub fn complete(line: &str, tools: &[String]) -> Completion {
+/// The names completion offers after a command's name.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Names<'a> {
+    /// The executor's tool names.
+    pub tools: &'a [String],
+    /// The loaded themes' names.
+    pub themes: &'a [String],
+}
+
+/// Complete the `/` command being typed: its name, a subcommand word, a
+/// tool name or a theme name.
+pub fn complete(line: &str, names: &Names<'_>) -> Completion {
+    let tools = names.tools;
     if !line.starts_with('/') || line.contains('\n') {
         return Completion::default();
     }
@@ -413,19 +434,23 @@ pub fn complete(line: &str, tools: &[String]) -> Completion {
             .copied()
             .filter(|w| w.starts_with(rest))
             .collect();
-        if cmd.takes_tool && cmd.words.is_empty() {
-            options.extend(
-                tools
-                    .iter()
-                    .map(String::as_str)
-                    .filter(|t| t.starts_with(rest)),
-            );
-        }
-        return pick(&head, rest, &options, |_| true);
+        let first: &[String] = match cmd.takes {
+            Takes::Tool if cmd.words.is_empty() => tools,
+            Takes::Theme => names.themes,
+            _ => &[],
+        };
+        options.extend(
+            first
+                .iter()
+                .map(String::as_str)
+                .filter(|t| t.starts_with(rest)),
+        );
+        // A theme is the last word; a subcommand or a tool has more after it.
+        return pick(&head, rest, &options, |_| cmd.takes != Takes::Theme);
     }
     // `/tools describe fs.` : a tool after the subcommand.
     let (word, tail) = rest.split_once(' ').unwrap_or((rest, ""));
-    if cmd.takes_tool && cmd.words.contains(&word) && !tail.contains(' ') {
+    if cmd.takes == Takes::Tool && cmd.words.contains(&word) && !tail.contains(' ') {
         let options: Vec<&str> = tools
             .iter()
             .map(String::as_str)

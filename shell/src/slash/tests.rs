@@ -94,34 +94,113 @@ fn an_unknown_command_names_the_nearest() {
 #[test]
 fn tab_completes_names_words_and_tools() {
     let t = tools();
-    let c = complete("/to", &t);
+    let c = complete(
+        "/to",
+        &Names {
+            tools: &t,
+            themes: &[],
+        },
+    );
     assert_eq!(c.line.as_deref(), Some("/tools "));
     assert!(c.choices.is_empty());
     // Two matches: extended to the common prefix and listed.
-    let c = complete("/t", &t);
+    let c = complete(
+        "/t",
+        &Names {
+            tools: &t,
+            themes: &[],
+        },
+    );
     assert_eq!(c.line, None);
     assert_eq!(c.choices, vec!["theme", "tools"]);
-    let c = complete("/s", &t);
+    let c = complete(
+        "/s",
+        &Names {
+            tools: &t,
+            themes: &[],
+        },
+    );
     assert_eq!(c.line.as_deref(), Some("/sessions"));
     assert_eq!(
-        complete("/tools d", &t).line.as_deref(),
+        complete(
+            "/tools d",
+            &Names {
+                tools: &t,
+                themes: &[]
+            }
+        )
+        .line
+        .as_deref(),
         Some("/tools describe ")
     );
-    let c = complete("/tools describe f", &t);
+    let c = complete(
+        "/tools describe f",
+        &Names {
+            tools: &t,
+            themes: &[],
+        },
+    );
     assert_eq!(c.line.as_deref(), Some("/tools describe fs."));
-    let c = complete("/tools describe fs.", &t);
+    let c = complete(
+        "/tools describe fs.",
+        &Names {
+            tools: &t,
+            themes: &[],
+        },
+    );
     assert_eq!(c.line, None);
     assert_eq!(c.choices, vec!["fs.list", "fs.read", "fs.write"]);
-    let c = complete("/tools describe fs.w", &t);
+    let c = complete(
+        "/tools describe fs.w",
+        &Names {
+            tools: &t,
+            themes: &[],
+        },
+    );
     assert_eq!(c.line.as_deref(), Some("/tools describe fs.write"));
     assert_eq!(
-        complete("/policy lo", &t).line.as_deref(),
+        complete(
+            "/policy lo",
+            &Names {
+                tools: &t,
+                themes: &[]
+            }
+        )
+        .line
+        .as_deref(),
         Some("/policy log.tail ")
     );
     // Not a command, or nothing to add.
-    assert_eq!(complete("hello", &t), Completion::default());
-    assert_eq!(complete("/why 1", &t), Completion::default());
-    assert_eq!(complete("/nope x", &t), Completion::default());
+    assert_eq!(
+        complete(
+            "hello",
+            &Names {
+                tools: &t,
+                themes: &[]
+            }
+        ),
+        Completion::default()
+    );
+    assert_eq!(
+        complete(
+            "/why 1",
+            &Names {
+                tools: &t,
+                themes: &[]
+            }
+        ),
+        Completion::default()
+    );
+    assert_eq!(
+        complete(
+            "/nope x",
+            &Names {
+                tools: &t,
+                themes: &[]
+            }
+        ),
+        Completion::default()
+    );
 }
 
 #[test]

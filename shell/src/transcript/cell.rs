@@ -6,9 +6,9 @@
 use aios_proto::{ApprovalNeeded, PreviewDetail, Risk, StepStatus, ToolStatus};
 use ratatui::text::{Line, Span};
 
-use super::markdown::{self, MdState};
 use super::theme::{Role, Theme};
 use super::wrap::wrap;
+use super::{highlight, markdown};
 use crate::render::format_duration;
 use crate::sanitize::sanitize;
 
@@ -94,6 +94,11 @@ impl Cell {
     /// separator row.
     pub fn display_lines(&self, width: u16, theme: &Theme) -> Vec<Line<'static>> {
         let w = usize::from(width.max(1));
+        if let Cell::Assistant { lines } = self {
+            let mut out = markdown::render(lines, theme, w);
+            out.push(Line::default());
+            return out;
+        }
         let mut out: Vec<Line<'static>> = Vec::new();
         let mut push = |line: Line<'static>, hang: usize| out.extend(wrap(&line, w, hang));
         let st = |r: Role| theme.style(r);
@@ -111,13 +116,8 @@ impl Cell {
                     );
                 }
             }
-            Cell::Assistant { lines } => {
-                let mut md = MdState::default();
-                for l in lines {
-                    let m = markdown::line(l, &mut md, theme);
-                    push(m.line, m.hang);
-                }
-            }
+            // Returned early above: its rows come wrapped.
+            Cell::Assistant { .. } => {}
             Cell::Plan { steps } => {
                 push(Line::from(Span::styled("plan", st(Role::Dim))), 0);
                 for (i, (step, status)) in steps.iter().enumerate() {
@@ -200,7 +200,10 @@ impl ToolCard {
         ];
         if !self.args.is_empty() {
             head.push(Span::raw(" "));
-            head.push(Span::styled(self.args.clone(), st(Role::Dim)));
+            match highlight::highlight("json", &[&self.args], theme) {
+                Some(mut rows) if rows.len() == 1 => head.append(&mut rows[0]),
+                _ => head.push(Span::styled(self.args.clone(), st(Role::Dim))),
+            }
         }
         push(Line::from(head), 2);
         let rationale = self.rationale.trim();
@@ -230,14 +233,19 @@ impl ToolCard {
             );
             &out[out.len() - FOLDED_OUTPUT_LINES..]
         };
-        for l in shown {
-            push(
-                Line::from(vec![
-                    Span::styled(format!("  {} ", g.bar), st(Role::Dim)),
-                    Span::raw(l.to_string()),
-                ]),
-                4,
-            );
+        // Output that is one JSON document is highlighted as JSON, once the
+        // call has ended (parsing each growing prefix would be quadratic).
+        let coloured = (self.end.is_some() && is_json(&self.output))
+            .then(|| highlight::highlight("json", shown, theme))
+            .flatten()
+            .filter(|rows| rows.len() == shown.len());
+        for (i, l) in shown.iter().enumerate() {
+            let mut spans = vec![Span::styled(format!("  {} ", g.bar), st(Role::Dim))];
+            match &coloured {
+                Some(rows) => spans.extend(rows[i].iter().cloned()),
+                None => spans.push(Span::raw(l.to_string())),
+            }
+            push(Line::from(spans), 4);
         }
         let end = match &self.end {
             None => Line::from(Span::styled("  running", st(Role::Warning))),
@@ -375,6 +383,13 @@ impl ApprovalCard {
             ),
         }
     }
+}
+
+/// Whether `text` is one JSON object or array (what tools print).
+fn is_json(text: &str) -> bool {
+    let t = text.trim_start();
+    (t.starts_with('{') || t.starts_with('['))
+        && serde_json::from_str::<serde_json::Value>(t).is_ok()
 }
 
 /// Compact JSON; an empty object shows as nothing.

@@ -1,14 +1,89 @@
-//! Markdown of the assistant's answer, rendered line by line: headings,
-//! lists, quotes, fenced code blocks and inline emphasis/code. Line by
-//! line because streaming commits only completed lines; the one piece of
-//! state across lines is whether a code fence is open.
+//! Markdown of the assistant's answer: headings, lists, quotes, fenced code
+//! blocks (highlighted, [`super::highlight`]), GFM tables
+//! ([`super::table`]) and inline emphasis/code. Streaming commits only
+//! completed lines, so a cell's lines are rendered as a whole ([`render`])
+//! each time one is added, and the held-back tail line by line ([`line`]).
 //!
 //! The input is already sanitized; this only adds styles.
 
 use ratatui::text::{Line, Span};
 
 use super::theme::{Role, Theme};
-use super::wrap::width;
+use super::wrap::{width, wrap};
+use super::{highlight, table};
+
+fn is_fence(line: &str) -> bool {
+    let t = line.trim_start();
+    t.starts_with("```") || t.starts_with("~~~")
+}
+
+/// Every line of an answer as rows at `width`: code blocks highlighted as
+/// a whole (syntect keeps state across a block's lines), tables laid out
+/// from all their rows, the rest line by line.
+pub fn render(lines: &[String], theme: &Theme, width: usize) -> Vec<Line<'static>> {
+    let mut out = Vec::new();
+    let mut state = MdState::default();
+    let mut i = 0;
+    while i < lines.len() {
+        let src = lines[i].as_str();
+        if is_fence(src) {
+            let lang = src.trim_start().trim_start_matches(['`', '~']).trim();
+            let lang = lang.split_whitespace().next().unwrap_or("");
+            let end = lines[i + 1..]
+                .iter()
+                .position(|l| is_fence(l))
+                .map_or(lines.len(), |p| i + 1 + p);
+            let head = line(src, &mut state, theme);
+            out.extend(wrap(&head.line, width, head.hang));
+            let body: Vec<&str> = lines[i + 1..end].iter().map(String::as_str).collect();
+            // A block still streaming is drawn plain and highlighted once,
+            // when its closing fence arrives.
+            let closed = end < lines.len();
+            match closed
+                .then(|| highlight::highlight(lang, &body, theme))
+                .flatten()
+            {
+                Some(rows) => {
+                    for spans in rows {
+                        let mut l = vec![Span::raw("  ")];
+                        l.extend(spans);
+                        out.extend(wrap(&Line::from(l), width, 2));
+                    }
+                }
+                None => {
+                    for b in &body {
+                        let m = line(b, &mut state, theme);
+                        out.extend(wrap(&m.line, width, m.hang));
+                    }
+                }
+            }
+            if end < lines.len() {
+                let close = line(&lines[end], &mut state, theme);
+                out.extend(wrap(&close.line, width, close.hang));
+            }
+            state = MdState::default();
+            i = end + 1;
+            continue;
+        }
+        if table::is_row(src) && i + 1 < lines.len() {
+            let columns = table::cells(src).len();
+            if table::is_delimiter(&lines[i + 1], columns) {
+                let end = lines[i + 2..]
+                    .iter()
+                    .position(|l| !table::is_row(l))
+                    .map_or(lines.len(), |p| i + 2 + p);
+                let body: Vec<&str> = lines[i + 2..end].iter().map(String::as_str).collect();
+                out.extend(table::render(src, &lines[i + 1], &body, theme, width));
+                i = end;
+                continue;
+            }
+        }
+        let m = line(src, &mut state, theme);
+        out.extend(wrap(&m.line, width, m.hang));
+        i += 1;
+    }
+    out
+}
 
 /// What carries over from one line to the next.
 #[derive(Debug, Default, Clone)]
@@ -123,7 +198,7 @@ pub fn inline(src: &str, theme: &Theme) -> Vec<Span<'static>> {
                 if !plain.is_empty() {
                     spans.push(Span::styled(
                         std::mem::take(&mut plain),
-                        theme.style(Role::Text),
+                        theme.style(Role::Assistant),
                     ));
                 }
                 spans.push(Span::styled(inner.to_string(), theme.style(role)));
@@ -136,7 +211,7 @@ pub fn inline(src: &str, theme: &Theme) -> Vec<Span<'static>> {
         }
     }
     if !plain.is_empty() || spans.is_empty() {
-        spans.push(Span::styled(plain, theme.style(Role::Text)));
+        spans.push(Span::styled(plain, theme.style(Role::Assistant)));
     }
     spans
 }

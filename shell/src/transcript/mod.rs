@@ -18,8 +18,12 @@
 
 pub mod ansi;
 pub mod cell;
+pub mod color;
+pub mod highlight;
 pub mod markdown;
+pub mod table;
 pub mod theme;
+pub mod themes;
 pub mod wrap;
 
 use std::collections::HashMap;
@@ -30,6 +34,7 @@ use ratatui::text::Line;
 use crate::sanitize::sanitize;
 pub use cell::{ApprovalCard, Cell, Level, ToolCard};
 pub use theme::{ColorDepth, Glyphs, Role, Theme};
+pub use themes::{ThemeError, ThemeSet};
 
 /// Totals for the status bar.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -344,11 +349,11 @@ impl Transcript {
 
     /// The rows of cell `i` at `width`, from the cache when it is fresh.
     fn rows(&mut self, i: usize, width: u16) -> &[Line<'static>] {
-        let theme = self.theme;
+        let theme = &self.theme;
         let e = &mut self.entries[i];
         let fresh = matches!(&e.cache, Some((w, _)) if *w == width);
         if !fresh {
-            e.cache = Some((width, e.cell.display_lines(width, &theme)));
+            e.cache = Some((width, e.cell.display_lines(width, theme)));
         }
         match &e.cache {
             Some((_, rows)) => rows,

@@ -137,11 +137,12 @@ fn approval_turn() -> Vec<EventKind> {
 }
 
 fn render(events: &[EventKind], width: u16, theme: Theme) -> String {
+    let colour = theme.depth() != ColorDepth::None;
     let mut tr = Transcript::new(theme);
     for e in events {
         tr.apply(e);
     }
-    ansi::to_text(&tr.all_rows(width), theme.depth != ColorDepth::None)
+    ansi::to_text(&tr.all_rows(width), colour)
 }
 
 #[test]
@@ -166,10 +167,13 @@ fn an_approval_card_with_a_diff_at_80_and_20_columns() {
 
 #[test]
 fn the_console_theme_uses_eight_colours_and_cp437_glyphs() {
-    let console = Theme {
-        depth: ColorDepth::Ansi8,
-        glyphs: Glyphs::CONSOLE,
-    };
+    let console = Theme::choose(
+        &ThemeSet::embedded(),
+        None,
+        ColorDepth::Ansi8,
+        Some("linux"),
+    )
+    .0;
     let text = render(&disk_turn(), 40, console).replace('\x1b', "^[");
     insta::assert_snapshot!("disk_turn_console_40", text);
 }
@@ -262,5 +266,149 @@ fn decisions_and_folding_change_the_cards() {
     assert!(
         !text.contains("line 1\n"),
         "folded output hides early lines"
+    );
+}
+
+/// A streamed answer with a highlighted code block and a table, split in
+/// deltas that cut lines, fences and table rows in the middle.
+fn markdown_answer() -> Vec<EventKind> {
+    let answer = "## Disk usage\n\nThe largest users of `/`:\n\n\
+        | mount | size | use | note |\n\
+        |:------|-----:|:---:|------|\n\
+        | / | 20G | 93% | **almost full** |\n\
+        | /var/log | 4.1G | 20% | journal and `apt` logs |\n\
+        | /home | 1.2G | 6% | |\n\n\
+        To free space:\n\n\
+        ```sh\n\
+        # keep a week of logs\n\
+        journalctl --vacuum-time=7d\n\
+        apt-get clean && echo \"done: $?\"\n\
+        ```\n\n\
+        ```json\n\
+        {\"freed\": 4096, \"ok\": true}\n\
+        ```\n";
+    let mut events = vec![EventKind::TurnStarted {
+        turn_id: t("t3"),
+        input: t("what uses the disk?"),
+    }];
+    let bytes: Vec<char> = answer.chars().collect();
+    for chunk in bytes.chunks(17) {
+        events.push(EventKind::AssistantDelta {
+            turn_id: t("t3"),
+            text: chunk.iter().collect(),
+        });
+    }
+    events.push(EventKind::TurnCompleted {
+        turn_id: t("t3"),
+        status: TurnStatus::Completed,
+        message: String::new(),
+    });
+    events
+}
+
+fn visible(text: String) -> String {
+    text.replace('\x1b', "^[")
+}
+
+#[test]
+fn a_markdown_answer_in_every_theme() {
+    let set = ThemeSet::embedded();
+    for name in set.names() {
+        let (theme, why) = Theme::choose(&set, Some(&name), ColorDepth::TrueColor, None);
+        assert_eq!(why, None);
+        insta::assert_snapshot!(
+            format!("answer_{name}"),
+            visible(render(&markdown_answer(), 80, theme))
+        );
+    }
+}
+
+#[test]
+fn a_markdown_answer_on_the_console_at_40_columns() {
+    let (console, _) = Theme::choose(
+        &ThemeSet::embedded(),
+        None,
+        ColorDepth::Ansi8,
+        Some("linux"),
+    );
+    insta::assert_snapshot!(
+        "answer_console_16_40",
+        visible(render(&markdown_answer(), 40, console))
+    );
+}
+
+#[test]
+fn a_markdown_answer_plain_at_40_and_20_columns_and_in_ascii() {
+    for w in [40u16, 20] {
+        insta::assert_snapshot!(
+            format!("answer_plain_{w}"),
+            render(&markdown_answer(), w, Theme::plain())
+        );
+    }
+    let ascii = Theme::plain().with(ColorDepth::None, Glyphs::ASCII);
+    let text = render(&markdown_answer(), 40, ascii);
+    assert!(text.contains("+-------"), "{text}");
+    assert!(!text.contains('┌'), "{text}");
+}
+
+#[test]
+fn a_256_colour_terminal_gets_no_24_bit_colour() {
+    let (theme, _) = Theme::choose(
+        &ThemeSet::embedded(),
+        None,
+        ColorDepth::Ansi256,
+        Some("xterm-256color"),
+    );
+    let text = render(&markdown_answer(), 80, theme);
+    assert!(text.contains("\x1b[38;5;"), "{text:?}");
+    assert!(!text.contains("38;2;"), "{text:?}");
+}
+
+#[test]
+fn the_streamed_answer_is_the_answer_given_whole() {
+    let whole: String = markdown_answer()
+        .iter()
+        .filter_map(|e| match e {
+            EventKind::AssistantDelta { text, .. } => Some(text.clone()),
+            _ => None,
+        })
+        .collect();
+    let at_once = vec![
+        markdown_answer()[0].clone(),
+        EventKind::AssistantDelta {
+            turn_id: t("t3"),
+            text: whole,
+        },
+    ];
+    assert_eq!(
+        render(&markdown_answer(), 60, Theme::default()),
+        render(&at_once, 60, Theme::default())
+    );
+}
+
+#[test]
+fn a_code_block_is_highlighted_once_its_fence_closes() {
+    let theme = Theme::default().with(ColorDepth::TrueColor, Glyphs::UNICODE);
+    let mut tr = Transcript::new(theme);
+    let delta = |text: &str| EventKind::AssistantDelta {
+        turn_id: t("t"),
+        text: t(text),
+    };
+    tr.apply(&delta("```rust\nlet x = \"hi\";\n"));
+    let colours = |tr: &mut Transcript| {
+        // The window, not all_rows: that would end the answer.
+        tr.window(80, 50, 0)
+            .0
+            .iter()
+            .flat_map(|r| r.spans.iter().map(|s| s.style.fg).collect::<Vec<_>>())
+            .collect::<std::collections::HashSet<_>>()
+            .len()
+    };
+    let streaming = colours(&mut tr);
+    tr.apply(&delta("```\n"));
+    let closed = colours(&mut tr);
+    assert!(
+        closed > streaming,
+        "{streaming} colours while streaming, {closed} closed"
     );
 }

@@ -3,11 +3,15 @@
 //! repertoire (the Linux VT console's font has CP437 only: box drawing yes,
 //! braille spinners and rounded corners no).
 //!
-//! Roles map to ANSI *named* colours, not RGB, so an 8-colour console shows
-//! the same meaning as a truecolor emulator; lower depths only drop what
-//! they cannot show (bright variants, then every colour).
+//! The styles themselves come from theme files ([`super::themes`]); here
+//! they are brought down to the terminal: a 24-bit palette to 256 or 16
+//! colours, 8 on the console, none for `NO_COLOR` (attributes remain).
+
+use std::sync::Arc;
 
 use ratatui::style::{Color, Modifier, Style};
+
+use super::{color, themes};
 
 /// How many colours the terminal shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,47 +55,74 @@ impl ColorDepth {
     }
 }
 
-/// What a piece of text is; each role has one style per theme.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Role {
-    /// Ordinary text.
-    Text,
-    /// The user's own words.
-    User,
-    /// Secondary text: arguments, durations, folded output.
-    Dim,
-    /// A markdown heading.
-    Heading,
-    /// Inline code and code blocks.
-    Code,
-    /// Emphasis (`*x*`).
-    Emphasis,
-    /// Strong emphasis (`**x**`).
-    Strong,
-    /// A tool's name on its card.
-    Tool,
-    /// A read-only action.
-    RiskRead,
-    /// A change to the system.
-    RiskChange,
-    /// A change that may lose data.
-    RiskDestructive,
-    /// Success marks.
-    Ok,
-    /// Failure marks and errors.
-    Error,
-    /// Warnings, refusals, interruptions.
-    Warning,
-    /// The approval card's frame and question.
-    Approval,
-    /// A diff's added line.
-    DiffAdd,
-    /// A diff's removed line.
-    DiffDel,
-    /// A diff's hunk header.
-    DiffHunk,
-    /// The status bar.
-    Status,
+/// Declares [`Role`] and [`ROLES`] from one list, so the enum, the keys
+/// theme files use and the docs cannot drift apart.
+macro_rules! roles {
+    ($($variant:ident $key:literal $doc:literal,)*) => {
+        /// What a piece of text is; each role has one style per theme.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Role {
+            $(#[doc = $doc] $variant,)*
+        }
+
+        /// Every role with its key in a theme file's `[styles]` and what it
+        /// styles, in declaration order (`role as usize` indexes it).
+        pub const ROLES: &[(Role, &str, &str)] = &[$((Role::$variant, $key, $doc),)*];
+    };
+}
+
+roles! {
+    Text "text" "Ordinary text: notes and values.",
+    Assistant "assistant" "The model's answer.",
+    User "user" "The user's own words.",
+    Dim "dim" "Secondary text: arguments, durations, folded output, frames.",
+    Heading "heading" "A markdown heading.",
+    Code "code" "Inline code and code blocks without highlighting.",
+    Emphasis "emphasis" "Emphasis (`*x*`).",
+    Strong "strong" "Strong emphasis (`**x**`).",
+    Tool "tool" "A tool's name on its card.",
+    RiskRead "risk_read" "A read-only action.",
+    RiskChange "risk_change" "A change to the system.",
+    RiskDestructive "risk_destructive" "A change that may lose data.",
+    Ok "ok" "Success marks.",
+    Error "error" "Failure marks and errors.",
+    Warning "warning" "Warnings, refusals, interruptions, running work.",
+    Approval "approval" "The approval card's question and keys.",
+    DiffAdd "diff_add" "A diff's added line.",
+    DiffDel "diff_del" "A diff's removed line.",
+    DiffHunk "diff_hunk" "A diff's hunk header.",
+    Status "status" "The status bar.",
+    Table "table" "A table's rules and frame.",
+    TableHeader "table_header" "A table's header row.",
+}
+
+impl Role {
+    /// The role's key in a theme file.
+    pub fn key(self) -> &'static str {
+        ROLES[self as usize].1
+    }
+
+    /// The role a theme-file key names.
+    pub fn from_key(key: &str) -> Option<Role> {
+        ROLES.iter().find(|r| r.1 == key).map(|r| r.0)
+    }
+}
+
+/// How many roles there are.
+pub const ROLE_COUNT: usize = ROLES.len();
+
+/// The characters a table is drawn with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TableGlyphs {
+    /// Horizontal rule.
+    pub h: char,
+    /// Vertical rule.
+    pub v: char,
+    /// Corners: top left, top right, bottom left, bottom right.
+    pub corners: [char; 4],
+    /// Tees: down (top edge), up (bottom edge), right (left edge), left
+    /// (right edge), and the crossing.
+    pub tees: [char; 5],
 }
 
 /// The glyphs a terminal can show.
@@ -119,7 +150,16 @@ pub struct Glyphs {
     pub ellipsis: &'static str,
     /// Whether rounded corners may be drawn.
     pub rounded: bool,
+    /// Table rules.
+    pub table: TableGlyphs,
 }
+
+const BOX: TableGlyphs = TableGlyphs {
+    h: '─',
+    v: '│',
+    corners: ['┌', '┐', '└', '┘'],
+    tees: ['┬', '┴', '├', '┤', '┼'],
+};
 
 impl Glyphs {
     /// For a Unicode-capable emulator.
@@ -135,8 +175,9 @@ impl Glyphs {
         bar: "│",
         ellipsis: "…",
         rounded: true,
+        table: BOX,
     };
-    /// For the Linux console's CP437 font.
+    /// For the Linux console's CP437 font (box drawing is in it).
     pub const CONSOLE: Glyphs = Glyphs {
         user: ">",
         tool: "*",
@@ -149,6 +190,19 @@ impl Glyphs {
         bar: "│",
         ellipsis: "...",
         rounded: false,
+        table: BOX,
+    };
+    /// ASCII only, for a font without box drawing.
+    pub const ASCII: Glyphs = Glyphs {
+        ok: "v",
+        bar: "|",
+        table: TableGlyphs {
+            h: '-',
+            v: '|',
+            corners: ['+', '+', '+', '+'],
+            tees: ['+', '+', '+', '+', '+'],
+        },
+        ..Glyphs::CONSOLE
     };
 
     /// The console set for `TERM=linux`, else Unicode.
@@ -159,99 +213,161 @@ impl Glyphs {
             Glyphs::UNICODE
         }
     }
+
+    /// The set a theme file names (`glyphs = "unicode" | "cp437" | "ascii"`).
+    pub fn named(name: &str) -> Option<Glyphs> {
+        match name {
+            "unicode" => Some(Glyphs::UNICODE),
+            "cp437" => Some(Glyphs::CONSOLE),
+            "ascii" => Some(Glyphs::ASCII),
+            _ => None,
+        }
+    }
 }
 
-/// The names [`Theme::named`] knows: `auto` is what the terminal was
-/// detected as; `console` is the VT console's (8 colours, CP437 glyphs).
-pub const NAMES: &[&str] = &["auto", "truecolor", "256", "8", "console", "plain"];
+/// The glyph set names a theme file may give.
+pub const GLYPH_SETS: &[&str] = &["unicode", "cp437", "ascii"];
 
-/// Styles per role plus glyphs: everything a cell needs to draw itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A theme's styles at full colour, as its file (and the files it
+/// inherits from) says; shared, since every cell draws with it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Styles {
+    /// The theme's name.
+    pub name: String,
+    /// What it is for (its file's `description`).
+    pub description: String,
+    /// One style per role, indexed by `role as usize`.
+    pub roles: [Style; ROLE_COUNT],
+    /// The syntect theme for code blocks; `None` draws them in the code
+    /// role's style.
+    pub syntect: Option<String>,
+    /// The glyph set the theme insists on (`console-16` draws with CP437);
+    /// `None` takes the terminal's.
+    pub glyphs: Option<Glyphs>,
+}
+
+/// Styles per role plus glyphs and colour depth: everything a cell needs
+/// to draw itself.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Theme {
-    /// The colour depth styles are reduced to.
-    pub depth: ColorDepth,
+    depth: ColorDepth,
     /// The glyph repertoire.
     pub glyphs: Glyphs,
+    styles: Arc<Styles>,
+    /// `styles.roles` reduced to `depth`, once, since every row asks.
+    reduced: Arc<[Style; ROLE_COUNT]>,
 }
 
 impl Default for Theme {
+    /// The default theme at 256 colours with Unicode glyphs.
     fn default() -> Theme {
-        Theme {
-            depth: ColorDepth::Ansi256,
-            glyphs: Glyphs::UNICODE,
-        }
+        Theme::new(
+            themes::default_styles(),
+            ColorDepth::Ansi256,
+            Glyphs::UNICODE,
+        )
     }
 }
 
 impl Theme {
-    /// The theme for this process's terminal.
-    pub fn detect() -> Theme {
-        let term = std::env::var("TERM").ok();
+    /// `styles` drawn at `depth` with `glyphs` (unless the theme names its
+    /// own glyph set).
+    pub fn new(styles: Arc<Styles>, depth: ColorDepth, glyphs: Glyphs) -> Theme {
+        let glyphs = styles.glyphs.unwrap_or(glyphs);
+        let reduced = Arc::new(styles.roles.map(|s| reduce(s, depth)));
         Theme {
-            depth: ColorDepth::detect(),
-            glyphs: Glyphs::for_term(term.as_deref()),
+            depth,
+            glyphs,
+            styles,
+            reduced,
         }
     }
 
-    /// The theme called `name` (one of [`NAMES`]).
-    pub fn named(name: &str) -> Option<Theme> {
-        let t = |depth, glyphs| Some(Theme { depth, glyphs });
-        match name {
-            "auto" => Some(Theme::detect()),
-            "truecolor" => t(ColorDepth::TrueColor, Glyphs::UNICODE),
-            "256" => t(ColorDepth::Ansi256, Glyphs::UNICODE),
-            "8" => t(ColorDepth::Ansi8, Glyphs::UNICODE),
-            "console" => t(ColorDepth::Ansi8, Glyphs::CONSOLE),
-            "plain" => t(ColorDepth::None, Glyphs::UNICODE),
-            _ => None,
-        }
+    /// The colour depth styles are reduced to.
+    pub fn depth(&self) -> ColorDepth {
+        self.depth
     }
 
-    /// A theme with no colour, for tests and `NO_COLOR`.
+    /// The theme to start with: `wanted` (the configuration's `ui.theme`)
+    /// when it loaded, else `console-16` on the Linux console, else the
+    /// default; drawn at the terminal's colour depth with its glyphs. The
+    /// second value says why `wanted` was not used.
+    pub fn choose(
+        set: &themes::ThemeSet,
+        wanted: Option<&str>,
+        depth: ColorDepth,
+        term: Option<&str>,
+    ) -> (Theme, Option<String>) {
+        let glyphs = Glyphs::for_term(term);
+        let fallback = if term == Some("linux") {
+            themes::CONSOLE
+        } else {
+            themes::DEFAULT
+        };
+        let mut why = None;
+        let styles = match wanted.filter(|w| !w.is_empty()) {
+            Some(w) => set.get(w).or_else(|| {
+                why = Some(format!(
+                    "no theme {w:?} (the themes are {}); drawing with {fallback}",
+                    set.names().join(", ")
+                ));
+                None
+            }),
+            None => None,
+        };
+        let styles = styles
+            .or_else(|| set.get(fallback))
+            .unwrap_or_else(themes::default_styles);
+        (Theme::new(styles, depth, glyphs), why)
+    }
+
+    /// This theme's styles on another terminal: `depth` and `glyphs`.
+    pub fn with(&self, depth: ColorDepth, glyphs: Glyphs) -> Theme {
+        Theme::new(self.styles.clone(), depth, glyphs)
+    }
+
+    /// Another theme's styles at this theme's depth and terminal glyphs.
+    pub fn switched(&self, styles: Arc<Styles>, terminal_glyphs: Glyphs) -> Theme {
+        Theme::new(styles, self.depth, terminal_glyphs)
+    }
+
+    /// The default theme with no colour, for tests and `NO_COLOR`.
     pub fn plain() -> Theme {
-        Theme {
-            depth: ColorDepth::None,
-            glyphs: Glyphs::UNICODE,
-        }
+        Theme::new(themes::default_styles(), ColorDepth::None, Glyphs::UNICODE)
+    }
+
+    /// The theme's name.
+    pub fn name(&self) -> &str {
+        &self.styles.name
+    }
+
+    /// The syntect theme code blocks are highlighted with.
+    pub fn syntect(&self) -> Option<&str> {
+        self.styles.syntect.as_deref()
     }
 
     /// The style of `role`, reduced to what the terminal shows.
     pub fn style(&self, role: Role) -> Style {
-        let s = Style::default();
-        let full = match role {
-            Role::Text => s,
-            Role::User => s.fg(Color::Cyan).add_modifier(Modifier::BOLD),
-            Role::Dim => s.fg(Color::DarkGray),
-            Role::Heading => s.fg(Color::Magenta).add_modifier(Modifier::BOLD),
-            Role::Code => s.fg(Color::Yellow),
-            Role::Emphasis => s.add_modifier(Modifier::ITALIC),
-            Role::Strong => s.add_modifier(Modifier::BOLD),
-            Role::Tool => s.add_modifier(Modifier::BOLD),
-            Role::RiskRead => s.fg(Color::Cyan),
-            Role::RiskChange => s.fg(Color::Yellow),
-            Role::RiskDestructive => s.fg(Color::Red).add_modifier(Modifier::BOLD),
-            Role::Ok => s.fg(Color::Green),
-            Role::Error => s.fg(Color::Red),
-            Role::Warning => s.fg(Color::Yellow),
-            Role::Approval => s.fg(Color::Yellow).add_modifier(Modifier::BOLD),
-            Role::DiffAdd => s.fg(Color::Green),
-            Role::DiffDel => s.fg(Color::Red),
-            Role::DiffHunk => s.fg(Color::Cyan),
-            Role::Status => s.add_modifier(Modifier::REVERSED),
-        };
-        reduce(full, self.depth)
+        self.reduced[role as usize]
     }
 }
 
-/// Drop what `depth` cannot show: every colour for `None`; for 8 colours,
-/// bright and indexed colours become their base colour (dim grey becomes
-/// the DIM attribute, which the console renders as half-bright).
+/// Bring `style` down to what `depth` shows: 24-bit colours to the
+/// 256-colour cube or the 16 ANSI colours; for 8 colours, bright variants
+/// become their base colour (dark grey becomes the DIM attribute, which the
+/// console renders as half-bright); with no colour only attributes remain.
 pub fn reduce(style: Style, depth: ColorDepth) -> Style {
     match depth {
-        ColorDepth::TrueColor | ColorDepth::Ansi256 => style,
+        ColorDepth::TrueColor => style,
+        ColorDepth::Ansi256 => {
+            let mut s = style;
+            s.fg = s.fg.map(color::to_256);
+            s.bg = s.bg.map(color::to_256);
+            s
+        }
         ColorDepth::None => {
             let mut s = style;
-            if s.fg == Some(Color::DarkGray) {
+            if s.fg.map(color::to_16) == Some(Color::DarkGray) {
                 s = s.add_modifier(Modifier::DIM);
             }
             s.fg = None;
@@ -260,9 +376,14 @@ pub fn reduce(style: Style, depth: ColorDepth) -> Style {
         }
         ColorDepth::Ansi8 => {
             let mut s = style;
+            s.fg = s.fg.map(color::to_16);
+            s.bg = s.bg.map(color::to_16);
             if s.fg == Some(Color::DarkGray) {
                 s.fg = None;
                 s = s.add_modifier(Modifier::DIM);
+            }
+            if s.bg == Some(Color::DarkGray) {
+                s.bg = Some(Color::Black);
             }
             s.fg = s.fg.map(base8);
             s.bg = s.bg.map(base8);
@@ -312,10 +433,7 @@ mod tests {
 
     #[test]
     fn eight_colours_keep_meaning_and_no_colour_keeps_attributes() {
-        let t = Theme {
-            depth: ColorDepth::Ansi8,
-            glyphs: Glyphs::CONSOLE,
-        };
+        let t = Theme::default().with(ColorDepth::Ansi8, Glyphs::CONSOLE);
         assert_eq!(t.style(Role::Dim).fg, None);
         assert!(t.style(Role::Dim).add_modifier.contains(Modifier::DIM));
         assert_eq!(t.style(Role::Error).fg, Some(Color::Red));
@@ -329,15 +447,61 @@ mod tests {
     }
 
     #[test]
+    fn truecolor_styles_come_down_to_256_and_16() {
+        let t = Theme::default();
+        let tc = t.with(ColorDepth::TrueColor, Glyphs::UNICODE);
+        assert!(matches!(tc.style(Role::Error).fg, Some(Color::Rgb(..))));
+        assert!(matches!(t.style(Role::Error).fg, Some(Color::Indexed(_))));
+        let c8 = t.with(ColorDepth::Ansi8, Glyphs::UNICODE);
+        assert_eq!(c8.style(Role::Error).fg, Some(Color::Red));
+        assert_eq!(c8.style(Role::Ok).fg, Some(Color::Green));
+    }
+
+    #[test]
+    fn roles_are_declared_in_index_order() {
+        for (i, (role, key, _)) in ROLES.iter().enumerate() {
+            assert_eq!(*role as usize, i);
+            assert_eq!(Role::from_key(key), Some(*role));
+            assert_eq!(role.key(), *key);
+        }
+    }
+
+    #[test]
+    fn the_console_gets_console_16_unless_the_user_chose() {
+        let set = themes::ThemeSet::embedded();
+        let (t, why) = Theme::choose(&set, None, ColorDepth::Ansi8, Some("linux"));
+        assert_eq!(
+            (t.name(), t.glyphs, why),
+            ("console-16", Glyphs::CONSOLE, None)
+        );
+        let (t, _) = Theme::choose(&set, Some("light"), ColorDepth::Ansi8, Some("linux"));
+        assert_eq!((t.name(), t.glyphs), ("light", Glyphs::CONSOLE));
+        let (t, _) = Theme::choose(&set, None, ColorDepth::TrueColor, Some("xterm"));
+        assert_eq!((t.name(), t.glyphs), ("default-dark", Glyphs::UNICODE));
+        let (t, why) = Theme::choose(&set, Some("nope"), ColorDepth::TrueColor, None);
+        assert_eq!(t.name(), "default-dark");
+        assert!(why.is_some_and(|w| w.contains("nope") && w.contains("high-contrast")));
+    }
+
+    #[test]
     fn console_glyphs_are_in_cp437() {
         // The CP437 repertoire above ASCII that these glyphs may use.
         const CP437: &str = "│─┌┐└┘├┤┬┴┼√•";
         let g = Glyphs::CONSOLE;
+        let t = g.table;
         let all = [
             g.user, g.tool, g.ok, g.fail, g.pending, g.skipped, g.bullet, g.bar, g.ellipsis,
         ]
         .into_iter()
-        .chain(g.spinner.iter().copied());
+        .chain(g.spinner.iter().copied())
+        .map(String::from)
+        .chain(
+            [t.h, t.v]
+                .into_iter()
+                .chain(t.corners)
+                .chain(t.tees)
+                .map(String::from),
+        );
         for s in all {
             for c in s.chars() {
                 assert!(c.is_ascii() || CP437.contains(c), "{c:?} is not in CP437");

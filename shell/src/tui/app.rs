@@ -19,7 +19,7 @@ use crate::approve::GrantShown;
 use crate::history::{History, Origin};
 use crate::input;
 use crate::slash::Request;
-use crate::transcript::{Level, Theme, Transcript};
+use crate::transcript::{Glyphs, Level, Theme, ThemeSet, Transcript};
 pub use commands::UndoUpdate;
 pub use recall::{Search, Walk};
 
@@ -125,12 +125,23 @@ pub struct App {
     pub tool_names: Vec<String>,
     /// Calls the shell itself started (`/undo`), not the turn's.
     own_calls: std::collections::HashSet<String>,
+    /// The themes `/theme` switches between.
+    pub themes: ThemeSet,
+    /// The terminal's own glyphs, for a theme that does not name a set.
+    pub term_glyphs: Glyphs,
 }
 
 impl App {
     /// A fresh state.
     pub fn new(theme: Theme, user_host: String) -> App {
+        App::with_themes(theme, user_host, ThemeSet::embedded())
+    }
+
+    /// A fresh state that switches between `themes`.
+    pub fn with_themes(theme: Theme, user_host: String, themes: ThemeSet) -> App {
         App {
+            term_glyphs: theme.glyphs,
+            themes,
             transcript: Transcript::new(theme),
             editor: Editor::default(),
             answer: Editor::default(),

@@ -40,7 +40,7 @@ use crate::history::{self, History, Origin};
 use crate::launch;
 use crate::printer;
 use crate::slash;
-use crate::transcript::{self, ColorDepth, Level, Theme};
+use crate::transcript::{self, ColorDepth, Glyphs, Level, Theme, ThemeSet};
 use app::{App, Effect, UndoUpdate};
 
 /// The shortest time between two frames (about 60 per second).
@@ -101,8 +101,12 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
         sig(SignalKind::hangup())?,
         sig(SignalKind::interrupt())?,
     );
-    let theme = Theme::detect();
-    let mut app = App::new(theme, user_host());
+    let (theme, themes, term_glyphs, warnings) = start_theme(config);
+    let mut app = App::with_themes(theme, user_host(), themes);
+    app.term_glyphs = term_glyphs;
+    for w in warnings {
+        app.transcript.note(Level::Warning, &w);
+    }
     let mut guard = terminal::enter()?;
     draw(&mut guard, &mut app)?;
     // After the first frame, before any key is read (so Up always finds
@@ -213,7 +217,7 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
                         app.transcript.note(Level::Info, &format!("reconnected to session {}", conn.session_id));
                     } else {
                         // Another session: its transcript replaces this one.
-                        let theme = *app.transcript.theme();
+                        let theme = app.transcript.theme().clone();
                         app.transcript = transcript::Transcript::new(theme);
                         app.origin = Origin::here(&conn.session_id);
                     }
@@ -325,7 +329,7 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
     let rows = app.transcript.all_rows(width);
     printer::rendered(&transcript::ansi::to_text(
         &rows,
-        app.transcript.theme().depth != ColorDepth::None,
+        app.transcript.theme().depth() != ColorDepth::None,
     ));
     if detached {
         printer::say(&format!(
@@ -334,6 +338,29 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
         ));
     }
     Ok(last)
+}
+
+/// The themes (compiled in, plus the user's `~/.config/aios/themes/`),
+/// the one to start with (the configuration's `ui.theme`, else by the
+/// terminal), the terminal's own glyphs, and what is wrong with the files
+/// (shown as warnings; a broken theme is left out, never fatal).
+fn start_theme(config: &Config) -> (Theme, ThemeSet, Glyphs, Vec<String>) {
+    let dir = aios_config::xdg_config_home().map(|d| d.join("aios/themes"));
+    let set = ThemeSet::load(dir.as_deref());
+    let term = std::env::var("TERM").ok();
+    let (theme, why) = Theme::choose(
+        &set,
+        config.ui.theme.as_deref(),
+        ColorDepth::detect(),
+        term.as_deref(),
+    );
+    let mut warnings: Vec<String> = set
+        .problems
+        .iter()
+        .map(|p| format!("theme file {p}"))
+        .collect();
+    warnings.extend(why);
+    (theme, set, Glyphs::for_term(term.as_deref()), warnings)
 }
 
 /// What the tasks started for `/` commands report to the loop.

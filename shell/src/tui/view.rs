@@ -20,7 +20,7 @@ const MAX_INPUT_ROWS: usize = 6;
 /// Draw one frame.
 pub fn draw(f: &mut Frame<'_>, app: &mut App) {
     let area = f.area();
-    let theme = *app.transcript.theme();
+    let theme = app.transcript.theme().clone();
     let width = area.width.max(1);
     // The input, wrapped, and where the cursor is in it.
     let (title, editing) = input_title(app);

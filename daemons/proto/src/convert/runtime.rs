@@ -13,6 +13,8 @@ pub(crate) fn runtime_info_in(i: w::RuntimeInfo) -> d::RuntimeInfo {
         load_ms: i.load_ms,
         resident_bytes: i.resident_bytes,
         threads: i.threads,
+        kept_tokens: i.kept_tokens,
+        kept_target: i.kept_target,
     }
 }
 
@@ -26,6 +28,8 @@ pub(crate) fn runtime_info_out(i: d::RuntimeInfo) -> w::RuntimeInfo {
         load_ms: i.load_ms,
         resident_bytes: i.resident_bytes,
         threads: i.threads,
+        kept_tokens: i.kept_tokens,
+        kept_target: i.kept_target,
     }
 }
 
@@ -42,6 +46,11 @@ pub(crate) fn generate_req_in(r: w::GenerateRequest) -> Result<d::GenerateReques
             .into_iter()
             .map(model_tool_in)
             .collect::<Result<_, _>>()?,
+        catalog: r
+            .catalog
+            .into_iter()
+            .map(model_tool_in)
+            .collect::<Result<_, _>>()?,
         max_tokens: r.max_tokens,
         require_tool: r.require_tool,
     })
@@ -52,6 +61,7 @@ pub(crate) fn generate_req_out(r: d::GenerateRequest) -> w::GenerateRequest {
         system: r.system,
         messages: r.messages.into_iter().map(chat_out).collect(),
         tools: r.tools.into_iter().map(model_tool_out).collect(),
+        catalog: r.catalog.into_iter().map(model_tool_out).collect(),
         max_tokens: r.max_tokens,
         require_tool: r.require_tool,
     }

@@ -7,7 +7,7 @@ use aios_proto::{ApprovalNeeded, EventKind};
 
 use super::{App, Effect};
 use crate::slash::{self, Request};
-use crate::transcript::{Level, Theme, Transcript, theme};
+use crate::transcript::{Level, Transcript};
 
 /// What the `/undo` task reports.
 #[derive(Debug, Clone, PartialEq)]
@@ -52,7 +52,7 @@ impl App {
                 vec![Effect::Attach(id)]
             }
             Request::Clear => {
-                let theme = *self.transcript.theme();
+                let theme = self.transcript.theme().clone();
                 let totals = self.transcript.totals.clone();
                 self.transcript = Transcript::new(theme);
                 self.transcript.totals = totals;
@@ -115,7 +115,13 @@ impl App {
 
     /// Tab: complete the command, subcommand or tool name.
     pub(super) fn complete(&mut self) {
-        let c = slash::complete(self.editor.text(), &self.tool_names);
+        let c = slash::complete(
+            self.editor.text(),
+            &slash::Names {
+                tools: &self.tool_names,
+                themes: &self.themes.names(),
+            },
+        );
         if let Some(line) = c.line {
             self.editor.set(&line);
         }
@@ -132,15 +138,29 @@ impl App {
 
     /// `/theme [NAME]`: list the themes, or draw with another.
     fn switch_theme(&mut self, name: Option<&str>) {
+        let current = self.transcript.theme().name().to_string();
+        let listed = || {
+            self.themes
+                .names()
+                .iter()
+                .map(|n| {
+                    if *n == current {
+                        format!("{n} (current)")
+                    } else {
+                        n.clone()
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         let Some(name) = name else {
-            self.transcript.note(
-                Level::Info,
-                &format!("/theme\nthemes: {}", theme::NAMES.join(", ")),
-            );
+            let text = format!("/theme\nthemes: {}", listed());
+            self.transcript.note(Level::Info, &text);
             return;
         };
-        match Theme::named(name) {
-            Some(t) => {
+        match self.themes.get(name) {
+            Some(styles) => {
+                let t = self.transcript.theme().switched(styles, self.term_glyphs);
                 self.transcript.set_theme(t);
                 self.transcript.note(
                     Level::Info,
@@ -148,10 +168,7 @@ impl App {
                 );
             }
             None => {
-                self.hint = Some(format!(
-                    "no theme {name:?}; the themes are {}",
-                    theme::NAMES.join(", ")
-                ));
+                self.hint = Some(format!("no theme {name:?}; the themes are {}", listed()));
             }
         }
     }

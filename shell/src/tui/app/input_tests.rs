@@ -5,7 +5,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::*;
 use crate::history::History;
-use crate::transcript::ColorDepth;
+use crate::transcript::Glyphs;
 
 fn key(c: char) -> KeyEvent {
     KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)
@@ -73,8 +73,21 @@ fn local_commands_act_at_once() {
     a.on_key(key('x'));
     assert!(!a.help);
     assert_eq!(submit(&mut a, "/quit"), [Effect::Quit]);
-    assert_eq!(submit(&mut a, "/theme console"), [Effect::Redraw]);
-    assert_eq!(a.transcript.theme().depth, ColorDepth::Ansi8);
+    assert_eq!(submit(&mut a, "/theme console-16"), [Effect::Redraw]);
+    assert_eq!(a.transcript.theme().name(), "console-16");
+    assert_eq!(a.transcript.theme().glyphs, Glyphs::CONSOLE);
+    assert_eq!(submit(&mut a, "/theme light"), [Effect::Redraw]);
+    assert_eq!(
+        (a.transcript.theme().name(), a.transcript.theme().glyphs),
+        ("light", Glyphs::UNICODE),
+        "the terminal's glyphs come back with a theme that names none"
+    );
+    submit(&mut a, "/theme nope");
+    assert!(
+        a.hint
+            .as_deref()
+            .is_some_and(|h| h.contains("light (current)"))
+    );
     assert_eq!(submit(&mut a, "/undo 4"), [Effect::Undo(4)]);
 }
 
@@ -113,6 +126,10 @@ fn tab_completes_a_command_and_lists_choices() {
     type_text(&mut a, "/tools describe fs.r");
     a.on_key(code(KeyCode::Tab));
     assert_eq!(a.editor.text(), "/tools describe fs.read");
+    a.editor.take();
+    type_text(&mut a, "/theme hi");
+    a.on_key(code(KeyCode::Tab));
+    assert_eq!(a.editor.text(), "/theme high-contrast");
 }
 
 fn with_history(lines: &[&str]) -> App {

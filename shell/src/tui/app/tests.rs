@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::*;
 use crate::approve::GrantShown;
-use crate::transcript::{ColorDepth, Glyphs};
+use crate::transcript::{ColorDepth, ThemeSet};
 
 fn key(c: char) -> KeyEvent {
     KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)
@@ -319,10 +319,13 @@ fn screens_at_80x24_40x12_and_on_the_console() {
         "screen_40x12",
         screen(&mut busy_app(Theme::plain()), 40, 12)
     );
-    let console = Theme {
-        depth: ColorDepth::Ansi8,
-        glyphs: Glyphs::CONSOLE,
-    };
+    let console = Theme::choose(
+        &ThemeSet::embedded(),
+        None,
+        ColorDepth::Ansi8,
+        Some("linux"),
+    )
+    .0;
     insta::assert_snapshot!(
         "screen_console_80x10",
         screen(&mut busy_app(console), 80, 10)
@@ -390,4 +393,26 @@ fn a_card_answered_from_another_client_leaves_the_queue() {
     let left: Vec<&str> = a.approvals.iter().map(|p| p.call_id.as_str()).collect();
     assert_eq!(left, ["c2"]);
     assert_eq!(a.prompt, Prompt::Choose);
+}
+
+#[test]
+fn a_streamed_table_and_code_block_on_a_40_column_screen() {
+    let mut a = App::new(Theme::plain(), "ada@box".into());
+    started(&mut a);
+    let answer = "| disk | use |\n|---|--:|\n| / | 93% |\n| /var/log | 20% |\n\n```sh\ndf -h /\n```\nDone.\n";
+    // Streamed in pieces that end mid-row: every intermediate screen fits.
+    for piece in answer.as_bytes().chunks(7) {
+        a.on_event(&ev(EventKind::AssistantDelta {
+            turn_id: "t".into(),
+            text: String::from_utf8_lossy(piece).into_owned(),
+        }));
+        let s = screen(&mut a, 40, 16);
+        assert!(s.lines().all(|l| l.chars().count() <= 40), "{s}");
+    }
+    a.on_event(&ev(EventKind::TurnCompleted {
+        turn_id: "t".into(),
+        status: TurnStatus::Completed,
+        message: String::new(),
+    }));
+    insta::assert_snapshot!("screen_answer_40x16", screen(&mut a, 40, 16));
 }

@@ -5,14 +5,22 @@
 //! own schemas, and a required call (the router judged the request to need
 //! a tool). The time of one choice is request in → tool call out, IPC and
 //! prompt processing included.
+//!
+//! Like the gateway, it sends the whole catalogue (sorted by name) for
+//! runtimed to keep in its KV cache. Before timing, it primes the runtime
+//! with one request and waits until the catalogue is held, and reports how
+//! long that took: the steady state is what is measured. `--cold` sends no
+//! catalogue (the prompt lists only the candidates), for comparison.
 
 use std::collections::HashMap;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use aios_proto::{ChatMessage, GenerateEvent, GenerateRequest, ModelTool, Role, RuntimeClient};
+use aios_proto::{
+    ChatMessage, GenerateEvent, GenerateRequest, GenerateUsage, ModelTool, Role, RuntimeClient,
+};
 use aios_router::Candidate;
 use aios_router::eval::{Choice, Chooser};
 use anyhow::{Context, bail};
@@ -23,11 +31,18 @@ const LOAD_LIMIT: Duration = Duration::from_secs(300);
 /// Output limit of one choice: a call is a few dozen tokens.
 const MAX_TOKENS: u32 = 256;
 
+/// How long the catalogue may take to be kept (evaluated while idle).
+const KEEP_LIMIT: Duration = Duration::from_secs(900);
+
 /// A `runtimed` child and a client of it.
 pub struct LocalChooser {
     rt: tokio::runtime::Runtime,
     client: RuntimeClient,
     tools: HashMap<String, ModelTool>,
+    /// Sent with every request; empty with `--cold`.
+    catalog: Vec<ModelTool>,
+    /// Token counts of each choice.
+    usage: Vec<GenerateUsage>,
     label: String,
     child: Child,
     // Holds the daemon's socket and state until the chooser is dropped.
@@ -44,7 +59,11 @@ impl Drop for LocalChooser {
 impl LocalChooser {
     /// Start `runtimed` on `model` (else the catalogue's default model, as
     /// a user's daemon finds it) and wait until the model is loaded.
-    pub fn start(tools: Vec<ModelTool>, model: Option<&Path>) -> anyhow::Result<LocalChooser> {
+    pub fn start(
+        tools: Vec<ModelTool>,
+        model: Option<&Path>,
+        keep_catalog: bool,
+    ) -> anyhow::Result<LocalChooser> {
         let exe = std::env::current_exe().context("cannot find this program's path")?;
         let runtimed = exe.with_file_name("runtimed");
         if !runtimed.is_file() {
@@ -105,20 +124,112 @@ impl LocalChooser {
                 return Err(e);
             }
         };
-        Ok(LocalChooser {
+        let mut catalog = if keep_catalog {
+            tools.clone()
+        } else {
+            Vec::new()
+        };
+        catalog.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut chooser = LocalChooser {
             rt,
             client,
             tools: tools.into_iter().map(|t| (t.name.clone(), t)).collect(),
+            catalog,
+            usage: Vec::new(),
             label,
             child,
             _dir: dir,
+        };
+        if keep_catalog {
+            let (tokens, took) = chooser.prime()?;
+            chooser.label = format!(
+                "{}; catalogue of {} tools kept ({tokens} tokens, held {:.1} s after the first request)",
+                chooser.label,
+                chooser.catalog.len(),
+                took.as_secs_f64()
+            );
+        } else {
+            chooser.label = format!(
+                "{}; --cold: only the candidates in the prompt",
+                chooser.label
+            );
+        }
+        Ok(chooser)
+    }
+
+    /// One untimed request carrying the catalogue, then wait until runtimed
+    /// holds it: the catalogue's length in tokens and the time it took.
+    fn prime(&mut self) -> anyhow::Result<(u32, Duration)> {
+        let started = Instant::now();
+        let first = self.catalog.first().cloned().into_iter().collect();
+        let catalog = self.catalog.clone();
+        self.rt
+            .block_on(ask(&mut self.client, "hello", first, catalog));
+        loop {
+            let info = self
+                .rt
+                .block_on(self.client.info())
+                .map_err(|e| anyhow::anyhow!("runtimed: {e}"))?;
+            if info.kept_target > 0 && info.kept_tokens >= info.kept_target {
+                return Ok((info.kept_target, started.elapsed()));
+            }
+            // The first request sets the target; none means it is too long
+            // to keep beside requests in this context.
+            if info.kept_target == 0 {
+                bail!(
+                    "runtimed keeps no catalogue: it is too long for n_ctx {} (run with --cold)",
+                    info.n_ctx
+                );
+            }
+            if started.elapsed() > KEEP_LIMIT {
+                bail!(
+                    "runtimed held {} of {} catalogue tokens after {} s",
+                    info.kept_tokens,
+                    info.kept_target,
+                    KEEP_LIMIT.as_secs()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Prompt tokens, of which reused, and generated tokens per choice.
+    pub fn token_report(&self) -> String {
+        let med = |f: fn(&GenerateUsage) -> u32| median(self.usage.iter().map(f).collect());
+        format!(
+            "  tokens per choice (median): prompt {}, reused {}, evaluated {}, generated {}\n",
+            med(|u| u.prompt_tokens),
+            med(|u| u.cached_tokens),
+            med(|u| u.prompt_tokens.saturating_sub(u.cached_tokens)),
+            med(|u| u.generated_tokens),
+        )
+    }
+
+    /// [`LocalChooser::token_report`] as JSON.
+    pub fn token_json(&self) -> serde_json::Value {
+        let med = |f: fn(&GenerateUsage) -> u32| median(self.usage.iter().map(f).collect());
+        serde_json::json!({
+            "prompt": med(|u| u.prompt_tokens),
+            "reused": med(|u| u.cached_tokens),
+            "evaluated": med(|u| u.prompt_tokens.saturating_sub(u.cached_tokens)),
+            "generated": med(|u| u.generated_tokens),
         })
     }
 }
 
+fn median(mut v: Vec<u32>) -> u32 {
+    v.sort_unstable();
+    v.get(v.len() / 2).copied().unwrap_or(0)
+}
+
 /// One choice: the request and its candidates, as the local provider sends
 /// them; a call, or what the model said instead.
-async fn ask(client: &mut RuntimeClient, request: &str, candidates: Vec<ModelTool>) -> Choice {
+async fn ask(
+    client: &mut RuntimeClient,
+    request: &str,
+    candidates: Vec<ModelTool>,
+    catalog: Vec<ModelTool>,
+) -> (Choice, Option<GenerateUsage>) {
     let req = GenerateRequest {
         system: aiosd::SYSTEM_PROMPT.to_string(),
         messages: vec![ChatMessage {
@@ -128,42 +239,49 @@ async fn ask(client: &mut RuntimeClient, request: &str, candidates: Vec<ModelToo
             tool_call_id: None,
         }],
         require_tool: !candidates.is_empty(),
+        catalog: if candidates.is_empty() {
+            Vec::new()
+        } else {
+            catalog
+        },
         tools: candidates,
         max_tokens: MAX_TOKENS,
     };
+    let failed = |e: &dyn std::fmt::Display| Choice::Clarify {
+        question: format!("(runtime error: {e})"),
+    };
     let mut stream = match client.generate(req).await {
         Ok(s) => s,
-        Err(e) => {
-            return Choice::Clarify {
-                question: format!("(runtime error: {e})"),
-            };
-        }
+        Err(e) => return (failed(&e), None),
     };
     let mut text = String::new();
+    let mut call = None;
+    let mut usage = None;
+    // Read to the end: the usage follows the call.
     while let Some(ev) = stream.next().await {
         match ev {
             Ok(GenerateEvent::ToolCall(c)) => {
-                return Choice::Tool {
+                call = Some(Choice::Tool {
                     name: c.name,
                     args: c.args,
-                };
+                });
             }
             Ok(GenerateEvent::TextDelta(t)) => text.push_str(&t),
+            Ok(GenerateEvent::Usage(u)) => usage = Some(u),
             Ok(_) => {}
-            Err(e) => {
-                return Choice::Clarify {
-                    question: format!("(runtime error: {e})"),
-                };
+            Err(e) => return (failed(&e), usage),
+        }
+    }
+    let choice = call.unwrap_or_else(|| {
+        if text.trim().is_empty() {
+            Choice::NoTool
+        } else {
+            Choice::Clarify {
+                question: text.trim().chars().take(120).collect(),
             }
         }
-    }
-    if text.trim().is_empty() {
-        Choice::NoTool
-    } else {
-        Choice::Clarify {
-            question: text.trim().chars().take(120).collect(),
-        }
-    }
+    });
+    (choice, usage)
 }
 
 impl Chooser for LocalChooser {
@@ -176,6 +294,11 @@ impl Chooser for LocalChooser {
             .iter()
             .filter_map(|c| self.tools.get(&c.name).cloned())
             .collect();
-        self.rt.block_on(ask(&mut self.client, request, offered))
+        let catalog = self.catalog.clone();
+        let (choice, usage) = self
+            .rt
+            .block_on(ask(&mut self.client, request, offered, catalog));
+        self.usage.extend(usage);
+        choice
     }
 }

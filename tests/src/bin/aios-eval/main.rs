@@ -1,6 +1,6 @@
 //! `aios-eval`: the tool-choice evaluation of issue #9, run by
 //! `cargo xtask eval tools [--subset N] [--k K] [--json] [--ablate]
-//! [--local [--model FILE.gguf]]`.
+//! [--local [--model FILE.gguf] [--cold]]`.
 //!
 //! Routes every request of `tests/eval/tools.jsonl` over the real
 //! catalogue and prints recall@1/@3/@k of the expected tool, how well the
@@ -32,6 +32,8 @@ struct Flags {
     file: PathBuf,
     local: bool,
     model: Option<PathBuf>,
+    /// Send no catalogue: the prompt lists only the candidates.
+    cold: bool,
 }
 
 fn parse_flags(args: &[String]) -> anyhow::Result<Flags> {
@@ -43,12 +45,13 @@ fn parse_flags(args: &[String]) -> anyhow::Result<Flags> {
         file: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("eval/tools.jsonl"),
         local: false,
         model: None,
+        cold: false,
     };
     let mut it = args.iter();
     match it.next().map(String::as_str) {
         Some("tools") => {}
         other => bail!(
-            "usage: aios-eval tools [--subset N] [--k K] [--json] [--ablate] [--file PATH] [--local [--model FILE.gguf]] (got {other:?})"
+            "usage: aios-eval tools [--subset N] [--k K] [--json] [--ablate] [--file PATH] [--local [--model FILE.gguf] [--cold]] (got {other:?})"
         ),
     }
     while let Some(a) = it.next() {
@@ -74,12 +77,16 @@ fn parse_flags(args: &[String]) -> anyhow::Result<Flags> {
             "--json" => flags.json = true,
             "--ablate" => flags.ablate = true,
             "--local" => flags.local = true,
+            "--cold" => flags.cold = true,
             "--model" => flags.model = Some(PathBuf::from(value("--model")?)),
             other => bail!("unknown flag {other:?}"),
         }
     }
     if flags.k == 0 {
         bail!("--k must be at least 1");
+    }
+    if flags.cold && !flags.local {
+        bail!("--cold is about the local model's prompt: give --local too");
     }
     if flags.model.is_some() && !flags.local {
         bail!("--model chooses the local model's file: give --local too");
@@ -93,7 +100,7 @@ fn parse_flags(args: &[String]) -> anyhow::Result<Flags> {
 fn chooser(
     flags: &Flags,
     specs: &[aios_proto::ToolSpec],
-) -> anyhow::Result<Option<Box<dyn Chooser>>> {
+) -> anyhow::Result<Option<local::LocalChooser>> {
     if !flags.local {
         return Ok(None);
     }
@@ -106,8 +113,8 @@ fn chooser(
             examples: s.examples.clone(),
         })
         .collect();
-    let c = local::LocalChooser::start(tools, flags.model.as_deref())?;
-    Ok(Some(Box::new(c)))
+    let c = local::LocalChooser::start(tools, flags.model.as_deref(), !flags.cold)?;
+    Ok(Some(c))
 }
 
 fn main() -> anyhow::Result<()> {
@@ -139,7 +146,7 @@ fn main() -> anyhow::Result<()> {
     let mut chooser = chooser(&flags, &specs)?;
     // The cast shortens the trait object's lifetime to this borrow's
     // (`&mut` is invariant, so `as_deref_mut` alone would demand 'static).
-    let chooser_ref = chooser.as_mut().map(|c| -> &mut dyn Chooser { c.as_mut() });
+    let chooser_ref = chooser.as_mut().map(|c| -> &mut dyn Chooser { c });
     let report = run(&router, &cases, flags.k, chooser_ref);
 
     let ablations = if flags.ablate {
@@ -152,6 +159,9 @@ fn main() -> anyhow::Result<()> {
         let mut v = report.to_json();
         if let Some(o) = v.as_object_mut() {
             o.insert("tools".into(), tools.len().into());
+            if let Some(c) = &chooser {
+                o.insert("tokens".into(), c.token_json());
+            }
             o.insert("cases".into(), cases.len().into());
             o.insert(
                 "build_ms_median".into(),
@@ -180,6 +190,9 @@ fn main() -> anyhow::Result<()> {
             build_median.as_secs_f64() * 1e3
         );
         print!("{}", report.to_text());
+        if let Some(c) = &chooser {
+            print!("{}", c.token_report());
+        }
         if !ablations.is_empty() {
             println!("ablations (recall@1 / @3 / @{}):", flags.k);
             for (name, r1, r3, rk) in &ablations {

@@ -5,15 +5,23 @@
 //! through [`Instruction`]s. One thread per model also makes requests run
 //! one at a time, in arrival order, which the KV cache needs anyway.
 //!
-//! Invariant of prefix caching: `cached` is exactly the token sequence whose
-//! keys and values are in sequence 0 of the KV cache, position by position.
-//! Every path that decodes or removes cache entries updates it, and a failed
-//! decode clears both.
+//! Invariant of prefix caching: `seqs[s]` is exactly the token sequence
+//! whose keys and values are in sequence `s` of the KV cache, position by
+//! position. Every path that decodes, copies or removes cache entries
+//! updates it, and a failed decode clears all of them with the cache.
+//!
+//! Sequence [`WORK`] runs requests; sequence [`KEPT`] holds one long fixed
+//! prefix that requests copy instead of evaluating ([`kept`]), filled a
+//! little at a time while no request waits.
+
+mod kept;
+mod output;
 
 use std::num::NonZeroU32;
 use std::path::PathBuf;
-use std::sync::OnceLock;
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
+use std::sync::{Arc, OnceLock};
 use std::thread::{self, JoinHandle};
 use std::time::Instant;
 
@@ -30,6 +38,13 @@ use llama_cpp_2::token::data_array::LlamaTokenDataArray;
 
 use crate::error::{ErrorKind, RuntimeError};
 use crate::{Cancel, ChatMessage, Finish, GenOptions, Generated, LoadOptions, ModelInfo};
+use kept::{Plan, State};
+use output::Output;
+
+/// The KV sequence requests run in.
+const WORK: usize = 0;
+/// The KV sequence holding the kept prefix.
+const KEPT: usize = 1;
 
 /// Tokens evaluated per `decode` call while processing a prompt.
 const N_BATCH: u32 = 512;
@@ -58,6 +73,17 @@ pub(crate) enum Instruction {
         texts: Vec<String>,
         reply: Sender<Result<Vec<Vec<f32>>, RuntimeError>>,
     },
+    KeepIn {
+        dir: PathBuf,
+    },
+}
+
+/// How much of the kept prefix is held: written by the worker, read by
+/// anyone without waiting for it.
+#[derive(Debug, Default)]
+pub(crate) struct KeptCounters {
+    pub(crate) held: AtomicU32,
+    pub(crate) target: AtomicU32,
 }
 
 /// What the worker streams back during a generation.
@@ -95,12 +121,16 @@ fn backend() -> Result<&'static LlamaBackend, RuntimeError> {
 type Spawned = (Sender<Instruction>, JoinHandle<()>, ModelInfo);
 
 /// Start the worker, which loads the model; returns once it is loaded.
-pub(crate) fn spawn(path: PathBuf, opts: LoadOptions) -> Result<Spawned, RuntimeError> {
+pub(crate) fn spawn(
+    path: PathBuf,
+    opts: LoadOptions,
+    kept_status: Arc<KeptCounters>,
+) -> Result<Spawned, RuntimeError> {
     let (tx, rx) = mpsc::channel();
     let (ready_tx, ready_rx) = mpsc::channel();
     let worker = thread::Builder::new()
         .name("aios-runtime".into())
-        .spawn(move || serve(path, opts, rx, ready_tx))
+        .spawn(move || serve(path, opts, rx, ready_tx, &kept_status))
         .map_err(|e| {
             RuntimeError::new(
                 ErrorKind::Load,
@@ -125,6 +155,7 @@ fn serve(
     opts: LoadOptions,
     rx: Receiver<Instruction>,
     ready: Sender<Result<ModelInfo, RuntimeError>>,
+    kept_status: &KeptCounters,
 ) {
     let loaded = (|| {
         let backend = backend()?;
@@ -153,6 +184,10 @@ fn serve(
         .with_n_ctx(NonZeroU32::new(opts.n_ctx.max(64)))
         .with_n_batch(N_BATCH)
         .with_n_ubatch(N_BATCH)
+        // Two sequences in one cache: a prefix copied from the kept
+        // sequence shares its cells instead of taking a second copy.
+        .with_n_seq_max(2)
+        .with_kv_unified(true)
         .with_n_threads(threads)
         .with_n_threads_batch(threads);
     let ctx = match backend().and_then(|b| {
@@ -189,11 +224,30 @@ fn serve(
         embed_ctx: None,
         n_threads: threads,
         template,
-        cached: Vec::new(),
+        seqs: [Vec::new(), Vec::new()],
+        kept_target: Vec::new(),
+        kept_file: None,
         batch: LlamaBatch::new(N_BATCH as usize, 1),
     };
-    // The loop ends when the `Runtime` drops its sender.
-    while let Ok(ins) = rx.recv() {
+    // The loop ends when the `Runtime` drops its sender. While the kept
+    // prefix is incomplete and nothing waits, it is filled step by step.
+    loop {
+        let ins = if engine.warming() {
+            match rx.try_recv() {
+                Ok(ins) => ins,
+                Err(TryRecvError::Empty) => {
+                    engine.warm_step();
+                    engine.publish(kept_status);
+                    continue;
+                }
+                Err(TryRecvError::Disconnected) => break,
+            }
+        } else {
+            match rx.recv() {
+                Ok(ins) => ins,
+                Err(_) => break,
+            }
+        };
         match ins {
             Instruction::ApplyTemplate { messages, reply } => {
                 let _ = reply.send(engine.apply_template(&messages));
@@ -215,7 +269,9 @@ fn serve(
             Instruction::Embed { texts, reply } => {
                 let _ = reply.send(engine.embed(&texts));
             }
+            Instruction::KeepIn { dir } => engine.keep_in(&dir, &path),
         }
+        engine.publish(kept_status);
     }
 }
 
@@ -227,8 +283,13 @@ struct Engine<'m> {
     embed_ctx: Option<LlamaContext<'m>>,
     n_threads: i32,
     template: Option<LlamaChatTemplate>,
-    /// Tokens whose KV entries are in sequence 0, in position order.
-    cached: Vec<LlamaToken>,
+    /// Per KV sequence ([`WORK`], [`KEPT`]), the tokens whose entries it
+    /// holds, in position order.
+    seqs: [Vec<LlamaToken>; 2],
+    /// The prefix the kept sequence should hold; empty = none.
+    kept_target: Vec<LlamaToken>,
+    /// Where the complete kept prefix is saved, and restored from at start.
+    kept_file: Option<PathBuf>,
     batch: LlamaBatch<'static>,
 }
 
@@ -332,12 +393,142 @@ impl Engine<'_> {
 
     fn reset_cache(&mut self) {
         self.ctx.clear_kv_cache();
-        self.cached.clear();
+        for s in &mut self.seqs {
+            s.clear();
+        }
     }
 
-    /// Evaluate `tokens` at positions from `self.cached.len()`, logits only
-    /// for the last; keeps `cached` in step with the KV cache.
-    fn eval(&mut self, tokens: &[LlamaToken], cancel: &Cancel) -> Result<(), RuntimeError> {
+    /// Keep only the first `len` tokens of sequence `seq`.
+    fn truncate_seq(&mut self, seq: usize, len: usize) {
+        if len >= self.seqs[seq].len() {
+            return;
+        }
+        let removed = self
+            .ctx
+            .clear_kv_cache_seq(u32::try_from(seq).ok(), u32::try_from(len).ok(), None)
+            .unwrap_or(false);
+        if removed {
+            self.seqs[seq].truncate(len);
+        } else {
+            self.reset_cache();
+        }
+    }
+
+    /// Show how much of the kept prefix is held, for readers on other
+    /// threads ([`crate::Runtime::kept_status`]).
+    fn publish(&self, to: &KeptCounters) {
+        let n = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
+        to.held.store(n(self.seqs[KEPT].len()), Ordering::Relaxed);
+        to.target
+            .store(n(self.kept_target.len()), Ordering::Relaxed);
+    }
+
+    /// Whether the kept prefix is still being filled.
+    fn warming(&self) -> bool {
+        self.seqs[KEPT].len() < self.kept_target.len()
+    }
+
+    /// Evaluate the next few tokens of the kept prefix. A failure gives the
+    /// prefix up (requests run their ordinary prompts) rather than retry.
+    fn warm_step(&mut self) {
+        let have = self.seqs[KEPT].len();
+        let end = (have + kept::WARM_STEP).min(self.kept_target.len());
+        let next = self.kept_target[have..end].to_vec();
+        if let Err(e) = self.eval(KEPT, &next, &Cancel::new()) {
+            tracing::warn!("giving up the kept prompt prefix: {e}");
+            self.kept_target.clear();
+            self.truncate_seq(KEPT, 0);
+        } else if end == self.kept_target.len() {
+            tracing::info!(tokens = end, "the kept prompt prefix is ready");
+            self.save_kept();
+        }
+    }
+
+    /// Save the kept prefix under `dir` from now on, and restore the one
+    /// saved there for this model, if any. The file is named after the
+    /// model file and its size: another model's cache would be garbage.
+    fn keep_in(&mut self, dir: &std::path::Path, model: &std::path::Path) {
+        let size = std::fs::metadata(model).map_or(0, |m| m.len());
+        let stem = model
+            .file_stem()
+            .map_or_else(|| "model".into(), |s| s.to_string_lossy().into_owned());
+        let file = dir.join(format!("kept-{stem}-{size}.kv"));
+        self.kept_file = Some(file.clone());
+        if !file.is_file() || !self.kept_target.is_empty() {
+            return;
+        }
+        let n_ctx = self.ctx.n_ctx() as usize;
+        let id = i32::try_from(KEPT).unwrap_or(1);
+        match self.ctx.state_seq_load_file(&file, id, n_ctx) {
+            Ok((tokens, bytes)) if kept::keepable(tokens.len(), n_ctx) => {
+                tracing::info!(tokens = tokens.len(), bytes, file = %file.display(), "restored the kept prompt prefix");
+                self.seqs[KEPT] = tokens.clone();
+                self.kept_target = tokens;
+            }
+            Ok(_) | Err(_) => {
+                // A file from another build or context size: start over.
+                tracing::warn!(file = %file.display(), "cannot restore the kept prompt prefix; it will be rebuilt");
+                let _ = self
+                    .ctx
+                    .clear_kv_cache_seq(u32::try_from(KEPT).ok(), None, None);
+                self.seqs[KEPT].clear();
+                let _ = std::fs::remove_file(&file);
+            }
+        }
+    }
+
+    /// Write the complete kept prefix to its file (a temporary file renamed
+    /// over it, so a crash or a full disk never leaves half a cache).
+    fn save_kept(&self) {
+        let Some(file) = &self.kept_file else {
+            return;
+        };
+        let tmp = file.with_extension("kv.tmp");
+        let id = i32::try_from(KEPT).unwrap_or(1);
+        let saved = std::fs::create_dir_all(file.parent().unwrap_or(file))
+            .map_err(|e| e.to_string())
+            .and_then(|()| {
+                self.ctx
+                    .state_seq_save_file(&tmp, id, &self.seqs[KEPT])
+                    .map_err(|e| e.to_string())
+            })
+            .and_then(|_| std::fs::rename(&tmp, file).map_err(|e| e.to_string()));
+        match saved {
+            Ok(()) => tracing::info!(file = %file.display(), "saved the kept prompt prefix"),
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                tracing::warn!(file = %file.display(), "cannot save the kept prompt prefix: {e}");
+            }
+        }
+    }
+
+    /// Make `target` the kept prefix (when it fits), keeping what the kept
+    /// sequence already holds of it.
+    fn keep(&mut self, target: Vec<LlamaToken>) {
+        if target == self.kept_target {
+            return;
+        }
+        if !kept::keepable(target.len(), self.ctx.n_ctx() as usize) {
+            tracing::info!(
+                tokens = target.len(),
+                n_ctx = self.ctx.n_ctx(),
+                "the prompt prefix is too long to keep beside requests"
+            );
+            return;
+        }
+        let common = kept::common_prefix(&self.seqs[KEPT], &target);
+        self.truncate_seq(KEPT, common);
+        self.kept_target = target;
+    }
+
+    /// Evaluate `tokens` in sequence `seq` at positions from its length,
+    /// logits only for the last; keeps `seqs` in step with the KV cache.
+    fn eval(
+        &mut self,
+        seq: usize,
+        tokens: &[LlamaToken],
+        cancel: &Cancel,
+    ) -> Result<(), RuntimeError> {
         let n = tokens.len();
         // llama.cpp may lower n_batch (to n_ctx); a larger batch is a
         // GGML_ASSERT abort, so chunk by what the context reports.
@@ -347,12 +538,13 @@ impl Engine<'_> {
                 return Err(cancelled());
             }
             self.batch.clear();
-            let start = self.cached.len();
+            let start = self.seqs[seq].len();
+            let id = i32::try_from(seq).unwrap_or(0);
             for (i, t) in chunk.iter().enumerate() {
                 let last = c * step + i + 1 == n;
                 let pos = i32::try_from(start + i).unwrap_or(i32::MAX);
                 self.batch
-                    .add(*t, pos, &[0], last)
+                    .add(*t, pos, &[id], last)
                     .map_err(|e| RuntimeError::new(ErrorKind::Decode, format!("batch: {e}")))?;
             }
             if let Err(e) = self.ctx.decode(&mut self.batch) {
@@ -362,9 +554,33 @@ impl Engine<'_> {
                     format!("llama.cpp failed to evaluate the prompt: {e}"),
                 ));
             }
-            self.cached.extend_from_slice(chunk);
+            self.seqs[seq].extend_from_slice(chunk);
         }
         Ok(())
+    }
+
+    /// Bring the work sequence to the plan's reused prefix of `tokens`:
+    /// cut what differs, or copy the prefix from the kept sequence.
+    fn prepare(&mut self, plan: &Plan, tokens: &[LlamaToken]) {
+        if plan.drop_kept {
+            tracing::info!("dropping the kept prompt prefix to make room for a long prompt");
+            self.kept_target.clear();
+            self.truncate_seq(KEPT, 0);
+        }
+        if !plan.from_kept {
+            self.truncate_seq(WORK, plan.reuse);
+            return;
+        }
+        self.truncate_seq(WORK, 0);
+        let copied = self.ctx.copy_kv_cache_seq(
+            i32::try_from(KEPT).unwrap_or(1),
+            i32::try_from(WORK).unwrap_or(0),
+            None,
+            u32::try_from(plan.reuse).ok(),
+        );
+        if copied.is_ok() {
+            self.seqs[WORK].extend_from_slice(&tokens[..plan.reuse]);
+        }
     }
 
     fn generate(
@@ -374,8 +590,28 @@ impl Engine<'_> {
         cancel: &Cancel,
         events: &Sender<Event>,
     ) -> Result<Generated, RuntimeError> {
-        let tokens = self.tokenize(prompt);
         let n_ctx = self.ctx.n_ctx() as usize;
+        let mut tokens = self.tokenize(prompt);
+        let with_kept = opts.kept.as_ref().map(|k| {
+            self.keep(self.tokenize(&k.prefix));
+            self.tokenize(&k.prompt)
+        });
+        let plan = kept::plan(
+            State {
+                work: &self.seqs[WORK],
+                kept: &self.seqs[KEPT],
+                kept_complete: !self.kept_target.is_empty() && !self.warming(),
+                n_ctx,
+                max_tokens: opts.max_tokens as usize,
+            },
+            &tokens,
+            with_kept.as_deref(),
+        );
+        if plan.use_kept {
+            if let Some(t) = with_kept {
+                tokens = t;
+            }
+        }
         if tokens.is_empty() {
             return Err(RuntimeError::new(
                 ErrorKind::PromptTooLong,
@@ -406,23 +642,10 @@ impl Engine<'_> {
             }
         };
 
-        // Prefix cache: keep what matches, evaluate the rest. At least one
-        // token is always evaluated, as sampling needs its logits.
-        let common = common_prefix(&self.cached, &tokens).min(tokens.len() - 1);
-        if common < self.cached.len() {
-            let removed = self
-                .ctx
-                .clear_kv_cache_seq(Some(0), u32::try_from(common).ok(), None)
-                .unwrap_or(false);
-            if removed {
-                self.cached.truncate(common);
-            } else {
-                self.reset_cache();
-            }
-        }
-        let cached_tokens = self.cached.len();
+        self.prepare(&plan, &tokens);
+        let cached_tokens = self.seqs[WORK].len();
         let started = Instant::now();
-        self.eval(&tokens[cached_tokens..], cancel)?;
+        self.eval(WORK, &tokens[cached_tokens..], cancel)?;
         let prompt_time = started.elapsed();
         let started = Instant::now();
 
@@ -438,7 +661,7 @@ impl Engine<'_> {
             if cancel.is_cancelled() || out.gone {
                 return Err(cancelled());
             }
-            if self.cached.len() >= n_ctx {
+            if self.seqs[WORK].len() >= n_ctx {
                 finish = Finish::ContextFull;
                 break;
             }
@@ -453,7 +676,7 @@ impl Engine<'_> {
                 finish = Finish::Stop;
                 break;
             }
-            self.eval(&[token], cancel)?;
+            self.eval(WORK, &[token], cancel)?;
             logits_idx = 0;
         }
         out.finish(events);
@@ -462,6 +685,7 @@ impl Engine<'_> {
             prompt_tokens: u32::try_from(tokens.len()).unwrap_or(u32::MAX),
             generated_tokens: generated,
             cached_tokens: u32::try_from(cached_tokens).unwrap_or(u32::MAX),
+            used_kept: plan.use_kept,
             finish,
             prompt_time,
             generation_time: started.elapsed(),
@@ -524,154 +748,4 @@ fn normalise(v: &[f32]) -> Vec<f32> {
 
 fn cancelled() -> RuntimeError {
     RuntimeError::new(ErrorKind::Cancelled, "generation was cancelled")
-}
-
-fn common_prefix(a: &[LlamaToken], b: &[LlamaToken]) -> usize {
-    a.iter().zip(b).take_while(|(x, y)| x == y).count()
-}
-
-/// Generated text as it streams: whole UTF-8 characters only (a token may
-/// end mid-character), and a tail held back while it could still be the
-/// start of a stop string, so a stop string is never streamed.
-struct Output<'s> {
-    stop: &'s [String],
-    hold: usize,
-    pending: Vec<u8>,
-    text: String,
-    sent: usize,
-    /// The receiver of the stream is gone.
-    gone: bool,
-}
-
-impl<'s> Output<'s> {
-    fn new(stop: &'s [String]) -> Self {
-        let hold = stop
-            .iter()
-            .map(|s| s.len())
-            .max()
-            .unwrap_or(0)
-            .saturating_sub(1);
-        Self {
-            stop,
-            hold,
-            pending: Vec::new(),
-            text: String::new(),
-            sent: 0,
-            gone: false,
-        }
-    }
-
-    /// Add a token's bytes; true when a stop string appeared (the text is
-    /// cut before it).
-    fn push(&mut self, bytes: &[u8], events: &Sender<Event>) -> bool {
-        self.pending.extend_from_slice(bytes);
-        let valid = match std::str::from_utf8(&self.pending) {
-            Ok(s) => s.len(),
-            // An incomplete character at the end waits for the next token.
-            Err(e) if e.error_len().is_none() => e.valid_up_to(),
-            // Invalid bytes: replace them rather than lose the stream.
-            Err(_) => {
-                let lossy = String::from_utf8_lossy(&self.pending).into_owned();
-                self.pending = lossy.into_bytes();
-                self.pending.len()
-            }
-        };
-        let rest = self.pending.split_off(valid);
-        self.text
-            .push_str(&String::from_utf8_lossy(&std::mem::replace(
-                &mut self.pending,
-                rest,
-            )));
-        if let Some(at) = self
-            .stop
-            .iter()
-            .filter(|s| !s.is_empty())
-            .filter_map(|s| self.text.find(s.as_str()))
-            .min()
-        {
-            self.text.truncate(at);
-            self.flush_to(self.text.len(), events);
-            return true;
-        }
-        let mut safe = self.text.len().saturating_sub(self.hold);
-        while !self.text.is_char_boundary(safe) {
-            safe -= 1;
-        }
-        self.flush_to(safe, events);
-        false
-    }
-
-    fn flush_to(&mut self, end: usize, events: &Sender<Event>) {
-        if end > self.sent {
-            if events
-                .send(Event::Token(self.text[self.sent..end].to_string()))
-                .is_err()
-            {
-                self.gone = true;
-            }
-            self.sent = end;
-        }
-    }
-
-    fn finish(&mut self, events: &Sender<Event>) {
-        if !self.pending.is_empty() {
-            let tail = String::from_utf8_lossy(&self.pending).into_owned();
-            self.text.push_str(&tail);
-            self.pending.clear();
-        }
-        self.flush_to(self.text.len(), events);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn run(pieces: &[&[u8]], stop: &[&str]) -> (String, Vec<String>, bool) {
-        let stop: Vec<String> = stop.iter().map(|s| s.to_string()).collect();
-        let (tx, rx) = mpsc::channel();
-        let mut out = Output::new(&stop);
-        let mut stopped = false;
-        for p in pieces {
-            if out.push(p, &tx) {
-                stopped = true;
-                break;
-            }
-        }
-        out.finish(&tx);
-        drop(tx);
-        let streamed = rx
-            .iter()
-            .map(|e| match e {
-                Event::Token(t) => t,
-                Event::Done(_) => unreachable!(),
-            })
-            .collect();
-        (out.text, streamed, stopped)
-    }
-
-    #[test]
-    fn split_utf8_is_joined_before_streaming() {
-        let e = "é".as_bytes();
-        let (text, streamed, _) = run(&[b"caf", &e[..1], &e[1..], b"!"], &[]);
-        assert_eq!(text, "café!");
-        assert_eq!(streamed.concat(), "café!");
-        assert!(streamed.iter().all(|s| !s.contains('\u{fffd}')));
-    }
-
-    #[test]
-    fn stop_string_across_tokens_is_never_streamed() {
-        let (text, streamed, stopped) = run(&[b"ans", b"wer<", b"|end", b"|> more"], &["<|end|>"]);
-        assert!(stopped);
-        assert_eq!(text, "answer");
-        assert_eq!(streamed.concat(), "answer");
-    }
-
-    #[test]
-    fn common_prefix_counts_equal_leading_tokens() {
-        let t = |v: &[i32]| v.iter().map(|&x| LlamaToken(x)).collect::<Vec<_>>();
-        assert_eq!(common_prefix(&t(&[1, 2, 3]), &t(&[1, 2, 4])), 2);
-        assert_eq!(common_prefix(&t(&[]), &t(&[1])), 0);
-        assert_eq!(common_prefix(&t(&[1, 2]), &t(&[1, 2, 3])), 2);
-    }
 }
