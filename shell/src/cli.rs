@@ -52,6 +52,10 @@ pub struct Cli {
     /// Subcommand.
     #[command(subcommand)]
     pub command: Option<Command>,
+
+    /// The session `aios attach` resumes instead of creating one.
+    #[arg(skip)]
+    pub attach_to: Option<String>,
 }
 
 /// Approval handling.
@@ -75,6 +79,13 @@ pub enum Command {
     Doctor,
     /// List your sessions.
     Sessions,
+    /// Resume one of your sessions (the newest without ID): its transcript,
+    /// then the prompt; from another terminal, after an ssh drop, or after
+    /// aiosd restarted.
+    Attach {
+        /// The session id (from `aios sessions`).
+        id: Option<String>,
+    },
     /// Manage the development-mode daemon set.
     Daemons {
         /// What to do.

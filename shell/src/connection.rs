@@ -2,11 +2,20 @@
 //! ([`crate::oneshot`]) and the line mode ([`crate::line`]): requests are
 //! sent as `UserInput`, and events are printed ([`crate::printer`]) until
 //! each turn completes.
+//!
+//! A connection remembers the last event it read, so after aiosd restarts
+//! the shell resumes **the same** session from there
+//! ([`Connection::resume`]): aiosd brings the session back from memoryd
+//! and replays what the client has not seen, including how the turn the
+//! restart cut short ended.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use aios_config::{Daemon, Paths};
 use aios_proto::{
-    ApiErrorKind, ApprovalMode, BoxStream, CreateSession, Event, EventKind, Op, SessionClient,
-    TurnStatus,
+    ApiErrorKind, ApprovalMode, ApprovalNeeded, BoxStream, CreateSession, Event, EventKind, Op,
+    SessionClient, TurnStatus,
 };
 use futures::StreamExt;
 use tokio::signal::unix::Signal;
@@ -26,6 +35,8 @@ pub(crate) struct Connection {
     ops: mpsc::UnboundedSender<Op>,
     /// The session's events (replayed from the start, then live).
     pub(crate) events: BoxStream<Event>,
+    /// The seq of the last event read from [`Connection::events`].
+    last_seq: Arc<AtomicU64>,
     /// Renders events.
     pub(crate) printer: Printer,
     /// Answers approval requests.
@@ -33,13 +44,13 @@ pub(crate) struct Connection {
 }
 
 impl Connection {
-    /// Create a session on aiosd and attach to it.
+    /// Create a session on aiosd and attach to it; or, for `aios attach`,
+    /// attach to the session it names.
     pub(crate) async fn open(cli: &Cli, paths: &Paths) -> Result<Connection, Failure> {
-        let socket = paths.socket(Daemon::Aiosd);
-        let channel = aios_proto::connect(&socket)
-            .await
-            .map_err(|e| Failure::daemon(format!("aiosd is not reachable: {e}")))?;
-        let mut client = SessionClient::new(channel);
+        if let Some(id) = &cli.attach_to {
+            return Connection::resume(cli, paths, id, 0).await;
+        }
+        let mut client = client(paths).await?;
         let info = client
             .create(CreateSession {
                 provider: cli.provider.clone(),
@@ -70,23 +81,73 @@ impl Connection {
                     format!("cannot create a session: {}", e.message),
                 ),
             })?;
+        // The session replays from the start.
+        Connection::attach(cli, paths, client, info.id, 0).await
+    }
+
+    /// Attach to an existing session of this user, replaying the events
+    /// after `after_seq` (0: all of them). aiosd brings the session back
+    /// from memoryd when it is not live (e.g. aiosd restarted).
+    pub(crate) async fn resume(
+        cli: &Cli,
+        paths: &Paths,
+        session_id: &str,
+        after_seq: u64,
+    ) -> Result<Connection, Failure> {
+        let client = client(paths).await?;
+        Connection::attach(cli, paths, client, session_id.to_string(), after_seq).await
+    }
+
+    async fn attach(
+        cli: &Cli,
+        paths: &Paths,
+        mut client: SessionClient,
+        session_id: String,
+        after_seq: u64,
+    ) -> Result<Connection, Failure> {
         let (tx, rx) = mpsc::unbounded_channel();
-        // Attach first; the session replays from the start.
+        // Attach first.
         let _ = tx.send(Op::Attach {
-            session_id: info.id.clone(),
-            after_seq: 0,
+            session_id: session_id.clone(),
+            after_seq,
         });
         let events = client
             .stream(UnboundedReceiverStream::new(rx))
             .await
-            .map_err(|e| Failure::daemon(format!("cannot attach to the session: {}", e.message)))?;
+            .map_err(|e| {
+                let message = format!("cannot attach to session {session_id}: {}", e.message);
+                match e.kind {
+                    ApiErrorKind::Transport | ApiErrorKind::Unavailable => Failure::daemon(message),
+                    ApiErrorKind::InvalidArgument => Failure::usage(message),
+                    _ => Failure::new(Exit::Failed, message),
+                }
+            })?;
+        let last_seq = Arc::new(AtomicU64::new(after_seq));
+        let seen = last_seq.clone();
+        let events = events
+            .inspect(move |r| {
+                if let Ok(e) = r {
+                    seen.store(e.seq, Ordering::Relaxed);
+                }
+            })
+            .boxed();
         Ok(Connection {
-            desk: Desk::new(cli.approve, paths.socket(Daemon::Toolsd), info.id.clone()),
-            session_id: info.id,
+            desk: Desk::new(
+                cli.approve,
+                paths.socket(Daemon::Toolsd),
+                session_id.clone(),
+            ),
+            session_id,
             ops: tx,
             events,
+            last_seq,
             printer: Printer::new(cli.json),
         })
+    }
+
+    /// The seq of the last event read: where a resumed connection picks up.
+    pub(crate) fn last_seq(&self) -> u64 {
+        self.last_seq.load(Ordering::Relaxed)
     }
 
     /// Send one request and print events until its turn completes;
@@ -162,6 +223,16 @@ impl Connection {
         }
     }
 
+    /// Answer an approval the session waits on (one re-presented after
+    /// attaching), on `lines`.
+    pub(crate) async fn answer(
+        &mut self,
+        a: &ApprovalNeeded,
+        lines: &mut Lines,
+    ) -> Result<(), Failure> {
+        self.desk.answer(a, Some(lines)).await
+    }
+
     /// Send an operation; `false` when the stream to aiosd is gone. The
     /// TUI's own event loop reads [`Connection::events`].
     pub(crate) fn send(&self, op: Op) -> bool {
@@ -174,6 +245,41 @@ impl Connection {
     }
 }
 
+/// Approvals a session is waiting on, as far as the events read so far
+/// tell: asked and not yet ended (by the call's end or the turn's). An
+/// attached line mode re-presents these once the replay has been read.
+#[derive(Debug, Default)]
+pub(crate) struct Pending(Vec<ApprovalNeeded>);
+
+impl Pending {
+    /// Account for one event.
+    pub(crate) fn see(&mut self, e: &Event) {
+        match &e.kind {
+            EventKind::ApprovalRequested(a) => {
+                self.0.retain(|p| p.call_id != a.call_id);
+                self.0.push((**a).clone());
+            }
+            EventKind::ToolCallEnd { call_id, .. } => self.0.retain(|p| p.call_id != *call_id),
+            EventKind::TurnCompleted { .. } => self.0.clear(),
+            _ => {}
+        }
+    }
+
+    /// The waiting approvals, oldest first; none are left.
+    pub(crate) fn take(&mut self) -> Vec<ApprovalNeeded> {
+        std::mem::take(&mut self.0)
+    }
+}
+
+/// A client of aiosd's session service.
+async fn client(paths: &Paths) -> Result<SessionClient, Failure> {
+    let socket = paths.socket(Daemon::Aiosd);
+    let channel = aios_proto::connect(&socket)
+        .await
+        .map_err(|e| Failure::daemon(format!("aiosd is not reachable: {e}")))?;
+    Ok(SessionClient::new(channel))
+}
+
 /// The next Ctrl-C: from the caller's handler, or a handler of its own.
 async fn interrupted(sigint: &mut Option<&mut Signal>) {
     match sigint {
@@ -183,5 +289,63 @@ async fn interrupted(sigint: &mut Option<&mut Signal>) {
         None => {
             let _ = tokio::signal::ctrl_c().await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aios_proto::{Risk, ToolStatus};
+
+    use super::*;
+
+    fn ev(kind: EventKind) -> Event {
+        Event {
+            seq: 1,
+            session_id: "s".into(),
+            unix_ms: 0,
+            kind,
+        }
+    }
+
+    fn asked(call: &str) -> Event {
+        ev(EventKind::ApprovalRequested(Box::new(ApprovalNeeded {
+            call_id: call.into(),
+            tool: "fs.write".into(),
+            args: serde_json::json!({}),
+            call_hash: String::new(),
+            effect: Risk::Change,
+            resources: vec![],
+            preview: aios_proto::Preview {
+                summary: String::new(),
+                detail: aios_proto::PreviewDetail::None,
+            },
+            rationale: String::new(),
+            rule: String::new(),
+            reason: String::new(),
+            confirm: None,
+        })))
+    }
+
+    #[test]
+    fn only_approvals_still_waiting_after_the_replay_are_pending() {
+        let mut p = Pending::default();
+        p.see(&asked("a"));
+        p.see(&ev(EventKind::ToolCallEnd {
+            call_id: "a".into(),
+            status: ToolStatus::Ok,
+            result: serde_json::json!(null),
+            duration_us: 0,
+        }));
+        p.see(&asked("b"));
+        let left: Vec<String> = p.take().into_iter().map(|a| a.call_id).collect();
+        assert_eq!(left, ["b"]);
+        assert!(p.take().is_empty());
+        p.see(&asked("c"));
+        p.see(&ev(EventKind::TurnCompleted {
+            turn_id: "t1".into(),
+            status: aios_proto::TurnStatus::Failed,
+            message: String::new(),
+        }));
+        assert!(p.take().is_empty());
     }
 }

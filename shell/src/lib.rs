@@ -91,6 +91,7 @@ fn run(cli: Cli) -> Result<Exit, Failure> {
         match cli.command.clone() {
             Some(Command::Doctor) => doctor::run(&cli).await,
             Some(Command::Sessions) => oneshot::list_sessions(&cli).await,
+            Some(Command::Attach { id }) => oneshot::attach(&cli, id).await,
             Some(Command::Daemons { action }) => launch::daemons_command(&cli, action).await,
             Some(Command::Service { action }) => service::run(&cli, action).await,
             Some(Command::Tools { json, action }) => tools::run(&cli, json, action).await,

@@ -3,7 +3,8 @@
 //!
 //! It is the console user's login shell, so losing the daemons does not end
 //! it: at start, or when aiosd goes away mid-session, it waits for them
-//! ([`crate::wait`]) and reconnects with a new session. Only the user ends
+//! ([`crate::wait`]) and reconnects to the same session, from the last
+//! event it showed (a new one only if that session cannot be resumed). Only the user ends
 //! the wait (Ctrl-C or Ctrl-D, exit 4). Non-interactive uses (`-p`, piped
 //! stdin, `--json`) never come here and still exit 4 at once.
 //!
@@ -11,11 +12,11 @@
 //! submitted line goes to the same history file ([`crate::history`]).
 
 use aios_config::{Config, Paths};
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use tokio::signal::unix::{Signal, SignalKind};
 
 use crate::cli::Cli;
-use crate::connection::Connection;
+use crate::connection::{Connection, Pending};
 use crate::exit::{Exit, Failure};
 use crate::history::{self, History, Origin};
 use crate::input::{self, Line, Lines};
@@ -25,12 +26,27 @@ use crate::slash::{self, Request};
 use crate::wait::{self, Backoff, Down, TypeAhead};
 
 /// Why a connection is being made.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Why {
     /// The shell is starting.
     Start,
-    /// The previous connection to aiosd was lost.
-    Lost,
+    /// The connection to aiosd was lost: resume this session after the
+    /// last event shown.
+    Lost {
+        /// The session.
+        session_id: String,
+        /// The last event shown.
+        after_seq: u64,
+    },
+}
+
+impl Why {
+    fn lost(conn: &Connection) -> Why {
+        Why::Lost {
+            session_id: conn.session_id.clone(),
+            after_seq: conn.last_seq(),
+        }
+    }
 }
 
 /// What happened while the prompt was shown.
@@ -67,6 +83,9 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
     }
     let mut last = Exit::Success;
     let mut show_prompt = true;
+    // Approvals seen at the prompt (a replay after attaching) and not
+    // yet ended.
+    let mut pending = Pending::default();
     loop {
         if std::mem::take(&mut show_prompt) {
             prompt();
@@ -92,6 +111,17 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
             Idle::Event(Some(Ok(event))) => {
                 // E.g. the session's replayed start, which shows nothing.
                 show_prompt = conn.printer.event_at_prompt(&event)?;
+                pending.see(&event);
+                // Read what has already arrived (a replay comes in a
+                // burst), then re-present the approvals still waiting.
+                while let Some(Some(Ok(event))) = conn.events.next().now_or_never() {
+                    show_prompt |= conn.printer.event_at_prompt(&event)?;
+                    pending.see(&event);
+                }
+                for a in pending.take() {
+                    conn.answer(&a, &mut term.lines).await?;
+                    show_prompt = true;
+                }
                 continue;
             }
             Idle::Interrupt => {
@@ -109,7 +139,7 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
                 };
                 let _ = writeln!(printer::stderr());
                 say(&why);
-                conn = connect(cli, config, paths, &mut term, Why::Lost).await?;
+                conn = connect(cli, config, paths, &mut term, Why::lost(&conn)).await?;
                 continue;
             }
             Idle::Line(Line::Eof) => break,
@@ -135,6 +165,28 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
                 }
             };
             history.add(text, &Origin::here(&conn.session_id));
+            match request {
+                Request::Detach => {
+                    conn.detach();
+                    say(&format!(
+                        "detached from session {0}; `aios attach {0}` resumes it",
+                        conn.session_id
+                    ));
+                    return Ok(last);
+                }
+                Request::Attach(id) => {
+                    match Connection::resume(cli, paths, &id, 0).await {
+                        Ok(other) => {
+                            conn.detach();
+                            conn = other;
+                            say(&format!("attached to session {id}"));
+                        }
+                        Err(f) => say(&f.message),
+                    }
+                    continue;
+                }
+                _ => {}
+            }
             match command(cli, config, paths, &mut term, request).await? {
                 Flow::Go => continue,
                 Flow::Leave => break,
@@ -163,7 +215,7 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
                 conn.printer.end_line()?;
                 say(&f.message);
                 last = Exit::DaemonUnavailable;
-                conn = connect(cli, config, paths, &mut term, Why::Lost).await?;
+                conn = connect(cli, config, paths, &mut term, Why::lost(&conn)).await?;
             }
             Err(f) => return Err(f),
         }
@@ -257,14 +309,19 @@ async fn connect(
     let mut shown: Option<Down> = None;
     loop {
         let attempt = tokio::select! {
-            r = attempt(cli, paths) => r?,
+            r = attempt(cli, paths, &why) => r?,
             f = wait::quit_requested(lines, sigint, ahead) => return Err(f),
         };
         match attempt {
             Ok(conn) => {
                 ahead.connected();
-                match why {
-                    Why::Lost => say(&format!("reconnected (new session {})", conn.session_id)),
+                match &why {
+                    Why::Lost { session_id, .. } if *session_id == conn.session_id => {
+                        say(&format!("reconnected to session {session_id}"));
+                    }
+                    Why::Lost { .. } => {
+                        say(&format!("reconnected (new session {})", conn.session_id))
+                    }
                     Why::Start if shown.is_some() => {
                         say(&format!("connected (session {})", conn.session_id));
                     }
@@ -293,11 +350,26 @@ async fn connect(
     }
 }
 
-/// Probe the daemons, then open a session. `Err(Down)` is worth waiting
-/// on; an outer `Err(Failure)` is not (e.g. aiosd rejects the provider).
-async fn attempt(cli: &Cli, paths: &Paths) -> Result<Result<Connection, Down>, Failure> {
+/// Probe the daemons, then resume the lost session or open one.
+/// `Err(Down)` is worth waiting on; an outer `Err(Failure)` is not (e.g.
+/// aiosd rejects the provider).
+async fn attempt(cli: &Cli, paths: &Paths, why: &Why) -> Result<Result<Connection, Down>, Failure> {
     if let Err(down) = wait::probe(paths).await {
         return Ok(Err(down));
+    }
+    if let Why::Lost {
+        session_id,
+        after_seq,
+    } = why
+    {
+        match Connection::resume(cli, paths, session_id, *after_seq).await {
+            Ok(conn) => return Ok(Ok(conn)),
+            Err(f) if f.code == Exit::DaemonUnavailable => {
+                return Ok(Err(Down::other("aiosd", f.message)));
+            }
+            // E.g. memoryd lost it: a new session is better than none.
+            Err(f) => say(&f.message),
+        }
     }
     match Connection::open(cli, paths).await {
         Ok(conn) => Ok(Ok(conn)),

@@ -70,6 +70,49 @@ pub async fn run(cli: &Cli) -> Result<Exit, Failure> {
     }
 }
 
+/// `aios attach [ID]`: resume a session on this terminal, in the TUI or
+/// the line mode, as `aios` would run a new one.
+pub async fn attach(cli: &Cli, id: Option<String>) -> Result<Exit, Failure> {
+    if cli.prompt.is_some() || !std::io::stdin().is_terminal() {
+        return Err(Failure::usage(
+            "aios attach resumes a session on a terminal; to send one request, use aios -p",
+        ));
+    }
+    let config = aios_config::load(&cli.overrides())?;
+    let paths = Paths::resolve(&config);
+    launch::ensure_running(cli, &config, &paths).await?;
+    let id = match id {
+        Some(id) => id,
+        None => newest_session(&paths).await?,
+    };
+    let mut cli = cli.clone();
+    cli.command = None;
+    cli.attach_to = Some(id);
+    if crate::tui::wanted(&cli) {
+        crate::tui::run(&cli, &config, &paths).await
+    } else {
+        line::run(&cli, &config, &paths).await
+    }
+}
+
+/// The id of this user's newest session.
+async fn newest_session(paths: &Paths) -> Result<String, Failure> {
+    let channel = aios_proto::connect(&paths.socket(Daemon::Aiosd))
+        .await
+        .map_err(|e| Failure::daemon(format!("aiosd is not reachable: {e}")))?;
+    let sessions = SessionClient::new(channel)
+        .list()
+        .await
+        .map_err(|e| Failure::daemon(format!("cannot list sessions: {}", e.message)))?;
+    // Listed newest first.
+    sessions.into_iter().next().map(|s| s.id).ok_or_else(|| {
+        Failure::new(
+            Exit::Failed,
+            "you have no sessions to attach to; run aios to start one",
+        )
+    })
+}
+
 /// `aios sessions`.
 pub async fn list_sessions(cli: &Cli) -> Result<Exit, Failure> {
     let config = aios_config::load(&cli.overrides())?;

@@ -198,8 +198,14 @@ impl Drop for Shell {
 }
 
 fn script() -> serde_json::Value {
-    // Each connection is a new session, whose first request replays turn 0.
-    json!({"turns": [{"text": "Hello from the script."}, {"text": "Second answer."}]})
+    // The shell keeps its session across aiosd restarts, so each request
+    // is the next turn of one conversation.
+    json!({"turns": [
+        {"text": "Hello from the script."},
+        {"text": "Second answer."},
+        {"text": "Third answer."},
+        {"text": "Fourth answer."}
+    ]})
 }
 
 /// `aios daemons start|stop` in `env`, required to succeed.
@@ -249,7 +255,7 @@ fn login_shell_waits_for_the_daemons_and_survives_losing_them() {
     ask(&mut shell, "Second answer.");
 
     // aiosd is killed while the user is at the prompt: reported at once;
-    // the supervisor restarts it and the shell reconnects to a new session.
+    // the supervisor restarts it and the shell resumes the same session.
     let old = env.daemon_pid("aiosd").unwrap();
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(old as i32),
@@ -261,14 +267,18 @@ fn login_shell_waits_for_the_daemons_and_survives_losing_them() {
         "aiosd ended the session stream",
     ]);
     assert!(!lost.contains(PROMPT), "{lost}");
-    shell.expect("reconnected (new session ");
-    shell.expect(")");
-    let first = session_id(&shell.all(), "connected (session ");
-    let second = session_id(&shell.all(), "reconnected (new session ");
-    assert!(!first.is_empty() && first != second, "{}", shell.all());
+    shell.expect("reconnected to session ");
     shell.expect(PROMPT);
+    let first = session_id(&shell.all(), "connected (session ");
+    let all = shell.all();
+    let at = all.rfind("reconnected to session ").unwrap() + "reconnected to session ".len();
+    let second: String = all[at..]
+        .chars()
+        .take_while(|c| !c.is_whitespace())
+        .collect();
+    assert!(!first.is_empty() && first == second, "{all}");
     shell.assert_running();
-    ask(&mut shell, "Hello from the script.");
+    ask(&mut shell, "Third answer.");
 
     // The whole set goes away and nobody restarts it: the shell waits.
     daemons(&env, "stop");
@@ -284,11 +294,12 @@ fn login_shell_waits_for_the_daemons_and_survives_losing_them() {
     shell.expect("that line was not sent");
     shell.assert_running();
 
-    // They come back: reconnected, and requests work again.
+    // They come back: reconnected to the same session (memoryd kept it),
+    // and requests work again.
     daemons(&env, "start");
-    shell.expect("reconnected (new session ");
+    shell.expect(&format!("reconnected to session {first}"));
     shell.expect(PROMPT);
-    ask(&mut shell, "Hello from the script.");
+    ask(&mut shell, "Fourth answer.");
 
     // Ctrl-D at the prompt leaves with the last request's code.
     shell.send(b"\x04");
@@ -358,9 +369,10 @@ fn aiosd_killed_mid_turn_fails_that_turn_and_the_shell_reconnects() {
     ]);
     let last_line = &lost[lost.rfind('\n').unwrap() + 1..];
     assert!(last_line.starts_with("aios: "), "{lost}");
-    // ...and the shell carries on with a new session once initd has
-    // restarted aiosd.
-    shell.expect("reconnected (new session ");
+    // ...and the shell carries on with the same session once initd has
+    // restarted aiosd; the replay says how the cut turn ended.
+    shell.expect("reconnected to session ");
+    shell.expect("interrupted by a daemon restart");
     shell.expect(PROMPT);
     shell.assert_running();
     // Leaving now reports that the last request failed: the daemon went away.

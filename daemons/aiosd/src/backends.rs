@@ -7,7 +7,7 @@ use futures::StreamExt;
 
 use aios_config::{Daemon, Paths};
 use aios_proto::{
-    ApiError, ApiErrorKind, BoxStream, CompletionEvent, CompletionRequest, ExecuteEvent,
+    ApiError, ApiErrorKind, BoxStream, CompletionEvent, CompletionRequest, Event, ExecuteEvent,
     ExecuteRequest, MemoryClient, ModelClient, SessionInfo, StoredMessage, StoredToolCall,
     ToolSpec, ToolsClient,
 };
@@ -36,6 +36,43 @@ pub trait Backends: Send + Sync + 'static {
     async fn end_session(&self, session_id: &str) -> Result<(), ApiError> {
         let _ = session_id;
         Ok(())
+    }
+    /// Append events to their session's stored log, durably. The default
+    /// stores nothing (test backends without a memory).
+    async fn append_events(&self, events: Vec<Event>) -> Result<(), ApiError> {
+        let _ = events;
+        Ok(())
+    }
+    /// Stored events of a session after `after_seq`: at most `limit` (0 =
+    /// all), the oldest or (`newest`) the newest, in seq order.
+    async fn get_events(
+        &self,
+        session_id: &str,
+        after_seq: u64,
+        limit: u32,
+        newest: bool,
+    ) -> Result<Vec<Event>, ApiError> {
+        let _ = (after_seq, limit, newest);
+        Err(ApiError::not_found(format!(
+            "no stored events of session {session_id:?}"
+        )))
+    }
+    /// One stored session.
+    async fn get_session(&self, session_id: &str) -> Result<SessionInfo, ApiError> {
+        Err(ApiError::not_found(format!(
+            "no stored session {session_id:?}"
+        )))
+    }
+    /// The last `limit` stored messages of a session, in order.
+    async fn get_messages(
+        &self,
+        session_id: &str,
+        limit: u32,
+    ) -> Result<Vec<StoredMessage>, ApiError> {
+        let _ = limit;
+        Err(ApiError::not_found(format!(
+            "no stored messages of session {session_id:?}"
+        )))
     }
 }
 
@@ -190,5 +227,48 @@ impl Backends for GrpcBackends {
             .end_session(session_id)
             .await
             .map_err(self.ctx(Daemon::Toolsd))
+    }
+
+    async fn append_events(&self, events: Vec<Event>) -> Result<(), ApiError> {
+        self.memory
+            .clone()
+            .append_events(events)
+            .await
+            .map(|_| ())
+            .map_err(self.ctx(Daemon::Memoryd))
+    }
+
+    async fn get_events(
+        &self,
+        session_id: &str,
+        after_seq: u64,
+        limit: u32,
+        newest: bool,
+    ) -> Result<Vec<Event>, ApiError> {
+        self.memory
+            .clone()
+            .get_events(session_id, after_seq, limit, newest)
+            .await
+            .map_err(self.ctx(Daemon::Memoryd))
+    }
+
+    async fn get_session(&self, session_id: &str) -> Result<SessionInfo, ApiError> {
+        self.memory
+            .clone()
+            .get_session(session_id)
+            .await
+            .map_err(self.ctx(Daemon::Memoryd))
+    }
+
+    async fn get_messages(
+        &self,
+        session_id: &str,
+        limit: u32,
+    ) -> Result<Vec<StoredMessage>, ApiError> {
+        self.memory
+            .clone()
+            .get_messages(session_id, limit)
+            .await
+            .map_err(self.ctx(Daemon::Memoryd))
     }
 }

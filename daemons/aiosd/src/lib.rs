@@ -7,14 +7,18 @@
 //! Invariants:
 //! - `aiosd` never executes a tool: every call goes to `toolsd`, which
 //!   decides whether it may run.
-//! - Sessions outlive client connections; clients re-attach and replay.
+//! - Sessions outlive client connections and aiosd itself: each event is
+//!   stored in memoryd before it is shown ([`journal`]), and attaching to a
+//!   session that is not live brings it back from there ([`rehydrate`]).
 //! - Each step is persisted before the event that reports it.
 //! - Every input is bounded ([`limits`]), and every turn ends with
 //!   `TurnCompleted`, even when its task panics or is aborted.
 #![deny(missing_docs)]
 
 mod backends;
+mod journal;
 pub mod limits;
+mod rehydrate;
 mod service;
 mod session;
 mod turn;
@@ -24,7 +28,7 @@ use std::sync::Arc;
 pub use backends::{Backends, GrpcBackends};
 pub use limits::MAX_INPUT_BYTES;
 pub use service::Orchestrator;
-pub use session::Session;
+pub use session::{Restored, Session};
 pub use turn::{Limits, SYSTEM_PROMPT};
 
 /// The session service for `backends`, ready to add to a

@@ -7,13 +7,22 @@
 //! daemon reaches its cap, or once it has been idle for
 //! [`SESSION_IDLE_TIMEOUT`]. A session in use is never evicted; when none
 //! can be, creating another is refused with `ResourceExhausted`.
+//!
+//! Sessions are durable: each one's events are stored in memoryd before
+//! they are shown, so eviction and aiosd restarts lose nothing. Attaching
+//! to a session that is not live (evicted, or created before aiosd
+//! restarted) rehydrates it from memoryd ([`crate::rehydrate`]); a turn the
+//! restart cut short is closed with an `interrupted` `TurnCompleted`, and a
+//! `session_started` with `resumed: true` marks the resumption. A session's
+//! first `session_started` (`resumed: false`) is emitted once, at creation;
+//! attaching emits nothing.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 
 use aios_proto::{
     ApiError, BoxStream, CreateSession, Decision, ErrorCode, Event, EventKind, Op, Principal,
-    Right, SessionApi, SessionInfo, now_unix_ms,
+    Right, SessionApi, SessionInfo, TurnStatus, now_unix_ms,
 };
 use futures::StreamExt;
 use tokio::sync::mpsc;
@@ -26,6 +35,7 @@ use crate::limits::{
     MAX_ID_BYTES, MAX_INPUT_BYTES, MAX_MODEL_BYTES, MAX_SESSIONS, MAX_SESSIONS_PER_USER,
     MAX_TITLE_BYTES, SESSION_IDLE_TIMEOUT, SWEEP_INTERVAL, quote,
 };
+use crate::rehydrate;
 use crate::session::{Attached, Session, forward};
 use crate::turn::{Limits, Turn};
 
@@ -179,22 +189,78 @@ impl Inner {
         }
     }
 
+    /// Attach a client to session `id` of `who`: the live one, or the
+    /// stored one brought back from memoryd.
+    async fn attach(
+        &self,
+        who: &Principal,
+        id: &str,
+    ) -> Result<(Arc<Session>, Attached), ApiError> {
+        bounded("session id", id, MAX_ID_BYTES)?;
+        if let Some(found) = self.attach_live(who, id)? {
+            return Ok(found);
+        }
+        self.rehydrate(who, id).await?;
+        self.attach_live(who, id)?.ok_or_else(|| {
+            ApiError::unavailable(format!(
+                "session {id:?} was closed again while it was being resumed (aiosd is at its session limit); try again"
+            ))
+        })
+    }
+
     /// Find a live session of `who` and attach a client to it. Both happen
     /// under the map's lock, so the session cannot be evicted in between.
-    fn attach(&self, who: &Principal, id: &str) -> Result<(Arc<Session>, Attached), ApiError> {
-        bounded("session id", id, MAX_ID_BYTES)?;
+    fn attach_live(
+        &self,
+        who: &Principal,
+        id: &str,
+    ) -> Result<Option<(Arc<Session>, Attached)>, ApiError> {
         let mut map = self.sessions();
         let ended = sweep(&mut map, Instant::now());
         self.ended(ended);
-        let s = map.get(id).cloned().ok_or_else(|| {
-            ApiError::not_found(format!(
-                "no live session {id:?} (sessions idle for {} h, or beyond {MAX_SESSIONS_PER_USER} per user, are closed); `aios sessions` lists them",
-                SESSION_IDLE_TIMEOUT.as_secs() / 3600
-            ))
-        })?;
+        let Some(s) = map.get(id).cloned() else {
+            return Ok(None);
+        };
         who.require(Right::Owner(s.info.uid))?;
         let attached = s.attach()?;
-        Ok((s, attached))
+        Ok(Some((s, attached)))
+    }
+
+    /// Bring stored session `id` back from memoryd and make it live. The
+    /// owner is checked before any of its events are read.
+    async fn rehydrate(&self, who: &Principal, id: &str) -> Result<(), ApiError> {
+        let info = self.backends.get_session(id).await.map_err(|e| {
+            if e.kind == aios_proto::ApiErrorKind::NotFound {
+                ApiError::not_found(format!("no session {id:?}; `aios sessions` lists yours"))
+            } else {
+                ApiError {
+                    message: format!("cannot resume session {id:?}: {}", e.message),
+                    ..e
+                }
+            }
+        })?;
+        who.require(Right::Owner(info.uid))?;
+        let (restored, open) = rehydrate::load(&self.backends, &info).await?;
+        let uid = info.uid;
+        let session = Session::restore(info, self.backends.clone(), restored);
+        let mut ended = Vec::new();
+        let room = {
+            let mut map = self.sessions();
+            if map.contains_key(id) {
+                // Another client resumed it meanwhile; use theirs.
+                return Ok(());
+            }
+            let room = make_room(&mut map, uid, &mut ended);
+            if room.is_ok() {
+                map.insert(id.to_string(), session.clone());
+            }
+            room
+        };
+        self.ended(ended);
+        room?;
+        tracing::info!(session = %id, uid, open_turn = ?open, "session resumed from memoryd");
+        session.resume(open.as_deref());
+        Ok(())
     }
 
     /// Handle one op from an attached client.
@@ -272,6 +338,30 @@ impl Inner {
 }
 
 impl Session {
+    /// Mark a session brought back after aiosd restarted: close the turn
+    /// the restart cut short (`open_turn`), so no client waits on it, then
+    /// say the session was resumed.
+    fn resume(&self, open_turn: Option<&str>) {
+        if let Some(turn_id) = open_turn {
+            let message = "interrupted by a daemon restart: aiosd stopped while this turn ran; ask again to continue".to_string();
+            self.emit(EventKind::Error {
+                code: ErrorCode::DaemonUnavailable,
+                message: message.clone(),
+                fatal: true,
+            });
+            self.emit(EventKind::TurnCompleted {
+                turn_id: turn_id.to_string(),
+                status: TurnStatus::Interrupted,
+                message,
+            });
+        }
+        self.emit(EventKind::SessionStarted {
+            provider: self.info.provider.clone(),
+            model: self.info.model.clone(),
+            resumed: true,
+        });
+    }
+
     /// A non-fatal error event for the attached clients.
     fn emit_error_once(&self, code: ErrorCode, message: &str) {
         self.emit(EventKind::Error {
@@ -325,7 +415,14 @@ impl SessionApi for Orchestrator {
             let room = make_room(&mut map, who.uid, &mut ended);
             me.ended(ended);
             room?;
-            map.insert(info.id.clone(), Session::new(info.clone()));
+            let session = Session::durable(info.clone(), me.backends.clone());
+            // The one `session_started` of a new session, first in its log.
+            session.emit(EventKind::SessionStarted {
+                provider: info.provider.clone(),
+                model: info.model.clone(),
+                resumed: false,
+            });
+            map.insert(info.id.clone(), session);
         }
         tracing::info!(session = %info.id, uid = who.uid, provider = %info.provider, "session created");
         Ok(info)
@@ -353,19 +450,12 @@ impl SessionApi for Orchestrator {
                 "the first operation on a session stream must be Attach",
             ));
         };
-        let (session, attached) = self.0.attach(&who, &session_id)?;
+        let (session, attached) = self.0.attach(&who, &session_id).await?;
         // Held by both tasks below: the client counts as attached (and the
         // session as in use) until both have ended.
         let attached = Arc::new(attached);
         let (tx, rx) = mpsc::channel::<Event>(256);
         let detach = CancellationToken::new();
-        if after_seq == 0 {
-            session.emit(EventKind::SessionStarted {
-                provider: session.info.provider.clone(),
-                model: session.info.model.clone(),
-                resumed: false,
-            });
-        }
         let forwarding = attached.clone();
         tokio::spawn({
             let session = session.clone();

@@ -3,9 +3,16 @@
 //! turn, and what eviction needs to know (attached clients, last activity).
 //!
 //! Sessions live in `aiosd`, not in a client: a client that goes away loses
-//! nothing, and `Attach{after_seq}` replays what it missed, as far as the
-//! capped log still holds it. Both the log and the history are bounded
-//! (see [`crate::limits`]); the full transcript is in the episodic store.
+//! nothing, and `Attach{after_seq}` replays what it missed. Both the log and
+//! the history are bounded (see [`crate::limits`]); the full transcript is
+//! in the episodic store.
+//!
+//! Durability (issue 10 §7): a session made by [`Session::durable`] hands
+//! each event to its journal task ([`crate::journal`]), which appends it to
+//! memoryd and only then publishes it (to the in-memory log and the live
+//! channel). Events are numbered when emitted and published in that order,
+//! so what a client sees is always a prefix of what is stored. Replays that
+//! reach below the in-memory log read the older events back from memoryd.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -17,6 +24,7 @@ use tokio::sync::{broadcast, mpsc};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::backends::Backends;
 use crate::limits::{
     LIVE_CAPACITY, MAX_CLIENTS_PER_SESSION, MAX_HISTORY_BYTES, MAX_LOG_BYTES, MAX_LOG_EVENTS,
 };
@@ -27,13 +35,21 @@ pub struct Session {
     pub info: SessionInfo,
     state: Mutex<State>,
     live: broadcast::Sender<Event>,
+    /// Where events go to be stored before they are published; `None`
+    /// publishes at once (a memory-only session, for tests).
+    journal: Option<mpsc::UnboundedSender<Event>>,
+    /// Where older events are read back from on a deep replay.
+    store: Option<Arc<dyn Backends>>,
 }
 
 struct State {
     /// The newest events with their encoded sizes, oldest first.
     log: VecDeque<(Event, usize)>,
     log_bytes: usize,
+    /// The seq the next emitted event gets.
     next_seq: u64,
+    /// The last seq published (stored, in the log, sent live).
+    published: u64,
     history: VecDeque<(ChatMessage, usize)>,
     history_bytes: usize,
     turn: Option<Running>,
@@ -73,25 +89,97 @@ fn json_len<T: serde::Serialize>(v: &T) -> usize {
     c.0
 }
 
+/// What a stored session is rebuilt from (see [`Session::restore`]).
+#[derive(Debug, Default)]
+pub struct Restored {
+    /// Its newest events, in seq order.
+    pub events: Vec<Event>,
+    /// Its conversation, oldest first, already repaired (see
+    /// [`crate::rehydrate::repair_history`]).
+    pub history: Vec<ChatMessage>,
+    /// Turns it has started so far (the next is numbered one more).
+    pub turns_started: u64,
+}
+
+/// Add a published event to the bounded log.
+fn push_log(st: &mut State, event: Event) {
+    st.published = event.seq;
+    let size = json_len(&event);
+    st.log.push_back((event, size));
+    st.log_bytes += size;
+    while st.log.len() > MAX_LOG_EVENTS || (st.log_bytes > MAX_LOG_BYTES && st.log.len() > 1) {
+        if let Some((_, n)) = st.log.pop_front() {
+            st.log_bytes -= n;
+        }
+    }
+}
+
 impl Session {
-    /// A new, empty session.
+    /// A new, empty session held in memory only: events are published as
+    /// they are emitted, and nothing survives the process.
     pub fn new(info: SessionInfo) -> Arc<Session> {
+        Session::build(info, None, Restored::default())
+    }
+
+    /// A new, empty session whose events are stored in memoryd (through
+    /// `store`) before they are published. Needs a tokio runtime.
+    pub fn durable(info: SessionInfo, store: Arc<dyn Backends>) -> Arc<Session> {
+        Session::build(info, Some(store), Restored::default())
+    }
+
+    /// A stored session brought back after aiosd restarted: `restored`
+    /// holds its newest events and its conversation. Needs a tokio runtime.
+    pub fn restore(
+        info: SessionInfo,
+        store: Arc<dyn Backends>,
+        restored: Restored,
+    ) -> Arc<Session> {
+        Session::build(info, Some(store), restored)
+    }
+
+    fn build(info: SessionInfo, store: Option<Arc<dyn Backends>>, r: Restored) -> Arc<Session> {
         let (live, _) = broadcast::channel(LIVE_CAPACITY);
-        Arc::new(Session {
+        let last = r.events.last().map_or(0, |e| e.seq);
+        let (journal, rx) = match &store {
+            Some(_) => {
+                let (tx, rx) = mpsc::unbounded_channel();
+                (Some(tx), Some(rx))
+            }
+            None => (None, None),
+        };
+        let session = Arc::new(Session {
             info,
             state: Mutex::new(State {
                 log: VecDeque::new(),
                 log_bytes: 0,
-                next_seq: 1,
+                next_seq: last + 1,
+                published: last,
                 history: VecDeque::new(),
                 history_bytes: 0,
                 turn: None,
-                turns_started: 0,
+                turns_started: r.turns_started,
                 clients: 0,
                 last_active: Instant::now(),
             }),
             live,
-        })
+            journal,
+            store: store.clone(),
+        });
+        {
+            let mut st = session.lock();
+            for e in r.events {
+                push_log(&mut st, e);
+            }
+        }
+        for m in r.history {
+            // A restored conversation over the bound loses its oldest
+            // turns, as a live one does; the newest turn is kept whole.
+            let _ = session.push_history(m);
+        }
+        if let (Some(store), Some(rx)) = (store, rx) {
+            tokio::spawn(crate::journal::run(Arc::downgrade(&session), store, rx));
+        }
+        session
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -102,9 +190,8 @@ impl Session {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Append an event to the log and send it to attached clients. The log
-    /// keeps the newest [`MAX_LOG_EVENTS`] events and at most
-    /// [`MAX_LOG_BYTES`] (always the newest one).
+    /// Number an event and publish it: at once for a memory-only session,
+    /// after memoryd stored it for a durable one (see the module docs).
     pub fn emit(&self, kind: EventKind) -> Event {
         let mut st = self.lock();
         let event = Event {
@@ -114,18 +201,54 @@ impl Session {
             kind,
         };
         st.next_seq += 1;
-        let size = json_len(&event);
-        st.log.push_back((event.clone(), size));
-        st.log_bytes += size;
-        while st.log.len() > MAX_LOG_EVENTS || (st.log_bytes > MAX_LOG_BYTES && st.log.len() > 1) {
-            if let Some((_, n)) = st.log.pop_front() {
-                st.log_bytes -= n;
-            }
-        }
         st.last_active = Instant::now();
-        // No receivers is fine: nobody is attached right now.
-        let _ = self.live.send(event.clone());
+        // Sent under the lock, so the journal receives events in seq order.
+        let unsent = match &self.journal {
+            Some(j) => j.send(event.clone()).err().map(|e| e.0),
+            None => Some(event.clone()),
+        };
+        if let Some(e) = unsent {
+            // Memory-only, or the journal task is gone (only while the
+            // runtime shuts down): publish rather than lose the event.
+            self.publish_locked(&mut st, e);
+        }
         event
+    }
+
+    /// Publish stored events, in order: to the log (which keeps the newest
+    /// [`MAX_LOG_EVENTS`] events and at most [`MAX_LOG_BYTES`], always the
+    /// newest one) and to attached clients.
+    pub(crate) fn publish(&self, events: Vec<Event>) {
+        let mut st = self.lock();
+        for e in events {
+            self.publish_locked(&mut st, e);
+        }
+    }
+
+    fn publish_locked(&self, st: &mut State, event: Event) {
+        push_log(st, event.clone());
+        // No receivers is fine: nobody is attached right now.
+        let _ = self.live.send(event);
+    }
+
+    /// The last seq published so far.
+    pub fn published(&self) -> u64 {
+        self.lock().published
+    }
+
+    /// Stored events of this session after `after_seq`, oldest first, at
+    /// most `limit`; `None` for a memory-only session.
+    pub(crate) async fn stored_events(
+        &self,
+        after_seq: u64,
+        limit: u32,
+    ) -> Option<Result<Vec<Event>, ApiError>> {
+        let store = self.store.as_ref()?;
+        Some(
+            store
+                .get_events(&self.info.id, after_seq, limit, false)
+                .await,
+        )
     }
 
     /// Events after `after_seq`, plus a subscription to everything later,
@@ -135,7 +258,7 @@ impl Session {
     /// its `seq` is that of the last dropped event, so seqs stay contiguous.
     pub fn subscribe(&self, after_seq: u64) -> (Vec<Event>, broadcast::Receiver<Event>) {
         let st = self.lock();
-        let first = st.log.front().map_or(st.next_seq, |(e, _)| e.seq);
+        let first = st.log.front().map_or(st.published + 1, |(e, _)| e.seq);
         let mut out = Vec::new();
         if after_seq.saturating_add(1) < first {
             out.push(Event {
@@ -307,6 +430,21 @@ pub async fn forward(
 ) {
     let (replay, mut rx) = session.subscribe(after_seq);
     let mut last = after_seq;
+    let mut replay = replay.into_iter().peekable();
+    if let Some(gap_end) = replay.peek().and_then(gap_marker) {
+        // Older than the in-memory log: read them back from memoryd. The
+        // marker stays only for what could not be read.
+        match older_events(&session, after_seq, gap_end, &tx).await {
+            Gap::Filled => {
+                replay.next();
+                last = gap_end;
+            }
+            Gap::ClientGone => return,
+            Gap::Unreadable(why) => {
+                tracing::warn!(session = %session.info.id, "cannot read old events back from memoryd: {why}");
+            }
+        }
+    }
     for e in replay {
         last = e.seq;
         if tx.send(e).await.is_err() {
@@ -340,6 +478,63 @@ pub async fn forward(
             Err(broadcast::error::RecvError::Closed) => return,
         }
     }
+}
+
+/// The last seq a `replay_gap` marker stands for, if `e` is one.
+fn gap_marker(e: &Event) -> Option<u64> {
+    match &e.kind {
+        EventKind::Error {
+            code: ErrorCode::ReplayGap,
+            ..
+        } => Some(e.seq),
+        _ => None,
+    }
+}
+
+/// How reading events older than the in-memory log went.
+enum Gap {
+    Filled,
+    ClientGone,
+    Unreadable(String),
+}
+
+/// Events of page size for a deep replay from memoryd.
+const REPLAY_PAGE: u32 = 512;
+
+/// Send the stored events after `after_seq` up to `until` to the client.
+async fn older_events(
+    session: &Session,
+    mut after_seq: u64,
+    until: u64,
+    tx: &mpsc::Sender<Event>,
+) -> Gap {
+    while after_seq < until {
+        let page = match session.stored_events(after_seq, REPLAY_PAGE).await {
+            None => return Gap::Unreadable("the session is not stored".into()),
+            Some(Err(e)) => return Gap::Unreadable(e.message),
+            Some(Ok(page)) => page,
+        };
+        // Seqs must continue exactly, or the client would see a hole.
+        let Some(first) = page.first() else {
+            return Gap::Unreadable(format!("memoryd holds no events after {after_seq}"));
+        };
+        if first.seq != after_seq + 1 {
+            return Gap::Unreadable(format!(
+                "memoryd's log jumps from {after_seq} to {}",
+                first.seq
+            ));
+        }
+        for e in page {
+            if e.seq > until {
+                break;
+            }
+            after_seq = e.seq;
+            if tx.send(e).await.is_err() {
+                return Gap::ClientGone;
+            }
+        }
+    }
+    Gap::Filled
 }
 
 #[cfg(test)]

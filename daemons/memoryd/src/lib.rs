@@ -16,6 +16,11 @@
 //!   fsync, so each call runs on tokio's blocking pool, never on a runtime
 //!   worker. The store serializes writes itself.
 //!
+//! Session event logs (`append_events`, `get_events`) follow the same
+//! rights: only a daemon appends (aiosd, before it emits each event); the
+//! session's owner, an administrator or a daemon reads. One append is one
+//! transaction, however many events it carries.
+//!
 //! Store errors become [`ApiError`]s with the store's message (which names
 //! the database and the remedy): not found → `NotFound`, disk full →
 //! `ResourceExhausted`, bad values → `InvalidArgument`, locks and read-only
@@ -37,9 +42,9 @@ pub use search_service::{IndexerWaker, PUBLIC_COLLECTION, SYSTEM_COLLECTIONS, Se
 use std::sync::Arc;
 
 use aios_proto::{
-    ApiError, MemoryApi, Principal, Right, SessionInfo, StoredMessage, StoredToolCall,
+    ApiError, Event, MemoryApi, Principal, Right, SessionInfo, StoredMessage, StoredToolCall,
 };
-use aios_store::{ErrorKind, Store, StoreError};
+use aios_store::{ErrorKind, EventsFrom, Store, StoreError};
 
 /// The memory service: authorization and async glue over a [`Store`].
 #[derive(Debug, Clone)]
@@ -181,6 +186,37 @@ impl MemoryApi for MemoryService {
             .await?;
         self.wake_indexer();
         Ok(id)
+    }
+
+    async fn append_events(&self, who: Principal, events: Vec<Event>) -> Result<u64, ApiError> {
+        who.require(Right::Daemon)?;
+        let added = self
+            .blocking(move |store| store.append_events(&events).map_err(api_error))
+            .await?;
+        Ok(u64::try_from(added).unwrap_or(u64::MAX))
+    }
+
+    async fn get_events(
+        &self,
+        who: Principal,
+        session_id: String,
+        after_seq: u64,
+        limit: u32,
+        newest: bool,
+    ) -> Result<Vec<Event>, ApiError> {
+        let from = if newest {
+            EventsFrom::Newest
+        } else {
+            EventsFrom::Oldest
+        };
+        self.blocking(move |store| {
+            let s = store.get_session(&session_id).map_err(api_error)?;
+            require_read(&who, s.uid)?;
+            store
+                .get_events(&session_id, after_seq, limit, from)
+                .map_err(api_error)
+        })
+        .await
     }
 }
 

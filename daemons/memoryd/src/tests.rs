@@ -247,3 +247,42 @@ async fn full_store_is_resource_exhausted_with_its_message() {
     assert_eq!(err.kind, ApiErrorKind::ResourceExhausted);
     assert!(err.message.starts_with("disk full: "), "{}", err.message);
 }
+
+fn event(session: &str, seq: u64) -> Event {
+    Event {
+        seq,
+        session_id: session.into(),
+        unix_ms: 5,
+        kind: aios_proto::EventKind::Notification {
+            level: "info".into(),
+            text: format!("event {seq}"),
+        },
+    }
+}
+
+#[tokio::test]
+async fn only_a_daemon_appends_events_and_only_the_owner_reads_them() {
+    let (_dir, svc) = service().await;
+    let events: Vec<Event> = (1..=3).map(|i| event("alice", i)).collect();
+    assert_denied(svc.append_events(user(1000), events.clone()).await);
+    assert_eq!(
+        svc.append_events(daemon(), events.clone()).await.unwrap(),
+        3
+    );
+    assert_eq!(
+        svc.get_events(user(1000), "alice".into(), 0, 0, false)
+            .await
+            .unwrap(),
+        events
+    );
+    assert_eq!(
+        svc.get_events(daemon(), "alice".into(), 1, 1, true)
+            .await
+            .unwrap(),
+        events[2..]
+    );
+    assert_denied(
+        svc.get_events(user(1001), "alice".into(), 0, 0, false)
+            .await,
+    );
+}

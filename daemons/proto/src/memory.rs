@@ -6,9 +6,10 @@ use std::sync::Arc;
 use tonic::transport::Channel;
 
 use crate::convert::{
-    message_in, message_out, session_in, session_out, stored_call_in, stored_call_out,
+    event_in, event_out, message_in, message_out, session_in, session_out, stored_call_in,
+    stored_call_out,
 };
-use crate::domain::{SessionInfo, StoredMessage, StoredToolCall};
+use crate::domain::{Event, SessionInfo, StoredMessage, StoredToolCall};
 use crate::principal::principal_of;
 use crate::wire;
 use crate::{ApiError, Principal};
@@ -38,6 +39,35 @@ pub trait MemoryApi: Send + Sync + 'static {
     ) -> Result<Vec<StoredMessage>, ApiError>;
     /// Record a finished tool call; returns its row id.
     async fn record_tool_call(&self, who: Principal, c: StoredToolCall) -> Result<i64, ApiError>;
+    /// Append events (in seq order) to their sessions' logs, durably;
+    /// returns how many were new (a retried event is a no-op).
+    async fn append_events(&self, who: Principal, events: Vec<Event>) -> Result<u64, ApiError>;
+    /// Events of a session with seq greater than `after_seq`, in order: at
+    /// most `limit` (0 = all), the oldest or (`newest`) the newest of them.
+    async fn get_events(
+        &self,
+        who: Principal,
+        session_id: String,
+        after_seq: u64,
+        limit: u32,
+        newest: bool,
+    ) -> Result<Vec<Event>, ApiError>;
+}
+
+/// Decode events from the wire; one of a kind this build does not know
+/// cannot be stored faithfully, so it is refused.
+fn events_in(events: Vec<wire::SessionEvent>) -> Result<Vec<Event>, ApiError> {
+    events
+        .into_iter()
+        .map(|e| {
+            let seq = e.seq;
+            event_in(e)?.ok_or_else(|| {
+                ApiError::invalid(format!(
+                    "event {seq} has a kind this memoryd does not know; upgrade memoryd"
+                ))
+            })
+        })
+        .collect()
 }
 
 pub(crate) struct Adapter(pub(crate) Arc<dyn MemoryApi>);
@@ -110,6 +140,33 @@ impl wire::memory_server::Memory for Adapter {
             .record_tool_call(who, stored_call_in(req.into_inner())?)
             .await?;
         Ok(tonic::Response::new(wire::MemoryAck { id }))
+    }
+
+    async fn append_events(
+        &self,
+        req: tonic::Request<wire::AppendEventsRequest>,
+    ) -> Resp<wire::MemoryAck> {
+        let who = principal_of(&req)?;
+        let events = events_in(req.into_inner().events)?;
+        let added = self.0.append_events(who, events).await?;
+        Ok(tonic::Response::new(wire::MemoryAck {
+            id: i64::try_from(added).unwrap_or(i64::MAX),
+        }))
+    }
+
+    async fn get_events(
+        &self,
+        req: tonic::Request<wire::GetEventsRequest>,
+    ) -> Resp<wire::GetEventsReply> {
+        let who = principal_of(&req)?;
+        let r = req.into_inner();
+        let events = self
+            .0
+            .get_events(who, r.session_id, r.after_seq, r.limit, r.newest)
+            .await?;
+        Ok(tonic::Response::new(wire::GetEventsReply {
+            events: events.into_iter().map(event_out).collect(),
+        }))
     }
 }
 
@@ -202,5 +259,37 @@ impl MemoryClient {
             .record_tool_call(crate::unary(stored_call_out(c)))
             .await?;
         Ok(r.into_inner().id)
+    }
+
+    /// Append events to their sessions' logs, durably; how many were new.
+    pub async fn append_events(&mut self, events: Vec<Event>) -> Result<u64, ApiError> {
+        let r = self
+            .inner
+            .append_events(crate::unary(wire::AppendEventsRequest {
+                events: events.into_iter().map(event_out).collect(),
+            }))
+            .await?;
+        Ok(u64::try_from(r.into_inner().id).unwrap_or(0))
+    }
+
+    /// Events of a session after `after_seq`, in order (see
+    /// [`MemoryApi::get_events`]).
+    pub async fn get_events(
+        &mut self,
+        session_id: &str,
+        after_seq: u64,
+        limit: u32,
+        newest: bool,
+    ) -> Result<Vec<Event>, ApiError> {
+        let r = self
+            .inner
+            .get_events(crate::unary(wire::GetEventsRequest {
+                session_id: session_id.to_string(),
+                after_seq,
+                limit,
+                newest,
+            }))
+            .await?;
+        events_in(r.into_inner().events)
     }
 }

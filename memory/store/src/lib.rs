@@ -21,6 +21,8 @@
 //! - **Search documents live here too** ([`documents`](crate::Store::upsert_documents)):
 //!   collections, their documents and a durable queue of index updates, so the search
 //!   indexes are derived data that a crash or `reindex` can always rebuild.
+//! - **Session event logs** ([`Store::append_events`]): what aiosd emitted, keyed by
+//!   (session, seq), so a session survives an aiosd restart.
 //! - **Row ids are never reused** (`AUTOINCREMENT`), so derived indexes can
 //!   key documents by them.
 #![deny(missing_docs)]
@@ -28,6 +30,7 @@
 mod codec;
 mod documents;
 mod error;
+mod events;
 mod schema;
 mod store;
 
@@ -35,5 +38,6 @@ pub use documents::{
     CollectionInfo, DocRecord, HISTORY_COLLECTION, IndexOp, NewDoc, QueueItem, WriteMode,
 };
 pub use error::{ErrorKind, Result, StoreError};
+pub use events::EventsFrom;
 pub use schema::{APPLICATION_ID, LATEST_VERSION};
 pub use store::{Options, Store};

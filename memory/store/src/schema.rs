@@ -119,6 +119,19 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX index_queue_by_collection ON index_queue (collection, seq);
     ",
+    // 4: each session's event log, keyed by (session, seq), so aiosd can
+    // rehydrate a session after it restarts (issue 10 §7). The event is
+    // stored as its JSON encoding (aios_domain::Event): the log is replayed
+    // to clients as it was, never interpreted by the store.
+    "
+    CREATE TABLE session_events (
+        session_id      TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+        seq             INTEGER NOT NULL CHECK (seq > 0),
+        unix_ms         INTEGER NOT NULL,
+        event_json      TEXT NOT NULL,
+        PRIMARY KEY (session_id, seq)
+    ) WITHOUT ROWID;
+    ",
 ];
 
 /// The schema version this build writes.

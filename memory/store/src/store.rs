@@ -338,7 +338,7 @@ impl Store {
             .collect()
     }
 
-    fn require_session(&self, conn: &Connection, id: &str, doing: &str) -> Result<()> {
+    pub(crate) fn require_session(&self, conn: &Connection, id: &str, doing: &str) -> Result<()> {
         let exists: bool = conn
             .query_row(
                 "SELECT EXISTS (SELECT 1 FROM sessions WHERE id = ?1)",

@@ -50,6 +50,10 @@ pub enum Request {
     Theme(Option<String>),
     /// The user's sessions.
     Sessions,
+    /// Switch to another of the user's sessions.
+    Attach(String),
+    /// Leave the session running in aiosd and exit.
+    Detach,
     /// Leave aios.
     Quit,
 }
@@ -245,10 +249,30 @@ pub const COMMANDS: &[Slash] = &[
     Slash {
         name: "sessions",
         args: "",
-        doc: "your sessions (attaching is not there yet)",
+        doc: "your sessions",
         words: &[],
         takes: Takes::Nothing,
         parse: |a| a.none(Request::Sessions),
+    },
+    Slash {
+        name: "attach",
+        args: "ID",
+        doc: "switch to another of your sessions",
+        words: &[],
+        takes: Takes::Nothing,
+        parse: |a| match a.words().as_slice() {
+            [id] => Ok(Request::Attach((*id).to_string())),
+            [] => Err("give a session id (from /sessions)".into()),
+            _ => Err("give one session id".into()),
+        },
+    },
+    Slash {
+        name: "detach",
+        args: "",
+        doc: "leave; the session and its turn go on",
+        words: &[],
+        takes: Takes::Nothing,
+        parse: |a| a.none(Request::Detach),
     },
     Slash {
         name: "quit",
@@ -259,9 +283,6 @@ pub const COMMANDS: &[Slash] = &[
         parse: |a| a.none(Request::Quit),
     },
 ];
-
-/// Commands of issue #10 that wait for durable sessions.
-const NOT_YET: &[&str] = &["attach", "detach"];
 
 /// Names that work but are not listed.
 const ALIASES: &[(&str, &str)] = &[("exit", "quit"), ("?", "help")];
@@ -295,11 +316,6 @@ pub fn parse(line: &str) -> Result<Request, String> {
         Some((n, r)) => (n, r.trim()),
         None => (body, ""),
     };
-    if NOT_YET.contains(&name) {
-        return Err(format!(
-            "/{name} is not there yet: sessions do not outlive aiosd yet; /sessions lists them"
-        ));
-    }
     let Some(cmd) = find(name) else {
         let hint = match nearest(name) {
             Some(n) => format!("did you mean /{n}? "),

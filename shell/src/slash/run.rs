@@ -49,7 +49,13 @@ pub async fn text(
                 t
             }
         }),
-        Request::Help | Request::Clear | Request::Theme(_) | Request::Undo(_) | Request::Quit => {
+        Request::Help
+        | Request::Clear
+        | Request::Theme(_)
+        | Request::Undo(_)
+        | Request::Quit
+        | Request::Attach(_)
+        | Request::Detach => {
             return None;
         }
     })

@@ -84,11 +84,9 @@ fn an_unknown_command_names_the_nearest() {
     );
     assert!(parse("/hlep").unwrap_err().contains("did you mean /help?"));
     assert!(parse("/pol").unwrap_err().contains("/policy"));
-    assert!(
-        parse("/attach")
-            .unwrap_err()
-            .contains("/attach is not there yet")
-    );
+    assert!(parse("/attach").unwrap_err().contains("give a session id"));
+    assert_eq!(parse("/attach abc"), Ok(Request::Attach("abc".into())));
+    assert_eq!(parse("/detach"), Ok(Request::Detach));
     let e = parse("/zzzzzz").unwrap_err();
     assert_eq!(e, "unknown command /zzzzzz: /help lists the commands");
 }

@@ -53,6 +53,10 @@ pub enum Effect {
     Redraw,
     /// Leave the TUI.
     Quit,
+    /// Leave the TUI; the session goes on in aiosd.
+    Detach,
+    /// Switch to another session of the user.
+    Attach(String),
 }
 
 /// What the approval at the front of the queue is waiting for.
@@ -202,6 +206,18 @@ impl App {
                 if self.approvals.front().map(|a| a.call_id.clone()) != front {
                     self.prompt = Prompt::Choose;
                     self.answer.take();
+                }
+            }
+            // The call ended while its card still waited here: it was
+            // answered from another client (or before this one attached).
+            EventKind::ToolCallEnd { call_id, .. } => {
+                if let Some(i) = self.approvals.iter().position(|a| a.call_id == *call_id) {
+                    self.approvals.remove(i);
+                    self.transcript.decided(call_id, "answered elsewhere");
+                    if i == 0 {
+                        self.prompt = Prompt::Choose;
+                        self.answer.take();
+                    }
                 }
             }
             _ => {}
@@ -511,7 +527,7 @@ impl App {
             _ => {}
         }
         if self.disconnected {
-            self.hint = Some("aiosd is gone; leave with Ctrl-D and start aios again".into());
+            self.hint = Some("aiosd is gone; reconnecting to this session (Ctrl-D leaves)".into());
             return vec![];
         }
         if self.transcript.running {

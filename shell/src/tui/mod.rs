@@ -8,6 +8,10 @@
 //! carries out. Redraws are requested by events and capped at one per
 //! [`FRAME`]; an idle shell sleeps in `select!` and uses no CPU.
 //!
+//! When aiosd goes away (killed, restarted by initd), a task resumes the
+//! same session from the last event shown ([`reconnect`]); the replay then
+//! shows how the interrupted turn ended.
+//!
 //! On exit the terminal is restored ([`terminal`]) and the conversation is
 //! printed to the normal scrollback from the same cells the screen drew.
 
@@ -144,6 +148,7 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
     let mut last_draw = Instant::now();
     let mut redraw_at: Option<Instant> = None;
     let mut last = Exit::Success;
+    let mut detached = false;
     loop {
         let mut effects = Vec::new();
         tokio::select! {
@@ -179,15 +184,21 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
                         effects = app.approve_all(a);
                     }
                 }
-                Some(Err(e)) => {
+                lost => {
+                    let why = match lost {
+                        Some(Err(e)) => format!("lost the connection to aiosd: {}; reconnecting", e.message),
+                        _ => "aiosd ended the session stream; reconnecting".to_string(),
+                    };
                     app.disconnected = true;
-                    app.transcript.note(Level::Error, &format!("lost the connection to aiosd: {}", e.message));
+                    app.transcript.note(Level::Error, &why);
                     last = Exit::DaemonUnavailable;
-                }
-                None => {
-                    app.disconnected = true;
-                    app.transcript.note(Level::Error, "aiosd ended the session stream");
-                    last = Exit::DaemonUnavailable;
+                    tokio::spawn(reconnect(
+                        bg_tx.clone(),
+                        cli.clone(),
+                        paths.clone(),
+                        conn.session_id.clone(),
+                        conn.last_seq(),
+                    ));
                 }
             },
             r = result_rx.recv() => if let Some(r) = r {
@@ -197,6 +208,23 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
                 Some(Background::Answer { label, result }) => app.command_done(&label, result),
                 Some(Background::ToolNames(names)) => app.tool_names = names,
                 Some(Background::Grant { call_id, shown }) => app.grant_shown(&call_id, shown),
+                Some(Background::Reconnected(Ok(c))) => {
+                    let same = c.session_id == conn.session_id;
+                    conn.detach();
+                    conn = *c;
+                    app.disconnected = false;
+                    if same {
+                        app.transcript.note(Level::Info, &format!("reconnected to session {}", conn.session_id));
+                    } else {
+                        // Another session: its transcript replaces this one.
+                        let theme = app.transcript.theme().clone();
+                        app.transcript = transcript::Transcript::new(theme);
+                        app.origin = Origin::here(&conn.session_id);
+                    }
+                }
+                Some(Background::Reconnected(Err(why))) => {
+                    app.transcript.note(Level::Error, &format!("cannot resume the session: {why}"));
+                }
                 Some(Background::Undo(u)) => {
                     let all = match &u {
                         UndoUpdate::Approval(a) if cli.approve == ApproveMode::All => Some(a.clone()),
@@ -270,6 +298,13 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
                     let _ = guard.term.clear();
                 }
                 Effect::Quit => quit = true,
+                Effect::Detach => {
+                    quit = true;
+                    detached = true;
+                }
+                Effect::Attach(id) => {
+                    tokio::spawn(reconnect(bg_tx.clone(), cli.clone(), paths.clone(), id, 0));
+                }
             }
         }
         if quit {
@@ -296,6 +331,12 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
         &rows,
         app.transcript.theme().depth() != ColorDepth::None,
     ));
+    if detached {
+        printer::say(&format!(
+            "detached from session {0}; `aios attach {0}` resumes it",
+            conn.session_id
+        ));
+    }
     Ok(last)
 }
 
@@ -338,6 +379,39 @@ enum Background {
         call_id: String,
         shown: Result<crate::approve::GrantShown, String>,
     },
+    /// The lost session, attached again (or why it cannot be).
+    Reconnected(Result<Box<Connection>, String>),
+}
+
+/// Resume session `session_id` after `after_seq` once aiosd answers again,
+/// retrying with backoff while it is down; a refusal (e.g. the session is
+/// gone) ends the attempt.
+async fn reconnect(
+    tx: mpsc::UnboundedSender<Background>,
+    cli: Cli,
+    paths: Paths,
+    session_id: String,
+    after_seq: u64,
+) {
+    let mut backoff = crate::wait::Backoff::default();
+    loop {
+        match Connection::resume(&cli, &paths, &session_id, after_seq).await {
+            Ok(conn) => {
+                let _ = tx.send(Background::Reconnected(Ok(Box::new(conn))));
+                return;
+            }
+            Err(f) if f.code == Exit::DaemonUnavailable => {
+                if tx.is_closed() {
+                    return;
+                }
+                tokio::time::sleep(backoff.next_delay()).await;
+            }
+            Err(f) => {
+                let _ = tx.send(Background::Reconnected(Err(f.message)));
+                return;
+            }
+        }
+    }
 }
 
 /// `/undo ID`: the `audit.undo` call run straight on toolsd in this

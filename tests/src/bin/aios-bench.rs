@@ -19,6 +19,9 @@
 //! 5. Long-term memory (issue #11): memoryd's `Search` service with 10,000
 //!    documents, ingest rate and query p50/p99 (`bench/memory.rs`).
 //!    `cargo xtask bench memory` runs only these rows.
+//! 6. Durable sessions (issue #10 §7): memoryd's `AppendEvents` p50/p99 and
+//!    events per second through a session's journal, with and without the
+//!    durable write (`bench/sessions.rs`); `aios-bench sessions` runs only these.
 
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
@@ -32,6 +35,8 @@ use futures::StreamExt;
 
 #[path = "../bench/memory.rs"]
 mod memory;
+#[path = "../bench/sessions.rs"]
+mod sessions;
 
 const TOOL_CALLS: usize = 2000;
 const WARMUP: usize = 200;
@@ -40,14 +45,14 @@ const TUI_STARTS: usize = 15;
 const FRAMES: usize = 500;
 
 fn main() -> anyhow::Result<()> {
-    // `aios-bench [tools] [cold] [tui] [frame] [memory]`: only those (default all),
+    // `aios-bench [tools] [cold] [tui] [frame] [memory] [sessions]`: only those (default all),
     // e.g. `cargo run -p aios-tests --bin aios-bench -- tui` for a quick
     // look without the release build `cargo xtask bench` makes.
     let only: Vec<String> = std::env::args().skip(1).collect();
     for o in &only {
         anyhow::ensure!(
-            ["tools", "cold", "tui", "frame", "memory"].contains(&o.as_str()),
-            "unknown benchmark {o:?}: give any of tools, cold, tui, frame, memory"
+            ["tools", "cold", "tui", "frame", "memory", "sessions"].contains(&o.as_str()),
+            "unknown benchmark {o:?}: give any of tools, cold, tui, frame, memory, sessions"
         );
     }
     let want = |name: &str| only.is_empty() || only.iter().any(|o| o == name);
@@ -143,6 +148,16 @@ fn main() -> anyhow::Result<()> {
             pct,
             fmt,
         ))? {
+            rows.push(format!("| {} | {} | {} | {} |", r.name, r.n, r.p50, r.p99));
+        }
+    }
+
+    if want("sessions") {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
+        for r in rt.block_on(sessions::run(&env.runtime_dir(), pct, fmt))? {
             rows.push(format!("| {} | {} | {} | {} |", r.name, r.n, r.p50, r.p99));
         }
     }

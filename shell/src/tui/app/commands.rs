@@ -45,6 +45,12 @@ impl App {
                 vec![]
             }
             Request::Quit => vec![Effect::Quit],
+            Request::Detach => vec![Effect::Detach],
+            Request::Attach(id) => {
+                self.transcript
+                    .note(Level::Info, &format!("{text}\nattaching to session {id}…"));
+                vec![Effect::Attach(id)]
+            }
             Request::Clear => {
                 let theme = self.transcript.theme().clone();
                 let totals = self.transcript.totals.clone();

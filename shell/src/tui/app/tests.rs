@@ -378,6 +378,24 @@ fn screens_of_a_command_answer_a_suggestion_and_a_history_search() {
 }
 
 #[test]
+fn a_card_answered_from_another_client_leaves_the_queue() {
+    // An attach replays an approval that was answered meanwhile (its call
+    // ended), then one that still waits: only the second is asked.
+    let mut a = app();
+    a.on_event(&ev(approval("c1", None)));
+    a.on_event(&ev(approval("c2", None)));
+    a.on_event(&ev(EventKind::ToolCallEnd {
+        call_id: "c1".into(),
+        status: aios_proto::ToolStatus::Ok,
+        result: json!(null),
+        duration_us: 0,
+    }));
+    let left: Vec<&str> = a.approvals.iter().map(|p| p.call_id.as_str()).collect();
+    assert_eq!(left, ["c2"]);
+    assert_eq!(a.prompt, Prompt::Choose);
+}
+
+#[test]
 fn a_streamed_table_and_code_block_on_a_40_column_screen() {
     let mut a = App::new(Theme::plain(), "ada@box".into());
     started(&mut a);

@@ -1,0 +1,148 @@
+//! Bringing a stored session back after aiosd restarted (issue 10 §7):
+//! its newest events from memoryd's event log, its conversation from the
+//! stored messages, and what a turn cut short by the restart left open.
+//!
+//! Everything read back is data: events are replayed to the owner as they
+//! were stored, messages go to the model as the conversation they were.
+//! The pure parts (which turn was open, the turn counter, repairing the
+//! conversation) are unit-tested here; [`load`] only fetches.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use aios_proto::{ApiError, ChatMessage, Event, EventKind, Role, SessionInfo, StoredMessage};
+
+use crate::backends::Backends;
+use crate::limits::MAX_LOG_EVENTS;
+use crate::session::Restored;
+
+/// Stored messages read back into the conversation (its byte bound,
+/// [`crate::limits::MAX_HISTORY_BYTES`], still applies after).
+pub const RESTORE_MESSAGES: u32 = 2000;
+
+/// What a tool call cut short by the restart answers the model.
+pub const INTERRUPTED_RESULT: &str =
+    "interrupted error: not finished: aiosd restarted while this call ran";
+
+/// Read a stored session back: its newest events (as many as the
+/// in-memory log holds) and its repaired conversation, plus the id of the
+/// turn the restart cut short, if one was running.
+pub async fn load(
+    store: &Arc<dyn Backends>,
+    info: &SessionInfo,
+) -> Result<(Restored, Option<String>), ApiError> {
+    let limit = u32::try_from(MAX_LOG_EVENTS).unwrap_or(u32::MAX);
+    let events = store.get_events(&info.id, 0, limit, true).await?;
+    let messages = store.get_messages(&info.id, RESTORE_MESSAGES).await?;
+    let open = open_turn(&events);
+    let turns_started = turns_started(&events, &messages);
+    Ok((
+        Restored {
+            events,
+            history: repair_history(messages),
+            turns_started,
+        },
+        open,
+    ))
+}
+
+/// The turn that started (or showed activity) and never completed in
+/// `events`, if any.
+pub fn open_turn(events: &[Event]) -> Option<String> {
+    let mut open: Option<String> = None;
+    for e in events {
+        match &e.kind {
+            EventKind::TurnStarted { turn_id, .. } => open = Some(turn_id.clone()),
+            EventKind::TurnCompleted { .. } => open = None,
+            EventKind::AssistantDelta { turn_id, .. }
+            | EventKind::PlanProposed { turn_id, .. }
+            | EventKind::StepUpdate { turn_id, .. }
+            | EventKind::ToolCallBegin { turn_id, .. }
+                if open.is_none() =>
+            {
+                // Its start is older than the events read back.
+                open = Some(turn_id.clone());
+            }
+            _ => {}
+        }
+    }
+    open
+}
+
+/// The number of turns a session started, from its turn ids (`t1`, `t2`,
+/// …) in events and messages, so new turns never reuse an id.
+pub fn turns_started(events: &[Event], messages: &[StoredMessage]) -> u64 {
+    let from_events = events.iter().filter_map(|e| match &e.kind {
+        EventKind::TurnStarted { turn_id, .. } | EventKind::TurnCompleted { turn_id, .. } => {
+            Some(turn_id.as_str())
+        }
+        _ => None,
+    });
+    from_events
+        .chain(messages.iter().map(|m| m.turn_id.as_str()))
+        .filter_map(|id| id.strip_prefix('t')?.parse::<u64>().ok())
+        .max()
+        .unwrap_or(0)
+}
+
+/// The stored messages as a conversation a model accepts: it starts at a
+/// user message (a read limit may have cut a turn), and every tool call
+/// an assistant made has its result (a call the restart cut short gets
+/// [`INTERRUPTED_RESULT`]).
+pub fn repair_history(messages: Vec<StoredMessage>) -> Vec<ChatMessage> {
+    let mut out: Vec<ChatMessage> = Vec::with_capacity(messages.len());
+    let mut waiting: Vec<String> = Vec::new();
+    let close = |out: &mut Vec<ChatMessage>, waiting: &mut Vec<String>| {
+        for id in waiting.drain(..) {
+            out.push(ChatMessage {
+                role: Role::Tool,
+                content: INTERRUPTED_RESULT.to_string(),
+                tool_calls: Vec::new(),
+                tool_call_id: Some(id),
+            });
+        }
+    };
+    let mut started = false;
+    for m in messages {
+        if !started && m.role != Role::User {
+            continue;
+        }
+        started = true;
+        match m.role {
+            Role::Tool => {
+                let answers = m.tool_call_id.as_deref();
+                if let Some(i) = waiting.iter().position(|w| Some(w.as_str()) == answers) {
+                    waiting.remove(i);
+                } else {
+                    // A result for no call the model made: dropping it
+                    // keeps the conversation well-formed.
+                    continue;
+                }
+            }
+            _ => {
+                close(&mut out, &mut waiting);
+            }
+        }
+        if m.role == Role::Assistant {
+            let mut seen = HashSet::new();
+            waiting = m
+                .tool_calls
+                .iter()
+                .filter(|c| seen.insert(c.id.clone()))
+                .map(|c| c.id.clone())
+                .collect();
+        }
+        out.push(ChatMessage {
+            role: m.role,
+            content: m.content,
+            tool_calls: m.tool_calls,
+            tool_call_id: m.tool_call_id,
+        });
+    }
+    close(&mut out, &mut waiting);
+    out
+}
+
+#[cfg(test)]
+#[path = "rehydrate_tests.rs"]
+mod tests;

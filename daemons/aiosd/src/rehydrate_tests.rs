@@ -1,0 +1,104 @@
+use aios_proto::{ToolCall, TurnStatus};
+
+use super::*;
+
+fn ev(seq: u64, kind: EventKind) -> Event {
+    Event {
+        seq,
+        session_id: "s".into(),
+        unix_ms: 1,
+        kind,
+    }
+}
+
+fn started(seq: u64, turn: &str) -> Event {
+    ev(
+        seq,
+        EventKind::TurnStarted {
+            turn_id: turn.into(),
+            input: "q".into(),
+        },
+    )
+}
+
+fn completed(seq: u64, turn: &str) -> Event {
+    ev(
+        seq,
+        EventKind::TurnCompleted {
+            turn_id: turn.into(),
+            status: TurnStatus::Completed,
+            message: String::new(),
+        },
+    )
+}
+
+fn msg(turn: &str, role: Role, calls: &[&str], answers: Option<&str>) -> StoredMessage {
+    StoredMessage {
+        session_id: "s".into(),
+        turn_id: turn.into(),
+        role,
+        content: format!("{role:?}"),
+        tool_calls: calls
+            .iter()
+            .map(|id| ToolCall {
+                id: (*id).into(),
+                name: "fs.read".into(),
+                args: serde_json::json!({}),
+            })
+            .collect(),
+        tool_call_id: answers.map(Into::into),
+        unix_ms: 1,
+    }
+}
+
+#[test]
+fn a_started_turn_without_completion_is_open() {
+    assert_eq!(open_turn(&[started(1, "t1"), completed(2, "t1")]), None);
+    assert_eq!(
+        open_turn(&[started(1, "t1"), completed(2, "t1"), started(3, "t2")]),
+        Some("t2".into())
+    );
+    // Its start fell out of the events read back; its activity did not.
+    let delta = ev(
+        9,
+        EventKind::AssistantDelta {
+            turn_id: "t7".into(),
+            text: "x".into(),
+        },
+    );
+    assert_eq!(open_turn(&[delta]), Some("t7".into()));
+}
+
+#[test]
+fn the_turn_counter_continues_after_the_highest_id_seen() {
+    let messages = [msg("t12", Role::User, &[], None)];
+    assert_eq!(turns_started(&[started(1, "t3")], &messages), 12);
+    assert_eq!(turns_started(&[], &[]), 0);
+}
+
+#[test]
+fn repaired_history_starts_at_a_user_and_answers_every_call() {
+    let h = repair_history(vec![
+        // Cut by the read limit: no user message before these.
+        msg("t1", Role::Tool, &[], Some("old")),
+        msg("t1", Role::Assistant, &[], None),
+        msg("t2", Role::User, &[], None),
+        msg("t2", Role::Assistant, &["a", "b"], None),
+        msg("t2", Role::Tool, &[], Some("a")),
+        // The restart came before b's result.
+    ]);
+    let shape: Vec<(Role, Option<&str>)> = h
+        .iter()
+        .map(|m| (m.role, m.tool_call_id.as_deref()))
+        .collect();
+    assert_eq!(
+        shape,
+        [
+            (Role::User, None),
+            (Role::Assistant, None),
+            (Role::Tool, Some("a")),
+            (Role::Tool, Some("b")),
+        ]
+    );
+    assert_eq!(h[3].content, INTERRUPTED_RESULT);
+}
