@@ -26,11 +26,13 @@
 #![deny(missing_docs)]
 
 mod codec;
+mod doc_sources;
 mod documents;
 mod error;
 mod schema;
 mod store;
 
+pub use doc_sources::{DOCS_COLLECTION, DocSource, SourceUpdate, chunk_key};
 pub use documents::{
     CollectionInfo, DocRecord, HISTORY_COLLECTION, IndexOp, NewDoc, QueueItem, WriteMode,
 };
