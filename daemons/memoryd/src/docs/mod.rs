@@ -118,11 +118,10 @@ pub fn plan(found: &[Found], known: &[DocSource]) -> Plan {
         let same = known.get(path.as_ref()).is_some_and(|k| {
             k.mtime_ns == f.mtime_ns && k.size == f.size && k.prefix == f.prefix()
         });
-        if same {
-            present.insert(path.into_owned());
-        } else {
+        if !same {
             changed.push(i);
         }
+        present.insert(path.into_owned());
     }
     let mut removed: Vec<String> = known
         .keys()
