@@ -40,7 +40,11 @@ impl Fixture {
         std::fs::write(man.join("man1/lsattr.1"), ".so man1/chattr.1\n").unwrap();
         let doc = dir.path().join("doc/e2fsprogs");
         std::fs::create_dir_all(&doc).unwrap();
-        std::fs::write(doc.join("README.md"), "# e2fsprogs\nTools for ext4 file systems.\n").unwrap();
+        std::fs::write(
+            doc.join("README.md"),
+            "# e2fsprogs\nTools for ext4 file systems.\n",
+        )
+        .unwrap();
         let store = Arc::new(Store::open(&dir.path().join("m.db")).unwrap());
         let host = SearchHost::open(store, &dir.path().join("search"), None).unwrap();
         let settings = DocsSettings {
@@ -98,12 +102,20 @@ fn a_pass_indexes_pages_and_readmes_and_a_rerun_reads_only_what_changed() {
 
     // chmod edited, chattr removed: one read, one removal, and the search follows.
     let man1 = f.dir.path().join("man/man1");
-    std::fs::write(man1.join("chmod.1"), CHMOD.replace("mode bits", "permissions and immutable flags")).unwrap();
+    std::fs::write(
+        man1.join("chmod.1"),
+        CHMOD.replace("mode bits", "permissions and immutable flags"),
+    )
+    .unwrap();
     std::fs::remove_file(man1.join("chattr.1.gz")).unwrap();
     let s = f.pass();
     assert_eq!((s.read, s.removed), (1, 1), "{s:?}");
     let hits = f.search("immutable");
-    assert_eq!(hits.first().map(|h| h.0.as_str()), Some("chmod.1"), "{hits:?}");
+    assert_eq!(
+        hits.first().map(|h| h.0.as_str()),
+        Some("chmod.1"),
+        "{hits:?}"
+    );
     assert!(hits.iter().all(|(p, _)| p != "chattr.1"), "{hits:?}");
     let c = f.host.store().get_collection(DOCS_COLLECTION).unwrap();
     assert_eq!(f.host.indexed_count(DOCS_COLLECTION).unwrap(), c.count);
@@ -125,8 +137,16 @@ fn plan_compares_path_mtime_size_and_name() {
         chunks: 1,
     };
     let p = plan(
-        &[found("/a/ls.1", 1), found("/b/ls.1", 2), found("/c/ls.1", 3)],
-        &[known("/a/ls.1", 1), known("/b/ls.1", 1), known("/gone/ls.1", 1)],
+        &[
+            found("/a/ls.1", 1),
+            found("/b/ls.1", 2),
+            found("/c/ls.1", 3),
+        ],
+        &[
+            known("/a/ls.1", 1),
+            known("/b/ls.1", 1),
+            known("/gone/ls.1", 1),
+        ],
     );
     assert_eq!(p.changed, vec![1, 2]);
     // A changed file is replaced, not removed.
@@ -151,7 +171,9 @@ fn each_chunk_names_its_page() {
     assert_eq!(m["kind"], "man");
     assert_eq!(m["chunk"], 0);
     assert_eq!(m["path"], "/usr/share/man/man1/chattr.1.gz");
-    assert!(docs[0]
-        .text
-        .starts_with("chattr(1): chattr - change file attributes on a Linux file system\nNAME"));
+    assert!(
+        docs[0]
+            .text
+            .starts_with("chattr(1): chattr - change file attributes on a Linux file system\nNAME")
+    );
 }
