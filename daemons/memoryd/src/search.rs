@@ -517,8 +517,16 @@ impl SearchHost {
             (None, Some(_)) => 1.0,
             _ => 0.0,
         };
+        // BM25 over the documentation reads questions as keywords (`docs::question`); the
+        // embedding above saw the whole question.
+        let text = match &q.text {
+            Some(t) if c.name == aios_store::DOCS_COLLECTION => {
+                Some(crate::docs::question::keywords(t))
+            }
+            other => other.clone(),
+        };
         let req = SearchRequest {
-            text: q.text.clone(),
+            text,
             vector,
             k: q.k.max(1),
             filter,

@@ -18,6 +18,7 @@
 
 pub mod chunk;
 pub mod manpath;
+pub mod question;
 pub mod roff;
 pub mod sources;
 
