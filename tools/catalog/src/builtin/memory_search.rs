@@ -73,7 +73,9 @@ impl Tool for MemorySearch {
     }
 
     fn resource_kinds(&self) -> &'static [ResourceKind] {
-        &[]
+        // memoryd's store of the system's documentation and memories: system-wide state,
+        // read only (no resource kind of its own yet).
+        &[ResourceKind::System]
     }
 
     fn examples(&self) -> &'static [Example] {
@@ -112,7 +114,7 @@ impl Tool for MemorySearch {
     }
 
     fn resources(&self, _args: &MemorySearchArgs) -> Vec<Resource> {
-        Vec::new()
+        vec![Resource::System]
     }
 
     fn preview(&self, args: &MemorySearchArgs) -> String {
