@@ -170,3 +170,34 @@ fn man_pages_on_manpath_answer_questions_and_follow_edits_after_a_restart() {
         "the removed page is gone"
     );
 }
+
+#[test]
+fn the_memory_search_tool_answers_the_model_from_the_docs() {
+    let mut env = Env::scripted(&serde_json::json!({"turns": [
+        {"text": "Let me look that up.",
+         "tool_calls": [{"name": "memory.search", "args": {"query": "how do I make a file immutable?"}}]},
+        {"text": "Use chattr +i."}
+    ]}));
+    let (man, doc) = corpus(env.dir.path());
+    env.vars.retain(|(k, _)| k != "AIOS_MEMORY_DOCS");
+    env.vars.push(("MANPATH".into(), man.display().to_string()));
+    std::fs::create_dir_all(env.user_config().parent().unwrap()).unwrap();
+    std::fs::write(
+        env.user_config(),
+        format!("[memory]\ndoc_dirs = [{:?}]\n", doc.display().to_string()),
+    )
+    .unwrap();
+    wait_ready(&env);
+    let events = env.run_json_ok("how do I make a file immutable?");
+    let end = events
+        .iter()
+        .find(|e| e["type"] == "tool_call_end")
+        .expect("the tool ran");
+    assert_eq!(end["status"], "ok", "{end}");
+    let result = &end["result"];
+    assert_eq!(result["collection"], "docs", "{result}");
+    assert_eq!(
+        result["hits"][0]["metadata"]["page"], "chattr.1",
+        "{result}"
+    );
+}
