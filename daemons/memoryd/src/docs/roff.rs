@@ -480,11 +480,8 @@ fn unescape(s: &str, defined: &HashMap<String, String>) -> String {
             }
             's' => {
                 // \s+2 \s-1 \s0 \s(12 \s[12] \s'12'
-                match chars.peek() {
-                    Some('+' | '-') => {
-                        chars.next();
-                    }
-                    _ => {}
+                if let Some('+' | '-') = chars.peek() {
+                    chars.next();
                 }
                 match chars.peek() {
                     Some('(') => {
