@@ -4,7 +4,7 @@
 //! models, cannot drive the terminal.
 
 use aios_config::{Daemon, Paths};
-use aios_proto::{SearchClient, SearchHit, SearchQuery, SearchStatus};
+use aios_proto::{CollectionStatus, SearchClient, SearchHit, SearchQuery, SearchStatus};
 use clap::Subcommand;
 use serde_json::json;
 
@@ -17,6 +17,9 @@ use crate::{launch, printer};
 /// The collection `aios memory search` looks in unless told otherwise: the conversations
 /// and tool calls memoryd remembers by itself.
 pub const DEFAULT_COLLECTION: &str = "history";
+
+/// The collection of the machine's own documentation (man pages, READMEs).
+pub const DOCS_COLLECTION: &str = "docs";
 
 /// `aios memory` actions.
 #[derive(Debug, Clone, Subcommand)]
@@ -48,7 +51,8 @@ pub enum MemoryAction {
     },
     /// Documents, indexing backlog, index sizes and the embedding model.
     Status {
-        /// Print JSON (a script can wait for `queue_depth` to reach 0).
+        /// Print JSON (a script can wait for `ready`: every documentation file read and
+        /// every document indexed).
         #[arg(long)]
         json: bool,
     },
@@ -159,10 +163,18 @@ fn signals(h: &SearchHit) -> String {
     s.join(" + ")
 }
 
-/// The status as one JSON object.
+/// A collection is ready when everything it will hold is stored and indexed: no files
+/// left to read (for `docs`) and nothing queued.
+fn ready(c: &CollectionStatus) -> bool {
+    !c.ingesting && c.pending_sources == 0 && c.backlog == 0
+}
+
+/// The status as one JSON object. `ready` (overall and per collection) is what a script
+/// waits for: every file read and every document indexed.
 fn status_json(s: &SearchStatus) -> serde_json::Value {
     json!({
         "embedder": s.embedder_model,
+        "ready": s.collections.iter().all(ready),
         "queue_depth": s.collections.iter().map(|c| c.backlog).sum::<u64>(),
         "documents": s.collections.iter().map(|c| c.count).sum::<u64>(),
         "collections": s.collections.iter().map(|c| json!({
@@ -173,8 +185,41 @@ fn status_json(s: &SearchStatus) -> serde_json::Value {
             "backlog": c.backlog,
             "indexed": c.indexed,
             "vectors": c.vectors,
+            "pending_files": c.pending_sources,
+            "ingesting": c.ingesting,
+            "ready": ready(c),
         })).collect::<Vec<_>>(),
     })
+}
+
+/// `12345` as `12,345`.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+/// One line for a collection fed from files: `docs: 12,345 chunks, 0 pending (ready)`.
+fn source_line(c: &CollectionStatus) -> String {
+    let state = if ready(c) {
+        "ready".to_string()
+    } else if c.ingesting {
+        format!("reading files, {} left", thousands(c.pending_sources))
+    } else {
+        "indexing".to_string()
+    };
+    format!(
+        "{}: {} chunks, {} pending ({state})",
+        c.name,
+        thousands(c.count),
+        thousands(c.backlog + c.pending_sources)
+    )
 }
 
 fn json_line(v: &serde_json::Value) -> Result<String, Failure> {
@@ -265,6 +310,9 @@ pub async fn run(cli: &Cli, action: MemoryAction) -> Result<Exit, Failure> {
                         c.name, c.count, c.backlog, c.indexed, c.vectors, c.model, c.dimension
                     );
                 }
+                for c in s.collections.iter().filter(|c| c.name == DOCS_COLLECTION) {
+                    let _ = writeln!(out, "{}", source_line(c));
+                }
             }
             Ok(Exit::Success)
         }
@@ -298,6 +346,42 @@ mod tests {
         };
         assert_eq!(signals(&h), "bm25 #2 + vector #1");
         assert_eq!(hit_json(1, &h)["vector_rank"], 1);
+    }
+
+    #[test]
+    fn docs_status_says_how_much_is_pending_and_when_it_is_ready() {
+        let mut c = CollectionStatus {
+            name: DOCS_COLLECTION.into(),
+            model: "m".into(),
+            dimension: 4,
+            count: 12_345,
+            backlog: 100,
+            indexed: 12_245,
+            vectors: 0,
+            pending_sources: 7,
+            ingesting: true,
+        };
+        assert_eq!(
+            source_line(&c),
+            "docs: 12,345 chunks, 107 pending (reading files, 7 left)"
+        );
+        let s = SearchStatus {
+            collections: vec![c.clone()],
+            embedder_model: None,
+        };
+        assert_eq!(status_json(&s)["ready"], false);
+        assert_eq!(status_json(&s)["collections"][0]["pending_files"], 7);
+        c.ingesting = false;
+        c.pending_sources = 0;
+        c.backlog = 0;
+        assert_eq!(source_line(&c), "docs: 12,345 chunks, 0 pending (ready)");
+        let s = SearchStatus {
+            collections: vec![c],
+            embedder_model: None,
+        };
+        assert_eq!(status_json(&s)["ready"], true);
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        assert_eq!(thousands(12), "12");
     }
 
     #[test]

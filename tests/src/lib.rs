@@ -98,6 +98,9 @@ impl Env {
             ("HOME".into(), p.join("home").display().to_string()),
             ("AIOS_BIN_DIR".into(), bin_dir().display().to_string()),
             ("NO_COLOR".into(), "1".into()),
+            // memoryd would index every man page of the machine in the background; tests
+            // that want the docs collection turn it on with their own MANPATH.
+            ("AIOS_MEMORY_DOCS".into(), "0".into()),
         ];
         Env { dir, vars }
     }

@@ -19,12 +19,14 @@
 
 mod error;
 pub mod keys;
+mod memory;
 mod model;
 mod paths;
 mod private;
 mod providers;
 
 pub use error::{ConfigError, KeyFileProblem};
+pub use memory::{DEFAULT_DOC_MAX_BYTES, DEFAULT_MAN_DIRS, MemoryConfig};
 pub use model::{
     AnthropicConfig, Config, LocalConfig, LoggingConfig, MAX_ITERATIONS, MAX_RETRIES,
     MAX_TIMEOUT_SECS, ModelConfig, OpenAiConfig, PROVIDERS, PathsConfig, ScriptedConfig,

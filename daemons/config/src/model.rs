@@ -105,6 +105,8 @@ pub struct Config {
     pub paths: PathsConfig,
     /// The full-screen shell's look.
     pub ui: UiConfig,
+    /// What memoryd indexes of the machine's documentation.
+    pub memory: crate::memory::MemoryConfig,
 }
 
 /// The full-screen shell's look (`[ui]`).
@@ -320,6 +322,12 @@ impl Config {
         }
         if let Some(l) = env("AIOS_LOG") {
             self.logging.level = l;
+        }
+        if let Some(m) = env("MANPATH") {
+            self.memory.manpath = Some(m);
+        }
+        if let Some(v) = env("AIOS_MEMORY_DOCS") {
+            self.memory.docs = crate::memory::parse_flag("AIOS_MEMORY_DOCS", &v)?;
         }
         if let Some(n) = env("AIOS_MAX_ITERATIONS") {
             self.turn.max_iterations = n.parse().map_err(|_| ConfigError::Env {

@@ -141,7 +141,8 @@ fn resolver_dir(link: &Path) -> Option<PathBuf> {
 /// What `daemon` may touch: its own log directory and socket directory,
 /// system files, `/dev/null` and `/dev/urandom`, and
 /// - memoryd: its state directory (the session store and search indexes) and,
-///   read-only, the model directories (the embedding model);
+///   read-only, the model directories (the embedding model) and the documentation
+///   directories it indexes;
 /// - runtimed: the model directory and the configured model file;
 /// - gatewayd: the API key file, the scripted provider's script, the
 ///   resolver's directory, and TCP connections;
@@ -166,6 +167,9 @@ pub fn allow_list(daemon: Daemon, config: &Config, paths: &Paths, socket_dir: &P
             a.write.push(paths.state_dir.clone());
             // The in-process embedding model (aios-embed, all-MiniLM-L6-v2), read-only.
             a.read.extend(aios_models::model_dirs());
+            // The documentation it indexes, where configured outside the system
+            // directories (`[memory] manpath`, `MANPATH`, `doc_dirs`), read-only.
+            a.read.extend(config.memory.docs_read_roots());
         }
         Daemon::Gatewayd => {
             a.read.extend(aios_config::keys::default_key_file());

@@ -32,8 +32,12 @@
 //! collections, users read `docs` and their own memories in `history`). Every message and
 //! tool call written through this service is also remembered in `history` by the store,
 //! in the same transaction.
+//!
+//! [`docs`] fills the `docs` collection with the machine's own documentation (man pages,
+//! package READMEs) in the background at start, re-reading only what changed.
 #![deny(missing_docs)]
 
+pub mod docs;
 pub mod search;
 mod search_service;
 

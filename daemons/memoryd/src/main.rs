@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use aios_config::Daemon;
+use aios_memoryd::docs::{self, DocsSettings};
 use aios_memoryd::search::SearchHost;
 use aios_memoryd::{MemoryService, SearchService};
 use aios_proto::Services;
@@ -48,7 +49,19 @@ fn main() -> ExitCode {
                 .await
                 .context("opening the search indexes panicked")?
                 .context("cannot open the search indexes")?;
-        let search = SearchService::start(Arc::new(host)).context("cannot start the indexer")?;
+        let host = Arc::new(host);
+        let mut search =
+            SearchService::start(Arc::clone(&host)).context("cannot start the indexer")?;
+        match DocsSettings::from_config(&ctx.config.memory) {
+            Some(settings) => {
+                let progress = docs::start(host, settings, search.waker())
+                    .context("cannot start the documentation indexer")?;
+                search = search.with_docs_progress(progress);
+            }
+            None => {
+                tracing::info!("[memory] docs = false: the system documentation is not indexed")
+            }
+        }
         let memory = MemoryService::shared(store).with_indexer(search.waker());
         Ok(Services::new("memoryd")
             .memory(Arc::new(memory))

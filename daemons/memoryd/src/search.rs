@@ -231,22 +231,24 @@ impl SearchHost {
     }
 
     /// Creates the history collection (conversation turns and tool calls, remembered by
-    /// the store as they are written) for the embedder's model, or for all-MiniLM-L6-v2 when
-    /// none is loaded: its documents are then searchable by BM25 and get vectors once the
-    /// model is there.
+    /// the store as they are written).
     fn ensure_history(&self) {
-        let (model, dim) = self
-            .embedder_model()
-            .unwrap_or_else(|| (aios_embed::MODEL_NAME.to_string(), aios_embed::DIMENSION));
-        let dim = u32::try_from(dim).unwrap_or(u32::MAX);
-        if let Err(e) = self
-            .store
-            .create_collection(HISTORY_COLLECTION, &model, dim, now_ms())
-        {
+        if let Err(e) = self.ensure_collection(HISTORY_COLLECTION) {
             tracing::warn!(
                 "the history collection is not usable, conversations are not remembered for search: {e}"
             );
         }
+    }
+
+    /// Creates a system collection (`history`, `docs`) for the embedder's model, or for
+    /// all-MiniLM-L6-v2 when none is loaded: its documents are then searchable by BM25 and
+    /// get vectors once the model is there.
+    pub fn ensure_collection(&self, name: &str) -> Result<CollectionInfo, SearchError> {
+        let (model, dim) = self
+            .embedder_model()
+            .unwrap_or_else(|| (aios_embed::MODEL_NAME.to_string(), aios_embed::DIMENSION));
+        let dim = u32::try_from(dim).unwrap_or(u32::MAX);
+        Ok(self.store.create_collection(name, &model, dim, now_ms())?)
     }
 
     /// The store.
@@ -515,8 +517,16 @@ impl SearchHost {
             (None, Some(_)) => 1.0,
             _ => 0.0,
         };
+        // BM25 over the documentation reads questions as keywords (`docs::question`); the
+        // embedding above saw the whole question.
+        let text = match &q.text {
+            Some(t) if c.name == aios_store::DOCS_COLLECTION => {
+                Some(crate::docs::question::keywords(t))
+            }
+            other => other.clone(),
+        };
         let req = SearchRequest {
-            text: q.text.clone(),
+            text,
             vector,
             k: q.k.max(1),
             filter,

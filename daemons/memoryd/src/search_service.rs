@@ -26,10 +26,11 @@ use aios_store::{CollectionInfo, DocRecord, HISTORY_COLLECTION, NewDoc, WriteMod
 use serde_json::{Map, Value};
 
 use crate::api_error;
+use crate::docs::DocsProgress;
 use crate::search::{APPLY_BATCH, Query, SearchError, SearchHost, now_ms};
 
 /// The collection every local user may read: indexed system documentation.
-pub const PUBLIC_COLLECTION: &str = "docs";
+pub const PUBLIC_COLLECTION: &str = aios_store::DOCS_COLLECTION;
 /// Collections only daemons write: what the system itself remembers.
 pub const SYSTEM_COLLECTIONS: &[&str] = &[HISTORY_COLLECTION, PUBLIC_COLLECTION];
 /// How long the indexer sleeps when it was not woken: a safety net, not the mechanism.
@@ -95,6 +96,8 @@ fn user_of(d: &DocRecord) -> Option<String> {
 
 fn status_of(c: CollectionInfo, (indexed, vectors): (u64, u64)) -> CollectionStatus {
     CollectionStatus {
+        pending_sources: 0,
+        ingesting: false,
         name: c.name,
         model: c.model,
         dimension: c.dimension,
@@ -139,6 +142,8 @@ impl IndexerWaker {
 pub struct SearchService {
     host: Arc<SearchHost>,
     wake: IndexerWaker,
+    /// The documentation pass feeding [`PUBLIC_COLLECTION`], when it runs.
+    docs: Option<Arc<DocsProgress>>,
 }
 
 impl SearchService {
@@ -152,7 +157,19 @@ impl SearchService {
         Ok(Self {
             host,
             wake: IndexerWaker(wake),
+            docs: None,
         })
+    }
+
+    /// Reports `progress` (the documentation pass) in the status of [`PUBLIC_COLLECTION`].
+    pub fn with_docs_progress(mut self, progress: Arc<DocsProgress>) -> Self {
+        self.docs = Some(progress);
+        self
+    }
+
+    /// The host this service serves.
+    pub fn host(&self) -> &Arc<SearchHost> {
+        &self.host
     }
 
     /// A handle that wakes this service's indexer.
@@ -232,7 +249,7 @@ impl SearchApi for SearchService {
 
     async fn status(&self, _who: Principal) -> Result<SearchStatus, ApiError> {
         let embedder_model = self.host.embedder_model().map(|(m, _)| m);
-        let collections = self
+        let mut collections = self
             .blocking(|h| {
                 h.store()
                     .list_collections()?
@@ -244,6 +261,28 @@ impl SearchApi for SearchService {
                     .collect::<Result<Vec<_>, SearchError>>()
             })
             .await?;
+        if let Some(p) = &self.docs {
+            let (pending, ingesting) = (p.pending(), p.ingesting());
+            match collections.iter_mut().find(|c| c.name == PUBLIC_COLLECTION) {
+                Some(c) => {
+                    c.pending_sources = pending;
+                    c.ingesting = ingesting;
+                }
+                // Not created yet: the pass has only just started.
+                None if ingesting => collections.push(CollectionStatus {
+                    name: PUBLIC_COLLECTION.to_string(),
+                    model: String::new(),
+                    dimension: 0,
+                    count: 0,
+                    backlog: 0,
+                    indexed: 0,
+                    vectors: 0,
+                    pending_sources: pending,
+                    ingesting,
+                }),
+                None => {}
+            }
+        }
         Ok(SearchStatus {
             collections,
             embedder_model,

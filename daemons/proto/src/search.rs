@@ -30,6 +30,11 @@ pub struct CollectionStatus {
     pub indexed: u64,
     /// Vectors in the vector index (documents embedded so far).
     pub vectors: u64,
+    /// For a collection fed from files (`docs`): changed or new files not yet read.
+    pub pending_sources: u64,
+    /// For a collection fed from files: a pass over them is still under way (its
+    /// documents are not all stored yet).
+    pub ingesting: bool,
 }
 
 /// Every collection, and the model memoryd embeds with.
@@ -190,6 +195,8 @@ fn status_in(c: wire::CollectionStatus) -> CollectionStatus {
         backlog: c.backlog,
         indexed: c.indexed,
         vectors: c.vectors,
+        pending_sources: c.pending_sources,
+        ingesting: c.ingesting,
     }
 }
 
@@ -202,6 +209,8 @@ fn status_out(c: CollectionStatus) -> wire::CollectionStatus {
         backlog: c.backlog,
         indexed: c.indexed,
         vectors: c.vectors,
+        pending_sources: c.pending_sources,
+        ingesting: c.ingesting,
     }
 }
 

@@ -56,6 +56,8 @@ pub struct ExecutorConfig {
     pub assess_timeout: Duration,
     /// aiOS's supervisor, asked by the `service.*` tools.
     pub supervisor: Arc<dyn Supervisor>,
+    /// memoryd's search, asked by `memory.search`; `None`: the tool says it has none.
+    pub memory: Option<Arc<dyn aios_catalog::MemoryReader>>,
     /// The policy.
     pub policy: Arc<dyn PolicyEngine>,
     /// The audit ledger. Without one, changes are refused (fail closed).
@@ -77,6 +79,7 @@ impl Default for ExecutorConfig {
             approval_timeout: Duration::from_secs(15 * 60),
             assess_timeout: Duration::from_secs(20),
             supervisor: Arc::new(InitdSupervisor::from_env()),
+            memory: None,
             policy: Arc::new(aios_policy::Policy::builtin_only()),
             audit: Audit::unavailable(
                 "no audit ledger is configured for this executor; changes are refused until one is",
@@ -123,6 +126,7 @@ impl Executor {
             },
             own: Access::process(),
             supervisor: config.supervisor.clone(),
+            memory: config.memory.clone(),
             state_dir: config.state_dir.clone(),
         };
         let checkpoints = Checkpoints::new(

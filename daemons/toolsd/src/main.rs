@@ -27,6 +27,9 @@ fn main() -> ExitCode {
             audit,
             state_dir,
             policy: Arc::new(FilePolicy::new(ctx.paths.system_policy.clone())),
+            memory: Some(Arc::new(aios_toolsd::MemorydReader::at(
+                ctx.paths.socket(aios_config::Daemon::Memoryd),
+            ))),
             ..ExecutorConfig::default()
         };
         let registry = Registry::builtin();

@@ -44,6 +44,7 @@ pub(crate) struct Shared {
     /// approval allowed.
     pub own: Access,
     pub supervisor: Arc<dyn aios_catalog::Supervisor>,
+    pub memory: Option<Arc<dyn aios_catalog::MemoryReader>>,
     pub state_dir: Option<std::path::PathBuf>,
 }
 
@@ -52,9 +53,12 @@ impl Shared {
     /// supervisor, the ledger reader and the private state directory.
     /// Assessing and running a call see the same context.
     pub fn ctx(&self, cancel: CancellationToken, output: OutputSink, access: Access) -> ToolCtx {
-        let ctx = ToolCtx::new(cancel, output, access)
+        let mut ctx = ToolCtx::new(cancel, output, access)
             .with_supervisor(self.supervisor.clone())
             .with_audit(Arc::new(self.audit.clone()));
+        if let Some(m) = &self.memory {
+            ctx = ctx.with_memory(m.clone());
+        }
         match &self.state_dir {
             Some(dir) => ctx.with_state_dir(dir.clone()),
             None => ctx,

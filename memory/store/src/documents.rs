@@ -528,26 +528,64 @@ impl Store {
         Ok(ids)
     }
 
-    /// The oldest `limit` queue entries.
+    /// The oldest `limit` queue entries, [`DOCS_COLLECTION`](crate::DOCS_COLLECTION)'s last:
+    /// entries of one collection keep their order (what the indexes rely on), while a
+    /// backlog of documentation never holds up another collection's updates.
     pub fn queue_batch(&self, limit: u32) -> Result<Vec<QueueItem>> {
         let conn = self.conn();
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT seq, collection, doc_id, op FROM index_queue ORDER BY seq LIMIT ?1",
-            )
-            .map_err(self.err("read the index queue"))?;
-        let rows = stmt
-            .query_map([i64::from(limit)], |r| {
+        let read = |sql: &str, collection: Option<&str>, limit: i64| {
+            let mut stmt = conn.prepare_cached(sql)?;
+            let map = |r: &rusqlite::Row<'_>| {
                 Ok((
                     r.get::<_, i64>(0)?,
                     r.get::<_, String>(1)?,
                     r.get::<_, i64>(2)?,
                     r.get::<_, String>(3)?,
                 ))
+            };
+            match collection {
+                Some(c) => stmt
+                    .query_map(params![c, limit], map)?
+                    .collect::<rusqlite::Result<Vec<_>>>(),
+                None => stmt
+                    .query_map([limit], map)?
+                    .collect::<rusqlite::Result<Vec<_>>>(),
+            }
+        };
+        let by_collection = "SELECT seq, collection, doc_id, op FROM index_queue
+             WHERE collection = ?1 ORDER BY seq LIMIT ?2";
+        let names: Vec<String> = conn
+            .prepare_cached("SELECT name FROM collections ORDER BY name")
+            .and_then(|mut st| {
+                st.query_map([], |r| r.get(0))?
+                    .collect::<rusqlite::Result<Vec<String>>>()
             })
-            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
             .map_err(self.err("read the index queue"))?;
-        drop(stmt);
+        let limit = i64::from(limit);
+        let mut rows = Vec::new();
+        for name in names.iter().filter(|n| *n != crate::DOCS_COLLECTION) {
+            rows.extend(
+                read(by_collection, Some(name), limit).map_err(self.err("read the index queue"))?,
+            );
+        }
+        rows.sort_by_key(|r| r.0);
+        rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        let room = limit - rows.len() as i64;
+        if room > 0 && names.iter().any(|n| n == crate::DOCS_COLLECTION) {
+            rows.extend(
+                read(by_collection, Some(crate::DOCS_COLLECTION), room)
+                    .map_err(self.err("read the index queue"))?,
+            );
+        }
+        if rows.is_empty() {
+            // Entries of no known collection (left by a deleted one): the indexer drops them.
+            rows = read(
+                "SELECT seq, collection, doc_id, op FROM index_queue ORDER BY seq LIMIT ?1",
+                None,
+                limit,
+            )
+            .map_err(self.err("read the index queue"))?;
+        }
         drop(conn);
         rows.into_iter()
             .map(|(seq, collection, doc_id, op)| {

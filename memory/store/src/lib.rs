@@ -28,12 +28,14 @@
 #![deny(missing_docs)]
 
 mod codec;
+mod doc_sources;
 mod documents;
 mod error;
 mod events;
 mod schema;
 mod store;
 
+pub use doc_sources::{DOCS_COLLECTION, DocSource, SourceUpdate, chunk_key};
 pub use documents::{
     CollectionInfo, DocRecord, HISTORY_COLLECTION, IndexOp, NewDoc, QueueItem, WriteMode,
 };

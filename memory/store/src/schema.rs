@@ -132,6 +132,20 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (session_id, seq)
     ) WITHOUT ROWID;
     ",
+    // 5: the files a collection is fed from (man pages, READMEs), so a restart re-reads
+    // only what changed: path, mtime and size as last read, and the documents (key
+    // prefix, chunk count) that file became. Deleting the collection forgets its files.
+    "
+    CREATE TABLE doc_sources (
+        collection  TEXT NOT NULL REFERENCES collections (name) ON DELETE CASCADE,
+        path        TEXT NOT NULL CHECK (path <> ''),
+        mtime_ns    INTEGER NOT NULL,
+        size        INTEGER NOT NULL,
+        prefix      TEXT NOT NULL CHECK (prefix <> ''),
+        chunks      INTEGER NOT NULL CHECK (chunks >= 0),
+        PRIMARY KEY (collection, path)
+    );
+    ",
 ];
 
 /// The schema version this build writes.

@@ -42,6 +42,7 @@ pub mod creds;
 mod docs;
 mod error;
 mod ledger;
+mod memory;
 pub mod procfs;
 mod registry;
 mod supervisor;
@@ -54,6 +55,7 @@ pub use creds::Credentials;
 pub use docs::tools_markdown;
 pub use error::{ToolError, ToolErrorKind};
 pub use ledger::AuditReader;
+pub use memory::{MemoryQuestion, MemoryReader};
 pub use registry::{
     Prepared, Registry, RegistryBuilder, call_hash, help_text, parse_args, schema_of,
 };

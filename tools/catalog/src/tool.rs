@@ -179,6 +179,7 @@ pub struct ToolCtx {
     access: Arc<Access>,
     supervisor: Option<Arc<dyn Supervisor>>,
     audit: Option<Arc<dyn crate::AuditReader>>,
+    memory: Option<Arc<dyn crate::MemoryReader>>,
     state_dir: Option<Arc<PathBuf>>,
     undo: Arc<Mutex<Option<UndoRecord>>>,
 }
@@ -192,6 +193,7 @@ impl ToolCtx {
             access: Arc::new(access),
             supervisor: None,
             audit: None,
+            memory: None,
             state_dir: None,
             undo: Arc::new(Mutex::new(None)),
         }
@@ -235,6 +237,17 @@ impl ToolCtx {
     pub fn with_audit(mut self, audit: Arc<dyn crate::AuditReader>) -> ToolCtx {
         self.audit = Some(audit);
         self
+    }
+
+    /// The same context, able to search memoryd's collections.
+    pub fn with_memory(mut self, memory: Arc<dyn crate::MemoryReader>) -> ToolCtx {
+        self.memory = Some(memory);
+        self
+    }
+
+    /// memoryd's search, when the executor provides it.
+    pub fn memory(&self) -> Option<&dyn crate::MemoryReader> {
+        self.memory.as_deref()
     }
 
     /// The audit ledger, when the executor provides one.

@@ -130,6 +130,11 @@ pub fn build_binaries(release: bool) -> anyhow::Result<PathBuf> {
 /// `nft` (firewall.*), `ip` (net.*), shadow-utils (user.*), `ping`
 /// (net.ping), `lspci` (hw.pci names).
 pub const TOOL_TEST_PACKAGES: &[&str] = &[
+    // Real man pages for the docs collection's tests (`tests/tests/memory_docs.rs`).
+    "manpages",
+    "man-db",
+    "coreutils",
+    "e2fsprogs",
     "cron",
     "nftables",
     "iproute2",

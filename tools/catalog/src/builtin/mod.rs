@@ -17,6 +17,7 @@ mod fs_usage;
 pub(crate) mod host;
 mod log;
 mod log_tail;
+mod memory_search;
 mod paths;
 mod pkg;
 mod process_list;
@@ -56,6 +57,7 @@ pub use fs_read::FsRead;
 pub use fs_usage::FsUsage;
 pub use log::{LogKernel, LogSearch, LogVacuum};
 pub use log_tail::LogTail;
+pub use memory_search::{MemoryCollection, MemorySearch, MemorySearchArgs};
 pub use pkg::{PackageName, PkgChange, PkgInfo, PkgInstalled, PkgSearch, PkgUpdates};
 pub use process_list::ProcessList;
 pub use service::{ServiceChange, ServiceFailed, ServiceList, ServiceLogs};
@@ -147,6 +149,8 @@ impl RegistryBuilder {
             .register(audit::AuditLog)
             .register(audit::AuditWhy)
             .register(audit::AuditUndo)
+            // memory
+            .register(memory_search::MemorySearch)
             // service (svcpkg)
             .register(ServiceList::default())
             .register(ServiceFailed::default())
@@ -269,6 +273,8 @@ mod tests {
             "audit.log",
             "audit.why",
             "audit.undo",
+            // memory
+            "memory.search",
             // service (svcpkg)
             "service.list",
             "service.failed",
