@@ -134,10 +134,10 @@ impl RuntimeService {
             kept_target: 0,
         };
         tracing::info!(model = %path.display(), load_ms, n_ctx = info.n_ctx, "model loaded");
-        if let Some(dir) = &self.inner.kept_dir {
-            if let Err(e) = rt.keep_in(dir) {
-                tracing::warn!("the kept prompt prefix is not saved: {e}");
-            }
+        if let Some(dir) = &self.inner.kept_dir
+            && let Err(e) = rt.keep_in(dir)
+        {
+            tracing::warn!("the kept prompt prefix is not saved: {e}");
         }
         let loaded = Arc::new(Loaded { rt, info });
         *slot = Some(Arc::clone(&loaded));

@@ -607,10 +607,10 @@ impl Engine<'_> {
             &tokens,
             with_kept.as_deref(),
         );
-        if plan.use_kept {
-            if let Some(t) = with_kept {
-                tokens = t;
-            }
+        if plan.use_kept
+            && let Some(t) = with_kept
+        {
+            tokens = t;
         }
         if tokens.is_empty() {
             return Err(RuntimeError::new(
