@@ -74,11 +74,11 @@ pub fn reexec_with_passive_openmp() -> std::io::Result<()> {
         .exec())
 }
 
-/// The default context window: room for the whole tool catalogue as a
-/// kept prefix (91 tools do not fit in 8192 tokens less the 2048 kept
-/// free for requests) plus a conversation. The KV cache is allocated up
-/// front: about 192 MiB for Qwen2.5-0.5B at this size.
-pub const DEFAULT_N_CTX: u32 = 16384;
+/// The default context window. The tool catalogue is kept (see
+/// [`KeptPrompt`]) only when it fits beside 2048 tokens for requests: the
+/// 91 tools of today's catalogue do not fit in 8192, nor in 16384, so it
+/// is not kept yet and requests list only their candidates.
+pub const DEFAULT_N_CTX: u32 = 8192;
 
 /// How to load a model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
