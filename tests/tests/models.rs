@@ -203,6 +203,36 @@ fn the_embedded_default_is_the_local_model_and_it_calls_a_tool() {
 }
 
 #[test]
+fn the_tool_catalogue_is_kept_at_start_before_any_request() {
+    let model = tiny_model();
+    let mut env = Env::empty();
+    env.vars
+        .push(("AIOS_LOCAL_MODEL".into(), model.display().to_string()));
+    let out = env.aios(&["daemons", "start"], b"", LIMIT);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // aiosd hands toolsd's catalogue to the gateway at start, and runtimed
+    // fills its prompt while idle: no request has been made.
+    let doctor = || String::from_utf8_lossy(&env.aios(&["doctor"], b"", LIMIT).stdout).into_owned();
+    let line = aios_tests::wait_until(
+        "the local provider to report the catalogue kept",
+        Duration::from_secs(240),
+        doctor,
+        || {
+            doctor()
+                .lines()
+                .find(|l| l.contains("tool catalogue kept ("))
+                .map(str::to_string)
+        },
+    );
+    assert!(line.trim_start().starts_with("local"), "{line}");
+}
+
+#[test]
 fn a_missing_local_model_says_how_to_get_it() {
     let (env, _models) = model_env();
     let out = env.aios(&["-p", "how full is the disk?"], b"", LIMIT);

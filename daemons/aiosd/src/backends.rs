@@ -8,8 +8,8 @@ use futures::StreamExt;
 use aios_config::{Daemon, Paths};
 use aios_proto::{
     ApiError, ApiErrorKind, BoxStream, CompletionEvent, CompletionRequest, Event, ExecuteEvent,
-    ExecuteRequest, MemoryClient, ModelClient, SessionInfo, StoredMessage, StoredToolCall,
-    ToolSpec, ToolsClient,
+    ExecuteRequest, MemoryClient, ModelClient, ModelTool, SessionInfo, StoredMessage,
+    StoredToolCall, ToolSpec, ToolsClient,
 };
 
 /// Everything the turn loop needs from outside `aiosd`.
@@ -32,6 +32,17 @@ pub trait Backends: Send + Sync + 'static {
     async fn record_tool_call(&self, c: StoredToolCall) -> Result<(), ApiError>;
     /// Stored sessions of `uid`.
     async fn list_sessions(&self, uid: u32) -> Result<Vec<SessionInfo>, ApiError>;
+    /// Get the model ready for turns offering `tools` under `system` (the
+    /// local runtime keeps their prompt cached). Returns what was done.
+    /// The default does nothing (test backends).
+    async fn prepare_model(
+        &self,
+        system: String,
+        tools: Vec<ModelTool>,
+    ) -> Result<String, ApiError> {
+        let _ = (system, tools);
+        Ok(String::new())
+    }
     /// Tell the executor a session ended: its approvals and grants expire.
     async fn end_session(&self, session_id: &str) -> Result<(), ApiError> {
         let _ = session_id;
@@ -162,6 +173,18 @@ impl Backends for GrpcBackends {
             .list()
             .await
             .map_err(self.ctx(Daemon::Toolsd))
+    }
+
+    async fn prepare_model(
+        &self,
+        system: String,
+        tools: Vec<ModelTool>,
+    ) -> Result<String, ApiError> {
+        self.model
+            .clone()
+            .prepare(system, tools)
+            .await
+            .map_err(self.ctx(Daemon::Gatewayd))
     }
 
     async fn complete(

@@ -18,6 +18,7 @@
 mod backends;
 mod journal;
 pub mod limits;
+mod prepare;
 mod rehydrate;
 mod service;
 mod session;
@@ -27,6 +28,7 @@ use std::sync::Arc;
 
 pub use backends::{Backends, GrpcBackends};
 pub use limits::MAX_INPUT_BYTES;
+pub use prepare::prepare_model;
 pub use service::Orchestrator;
 pub use session::{Restored, Session};
 pub use turn::{Limits, SYSTEM_PROMPT};

@@ -320,15 +320,7 @@ impl Turn {
                 self.backends.list_tools(),
             )
             .await?;
-        let tools: Vec<ModelTool> = specs
-            .iter()
-            .map(|s| ModelTool {
-                name: s.name.clone(),
-                description: s.description.clone(),
-                schema: s.args_schema.clone(),
-                examples: s.examples.clone(),
-            })
-            .collect();
+        let tools = model_tools(&specs);
         let specs: HashMap<String, ToolSpec> =
             specs.into_iter().map(|s| (s.name.clone(), s)).collect();
         let mut refused = Vec::new();
@@ -745,3 +737,17 @@ fn for_model(end: &ExecuteEnd) -> String {
 #[cfg(test)]
 #[path = "turn_tests.rs"]
 mod tests;
+
+/// The tools as the model is offered them: the same list, in the same
+/// order, for every turn and for [`crate::prepare`].
+pub(crate) fn model_tools(specs: &[ToolSpec]) -> Vec<ModelTool> {
+    specs
+        .iter()
+        .map(|s| ModelTool {
+            name: s.name.clone(),
+            description: s.description.clone(),
+            schema: s.args_schema.clone(),
+            examples: s.examples.clone(),
+        })
+        .collect()
+}

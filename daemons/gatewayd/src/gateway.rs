@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 
 use aios_config::{Config, Instance, ProviderKind, Settings};
 use aios_proto::{
-    ApiError, ApiErrorKind, BoxStream, CompletionEvent, CompletionRequest, ModelApi, Principal,
-    ProviderStatus, Right,
+    ApiError, ApiErrorKind, BoxStream, CompletionEvent, CompletionRequest, ModelApi, ModelTool,
+    Principal, ProviderStatus, Right,
 };
 use futures::StreamExt;
 
@@ -523,5 +523,36 @@ impl ModelApi for Gateway {
     ) -> Result<BoxStream<CompletionEvent>, ApiError> {
         who.require(Right::Daemon)?;
         self.start(req).await
+    }
+
+    async fn prepare(
+        &self,
+        who: Principal,
+        system: String,
+        tools: Vec<ModelTool>,
+    ) -> Result<String, ApiError> {
+        who.require(Right::Daemon)?;
+        // The default and its fallbacks: any of them may answer next.
+        let mut names: Vec<&str> = vec![self.default.as_str()];
+        for f in &self.fallback {
+            if !names.contains(&f.as_str()) {
+                names.push(f);
+            }
+        }
+        let mut done = Vec::new();
+        for name in names {
+            let Ok((name, entry)) = self.entry(name) else {
+                continue;
+            };
+            match entry.provider.prepare(&system, &tools).await {
+                Ok(detail) if detail.is_empty() => {}
+                Ok(detail) => done.push(format!("{name}: {detail}")),
+                Err(e) => {
+                    tracing::warn!(provider = name, "cannot prepare: {e}");
+                    done.push(format!("{name}: not prepared: {e}"));
+                }
+            }
+        }
+        Ok(done.join("; "))
     }
 }

@@ -15,7 +15,7 @@ use std::time::Instant;
 use aios_config::{Config, Daemon, LocalConfig, Paths};
 use aios_proto::{
     ApiError, ApiErrorKind, CompletionEvent, CompletionRequest, GenerateEvent, GenerateRequest,
-    ProviderStatus, Role, RuntimeClient, Usage,
+    ModelTool, ProviderStatus, Role, RuntimeClient, Usage,
 };
 use futures::StreamExt;
 
@@ -91,6 +91,14 @@ impl LocalProvider {
             })?;
         Ok(RuntimeClient::new(channel))
     }
+}
+
+/// Every tool, in the fixed order runtimed keeps their prompt in (by name):
+/// the same catalogue must give the same prefix, request after request.
+fn catalog(tools: &[ModelTool]) -> Vec<ModelTool> {
+    let mut all = tools.to_vec();
+    all.sort_by(|a, b| a.name.cmp(&b.name));
+    all
 }
 
 /// The request the tools are chosen for: the latest user message.
@@ -180,7 +188,9 @@ impl Provider for LocalProvider {
     async fn probe(&self) -> Result<String, ProviderError> {
         let info = self.client().await?.info().await.map_err(provider_error)?;
         let kept = if info.kept_target == 0 {
-            "the tool catalogue is kept after the first request".to_string()
+            // aiosd offers the catalogue at start; one too long for the
+            // context is never kept.
+            "no tool catalogue kept".to_string()
         } else if info.kept_tokens >= info.kept_target {
             format!("tool catalogue kept ({} tokens)", info.kept_target)
         } else {
@@ -197,6 +207,32 @@ impl Provider for LocalProvider {
             info.threads,
             info.resident_bytes / (1024 * 1024)
         ))
+    }
+
+    async fn prepare(&self, system: &str, tools: &[ModelTool]) -> Result<String, ProviderError> {
+        if tools.is_empty() {
+            return Ok(String::new());
+        }
+        let info = self
+            .client()
+            .await?
+            .keep(system.to_string(), catalog(tools))
+            .await
+            .map_err(provider_error)?;
+        Ok(if info.kept_target == 0 {
+            format!(
+                "the catalogue of {} tools is too long to keep in n_ctx {}",
+                tools.len(),
+                info.n_ctx
+            )
+        } else {
+            format!(
+                "keeping the catalogue of {} tools: {} of {} tokens held",
+                tools.len(),
+                info.kept_tokens,
+                info.kept_target
+            )
+        })
     }
 
     async fn complete(&self, req: CompletionRequest) -> Result<ProviderStream, ProviderError> {
@@ -222,9 +258,7 @@ impl Provider for LocalProvider {
         let catalog = if tools.is_empty() {
             Vec::new()
         } else {
-            let mut all = req.tools.clone();
-            all.sort_by(|a, b| a.name.cmp(&b.name));
-            all
+            catalog(&req.tools)
         };
         let model = req.model.clone().unwrap_or_else(|| self.model.clone());
         let events = self

@@ -4,7 +4,7 @@
 
 use std::pin::Pin;
 
-use aios_proto::{CompletionEvent, CompletionRequest, ProviderStatus, ToolCall};
+use aios_proto::{CompletionEvent, CompletionRequest, ModelTool, ProviderStatus, ToolCall};
 use futures::Stream;
 
 use crate::error::ProviderError;
@@ -43,6 +43,13 @@ pub trait Provider: Send + Sync {
     /// received (after retries) are the `Err` of this call; later ones are
     /// an `Err` item of the stream.
     async fn complete(&self, req: CompletionRequest) -> Result<ProviderStream, ProviderError>;
+
+    /// Get ready for requests that offer `tools` under `system`, before the
+    /// first one arrives. Returns a short human detail of what was done;
+    /// empty when the provider needs nothing (cloud APIs).
+    async fn prepare(&self, _system: &str, _tools: &[ModelTool]) -> Result<String, ProviderError> {
+        Ok(String::new())
+    }
 }
 
 /// Most tool calls accepted in one model reply. aiosd runs fewer per reply

@@ -6,10 +6,10 @@ use futures::StreamExt;
 use tonic::transport::Channel;
 
 use crate::convert::{
-    completion_event_in, completion_event_out, completion_req_in, completion_req_out, provider_in,
-    provider_out,
+    completion_event_in, completion_event_out, completion_req_in, completion_req_out,
+    model_tool_in, model_tool_out, provider_in, provider_out,
 };
-use crate::domain::{CompletionEvent, CompletionRequest, ProviderStatus};
+use crate::domain::{CompletionEvent, CompletionRequest, ModelTool, ProviderStatus};
 use crate::principal::principal_of;
 use crate::wire;
 use crate::{ApiError, BoxStream, Principal};
@@ -27,6 +27,15 @@ pub trait ModelApi: Send + Sync + 'static {
         who: Principal,
         req: CompletionRequest,
     ) -> Result<BoxStream<CompletionEvent>, ApiError>;
+    /// Get the default provider ready for requests offering `tools` under
+    /// `system` (the local runtime keeps their prompt cached). Returns what
+    /// was done, for logs; empty when the provider needs nothing.
+    async fn prepare(
+        &self,
+        who: Principal,
+        system: String,
+        tools: Vec<ModelTool>,
+    ) -> Result<String, ApiError>;
 }
 
 pub(crate) struct Adapter(pub(crate) Arc<dyn ModelApi>);
@@ -59,6 +68,21 @@ impl wire::model_server::Model for Adapter {
                 .map(|r| r.map(completion_event_out).map_err(tonic::Status::from))
                 .boxed(),
         ))
+    }
+
+    async fn prepare(
+        &self,
+        req: tonic::Request<wire::PrepareRequest>,
+    ) -> Result<tonic::Response<wire::PrepareReply>, tonic::Status> {
+        let who = principal_of(&req)?;
+        let r = req.into_inner();
+        let tools = r
+            .tools
+            .into_iter()
+            .map(model_tool_in)
+            .collect::<Result<_, _>>()?;
+        let detail = self.0.prepare(who, r.system, tools).await?;
+        Ok(tonic::Response::new(wire::PrepareReply { detail }))
     }
 }
 
@@ -100,5 +124,21 @@ impl ModelClient {
             r.map(|r| r.map_err(ApiError::from).and_then(completion_event_in))
                 .boxed(),
         )
+    }
+
+    /// Get the default provider ready for requests offering `tools` under
+    /// `system`; returns what was done. Waits up to a minute (a local model
+    /// may still be loading).
+    pub async fn prepare(
+        &mut self,
+        system: String,
+        tools: Vec<ModelTool>,
+    ) -> Result<String, ApiError> {
+        let mut req = tonic::Request::new(wire::PrepareRequest {
+            system,
+            tools: tools.into_iter().map(model_tool_out).collect(),
+        });
+        req.set_timeout(std::time::Duration::from_secs(60));
+        Ok(self.inner.prepare(req).await?.into_inner().detail)
     }
 }

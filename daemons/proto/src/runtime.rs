@@ -7,10 +7,10 @@ use futures::StreamExt;
 use tonic::transport::Channel;
 
 use crate::convert::{
-    generate_event_in, generate_event_out, generate_req_in, generate_req_out, runtime_info_in,
-    runtime_info_out,
+    generate_event_in, generate_event_out, generate_req_in, generate_req_out, model_tool_in,
+    model_tool_out, runtime_info_in, runtime_info_out,
 };
-use crate::domain::{GenerateEvent, GenerateRequest, RuntimeInfo};
+use crate::domain::{GenerateEvent, GenerateRequest, ModelTool, RuntimeInfo};
 use crate::principal::principal_of;
 use crate::wire;
 use crate::{ApiError, BoxStream, Principal};
@@ -29,6 +29,15 @@ pub trait RuntimeApi: Send + Sync + 'static {
     ) -> Result<BoxStream<GenerateEvent>, ApiError>;
     /// Embeddings of `texts`, one vector each, in order.
     async fn embed(&self, who: Principal, texts: Vec<String>) -> Result<Vec<Vec<f32>>, ApiError>;
+    /// Keep the prompt prefix that lists `catalog` under `system` (empty =
+    /// the runtime's own) in the KV cache, filled while idle. Returns what
+    /// is loaded and kept; `kept_target` is 0 when the prefix is too long.
+    async fn keep(
+        &self,
+        who: Principal,
+        system: String,
+        catalog: Vec<ModelTool>,
+    ) -> Result<RuntimeInfo, ApiError>;
 }
 
 pub(crate) struct Adapter(pub(crate) Arc<dyn RuntimeApi>);
@@ -68,6 +77,18 @@ impl wire::runtime_server::Runtime for Adapter {
                 .map(|values| wire::Embedding { values })
                 .collect(),
         }))
+    }
+
+    async fn keep(&self, req: tonic::Request<wire::KeepRequest>) -> Resp<wire::RuntimeInfo> {
+        let who = principal_of(&req)?;
+        let r = req.into_inner();
+        let catalog = r
+            .catalog
+            .into_iter()
+            .map(model_tool_in)
+            .collect::<Result<_, _>>()?;
+        let info = self.0.keep(who, r.system, catalog).await?;
+        Ok(tonic::Response::new(runtime_info_out(info)))
     }
 }
 
@@ -123,5 +144,22 @@ impl RuntimeClient {
             .into_iter()
             .map(|e| e.values)
             .collect())
+    }
+
+    /// Keep the prompt prefix listing `catalog` under `system` in the KV
+    /// cache now; returns what is loaded and kept. Waits up to a minute (the
+    /// model may still be loading).
+    pub async fn keep(
+        &mut self,
+        system: String,
+        catalog: Vec<ModelTool>,
+    ) -> Result<RuntimeInfo, ApiError> {
+        let mut req = tonic::Request::new(wire::KeepRequest {
+            system,
+            catalog: catalog.into_iter().map(model_tool_out).collect(),
+        });
+        req.set_timeout(std::time::Duration::from_secs(60));
+        let r = self.inner.keep(req).await?;
+        Ok(runtime_info_in(r.into_inner()))
     }
 }

@@ -2,6 +2,7 @@
 //! pieces of [`crate::tools`] (prompt, grammar, parse) run through
 //! [`Runtime::generate`].
 
+use crate::catalog;
 use crate::tools::{self, Reply, ReplyStream, ToolDef, Turn};
 use crate::{Cancel, GenOptions, Generated, KeptPrompt, Runtime, RuntimeError};
 
@@ -44,6 +45,19 @@ pub struct ChatResult {
 const IM_END: &str = "<|im_end|>";
 
 impl Runtime {
+    /// Keep the prompt prefix that lists all of `catalog` under `system`
+    /// now (see [`Runtime::keep`]), so that the first [`Runtime::chat`]
+    /// with the same system text and catalogue already reuses it. Returns
+    /// whether it fits.
+    pub fn keep_catalog(&self, system: &str, catalog: &[ToolDef]) -> Result<bool, RuntimeError> {
+        let messages = catalog::catalog_messages(system, catalog, &[]);
+        let rendered = self.chat_template_apply(&messages)?;
+        match tools::tools_prefix(&rendered) {
+            Some(prefix) => self.keep(prefix),
+            None => Ok(false),
+        }
+    }
+
     /// Answer `req`: text is streamed to `on_text` as it is generated; a
     /// tool call is not streamed and arrives whole in the result.
     /// Cancellation is checked before every token.
@@ -58,7 +72,7 @@ impl Runtime {
         let kept = if req.catalog.is_empty() || req.tools.is_empty() {
             None
         } else {
-            let full = tools::messages(req.system, req.catalog, req.turns);
+            let full = catalog::catalog_messages(req.system, req.catalog, req.turns);
             let full = self.chat_template_apply(&full)?;
             tools::tools_prefix(&full).map(|prefix| KeptPrompt {
                 prefix: prefix.to_string(),

@@ -19,6 +19,7 @@
 //! [`Runtime`] ([`engine`]); callers talk to it through typed instructions,
 //! so requests to one model run one at a time, in order.
 
+mod catalog;
 mod chat;
 mod engine;
 mod error;
@@ -322,6 +323,19 @@ impl Runtime {
         self.send(engine::Instruction::KeepIn {
             dir: dir.to_path_buf(),
         })
+    }
+
+    /// Make `prefix` the kept prefix now, rather than at the first request
+    /// that offers it ([`GenOptions::kept`]): it is filled while idle, so
+    /// the first request already finds it. `false` when it is too long to
+    /// keep beside requests in this context.
+    pub fn keep(&self, prefix: &str) -> Result<bool, RuntimeError> {
+        let (reply, rx) = mpsc::channel();
+        self.send(engine::Instruction::Keep {
+            prefix: prefix.to_string(),
+            reply,
+        })?;
+        rx.recv().map_err(|_| engine::worker_gone())
     }
 
     /// How much of the kept prefix the cache holds (it is filled while no

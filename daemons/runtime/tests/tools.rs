@@ -249,6 +249,48 @@ fn wait_until_kept(rt: &Runtime) -> aios_runtime::KeptStatus {
 }
 
 #[test]
+fn a_catalogue_kept_before_any_request_serves_the_first_one() {
+    let rt = load_ctx(4096);
+    let tools = candidates();
+    let all = catalog(12);
+    // What a daemon does at start (aiosd → gatewayd → runtimed's `Keep`).
+    assert!(rt.keep_catalog(SYSTEM, &all).unwrap());
+    let kept = wait_until_kept(&rt);
+    assert!(kept.target > 0, "{kept:?}");
+    let turns = [Turn::User("How full is the disk at /var?".into())];
+    let first = rt
+        .chat(
+            &ChatRequest {
+                system: SYSTEM,
+                tools: &tools,
+                catalog: &all,
+                turns: &turns,
+                max_tokens: 48,
+                require_tool: true,
+            },
+            &Cancel::new(),
+            |_| {},
+        )
+        .unwrap();
+    // The very first request lists the whole catalogue and evaluates only
+    // what follows it.
+    assert!(first.generated.used_kept, "{:?}", first.generated);
+    assert!(
+        first.generated.cached_tokens >= kept.target - 1,
+        "{:?} with {kept:?}",
+        first.generated
+    );
+    match &first.reply {
+        Reply::ToolCall { name, args_json } => assert_valid_call(name, args_json, &tools),
+        other => panic!("a required call came back as {other:?}"),
+    }
+    // A catalogue too long for this context is refused, and the one kept
+    // stays.
+    assert!(!rt.keep_catalog(SYSTEM, &catalog(400)).unwrap());
+    assert_eq!(rt.kept_status(), kept);
+}
+
+#[test]
 fn the_catalogue_is_kept_while_idle_and_then_listed_at_no_cost_per_request() {
     // Room for the catalogue beside the reserve for requests.
     let rt = load_ctx(4096);

@@ -33,8 +33,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use aios_proto::{
-    ApiError, BoxStream, GenerateEvent, GenerateRequest, Principal, Right, RuntimeApi, RuntimeInfo,
-    ToolCall,
+    ApiError, BoxStream, GenerateEvent, GenerateRequest, ModelTool, Principal, Right, RuntimeApi,
+    RuntimeInfo, ToolCall,
 };
 use aios_runtime::{Cancel, ChatRequest, LoadOptions, Reply, Runtime};
 use futures::StreamExt;
@@ -276,6 +276,29 @@ impl RuntimeApi for RuntimeService {
                 e
             })
             .boxed())
+    }
+
+    async fn keep(
+        &self,
+        who: Principal,
+        system: String,
+        catalog: Vec<ModelTool>,
+    ) -> Result<RuntimeInfo, ApiError> {
+        who.require(Right::Daemon)?;
+        let model = self.model().await?;
+        let catalog = convert::tool_defs(&catalog);
+        let system = if system.trim().is_empty() {
+            aios_runtime::tools::SYSTEM.to_string()
+        } else {
+            system
+        };
+        let tools = catalog.len();
+        let kept = tokio::task::spawn_blocking(move || model.rt.keep_catalog(&system, &catalog))
+            .await
+            .map_err(|e| ApiError::internal(format!("keeping the catalogue panicked: {e}")))?
+            .map_err(|e| convert::api_error(&e))?;
+        tracing::info!(kept, tools, "asked to keep the tool catalogue");
+        self.info(who).await
     }
 
     async fn embed(&self, who: Principal, texts: Vec<String>) -> Result<Vec<Vec<f32>>, ApiError> {

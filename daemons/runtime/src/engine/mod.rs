@@ -76,6 +76,11 @@ pub(crate) enum Instruction {
     KeepIn {
         dir: PathBuf,
     },
+    /// Make this text the kept prefix; the reply says whether it fits.
+    Keep {
+        prefix: String,
+        reply: Sender<bool>,
+    },
 }
 
 /// How much of the kept prefix is held: written by the worker, read by
@@ -270,6 +275,10 @@ fn serve(
                 let _ = reply.send(engine.embed(&texts));
             }
             Instruction::KeepIn { dir } => engine.keep_in(&dir, &path),
+            Instruction::Keep { prefix, reply } => {
+                let tokens = engine.tokenize(&prefix);
+                let _ = reply.send(engine.keep(tokens));
+            }
         }
         engine.publish(kept_status);
     }
@@ -503,10 +512,10 @@ impl Engine<'_> {
     }
 
     /// Make `target` the kept prefix (when it fits), keeping what the kept
-    /// sequence already holds of it.
-    fn keep(&mut self, target: Vec<LlamaToken>) {
+    /// sequence already holds of it. Returns whether it is kept.
+    fn keep(&mut self, target: Vec<LlamaToken>) -> bool {
         if target == self.kept_target {
-            return;
+            return true;
         }
         if !kept::keepable(target.len(), self.ctx.n_ctx() as usize) {
             tracing::info!(
@@ -514,11 +523,12 @@ impl Engine<'_> {
                 n_ctx = self.ctx.n_ctx(),
                 "the prompt prefix is too long to keep beside requests"
             );
-            return;
+            return false;
         }
         let common = kept::common_prefix(&self.seqs[KEPT], &target);
         self.truncate_seq(KEPT, common);
         self.kept_target = target;
+        true
     }
 
     /// Evaluate `tokens` in sequence `seq` at positions from its length,
@@ -593,7 +603,7 @@ impl Engine<'_> {
         let n_ctx = self.ctx.n_ctx() as usize;
         let mut tokens = self.tokenize(prompt);
         let with_kept = opts.kept.as_ref().map(|k| {
-            self.keep(self.tokenize(&k.prefix));
+            let _kept = self.keep(self.tokenize(&k.prefix));
             self.tokenize(&k.prompt)
         });
         let plan = kept::plan(
