@@ -7,10 +7,12 @@
 //! prompt processing included.
 //!
 //! Like the gateway, it sends the whole catalogue (sorted by name) for
-//! runtimed to keep in its KV cache. Before timing, it primes the runtime
-//! with one request and waits until the catalogue is held, and reports how
-//! long that took: the steady state is what is measured. `--cold` sends no
-//! catalogue (the prompt lists only the candidates), for comparison.
+//! runtimed to keep in its KV cache. Before timing, it offers the catalogue
+//! as aiosd does at start (`Keep`) and waits until it is held, and reports
+//! how long that took: the steady state is what is measured. runtimed's
+//! state directory is `~/.cache/aios-eval/state`, kept between runs, so the
+//! saved catalogue is restored rather than evaluated again. `--cold` sends
+//! no catalogue (the prompt lists only the candidates), for comparison.
 
 use std::collections::HashMap;
 use std::os::unix::net::UnixDatagram;
@@ -31,8 +33,9 @@ const LOAD_LIMIT: Duration = Duration::from_secs(300);
 /// Output limit of one choice: a call is a few dozen tokens.
 const MAX_TOKENS: u32 = 256;
 
-/// How long the catalogue may take to be kept (evaluated while idle).
-const KEEP_LIMIT: Duration = Duration::from_secs(900);
+/// How long the catalogue may take to be kept (evaluated while idle: about
+/// a minute on an idle 2-core machine, far longer on a loaded one).
+const KEEP_LIMIT: Duration = Duration::from_secs(3600);
 
 /// A `runtimed` child and a client of it.
 pub struct LocalChooser {
@@ -77,7 +80,7 @@ impl LocalChooser {
         let ready = UnixDatagram::bind(&notify)?;
         ready.set_read_timeout(Some(LOAD_LIMIT))?;
         let mut cmd = Command::new(&runtimed);
-        cmd.env("AIOS_STATE_DIR", dir.path().join("state"))
+        cmd.env("AIOS_STATE_DIR", state_dir()?)
             .env("AIOS_RUNTIME_DIR", dir.path().join("run"))
             .env("XDG_CONFIG_HOME", dir.path().join("config"))
             .env("NOTIFY_SOCKET", &notify)
@@ -157,14 +160,14 @@ impl LocalChooser {
         Ok(chooser)
     }
 
-    /// One untimed request carrying the catalogue, then wait until runtimed
+    /// Offer the catalogue as aiosd does at start, then wait until runtimed
     /// holds it: the catalogue's length in tokens and the time it took.
     fn prime(&mut self) -> anyhow::Result<(u32, Duration)> {
         let started = Instant::now();
-        let first = self.catalog.first().cloned().into_iter().collect();
         let catalog = self.catalog.clone();
         self.rt
-            .block_on(ask(&mut self.client, "hello", first, catalog));
+            .block_on(self.client.keep(aiosd::SYSTEM_PROMPT.to_string(), catalog))
+            .map_err(|e| anyhow::anyhow!("runtimed refused the catalogue: {e}"))?;
         loop {
             let info = self
                 .rt
@@ -173,8 +176,8 @@ impl LocalChooser {
             if info.kept_target > 0 && info.kept_tokens >= info.kept_target {
                 return Ok((info.kept_target, started.elapsed()));
             }
-            // The first request sets the target; none means it is too long
-            // to keep beside requests in this context.
+            // No target: the catalogue is too long to keep beside requests
+            // in this context.
             if info.kept_target == 0 {
                 bail!(
                     "runtimed keeps no catalogue: it is too long for n_ctx {} (run with --cold)",
@@ -301,4 +304,16 @@ impl Chooser for LocalChooser {
         self.usage.extend(usage);
         choice
     }
+}
+
+/// runtimed's state directory for evaluations: kept between runs, so a
+/// catalogue kept once is restored from its saved file.
+fn state_dir() -> anyhow::Result<PathBuf> {
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .context("neither XDG_CACHE_HOME nor HOME is set")?;
+    let dir = cache.join("aios-eval/state");
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    Ok(dir)
 }
