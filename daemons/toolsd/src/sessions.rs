@@ -1,14 +1,14 @@
-//! The session record of each session toolsd serves: the uid it acts for
-//! and its kind (interactive, one-shot, background agent), fixed by the
-//! session's first call.
+//! The session record of each session toolsd serves: its kind
+//! (interactive, one-shot, background agent), fixed by the session's first
+//! call. Sessions are keyed by the uid they act for and their id, so one
+//! user cannot pin the kind of another user's session.
 //!
 //! The kind reaches toolsd in the execute request, which only the
 //! orchestrator (a kernel-verified daemon peer) or the user's own client
 //! builds; the model's output becomes a tool name and arguments, never a
 //! request field. Pinning it per session means that no later call of a
 //! background or one-shot session can present itself as interactive (and
-//! so be asked about, or approved), and that a session cannot switch to
-//! acting for another user.
+//! so be asked about, or approved).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -19,32 +19,29 @@ use aios_proto::SessionKind;
 /// session whose record was dropped is pinned again by its next call).
 const MAX_SESSIONS: usize = 65_536;
 
-/// The kind and uid of every live session, as its first call set them.
+/// The kind of every live session, by (uid, session id), as its first
+/// call set it.
 #[derive(Debug, Default)]
 pub struct SessionKinds {
-    live: Mutex<HashMap<String, (u32, SessionKind)>>,
+    live: Mutex<HashMap<(u32, String), SessionKind>>,
 }
 
 /// The kind a call runs as: the one recorded for its session, when there
 /// is one and the call agrees with it; refused when the call claims
-/// another kind or another uid than its session's.
+/// another kind than its session's.
 pub fn settle(
     session_id: &str,
-    recorded: Option<(u32, SessionKind)>,
-    uid: u32,
+    recorded: Option<SessionKind>,
     claimed: SessionKind,
 ) -> Result<SessionKind, String> {
     match recorded {
         None => Ok(claimed),
-        Some((owner, _)) if owner != uid => Err(format!(
-            "session {session_id} acts for uid {owner}, not uid {uid}; start a session of your own"
-        )),
-        Some((_, kind)) if kind != claimed => Err(format!(
+        Some(kind) if kind != claimed => Err(format!(
             "session {session_id} is a {} session; a call cannot make it {} (start a new session of that kind)",
             kind.as_str(),
             claimed.as_str()
         )),
-        Some((_, kind)) => Ok(kind),
+        Some(kind) => Ok(kind),
     }
 }
 
@@ -58,22 +55,24 @@ impl SessionKinds {
         claimed: SessionKind,
     ) -> Result<SessionKind, String> {
         let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
-        let kind = settle(session_id, live.get(session_id).copied(), uid, claimed)?;
-        if !live.contains_key(session_id) {
+        let key = (uid, session_id.to_string());
+        let kind = settle(session_id, live.get(&key).copied(), claimed)?;
+        if !live.contains_key(&key) {
             if live.len() >= MAX_SESSIONS {
                 live.clear();
             }
-            live.insert(session_id.to_string(), (uid, kind));
+            live.insert(key, kind);
         }
         Ok(kind)
     }
 
-    /// The session ended: forget it.
+    /// The session ended: forget it (for every uid: session ids are
+    /// unique to the orchestrator that ends them).
     pub fn end(&self, session_id: &str) {
         self.live
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .remove(session_id);
+            .retain(|(_, id), _| id != session_id);
     }
 }
 
@@ -83,24 +82,20 @@ mod tests {
     use SessionKind::{Background, Interactive, OneShot};
 
     #[test]
-    fn a_session_keeps_the_kind_and_uid_of_its_first_call() {
-        // (recorded, uid, claimed) -> the kind, or None for a refusal.
+    fn a_session_keeps_the_kind_of_its_first_call() {
+        // (recorded, claimed) -> the kind, or None for a refusal.
         let table = [
-            (None, 1000, Interactive, Some(Interactive)),
-            (None, 1000, Background, Some(Background)),
-            (Some((1000, Background)), 1000, Background, Some(Background)),
-            (Some((1000, Background)), 1000, Interactive, None),
-            (Some((1000, OneShot)), 1000, Interactive, None),
-            (Some((1000, Interactive)), 1000, Background, None),
-            (Some((1000, Interactive)), 1001, Interactive, None),
+            (None, Interactive, Some(Interactive)),
+            (None, Background, Some(Background)),
+            (Some(Background), Background, Some(Background)),
+            (Some(Background), Interactive, None),
+            (Some(Background), OneShot, None),
+            (Some(OneShot), Interactive, None),
+            (Some(Interactive), Background, None),
         ];
-        for (recorded, uid, claimed, want) in table {
-            let got = settle("s", recorded, uid, claimed);
-            assert_eq!(
-                got.clone().ok(),
-                want,
-                "{recorded:?} {uid} {claimed:?}: {got:?}"
-            );
+        for (recorded, claimed, want) in table {
+            let got = settle("s", recorded, claimed);
+            assert_eq!(got.clone().ok(), want, "{recorded:?} {claimed:?}: {got:?}");
         }
     }
 
@@ -111,6 +106,8 @@ mod tests {
         let e = s.resolve("a", 1000, Interactive).unwrap_err();
         assert!(e.contains("background session"), "{e}");
         assert_eq!(s.resolve("b", 1000, Interactive), Ok(Interactive));
+        // Another user's session of the same id is another session.
+        assert_eq!(s.resolve("a", 1001, Interactive), Ok(Interactive));
         s.end("a");
         assert_eq!(s.resolve("a", 1000, Interactive), Ok(Interactive));
     }
