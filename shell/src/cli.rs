@@ -210,6 +210,9 @@ pub enum PolicyAction {
         /// Arguments as a JSON object, e.g. '{"path": "/etc/motd", "content": "hi"}'.
         #[arg(default_value = "{}")]
         args: String,
+        /// Decide as for a session of this kind (default: interactive).
+        #[arg(long, value_enum, value_name = "KIND")]
+        kind: Option<SessionKindArg>,
         /// Print the explanation as JSON.
         #[arg(long)]
         json: bool,
@@ -303,6 +306,28 @@ pub enum ModelAction {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// The session kinds policy rules match (`aios policy check --kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SessionKindArg {
+    /// A person at the shell, able to answer approvals.
+    Interactive,
+    /// `aios -c '...'` and other one-shot runs.
+    #[value(name = "one_shot", alias = "one-shot")]
+    OneShot,
+    /// A background agent: it can never approve its own calls.
+    Background,
+}
+
+impl From<SessionKindArg> for aios_proto::SessionKind {
+    fn from(k: SessionKindArg) -> aios_proto::SessionKind {
+        match k {
+            SessionKindArg::Interactive => aios_proto::SessionKind::Interactive,
+            SessionKindArg::OneShot => aios_proto::SessionKind::OneShot,
+            SessionKindArg::Background => aios_proto::SessionKind::Background,
+        }
+    }
 }
 
 /// `aios daemons` actions.

@@ -323,6 +323,7 @@ mod tests {
             rule: String::new(),
             reason: String::new(),
             confirm: None,
+            session_kind: Default::default(),
         })))
     }
 

@@ -18,9 +18,12 @@ pub async fn run(cli: &Cli, action: PolicyAction) -> Result<Exit, Failure> {
     let paths = Paths::resolve(&config);
     launch::ensure_running(cli, &config, &paths).await?;
     let text = match action {
-        PolicyAction::Check { tool, args, json } => {
-            check_text(&paths, tool, &args, json || cli.json).await?
-        }
+        PolicyAction::Check {
+            tool,
+            args,
+            kind,
+            json,
+        } => check_text(&paths, tool, &args, kind.map(Into::into), json || cli.json).await?,
         PolicyAction::Grants { revoke, json } => {
             grants_text(&paths, revoke, json || cli.json).await?
         }
@@ -42,6 +45,7 @@ pub async fn check_text(
     paths: &Paths,
     tool: String,
     args: &str,
+    session_kind: Option<aios_proto::SessionKind>,
     json: bool,
 ) -> Result<String, Failure> {
     let args: Value = serde_json::from_str(args).map_err(|e| {
@@ -56,7 +60,11 @@ pub async fn check_text(
     }
     let v = client(paths)
         .await?
-        .policy(PolicyQuestion::Check { tool, args })
+        .policy(PolicyQuestion::Check {
+            tool,
+            args,
+            session_kind,
+        })
         .await
         .map_err(|e| match e.kind {
             aios_proto::ApiErrorKind::InvalidArgument => Failure::usage(e.message),
@@ -82,6 +90,10 @@ pub async fn check_text(
     line(format!(
         "  effect:  {}",
         call["effect"].as_str().unwrap_or("?")
+    ));
+    line(format!(
+        "  session: {}",
+        v["session_kind"].as_str().unwrap_or("interactive")
     ));
     if let Some(rs) = call["resources"].as_array().filter(|r| !r.is_empty()) {
         let list: Vec<&str> = rs.iter().filter_map(Value::as_str).collect();

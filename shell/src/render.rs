@@ -516,6 +516,7 @@ mod tests {
                 rule: "default.destructive".into(),
                 reason: format!("may lose {evil}"),
                 confirm: Some(format!("/tmp/{evil}")),
+                session_kind: Default::default(),
             })),
             EventKind::Notification {
                 level: format!("warn{evil}"),

@@ -32,7 +32,7 @@ pub use model::{
     MAX_TIMEOUT_SECS, ModelConfig, OpenAiConfig, PROVIDERS, PathsConfig, ScriptedConfig,
     TurnConfig, UiConfig,
 };
-pub use paths::{Daemon, Paths, xdg_config_home};
+pub use paths::{Daemon, Paths, user_policy_file, xdg_config_home};
 pub use private::{
     PathError, PathErrorKind, check_private_dir, check_socket_dir, open_private_file, private_dir,
     write_private_file,

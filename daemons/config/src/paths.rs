@@ -138,7 +138,7 @@ pub struct Paths {
     /// user ([`crate::private_dir`]).
     pub state_dir: PathBuf,
     /// The system policy file toolsd decides with: `/etc/aios/policy.toml`
-    /// for a root toolsd (the image), else
+    /// for a root toolsd without `$XDG_CONFIG_HOME` set (the image), else
     /// `$XDG_CONFIG_HOME/aios/system-policy.toml` (development mode).
     pub system_policy: PathBuf,
 }
@@ -164,7 +164,11 @@ impl Paths {
             }
         });
         let system_policy = config.paths.system_policy.clone().unwrap_or_else(|| {
-            match xdg_config_home().filter(|_| uid != 0) {
+            // Root without an explicit config directory is the image; an
+            // explicit `$XDG_CONFIG_HOME` is development mode for root too
+            // (tests run as root must not read the machine's file).
+            let explicit = std::env::var_os("XDG_CONFIG_HOME").is_some_and(|v| !v.is_empty());
+            match xdg_config_home().filter(|_| uid != 0 || explicit) {
                 Some(c) => c.join("aios/system-policy.toml"),
                 None => PathBuf::from("/etc/aios/policy.toml"),
             }
@@ -211,6 +215,13 @@ impl Paths {
     pub fn gateway_state(&self) -> PathBuf {
         self.state_dir.join("gateway")
     }
+}
+
+/// The policy file of the process's own user, as toolsd reads and saves
+/// grants to it for calls acting for its own uid:
+/// `$XDG_CONFIG_HOME/aios/policy.toml`, else `~/.config/aios/policy.toml`.
+pub fn user_policy_file() -> Option<PathBuf> {
+    xdg_config_home().map(|d| d.join("aios/policy.toml"))
 }
 
 /// `$XDG_CONFIG_HOME`, else `~/.config`.

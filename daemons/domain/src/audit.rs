@@ -70,6 +70,10 @@ pub struct AuditEntry {
     pub user: String,
     /// Session id.
     pub session_id: String,
+    /// The kind of that session, as toolsd established it (entries written
+    /// before it was recorded read as interactive).
+    #[serde(default)]
+    pub session_kind: crate::SessionKind,
     /// Call id.
     pub call_id: String,
     /// The user's request that led to the call.

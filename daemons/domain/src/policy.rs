@@ -142,6 +142,10 @@ pub enum PolicyQuestion {
         tool: String,
         /// Arguments.
         args: Value,
+        /// Decide as for a session of this kind (default: interactive, the
+        /// asking user's own).
+        #[serde(default)]
+        session_kind: Option<SessionKind>,
     },
     /// The caller's saved grants.
     Grants,

@@ -161,6 +161,9 @@ pub struct ApprovalNeeded {
     pub reason: String,
     /// For destructive calls: the name the user must type to approve.
     pub confirm: Option<String>,
+    /// The kind of session the call comes from, as toolsd established it.
+    #[serde(default)]
+    pub session_kind: crate::SessionKind,
 }
 
 /// A human's answer to [`ApprovalNeeded`], sent by the session's user

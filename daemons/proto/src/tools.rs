@@ -175,6 +175,8 @@ fn policy_question_in(r: wire::PolicyRequest) -> Result<PolicyQuestion, ApiError
             K::Check(c) => PolicyQuestion::Check {
                 tool: c.tool,
                 args: json_in(&c.args_json)?,
+                session_kind: (c.session_kind != 0)
+                    .then(|| crate::convert::session_kind_in(c.session_kind)),
             },
             K::Grants(_) => PolicyQuestion::Grants,
             K::Revoke(id) => PolicyQuestion::Revoke(id),
@@ -191,9 +193,14 @@ fn policy_question_in(r: wire::PolicyRequest) -> Result<PolicyQuestion, ApiError
 fn policy_question_out(q: PolicyQuestion) -> wire::PolicyRequest {
     use wire::policy_request::Kind as K;
     let kind = match q {
-        PolicyQuestion::Check { tool, args } => K::Check(wire::PolicyCheck {
+        PolicyQuestion::Check {
+            tool,
+            args,
+            session_kind,
+        } => K::Check(wire::PolicyCheck {
             tool,
             args_json: json_out(&args),
+            session_kind: session_kind.map_or(0, crate::convert::session_kind_out),
         }),
         PolicyQuestion::Grants => K::Grants(wire::ListGrants {}),
         PolicyQuestion::Revoke(id) => K::Revoke(id),

@@ -4,11 +4,16 @@
 //!
 //! A change waits for its intent entry to be durable before it runs
 //! ([`Audit::append`]); if the ledger cannot be written, the change does
-//! not run. Read calls are recorded without waiting ([`Audit::record`]):
-//! they change nothing, and a slow disk must not slow every look.
+//! not run. A read call is one combined entry, written after it ran and
+//! before its result is returned ([`Audit::append_written`]): committed
+//! to the kernel, so a `kill -9` of toolsd loses no read that was
+//! answered, but not fsynced on its own, since an fsync per look would
+//! cost milliseconds on every read; the next durable commit's fsync of
+//! the write-ahead log covers it.
 
 use std::sync::mpsc;
 
+use aios_ledger::Durability;
 use aios_proto::{AuditEntry, AuditQuestion};
 use serde_json::Value;
 use tokio::sync::oneshot;
@@ -24,8 +29,16 @@ pub trait LedgerBackend: Send + 'static {
         let _ = path;
         Err("this backend cannot be opened from a path".into())
     }
-    /// Append entries in order, in one transaction; their ids.
-    fn append_batch(&mut self, entries: &[AuditEntry]) -> Result<Vec<u64>, String>;
+    /// Append entries in order, in one transaction taken as far as
+    /// `durability` says; their ids.
+    fn append_batch(
+        &mut self,
+        entries: &[AuditEntry],
+        durability: Durability,
+    ) -> Result<Vec<u64>, String>;
+    /// Housekeeping after a batch was acknowledged (the ledger's
+    /// checkpoint), so appenders do not wait for it.
+    fn after_batch(&mut self) {}
     /// Answer a question (records or a verify report as JSON); with
     /// `only_uid`, records of calls acting for that uid alone.
     fn answer(&self, q: &AuditQuestion, only_uid: Option<u32>) -> Result<Value, String>;
@@ -34,7 +47,7 @@ pub trait LedgerBackend: Send + 'static {
 type Ack = oneshot::Sender<Result<u64, String>>;
 
 enum Msg {
-    Append(Box<AuditEntry>, Option<Ack>),
+    Append(Box<AuditEntry>, Durability, Ack),
     Ask(
         AuditQuestion,
         Option<u32>,
@@ -82,22 +95,25 @@ impl Audit {
         self.tx.is_none().then_some(self.missing.as_str())
     }
 
-    /// Append one entry and wait until it is durable; its id.
+    /// Append one entry and wait until it is durable (fsynced); its id.
     pub async fn append(&self, entry: AuditEntry) -> Result<u64, String> {
+        self.append_with(entry, Durability::Durable).await
+    }
+
+    /// Append one entry and wait until it is written (a crash of toolsd
+    /// cannot lose it; the next durable append fsyncs it); its id. For
+    /// read calls.
+    pub async fn append_written(&self, entry: AuditEntry) -> Result<u64, String> {
+        self.append_with(entry, Durability::Written).await
+    }
+
+    async fn append_with(&self, entry: AuditEntry, durability: Durability) -> Result<u64, String> {
         let tx = self.tx.as_ref().ok_or_else(|| self.missing.clone())?;
         let (ack, done) = oneshot::channel();
-        tx.send(Msg::Append(Box::new(entry), Some(ack)))
+        tx.send(Msg::Append(Box::new(entry), durability, ack))
             .map_err(|_| "the ledger writer has stopped".to_string())?;
         done.await
             .map_err(|_| "the ledger writer stopped before the entry was written".to_string())?
-    }
-
-    /// Record one entry without waiting (read calls).
-    pub fn record(&self, entry: AuditEntry) {
-        if let Some(tx) = &self.tx {
-            // A stopped writer is reported on the next durable append.
-            let _ = tx.send(Msg::Append(Box::new(entry), None));
-        }
     }
 
     /// Ask the ledger; with `only_uid`, about that user's calls alone.
@@ -113,15 +129,28 @@ impl Audit {
 
 impl LedgerBackend for aios_ledger::Ledger {
     fn open(path: &std::path::Path) -> Result<Box<dyn LedgerBackend>, String> {
-        aios_ledger::Ledger::open(path)
-            .map(|l| Box::new(l) as Box<dyn LedgerBackend>)
+        let mut ledger = aios_ledger::Ledger::open(path).map_err(|e| e.to_string())?;
+        // A read waits for its entry; it must not also wait for a
+        // checkpoint's fsync.
+        ledger.defer_checkpoints().map_err(|e| e.to_string())?;
+        Ok(Box::new(ledger))
+    }
+
+    fn append_batch(
+        &mut self,
+        entries: &[AuditEntry],
+        durability: Durability,
+    ) -> Result<Vec<u64>, String> {
+        aios_ledger::Ledger::append_batch_with(self, entries, durability)
+            .map(|rs| rs.into_iter().map(|r| r.id).collect())
             .map_err(|e| e.to_string())
     }
 
-    fn append_batch(&mut self, entries: &[AuditEntry]) -> Result<Vec<u64>, String> {
-        aios_ledger::Ledger::append_batch(self, entries)
-            .map(|rs| rs.into_iter().map(|r| r.id).collect())
-            .map_err(|e| e.to_string())
+    fn after_batch(&mut self) {
+        if let Err(e) = self.checkpoint_if_due() {
+            // The log only grows until the next checkpoint succeeds.
+            tracing::warn!("audit ledger checkpoint failed: {e}");
+        }
     }
 
     fn answer(&self, q: &AuditQuestion, only_uid: Option<u32>) -> Result<Value, String> {
@@ -187,7 +216,8 @@ impl aios_catalog::AuditReader for Audit {
     }
 }
 
-/// The writer loop: take whatever is queued, commit appends together, then
+/// The writer loop: take whatever is queued, commit appends together (one
+/// fsync when any of them must be durable, none when all are reads), then
 /// answer questions (which therefore see every append queued before them).
 fn writer(mut backend: Box<dyn LedgerBackend>, rx: mpsc::Receiver<Msg>) {
     while let Ok(first) = rx.recv() {
@@ -201,27 +231,29 @@ fn writer(mut backend: Box<dyn LedgerBackend>, rx: mpsc::Receiver<Msg>) {
         let mut entries = Vec::new();
         let mut acks = Vec::new();
         let mut asks = Vec::new();
+        let mut durability = Durability::Written;
         for m in batch {
             match m {
-                Msg::Append(e, ack) => {
+                Msg::Append(e, d, ack) => {
                     entries.push(*e);
                     acks.push(ack);
+                    if d == Durability::Durable {
+                        durability = Durability::Durable;
+                    }
                 }
                 Msg::Ask(q, uid, ack) => asks.push((q, uid, ack)),
             }
         }
         if !entries.is_empty() {
-            match backend.append_batch(&entries) {
+            match backend.append_batch(&entries, durability) {
                 Ok(ids) => {
                     for (ack, id) in acks.into_iter().zip(ids) {
-                        if let Some(ack) = ack {
-                            let _ = ack.send(Ok(id));
-                        }
+                        let _ = ack.send(Ok(id));
                     }
                 }
                 Err(e) => {
                     tracing::error!("audit ledger append failed: {e}");
-                    for ack in acks.into_iter().flatten() {
+                    for ack in acks {
                         let _ = ack.send(Err(e.clone()));
                     }
                 }
@@ -230,6 +262,7 @@ fn writer(mut backend: Box<dyn LedgerBackend>, rx: mpsc::Receiver<Msg>) {
         for (q, uid, ack) in asks {
             let _ = ack.send(backend.answer(&q, uid));
         }
+        backend.after_batch();
     }
 }
 
@@ -244,13 +277,20 @@ pub(crate) mod tests {
     pub(crate) struct MemoryLedger {
         pub(crate) entries: Arc<Mutex<Vec<AuditEntry>>>,
         pub(crate) fail: Arc<Mutex<Option<String>>>,
+        /// The durability each batch was committed with.
+        pub(crate) batches: Arc<Mutex<Vec<Durability>>>,
     }
 
     impl LedgerBackend for MemoryLedger {
-        fn append_batch(&mut self, entries: &[AuditEntry]) -> Result<Vec<u64>, String> {
+        fn append_batch(
+            &mut self,
+            entries: &[AuditEntry],
+            durability: Durability,
+        ) -> Result<Vec<u64>, String> {
             if let Some(e) = self.fail.lock().unwrap().clone() {
                 return Err(e);
             }
+            self.batches.lock().unwrap().push(durability);
             let mut all = self.entries.lock().unwrap();
             let mut ids = Vec::new();
             for e in entries {
@@ -272,6 +312,7 @@ pub(crate) mod tests {
             uid: 1000,
             user: "alice".into(),
             session_id: "s".into(),
+            session_kind: Default::default(),
             call_id: "c".into(),
             request: String::new(),
             plan_step: String::new(),
@@ -295,8 +336,17 @@ pub(crate) mod tests {
         let mem = MemoryLedger::default();
         let audit = Audit::start(Box::new(mem.clone()));
         assert_eq!(audit.append(entry("a")).await.unwrap(), 1);
-        audit.record(entry("b"));
+        assert_eq!(audit.append_written(entry("b")).await.unwrap(), 2);
         assert_eq!(audit.append(entry("c")).await.unwrap(), 3);
+        assert_eq!(
+            *mem.batches.lock().unwrap(),
+            [
+                Durability::Durable,
+                Durability::Written,
+                Durability::Durable
+            ],
+            "a read alone is not fsynced; a change is"
+        );
         *mem.fail.lock().unwrap() = Some("disk full".into());
         assert_eq!(audit.append(entry("d")).await.unwrap_err(), "disk full");
         let none = Audit::unavailable("no ledger: /x cannot be opened");

@@ -34,6 +34,7 @@ use crate::checkpoints::{CheckError, Checkpoints};
 use crate::identities::Identities;
 use crate::pipeline::{Call, Limits, Shared, end, status_of};
 use crate::policy::PolicyEngine;
+use crate::sessions::SessionKinds;
 use crate::supervisor::InitdSupervisor;
 use crate::undo;
 
@@ -100,6 +101,8 @@ pub struct Executor {
     identities: Arc<Identities>,
     /// Signed checkpoints of the ledger.
     checkpoints: Arc<Checkpoints>,
+    /// Each live session's uid and kind, fixed by its first call.
+    sessions: Arc<SessionKinds>,
 }
 
 impl Executor {
@@ -138,6 +141,7 @@ impl Executor {
             config,
             identities: Arc::new(Identities::new(Identities::TTL)),
             checkpoints: Arc::new(checkpoints),
+            sessions: Arc::new(SessionKinds::default()),
         }
     }
 
@@ -202,7 +206,13 @@ impl ToolsApi for Executor {
         // For another uid than toolsd's own, the tool's blocking work runs
         // with that user's kernel credentials (see `aios_catalog::creds`).
         let (access, mut caller) = self.identities.lookup(uid);
-        caller.session_kind = req.session_kind;
+        // The kind comes from the request the orchestrator (or the user's
+        // own client) built, never from the model, and cannot change
+        // within a session.
+        caller.session_kind = self
+            .sessions
+            .resolve(&req.session_id, uid, req.session_kind)
+            .map_err(ApiError::denied)?;
         let home = access.identity().home.clone();
         let prepared =
             match self
@@ -288,6 +298,7 @@ impl ToolsApi for Executor {
     async fn end_session(&self, who: Principal, session_id: String) -> Result<(), ApiError> {
         who.require(Right::Daemon)?;
         self.shared.approvals.end_session(&session_id);
+        self.sessions.end(&session_id);
         Ok(())
     }
 
@@ -326,9 +337,14 @@ impl ToolsApi for Executor {
     }
 
     async fn policy(&self, who: Principal, q: PolicyQuestion) -> Result<Value, ApiError> {
-        let (access, caller) = self.identities.lookup(who.uid);
+        let (access, mut caller) = self.identities.lookup(who.uid);
         match q {
-            PolicyQuestion::Check { tool, args } => {
+            PolicyQuestion::Check {
+                tool,
+                args,
+                session_kind,
+            } => {
+                caller.session_kind = session_kind.unwrap_or_default();
                 let home = access.identity().home.clone();
                 let mut prepared = self
                     .shared
@@ -358,6 +374,7 @@ impl ToolsApi for Executor {
                 };
                 let mut v = self.shared.policy.explain(&input);
                 if let Value::Object(o) = &mut v {
+                    o.insert("session_kind".into(), json!(input.caller.session_kind));
                     o.insert("call".into(), json!({
                         "tool": input.tool,
                         "args": input.args,

@@ -1,5 +1,9 @@
 //! The policy toolsd decides with: the system file plus the calling user's
-//! own file (`~/.config/aios/policy.toml`), through `aios-policy`.
+//! own file (`~/.config/aios/policy.toml`), through `aios-policy`. For
+//! calls acting for toolsd's own uid the user file is toolsd's own
+//! configured one ([`FilePolicy::with_own_file`]: `$XDG_CONFIG_HOME`, as
+//! every other aiOS config file), so a development daemon set run as root
+//! with its own config directory never reads or writes root's real file.
 //!
 //! A user's file is read, and their grants written, with **that user's**
 //! kernel credentials when toolsd acts for someone else: a link planted in
@@ -37,6 +41,8 @@ pub struct FilePolicy {
     system: PathBuf,
     /// toolsd's own uid: its user's file needs no credential switch.
     own_uid: u32,
+    /// The user file for calls acting for `own_uid`, when configured.
+    own_file: Option<PathBuf>,
     cache: Mutex<HashMap<u32, Loaded>>,
 }
 
@@ -67,7 +73,23 @@ impl FilePolicy {
         FilePolicy {
             system,
             own_uid: nix::unistd::geteuid().as_raw(),
+            own_file: None,
             cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Use `file` as the user file of calls acting for toolsd's own uid
+    /// (instead of the one under that uid's home in the user database).
+    pub fn with_own_file(mut self, file: Option<PathBuf>) -> FilePolicy {
+        self.own_file = file;
+        self
+    }
+
+    /// The user policy file of `caller`.
+    pub fn user_file_of(&self, caller: &Caller) -> Option<PathBuf> {
+        match &self.own_file {
+            Some(f) if caller.uid == self.own_uid => Some(f.clone()),
+            _ => user_file(&caller.home),
         }
     }
 
@@ -87,7 +109,7 @@ impl FilePolicy {
     }
 
     fn policy_for(&self, caller: &Caller) -> Result<Policy, String> {
-        let user = user_file(&caller.home);
+        let user = self.user_file_of(caller);
         let now = Instant::now();
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(l) = cache.get_mut(&caller.uid) {
@@ -173,7 +195,7 @@ impl PolicyEngine for FilePolicy {
                 "files".into(),
                 json!({
                     "system": self.system,
-                    "user": user_file(&input.caller.home),
+                    "user": self.user_file_of(&input.caller),
                 }),
             );
         }
@@ -181,7 +203,8 @@ impl PolicyEngine for FilePolicy {
     }
 
     fn preview_grant(&self, input: &PolicyInput) -> Result<GrantPreview, String> {
-        let file = user_file(&input.caller.home)
+        let file = self
+            .user_file_of(&input.caller)
             .ok_or("you have no home directory to keep a policy file in")?;
         let policy = self.policy_for(&input.caller)?;
         let rule = policy.fresh_grant(input);
@@ -194,7 +217,8 @@ impl PolicyEngine for FilePolicy {
     }
 
     fn grant(&self, input: &PolicyInput, rule: Option<Rule>) -> Result<String, String> {
-        let file = user_file(&input.caller.home)
+        let file = self
+            .user_file_of(&input.caller)
             .ok_or("you have no home directory to keep a policy file in")?;
         let policy = self.policy_for(&input.caller)?;
         let rule = rule.unwrap_or_else(|| policy.fresh_grant(input));
@@ -215,7 +239,7 @@ impl PolicyEngine for FilePolicy {
     }
 
     fn files(&self, caller: &Caller) -> Value {
-        let user = user_file(&caller.home);
+        let user = self.user_file_of(caller);
         let user_exists = user
             .as_ref()
             .is_some_and(|u| self.as_user(caller.uid, || u.exists()).unwrap_or(false));
@@ -228,7 +252,7 @@ impl PolicyEngine for FilePolicy {
     }
 
     fn grants(&self, caller: &Caller) -> Result<Value, String> {
-        let Some(file) = user_file(&caller.home) else {
+        let Some(file) = self.user_file_of(caller) else {
             return Ok(json!([]));
         };
         let rules = self
@@ -243,7 +267,7 @@ impl PolicyEngine for FilePolicy {
     }
 
     fn revoke(&self, caller: &Caller, id: &str) -> Result<bool, String> {
-        let Some(file) = user_file(&caller.home) else {
+        let Some(file) = self.user_file_of(caller) else {
             return Ok(false);
         };
         let gone = self
@@ -317,6 +341,28 @@ mod tests {
         let id = grants[0]["id"].as_str().unwrap().to_string();
         assert!(p.revoke(&tmp.caller, &id).unwrap());
         assert_eq!(p.decide(&tmp).verdict, Verdict::Ask);
+    }
+
+    #[test]
+    fn toolsd_own_uid_uses_the_configured_file_not_the_one_under_its_home() {
+        let d = tempfile::tempdir().unwrap();
+        let home = d.path().join("home");
+        let mine = d.path().join("config/aios/policy.toml");
+        let p = FilePolicy::new(d.path().join("system.toml")).with_own_file(Some(mine.clone()));
+        let call = input(&home, "fs.write", Risk::Change, "/srv/x");
+        assert_eq!(p.user_file_of(&call.caller), Some(mine.clone()));
+        p.grant(&call, None).unwrap();
+        assert!(std::fs::read_to_string(&mine).unwrap().contains("fs.write"));
+        assert!(!home.exists(), "nothing was written under the home");
+        assert_eq!(p.decide(&call).verdict, Verdict::Allow);
+        assert_eq!(p.files(&call.caller)["user"]["path"], json!(mine));
+        // Another uid's file is still the one under its home.
+        let mut other = call.caller.clone();
+        other.uid = other.uid.wrapping_add(1);
+        assert_eq!(
+            p.user_file_of(&other),
+            Some(home.join(".config/aios/policy.toml"))
+        );
     }
 
     #[test]

@@ -34,6 +34,7 @@ mod identities;
 mod memory;
 mod pipeline;
 mod policy;
+mod sessions;
 mod supervisor;
 mod undo;
 

@@ -26,7 +26,10 @@ fn main() -> ExitCode {
             host: aios_toolsd::host::gather(&ledger_path),
             audit,
             state_dir,
-            policy: Arc::new(FilePolicy::new(ctx.paths.system_policy.clone())),
+            policy: Arc::new(
+                FilePolicy::new(ctx.paths.system_policy.clone())
+                    .with_own_file(aios_config::user_policy_file()),
+            ),
             memory: Some(Arc::new(aios_toolsd::MemorydReader::at(
                 ctx.paths.socket(aios_config::Daemon::Memoryd),
             ))),

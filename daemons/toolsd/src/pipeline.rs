@@ -374,6 +374,7 @@ impl Call {
             rule: decision.rule.clone(),
             reason: decision.reason.clone(),
             confirm: decision.confirm.clone(),
+            session_kind: self.caller.session_kind,
         };
         if tx
             .send(Ok(ExecuteEvent::ApprovalNeeded(Box::new(needed))))
@@ -428,6 +429,7 @@ impl Call {
             uid: self.caller.uid,
             user: self.caller.user.clone(),
             session_id: self.session_id.clone(),
+            session_kind: self.caller.session_kind,
             call_id: self.call_id.clone(),
             request: self.request.clone(),
             plan_step: self.plan_step.clone(),
@@ -534,20 +536,26 @@ impl Call {
         out.undo = ran.undo;
         out.intent_id = intent_id;
         let mut result = ran.result;
-        if changes {
-            if let Err(e) = self.shared.audit.append(out).await {
-                tracing::error!(tool = %input.tool, call = %self.call_id, "outcome not recorded in the ledger: {e}");
-                if let Value::Object(o) = &mut result {
-                    o.insert(
-                        "ledger_warning".into(),
-                        Value::String(format!(
-                            "the outcome could not be written to the audit ledger: {e}"
-                        )),
-                    );
-                }
-            }
+        // A change's outcome is fsynced; a read's one entry is written
+        // before its result is returned, without an fsync of its own (see
+        // `audit`). With no ledger at all, reads still run (main.rs).
+        let written = if changes {
+            self.shared.audit.append(out).await
+        } else if self.shared.audit.missing().is_some() {
+            Ok(0)
         } else {
-            self.shared.audit.record(out);
+            self.shared.audit.append_written(out).await
+        };
+        if let Err(e) = written {
+            tracing::error!(tool = %input.tool, call = %self.call_id, "outcome not recorded in the ledger: {e}");
+            if let Value::Object(o) = &mut result {
+                o.insert(
+                    "ledger_warning".into(),
+                    Value::String(format!(
+                        "the outcome could not be written to the audit ledger: {e}"
+                    )),
+                );
+            }
         }
         if ran.client_gone {
             return;

@@ -144,6 +144,7 @@ mod tests {
                 uid: 0,
                 user: String::new(),
                 session_id: String::new(),
+                session_kind: Default::default(),
                 call_id: String::new(),
                 request: String::new(),
                 plan_step: String::new(),

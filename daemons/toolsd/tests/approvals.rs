@@ -73,6 +73,8 @@ impl Tool for FileTool {
     async fn run(&self, _ctx: ToolCtx, a: PathArgs) -> Result<Value, ToolError> {
         if self.effect == Risk::Destructive {
             std::fs::remove_file(&a.path).map_err(|e| ToolError::failed(e.to_string()))?;
+        } else if self.effect == Risk::Read {
+            // `test.look` looks only.
         } else {
             std::fs::write(&a.path, "x").map_err(|e| ToolError::failed(e.to_string()))?;
         }
@@ -88,7 +90,11 @@ struct Ledger {
 }
 
 impl LedgerBackend for Ledger {
-    fn append_batch(&mut self, entries: &[AuditEntry]) -> Result<Vec<u64>, String> {
+    fn append_batch(
+        &mut self,
+        entries: &[AuditEntry],
+        _durability: aios_ledger::Durability,
+    ) -> Result<Vec<u64>, String> {
         if *self.fail.lock().unwrap() {
             return Err("disk full".into());
         }
@@ -144,6 +150,10 @@ async fn harness() -> Harness {
         .register(FileTool {
             name: "test.wipe",
             effect: Risk::Destructive,
+        })
+        .register(FileTool {
+            name: "test.look",
+            effect: Risk::Read,
         })
         .try_build()
         .unwrap();
@@ -456,6 +466,7 @@ async fn sessions_that_cannot_ask_are_refused_at_once_and_recorded() {
         assert_eq!(end.status, ToolStatus::Denied, "{mode:?}: {end:?}");
     }
     let mut req = request("test.touch", "c2", &target);
+    req.session_id = "background".into();
     req.session_kind = aios_proto::SessionKind::Background;
     let end = end_of(h.client.execute(req).await.unwrap()).await;
     assert_eq!(end.status, ToolStatus::Denied);
@@ -530,4 +541,100 @@ async fn an_edited_call_is_a_new_call_recorded_as_edited() {
             .unwrap()
             .edited
     );
+}
+
+#[tokio::test]
+async fn a_read_is_in_the_ledger_before_its_result_arrives() {
+    if !require_root() {
+        return;
+    }
+    let mut h = harness().await;
+    let target = h.dir.path().join("seen");
+    let end = end_of(
+        h.client
+            .execute(request("test.look", "r1", &target))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(end.status, ToolStatus::Ok, "{end:?}");
+    let entries = h.ledger.entries.lock().unwrap().clone();
+    let e = entries
+        .iter()
+        .find(|e| e.call_id == "r1")
+        .expect("the read was recorded before its result was sent");
+    assert_eq!(e.kind, AuditKind::Outcome);
+    assert_eq!(e.effect, Risk::Read);
+    assert_eq!(e.status, Some(ToolStatus::Ok));
+    assert_eq!(e.session_kind, aios_proto::SessionKind::Interactive);
+}
+
+#[tokio::test]
+async fn the_session_kind_is_pinned_by_the_first_call_and_recorded_everywhere() {
+    if !require_root() {
+        return;
+    }
+    let mut h = harness().await;
+    let target = h.dir.path().join("made");
+    // A one-shot session under --approve=ask would still be asked: the
+    // kind reaches the approval card and the ledger.
+    let mut req = request("test.touch", "c1", &target);
+    req.session_id = "one".into();
+    req.session_kind = aios_proto::SessionKind::OneShot;
+    let (stream, a) = until_asked(&mut h.client, req).await;
+    assert_eq!(a.session_kind, aios_proto::SessionKind::OneShot);
+    let mut ans = answer(&a, Decision::Approve);
+    ans.session_id = "one".into();
+    h.second_client().await.approve(ans).await.unwrap();
+    assert_eq!(end_of(stream).await.status, ToolStatus::Ok);
+    {
+        let entries = h.ledger.entries.lock().unwrap();
+        let mine: Vec<_> = entries.iter().filter(|e| e.call_id == "c1").collect();
+        assert_eq!(mine.len(), 2, "intent and outcome");
+        assert!(
+            mine.iter()
+                .all(|e| e.session_kind == aios_proto::SessionKind::OneShot)
+        );
+    }
+    // A background session stays background: a later call claiming to be
+    // interactive (to be asked, and so approved) is refused outright.
+    let mut bg = request("test.look", "b1", &target);
+    bg.session_id = "agent".into();
+    bg.session_kind = aios_proto::SessionKind::Background;
+    assert_eq!(
+        end_of(h.client.execute(bg).await.unwrap()).await.status,
+        ToolStatus::Ok
+    );
+    let mut forged = request("test.touch", "b2", &target);
+    forged.session_id = "agent".into();
+    forged.session_kind = aios_proto::SessionKind::Interactive;
+    let e = match h.client.execute(forged).await {
+        Ok(_) => panic!("a background session's call claiming to be interactive was accepted"),
+        Err(e) => e,
+    };
+    assert!(e.message.contains("background session"), "{e:?}");
+    // `aios policy check --kind background`: the same call is denied, not
+    // asked.
+    let v = h
+        .client
+        .policy(aios_proto::PolicyQuestion::Check {
+            tool: "test.touch".into(),
+            args: json!({ "path": target }),
+            session_kind: Some(aios_proto::SessionKind::Background),
+        })
+        .await
+        .unwrap();
+    assert_eq!(v["decision"]["verdict"], "deny", "{v}");
+    assert_eq!(v["session_kind"], "background", "{v}");
+    let v = h
+        .client
+        .policy(aios_proto::PolicyQuestion::Check {
+            tool: "test.touch".into(),
+            args: json!({ "path": target }),
+            session_kind: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(v["decision"]["verdict"], "ask", "{v}");
+    assert_eq!(v["session_kind"], "interactive", "{v}");
 }

@@ -284,6 +284,7 @@ async fn an_undo_is_decided_approved_and_recorded_as_the_call_it_stands_for() {
         .policy(PolicyQuestion::Check {
             tool: "audit.undo".into(),
             args: json!({ "id": outcome.id }),
+            session_kind: None,
         })
         .await
         .unwrap();

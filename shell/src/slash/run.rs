@@ -21,7 +21,7 @@ pub async fn text(
         Request::Model(None) => model::list_for(config),
         Request::Model(Some(name)) => model::info_for(name),
         Request::Policy { tool, args } => {
-            policy::check_text(paths, tool.clone(), args, false).await
+            policy::check_text(paths, tool.clone(), args, None, false).await
         }
         Request::Grants { revoke } => policy::grants_text(paths, revoke.clone(), false).await,
         Request::Audit { limit } => {

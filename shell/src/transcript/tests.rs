@@ -122,6 +122,7 @@ fn approval_turn() -> Vec<EventKind> {
             rule: t("default-ask-change"),
             reason: t("changes need approval"),
             confirm: None,
+            session_kind: Default::default(),
         })),
         EventKind::Error {
             code: ErrorCode::MalformedToolCall,

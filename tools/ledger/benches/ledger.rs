@@ -1,5 +1,6 @@
 //! Ledger benchmarks (issue 8): durable appends per second, one append per
-//! transaction with `synchronous=FULL` on the target directory's disk; and
+//! transaction with `synchronous=FULL` on the target directory's disk;
+//! written (not fsynced) appends, as toolsd records read calls; and
 //! `verify` of 1,000,000 entries (gate: ≤ 3 s).
 //!
 //! `cargo bench -p aios-ledger --bench ledger`. The million-entry ledger is
@@ -15,7 +16,7 @@ mod common;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use aios_ledger::Ledger;
+use aios_ledger::{Durability, Ledger};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 const MILLION: u64 = 1_000_000;
@@ -39,6 +40,31 @@ fn durable_append(c: &mut Criterion) {
         b.iter(|| {
             i += 1;
             ledger.append(&common::entry(i)).unwrap()
+        })
+    });
+    g.finish();
+}
+
+/// A read call's entry as toolsd writes it: committed, not fsynced
+/// (`Durability::Written`), with checkpoints run by the owner.
+fn written_append(c: &mut Criterion) {
+    let path = dir().join("append-written.db");
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    let mut ledger = Ledger::open(&path).unwrap();
+    ledger.defer_checkpoints().unwrap();
+    let mut i = 0u64;
+    let mut g = c.benchmark_group("ledger");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("append_written", |b| {
+        b.iter(|| {
+            i += 1;
+            let r = ledger
+                .append_batch_with(&[common::entry(i)], Durability::Written)
+                .unwrap();
+            ledger.checkpoint_if_due().unwrap();
+            r
         })
     });
     g.finish();
@@ -82,5 +108,5 @@ fn verify_million(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, durable_append, verify_million);
+criterion_group!(benches, durable_append, written_append, verify_million);
 criterion_main!(benches);

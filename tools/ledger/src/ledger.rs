@@ -30,6 +30,20 @@ pub struct Checkpoint {
     pub hash: String,
 }
 
+/// How far an append is taken before it returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// Committed and fsynced (`synchronous=FULL`): survives a crash of the
+    /// process or of the machine. Changes wait for this.
+    Durable,
+    /// Committed and handed to the kernel, not fsynced
+    /// (`synchronous=NORMAL`): survives a crash of the process (`kill -9`),
+    /// and becomes durable with the next [`Durability::Durable`] commit or
+    /// checkpoint, whose fsync of the write-ahead log covers it. A power
+    /// loss before that may lose it, never the chain's integrity.
+    Written,
+}
+
 /// An open audit ledger. One process appends (toolsd); readers may open
 /// their own [`Ledger::open_read_only`] connection. `Send`, not `Sync`:
 /// share it behind a mutex or give it its own thread.
@@ -37,7 +51,16 @@ pub struct Ledger {
     path: PathBuf,
     pub(crate) conn: Connection,
     read_only: bool,
+    /// The connection's current `synchronous` setting.
+    synchronous: Durability,
+    /// With [`Ledger::defer_checkpoints`]: records appended since the
+    /// write-ahead log was last checkpointed.
+    unchecked: Option<u64>,
 }
+
+/// Records between two checkpoints when the owner runs them
+/// ([`Ledger::checkpoint_if_due`]); about SQLite's own 1000 pages.
+const CHECKPOINT_EVERY: u64 = 1000;
 
 impl std::fmt::Debug for Ledger {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -134,6 +157,8 @@ impl Ledger {
             path: path.to_path_buf(),
             conn,
             read_only: false,
+            synchronous: Durability::Durable,
+            unchecked: None,
         })
     }
 
@@ -174,6 +199,8 @@ impl Ledger {
             path: path.to_path_buf(),
             conn,
             read_only: true,
+            synchronous: Durability::Durable,
+            unchecked: None,
         })
     }
 
@@ -194,6 +221,34 @@ impl Ledger {
     fn err(&self, doing: &str) -> impl FnOnce(rusqlite::Error) -> LedgerError + '_ {
         let doing = doing.to_string();
         move |e| LedgerError::sqlite(&self.path, &doing, e)
+    }
+
+    /// Stop SQLite from checkpointing the write-ahead log inside an append
+    /// (which fsyncs, even for a [`Durability::Written`] append); the owner
+    /// calls [`Ledger::checkpoint_if_due`] once the appender has been
+    /// answered instead.
+    pub fn defer_checkpoints(&mut self) -> Result<(), LedgerError> {
+        self.conn
+            .pragma_update(None, "wal_autocheckpoint", 0)
+            .map_err(self.err("turn off automatic checkpoints"))?;
+        self.unchecked = Some(0);
+        Ok(())
+    }
+
+    /// With [`Ledger::defer_checkpoints`]: checkpoint the write-ahead log
+    /// when enough records were appended since the last time. Whether it
+    /// ran.
+    pub fn checkpoint_if_due(&mut self) -> Result<bool, LedgerError> {
+        match self.unchecked {
+            Some(n) if n >= CHECKPOINT_EVERY => {
+                self.conn
+                    .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                    .map_err(self.err("checkpoint the write-ahead log"))?;
+                self.unchecked = Some(0);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 
     /// Append one entry. When this returns `Ok`, the record is committed and
@@ -217,6 +272,16 @@ impl Ledger {
         &mut self,
         entries: &[AuditEntry],
     ) -> Result<Vec<AuditRecord>, LedgerError> {
+        self.append_batch_with(entries, Durability::Durable)
+    }
+
+    /// Append `entries` in one transaction, all of them or none, taken as
+    /// far as `durability` says before returning.
+    pub fn append_batch_with(
+        &mut self,
+        entries: &[AuditEntry],
+        durability: Durability,
+    ) -> Result<Vec<AuditRecord>, LedgerError> {
         if self.read_only {
             return Err(LedgerError::new(
                 LedgerErrorKind::ReadOnly,
@@ -237,6 +302,16 @@ impl Ledger {
         let path = self.path.clone();
         let doing = "append an entry";
         let e = |e| LedgerError::sqlite(&path, doing, e);
+        if durability != self.synchronous {
+            let level = match durability {
+                Durability::Durable => "FULL",
+                Durability::Written => "NORMAL",
+            };
+            self.conn
+                .pragma_update(None, "synchronous", level)
+                .map_err(e)?;
+            self.synchronous = durability;
+        }
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -270,6 +345,9 @@ impl Ledger {
         )
         .map_err(e)?;
         tx.commit().map_err(e)?;
+        if let Some(n) = &mut self.unchecked {
+            *n += records.len() as u64;
+        }
         Ok(records)
     }
 

@@ -39,7 +39,7 @@ mod verify;
 
 pub use canonical::{GENESIS_HASH, canonical_entry, entry_hash, hash_record};
 pub use error::{LedgerError, LedgerErrorKind};
-pub use ledger::{Checkpoint, Ledger};
+pub use ledger::{Checkpoint, Durability, Ledger};
 pub use query::Query;
 pub use schema::{APPLICATION_ID, LATEST_VERSION};
 pub use signed::{CHECKPOINT_FORMAT, CheckpointKey, SignedCheckpoint};

@@ -252,3 +252,29 @@ fn the_triggers_refuse_edits_through_sql() {
         .unwrap();
     assert_eq!(n, 3);
 }
+
+#[test]
+fn written_appends_with_deferred_checkpoints_read_back_and_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.db");
+    let mut l = aios_ledger::Ledger::open(&path).unwrap();
+    l.defer_checkpoints().unwrap();
+    let batch: Vec<_> = (0..999).map(common::entry).collect();
+    l.append_batch_with(&batch, aios_ledger::Durability::Written)
+        .unwrap();
+    assert!(
+        !l.checkpoint_if_due().unwrap(),
+        "not due before 1000 records"
+    );
+    l.append_batch_with(&[common::entry(999)], aios_ledger::Durability::Written)
+        .unwrap();
+    assert!(l.checkpoint_if_due().unwrap(), "due at 1000 records");
+    // A durable append after written ones: all of them in one chain.
+    l.append(&common::entry(1000)).unwrap();
+    drop(l);
+    let report = aios_ledger::Ledger::open_read_only(&path)
+        .unwrap()
+        .verify()
+        .unwrap();
+    assert!(report.ok && report.entries == 1001, "{report:?}");
+}

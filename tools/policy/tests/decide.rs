@@ -692,3 +692,103 @@ fn explain_lists_every_rule_and_builtin_that_applies() {
     assert_eq!(json["decision"]["verdict"], "deny");
     assert_eq!(json["builtin"][0]["rule"], "builtin.audit-ledger");
 }
+
+#[test]
+fn session_kinds_table() {
+    let system = r#"
+[[rule]]
+id = "agents-may-restart"
+action = "allow"
+tools = ["service.restart"]
+sessions = ["background"]
+
+[[rule]]
+id = "one-shot-no-pkg"
+action = "deny"
+tools = ["pkg.*"]
+sessions = ["one_shot"]
+
+[[rule]]
+id = "ask-writes"
+action = "ask"
+tools = ["fs.write"]
+"#;
+    let p = Policy::from_toml(system, "").unwrap();
+    use aios_domain::SessionKind::{Background, Interactive, OneShot};
+    // (call, session kind) -> (verdict, deciding rule)
+    let table = [
+        (
+            "service.restart change service:nginx",
+            Background,
+            Verdict::Allow,
+            "agents-may-restart",
+        ),
+        (
+            "service.restart change service:nginx",
+            Interactive,
+            Verdict::Ask,
+            "default.change",
+        ),
+        (
+            "service.restart change service:nginx",
+            OneShot,
+            Verdict::Ask,
+            "default.change",
+        ),
+        (
+            "pkg.install change package:htop",
+            OneShot,
+            Verdict::Deny,
+            "one-shot-no-pkg",
+        ),
+        (
+            "pkg.install change package:htop",
+            Interactive,
+            Verdict::Ask,
+            "default.change",
+        ),
+        // A background agent is never asked: the default ask becomes deny.
+        (
+            "pkg.install change package:htop",
+            Background,
+            Verdict::Deny,
+            "default.change",
+        ),
+        (
+            "fs.write change path:/srv/x",
+            Interactive,
+            Verdict::Ask,
+            "ask-writes",
+        ),
+        (
+            "fs.write change path:/srv/x",
+            OneShot,
+            Verdict::Ask,
+            "ask-writes",
+        ),
+        (
+            "fs.write change path:/srv/x",
+            Background,
+            Verdict::Deny,
+            "ask-writes",
+        ),
+        (
+            "fs.read read path:/home/alice/x",
+            Background,
+            Verdict::Allow,
+            "default.read",
+        ),
+    ];
+    for (spec, kind, verdict, rule) in table {
+        let mut input = call(spec);
+        input.caller.session_kind = kind;
+        let d = p.decide(&input);
+        assert_eq!(
+            (d.verdict, d.rule.as_str()),
+            (verdict, rule),
+            "{spec} in a {} session: {}",
+            kind.as_str(),
+            d.reason
+        );
+    }
+}

@@ -5,7 +5,8 @@
 //! - **outer** ([`outer`]): drops to the requested identity, enters a new
 //!   user namespace (mapping the identity to itself) and unshares mount,
 //!   PID and network namespaces, forks the namespace's init, waits for it
-//!   and reports its wait status.
+//!   (killing it first when the parent asks through the kill pipe) and
+//!   reports its wait status.
 //! - **init** ([`init`]): pid 1 of the new PID namespace. Sets up the
 //!   mounts (private tree, fresh /proc, read-only root, private /tmp,
 //!   writable binds), enters the working directory, sets rlimits, applies
@@ -203,9 +204,43 @@ pub(crate) unsafe fn outer(p: &Prepared, ptrs: &ExecPtrs) -> ! {
         libc::close(0);
         libc::close(1);
         libc::close(2);
+        // Wait for the init, or for the parent to ask for the end. The
+        // parent never kills this process directly: the init would then
+        // die only through its PDEATHSIG, asynchronously, and the parent
+        // could return while the namespace is still being torn down. Here
+        // the init is killed and reaped first, and reaping the init of a
+        // PID namespace completes only once every process in it is gone.
+        // The init is our unreaped child, so its pid cannot be reused.
+        let kill_fd = p.child.kill.as_raw_fd();
+        let pidfd = libc::syscall(libc::SYS_pidfd_open, pid, 0u32) as libc::c_int;
+        let mut killed = false;
         let mut status: libc::c_int = 0;
         loop {
-            let r = libc::waitpid(pid, &mut status, 0);
+            if !killed {
+                let mut fds = [
+                    libc::pollfd {
+                        fd: kill_fd,
+                        events: libc::POLLIN,
+                        revents: 0,
+                    },
+                    libc::pollfd {
+                        fd: pidfd,
+                        events: libc::POLLIN,
+                        revents: 0,
+                    },
+                ];
+                // Without pidfds (before Linux 5.3) look for the init's
+                // end every few milliseconds instead.
+                let (n, timeout) = if pidfd >= 0 { (2, -1) } else { (1, 20) };
+                let r = libc::poll(fds.as_mut_ptr(), n, timeout);
+                // A byte, or every write end closed (the parent is gone).
+                if r > 0 && fds[0].revents != 0 {
+                    libc::kill(pid, libc::SIGKILL);
+                    killed = true;
+                }
+            }
+            let flags = if killed { 0 } else { libc::WNOHANG };
+            let r = libc::waitpid(pid, &mut status, flags);
             if r == pid {
                 break;
             }

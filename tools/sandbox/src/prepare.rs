@@ -16,6 +16,9 @@ pub(crate) struct ChildFds {
     pub(crate) stdout: OwnedFd,
     pub(crate) stderr: OwnedFd,
     pub(crate) report: OwnedFd,
+    /// The read end of the kill pipe: a byte (or end of file) here tells
+    /// the outer child to kill the namespace's init and wait for it.
+    pub(crate) kill: OwnedFd,
 }
 
 /// The parent's side of the pipes.
@@ -25,6 +28,8 @@ pub(crate) struct ParentFds {
     pub(crate) stdout: OwnedFd,
     pub(crate) stderr: OwnedFd,
     pub(crate) report: OwnedFd,
+    /// The write end of the kill pipe (see [`ChildFds::kill`]).
+    pub(crate) kill: OwnedFd,
 }
 
 /// One run, ready to fork.
@@ -50,7 +55,7 @@ pub(crate) struct Prepared {
     pub(crate) child: ChildFds,
     /// The parent's ends, which the child closes (an inherited stdin
     /// writer would keep the command from ever seeing end of input).
-    pub(crate) parent_raw: [RawFd; 4],
+    pub(crate) parent_raw: [RawFd; 5],
     /// The pid of the process that forks (the child dies with it).
     pub(crate) parent_pid: libc::pid_t,
     /// Stop right before `execve` (probing).
@@ -185,17 +190,20 @@ pub(crate) fn prepare(
     let (stdout_r, stdout_w) = pipe()?;
     let (stderr_r, stderr_w) = pipe()?;
     let (report_r, report_w) = pipe()?;
+    let (kill_r, kill_w) = pipe()?;
     let parent = ParentFds {
         stdin: stdin_w,
         stdout: stdout_r,
         stderr: stderr_r,
         report: report_r,
+        kill: kill_w,
     };
     let parent_raw = [
         parent.stdin.as_raw_fd(),
         parent.stdout.as_raw_fd(),
         parent.stderr.as_raw_fd(),
         parent.report.as_raw_fd(),
+        parent.kill.as_raw_fd(),
     ];
     let limit = |v: u64| if v == 0 { libc::RLIM_INFINITY } else { v };
     let prepared = Prepared {
@@ -226,6 +234,7 @@ pub(crate) fn prepare(
             stdout: stdout_w,
             stderr: stderr_w,
             report: report_w,
+            kill: kill_r,
         },
         parent_raw,
         parent_pid: nix::unistd::getpid().as_raw(),

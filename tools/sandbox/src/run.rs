@@ -3,7 +3,7 @@
 //! as the run), feed stdin, read capped output, enforce the wall clock and
 //! cancellation, then decode the child's report.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::Arc;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -21,33 +21,23 @@ use crate::{Enforcement, SandboxError, SandboxErrorKind, SandboxOutcome, Sandbox
 
 /// The outer child, as the async side sees it.
 struct Started {
-    pid: libc::pid_t,
-    pidfd: Option<OwnedFd>,
+    /// The write end of the kill pipe.
+    kill: OwnedFd,
 }
 
 impl Started {
-    /// SIGKILL the outer child (its init, and with it the PID namespace,
-    /// follows through `PR_SET_PDEATHSIG`; the waiter then kills the
-    /// process group). Through the pidfd, a reaped and reused pid is never
-    /// hit.
+    /// Ask the outer child to end the run: it SIGKILLs the namespace's
+    /// init and exits once the init is reaped, which for a PID namespace
+    /// means once every process in it is gone (the waiter then kills the
+    /// process group, for runs without a PID namespace). The outer child
+    /// itself is not killed: its init would then die only through
+    /// `PR_SET_PDEATHSIG`, asynchronously, after the run had returned.
     fn kill(&self) {
-        match &self.pidfd {
-            // SAFETY: pidfd_send_signal on an fd we own, no siginfo.
-            Some(fd) => unsafe {
-                libc::syscall(
-                    libc::SYS_pidfd_send_signal,
-                    fd.as_raw_fd(),
-                    libc::SIGKILL,
-                    std::ptr::null::<libc::siginfo_t>(),
-                    0u32,
-                );
-            },
-            None => {
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(self.pid),
-                    nix::sys::signal::Signal::SIGKILL,
-                );
-            }
+        // SAFETY: a one-byte write from a live buffer to a pipe we own; the
+        // pipe is otherwise empty, so this never blocks, and a failure
+        // (the outer child already gone) needs nothing done.
+        unsafe {
+            libc::write(self.kill.as_raw_fd(), [1u8].as_ptr().cast(), 1);
         }
     }
 }
@@ -56,6 +46,7 @@ impl Started {
 /// until this returns.
 fn fork_and_wait(
     prepared: Prepared,
+    kill: OwnedFd,
     started: Option<oneshot::Sender<Started>>,
 ) -> Result<(), SandboxError> {
     let ptrs = ExecPtrs::new(&prepared);
@@ -73,13 +64,9 @@ fn fork_and_wait(
     // Our copies of the child's pipe ends and the ruleset fd.
     drop(ptrs);
     drop(prepared);
-    // SAFETY: pidfd_open on our own child's pid, which is not reaped yet.
-    let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0u32) };
-    let pidfd = (raw >= 0).then(|| {
-        // SAFETY: the kernel just gave us this fd and nothing else owns it.
-        unsafe { OwnedFd::from_raw_fd(raw as i32) }
-    });
-    let started_handle = Started { pid, pidfd };
+    // Held until this function returns when nobody takes it (the probe):
+    // closing the kill pipe's write end would end the run.
+    let started_handle = Started { kill };
     if let Some(tx) = started
         && let Err(s) = tx.send(started_handle)
     {
@@ -167,7 +154,8 @@ pub async fn run(
     }
     let (prepared, parent, notes) = prepare::prepare(&spec, false)?;
     let (tx, rx) = oneshot::channel();
-    let waiter = tokio::task::spawn_blocking(move || fork_and_wait(prepared, Some(tx)));
+    let kill = parent.kill;
+    let waiter = tokio::task::spawn_blocking(move || fork_and_wait(prepared, kill, Some(tx)));
 
     let budget = Arc::new(AtomicUsize::new(spec.max_output_bytes));
     let out_task = tokio::spawn(read_capped(parent.stdout, budget.clone()));
@@ -302,7 +290,7 @@ fn probe_now() -> Enforcement {
     // The probe's child only writes a few records, far under the pipe's
     // buffer, so it can be read after the child is gone.
     let waited = std::thread::scope(|s| {
-        s.spawn(|| fork_and_wait(prepared, None))
+        s.spawn(|| fork_and_wait(prepared, parent.kill, None))
             .join()
             .unwrap_or_else(|_| Err(SandboxError::io("probe", "the probing thread panicked")))
     });

@@ -119,6 +119,7 @@ pub(crate) fn approval_needed_in(a: w::ApprovalRequested) -> Result<d::ApprovalN
         rule: a.rule,
         reason: a.reason,
         confirm: opt(a.confirm),
+        session_kind: session_kind_in(a.session_kind),
     })
 }
 
@@ -136,6 +137,7 @@ pub(crate) fn approval_needed_out(a: d::ApprovalNeeded) -> w::ApprovalRequested 
         rule: a.rule,
         reason: a.reason,
         confirm: a.confirm.unwrap_or_default(),
+        session_kind: session_kind_out(a.session_kind),
     }
 }
 

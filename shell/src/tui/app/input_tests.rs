@@ -213,6 +213,7 @@ fn an_undo_waiting_for_its_answer_outlives_the_turn() {
         rule: "default".into(),
         reason: String::new(),
         confirm: None,
+        session_kind: Default::default(),
     };
     let ev = |kind| Event {
         seq: 1,

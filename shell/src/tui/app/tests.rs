@@ -56,6 +56,7 @@ fn approval(call: &str, confirm: Option<&str>) -> EventKind {
         rule: "default".into(),
         reason: "changes need approval".into(),
         confirm: confirm.map(str::to_string),
+        session_kind: Default::default(),
     }))
 }
 

@@ -40,6 +40,7 @@ fn entry(i: u64) -> AuditEntry {
         uid: 1000,
         user: "alice".into(),
         session_id: "stress".into(),
+        session_kind: Default::default(),
         call_id: format!("call-{i}"),
         request: "stress the ledger".into(),
         plan_step: "1/1".into(),

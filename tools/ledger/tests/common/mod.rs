@@ -31,6 +31,7 @@ pub fn entry(i: u64) -> AuditEntry {
             "bob".into()
         },
         session_id: format!("s{}", call % 3),
+        session_kind: Default::default(),
         call_id: format!("call-{call}"),
         request: "please add the backup mount to fstab and restart the nightly job".into(),
         plan_step: "2/3: write the new fstab line".into(),

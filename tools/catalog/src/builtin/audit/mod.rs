@@ -340,6 +340,7 @@ mod tests {
                 uid: 0,
                 user: "root".into(),
                 session_id: "s".into(),
+                session_kind: Default::default(),
                 call_id: "c".into(),
                 request: "restart nginx please".into(),
                 plan_step: "service.restart".into(),

@@ -132,6 +132,7 @@ mod tests {
                 uid: 0,
                 user: "root".into(),
                 session_id: "s".into(),
+                session_kind: Default::default(),
                 call_id: "c".into(),
                 request: String::new(),
                 plan_step: String::new(),
