@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod qemu;
+pub mod tmux;
 pub mod wait;
 
 pub use wait::wait_until;
