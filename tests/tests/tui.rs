@@ -437,3 +437,41 @@ fn a_broken_theme_file_is_named_and_the_shell_draws_with_the_default() {
     tmux.keys(&["C-d"]);
     assert_eq!(tmux.wait_exit(), 0);
 }
+
+/// The SGR sequences (`ESC [ ... m`) on the first line of `screen` that
+/// contains `needle`.
+fn sgr_on_line<'a>(screen: &'a str, needle: &str) -> std::collections::HashSet<&'a str> {
+    screen
+        .lines()
+        .find(|l| l.contains(needle))
+        .map(|l| {
+            l.split("\x1b[")
+                .skip(1)
+                .filter_map(|p| p.split_once('m').map(|(sgr, _)| sgr))
+                .filter(|sgr| sgr.contains("38;"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_code_block_is_highlighted_once_its_language_is_warm() {
+    // The TUI warms syntect off its UI thread: the block may first be drawn
+    // plain, and is drawn again, highlighted, when Rust's syntax is ready.
+    let env = Env::scripted(&json!({"turns": [
+        {"text": "Here:\n\n```rust\nfn main() { let greeting = \"hi\"; }\n```\n"}
+    ]}));
+    let tmux = start(&env, 80, 24, "xterm-256color", &[], &[]);
+    tmux.wait_for(&["request"]);
+    tmux.literal("show me some rust");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for(&["let greeting"]);
+    wait_until(
+        "the code block in several colours",
+        LIMIT,
+        || tmux.screen_escaped(),
+        || (sgr_on_line(&tmux.screen_escaped(), "greeting =").len() >= 3).then_some(()),
+    );
+    tmux.keys(&["C-d"]);
+    assert_eq!(tmux.wait_exit(), 0);
+}
