@@ -7,6 +7,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod qemu;
+pub mod sshd;
+pub mod tmux;
 pub mod wait;
 
 pub use wait::wait_until;
@@ -54,14 +56,18 @@ pub struct Env {
 impl Env {
     /// A fresh environment using the scripted provider with `script` (JSON).
     pub fn scripted(script: &Value) -> Env {
-        let env = Env::empty();
-        let path = env.dir.path().join("script.json");
+        Env::empty().with_script(script)
+    }
+
+    /// This environment on the scripted provider with `script` (JSON), for
+    /// a script that names paths inside the environment.
+    pub fn with_script(mut self, script: &Value) -> Env {
+        let path = self.dir.path().join("script.json");
         std::fs::write(&path, serde_json::to_vec_pretty(script).unwrap()).unwrap();
-        let mut env = env;
-        env.vars.push(("AIOS_PROVIDER".into(), "scripted".into()));
-        env.vars
+        self.vars.push(("AIOS_PROVIDER".into(), "scripted".into()));
+        self.vars
             .push(("AIOS_SCRIPT".into(), path.display().to_string()));
-        env
+        self
     }
 
     /// A fresh environment on the embedded defaults.

@@ -9,104 +9,19 @@
 //! mode runs in a real terminal (tmux), as `tui.rs` does.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::{Command, Output};
-use std::time::Duration;
-
 use aios_proto::{Event, EventKind, Op, SessionClient, TurnStatus};
-use aios_tests::{Env, bin, wait_until};
+use aios_tests::tmux::{LIMIT, Spawn, Tmux, Watch};
+use aios_tests::{Env, wait_until};
 use futures::StreamExt;
 use serde_json::{Value, json};
 
-const LIMIT: Duration = Duration::from_secs(60);
-
-/// One tmux server (its own socket) with one pane running `aios ARGS`.
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn start(env: &Env, name: &str, args: &[&str]) -> Tmux {
-        let socket = format!(
-            "aios-sessions-{}-{}-{name}",
-            std::process::id(),
-            env.dir.path().file_name().unwrap().to_string_lossy()
-        );
-        let t = Tmux { socket };
-        let mut cmd: Vec<String> = vec!["env".into()];
-        for k in ["AIOS_CONFIG", "XDG_RUNTIME_DIR", "XDG_STATE_HOME"] {
-            cmd.push("-u".into());
-            cmd.push(k.into());
-        }
-        cmd.extend(env.vars.iter().map(|(k, v)| format!("{k}={v}")));
-        cmd.push("TERM=xterm-256color".into());
-        cmd.push(bin("aios").display().to_string());
-        cmd.extend(args.iter().map(|a| a.to_string()));
-        let mut new: Vec<String> = [
-            "-f",
-            "/dev/null",
-            "new-session",
-            "-d",
-            "-s",
-            "t",
-            "-x",
-            "160",
-            "-y",
-            "50",
-        ]
-        .map(String::from)
-        .to_vec();
-        new.extend(cmd);
-        t.ok(&new.iter().map(String::as_str).collect::<Vec<_>>());
-        t.ok(&["set-option", "-t", "t", "remain-on-exit", "on"]);
-        t
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new("tmux")
-            .arg("-L")
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "tmux {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// The screen and its scrollback.
-    fn history(&self) -> String {
-        self.ok(&["capture-pane", "-p", "-J", "-S", "-", "-t", "t"])
-    }
-
-    fn line(&self, text: &str) {
-        self.ok(&["send-keys", "-t", "t", "-l", text]);
-        self.ok(&["send-keys", "-t", "t", "Enter"]);
-    }
-
-    fn wait_for(&self, needles: &[&str]) -> String {
-        wait_until(
-            &format!("{needles:?} on the screen"),
-            LIMIT,
-            || self.history(),
-            || {
-                let s = self.history();
-                needles.iter().all(|n| s.contains(n)).then_some(s)
-            },
-        )
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.run(&["kill-server"]);
-    }
+/// `aios ARGS` in a 160×50 pane in `env`, watching the scrollback.
+fn start(env: &Env, name: &str, args: &[&str]) -> Tmux {
+    Spawn::new(&format!("sessions-{name}"))
+        .size(160, 50)
+        .env(env)
+        .watch(Watch::History)
+        .aios(args)
 }
 
 /// A model that starts streaming at once, then takes minutes to finish.
@@ -187,7 +102,7 @@ fn resumed(events: &[Event]) -> bool {
 #[test]
 fn aiosd_killed_mid_turn_the_shell_resumes_the_same_session_with_its_whole_transcript() {
     let env = Env::scripted(&slow_script());
-    let tmux = Tmux::start(&env, "line", &["--line"]);
+    let tmux = start(&env, "line", &["--line"]);
     tmux.wait_for(&["aios> "]);
     tmux.line("count to six hundred slowly");
     tmux.wait_for(&["streaming started"]);
@@ -240,7 +155,7 @@ fn aiosd_killed_mid_turn_the_shell_resumes_the_same_session_with_its_whole_trans
 
     // `aios attach` from another terminal shows the same transcript, and
     // attaching adds no `session_started`.
-    let other = Tmux::start(&env, "attach", &["--line", "attach"]);
+    let other = start(&env, "attach", &["--line", "attach"]);
     other.wait_for(&[
         "streaming started",
         "interrupted by a daemon restart",
@@ -266,7 +181,7 @@ fn a_second_client_attaching_sees_the_pending_approval() {
          "tool_calls": [{"name": "fs.write", "args": {"path": target, "content": "hello\n"}}]},
         {"text": "Written."}
     ]}));
-    let tmux = Tmux::start(&env, "first", &["--line"]);
+    let tmux = start(&env, "first", &["--line"]);
     tmux.wait_for(&["aios> "]);
     tmux.line("write a greeting");
     tmux.wait_for(&["fs.write"]);
@@ -287,13 +202,13 @@ fn a_second_client_attaching_sees_the_pending_approval() {
 
     // `aios attach` from another terminal re-presents it; approving there
     // runs the change.
-    let other = Tmux::start(&env, "second", &["--line", "attach", &id]);
+    let other = start(&env, "second", &["--line", "attach", &id]);
     other.wait_for(&["allow? [y]es once"]);
     other.line("y");
     wait_until(
         "the approved write",
         LIMIT,
-        || other.history(),
+        || other.history_joined(),
         || (std::fs::read_to_string(&target).ok()? == "hello\n").then_some(()),
     );
 }
@@ -301,7 +216,7 @@ fn a_second_client_attaching_sees_the_pending_approval() {
 #[test]
 fn the_tui_resumes_the_same_session_after_aiosd_is_killed_mid_turn() {
     let env = Env::scripted(&slow_script());
-    let tui = Tmux::start(&env, "tui", &[]);
+    let tui = start(&env, "tui", &[]);
     tui.wait_for(&["request"]);
     tui.line("count to six hundred slowly");
     tui.wait_for(&["streaming started"]);

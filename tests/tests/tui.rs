@@ -4,189 +4,18 @@
 //! sleep.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::{Command, Output};
-use std::time::Duration;
-
-use aios_tests::{Env, bin, wait_until};
+use aios_tests::tmux::{LIMIT, Spawn, Tmux};
+use aios_tests::{Env, wait_until};
 use serde_json::json;
 
-const LIMIT: Duration = Duration::from_secs(60);
-
-/// One tmux server (its own socket) holding one pane that runs `aios`.
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    /// Start `aios ARGS` in a `w`×`h` pane with `TERM=term` (and
-    /// `extra` variables), in `env`.
-    fn start(env: &Env, w: u16, h: u16, term: &str, extra: &[(&str, &str)], args: &[&str]) -> Tmux {
-        let socket = format!(
-            "aios-tui-{}-{}",
-            std::process::id(),
-            env.dir.path().file_name().unwrap().to_string_lossy()
-        );
-        let t = Tmux { socket };
-        // The pane's command is run directly (not through a shell) with
-        // exactly the environment the harness gives every `aios`.
-        let mut cmd: Vec<String> = vec!["env".into()];
-        for k in [
-            "AIOS_CONFIG",
-            "XDG_RUNTIME_DIR",
-            "XDG_STATE_HOME",
-            "OPENAI_API_KEY",
-            "ANTHROPIC_API_KEY",
-            "NO_COLOR",
-            "COLORTERM",
-        ] {
-            cmd.push("-u".into());
-            cmd.push(k.into());
-        }
-        for (k, v) in &env.vars {
-            if k != "NO_COLOR" {
-                cmd.push(format!("{k}={v}"));
-            }
-        }
-        cmd.push(format!("TERM={term}"));
-        for (k, v) in extra {
-            cmd.push(format!("{k}={v}"));
-        }
-        cmd.push(bin("aios").display().to_string());
-        cmd.extend(args.iter().map(|a| a.to_string()));
-        let (w, h) = (w.to_string(), h.to_string());
-        let mut new = vec![
-            "-f",
-            "/dev/null",
-            "new-session",
-            "-d",
-            "-s",
-            "t",
-            "-x",
-            w.as_str(),
-            "-y",
-            h.as_str(),
-        ];
-        let cmd_refs: Vec<&str> = cmd.iter().map(String::as_str).collect();
-        new.extend(cmd_refs);
-        t.ok(new.as_slice());
-        // Keep the pane after aios exits, to read what it left.
-        t.ok(&["set-option", "-t", "t", "remain-on-exit", "on"]);
-        t
+/// `aios ARGS` in a `w`×`h` colour pane with `TERM=term` (and `extra`
+/// variables), in `env`.
+fn start(env: &Env, w: u16, h: u16, term: &str, extra: &[(&str, &str)], args: &[&str]) -> Tmux {
+    let mut spawn = Spawn::new("tui").size(w, h).term(term).env(env).colour();
+    for (k, v) in extra {
+        spawn = spawn.var(k, v);
     }
-
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new("tmux")
-            .arg("-L")
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "tmux {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// The visible screen, as text.
-    fn screen(&self) -> String {
-        self.ok(&["capture-pane", "-p", "-t", "t"])
-    }
-
-    /// The visible screen with its colour escapes.
-    fn screen_escaped(&self) -> String {
-        self.ok(&["capture-pane", "-p", "-e", "-t", "t"])
-    }
-
-    /// The normal screen plus its scrollback.
-    fn history(&self) -> String {
-        self.ok(&["capture-pane", "-p", "-S", "-", "-t", "t"])
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        let mut args = vec!["send-keys", "-t", "t"];
-        args.extend_from_slice(keys);
-        self.ok(&args);
-    }
-
-    fn literal(&self, text: &str) {
-        self.ok(&["send-keys", "-t", "t", "-l", text]);
-    }
-
-    fn format(&self, f: &str) -> String {
-        self.ok(&["display-message", "-p", "-t", "t", f])
-            .trim()
-            .to_string()
-    }
-
-    /// Wait until the screen contains every one of `needles`.
-    fn wait_for(&self, needles: &[&str]) -> String {
-        wait_until(
-            &format!("{needles:?} on the screen"),
-            LIMIT,
-            || self.screen(),
-            || {
-                let s = self.screen();
-                needles.iter().all(|n| s.contains(n)).then_some(s)
-            },
-        )
-    }
-
-    /// Send SIGCHLD to the tmux server, which then reaps its dead panes.
-    fn nudge_reaper(&self) {
-        if let Ok(pid) = self.format("#{pid}").parse::<i32>() {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGCHLD,
-            );
-        }
-    }
-
-    /// Wait for aios to exit; its exit status. Death by a signal fails
-    /// the test with the signal's number (tmux then has no status).
-    fn wait_exit(&self) -> i32 {
-        let (status, signal) = wait_until(
-            "aios to exit",
-            LIMIT,
-            || self.screen(),
-            || {
-                let f = self.format("#{pane_dead}|#{pane_dead_status}|#{pane_dead_signal}");
-                let mut parts = f.split('|');
-                match (parts.next(), parts.next(), parts.next()) {
-                    (Some("1"), Some(""), Some("")) => {
-                        // The pty closed but tmux has not reaped the child:
-                        // tmux 3.3 can miss the SIGCHLD (tmux/tmux#311, its
-                        // libutempter handler), leaving a zombie and no
-                        // status. Nudge the server to run waitpid again.
-                        self.nudge_reaper();
-                        None
-                    }
-                    (Some("1"), Some(status), Some(signal)) => {
-                        Some((status.to_string(), signal.to_string()))
-                    }
-                    _ => None,
-                }
-            },
-        );
-        match status.parse() {
-            Ok(code) => code,
-            Err(_) => panic!(
-                "aios died by signal {signal:?}, not an exit:\n{}",
-                self.history()
-            ),
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.run(&["kill-server"]);
-    }
+    spawn.aios(args)
 }
 
 fn listing_script(dir: &std::path::Path) -> serde_json::Value {
@@ -202,7 +31,7 @@ fn a_request_shows_its_tool_card_and_answer_and_exit_leaves_the_transcript() {
     let data = tempfile::tempdir().unwrap();
     std::fs::write(data.path().join("notes.txt"), "hi\n").unwrap();
     let env = Env::scripted(&listing_script(data.path()));
-    let tmux = Tmux::start(&env, 80, 24, "xterm-256color", &[], &[]);
+    let tmux = start(&env, 80, 24, "xterm-256color", &[], &[]);
     tmux.wait_for(&["request", "scripted"]);
     assert_eq!(
         tmux.format("#{alternate_on}"),
@@ -258,7 +87,7 @@ fn waiting_on_a_write(w: u16, h: u16) -> Option<WriteAsked> {
          "tool_calls": [{"name": "fs.write", "args": {"path": target, "content": "hello\n"}}]},
         {"text": "Written."}
     ]}));
-    let tmux = Tmux::start(&env, w, h, "xterm-256color", &[], &[]);
+    let tmux = start(&env, w, h, "xterm-256color", &[], &[]);
     tmux.wait_for(&["request"]);
     tmux.literal("write a greeting");
     tmux.keys(&["Enter"]);
@@ -312,7 +141,7 @@ fn always_shows_the_rule_toolsd_would_save_before_anything_is_saved() {
 fn ctrl_c_interrupts_streaming_and_twice_on_an_idle_prompt_exits() {
     let chunks: Vec<String> = (0..300).map(|i| format!("part {i}\n")).collect();
     let env = Env::scripted(&json!({"turns": [{"chunks": chunks, "delay_ms": 50}]}));
-    let tmux = Tmux::start(&env, 80, 24, "xterm-256color", &[], &[]);
+    let tmux = start(&env, 80, 24, "xterm-256color", &[], &[]);
     tmux.wait_for(&["request"]);
     tmux.literal("tell me a long story");
     tmux.keys(&["Enter"]);
@@ -337,7 +166,7 @@ fn the_linux_console_gets_eight_colours_and_cp437_glyphs() {
     let data = tempfile::tempdir().unwrap();
     std::fs::write(data.path().join("notes.txt"), "hi\n").unwrap();
     let env = Env::scripted(&listing_script(data.path()));
-    let tmux = Tmux::start(&env, 80, 24, "linux", &[("COLORTERM", "truecolor")], &[]);
+    let tmux = start(&env, 80, 24, "linux", &[("COLORTERM", "truecolor")], &[]);
     tmux.wait_for(&["request"]);
     tmux.literal("list it");
     tmux.keys(&["Enter"]);
@@ -369,7 +198,7 @@ fn a_40_by_12_terminal_still_shows_the_answer_prompt_and_status() {
     let data = tempfile::tempdir().unwrap();
     std::fs::write(data.path().join("notes.txt"), "hi\n").unwrap();
     let env = Env::scripted(&listing_script(data.path()));
-    let tmux = Tmux::start(&env, 40, 12, "xterm-256color", &[], &[]);
+    let tmux = start(&env, 40, 12, "xterm-256color", &[], &[]);
     tmux.wait_for(&["request", "scripted"]);
     tmux.literal("what is in the folder?");
     tmux.keys(&["Enter"]);
@@ -399,7 +228,7 @@ fn sgr_params(text: &str) -> Vec<u32> {
 #[test]
 fn slash_help_lists_the_commands_tab_completes_and_tools_answers_in_the_transcript() {
     let env = Env::scripted(&json!({"turns": [{"text": "unused"}]}));
-    let tmux = Tmux::start(&env, 100, 40, "xterm-256color", &[], &[]);
+    let tmux = start(&env, 100, 40, "xterm-256color", &[], &[]);
     tmux.wait_for(&["request", "scripted"]);
     tmux.literal("/help");
     tmux.keys(&["Enter"]);
@@ -447,7 +276,7 @@ fn history_survives_a_restart_up_recalls_and_ctrl_r_finds_an_older_request() {
         {"text": "Second answer."}
     ]}));
     {
-        let tmux = Tmux::start(&env, 100, 30, "xterm-256color", &[], &[]);
+        let tmux = start(&env, 100, 30, "xterm-256color", &[], &[]);
         tmux.wait_for(&["request", "scripted"]);
         tmux.literal("remember alpha please");
         tmux.keys(&["Enter"]);
@@ -460,7 +289,7 @@ fn history_survives_a_restart_up_recalls_and_ctrl_r_finds_an_older_request() {
     }
     assert!(env.state_dir().join("history.sqlite").is_file());
     // A new aios (a new session): Up recalls the last request.
-    let tmux = Tmux::start(&env, 100, 30, "xterm-256color", &[], &[]);
+    let tmux = start(&env, 100, 30, "xterm-256color", &[], &[]);
     tmux.wait_for(&["request", "scripted"]);
     tmux.keys(&["Up"]);
     tmux.wait_for(&["› and then beta"]);
@@ -517,7 +346,7 @@ fn slash_undo_asks_on_an_approval_card_and_restores_the_file() {
         .and_then(|r| r["id"].as_u64())
         .expect("the write's outcome in the ledger");
 
-    let tmux = Tmux::start(&env, 120, 40, "xterm-256color", &[], &[]);
+    let tmux = start(&env, 120, 40, "xterm-256color", &[], &[]);
     tmux.wait_for(&["request"]);
     // `/why` shows the chain behind the entry, as `aios why` does.
     tmux.literal(&format!("/why {id}"));
@@ -538,7 +367,7 @@ fn slash_undo_asks_on_an_approval_card_and_restores_the_file() {
 #[test]
 fn the_line_mode_runs_the_same_slash_commands() {
     let env = Env::scripted(&json!({"turns": [{"text": "unused"}]}));
-    let tmux = Tmux::start(&env, 100, 30, "xterm-256color", &[], &["--line"]);
+    let tmux = start(&env, 100, 30, "xterm-256color", &[], &["--line"]);
     tmux.wait_for(&["aios>"]);
     tmux.literal("/help");
     tmux.keys(&["Enter"]);
@@ -582,7 +411,7 @@ fn a_broken_theme_file_is_named_and_the_shell_draws_with_the_default() {
     )
     .unwrap();
     std::fs::write(themes.join("calm.toml"), "inherits = \"light\"\n").unwrap();
-    let tmux = Tmux::start(
+    let tmux = start(
         &env,
         120,
         30,
@@ -605,6 +434,44 @@ fn a_broken_theme_file_is_named_and_the_shell_draws_with_the_default() {
     tmux.literal("how full is it?");
     tmux.keys(&["Enter"]);
     tmux.wait_for(&["│ /    │ 93% │", "df -h /"]);
+    tmux.keys(&["C-d"]);
+    assert_eq!(tmux.wait_exit(), 0);
+}
+
+/// The SGR sequences (`ESC [ ... m`) on the first line of `screen` that
+/// contains `needle`.
+fn sgr_on_line<'a>(screen: &'a str, needle: &str) -> std::collections::HashSet<&'a str> {
+    screen
+        .lines()
+        .find(|l| l.contains(needle))
+        .map(|l| {
+            l.split("\x1b[")
+                .skip(1)
+                .filter_map(|p| p.split_once('m').map(|(sgr, _)| sgr))
+                .filter(|sgr| sgr.contains("38;"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_code_block_is_highlighted_once_its_language_is_warm() {
+    // The TUI warms syntect off its UI thread: the block may first be drawn
+    // plain, and is drawn again, highlighted, when Rust's syntax is ready.
+    let env = Env::scripted(&json!({"turns": [
+        {"text": "Here:\n\n```rust\nfn main() { let greeting = \"hi\"; }\n```\n"}
+    ]}));
+    let tmux = start(&env, 80, 24, "xterm-256color", &[], &[]);
+    tmux.wait_for(&["request"]);
+    tmux.literal("show me some rust");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for(&["let greeting"]);
+    wait_until(
+        "the code block in several colours",
+        LIMIT,
+        || tmux.screen_escaped(),
+        || (sgr_on_line(&tmux.screen_escaped(), "greeting =").len() >= 3).then_some(()),
+    );
     tmux.keys(&["C-d"]);
     assert_eq!(tmux.wait_exit(), 0);
 }

@@ -1,14 +1,22 @@
 //! Syntax highlighting of code blocks with syntect, in the theme's syntect
 //! theme, brought down to the terminal's colour depth like every other
-//! style. Syntect's syntax and theme sets are loaded once, on the first
-//! code block, so a start that shows none never pays for them. A language
-//! syntect does not know, a theme without a syntect theme, or a terminal
-//! without colour: plain (the code role's style).
+//! style. A language syntect does not know, a theme without a syntect
+//! theme, or a terminal without colour: plain (the code role's style).
+//!
+//! Syntect's syntax and theme sets are loaded once, and each language's
+//! patterns compiled on its first use: 240–410 ms (release) that must not
+//! fall on the UI thread. By default (tests, snapshots, line mode) that
+//! happens on first use, so output is deterministic. The TUI calls
+//! [`in_background`]: the sets load on a thread of their own at start, a
+//! language is warmed on another thread the first time a block of it is
+//! drawn, the block draws plain meanwhile, and the TUI is told to draw
+//! again (dropping its cached rows) once the language is ready.
 
 use std::cell::RefCell;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{LazyLock, Mutex, OnceLock, PoisonError};
 
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::Span;
@@ -26,6 +34,81 @@ fn syntaxes() -> &'static SyntaxSet {
 fn themes() -> &'static ThemeSet {
     static SET: OnceLock<ThemeSet> = OnceLock::new();
     SET.get_or_init(ThemeSet::load_defaults)
+}
+
+/// Called (from a warm-up thread) when a language became ready; set by
+/// [`in_background`]. Unset: everything is highlighted on first use.
+type OnReady = Box<dyn Fn() + Send + Sync>;
+static BACKGROUND: OnceLock<OnReady> = OnceLock::new();
+
+/// Languages warmed or warming, in background mode.
+#[derive(Default)]
+struct Warm {
+    ready: HashSet<String>,
+    warming: HashSet<String>,
+}
+static WARM: LazyLock<Mutex<Warm>> = LazyLock::new(Mutex::default);
+
+/// How many languages finished warming in the background.
+static WARMED: AtomicU64 = AtomicU64::new(0);
+
+/// Warm syntect off the calling thread from now on: load the syntax and
+/// theme sets on a thread now, compile each language on a thread the first
+/// time it is asked for, and call `on_ready` when one is ready (its blocks
+/// are drawn plain until then). Only the first call counts.
+pub fn in_background(on_ready: impl Fn() + Send + Sync + 'static) {
+    if BACKGROUND.set(Box::new(on_ready)).is_ok() {
+        std::thread::spawn(|| {
+            syntaxes();
+            themes();
+        });
+    }
+}
+
+/// How many languages have become ready in the background so far (tests
+/// wait on it).
+pub fn warmed() -> u64 {
+    WARMED.load(Ordering::Acquire)
+}
+
+/// Whether `lang` can be highlighted on this thread now; in background
+/// mode, starts warming it (with `lines` as its sample) when it is not.
+fn ready(lang: &str, lines: &[&str], theme: &Theme) -> bool {
+    let Some(on_ready) = BACKGROUND.get() else {
+        return true;
+    };
+    let mut warm = WARM.lock().unwrap_or_else(PoisonError::into_inner);
+    if warm.ready.contains(lang) {
+        return true;
+    }
+    if warm.warming.insert(lang.to_string()) {
+        let lang = lang.to_string();
+        let sample: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+        let theme = theme.clone();
+        std::thread::spawn(move || {
+            // Compiles the patterns the block needs; the rows are drawn
+            // again on the UI thread, from the now-compiled patterns.
+            let refs: Vec<&str> = sample.iter().map(String::as_str).collect();
+            let _ = highlight_now(&lang, &refs, &theme);
+            {
+                let mut warm = WARM.lock().unwrap_or_else(PoisonError::into_inner);
+                warm.warming.remove(&lang);
+                warm.ready.insert(lang);
+            }
+            WARMED.fetch_add(1, Ordering::AcqRel);
+            on_ready();
+        });
+    }
+    false
+}
+
+/// A block of `lang` has opened and is still streaming: start warming the
+/// language (in background mode), so it is likely ready when the block
+/// closes and is highlighted.
+pub fn prepare(lang: &str, lines: &[&str], theme: &Theme) {
+    if theme.depth() != ColorDepth::None && !lang.is_empty() && theme.syntect().is_some() {
+        let _ = ready(lang, lines, theme);
+    }
 }
 
 /// The names of syntect's bundled themes (what a theme file's `syntect`
@@ -77,6 +160,10 @@ pub fn highlight(lang: &str, lines: &[&str], theme: &Theme) -> Option<Rows> {
     let key = h.finish();
     if let Some(found) = MEMO.with(|m| m.borrow().rows.get(&key).cloned()) {
         return found;
+    }
+    if theme.syntect().is_none() || !ready(lang, lines, theme) {
+        // Not remembered: drawn again once the language is ready.
+        return None;
     }
     let rows = highlight_now(lang, lines, theme);
     MEMO.with(|m| {

@@ -39,6 +39,9 @@ pub fn render(lines: &[String], theme: &Theme, width: usize) -> Vec<Line<'static
             // A block still streaming is drawn plain and highlighted once,
             // when its closing fence arrives.
             let closed = end < lines.len();
+            if !closed {
+                highlight::prepare(lang, &body, theme);
+            }
             match closed
                 .then(|| highlight::highlight(lang, &body, theme))
                 .flatten()

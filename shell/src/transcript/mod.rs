@@ -102,6 +102,13 @@ impl Transcript {
     /// Draw with `theme` from now on (every cached row is dropped).
     pub fn set_theme(&mut self, theme: Theme) {
         self.theme = theme;
+        self.restyle();
+    }
+
+    /// Drop every cached row, so cells are laid out again: a language
+    /// warmed in the background ([`highlight::in_background`]) is drawn
+    /// highlighted from now on.
+    pub fn restyle(&mut self) {
         for e in &mut self.entries {
             e.cache = None;
         }

@@ -138,6 +138,13 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
     // Work for `/` commands runs in tasks of its own; answers come back
     // here as events, so the screen never waits on a daemon.
     let (bg_tx, mut bg_rx) = mpsc::unbounded_channel::<Background>();
+    // Syntect's first use of a language costs hundreds of milliseconds:
+    // paid on threads of their own, after the first frame; a block is drawn
+    // plain until its language is ready, then again.
+    let ready_tx = bg_tx.clone();
+    transcript::highlight::in_background(move || {
+        let _ = ready_tx.send(Background::Highlighted);
+    });
     // Off the start's path: the tool names for completion are asked once
     // the session is attached.
     let mut tools_asked = false;
@@ -207,6 +214,7 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
             b = bg_rx.recv() => match b {
                 Some(Background::Answer { label, result }) => app.command_done(&label, result),
                 Some(Background::ToolNames(names)) => app.tool_names = names,
+                Some(Background::Highlighted) => app.transcript.restyle(),
                 Some(Background::Grant { call_id, shown }) => app.grant_shown(&call_id, shown),
                 Some(Background::Reconnected(Ok(c))) => {
                     let same = c.session_id == conn.session_id;
@@ -381,6 +389,8 @@ enum Background {
     },
     /// The lost session, attached again (or why it cannot be).
     Reconnected(Result<Box<Connection>, String>),
+    /// A language's syntax is ready: draw code blocks again.
+    Highlighted,
 }
 
 /// Resume session `session_id` after `after_seq` once aiosd answers again,

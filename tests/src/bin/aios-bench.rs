@@ -22,6 +22,9 @@
 //! 6. Durable sessions (issue #10 §7): memoryd's `AppendEvents` p50/p99 and
 //!    events per second through a session's journal, with and without the
 //!    durable write (`bench/sessions.rs`); `aios-bench sessions` runs only these.
+//! 7. The first Rust code block's cost to the TUI's UI thread, highlighted
+//!    at once versus warmed in the background, each sample a fresh process
+//!    (`bench/code.rs`); `aios-bench code` runs only these.
 
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
@@ -33,6 +36,8 @@ use aios_tests::{Env, bin};
 use aiosd::Backends;
 use futures::StreamExt;
 
+#[path = "../bench/code.rs"]
+mod code;
 #[path = "../bench/memory.rs"]
 mod memory;
 #[path = "../bench/sessions.rs"]
@@ -43,16 +48,25 @@ const WARMUP: usize = 200;
 const COLD_STARTS: usize = 30;
 const TUI_STARTS: usize = 15;
 const FRAMES: usize = 500;
+const CODE_STARTS: usize = 10;
 
 fn main() -> anyhow::Result<()> {
-    // `aios-bench [tools] [cold] [tui] [frame] [memory] [sessions]`: only those (default all),
+    // `aios-bench [tools] [cold] [tui] [frame] [code] [memory] [sessions]`: only those (default all),
     // e.g. `cargo run -p aios-tests --bin aios-bench -- tui` for a quick
     // look without the release build `cargo xtask bench` makes.
     let only: Vec<String> = std::env::args().skip(1).collect();
+    if let [child, mode] = only.as_slice()
+        && child == code::CHILD
+    {
+        return code::child(mode);
+    }
     for o in &only {
         anyhow::ensure!(
-            ["tools", "cold", "tui", "frame", "memory", "sessions"].contains(&o.as_str()),
-            "unknown benchmark {o:?}: give any of tools, cold, tui, frame, memory, sessions"
+            [
+                "tools", "cold", "tui", "frame", "memory", "sessions", "code"
+            ]
+            .contains(&o.as_str()),
+            "unknown benchmark {o:?}: give any of tools, cold, tui, frame, memory, sessions, code"
         );
     }
     let want = |name: &str| only.is_empty() || only.iter().any(|o| o == name);
@@ -136,6 +150,10 @@ fn main() -> anyhow::Result<()> {
             fmt(pct(&warm, 50)),
             fmt(pct(&warm, 99))
         ));
+    }
+
+    if want("code") {
+        rows.extend(code::run(CODE_STARTS, pct, fmt)?);
     }
 
     if want("memory") {

@@ -128,7 +128,8 @@ pub fn build_binaries(release: bool) -> anyhow::Result<PathBuf> {
 
 /// Host programs the tools' tests run for real: `crontab` (cron.*),
 /// `nft` (firewall.*), `ip` (net.*), shadow-utils (user.*), `ping`
-/// (net.ping), `lspci` (hw.pci names).
+/// (net.ping), `lspci` (hw.pci names), and `sshd`/`ssh`/`scp` (the ssh
+/// end-to-end tests).
 pub const TOOL_TEST_PACKAGES: &[&str] = &[
     // Real man pages for the docs collection's tests (`tests/tests/memory_docs.rs`).
     "manpages",
@@ -142,6 +143,9 @@ pub const TOOL_TEST_PACKAGES: &[&str] = &[
     "procps",
     "iputils-ping",
     "pciutils",
+    // A real sshd, ssh and scp for `tests/tests/ssh.rs`.
+    "openssh-server",
+    "openssh-client",
     // llama.cpp's build (aios-runtime, through llama-cpp-sys-2).
     "cmake",
     "clang",
