@@ -6,6 +6,7 @@
 //! they must be built first: `cargo xtask test` does that.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod memory_eval;
 pub mod qemu;
 pub mod sshd;
 pub mod tmux;

@@ -33,11 +33,14 @@
 //! tool call written through this service is also remembered in `history` by the store,
 //! in the same transaction.
 //!
+//! [`instance`] keeps it to one memoryd per state directory (an exclusive `flock`).
+//!
 //! [`docs`] fills the `docs` collection with the machine's own documentation (man pages,
 //! package READMEs) in the background at start, re-reading only what changed.
 #![deny(missing_docs)]
 
 pub mod docs;
+pub mod instance;
 pub mod search;
 mod search_service;
 

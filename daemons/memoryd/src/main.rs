@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use aios_config::Daemon;
 use aios_memoryd::docs::{self, DocsSettings};
+use aios_memoryd::instance::{self, InstanceLock};
 use aios_memoryd::search::SearchHost;
 use aios_memoryd::{MemoryService, SearchService};
 use aios_proto::Services;
@@ -34,6 +35,12 @@ fn main() -> ExitCode {
         let state = ctx.paths.state_dir.clone();
         // It holds every user's conversations: ours alone, or refuse.
         aios_config::private_dir(&state).context("unsafe state directory")?;
+        // One writer per state directory, for the life of the process (the kernel releases
+        // the lock when it ends, however it ends).
+        let lock = instance::lock(&state)?;
+        tracing::info!(lock = %lock.path().display(), "single-instance lock held");
+        // Leaked on purpose: held until exit, and nothing else may release it.
+        let _held: &'static InstanceLock = Box::leak(Box::new(lock));
         let path = ctx.paths.memory_db();
         // Opening may migrate the schema: blocking work.
         let store = tokio::task::spawn_blocking(move || Store::open(&path))

@@ -157,3 +157,35 @@ fn a_file_that_is_not_a_database_stops_memoryd_with_a_clear_message() {
             .starts_with("not a database")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_memoryd_on_the_same_state_directory_exits_naming_the_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let first = start(root, 1);
+    let first_pid = first.child.id();
+
+    // Same state directory, its own runtime directory: only the lock can stop it.
+    let mut cmd = command(root, &root.join("unused-notify"));
+    cmd.env("AIOS_RUNTIME_DIR", root.join("run2"));
+    let (status, stderr) = wait_exit(cmd.spawn().unwrap());
+    assert!(!status.success(), "{stderr}");
+    assert!(stderr.contains(&format!("pid {first_pid}")), "{stderr}");
+    let lock = root.join("state/memoryd.lock");
+    assert!(stderr.contains(&lock.display().to_string()), "{stderr}");
+    assert!(!root.join("run2/memoryd.sock").exists());
+
+    // The first one still serves.
+    let mut client = MemoryClient::new(aios_proto::connect(&first.socket).await.unwrap());
+    assert!(client.list_sessions(None, 10).await.unwrap().is_empty());
+    drop(client);
+
+    // Once the first is gone (SIGKILL: no clean-up), the lock is free again.
+    let mut child = first.child;
+    child.kill().unwrap();
+    let _ = wait_exit(child);
+    let third = start(root, 3);
+    let mut child = third.child;
+    child.kill().unwrap();
+    let _ = wait_exit(child);
+}

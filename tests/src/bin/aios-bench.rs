@@ -25,6 +25,14 @@
 //! 7. The first Rust code block's cost to the TUI's UI thread, highlighted
 //!    at once versus warmed in the background, each sample a fresh process
 //!    (`bench/code.rs`); `aios-bench code` runs only these.
+//! 8. Memory retrieval quality (issue #11): nDCG@10 and recall@10 of BM25 only,
+//!    vectors only and hybrid on the committed evaluation set with the real
+//!    all-MiniLM-L6-v2 (`aios_tests::memory_eval`); `aios-bench memory-eval`.
+//! 9. aios-search and ChromaDB side by side at 10k and 100k documents
+//!    (`bench/sidebyside.rs`, `tests/bench/chroma_side.py`); `aios-bench chroma`
+//!    (`AIOS_BENCH_CHROMA_SIZES=10000,100000` to choose the sizes).
+//!
+//! `memory` runs 5, 8 and 9: `cargo xtask bench memory`.
 
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
@@ -42,6 +50,8 @@ mod code;
 mod memory;
 #[path = "../bench/sessions.rs"]
 mod sessions;
+#[path = "../bench/sidebyside.rs"]
+mod sidebyside;
 
 const TOOL_CALLS: usize = 2000;
 const WARMUP: usize = 200;
@@ -60,16 +70,52 @@ fn main() -> anyhow::Result<()> {
     {
         return code::child(mode);
     }
+    // Internal: our side of the ChromaDB comparison, in a process of its own.
+    if only.first().map(String::as_str) == Some("chroma-ours") {
+        let dir = only
+            .get(1)
+            .ok_or_else(|| anyhow::anyhow!("chroma-ours needs the corpus directory"))?;
+        println!("{}", sidebyside::ours(std::path::Path::new(dir))?);
+        return Ok(());
+    }
+    const ALL: [&str; 9] = [
+        "tools",
+        "cold",
+        "tui",
+        "frame",
+        "memory",
+        "sessions",
+        "code",
+        "memory-eval",
+        "chroma",
+    ];
     for o in &only {
         anyhow::ensure!(
-            [
-                "tools", "cold", "tui", "frame", "memory", "sessions", "code"
-            ]
-            .contains(&o.as_str()),
-            "unknown benchmark {o:?}: give any of tools, cold, tui, frame, memory, sessions, code"
+            ALL.contains(&o.as_str()),
+            "unknown benchmark {o:?}: give any of {}",
+            ALL.join(", ")
         );
     }
-    let want = |name: &str| only.is_empty() || only.iter().any(|o| o == name);
+    let want = |name: &str| {
+        only.is_empty()
+            || only.iter().any(|o| o == name)
+            // `memory` is every memory row.
+            || (matches!(name, "memory-eval" | "chroma") && only.iter().any(|o| o == "memory"))
+    };
+    let mut rows: Vec<String> = Vec::new();
+    let mut memory_tables: Vec<String> = Vec::new();
+    if want("memory-eval") || want("chroma") {
+        memory_tables = memory_quality(want("chroma"))?;
+    }
+    if !["tools", "cold", "tui", "frame", "memory", "sessions"]
+        .iter()
+        .any(|b| want(b))
+    {
+        for r in memory_tables {
+            println!("{r}");
+        }
+        return Ok(());
+    }
     let env = Env::scripted(&serde_json::json!({"turns": [{"text": "ok"}]}));
     let out = env.aios(&["daemons", "start"], b"", Duration::from_secs(60));
     anyhow::ensure!(
@@ -77,7 +123,6 @@ fn main() -> anyhow::Result<()> {
         "cannot start daemons: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let mut rows: Vec<String> = Vec::new();
 
     if want("tools") {
         let rt = tokio::runtime::Builder::new_multi_thread()
@@ -185,7 +230,66 @@ fn main() -> anyhow::Result<()> {
     for r in rows {
         println!("{r}");
     }
+    for r in memory_tables {
+        println!("{r}");
+    }
     Ok(())
+}
+
+/// The evaluation set's nDCG@10 table, and (when `chroma`) the side by side with ChromaDB.
+fn memory_quality(chroma: bool) -> anyhow::Result<Vec<String>> {
+    use aios_tests::memory_eval::{self, Mode};
+    let set = memory_eval::load(&memory_eval::set_dir())?;
+    let embedder = aios_embed::MiniLm::load_default().map_err(|e| {
+        anyhow::anyhow!("{e}; fetch it with `cargo xtask model fetch all-minilm-l6-v2`")
+    })?;
+    let started = Instant::now();
+    let vectors = memory_eval::embed(&set, &embedder)?;
+    let embed_time = started.elapsed();
+    let report = memory_eval::evaluate(&set, &vectors)?;
+    let mut out = vec![
+        String::new(),
+        format!(
+            "Memory evaluation set v{} ({} documents, {} queries; all-MiniLM-L6-v2 embedded them in {:.1} s)",
+            set.version,
+            report.docs,
+            report.queries,
+            embed_time.as_secs_f64()
+        ),
+        String::new(),
+        "| mode | nDCG@10 | recall@10 | nDCG@10 paraphrase | nDCG@10 exact term |".into(),
+        "|---|---|---|---|---|".into(),
+    ];
+    for (mode, f) in &report.modes {
+        out.push(format!(
+            "| {} | {:.3} | {:.3} | {:.3} | {:.3} |",
+            mode.name(),
+            f.ndcg,
+            f.recall,
+            f.ndcg_paraphrase,
+            f.ndcg_exact
+        ));
+    }
+    if chroma {
+        let sizes: Vec<usize> = match std::env::var("AIOS_BENCH_CHROMA_SIZES") {
+            Ok(v) => v
+                .split(',')
+                .map(|x| x.trim().parse())
+                .collect::<Result<_, _>>()
+                .map_err(|e| anyhow::anyhow!("AIOS_BENCH_CHROMA_SIZES={v:?}: {e}"))?,
+            Err(_) => vec![10_000, 100_000],
+        };
+        let export = tempfile::NamedTempFile::new()?;
+        memory_eval::export(&set, &vectors, export.path())?;
+        let figures = [
+            report.of(Mode::Bm25).ndcg,
+            report.of(Mode::Vector).ndcg,
+            report.of(Mode::Hybrid).ndcg,
+        ];
+        out.push(String::new());
+        out.extend(sidebyside::run(&sizes, Some((export.path(), figures)))?);
+    }
+    Ok(out)
 }
 
 /// One TUI start in a fresh tmux server: (first frame, ready).
