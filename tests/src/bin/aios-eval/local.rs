@@ -87,7 +87,7 @@ impl LocalChooser {
             .env("NOTIFY_SOCKET", &notify)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .stderr(std::fs::File::create(dir.path().join("runtimed.log"))?);
         if let Some(m) = model {
             cmd.env("AIOS_LOCAL_MODEL", m);
         }
@@ -97,7 +97,13 @@ impl LocalChooser {
         let mut buf = [0u8; 64];
         if let Err(e) = ready.recv(&mut buf) {
             let _ = child.kill();
-            bail!("runtimed did not report ready: {e}");
+            let _ = child.wait();
+            let log = std::fs::read_to_string(dir.path().join("runtimed.log")).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(5).collect();
+            bail!(
+                "runtimed did not report ready: {e}; its last words:\n{}",
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
         }
         let socket: PathBuf = dir.path().join("run/runtimed.sock");
         let rt = tokio::runtime::Builder::new_current_thread()
