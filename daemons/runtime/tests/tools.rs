@@ -255,6 +255,9 @@ fn a_catalogue_kept_before_any_request_serves_the_first_one() {
     let all = catalog(12);
     // What a daemon does at start (aiosd → gatewayd → runtimed's `Keep`).
     assert!(rt.keep_catalog(SYSTEM, &all).unwrap());
+    // The target is visible as soon as the call returns (runtimed answers
+    // `Keep` with this status).
+    assert!(rt.kept_status().target > 0, "{:?}", rt.kept_status());
     let kept = wait_until_kept(&rt);
     assert!(kept.target > 0, "{kept:?}");
     let turns = [Turn::User("How full is the disk at /var?".into())];

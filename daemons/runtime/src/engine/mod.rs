@@ -277,7 +277,11 @@ fn serve(
             Instruction::KeepIn { dir } => engine.keep_in(&dir, &path),
             Instruction::Keep { prefix, reply } => {
                 let tokens = engine.tokenize(&prefix);
-                let _ = reply.send(engine.keep(tokens));
+                let kept = engine.keep(tokens);
+                // Before the reply: the caller's next status read must see
+                // the new target.
+                engine.publish(kept_status);
+                let _ = reply.send(kept);
             }
         }
         engine.publish(kept_status);
