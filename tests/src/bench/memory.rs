@@ -18,18 +18,20 @@ const DIM: usize = 384;
 const QUERIES: usize = 300;
 const VOCABULARY: u64 = 2_000;
 
-/// Deterministic pseudo-random numbers (xorshift64), so every run ingests the same corpus.
-struct Rng(u64);
+/// Deterministic pseudo-random numbers (xorshift64), so every run ingests the same corpus
+/// (the side-by-side bench draws its corpus from it too).
+pub(crate) struct Rng(pub(crate) u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
         self.0
     }
 
-    fn unit(&mut self) -> f32 {
+    /// Uniform in [-0.5, 0.5).
+    pub(crate) fn unit(&mut self) -> f32 {
         (self.next() >> 40) as f32 / (1u64 << 24) as f32 - 0.5
     }
 

@@ -24,6 +24,8 @@ use std::time::{Duration, Instant};
 
 use aios_search::{Document, Filter, SearchIndex, SearchRequest, Where, WhereDocument};
 use anyhow::Context as _;
+
+use crate::memory::Rng;
 use serde_json::{Value, json};
 
 const DIM: usize = 384;
@@ -37,33 +39,22 @@ const T0: i64 = 1_700_000_000_000;
 const VENV: &str = ".cache/aios-bench-venv";
 const CHROMA: &str = "chromadb==1.5.9";
 
-/// Deterministic pseudo-random numbers (xorshift64), so every run writes the same corpus.
-struct Rng(u64);
+/// A word of the corpus: `w` and 4 digits, so Chroma's substring `$contains` and our
+/// word match select the same documents.
+fn word(rng: &mut Rng) -> String {
+    format!("w{:04}", rng.next() % VOCABULARY)
+}
 
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn word(&mut self) -> String {
-        format!("w{:04}", self.next() % VOCABULARY)
-    }
-
-    fn unit_vector(&mut self) -> Vec<f32> {
-        let v: Vec<f32> = (0..DIM)
-            .map(|_| (self.next() >> 40) as f32 / (1u64 << 24) as f32 - 0.5)
-            .collect();
-        let n = v
-            .iter()
-            .map(|x| x * x)
-            .sum::<f32>()
-            .sqrt()
-            .max(f32::MIN_POSITIVE);
-        v.into_iter().map(|x| x / n).collect()
-    }
+/// A random unit vector of [`DIM`] dimensions.
+fn unit_vector(rng: &mut Rng) -> Vec<f32> {
+    let v: Vec<f32> = (0..DIM).map(|_| rng.unit()).collect();
+    let n = v
+        .iter()
+        .map(|x| x * x)
+        .sum::<f32>()
+        .sqrt()
+        .max(f32::MIN_POSITIVE);
+    v.into_iter().map(|x| x / n).collect()
 }
 
 fn write_f32(path: &Path, rows: &[Vec<f32>]) -> anyhow::Result<()> {
@@ -103,11 +94,11 @@ pub fn write_corpus(dir: &Path, n: usize) -> anyhow::Result<()> {
     let mut docs = std::io::BufWriter::new(std::fs::File::create(dir.join("docs.jsonl"))?);
     let mut vectors = Vec::with_capacity(n);
     for i in 0..n {
-        let text: Vec<String> = (0..12).map(|_| rng.word()).collect();
+        let text: Vec<String> = (0..12).map(|_| word(&mut rng)).collect();
         let line = json!({"id": format!("d{i}"), "text": text.join(" "),
             "kind": format!("k{}", i % KINDS), "unix_ms": T0 + (i as i64) * 1000});
         writeln!(docs, "{line}")?;
-        vectors.push(rng.unit_vector());
+        vectors.push(unit_vector(&mut rng));
     }
     docs.flush()?;
     write_f32(&dir.join("vectors.f32"), &vectors)?;
@@ -115,7 +106,7 @@ pub fn write_corpus(dir: &Path, n: usize) -> anyhow::Result<()> {
     let mut qv = Vec::with_capacity(QUERIES);
     let span = (n as i64) * 1000;
     for i in 0..QUERIES {
-        let v = rng.unit_vector();
+        let v = unit_vector(&mut rng);
         // Exact top-10 by cosine (unit vectors: the dot product), ties by index.
         let mut scored: Vec<(f32, usize)> = vectors
             .iter()
@@ -131,7 +122,7 @@ pub fn write_corpus(dir: &Path, n: usize) -> anyhow::Result<()> {
         let line = json!({
             "kind": format!("k{}", i % KINDS),
             "since": lo, "until": lo + span / 5,
-            "word": rng.word(),
+            "word": word(&mut rng),
             "truth": top.iter().map(|(_, j)| format!("d{j}")).collect::<Vec<_>>(),
         });
         writeln!(qs, "{line}")?;
