@@ -24,7 +24,6 @@ use crate::approve::Desk;
 use crate::cli::{AuditAction, Cli};
 use crate::exit::{Exit, Failure};
 use crate::input::Lines;
-use crate::render::Renderer;
 use crate::sanitize::to_json;
 use crate::{launch, printer};
 
@@ -435,14 +434,14 @@ pub async fn undo_with(cli: &Cli, id: u64, lines: Option<&mut Lines>) -> Result<
         .await
         .map_err(|e| Failure::daemon(format!("toolsd refused the undo: {}", e.message)))?;
     let mut desk = Desk::new(cli.approve, paths.socket(Daemon::Toolsd), session_id);
-    let renderer = Renderer::new(printer::colour());
+    let mut printer = printer::Printer::new(false);
     while let Some(ev) = stream.next().await {
         match ev.map_err(|e| Failure::daemon(format!("lost toolsd mid-undo: {}", e.message)))? {
             ExecuteEvent::Output(chunk) => {
                 let _ = write!(printer::stderr(), "{chunk}");
             }
             ExecuteEvent::ApprovalNeeded(a) => {
-                let _ = write!(printer::stderr(), "{}", renderer.approval_card(&a));
+                printer.show(&aios_proto::EventKind::ApprovalRequested(a.clone()))?;
                 desk.answer(&a, lines.as_deref_mut()).await?;
             }
             ExecuteEvent::End(end) => {

@@ -145,6 +145,16 @@ impl Connection {
         })
     }
 
+    /// This connection, drawing on `old`'s transcript when it resumes the
+    /// same session, so what began before the break (a tool card, the
+    /// answer's line) ends where it began.
+    pub(crate) fn after(mut self, old: Connection) -> Connection {
+        if self.session_id == old.session_id {
+            self.printer = old.printer;
+        }
+        self
+    }
+
     /// The seq of the last event read: where a resumed connection picks up.
     pub(crate) fn last_seq(&self) -> u64 {
         self.last_seq.load(Ordering::Relaxed)
@@ -161,6 +171,7 @@ impl Connection {
         mut lines: Option<&mut Lines>,
         mut sigint: Option<&mut Signal>,
     ) -> Result<Exit, Failure> {
+        self.printer.typed(&text);
         if self.ops.send(Op::UserInput { text }).is_err() {
             return Err(Failure::daemon("aiosd closed the session stream"));
         }

@@ -10,15 +10,14 @@
 //! - [`input`]: reading and validating the prompt;
 //! - [`sanitize`]: showing control characters in untrusted text instead of
 //!   letting them drive the terminal;
-//! - [`render`]: turning events into readable lines (pure, snapshot-tested);
 //! - [`printer`]: the only writer to stdout and stderr;
 //! - [`probe`]: the health probe of one daemon socket;
 //! - [`launch`]: finding or starting the daemon set (DESIGN.md §8);
 //! - [`connection`]: one attached session, shared by the modes below;
 //! - [`oneshot`]: `aios -p`, piped prompts and `aios sessions`;
 //! - [`transcript`]: the conversation as cells that draw themselves at a
-//!   width (pure, snapshot-tested); the TUI and the scrollback on exit
-//!   draw from it;
+//!   width (pure, snapshot-tested); the TUI, the scrollback on exit, the
+//!   line mode and `aios -p` all draw from it;
 //! - [`tui`]: the full-screen TUI, one event loop over terminal, session,
 //!   signals and a frame tick;
 //! - [`line`]: the plain line mode on a terminal (`--line`, or no TTY);
@@ -48,7 +47,6 @@ pub mod oneshot;
 pub mod policy;
 pub mod printer;
 pub mod probe;
-pub mod render;
 pub mod sanitize;
 pub mod service;
 pub mod slash;

@@ -69,6 +69,10 @@ struct Term {
 /// Run the line mode until the user leaves; the exit code is the last
 /// turn's.
 pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exit, Failure> {
+    // Cards are drawn from the same cells and theme as the TUI's.
+    if let Some(why) = printer::choose_theme(config.ui.theme.as_deref()) {
+        say(&why);
+    }
     let sigint = tokio::signal::unix::signal(SignalKind::interrupt())
         .map_err(|e| Failure::new(Exit::Failed, format!("cannot handle Ctrl-C: {e}")))?;
     let mut term = Term {
@@ -139,7 +143,9 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
                 };
                 let _ = writeln!(printer::stderr());
                 say(&why);
-                conn = connect(cli, config, paths, &mut term, Why::lost(&conn)).await?;
+                conn = connect(cli, config, paths, &mut term, Why::lost(&conn))
+                    .await?
+                    .after(conn);
                 continue;
             }
             Idle::Line(Line::Eof) => break,
@@ -215,7 +221,9 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
                 conn.printer.end_line()?;
                 say(&f.message);
                 last = Exit::DaemonUnavailable;
-                conn = connect(cli, config, paths, &mut term, Why::lost(&conn)).await?;
+                conn = connect(cli, config, paths, &mut term, Why::lost(&conn))
+                    .await?
+                    .after(conn);
             }
             Err(f) => return Err(f),
         }
@@ -252,9 +260,9 @@ async fn command(
                 printer::rendered("\x1b[H\x1b[2J");
             }
         }
-        Request::Theme(_) => {
-            say("themes are for the full-screen TUI; the line mode prints plain text")
-        }
+        Request::Theme(_) => say(
+            "the line mode draws with the configuration's ui.theme; /theme switches the full-screen TUI's",
+        ),
         Request::Undo(id) => {
             if let Err(f) = crate::audit::undo_with(cli, id, Some(&mut term.lines)).await {
                 say(&f.message);

@@ -52,6 +52,11 @@ pub async fn run(cli: &Cli) -> Result<Exit, Failure> {
             // Not interactive: nobody to wait with, so an absent daemon is
             // exit 4 at once.
             launch::ensure_running(cli, &config, &paths).await?;
+            if !cli.json
+                && let Some(why) = printer::choose_theme(config.ui.theme.as_deref())
+            {
+                printer::say(&why);
+            }
             let mut conn = Connection::open(cli, &paths).await?;
             // A prompt given with -p on a terminal can still be asked
             // about approvals there.

@@ -1,8 +1,8 @@
 //! Everything the shell writes to the terminal goes through here.
 //!
-//! - [`Printer`] writes a session's events: rendered text ([`Renderer`],
-//!   which sanitizes event text before adding its own colours) or JSON
-//!   lines ([`crate::sanitize::to_json`]);
+//! - [`Printer`] writes a session's events: the transcript's cells as
+//!   text ([`Stream`]; event text is sanitized as it enters a cell, before
+//!   any colour is added) or JSON lines ([`crate::sanitize::to_json`]);
 //! - [`stdout`] and [`stderr`] are for every other line (messages,
 //!   tables, reports): what is written through them is sanitized as a
 //!   whole, since they add no styling.
@@ -17,8 +17,9 @@ use std::io::{IsTerminal, StderrLock, StdoutLock, Write};
 use aios_proto::{Event, EventKind};
 
 use crate::exit::{self, Exit, Failure};
-use crate::render::{Out, Renderer};
 use crate::sanitize::{sanitize, to_json};
+use crate::transcript::stream::{Layout, Out, Sink, Stream};
+use crate::transcript::{ColorDepth, Theme, ThemeSet};
 
 /// A writer for plain text: whatever is formatted into it is sanitized on
 /// the way out. Use it with `write!`/`writeln!`.
@@ -37,11 +38,6 @@ impl<W: Write> Plain<W> {
     pub(crate) fn flush(&mut self) -> std::io::Result<()> {
         self.0.flush()
     }
-}
-
-/// Whether cards on stderr are coloured: a terminal, and no `NO_COLOR`.
-pub(crate) fn colour() -> bool {
-    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
 }
 
 /// Plain, sanitized text to stdout.
@@ -92,21 +88,98 @@ pub(crate) fn write_out(
     }
 }
 
-/// Writes events as readable text or JSON lines.
+/// The theme the line mode and `aios -p` draw with, chosen once from the
+/// configuration ([`choose_theme`]); the terminal's default otherwise.
+static THEME: std::sync::OnceLock<Theme> = std::sync::OnceLock::new();
+
+/// Draw text output with the configuration's `ui.theme` (as the TUI does:
+/// `console-16` on the Linux console unless the user chose; at the
+/// terminal's colour depth). Returns why the wanted theme was not used.
+pub(crate) fn choose_theme(wanted: Option<&str>) -> Option<String> {
+    let dir = aios_config::xdg_config_home().map(|d| d.join("aios/themes"));
+    let set = ThemeSet::load(dir.as_deref());
+    let term = std::env::var("TERM").ok();
+    let (theme, why) = Theme::choose(&set, wanted, ColorDepth::detect(), term.as_deref());
+    let _ = THEME.set(theme);
+    why
+}
+
+fn theme() -> Theme {
+    THEME.get().cloned().unwrap_or_else(|| {
+        let term = std::env::var("TERM").ok();
+        let set = ThemeSet::embedded();
+        Theme::choose(&set, None, ColorDepth::detect(), term.as_deref()).0
+    })
+}
+
+/// The columns of the terminal on `fd`, when it is one and says.
+fn columns(fd: std::os::fd::BorrowedFd<'_>) -> Option<u16> {
+    let mut size = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one `winsize` through the pointer, which
+    // points at a live, correctly typed local.
+    let r = unsafe {
+        libc::ioctl(
+            std::os::fd::AsRawFd::as_raw_fd(&fd),
+            libc::TIOCGWINSZ,
+            &mut size,
+        )
+    };
+    (r == 0 && size.ws_col > 0).then_some(size.ws_col)
+}
+
+/// How text output is laid out on this process's stdout and stderr now:
+/// a terminal wraps at its width and is coloured (unless `NO_COLOR`); a
+/// pipe gets whole lines and no escapes.
+pub(crate) fn layout(depth: ColorDepth) -> Layout {
+    use std::os::fd::AsFd;
+    let sink = |tty: bool, fd: std::os::fd::BorrowedFd<'_>| {
+        if tty {
+            Sink {
+                width: columns(fd),
+                colour: depth != ColorDepth::None,
+            }
+        } else {
+            Sink::PIPE
+        }
+    };
+    let (out, err) = (std::io::stdout(), std::io::stderr());
+    let out_tty = out.is_terminal();
+    Layout {
+        answer: sink(out_tty, out.as_fd()),
+        cards: sink(err.is_terminal(), err.as_fd()),
+        live: out_tty,
+    }
+}
+
+/// Writes events as text (the transcript's cells) or JSON lines.
 pub(crate) struct Printer {
     json: bool,
-    renderer: Renderer,
+    stream: Stream,
 }
 
 impl Printer {
-    /// A printer for `--json` or readable text (coloured on a terminal
-    /// unless `NO_COLOR` is set).
+    /// A printer for `--json` or text (laid out for this process's
+    /// stdout and stderr).
     pub(crate) fn new(json: bool) -> Printer {
-        let color = colour();
+        let theme = theme();
+        let layout = layout(theme.depth());
         Printer {
             json,
-            renderer: Renderer::new(color),
+            stream: Stream::new(theme, layout),
         }
+    }
+
+    /// A request is about to be sent: take the terminal's width now (it
+    /// may have been resized since), and do not echo the request.
+    pub(crate) fn typed(&mut self, text: &str) {
+        let depth = self.stream.transcript().theme().depth();
+        self.stream.set_layout(layout(depth));
+        self.stream.typed(text);
     }
 
     /// Print one event.
@@ -127,7 +200,14 @@ impl Printer {
             }
             return Ok(());
         }
-        let outs = self.renderer.event(&e.kind);
+        let outs = self.stream.apply(&e.kind, true);
+        write_outs(outs)
+    }
+
+    /// Show one event of a call outside a session's stream (e.g. the
+    /// approval card of `aios undo`), drawn as the line mode draws it.
+    pub(crate) fn show(&mut self, kind: &EventKind) -> Result<(), Failure> {
+        let outs = self.stream.apply(kind, false);
         write_outs(outs)
     }
 
@@ -136,7 +216,7 @@ impl Printer {
         if self.json {
             return Ok(());
         }
-        let outs = self.renderer.end_line();
+        let outs = self.stream.end_line();
         write_outs(outs)
     }
 
@@ -148,7 +228,7 @@ impl Printer {
             self.event(e)?;
             return Ok(true);
         }
-        let outs = self.renderer.event(&e.kind);
+        let outs = self.stream.apply(&e.kind, false);
         if outs.is_empty() {
             return Ok(false);
         }
@@ -175,8 +255,9 @@ impl Printer {
     }
 }
 
-/// Write the renderer's output as it is: its text is already sanitized,
-/// and the escape sequences in it are the renderer's own colours.
+/// Write the stream's output as it is: its text was sanitized as it
+/// entered the cells, and the escape sequences in it are the stream's own
+/// (SGR colours from the theme, and erasing its live line).
 fn write_outs(outs: Vec<Out>) -> Result<(), Failure> {
     for o in outs {
         match o {

@@ -218,18 +218,37 @@ fn on_a_terminal_the_only_escapes_are_the_shells_own_colours() {
     assert_eq!(acting(&out.stdout), Vec::<String>::new());
 
     // The terminal turns each "\n" into "\r\n" (ONLCR); the shell's own
-    // colour codes are the renderer's named colours.
-    let mut rest = screen.replace("\r\n", "\n");
-    let mut coloured = 0;
-    for own in [
-        "\x1b[0m", "\x1b[1m", "\x1b[2m", "\x1b[31m", "\x1b[32m", "\x1b[33m", "\x1b[36m",
-    ] {
-        coloured += rest.matches(own).count();
-        rest = rest.replace(own, "");
-    }
+    // sequences are SGR colour codes (ESC [ digits and ; m), from the theme.
+    let (rest, coloured) = without_sgr(&screen.replace("\r\n", "\n"));
     assert!(coloured > 0, "no colour on a terminal: {screen:?}");
     assert_eq!(acting(rest.as_bytes()), Vec::<String>::new(), "{screen:?}");
     assert!(rest.contains(EVIL_SHOWN), "{screen:?}");
+}
+
+/// `text` without its SGR sequences (`ESC [ params m`), and how many there
+/// were. Any other sequence stays, to be caught as acting.
+fn without_sgr(text: &str) -> (String, usize) {
+    let mut rest = String::new();
+    let mut count = 0;
+    let mut i = 0;
+    while i < text.len() {
+        let tail = &text[i..];
+        if let Some(params) = tail.strip_prefix("\x1b[") {
+            let n = params
+                .bytes()
+                .take_while(|b| b.is_ascii_digit() || *b == b';')
+                .count();
+            if params.as_bytes().get(n) == Some(&b'm') {
+                count += 1;
+                i += 2 + n + 1;
+                continue;
+            }
+        }
+        let c = tail.chars().next().unwrap_or_default();
+        rest.push(c);
+        i += c.len_utf8().max(1);
+    }
+    (rest, count)
 }
 
 /// Everything written to the pty's slave side, until every writer is gone.

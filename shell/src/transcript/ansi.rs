@@ -10,20 +10,26 @@ use ratatui::text::Line;
 pub fn to_text(rows: &[Line<'static>], colour: bool) -> String {
     let mut out = String::new();
     for row in rows {
-        let mut line = String::new();
-        for span in &row.spans {
-            let style = row.style.patch(span.style);
-            let sgr = if colour { sgr(style) } else { String::new() };
-            if sgr.is_empty() {
-                line.push_str(&span.content);
-            } else {
-                line.push_str(&format!("\x1b[{sgr}m{}\x1b[0m", span.content));
-            }
-        }
-        out.push_str(line.trim_end_matches(' '));
+        out.push_str(row_text(row, colour).trim_end_matches(' '));
         out.push('\n');
     }
     out
+}
+
+/// One row as text, trailing spaces kept and no newline (the line mode's
+/// live line grows from its end).
+pub fn row_text(row: &Line<'static>, colour: bool) -> String {
+    let mut line = String::new();
+    for span in &row.spans {
+        let style = row.style.patch(span.style);
+        let sgr = if colour { sgr(style) } else { String::new() };
+        if sgr.is_empty() {
+            line.push_str(&span.content);
+        } else {
+            line.push_str(&format!("\x1b[{sgr}m{}\x1b[0m", span.content));
+        }
+    }
+    line
 }
 
 fn sgr(s: Style) -> String {

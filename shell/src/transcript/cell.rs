@@ -9,7 +9,6 @@ use ratatui::text::{Line, Span};
 use super::theme::{Role, Theme};
 use super::wrap::wrap;
 use super::{highlight, markdown};
-use crate::render::format_duration;
 use crate::sanitize::sanitize;
 
 /// Lines of tool output shown while a card is folded.
@@ -397,5 +396,26 @@ pub fn compact(v: &serde_json::Value) -> String {
     match v {
         serde_json::Value::Object(m) if m.is_empty() => String::new(),
         other => other.to_string(),
+    }
+}
+
+/// `1.2ms`, `340µs`, `2.1s`.
+pub fn format_duration(us: u64) -> String {
+    match us {
+        0..=999 => format!("{us}µs"),
+        1_000..=999_999 => format!("{:.1}ms", us as f64 / 1_000.0),
+        _ => format!("{:.1}s", us as f64 / 1_000_000.0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::format_duration;
+
+    #[test]
+    fn durations_are_human() {
+        assert_eq!(format_duration(340), "340µs");
+        assert_eq!(format_duration(1_250), "1.2ms");
+        assert_eq!(format_duration(2_100_000), "2.1s");
     }
 }

@@ -88,6 +88,27 @@ pub fn render(lines: &[String], theme: &Theme, width: usize) -> Vec<Line<'static
     out
 }
 
+/// Where the block that may still change starts in an answer being
+/// streamed: an unclosed code block (highlighted once closed) or a table
+/// at the end (its columns fit all its rows); `lines.len()` when every
+/// line's rows are final.
+pub fn open_block(lines: &[String]) -> usize {
+    let mut fence = None;
+    for (i, l) in lines.iter().enumerate() {
+        if is_fence(l) {
+            fence = match fence {
+                Some(_) => None,
+                None => Some(i),
+            };
+        }
+    }
+    if let Some(i) = fence {
+        return i;
+    }
+    let run = lines.iter().rev().take_while(|l| table::is_row(l)).count();
+    lines.len() - run
+}
+
 /// What carries over from one line to the next.
 #[derive(Debug, Default, Clone)]
 pub struct MdState {

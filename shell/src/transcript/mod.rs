@@ -21,6 +21,7 @@ pub mod cell;
 pub mod color;
 pub mod highlight;
 pub mod markdown;
+pub mod stream;
 pub mod table;
 pub mod theme;
 pub mod themes;
@@ -77,6 +78,8 @@ pub struct Transcript {
     pub running: bool,
     /// Status-bar totals.
     pub totals: Totals,
+    /// New tool cards start expanded (the line mode cannot unfold them).
+    pub expand_tools: bool,
 }
 
 impl Transcript {
@@ -91,6 +94,7 @@ impl Transcript {
             plan: None,
             running: false,
             totals: Totals::default(),
+            expand_tools: false,
         }
     }
 
@@ -237,7 +241,7 @@ impl Transcript {
                     rationale: sanitize(rationale).into_owned(),
                     output: String::new(),
                     end: None,
-                    expanded: false,
+                    expanded: self.expand_tools,
                 }));
                 self.tools.insert(call_id.clone(), i);
             }
@@ -287,6 +291,17 @@ impl Transcript {
                     *self.totals.cost_usd.get_or_insert(0.0) += c;
                 }
                 self.totals.latency_ms = u.latency_ms;
+                // Routing is visible when it departs from the plan: a
+                // fallback or a spent budget says who answered instead.
+                if is_detour(&u.route_reason) {
+                    self.note(
+                        Level::Info,
+                        &format!(
+                            "answered by {} ({}): {}",
+                            u.provider, u.model, u.route_reason
+                        ),
+                    );
+                }
             }
             EventKind::Notification { level, text } => {
                 let level = match level.as_str() {
@@ -434,6 +449,12 @@ impl Transcript {
         }
         out
     }
+}
+
+/// Whether a route reason says the answer came from somewhere else than
+/// asked (a fallback, a spent budget), which the user should see.
+fn is_detour(reason: &str) -> bool {
+    reason.contains("fallback") || reason.contains("budget")
 }
 
 /// An approval request with every text field sanitized.

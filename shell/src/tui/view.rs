@@ -11,7 +11,7 @@ use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph, Wrap};
 use super::app::{App, Prompt};
 use super::editor::Editor;
 use super::keymap::{self, Context};
-use crate::render::format_duration;
+use crate::transcript::cell::format_duration;
 use crate::transcript::{Role, Theme};
 
 /// Rows the input box may grow to, borders excluded.

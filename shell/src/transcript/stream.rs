@@ -1,0 +1,698 @@
+//! The transcript as a stream of text: how the line mode and `aios -p`
+//! show a conversation. Events go into the same [`Transcript`] the TUI
+//! draws, and the rows its cells draw ([`Cell::display_lines`]) are
+//! written out as they become final, so there is one renderer per cell
+//! kind and no second formatter.
+//!
+//! Text on a terminal cannot be redrawn the way a screen can, so only
+//! final rows are written:
+//! - a cell's rows are written once; a cell that grows (a tool card's
+//!   output, an answer's lines) writes the rows it gained;
+//! - rows that may still change are held back: a running tool card's
+//!   status row, an approval card's keys (the line mode asks at its own
+//!   prompt), the open answer's unfinished table or code block, and every
+//!   cell's separator until the cell is done;
+//! - the answer's unfinished line (held back in the transcript until its
+//!   newline) is shown *live* on a terminal: written as it grows, and
+//!   erased and replaced by its final rows when it completes, so a long
+//!   paragraph streams instead of appearing at once. Without a terminal
+//!   (a pipe) it is written when complete.
+//!
+//! The answer goes to stdout and everything else to stderr, so
+//! `aios -p "..." > answer.txt` captures only the answer.
+//!
+//! Pure: events in, text out ([`Out`]); tested with snapshots.
+
+use aios_proto::EventKind;
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+
+use super::cell::Cell;
+use super::theme::Theme;
+use super::{Transcript, ansi, markdown};
+use crate::sanitize::sanitize;
+
+/// Where a piece of output goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Out {
+    /// The answer.
+    Stdout(String),
+    /// Cards, notes and diagnostics.
+    Stderr(String),
+}
+
+/// How one of the two outputs is laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sink {
+    /// Columns to wrap at; `None` (a pipe, or a terminal of unknown size)
+    /// does not wrap, so a consumer gets whole lines.
+    pub width: Option<u16>,
+    /// Whether styles are written as SGR colour codes.
+    pub colour: bool,
+}
+
+impl Sink {
+    /// A pipe: no wrapping, no colour.
+    pub const PIPE: Sink = Sink {
+        width: None,
+        colour: false,
+    };
+
+    fn columns(self) -> u16 {
+        self.width.filter(|w| *w > 0).unwrap_or(u16::MAX)
+    }
+}
+
+/// The two outputs and whether the answer's unfinished line is shown live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    /// Where the answer goes (stdout).
+    pub answer: Sink,
+    /// Where cards and notes go (stderr).
+    pub cards: Sink,
+    /// stdout is a terminal: the unfinished line is drawn and redrawn.
+    pub live: bool,
+}
+
+impl Default for Layout {
+    /// Both outputs are pipes.
+    fn default() -> Layout {
+        Layout {
+            answer: Sink::PIPE,
+            cards: Sink::PIPE,
+            live: false,
+        }
+    }
+}
+
+/// A transcript written out as text.
+#[derive(Debug)]
+pub struct Stream {
+    transcript: Transcript,
+    layout: Layout,
+    /// Rows written per cell.
+    written: Vec<usize>,
+    /// Every cell before this one is done and fully written.
+    done: usize,
+    /// The live rows on the terminal now (the answer's unfinished line);
+    /// the cursor sits at the end of the last one.
+    live: Vec<Line<'static>>,
+    /// A request this shell sent: its user cell is not echoed (the user
+    /// typed it, or gave it with `-p`); replayed requests are shown.
+    typed: Option<String>,
+}
+
+impl Stream {
+    /// An empty stream drawing with `theme`.
+    pub fn new(theme: Theme, layout: Layout) -> Stream {
+        let mut transcript = Transcript::new(theme);
+        // Folded output cannot be unfolded in a terminal's scrollback.
+        transcript.expand_tools = true;
+        Stream {
+            transcript,
+            layout,
+            written: Vec::new(),
+            done: 0,
+            live: Vec::new(),
+            typed: None,
+        }
+    }
+
+    /// Lay out from now on with `layout` (e.g. the terminal was resized
+    /// between two requests). Rows already written stay as they are.
+    pub fn set_layout(&mut self, layout: Layout) {
+        self.layout = layout;
+    }
+
+    /// The layout in use.
+    pub fn layout(&self) -> Layout {
+        self.layout
+    }
+
+    /// The transcript behind the stream.
+    pub fn transcript(&self) -> &Transcript {
+        &self.transcript
+    }
+
+    /// This shell is sending `text` as a request: do not echo it back.
+    pub fn typed(&mut self, text: &str) {
+        self.typed = Some(sanitize(text).into_owned());
+    }
+
+    /// Feed one event; what to write. With `live` off (e.g. the event
+    /// arrived while a prompt is shown) the unfinished line is not drawn.
+    pub fn apply(&mut self, kind: &EventKind, live: bool) -> Vec<Out> {
+        self.transcript.apply(kind);
+        self.write(live)
+    }
+
+    /// End the answer's unfinished line: it is written as final, e.g.
+    /// before saying that the turn broke off.
+    pub fn end_line(&mut self) -> Vec<Out> {
+        self.transcript.flush_tail();
+        self.write(false)
+    }
+
+    /// What the cells gained since the last call, and the live line.
+    fn write(&mut self, live: bool) -> Vec<Out> {
+        let mut finals: Vec<Out> = Vec::new();
+        let n = self.transcript.entries.len();
+        self.written.resize(n, 0);
+        for i in self.done..n {
+            let sink = self.sink_of(i);
+            let width = sink.columns();
+            if let Some(t) = &self.typed
+                && self.written[i] == 0
+                && matches!(&self.transcript.entries[i].cell, Cell::User { text } if text == t)
+            {
+                self.typed = None;
+                self.written[i] = self.transcript.rows(i, width).len();
+                continue;
+            }
+            let held = self.held(i, width);
+            let rows = self.transcript.rows(i, width);
+            let stable = rows.len().saturating_sub(held);
+            let from = self.written[i];
+            if from < stable {
+                let text = ansi::to_text(&rows[from..stable], sink.colour);
+                push(&mut finals, self.is_answer(i), text);
+                self.written[i] = stable;
+            }
+        }
+        while self.done < n && self.finished(self.done) {
+            self.done += 1;
+        }
+        let want = if live && self.layout.live {
+            self.live_rows()
+        } else {
+            Vec::new()
+        };
+        let mut out = Vec::new();
+        if finals.is_empty() && self.live.is_empty() && want.is_empty() {
+            return out;
+        }
+        let colour = self.layout.answer.colour;
+        match (finals.is_empty(), extension(&self.live, &want)) {
+            // Only the live line grew: write what it gained.
+            (true, Some(gain)) => {
+                if !gain.is_empty() {
+                    out.push(Out::Stdout(live_text(&gain, colour)));
+                }
+            }
+            _ => {
+                if !self.live.is_empty() {
+                    out.push(Out::Stdout(erase(self.live.len())));
+                }
+                out.extend(finals);
+                if !want.is_empty() {
+                    out.push(Out::Stdout(live_text(&want, colour)));
+                }
+            }
+        }
+        self.live = want;
+        out
+    }
+
+    /// The answer goes to stdout; everything else to stderr.
+    fn is_answer(&self, i: usize) -> bool {
+        matches!(self.transcript.entries[i].cell, Cell::Assistant { .. })
+    }
+
+    fn sink_of(&self, i: usize) -> Sink {
+        if self.is_answer(i) {
+            self.layout.answer
+        } else {
+            self.layout.cards
+        }
+    }
+
+    /// How many of cell `i`'s last rows are not final yet.
+    fn held(&mut self, i: usize, width: u16) -> usize {
+        let open_answer = self.transcript.open_answer == Some(i);
+        match &self.transcript.entries[i].cell {
+            // The status row ("running") and the separator.
+            Cell::Tool(t) if t.end.is_none() => 2,
+            // The keys and the separator: the line mode asks at its own
+            // prompt, and the TUI's decision is not known here.
+            Cell::Approval(a) if a.outcome.is_none() => 2,
+            Cell::Assistant { lines } if open_answer => {
+                let from = markdown::open_block(lines);
+                if from == lines.len() {
+                    return 1;
+                }
+                let theme = self.transcript.theme();
+                let kept = markdown::render(&lines[..from], theme, usize::from(width)).len();
+                let all = self.transcript.rows(i, width).len();
+                all.saturating_sub(kept)
+            }
+            _ => 0,
+        }
+    }
+
+    /// Cell `i` is written in full and will not change.
+    fn finished(&mut self, i: usize) -> bool {
+        let width = self.sink_of(i).columns();
+        let open = match &self.transcript.entries[i].cell {
+            Cell::Tool(t) => t.end.is_none(),
+            Cell::Approval(a) => a.outcome.is_none() && self.written[i] == 0,
+            Cell::Assistant { .. } => self.transcript.open_answer == Some(i),
+            _ => false,
+        };
+        if open {
+            return false;
+        }
+        // An undecided approval card keeps its keys row unwritten.
+        let held = self.held(i, width);
+        self.written[i] + held >= self.transcript.rows(i, width).len()
+    }
+
+    /// The answer's unfinished line as rows, when it can be shown now (not
+    /// inside a code block or table still being written).
+    fn live_rows(&self) -> Vec<Line<'static>> {
+        if let Some(i) = self.transcript.open_answer
+            && let Cell::Assistant { lines } = &self.transcript.entries[i].cell
+            && markdown::open_block(lines) < lines.len()
+        {
+            return Vec::new();
+        }
+        self.transcript.live_rows(self.layout.answer.columns())
+    }
+}
+
+/// Append `text` to the last output when it goes to the same place.
+fn push(out: &mut Vec<Out>, answer: bool, text: String) {
+    match (out.last_mut(), answer) {
+        (Some(Out::Stdout(s)), true) | (Some(Out::Stderr(s)), false) => s.push_str(&text),
+        _ if answer => out.push(Out::Stdout(text)),
+        _ => out.push(Out::Stderr(text)),
+    }
+}
+
+/// One styled character of a row.
+fn flat(line: &Line<'static>) -> Vec<(char, Style)> {
+    line.spans
+        .iter()
+        .flat_map(|s| {
+            let style = line.style.patch(s.style);
+            s.content.chars().map(move |c| (c, style))
+        })
+        .collect()
+}
+
+/// When `new` only adds to `old` (same rows, the last one longer, maybe
+/// more rows), what it adds, as text to write after `old`; `None` when
+/// `old` must be erased and `new` written whole.
+fn extension(old: &[Line<'static>], new: &[Line<'static>]) -> Option<Vec<Line<'static>>> {
+    if old.is_empty() || new.len() < old.len() {
+        return old.is_empty().then(Vec::new).filter(|_| new.is_empty());
+    }
+    let last = old.len() - 1;
+    if old[..last] != new[..last] {
+        return None;
+    }
+    let (was, now) = (flat(&old[last]), flat(&new[last]));
+    if now.len() < was.len() || now[..was.len()] != was[..] {
+        return None;
+    }
+    let mut gain = vec![styled(&now[was.len()..])];
+    gain.extend(new[old.len()..].iter().cloned());
+    if gain.len() == 1 && gain[0].spans.is_empty() {
+        gain.clear();
+    }
+    Some(gain)
+}
+
+fn styled(cells: &[(char, Style)]) -> Line<'static> {
+    let mut spans: Vec<Span<'static>> = Vec::new();
+    for (c, style) in cells {
+        match spans.last_mut() {
+            Some(s) if s.style == *style => s.content.to_mut().push(*c),
+            _ => spans.push(Span::styled(c.to_string(), *style)),
+        }
+    }
+    Line::from(spans)
+}
+
+/// Live rows as text: the first continues the cursor's row, the others
+/// start rows of their own, and no newline ends the last one (the cursor
+/// stays after it, to be erased from there).
+fn live_text(rows: &[Line<'static>], colour: bool) -> String {
+    rows.iter()
+        .map(|r| ansi::row_text(r, colour))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Erase `rows` live rows, the cursor being at the end of the last: to
+/// the start of the first, then clear to the end of the screen.
+fn erase(rows: usize) -> String {
+    match rows {
+        0 => String::new(),
+        1 => "\r\x1b[J".to_string(),
+        n => format!("\r\x1b[{}A\x1b[J", n - 1),
+    }
+}
+
+/// One cell drawn as text on its own (e.g. `aios undo`'s approval card),
+/// at `sink`'s width and colours.
+pub fn cell_text(cell: &Cell, theme: &Theme, sink: Sink) -> String {
+    ansi::to_text(&cell.display_lines(sink.columns(), theme), sink.colour)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aios_proto::{Risk, ToolStatus, TurnStatus};
+    use serde_json::json;
+
+    /// `text` wrapped at `width`, as the live line is.
+    fn rows_of(text: &str, width: usize) -> Vec<Line<'static>> {
+        crate::transcript::wrap::wrap(&Line::from(text.to_string()), width, 0)
+    }
+
+    fn delta(text: &str) -> EventKind {
+        EventKind::AssistantDelta {
+            turn_id: "t1".into(),
+            text: text.into(),
+        }
+    }
+
+    fn pipes() -> Stream {
+        Stream::new(Theme::plain(), Layout::default())
+    }
+
+    /// Everything written, marked by where it went.
+    fn run(s: &mut Stream, events: &[EventKind], live: bool) -> String {
+        let mut text = String::new();
+        for e in events {
+            for o in s.apply(e, live) {
+                match o {
+                    Out::Stdout(t) => text.push_str(&format!("[out]{t}")),
+                    Out::Stderr(t) => text.push_str(&format!("[err]{t}")),
+                }
+            }
+        }
+        text
+    }
+
+    fn turn() -> Vec<EventKind> {
+        vec![
+            EventKind::TurnStarted {
+                turn_id: "t1".into(),
+                input: "how full is the disk?".into(),
+            },
+            delta("Checking the disk"),
+            delta(".\n"),
+            EventKind::ToolCallBegin {
+                turn_id: "t1".into(),
+                call_id: "c1".into(),
+                tool: "fs.usage".into(),
+                args: json!({"path": "/"}),
+                risk: Risk::Read,
+                rationale: String::new(),
+            },
+            EventKind::ToolOutputDelta {
+                call_id: "c1".into(),
+                chunk: "scanned /\n".into(),
+            },
+            EventKind::ToolCallEnd {
+                call_id: "c1".into(),
+                status: ToolStatus::Ok,
+                result: json!({}),
+                duration_us: 1234,
+            },
+            delta("| fs | use |\n|---|---|\n| / | 42% |\n"),
+            delta("Root is **42%** full."),
+            EventKind::TurnCompleted {
+                turn_id: "t1".into(),
+                status: TurnStatus::Completed,
+                message: String::new(),
+            },
+        ]
+    }
+
+    #[test]
+    fn answer_to_stdout_cards_to_stderr_each_row_once() {
+        let mut s = pipes();
+        s.typed("how full is the disk?");
+        insta::assert_snapshot!(run(&mut s, &turn(), true), @r#"
+        [out]Checking the disk.
+        [out]
+        [err]● fs.usage [read] {"path":"/"}
+        [err]  │ scanned /
+        [err]  ✓ ok 1.2ms
+
+        [out]┌────┬─────┐
+        │ fs │ use │
+        ├────┼─────┤
+        │ /  │ 42% │
+        └────┴─────┘
+        Root is 42% full.
+
+        "#);
+    }
+
+    #[test]
+    fn a_replayed_request_is_shown_and_the_typed_one_is_not() {
+        let mut s = pipes();
+        let text = run(&mut s, &turn()[..1], false);
+        assert_eq!(text, "[err]› how full is the disk?\n\n");
+        let mut s = pipes();
+        s.typed("how full is the disk?");
+        assert_eq!(run(&mut s, &turn()[..1], false), "");
+    }
+
+    #[test]
+    fn the_unfinished_line_is_drawn_live_grown_and_replaced_by_its_final_rows() {
+        let mut s = Stream::new(
+            Theme::plain(),
+            Layout {
+                answer: Sink {
+                    width: Some(20),
+                    colour: false,
+                },
+                cards: Sink::PIPE,
+                live: true,
+            },
+        );
+        // Grows in place: only what was added is written.
+        assert_eq!(run(&mut s, &[delta("part 1. ")], true), "[out]part 1. ");
+        assert_eq!(run(&mut s, &[delta("part 2. ")], true), "[out]part 2. ");
+        // A word that does not fit moves to the next row: the row is
+        // redrawn from its start.
+        let text = run(&mut s, &[delta("continued")], true);
+        assert_eq!(text, "[out]\r\x1b[J[out]part 1. part 2.\ncontinued");
+        // The newline: the live rows are erased and the final rows written
+        // (styled by markdown: the live line is drawn the same way).
+        let text = run(&mut s, &[delta(" **end**\n")], true);
+        assert_eq!(
+            text,
+            "[out]\r\x1b[1A\x1b[J[out]part 1. part 2.\ncontinued end\n"
+        );
+        // Not live at a prompt: nothing drawn until the line ends.
+        assert_eq!(run(&mut s, &[delta("quiet")], false), "");
+        assert_eq!(s.end_line().len(), 1);
+    }
+
+    #[test]
+    fn a_streamed_table_and_code_block_are_written_once_complete() {
+        let mut s = pipes();
+        let text = run(
+            &mut s,
+            &[delta("```sh\n"), delta("ls -l\n"), delta("| a | b |\n")],
+            true,
+        );
+        assert_eq!(text, "");
+        let text = run(&mut s, &[delta("```\n")], true);
+        assert_eq!(text, "[out]  sh\n  ls -l\n  | a | b |\n\n");
+        let text = run(&mut s, &[delta("| a | b |\n|---|---|\n")], true);
+        assert_eq!(text, "");
+        let text = run(&mut s, &[delta("after\n")], true);
+        assert!(
+            text.contains("│ a │ b │") && text.ends_with("after\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn an_approval_card_is_written_without_its_keys() {
+        let mut s = pipes();
+        let a = aios_proto::ApprovalNeeded {
+            call_id: "c1".into(),
+            tool: "fs.write".into(),
+            args: json!({"path": "/tmp/x"}),
+            call_hash: String::new(),
+            effect: Risk::Change,
+            resources: vec!["path:/tmp/x".into()],
+            preview: aios_proto::Preview {
+                summary: "write 6 bytes".into(),
+                detail: aios_proto::PreviewDetail::None,
+            },
+            rationale: String::new(),
+            rule: "default.change".into(),
+            reason: "changes need approval".into(),
+            confirm: None,
+            session_kind: Default::default(),
+        };
+        let text = run(&mut s, &[EventKind::ApprovalRequested(Box::new(a))], true);
+        insta::assert_snapshot!(text, @r#"
+        [err]? approve fs.write [change]
+          args: {"path":"/tmp/x"}
+          touches: path:/tmp/x
+          will: write 6 bytes
+          policy: changes need approval [default.change]
+        "#);
+    }
+
+    /// Event text chosen by others, in every field a cell shows.
+    fn hostile_events() -> Vec<EventKind> {
+        let evil = "f\x1b]52;c;aGk=\x07\x1b[2J\u{9b}31m\u{202e}txt";
+        vec![
+            EventKind::TurnStarted {
+                turn_id: "t1".into(),
+                input: format!("ask {evil}"),
+            },
+            delta(&format!(
+                "see \x1b]8;;http://x/\x1b\\{evil}\x1b]8;;\x1b\\\r\npart {evil}"
+            )),
+            EventKind::ToolCallBegin {
+                turn_id: "t1".into(),
+                call_id: "c1".into(),
+                tool: format!("fs.list{evil}"),
+                args: json!({ "path": evil }),
+                risk: Risk::Destructive,
+                rationale: format!("why {evil}"),
+            },
+            EventKind::ToolOutputDelta {
+                call_id: "c1".into(),
+                chunk: format!("now in {evil}\nline two\x1b[1A\x1b[2K\n"),
+            },
+            EventKind::ToolCallEnd {
+                call_id: "c1".into(),
+                status: ToolStatus::Error,
+                result: json!(format!("cannot read {evil}")),
+                duration_us: 10,
+            },
+            EventKind::ApprovalRequested(Box::new(aios_proto::ApprovalNeeded {
+                call_id: format!("c2{evil}"),
+                tool: "fs.delete".into(),
+                args: json!({"path": format!("/tmp/{evil}")}),
+                call_hash: "0".repeat(64),
+                effect: Risk::Destructive,
+                resources: vec![format!("path:/tmp/{evil}")],
+                preview: aios_proto::Preview {
+                    summary: format!("delete {evil}"),
+                    detail: aios_proto::PreviewDetail::Diff {
+                        path: format!("/tmp/{evil}"),
+                        unified: format!("--- a\n+++ b\n-{evil}\n+ok\n"),
+                    },
+                },
+                rationale: format!("because {evil}"),
+                rule: "default.destructive".into(),
+                reason: format!("may lose {evil}"),
+                confirm: Some(format!("/tmp/{evil}")),
+                session_kind: Default::default(),
+            })),
+            EventKind::Notification {
+                level: format!("warn{evil}"),
+                text: format!("about {evil}"),
+            },
+            EventKind::Error {
+                code: aios_proto::ErrorCode::ModelError,
+                message: format!("overloaded {evil}"),
+                fatal: false,
+            },
+            EventKind::TurnCompleted {
+                turn_id: "t1".into(),
+                status: TurnStatus::Refused,
+                message: format!("no rule for {evil}"),
+            },
+        ]
+    }
+
+    /// What a terminal would act on in `text` once the stream's own
+    /// sequences (SGR colours, erasing the live line) are taken out.
+    fn acting(text: &str) -> Vec<char> {
+        let mut rest = String::new();
+        let mut chars = text.chars().peekable();
+        while let Some(c) = chars.next() {
+            if c == '\x1b' && chars.peek() == Some(&'[') {
+                chars.next();
+                // Parameters, then the final byte: only m (colour), A (up)
+                // and J (erase below) are the stream's own.
+                let mut params = String::new();
+                while let Some(&p) = chars.peek() {
+                    if p.is_ascii_digit() || p == ';' {
+                        params.push(p);
+                        chars.next();
+                    } else {
+                        break;
+                    }
+                }
+                match chars.next() {
+                    Some('m' | 'A' | 'J') => continue,
+                    other => panic!("a foreign sequence: ESC [{params}{other:?} in {text:?}"),
+                }
+            }
+            rest.push(c);
+        }
+        rest.chars()
+            .filter(|&c| {
+                (c.is_control() && c != '\n' && c != '\t' && c != '\r')
+                    || ('\u{202a}'..='\u{202e}').contains(&c)
+                    || ('\u{2066}'..='\u{2069}').contains(&c)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn untrusted_text_in_every_field_is_shown_not_acted_on() {
+        let layout = Layout {
+            answer: Sink {
+                width: Some(60),
+                colour: true,
+            },
+            cards: Sink {
+                width: Some(60),
+                colour: true,
+            },
+            live: true,
+        };
+        let theme = Theme::default();
+        let mut s = Stream::new(theme.clone(), layout);
+        let text = run(&mut s, &hostile_events(), true);
+        assert!(text.contains("\x1b[3"), "colour was on but none written");
+        assert_eq!(acting(&text), Vec::<char>::new(), "{text:?}");
+        // Shown as control pictures, in every field.
+        let plain = run(&mut pipes(), &hostile_events(), true);
+        for shown in [
+            "› ask f␛]52;c;aGk=␇␛[2J\\u{9b}31m\\u{202e}txt",
+            "part f␛]52",
+            "fs.listf␛]52",
+            "why f␛]52",
+            "now in f␛]52",
+            "line two␛[1A␛[2K",
+            "cannot read f␛]52",
+            "delete f␛]52",
+            "-f␛]52",
+            "because f␛]52",
+            "may lose f␛]52",
+            "about f␛]52",
+            "overloaded f␛]52",
+            "refused: no rule for f␛]52",
+        ] {
+            assert!(plain.contains(shown), "{shown:?} not in {plain}");
+        }
+        assert!(!plain.contains('\x1b'), "{plain:?}");
+    }
+
+    #[test]
+    fn extension_is_only_a_pure_addition() {
+        let a = rows_of("part 1.", 20);
+        let b = rows_of("part 1. part 2.", 20);
+        assert_eq!(live_text(&extension(&a, &b).unwrap(), false), " part 2.");
+        assert_eq!(extension(&b, &a), None);
+        assert_eq!(extension(&[], &[]), Some(vec![]));
+        assert_eq!(extension(&[], &b), None);
+    }
+}
