@@ -128,7 +128,7 @@ fn escapes_in_model_text_tool_output_and_file_names_are_shown_not_sent() {
     );
     // The tool card's arguments: JSON-escaped C0, shown C1 and bidi.
     assert!(
-        stderr.contains("● fs.largest {\"path\":")
+        stderr.contains("● fs.largest [read] {\"path\":")
             && stderr.contains("evil\\u001b]52;c;aGFja2Vk\\u0007\\u001b[2J"),
         "tool card; stderr: {stderr:?}"
     );

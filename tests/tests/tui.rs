@@ -364,6 +364,61 @@ fn slash_undo_asks_on_an_approval_card_and_restores_the_file() {
     assert_eq!(tmux.wait_exit(), 0);
 }
 
+/// The rows of `text` that hold one of `needles`, trailing blanks cut.
+fn rows_with(text: &str, needles: &[&str]) -> Vec<String> {
+    text.lines()
+        .filter(|l| needles.iter().any(|n| l.contains(n)))
+        .map(|l| l.trim_end().to_string())
+        .collect()
+}
+
+#[test]
+fn the_line_mode_draws_the_same_cells_as_the_tui() {
+    let data = tempfile::tempdir().unwrap();
+    std::fs::write(data.path().join("notes.txt"), "hi\n").unwrap();
+    let needles = [
+        "fs.list [read]",
+        "Found",
+        "There is one file:",
+        "• notes.txt",
+    ];
+
+    // The TUI's transcript, left in the scrollback on exit.
+    let env = Env::scripted(&listing_script(data.path()));
+    let tui = start(&env, 80, 24, "xterm-256color", &[], &[]);
+    tui.wait_for(&["request", "scripted"]);
+    tui.literal("what is in the folder?");
+    tui.keys(&["Enter"]);
+    tui.wait_for(&["• notes.txt"]);
+    tui.keys(&["C-d"]);
+    assert_eq!(tui.wait_exit(), 0);
+    let drawn = rows_with(&tui.history(), &needles);
+
+    // The line mode, on the same terminal size: the same rows, markdown
+    // rendered (no `##`, no `**`), the tool card as the TUI draws it.
+    let env = Env::scripted(&listing_script(data.path()));
+    let line = start(&env, 80, 24, "xterm-256color", &[], &["--line"]);
+    line.wait_for(&["aios>"]);
+    line.literal("what is in the folder?");
+    line.keys(&["Enter"]);
+    line.wait_for(&["• notes.txt", "✓ ok"]);
+    wait_until(
+        "the prompt after the answer",
+        LIMIT,
+        || line.history(),
+        || (line.history().matches("aios>").count() == 2).then_some(()),
+    );
+    let printed = rows_with(&line.history(), &needles);
+    assert_eq!(printed.len(), needles.len(), "{}", line.history());
+    assert_eq!(printed, drawn, "{}", line.history());
+    assert!(!line.history().contains("##") && !line.history().contains("**"));
+    // The typed request is not echoed back as a cell.
+    assert!(!line.history().contains("› what is"), "{}", line.history());
+    line.literal("exit");
+    line.keys(&["Enter"]);
+    assert_eq!(line.wait_exit(), 0);
+}
+
 #[test]
 fn the_line_mode_runs_the_same_slash_commands() {
     let env = Env::scripted(&json!({"turns": [{"text": "unused"}]}));
