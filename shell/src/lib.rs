@@ -7,6 +7,8 @@
 //! Modules:
 //! - [`cli`]: the flags and subcommands (one definition, help derives from it);
 //! - [`exit`]: the documented exit codes and the error type that carries one;
+//! - [`clipboard`]: copying an answer or a card to the user's clipboard
+//!   (OSC 52, so it works over ssh);
 //! - [`input`]: reading and validating the prompt;
 //! - [`sanitize`]: showing control characters in untrusted text instead of
 //!   letting them drive the terminal;
@@ -32,6 +34,7 @@
 pub mod approve;
 pub mod audit;
 pub mod cli;
+pub mod clipboard;
 pub mod connection;
 pub mod doctor;
 pub mod exit;

@@ -193,7 +193,8 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
                 }
                 _ => {}
             }
-            match command(cli, config, paths, &mut term, request).await? {
+            let copy = conn.printer.copy_text();
+            match command(cli, config, paths, &mut term, request, copy).await? {
                 Flow::Go => continue,
                 Flow::Leave => break,
             }
@@ -246,6 +247,7 @@ async fn command(
     paths: &Paths,
     term: &mut Term,
     request: Request,
+    copy: Option<(&'static str, String)>,
 ) -> Result<Flow, Failure> {
     match request {
         Request::Quit => return Ok(Flow::Leave),
@@ -263,6 +265,16 @@ async fn command(
         Request::Theme(_) => say(
             "the line mode draws with the configuration's ui.theme; /theme switches the full-screen TUI's",
         ),
+        Request::Copy => match copy {
+            Some((what, text)) => match printer::clipboard(&text) {
+                Ok(()) => say(&format!(
+                    "copied the {what} ({} bytes) to your clipboard (OSC 52; a terminal that does not allow it ignores it)",
+                    text.len()
+                )),
+                Err(e) => say(&e.to_string()),
+            },
+            None => say(&crate::clipboard::CopyError::Empty.to_string()),
+        },
         Request::Undo(id) => {
             if let Err(f) = crate::audit::undo_with(cli, id, Some(&mut term.lines)).await {
                 say(&f.message);

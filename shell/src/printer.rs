@@ -72,6 +72,17 @@ pub(crate) fn rendered(text: &str) {
     let _ = out.flush();
 }
 
+/// Put `text` on the clipboard of the terminal emulator the user sits at
+/// (OSC 52, [`crate::clipboard`]), through tmux and ssh; when stdout is
+/// not a terminal, nothing is written.
+pub(crate) fn clipboard(text: &str) -> Result<(), crate::clipboard::CopyError> {
+    let seq = crate::clipboard::osc52(text)?;
+    if std::io::stdout().is_terminal() {
+        rendered(&seq);
+    }
+    Ok(())
+}
+
 /// Write to stdout; a closed pipe (`aios -p ... | head`) ends quietly with
 /// success, as ripgrep does.
 pub(crate) fn write_out(
@@ -209,6 +220,11 @@ impl Printer {
     pub(crate) fn show(&mut self, kind: &EventKind) -> Result<(), Failure> {
         let outs = self.stream.apply(kind, false);
         write_outs(outs)
+    }
+
+    /// What `/copy` would copy: the newest answer or card.
+    pub(crate) fn copy_text(&self) -> Option<(&'static str, String)> {
+        self.stream.transcript().copy_text()
     }
 
     /// End a half-written answer line (text mode).

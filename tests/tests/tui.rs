@@ -419,6 +419,61 @@ fn the_line_mode_draws_the_same_cells_as_the_tui() {
     assert_eq!(line.wait_exit(), 0);
 }
 
+/// tmux's newest paste buffer, once an OSC 52 copy has made one.
+fn copied(tmux: &Tmux) -> Option<String> {
+    let out = tmux.run(&["show-buffer"]);
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[test]
+fn ctrl_y_and_slash_copy_put_the_answer_on_the_clipboard_with_osc_52() {
+    let data = tempfile::tempdir().unwrap();
+    std::fs::write(data.path().join("notes.txt"), "hi\n").unwrap();
+    let answer = "## Found\n\nThere is **one** file:\n- `notes.txt`";
+
+    // tmux takes an application's OSC 52 into a paste buffer (as a
+    // terminal emulator would into its clipboard) when set-clipboard is on.
+    let env = Env::scripted(&listing_script(data.path()));
+    let tui = start(&env, 80, 24, "xterm-256color", &[], &[]);
+    tui.ok(&["set-option", "-s", "set-clipboard", "on"]);
+    tui.wait_for(&["request", "scripted"]);
+    assert_eq!(copied(&tui), None, "no buffer before the copy");
+    tui.literal("what is in the folder?");
+    tui.keys(&["Enter"]);
+    tui.wait_for(&["• notes.txt"]);
+    tui.keys(&["C-y"]);
+    tui.wait_for(&["copied the answer"]);
+    let got = wait_until("the OSC 52 copy", LIMIT, || tui.screen(), || copied(&tui));
+    assert_eq!(got, answer, "the answer's markdown, as the model wrote it");
+    tui.keys(&["C-d"]);
+    assert_eq!(tui.wait_exit(), 0);
+
+    // The line mode's /copy sends the same.
+    let env = Env::scripted(&listing_script(data.path()));
+    let line = start(&env, 80, 24, "xterm-256color", &[], &["--line"]);
+    line.ok(&["set-option", "-s", "set-clipboard", "on"]);
+    line.wait_for(&["aios>"]);
+    line.literal("/copy");
+    line.keys(&["Enter"]);
+    line.wait_for(&["no answer or card to copy yet"]);
+    assert_eq!(copied(&line), None);
+    line.literal("what is in the folder?");
+    line.keys(&["Enter"]);
+    line.wait_for(&["• notes.txt"]);
+    line.literal("/copy");
+    line.keys(&["Enter"]);
+    line.wait_for(&["copied the answer"]);
+    let got = wait_until("the OSC 52 copy", LIMIT, || line.screen(), || copied(&line));
+    assert_eq!(got, answer);
+    // The sequence itself never shows.
+    assert!(!line.history().contains("52;c;"), "{}", line.history());
+    line.literal("exit");
+    line.keys(&["Enter"]);
+    assert_eq!(line.wait_exit(), 0);
+}
+
 #[test]
 fn the_line_mode_runs_the_same_slash_commands() {
     let env = Env::scripted(&json!({"turns": [{"text": "unused"}]}));

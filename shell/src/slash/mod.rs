@@ -54,6 +54,8 @@ pub enum Request {
     Attach(String),
     /// Leave the session running in aiosd and exit.
     Detach,
+    /// Copy the newest answer or card to the clipboard.
+    Copy,
     /// Leave aios.
     Quit,
 }
@@ -273,6 +275,14 @@ pub const COMMANDS: &[Slash] = &[
         words: &[],
         takes: Takes::Nothing,
         parse: |a| a.none(Request::Detach),
+    },
+    Slash {
+        name: "copy",
+        args: "",
+        doc: "copy the last answer or card to your clipboard",
+        words: &[],
+        takes: Takes::Nothing,
+        parse: |a| a.none(Request::Copy),
     },
     Slash {
         name: "quit",

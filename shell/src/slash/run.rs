@@ -55,7 +55,8 @@ pub async fn text(
         | Request::Undo(_)
         | Request::Quit
         | Request::Attach(_)
-        | Request::Detach => {
+        | Request::Detach
+        | Request::Copy => {
             return None;
         }
     })

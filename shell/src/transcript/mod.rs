@@ -346,6 +346,31 @@ impl Transcript {
         }
     }
 
+    /// What `/copy` and Ctrl-Y put on the clipboard: the newest answer
+    /// (its markdown, as the model wrote it, so code pastes as code) or
+    /// card (its rows, unwrapped), whichever is newer; with what it is.
+    pub fn copy_text(&self) -> Option<(&'static str, String)> {
+        if !self.tail.is_empty() && self.open_answer.is_none() {
+            return Some(("answer", self.tail.clone()));
+        }
+        self.entries.iter().rev().find_map(|e| match &e.cell {
+            Cell::Assistant { lines } => {
+                let mut text = lines.join("\n");
+                if self.open_answer.is_some() && !self.tail.is_empty() {
+                    text.push('\n');
+                    text.push_str(&self.tail);
+                }
+                Some(("answer", text))
+            }
+            Cell::Tool(_) | Cell::Approval(_) => {
+                let rows = e.cell.display_lines(u16::MAX, &Theme::plain());
+                let text = ansi::to_text(&rows, false);
+                Some(("card", text.trim_end().to_string()))
+            }
+            _ => None,
+        })
+    }
+
     /// Expand or fold every tool card's output; returns the new state.
     pub fn toggle_expanded(&mut self) -> bool {
         let expand = !self

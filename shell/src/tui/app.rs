@@ -57,6 +57,8 @@ pub enum Effect {
     Detach,
     /// Switch to another session of the user.
     Attach(String),
+    /// Put this text on the terminal's clipboard (OSC 52).
+    Copy(String),
 }
 
 /// What the approval at the front of the queue is waiting for.
@@ -354,6 +356,7 @@ impl App {
                 vec![]
             }
             Command::Redraw => vec![Effect::Redraw],
+            Command::Copy => self.copy(),
             Command::Help => {
                 self.open_help();
                 vec![]

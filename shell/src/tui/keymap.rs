@@ -50,6 +50,8 @@ pub enum Command {
     ToggleOutput,
     /// Redraw the screen.
     Redraw,
+    /// Copy the newest answer or card to the clipboard.
+    Copy,
     /// Open or close help.
     Help,
     /// Approve this exact call once.
@@ -221,6 +223,8 @@ keymap! {
     Global [ctrl('g')] Bottom "bottom" "jump back to the newest output";
     Global [ctrl('o')] ToggleOutput "toggle_output" "expand or fold the output of tool cards";
     Global [ctrl('l')] Redraw "redraw" "redraw the screen";
+    Global [ctrl('y')] Copy "copy"
+        "copy the newest answer or card to your clipboard (OSC 52: reaches your own desktop over ssh; also /copy)";
     Global [key(KeyCode::F(1))] Help "help" "open or close this help (also ? on an empty prompt)";
     Approval [key(KeyCode::Char('y'))] ApproveOnce "approve_once" "run this exact call once";
     Approval [key(KeyCode::Char('s'))] ApproveSession "approve_session" "allow calls like this for the rest of the session";

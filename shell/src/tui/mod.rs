@@ -310,6 +310,11 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
                     quit = true;
                     detached = true;
                 }
+                Effect::Copy(text) => {
+                    // Checked when the effect was made; written between
+                    // frames, where it moves nothing on the screen.
+                    let _ = printer::clipboard(&text);
+                }
                 Effect::Attach(id) => {
                     tokio::spawn(reconnect(bg_tx.clone(), cli.clone(), paths.clone(), id, 0));
                 }

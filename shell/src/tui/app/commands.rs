@@ -26,6 +26,28 @@ pub enum UndoUpdate {
 }
 
 impl App {
+    /// Ctrl-Y or `/copy`: the newest answer or card to the clipboard, and
+    /// a note saying what was copied (or why nothing was).
+    pub(super) fn copy(&mut self) -> Vec<Effect> {
+        let Some((what, text)) = self.transcript.copy_text() else {
+            let why = crate::clipboard::CopyError::Empty.to_string();
+            self.transcript.note(Level::Warning, &why);
+            return vec![];
+        };
+        if let Err(e) = crate::clipboard::osc52(&text) {
+            self.transcript.note(Level::Warning, &e.to_string());
+            return vec![];
+        }
+        self.transcript.note(
+            Level::Info,
+            &format!(
+                "copied the {what} ({} bytes) to your clipboard (OSC 52; a terminal that does not allow it ignores it)",
+                text.len()
+            ),
+        );
+        vec![Effect::Copy(text)]
+    }
+
     /// Enter on a `/` command line.
     pub(super) fn command(&mut self, text: &str) -> Vec<Effect> {
         let request = match slash::parse(text) {
@@ -46,6 +68,7 @@ impl App {
             }
             Request::Quit => vec![Effect::Quit],
             Request::Detach => vec![Effect::Detach],
+            Request::Copy => self.copy(),
             Request::Attach(id) => {
                 self.transcript
                     .note(Level::Info, &format!("{text}\nattaching to session {id}…"));
