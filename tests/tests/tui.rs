@@ -116,6 +116,46 @@ fn an_approval_card_answered_with_y_runs_the_change() {
 }
 
 #[test]
+fn an_approval_card_answered_with_n_changes_nothing_and_the_ledger_records_it() {
+    let Some(w) = waiting_on_a_write(100, 30) else {
+        return;
+    };
+    let (tmux, target) = (&w.tmux, &w.target);
+    tmux.wait_for(&["? approve fs.write", "[y] once"]);
+    tmux.keys(&["n"]);
+    tmux.literal("not today");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for(&["→ rejected: not today"]);
+    // The turn goes on without the write (the model is told).
+    tmux.wait_for(&["Written."]);
+    assert!(!target.exists(), "a rejected write ran");
+    let out = w._env.aios(
+        &["audit", "log", "--json", "--tool", "fs.write"],
+        b"",
+        LIMIT,
+    );
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let entries: Vec<serde_json::Value> = aios_tests::json_lines(&out.stdout);
+    let rejected: Vec<&serde_json::Value> = entries
+        .iter()
+        .filter(|r| r["entry"].to_string().contains("not today"))
+        .collect();
+    assert_eq!(
+        rejected.len(),
+        1,
+        "the rejection, with its note: {entries:#?}"
+    );
+    assert!(
+        !entries
+            .iter()
+            .any(|r| r["entry"]["kind"] == "outcome" && r["entry"].to_string().contains("\"ok\"")),
+        "{entries:#?}"
+    );
+    tmux.keys(&["C-d"]);
+    assert_eq!(tmux.wait_exit(), 0);
+}
+
+#[test]
 fn always_shows_the_rule_toolsd_would_save_before_anything_is_saved() {
     let Some(w) = waiting_on_a_write(110, 40) else {
         return;
