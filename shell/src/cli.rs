@@ -45,6 +45,10 @@ pub struct Cli {
     #[arg(short = 'c', value_name = "CMD", conflicts_with_all = ["prompt", "json"])]
     pub command_string: Option<String>,
 
+    /// Act as a login shell: take the environment /etc/profile and ~/.profile set (via /bin/sh -l) first; also when started as -aios.
+    #[arg(short = 'l', long)]
+    pub login: bool,
+
     /// Use the plain line mode even on a terminal (no full-screen TUI).
     #[arg(long, visible_alias = "plain")]
     pub line: bool,

@@ -23,6 +23,7 @@
 //! - [`tui`]: the full-screen TUI, one event loop over terminal, session,
 //!   signals and a frame tick;
 //! - [`line`]: the plain line mode on a terminal (`--line`, or no TTY);
+//! - [`login`]: `-l`/`--login` and `-aios`: the login environment first;
 //! - [`wait`]: waiting for absent daemons in line mode (login-shell use);
 //! - [`doctor`]: `aios doctor`;
 //! - [`service`]: `aios service ...`, the supervisor's control API.
@@ -44,6 +45,7 @@ pub mod history;
 pub mod input;
 pub mod launch;
 pub mod line;
+pub mod login;
 pub mod memory;
 pub mod model;
 pub mod oneshot;
@@ -69,8 +71,17 @@ use crate::exit::{Exit, Failure};
 pub fn main() -> ExitCode {
     // clap prints its own usage errors and exits 2, as documented.
     let cli = Cli::parse();
+    let login = login::wanted(cli.login, std::env::args_os().next().as_deref());
     if let Some(cmd) = &cli.command_string {
-        return posix_command(cmd);
+        return posix_command(cmd, login);
+    }
+    if login {
+        match login::environment(login::profile_shell()) {
+            // SAFETY: no other thread exists yet: the async runtime starts
+            // below, in `run`.
+            Ok(vars) => unsafe { login::apply(&vars) },
+            Err(why) => printer::say(&format!("{why}; going on with the inherited environment")),
+        }
     }
     let code = match run(cli) {
         Ok(code) => code,
@@ -108,13 +119,15 @@ fn run(cli: Cli) -> Result<Exit, Failure> {
 }
 
 /// `aios -c CMD`: keep POSIX shell meaning so scp, rsync and git over ssh
-/// work when `aios` is the login shell.
-fn posix_command(cmd: &str) -> ExitCode {
+/// work when `aios` is the login shell; as a login shell (`-l -c`), the
+/// shell reads the profiles first.
+fn posix_command(cmd: &str, login: bool) -> ExitCode {
     use std::os::unix::process::CommandExt;
-    let err = std::process::Command::new("/bin/sh")
-        .arg("-c")
-        .arg(cmd)
-        .exec();
+    let mut sh = std::process::Command::new("/bin/sh");
+    if login {
+        sh.arg("-l");
+    }
+    let err = sh.arg("-c").arg(cmd).exec();
     let _ = writeln!(printer::stderr(), "aios: cannot run /bin/sh: {err}");
     ExitCode::from(Exit::Failed as u8)
 }

@@ -353,6 +353,66 @@ fn broken_config_names_file_line_and_key() {
     assert_usage_error(&out, "turn.max_iterations", &env);
 }
 
+/// A home whose `.profile` greets and exports `lines`.
+fn home_with_profile(lines: &str) -> tempfile::TempDir {
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        home.path().join(".profile"),
+        format!("echo welcome from the profile\n{lines}\n"),
+    )
+    .unwrap();
+    home
+}
+
+#[test]
+fn a_login_shell_takes_the_profile_environment() {
+    let env = Env::scripted(&json!({"turns": [{"text": "hello from the script"}]}));
+    let home = home_with_profile("export AIOS_LOGIN_PROBE=from-the-profile");
+    let run = |args: &[&str], argv0: Option<&str>| {
+        let mut cmd = env.cmd("aios");
+        cmd.args(args).env("HOME", home.path()).env_remove("ENV");
+        if let Some(a) = argv0 {
+            std::os::unix::process::CommandExt::arg0(&mut cmd, a);
+        }
+        let out = cmd.output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    // -c: a plain `sh -c` unless it is a login shell.
+    let probe = "echo probe=$AIOS_LOGIN_PROBE";
+    assert_eq!(run(&["-c", probe], None), (Some(0), "probe=\n".into()));
+    let (code, out) = run(&["-l", "-c", probe], None);
+    assert_eq!(code, Some(0));
+    assert!(out.ends_with("probe=from-the-profile\n"), "{out:?}");
+
+    // Interactive use: the profile's environment reaches the shell itself
+    // (here: it picks the provider), whatever the profile prints.
+    let home2 = home_with_profile("export AIOS_PROVIDER=no-such-provider");
+    let run2 = |args: &[&str], argv0: Option<&str>| {
+        let mut cmd = env.cmd("aios");
+        cmd.args(args).env("HOME", home2.path()).env_remove("ENV");
+        if let Some(a) = argv0 {
+            std::os::unix::process::CommandExt::arg0(&mut cmd, a);
+        }
+        cmd.output().unwrap()
+    };
+    let plain = run2(&["-p", "hi"], None);
+    assert_eq!(plain.status.code(), Some(0), "{plain:?}");
+    assert!(String::from_utf8_lossy(&plain.stdout).contains("hello from the script"));
+    for (args, argv0) in [
+        (&["-l", "-p", "hi"][..], None),
+        (&["-p", "hi"][..], Some("-aios")),
+    ] {
+        let login = run2(args, argv0);
+        let err = String::from_utf8_lossy(&login.stderr);
+        assert_ne!(login.status.code(), Some(0), "{login:?}");
+        assert!(err.contains("no-such-provider"), "{err}");
+        assert!(!String::from_utf8_lossy(&login.stdout).contains("welcome"));
+    }
+}
+
 #[test]
 fn posix_dash_c_runs_through_sh() {
     let env = Env::empty();
