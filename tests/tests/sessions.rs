@@ -232,3 +232,48 @@ fn the_tui_resumes_the_same_session_after_aiosd_is_killed_mid_turn() {
     assert_eq!(listed.len(), 1, "still one session: {listed:?}");
     assert_eq!(listed[0]["id"], id.as_str());
 }
+
+#[test]
+fn a_pending_approval_expires_visibly_when_aiosd_restarts_and_runs_nothing() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: changing files through toolsd needs the daemons to run as root");
+        return;
+    }
+    let data = tempfile::Builder::new()
+        .prefix("aios-sess")
+        .tempdir_in("/var/tmp")
+        .unwrap();
+    let target = data.path().join("greeting.txt");
+    let env = Env::scripted(&json!({"turns": [
+        {"text": "Writing the greeting.",
+         "tool_calls": [{"name": "fs.write", "args": {"path": target, "content": "hello\n"}}]},
+        {"text": "Written."}
+    ]}));
+    let tui = start(&env, "approval-restart", &[]);
+    tui.wait_for(&["request"]);
+    tui.line("write a greeting");
+    tui.wait_for(&["? approve fs.write", "[y] once", "approval(s) pending"]);
+    let pid = env.daemon_pid("aiosd").expect("aiosd answers");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(pid).unwrap()),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    // The same session comes back; the card says it expired, and why.
+    tui.wait_for(&[
+        "reconnected to session",
+        "expired, not answered: interrupted by a daemon restart",
+    ]);
+    wait_until(
+        "no approval pending in the status bar",
+        LIMIT,
+        || tui.screen(),
+        || (!tui.screen().contains("approval(s) pending")).then_some(()),
+    );
+    // Its keys are gone: `y` is just text in the input now.
+    tui.literal("y-typed");
+    tui.wait_for(&["y-typed"]);
+    assert!(!target.exists(), "an expired approval ran the write");
+    let listed = sessions(&env);
+    assert_eq!(listed.len(), 1, "still one session: {listed:?}");
+}

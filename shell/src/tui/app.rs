@@ -9,7 +9,7 @@ mod recall;
 
 use std::collections::VecDeque;
 
-use aios_proto::{ApprovalNeeded, Decision, Event, EventKind, Op};
+use aios_proto::{ApprovalNeeded, Decision, Event, EventKind, Op, TurnStatus};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use serde_json::Value;
 
@@ -192,17 +192,25 @@ impl App {
         self.transcript.apply(&e.kind);
         match &e.kind {
             EventKind::ApprovalRequested(a) => self.queue_approval(a),
-            EventKind::TurnCompleted { .. } => {
+            EventKind::TurnCompleted {
+                status, message, ..
+            } => {
                 // Whatever the turn asked and was not answered can no
-                // longer run; a `/undo` waiting for its answer is not the
-                // turn's and stays.
+                // longer run (e.g. aiosd restarted under it): its card says
+                // so and takes no more keys; a `/undo` waiting for its
+                // answer is not the turn's and stays.
                 let front = self.approvals.front().map(|a| a.call_id.clone());
                 let (keep, ended): (VecDeque<_>, VecDeque<_>) = std::mem::take(&mut self.approvals)
                     .into_iter()
                     .partition(|a| self.own_calls.contains(&a.call_id));
+                let why = match status {
+                    TurnStatus::Interrupted if !message.is_empty() => {
+                        format!("expired, not answered: {message}")
+                    }
+                    _ => "expired, not answered: the turn ended".to_string(),
+                };
                 for a in ended {
-                    self.transcript
-                        .decided(&a.call_id, "not answered: the turn ended");
+                    self.transcript.decided(&a.call_id, &why);
                 }
                 self.approvals = keep;
                 if self.approvals.front().map(|a| a.call_id.clone()) != front {
