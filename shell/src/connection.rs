@@ -177,8 +177,14 @@ impl Connection {
         }
         let mut last_fatal: Option<aios_proto::ErrorCode> = None;
         let mut interrupts = 0u32;
+        // An event read while an approval was being asked, still to be
+        // handled.
+        let mut carried: Option<Option<Result<Event, aios_proto::ApiError>>> = None;
         loop {
-            let next = tokio::select! {
+            let next = if let Some(n) = carried.take() {
+                n
+            } else {
+                tokio::select! {
                 e = self.events.next() => e,
                 () = interrupted(&mut sigint) => {
                     interrupts += 1;
@@ -187,6 +193,7 @@ impl Connection {
                     }
                     let _ = self.ops.send(Op::Interrupt);
                     continue;
+                }
                 }
             };
             let event = match next {
@@ -205,7 +212,53 @@ impl Connection {
             };
             self.printer.event(&event)?;
             if let EventKind::ApprovalRequested(a) = &event.kind {
-                self.desk.answer(a, lines.as_deref_mut()).await?;
+                // The session goes on while the user thinks: the call can
+                // end elsewhere (another client answered), the turn can end
+                // (aiosd restarted under it), or the stream can break.
+                // Then the question has expired and is no longer asked.
+                let answer = self.desk.answer(a, lines.as_deref_mut());
+                tokio::pin!(answer);
+                loop {
+                    tokio::select! {
+                        r = &mut answer => {
+                            r?;
+                            break;
+                        }
+                        next = self.events.next() => {
+                            let why = match &next {
+                                Some(Ok(e)) => match &e.kind {
+                                    EventKind::ToolCallEnd { call_id, .. } if *call_id == a.call_id => {
+                                        Some("the call ended elsewhere (answered from another terminal?)".to_string())
+                                    }
+                                    EventKind::TurnCompleted { message, .. } if !message.is_empty() => {
+                                        Some(message.clone())
+                                    }
+                                    EventKind::TurnCompleted { .. } => Some("the turn ended".to_string()),
+                                    _ => None,
+                                },
+                                Some(Err(_)) | None => Some("the connection to aiosd broke".to_string()),
+                            };
+                            match why {
+                                Some(why) => {
+                                    let _ = writeln!(crate::printer::stderr());
+                                    crate::printer::say(&format!(
+                                        "the approval of {} expired, not answered: {why}",
+                                        a.tool
+                                    ));
+                                    carried = Some(next);
+                                    break;
+                                }
+                                // E.g. a notification: shown, and the
+                                // question stays.
+                                None => {
+                                    if let Some(Ok(e)) = &next {
+                                        self.printer.event(e)?;
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
                 continue;
             }
             match &event.kind {

@@ -234,7 +234,7 @@ fn the_tui_resumes_the_same_session_after_aiosd_is_killed_mid_turn() {
 }
 
 #[test]
-fn a_pending_approval_expires_visibly_when_aiosd_restarts_and_runs_nothing() {
+fn a_pending_approval_expires_visibly_in_both_modes_when_aiosd_restarts_and_runs_nothing() {
     if !nix::unistd::geteuid().is_root() {
         eprintln!("skipped: changing files through toolsd needs the daemons to run as root");
         return;
@@ -244,11 +244,30 @@ fn a_pending_approval_expires_visibly_when_aiosd_restarts_and_runs_nothing() {
         .tempdir_in("/var/tmp")
         .unwrap();
     let target = data.path().join("greeting.txt");
-    let env = Env::scripted(&json!({"turns": [
-        {"text": "Writing the greeting.",
-         "tool_calls": [{"name": "fs.write", "args": {"path": target, "content": "hello\n"}}]},
-        {"text": "Written."}
-    ]}));
+    // The same request twice (one per session), whichever way the
+    // scripted provider counts turns.
+    let write = json!({"text": "Writing the greeting.",
+        "tool_calls": [{"name": "fs.write", "args": {"path": target, "content": "hello\n"}}]});
+    let env = Env::scripted(&json!({"turns": [write, write, {"text": "Written."}]}));
+    let line = start(&env, "approval-restart-line", &["--line"]);
+    line.wait_for(&["aios> "]);
+    line.line("write a greeting");
+    line.wait_for(&["? approve fs.write", "allow? [y]es once"]);
+    let pid = env.daemon_pid("aiosd").expect("aiosd answers");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(pid).unwrap()),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    // The line mode stops asking at once, says so, and resumes the
+    // session, whose replay says how the turn ended.
+    line.wait_for(&[
+        "the approval of fs.write expired, not answered: the connection to aiosd broke",
+        "reconnected to session",
+        "interrupted by a daemon restart",
+    ]);
+    assert!(!target.exists(), "an expired approval ran the write");
+
     let tui = start(&env, "approval-restart", &[]);
     tui.wait_for(&["request"]);
     tui.line("write a greeting");
@@ -274,6 +293,5 @@ fn a_pending_approval_expires_visibly_when_aiosd_restarts_and_runs_nothing() {
     tui.literal("y-typed");
     tui.wait_for(&["y-typed"]);
     assert!(!target.exists(), "an expired approval ran the write");
-    let listed = sessions(&env);
-    assert_eq!(listed.len(), 1, "still one session: {listed:?}");
+    assert_eq!(sessions(&env).len(), 2, "the line mode's and the TUI's");
 }
