@@ -515,6 +515,47 @@ fn ctrl_y_and_slash_copy_put_the_answer_on_the_clipboard_with_osc_52() {
 }
 
 #[test]
+fn a_users_keymap_is_merged_over_the_default_and_a_bad_one_is_named() {
+    let data = tempfile::tempdir().unwrap();
+    std::fs::write(data.path().join("notes.txt"), "hi\n").unwrap();
+    let env = Env::scripted(&listing_script(data.path()));
+    let config = env.dir.path().join("config/aios");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(config.join("keys.toml"), "[keys]\ncopy = [\"ctrl-t\"]\n").unwrap();
+    let tui = start(&env, 100, 40, "xterm-256color", &[], &[]);
+    tui.ok(&["set-option", "-s", "set-clipboard", "on"]);
+    tui.wait_for(&["request", "scripted"]);
+    // Help shows the user's key for the command.
+    tui.keys(&["F1"]);
+    let help = tui.wait_for(&["Ctrl-T"]);
+    assert!(!help.contains("Ctrl-Y"), "{help}");
+    tui.keys(&["Escape"]);
+    tui.literal("what is in the folder?");
+    tui.keys(&["Enter"]);
+    tui.wait_for(&["• notes.txt"]);
+    // The new key copies; the default one no longer does.
+    tui.keys(&["C-y"]);
+    tui.keys(&["C-t"]);
+    tui.wait_for(&["copied the answer"]);
+    let got = wait_until("the OSC 52 copy", LIMIT, || tui.screen(), || copied(&tui));
+    assert!(got.contains("There is **one** file:"), "{got}");
+    assert_eq!(tui.screen().matches("copied the answer").count(), 1);
+    tui.keys(&["C-d"]);
+    assert_eq!(tui.wait_exit(), 0);
+
+    // A binding that clashes: named, and the default keys kept.
+    std::fs::write(config.join("keys.toml"), "[keys]\ncopy = [\"ctrl-c\"]\n").unwrap();
+    let tui = start(&env, 160, 30, "xterm-256color", &[], &[]);
+    tui.wait_for(&[
+        "keys.toml",
+        "Ctrl-C is bound to both interrupt and copy",
+        "using the default keys",
+    ]);
+    tui.keys(&["C-d"]);
+    assert_eq!(tui.wait_exit(), 0);
+}
+
+#[test]
 fn the_line_mode_runs_the_same_slash_commands() {
     let env = Env::scripted(&json!({"turns": [{"text": "unused"}]}));
     let tmux = start(&env, 100, 30, "xterm-256color", &[], &["--line"]);

@@ -5,6 +5,9 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
+pub mod user;
+pub use user::Keymap;
+
 /// Where a binding applies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Context {
@@ -253,31 +256,60 @@ keymap! {
     Help [key(KeyCode::PageDown), key(KeyCode::Down)] HelpDown "help_down" "scroll this help down";
 }
 
-/// The command bound to `ev` in `context`.
-pub fn lookup(context: Context, ev: &KeyEvent) -> Option<Command> {
-    KEYMAP
-        .iter()
-        .filter(|b| b.context == context)
-        .find(|b| b.keys.iter().any(|k| k.matches(ev)))
-        .map(|b| b.command)
+/// The keymap in use: the user's merged over the default once the TUI
+/// has [`install`]ed it; the default until then (and in tests).
+static ACTIVE: std::sync::OnceLock<Keymap> = std::sync::OnceLock::new();
+
+/// Use `map` from now on (the TUI does, once, at start).
+pub fn install(map: Keymap) {
+    let _ = ACTIVE.set(map);
 }
 
-/// Help rows: (context title, keys, name, doc), in table order.
+fn active() -> &'static Keymap {
+    static DEFAULT: std::sync::OnceLock<Keymap> = std::sync::OnceLock::new();
+    ACTIVE
+        .get()
+        .unwrap_or_else(|| DEFAULT.get_or_init(Keymap::default))
+}
+
+/// The command bound to `ev` in `context`, in the keymap in use.
+pub fn lookup(context: Context, ev: &KeyEvent) -> Option<Command> {
+    active().lookup(context, ev)
+}
+
+/// Help rows of the keymap in use: (context, keys, name, doc), in table
+/// order.
 pub fn help_rows() -> Vec<(Context, String, &'static str, &'static str)> {
-    KEYMAP
-        .iter()
-        .map(|b| {
-            let keys: Vec<String> = b.keys.iter().map(Key::label).collect();
-            (b.context, keys.join(", "), b.name, b.doc)
-        })
-        .collect()
+    active().help_rows()
+}
+
+impl Keymap {
+    /// The command bound to `ev` in `context`.
+    pub fn lookup(&self, context: Context, ev: &KeyEvent) -> Option<Command> {
+        self.bindings
+            .iter()
+            .filter(|(_, b)| b.context == context)
+            .find(|(keys, _)| keys.iter().any(|k| k.matches(ev)))
+            .map(|(_, b)| b.command)
+    }
+
+    /// Help rows: (context, keys, name, doc), in table order.
+    pub fn help_rows(&self) -> Vec<(Context, String, &'static str, &'static str)> {
+        self.bindings
+            .iter()
+            .map(|(keys, b)| {
+                let keys: Vec<String> = keys.iter().map(Key::label).collect();
+                (b.context, keys.join(", "), b.name, b.doc)
+            })
+            .collect()
+    }
 }
 
 /// The keys section of `docs/TUI.md`, generated from [`KEYMAP`].
 pub fn markdown() -> String {
     let mut out = String::new();
     let mut last: Option<Context> = None;
-    for (ctx, keys, name, doc) in help_rows() {
+    for (ctx, keys, name, doc) in Keymap::default().help_rows() {
         if last != Some(ctx) {
             if last.is_some() {
                 out.push('\n');

@@ -101,7 +101,15 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
         sig(SignalKind::hangup())?,
         sig(SignalKind::interrupt())?,
     );
-    let (theme, themes, term_glyphs, warnings) = start_theme(config);
+    let (theme, themes, term_glyphs, mut warnings) = start_theme(config);
+    // The user's keys, merged over the default (help shows the result).
+    let (keys, why) = keymap::Keymap::load(
+        aios_config::xdg_config_home()
+            .map(|d| d.join("aios"))
+            .as_deref(),
+    );
+    keymap::install(keys);
+    warnings.extend(why);
     let mut app = App::with_themes(theme, user_host(), themes);
     app.term_glyphs = term_glyphs;
     for w in warnings {
