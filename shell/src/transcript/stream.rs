@@ -100,6 +100,11 @@ pub struct Stream {
     /// A request this shell sent: its user cell is not echoed (the user
     /// typed it, or gave it with `-p`); replayed requests are shown.
     typed: Option<String>,
+    /// How far the open answer is written: (cell, lines). Its final lines
+    /// are laid out once each, a block at a time, instead of the whole
+    /// cell again at every line (which would cost the square of its
+    /// length).
+    answer_at: Option<(usize, usize)>,
 }
 
 impl Stream {
@@ -115,6 +120,7 @@ impl Stream {
             done: 0,
             live: Vec::new(),
             typed: None,
+            answer_at: None,
         }
     }
 
@@ -169,7 +175,13 @@ impl Stream {
                 self.written[i] = self.transcript.rows(i, width).len();
                 continue;
             }
-            let held = self.held(i, width);
+            if self.transcript.open_answer == Some(i) {
+                if let Some(text) = self.answer_lines(i, width, sink.colour) {
+                    push(&mut finals, true, text);
+                }
+                continue;
+            }
+            let held = self.held(i);
             let rows = self.transcript.rows(i, width);
             let stable = rows.len().saturating_sub(held);
             let from = self.written[i];
@@ -226,25 +238,39 @@ impl Stream {
         }
     }
 
-    /// How many of cell `i`'s last rows are not final yet.
-    fn held(&mut self, i: usize, width: u16) -> usize {
-        let open_answer = self.transcript.open_answer == Some(i);
+    /// The open answer `i`'s lines that became final since the last call
+    /// (up to its unfinished table or code block), laid out on their own:
+    /// an answer's rows are its blocks' rows in order, so the rows of the
+    /// lines from one block boundary to the next are the same as in the
+    /// whole cell's layout. The separator waits until the answer closes.
+    fn answer_lines(&mut self, i: usize, width: u16, colour: bool) -> Option<String> {
+        let Cell::Assistant { lines } = &self.transcript.entries[i].cell else {
+            return None;
+        };
+        let at = match self.answer_at {
+            Some((cell, at)) if cell == i => at,
+            _ => 0,
+        };
+        let to = markdown::open_block(lines).max(at);
+        if to == at {
+            return None;
+        }
+        let theme = self.transcript.theme();
+        let rows = markdown::render(&lines[at..to], theme, usize::from(width));
+        self.answer_at = Some((i, to));
+        self.written[i] += rows.len();
+        Some(ansi::to_text(&rows, colour))
+    }
+
+    /// How many of cell `i`'s last rows are not final yet (the open
+    /// answer is written by [`Stream::answer_lines`]).
+    fn held(&self, i: usize) -> usize {
         match &self.transcript.entries[i].cell {
             // The status row ("running") and the separator.
             Cell::Tool(t) if t.end.is_none() => 2,
             // The keys and the separator: the line mode asks at its own
             // prompt, and the TUI's decision is not known here.
             Cell::Approval(a) if a.outcome.is_none() => 2,
-            Cell::Assistant { lines } if open_answer => {
-                let from = markdown::open_block(lines);
-                if from == lines.len() {
-                    return 1;
-                }
-                let theme = self.transcript.theme();
-                let kept = markdown::render(&lines[..from], theme, usize::from(width)).len();
-                let all = self.transcript.rows(i, width).len();
-                all.saturating_sub(kept)
-            }
             _ => 0,
         }
     }
@@ -262,7 +288,7 @@ impl Stream {
             return false;
         }
         // An undecided approval card keeps its keys row unwritten.
-        let held = self.held(i, width);
+        let held = self.held(i);
         self.written[i] + held >= self.transcript.rows(i, width).len()
     }
 
@@ -511,6 +537,50 @@ mod tests {
         assert!(
             text.contains("│ a │ b │") && text.ends_with("after\n"),
             "{text}"
+        );
+    }
+
+    /// Written a block at a time as it streams, an answer comes out row
+    /// for row as the whole cell lays out (what the TUI draws).
+    #[test]
+    fn a_streamed_answer_is_written_exactly_as_the_whole_cell_lays_out() {
+        let answer = "## Disk\n\nThe disk is **93%** full: `/var/log` holds most of it, then \
+            the apt cache.\n- journal: 4 GiB\n- cache: 1 GiB\n| dir | size |\n|---|--:|\n\
+            | /var/log | 4G |\n```rust\nfn main() {\n    println!(\"93%\");\n}\n```\n\
+            | a | b |\n|---|---|\n| 1 | 2 |\nlast line";
+        let mut s = Stream::new(
+            Theme::plain(),
+            Layout {
+                answer: Sink {
+                    width: Some(30),
+                    colour: false,
+                },
+                cards: Sink::PIPE,
+                live: false,
+            },
+        );
+        let chars: Vec<char> = answer.chars().collect();
+        let mut got = String::new();
+        for chunk in chars.chunks(3) {
+            let text: String = chunk.iter().collect();
+            got.push_str(&run(&mut s, &[delta(&text)], false));
+        }
+        got.push_str(&run(
+            &mut s,
+            &[EventKind::TurnCompleted {
+                turn_id: "t1".into(),
+                status: TurnStatus::Completed,
+                message: String::new(),
+            }],
+            false,
+        ));
+        let lines: Vec<String> = answer.lines().map(str::to_string).collect();
+        let cell = Cell::Assistant { lines };
+        let want = ansi::to_text(&cell.display_lines(30, &Theme::plain()), false);
+        assert_eq!(got.replace("[out]", ""), want);
+        assert!(
+            got.matches("[out]").count() > 3,
+            "written as it came: {got}"
         );
     }
 

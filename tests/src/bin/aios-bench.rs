@@ -32,6 +32,10 @@
 //!    (`bench/sidebyside.rs`, `tests/bench/chroma_side.py`); `aios-bench chroma`
 //!    (`AIOS_BENCH_CHROMA_SIZES=10000,100000` to choose the sizes).
 //!
+//! 10. A streamed 2,000-token answer through the line mode's text stream
+//!     (`bench/stream.rs`, in process): the whole answer's cost, the last
+//!     delta plus the turn's end, and the bytes written; `aios-bench stream`.
+//!
 //! `memory` runs 5, 8 and 9: `cargo xtask bench memory`.
 
 use std::io::{BufRead, BufReader};
@@ -52,6 +56,8 @@ mod memory;
 mod sessions;
 #[path = "../bench/sidebyside.rs"]
 mod sidebyside;
+#[path = "../bench/stream.rs"]
+mod stream;
 
 const TOOL_CALLS: usize = 2000;
 const WARMUP: usize = 200;
@@ -78,7 +84,8 @@ fn main() -> anyhow::Result<()> {
         println!("{}", sidebyside::ours(std::path::Path::new(dir))?);
         return Ok(());
     }
-    const ALL: [&str; 9] = [
+    const ALL: [&str; 10] = [
+        "stream",
         "tools",
         "cold",
         "tui",
@@ -102,20 +109,56 @@ fn main() -> anyhow::Result<()> {
             // `memory` is every memory row.
             || (matches!(name, "memory-eval" | "chroma") && only.iter().any(|o| o == "memory"))
     };
-    let mut rows: Vec<String> = Vec::new();
+    let mut rows_early: Vec<String> = Vec::new();
     let mut memory_tables: Vec<String> = Vec::new();
     if want("memory-eval") || want("chroma") {
         memory_tables = memory_quality(want("chroma"))?;
+    }
+    if want("stream") {
+        let (mut whole, mut last, bytes) = stream::run();
+        whole.sort_unstable();
+        last.sort_unstable();
+        let rows = [
+            format!(
+                "| line mode: 2,000-token answer through the text stream, whole (CPU) | {} | {} | {} |",
+                stream::RUNS,
+                fmt(pct(&whole, 50)),
+                fmt(pct(&whole, 99))
+            ),
+            format!(
+                "| line mode: last delta + turn end → fully written ({bytes} bytes written) | {} | {} | {} |",
+                stream::RUNS,
+                fmt(pct(&last, 50)),
+                fmt(pct(&last, 99))
+            ),
+        ];
+        if only.iter().all(|o| o == "stream") {
+            println!("| benchmark | n | p50 | p99 |");
+            println!("|---|---|---|---|");
+            for r in rows {
+                println!("{r}");
+            }
+            return Ok(());
+        }
+        rows_early.extend(rows);
     }
     if !["tools", "cold", "tui", "frame", "memory", "sessions"]
         .iter()
         .any(|b| want(b))
     {
+        if !rows_early.is_empty() {
+            println!("| benchmark | n | p50 | p99 |");
+            println!("|---|---|---|---|");
+            for r in rows_early {
+                println!("{r}");
+            }
+        }
         for r in memory_tables {
             println!("{r}");
         }
         return Ok(());
     }
+    let mut rows = rows_early;
     let env = Env::scripted(&serde_json::json!({"turns": [{"text": "ok"}]}));
     let out = env.aios(&["daemons", "start"], b"", Duration::from_secs(60));
     anyhow::ensure!(
