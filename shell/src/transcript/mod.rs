@@ -52,6 +52,9 @@ pub struct Totals {
     pub cost_usd: Option<f64>,
     /// Latency of the last model call.
     pub latency_ms: u64,
+    /// Why the last model call went where it did (the gateway's route
+    /// reason, e.g. "configured default", "fallback after 429 from …").
+    pub route: String,
 }
 
 #[derive(Debug)]
@@ -291,6 +294,7 @@ impl Transcript {
                     *self.totals.cost_usd.get_or_insert(0.0) += c;
                 }
                 self.totals.latency_ms = u.latency_ms;
+                self.totals.route = sanitize(&u.route_reason).into_owned();
                 // Routing is visible when it departs from the plan: a
                 // fallback or a spent budget says who answered instead.
                 if is_detour(&u.route_reason) {

@@ -546,7 +546,7 @@ mod tests {
     fn a_streamed_answer_is_written_exactly_as_the_whole_cell_lays_out() {
         let answer = "## Disk\n\nThe disk is **93%** full: `/var/log` holds most of it, then \
             the apt cache.\n- journal: 4 GiB\n- cache: 1 GiB\n| dir | size |\n|---|--:|\n\
-            | /var/log | 4G |\n```rust\nfn main() {\n    println!(\"93%\");\n}\n```\n\
+            | /var/log | 4G |\n```rust\nfn main() {\n    let used = 93;\n}\n```\n\
             | a | b |\n|---|---|\n| 1 | 2 |\nlast line";
         let mut s = Stream::new(
             Theme::plain(),

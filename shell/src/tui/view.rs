@@ -178,9 +178,10 @@ fn input_title(app: &App) -> (String, bool) {
     (crate::sanitize::sanitize(&t).into_owned(), false)
 }
 
-/// user@host │ provider/model │ tokens │ cost │ latency │ approvals │
-/// state. On a narrow terminal the least important parts go first
-/// (latency, cost, user@host, tokens), never the approvals or the state.
+/// user@host │ provider/model │ route │ tokens │ cost │ latency │
+/// approvals │ state. On a narrow terminal the least important parts go
+/// first (latency, route and cost, user@host, tokens), never the approvals
+/// or the state.
 pub fn status_line(app: &App, theme: &Theme, width: u16) -> Line<'static> {
     let t = &app.transcript.totals;
     // (drop order: lower goes first, text)
@@ -191,6 +192,17 @@ pub fn status_line(app: &App, theme: &Theme, width: u16) -> Line<'static> {
         } else {
             parts.push((9, format!("{}/{}", t.provider, t.model)));
         }
+    }
+    // The rule that chose the route, when the gateway said (clipped: the
+    // provider matters more on a narrow terminal).
+    if !t.route.is_empty() {
+        let route: String = t.route.chars().take(32).collect();
+        let more = if t.route.chars().count() > 32 {
+            "…"
+        } else {
+            ""
+        };
+        parts.push((1, format!("via {route}{more}")));
     }
     parts.push((3, format!("{}↑ {}↓ tok", t.input_tokens, t.output_tokens)));
     if let Some(c) = t.cost_usd {

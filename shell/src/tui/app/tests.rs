@@ -417,3 +417,32 @@ fn a_streamed_table_and_code_block_on_a_40_column_screen() {
     }));
     insta::assert_snapshot!("screen_answer_40x16", screen(&mut a, 40, 16));
 }
+
+#[test]
+fn the_status_bar_names_the_rule_that_chose_the_route_and_drops_it_first() {
+    let mut a = app();
+    a.on_event(&ev(EventKind::Usage(aios_proto::Usage {
+        provider: "lab".into(),
+        model: "qwen".into(),
+        route_reason: "fallback after 429 from claude".into(),
+        latency_ms: 12,
+        ..Default::default()
+    })));
+    let text = |w: u16| -> String {
+        crate::tui::view::status_line(&a, &Theme::plain(), w)
+            .spans
+            .iter()
+            .map(|s| s.content.to_string())
+            .collect()
+    };
+    let wide = text(120);
+    assert!(
+        wide.contains("lab/qwen │ via fallback after 429 from claude"),
+        "{wide}"
+    );
+    let narrow = text(40);
+    assert!(
+        narrow.contains("lab/qwen") && !narrow.contains("via"),
+        "{narrow}"
+    );
+}
