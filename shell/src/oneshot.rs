@@ -52,7 +52,7 @@ pub async fn run(cli: &Cli) -> Result<Exit, Failure> {
             // Not interactive: nobody to wait with, so an absent daemon is
             // exit 4 at once.
             launch::ensure_running(cli, &config, &paths).await?;
-            let mut conn = Connection::open(cli, &paths).await?;
+            let mut conn = Connection::open(cli, &paths, aios_proto::SessionKind::OneShot).await?;
             // A prompt given with -p on a terminal can still be asked
             // about approvals there.
             let mut lines = if cli.prompt.as_deref() != Some("-") && std::io::stdin().is_terminal()

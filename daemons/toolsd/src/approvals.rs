@@ -14,7 +14,7 @@ use std::sync::Mutex;
 use aios_policy::Rule;
 use aios_proto::{
     ApprovalAnswer, ApprovalScope, Approver, Decision, PolicyInput, Principal, Resource,
-    SERVICE_USER,
+    SERVICE_USER, SessionKind,
 };
 use serde_json::Value;
 use tokio::sync::oneshot;
@@ -142,6 +142,15 @@ impl Approvals {
     /// Register a call that waits for its user; the receiver resolves with
     /// the answer. Dropping the receiver (the call ended) withdraws it.
     pub fn ask(&self, q: Question) -> Result<oneshot::Receiver<Answer>, Refused> {
+        // The pipeline never asks for a background session; should it ever
+        // try, nothing waits that anyone could answer.
+        if q.input.caller.session_kind == SessionKind::Background {
+            return Err(Refused(format!(
+                "session {} is a background agent's session: background agents can never approve \
+                 their own calls",
+                q.session_id
+            )));
+        }
         let mut s = self.lock();
         if s.ended.contains(&q.session_id) {
             return Err(Refused(format!(
@@ -365,7 +374,7 @@ mod tests {
                     groups: vec![],
                     admin: true,
                     home: "/home/alice".into(),
-                    session_kind: aios_proto::SessionKind::Interactive,
+                    session_kind: SessionKind::Interactive,
                 },
                 host: aios_proto::HostFacts::default(),
             }),
@@ -446,6 +455,19 @@ mod tests {
             .answer(&Principal::ordinary(0), answer("h1", Decision::Approve))
             .unwrap_err();
         assert!(e.0.contains("only the session's user"), "{e}");
+    }
+
+    #[test]
+    fn a_background_sessions_call_never_waits_for_an_answer() {
+        let a = approvals();
+        let mut q = question(None);
+        q.input.caller.session_kind = SessionKind::Background;
+        let e = a.ask(q).unwrap_err();
+        assert!(e.0.contains("background agents can never approve"), "{e}");
+        let e = a
+            .answer(&Principal::ordinary(1000), answer("h1", Decision::Approve))
+            .unwrap_err();
+        assert!(e.0.contains("no call"), "{e}");
     }
 
     #[test]

@@ -76,10 +76,10 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
     // milliseconds; with them down, the line mode's wait-and-reconnect
     // (login-shell use, [`crate::wait`]) takes over on the plain terminal.
     let opened = if cli.no_autostart {
-        Connection::open(cli, paths).await
+        Connection::open(cli, paths, aios_proto::SessionKind::Interactive).await
     } else {
         match launch::ensure_running(cli, config, paths).await {
-            Ok(()) => Connection::open(cli, paths).await,
+            Ok(()) => Connection::open(cli, paths, aios_proto::SessionKind::Interactive).await,
             Err(f) => Err(f),
         }
     };
@@ -283,9 +283,13 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
                     });
                 }
                 Effect::Undo(id) => {
-                    let (tx, paths, session) =
-                        (bg_tx.clone(), paths.clone(), conn.session_id.clone());
-                    tokio::spawn(undo(tx, paths, session, id));
+                    let req = crate::audit::undo_request(
+                        &conn.session_id,
+                        id,
+                        conn.kind,
+                        cli.approve.for_typed_undo().approval(),
+                    );
+                    tokio::spawn(undo(bg_tx.clone(), paths.clone(), req, id));
                 }
                 Effect::GrantPreview(a) => {
                     let tx = bg_tx.clone();
@@ -424,10 +428,16 @@ async fn reconnect(
     }
 }
 
-/// `/undo ID`: the `audit.undo` call run straight on toolsd in this
-/// session, so its approval is answered on the TUI's cards through the
-/// same desk as a turn's.
-async fn undo(tx: mpsc::UnboundedSender<Background>, paths: Paths, session: String, id: u64) {
+/// `/undo ID`: the `audit.undo` call `req` run straight on toolsd in this
+/// session (as the session's kind, asked even under `--approve=policy`:
+/// [`ApproveMode::for_typed_undo`]), so its approval is answered on the
+/// TUI's cards through the same desk as a turn's.
+async fn undo(
+    tx: mpsc::UnboundedSender<Background>,
+    paths: Paths,
+    req: aios_proto::ExecuteRequest,
+    id: u64,
+) {
     use aios_proto::{ExecuteEvent, ToolStatus, ToolsClient};
     let send = |u: UndoUpdate| {
         let _ = tx.send(Background::Undo(u));
@@ -437,7 +447,6 @@ async fn undo(tx: mpsc::UnboundedSender<Background>, paths: Paths, session: Stri
         Ok(c) => c,
         Err(e) => return send(done(format!("toolsd is not reachable: {e}"), false)),
     };
-    let req = crate::audit::undo_request(&session, id);
     let mut stream = match ToolsClient::new(channel).execute(req).await {
         Ok(s) => s,
         Err(e) => {
