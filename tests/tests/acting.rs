@@ -251,6 +251,11 @@ fn an_approved_change_runs_is_recorded_and_undone_through_the_same_path() {
         .collect();
     assert_eq!(kinds, ["intent", "outcome"], "{log:#?}");
     assert_eq!(mine[0]["entry"]["decision"]["approved_by"]["uid"], 0);
+    // Recorded as --approve=all's answer, not a person's.
+    assert_eq!(
+        mine[0]["entry"]["decision"]["approved_by"]["note"],
+        "--approve=all"
+    );
     assert_eq!(mine[1]["entry"]["status"], "ok");
     assert!(mine[1]["entry"]["undo"].is_object(), "{:#}", mine[1]);
     let outcome_id = mine[1]["id"].as_u64().unwrap();

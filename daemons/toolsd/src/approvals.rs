@@ -256,6 +256,15 @@ impl Approvals {
     /// Accept `answer` from `who`, or say why not. Accepted once: the
     /// waiting call is removed as it is answered.
     pub fn answer(&self, who: &Principal, answer: ApprovalAnswer) -> Result<Accepted, Refused> {
+        // Issue #8 §4: `--approve=all` needs an administrator (the kernel
+        // says who is asking) and is recorded as such.
+        if answer.automatic && !who.admin {
+            return Err(Refused(format!(
+                "--approve=all approves without asking and needs an administrator (root, or a member \
+                 of sudo, wheel or aios-admin); uid {} is not one: answer the approval yourself",
+                who.uid
+            )));
+        }
         let mut s = self.lock();
         let key = (answer.session_id.clone(), answer.call_id.clone());
         let p = self.waiting(
@@ -284,8 +293,9 @@ impl Approvals {
             edited,
             note,
         };
+        let auto = answer.automatic.then(|| "--approve=all".to_string());
         let decided = match answer.decision {
-            Decision::Approve => Answer::Run(approver(ApprovalScope::Once, false, None)),
+            Decision::Approve => Answer::Run(approver(ApprovalScope::Once, false, auto)),
             Decision::Session => Answer::Run(approver(ApprovalScope::Session, false, None)),
             Decision::Always => Answer::Run(approver(ApprovalScope::Always, false, None)),
             Decision::Reject { note } => Answer::Reject(approver(ApprovalScope::Once, false, note)),
@@ -394,6 +404,7 @@ mod tests {
             call_hash: hash.into(),
             decision,
             confirm: None,
+            automatic: false,
         }
     }
 
@@ -468,6 +479,26 @@ mod tests {
             .answer(&Principal::ordinary(1000), answer("h1", Decision::Approve))
             .unwrap_err();
         assert!(e.0.contains("no call"), "{e}");
+    }
+
+    #[test]
+    fn approve_all_is_heard_only_from_an_administrator_and_recorded() {
+        let a = approvals();
+        let rx = a.ask(question(None)).unwrap();
+        let mut auto = answer("h1", Decision::Approve);
+        auto.automatic = true;
+        let e = a
+            .answer(&Principal::ordinary(1000), auto.clone())
+            .unwrap_err();
+        assert!(e.0.contains("needs an administrator"), "{e}");
+        let mut admin = Principal::ordinary(1000);
+        admin.admin = true;
+        let got = a.answer(&admin, auto).unwrap().answer;
+        assert!(
+            matches!(got, Answer::Run(ref by) if by.note.as_deref() == Some("--approve=all")),
+            "{got:?}"
+        );
+        drop(rx);
     }
 
     #[test]

@@ -232,6 +232,7 @@ fn answer(a: &ApprovalNeeded, decision: Decision) -> ApprovalAnswer {
         call_hash: a.call_hash.clone(),
         decision,
         confirm: None,
+        automatic: false,
     }
 }
 
@@ -511,6 +512,7 @@ async fn no_approval_is_heard_for_a_background_agents_session() {
         call_hash: hash.clone(),
         decision: Decision::Approve,
         confirm: None,
+        automatic: false,
     };
     let mut user = h.second_client().await;
     for decision in [Decision::Approve, Decision::Session, Decision::Always] {

@@ -121,8 +121,10 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
     // drawing while toolsd answers; the answer comes back as an event.
     let (decide_tx, mut decide_rx) = mpsc::unbounded_channel::<Decide>();
     let (result_tx, mut result_rx) = mpsc::unbounded_channel::<Result<String, String>>();
+    // Under --approve=all every card is answered by `approve_all`, and the
+    // desk marks those answers as automatic.
     let mut desk = Desk::new(
-        ApproveMode::Ask,
+        cli.approve,
         paths.socket(Daemon::Toolsd),
         conn.session_id.clone(),
     );
