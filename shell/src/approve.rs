@@ -106,9 +106,35 @@ impl Desk {
             call_hash: a.call_hash.clone(),
             decision,
             confirm,
+            automatic: self.mode == ApproveMode::All,
         };
+        let automatic = answer.automatic;
+        let session_id = self.session_id.clone();
         let client = self.client().await?;
         match client.approve(answer).await {
+            Err(e) if automatic => {
+                // E.g. --approve=all from someone who is not an
+                // administrator: reject, so the call ends now instead of
+                // waiting for an answer nobody will give.
+                say(&format!("--approve=all was refused: {}", e.message));
+                let reject = ApprovalAnswer {
+                    session_id,
+                    call_id: a.call_id.clone(),
+                    call_hash: a.call_hash.clone(),
+                    decision: Decision::Reject {
+                        note: Some(format!("--approve=all was refused: {}", e.message)),
+                    },
+                    confirm: None,
+                    automatic: false,
+                };
+                if let Err(e) = client.approve(reject).await {
+                    say(&format!(
+                        "toolsd did not accept the rejection: {}",
+                        e.message
+                    ));
+                }
+                Ok(())
+            }
             Ok(ack) => {
                 if let Some(rule) = ack.rule_written {
                     let mut err = printer::stderr();
@@ -130,9 +156,10 @@ impl Desk {
         }
     }
 
-    /// Send a decision the user made on the TUI's approval card straight
-    /// to toolsd. Returns toolsd's message (with any rule it wrote), or why
-    /// it did not accept; prints nothing, so it is safe under the TUI.
+    /// Send a decision made on the TUI's approval card (by the user, or by
+    /// `--approve=all` when that is the desk's mode) straight to toolsd.
+    /// Returns toolsd's message (with any rule it wrote), or why it did
+    /// not accept; prints nothing, so it is safe under the TUI.
     pub(crate) async fn send(
         &mut self,
         a: &ApprovalNeeded,
@@ -145,6 +172,7 @@ impl Desk {
             call_hash: a.call_hash.clone(),
             decision,
             confirm,
+            automatic: self.mode == ApproveMode::All,
         };
         let client = self.client().await.map_err(|f| f.message)?;
         let ack = client.approve(answer).await.map_err(|e| e.message)?;

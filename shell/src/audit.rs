@@ -21,7 +21,7 @@ use aios_proto::{
 use futures::StreamExt;
 
 use crate::approve::Desk;
-use crate::cli::{AuditAction, Cli};
+use crate::cli::{ApproveMode, AuditAction, Cli};
 use crate::exit::{Exit, Failure};
 use crate::input::Lines;
 use crate::sanitize::to_json;
@@ -401,11 +401,18 @@ pub async fn undo(cli: &Cli, id: u64) -> Result<Exit, Failure> {
     } else {
         None
     };
-    undo_with(cli, id, lines.as_mut()).await
+    undo_with(cli, cli.approve, id, lines.as_mut()).await
 }
 
-/// The `audit.undo` call for ledger entry `id`, in `session_id`.
-pub fn undo_request(session_id: &str, id: u64) -> ExecuteRequest {
+/// The `audit.undo` call for ledger entry `id`, in `session_id`, a
+/// session of `kind` (toolsd refuses a call claiming another kind than
+/// its session's) under `approval`.
+pub fn undo_request(
+    session_id: &str,
+    id: u64,
+    kind: SessionKind,
+    approval: ApprovalMode,
+) -> ExecuteRequest {
     ExecuteRequest {
         session_id: session_id.to_string(),
         call_id: format!("undo-{id}"),
@@ -417,23 +424,35 @@ pub fn undo_request(session_id: &str, id: u64) -> ExecuteRequest {
         rationale: String::new(),
         request: format!("aios undo {id}"),
         plan_step: format!("undo ledger entry {id}"),
-        session_kind: SessionKind::Interactive,
-        approval: ApprovalMode::Ask,
+        session_kind: kind,
+        approval,
     }
 }
 
-/// `aios undo ID` asking for approval on `lines` (the line mode passes
-/// the prompt's own reader).
-pub async fn undo_with(cli: &Cli, id: u64, lines: Option<&mut Lines>) -> Result<Exit, Failure> {
+/// `aios undo ID` under approval `mode`, asking on `lines` (the line mode
+/// passes the prompt's own reader, and [`ApproveMode::for_typed_undo`] of
+/// its mode), in a session of its own: interactive with a terminal to
+/// ask on, one-shot without.
+pub async fn undo_with(
+    cli: &Cli,
+    mode: ApproveMode,
+    id: u64,
+    lines: Option<&mut Lines>,
+) -> Result<Exit, Failure> {
     let (mut c, paths) = client(cli).await?;
     let session_id = format!("undo-{id}-{}", std::process::id());
-    let req = undo_request(&session_id, id);
+    let kind = if lines.is_some() {
+        SessionKind::Interactive
+    } else {
+        SessionKind::OneShot
+    };
+    let req = undo_request(&session_id, id, kind, mode.approval());
     let mut lines = lines;
     let mut stream = c
         .execute(req)
         .await
         .map_err(|e| Failure::daemon(format!("toolsd refused the undo: {}", e.message)))?;
-    let mut desk = Desk::new(cli.approve, paths.socket(Daemon::Toolsd), session_id);
+    let mut desk = Desk::new(mode, paths.socket(Daemon::Toolsd), session_id);
     let mut printer = printer::Printer::new(false);
     while let Some(ev) = stream.next().await {
         match ev.map_err(|e| Failure::daemon(format!("lost toolsd mid-undo: {}", e.message)))? {

@@ -76,6 +76,32 @@ pub enum ApproveMode {
     All,
 }
 
+impl ApproveMode {
+    /// The session's approval mode on the wire. With `--approve=all`
+    /// toolsd still asks, and this shell answers on the user's own
+    /// connection.
+    pub fn approval(self) -> aios_proto::ApprovalMode {
+        match self {
+            ApproveMode::Ask | ApproveMode::All => aios_proto::ApprovalMode::Ask,
+            ApproveMode::Policy => aios_proto::ApprovalMode::Policy,
+            ApproveMode::Never => aios_proto::ApprovalMode::Never,
+        }
+    }
+
+    /// How an undo the user typed as `/undo` in a conversation (TUI or
+    /// line mode) is answered. `--approve=policy` says that calls never
+    /// wait for a human: it is for the model's calls when nobody may be
+    /// watching. `/undo` is typed by the human at this terminal, so it is
+    /// asked here like `aios undo ID` on a terminal, wherever policy asks.
+    /// `--approve=never` still holds: nothing changes in that session.
+    pub fn for_typed_undo(self) -> ApproveMode {
+        match self {
+            ApproveMode::Policy => ApproveMode::Ask,
+            other => other,
+        }
+    }
+}
+
 /// Subcommands.
 #[derive(Debug, Clone, Subcommand)]
 pub enum Command {
@@ -317,7 +343,7 @@ pub enum ModelAction {
 pub enum SessionKindArg {
     /// A person at the shell, able to answer approvals.
     Interactive,
-    /// `aios -c '...'` and other one-shot runs.
+    /// `aios -p '...'`, a prompt piped on stdin: one request, then exit.
     #[value(name = "one_shot", alias = "one-shot")]
     OneShot,
     /// A background agent: it can never approve its own calls.

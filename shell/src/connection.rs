@@ -14,8 +14,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use aios_config::{Daemon, Paths};
 use aios_proto::{
-    ApiErrorKind, ApprovalMode, ApprovalNeeded, BoxStream, CreateSession, Event, EventKind, Op,
-    SessionClient, TurnStatus,
+    ApiErrorKind, ApprovalNeeded, BoxStream, CreateSession, Event, EventKind, Op, SessionClient,
+    SessionKind, TurnStatus,
 };
 use futures::StreamExt;
 use tokio::signal::unix::Signal;
@@ -23,7 +23,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::UnboundedReceiverStream;
 
 use crate::approve::Desk;
-use crate::cli::{ApproveMode, Cli};
+use crate::cli::Cli;
 use crate::exit::{self, Exit, Failure};
 use crate::input::Lines;
 use crate::printer::Printer;
@@ -32,6 +32,9 @@ use crate::printer::Printer;
 pub(crate) struct Connection {
     /// The session's id.
     pub(crate) session_id: String,
+    /// The session's kind, as it was created: what the shell's own calls
+    /// in this session (`/undo`) must claim, since toolsd pins it.
+    pub(crate) kind: SessionKind,
     ops: mpsc::UnboundedSender<Op>,
     /// The session's events (replayed from the start, then live).
     pub(crate) events: BoxStream<Event>,
@@ -44,9 +47,15 @@ pub(crate) struct Connection {
 }
 
 impl Connection {
-    /// Create a session on aiosd and attach to it; or, for `aios attach`,
-    /// attach to the session it names.
-    pub(crate) async fn open(cli: &Cli, paths: &Paths) -> Result<Connection, Failure> {
+    /// Create a session of `kind` on aiosd and attach to it; or, for `aios
+    /// attach`, attach to the session it names (whatever its kind). The
+    /// kind is the front end's: the TUI and the line mode are
+    /// interactive, `aios -p` and a piped prompt one-shot.
+    pub(crate) async fn open(
+        cli: &Cli,
+        paths: &Paths,
+        kind: SessionKind,
+    ) -> Result<Connection, Failure> {
         if let Some(id) = &cli.attach_to {
             return Connection::resume(cli, paths, id, 0).await;
         }
@@ -55,13 +64,7 @@ impl Connection {
             .create(CreateSession {
                 provider: cli.provider.clone(),
                 model: cli.model.clone(),
-                approval: match cli.approve {
-                    // With --approve=all toolsd still asks; this shell
-                    // answers, on the user's own connection.
-                    ApproveMode::Ask | ApproveMode::All => ApprovalMode::Ask,
-                    ApproveMode::Policy => ApprovalMode::Policy,
-                    ApproveMode::Never => ApprovalMode::Never,
-                },
+                approval: cli.approve.approval(),
                 title: cli
                     .prompt
                     .clone()
@@ -69,6 +72,7 @@ impl Connection {
                     .chars()
                     .take(80)
                     .collect(),
+                kind,
             })
             .await
             .map_err(|e| match e.kind {
@@ -82,7 +86,7 @@ impl Connection {
                 ),
             })?;
         // The session replays from the start.
-        Connection::attach(cli, paths, client, info.id, 0).await
+        Connection::attach(cli, paths, client, info.id, info.kind, 0).await
     }
 
     /// Attach to an existing session of this user, replaying the events
@@ -94,8 +98,16 @@ impl Connection {
         session_id: &str,
         after_seq: u64,
     ) -> Result<Connection, Failure> {
-        let client = client(paths).await?;
-        Connection::attach(cli, paths, client, session_id.to_string(), after_seq).await
+        let mut client = client(paths).await?;
+        // The kind it was created with; a session the listing does not
+        // show is refused by the attach below anyway.
+        let kind = client
+            .list()
+            .await
+            .ok()
+            .and_then(|all| all.into_iter().find(|s| s.id == session_id))
+            .map_or_else(SessionKind::default, |s| s.kind);
+        Connection::attach(cli, paths, client, session_id.to_string(), kind, after_seq).await
     }
 
     async fn attach(
@@ -103,6 +115,7 @@ impl Connection {
         paths: &Paths,
         mut client: SessionClient,
         session_id: String,
+        kind: SessionKind,
         after_seq: u64,
     ) -> Result<Connection, Failure> {
         let (tx, rx) = mpsc::unbounded_channel();
@@ -138,6 +151,7 @@ impl Connection {
                 session_id.clone(),
             ),
             session_id,
+            kind,
             ops: tx,
             events,
             last_seq,

@@ -276,7 +276,8 @@ async fn command(
             None => say(&crate::clipboard::CopyError::Empty.to_string()),
         },
         Request::Undo(id) => {
-            if let Err(f) = crate::audit::undo_with(cli, id, Some(&mut term.lines)).await {
+            let mode = cli.approve.for_typed_undo();
+            if let Err(f) = crate::audit::undo_with(cli, mode, id, Some(&mut term.lines)).await {
                 say(&f.message);
             }
         }
@@ -391,7 +392,7 @@ async fn attempt(cli: &Cli, paths: &Paths, why: &Why) -> Result<Result<Connectio
             Err(f) => say(&f.message),
         }
     }
-    match Connection::open(cli, paths).await {
+    match Connection::open(cli, paths, aios_proto::SessionKind::Interactive).await {
         Ok(conn) => Ok(Ok(conn)),
         Err(f) if f.code == Exit::DaemonUnavailable => Ok(Err(Down::other("aiosd", f.message))),
         Err(f) => Err(f),

@@ -57,7 +57,7 @@ pub async fn run(cli: &Cli) -> Result<Exit, Failure> {
             {
                 printer::say(&why);
             }
-            let mut conn = Connection::open(cli, &paths).await?;
+            let mut conn = Connection::open(cli, &paths, aios_proto::SessionKind::OneShot).await?;
             // A prompt given with -p on a terminal can still be asked
             // about approvals there.
             let mut lines = if cli.prompt.as_deref() != Some("-") && std::io::stdin().is_terminal()

@@ -406,6 +406,9 @@ impl SessionApi for Orchestrator {
             created_unix_ms: now_unix_ms(),
             title: req.title,
             approval: req.approval,
+            // Declared by the client that creates the session; toolsd pins
+            // it at the first call and policy rules match it.
+            kind: req.kind,
         };
         // The store is the truth: a session exists once it is recorded.
         me.backends.put_session(info.clone()).await?;
@@ -424,7 +427,7 @@ impl SessionApi for Orchestrator {
             });
             map.insert(info.id.clone(), session);
         }
-        tracing::info!(session = %info.id, uid = who.uid, provider = %info.provider, "session created");
+        tracing::info!(session = %info.id, uid = who.uid, provider = %info.provider, kind = info.kind.as_str(), "session created");
         Ok(info)
     }
 

@@ -13,6 +13,7 @@ fn session() -> Arc<Session> {
         created_unix_ms: 0,
         title: String::new(),
         approval: aios_proto::ApprovalMode::Ask,
+        kind: Default::default(),
     })
 }
 

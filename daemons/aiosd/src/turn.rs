@@ -26,10 +26,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aios_proto::{
-    ApiError, ApiErrorKind, ApprovalMode, ChatMessage, CompletionEvent, CompletionRequest,
-    ErrorCode, EventKind, ExecuteEnd, ExecuteEvent, ExecuteRequest, ModelTool, Risk, Role,
-    SessionKind, StepStatus, StoredMessage, StoredToolCall, ToolCall, ToolSpec, ToolStatus,
-    TurnStatus, now_unix_ms,
+    ApiError, ApiErrorKind, ChatMessage, CompletionEvent, CompletionRequest, ErrorCode, EventKind,
+    ExecuteEnd, ExecuteEvent, ExecuteRequest, ModelTool, Risk, Role, StepStatus, StoredMessage,
+    StoredToolCall, ToolCall, ToolSpec, ToolStatus, TurnStatus, now_unix_ms,
 };
 use futures::StreamExt;
 use serde_json::Value;
@@ -628,11 +627,8 @@ impl Turn {
             rationale: rationale.to_string(),
             request: self.request.clone(),
             plan_step: plan_step.to_string(),
-            // Sessions that cannot wait for a human are one-shot runs.
-            session_kind: match approval {
-                ApprovalMode::Ask => SessionKind::Interactive,
-                ApprovalMode::Policy | ApprovalMode::Never => SessionKind::OneShot,
-            },
+            // As the client declared it when it created the session.
+            session_kind: self.session.info.kind,
             approval,
         };
         // The executor enforces the tool deadline; ours is a backstop in

@@ -27,6 +27,8 @@ struct Fake {
     /// Messages go to this real store service instead of the list.
     store: Option<aios_memoryd::MemoryService>,
     executed: Mutex<usize>,
+    /// The session kind and approval mode of each execute request.
+    sent: Mutex<Vec<(aios_proto::SessionKind, ApprovalMode)>>,
     recorded_calls: Mutex<Vec<StoredToolCall>>,
     messages: Mutex<Vec<StoredMessage>>,
 }
@@ -46,6 +48,7 @@ impl Fake {
             memory_down: false,
             store: None,
             executed: Mutex::new(0),
+            sent: Mutex::new(Vec::new()),
             recorded_calls: Mutex::new(Vec::new()),
             messages: Mutex::new(Vec::new()),
         }
@@ -85,8 +88,12 @@ impl Backends for Fake {
         Ok(stream::iter(reply).boxed())
     }
 
-    async fn execute(&self, _req: ExecuteRequest) -> Result<BoxStream<ExecuteEvent>, ApiError> {
+    async fn execute(&self, req: ExecuteRequest) -> Result<BoxStream<ExecuteEvent>, ApiError> {
         *self.executed.lock().unwrap() += 1;
+        self.sent
+            .lock()
+            .unwrap()
+            .push((req.session_kind, req.approval));
         match &self.tool {
             ToolBehaviour::End(status, result) => Ok(stream::iter(vec![
                 Ok(ExecuteEvent::Output("line\n".into())),
@@ -153,6 +160,7 @@ fn session() -> Arc<Session> {
         created_unix_ms: 0,
         title: String::new(),
         approval: ApprovalMode::Policy,
+        kind: aios_proto::SessionKind::Interactive,
     })
 }
 
@@ -216,6 +224,13 @@ async fn tool_call_is_persisted_then_reported_and_answer_follows() {
     );
     assert!(ks.iter().any(|k| matches!(k, EventKind::ToolCallBegin { rationale, risk: Risk::Read, .. } if rationale == "checking")));
     assert_eq!(fake.recorded_calls.lock().unwrap().len(), 1);
+    // The executor is told the kind the session was created with (an
+    // interactive session under --approve=policy stays interactive), and
+    // the session's approval mode.
+    assert_eq!(
+        *fake.sent.lock().unwrap(),
+        [(aios_proto::SessionKind::Interactive, ApprovalMode::Policy)]
+    );
     let roles: Vec<Role> = fake
         .messages
         .lock()

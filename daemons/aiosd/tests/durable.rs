@@ -160,6 +160,7 @@ async fn after_a_restart_the_session_resumes_with_its_transcript_and_the_cut_tur
                 provider: None,
                 model: None,
                 approval: ApprovalMode::Ask,
+                kind: Default::default(),
                 title: "t".into(),
             },
         )
@@ -248,6 +249,7 @@ async fn a_replay_older_than_the_in_memory_log_is_read_back_from_memoryd() {
         created_unix_ms: 1,
         title: "t".into(),
         approval: ApprovalMode::Ask,
+        kind: Default::default(),
     };
     mem.put_session(info).await.unwrap();
     let stored = (MAX_LOG_EVENTS + 500) as u64;
@@ -355,6 +357,7 @@ async fn while_memoryd_is_down_events_are_held_in_order_and_shown_once_stored() 
             created_unix_ms: 1,
             title: "t".into(),
             approval: ApprovalMode::Ask,
+            kind: Default::default(),
         },
         flaky.clone(),
     );

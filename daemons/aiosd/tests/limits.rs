@@ -116,6 +116,7 @@ fn request() -> CreateSession {
         provider: None,
         model: None,
         approval: ApprovalMode::Ask,
+        kind: Default::default(),
         title: String::new(),
     }
 }

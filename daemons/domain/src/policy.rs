@@ -15,7 +15,8 @@ pub enum SessionKind {
     /// A person at the full-screen or line shell, able to answer approvals.
     #[default]
     Interactive,
-    /// `aios -c '...'` and other one-shot runs.
+    /// `aios -p '...'`, a prompt piped on stdin, `aios undo` without a
+    /// terminal: one request, then the client exits.
     OneShot,
     /// A background agent: it can never approve its own calls.
     Background,

@@ -3,6 +3,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::SessionKind;
+
 /// Whether a session may wait for a human.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -27,6 +29,11 @@ pub struct CreateSession {
     pub approval: ApprovalMode,
     /// Optional human title.
     pub title: String,
+    /// What kind of client drives the session, declared by the client that
+    /// creates it (the TUI and line mode: interactive; `aios -p`: one-shot;
+    /// an agent: background). Fixed for the session's life; toolsd pins it
+    /// and policy rules match it.
+    pub kind: SessionKind,
 }
 
 /// A session as stored and listed.
@@ -46,6 +53,9 @@ pub struct SessionInfo {
     pub title: String,
     /// Approval behaviour.
     pub approval: ApprovalMode,
+    /// The kind declared at creation; it never changes.
+    #[serde(default)]
+    pub kind: SessionKind,
 }
 
 /// An operation sent by a client to `aiosd` (DESIGN.md §3).

@@ -180,6 +180,10 @@ pub struct ApprovalAnswer {
     pub decision: crate::Decision,
     /// For destructive calls: the target's name, typed by the user.
     pub confirm: Option<String>,
+    /// Given by `aios --approve=all` rather than by a person at the card:
+    /// toolsd hears it only from an administrator and records it so.
+    #[serde(default)]
+    pub automatic: bool,
 }
 
 /// The executor's reply to an [`ApprovalAnswer`].

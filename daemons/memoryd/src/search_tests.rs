@@ -75,6 +75,7 @@ impl Fixture {
                     created_unix_ms: 1,
                     title: "t".into(),
                     approval: ApprovalMode::Ask,
+                    kind: Default::default(),
                 },
             )
             .await

@@ -35,6 +35,7 @@ fn session(id: &str, uid: u32) -> SessionInfo {
         created_unix_ms: 1,
         title: "t".into(),
         approval: ApprovalMode::Ask,
+        kind: Default::default(),
     }
 }
 

@@ -94,6 +94,7 @@ async fn acknowledged_writes_survive_kill_9_and_restart() {
         created_unix_ms: 1,
         title: "t".into(),
         approval: ApprovalMode::Ask,
+        kind: Default::default(),
     };
     client.put_session(s.clone()).await.unwrap();
     let mut acked = Vec::new();

@@ -21,6 +21,7 @@ fn session(id: &str, uid: u32, created: i64) -> SessionInfo {
         created_unix_ms: created,
         title: format!("why is the disk full? ({id})"),
         approval: ApprovalMode::Policy,
+        kind: Default::default(),
     }
 }
 

@@ -14,7 +14,7 @@ use std::sync::Mutex;
 use aios_policy::Rule;
 use aios_proto::{
     ApprovalAnswer, ApprovalScope, Approver, Decision, PolicyInput, Principal, Resource,
-    SERVICE_USER,
+    SERVICE_USER, SessionKind,
 };
 use serde_json::Value;
 use tokio::sync::oneshot;
@@ -142,6 +142,15 @@ impl Approvals {
     /// Register a call that waits for its user; the receiver resolves with
     /// the answer. Dropping the receiver (the call ended) withdraws it.
     pub fn ask(&self, q: Question) -> Result<oneshot::Receiver<Answer>, Refused> {
+        // The pipeline never asks for a background session; should it ever
+        // try, nothing waits that anyone could answer.
+        if q.input.caller.session_kind == SessionKind::Background {
+            return Err(Refused(format!(
+                "session {} is a background agent's session: background agents can never approve \
+                 their own calls",
+                q.session_id
+            )));
+        }
         let mut s = self.lock();
         if s.ended.contains(&q.session_id) {
             return Err(Refused(format!(
@@ -247,6 +256,15 @@ impl Approvals {
     /// Accept `answer` from `who`, or say why not. Accepted once: the
     /// waiting call is removed as it is answered.
     pub fn answer(&self, who: &Principal, answer: ApprovalAnswer) -> Result<Accepted, Refused> {
+        // Issue #8 §4: `--approve=all` needs an administrator (the kernel
+        // says who is asking) and is recorded as such.
+        if answer.automatic && !who.admin {
+            return Err(Refused(format!(
+                "--approve=all approves without asking and needs an administrator (root, or a member \
+                 of sudo, wheel or aios-admin); uid {} is not one: answer the approval yourself",
+                who.uid
+            )));
+        }
         let mut s = self.lock();
         let key = (answer.session_id.clone(), answer.call_id.clone());
         let p = self.waiting(
@@ -275,8 +293,9 @@ impl Approvals {
             edited,
             note,
         };
+        let auto = answer.automatic.then(|| "--approve=all".to_string());
         let decided = match answer.decision {
-            Decision::Approve => Answer::Run(approver(ApprovalScope::Once, false, None)),
+            Decision::Approve => Answer::Run(approver(ApprovalScope::Once, false, auto)),
             Decision::Session => Answer::Run(approver(ApprovalScope::Session, false, None)),
             Decision::Always => Answer::Run(approver(ApprovalScope::Always, false, None)),
             Decision::Reject { note } => Answer::Reject(approver(ApprovalScope::Once, false, note)),
@@ -365,7 +384,7 @@ mod tests {
                     groups: vec![],
                     admin: true,
                     home: "/home/alice".into(),
-                    session_kind: aios_proto::SessionKind::Interactive,
+                    session_kind: SessionKind::Interactive,
                 },
                 host: aios_proto::HostFacts::default(),
             }),
@@ -385,6 +404,7 @@ mod tests {
             call_hash: hash.into(),
             decision,
             confirm: None,
+            automatic: false,
         }
     }
 
@@ -446,6 +466,39 @@ mod tests {
             .answer(&Principal::ordinary(0), answer("h1", Decision::Approve))
             .unwrap_err();
         assert!(e.0.contains("only the session's user"), "{e}");
+    }
+
+    #[test]
+    fn a_background_sessions_call_never_waits_for_an_answer() {
+        let a = approvals();
+        let mut q = question(None);
+        q.input.caller.session_kind = SessionKind::Background;
+        let e = a.ask(q).unwrap_err();
+        assert!(e.0.contains("background agents can never approve"), "{e}");
+        let e = a
+            .answer(&Principal::ordinary(1000), answer("h1", Decision::Approve))
+            .unwrap_err();
+        assert!(e.0.contains("no call"), "{e}");
+    }
+
+    #[test]
+    fn approve_all_is_heard_only_from_an_administrator_and_recorded() {
+        let a = approvals();
+        let rx = a.ask(question(None)).unwrap();
+        let mut auto = answer("h1", Decision::Approve);
+        auto.automatic = true;
+        let e = a
+            .answer(&Principal::ordinary(1000), auto.clone())
+            .unwrap_err();
+        assert!(e.0.contains("needs an administrator"), "{e}");
+        let mut admin = Principal::ordinary(1000);
+        admin.admin = true;
+        let got = a.answer(&admin, auto).unwrap().answer;
+        assert!(
+            matches!(got, Answer::Run(ref by) if by.note.as_deref() == Some("--approve=all")),
+            "{got:?}"
+        );
+        drop(rx);
     }
 
     #[test]

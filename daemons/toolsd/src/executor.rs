@@ -257,6 +257,16 @@ impl ToolsApi for Executor {
         who: Principal,
         answer: ApprovalAnswer,
     ) -> Result<ApprovalAck, ApiError> {
+        // Issue #8 §4: background agents can never approve themselves, and
+        // nobody approves in their place (toolsd never lets such a session
+        // wait; this refuses the answer itself, whoever sends it).
+        if self.sessions.is_background(&answer.session_id) {
+            return Err(ApiError::denied(format!(
+                "session {} is a background agent's session: its calls are never approved, by the \
+                 agent or anyone else; run what it proposes from your own interactive session",
+                answer.session_id
+            )));
+        }
         let accepted = self
             .shared
             .approvals

@@ -66,6 +66,16 @@ impl SessionKinds {
         Ok(kind)
     }
 
+    /// Whether `session_id` is a background agent's session, for any uid
+    /// it acts for. Nobody's approval is heard for such a session.
+    pub fn is_background(&self, session_id: &str) -> bool {
+        self.live
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .any(|((_, id), kind)| id == session_id && *kind == SessionKind::Background)
+    }
+
     /// The session ended: forget it (for every uid: session ids are
     /// unique to the orchestrator that ends them).
     pub fn end(&self, session_id: &str) {
@@ -108,7 +118,9 @@ mod tests {
         assert_eq!(s.resolve("b", 1000, Interactive), Ok(Interactive));
         // Another user's session of the same id is another session.
         assert_eq!(s.resolve("a", 1001, Interactive), Ok(Interactive));
+        assert!(s.is_background("a") && !s.is_background("b"));
         s.end("a");
+        assert!(!s.is_background("a"));
         assert_eq!(s.resolve("a", 1000, Interactive), Ok(Interactive));
     }
 }

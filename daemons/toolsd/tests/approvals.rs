@@ -232,6 +232,7 @@ fn answer(a: &ApprovalNeeded, decision: Decision) -> ApprovalAnswer {
         call_hash: a.call_hash.clone(),
         decision,
         confirm: None,
+        automatic: false,
     }
 }
 
@@ -479,6 +480,72 @@ async fn sessions_that_cannot_ask_are_refused_at_once_and_recorded() {
     );
     assert!(!target.exists());
     assert_eq!(h.kinds(), [AuditKind::Refusal; 3]);
+}
+
+#[tokio::test]
+async fn no_approval_is_heard_for_a_background_agents_session() {
+    if !require_root() {
+        return;
+    }
+    let mut h = harness().await;
+    let target = h.dir.path().join("made");
+    let mut req = request("test.touch", "b1", &target);
+    req.session_id = "agent".into();
+    req.session_kind = aios_proto::SessionKind::Background;
+    let end = end_of(h.client.execute(req).await.unwrap()).await;
+    assert_eq!(end.status, ToolStatus::Denied, "{end:?}");
+    // The refusal is in the ledger with the exact call's hash: an answer
+    // naming that call, from the session's own user (the agent acts for
+    // uid 0 here, and this connection is uid 0), is still refused.
+    let hash = h
+        .ledger
+        .entries
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|e| e.call_id == "b1")
+        .map(|e| e.call_hash.clone())
+        .expect("the refusal was recorded");
+    let forged = ApprovalAnswer {
+        session_id: "agent".into(),
+        call_id: "b1".into(),
+        call_hash: hash.clone(),
+        decision: Decision::Approve,
+        confirm: None,
+        automatic: false,
+    };
+    let mut user = h.second_client().await;
+    for decision in [Decision::Approve, Decision::Session, Decision::Always] {
+        let e = user
+            .approve(ApprovalAnswer {
+                decision,
+                ..forged.clone()
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind, ApiErrorKind::PermissionDenied);
+        assert!(e.message.contains("background agent's session"), "{e:?}");
+    }
+    // Nor can the "always" rule be previewed for it.
+    let e = user
+        .policy(aios_proto::PolicyQuestion::GrantPreview {
+            session_id: "agent".into(),
+            call_id: "b1".into(),
+            call_hash: hash,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ApiErrorKind::PermissionDenied, "{e:?}");
+    assert!(!target.exists());
+    // Asking again in the same session still refuses at once: the call
+    // never waits, so there is never anything to answer.
+    let mut again = request("test.touch", "b2", &target);
+    again.session_id = "agent".into();
+    again.session_kind = aios_proto::SessionKind::Background;
+    let end = end_of(h.client.execute(again).await.unwrap()).await;
+    assert_eq!(end.status, ToolStatus::Denied, "{end:?}");
+    assert!(!target.exists());
+    assert_eq!(h.kinds(), [AuditKind::Refusal; 2]);
 }
 
 #[tokio::test]

@@ -220,6 +220,7 @@ fn answer(a: &ApprovalNeeded, decision: Decision) -> ApprovalAnswer {
         call_hash: a.call_hash.clone(),
         decision,
         confirm: None,
+        automatic: false,
     }
 }
 

@@ -2,7 +2,7 @@
 //! spellings (which the schema's CHECK constraints repeat) are tested
 //! without a database. Changing a spelling needs a migration.
 
-use aios_domain::{ApprovalMode, ToolStatus};
+use aios_domain::{ApprovalMode, SessionKind, ToolStatus};
 
 /// Column spelling of an approval mode.
 pub(crate) fn approval_str(a: ApprovalMode) -> &'static str {
@@ -21,6 +21,22 @@ pub(crate) fn approval_parse(s: &str) -> Option<ApprovalMode> {
         "never" => Some(ApprovalMode::Never),
         _ => None,
     }
+}
+
+/// Column spelling of a session kind (as in policy files).
+pub(crate) fn kind_str(k: SessionKind) -> &'static str {
+    k.as_str()
+}
+
+/// Parse the column spelling of a session kind.
+pub(crate) fn kind_parse(s: &str) -> Option<SessionKind> {
+    [
+        SessionKind::Interactive,
+        SessionKind::OneShot,
+        SessionKind::Background,
+    ]
+    .into_iter()
+    .find(|k| k.as_str() == s)
 }
 
 /// Column spelling of a tool status.
@@ -58,6 +74,14 @@ mod tests {
             assert_eq!(approval_parse(approval_str(a)), Some(a));
         }
         assert_eq!(approval_parse("ASK"), None);
+        for k in [
+            SessionKind::Interactive,
+            SessionKind::OneShot,
+            SessionKind::Background,
+        ] {
+            assert_eq!(kind_parse(kind_str(k)), Some(k));
+        }
+        assert_eq!(kind_parse("one-shot"), None);
     }
 
     #[test]

@@ -98,6 +98,7 @@ fn session(s: &Store, id: &str, uid: u32) {
         created_unix_ms: 1,
         title: "t".into(),
         approval: aios_domain::ApprovalMode::Ask,
+        kind: Default::default(),
     })
     .unwrap();
 }

@@ -15,6 +15,7 @@ fn store() -> (tempfile::TempDir, Store) {
         created_unix_ms: 1,
         title: "t".into(),
         approval: ApprovalMode::Ask,
+        kind: Default::default(),
     })
     .unwrap();
     (dir, s)

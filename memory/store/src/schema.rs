@@ -146,6 +146,15 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (collection, path)
     );
     ",
+    // 6: each session's kind (who drives it: a person, a one-shot run, an
+    // agent), declared at creation and fixed, so a session brought back
+    // after aiosd restarts is still matched by policy as what it is. Older
+    // sessions get the kind aiosd used to derive from the approval mode.
+    "
+    ALTER TABLE sessions ADD COLUMN kind TEXT NOT NULL DEFAULT 'interactive'
+        CHECK (kind IN ('interactive', 'one_shot', 'background'));
+    UPDATE sessions SET kind = 'one_shot' WHERE approval <> 'ask';
+    ",
 ];
 
 /// The schema version this build writes.
@@ -269,7 +278,8 @@ mod tests {
             .unwrap();
         assert_eq!(n, 1, "the rebuild must not cascade into messages");
         conn.execute(
-            "INSERT INTO sessions VALUES ('s2', 1000, 'p', 'm', 1, 't', 'never')",
+            "INSERT INTO sessions (id, uid, provider, model, created_unix_ms, title, approval)
+                 VALUES ('s2', 1000, 'p', 'm', 1, 't', 'never')",
             [],
         )
         .unwrap();
@@ -277,6 +287,42 @@ mod tests {
             .pragma_query_value(None, "foreign_keys", |r| r.get(0))
             .unwrap();
         assert_eq!(fk, 1, "foreign keys are back on");
+    }
+
+    #[test]
+    fn migration_6_gives_old_sessions_the_kind_their_approval_mode_implied() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "foreign_keys", "ON").unwrap();
+        for sql in &MIGRATIONS[..5] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 5).unwrap();
+        conn.pragma_update(None, "application_id", APPLICATION_ID)
+            .unwrap();
+        conn.execute_batch(
+            "INSERT INTO sessions VALUES ('a', 1000, 'p', 'm', 1, 't', 'ask');
+             INSERT INTO sessions VALUES ('p', 1000, 'p', 'm', 1, 't', 'policy');
+             INSERT INTO sessions VALUES ('n', 1000, 'p', 'm', 1, 't', 'never');",
+        )
+        .unwrap();
+        migrate(&mut conn, Path::new(":memory:")).unwrap();
+        let kinds: Vec<(String, String)> = conn
+            .prepare("SELECT id, kind FROM sessions ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        let want = [("a", "interactive"), ("n", "one_shot"), ("p", "one_shot")];
+        assert_eq!(
+            kinds,
+            want.map(|(i, k)| (i.to_string(), k.to_string())).to_vec()
+        );
+        // A kind outside the three is refused by the column's CHECK.
+        assert!(
+            conn.execute("UPDATE sessions SET kind = 'daemon' WHERE id = 'a'", [])
+                .is_err()
+        );
     }
 
     #[test]

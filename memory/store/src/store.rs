@@ -15,7 +15,7 @@ use std::time::Duration;
 use aios_domain::{Role, SessionInfo, StoredMessage, StoredToolCall, ToolCall};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use crate::codec::{approval_parse, approval_str, status_parse, status_str};
+use crate::codec::{approval_parse, approval_str, kind_parse, kind_str, status_parse, status_str};
 use crate::error::{ErrorKind, Result, StoreError};
 use crate::schema;
 
@@ -198,8 +198,8 @@ impl Store {
     }
 
     /// Insert a session, or update the provider, model, title and approval
-    /// of an existing one. The owner (`uid`) of a session never changes,
-    /// and its creation time is the first one stored.
+    /// of an existing one. The owner (`uid`) and the kind of a session
+    /// never change, and its creation time is the first one stored.
     pub fn put_session(&self, s: &SessionInfo) -> Result<()> {
         if s.id.is_empty() {
             return Err(StoreError::new(
@@ -212,14 +212,16 @@ impl Store {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(self.err(&doing))?;
-        let owner: Option<i64> = tx
-            .query_row("SELECT uid FROM sessions WHERE id = ?1", [&s.id], |r| {
-                r.get(0)
-            })
+        let stored: Option<(i64, String)> = tx
+            .query_row(
+                "SELECT uid, kind FROM sessions WHERE id = ?1",
+                [&s.id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .optional()
             .map_err(self.err(&doing))?;
-        if let Some(owner) = owner
-            && owner != i64::from(s.uid)
+        if let Some((owner, _)) = &stored
+            && *owner != i64::from(s.uid)
         {
             return Err(StoreError::new(
                 ErrorKind::Invalid,
@@ -229,9 +231,21 @@ impl Store {
                 ),
             ));
         }
+        if let Some((_, kind)) = &stored
+            && kind != kind_str(s.kind)
+        {
+            return Err(StoreError::new(
+                ErrorKind::Invalid,
+                format!(
+                    "session {:?} is a {kind} session; it cannot become {}",
+                    s.id,
+                    kind_str(s.kind)
+                ),
+            ));
+        }
         tx.execute(
-            "INSERT INTO sessions (id, uid, provider, model, created_unix_ms, title, approval)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+            "INSERT INTO sessions (id, uid, provider, model, created_unix_ms, title, approval, kind)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
              ON CONFLICT (id) DO UPDATE SET
                 provider = excluded.provider,
                 model = excluded.model,
@@ -244,7 +258,8 @@ impl Store {
                 s.model,
                 s.created_unix_ms,
                 s.title,
-                approval_str(s.approval)
+                approval_str(s.approval),
+                kind_str(s.kind)
             ],
         )
         .map_err(self.err(&doing))?;
@@ -257,7 +272,7 @@ impl Store {
         let conn = self.conn();
         let row = conn
             .query_row(
-                "SELECT id, uid, provider, model, created_unix_ms, title, approval
+                "SELECT id, uid, provider, model, created_unix_ms, title, approval, kind
                  FROM sessions WHERE id = ?1",
                 [id],
                 |r| {
@@ -269,6 +284,7 @@ impl Store {
                         r.get::<_, i64>(4)?,
                         r.get::<_, String>(5)?,
                         r.get::<_, String>(6)?,
+                        r.get::<_, String>(7)?,
                     ))
                 },
             )
@@ -287,14 +303,16 @@ impl Store {
     #[allow(clippy::type_complexity)]
     fn session_from_raw(
         &self,
-        raw: (String, i64, String, String, i64, String, String),
+        raw: (String, i64, String, String, i64, String, String, String),
     ) -> Result<SessionInfo> {
-        let (id, uid, provider, model, created_unix_ms, title, approval) = raw;
+        let (id, uid, provider, model, created_unix_ms, title, approval, kind) = raw;
         let uid = u32::try_from(uid)
             .map_err(|_| self.corrupt(format!("session {id:?} has uid {uid}")))?;
         let approval = approval_parse(&approval).ok_or_else(|| {
             self.corrupt(format!("session {id:?} has approval mode {approval:?}"))
         })?;
+        let kind = kind_parse(&kind)
+            .ok_or_else(|| self.corrupt(format!("session {id:?} has kind {kind:?}")))?;
         Ok(SessionInfo {
             id,
             uid,
@@ -303,6 +321,7 @@ impl Store {
             created_unix_ms,
             title,
             approval,
+            kind,
         })
     }
 
@@ -312,7 +331,7 @@ impl Store {
         let conn = self.conn();
         let mut stmt = conn
             .prepare_cached(
-                "SELECT id, uid, provider, model, created_unix_ms, title, approval
+                "SELECT id, uid, provider, model, created_unix_ms, title, approval, kind
                  FROM sessions WHERE uid = ?1
                  ORDER BY created_unix_ms DESC, rowid DESC LIMIT ?2",
             )
@@ -327,6 +346,7 @@ impl Store {
                     r.get(4)?,
                     r.get(5)?,
                     r.get(6)?,
+                    r.get(7)?,
                 ))
             })
             .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())

@@ -35,6 +35,7 @@ fn crash_child_writer() {
             created_unix_ms: 1,
             title: String::new(),
             approval: ApprovalMode::Ask,
+            kind: Default::default(),
         })
         .unwrap();
     let mut out = std::io::stdout().lock();

@@ -5,7 +5,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use aios_domain::{
-    ApprovalMode, Role, SessionInfo, StoredMessage, StoredToolCall, ToolCall, ToolStatus,
+    ApprovalMode, Role, SessionInfo, SessionKind, StoredMessage, StoredToolCall, ToolCall,
+    ToolStatus,
 };
 use aios_store::{ErrorKind, Options, Store};
 use serde_json::json;
@@ -23,6 +24,7 @@ fn session(id: &str, uid: u32, created: i64) -> SessionInfo {
         created_unix_ms: created,
         title: format!("title of {id}"),
         approval: ApprovalMode::Ask,
+        kind: SessionKind::Interactive,
     }
 }
 
@@ -89,6 +91,32 @@ fn upsert_cannot_change_the_owner() {
     assert_eq!(err.kind(), ErrorKind::Invalid);
     assert!(err.to_string().contains("belongs to uid 1000"), "{err}");
     assert_eq!(store.get_session("s1").unwrap().uid, 1000);
+}
+
+#[test]
+fn a_sessions_kind_is_kept_and_never_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&db(&dir));
+    let mut s = session("bg", 1000, 5);
+    s.kind = SessionKind::Background;
+    store.put_session(&s).unwrap();
+    assert_eq!(
+        store.get_session("bg").unwrap().kind,
+        SessionKind::Background
+    );
+    assert_eq!(
+        store.list_sessions(1000, 0).unwrap()[0].kind,
+        SessionKind::Background
+    );
+    // An agent's session cannot be turned into a person's.
+    s.kind = SessionKind::Interactive;
+    let err = store.put_session(&s).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Invalid);
+    assert!(err.to_string().contains("is a background session"), "{err}");
+    assert_eq!(
+        store.get_session("bg").unwrap().kind,
+        SessionKind::Background
+    );
 }
 
 #[test]

@@ -76,10 +76,10 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
     // milliseconds; with them down, the line mode's wait-and-reconnect
     // (login-shell use, [`crate::wait`]) takes over on the plain terminal.
     let opened = if cli.no_autostart {
-        Connection::open(cli, paths).await
+        Connection::open(cli, paths, aios_proto::SessionKind::Interactive).await
     } else {
         match launch::ensure_running(cli, config, paths).await {
-            Ok(()) => Connection::open(cli, paths).await,
+            Ok(()) => Connection::open(cli, paths, aios_proto::SessionKind::Interactive).await,
             Err(f) => Err(f),
         }
     };
@@ -129,8 +129,10 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
     // drawing while toolsd answers; the answer comes back as an event.
     let (decide_tx, mut decide_rx) = mpsc::unbounded_channel::<Decide>();
     let (result_tx, mut result_rx) = mpsc::unbounded_channel::<Result<String, String>>();
+    // Under --approve=all every card is answered by `approve_all`, and the
+    // desk marks those answers as automatic.
     let mut desk = Desk::new(
-        ApproveMode::Ask,
+        cli.approve,
         paths.socket(Daemon::Toolsd),
         conn.session_id.clone(),
     );
@@ -291,9 +293,13 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
                     });
                 }
                 Effect::Undo(id) => {
-                    let (tx, paths, session) =
-                        (bg_tx.clone(), paths.clone(), conn.session_id.clone());
-                    tokio::spawn(undo(tx, paths, session, id));
+                    let req = crate::audit::undo_request(
+                        &conn.session_id,
+                        id,
+                        conn.kind,
+                        cli.approve.for_typed_undo().approval(),
+                    );
+                    tokio::spawn(undo(bg_tx.clone(), paths.clone(), req, id));
                 }
                 Effect::GrantPreview(a) => {
                     let tx = bg_tx.clone();
@@ -437,10 +443,16 @@ async fn reconnect(
     }
 }
 
-/// `/undo ID`: the `audit.undo` call run straight on toolsd in this
-/// session, so its approval is answered on the TUI's cards through the
-/// same desk as a turn's.
-async fn undo(tx: mpsc::UnboundedSender<Background>, paths: Paths, session: String, id: u64) {
+/// `/undo ID`: the `audit.undo` call `req` run straight on toolsd in this
+/// session (as the session's kind, asked even under `--approve=policy`:
+/// [`ApproveMode::for_typed_undo`]), so its approval is answered on the
+/// TUI's cards through the same desk as a turn's.
+async fn undo(
+    tx: mpsc::UnboundedSender<Background>,
+    paths: Paths,
+    req: aios_proto::ExecuteRequest,
+    id: u64,
+) {
     use aios_proto::{ExecuteEvent, ToolStatus, ToolsClient};
     let send = |u: UndoUpdate| {
         let _ = tx.send(Background::Undo(u));
@@ -450,7 +462,6 @@ async fn undo(tx: mpsc::UnboundedSender<Background>, paths: Paths, session: Stri
         Ok(c) => c,
         Err(e) => return send(done(format!("toolsd is not reachable: {e}"), false)),
     };
-    let req = crate::audit::undo_request(&session, id);
     let mut stream = match ToolsClient::new(channel).execute(req).await {
         Ok(s) => s,
         Err(e) => {

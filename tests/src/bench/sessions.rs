@@ -37,6 +37,7 @@ fn info(id: &str) -> SessionInfo {
         created_unix_ms: now_unix_ms(),
         title: "bench".into(),
         approval: ApprovalMode::Ask,
+        kind: Default::default(),
     }
 }
 

@@ -76,6 +76,7 @@ async fn probe(args: &[String]) -> Result<String, (String, String)> {
                     created_unix_ms: 0,
                     title: "forged".into(),
                     approval: ApprovalMode::Ask,
+                    kind: Default::default(),
                 })
                 .await
                 .map_err(kind)?;

@@ -47,6 +47,7 @@ pub(crate) fn create_in(r: w::CreateSessionRequest) -> d::CreateSession {
         model: opt(r.model),
         approval: approval_in(r.approval),
         title: r.title,
+        kind: session_kind_in(r.kind),
     }
 }
 
@@ -56,6 +57,7 @@ pub(crate) fn create_out(r: d::CreateSession) -> w::CreateSessionRequest {
         model: r.model.unwrap_or_default(),
         approval: approval_out(r.approval),
         title: r.title,
+        kind: session_kind_out(r.kind),
     }
 }
 
@@ -68,6 +70,7 @@ pub(crate) fn session_in(s: w::SessionInfo) -> d::SessionInfo {
         created_unix_ms: s.created_unix_ms,
         title: s.title,
         approval: approval_in(s.approval),
+        kind: session_kind_in(s.kind),
     }
 }
 
@@ -80,6 +83,7 @@ pub(crate) fn session_out(s: d::SessionInfo) -> w::SessionInfo {
         created_unix_ms: s.created_unix_ms,
         title: s.title,
         approval: approval_out(s.approval),
+        kind: session_kind_out(s.kind),
     }
 }
 
@@ -380,6 +384,36 @@ mod tests {
         ] {
             assert_eq!(op_in(op_out(op.clone())).unwrap(), op);
         }
+    }
+
+    #[test]
+    fn the_session_kind_survives_the_wire_and_unspecified_is_interactive() {
+        for kind in [
+            d::SessionKind::Interactive,
+            d::SessionKind::OneShot,
+            d::SessionKind::Background,
+        ] {
+            let create = d::CreateSession {
+                approval: d::ApprovalMode::Policy,
+                kind,
+                ..Default::default()
+            };
+            assert_eq!(create_in(create_out(create.clone())), create);
+            let info = d::SessionInfo {
+                id: "s".into(),
+                uid: 7,
+                provider: "p".into(),
+                model: "m".into(),
+                created_unix_ms: 1,
+                title: String::new(),
+                approval: d::ApprovalMode::Ask,
+                kind,
+            };
+            assert_eq!(session_in(session_out(info.clone())), info);
+        }
+        // A client that predates the field sends none.
+        let old = w::CreateSessionRequest::default();
+        assert_eq!(create_in(old).kind, d::SessionKind::Interactive);
     }
 
     #[test]

@@ -148,6 +148,7 @@ pub(crate) fn approval_answer_in(a: w::ApprovalAnswer) -> Result<d::ApprovalAnsw
         call_id: a.call_id,
         call_hash: a.call_hash,
         confirm: opt(a.confirm),
+        automatic: a.automatic,
     })
 }
 
@@ -161,5 +162,6 @@ pub(crate) fn approval_answer_out(a: d::ApprovalAnswer) -> w::ApprovalAnswer {
         call_id: a.call_id,
         call_hash: a.call_hash,
         confirm: a.confirm.unwrap_or_default(),
+        automatic: a.automatic,
     }
 }
