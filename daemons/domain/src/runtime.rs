@@ -65,6 +65,10 @@ pub struct GenerateUsage {
     pub prompt_ms: u64,
     /// Time generating, milliseconds.
     pub generation_ms: u64,
+    /// Of `generated_tokens`, written without sampling (a tool call's
+    /// fixed frame; see `aios_runtime::steer`).
+    #[serde(default)]
+    pub forced_tokens: u32,
 }
 
 /// Streamed output of one generation: text deltas or one tool call, then

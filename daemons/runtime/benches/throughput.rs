@@ -122,6 +122,7 @@ fn main() {
             grammar: Some(grammar.clone()),
             stop: vec![],
             kept: None,
+            steer: None,
         };
         match rt.generate(&prompt, &opts, &Cancel::new(), |_| {}) {
             Ok(g) => gtgs.push(per_sec(g.generated_tokens, g.generation_time)),
@@ -159,6 +160,7 @@ fn main() {
             grammar: Some(grammar.clone()),
             stop: vec![],
             kept: None,
+            steer: None,
         };
         let started = std::time::Instant::now();
         if let Err(e) = rt.generate(&prompt, &opts, &Cancel::new(), |_| {}) {

@@ -18,25 +18,50 @@ use crate::tools::{ToolDef, Turn, call_format, conversation, first_sentence, too
 const CATALOG_FORMAT: &str = concat!(
     call_format!(),
     "The functions you may call are listed within <tools></tools> XML tags, \
-one per line: name(arguments) - what it does. An argument marked ? is optional.\n"
+one per line: name(arguments) - what it does, and an example request with its arguments. \
+An argument marked ? is optional: give it only when the request asks for it.\n"
 );
 
 /// Enum values shown before the rest is elided.
 const ENUM_SHOWN: usize = 8;
+
+/// Longest example arguments shown, in bytes: a longer example costs more
+/// context than it teaches.
+const EXAMPLE_ARGS_MAX: usize = 80;
 
 /// Longest description shown, in bytes; the first sentence is nearly
 /// always shorter (median 128 in today's catalogue).
 const DESCRIPTION_MAX: usize = 200;
 
 /// The messages of a prompt that lists all of `catalog` (in the caller's
-/// order, which must be stable for the prefix to be reused).
-pub fn catalog_messages(system: &str, catalog: &[ToolDef], turns: &[Turn]) -> Vec<ChatMessage> {
-    let section =
-        (!catalog.is_empty()).then(|| tool_section(CATALOG_FORMAT, catalog.iter().map(signature)));
+/// order, which must be stable for the prefix to be reused), then names
+/// the `candidates` the reply may call: a small model reading 90 tools
+/// picks among the few the router found far better when they are named
+/// next to the request. The names follow the list, so the kept prefix
+/// stays the same.
+pub fn catalog_messages(
+    system: &str,
+    catalog: &[ToolDef],
+    candidates: &[ToolDef],
+    turns: &[Turn],
+) -> Vec<ChatMessage> {
+    let section = (!catalog.is_empty()).then(|| {
+        let mut s = tool_section(CATALOG_FORMAT, catalog.iter().map(signature));
+        if !candidates.is_empty() {
+            let names: Vec<String> = candidates.iter().map(|t| one_line(&t.name)).collect();
+            s.push_str(&format!(
+                "\n\nFor this request, call one of: {}.",
+                names.join(", ")
+            ));
+        }
+        s
+    });
     conversation(system, section.as_deref(), turns)
 }
 
-/// `name(required: type, optional?: type) - First sentence.` on one line.
+/// `name(required: type, optional?: type) - First sentence. E.g. "request"
+/// → {arguments}` on one line: the example (the tool's first) shows a small
+/// model both when the tool fits and how its arguments are written.
 fn signature(t: &ToolDef) -> String {
     let mut args = Vec::new();
     if let Some(Value::Object(props)) = t.parameters.get("properties") {
@@ -58,7 +83,15 @@ fn signature(t: &ToolDef) -> String {
         }
     }
     let description = one_line(first_sentence(&t.description));
-    format!("{}({}) - {description}", one_line(&t.name), args.join(", "))
+    let mut line = format!("{}({}) - {description}", one_line(&t.name), args.join(", "));
+    if let Some(e) = t.examples.first() {
+        let args = e.args.to_string();
+        let request = one_line(&e.request);
+        if args.len() <= EXAMPLE_ARGS_MAX && !request.is_empty() {
+            line.push_str(&format!(" E.g. {} → {args}", Value::from(request)));
+        }
+    }
+    line
 }
 
 /// A schema's type, short: `string`, `integer`, `[string]`, `"a"|"b"`.
@@ -131,6 +164,7 @@ mod tests {
 
     fn find() -> ToolDef {
         ToolDef {
+            examples: Vec::new(),
             name: "fs.find".into(),
             description: "Find files by name.\nWalks the tree below root.".into(),
             parameters: json!({
@@ -154,6 +188,7 @@ mod tests {
             r#"fs.find(root: string, kind?: "file"|"dir", limit?: integer, mode?: integer|"keep", names?: [string]) - Find files by name."#
         );
         let none = ToolDef {
+            examples: Vec::new(),
             name: "monitor.overview".into(),
             description: "How the machine is doing.".into(),
             parameters: json!({"type": "object"}),
@@ -165,8 +200,33 @@ mod tests {
     }
 
     #[test]
+    fn the_first_short_example_follows_the_description() {
+        let mut t = find();
+        t.examples = vec![
+            crate::tools::Example {
+                request: "find my\nlogs".into(),
+                args: json!({"root": "~", "names": ["*.log"]}),
+            },
+            crate::tools::Example {
+                request: "second".into(),
+                args: json!({}),
+            },
+        ];
+        assert!(
+            signature(&t).ends_with(
+                r#"- Find files by name. E.g. "find my logs" → {"names":["*.log"],"root":"~"}"#
+            ),
+            "{}",
+            signature(&t)
+        );
+        t.examples[0].args = json!({"root": "x".repeat(EXAMPLE_ARGS_MAX)});
+        assert!(signature(&t).ends_with("by name."), "{}", signature(&t));
+    }
+
+    #[test]
     fn long_enums_and_descriptions_are_cut_and_lines_stay_single() {
         let t = ToolDef {
+            examples: Vec::new(),
             name: "x.y".into(),
             description: format!("{}\n</tools> end", "word ".repeat(100)),
             parameters: json!({"properties": {"c": {"enum": (0..20).collect::<Vec<_>>()}}}),
@@ -175,7 +235,7 @@ mod tests {
         assert!(line.contains("c?: 0|1|2|3|4|5|6|7|…"), "{line}");
         assert!(!line.contains('\n'), "{line}");
         assert!(line.ends_with('…'), "{line}");
-        let m = catalog_messages("sys", &[t, find()], &[Turn::User("hi".into())]);
+        let m = catalog_messages("sys", &[t, find()], &[], &[Turn::User("hi".into())]);
         let prefix = tools_prefix(&m[0].content).unwrap();
         // The list ends after the last tool, not at the text of the first.
         assert!(
@@ -187,11 +247,17 @@ mod tests {
     #[test]
     fn the_catalogue_prompt_has_the_call_format_and_every_tool() {
         let other = ToolDef {
+            examples: Vec::new(),
             name: "service.status".into(),
             description: "Status of a unit.".into(),
             parameters: json!({"type": "object", "properties": {"unit": {"type": "string"}}, "required": ["unit"]}),
         };
-        let m = catalog_messages("sys", &[find(), other], &[Turn::User("hi".into())]);
+        let m = catalog_messages(
+            "sys",
+            &[find(), other.clone()],
+            &[],
+            &[Turn::User("hi".into())],
+        );
         let sys = &m[0].content;
         assert!(sys.starts_with("sys\n\n# Tools"), "{sys}");
         assert!(sys.contains("<tool_call></tool_call>"), "{sys}");
@@ -200,8 +266,16 @@ mod tests {
             "{sys}"
         );
         assert_eq!(m[1], ChatMessage::new("user", "hi"));
+        // The candidates are named after the list, outside the kept prefix.
+        let named = catalog_messages("sys", &[find(), other.clone()], &[other], &[]);
+        let sys = &named[0].content;
         assert!(
-            catalog_messages("sys", &[], &[])
+            sys.ends_with("</tools>\n\nFor this request, call one of: service.status."),
+            "{sys}"
+        );
+        assert_eq!(tools_prefix(sys), tools_prefix(&m[0].content));
+        assert!(
+            catalog_messages("sys", &[], &[], &[])
                 .first()
                 .is_some_and(|s| s.content == "sys")
         );

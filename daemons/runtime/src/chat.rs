@@ -3,6 +3,7 @@
 //! [`Runtime::generate`].
 
 use crate::catalog;
+use crate::steer::CallSteer;
 use crate::tools::{self, Reply, ReplyStream, ToolDef, Turn};
 use crate::{Cancel, GenOptions, Generated, KeptPrompt, Runtime, RuntimeError};
 
@@ -50,7 +51,7 @@ impl Runtime {
     /// with the same system text and catalogue already reuses it. Returns
     /// whether it fits.
     pub fn keep_catalog(&self, system: &str, catalog: &[ToolDef]) -> Result<bool, RuntimeError> {
-        let messages = catalog::catalog_messages(system, catalog, &[]);
+        let messages = catalog::catalog_messages(system, catalog, &[], &[]);
         let rendered = self.chat_template_apply(&messages)?;
         match tools::tools_prefix(&rendered) {
             Some(prefix) => self.keep(prefix),
@@ -72,7 +73,7 @@ impl Runtime {
         let kept = if req.catalog.is_empty() || req.tools.is_empty() {
             None
         } else {
-            let full = catalog::catalog_messages(req.system, req.catalog, req.turns);
+            let full = catalog::catalog_messages(req.system, req.catalog, req.tools, req.turns);
             let full = self.chat_template_apply(&full)?;
             tools::tools_prefix(&full).map(|prefix| KeptPrompt {
                 prefix: prefix.to_string(),
@@ -84,6 +85,9 @@ impl Runtime {
             grammar: tools::reply_grammar(req.tools, req.require_tool)?,
             stop: vec![IM_END.to_string()],
             kept,
+            steer: (!req.tools.is_empty()).then(|| {
+                CallSteer::new(req.tools.iter().map(|t| t.name.as_str()), req.require_tool)
+            }),
         };
         let mut stream = ReplyStream::default();
         let generated = self.generate(&prompt, &opts, cancel, |piece| {

@@ -12,7 +12,8 @@
 //!
 //! - [`Runtime::chat`] answers a conversation with candidate tools: the
 //!   model's reply is plain text or exactly one call to one of them, under
-//!   one grammar built from each tool's own schema ([`tools`]);
+//!   one grammar built from each tool's own schema ([`tools`]), the call's
+//!   fixed parts written without sampling ([`steer`]);
 //! - [`Runtime::embed`] gives mean-pooled, normalised embeddings.
 //!
 //! llama.cpp's model and context are owned by one worker thread per
@@ -25,6 +26,7 @@ mod engine;
 mod error;
 pub mod gguf;
 pub mod grammar;
+pub mod steer;
 pub mod tools;
 
 use std::path::Path;
@@ -35,7 +37,7 @@ use std::thread::JoinHandle;
 
 pub use chat::{ChatRequest, ChatResult};
 pub use error::{ErrorKind, RuntimeError};
-pub use tools::{Reply, ToolDef, Turn};
+pub use tools::{Example, Reply, ToolDef, Turn};
 
 /// The OpenMP setting the runtime's process needs: busy-waiting OpenMP
 /// workers made 2-thread generation 2.5–4× slower on a loaded 2-core
@@ -111,6 +113,11 @@ pub struct GenOptions {
     /// A longer prompt to use instead of the given one once its fixed
     /// prefix is held in the KV cache (see [`KeptPrompt`]).
     pub kept: Option<KeptPrompt>,
+    /// Text the reply's grammar fixes, written without sampling (a tool
+    /// call's frame): forced text is evaluated in one batch, and the reply
+    /// ends without decoding its closing text. It must agree with
+    /// `grammar`; a forced token the grammar rejects ends the forcing.
+    pub steer: Option<steer::CallSteer>,
 }
 
 /// A prompt whose fixed prefix is worth keeping in the KV cache across
@@ -167,8 +174,10 @@ pub struct Generated {
     pub text: String,
     /// Tokens in the prompt.
     pub prompt_tokens: u32,
-    /// Tokens generated.
+    /// Tokens of the reply (sampled and forced).
     pub generated_tokens: u32,
+    /// Of those, written by [`GenOptions::steer`] without sampling.
+    pub forced_tokens: u32,
     /// Prompt tokens whose KV cache was reused from the previous request
     /// (so only `prompt_tokens - cached_tokens` were evaluated).
     pub cached_tokens: u32,

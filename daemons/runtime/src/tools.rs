@@ -70,6 +70,18 @@ pub struct ToolDef {
     pub description: String,
     /// The JSON schema of its arguments (an object schema).
     pub parameters: Value,
+    /// Requests it answers, with the arguments of their calls; the
+    /// catalogue's listing shows the first ([`crate::catalog`]).
+    pub examples: Vec<Example>,
+}
+
+/// A request a tool answers and the arguments of the call that does.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Example {
+    /// What a user might say.
+    pub request: String,
+    /// The call's arguments (a JSON object).
+    pub args: Value,
 }
 
 /// One turn of the conversation so far.
@@ -453,11 +465,13 @@ mod tests {
     fn tools() -> Vec<ToolDef> {
         vec![
             ToolDef {
+                examples: Vec::new(),
                 name: "fs.usage".into(),
                 description: "Disk usage of a path".into(),
                 parameters: json!({"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]}),
             },
             ToolDef {
+                examples: Vec::new(),
                 name: "service.status".into(),
                 description: "Status of a service".into(),
                 parameters: json!({"type": "object", "properties": {"unit": {"type": "string"}, "lines": {"type": "integer"}}, "required": ["unit"]}),
@@ -490,6 +504,7 @@ mod tests {
     #[test]
     fn tool_lines_keep_what_a_call_needs_and_drop_the_rest() {
         let t = ToolDef {
+            examples: Vec::new(),
             name: "fs.find".into(),
             description:
                 "Find files by name. Walks the tree below root, skipping other filesystems.".into(),

@@ -107,6 +107,7 @@ fn grammar_constrained_tool_call_is_valid_json_for_the_schema() {
         grammar: Some(grammar),
         stop: vec![],
         kept: None,
+        steer: None,
     };
     let g = rt.generate(&prompt, &o, &Cancel::new(), |_| {}).unwrap();
     assert_eq!(g.finish, Finish::EndOfText, "the grammar completes: {g:?}");
@@ -148,6 +149,7 @@ fn bad_grammar_is_a_clear_error_and_the_runtime_stays_usable() {
         grammar: Some("root ::= ( unclosed".into()),
         stop: vec![],
         kept: None,
+        steer: None,
     };
     let e = rt
         .generate("Hello", &o, &Cancel::new(), |_| {})
@@ -210,6 +212,7 @@ fn stop_strings_end_generation_and_are_not_returned() {
         grammar: None,
         stop: vec![stop.clone()],
         kept: None,
+        steer: None,
     };
     let mut streamed = String::new();
     let g = rt
@@ -314,6 +317,7 @@ fn grammar_overrides_what_the_model_would_say() {
         grammar: Some(r#"root ::= "zebra-" [0-9] [0-9] " quartz""#.into()),
         stop: vec![],
         kept: None,
+        steer: None,
     };
     let g = rt.generate(&prompt, &o, &Cancel::new(), |_| {}).unwrap();
     assert_eq!(g.finish, Finish::EndOfText, "{g:?}");

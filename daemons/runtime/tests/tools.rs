@@ -45,16 +45,19 @@ fn load_ctx(n_ctx: u32) -> Runtime {
 fn candidates() -> Vec<ToolDef> {
     vec![
         ToolDef {
+            examples: Vec::new(),
             name: "fs.usage".into(),
             description: "Disk usage of a filesystem path.".into(),
             parameters: json!({"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]}),
         },
         ToolDef {
+            examples: Vec::new(),
             name: "service.status".into(),
             description: "Status of a system service.".into(),
             parameters: json!({"type": "object", "properties": {"unit": {"type": "string"}, "lines": {"type": "integer"}}, "required": ["unit", "lines"]}),
         },
         ToolDef {
+            examples: Vec::new(),
             name: "net.ports".into(),
             description: "Listening network ports.".into(),
             parameters: json!({"type": "object", "properties": {}}),
@@ -115,6 +118,51 @@ fn a_required_call_is_one_grammar_valid_call_to_a_candidate() {
     }
     assert_eq!(streamed, "", "a tool call is not streamed as text");
     assert!(r.generated.text.trim_start().starts_with("<tool_call>"));
+}
+
+#[test]
+fn a_required_calls_frame_is_written_without_sampling() {
+    let rt = load();
+    let tools = candidates();
+    let turns = [Turn::User("Is the nginx service running?".into())];
+    let r = rt
+        .chat(
+            &ChatRequest {
+                system: SYSTEM,
+                tools: &tools,
+                catalog: &[],
+                turns: &turns,
+                max_tokens: 96,
+                require_tool: true,
+            },
+            &Cancel::new(),
+            |_| {},
+        )
+        .unwrap();
+    let Reply::ToolCall { name, args_json } = &r.reply else {
+        panic!("a required call came back as {:?}", r.generated);
+    };
+    assert_valid_call(name, args_json, &tools);
+    let g = &r.generated;
+    // The canonical frame: written by the steering, not by the model.
+    assert!(
+        g.text.starts_with(&format!(
+            "<tool_call>\n{{\"name\": \"{name}\", \"arguments\":"
+        )),
+        "{g:?}"
+    );
+    assert!(g.text.ends_with("}\n</tool_call>"), "{g:?}");
+    // Its start and its end (what joins the name to the arguments is
+    // forced too, but may merge with the name's last token).
+    let frame = rt.token_count("<tool_call>\n{\"name\": \"").unwrap() as usize
+        + rt.token_count("}\n</tool_call>").unwrap() as usize;
+    assert!(
+        g.forced_tokens as usize >= frame.saturating_sub(2) && g.forced_tokens < g.generated_tokens,
+        "forced {} of {} tokens; the frame alone is {frame}: {g:?}",
+        g.forced_tokens,
+        g.generated_tokens
+    );
+    assert_eq!(g.finish, aios_runtime::Finish::EndOfText, "{g:?}");
 }
 
 fn open<'a>(tools: &'a [ToolDef], turns: &'a [Turn]) -> ChatRequest<'a> {
@@ -223,6 +271,7 @@ fn embeddings_are_unit_vectors_and_deterministic() {
 fn catalog(n: usize) -> Vec<ToolDef> {
     let mut all = candidates();
     all.extend((0..n).map(|i| ToolDef {
+        examples: Vec::new(),
         name: format!("extra.tool{i:02}"),
         description: format!("Extra tool number {i}. It is never a candidate."),
         parameters: json!({"type": "object", "properties": {"x": {"type": "string"}}, "required": ["x"]}),

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use aios_proto::{ApiError, ChatMessage, GenerateUsage, ModelTool, Role};
-use aios_runtime::{ErrorKind, Finish, Generated, RuntimeError, ToolDef, Turn};
+use aios_runtime::{ErrorKind, Example, Finish, Generated, RuntimeError, ToolDef, Turn};
 
 /// The conversation as turns. A tool result is matched to its call by id
 /// to name the tool; an assistant message with calls becomes one turn per
@@ -54,6 +54,14 @@ pub fn tool_defs(tools: &[ModelTool]) -> Vec<ToolDef> {
             name: t.name.clone(),
             description: t.description.clone(),
             parameters: t.schema.clone(),
+            examples: t
+                .examples
+                .iter()
+                .map(|e| Example {
+                    request: e.request.clone(),
+                    args: e.args.clone(),
+                })
+                .collect(),
         })
         .collect()
 }
@@ -67,6 +75,7 @@ pub fn usage(g: &Generated) -> GenerateUsage {
         generated_tokens: g.generated_tokens,
         prompt_ms: ms(g.prompt_time),
         generation_ms: ms(g.generation_time),
+        forced_tokens: g.forced_tokens,
     }
 }
 

@@ -82,6 +82,7 @@ pub(crate) fn generate_event_in(e: w::GenerateEvent) -> Result<d::GenerateEvent,
                 generated_tokens: u.generated_tokens,
                 prompt_ms: u.prompt_ms,
                 generation_ms: u.generation_ms,
+                forced_tokens: u.forced_tokens,
             }),
             K::Done(done) => d::GenerateEvent::Done {
                 finish: done.finish,
@@ -101,6 +102,7 @@ pub(crate) fn generate_event_out(e: d::GenerateEvent) -> w::GenerateEvent {
             generated_tokens: u.generated_tokens,
             prompt_ms: u.prompt_ms,
             generation_ms: u.generation_ms,
+            forced_tokens: u.forced_tokens,
         }),
         d::GenerateEvent::Done { finish } => K::Done(w::GenerateDone { finish }),
     };

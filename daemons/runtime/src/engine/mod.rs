@@ -16,6 +16,7 @@
 
 mod kept;
 mod output;
+mod sampler;
 
 use std::num::NonZeroU32;
 use std::path::PathBuf;
@@ -33,13 +34,13 @@ use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::{LlamaChatMessage, LlamaChatTemplate, LlamaModel};
 use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
-use llama_cpp_2::token::data::LlamaTokenData;
-use llama_cpp_2::token::data_array::LlamaTokenDataArray;
 
 use crate::error::{ErrorKind, RuntimeError};
+use crate::steer::Steer;
 use crate::{Cancel, ChatMessage, Finish, GenOptions, Generated, LoadOptions, ModelInfo};
 use kept::{Plan, State};
 use output::Output;
+use sampler::Sampler;
 
 /// The KV sequence requests run in.
 const WORK: usize = 0;
@@ -404,6 +405,12 @@ impl Engine<'_> {
         self.model.vocab().tokenize(text.as_bytes(), true, true)
     }
 
+    /// Text that continues a reply: no BOS, but the chat format's markers
+    /// (`<tool_call>`) as their own tokens, as the model writes them.
+    fn tokenize_reply(&self, text: &str) -> Vec<LlamaToken> {
+        self.model.vocab().tokenize(text.as_bytes(), false, true)
+    }
+
     fn reset_cache(&mut self) {
         self.ctx.clear_kv_cache();
         for s in &mut self.seqs {
@@ -656,6 +663,23 @@ impl Engine<'_> {
             }
         };
 
+        // A reply whose start is fixed (a required call's frame) begins
+        // with it: evaluated in the prompt's batch, not token by token.
+        let prompt_tokens = tokens.len();
+        let mut out = Output::new(&opts.stop);
+        let mut forced = 0u32;
+        if let Some(Steer::Force(text)) = opts.steer.as_ref().map(|s| s.next("")) {
+            for t in self.tokenize_reply(&text) {
+                // The context's last place is for the first sampled token.
+                if tokens.len() + 1 >= n_ctx || !sampler.admit(t) {
+                    break;
+                }
+                tokens.push(t);
+                forced += 1;
+                out.push(&self.model.vocab().token_to_piece(t, false, None), events);
+            }
+        }
+
         self.prepare(&plan, &tokens);
         let cached_tokens = self.seqs[WORK].len();
         let started = Instant::now();
@@ -663,8 +687,7 @@ impl Engine<'_> {
         let prompt_time = started.elapsed();
         let started = Instant::now();
 
-        let mut out = Output::new(&opts.stop);
-        let mut generated = 0u32;
+        let mut generated = forced;
         let mut finish = Finish::MaxTokens;
         let mut logits_idx = self.batch.n_tokens() - 1;
         let model = self.model;
@@ -690,63 +713,45 @@ impl Engine<'_> {
                 finish = Finish::Stop;
                 break;
             }
-            self.eval(WORK, &[token], cancel)?;
-            logits_idx = 0;
+            let mut batch = vec![token];
+            match opts.steer.as_ref().map(|s| s.next(&out.text)) {
+                None | Some(Steer::Sample) => {}
+                Some(Steer::Force(text)) => {
+                    for t in self.tokenize_reply(&text) {
+                        if !sampler.admit(t) {
+                            break;
+                        }
+                        batch.push(t);
+                        forced += 1;
+                        generated += 1;
+                        out.push(&vocab.token_to_piece(t, false, None), events);
+                    }
+                }
+                // Nothing can follow: no need to evaluate it.
+                Some(Steer::Finish(text)) => {
+                    let n = u32::try_from(self.tokenize_reply(&text).len()).unwrap_or(0);
+                    forced += n;
+                    generated += n;
+                    out.push(text.as_bytes(), events);
+                    finish = Finish::EndOfText;
+                    break;
+                }
+            }
+            self.eval(WORK, &batch, cancel)?;
+            logits_idx = i32::try_from(batch.len() - 1).unwrap_or(0);
         }
         out.finish(events);
         Ok(Generated {
             text: out.text,
-            prompt_tokens: u32::try_from(tokens.len()).unwrap_or(u32::MAX),
+            prompt_tokens: u32::try_from(prompt_tokens).unwrap_or(u32::MAX),
             generated_tokens: generated,
+            forced_tokens: forced,
             cached_tokens: u32::try_from(cached_tokens).unwrap_or(u32::MAX),
             used_kept: plan.use_kept,
             finish,
             prompt_time,
             generation_time: started.elapsed(),
         })
-    }
-}
-
-/// How the next token is chosen. Both are greedy (argmax).
-enum Sampler {
-    Greedy(LlamaSampler),
-    /// Under a grammar: take the argmax and ask the grammar about that one
-    /// token; only when it is rejected, run the grammar over the whole
-    /// vocabulary. Tool calls are mostly what the model would say anyway,
-    /// and a full pass costs tens of ms per token over Qwen's 151k tokens.
-    Grammar(LlamaSampler),
-}
-
-impl Sampler {
-    fn pick(&mut self, ctx: &LlamaContext<'_>, idx: i32) -> LlamaToken {
-        match self {
-            // `sample` also accepts the token into the sampler's state.
-            Sampler::Greedy(s) => s.sample(ctx, idx),
-            Sampler::Grammar(grammar) => {
-                let logits = ctx.get_logits_ith(idx);
-                let (best, logit) =
-                    logits
-                        .iter()
-                        .enumerate()
-                        .fold((0usize, f32::NEG_INFINITY), |acc, (i, &l)| {
-                            if l > acc.1 { (i, l) } else { acc }
-                        });
-                let best = LlamaToken(i32::try_from(best).unwrap_or(0));
-                let mut one =
-                    LlamaTokenDataArray::new(vec![LlamaTokenData::new(best, logit, 0.0)], false);
-                grammar.apply(&mut one);
-                let allowed = one.data.first().is_some_and(|d| d.logit().is_finite());
-                let token = if allowed {
-                    best
-                } else {
-                    let mut all = ctx.token_data_array_ith(idx);
-                    grammar.apply(&mut all);
-                    all.sample_token_greedy()
-                };
-                grammar.accept(token);
-                token
-            }
-        }
     }
 }
 

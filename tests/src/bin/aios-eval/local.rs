@@ -203,31 +203,39 @@ impl LocalChooser {
         }
     }
 
-    /// Prompt tokens, of which reused, and generated tokens per choice.
+    /// Prompt tokens, of which reused, and generated tokens per choice,
+    /// and where the time of a choice went (prompt, generation, per token).
     pub fn token_report(&self) -> String {
-        let med = |f: fn(&GenerateUsage) -> u32| median(self.usage.iter().map(f).collect());
+        let j = self.token_json();
         format!(
-            "  tokens per choice (median): prompt {}, reused {}, evaluated {}, generated {}\n",
-            med(|u| u.prompt_tokens),
-            med(|u| u.cached_tokens),
-            med(|u| u.prompt_tokens.saturating_sub(u.cached_tokens)),
-            med(|u| u.generated_tokens),
+            "  tokens per choice (median): prompt {}, reused {}, evaluated {}, generated {}\n\
+             \x20 time per choice (median): prompt {} ms, generation {} ms ({} ms per generated token)\n",
+            j["prompt"],
+            j["reused"],
+            j["evaluated"],
+            j["generated"],
+            j["prompt_ms"],
+            j["generation_ms"],
+            j["ms_per_generated_token"],
         )
     }
 
     /// [`LocalChooser::token_report`] as JSON.
     pub fn token_json(&self) -> serde_json::Value {
-        let med = |f: fn(&GenerateUsage) -> u32| median(self.usage.iter().map(f).collect());
+        let med = |f: &dyn Fn(&GenerateUsage) -> u64| median(self.usage.iter().map(f).collect());
         serde_json::json!({
-            "prompt": med(|u| u.prompt_tokens),
-            "reused": med(|u| u.cached_tokens),
-            "evaluated": med(|u| u.prompt_tokens.saturating_sub(u.cached_tokens)),
-            "generated": med(|u| u.generated_tokens),
+            "prompt": med(&|u| u64::from(u.prompt_tokens)),
+            "reused": med(&|u| u64::from(u.cached_tokens)),
+            "evaluated": med(&|u| u64::from(u.prompt_tokens.saturating_sub(u.cached_tokens))),
+            "generated": med(&|u| u64::from(u.generated_tokens)),
+            "prompt_ms": med(&|u| u.prompt_ms),
+            "generation_ms": med(&|u| u.generation_ms),
+            "ms_per_generated_token": med(&|u| u.generation_ms / u64::from(u.generated_tokens.max(1))),
         })
     }
 }
 
-fn median(mut v: Vec<u32>) -> u32 {
+fn median(mut v: Vec<u64>) -> u64 {
     v.sort_unstable();
     v.get(v.len() / 2).copied().unwrap_or(0)
 }
