@@ -15,19 +15,16 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
-use tantivy::collector::{Collector, SegmentCollector, TopDocs};
-use tantivy::columnar::Column;
+use tantivy::collector::TopDocs;
 use tantivy::query::{BooleanQuery, ConstScoreQuery, Occur, Query, TermQuery};
 use tantivy::schema::{
     FAST, Field, INDEXED, IndexRecordOption, JsonObjectOptions, STORED, STRING, Schema,
     TextFieldIndexing, TextOptions, Value as _,
 };
 use tantivy::snippet::SnippetGenerator;
-use tantivy::{
-    DocAddress, DocId, Index, IndexReader, IndexWriter, ReloadPolicy, Score, SegmentOrdinal,
-    SegmentReader, TantivyDocument, Term,
-};
+use tantivy::{DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 
+use crate::collector::IdCollector;
 use crate::error::{Error, ErrorKind, Result, index_err, io_err};
 use crate::filter::Filter;
 use crate::vectors::VectorStore;
@@ -693,23 +690,14 @@ impl SearchIndex {
         Ok(hits)
     }
 
-    /// The distinct index terms of user text: its content words (`crate::query`) through the
-    /// `text` field's analyzer, so they are stemmed as the documents were.
+    /// The distinct index terms of user text (`crate::query::terms`), analysed as the
+    /// `text` field's documents were.
     fn text_terms(&self, text: &str) -> Result<Vec<Term>> {
-        let words = crate::query::content_words(text).join(" ");
         let mut analyzer = self
             .index
             .tokenizer_for_field(self.fields.text)
             .map_err(index_err("loading the text tokenizer"))?;
-        let mut stream = analyzer.token_stream(&words);
-        let mut terms: Vec<Term> = Vec::new();
-        while let Some(token) = stream.next() {
-            let term = Term::from_field_text(self.fields.text, &token.text);
-            if !terms.contains(&term) {
-                terms.push(term);
-            }
-        }
-        Ok(terms)
+        Ok(crate::query::terms(&mut analyzer, self.fields.text, text))
     }
 
     fn id_at(&self, searcher: &tantivy::Searcher, addr: DocAddress) -> Result<u64> {
@@ -768,50 +756,4 @@ pub fn check_metadata(what: &str, m: &Map<String, Value>) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// Collects the `id` fast field of every matching document, without scoring.
-struct IdCollector;
-
-struct IdSegmentCollector {
-    column: Column<u64>,
-    ids: Vec<u64>,
-}
-
-impl Collector for IdCollector {
-    type Fruit = Vec<u64>;
-    type Child = IdSegmentCollector;
-
-    fn for_segment(
-        &self,
-        _ord: SegmentOrdinal,
-        reader: &SegmentReader,
-    ) -> tantivy::Result<IdSegmentCollector> {
-        Ok(IdSegmentCollector {
-            column: reader.fast_fields().u64("id")?,
-            ids: Vec::new(),
-        })
-    }
-
-    fn requires_scoring(&self) -> bool {
-        false
-    }
-
-    fn merge_fruits(&self, fruits: Vec<Vec<u64>>) -> tantivy::Result<Vec<u64>> {
-        Ok(fruits.concat())
-    }
-}
-
-impl SegmentCollector for IdSegmentCollector {
-    type Fruit = Vec<u64>;
-
-    fn collect(&mut self, doc: DocId, _score: Score) {
-        if let Some(id) = self.column.first(doc) {
-            self.ids.push(id);
-        }
-    }
-
-    fn harvest(self) -> Vec<u64> {
-        self.ids
-    }
 }

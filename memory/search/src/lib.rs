@@ -7,6 +7,7 @@
 
 mod ann;
 mod collection;
+mod collector;
 mod embed;
 mod error;
 pub mod filter;

@@ -13,6 +13,10 @@
 //! Single characters go too. When nothing would be left ("how do I?"), every word is kept,
 //! so a question made only of such words still searches for them.
 
+use tantivy::Term;
+use tantivy::schema::Field;
+use tantivy::tokenizer::TextAnalyzer;
+
 /// English function words: a stop list of words that carry no topic in a question. The
 /// union of Lucene's English stop set (less `no` and `not`, which change a question's
 /// meaning) and question words. Lower case.
@@ -45,6 +49,21 @@ pub fn content_words(text: &str) -> Vec<String> {
         .cloned()
         .collect();
     if kept.is_empty() { words } else { kept }
+}
+
+/// The distinct terms of user text in `field`: its [`content_words`] through `analyzer` (the
+/// field's own, so they are stemmed as the documents were), in order of first appearance.
+pub(crate) fn terms(analyzer: &mut TextAnalyzer, field: Field, text: &str) -> Vec<Term> {
+    let words = content_words(text).join(" ");
+    let mut stream = analyzer.token_stream(&words);
+    let mut terms: Vec<Term> = Vec::new();
+    while let Some(token) = stream.next() {
+        let term = Term::from_field_text(field, &token.text);
+        if !terms.contains(&term) {
+            terms.push(term);
+        }
+    }
+    terms
 }
 
 #[cfg(test)]
