@@ -590,8 +590,11 @@ impl SearchIndex {
             let top = searcher
                 .search(&*ranked, &TopDocs::with_limit(depth).order_by_score())
                 .map_err(index_err("running the text query"))?;
+            // One id column per segment, not per hit: a hybrid query reads up to
+            // FUSION_DEPTH ids.
+            let mut ids = IdColumns::default();
             for (_, addr) in top {
-                bm25.push((self.id_at(&searcher, addr)?, addr));
+                bm25.push((ids.of(&searcher, addr)?, addr));
             }
             text_query = Some(q);
         }
@@ -699,13 +702,25 @@ impl SearchIndex {
             .map_err(index_err("loading the text tokenizer"))?;
         Ok(crate::query::terms(&mut analyzer, self.fields.text, text))
     }
+}
 
-    fn id_at(&self, searcher: &tantivy::Searcher, addr: DocAddress) -> Result<u64> {
-        let col = searcher
-            .segment_reader(addr.segment_ord)
-            .fast_fields()
-            .u64("id")
-            .map_err(index_err("reading ids"))?;
+/// The `id` fast-field columns of the segments read so far.
+#[derive(Default)]
+struct IdColumns(HashMap<tantivy::SegmentOrdinal, tantivy::columnar::Column<u64>>);
+
+impl IdColumns {
+    /// The id of the document at `addr`.
+    fn of(&mut self, searcher: &tantivy::Searcher, addr: DocAddress) -> Result<u64> {
+        let col = match self.0.entry(addr.segment_ord) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => e.insert(
+                searcher
+                    .segment_reader(addr.segment_ord)
+                    .fast_fields()
+                    .u64("id")
+                    .map_err(index_err("reading ids"))?,
+            ),
+        };
         col.first(addr.doc_id)
             .ok_or_else(|| Error::new(ErrorKind::Corrupt, "a text document has no id; reindex"))
     }
