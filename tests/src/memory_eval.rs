@@ -1,8 +1,13 @@
 //! The memory retrieval evaluation over the committed set in `tests/eval/memory/`
 //! (`docs.jsonl`, `queries.jsonl`, `VERSION`; made by `build_set.py` there): nDCG@10 and
-//! recall@10 of BM25 only, vectors only and hybrid (reciprocal-rank fusion, k = 60, semantic
-//! ratio 0.5) through the real `aios_search::SearchIndex`, with vectors from a real
-//! [`Embedder`] (all-MiniLM-L6-v2 in the bench and the test).
+//! recall@10 of BM25 only, vectors only and hybrid (reciprocal-rank fusion, k = 60, the
+//! default semantic ratio) through the real `aios_search::SearchIndex`, with vectors from a
+//! real [`Embedder`] (all-MiniLM-L6-v2 in the bench and the test).
+//!
+//! The queries are split deterministically into two halves ([`half_of`], by a hash of the
+//! query id, so neither half is the history or the man-page part): the default semantic
+//! ratio is chosen on the [`Half::Tuning`] half only ([`sweep`]), and the
+//! [`Half::HeldOut`] half says whether that choice generalises.
 //!
 //! The scoring ([`ndcg_at`], [`recall_at`]) is pure; [`evaluate`] builds a temporary index.
 //! [`export`] writes the documents, queries and vectors as JSON so another engine
@@ -11,7 +16,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use aios_search::{Document, Embedder, SearchIndex, SearchRequest};
+use aios_search::{DEFAULT_SEMANTIC_RATIO, Document, Embedder, SearchIndex, SearchRequest};
 use anyhow::Context as _;
 use serde_json::{Value, json};
 
@@ -189,7 +194,7 @@ pub enum Mode {
     Bm25,
     /// Exact cosine over the vectors only.
     Vector,
-    /// Both, fused with RRF (k = 60), semantic ratio 0.5.
+    /// Both, fused with RRF (k = 60) at the default semantic ratio.
     Hybrid,
 }
 
@@ -220,11 +225,53 @@ pub struct Figures {
     pub ndcg_exact: f64,
 }
 
-/// Figures per mode, in [`Mode::ALL`] order, and the per-query ranked ids.
+/// The two halves of the queries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Half {
+    /// Where parameters (the semantic ratio) are chosen.
+    Tuning,
+    /// Never looked at while choosing.
+    HeldOut,
+}
+
+impl Half {
+    /// Its name in the tables.
+    pub fn name(self) -> &'static str {
+        match self {
+            Half::Tuning => "tuning half",
+            Half::HeldOut => "held-out half",
+        }
+    }
+}
+
+/// The half a query belongs to: the parity of the FNV-1a hash of its id. Deterministic,
+/// and independent of the order in which the set lists its queries.
+pub fn half_of(query_id: &str) -> Half {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in query_id.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    if h.is_multiple_of(2) {
+        Half::Tuning
+    } else {
+        Half::HeldOut
+    }
+}
+
+/// Figures per mode, in [`Mode::ALL`] order: over every query and per half.
 #[derive(Debug, Clone)]
 pub struct Report {
-    /// (mode, figures).
+    /// The semantic ratio of the hybrid rows.
+    pub ratio: f32,
+    /// (mode, figures) over every query.
     pub modes: Vec<(Mode, Figures)>,
+    /// (mode, figures) over the tuning half.
+    pub tuning: Vec<(Mode, Figures)>,
+    /// (mode, figures) over the held-out half.
+    pub held_out: Vec<(Mode, Figures)>,
+    /// Queries in the tuning half.
+    pub tuning_queries: usize,
     /// The number of queries and documents.
     pub queries: usize,
     /// Documents.
@@ -244,9 +291,18 @@ impl Report {
 
 /// Mean figures of ranked lists (one per query, in the set's order).
 pub fn score(set: &EvalSet, ranked: &[Vec<String>]) -> Figures {
+    score_where(set, ranked, |_| true)
+}
+
+/// Mean figures of the ranked lists of the queries `keep` selects.
+pub fn score_where(
+    set: &EvalSet,
+    ranked: &[Vec<String>],
+    keep: impl Fn(&EvalQuery) -> bool,
+) -> Figures {
     let mut f = Figures::default();
     let (mut np, mut ne) = (0usize, 0usize);
-    for (q, r) in set.queries.iter().zip(ranked) {
+    for (q, r) in set.queries.iter().zip(ranked).filter(|(q, _)| keep(q)) {
         let n = ndcg_at(r, &q.relevant, K);
         f.ndcg += n;
         f.recall += recall_at(r, &q.relevant, K);
@@ -258,7 +314,7 @@ pub fn score(set: &EvalSet, ranked: &[Vec<String>]) -> Figures {
             np += 1;
         }
     }
-    let n = set.queries.len().max(1) as f64;
+    let n = (np + ne).max(1) as f64;
     f.ndcg /= n;
     f.recall /= n;
     f.ndcg_exact /= ne.max(1) as f64;
@@ -266,54 +322,134 @@ pub fn score(set: &EvalSet, ranked: &[Vec<String>]) -> Figures {
     f
 }
 
-/// Indexes the set in a temporary directory and scores the three modes.
-pub fn evaluate(set: &EvalSet, vectors: &Embedded) -> anyhow::Result<Report> {
-    let dim = vectors.docs.first().map_or(0, Vec::len);
-    let dir = tempfile::tempdir()?;
-    let mut index = SearchIndex::create(dir.path(), &vectors.model, dim)?;
-    let docs: Vec<Document> = set
-        .docs
-        .iter()
-        .zip(&vectors.docs)
-        .enumerate()
-        .map(|(i, (d, v))| Document {
-            id: i as u64 + 1,
-            key: d.id.clone(),
-            text: d.text.clone(),
-            kind: d.kind.clone(),
-            host: String::new(),
-            user: String::new(),
-            session: d.session.clone(),
-            unix_ms: d.unix_ms,
-            tags: Vec::new(),
-            metadata: serde_json::Map::new(),
-            vector: Some(v.clone()),
+/// The set indexed in a temporary directory, ready to rank its queries.
+pub struct Evaluator<'a> {
+    set: &'a EvalSet,
+    vectors: &'a Embedded,
+    index: SearchIndex,
+    _dir: tempfile::TempDir,
+}
+
+impl<'a> Evaluator<'a> {
+    /// Indexes `set` with its `vectors`.
+    pub fn new(set: &'a EvalSet, vectors: &'a Embedded) -> anyhow::Result<Self> {
+        let dim = vectors.docs.first().map_or(0, Vec::len);
+        let dir = tempfile::tempdir()?;
+        let mut index = SearchIndex::create(dir.path(), &vectors.model, dim)?;
+        let docs: Vec<Document> = set
+            .docs
+            .iter()
+            .zip(&vectors.docs)
+            .enumerate()
+            .map(|(i, (d, v))| Document {
+                id: i as u64 + 1,
+                key: d.id.clone(),
+                text: d.text.clone(),
+                kind: d.kind.clone(),
+                host: String::new(),
+                user: String::new(),
+                session: d.session.clone(),
+                unix_ms: d.unix_ms,
+                tags: Vec::new(),
+                metadata: serde_json::Map::new(),
+                vector: Some(v.clone()),
+            })
+            .collect();
+        index.upsert(&docs)?;
+        Ok(Self {
+            set,
+            vectors,
+            index,
+            _dir: dir,
         })
-        .collect();
-    index.upsert(&docs)?;
-    let mut modes = Vec::new();
-    for mode in Mode::ALL {
-        let mut ranked = Vec::with_capacity(set.queries.len());
-        for (q, v) in set.queries.iter().zip(&vectors.queries) {
+    }
+
+    /// The ranked document ids of every query (in the set's order) in `mode`; `ratio` is the
+    /// semantic ratio of hybrid queries.
+    pub fn ranked(&self, mode: Mode, ratio: f32) -> anyhow::Result<Vec<Vec<String>>> {
+        let mut ranked = Vec::with_capacity(self.set.queries.len());
+        for (q, v) in self.set.queries.iter().zip(&self.vectors.queries) {
             let req = SearchRequest {
                 text: (mode != Mode::Vector).then(|| q.text.clone()),
                 vector: (mode != Mode::Bm25).then(|| v.clone()),
                 k: K,
-                semantic_ratio: 0.5,
+                semantic_ratio: ratio,
                 ..SearchRequest::default()
             };
-            let hits = index
+            let hits = self
+                .index
                 .search(&req)
                 .with_context(|| format!("query {}", q.id))?;
             ranked.push(hits.into_iter().map(|h| h.key).collect::<Vec<_>>());
         }
-        modes.push((mode, score(set, &ranked)));
+        Ok(ranked)
     }
-    Ok(Report {
-        modes,
-        queries: set.queries.len(),
-        docs: set.docs.len(),
-    })
+
+    /// Scores the three modes, hybrid at semantic ratio `ratio`.
+    pub fn report(&self, ratio: f32) -> anyhow::Result<Report> {
+        let set = self.set;
+        let (mut modes, mut tuning, mut held_out) = (Vec::new(), Vec::new(), Vec::new());
+        for mode in Mode::ALL {
+            let ranked = self.ranked(mode, ratio)?;
+            modes.push((mode, score(set, &ranked)));
+            tuning.push((
+                mode,
+                score_where(set, &ranked, |q| half_of(&q.id) == Half::Tuning),
+            ));
+            held_out.push((
+                mode,
+                score_where(set, &ranked, |q| half_of(&q.id) == Half::HeldOut),
+            ));
+        }
+        Ok(Report {
+            ratio,
+            modes,
+            tuning,
+            held_out,
+            tuning_queries: set
+                .queries
+                .iter()
+                .filter(|q| half_of(&q.id) == Half::Tuning)
+                .count(),
+            queries: set.queries.len(),
+            docs: set.docs.len(),
+        })
+    }
+
+    /// Hybrid figures on the tuning half at each semantic ratio of `ratios`: the only
+    /// figures a ratio may be chosen by.
+    pub fn sweep(&self, ratios: &[f32]) -> anyhow::Result<Vec<(f32, Figures)>> {
+        ratios
+            .iter()
+            .map(|&r| {
+                let ranked = self.ranked(Mode::Hybrid, r)?;
+                Ok((
+                    r,
+                    score_where(self.set, &ranked, |q| half_of(&q.id) == Half::Tuning),
+                ))
+            })
+            .collect()
+    }
+}
+
+/// The ratio a sweep chooses: the best nDCG@10 at 3 decimals (finer differences are noise on
+/// 34 queries), ties to the lower ratio (more weight on exact words). `None` for no rows.
+pub fn choose_ratio(sweep: &[(f32, Figures)]) -> Option<f32> {
+    let key = |f: &Figures| (f.ndcg * 1000.0).round() as i64;
+    let mut best: Option<(f32, i64)> = None;
+    for (r, f) in sweep {
+        match best {
+            Some((br, bk)) if key(f) < bk || (key(f) == bk && *r >= br) => {}
+            _ => best = Some((*r, key(f))),
+        }
+    }
+    best.map(|(r, _)| r)
+}
+
+/// Indexes the set in a temporary directory and scores the three modes, hybrid at the
+/// default semantic ratio.
+pub fn evaluate(set: &EvalSet, vectors: &Embedded) -> anyhow::Result<Report> {
+    Evaluator::new(set, vectors)?.report(DEFAULT_SEMANTIC_RATIO)
 }
 
 /// Writes the set with its vectors as one JSON object (`docs`, `queries`: id, text, kind,
@@ -372,6 +508,44 @@ mod tests {
         let r = rel(&[("a", 2), ("b", 1), ("c", 1)]);
         assert!((recall_at(&ids(&["a", "x", "c"]), &r, 10) - 2.0 / 3.0).abs() < 1e-12);
         assert!((recall_at(&ids(&["a", "b"]), &r, 2) - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn the_sweep_chooses_the_best_rounded_ndcg_and_ties_go_low() {
+        let f = |ndcg: f64| Figures {
+            ndcg,
+            ..Figures::default()
+        };
+        let sweep = [
+            (0.5, f(0.6712)),
+            (0.9, f(0.7566)),
+            (0.95, f(0.7574)),
+            (1.0, f(0.733)),
+        ];
+        assert_eq!(choose_ratio(&sweep), Some(0.9));
+        assert_eq!(choose_ratio(&sweep[2..]), Some(0.95));
+        assert_eq!(choose_ratio(&[]), None);
+    }
+
+    #[test]
+    fn the_halves_are_fixed_and_both_hold_history_and_man_page_queries() {
+        let set = load(&set_dir()).unwrap();
+        let tuning: Vec<&EvalQuery> = set
+            .queries
+            .iter()
+            .filter(|q| half_of(&q.id) == Half::Tuning)
+            .collect();
+        let n = set.queries.len();
+        assert!(
+            (n * 2 / 5..=n * 3 / 5).contains(&tuning.len()),
+            "{} of {n}",
+            tuning.len()
+        );
+        // Queries q000..q035 are about the history, the rest about man pages.
+        let history = |q: &&EvalQuery| q.id.as_str() < "q036";
+        assert!(tuning.iter().any(history) && !tuning.iter().all(history));
+        // Fixed by the id alone.
+        assert_eq!(half_of("q000"), half_of("q000"));
     }
 
     #[test]

@@ -212,6 +212,13 @@ impl SearchHost {
         // their entries are deleted), and the indexer thread replays it. An index that
         // disagrees with SQLite while nothing is queued was lost or damaged: rebuild it.
         for c in host.store.list_collections()? {
+            if SearchIndex::needs_rebuild(&host.dir_of(&c.name)) {
+                // Written by a build with another index format (e.g. before stemming):
+                // rebuilt from SQLite, which also covers whatever was queued for it.
+                tracing::warn!(collection = %c.name, "search index is of an older format; rebuilding it");
+                host.reindex(&c.name)?;
+                continue;
+            }
             if c.backlog > 0 {
                 continue;
             }
@@ -513,20 +520,14 @@ impl SearchHost {
             ..Filter::default()
         };
         let semantic_ratio = match (&q.text, &vector) {
-            (Some(_), Some(_)) => 0.5,
+            (Some(_), Some(_)) => aios_search::DEFAULT_SEMANTIC_RATIO,
             (None, Some(_)) => 1.0,
             _ => 0.0,
         };
-        // BM25 over the documentation reads questions as keywords (`docs::question`); the
-        // embedding above saw the whole question.
-        let text = match &q.text {
-            Some(t) if c.name == aios_store::DOCS_COLLECTION => {
-                Some(crate::docs::question::keywords(t))
-            }
-            other => other.clone(),
-        };
+        // aios-search reads the text as plain words and drops function words for BM25
+        // (`aios_search::query`); the embedding above saw the whole question.
         let req = SearchRequest {
-            text,
+            text: q.text.clone(),
             vector,
             k: q.k.max(1),
             filter,

@@ -56,6 +56,58 @@ fn fixture(embedder: Option<Arc<dyn Embedder>>) -> Fixture {
     }
 }
 
+/// A user turn and a tool call about `words`, written as memoryd writes them.
+async fn remember(memory: &MemoryService, session: &str, uid: u32, words: &str) {
+    memory
+        .put_session(
+            daemon(),
+            SessionInfo {
+                id: session.into(),
+                uid,
+                provider: "p".into(),
+                model: "m".into(),
+                created_unix_ms: 1,
+                title: "t".into(),
+                approval: ApprovalMode::Ask,
+                kind: Default::default(),
+            },
+        )
+        .await
+        .unwrap();
+    memory
+        .append_message(
+            daemon(),
+            StoredMessage {
+                session_id: session.into(),
+                turn_id: "t1".into(),
+                role: Role::User,
+                content: format!("tell me about {words}"),
+                tool_calls: vec![],
+                tool_call_id: None,
+                unix_ms: 1_000,
+            },
+        )
+        .await
+        .unwrap();
+    memory
+        .record_tool_call(
+            daemon(),
+            StoredToolCall {
+                session_id: session.into(),
+                turn_id: "t1".into(),
+                call_id: "c1".into(),
+                tool: "fs.read".into(),
+                args: json!({"path": format!("/etc/{words}.conf")}),
+                status: ToolStatus::Ok,
+                result: json!({"text": "enabled = true"}),
+                duration_us: 10,
+                unix_ms: 2_000,
+            },
+        )
+        .await
+        .unwrap();
+}
+
 impl Fixture {
     /// Applies the whole queue now (the indexer thread may be doing the same: the two
     /// are serialised and both idempotent).
@@ -64,54 +116,7 @@ impl Fixture {
     }
 
     async fn conversation(&self, session: &str, uid: u32, words: &str) {
-        self.memory
-            .put_session(
-                daemon(),
-                SessionInfo {
-                    id: session.into(),
-                    uid,
-                    provider: "p".into(),
-                    model: "m".into(),
-                    created_unix_ms: 1,
-                    title: "t".into(),
-                    approval: ApprovalMode::Ask,
-                    kind: Default::default(),
-                },
-            )
-            .await
-            .unwrap();
-        self.memory
-            .append_message(
-                daemon(),
-                StoredMessage {
-                    session_id: session.into(),
-                    turn_id: "t1".into(),
-                    role: Role::User,
-                    content: format!("tell me about {words}"),
-                    tool_calls: vec![],
-                    tool_call_id: None,
-                    unix_ms: 1_000,
-                },
-            )
-            .await
-            .unwrap();
-        self.memory
-            .record_tool_call(
-                daemon(),
-                StoredToolCall {
-                    session_id: session.into(),
-                    turn_id: "t1".into(),
-                    call_id: "c1".into(),
-                    tool: "fs.read".into(),
-                    args: json!({"path": format!("/etc/{words}.conf")}),
-                    status: ToolStatus::Ok,
-                    result: json!({"text": "enabled = true"}),
-                    duration_us: 10,
-                    unix_ms: 2_000,
-                },
-            )
-            .await
-            .unwrap();
+        remember(&self.memory, session, uid, words).await;
     }
 
     async fn find(&self, who: Principal, text: &str) -> Result<Vec<String>, aios_proto::ApiError> {
@@ -329,4 +334,51 @@ async fn vectors_arrive_in_the_background_and_queries_become_hybrid() {
     assert_eq!(f.search.reindex(daemon(), None).await.unwrap(), 2);
     let e = f.search.reindex(user(1000), None).await.unwrap_err();
     assert_eq!(e.kind, ApiErrorKind::PermissionDenied);
+}
+
+#[tokio::test]
+async fn an_index_of_an_older_format_is_rebuilt_from_sqlite_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(&dir.path().join("m.sqlite3")).unwrap());
+    let root = dir.path().join("search");
+    // No indexer: the queue is applied by hand.
+    let memory = MemoryService::shared(Arc::clone(&store));
+    {
+        let host = SearchHost::open(Arc::clone(&store), &root, None).unwrap();
+        remember(&memory, "s1", 1000, "postgres").await;
+        while host.apply_pending(64).unwrap() > 0 {}
+    }
+    // An index from before stemming has no FORMAT file; one more turn is queued but not
+    // applied, so the collection also has a backlog at the next start.
+    let mut outdated = 0;
+    for entry in std::fs::read_dir(&root).unwrap() {
+        let path = entry.unwrap().path();
+        if aios_search::SearchIndex::exists(&path) {
+            std::fs::remove_file(path.join("FORMAT")).unwrap();
+            assert!(aios_search::SearchIndex::needs_rebuild(&path));
+            outdated += 1;
+        }
+    }
+    assert!(outdated >= 1);
+    remember(&memory, "s2", 1000, "nginx").await;
+
+    let host = SearchHost::open(Arc::clone(&store), &root, None).unwrap();
+    for entry in std::fs::read_dir(&root).unwrap() {
+        let path = entry.unwrap().path();
+        assert!(!aios_search::SearchIndex::needs_rebuild(&path), "{path:?}");
+    }
+    let history = store.get_collection("history").unwrap();
+    assert_eq!(history.count, 4);
+    assert_eq!(host.index_sizes(&history).unwrap().0, 4);
+    for words in ["postgres", "nginx"] {
+        let hits = host
+            .query(&crate::search::Query {
+                collection: "history".into(),
+                text: Some(words.into()),
+                k: 10,
+                ..crate::search::Query::default()
+            })
+            .unwrap();
+        assert_eq!(hits.len(), 2, "{words}: the message and the tool call");
+    }
 }

@@ -397,7 +397,7 @@ impl Collection {
                         vector: v,
                         k: req.n_results,
                         filter: filter.clone(),
-                        semantic_ratio: 0.5,
+                        semantic_ratio: crate::index::DEFAULT_SEMANTIC_RATIO,
                     })
                     .collect()
             }

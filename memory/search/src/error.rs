@@ -26,6 +26,9 @@ pub enum ErrorKind {
     DuplicateId,
     /// An [`crate::Embedder`] failed to load its model or to embed.
     Embedding,
+    /// An index on disk was written in another format version: rebuild it from the source
+    /// of truth (`aios memory reindex`).
+    Outdated,
 }
 
 /// An error from `aios-search`. The message names the file, field or item at fault and what to do.

@@ -1,6 +1,11 @@
 //! [`SearchIndex`]: one directory holding a tantivy text index (`text/`) and a vector log
 //! (`vectors.log`) under the same document ids, and the hybrid query over both.
 //!
+//! The on-disk format is versioned ([`FORMAT_VERSION`], in the file `FORMAT`): an index written
+//! by another version is refused on open with [`ErrorKind::Outdated`], to be rebuilt from the
+//! source of truth (`aios memory reindex`) rather than misread (e.g. unstemmed terms queried
+//! with stemmed ones).
+//!
 //! Invariant: after every successful `upsert`/`delete`, the vector log and the text index hold
 //! the same set of ids with vectors. The vector log is synced before the tantivy commit; on
 //! open, vectors whose id has no text document (a crash between the two) are dropped.
@@ -10,25 +15,42 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
-use tantivy::collector::{Collector, SegmentCollector, TopDocs};
-use tantivy::columnar::Column;
-use tantivy::query::{BooleanQuery, ConstScoreQuery, Occur, Query, QueryParser, TermQuery};
+use tantivy::collector::TopDocs;
+use tantivy::query::{BooleanQuery, ConstScoreQuery, Occur, Query, TermQuery};
 use tantivy::schema::{
-    FAST, Field, INDEXED, IndexRecordOption, JsonObjectOptions, STORED, STRING, Schema, TEXT,
-    TextFieldIndexing, Value as _,
+    FAST, Field, INDEXED, IndexRecordOption, JsonObjectOptions, STORED, STRING, Schema,
+    TextFieldIndexing, TextOptions, Value as _,
 };
 use tantivy::snippet::SnippetGenerator;
-use tantivy::{
-    DocAddress, DocId, Index, IndexReader, IndexWriter, ReloadPolicy, Score, SegmentOrdinal,
-    SegmentReader, TantivyDocument, Term,
-};
+use tantivy::{DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 
+use crate::collector::IdCollector;
 use crate::error::{Error, ErrorKind, Result, index_err, io_err};
 use crate::filter::Filter;
 use crate::vectors::VectorStore;
 
 /// Reciprocal-rank-fusion constant (Cormack et al.): damps the head of each list.
 pub const RRF_K: f32 = 60.0;
+/// Default weight of the vector list in fusion ([`SearchRequest::semantic_ratio`]). Chosen on
+/// the tuning half of the evaluation set only (`aios-bench memory-eval`'s sweep; best nDCG@10
+/// at 3 decimals, ties to the lower ratio): 0.90 and 0.95 tied at 0.757 there, against 0.671
+/// at 0.5 and 0.733 at 1.0 (vectors only). See `docs/memory-search.md`, "Retrieval quality".
+/// At 0.9 the text list still moves a document a few ranks (0.1 / 61 outweighs the gap
+/// between vector ranks 1 and 2, 0.9 / 61 - 0.9 / 62), so exact words break near-ties.
+pub const DEFAULT_SEMANTIC_RATIO: f32 = 0.9;
+/// Depth of each list fused in a hybrid query (at least k): a document ranked 15th by both
+/// sides is a better answer than one ranked 3rd by one side only, and fusing two top-k lists
+/// cannot see it.
+pub const FUSION_DEPTH: usize = 50;
+/// Version of the on-disk format; bump it whenever the schema or the analysis of text changes.
+/// 1: text analysed by tantivy's `default` tokenizer (no file). 2: English stemming, `FORMAT`.
+pub const FORMAT_VERSION: u32 = 2;
+/// Name of the file holding [`FORMAT_VERSION`] in an index directory.
+const FORMAT_FILE: &str = "FORMAT";
+/// Analyzer of the `text` field: tantivy's `en_stem` (simple tokenizer, long tokens dropped,
+/// lower case, Snowball English stemmer), so "backups" finds "backup" and "rotated" finds
+/// "rotate".
+const TEXT_TOKENIZER: &str = "en_stem";
 /// Heap for tantivy's indexing buffer. Small, as memoryd indexes in small batches.
 const WRITER_HEAP: usize = 64 * 1024 * 1024;
 /// Snippet length in characters.
@@ -64,7 +86,8 @@ pub struct Document {
 /// A hybrid query. Set `text`, `vector` or both.
 #[derive(Debug, Clone)]
 pub struct SearchRequest {
-    /// Words to match with BM25 (tantivy query syntax, parsed leniently).
+    /// Words to match with BM25: plain words, never query syntax; function words are
+    /// dropped (`crate::query`).
     pub text: Option<String>,
     /// Query embedding, of the index's model.
     pub vector: Option<Vec<f32>>,
@@ -83,7 +106,7 @@ impl Default for SearchRequest {
             vector: None,
             k: 10,
             filter: Filter::default(),
-            semantic_ratio: 0.5,
+            semantic_ratio: DEFAULT_SEMANTIC_RATIO,
         }
     }
 }
@@ -136,7 +159,15 @@ fn schema() -> Schema {
     let mut b = Schema::builder();
     b.add_u64_field("id", INDEXED | FAST | STORED);
     b.add_text_field("key", STRING | STORED);
-    b.add_text_field("text", TEXT | STORED);
+    let text = TextFieldIndexing::default()
+        .set_tokenizer(TEXT_TOKENIZER)
+        .set_index_option(IndexRecordOption::WithFreqsAndPositions);
+    b.add_text_field(
+        "text",
+        TextOptions::default()
+            .set_indexing_options(text)
+            .set_stored(),
+    );
     for name in ["kind", "host", "user", "session"] {
         b.add_text_field(name, STRING | FAST | STORED);
     }
@@ -214,11 +245,44 @@ impl SearchIndex {
             "creating text index in {}",
             text_dir.display()
         )))?;
+        let format = dir.join(FORMAT_FILE);
+        std::fs::write(&format, format!("{FORMAT_VERSION}\n"))
+            .map_err(io_err(format!("writing {}", format.display())))?;
         Self::assemble(dir, index, vectors)
+    }
+
+    /// The format version of the index in `dir`: 1 for an index from before versions were
+    /// recorded, `None` when `dir` holds no index or its `FORMAT` file is unreadable.
+    pub fn format_of(dir: &Path) -> Option<u32> {
+        if !Self::exists(dir) {
+            return None;
+        }
+        match std::fs::read_to_string(dir.join(FORMAT_FILE)) {
+            Ok(s) => s.trim().parse().ok(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some(1),
+            Err(_) => None,
+        }
+    }
+
+    /// True if `dir` holds an index this build cannot read as it is (another format
+    /// version): it must be rebuilt from the source of truth.
+    pub fn needs_rebuild(dir: &Path) -> bool {
+        Self::exists(dir) && Self::format_of(dir) != Some(FORMAT_VERSION)
     }
 
     /// Opens the index in `dir`.
     pub fn open(dir: &Path) -> Result<Self> {
+        if Self::exists(dir) && Self::format_of(dir) != Some(FORMAT_VERSION) {
+            let found =
+                Self::format_of(dir).map_or_else(|| "unknown".to_owned(), |v| v.to_string());
+            return Err(Error::new(
+                ErrorKind::Outdated,
+                format!(
+                    "{}: index format {found}, this build reads format {FORMAT_VERSION}; rebuild it from its source (memoryd: `aios memory reindex`)",
+                    dir.display()
+                ),
+            ));
+        }
         let text_dir = dir.join("text");
         let vectors = VectorStore::open(&dir.join("vectors.log"))?;
         let index = Index::open_in_dir(&text_dir).map_err(index_err(format!(
@@ -491,6 +555,18 @@ impl SearchIndex {
                 "search: give query text, a query vector, or both",
             ));
         }
+        // Text of punctuation only has no words: no text side (and no hits without a vector).
+        let terms = match text {
+            Some(t) => self.text_terms(t)?,
+            None => Vec::new(),
+        };
+        let text = text.filter(|_| !terms.is_empty());
+        // Hybrid fuses deeper lists than k; a single side needs only its top k.
+        let depth = if text.is_some() && req.vector.is_some() {
+            req.k.max(FUSION_DEPTH)
+        } else {
+            req.k
+        };
         if let Some(v) = &req.vector {
             self.vectors.check("query vector", v)?;
         }
@@ -499,9 +575,8 @@ impl SearchIndex {
 
         let mut text_query = None;
         let mut bm25: Vec<(u64, DocAddress)> = Vec::new();
-        if let Some(t) = text {
-            let parser = QueryParser::for_index(&self.index, vec![self.fields.text]);
-            let (q, _errors) = parser.parse_query_lenient(t);
+        if text.is_some() {
+            let q: Box<dyn Query> = Box::new(BooleanQuery::new_multiterms_query(terms));
             let ranked: Box<dyn Query> = match &filter {
                 Some(fq) => Box::new(BooleanQuery::new(vec![
                     (Occur::Must, q.box_clone()),
@@ -513,10 +588,13 @@ impl SearchIndex {
                 None => q.box_clone(),
             };
             let top = searcher
-                .search(&*ranked, &TopDocs::with_limit(req.k).order_by_score())
+                .search(&*ranked, &TopDocs::with_limit(depth).order_by_score())
                 .map_err(index_err("running the text query"))?;
+            // One id column per segment, not per hit: a hybrid query reads up to
+            // FUSION_DEPTH ids.
+            let mut ids = IdColumns::default();
             for (_, addr) in top {
-                bm25.push((self.id_at(&searcher, addr)?, addr));
+                bm25.push((ids.of(&searcher, addr)?, addr));
             }
             text_query = Some(q);
         }
@@ -531,7 +609,7 @@ impl SearchIndex {
                 ),
                 None => None,
             };
-            vec_hits = self.vectors.top_k(v, req.k, allowed.as_deref());
+            vec_hits = self.vectors.top_k(v, depth, allowed.as_deref());
         }
 
         let (w_text, w_vec) = match (text.is_some(), req.vector.is_some()) {
@@ -615,12 +693,34 @@ impl SearchIndex {
         Ok(hits)
     }
 
-    fn id_at(&self, searcher: &tantivy::Searcher, addr: DocAddress) -> Result<u64> {
-        let col = searcher
-            .segment_reader(addr.segment_ord)
-            .fast_fields()
-            .u64("id")
-            .map_err(index_err("reading ids"))?;
+    /// The distinct index terms of user text (`crate::query::terms`), analysed as the
+    /// `text` field's documents were.
+    fn text_terms(&self, text: &str) -> Result<Vec<Term>> {
+        let mut analyzer = self
+            .index
+            .tokenizer_for_field(self.fields.text)
+            .map_err(index_err("loading the text tokenizer"))?;
+        Ok(crate::query::terms(&mut analyzer, self.fields.text, text))
+    }
+}
+
+/// The `id` fast-field columns of the segments read so far.
+#[derive(Default)]
+struct IdColumns(HashMap<tantivy::SegmentOrdinal, tantivy::columnar::Column<u64>>);
+
+impl IdColumns {
+    /// The id of the document at `addr`.
+    fn of(&mut self, searcher: &tantivy::Searcher, addr: DocAddress) -> Result<u64> {
+        let col = match self.0.entry(addr.segment_ord) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => e.insert(
+                searcher
+                    .segment_reader(addr.segment_ord)
+                    .fast_fields()
+                    .u64("id")
+                    .map_err(index_err("reading ids"))?,
+            ),
+        };
         col.first(addr.doc_id)
             .ok_or_else(|| Error::new(ErrorKind::Corrupt, "a text document has no id; reindex"))
     }
@@ -671,50 +771,4 @@ pub fn check_metadata(what: &str, m: &Map<String, Value>) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// Collects the `id` fast field of every matching document, without scoring.
-struct IdCollector;
-
-struct IdSegmentCollector {
-    column: Column<u64>,
-    ids: Vec<u64>,
-}
-
-impl Collector for IdCollector {
-    type Fruit = Vec<u64>;
-    type Child = IdSegmentCollector;
-
-    fn for_segment(
-        &self,
-        _ord: SegmentOrdinal,
-        reader: &SegmentReader,
-    ) -> tantivy::Result<IdSegmentCollector> {
-        Ok(IdSegmentCollector {
-            column: reader.fast_fields().u64("id")?,
-            ids: Vec::new(),
-        })
-    }
-
-    fn requires_scoring(&self) -> bool {
-        false
-    }
-
-    fn merge_fruits(&self, fruits: Vec<Vec<u64>>) -> tantivy::Result<Vec<u64>> {
-        Ok(fruits.concat())
-    }
-}
-
-impl SegmentCollector for IdSegmentCollector {
-    type Fruit = Vec<u64>;
-
-    fn collect(&mut self, doc: DocId, _score: Score) {
-        if let Some(id) = self.column.first(doc) {
-            self.ids.push(id);
-        }
-    }
-
-    fn harvest(self) -> Vec<u64> {
-        self.ids
-    }
 }

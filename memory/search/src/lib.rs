@@ -7,17 +7,22 @@
 
 mod ann;
 mod collection;
+mod collector;
 mod embed;
 mod error;
 pub mod filter;
 mod index;
+pub mod query;
 mod vectors;
 
 pub use collection::{Collection, GetRequest, GetResult, QueryRequest, QueryResult, Records};
 pub use embed::{Embedder, HashingEmbedder};
 pub use error::{Error, ErrorKind, Result};
 pub use filter::{CmpOp, Filter, Scalar, Where, WhereDocument};
-pub use index::{Document, Hit, RRF_K, SearchIndex, SearchRequest, Snippet, check_metadata};
+pub use index::{
+    DEFAULT_SEMANTIC_RATIO, Document, FORMAT_VERSION, FUSION_DEPTH, Hit, RRF_K, SearchIndex,
+    SearchRequest, Snippet, check_metadata,
+};
 pub use vectors::{ANN_THRESHOLD, EXACT_FILTERED_MAX};
 
 #[doc(hidden)]

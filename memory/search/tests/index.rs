@@ -90,40 +90,55 @@ fn vector_search_finds_nearest() {
 }
 
 #[test]
-fn rrf_fuses_and_reports_both_ranks() {
+fn rrf_fuses_lists_deeper_than_k_and_reports_both_ranks() {
     let tmp = tempfile::tempdir().unwrap();
     let mut idx = index(&tmp);
-    idx.upsert(&[
-        // Best text match, far vector.
-        doc(1, "backup backup backup job", axis(4, 0.0)),
+    let mut docs = vec![
+        // Best text match, far vector: past the vector list's depth (fillers are nearer).
+        doc(1, "backup backup backup", axis(4, 0.0)),
         // Best vector match, no text match.
         doc(2, "something unrelated", axis(0, 0.0)),
         // Second on both lists.
-        doc(3, "the backup job of the week", axis(0, 0.5)),
-    ])
-    .unwrap();
-    // k = 2: each side contributes its top 2, so doc 1 is only on the BM25 list.
+        doc(3, "backup job notes", axis(0, 0.3)),
+    ];
+    for i in 0..aios_search::FUSION_DEPTH + 5 {
+        docs.push(doc(
+            100 + i as u64,
+            &format!("filler text {i}"),
+            axis(0, 0.5 + i as f32 * 0.01),
+        ));
+    }
+    idx.upsert(&docs).unwrap();
+    // k = 1: with only each side's top 1 fused, doc 3 could never be seen.
     let req = SearchRequest {
         text: Some("backup".into()),
         vector: Some(axis(0, 0.0)),
-        k: 2,
+        k: 3,
+        semantic_ratio: 0.5,
         ..SearchRequest::default()
     };
+    let top1 = idx
+        .search(&SearchRequest {
+            k: 1,
+            ..req.clone()
+        })
+        .unwrap();
+    assert_eq!(top1.len(), 1);
+    assert_eq!(
+        top1[0].id, 3,
+        "second on both lists beats first on one: {top1:?}"
+    );
     let hits = idx.search(&req).unwrap();
     let rrf = |r: usize| 1.0 / (60.0 + r as f32);
-    assert_eq!(hits.len(), 2);
-    assert_eq!(
-        hits[0].id, 3,
-        "second on both lists beats first on one: {hits:?}"
-    );
+    assert_eq!(hits.iter().map(|h| h.id).collect::<Vec<_>>(), vec![3, 1, 2]);
     assert_eq!((hits[0].bm25_rank, hits[0].vector_rank), (Some(2), Some(2)));
     assert!((hits[0].score - (0.5 * rrf(2) + 0.5 * rrf(2))).abs() < 1e-7);
     // Docs 1 (BM25 #1) and 2 (vector #1) tie; the lower id wins the tie.
-    assert_eq!(hits[1].id, 1);
     assert_eq!((hits[1].bm25_rank, hits[1].vector_rank), (Some(1), None));
     assert!((hits[1].score - 0.5 * rrf(1)).abs() < 1e-7);
     // A text-only hit still reports its distance when a vector was given: axis 4 is orthogonal.
     assert!((hits[1].distance.unwrap() - 1.0).abs() < 1e-6);
+    assert_eq!((hits[2].bm25_rank, hits[2].vector_rank), (None, Some(1)));
 
     // The ratio weights the lists: all-semantic puts the vector winner first.
     let hits = idx
@@ -141,6 +156,138 @@ fn rrf_fuses_and_reports_both_ranks() {
         })
         .unwrap();
     assert_eq!(hits[0].id, 1);
+}
+
+fn text_ids(idx: &SearchIndex, text: &str) -> Vec<u64> {
+    idx.search(&SearchRequest {
+        text: Some(text.into()),
+        k: 10,
+        ..SearchRequest::default()
+    })
+    .unwrap_or_else(|e| panic!("{text:?}: {e}"))
+    .iter()
+    .map(|h| h.id)
+    .collect()
+}
+
+#[test]
+fn user_text_is_plain_words_never_query_syntax() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut idx = index(&tmp);
+    idx.upsert(&[
+        doc(1, "rsync --delete removes extraneous files", axis(0, 0.0)),
+        doc(2, "dd conv=fsync flushes before it exits", axis(1, 0.0)),
+        doc(3, "title: nginx AND apache, \"quoted\"", axis(2, 0.0)),
+    ])
+    .unwrap();
+    // As query syntax, `--delete` excluded the very word, and `title:` named a field.
+    assert_eq!(text_ids(&idx, "--delete"), vec![1]);
+    assert_eq!(text_ids(&idx, "conv=fsync"), vec![2]);
+    assert_eq!(text_ids(&idx, "title:nginx"), vec![3]);
+    assert_eq!(text_ids(&idx, "\"quoted"), vec![3]);
+    assert_eq!(text_ids(&idx, "apache -nginx"), vec![3]);
+    // Operators are words like any other, and nothing a user types is an error.
+    for text in [
+        "AND",
+        "NOT OR",
+        "(((",
+        "*?:-\"(){}[]^~!+",
+        "\\",
+        "a:b:c",
+        "[1 TO 5]",
+    ] {
+        idx.search(&SearchRequest {
+            text: Some(text.into()),
+            k: 5,
+            ..SearchRequest::default()
+        })
+        .unwrap_or_else(|e| panic!("{text:?}: {e}"));
+    }
+    // Punctuation only: no words, so no text hits; with a vector, the vector side answers.
+    assert!(text_ids(&idx, "?!:-\"()").is_empty());
+    let hits = idx
+        .search(&SearchRequest {
+            text: Some("--".into()),
+            vector: Some(axis(1, 0.0)),
+            k: 1,
+            ..SearchRequest::default()
+        })
+        .unwrap();
+    assert_eq!((hits[0].id, hits[0].bm25_rank), (2, None));
+}
+
+#[test]
+fn questions_are_searched_by_their_content_words() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut idx = index(&tmp);
+    idx.upsert(&[
+        doc(1, "how do I do it? what is it? how do I?", axis(0, 0.0)),
+        doc(2, "chattr makes a file immutable", axis(1, 0.0)),
+        doc(3, "the file manager", axis(2, 0.0)),
+    ])
+    .unwrap();
+    // Function words match nothing: doc 1 is all function words.
+    assert_eq!(
+        text_ids(&idx, "How do I make a file immutable?"),
+        vec![2, 3]
+    );
+    // A question of function words only still searches for them.
+    assert_eq!(text_ids(&idx, "how do I?"), vec![1]);
+}
+
+#[test]
+fn words_match_across_english_inflections_with_highlights() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut idx = index(&tmp);
+    idx.upsert(&[
+        doc(1, "we rotated the backups nightly", axis(0, 0.0)),
+        doc(2, "the kernel schedules tasks", axis(1, 0.0)),
+    ])
+    .unwrap();
+    assert_eq!(text_ids(&idx, "rotate backup"), vec![1]);
+    assert_eq!(text_ids(&idx, "scheduling"), vec![2]);
+    let hits = idx
+        .search(&SearchRequest {
+            text: Some("Backup rotation".into()),
+            k: 1,
+            ..SearchRequest::default()
+        })
+        .unwrap();
+    let s = &hits[0].snippet;
+    let marked: Vec<&str> = s.highlights.iter().map(|r| &s.text[r.clone()]).collect();
+    assert_eq!(marked, vec!["rotated", "backups"]);
+}
+
+#[test]
+fn an_index_of_another_format_is_refused_until_rebuilt() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("idx");
+    assert!(
+        !SearchIndex::needs_rebuild(&dir),
+        "nothing there: nothing to rebuild"
+    );
+    {
+        let mut idx = SearchIndex::create(&dir, "test-model", DIM).unwrap();
+        idx.upsert(&[doc(1, "kept", axis(0, 0.0))]).unwrap();
+    }
+    assert_eq!(
+        SearchIndex::format_of(&dir),
+        Some(aios_search::FORMAT_VERSION)
+    );
+    assert!(!SearchIndex::needs_rebuild(&dir));
+    // An index from before formats were recorded (unstemmed terms) has no FORMAT file.
+    std::fs::remove_file(dir.join("FORMAT")).unwrap();
+    assert_eq!(SearchIndex::format_of(&dir), Some(1));
+    assert!(SearchIndex::needs_rebuild(&dir));
+    let e = SearchIndex::open(&dir).unwrap_err();
+    assert_eq!(e.kind(), aios_search::ErrorKind::Outdated);
+    assert!(e.to_string().contains("reindex"), "{e}");
+    // A newer one is refused too.
+    std::fs::write(dir.join("FORMAT"), "99\n").unwrap();
+    assert_eq!(
+        SearchIndex::open(&dir).unwrap_err().kind(),
+        aios_search::ErrorKind::Outdated
+    );
 }
 
 #[test]

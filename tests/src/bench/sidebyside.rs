@@ -251,7 +251,7 @@ pub fn ours(dir: &Path) -> anyhow::Result<Value> {
                 vector: Some(v.clone()),
                 k: 10,
                 filter,
-                semantic_ratio: 0.5,
+                semantic_ratio: aios_search::DEFAULT_SEMANTIC_RATIO,
             };
             let t = Instant::now();
             let hits = index.search(&req)?;

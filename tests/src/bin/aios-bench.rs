@@ -289,29 +289,61 @@ fn memory_quality(chroma: bool) -> anyhow::Result<Vec<String>> {
     let started = Instant::now();
     let vectors = memory_eval::embed(&set, &embedder)?;
     let embed_time = started.elapsed();
-    let report = memory_eval::evaluate(&set, &vectors)?;
+    let evaluator = memory_eval::Evaluator::new(&set, &vectors)?;
+    let report = evaluator.report(aios_search::DEFAULT_SEMANTIC_RATIO)?;
     let mut out = vec![
         String::new(),
         format!(
-            "Memory evaluation set v{} ({} documents, {} queries; all-MiniLM-L6-v2 embedded them in {:.1} s)",
+            "Memory evaluation set v{} ({} documents, {} queries, {} in the tuning half; all-MiniLM-L6-v2 embedded them in {:.1} s)",
             set.version,
             report.docs,
             report.queries,
+            report.tuning_queries,
             embed_time.as_secs_f64()
         ),
         String::new(),
-        "| mode | nDCG@10 | recall@10 | nDCG@10 paraphrase | nDCG@10 exact term |".into(),
-        "|---|---|---|---|---|".into(),
+        "Semantic ratio sweep, hybrid, tuning half only (the default is chosen here):".into(),
+        String::new(),
+        "| semantic ratio | nDCG@10 | recall@10 |".into(),
+        "|---|---|---|".into(),
     ];
-    for (mode, f) in &report.modes {
+    let ratios: Vec<f32> = (0..=20).map(|i| i as f32 / 20.0).collect();
+    let sweep = evaluator.sweep(&ratios)?;
+    for (r, f) in &sweep {
+        out.push(format!("| {r:.2} | {:.4} | {:.4} |", f.ndcg, f.recall));
+    }
+    out.push(String::new());
+    if let Some(r) = memory_eval::choose_ratio(&sweep) {
         out.push(format!(
-            "| {} | {:.3} | {:.3} | {:.3} | {:.3} |",
-            mode.name(),
-            f.ndcg,
-            f.recall,
-            f.ndcg_paraphrase,
-            f.ndcg_exact
+            "The tuning half chooses {r:.2} (best nDCG@10 at 3 decimals, ties to the lower ratio); the default is {:.2}.",
+            aios_search::DEFAULT_SEMANTIC_RATIO
         ));
+        out.push(String::new());
+    }
+    out.push(format!(
+        "Every mode, hybrid at the default semantic ratio {:.2}:",
+        report.ratio
+    ));
+    out.push(String::new());
+    out.push(
+        "| mode | queries | nDCG@10 | recall@10 | nDCG@10 paraphrase | nDCG@10 exact term |".into(),
+    );
+    out.push("|---|---|---|---|---|---|".into());
+    for (rows, which) in [
+        (&report.tuning, "tuning half"),
+        (&report.held_out, "held-out half"),
+        (&report.modes, "whole set"),
+    ] {
+        for (mode, f) in rows {
+            out.push(format!(
+                "| {} | {which} | {:.3} | {:.3} | {:.3} | {:.3} |",
+                mode.name(),
+                f.ndcg,
+                f.recall,
+                f.ndcg_paraphrase,
+                f.ndcg_exact
+            ));
+        }
     }
     if chroma {
         let sizes: Vec<usize> = match std::env::var("AIOS_BENCH_CHROMA_SIZES") {

@@ -18,7 +18,6 @@
 
 pub mod chunk;
 pub mod manpath;
-pub mod question;
 pub mod roff;
 pub mod sources;
 
