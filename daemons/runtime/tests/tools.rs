@@ -92,6 +92,18 @@ fn assert_valid_call(name: &str, args_json: &str, tools: &[ToolDef]) {
     }
 }
 
+/// A request that must be answered with a call to one of `tools`.
+fn required<'a>(tools: &'a [ToolDef], turns: &'a [Turn]) -> ChatRequest<'a> {
+    ChatRequest {
+        system: SYSTEM,
+        tools,
+        catalog: &[],
+        turns,
+        max_tokens: 96,
+        require_tool: true,
+    }
+}
+
 #[test]
 fn a_required_call_is_one_grammar_valid_call_to_a_candidate() {
     let rt = load();
@@ -99,18 +111,9 @@ fn a_required_call_is_one_grammar_valid_call_to_a_candidate() {
     let turns = [Turn::User("How full is the disk at /var?".into())];
     let mut streamed = String::new();
     let r = rt
-        .chat(
-            &ChatRequest {
-                system: SYSTEM,
-                tools: &tools,
-                catalog: &[],
-                turns: &turns,
-                max_tokens: 96,
-                require_tool: true,
-            },
-            &Cancel::new(),
-            |t| streamed.push_str(t),
-        )
+        .chat(&required(&tools, &turns), &Cancel::new(), |t| {
+            streamed.push_str(t)
+        })
         .unwrap();
     match &r.reply {
         Reply::ToolCall { name, args_json } => assert_valid_call(name, args_json, &tools),
@@ -126,18 +129,7 @@ fn a_required_calls_frame_is_written_without_sampling() {
     let tools = candidates();
     let turns = [Turn::User("Is the nginx service running?".into())];
     let r = rt
-        .chat(
-            &ChatRequest {
-                system: SYSTEM,
-                tools: &tools,
-                catalog: &[],
-                turns: &turns,
-                max_tokens: 96,
-                require_tool: true,
-            },
-            &Cancel::new(),
-            |_| {},
-        )
+        .chat(&required(&tools, &turns), &Cancel::new(), |_| {})
         .unwrap();
     let Reply::ToolCall { name, args_json } = &r.reply else {
         panic!("a required call came back as {:?}", r.generated);
