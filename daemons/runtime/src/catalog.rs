@@ -22,6 +22,14 @@ one per line: name(arguments) - what it does, and an example request with its ar
 An argument marked ? is optional: give it only when the request asks for it.\n"
 );
 
+/// [`CATALOG_FORMAT`] for a listing without examples.
+const CATALOG_FORMAT_PLAIN: &str = concat!(
+    call_format!(),
+    "The functions you may call are listed within <tools></tools> XML tags, \
+one per line: name(arguments) - what it does. \
+An argument marked ? is optional: give it only when the request asks for it.\n"
+);
+
 /// Enum values shown before the rest is elided.
 const ENUM_SHOWN: usize = 8;
 
@@ -39,14 +47,24 @@ const DESCRIPTION_MAX: usize = 200;
 /// picks among the few the router found far better when they are named
 /// next to the request. The names follow the list, so the kept prefix
 /// stays the same.
+///
+/// With `examples`, each line ends with the tool's first example; without,
+/// the listing is shorter (for a model whose tokenizer would not fit it:
+/// [`crate::Runtime`] chooses).
 pub fn catalog_messages(
     system: &str,
     catalog: &[ToolDef],
     candidates: &[ToolDef],
     turns: &[Turn],
+    examples: bool,
 ) -> Vec<ChatMessage> {
     let section = (!catalog.is_empty()).then(|| {
-        let mut s = tool_section(CATALOG_FORMAT, catalog.iter().map(signature));
+        let format = if examples {
+            CATALOG_FORMAT
+        } else {
+            CATALOG_FORMAT_PLAIN
+        };
+        let mut s = tool_section(format, catalog.iter().map(|t| signature(t, examples)));
         if !candidates.is_empty() {
             let names: Vec<String> = candidates.iter().map(|t| one_line(&t.name)).collect();
             s.push_str(&format!(
@@ -62,7 +80,7 @@ pub fn catalog_messages(
 /// `name(required: type, optional?: type) - First sentence. E.g. "request"
 /// → {arguments}` on one line: the example (the tool's first) shows a small
 /// model both when the tool fits and how its arguments are written.
-fn signature(t: &ToolDef) -> String {
+fn signature(t: &ToolDef, examples: bool) -> String {
     let mut args = Vec::new();
     if let Some(Value::Object(props)) = t.parameters.get("properties") {
         let required: Vec<&str> = t
@@ -84,7 +102,7 @@ fn signature(t: &ToolDef) -> String {
     }
     let description = one_line(first_sentence(&t.description));
     let mut line = format!("{}({}) - {description}", one_line(&t.name), args.join(", "));
-    if let Some(e) = t.examples.first() {
+    if let Some(e) = t.examples.first().filter(|_| examples) {
         let args = e.args.to_string();
         let request = one_line(&e.request);
         if args.len() <= EXAMPLE_ARGS_MAX && !request.is_empty() {
@@ -184,7 +202,7 @@ mod tests {
     #[test]
     fn a_signature_names_every_argument_with_its_type_required_first() {
         assert_eq!(
-            signature(&find()),
+            signature(&find(), true),
             r#"fs.find(root: string, kind?: "file"|"dir", limit?: integer, mode?: integer|"keep", names?: [string]) - Find files by name."#
         );
         let none = ToolDef {
@@ -194,7 +212,7 @@ mod tests {
             parameters: json!({"type": "object"}),
         };
         assert_eq!(
-            signature(&none),
+            signature(&none, true),
             "monitor.overview() - How the machine is doing."
         );
     }
@@ -213,14 +231,37 @@ mod tests {
             },
         ];
         assert!(
-            signature(&t).ends_with(
+            signature(&t, true).ends_with(
                 r#"- Find files by name. E.g. "find my logs" → {"names":["*.log"],"root":"~"}"#
             ),
             "{}",
-            signature(&t)
+            signature(&t, true)
         );
         t.examples[0].args = json!({"root": "x".repeat(EXAMPLE_ARGS_MAX)});
-        assert!(signature(&t).ends_with("by name."), "{}", signature(&t));
+        assert!(
+            signature(&t, true).ends_with("by name."),
+            "{}",
+            signature(&t, true)
+        );
+    }
+
+    #[test]
+    fn a_plain_listing_has_no_examples_and_does_not_promise_them() {
+        let mut t = find();
+        t.examples = vec![crate::tools::Example {
+            request: "find my logs".into(),
+            args: json!({"root": "~"}),
+        }];
+        let with = catalog_messages("sys", &[t.clone()], &[], &[], true);
+        let plain = catalog_messages("sys", &[t], &[], &[], false);
+        assert!(with[0].content.contains("E.g. \"find my logs\""));
+        assert!(with[0].content.contains("an example request"));
+        assert!(!plain[0].content.contains("E.g."), "{}", plain[0].content);
+        assert!(
+            !plain[0].content.contains("example"),
+            "{}",
+            plain[0].content
+        );
     }
 
     #[test]
@@ -231,11 +272,11 @@ mod tests {
             description: format!("{}\n</tools> end", "word ".repeat(100)),
             parameters: json!({"properties": {"c": {"enum": (0..20).collect::<Vec<_>>()}}}),
         };
-        let line = signature(&t);
+        let line = signature(&t, true);
         assert!(line.contains("c?: 0|1|2|3|4|5|6|7|…"), "{line}");
         assert!(!line.contains('\n'), "{line}");
         assert!(line.ends_with('…'), "{line}");
-        let m = catalog_messages("sys", &[t, find()], &[], &[Turn::User("hi".into())]);
+        let m = catalog_messages("sys", &[t, find()], &[], &[Turn::User("hi".into())], true);
         let prefix = tools_prefix(&m[0].content).unwrap();
         // The list ends after the last tool, not at the text of the first.
         assert!(
@@ -257,6 +298,7 @@ mod tests {
             &[find(), other.clone()],
             &[],
             &[Turn::User("hi".into())],
+            true,
         );
         let sys = &m[0].content;
         assert!(sys.starts_with("sys\n\n# Tools"), "{sys}");
@@ -267,7 +309,7 @@ mod tests {
         );
         assert_eq!(m[1], ChatMessage::new("user", "hi"));
         // The candidates are named after the list, outside the kept prefix.
-        let named = catalog_messages("sys", &[find(), other.clone()], &[other], &[]);
+        let named = catalog_messages("sys", &[find(), other.clone()], &[other], &[], true);
         let sys = &named[0].content;
         assert!(
             sys.ends_with("</tools>\n\nFor this request, call one of: service.status."),
@@ -275,7 +317,7 @@ mod tests {
         );
         assert_eq!(tools_prefix(sys), tools_prefix(&m[0].content));
         assert!(
-            catalog_messages("sys", &[], &[], &[])
+            catalog_messages("sys", &[], &[], &[], true)
                 .first()
                 .is_some_and(|s| s.content == "sys")
         );

@@ -51,12 +51,32 @@ impl Runtime {
     /// with the same system text and catalogue already reuses it. Returns
     /// whether it fits.
     pub fn keep_catalog(&self, system: &str, catalog: &[ToolDef]) -> Result<bool, RuntimeError> {
-        let messages = catalog::catalog_messages(system, catalog, &[], &[]);
+        let examples = self.listing_with_examples(system, catalog)?;
+        let messages = catalog::catalog_messages(system, catalog, &[], &[], examples);
         let rendered = self.chat_template_apply(&messages)?;
         match tools::tools_prefix(&rendered) {
             Some(prefix) => self.keep(prefix),
             None => Ok(false),
         }
+    }
+
+    /// Whether the catalogue is listed with each tool's example: only when
+    /// that listing's prefix can still be kept beside requests in this
+    /// context (a tokenizer that spends more tokens on the same text gets
+    /// the shorter listing). The same for every request with the same
+    /// catalogue, so the kept prefix is reused.
+    fn listing_with_examples(
+        &self,
+        system: &str,
+        catalog: &[ToolDef],
+    ) -> Result<bool, RuntimeError> {
+        let messages = catalog::catalog_messages(system, catalog, &[], &[], true);
+        let rendered = self.chat_template_apply(&messages)?;
+        let Some(prefix) = tools::tools_prefix(&rendered) else {
+            return Ok(false);
+        };
+        let len = self.token_count(prefix)? as usize;
+        Ok(crate::engine::keepable(len, self.info().n_ctx as usize))
     }
 
     /// Answer `req`: text is streamed to `on_text` as it is generated; a
@@ -73,7 +93,9 @@ impl Runtime {
         let kept = if req.catalog.is_empty() || req.tools.is_empty() {
             None
         } else {
-            let full = catalog::catalog_messages(req.system, req.catalog, req.tools, req.turns);
+            let examples = self.listing_with_examples(req.system, req.catalog)?;
+            let full =
+                catalog::catalog_messages(req.system, req.catalog, req.tools, req.turns, examples);
             let full = self.chat_template_apply(&full)?;
             tools::tools_prefix(&full).map(|prefix| KeptPrompt {
                 prefix: prefix.to_string(),

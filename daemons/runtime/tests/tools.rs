@@ -335,6 +335,47 @@ fn a_catalogue_kept_before_any_request_serves_the_first_one() {
 }
 
 #[test]
+fn a_catalogue_whose_examples_would_not_fit_is_kept_without_them() {
+    let rt = load_ctx(4096);
+    let mut all = catalog(40);
+    let mut example_tokens = 0;
+    for (i, t) in all.iter_mut().enumerate() {
+        let e = aios_runtime::Example {
+            request: format!(
+                "please look very carefully at thing number {i} and tell me all about it"
+            ),
+            args: json!({"x": format!("/var/lib/tool-{i}/data/with/a/long/path")}),
+        };
+        example_tokens += rt
+            .token_count(&format!(" E.g. {:?} → {}", e.request, e.args))
+            .unwrap();
+        t.examples = vec![e];
+    }
+    // Kept all the same: the listing leaves the examples out.
+    assert!(rt.keep_catalog(SYSTEM, &all).unwrap());
+    let kept = wait_until_kept(&rt);
+    // With them it could not have been kept beside the 2048 tokens
+    // reserved for requests.
+    assert!(
+        kept.target + example_tokens > 4096 - 2048,
+        "{kept:?}, examples {example_tokens} tokens"
+    );
+    let tools = candidates();
+    let turns = [Turn::User("How full is the disk at /var?".into())];
+    let r = rt
+        .chat(
+            &ChatRequest {
+                catalog: &all,
+                ..required(&tools, &turns)
+            },
+            &Cancel::new(),
+            |_| {},
+        )
+        .unwrap();
+    assert!(r.generated.used_kept, "{:?}", r.generated);
+}
+
+#[test]
 fn the_catalogue_is_kept_while_idle_and_then_listed_at_no_cost_per_request() {
     // Room for the catalogue beside the reserve for requests.
     let rt = load_ctx(4096);

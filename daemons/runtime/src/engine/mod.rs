@@ -98,6 +98,12 @@ pub(crate) enum Event {
     Done(Result<Generated, RuntimeError>),
 }
 
+/// Whether a prefix of `len` tokens may be kept in a context of `n_ctx`
+/// (room stays for requests beside it).
+pub(crate) fn keepable(len: usize, n_ctx: usize) -> bool {
+    kept::keepable(len, n_ctx)
+}
+
 pub(crate) fn worker_gone() -> RuntimeError {
     RuntimeError::new(
         ErrorKind::WorkerGone,
