@@ -208,12 +208,13 @@ impl LocalChooser {
     pub fn token_report(&self) -> String {
         let j = self.token_json();
         format!(
-            "  tokens per choice (median): prompt {}, reused {}, evaluated {}, generated {}\n\
+            "  tokens per choice (median): prompt {}, reused {}, evaluated {}, generated {} (forced {})\n\
              \x20 time per choice (median): prompt {} ms, generation {} ms ({} ms per generated token)\n",
             j["prompt"],
             j["reused"],
             j["evaluated"],
             j["generated"],
+            j["forced"],
             j["prompt_ms"],
             j["generation_ms"],
             j["ms_per_generated_token"],
@@ -228,6 +229,8 @@ impl LocalChooser {
             "reused": med(&|u| u64::from(u.cached_tokens)),
             "evaluated": med(&|u| u64::from(u.prompt_tokens.saturating_sub(u.cached_tokens))),
             "generated": med(&|u| u64::from(u.generated_tokens)),
+            // Of those, written without sampling (the call's fixed frame).
+            "forced": med(&|u| u64::from(u.forced_tokens)),
             "prompt_ms": med(&|u| u.prompt_ms),
             "generation_ms": med(&|u| u.generation_ms),
             "ms_per_generated_token": med(&|u| u.generation_ms / u64::from(u.generated_tokens.max(1))),
