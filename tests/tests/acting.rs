@@ -274,23 +274,31 @@ fn the_ledger_verifies_and_why_tells_the_story() {
     assert!(text.contains("fs.list"), "{text}");
 }
 
+/// A file holding "old text\n" in a fresh directory under /var/tmp (outside
+/// the tests' temporary home), and a scripted model that overwrites it with
+/// "new text\n" through `fs.write`, then says it is done.
+fn overwrite_scenario(prefix: &str, file: &str) -> (tempfile::TempDir, std::path::PathBuf, Env) {
+    let data = tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir_in("/var/tmp")
+        .unwrap();
+    let path = data.path().join(file);
+    std::fs::write(&path, "old text\n").unwrap();
+    let env = Env::scripted(&json!({"turns": [
+        {"text": "Writing the file.",
+         "tool_calls": [{"name": "fs.write",
+                          "args": {"path": path, "content": "new text\n"}}]},
+        {"text": "Done."}
+    ]}));
+    (data, path, env)
+}
+
 #[test]
 fn an_approved_change_runs_is_recorded_and_undone_through_the_same_path() {
     if !require_root() {
         return;
     }
-    let data = tempfile::Builder::new()
-        .prefix("aios-change")
-        .tempdir_in("/var/tmp")
-        .unwrap();
-    let motd = data.path().join("motd");
-    std::fs::write(&motd, "old text\n").unwrap();
-    let env = Env::scripted(&json!({"turns": [
-        {"text": "Updating the message of the day.",
-         "tool_calls": [{"name": "fs.write",
-                          "args": {"path": motd, "content": "new text\n"}}]},
-        {"text": "Done."}
-    ]}));
+    let (_data, motd, env) = overwrite_scenario("aios-change", "motd");
     // Overwriting is destructive: policy asks; --approve=all answers as
     // this (root) user, typing the target's name, from the shell itself.
     let out = env.aios(
@@ -374,18 +382,7 @@ fn policy_matches_the_session_kind_the_front_end_declared_and_undo_asks_in_a_pol
     if !require_root() {
         return;
     }
-    let data = tempfile::Builder::new()
-        .prefix("aios-kind")
-        .tempdir_in("/var/tmp")
-        .unwrap();
-    let note = data.path().join("note");
-    std::fs::write(&note, "old text\n").unwrap();
-    let env = Env::scripted(&json!({"turns": [
-        {"text": "Writing the note.",
-         "tool_calls": [{"name": "fs.write",
-                          "args": {"path": note, "content": "new text\n"}}]},
-        {"text": "Done."}
-    ]}));
+    let (data, note, env) = overwrite_scenario("aios-kind", "note");
     let policy = env.dir.path().join("config/aios/system-policy.toml");
     std::fs::create_dir_all(policy.parent().unwrap()).unwrap();
     std::fs::write(
