@@ -9,10 +9,16 @@
 //!   a synonym table (disk ↔ storage ↔ space…) and typo correction against
 //!   the index's own vocabulary ("dsik" → "disk"). See `docs/ROUTER.md` for
 //!   what each part buys on the evaluation set.
+//! - **Semantic retrieval** ([`semantic`]): the tools' texts and the
+//!   request embedded by the caller's model, ranked by cosine similarity
+//!   and fused with the lexical ranking by reciprocal rank
+//!   ([`Router::decide_with`]).
 //! - **Gating** ([`classify`]) flags requests that need no tool and
 //!   catastrophic requests, by cheap rules, before retrieval.
 //! - **Caching** ([`RouterCache`], [`tool_set_hash`]): gatewayd builds one
 //!   router per tool set and keys it by a hash of that set.
+//! - **Groups** ([`groups`]): the fixed tool lists a local model is shown,
+//!   so the runtime can save their prompt's cache once.
 //! - **Evaluation** ([`eval`]): the dataset format, the metrics and the
 //!   seam ([`eval::Chooser`]) where the local model's choice plugs in.
 //!
@@ -32,8 +38,10 @@ mod cache;
 mod error;
 pub mod eval;
 mod gate;
+pub mod groups;
 mod index;
 mod lexicon;
+pub mod semantic;
 mod text;
 
 pub use cache::{RouterCache, tool_set_hash};
@@ -137,10 +145,27 @@ impl Router {
 
     /// [`classify`] then, for a tool request, [`Router::route`].
     pub fn decide(&self, request: &str, k: usize) -> Routing {
+        self.decide_with(request, None, k)
+    }
+
+    /// [`Router::decide`], with the semantic ranking fused in when given
+    /// (`semantic` built for this router's tools, and the request's vector
+    /// from the same model): a tool request then always gets k candidates,
+    /// even when it shares no word with any tool.
+    pub fn decide_with(
+        &self,
+        request: &str,
+        semantic: Option<(&semantic::Semantic, &[f32])>,
+        k: usize,
+    ) -> Routing {
         let intent = classify(request);
-        let candidates = match intent {
-            Intent::Tool => self.route(request, k),
-            Intent::NoTool { .. } | Intent::Refuse { .. } => Vec::new(),
+        let candidates = match (&intent, semantic) {
+            (Intent::Tool, None) => self.route(request, k),
+            (Intent::Tool, Some((s, query))) => {
+                let lexical = self.route(request, usize::MAX);
+                semantic::fuse(&lexical, &s.rank(query), semantic::SEMANTIC_RATIO, k)
+            }
+            (Intent::NoTool { .. } | Intent::Refuse { .. }, _) => Vec::new(),
         };
         Routing { intent, candidates }
     }

@@ -15,7 +15,7 @@ mod report;
 
 pub use args::{args_match, canonical_eq};
 pub use dataset::{Case, Expected, parse_cases, subset};
-pub use report::{Miss, Report, run};
+pub use report::{Miss, Report, run, run_with};
 
 use crate::Candidate;
 

@@ -62,8 +62,19 @@ pub struct Report {
 }
 
 /// Route every case (and, with a chooser, choose), collecting the figures.
-pub fn run(
-    router: &Router,
+pub fn run(router: &Router, cases: &[Case], k: usize, chooser: Option<&mut dyn Chooser>) -> Report {
+    run_with(
+        &mut |request, k| router.decide(request, k),
+        cases,
+        k,
+        chooser,
+    )
+}
+
+/// [`run`] with any routing (the hybrid one, [`Router::decide_with`]): the
+/// time of `route` is the routing time reported.
+pub fn run_with(
+    route: &mut dyn FnMut(&str, usize) -> crate::Routing,
     cases: &[Case],
     k: usize,
     mut chooser: Option<&mut dyn Chooser>,
@@ -75,7 +86,7 @@ pub fn run(
     };
     for case in cases {
         let start = Instant::now();
-        let routing = router.decide(&case.request, k);
+        let routing = route(&case.request, k);
         r.routing.push(start.elapsed());
         let names: Vec<&str> = routing.candidates.iter().map(|c| c.name.as_str()).collect();
         let got = match &routing.intent {
