@@ -143,7 +143,8 @@ fn resolver_dir(link: &Path) -> Option<PathBuf> {
 /// - memoryd: its state directory (the session store and search indexes) and,
 ///   read-only, the model directories (the embedding model) and the documentation
 ///   directories it indexes;
-/// - runtimed: the model directory and the configured model file;
+/// - runtimed: the model directory and the configured model file, and its
+///   state directory (saved prompt caches);
 /// - gatewayd: the API key file, the scripted provider's script, the
 ///   resolver's directory, and TCP connections;
 /// - toolsd: everything, including writes and TCP (package downloads): it
@@ -180,9 +181,11 @@ pub fn allow_list(daemon: Daemon, config: &Config, paths: &Paths, socket_dir: &P
             a.tcp_connect = true;
         }
         Daemon::Runtimed => {
-            // The model file (and the directory's manifest), nothing else.
+            // The model file (and the directory's manifest), read-only;
+            // the saved KV caches of prompt prefixes.
             a.read.extend(aios_models::model_dirs());
             a.read.extend(config.local_model_path());
+            a.write.push(paths.runtime_state());
         }
         Daemon::Toolsd => {
             a.read.clear();

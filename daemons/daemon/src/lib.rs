@@ -89,9 +89,13 @@ where
     for d in [&paths.state_dir, &paths.log_dir()] {
         aios_config::private_dir(d).context("unsafe state directory")?;
     }
-    // Confinement grants gatewayd its state directory only if it exists.
+    // Confinement grants gatewayd and runtimed their state directories
+    // only if they exist.
     if daemon == Daemon::Gatewayd {
         aios_config::private_dir(&paths.gateway_state()).context("unsafe state directory")?;
+    }
+    if daemon == Daemon::Runtimed {
+        aios_config::private_dir(&paths.runtime_state()).context("unsafe state directory")?;
     }
     let socket = args.socket.unwrap_or_else(|| paths.socket(daemon));
     let socket_dir = socket_dir(&socket)?;

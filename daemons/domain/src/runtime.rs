@@ -29,6 +29,9 @@ pub struct RuntimeInfo {
     pub kept_tokens: u32,
     /// Length of that prefix in tokens; 0 = none is kept yet.
     pub kept_target: u32,
+    /// Tool lists given to `Warm` whose prompt is still to be evaluated
+    /// and saved.
+    pub warm_pending: u32,
 }
 
 /// One generation: the conversation and the candidate tools.

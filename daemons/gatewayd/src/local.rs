@@ -25,15 +25,30 @@ use crate::select::{DEFAULT_K, RouterSelector, ToolSelector};
 
 const NAME: &str = "local";
 
-/// Whether requests list the whole (kept) catalogue rather than only their
-/// candidates. Off: on the held-out eval (2026-12-03) the kept listing,
-/// with the candidates named after it, chose the right tool 59.4 % of the
-/// time against 71.9 % for the candidates' own JSON lines, though it is
-/// several times faster (`cargo xtask eval tools --local [--cold] --file
-/// tests/eval/tools-heldout.jsonl`). The catalogue is still kept at start
-/// (`prepare`), so turning this on costs nothing once the listing is as
-/// accurate.
-const LIST_WHOLE_CATALOGUE: bool = false;
+/// What a request's prompt lists for the model to choose from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listing {
+    /// The router's top-k candidates: a new prompt per request, evaluated
+    /// in full every time (about 700 tokens, 5–6 s on two cores).
+    Candidates,
+    /// Every tool of the best candidate's group ([`group_listing`]): the
+    /// same prompt for every request routed to the group, so runtimed
+    /// saves its cache once (warmed at start) and loads it afterwards.
+    Group,
+    /// The whole catalogue, kept in runtimed's KV cache beside requests,
+    /// with the candidates named after it. Every token then attends over
+    /// the ~5,800-token catalogue, which costs about 40 ms a token.
+    Catalogue,
+}
+
+/// What requests list. Measured on the held-out set (32 tool cases,
+/// 2026-12-03, `docs/ROUTER.md`): the candidates' own lines chose the
+/// right tool 71.9 % of the time; the best candidate's whole group, 53.1 %
+/// (the 0.5B model confuses 8–17 listed tools far more than 6), and the
+/// kept catalogue 59.4 %. So requests list their candidates; the group
+/// listing and its saved prompts stay for a model that reads longer lists
+/// well.
+pub const DEFAULT_LISTING: Listing = Listing::Candidates;
 
 /// The local provider: a client of runtimed.
 #[derive(Clone)]
@@ -42,6 +57,7 @@ pub struct LocalProvider {
     socket: PathBuf,
     selector: Arc<dyn ToolSelector>,
     k: usize,
+    listing: Listing,
 }
 
 impl std::fmt::Debug for LocalProvider {
@@ -73,12 +89,20 @@ impl LocalProvider {
             socket,
             selector: Arc::new(RouterSelector::default()),
             k: DEFAULT_K,
+            listing: DEFAULT_LISTING,
         }
     }
 
     /// Reach runtimed on `socket`.
     pub fn with_socket(mut self, socket: PathBuf) -> Self {
         self.socket = socket;
+        self
+    }
+
+    /// List `listing` in each request's prompt instead of
+    /// [`DEFAULT_LISTING`].
+    pub fn with_listing(mut self, listing: Listing) -> Self {
+        self.listing = listing;
         self
     }
 
@@ -109,6 +133,34 @@ fn catalog(tools: &[ModelTool]) -> Vec<ModelTool> {
     let mut all = tools.to_vec();
     all.sort_by(|a, b| a.name.cmp(&b.name));
     all
+}
+
+/// What the model is shown for a request whose best candidate is
+/// `best`: every tool of its group ([`aios_router::groups`]), in catalogue
+/// order, so that every request routed to the group has the same prompt
+/// prefix and runtimed loads its saved cache instead of evaluating it.
+pub fn group_listing(best: &str, tools: &[ModelTool]) -> Vec<ModelTool> {
+    let all = catalog(tools);
+    let names = aios_router::groups::members(best, all.iter().map(|t| t.name.as_str()));
+    by_name(&names, &all)
+}
+
+/// The catalogue split into its groups, each in catalogue order (the lists
+/// [`group_listing`] shows), largest first: the order runtimed warms them.
+pub fn group_lists(tools: &[ModelTool]) -> Vec<Vec<ModelTool>> {
+    let all = catalog(tools);
+    aios_router::groups::split(all.iter().map(|t| t.name.as_str()))
+        .iter()
+        .map(|names| by_name(names, &all))
+        .collect()
+}
+
+/// The tools of `all` named in `names`, in the order of `names`.
+fn by_name(names: &[&str], all: &[ModelTool]) -> Vec<ModelTool> {
+    names
+        .iter()
+        .filter_map(|n| all.iter().find(|t| t.name == *n).cloned())
+        .collect()
 }
 
 /// The request the tools are chosen for: the latest user message.
@@ -197,28 +249,27 @@ impl Provider for LocalProvider {
 
     async fn probe(&self) -> Result<String, ProviderError> {
         let info = self.client().await?.info().await.map_err(provider_error)?;
-        let kept = if info.kept_target == 0 {
-            // aiosd offers the catalogue at start; one too long for the
-            // context is never kept.
-            "no tool catalogue kept".to_string()
-        } else if info.kept_tokens >= info.kept_target {
+        let cache = if info.warm_pending > 0 {
             format!(
-                "tool catalogue kept ({} tokens){}",
-                info.kept_target,
-                if LIST_WHOLE_CATALOGUE {
-                    ""
-                } else {
-                    "; requests still list only their candidates"
-                }
+                "saving the prompts of the tool groups: {} to go",
+                info.warm_pending
             )
-        } else {
+        } else if info.kept_target > 0 && info.kept_tokens < info.kept_target {
             format!(
                 "keeping the tool catalogue: {} of {} tokens",
                 info.kept_tokens, info.kept_target
             )
+        } else if info.kept_target > 0 {
+            format!("tool catalogue kept ({} tokens)", info.kept_target)
+        } else {
+            match self.listing {
+                Listing::Group => "tool groups' prompts saved".to_string(),
+                Listing::Catalogue => "no tool catalogue kept".to_string(),
+                Listing::Candidates => "candidates listed per request".to_string(),
+            }
         };
         Ok(format!(
-            "{} loaded in {} ms; n_ctx {}, {} threads, {} MiB resident; {kept}",
+            "{} loaded in {} ms; n_ctx {}, {} threads, {} MiB resident; {cache}",
             info.model_name,
             info.load_ms,
             info.n_ctx,
@@ -231,26 +282,42 @@ impl Provider for LocalProvider {
         if tools.is_empty() {
             return Ok(String::new());
         }
-        let info = self
-            .client()
-            .await?
-            .keep(system.to_string(), catalog(tools))
-            .await
-            .map_err(provider_error)?;
-        Ok(if info.kept_target == 0 {
-            format!(
-                "the catalogue of {} tools is too long to keep in n_ctx {}",
-                tools.len(),
-                info.n_ctx
-            )
-        } else {
-            format!(
-                "keeping the catalogue of {} tools: {} of {} tokens held",
-                tools.len(),
-                info.kept_tokens,
-                info.kept_target
-            )
-        })
+        let mut client = self.client().await?;
+        match self.listing {
+            Listing::Candidates => Ok(String::new()),
+            Listing::Group => {
+                let lists = group_lists(tools);
+                let groups = lists.len();
+                let info = client
+                    .warm(system.to_string(), lists)
+                    .await
+                    .map_err(provider_error)?;
+                Ok(format!(
+                    "saving the prompts of {groups} tool groups: {} to go",
+                    info.warm_pending
+                ))
+            }
+            Listing::Catalogue => {
+                let info = client
+                    .keep(system.to_string(), catalog(tools))
+                    .await
+                    .map_err(provider_error)?;
+                Ok(if info.kept_target == 0 {
+                    format!(
+                        "the catalogue of {} tools is too long to keep in n_ctx {}",
+                        tools.len(),
+                        info.n_ctx
+                    )
+                } else {
+                    format!(
+                        "keeping the catalogue of {} tools: {} of {} tokens held",
+                        tools.len(),
+                        info.kept_tokens,
+                        info.kept_target
+                    )
+                })
+            }
+        }
     }
 
     async fn complete(&self, req: CompletionRequest) -> Result<ProviderStream, ProviderError> {
@@ -258,11 +325,15 @@ impl Provider for LocalProvider {
         // After a tool result the local model answers from it in words:
         // offered the tools again, a 0.5B model tends to echo the call as
         // text. Multi-step plans belong to a cloud model when one is set.
-        let tools = if fresh_request(&req) {
+        let candidates = if fresh_request(&req) {
             self.selector
                 .select(latest_request(&req), &req.tools, self.k)
         } else {
             Vec::new()
+        };
+        let tools = match (self.listing, candidates.first()) {
+            (Listing::Group, Some(best)) => group_listing(&best.name, &req.tools),
+            _ => candidates,
         };
         // A fresh request the router judged to need a tool must get a call:
         // a 0.5B model left free mostly answers from its own (wrong)
@@ -273,7 +344,7 @@ impl Provider for LocalProvider {
         // The whole catalogue, in a fixed order, so runtimed can keep its
         // prompt cached and list every tool at no cost per request (the
         // grammar still allows only the candidates).
-        let catalog = if tools.is_empty() || !LIST_WHOLE_CATALOGUE {
+        let catalog = if tools.is_empty() || self.listing != Listing::Catalogue {
             Vec::new()
         } else {
             catalog(&req.tools)

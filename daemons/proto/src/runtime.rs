@@ -38,6 +38,16 @@ pub trait RuntimeApi: Send + Sync + 'static {
         system: String,
         catalog: Vec<ModelTool>,
     ) -> Result<RuntimeInfo, ApiError>;
+    /// Evaluate and save, while idle, the prompt prefix of each of `lists`
+    /// under `system` (empty = the runtime's own), so requests listing one
+    /// of them load it. Returns what is loaded; `warm_pending` counts the
+    /// lists still to do.
+    async fn warm(
+        &self,
+        who: Principal,
+        system: String,
+        lists: Vec<Vec<ModelTool>>,
+    ) -> Result<RuntimeInfo, ApiError>;
 }
 
 pub(crate) struct Adapter(pub(crate) Arc<dyn RuntimeApi>);
@@ -88,6 +98,18 @@ impl wire::runtime_server::Runtime for Adapter {
             .map(model_tool_in)
             .collect::<Result<_, _>>()?;
         let info = self.0.keep(who, r.system, catalog).await?;
+        Ok(tonic::Response::new(runtime_info_out(info)))
+    }
+
+    async fn warm(&self, req: tonic::Request<wire::WarmRequest>) -> Resp<wire::RuntimeInfo> {
+        let who = principal_of(&req)?;
+        let r = req.into_inner();
+        let lists = r
+            .lists
+            .into_iter()
+            .map(|l| l.tools.into_iter().map(model_tool_in).collect())
+            .collect::<Result<_, _>>()?;
+        let info = self.0.warm(who, r.system, lists).await?;
         Ok(tonic::Response::new(runtime_info_out(info)))
     }
 }
@@ -160,6 +182,28 @@ impl RuntimeClient {
         });
         req.set_timeout(std::time::Duration::from_secs(60));
         let r = self.inner.keep(req).await?;
+        Ok(runtime_info_in(r.into_inner()))
+    }
+
+    /// Have the runtime evaluate and save the prompt prefix of each tool
+    /// list while idle; returns at once with what is loaded. Waits up to a
+    /// minute (the model may still be loading).
+    pub async fn warm(
+        &mut self,
+        system: String,
+        lists: Vec<Vec<ModelTool>>,
+    ) -> Result<RuntimeInfo, ApiError> {
+        let mut req = tonic::Request::new(wire::WarmRequest {
+            system,
+            lists: lists
+                .into_iter()
+                .map(|tools| wire::ToolList {
+                    tools: tools.into_iter().map(model_tool_out).collect(),
+                })
+                .collect(),
+        });
+        req.set_timeout(std::time::Duration::from_secs(60));
+        let r = self.inner.warm(req).await?;
         Ok(runtime_info_in(r.into_inner()))
     }
 }

@@ -123,6 +123,7 @@ fn main() {
             stop: vec![],
             kept: None,
             steer: None,
+            save_prefix: None,
         };
         match rt.generate(&prompt, &opts, &Cancel::new(), |_| {}) {
             Ok(g) => gtgs.push(per_sec(g.generated_tokens, g.generation_time)),
@@ -161,6 +162,7 @@ fn main() {
             stop: vec![],
             kept: None,
             steer: None,
+            save_prefix: None,
         };
         let started = std::time::Instant::now();
         if let Err(e) = rt.generate(&prompt, &opts, &Cancel::new(), |_| {}) {

@@ -60,6 +60,28 @@ impl Runtime {
         }
     }
 
+    /// Evaluate and save, while idle, the fixed part of the prompt of a
+    /// request listing each of `lists` under `system` (see
+    /// [`Runtime::warm`]): a later [`Runtime::chat`] offering exactly one
+    /// of these lists as its tools loads that part instead of evaluating
+    /// it. Returns how many prefixes were queued.
+    pub fn warm_tool_lists(
+        &self,
+        system: &str,
+        lists: &[Vec<ToolDef>],
+    ) -> Result<usize, RuntimeError> {
+        let mut prefixes = Vec::with_capacity(lists.len());
+        for tools in lists.iter().filter(|l| !l.is_empty()) {
+            let rendered = self.chat_template_apply(&tools::messages(system, tools, &[]))?;
+            if let Some(prefix) = tools::tools_prefix(&rendered) {
+                prefixes.push(prefix.to_string());
+            }
+        }
+        let n = prefixes.len();
+        self.warm(prefixes)?;
+        Ok(n)
+    }
+
     /// Whether the catalogue is listed with each tool's example: only when
     /// that listing's prefix can still be kept beside requests in this
     /// context (a tokenizer that spends more tokens on the same text gets
@@ -110,6 +132,10 @@ impl Runtime {
             steer: (!req.tools.is_empty()).then(|| {
                 CallSteer::new(req.tools.iter().map(|t| t.name.as_str()), req.require_tool)
             }),
+            // The instructions and the tool list are the same for every
+            // request that lists the same tools (a tool group): their KV
+            // cache is saved once and loaded after that.
+            save_prefix: tools::tools_prefix(&prompt).map(str::to_string),
         };
         let mut stream = ReplyStream::default();
         let generated = self.generate(&prompt, &opts, cancel, |piece| {

@@ -118,6 +118,12 @@ pub struct GenOptions {
     /// ends without decoding its closing text. It must agree with
     /// `grammar`; a forced token the grammar rejects ends the forcing.
     pub steer: Option<steer::CallSteer>,
+    /// The prompt's fixed part (the prompt starts with it): the
+    /// instructions and the tool list. When its KV cache has been saved
+    /// ([`Runtime::warm`]; a request evaluating a warmed prefix first saves
+    /// it too), it is loaded instead of evaluated (needs a state directory,
+    /// [`Runtime::keep_in`]).
+    pub save_prefix: Option<String>,
 }
 
 /// A prompt whose fixed prefix is worth keeping in the KV cache across
@@ -145,6 +151,8 @@ pub struct KeptStatus {
     pub held: u32,
     /// Its length in tokens; 0 = no prefix is kept.
     pub target: u32,
+    /// Prefixes given to [`Runtime::warm`] not yet evaluated and saved.
+    pub warm_pending: u32,
 }
 
 impl KeptStatus {
@@ -347,12 +355,28 @@ impl Runtime {
         rx.recv().map_err(|_| engine::worker_gone())
     }
 
+    /// Evaluate each of `prefixes` while idle and save its KV cache under
+    /// the state directory ([`Runtime::keep_in`]), so that a later request
+    /// whose fixed part ([`GenOptions::save_prefix`]) is one of them loads
+    /// it instead of evaluating it. Prefixes already saved are skipped.
+    /// Returns at once; [`KeptStatus::warm_pending`] counts what is left.
+    /// A kept prefix ([`Runtime::keep`]) takes precedence: nothing is
+    /// warmed while one is kept.
+    pub fn warm(&self, prefixes: Vec<String>) -> Result<(), RuntimeError> {
+        let (reply, rx) = mpsc::channel();
+        self.send(engine::Instruction::Warm { prefixes, reply })?;
+        // After the reply, the next status read sees the queue.
+        rx.recv().map_err(|_| engine::worker_gone())
+    }
+
     /// How much of the kept prefix the cache holds (it is filled while no
-    /// request runs). Never waits for a running request.
+    /// request runs), and how many prefixes are still to warm. Never waits
+    /// for a running request.
     pub fn kept_status(&self) -> KeptStatus {
         KeptStatus {
             held: self.kept.held.load(Ordering::Relaxed),
             target: self.kept.target.load(Ordering::Relaxed),
+            warm_pending: self.kept.warm_pending.load(Ordering::Relaxed),
         }
     }
 

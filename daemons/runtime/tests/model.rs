@@ -108,6 +108,7 @@ fn grammar_constrained_tool_call_is_valid_json_for_the_schema() {
         stop: vec![],
         kept: None,
         steer: None,
+        save_prefix: None,
     };
     let g = rt.generate(&prompt, &o, &Cancel::new(), |_| {}).unwrap();
     assert_eq!(g.finish, Finish::EndOfText, "the grammar completes: {g:?}");
@@ -150,6 +151,7 @@ fn bad_grammar_is_a_clear_error_and_the_runtime_stays_usable() {
         stop: vec![],
         kept: None,
         steer: None,
+        save_prefix: None,
     };
     let e = rt
         .generate("Hello", &o, &Cancel::new(), |_| {})
@@ -213,6 +215,7 @@ fn stop_strings_end_generation_and_are_not_returned() {
         stop: vec![stop.clone()],
         kept: None,
         steer: None,
+        save_prefix: None,
     };
     let mut streamed = String::new();
     let g = rt
@@ -318,6 +321,7 @@ fn grammar_overrides_what_the_model_would_say() {
         stop: vec![],
         kept: None,
         steer: None,
+        save_prefix: None,
     };
     let g = rt.generate(&prompt, &o, &Cancel::new(), |_| {}).unwrap();
     assert_eq!(g.finish, Finish::EndOfText, "{g:?}");

@@ -511,11 +511,122 @@ fn a_kept_catalogue_is_saved_and_a_restarted_runtime_reuses_it_at_once() {
 
     // A damaged file is dropped and rebuilt, never trusted.
     for e in std::fs::read_dir(dir.path()).unwrap().flatten() {
-        std::fs::write(e.path(), b"not a kv cache").unwrap();
+        if e.path().is_file() {
+            std::fs::write(e.path(), b"not a kv cache").unwrap();
+        }
     }
     let rt = load_ctx(4096);
     rt.keep_in(dir.path()).unwrap();
     let r = rt.chat(&request, &Cancel::new(), |_| {}).unwrap();
     assert!(!r.generated.used_kept, "{:?}", r.generated);
     assert!(matches!(r.reply, Reply::ToolCall { .. }));
+}
+
+/// The files of saved prompt prefixes under a runtime's state directory.
+fn saved_prefixes(dir: &std::path::Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir.join("prefixes"))
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "kv"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Wait until the runtime has warmed every prefix it was given.
+fn wait_until_warm(rt: &Runtime) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    while rt.kept_status().warm_pending > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the tool lists were not warmed in time: {:?}",
+            rt.kept_status()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_warmed_tool_list_is_saved_once_and_loaded_by_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let tools = candidates();
+    let turns = [Turn::User("How full is the disk at /var?".into())];
+    // Not warmed: a request's own tool list is not saved (it would only
+    // churn the disk).
+    let evaluated = {
+        let rt = load();
+        rt.keep_in(dir.path()).unwrap();
+        let r = rt
+            .chat(&required(&tools, &turns), &Cancel::new(), |_| {})
+            .unwrap();
+        assert_eq!(r.generated.cached_tokens, 0, "{:?}", r.generated);
+        assert!(saved_prefixes(dir.path()).is_empty());
+        // Warmed while idle: saved, and dropped from the cache.
+        assert_eq!(
+            rt.warm_tool_lists(SYSTEM, std::slice::from_ref(&tools))
+                .unwrap(),
+            1
+        );
+        wait_until_warm(&rt);
+        assert_eq!(saved_prefixes(dir.path()).len(), 1);
+        r.generated.prompt_tokens
+    };
+    // A new runtime (a restart, or a cache that has since held other
+    // prompts) loads it for a different request listing the same tools.
+    let rt = load();
+    rt.keep_in(dir.path()).unwrap();
+    let second = [Turn::User("Is the ssh service running?".into())];
+    let r = rt
+        .chat(&required(&tools, &second), &Cancel::new(), |_| {})
+        .unwrap();
+    assert!(
+        r.generated.cached_tokens > evaluated / 2,
+        "the tool list was evaluated again: {:?}",
+        r.generated
+    );
+    let Reply::ToolCall { name, args_json } = &r.reply else {
+        panic!("a required call, got {:?}", r.reply);
+    };
+    assert_valid_call(name, args_json, &tools);
+    // Warming what is saved already does nothing.
+    rt.warm_tool_lists(SYSTEM, std::slice::from_ref(&tools))
+        .unwrap();
+    wait_until_warm(&rt);
+    assert_eq!(saved_prefixes(dir.path()).len(), 1, "saved twice");
+}
+
+#[test]
+fn a_damaged_saved_prefix_is_evaluated_again_and_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let tools = candidates();
+    let turns = [Turn::User("How full is the disk at /var?".into())];
+    {
+        let rt = load();
+        rt.keep_in(dir.path()).unwrap();
+        rt.warm_tool_lists(SYSTEM, std::slice::from_ref(&tools))
+            .unwrap();
+        wait_until_warm(&rt);
+    }
+    let files = saved_prefixes(dir.path());
+    assert_eq!(files.len(), 1);
+    std::fs::write(&files[0], b"not a kv cache").unwrap();
+    let rt = load();
+    rt.keep_in(dir.path()).unwrap();
+    // Warmed again (as gatewayd does at every start): the damaged file is
+    // not trusted, and the request that finds it saves a good one.
+    rt.warm_tool_lists(SYSTEM, std::slice::from_ref(&tools))
+        .unwrap();
+    let r = rt
+        .chat(&required(&tools, &turns), &Cancel::new(), |_| {})
+        .unwrap();
+    assert_eq!(r.generated.cached_tokens, 0, "{:?}", r.generated);
+    assert!(matches!(r.reply, Reply::ToolCall { .. }), "{:?}", r.reply);
+    assert!(std::fs::metadata(&files[0]).unwrap().len() > 1000);
+    let rt = load();
+    rt.keep_in(dir.path()).unwrap();
+    let r = rt
+        .chat(&required(&tools, &turns), &Cancel::new(), |_| {})
+        .unwrap();
+    assert!(r.generated.cached_tokens > 0, "{:?}", r.generated);
 }

@@ -132,6 +132,7 @@ impl RuntimeService {
             threads: opts.n_threads,
             kept_tokens: 0,
             kept_target: 0,
+            warm_pending: 0,
         };
         tracing::info!(model = %path.display(), load_ms, n_ctx = info.n_ctx, "model loaded");
         if let Some(dir) = &self.inner.kept_dir
@@ -189,6 +190,7 @@ impl RuntimeApi for RuntimeService {
         let kept = m.rt.kept_status();
         info.kept_tokens = kept.held;
         info.kept_target = kept.target;
+        info.warm_pending = kept.warm_pending;
         Ok(info)
     }
 
@@ -298,6 +300,28 @@ impl RuntimeApi for RuntimeService {
             .map_err(|e| ApiError::internal(format!("keeping the catalogue panicked: {e}")))?
             .map_err(|e| convert::api_error(&e))?;
         tracing::info!(kept, tools, "asked to keep the tool catalogue");
+        self.info(who).await
+    }
+
+    async fn warm(
+        &self,
+        who: Principal,
+        system: String,
+        lists: Vec<Vec<ModelTool>>,
+    ) -> Result<RuntimeInfo, ApiError> {
+        who.require(Right::Daemon)?;
+        let model = self.model().await?;
+        let lists: Vec<_> = lists.iter().map(|l| convert::tool_defs(l)).collect();
+        let system = if system.trim().is_empty() {
+            aios_runtime::tools::SYSTEM.to_string()
+        } else {
+            system
+        };
+        let queued = tokio::task::spawn_blocking(move || model.rt.warm_tool_lists(&system, &lists))
+            .await
+            .map_err(|e| ApiError::internal(format!("warming tool lists panicked: {e}")))?
+            .map_err(|e| convert::api_error(&e))?;
+        tracing::info!(queued, "asked to warm tool lists");
         self.info(who).await
     }
 

@@ -9,6 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use aios_config::LocalConfig;
+use aios_gatewayd::local::Listing;
 use aios_gatewayd::{LocalProvider, Provider};
 use aios_proto::{ChatMessage, CompletionEvent, CompletionRequest, ModelTool, Role};
 use futures::StreamExt;
@@ -39,14 +40,13 @@ fn tiny_model() -> PathBuf {
     path
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_local_provider_streams_from_a_real_runtimed() {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path();
+/// A real runtimed with the tiny model, its state under `root`; ready
+/// when this returns.
+fn start_runtimed(root: &std::path::Path) -> Killed {
     let notify = root.join("notify");
     let rx = UnixDatagram::bind(&notify).unwrap();
     rx.set_read_timeout(Some(DEADLINE)).unwrap();
-    let _daemon = Killed(
+    let daemon = Killed(
         Command::new(env!("CARGO_BIN_EXE_runtimed"))
             .env("AIOS_STATE_DIR", root.join("state"))
             .env("AIOS_RUNTIME_DIR", root.join("run"))
@@ -61,6 +61,14 @@ async fn the_local_provider_streams_from_a_real_runtimed() {
     );
     let mut buf = [0u8; 16];
     rx.recv(&mut buf).expect("runtimed did not become ready");
+    daemon
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_local_provider_streams_from_a_real_runtimed() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let _daemon = start_runtimed(root);
 
     let provider = LocalProvider::new(&LocalConfig {
         model_path: Some(tiny_model()),
@@ -119,5 +127,98 @@ async fn the_local_provider_streams_from_a_real_runtimed() {
     assert!(
         ["end_turn", "tool_use", "max_tokens", "stop_sequence"].contains(&stop_reason.as_str()),
         "{stop_reason}"
+    );
+}
+
+/// A request's completion, every event, within the deadline.
+async fn complete(provider: &LocalProvider, req: CompletionRequest) -> Vec<CompletionEvent> {
+    tokio::time::timeout(
+        DEADLINE,
+        provider.complete(req).await.unwrap().collect::<Vec<_>>(),
+    )
+    .await
+    .expect("the completion did not end in time")
+    .into_iter()
+    .map(Result::unwrap)
+    .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_listings_are_saved_at_start_and_requests_load_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let _daemon = start_runtimed(root);
+    let provider = LocalProvider::new(&LocalConfig {
+        model_path: Some(tiny_model()),
+    })
+    .with_socket(root.join("run/runtimed.sock"))
+    .with_listing(Listing::Group);
+    let tool = |name: &str, description: &str| ModelTool {
+        name: name.into(),
+        description: description.into(),
+        schema: json!({"type": "object", "properties": {"path": {"type": "string"}}}),
+        examples: vec![],
+    };
+    let tools = vec![
+        tool("fs.usage", "Disk usage of the filesystem holding a path."),
+        tool("fs.list", "List a directory."),
+        tool("fs.read", "Read a text file."),
+        tool("net.dns", "The resolver configuration."),
+        tool("net.ping", "Ping a host."),
+    ];
+    // At start the provider has every group's prompt saved.
+    provider.prepare("", &tools).await.unwrap();
+    let deadline = std::time::Instant::now() + DEADLINE;
+    loop {
+        let probe = provider.probe().await.unwrap();
+        if probe.contains("saved") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{probe}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let saved = || -> Vec<std::time::SystemTime> {
+        std::fs::read_dir(root.join("state/runtime/prefixes"))
+            .unwrap_or_else(|e| {
+                let log = std::fs::read_to_string(root.join("state/log/runtimed.log"))
+                    .unwrap_or_default();
+                panic!("{e}: {log}")
+            })
+            .flatten()
+            .map(|e| e.metadata().unwrap().modified().unwrap())
+            .collect()
+    };
+    let before = saved();
+    assert_eq!(before.len(), 2, "one saved prompt per group");
+
+    // A disk request is shown the whole files group, loaded, not evaluated.
+    let req = CompletionRequest {
+        messages: vec![ChatMessage {
+            role: Role::User,
+            content: "How full is the disk at /var?".into(),
+            tool_calls: vec![],
+            tool_call_id: None,
+        }],
+        tools: tools.clone(),
+        max_tokens: 48,
+        ..Default::default()
+    };
+    let events = complete(&provider, req).await;
+    let call = events
+        .iter()
+        .find_map(|e| match e {
+            CompletionEvent::ToolCall(c) => Some(c),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("a required call: {events:?}"));
+    assert!(call.name.starts_with("fs."), "{call:?}");
+    // Loading a saved prompt marks it used (its modification time), and
+    // saves nothing new.
+    let after = saved();
+    assert_eq!(after.len(), 2);
+    let mut used = after.iter().filter(|t| !before.contains(t));
+    assert!(
+        used.next().is_some() && used.next().is_none(),
+        "{before:?} → {after:?}"
     );
 }

@@ -15,6 +15,7 @@ pub(crate) fn runtime_info_in(i: w::RuntimeInfo) -> d::RuntimeInfo {
         threads: i.threads,
         kept_tokens: i.kept_tokens,
         kept_target: i.kept_target,
+        warm_pending: i.warm_pending,
     }
 }
 
@@ -30,6 +31,7 @@ pub(crate) fn runtime_info_out(i: d::RuntimeInfo) -> w::RuntimeInfo {
         threads: i.threads,
         kept_tokens: i.kept_tokens,
         kept_target: i.kept_target,
+        warm_pending: i.warm_pending,
     }
 }
 

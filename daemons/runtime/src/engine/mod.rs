@@ -17,7 +17,9 @@
 mod kept;
 mod output;
 mod sampler;
+mod saved;
 
+use std::collections::{HashSet, VecDeque};
 use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -41,6 +43,7 @@ use crate::{Cancel, ChatMessage, Finish, GenOptions, Generated, LoadOptions, Mod
 use kept::{Plan, State};
 use output::Output;
 use sampler::Sampler;
+use saved::SavedPrefixes;
 
 /// The KV sequence requests run in.
 const WORK: usize = 0;
@@ -82,6 +85,11 @@ pub(crate) enum Instruction {
         prefix: String,
         reply: Sender<bool>,
     },
+    /// Evaluate and save these prefixes while idle ([`saved`]).
+    Warm {
+        prefixes: Vec<String>,
+        reply: Sender<()>,
+    },
 }
 
 /// How much of the kept prefix is held: written by the worker, read by
@@ -90,6 +98,7 @@ pub(crate) enum Instruction {
 pub(crate) struct KeptCounters {
     pub(crate) held: AtomicU32,
     pub(crate) target: AtomicU32,
+    pub(crate) warm_pending: AtomicU32,
 }
 
 /// What the worker streams back during a generation.
@@ -239,6 +248,10 @@ fn serve(
         seqs: [Vec::new(), Vec::new()],
         kept_target: Vec::new(),
         kept_file: None,
+        saved: None,
+        warm_queue: VecDeque::new(),
+        warm_set: HashSet::new(),
+        warm_file: None,
         batch: LlamaBatch::new(N_BATCH as usize, 1),
     };
     // The loop ends when the `Runtime` drops its sender. While the kept
@@ -290,6 +303,16 @@ fn serve(
                 engine.publish(kept_status);
                 let _ = reply.send(kept);
             }
+            Instruction::Warm { prefixes, reply } => {
+                for p in prefixes {
+                    let tokens = engine.tokenize(&p);
+                    let ids: Vec<i32> = tokens.iter().map(|t| t.0).collect();
+                    engine.warm_set.insert(saved::fingerprint(&ids));
+                    engine.warm_queue.push_back(tokens);
+                }
+                engine.publish(kept_status);
+                let _ = reply.send(());
+            }
         }
         engine.publish(kept_status);
     }
@@ -310,6 +333,18 @@ struct Engine<'m> {
     kept_target: Vec<LlamaToken>,
     /// Where the complete kept prefix is saved, and restored from at start.
     kept_file: Option<PathBuf>,
+    /// Where prompts' fixed parts are saved ([`saved`]); none until the
+    /// runtime is given a state directory.
+    saved: Option<SavedPrefixes>,
+    /// Prefixes to evaluate in the kept sequence while idle and save.
+    warm_queue: VecDeque<Vec<LlamaToken>>,
+    /// Fingerprints of every prefix given to warm: only these are saved
+    /// by a request that evaluates them (a per-request list would only
+    /// churn the disk).
+    warm_set: HashSet<u64>,
+    /// Where the prefix being warmed in the kept sequence goes when
+    /// complete; `None` while the kept sequence holds a kept prefix.
+    warm_file: Option<PathBuf>,
     batch: LlamaBatch<'static>,
 }
 
@@ -447,26 +482,86 @@ impl Engine<'_> {
         to.held.store(n(self.seqs[KEPT].len()), Ordering::Relaxed);
         to.target
             .store(n(self.kept_target.len()), Ordering::Relaxed);
+        let pending = self.warm_queue.len() + usize::from(self.warm_file.is_some());
+        to.warm_pending.store(n(pending), Ordering::Relaxed);
     }
 
-    /// Whether the kept prefix is still being filled.
+    /// Whether the kept prefix is still being filled, or prefixes wait to
+    /// be warmed and saved.
     fn warming(&self) -> bool {
         self.seqs[KEPT].len() < self.kept_target.len()
+            || (self.kept_target.is_empty() && !self.warm_queue.is_empty())
     }
 
-    /// Evaluate the next few tokens of the kept prefix. A failure gives the
-    /// prefix up (requests run their ordinary prompts) rather than retry.
+    /// Whether the kept sequence holds a prefix requests may use whole (a
+    /// kept prefix, not one being warmed for saving).
+    fn kept_complete(&self) -> bool {
+        !self.kept_target.is_empty() && self.warm_file.is_none() && !self.warming()
+    }
+
+    /// Start warming the next queued prefix that is not saved yet: it is
+    /// filled in the kept sequence like a kept prefix, then saved and
+    /// dropped ([`Engine::warm_step`]).
+    fn next_warm(&mut self) {
+        let Some(saved) = self.saved.clone() else {
+            // Nowhere to save them: warming would be wasted.
+            self.warm_queue.clear();
+            return;
+        };
+        while let Some(tokens) = self.warm_queue.pop_front() {
+            let ids: Vec<i32> = tokens.iter().map(|t| t.0).collect();
+            let file = saved.path(&ids);
+            // Held only while it is evaluated, but a request may come
+            // meanwhile: half the context stays free for it.
+            if file.is_file() || tokens.len() > self.ctx.n_ctx() as usize / 2 {
+                continue;
+            }
+            let common = kept::common_prefix(&self.seqs[KEPT], &tokens);
+            self.truncate_seq(KEPT, common);
+            self.kept_target = tokens;
+            self.warm_file = Some(file);
+            return;
+        }
+    }
+
+    /// The prefix being warmed is complete: save it (unless a request
+    /// saved it meanwhile) and free its cells.
+    fn finish_warm(&mut self) {
+        let (Some(file), Some(saved)) = (self.warm_file.take(), self.saved.clone()) else {
+            return;
+        };
+        if !file.is_file() {
+            self.save_seq(KEPT, &saved, &file);
+        }
+        self.kept_target.clear();
+        self.truncate_seq(KEPT, 0);
+    }
+
+    /// Evaluate the next few tokens of the kept prefix (or of the prefix
+    /// being warmed). A failure gives the prefix up (requests run their
+    /// ordinary prompts) rather than retry.
     fn warm_step(&mut self) {
+        if self.kept_target.is_empty() {
+            self.next_warm();
+            if self.kept_target.is_empty() {
+                return;
+            }
+        }
         let have = self.seqs[KEPT].len();
         let end = (have + kept::WARM_STEP).min(self.kept_target.len());
         let next = self.kept_target[have..end].to_vec();
         if let Err(e) = self.eval(KEPT, &next, &Cancel::new()) {
             tracing::warn!("giving up the kept prompt prefix: {e}");
             self.kept_target.clear();
+            self.warm_file = None;
             self.truncate_seq(KEPT, 0);
         } else if end == self.kept_target.len() {
-            tracing::info!(tokens = end, "the kept prompt prefix is ready");
-            self.save_kept();
+            if self.warm_file.is_some() {
+                self.finish_warm();
+            } else {
+                tracing::info!(tokens = end, "the kept prompt prefix is ready");
+                self.save_kept();
+            }
         }
     }
 
@@ -480,6 +575,7 @@ impl Engine<'_> {
             .map_or_else(|| "model".into(), |s| s.to_string_lossy().into_owned());
         let file = dir.join(format!("kept-{stem}-{size}.kv"));
         self.kept_file = Some(file.clone());
+        self.saved = Some(SavedPrefixes::new(dir, model));
         if !file.is_file() || !self.kept_target.is_empty() {
             return;
         }
@@ -545,6 +641,9 @@ impl Engine<'_> {
         let common = kept::common_prefix(&self.seqs[KEPT], &target);
         self.truncate_seq(KEPT, common);
         self.kept_target = target;
+        // A prefix being warmed for saving gives way (it is saved later,
+        // by the first request that lists it).
+        self.warm_file = None;
         true
     }
 
@@ -592,6 +691,7 @@ impl Engine<'_> {
         if plan.drop_kept {
             tracing::info!("dropping the kept prompt prefix to make room for a long prompt");
             self.kept_target.clear();
+            self.warm_file = None;
             self.truncate_seq(KEPT, 0);
         }
         if !plan.from_kept {
@@ -607,6 +707,91 @@ impl Engine<'_> {
         );
         if copied.is_ok() {
             self.seqs[WORK].extend_from_slice(&tokens[..plan.reuse]);
+        }
+    }
+
+    /// Bring the work sequence through the prompt's fixed part `fixed`
+    /// (the first tokens of `tokens`): load its saved cache, or, when it is
+    /// one of the warmed prefixes, evaluate it and save it for the next
+    /// request. Returns how many tokens were
+    /// loaded rather than evaluated. Saving and loading are best effort:
+    /// a failure only means evaluating.
+    fn through_saved(
+        &mut self,
+        fixed: &str,
+        tokens: &[LlamaToken],
+        cancel: &Cancel,
+    ) -> Result<usize, RuntimeError> {
+        let Some(saved) = self.saved.clone() else {
+            return Ok(0);
+        };
+        let fixed = self.tokenize(fixed);
+        let have = self.seqs[WORK].len();
+        // Only a whole prefix of the prompt with something after it (the
+        // last token's logits are needed), and only when the cache does not
+        // hold it already.
+        if fixed.len() < saved::MIN_TOKENS
+            || fixed.len() >= tokens.len()
+            || !tokens.starts_with(&fixed)
+            || have >= fixed.len()
+        {
+            return Ok(0);
+        }
+        let ids: Vec<i32> = fixed.iter().map(|t| t.0).collect();
+        let file = saved.path(&ids);
+        let wanted = self.warm_set.contains(&saved::fingerprint(&ids));
+        if !wanted && !file.is_file() {
+            return Ok(0);
+        }
+        if file.is_file() {
+            self.truncate_seq(WORK, 0);
+            let id = i32::try_from(WORK).unwrap_or(0);
+            match self.ctx.state_seq_load_file(&file, id, fixed.len()) {
+                Ok((loaded, _)) if loaded == fixed => {
+                    self.seqs[WORK] = loaded;
+                    SavedPrefixes::touch(&file);
+                    return Ok(fixed.len());
+                }
+                Ok(_) | Err(_) => {
+                    tracing::warn!(file = %file.display(), "a saved prompt prefix does not match; evaluating it");
+                    let _ = self
+                        .ctx
+                        .clear_kv_cache_seq(u32::try_from(WORK).ok(), None, None);
+                    self.seqs[WORK].clear();
+                    let _ = std::fs::remove_file(&file);
+                }
+            }
+        }
+        let have = self.seqs[WORK].len();
+        self.eval(WORK, &fixed[have..], cancel)?;
+        self.save_seq(WORK, &saved, &file);
+        Ok(0)
+    }
+
+    /// Write sequence `seq` (exactly a prompt's fixed part) to `file`,
+    /// through a temporary file renamed over it: a crash or a full disk
+    /// never leaves half a cache.
+    fn save_seq(&self, seq: usize, saved: &SavedPrefixes, file: &std::path::Path) {
+        let tmp = file.with_extension("kv.tmp");
+        let id = i32::try_from(seq).unwrap_or(0);
+        let result = saved
+            .ensure_dir()
+            .map_err(|e| e.to_string())
+            .and_then(|_| {
+                self.ctx
+                    .state_seq_save_file(&tmp, id, &self.seqs[seq])
+                    .map_err(|e| e.to_string())
+            })
+            .and_then(|_| std::fs::rename(&tmp, file).map_err(|e| e.to_string()));
+        match result {
+            Ok(()) => {
+                tracing::debug!(file = %file.display(), tokens = self.seqs[seq].len(), "saved a prompt prefix");
+                saved.evict();
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                tracing::warn!(file = %file.display(), "cannot save a prompt prefix: {e}");
+            }
         }
     }
 
@@ -627,7 +812,7 @@ impl Engine<'_> {
             State {
                 work: &self.seqs[WORK],
                 kept: &self.seqs[KEPT],
-                kept_complete: !self.kept_target.is_empty() && !self.warming(),
+                kept_complete: self.kept_complete(),
                 n_ctx,
                 max_tokens: opts.max_tokens as usize,
             },
@@ -687,9 +872,15 @@ impl Engine<'_> {
         }
 
         self.prepare(&plan, &tokens);
-        let cached_tokens = self.seqs[WORK].len();
         let started = Instant::now();
-        self.eval(WORK, &tokens[cached_tokens..], cancel)?;
+        let mut cached_tokens = self.seqs[WORK].len();
+        if !plan.use_kept
+            && let Some(fixed) = opts.save_prefix.as_deref()
+        {
+            cached_tokens = cached_tokens.max(self.through_saved(fixed, &tokens, cancel)?);
+        }
+        let done = self.seqs[WORK].len();
+        self.eval(WORK, &tokens[done..], cancel)?;
         let prompt_time = started.elapsed();
         let started = Instant::now();
 

@@ -6,8 +6,11 @@
 //! a tool). The time of one choice is request in → tool call out, IPC and
 //! prompt processing included.
 //!
-//! Like the gateway, it sends the whole catalogue (sorted by name) for
-//! runtimed to keep in its KV cache. Before timing, it offers the catalogue
+//! By default it sends the whole catalogue (sorted by name) for runtimed to
+//! keep in its KV cache; requests list only their candidates today
+//! (`--cold`; gatewayd's `DEFAULT_LISTING` says why), and `--group` lists the best
+//! candidate's group, whose prompts runtimed saves first (`Warm`). Before
+//! timing, it offers the catalogue
 //! as aiosd does at start (`Keep`) and waits until it is held, and reports
 //! how long that took: the steady state is what is measured. runtimed's
 //! state directory is `~/.cache/aios-eval/state`, kept between runs, so the
@@ -51,6 +54,18 @@ pub struct LocalChooser {
     child: Child,
     // Holds the daemon's socket and state until the chooser is dropped.
     _dir: tempfile::TempDir,
+    listing: Listing,
+}
+
+/// What each request's prompt lists (as gatewayd's local provider can).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listing {
+    /// Only the router's candidates (`--cold`).
+    Candidates,
+    /// The best candidate's whole group, its prompt saved first (`--group`).
+    Group,
+    /// The whole catalogue, kept in the KV cache (the default).
+    Catalogue,
 }
 
 impl Drop for LocalChooser {
@@ -66,8 +81,9 @@ impl LocalChooser {
     pub fn start(
         tools: Vec<ModelTool>,
         model: Option<&Path>,
-        keep_catalog: bool,
+        listing: Listing,
     ) -> anyhow::Result<LocalChooser> {
+        let keep_catalog = listing == Listing::Catalogue;
         let exe = std::env::current_exe().context("cannot find this program's path")?;
         let runtimed = exe.with_file_name("runtimed");
         if !runtimed.is_file() {
@@ -149,8 +165,16 @@ impl LocalChooser {
             label,
             child,
             _dir: dir,
+            listing,
         };
-        if keep_catalog {
+        if listing == Listing::Group {
+            let (lists, took) = chooser.warm()?;
+            chooser.label = format!(
+                "{}; --group: the best candidate's group listed ({lists} groups' prompts saved in {:.1} s)",
+                chooser.label,
+                took.as_secs_f64()
+            );
+        } else if keep_catalog {
             let (tokens, took) = chooser.prime()?;
             chooser.label = format!(
                 "{}; catalogue of {} tools kept ({tokens} tokens, held {:.1} s after the first request)",
@@ -165,6 +189,53 @@ impl LocalChooser {
             );
         }
         Ok(chooser)
+    }
+
+    /// Every tool by name, in the catalogue's order.
+    fn sorted_names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self.tools.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        names
+    }
+
+    /// The tools named, in that order.
+    fn named(&self, names: &[&str]) -> Vec<ModelTool> {
+        names
+            .iter()
+            .filter_map(|n| self.tools.get(*n).cloned())
+            .collect()
+    }
+
+    /// Have runtimed save every group's prompt, as gatewayd does at start
+    /// with group listings, and wait until it has: the number of groups
+    /// and the time it took.
+    fn warm(&mut self) -> anyhow::Result<(usize, Duration)> {
+        let started = Instant::now();
+        let lists: Vec<Vec<ModelTool>> = aios_router::groups::split(self.sorted_names())
+            .iter()
+            .map(|names| self.named(names))
+            .collect();
+        let n = lists.len();
+        self.rt
+            .block_on(self.client.warm(aiosd::SYSTEM_PROMPT.to_string(), lists))
+            .map_err(|e| anyhow::anyhow!("runtimed refused the tool groups: {e}"))?;
+        loop {
+            let info = self
+                .rt
+                .block_on(self.client.info())
+                .map_err(|e| anyhow::anyhow!("runtimed: {e}"))?;
+            if info.warm_pending == 0 {
+                return Ok((n, started.elapsed()));
+            }
+            if started.elapsed() > KEEP_LIMIT {
+                bail!(
+                    "runtimed still had {} of {n} groups to save after {} s",
+                    info.warm_pending,
+                    KEEP_LIMIT.as_secs()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
     }
 
     /// Offer the catalogue as aiosd does at start, then wait until runtimed
@@ -311,10 +382,16 @@ impl Chooser for LocalChooser {
     }
 
     fn choose(&mut self, request: &str, candidates: &[Candidate]) -> Choice {
-        let offered: Vec<ModelTool> = candidates
-            .iter()
-            .filter_map(|c| self.tools.get(&c.name).cloned())
-            .collect();
+        let offered: Vec<ModelTool> = match (self.listing, candidates.first()) {
+            (Listing::Group, Some(best)) => {
+                let names = aios_router::groups::members(&best.name, self.sorted_names());
+                self.named(&names)
+            }
+            _ => candidates
+                .iter()
+                .filter_map(|c| self.tools.get(&c.name).cloned())
+                .collect(),
+        };
         let catalog = self.catalog.clone();
         let (choice, usage) = self
             .rt

@@ -1,6 +1,6 @@
 //! `aios-eval`: the tool-choice evaluation of issue #9, run by
 //! `cargo xtask eval tools [--subset N] [--k K] [--json] [--ablate]
-//! [--local [--model FILE.gguf] [--cold]]`.
+//! [--local [--model FILE.gguf] [--cold | --group]]`.
 //!
 //! Routes every request of `tests/eval/tools.jsonl` over the real
 //! catalogue and prints recall@1/@3/@k of the expected tool, how well the
@@ -34,6 +34,8 @@ struct Flags {
     model: Option<PathBuf>,
     /// Send no catalogue: the prompt lists only the candidates.
     cold: bool,
+    /// List the best candidate's whole group, its prompt saved while idle.
+    group: bool,
 }
 
 fn parse_flags(args: &[String]) -> anyhow::Result<Flags> {
@@ -46,12 +48,13 @@ fn parse_flags(args: &[String]) -> anyhow::Result<Flags> {
         local: false,
         model: None,
         cold: false,
+        group: false,
     };
     let mut it = args.iter();
     match it.next().map(String::as_str) {
         Some("tools") => {}
         other => bail!(
-            "usage: aios-eval tools [--subset N] [--k K] [--json] [--ablate] [--file PATH] [--local [--model FILE.gguf] [--cold]] (got {other:?})"
+            "usage: aios-eval tools [--subset N] [--k K] [--json] [--ablate] [--file PATH] [--local [--model FILE.gguf] [--cold | --group]] (got {other:?})"
         ),
     }
     while let Some(a) = it.next() {
@@ -78,6 +81,7 @@ fn parse_flags(args: &[String]) -> anyhow::Result<Flags> {
             "--ablate" => flags.ablate = true,
             "--local" => flags.local = true,
             "--cold" => flags.cold = true,
+            "--group" => flags.group = true,
             "--model" => flags.model = Some(PathBuf::from(value("--model")?)),
             other => bail!("unknown flag {other:?}"),
         }
@@ -85,8 +89,11 @@ fn parse_flags(args: &[String]) -> anyhow::Result<Flags> {
     if flags.k == 0 {
         bail!("--k must be at least 1");
     }
-    if flags.cold && !flags.local {
-        bail!("--cold is about the local model's prompt: give --local too");
+    if (flags.cold || flags.group) && !flags.local {
+        bail!("--cold and --group are about the local model's prompt: give --local too");
+    }
+    if flags.cold && flags.group {
+        bail!("--cold lists the candidates, --group their group: give one");
     }
     if flags.model.is_some() && !flags.local {
         bail!("--model chooses the local model's file: give --local too");
@@ -113,7 +120,14 @@ fn chooser(
             examples: s.examples.clone(),
         })
         .collect();
-    let c = local::LocalChooser::start(tools, flags.model.as_deref(), !flags.cold)?;
+    let listing = if flags.cold {
+        local::Listing::Candidates
+    } else if flags.group {
+        local::Listing::Group
+    } else {
+        local::Listing::Catalogue
+    };
+    let c = local::LocalChooser::start(tools, flags.model.as_deref(), listing)?;
     Ok(Some(c))
 }
 
