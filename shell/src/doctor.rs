@@ -349,7 +349,7 @@ fn landlock_abi() -> Option<i64> {
 fn landlock_state() -> String {
     match landlock_abi() {
         Some(abi) => format!(
-            "the kernel enforces Landlock (ABI {abi}): each daemon confines itself to its own files at start (its log says \"landlock: enforced\")"
+            "the kernel enforces Landlock (ABI {abi}): each daemon but toolsd confines itself to its own files at start (its log says \"landlock: enforced\"; toolsd's says \"not applied\": its exec sandbox must mount, which Landlock forbids beneath a confined process)"
         ),
         None => "NOT ENFORCED: the kernel has no Landlock, so the daemons run unconfined (only file permissions and separate users protect them)".into(),
     }

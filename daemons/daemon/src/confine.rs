@@ -52,6 +52,37 @@ pub enum Confinement {
     Partial,
     /// Nothing is enforced, and why (the kernel lacks Landlock…).
     NotEnforced(String),
+    /// This daemon does not confine itself, by design, and why.
+    NotApplied(&'static str),
+}
+
+/// Why toolsd does not confine itself. Landlock forbids every thread and
+/// process beneath a confined one to change the mount topology, and the
+/// exec sandbox toolsd starts must mount (the writable binds, the private
+/// `/tmp` and `/proc`): confined, `exec.run` with a writable path failed
+/// and the rest ran without those mounts. toolsd's allow-list was
+/// everything anyway; its guard is the policy, approval and ledger
+/// pipeline.
+pub const TOOLSD_NOT_CONFINED: &str = "toolsd starts the exec sandbox, which mounts, and \
+     Landlock forbids mounts beneath a confined process; its guard is the policy, approval and \
+     ledger pipeline (no_new_privs is set)";
+
+/// Confine `daemon` to `allow` ([`confine`]), except toolsd, which only
+/// sets `no_new_privs` ([`TOOLSD_NOT_CONFINED`]).
+pub fn confine_daemon(daemon: Daemon, allow: &Allow) -> Result<Confinement, ConfineError> {
+    if daemon == Daemon::Toolsd {
+        // SAFETY: prctl with PR_SET_NO_NEW_PRIVS takes integer arguments
+        // only and touches no memory of ours.
+        let rc = unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
+        if rc != 0 {
+            return Ok(Confinement::NotEnforced(format!(
+                "no_new_privs could not be set: {}",
+                std::io::Error::last_os_error()
+            )));
+        }
+        return Ok(Confinement::NotApplied(TOOLSD_NOT_CONFINED));
+    }
+    confine(allow)
 }
 
 impl std::fmt::Display for Confinement {
@@ -62,6 +93,7 @@ impl std::fmt::Display for Confinement {
                 write!(f, "partly enforced (the kernel's Landlock is older)")
             }
             Confinement::NotEnforced(why) => write!(f, "not enforced: {why}"),
+            Confinement::NotApplied(why) => write!(f, "not applied: {why}"),
         }
     }
 }

@@ -101,7 +101,10 @@ where
     let socket_dir = socket_dir(&socket)?;
     // Before any thread exists (logging starts one): Landlock confines the
     // calling thread and what it starts, not threads already running.
-    let confinement = confine::confine(&confine::allow_list(daemon, &config, &paths, &socket_dir))?;
+    let confinement = confine::confine_daemon(
+        daemon,
+        &confine::allow_list(daemon, &config, &paths, &socket_dir),
+    )?;
     let _guard = init_logging(daemon.name(), &paths, &config.logging.level)?;
     match &confinement {
         Confinement::Enforced => tracing::info!("landlock: {confinement}"),

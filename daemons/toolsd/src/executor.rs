@@ -33,6 +33,7 @@ use crate::authorize::run_as;
 use crate::checkpoints::{CheckError, Checkpoints};
 use crate::identities::Identities;
 use crate::pipeline::{Call, Limits, Shared, end, status_of};
+use crate::planners::Planners;
 use crate::policy::PolicyEngine;
 use crate::sessions::SessionKinds;
 use crate::supervisor::InitdSupervisor;
@@ -67,6 +68,9 @@ pub struct ExecutorConfig {
     pub host: HostFacts,
     /// Private state (file snapshots for undo).
     pub state_dir: Option<PathBuf>,
+    /// The sockets of the daemons that act as the planner (daemon name,
+    /// path): no approval is heard from the process listening on one.
+    pub planner_sockets: Vec<(String, PathBuf)>,
 }
 
 impl Default for ExecutorConfig {
@@ -87,6 +91,7 @@ impl Default for ExecutorConfig {
             ),
             host: HostFacts::default(),
             state_dir: None,
+            planner_sockets: Vec::new(),
         }
     }
 }
@@ -103,6 +108,8 @@ pub struct Executor {
     checkpoints: Arc<Checkpoints>,
     /// Each live session's uid and kind, fixed by its first call.
     sessions: Arc<SessionKinds>,
+    /// The processes no approval is heard from.
+    planners: Arc<Planners>,
 }
 
 impl Executor {
@@ -136,12 +143,14 @@ impl Executor {
             config.state_dir.clone(),
             PathBuf::from(&config.host.ledger_path),
         );
+        let planners = Arc::new(Planners::new(config.planner_sockets.clone()));
         Executor {
             shared: Arc::new(shared),
             config,
             identities: Arc::new(Identities::new(Identities::TTL)),
             checkpoints: Arc::new(checkpoints),
             sessions: Arc::new(SessionKinds::default()),
+            planners,
         }
     }
 
@@ -267,6 +276,10 @@ impl ToolsApi for Executor {
                 answer.session_id
             )));
         }
+        // Issue #8 §4: nor does the planner. In development mode it has the
+        // user's uid, so it is told apart by the process the kernel says
+        // sent this (`planners.rs`).
+        self.planners.refuse(&who).await.map_err(ApiError::denied)?;
         let accepted = self
             .shared
             .approvals

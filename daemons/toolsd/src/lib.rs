@@ -33,6 +33,7 @@ pub mod host;
 mod identities;
 mod memory;
 mod pipeline;
+mod planners;
 mod policy;
 mod sessions;
 mod supervisor;

@@ -31,8 +31,14 @@ fn main() -> ExitCode {
                     .with_own_file(aios_config::user_policy_file()),
             ),
             memory: Some(Arc::new(aios_toolsd::MemorydReader::at(
-                ctx.paths.socket(aios_config::Daemon::Memoryd),
+                ctx.paths.socket(Daemon::Memoryd),
             ))),
+            // Every other daemon handles the model's text; none may approve.
+            planner_sockets: Daemon::ALL
+                .into_iter()
+                .filter(|d| *d != Daemon::Toolsd)
+                .map(|d| (d.name().to_string(), ctx.paths.socket(d)))
+                .collect(),
             ..ExecutorConfig::default()
         };
         let registry = Registry::builtin();

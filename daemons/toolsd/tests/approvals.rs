@@ -134,6 +134,10 @@ impl Harness {
             .collect()
     }
 
+    fn planner_socket(&self) -> PathBuf {
+        self.dir.path().join("aiosd.sock")
+    }
+
     async fn second_client(&self) -> ToolsClient {
         ToolsClient::new(aios_proto::connect(&self.socket()).await.unwrap())
     }
@@ -160,6 +164,8 @@ async fn harness() -> Harness {
     let ledger = Ledger::default();
     let config = ExecutorConfig {
         audit: Audit::start(Box::new(ledger.clone())),
+        // Whoever listens here acts as the planner (in production, aiosd).
+        planner_sockets: vec![("aiosd".into(), dir.path().join("aiosd.sock"))],
         ..ExecutorConfig::default()
     };
     let sock = dir.path().join("toolsd.sock");
@@ -297,6 +303,48 @@ async fn a_change_waits_for_its_user_and_runs_once_on_the_exact_approval() {
     assert_eq!(entries[0].call_hash, a.call_hash);
     assert_eq!(entries[1].status, Some(ToolStatus::Ok));
     assert_eq!(entries[1].intent_id, Some(1));
+}
+
+/// Development mode: the planner has the user's uid, so only the process
+/// the kernel says sent the approval tells it from the user's shell. This
+/// test process serves the planner's socket (it *is* the planner, as
+/// aiosd is when it listens on `aiosd.sock`), and sends the approval
+/// with the user's uid on a fresh connection.
+#[tokio::test]
+async fn the_planners_process_cannot_approve_though_it_has_the_users_uid() {
+    if !require_root() {
+        return;
+    }
+    let mut h = harness().await;
+    let target = h.dir.path().join("made");
+    let planner = tokio::net::UnixListener::bind(h.planner_socket()).unwrap();
+    let (stream, a) = until_asked(&mut h.client, request("test.touch", "c1", &target)).await;
+    let mut from_planner = h.second_client().await;
+    let e = from_planner
+        .approve(answer(&a, Decision::Approve))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ApiErrorKind::PermissionDenied, "{e:?}");
+    assert!(
+        e.message.contains("aiosd") && e.message.contains(&std::process::id().to_string()),
+        "{e:?}"
+    );
+    // Not a rejection either: the call still waits for its user.
+    let e = from_planner
+        .approve(answer(&a, Decision::Reject { note: None }))
+        .await
+        .unwrap_err();
+    assert!(e.message.contains("aiosd"), "{e:?}");
+    assert!(!target.exists(), "nothing ran on the planner's word");
+
+    // Once this process no longer serves the planner's socket it is just
+    // the user's process, and its answer is heard.
+    drop(planner);
+    std::fs::remove_file(h.planner_socket()).unwrap();
+    let mut user = h.second_client().await;
+    user.approve(answer(&a, Decision::Approve)).await.unwrap();
+    assert_eq!(end_of(stream).await.status, ToolStatus::Ok);
+    assert!(target.exists());
 }
 
 #[tokio::test]

@@ -311,6 +311,21 @@ unsafe fn init(p: &Prepared, ptrs: &ExecPtrs, mount_ns: bool, pid_ns: bool) -> !
             ) as libc::c_long);
             report(rep, Stage::Tmp, 0, e);
             tmp_ok = e == 0;
+            // Cover the directories holding sockets the command must not
+            // reach (toolsd's, the session bus): AF_UNIX stays allowed.
+            let hide = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC | libc::MS_RDONLY;
+            for (i, h) in p.hidden.iter().enumerate() {
+                let e = check(libc::mount(
+                    c"tmpfs".as_ptr(),
+                    h.as_ptr(),
+                    c"tmpfs".as_ptr(),
+                    hide,
+                    c"size=4k,mode=0555".as_ptr().cast(),
+                ) as libc::c_long);
+                // Not there inside (under the private /tmp, say): hidden already.
+                let e = if e == libc::ENOENT { 0 } else { e };
+                report(rep, Stage::Hidden, i as u32, e);
+            }
             let rw = MountAttr {
                 attr_set: 0,
                 attr_clr: MOUNT_ATTR_RDONLY,

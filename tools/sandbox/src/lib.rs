@@ -81,6 +81,12 @@ pub struct SandboxSpec {
     pub writable: Vec<PathBuf>,
     /// Whether the command may use the network.
     pub network: bool,
+    /// Directories covered by an empty read-only tmpfs inside the sandbox
+    /// (absolute; missing ones are skipped), so the command cannot reach
+    /// the sockets in them: the aiOS runtime directory (toolsd's socket)
+    /// and the user's `$XDG_RUNTIME_DIR` (the session bus). One that
+    /// cannot be covered is a line in `Enforcement.missing`.
+    pub hidden: Vec<PathBuf>,
     /// Wall-clock limit; the whole process tree is killed when it passes.
     pub timeout: Duration,
     /// Most bytes of stdout and stderr together kept; the rest is read
@@ -118,6 +124,7 @@ impl SandboxSpec {
             groups: Vec::new(),
             writable: Vec::new(),
             network: false,
+            hidden: Vec::new(),
             timeout: Duration::from_secs(30),
             max_output_bytes: 1024 * 1024,
             max_processes: 256,

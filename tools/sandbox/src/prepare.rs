@@ -41,6 +41,8 @@ pub(crate) struct Prepared {
     pub(crate) candidates: Vec<CString>,
     pub(crate) cwd: CString,
     pub(crate) writable: Vec<CString>,
+    /// Directories to cover with an empty read-only tmpfs.
+    pub(crate) hidden: Vec<CString>,
     pub(crate) uid: u32,
     pub(crate) gid: u32,
     pub(crate) groups: Vec<libc::gid_t>,
@@ -144,6 +146,10 @@ pub(crate) fn prepare(
         .iter()
         .map(|w| cstring("writable path", w.as_os_str().as_bytes()))
         .collect::<Result<Vec<_>, _>>()?;
+    let hidden = hidden_dirs(spec)
+        .iter()
+        .map(|h| cstring("hidden directory", h.as_os_str().as_bytes()))
+        .collect::<Result<Vec<_>, _>>()?;
 
     let euid = nix::unistd::geteuid().as_raw();
     let egid = nix::unistd::getegid().as_raw();
@@ -212,6 +218,7 @@ pub(crate) fn prepare(
         candidates,
         cwd,
         writable,
+        hidden,
         uid: spec.uid,
         gid: spec.gid,
         groups,
@@ -269,5 +276,15 @@ fn exec_candidates(argv0: &str, spec: &SandboxSpec) -> Result<Vec<CString>, Sand
                 Path::new(d).join(argv0).as_os_str().as_bytes(),
             )
         })
+        .collect()
+}
+
+/// The directories of `spec.hidden` that exist, in order: the indexes of
+/// the child's reports refer to this list.
+pub(crate) fn hidden_dirs(spec: &SandboxSpec) -> Vec<std::path::PathBuf> {
+    spec.hidden
+        .iter()
+        .filter(|h| h.is_absolute() && h.is_dir())
+        .cloned()
         .collect()
 }

@@ -50,9 +50,11 @@ pub(crate) enum Stage {
     Status = 19,
     /// Dying with the parent (`PR_SET_PDEATHSIG`) failed (fatal).
     DeathSig = 20,
+    /// One hidden directory covered; the index is in the high bits.
+    Hidden = 21,
 }
 
-const STAGES: [Stage; 20] = [
+const STAGES: [Stage; 21] = [
     Stage::Ids,
     Stage::UserNs,
     Stage::UserMap,
@@ -73,6 +75,7 @@ const STAGES: [Stage; 20] = [
     Stage::Fork,
     Stage::Status,
     Stage::DeathSig,
+    Stage::Hidden,
 ];
 
 /// Bytes per record.
@@ -117,6 +120,14 @@ impl Decoded {
 
     fn ok(&self, stage: Stage) -> bool {
         self.get(stage) == Some(0)
+    }
+
+    /// The value reported for `stage` at `index`.
+    fn get_at(&self, stage: Stage, index: u32) -> Option<i32> {
+        self.records
+            .iter()
+            .find(|(s, i, _)| *s == stage && *i == index)
+            .map(|(_, _, v)| *v)
     }
 
     /// The command's raw wait status, when the init reported it.
@@ -188,7 +199,12 @@ impl Decoded {
 
     /// What was enforced, with a line for each thing that was not.
     /// `notes` says why a feature could not even be prepared.
-    pub(crate) fn enforcement(&self, network_requested: bool, notes: &PrepareNotes) -> Enforcement {
+    pub(crate) fn enforcement(
+        &self,
+        network_requested: bool,
+        hidden: &[String],
+        notes: &PrepareNotes,
+    ) -> Enforcement {
         let mut e = Enforcement {
             user_ns: self.ok(Stage::UserNs),
             mount_ns: self.ok(Stage::MountNs),
@@ -244,6 +260,16 @@ impl Decoded {
         if e.mount_ns && !self.ok(Stage::Tmp) {
             m.push(format!("no private /tmp ({})", why(Stage::Tmp)));
         }
+        for (i, dir) in hidden.iter().enumerate() {
+            let index = u32::try_from(i).unwrap_or(u32::MAX);
+            match self.get_at(Stage::Hidden, index) {
+                Some(0) => {}
+                got => m.push(format!(
+                    "{dir} is not hidden ({}): the command can reach the sockets in it",
+                    got.map_or_else(|| "not attempted".to_string(), errno_text)
+                )),
+            }
+        }
         if e.landlock_abi.is_none() {
             let reason = match self.get(Stage::Landlock) {
                 _ if notes.landlock.is_some() => notes.landlock.clone().unwrap_or_default(),
@@ -290,7 +316,7 @@ mod tests {
         let d = Decoded::parse(&bytes);
         assert_eq!(d.status(), Some(3 << 8));
         assert!(d.fatal("x", &[], "/").is_none());
-        let e = d.enforcement(false, &PrepareNotes::default());
+        let e = d.enforcement(false, &[], &PrepareNotes::default());
         assert!(!e.user_ns);
         assert_eq!(e.landlock_abi, Some(6));
         assert!(e.seccomp && e.rlimits && e.stops_writes());
@@ -303,7 +329,7 @@ mod tests {
         assert!(!e.missing.iter().any(|l| l.contains("Landlock")));
         // Network asked for: its absence is not a gap.
         assert!(
-            !d.enforcement(true, &PrepareNotes::default())
+            !d.enforcement(true, &[], &PrepareNotes::default())
                 .missing
                 .iter()
                 .any(|l| l.contains("no network namespace"))

@@ -236,7 +236,11 @@ pub async fn run(
     if let Some(e) = decoded.fatal(&spec.argv[0], &writable, &spec.cwd.display().to_string()) {
         return Err(e);
     }
-    let enforcement = decoded.enforcement(spec.network, &notes);
+    let hidden: Vec<String> = crate::prepare::hidden_dirs(&spec)
+        .iter()
+        .map(|h| h.display().to_string())
+        .collect();
+    let enforcement = decoded.enforcement(spec.network, &hidden, &notes);
     let (exit_code, signal) = match decoded.status() {
         Some(st) if libc::WIFEXITED(st) => (Some(libc::WEXITSTATUS(st)), None),
         Some(st) if libc::WIFSIGNALED(st) => (None, Some(libc::WTERMSIG(st))),
@@ -307,5 +311,5 @@ fn probe_now() -> Enforcement {
     if let Some(e) = decoded.fatal("/bin/true", &[], "/") {
         return failed(e.to_string());
     }
-    decoded.enforcement(false, &notes)
+    decoded.enforcement(false, &[], &notes)
 }

@@ -175,6 +175,41 @@ async fn writes_outside_the_writable_paths_fail_and_inside_succeed() {
     }
 }
 
+/// A directory of sockets (toolsd's, the session bus) listed in `hidden`
+/// is empty inside: the command cannot even find the socket, though it
+/// may use `AF_UNIX`.
+#[tokio::test]
+async fn hidden_directories_are_empty_inside() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = scratch();
+    let run_dir = world_writable_dir(dir.path(), "run");
+    let sock = run_dir.join("toolsd.sock");
+    let _listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let script = r#"if [ -S "$1/toolsd.sock" ]; then echo visible; else echo gone; fi"#;
+    let mut s = spec(&["sh", "-c", script, "sh", run_dir.to_str().unwrap()]);
+    // Control: without `hidden` the command sees the socket.
+    let out = run(s.clone()).await;
+    assert_eq!(out.stdout, "visible\n", "{out:#?}");
+    s.hidden = vec![run_dir.clone(), dir.path().join("missing")];
+    let out = run(s).await;
+    if !out.enforcement.mount_ns {
+        assert!(
+            out.enforcement
+                .missing
+                .iter()
+                .any(|l| l.contains("is not hidden")),
+            "{out:#?}"
+        );
+        return;
+    }
+    assert_eq!(out.stdout, "gone\n", "{out:#?}");
+    assert!(
+        !out.enforcement.missing.iter().any(|l| l.contains("hidden")),
+        "{out:#?}"
+    );
+}
+
 #[tokio::test]
 async fn network_connect_fails_unless_granted() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -109,6 +109,41 @@ fn effect_of(args: &ExecRunArgs, home: Option<&Path>, enforced: &Enforcement) ->
     Risk::Change
 }
 
+/// The directories a command must not see, for the sandbox to cover: the
+/// aiOS runtime directory (toolsd's socket: a command could answer a
+/// waiting approval with its user's uid) and the user's runtime directory
+/// (the session bus: a command could ask `systemd --user` to start
+/// something outside the sandbox), wherever toolsd's environment puts
+/// them (`env`: `AIOS_RUNTIME_DIR`, `XDG_RUNTIME_DIR`). One that holds the
+/// working directory or a writable path is left visible: the caller asked
+/// for it.
+fn hidden_dirs(
+    uid: u32,
+    cwd: &str,
+    writable: &[String],
+    env: [Option<std::ffi::OsString>; 2],
+) -> Vec<PathBuf> {
+    let mut dirs = vec![
+        PathBuf::from("/run/aios"),
+        PathBuf::from(format!("/run/user/{uid}")),
+    ];
+    dirs.extend(
+        env.into_iter()
+            .flatten()
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from),
+    );
+    dirs.retain(|d| {
+        d.is_absolute()
+            && d != Path::new("/")
+            && !Path::new(cwd).starts_with(d)
+            && !writable.iter().any(|w| Path::new(w).starts_with(d))
+    });
+    dirs.sort();
+    dirs.dedup();
+    dirs
+}
+
 fn sandbox_error(e: aios_sandbox::SandboxError) -> ToolError {
     let msg = format!("exec.run: {}", e.message());
     match e.kind() {
@@ -256,6 +291,15 @@ impl Tool for ExecRun {
             groups: id.groups.clone(),
             writable: args.writable.iter().map(PathBuf::from).collect(),
             network: args.network,
+            hidden: hidden_dirs(
+                id.uid,
+                &args.cwd,
+                &args.writable,
+                [
+                    std::env::var_os("AIOS_RUNTIME_DIR"),
+                    std::env::var_os("XDG_RUNTIME_DIR"),
+                ],
+            ),
             timeout: Duration::from_secs(args.timeout_secs),
             max_output_bytes: MAX_OUTPUT,
             max_processes: MAX_PROCESSES,

@@ -1,11 +1,12 @@
 //! `exec.run` through the registry, against the real sandbox: as root the
 //! command runs as `nobody` (65534), the caller the tests act for.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use aios_domain::{PreviewDetail, Resource, Risk};
 use serde_json::{Value, json};
 
+use super::hidden_dirs;
 use crate::{Access, Identity, OutputSink, Registry, ToolCtx, ToolError, ToolErrorKind};
 
 /// A context acting for `nobody` (with `home`), or for this process when
@@ -178,4 +179,35 @@ async fn assess_decides_the_effect_per_call() {
     let a = assess(json!({"argv": ["curl", "x"], "network": true})).await;
     assert_ne!(a.effect, Risk::Read);
     assert_eq!(a.resources, vec![Resource::Network]);
+}
+
+#[test]
+fn the_runtime_directories_are_hidden_unless_the_caller_works_in_them() {
+    let env = [
+        Some("/var/tmp/aios-rt".into()),
+        Some("/run/user/1000".into()),
+    ];
+    let dirs = hidden_dirs(1000, "/home/a", &[], env.clone());
+    assert_eq!(
+        dirs,
+        [
+            PathBuf::from("/run/aios"),
+            PathBuf::from("/run/user/1000"),
+            PathBuf::from("/var/tmp/aios-rt"),
+        ]
+    );
+    // Asked to work or write there: left visible.
+    let dirs = hidden_dirs(
+        1000,
+        "/run/user/1000/x",
+        &["/var/tmp/aios-rt/w".into()],
+        env,
+    );
+    assert_eq!(dirs, [PathBuf::from("/run/aios")]);
+    // An empty or relative variable is ignored.
+    let dirs = hidden_dirs(7, "/", &[], [Some("".into()), Some("rel".into())]);
+    assert_eq!(
+        dirs,
+        [PathBuf::from("/run/aios"), PathBuf::from("/run/user/7")]
+    );
 }
