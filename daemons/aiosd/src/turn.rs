@@ -36,9 +36,10 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::backends::Backends;
+use crate::context::{Memory, TokenCount};
 use crate::limits::{
-    APPROVAL_TIMEOUT, MAX_REPLY_BYTES, MAX_RESULT_FOR_MODEL, MAX_TOOL_CALLS_PER_REPLY,
-    MODEL_IDLE_TIMEOUT, RPC_TIMEOUT, TOOL_GRACE,
+    APPROVAL_TIMEOUT, CONVERSATION_TOKENS, MAX_REPLY_BYTES, MAX_RESULT_FOR_MODEL,
+    MAX_TOOL_CALLS_PER_REPLY, MODEL_IDLE_TIMEOUT, RPC_TIMEOUT, TOOL_GRACE,
 };
 use crate::session::Session;
 
@@ -70,6 +71,8 @@ pub struct Limits {
     pub tool_grace: Duration,
     /// How long a call may wait for a human's approval.
     pub approval_timeout: Duration,
+    /// Tokens of conversation per model call (see [`crate::context`]).
+    pub context_tokens: usize,
 }
 
 impl Limits {
@@ -85,6 +88,7 @@ impl Limits {
             rpc_timeout: RPC_TIMEOUT,
             tool_grace: TOOL_GRACE,
             approval_timeout: APPROVAL_TIMEOUT,
+            context_tokens: CONVERSATION_TOKENS,
         }
     }
 }
@@ -322,9 +326,19 @@ impl Turn {
         let tools = model_tools(&specs);
         let specs: HashMap<String, ToolSpec> =
             specs.into_iter().map(|s| (s.name.clone(), s)).collect();
+        let memories = tokio::select! {
+            biased;
+            _ = self.cancel.cancelled() => return Err(Stop::Interrupted),
+            m = crate::working::retrieve(
+                self.backends.as_ref(),
+                &self.session.info,
+                &self.request,
+                crate::working::RETRIEVAL_BUDGET,
+            ) => m,
+        };
         let mut refused = Vec::new();
         for _ in 0..self.limits.max_iterations {
-            let reply = self.model_call(&tools).await?;
+            let reply = self.model_call(&tools, &memories).await?;
             let calls: Vec<ToolCall> = reply
                 .calls
                 .iter()
@@ -396,17 +410,36 @@ impl Turn {
     }
 
     /// One streamed model call.
-    async fn model_call(&self, tools: &[ModelTool]) -> Result<ModelReply, Stop> {
+    async fn model_call(
+        &self,
+        tools: &[ModelTool],
+        memories: &[Memory],
+    ) -> Result<ModelReply, Stop> {
+        let messages = crate::working::messages_for(
+            self.backends.as_ref(),
+            &self.session,
+            &self.limits,
+            &self.cancel,
+            memories,
+        )
+        .await
+        .ok_or(Stop::Interrupted)?;
         let started = Instant::now();
         let req = CompletionRequest {
             provider: self.provider.clone(),
             model: self.model.clone(),
             system: SYSTEM_PROMPT.to_string(),
-            messages: self.session.history(),
+            messages,
             tools: tools.to_vec(),
             max_tokens: 0,
             session: Some(self.session.info.id.clone()),
         };
+        // What the byte estimate says of this prompt, to compare with the
+        // provider's own count.
+        let raw = TokenCount::default();
+        let estimated = raw.messages(&req.messages)
+            + raw.text(&req.system)
+            + raw.text(&serde_json::to_string(&req.tools).unwrap_or_default());
         let mut stream = self
             .guard(
                 Backend::Model,
@@ -491,6 +524,9 @@ impl Turn {
                     });
                 }
                 CompletionEvent::Usage(mut u) => {
+                    if !u.tokens_estimated {
+                        self.session.calibrate(u.input_tokens, estimated);
+                    }
                     u.latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
                     self.session.emit(EventKind::Usage(u));
                 }

@@ -148,6 +148,7 @@ fn limits() -> Limits {
         rpc_timeout: Duration::from_secs(5),
         tool_grace: Duration::from_secs(1),
         approval_timeout: Duration::from_secs(10),
+        context_tokens: crate::limits::CONVERSATION_TOKENS,
     }
 }
 
