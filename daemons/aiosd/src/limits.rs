@@ -83,13 +83,6 @@ pub fn quote(s: &str, max: usize) -> String {
     format!("{:?}… ({} bytes)", &s[..cut], s.len())
 }
 
-/// Tokens of conversation sent with one model call (context message,
-/// summary and turns), estimated by `context::TokenCount`. The local
-/// runtime's context is 8,192 tokens (`aios_runtime::DEFAULT_N_CTX`), of
-/// which the system prompt and the tool listing the gateway keeps take up
-/// to about 4,700 (SmolLM2's plain listing) and the reply needs room.
-pub const CONVERSATION_TOKENS: usize = 3072;
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -38,8 +38,8 @@ use tokio_util::sync::CancellationToken;
 use crate::backends::Backends;
 use crate::context::{Memory, TokenCount};
 use crate::limits::{
-    APPROVAL_TIMEOUT, CONVERSATION_TOKENS, MAX_REPLY_BYTES, MAX_RESULT_FOR_MODEL,
-    MAX_TOOL_CALLS_PER_REPLY, MODEL_IDLE_TIMEOUT, RPC_TIMEOUT, TOOL_GRACE,
+    APPROVAL_TIMEOUT, MAX_REPLY_BYTES, MAX_RESULT_FOR_MODEL, MAX_TOOL_CALLS_PER_REPLY,
+    MODEL_IDLE_TIMEOUT, RPC_TIMEOUT, TOOL_GRACE,
 };
 use crate::session::Session;
 
@@ -71,7 +71,8 @@ pub struct Limits {
     pub tool_grace: Duration,
     /// How long a call may wait for a human's approval.
     pub approval_timeout: Duration,
-    /// Tokens of conversation per model call (see [`crate::context`]).
+    /// Tokens of conversation per model call (`turn.context_tokens`; see
+    /// [`crate::context`]).
     pub context_tokens: usize,
 }
 
@@ -88,7 +89,7 @@ impl Limits {
             rpc_timeout: RPC_TIMEOUT,
             tool_grace: TOOL_GRACE,
             approval_timeout: APPROVAL_TIMEOUT,
-            context_tokens: CONVERSATION_TOKENS,
+            context_tokens: usize::try_from(t.context_tokens).unwrap_or(usize::MAX),
         }
     }
 }
