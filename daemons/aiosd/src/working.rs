@@ -280,3 +280,7 @@ pub async fn messages_for(
         .messages,
     )
 }
+
+#[cfg(test)]
+#[path = "working_tests.rs"]
+mod tests;
