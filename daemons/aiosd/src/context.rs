@@ -6,9 +6,10 @@
 //! - **Counting.** Tokens are estimated from bytes ([`TokenCount`]): the
 //!   gateway offers no tokenize call, but a provider that counts with the
 //!   model's own tokenizer reports the prompt's real size after each call
-//!   (`Usage` with `tokens_estimated: false`), and [`TokenCount::calibrate`]
-//!   scales the estimate to it, so later assemblies count in that model's
-//!   tokens.
+//!   (`Usage` with `tokens_estimated: false`); the growth of that count
+//!   between two calls of a turn is the conversation's growth in the model's
+//!   tokens, and [`TokenCount::calibrate`] scales the estimate to it, so
+//!   later assemblies count in that model's tokens.
 //! - **Window.** The newest whole turns that fit are sent as they are (a turn
 //!   starts at a user message, so a call and its result are never split);
 //!   the current turn is always sent.
@@ -78,17 +79,15 @@ impl TokenCount {
         ms.iter().map(|m| self.message(m)).sum()
     }
 
-    /// Scale to a real count: the provider counted `real` prompt tokens for
-    /// a request this counter (before scaling) put at `estimated_unscaled`.
-    /// The scale only ever rises above the byte estimate (up to
-    /// [`MAX_SCALE`]): a gateway that narrows the tools it sends counts
-    /// fewer tokens than were offered, which must not make aiOS send more.
+    /// Scale to a real count: the provider counted `real` tokens for text
+    /// this counter (before scaling) put at `estimated_unscaled` (see
+    /// `working::Calibrator`), within [`MAX_SCALE`] either way.
     pub fn calibrate(&mut self, real: u64, estimated_unscaled: usize) {
         if real == 0 || estimated_unscaled == 0 {
             return;
         }
         let ratio = real as f64 / estimated_unscaled as f64;
-        self.scale = ratio.clamp(1.0, MAX_SCALE);
+        self.scale = ratio.clamp(1.0 / MAX_SCALE, MAX_SCALE);
     }
 }
 

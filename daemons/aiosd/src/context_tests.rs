@@ -210,18 +210,20 @@ fn memories_stop_at_their_budget_in_rank_order() {
 }
 
 #[test]
-fn calibration_only_raises_the_estimate_and_is_bounded() {
+fn calibration_scales_the_estimate_within_bounds() {
     let mut c = TokenCount::default();
     let before = c.text(&"word ".repeat(100));
     c.calibrate(300, 150);
     assert!((c.scale - 2.0).abs() < 1e-9);
     assert!(c.text(&"word ".repeat(100)) > before);
-    c.calibrate(50, 150);
-    assert!((c.scale - 1.0).abs() < 1e-9);
+    c.calibrate(75, 150);
+    assert!((c.scale - 0.5).abs() < 1e-9);
     c.calibrate(10_000, 10);
     assert!((c.scale - 3.0).abs() < 1e-9);
+    c.calibrate(1, 10_000);
+    assert!((c.scale - 1.0 / 3.0).abs() < 1e-9);
     c.calibrate(0, 10);
-    assert!((c.scale - 3.0).abs() < 1e-9);
+    assert!((c.scale - 1.0 / 3.0).abs() < 1e-9);
 }
 
 #[test]

@@ -177,6 +177,8 @@ pub struct Turn {
     model: Option<String>,
     /// The user's request, for the executor's ledger.
     request: String,
+    /// Scales the session's token estimate to the provider's counts.
+    calibrator: crate::working::Calibrator,
 }
 
 impl Turn {
@@ -199,6 +201,7 @@ impl Turn {
             provider,
             model,
             request: String::new(),
+            calibrator: crate::working::Calibrator::default(),
         }
     }
 
@@ -435,12 +438,9 @@ impl Turn {
             max_tokens: 0,
             session: Some(self.session.info.id.clone()),
         };
-        // What the byte estimate says of this prompt, to compare with the
-        // provider's own count.
-        let raw = TokenCount::default();
-        let estimated = raw.messages(&req.messages)
-            + raw.text(&req.system)
-            + raw.text(&serde_json::to_string(&req.tools).unwrap_or_default());
+        // The byte estimate of the conversation, to compare with the
+        // provider's count (see `working::Calibrator`).
+        let estimated = TokenCount::default().messages(&req.messages);
         let mut stream = self
             .guard(
                 Backend::Model,
@@ -526,7 +526,8 @@ impl Turn {
                 }
                 CompletionEvent::Usage(mut u) => {
                     if !u.tokens_estimated {
-                        self.session.calibrate(u.input_tokens, estimated);
+                        self.calibrator
+                            .observe(&self.session, u.input_tokens, estimated);
                     }
                     u.latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
                     self.session.emit(EventKind::Usage(u));

@@ -281,6 +281,38 @@ pub async fn messages_for(
     )
 }
 
+/// Smallest growth of the conversation, in estimated tokens, worth
+/// calibrating on: below it rounding in either count dominates.
+const MIN_CALIBRATION_TOKENS: usize = 64;
+
+/// Calibrates a session's token estimate from the provider's real prompt
+/// counts within one turn: between two model calls the tool listing and
+/// system prompt stay the same, so the growth of the real count is the
+/// growth of the conversation in the model's own tokens, and its ratio to
+/// the estimated growth is the scale (the local runtime's count includes
+/// the tool listing the gateway chose, which a whole-prompt comparison
+/// could not separate).
+#[derive(Debug, Default)]
+pub struct Calibrator {
+    /// The previous call's real prompt count and estimated conversation.
+    last: std::sync::Mutex<Option<(u64, usize)>>,
+}
+
+impl Calibrator {
+    /// A call's prompt was `real` tokens for a conversation estimated
+    /// (unscaled) at `estimated`.
+    pub fn observe(&self, session: &Session, real: u64, estimated: usize) {
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((real0, est0)) = *last {
+            let grew = estimated.saturating_sub(est0);
+            if real > real0 && grew >= MIN_CALIBRATION_TOKENS {
+                session.calibrate(real - real0, grew);
+            }
+        }
+        *last = Some((real, estimated));
+    }
+}
+
 #[cfg(test)]
 #[path = "working_tests.rs"]
 mod tests;

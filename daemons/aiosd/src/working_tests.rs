@@ -154,3 +154,18 @@ fn a_summary_is_stored_as_the_owner_s_history_document() {
     assert_eq!(d.metadata["user"], "1000");
     assert_eq!(d.metadata["covers"], 12);
 }
+
+#[test]
+fn the_calibrator_scales_by_the_growth_of_the_real_count_within_a_turn() {
+    let session = crate::session::Session::new(info());
+    let c = Calibrator::default();
+    // The first call alone says nothing (its count includes the tools).
+    c.observe(&session, 5000, 500);
+    assert!((session.working().count.scale - 1.0).abs() < 1e-9);
+    // 200 more estimated tokens of conversation were 300 real ones.
+    c.observe(&session, 5300, 700);
+    assert!((session.working().count.scale - 1.5).abs() < 1e-9);
+    // Growth too small to measure is ignored.
+    c.observe(&session, 5310, 710);
+    assert!((session.working().count.scale - 1.5).abs() < 1e-9);
+}
