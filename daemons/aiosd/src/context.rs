@@ -336,7 +336,11 @@ pub fn assemble(
     });
     let unsummarised = start - covered.min(start);
     let lead = context_message(
-        summary.filter(|_| start > 0).map(|s| s.text.as_str()),
+        // Shown whenever something it covers is not sent: left out here,
+        // or already dropped from the history past its byte bound.
+        summary
+            .filter(|_| start > 0 || first > 0)
+            .map(|s| s.text.as_str()),
         unsummarised,
         memories,
         budget.memories,
