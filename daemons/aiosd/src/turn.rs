@@ -6,6 +6,11 @@
 //! a deadline. `aiosd` never runs a tool itself: calls go to `toolsd`, which
 //! decides whether they may run.
 //!
+//! Each model call is sent the session's working memory, not its raw
+//! history: memories retrieved for the request once per turn, older turns
+//! summarised, long tool outputs cut with a pointer (`crate::working`,
+//! `crate::context`).
+//!
 //! Ordering guarantee: the episodic store is written before the event that
 //! reports a step as done (DESIGN.md §2, "nothing is lost").
 //!
