@@ -8,8 +8,8 @@ use futures::StreamExt;
 use aios_config::{Daemon, Paths};
 use aios_proto::{
     ApiError, ApiErrorKind, BoxStream, CompletionEvent, CompletionRequest, Event, ExecuteEvent,
-    ExecuteRequest, MemoryClient, ModelClient, ModelTool, SessionInfo, StoredMessage,
-    StoredToolCall, ToolSpec, ToolsClient,
+    ExecuteRequest, MemoryClient, ModelClient, ModelTool, SearchClient, SearchDocument, SearchHit,
+    SearchQuery, SessionInfo, StoredMessage, StoredToolCall, ToolSpec, ToolsClient,
 };
 
 /// Everything the turn loop needs from outside `aiosd`.
@@ -74,6 +74,22 @@ pub trait Backends: Send + Sync + 'static {
             "no stored session {session_id:?}"
         )))
     }
+    /// Ranked long-term memories (memoryd's hybrid search). The default
+    /// finds nothing (test backends without a memory).
+    async fn search(&self, query: SearchQuery) -> Result<Vec<SearchHit>, ApiError> {
+        let _ = query;
+        Ok(Vec::new())
+    }
+    /// Upsert documents into a search collection (summaries go to
+    /// `history`). The default stores nothing (test backends).
+    async fn write_documents(
+        &self,
+        collection: &str,
+        docs: Vec<SearchDocument>,
+    ) -> Result<(), ApiError> {
+        let _ = (collection, docs);
+        Ok(())
+    }
     /// The last `limit` stored messages of a session, in order.
     async fn get_messages(
         &self,
@@ -92,6 +108,8 @@ pub trait Backends: Send + Sync + 'static {
 pub struct GrpcBackends {
     tools: ToolsClient,
     memory: MemoryClient,
+    /// memoryd's search service, on the same socket as `memory`.
+    search: SearchClient,
     model: ModelClient,
     sockets: [(Daemon, PathBuf); 3],
 }
@@ -111,6 +129,7 @@ impl GrpcBackends {
         GrpcBackends {
             tools: ToolsClient::new(aios_proto::connect_lazy(tools)),
             memory: MemoryClient::new(aios_proto::connect_lazy(memory)),
+            search: SearchClient::new(aios_proto::connect_lazy(memory)),
             model: ModelClient::new(aios_proto::connect_lazy(model)),
             sockets: [
                 (Daemon::Toolsd, tools.to_path_buf()),
@@ -292,6 +311,27 @@ impl Backends for GrpcBackends {
             .clone()
             .get_messages(session_id, limit)
             .await
+            .map_err(self.ctx(Daemon::Memoryd))
+    }
+
+    async fn search(&self, query: SearchQuery) -> Result<Vec<SearchHit>, ApiError> {
+        self.search
+            .clone()
+            .query(query)
+            .await
+            .map_err(self.ctx(Daemon::Memoryd))
+    }
+
+    async fn write_documents(
+        &self,
+        collection: &str,
+        docs: Vec<SearchDocument>,
+    ) -> Result<(), ApiError> {
+        self.search
+            .clone()
+            .write(collection, true, docs)
+            .await
+            .map(|_| ())
             .map_err(self.ctx(Daemon::Memoryd))
     }
 }

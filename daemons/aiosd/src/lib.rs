@@ -16,6 +16,7 @@
 #![deny(missing_docs)]
 
 mod backends;
+pub mod context;
 mod journal;
 pub mod limits;
 mod prepare;
@@ -23,6 +24,7 @@ mod rehydrate;
 mod service;
 mod session;
 mod turn;
+mod working;
 
 use std::sync::Arc;
 

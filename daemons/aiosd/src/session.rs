@@ -25,9 +25,19 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::backends::Backends;
+use crate::context::{Summary, TokenCount};
 use crate::limits::{
     LIVE_CAPACITY, MAX_CLIENTS_PER_SESSION, MAX_HISTORY_BYTES, MAX_LOG_BYTES, MAX_LOG_EVENTS,
 };
+
+/// A session's working memory between model calls.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Working {
+    /// The model's summary of the turns that no longer fit.
+    pub summary: Option<Summary>,
+    /// Token estimate, calibrated by the provider's reported counts.
+    pub count: TokenCount,
+}
 
 /// A session owned by one user.
 pub struct Session {
@@ -52,6 +62,11 @@ struct State {
     published: u64,
     history: VecDeque<(ChatMessage, usize)>,
     history_bytes: usize,
+    /// Messages dropped from the front of `history` so far: the absolute
+    /// index of its first message.
+    history_dropped: u64,
+    /// The summary of older turns and the token count's calibration.
+    working: Working,
     turn: Option<Running>,
     turns_started: u64,
     clients: usize,
@@ -156,6 +171,8 @@ impl Session {
                 published: last,
                 history: VecDeque::new(),
                 history_bytes: 0,
+                history_dropped: 0,
+                working: Working::default(),
                 turn: None,
                 turns_started: r.turns_started,
                 clients: 0,
@@ -288,6 +305,34 @@ impl Session {
         self.lock().history.iter().map(|(m, _)| m.clone()).collect()
     }
 
+    /// The conversation so far and the absolute index of its first message
+    /// (older ones were dropped past [`MAX_HISTORY_BYTES`]).
+    pub(crate) fn history_window(&self) -> (u64, Vec<ChatMessage>) {
+        let st = self.lock();
+        (
+            st.history_dropped,
+            st.history.iter().map(|(m, _)| m.clone()).collect(),
+        )
+    }
+
+    /// The session's working memory: summary and token calibration.
+    pub(crate) fn working(&self) -> Working {
+        self.lock().working.clone()
+    }
+
+    /// Keep a new summary of the older turns.
+    pub(crate) fn set_summary(&self, summary: Summary) {
+        self.lock().working.summary = Some(summary);
+    }
+
+    /// Scale the token estimate to a count the provider reported.
+    pub(crate) fn calibrate(&self, real: u64, estimated_unscaled: usize) {
+        self.lock()
+            .working
+            .count
+            .calibrate(real, estimated_unscaled);
+    }
+
     /// Add a message to the conversation. While the history is over
     /// [`MAX_HISTORY_BYTES`], the oldest whole turns are dropped (a turn
     /// starts at a user message, so calls and their results stay paired).
@@ -313,6 +358,7 @@ impl Session {
             for _ in 0..=next {
                 if let Some((_, n)) = st.history.pop_front() {
                     st.history_bytes -= n;
+                    st.history_dropped += 1;
                 }
             }
         }

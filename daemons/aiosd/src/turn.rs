@@ -6,6 +6,11 @@
 //! a deadline. `aiosd` never runs a tool itself: calls go to `toolsd`, which
 //! decides whether they may run.
 //!
+//! Each model call is sent the session's working memory, not its raw
+//! history: memories retrieved for the request once per turn, older turns
+//! summarised, long tool outputs cut with a pointer (`crate::working`,
+//! `crate::context`).
+//!
 //! Ordering guarantee: the episodic store is written before the event that
 //! reports a step as done (DESIGN.md §2, "nothing is lost").
 //!
@@ -36,6 +41,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::backends::Backends;
+use crate::context::{Memory, TokenCount};
 use crate::limits::{
     APPROVAL_TIMEOUT, MAX_REPLY_BYTES, MAX_RESULT_FOR_MODEL, MAX_TOOL_CALLS_PER_REPLY,
     MODEL_IDLE_TIMEOUT, RPC_TIMEOUT, TOOL_GRACE,
@@ -70,6 +76,9 @@ pub struct Limits {
     pub tool_grace: Duration,
     /// How long a call may wait for a human's approval.
     pub approval_timeout: Duration,
+    /// Tokens of conversation per model call (`turn.context_tokens`; see
+    /// [`crate::context`]).
+    pub context_tokens: usize,
 }
 
 impl Limits {
@@ -85,6 +94,7 @@ impl Limits {
             rpc_timeout: RPC_TIMEOUT,
             tool_grace: TOOL_GRACE,
             approval_timeout: APPROVAL_TIMEOUT,
+            context_tokens: usize::try_from(t.context_tokens).unwrap_or(usize::MAX),
         }
     }
 }
@@ -172,6 +182,8 @@ pub struct Turn {
     model: Option<String>,
     /// The user's request, for the executor's ledger.
     request: String,
+    /// Scales the session's token estimate to the provider's counts.
+    calibrator: crate::working::Calibrator,
 }
 
 impl Turn {
@@ -194,6 +206,7 @@ impl Turn {
             provider,
             model,
             request: String::new(),
+            calibrator: crate::working::Calibrator::default(),
         }
     }
 
@@ -322,9 +335,19 @@ impl Turn {
         let tools = model_tools(&specs);
         let specs: HashMap<String, ToolSpec> =
             specs.into_iter().map(|s| (s.name.clone(), s)).collect();
+        let memories = tokio::select! {
+            biased;
+            _ = self.cancel.cancelled() => return Err(Stop::Interrupted),
+            m = crate::working::retrieve(
+                self.backends.as_ref(),
+                &self.session.info,
+                &self.request,
+                crate::working::RETRIEVAL_BUDGET,
+            ) => m,
+        };
         let mut refused = Vec::new();
         for _ in 0..self.limits.max_iterations {
-            let reply = self.model_call(&tools).await?;
+            let reply = self.model_call(&tools, &memories).await?;
             let calls: Vec<ToolCall> = reply
                 .calls
                 .iter()
@@ -396,17 +419,33 @@ impl Turn {
     }
 
     /// One streamed model call.
-    async fn model_call(&self, tools: &[ModelTool]) -> Result<ModelReply, Stop> {
+    async fn model_call(
+        &self,
+        tools: &[ModelTool],
+        memories: &[Memory],
+    ) -> Result<ModelReply, Stop> {
+        let messages = crate::working::messages_for(
+            self.backends.as_ref(),
+            &self.session,
+            &self.limits,
+            &self.cancel,
+            memories,
+        )
+        .await
+        .ok_or(Stop::Interrupted)?;
         let started = Instant::now();
         let req = CompletionRequest {
             provider: self.provider.clone(),
             model: self.model.clone(),
             system: SYSTEM_PROMPT.to_string(),
-            messages: self.session.history(),
+            messages,
             tools: tools.to_vec(),
             max_tokens: 0,
             session: Some(self.session.info.id.clone()),
         };
+        // The byte estimate of the conversation, to compare with the
+        // provider's count (see `working::Calibrator`).
+        let estimated = TokenCount::default().messages(&req.messages);
         let mut stream = self
             .guard(
                 Backend::Model,
@@ -491,6 +530,10 @@ impl Turn {
                     });
                 }
                 CompletionEvent::Usage(mut u) => {
+                    if !u.tokens_estimated {
+                        self.calibrator
+                            .observe(&self.session, u.input_tokens, estimated);
+                    }
                     u.latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
                     self.session.emit(EventKind::Usage(u));
                 }

@@ -148,6 +148,7 @@ fn limits() -> Limits {
         rpc_timeout: Duration::from_secs(5),
         tool_grace: Duration::from_secs(1),
         approval_timeout: Duration::from_secs(10),
+        context_tokens: 3072,
     }
 }
 
@@ -452,6 +453,7 @@ async fn absurd_timeouts_do_not_overflow_the_clock() {
         max_iterations: 4,
         model_timeout_secs: u64::MAX,
         tool_timeout_secs: u64::MAX,
+        context_tokens: 3072,
     };
     let fake = Arc::new(Fake::new(vec![
         vec![call("sys.overview"), done()],

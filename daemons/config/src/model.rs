@@ -68,6 +68,29 @@ fn check_retries(v: u32) -> Result<(), String> {
     }
 }
 
+/// Fewest and most tokens of conversation a model call may carry
+/// (`turn.context_tokens`).
+pub const CONTEXT_TOKENS_RANGE: std::ops::RangeInclusive<u32> = 512..=1_048_576;
+
+/// Serde check of `context_tokens`: within [`CONTEXT_TOKENS_RANGE`].
+fn context_tokens<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    let v = u32::deserialize(d)?;
+    check_context_tokens(v).map_err(serde::de::Error::custom)?;
+    Ok(v)
+}
+
+fn check_context_tokens(v: u32) -> Result<(), String> {
+    if CONTEXT_TOKENS_RANGE.contains(&v) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{v} is out of range: the conversation sent with a model call takes between {} and {} tokens",
+            CONTEXT_TOKENS_RANGE.start(),
+            CONTEXT_TOKENS_RANGE.end()
+        ))
+    }
+}
+
 /// Serde check of `max_iterations`: 1..=[`MAX_ITERATIONS`].
 fn iterations<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
     let v = u32::deserialize(d)?;
@@ -241,6 +264,12 @@ pub struct TurnConfig {
     /// executor caps it lower).
     #[serde(deserialize_with = "timeout_secs")]
     pub tool_timeout_secs: u64,
+    /// Tokens of conversation (summary, retrieved memories, turns) sent
+    /// with one model call; older turns are summarised past it. The default
+    /// fits the local runtime's 8,192-token context beside the tool listing;
+    /// a provider with a larger window can be given more.
+    #[serde(deserialize_with = "context_tokens")]
+    pub context_tokens: u32,
 }
 
 impl Default for TurnConfig {
@@ -249,6 +278,7 @@ impl Default for TurnConfig {
             max_iterations: 8,
             model_timeout_secs: 180,
             tool_timeout_secs: 30,
+            context_tokens: 3072,
         }
     }
 }
@@ -465,6 +495,10 @@ impl Config {
                 check_timeout(self.turn.model_timeout_secs),
             ),
             (
+                "turn.context_tokens",
+                check_context_tokens(self.turn.context_tokens),
+            ),
+            (
                 "turn.tool_timeout_secs",
                 check_timeout(self.turn.tool_timeout_secs),
             ),
@@ -600,6 +634,17 @@ mod bounds_tests {
         assert!(msg.contains("turn.max_iterations"), "{msg}");
         load_user("[turn]\nmax_iterations = 100\n[providers.anthropic]\nmax_retries = 10\n")
             .unwrap();
+    }
+
+    #[test]
+    fn context_tokens_are_bounded_and_named_in_the_error() {
+        let msg = load_user("[turn]\ncontext_tokens = 100\n")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("turn.context_tokens"), "{msg}");
+        assert!(msg.contains("between 512 and 1048576"), "{msg}");
+        let c = load_user("[turn]\ncontext_tokens = 32768\n").unwrap();
+        assert_eq!(c.turn.context_tokens, 32768);
     }
 
     #[test]

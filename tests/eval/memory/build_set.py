@@ -23,7 +23,7 @@ import re
 import subprocess
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-VERSION = 1
+VERSION = 2
 T0 = 1_795_000_000_000  # ms: the synthetic history's first turn
 CHUNK = 1500
 
@@ -249,6 +249,77 @@ MAN_PAGES = ["chattr.1", "grep.1", "ls.1", "tail.1", "tar.1", "chown.1", "cronta
              "tr.1", "sed.1", "dd.1", "mv.1", "touch.1", "mkdir.1", "stat.1"]
 
 
+# Set version 2 (issue 11: at least 100 queries): hand-written queries graded by document
+# id, appended after the generated ones (q068 on). The judgments were written from the
+# documents' text before any system ranked these queries; they are never edited to
+# improve a number. Grades as above; for a man page, 1 marks only the chunks that help
+# (the synopsis naming the option, a neighbouring chunk that explains it), and a
+# history exchange may be relevant to a man-page query and the reverse.
+V2_QUERIES = [
+    # synthetic history
+    ("how many packages did the last system upgrade touch, and is a restart required", "paraphrase",
+     {"d0108": 1, "d0109": 1, "d0110": 2}),
+    ("OnCalendar", "exact", {"d0027": 1, "d0028": 2, "d0029": 1}),
+    ("ufw allow", "exact", {"d0099": 1, "d0100": 2, "d0101": 1}),
+    ("pid=2231", "exact", {"d0054": 1, "d0055": 2, "d0056": 1}),
+    ("how do we keep the JVM from being killed again", "paraphrase",
+     {"d0045": 1, "d0046": 1, "d0047": 2}),
+    ("-Xmx4g", "exact", {"d0045": 1, "d0046": 1, "d0047": 2}),
+    ("git reflog", "exact", {"d0144": 1, "d0145": 2, "d0146": 1}),
+    ("timedatectl set-ntp", "exact", {"d0081": 1, "d0082": 1, "d0083": 2}),
+    ("nas.lan", "exact",
+     {"d0027": 1, "d0028": 1, "d0029": 2, "d0186": 1, "d0187": 2, "d0188": 1}),
+    ("why did looking up host names stop working", "paraphrase",
+     {"d0162": 1, "d0163": 1, "d0164": 2}),
+    ("notAfter", "exact", {"d0072": 1, "d0073": 2, "d0074": 1}),
+    ("is the web server up and does it start at boot", "paraphrase",
+     {"d0003": 1, "d0004": 1, "d0005": 2}),
+    ("did redis come back without errors after the restart", "paraphrase",
+     {"d0024": 1, "d0025": 1, "d0026": 2}),
+    ("python3-venv", "exact", {"d0150": 1, "d0151": 2, "d0152": 1, "d0170": 1}),
+    ("make the new account choose its own password on first sign-in", "paraphrase",
+     {"d0090": 1, "d0091": 1, "d0092": 2}),
+    ("why was the hosts file changed and who approved it", "paraphrase",
+     {"d0171": 1, "d0172": 2, "d0173": 2}),
+    ("which disk needs replacing soon", "paraphrase", {"d0180": 1, "d0181": 1, "d0182": 2}),
+    ("NetworkManager-wait-online", "exact", {"d0126": 1, "d0127": 2, "d0128": 2}),
+    ("make the video encoding yield the processor to other programs", "paraphrase",
+     {"d0177": 1, "d0178": 1, "d0179": 2, "d0299": 1}),
+    ("where did we put Go on the PATH", "paraphrase", {"d0192": 1, "d0193": 1, "d0194": 2}),
+    # man pages
+    ("create a nested directory path, parents included, without an error if it exists",
+     "paraphrase", {"d0387": 2}),
+    ("set a file's timestamp to a particular date instead of now", "paraphrase",
+     {"d0385": 2, "d0386": 2}),
+    ("show the inode number of a file", "paraphrase", {"d0388": 1, "d0389": 2, "d0390": 1}),
+    ("reach a server behind a bastion host in one ssh command", "paraphrase",
+     {"d0266": 1, "d0271": 2, "d0274": 1}),
+    ("--exclude=PATTERN", "exact",
+     {"d0249": 2, "d0308": 2, "d0309": 1, "d0213": 1, "d0313": 1}),
+    ("list what is inside an archive without unpacking it", "paraphrase",
+     {"d0233": 1, "d0237": 2}),
+    ("--xz", "exact", {"d0248": 2}),
+    ("run up to four jobs at the same time from a list of inputs", "paraphrase",
+     {"d0335": 2, "d0336": 1}),
+    ("rename a file but never overwrite one that already exists", "paraphrase",
+     {"d0383": 2, "d0384": 1}),
+    ("let everyone write in a shared directory but only delete their own files", "paraphrase",
+     {"d0328": 1, "d0330": 2}),
+    ("print the first twenty lines of a file", "paraphrase", {"d0351": 2}),
+    ("--word-regexp", "exact", {"d0207": 2}),
+    ("which private key file ssh should use to log in", "paraphrase",
+     {"d0266": 1, "d0270": 2, "d0281": 1, "d0282": 1}),
+    ("kernel log with readable wall-clock times instead of seconds since boot", "paraphrase",
+     {"d0301": 1, "d0304": 2, "d0305": 1}),
+    ("list the names of all signals", "paraphrase", {"d0310": 2, "d0311": 2}),
+    ("allow a log file only to be appended to, never rewritten", "paraphrase",
+     {"d0198": 1, "d0199": 2}),
+    ("status=progress", "exact", {"d0380": 2}),
+    ("make swap on an SSD issue TRIM", "paraphrase", {"d0358": 2, "d0359": 1}),
+    ("--in-place", "exact", {"d0373": 2}),
+]
+
+
 def main():
     docs, queries = [], []
     t = T0
@@ -300,6 +371,7 @@ def main():
         assert any(g == 2 for g in rel.values()), (q, page)
         targets.append((q, style, rel))
 
+    targets.extend(V2_QUERIES)
     for n, (q, style, rel) in enumerate(targets):
         queries.append({"id": f"q{n:03d}", "text": q, "style": style, "relevant": rel})
 
