@@ -32,11 +32,20 @@ fn a_request_shows_its_tool_card_and_answer_and_exit_leaves_the_transcript() {
     std::fs::write(data.path().join("notes.txt"), "hi\n").unwrap();
     let env = Env::scripted(&listing_script(data.path()));
     let tmux = start(&env, 80, 24, "xterm-256color", &[], &[]);
-    tmux.wait_for(&["request", "scripted"]);
+    // The status bar says the scripted provider answers on this machine,
+    // and that the daemon set answered the health probe.
+    tmux.wait_for(&["request", "scripted", "(local)", "daemons ok"]);
     assert_eq!(
         tmux.format("#{alternate_on}"),
         "1",
         "the TUI uses the alternate screen"
+    );
+    // The wheel is reported (button presses in SGR form), pointer motion
+    // is not asked for.
+    assert_eq!(
+        tmux.format("#{mouse_standard_flag}#{mouse_sgr_flag}#{mouse_all_flag}"),
+        "110",
+        "mouse modes while the TUI runs"
     );
     tmux.literal("what is in the folder?");
     tmux.keys(&["Enter"]);
@@ -50,6 +59,11 @@ fn a_request_shows_its_tool_card_and_answer_and_exit_leaves_the_transcript() {
         tmux.format("#{alternate_on}"),
         "0",
         "the terminal was not restored"
+    );
+    assert_eq!(
+        tmux.format("#{mouse_standard_flag}#{mouse_sgr_flag}"),
+        "00",
+        "mouse reporting was left on"
     );
     let history = tmux.history();
     for seen in ["› what is in the folder?", "fs.list", "There is one file:"] {

@@ -12,7 +12,10 @@
 //!   shown), so nothing flickers or is drawn twice.
 //! - Virtualised: rows are laid out per cell and cached per width; the
 //!   visible window is found walking back from the end, so a frame costs
-//!   the rows on screen, not the length of the session.
+//!   the rows on screen, not the length of the session. The answer being
+//!   streamed keeps the rows of its finished blocks when a line is added
+//!   and lays out only what is new ([`Layout`]), so a long answer costs
+//!   linear time, as in the line mode's [`stream`].
 //! - Untrusted text (model output, tool output, arguments, errors) is
 //!   sanitized as it enters a cell.
 
@@ -61,7 +64,25 @@ pub struct Totals {
 struct Entry {
     cell: Cell,
     /// Rows at one width.
-    cache: Option<(u16, Vec<Line<'static>>)>,
+    cache: Option<Layout>,
+}
+
+/// A cell's rows at one width.
+///
+/// For an answer, its source lines up to `settled_lines` are whole blocks
+/// (no open code block or table among them), and they lay out as
+/// `rows[..settled_rows]` whatever follows: an answer's rows are its
+/// blocks' rows in order ([`markdown::open_block`]). A line appended to the
+/// answer marks the layout `grown`; the next use keeps the settled rows and
+/// lays out only the lines after them.
+#[derive(Debug)]
+struct Layout {
+    width: u16,
+    rows: Vec<Line<'static>>,
+    settled_lines: usize,
+    settled_rows: usize,
+    /// Lines were appended since `rows` were made.
+    grown: bool,
 }
 
 /// A conversation's cells plus the streaming state.
@@ -83,6 +104,9 @@ pub struct Transcript {
     pub totals: Totals,
     /// New tool cards start expanded (the line mode cannot unfold them).
     pub expand_tools: bool,
+    /// Rows laid out so far (see `take_laid_out`).
+    #[cfg(test)]
+    laid_out: usize,
 }
 
 impl Transcript {
@@ -98,6 +122,8 @@ impl Transcript {
             running: false,
             totals: Totals::default(),
             expand_tools: false,
+            #[cfg(test)]
+            laid_out: 0,
         }
     }
 
@@ -119,6 +145,14 @@ impl Transcript {
         for e in &mut self.entries {
             e.cache = None;
         }
+    }
+
+    /// How many rows were laid out since the transcript was made (or this
+    /// was last called): what a frame or an event cost in layout. Tests
+    /// use it to check that streaming does not lay the answer out again.
+    #[cfg(test)]
+    fn take_laid_out(&mut self) -> usize {
+        std::mem::take(&mut self.laid_out)
     }
 
     /// The cells, oldest first.
@@ -170,11 +204,18 @@ impl Transcript {
 
     fn append_answer_line(&mut self, line: String) {
         match self.open_answer {
-            Some(i) => self.edit(i, |c| {
-                if let Cell::Assistant { lines } = c {
+            // Not `edit`: the settled rows stay valid, only the new line
+            // (and the block it belongs to) is laid out again.
+            Some(i) => {
+                if let Some(e) = self.entries.get_mut(i)
+                    && let Cell::Assistant { lines } = &mut e.cell
+                {
                     lines.push(line);
+                    if let Some(l) = &mut e.cache {
+                        l.grown = true;
+                    }
                 }
-            }),
+            }
             None => {
                 let i = self.push(Cell::Assistant { lines: vec![line] });
                 self.open_answer = Some(i);
@@ -402,12 +443,18 @@ impl Transcript {
     fn rows(&mut self, i: usize, width: u16) -> &[Line<'static>] {
         let theme = &self.theme;
         let e = &mut self.entries[i];
-        let fresh = matches!(&e.cache, Some((w, _)) if *w == width);
+        let fresh = matches!(&e.cache, Some(l) if l.width == width && !l.grown);
         if !fresh {
-            e.cache = Some((width, e.cell.display_lines(width, theme)));
+            let old = e.cache.take().filter(|l| l.width == width);
+            let layout = lay_out(&e.cell, width, theme, old);
+            #[cfg(test)]
+            {
+                self.laid_out += layout.1;
+            }
+            e.cache = Some(layout.0);
         }
         match &e.cache {
-            Some((_, rows)) => rows,
+            Some(l) => &l.rows,
             None => &[],
         }
     }
@@ -439,16 +486,22 @@ impl Transcript {
         }
         let mut got = live.len();
         chunks.push(live);
-        for i in (0..self.entries.len()).rev() {
+        let count = self.entries.len();
+        for i in (0..count).rev() {
             if got >= need {
                 break;
             }
-            let mut rows = self.rows(i, width).to_vec();
-            if continues && i + 1 == self.entries.len() {
-                rows.pop();
-            }
+            let rows = self.rows(i, width);
+            let rows = if continues && i + 1 == count {
+                &rows[..rows.len().saturating_sub(1)]
+            } else {
+                rows
+            };
+            // Only the rows the window can reach are copied: a long open
+            // answer costs the screen's rows per frame, not its length.
+            let take = rows.len().min(need - got);
             got += rows.len();
-            chunks.push(rows);
+            chunks.push(rows[rows.len() - take..].to_vec());
         }
         for c in chunks.into_iter().rev() {
             collected.extend(c);
@@ -478,6 +531,49 @@ impl Transcript {
         }
         out
     }
+}
+
+/// Lay out `cell` at `width`. For an answer, `old` (its earlier layout at
+/// this width, if any) gives the settled rows to keep; only the source
+/// lines after them are laid out. Also returns how many rows were made.
+fn lay_out(cell: &Cell, width: u16, theme: &Theme, old: Option<Layout>) -> (Layout, usize) {
+    let Cell::Assistant { lines } = cell else {
+        let rows = cell.display_lines(width, theme);
+        let n = rows.len();
+        let layout = Layout {
+            width,
+            rows,
+            settled_lines: 0,
+            settled_rows: 0,
+            grown: false,
+        };
+        return (layout, n);
+    };
+    let w = usize::from(width.max(1));
+    let (mut rows, at) = match old {
+        Some(mut l) if l.settled_lines <= lines.len() => {
+            l.rows.truncate(l.settled_rows);
+            (l.rows, l.settled_lines)
+        }
+        _ => (Vec::new(), 0),
+    };
+    let before = rows.len();
+    // `at` is a block boundary outside any fence, so the open block is
+    // found scanning from there: the cost is the new lines, not the answer.
+    let to = at + markdown::open_block(&lines[at..]);
+    rows.extend(markdown::render(&lines[at..to], theme, w));
+    let settled_rows = rows.len();
+    rows.extend(markdown::render(&lines[to..], theme, w));
+    rows.push(Line::default());
+    let made = rows.len() - before;
+    let layout = Layout {
+        width,
+        rows,
+        settled_lines: to,
+        settled_rows,
+        grown: false,
+    };
+    (layout, made)
 }
 
 /// Whether a route reason says the answer came from somewhere else than

@@ -413,3 +413,64 @@ fn a_code_block_is_highlighted_once_its_fence_closes() {
         "{streaming} colours while streaming, {closed} closed"
     );
 }
+
+/// A long answer of every block kind, as the lines a model streams.
+fn long_answer_lines(blocks: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    for i in 0..blocks {
+        let block: &[&str] = match i % 4 {
+            0 => &[
+                "The disk is **93%** full: `/var/log` holds most of it, then the apt cache and two old kernels.",
+                "",
+            ],
+            1 => &["- journal: 4 GiB", "- apt cache: 1 GiB", ""],
+            2 => &["| dir | size |", "|---|--:|", "| /var/log | 4G |", ""],
+            _ => &[
+                "```rust",
+                "fn main() {",
+                "    let used = 93;",
+                "}",
+                "```",
+                "",
+            ],
+        };
+        out.extend(block.iter().map(|l| l.to_string()));
+    }
+    out
+}
+
+#[test]
+fn a_streamed_answer_is_laid_out_once_and_as_the_whole_cell() {
+    let theme = Theme::default().with(ColorDepth::TrueColor, Glyphs::UNICODE);
+    let lines = long_answer_lines(40);
+    for width in [80u16, 40, 20] {
+        let mut tr = Transcript::new(theme.clone());
+        tr.apply(&EventKind::TurnStarted {
+            turn_id: t("t"),
+            input: t("why?"),
+        });
+        for (n, line) in lines.iter().enumerate() {
+            tr.apply(&EventKind::AssistantDelta {
+                turn_id: t("t"),
+                text: format!("{line}\n"),
+            });
+            // A frame after every line, as the TUI draws while streaming.
+            let _ = tr.window(width, 30, 0);
+            // Kept rows plus the new ones are exactly the whole layout.
+            let whole = Cell::Assistant {
+                lines: lines[..=n].to_vec(),
+            }
+            .display_lines(width, &theme);
+            assert_eq!(tr.rows(1, width), whole.as_slice(), "line {n} at {width}");
+        }
+        let rows = tr.rows(1, width).len();
+        // Laying the answer out again per line would cost about
+        // rows² / 2; each line's rows (and an open block's) only once is
+        // linear. The check below is checked-in rows, not time.
+        let laid = tr.take_laid_out();
+        assert!(
+            laid < 3 * rows,
+            "{laid} rows laid out for an answer of {rows} rows at {width} columns"
+        );
+    }
+}

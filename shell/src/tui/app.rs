@@ -10,11 +10,12 @@ mod recall;
 use std::collections::VecDeque;
 
 use aios_proto::{ApprovalNeeded, Decision, Event, EventKind, Op, TurnStatus};
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseEvent, MouseEventKind};
 use serde_json::Value;
 
 use super::editor::Editor;
 use super::keymap::{self, Command, Context};
+use super::status::{Health, Locality};
 use crate::approve::GrantShown;
 use crate::history::{History, Origin};
 use crate::input;
@@ -22,6 +23,9 @@ use crate::slash::Request;
 use crate::transcript::{Glyphs, Level, Theme, ThemeSet, Transcript};
 pub use commands::UndoUpdate;
 pub use recall::{Search, Walk};
+
+/// Rows one notch of the mouse wheel scrolls.
+pub const WHEEL_ROWS: usize = 3;
 
 /// What the event loop must do for the state.
 #[derive(Debug, Clone, PartialEq)]
@@ -131,6 +135,10 @@ pub struct App {
     pub themes: ThemeSet,
     /// The terminal's own glyphs, for a theme that does not name a set.
     pub term_glyphs: Glyphs,
+    /// Where each provider instance runs, for the status bar.
+    pub localities: std::collections::HashMap<String, Locality>,
+    /// The daemon set's health, as last probed.
+    pub health: Health,
 }
 
 impl App {
@@ -164,6 +172,8 @@ impl App {
             search: None,
             tool_names: Vec::new(),
             own_calls: Default::default(),
+            localities: Default::default(),
+            health: Health::Unknown,
         }
     }
 
@@ -185,6 +195,26 @@ impl App {
                 self.prompt,
                 Prompt::Note | Prompt::Edit | Prompt::Confirm(_)
             )
+    }
+
+    /// A mouse event: the wheel scrolls the transcript (or the open help)
+    /// by [`WHEEL_ROWS`]; nothing else is captured.
+    pub fn on_mouse(&mut self, m: MouseEvent) {
+        match (m.kind, self.help) {
+            (MouseEventKind::ScrollUp, false) => {
+                self.scroll = self.scroll.saturating_add(WHEEL_ROWS);
+            }
+            (MouseEventKind::ScrollDown, false) => {
+                self.scroll = self.scroll.saturating_sub(WHEEL_ROWS);
+            }
+            (MouseEventKind::ScrollUp, true) => {
+                self.help_scroll = self.help_scroll.saturating_sub(WHEEL_ROWS as u16);
+            }
+            (MouseEventKind::ScrollDown, true) => {
+                self.help_scroll = self.help_scroll.saturating_add(WHEEL_ROWS as u16);
+            }
+            _ => {}
+        }
     }
 
     /// A session event arrived.

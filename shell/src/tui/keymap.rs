@@ -221,8 +221,8 @@ keymap! {
     Global [ctrl('c')] Interrupt "interrupt"
         "interrupt the running turn; on an idle prompt clear it, and press twice to exit";
     Global [ctrl('d')] Eof "exit" "leave aios when the input is empty";
-    Global [key(KeyCode::PageUp)] PageUp "page_up" "scroll the transcript up a page";
-    Global [key(KeyCode::PageDown)] PageDown "page_down" "scroll the transcript down a page";
+    Global [key(KeyCode::PageUp)] PageUp "page_up" "scroll the transcript up a page (also the mouse wheel)";
+    Global [key(KeyCode::PageDown)] PageDown "page_down" "scroll the transcript down a page (also the mouse wheel)";
     Global [ctrl('g')] Bottom "bottom" "jump back to the newest output";
     Global [ctrl('o')] ToggleOutput "toggle_output" "expand or fold the output of tool cards";
     Global [ctrl('l')] Redraw "redraw" "redraw the screen";

@@ -19,6 +19,7 @@ pub mod app;
 pub mod editor;
 pub mod keymap;
 pub mod sgr;
+pub mod status;
 pub mod terminal;
 pub mod view;
 
@@ -47,6 +48,9 @@ use app::{App, Effect, UndoUpdate};
 pub const FRAME: Duration = Duration::from_millis(16);
 /// Spinner speed while a turn runs.
 const TICK: Duration = Duration::from_millis(120);
+/// How often the daemon set's health is probed for the status bar: rare
+/// enough that an idle shell stays idle (one ping per daemon).
+const HEALTH_EVERY: Duration = Duration::from_secs(30);
 
 /// A decision on its way to toolsd.
 type Decide = (Box<ApprovalNeeded>, Decision, Option<String>);
@@ -112,6 +116,7 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
     warnings.extend(why);
     let mut app = App::with_themes(theme, user_host(), themes);
     app.term_glyphs = term_glyphs;
+    app.localities = status::localities(config);
     for w in warnings {
         app.transcript.note(Level::Warning, &w);
     }
@@ -160,6 +165,9 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
     let mut tools_asked = false;
 
     let mut input = EventStream::new();
+    // The first probe after the first frame; then every HEALTH_EVERY.
+    let mut health = tokio::time::interval_at(Instant::now() + FRAME, HEALTH_EVERY);
+    health.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut last_draw = Instant::now();
@@ -174,6 +182,7 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
                     effects = app.on_key(k);
                 }
                 Some(Ok(TermEvent::Paste(text))) => app.on_paste(&text),
+                Some(Ok(TermEvent::Mouse(m))) => app.on_mouse(m),
                 Some(Ok(_)) => {}
                 // The terminal is gone (e.g. the ssh connection dropped).
                 Some(Err(_)) | None => break,
@@ -207,6 +216,7 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
                         _ => "aiosd ended the session stream; reconnecting".to_string(),
                     };
                     app.disconnected = true;
+                    app.health = status::Health::Down(vec!["aiosd".into()]);
                     app.transcript.note(Level::Error, &why);
                     last = Exit::DaemonUnavailable;
                     tokio::spawn(reconnect(
@@ -225,12 +235,14 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
                 Some(Background::Answer { label, result }) => app.command_done(&label, result),
                 Some(Background::ToolNames(names)) => app.tool_names = names,
                 Some(Background::Highlighted) => app.transcript.restyle(),
+                Some(Background::Health(h)) => app.health = h,
                 Some(Background::Grant { call_id, shown }) => app.grant_shown(&call_id, shown),
                 Some(Background::Reconnected(Ok(c))) => {
                     let same = c.session_id == conn.session_id;
                     conn.detach();
                     conn = *c;
                     app.disconnected = false;
+                    probe_health(bg_tx.clone(), paths.clone());
                     if same {
                         app.transcript.note(Level::Info, &format!("reconnected to session {}", conn.session_id));
                     } else {
@@ -256,6 +268,11 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
                 None => {}
             },
             _ = tick.tick(), if app.transcript.running => app.tick += 1,
+            _ = health.tick() => {
+                probe_health(bg_tx.clone(), paths.clone());
+                // Nothing to draw until the answer comes.
+                continue;
+            }
             () = sleep_until(redraw_at), if redraw_at.is_some() => {}
             _ = term_sig.recv() => break,
             _ = hup.recv() => break,
@@ -410,6 +427,17 @@ enum Background {
     Reconnected(Result<Box<Connection>, String>),
     /// A language's syntax is ready: draw code blocks again.
     Highlighted,
+    /// The daemon set's health, probed.
+    Health(status::Health),
+}
+
+/// Probe the daemon set on a task of its own; the answer comes back as
+/// [`Background::Health`].
+fn probe_health(tx: mpsc::UnboundedSender<Background>, paths: Paths) {
+    tokio::spawn(async move {
+        let h = status::Health::from_probe(crate::wait::probe(&paths).await);
+        let _ = tx.send(Background::Health(h));
+    });
 }
 
 /// Resume session `session_id` after `after_seq` once aiosd answers again,

@@ -1,5 +1,5 @@
-//! Owning the terminal: raw mode, the alternate screen and bracketed
-//! paste on entry, and ALWAYS the way back: on a normal exit (the guard's
+//! Owning the terminal: raw mode, the alternate screen, bracketed paste
+//! and the mouse wheel on entry, and ALWAYS the way back: on a normal exit (the guard's
 //! `Drop`), on a panic (a hook that restores before the message prints)
 //! and on SIGTERM/SIGHUP/SIGINT (the event loop leaves, the guard drops).
 
@@ -31,7 +31,16 @@ pub struct Guard {
     pub term: Term,
 }
 
-/// Enter raw mode, the alternate screen and bracketed paste.
+/// Mouse reporting of button presses only (`?1000`, which includes the
+/// wheel) in SGR encoding (`?1006`): not crossterm's `EnableMouseCapture`,
+/// which also asks for every motion (`?1003`) and would wake the loop on
+/// each move of the pointer. Shift-drag still selects text in terminals.
+const MOUSE_ON: &str = "\x1b[?1000h\x1b[?1006h";
+/// The reverse of [`MOUSE_ON`].
+const MOUSE_OFF: &str = "\x1b[?1006l\x1b[?1000l";
+
+/// Enter raw mode, the alternate screen, bracketed paste and the mouse
+/// wheel.
 pub fn enter() -> Result<Guard, Failure> {
     let fail = |what: &str, e: std::io::Error| {
         restore();
@@ -46,6 +55,9 @@ pub fn enter() -> Result<Guard, Failure> {
     let mut out = printer::terminal();
     execute!(out, EnterAlternateScreen, EnableBracketedPaste)
         .map_err(|e| fail("alternate screen", e))?;
+    out.write_all(MOUSE_ON.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| fail("mouse", e))?;
     let term = Terminal::new(CrosstermBackend::new(Sgr16::new(printer::terminal())))
         .map_err(|e| fail("size", e))?;
     Ok(Guard { term })
@@ -57,6 +69,7 @@ pub fn restore() {
         return;
     }
     let mut out = printer::terminal();
+    let _ = out.write_all(MOUSE_OFF.as_bytes());
     let _ = execute!(
         out,
         DisableBracketedPaste,

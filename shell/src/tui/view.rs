@@ -11,6 +11,7 @@ use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph, Wrap};
 use super::app::{App, Prompt};
 use super::editor::Editor;
 use super::keymap::{self, Context};
+use super::status::Health;
 use crate::transcript::cell::format_duration;
 use crate::transcript::{Role, Theme};
 
@@ -178,20 +179,27 @@ fn input_title(app: &App) -> (String, bool) {
     (crate::sanitize::sanitize(&t).into_owned(), false)
 }
 
-/// user@host │ provider/model │ route │ tokens │ cost │ latency │
-/// approvals │ state. On a narrow terminal the least important parts go
-/// first (latency, route and cost, user@host, tokens), never the approvals
-/// or the state.
+/// user@host │ provider/model (local or cloud) │ route │ tokens │ cost │
+/// latency │ daemon health │ approvals │ state. On a narrow terminal the
+/// least important parts go first (latency, route and cost, user@host,
+/// tokens, a healthy daemon set), never the approvals, a daemon that is
+/// down or the state.
 pub fn status_line(app: &App, theme: &Theme, width: u16) -> Line<'static> {
     let t = &app.transcript.totals;
     // (drop order: lower goes first, text)
     let mut parts: Vec<(u8, String)> = vec![(2, app.user_host.clone())];
     if !t.provider.is_empty() {
-        if t.model.is_empty() {
-            parts.push((9, t.provider.clone()));
+        let mut p = if t.model.is_empty() {
+            t.provider.clone()
         } else {
-            parts.push((9, format!("{}/{}", t.provider, t.model)));
+            format!("{}/{}", t.provider, t.model)
+        };
+        // Whether the request leaves the machine (unknown instances say
+        // nothing rather than guess).
+        if let Some(l) = app.localities.get(&t.provider) {
+            p.push_str(&format!(" ({})", l.word()));
         }
+        parts.push((9, p));
     }
     // The rule that chose the route, when the gateway said (clipped: the
     // provider matters more on a narrow terminal).
@@ -213,6 +221,11 @@ pub fn status_line(app: &App, theme: &Theme, width: u16) -> Line<'static> {
     }
     if !app.approvals.is_empty() {
         parts.push((10, format!("{} approval(s) pending", app.approvals.len())));
+    }
+    match (&app.health, app.health.text()) {
+        (Health::Down(_), Some(h)) => parts.push((10, h)),
+        (_, Some(h)) => parts.push((5, h)),
+        (_, None) => {}
     }
     if app.disconnected {
         parts.push((10, "disconnected".into()));

@@ -22,7 +22,7 @@ pub const RUNS: usize = 20;
 const TOKENS: usize = 2000;
 
 /// The answer's deltas: about `TOKENS` of 4 characters.
-fn deltas() -> Vec<String> {
+pub fn deltas() -> Vec<String> {
     let mut text = String::new();
     let mut i = 0;
     while text.len() < TOKENS * 4 {
@@ -44,7 +44,7 @@ fn deltas() -> Vec<String> {
     chars.chunks(4).map(|c| c.iter().collect()).collect()
 }
 
-fn delta(text: &str) -> EventKind {
+pub fn delta(text: &str) -> EventKind {
     EventKind::AssistantDelta {
         turn_id: "t1".into(),
         text: text.into(),

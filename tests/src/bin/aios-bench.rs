@@ -35,6 +35,12 @@
 //! 10. A streamed 2,000-token answer through the line mode's text stream
 //!     (`bench/stream.rs`, in process): the whole answer's cost, the last
 //!     delta plus the turn's end, and the bytes written; `aios-bench stream`.
+//!     The same answer through the TUI's state and view with a frame per
+//!     delta (`bench/tui_stream.rs`): the whole answer and last byte → fully
+//!     on screen.
+//! 11. The shell's resident memory: the real TUI's VmRSS once ready in
+//!     tmux (row 3's runs), and what a 10,000-entry transcript adds, laid
+//!     out and drawn (row 4's transcript, in process).
 //!
 //! `memory` runs 5, 8 and 9: `cargo xtask bench memory`.
 
@@ -58,6 +64,8 @@ mod sessions;
 mod sidebyside;
 #[path = "../bench/stream.rs"]
 mod stream;
+#[path = "../bench/tui_stream.rs"]
+mod tui_stream;
 
 const TOOL_CALLS: usize = 2000;
 const WARMUP: usize = 200;
@@ -118,7 +126,22 @@ fn main() -> anyhow::Result<()> {
         let (mut whole, mut last, bytes) = stream::run();
         whole.sort_unstable();
         last.sort_unstable();
+        let (mut tui_whole, mut tui_last, deltas) = tui_stream::run()?;
+        tui_whole.sort_unstable();
+        tui_last.sort_unstable();
         let rows = [
+            format!(
+                "| TUI: 2,000-token answer, a 120×40 frame after each of its {deltas} deltas, whole | {} | {} | {} |",
+                tui_stream::RUNS,
+                fmt(pct(&tui_whole, 50)),
+                fmt(pct(&tui_whole, 99))
+            ),
+            format!(
+                "| TUI: last delta + turn end + frame → fully on screen | {} | {} | {} |",
+                tui_stream::RUNS,
+                fmt(pct(&tui_last, 50)),
+                fmt(pct(&tui_last, 99))
+            ),
             format!(
                 "| line mode: 2,000-token answer through the text stream, whole (CPU) | {} | {} | {} |",
                 stream::RUNS,
@@ -209,12 +232,14 @@ fn main() -> anyhow::Result<()> {
     }
 
     if want("tui") {
-        let (mut paint, mut ready) = (Vec::new(), Vec::new());
+        let (mut paint, mut ready, mut rss) = (Vec::new(), Vec::new(), Vec::new());
         for i in 0..TUI_STARTS {
-            let (p, r) = tui_start(&env, i)?;
+            let (p, r, kib) = tui_start(&env, i)?;
             paint.push(p);
             ready.push(r);
+            rss.push(kib);
         }
+        rss.sort_unstable();
         paint.sort_unstable();
         ready.sort_unstable();
         rows.push(format!(
@@ -227,11 +252,20 @@ fn main() -> anyhow::Result<()> {
             fmt(pct(&ready, 50)),
             fmt(pct(&ready, 99))
         ));
+        rows.push(format!(
+            "| TUI in tmux: shell VmRSS once ready | {TUI_STARTS} | {} | {} |",
+            mib(rss[rss.len() / 2]),
+            mib(rss[(rss.len() - 1) * 99 / 100])
+        ));
     }
 
     if want("frame") {
-        let (mut warm, cold_frame) = frame_render();
+        let (mut warm, cold_frame, grown) = frame_render()?;
         warm.sort_unstable();
+        rows.push(format!(
+            "| TUI: VmRSS a 10,000-entry transcript adds, laid out and drawn at 200×50 | 1 | {} | |",
+            mib(grown)
+        ));
         rows.push(format!(
             "| TUI frame render, 10,000-entry transcript, 200×50 (first frame: {}) | {FRAMES} | {} | {} |",
             fmt(cold_frame),
@@ -367,8 +401,9 @@ fn memory_quality(chroma: bool) -> anyhow::Result<Vec<String>> {
     Ok(out)
 }
 
-/// One TUI start in a fresh tmux server: (first frame, ready).
-fn tui_start(env: &Env, i: usize) -> anyhow::Result<(Duration, Duration)> {
+/// One TUI start in a fresh tmux server: (first frame, ready, the shell's
+/// VmRSS in KiB once ready).
+fn tui_start(env: &Env, i: usize) -> anyhow::Result<(Duration, Duration, u64)> {
     let socket = format!("aios-bench-{}-{i}", std::process::id());
     let tmux = |args: &[&str]| -> anyhow::Result<String> {
         let out = std::process::Command::new("tmux")
@@ -421,7 +456,10 @@ fn tui_start(env: &Env, i: usize) -> anyhow::Result<(Duration, Duration)> {
         }
         if screen.contains("scripted") {
             let ready = started.elapsed();
-            break Ok((paint.unwrap_or(ready), ready));
+            // `env` execs aios, so the pane's process is the shell.
+            let pid = tmux(&["display-message", "-p", "-t", "b", "#{pane_pid}"])?;
+            let rss = tui_stream::rss_kib(pid.trim())?;
+            break Ok((paint.unwrap_or(ready), ready, rss));
         }
         if started.elapsed() > Duration::from_secs(30) {
             break Err(anyhow::anyhow!("the TUI did not come up:\n{screen}"));
@@ -432,8 +470,10 @@ fn tui_start(env: &Env, i: usize) -> anyhow::Result<(Duration, Duration)> {
 }
 
 /// Frame times with a 10,000-entry transcript at 200×50: every frame
-/// after the first, and the first (which lays out the visible cells).
-fn frame_render() -> (Vec<Duration>, Duration) {
+/// after the first, the first (which lays out the visible cells), and the
+/// resident memory (KiB) the transcript added once drawn.
+fn frame_render() -> anyhow::Result<(Vec<Duration>, Duration, u64)> {
+    let before = tui_stream::rss_kib("self")?;
     use aios_shell::transcript::{Cell, Level, Theme};
     use aios_shell::tui::{app::App, view};
     use ratatui::{Terminal, backend::TestBackend};
@@ -460,9 +500,7 @@ fn frame_render() -> (Vec<Duration>, Duration) {
         };
         app.transcript.push(cell);
     }
-    let Ok(mut term) = Terminal::new(TestBackend::new(200, 50)) else {
-        return (vec![], Duration::ZERO);
-    };
+    let mut term = Terminal::new(TestBackend::new(200, 50))?;
     let t = Instant::now();
     let _ = term.draw(|f| view::draw(f, &mut app));
     let first = t.elapsed();
@@ -474,7 +512,16 @@ fn frame_render() -> (Vec<Duration>, Duration) {
         let _ = term.draw(|f| view::draw(f, &mut app));
         times.push(t.elapsed());
     }
-    (times, first)
+    // Every cell laid out once, as scrolling through the whole session would.
+    let all = app.transcript.all_rows(200).len();
+    let grown = tui_stream::rss_kib("self")?.saturating_sub(before);
+    anyhow::ensure!(all > 10_000, "the transcript laid out only {all} rows");
+    Ok((times, first, grown))
+}
+
+/// KiB as MiB, for the table.
+fn mib(kib: u64) -> String {
+    format!("{:.1} MiB", kib as f64 / 1024.0)
 }
 
 /// Cheapest real read tool: a listing of an empty directory.

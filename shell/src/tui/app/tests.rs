@@ -446,3 +446,61 @@ fn the_status_bar_names_the_rule_that_chose_the_route_and_drops_it_first() {
         "{narrow}"
     );
 }
+
+#[test]
+fn the_status_bar_says_local_or_cloud_and_how_the_daemons_are() {
+    use crate::tui::status::{Health, Locality};
+    let mut a = busy_app(Theme::plain());
+    a.localities.insert("scripted".into(), Locality::Local);
+    a.localities.insert("openai".into(), Locality::Cloud);
+    a.health = Health::Ok;
+    insta::assert_snapshot!("screen_status_local_ok_100x8", screen(&mut a, 100, 8));
+    a.on_event(&ev(EventKind::Usage(aios_proto::Usage {
+        provider: "openai".into(),
+        model: "gpt-4o".into(),
+        ..Default::default()
+    })));
+    a.health = Health::Down(vec!["toolsd".into(), "memoryd".into()]);
+    insta::assert_snapshot!("screen_status_cloud_down_100x8", screen(&mut a, 100, 8));
+    // On a narrow screen a healthy set goes before the provider; a daemon
+    // that is down stays.
+    let text = |a: &App, w: u16| -> String {
+        crate::tui::view::status_line(a, &Theme::plain(), w)
+            .spans
+            .iter()
+            .map(|s| s.content.to_string())
+            .collect()
+    };
+    let narrow = text(&a, 40);
+    assert!(narrow.contains("toolsd,memoryd down"), "{narrow}");
+    a.health = Health::Ok;
+    let narrow = text(&a, 40);
+    assert!(!narrow.contains("daemons ok"), "{narrow}");
+}
+
+#[test]
+fn the_mouse_wheel_scrolls_the_transcript_and_help() {
+    use crossterm::event::{MouseEvent, MouseEventKind};
+    let wheel = |kind| MouseEvent {
+        kind,
+        column: 0,
+        row: 0,
+        modifiers: KeyModifiers::NONE,
+    };
+    let mut a = busy_app(Theme::plain());
+    let bottom = screen(&mut a, 40, 12);
+    a.on_mouse(wheel(MouseEventKind::ScrollUp));
+    assert_eq!(a.scroll, super::WHEEL_ROWS);
+    let up = screen(&mut a, 40, 12);
+    assert_ne!(up, bottom);
+    // Pointer moves and clicks do nothing.
+    a.on_mouse(wheel(MouseEventKind::Moved));
+    assert_eq!(a.scroll, super::WHEEL_ROWS);
+    a.on_mouse(wheel(MouseEventKind::ScrollDown));
+    a.on_mouse(wheel(MouseEventKind::ScrollDown));
+    assert_eq!(a.scroll, 0);
+    assert_eq!(screen(&mut a, 40, 12), bottom);
+    a.help = true;
+    a.on_mouse(wheel(MouseEventKind::ScrollDown));
+    assert_eq!((a.scroll, a.help_scroll), (0, super::WHEEL_ROWS as u16));
+}
