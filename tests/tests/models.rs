@@ -203,11 +203,14 @@ fn the_embedded_default_is_the_local_model_and_it_calls_a_tool() {
 }
 
 #[test]
-fn the_tool_catalogue_is_kept_at_start_before_any_request() {
+fn the_routers_tool_vectors_are_built_at_start_before_any_request() {
     let model = tiny_model();
     let mut env = Env::empty();
     env.vars
         .push(("AIOS_LOCAL_MODEL".into(), model.display().to_string()));
+    // The embedding model beside it (`cargo xtask test` fetches both).
+    let models = model.parent().unwrap().display().to_string();
+    env.vars.push(("AIOS_MODEL_DIR".into(), models));
     let out = env.aios(&["daemons", "start"], b"", LIMIT);
     assert_eq!(
         out.status.code(),
@@ -215,17 +218,17 @@ fn the_tool_catalogue_is_kept_at_start_before_any_request() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    // aiosd hands toolsd's catalogue to the gateway at start, and runtimed
-    // fills its prompt while idle: no request has been made.
+    // aiosd hands toolsd's catalogue to the gateway at start, which embeds
+    // the tools for the router in the background: no request has been made.
     let doctor = || String::from_utf8_lossy(&env.aios(&["doctor"], b"", LIMIT).stdout).into_owned();
     let line = aios_tests::wait_until(
-        "the local provider to report the catalogue kept",
+        "the local provider to report hybrid routing",
         Duration::from_secs(240),
         doctor,
         || {
             doctor()
                 .lines()
-                .find(|l| l.contains("tool catalogue kept ("))
+                .find(|l| l.contains("routing: hybrid"))
                 .map(str::to_string)
         },
     );

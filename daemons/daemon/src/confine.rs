@@ -178,7 +178,8 @@ fn resolver_dir(link: &Path) -> Option<PathBuf> {
 /// - runtimed: the model directory and the configured model file, and its
 ///   state directory (saved prompt caches);
 /// - gatewayd: the API key file, the scripted provider's script, the
-///   resolver's directory, and TCP connections;
+///   resolver's directory, the model directories (the tool router's
+///   embedding model, read-only), and TCP connections;
 /// - toolsd: everything, including writes and TCP (package downloads): it
 ///   is the one process that changes the system, on a user's behalf with
 ///   that user's credentials, or with its own only for a change policy or
@@ -210,6 +211,8 @@ pub fn allow_list(daemon: Daemon, config: &Config, paths: &Paths, socket_dir: &P
             // Day totals of cost accounting.
             a.write.push(paths.gateway_state());
             a.read.extend(resolver_dir(Path::new("/etc/resolv.conf")));
+            // The tool router's embedding model (aios-embed), read-only.
+            a.read.extend(aios_models::model_dirs());
             a.tcp_connect = true;
         }
         Daemon::Runtimed => {

@@ -49,6 +49,7 @@ mod provider;
 pub mod route;
 pub mod scripted;
 pub mod select;
+pub mod semantic;
 pub mod spend;
 pub mod sse;
 

@@ -268,8 +268,13 @@ impl Provider for LocalProvider {
                 Listing::Candidates => "candidates listed per request".to_string(),
             }
         };
+        let routing = self
+            .selector
+            .status()
+            .map(|s| format!("; {s}"))
+            .unwrap_or_default();
         Ok(format!(
-            "{} loaded in {} ms; n_ctx {}, {} threads, {} MiB resident; {cache}",
+            "{} loaded in {} ms; n_ctx {}, {} threads, {} MiB resident; {cache}{routing}",
             info.model_name,
             info.load_ms,
             info.n_ctx,
@@ -282,6 +287,8 @@ impl Provider for LocalProvider {
         if tools.is_empty() {
             return Ok(String::new());
         }
+        // The router's tool vectors are built in the background meanwhile.
+        self.selector.prepare(tools);
         let mut client = self.client().await?;
         match self.listing {
             Listing::Candidates => Ok(String::new()),

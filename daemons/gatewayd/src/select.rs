@@ -10,9 +10,11 @@
 //! fallback should a tool set be one the router refuses to index.
 
 use std::collections::HashSet;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
-use aios_router::{Intent, RouterCache, ToolDoc};
+use aios_router::{Intent, RouterCache, ToolDoc, tool_set_hash};
+
+use crate::semantic::SemanticCache;
 
 use aios_proto::ModelTool;
 
@@ -23,12 +25,22 @@ pub const DEFAULT_K: usize = 6;
 pub trait ToolSelector: Send + Sync {
     /// At most `k` of `tools`, the most relevant to `request` first.
     fn select(&self, request: &str, tools: &[ModelTool], k: usize) -> Vec<ModelTool>;
+
+    /// Get ready for requests over `tools` (at start, off the request
+    /// path); nothing by default.
+    fn prepare(&self, _tools: &[ModelTool]) {}
+
+    /// How selection stands, for `aios doctor`; none by default.
+    fn status(&self) -> Option<String> {
+        None
+    }
 }
 
 /// `aios-router` behind the [`ToolSelector`] seam.
 #[derive(Debug)]
 pub struct RouterSelector {
     cache: Mutex<RouterCache>,
+    semantic: Option<Arc<SemanticCache>>,
 }
 
 impl Default for RouterSelector {
@@ -37,6 +49,25 @@ impl Default for RouterSelector {
         // toolsd reports it.
         RouterSelector {
             cache: Mutex::new(RouterCache::new(4)),
+            semantic: Some(Arc::new(SemanticCache::default())),
+        }
+    }
+}
+
+impl RouterSelector {
+    /// Lexical routing only: no embedding model is loaded.
+    pub fn lexical() -> Self {
+        RouterSelector {
+            semantic: None,
+            ..RouterSelector::default()
+        }
+    }
+
+    /// Fuse in the semantic ranking of `semantic`'s embedder.
+    pub fn with_semantic(semantic: Arc<SemanticCache>) -> Self {
+        RouterSelector {
+            semantic: Some(semantic),
+            ..RouterSelector::default()
         }
     }
 }
@@ -57,7 +88,15 @@ impl ToolSelector for RouterSelector {
                 return KeywordSelector.select(request, tools, k);
             }
         };
-        let routing = router.decide(request, k);
+        let semantic = self
+            .semantic
+            .as_ref()
+            .and_then(|s| s.query(tool_set_hash(&docs), &docs, request));
+        let routing = router.decide_with(
+            request,
+            semantic.as_ref().map(|(s, q)| (s.as_ref(), q.as_slice())),
+            k,
+        );
         if routing.intent != Intent::Tool {
             tracing::debug!(intent = ?routing.intent, "no tools offered");
             return Vec::new();
@@ -67,6 +106,22 @@ impl ToolSelector for RouterSelector {
             .iter()
             .filter_map(|c| tools.iter().find(|t| t.name == c.name).cloned())
             .collect()
+    }
+
+    fn status(&self) -> Option<String> {
+        Some(
+            self.semantic
+                .as_ref()
+                .map_or("routing: lexical", |s| s.describe())
+                .to_string(),
+        )
+    }
+
+    fn prepare(&self, tools: &[ModelTool]) {
+        if let Some(s) = &self.semantic {
+            let docs: Vec<ToolDoc> = tools.iter().map(ToolDoc::from).collect();
+            s.build(tool_set_hash(&docs), &docs);
+        }
     }
 }
 

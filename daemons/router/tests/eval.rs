@@ -107,8 +107,9 @@ fn held_out_requests_meet_their_floor() {
     assert_eq!(report.gated_wrongly, 0, "{}", report.to_text());
 }
 
-// Measured on 2026-12-02 over 32 held-out tool requests: 0.812 at k = 6.
-const HELD_OUT_RECALL_AT_6: f64 = 0.75;
+// Measured on 2026-12-03 over 103 held-out tool requests: 0.874 at k = 6
+// (BM25 alone; tests/tests/router_hybrid.rs holds the fused figure).
+const HELD_OUT_RECALL_AT_6: f64 = 0.84;
 
 // Measured on 2026-12-02 over 215 tool requests: 0.763, 0.930, 0.977.
 const RECALL_AT_1: f64 = 0.72;

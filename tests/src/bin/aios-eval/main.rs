@@ -16,7 +16,7 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use aios_router::eval::{Chooser, parse_cases, run, subset};
+use aios_router::eval::{Chooser, parse_cases, run, run_with, subset};
 use aios_router::{Router, RouterOptions, ToolDoc};
 use anyhow::{Context, bail};
 
@@ -36,6 +36,8 @@ struct Flags {
     cold: bool,
     /// List the best candidate's whole group, its prompt saved while idle.
     group: bool,
+    /// Route by BM25 alone, without the semantic side.
+    lexical: bool,
 }
 
 fn parse_flags(args: &[String]) -> anyhow::Result<Flags> {
@@ -49,12 +51,13 @@ fn parse_flags(args: &[String]) -> anyhow::Result<Flags> {
         model: None,
         cold: false,
         group: false,
+        lexical: false,
     };
     let mut it = args.iter();
     match it.next().map(String::as_str) {
         Some("tools") => {}
         other => bail!(
-            "usage: aios-eval tools [--subset N] [--k K] [--json] [--ablate] [--file PATH] [--local [--model FILE.gguf] [--cold | --group]] (got {other:?})"
+            "usage: aios-eval tools [--subset N] [--k K] [--json] [--ablate] [--file PATH] [--lexical] [--local [--model FILE.gguf] [--cold | --group]] (got {other:?})"
         ),
     }
     while let Some(a) = it.next() {
@@ -82,6 +85,7 @@ fn parse_flags(args: &[String]) -> anyhow::Result<Flags> {
             "--local" => flags.local = true,
             "--cold" => flags.cold = true,
             "--group" => flags.group = true,
+            "--lexical" => flags.lexical = true,
             "--model" => flags.model = Some(PathBuf::from(value("--model")?)),
             other => bail!("unknown flag {other:?}"),
         }
@@ -157,11 +161,35 @@ fn main() -> anyhow::Result<()> {
     let build_median = builds[BUILD_RUNS / 2];
 
     let router = Router::new(&tools)?;
+    // As gatewayd routes: BM25 fused with all-MiniLM-L6-v2's ranking.
+    let semantic = if flags.lexical {
+        None
+    } else {
+        let m = aios_embed::MiniLm::load_default().context(
+            "the router's embedding model is missing: run `cargo xtask model fetch all-minilm-l6-v2`, or give --lexical",
+        )?;
+        let texts: Vec<String> = aios_router::semantic::texts(&tools)
+            .into_iter()
+            .map(|(_, t)| t)
+            .collect();
+        let vectors = m.embed_texts(&texts)?;
+        Some((m, aios_router::semantic::Semantic::new(&tools, vectors)?))
+    };
     let mut chooser = chooser(&flags, &specs)?;
     // The cast shortens the trait object's lifetime to this borrow's
     // (`&mut` is invariant, so `as_deref_mut` alone would demand 'static).
     let chooser_ref = chooser.as_mut().map(|c| -> &mut dyn Chooser { c });
-    let report = run(&router, &cases, flags.k, chooser_ref);
+    let mut route = |request: &str, k: usize| match &semantic {
+        None => router.decide(request, k),
+        Some((m, s)) => {
+            let q = m
+                .embed_texts(&[request.to_string()])
+                .ok()
+                .and_then(|mut v| v.pop());
+            router.decide_with(request, q.as_deref().map(|q| (s, q)), k)
+        }
+    };
+    let report = run_with(&mut route, &cases, flags.k, chooser_ref);
 
     let ablations = if flags.ablate {
         ablate(&tools, &cases, flags.k)?
@@ -200,8 +228,13 @@ fn main() -> anyhow::Result<()> {
             flags.file.display()
         );
         println!(
-            "router build: median {:.3} ms over {BUILD_RUNS} builds",
-            build_median.as_secs_f64() * 1e3
+            "router build: median {:.3} ms over {BUILD_RUNS} builds; {}",
+            build_median.as_secs_f64() * 1e3,
+            if semantic.is_some() {
+                "hybrid: BM25 fused with all-MiniLM-L6-v2 (request embedding in the routing time)"
+            } else {
+                "lexical: BM25 only (--lexical)"
+            }
         );
         print!("{}", report.to_text());
         if let Some(c) = &chooser {
