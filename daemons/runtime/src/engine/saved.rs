@@ -18,6 +18,12 @@
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+use llama_cpp_2::token::LlamaToken;
+
+use super::{Engine, KEPT, WORK, kept};
+use crate::Cancel;
+use crate::error::RuntimeError;
+
 /// Saved prefixes kept per model: a few tool groups and their variants.
 pub(super) const CAPACITY: usize = 24;
 
@@ -91,6 +97,133 @@ impl SavedPrefixes {
             .collect();
         for file in victims(files, CAPACITY) {
             let _ = std::fs::remove_file(file);
+        }
+    }
+}
+
+/// The engine's side of saved prefixes: warming queued ones in the kept
+/// sequence, and loading or saving a request's fixed part.
+impl Engine<'_> {
+    /// Start warming the next queued prefix that is not saved yet: it is
+    /// filled in the kept sequence like a kept prefix, then saved and
+    /// dropped ([`Engine::warm_step`]).
+    pub(super) fn next_warm(&mut self) {
+        let Some(saved) = self.saved.clone() else {
+            // Nowhere to save them: warming would be wasted.
+            self.warm_queue.clear();
+            return;
+        };
+        while let Some(tokens) = self.warm_queue.pop_front() {
+            let ids: Vec<i32> = tokens.iter().map(|t| t.0).collect();
+            let file = saved.path(&ids);
+            // Held only while it is evaluated, but a request may come
+            // meanwhile: half the context stays free for it.
+            if file.is_file() || tokens.len() > self.ctx.n_ctx() as usize / 2 {
+                continue;
+            }
+            let common = kept::common_prefix(&self.seqs[KEPT], &tokens);
+            self.truncate_seq(KEPT, common);
+            self.kept_target = tokens;
+            self.warm_file = Some(file);
+            return;
+        }
+    }
+
+    /// The prefix being warmed is complete: save it (unless a request
+    /// saved it meanwhile) and free its cells.
+    pub(super) fn finish_warm(&mut self) {
+        let (Some(file), Some(saved)) = (self.warm_file.take(), self.saved.clone()) else {
+            return;
+        };
+        if !file.is_file() {
+            self.save_seq(KEPT, &saved, &file);
+        }
+        self.kept_target.clear();
+        self.truncate_seq(KEPT, 0);
+    }
+
+    /// Bring the work sequence through the prompt's fixed part `fixed`
+    /// (the first tokens of `tokens`): load its saved cache, or, when it is
+    /// one of the warmed prefixes, evaluate it and save it for the next
+    /// request. Returns how many tokens were
+    /// loaded rather than evaluated. Saving and loading are best effort:
+    /// a failure only means evaluating.
+    pub(super) fn through_saved(
+        &mut self,
+        fixed: &str,
+        tokens: &[LlamaToken],
+        cancel: &Cancel,
+    ) -> Result<usize, RuntimeError> {
+        let Some(saved) = self.saved.clone() else {
+            return Ok(0);
+        };
+        let fixed = self.tokenize(fixed);
+        let have = self.seqs[WORK].len();
+        // Only a whole prefix of the prompt with something after it (the
+        // last token's logits are needed), and only when the cache does not
+        // hold it already.
+        if fixed.len() < MIN_TOKENS
+            || fixed.len() >= tokens.len()
+            || !tokens.starts_with(&fixed)
+            || have >= fixed.len()
+        {
+            return Ok(0);
+        }
+        let ids: Vec<i32> = fixed.iter().map(|t| t.0).collect();
+        let file = saved.path(&ids);
+        let wanted = self.warm_set.contains(&fingerprint(&ids));
+        if !wanted && !file.is_file() {
+            return Ok(0);
+        }
+        if file.is_file() {
+            self.truncate_seq(WORK, 0);
+            let id = i32::try_from(WORK).unwrap_or(0);
+            match self.ctx.state_seq_load_file(&file, id, fixed.len()) {
+                Ok((loaded, _)) if loaded == fixed => {
+                    self.seqs[WORK] = loaded;
+                    SavedPrefixes::touch(&file);
+                    return Ok(fixed.len());
+                }
+                Ok(_) | Err(_) => {
+                    tracing::warn!(file = %file.display(), "a saved prompt prefix does not match; evaluating it");
+                    let _ = self
+                        .ctx
+                        .clear_kv_cache_seq(u32::try_from(WORK).ok(), None, None);
+                    self.seqs[WORK].clear();
+                    let _ = std::fs::remove_file(&file);
+                }
+            }
+        }
+        let have = self.seqs[WORK].len();
+        self.eval(WORK, &fixed[have..], cancel)?;
+        self.save_seq(WORK, &saved, &file);
+        Ok(0)
+    }
+
+    /// Write sequence `seq` (exactly a prompt's fixed part) to `file`,
+    /// through a temporary file renamed over it: a crash or a full disk
+    /// never leaves half a cache.
+    fn save_seq(&self, seq: usize, saved: &SavedPrefixes, file: &std::path::Path) {
+        let tmp = file.with_extension("kv.tmp");
+        let id = i32::try_from(seq).unwrap_or(0);
+        let result = saved
+            .ensure_dir()
+            .map_err(|e| e.to_string())
+            .and_then(|_| {
+                self.ctx
+                    .state_seq_save_file(&tmp, id, &self.seqs[seq])
+                    .map_err(|e| e.to_string())
+            })
+            .and_then(|_| std::fs::rename(&tmp, file).map_err(|e| e.to_string()));
+        match result {
+            Ok(()) => {
+                tracing::debug!(file = %file.display(), tokens = self.seqs[seq].len(), "saved a prompt prefix");
+                saved.evict();
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                tracing::warn!(file = %file.display(), "cannot save a prompt prefix: {e}");
+            }
         }
     }
 }
