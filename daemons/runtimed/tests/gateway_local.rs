@@ -99,15 +99,7 @@ async fn the_local_provider_streams_from_a_real_runtimed() {
         max_tokens: 48,
         ..Default::default()
     };
-    let events: Vec<CompletionEvent> = tokio::time::timeout(
-        DEADLINE,
-        provider.complete(req).await.unwrap().collect::<Vec<_>>(),
-    )
-    .await
-    .expect("the completion did not end in time")
-    .into_iter()
-    .map(Result::unwrap)
-    .collect();
+    let events = complete(&provider, req).await;
     let n = events.len();
     assert!(n >= 2, "{events:?}");
     let CompletionEvent::Usage(u) = &events[n - 2] else {
