@@ -30,7 +30,7 @@ pub use memory::{DEFAULT_DOC_MAX_BYTES, DEFAULT_MAN_DIRS, MemoryConfig};
 pub use model::{
     AnthropicConfig, Config, LocalConfig, LoggingConfig, MAX_ITERATIONS, MAX_RETRIES,
     MAX_TIMEOUT_SECS, ModelConfig, OpenAiConfig, PROVIDERS, PathsConfig, ScriptedConfig,
-    TurnConfig, UiConfig,
+    ToolListing, TurnConfig, UiConfig,
 };
 pub use paths::{Daemon, Paths, user_policy_file, xdg_config_home};
 pub use private::{

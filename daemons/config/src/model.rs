@@ -248,6 +248,30 @@ pub struct ScriptedConfig {
 pub struct LocalConfig {
     /// GGUF model file.
     pub model_path: Option<PathBuf>,
+    /// What each request's prompt lists for the model to choose from.
+    pub listing: ToolListing,
+}
+
+/// What a local request's prompt lists for the model to choose from
+/// (`[providers.local] listing`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ToolListing {
+    /// The router's candidates (one when its two rankings agree, else the
+    /// top k): a new prompt per request, evaluated in full every time.
+    /// The default: on the held-out set the 0.5B model chose best from
+    /// these (`docs/ROUTER.md`).
+    #[default]
+    Candidates,
+    /// Every tool of the best candidate's group (`aios_router::groups`):
+    /// the same prompt for every request routed to the group, so runtimed
+    /// saves its cache once (warmed at start) and loads it afterwards.
+    /// Faster per request; the 0.5B model chooses worse among 8–17 tools.
+    Group,
+    /// The whole catalogue, kept in runtimed's KV cache beside requests,
+    /// with the candidates named after it. Every token then attends over
+    /// the ~5,800-token catalogue, which costs about 40 ms a token.
+    Catalogue,
 }
 
 /// Limits of the turn loop.

@@ -16,7 +16,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{AnthropicConfig, LocalConfig, OpenAiConfig, ScriptedConfig};
+use crate::model::{AnthropicConfig, LocalConfig, OpenAiConfig, ScriptedConfig, ToolListing};
 
 /// What a provider instance talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -79,6 +79,11 @@ const SCRIPT: Field = Field {
 const MODEL_PATH: Field = Field {
     key: "model_path",
     help: "GGUF model file",
+};
+
+const LISTING: Field = Field {
+    key: "listing",
+    help: "what a request's prompt lists: `candidates` (the router's, the default), `group` (the best candidate's tool group, its prompt saved at start; faster, chooses worse at 0.5B) or `catalogue` (every tool, kept in the cache)",
 };
 
 /// The one definition of a provider kind.
@@ -150,7 +155,7 @@ pub const KINDS: &[KindSpec] = &[
         kind: ProviderKind::Local,
         name: "local",
         summary: "the local llama.cpp runtime (GGUF models, offline)",
-        fields: &[MODEL_PATH],
+        fields: &[MODEL_PATH, LISTING],
         requires_base_url: false,
         default_base_url: None,
         default_model: "local",
@@ -298,6 +303,8 @@ pub struct ProviderConfig {
     pub script: Option<PathBuf>,
     /// GGUF file (local).
     pub model_path: Option<PathBuf>,
+    /// What a request's prompt lists (local).
+    pub listing: Option<ToolListing>,
 }
 
 impl ProviderConfig {
@@ -318,6 +325,7 @@ impl ProviderConfig {
         add(self.price.is_some(), PRICE.key);
         add(self.script.is_some(), SCRIPT.key);
         add(self.model_path.is_some(), MODEL_PATH.key);
+        add(self.listing.is_some(), LISTING.key);
         keys
     }
 }
@@ -542,6 +550,7 @@ pub(crate) fn resolve(name: &str, p: &ProviderConfig) -> Result<Instance, Proble
         }
         ProviderKind::Local => Settings::Local(LocalConfig {
             model_path: p.model_path.clone(),
+            listing: p.listing.unwrap_or_default(),
         }),
         ProviderKind::Scripted => Settings::Scripted(ScriptedConfig {
             script: p.script.clone(),

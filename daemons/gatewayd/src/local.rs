@@ -25,30 +25,9 @@ use crate::select::{DEFAULT_K, RouterSelector, ToolSelector};
 
 const NAME: &str = "local";
 
-/// What a request's prompt lists for the model to choose from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Listing {
-    /// The router's top-k candidates: a new prompt per request, evaluated
-    /// in full every time (about 700 tokens, 5–6 s on two cores).
-    Candidates,
-    /// Every tool of the best candidate's group ([`group_listing`]): the
-    /// same prompt for every request routed to the group, so runtimed
-    /// saves its cache once (warmed at start) and loads it afterwards.
-    Group,
-    /// The whole catalogue, kept in runtimed's KV cache beside requests,
-    /// with the candidates named after it. Every token then attends over
-    /// the ~5,800-token catalogue, which costs about 40 ms a token.
-    Catalogue,
-}
-
-/// What requests list. Measured on the held-out set (32 tool cases,
-/// 2026-12-03, `docs/ROUTER.md`): the candidates' own lines chose the
-/// right tool 71.9 % of the time; the best candidate's whole group, 53.1 %
-/// (the 0.5B model confuses 8–17 listed tools far more than 6), and the
-/// kept catalogue 59.4 %. So requests list their candidates; the group
-/// listing and its saved prompts stay for a model that reads longer lists
-/// well.
-pub const DEFAULT_LISTING: Listing = Listing::Candidates;
+/// What a request's prompt lists for the model to choose from: declared
+/// once, with the configuration key (`[providers.local] listing`).
+pub use aios_config::ToolListing as Listing;
 
 /// The local provider: a client of runtimed.
 #[derive(Clone)]
@@ -89,20 +68,13 @@ impl LocalProvider {
             socket,
             selector: Arc::new(RouterSelector::default()),
             k: DEFAULT_K,
-            listing: DEFAULT_LISTING,
+            listing: config.listing,
         }
     }
 
     /// Reach runtimed on `socket`.
     pub fn with_socket(mut self, socket: PathBuf) -> Self {
         self.socket = socket;
-        self
-    }
-
-    /// List `listing` in each request's prompt instead of
-    /// [`DEFAULT_LISTING`].
-    pub fn with_listing(mut self, listing: Listing) -> Self {
-        self.listing = listing;
         self
     }
 

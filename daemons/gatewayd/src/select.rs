@@ -101,8 +101,10 @@ impl ToolSelector for RouterSelector {
             tracing::debug!(intent = ?routing.intent, "no tools offered");
             return Vec::new();
         }
+        // When BM25 and the vectors agree on the first tool, that tool alone
+        // is offered (`Routing::offered`).
         routing
-            .candidates
+            .offered()
             .iter()
             .filter_map(|c| tools.iter().find(|t| t.name == c.name).cloned())
             .collect()
@@ -273,6 +275,50 @@ mod tests {
         let c = catalogue();
         assert_eq!(s.select("anything", &c, DEFAULT_K).len(), DEFAULT_K);
         assert_eq!(names(&s.select("x", &c[..2], 6)), ["fs.usage", "fs.list"]);
+    }
+
+    /// Embeds a text on one axis if it speaks of disks, else on the other:
+    /// every other tool ties, and ties rank by name.
+    struct DiskOrNot;
+
+    impl crate::semantic::TextEmbedder for DiskOrNot {
+        fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, String> {
+            Ok(texts
+                .iter()
+                .map(|t| match t.to_lowercase().contains("disk") {
+                    true => vec![1.0, 0.0],
+                    false => vec![0.0, 1.0],
+                })
+                .collect())
+        }
+    }
+
+    #[test]
+    fn the_tool_both_rankings_put_first_is_offered_alone() {
+        let semantic = Arc::new(SemanticCache::with_loader(|| {
+            Some(Arc::new(DiskOrNot) as Arc<dyn crate::semantic::TextEmbedder>)
+        }));
+        let selector = RouterSelector::with_semantic(semantic.clone());
+        let c = catalogue();
+        selector.prepare(&c);
+        let docs: Vec<ToolDoc> = c.iter().map(ToolDoc::from).collect();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !semantic.is_ready(tool_set_hash(&docs)) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "tool vectors never built"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        // BM25 and the vectors both put fs.usage first.
+        assert_eq!(
+            names(&selector.select("how full is the disk?", &c, 3)),
+            ["fs.usage"]
+        );
+        // BM25 says net.ports, the vectors fs.list (first of the ties).
+        let split = selector.select("open ports?", &c, 3);
+        assert_eq!(split.len(), 3);
+        assert!(names(&split).contains(&"net.ports"));
     }
 
     #[test]

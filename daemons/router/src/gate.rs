@@ -9,6 +9,8 @@
 //! `Tool` (a missed "no tool" costs one cheap model call; a wrong "no tool"
 //! loses the user's request).
 
+use crate::refuse;
+
 /// What a request needs, before any tool is retrieved.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Intent {
@@ -25,70 +27,6 @@ pub enum Intent {
         reason: &'static str,
     },
 }
-
-/// Phrases that wipe, format or brick the machine. Matched on the
-/// lower-cased request with runs of spaces collapsed.
-const CATASTROPHIC: &[(&str, &str)] = &[
-    ("rm -rf /", "deletes the root filesystem"),
-    ("rm -rf --no-preserve-root", "deletes the root filesystem"),
-    ("rm -fr /", "deletes the root filesystem"),
-    ("rm -rf ~", "deletes the whole home directory"),
-    ("rm -rf *", "deletes everything in the current directory"),
-    ("mkfs", "formats a filesystem"),
-    ("dd if=/dev/zero of=/dev/", "overwrites a disk"),
-    ("dd if=/dev/urandom of=/dev/", "overwrites a disk"),
-    ("> /dev/sd", "overwrites a disk"),
-    (":(){", "a fork bomb"),
-    ("fork bomb", "a fork bomb"),
-    ("chmod -r 777 /", "opens every file to everyone"),
-    ("chmod 777 -r /", "opens every file to everyone"),
-    ("chown -r nobody /", "takes the system away from root"),
-];
-
-/// Verbs and objects whose combination is catastrophic ("format the main
-/// disk", "wipe the hard drive", "delete every file on the system").
-const DESTROY_VERBS: &[&str] = &[
-    "format", "wipe", "erase", "destroy", "nuke", "shred", "zero out",
-];
-const WHOLE_OBJECTS: &[&str] = &[
-    "disk",
-    "drive",
-    "/dev/sd",
-    "/dev/nvme",
-    "/dev/vd",
-    "partition",
-    "root filesystem",
-    "the filesystem",
-    "whole system",
-    "entire system",
-    "everything",
-    "all files",
-    "every file",
-];
-const DELETE_ALL: &[&str] = &[
-    "delete everything",
-    "delete all files",
-    "delete every file",
-    "remove everything",
-    "remove all files",
-    "remove every file",
-    "delete the whole system",
-    "delete /usr",
-    "delete /etc",
-    "delete /bin",
-    "delete /boot",
-    "remove /usr",
-    "remove /etc",
-    "remove /boot",
-    "delete all users",
-    "remove all users",
-    "delete the root user",
-    "delete user root",
-    "lock the root account and",
-    "lock everyone out",
-    "block all ssh",
-    "firewall off ssh",
-];
 
 /// Greetings and sign-offs that may open or make up a message ("hello,
 /// who are you?", "hey aios"). Stripped from the front before the rest is
@@ -220,26 +158,8 @@ const DEICTIC: &[&str] = &[
 /// Classify one request. Pure and cheap (a few substring scans).
 pub fn classify(request: &str) -> Intent {
     let text = normalise(request);
-    for (pattern, reason) in CATASTROPHIC {
-        if text.contains(pattern) {
-            // "rm -rf /tmp/x" is not "rm -rf /": the root must stand alone.
-            if pattern.ends_with(" /") && !root_alone(&text, pattern) {
-                continue;
-            }
-            return Intent::Refuse { reason };
-        }
-    }
-    if DESTROY_VERBS.iter().any(|v| has_word(&text, v))
-        && WHOLE_OBJECTS.iter().any(|o| text.contains(o))
-    {
-        return Intent::Refuse {
-            reason: "formats or wipes a disk or the whole system",
-        };
-    }
-    if DELETE_ALL.iter().any(|p| text.contains(p)) {
-        return Intent::Refuse {
-            reason: "deletes the system or locks everyone out",
-        };
+    if let Some(reason) = refuse::reason(&text) {
+        return Intent::Refuse { reason };
     }
     let plain: String = text
         .chars()
@@ -293,29 +213,12 @@ fn social(words: &[&str]) -> bool {
     rest.is_empty() || SOCIAL.contains(&rest.join(" ").as_str())
 }
 
-fn normalise(request: &str) -> String {
+pub(crate) fn normalise(request: &str) -> String {
     request
         .to_lowercase()
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-/// Whether `pattern` (ending in " /") occurs with the "/" followed by the
-/// end, a space, `*` or a quote: the root itself, not a path under it.
-fn root_alone(text: &str, pattern: &str) -> bool {
-    text.match_indices(pattern).any(|(i, m)| {
-        let rest = &text[i + m.len()..];
-        rest.is_empty() || rest.starts_with([' ', '*', '"', '\'', ';'])
-    })
-}
-
-fn has_word(text: &str, word: &str) -> bool {
-    text.match_indices(word).any(|(i, m)| {
-        let before = text[..i].chars().next_back();
-        let after = text[i + m.len()..].chars().next();
-        !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphabetic)
-    })
 }
 
 #[cfg(test)]

@@ -107,6 +107,17 @@ fn held_out_requests_meet_their_floor() {
     assert_eq!(report.gated_wrongly, 0, "{}", report.to_text());
 }
 
+#[test]
+fn the_gate_mirrors_every_built_in_denial_of_the_policy() {
+    // A request that only a built-in denial would stop should not reach
+    // the model with tools: a new denial needs its refusal rule too.
+    let mut policy = aios_policy::BUILTIN_RULES.to_vec();
+    let mut gate = aios_router::refuse::MIRRORED.to_vec();
+    policy.sort_unstable();
+    gate.sort_unstable();
+    assert_eq!(gate, policy);
+}
+
 // Measured on 2026-12-03 over 103 held-out tool requests: 0.874 at k = 6
 // (BM25 alone; tests/tests/router_hybrid.rs holds the fused figure).
 const HELD_OUT_RECALL_AT_6: f64 = 0.84;

@@ -72,6 +72,7 @@ async fn the_local_provider_streams_from_a_real_runtimed() {
 
     let provider = LocalProvider::new(&LocalConfig {
         model_path: Some(tiny_model()),
+        ..LocalConfig::default()
     })
     .with_socket(root.join("run/runtimed.sock"));
     assert!(provider.status().configured);
@@ -140,11 +141,12 @@ async fn group_listings_are_saved_at_start_and_requests_load_them() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     let _daemon = start_runtimed(root);
+    // As `[providers.local] listing = "group"` configures it.
     let provider = LocalProvider::new(&LocalConfig {
         model_path: Some(tiny_model()),
+        listing: Listing::Group,
     })
-    .with_socket(root.join("run/runtimed.sock"))
-    .with_listing(Listing::Group);
+    .with_socket(root.join("run/runtimed.sock"));
     let tool = |name: &str, description: &str| ModelTool {
         name: name.into(),
         description: description.into(),

@@ -6,6 +6,17 @@ use aios_domain::{PolicyInput, Resource, Risk};
 use crate::glob::normalize;
 use crate::rule::Call;
 
+/// Every built-in denial's id. The router's refusal gate mirrors each
+/// (`aios_router::refuse::MIRRORED`, checked by a test), so the model is
+/// not offered tools for a request that only these rules would stop.
+pub const RULES: &[&str] = &[
+    "builtin.wipe-system-dir",
+    "builtin.kernel-or-init",
+    "builtin.mounted-device",
+    "builtin.audit-ledger",
+    "builtin.ssh-lockout",
+];
+
 /// `/` and the top-level system directories: deleting any of them wholesale
 /// wrecks the machine.
 const SYSTEM_DIRS: &[&str] = &[
@@ -266,4 +277,26 @@ fn holds(d: &str, mounted: &str) -> bool {
     };
     let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
     rest.is_empty() || digits(rest) || rest.strip_prefix('p').is_some_and(digits)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rules_lists_every_id_this_file_denies_with() {
+        let source = include_str!("builtin.rs");
+        let mut ids: Vec<&str> = source
+            .split('"')
+            .filter(|s| *s != "builtin.rs")
+            .filter(|s| {
+                s.strip_prefix("builtin.").is_some_and(|id| {
+                    !id.is_empty() && id.chars().all(|c| c.is_ascii_lowercase() || c == '-')
+                })
+            })
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut listed = super::RULES.to_vec();
+        listed.sort_unstable();
+        assert_eq!(ids, listed);
+    }
 }

@@ -37,6 +37,7 @@ use std::sync::Arc;
 use aios_domain::{PolicyDecision, PolicyInput, Resource, Risk, RuleSource, SessionKind, Verdict};
 use serde::Serialize;
 
+pub use builtin::RULES as BUILTIN_RULES;
 pub use error::{PolicyError, PolicyErrorKind};
 pub use grant::{grant_rule, list_grants, revoke_grant, save_grant};
 pub use rule::{PortSpec, Rule, RuleExample, RuleSpec};

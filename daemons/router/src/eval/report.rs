@@ -53,8 +53,17 @@ pub struct Report {
     pub args_correct: usize,
     /// No-tool and refuse cases the chooser (or the gate before it) handled right.
     pub non_tool_correct: usize,
+    /// Tool cases where both rankings agreed on the first tool, and how
+    /// many of those it was right.
+    pub agreed: usize,
+    /// See `agreed`.
+    pub agreed_right: usize,
     /// Time of each chooser call.
     pub choosing: Vec<Duration>,
+    /// Of those, the calls offered the agreed tool alone.
+    pub choosing_agreed: Vec<Duration>,
+    /// Tool cases offered the agreed tool alone whose call was right.
+    pub agreed_tool_correct: usize,
     /// Retrieval misses at k (and gate mistakes).
     pub routing_misses: Vec<Miss>,
     /// Chooser mistakes.
@@ -110,6 +119,10 @@ pub fn run_with(
                     r.gated_wrongly += 1;
                 }
                 let rank = names.iter().position(|n| exp.accepts(n));
+                if routing.agreed {
+                    r.agreed += 1;
+                    r.agreed_right += usize::from(rank == Some(0));
+                }
                 r.hits_at_1 += usize::from(rank.is_some_and(|p| p < 1));
                 r.hits_at_3 += usize::from(rank.is_some_and(|p| p < 3));
                 r.hits_at_k += usize::from(rank.is_some());
@@ -144,8 +157,11 @@ pub fn run_with(
             Intent::Refuse { .. } => Choice::Refuse,
             Intent::Tool => {
                 let start = Instant::now();
-                let c = chooser.choose(&case.request, &routing.candidates);
+                let c = chooser.choose(&case.request, routing.offered());
                 r.choosing.push(start.elapsed());
+                if routing.agreed {
+                    r.choosing_agreed.push(start.elapsed());
+                }
                 c
             }
         };
@@ -153,6 +169,7 @@ pub fn run_with(
             (exp @ Expected::Tool { args, .. }, Choice::Tool { name, args: got }) => {
                 let tool_ok = exp.accepts(name);
                 r.tool_correct += usize::from(tool_ok);
+                r.agreed_tool_correct += usize::from(tool_ok && routing.agreed);
                 let args_ok = tool_ok && args_match(args, got);
                 r.args_correct += usize::from(args_ok);
                 args_ok
@@ -230,6 +247,7 @@ impl Report {
             "recall_at_3": self.recall_at_3(),
             "recall_at_k": self.recall_at_k(),
             "gated_wrongly": self.gated_wrongly,
+            "agreed": {"cases": self.agreed, "right": self.agreed_right},
             "no_tool": {"cases": self.no_tool_cases, "spotted": self.no_tool_spotted},
             "refuse": {"cases": self.refuse_cases, "refused": self.refused},
             "routing_us": {"p50": us(self.routing_p50()), "p95": us(self.routing_p95())},
@@ -246,6 +264,10 @@ impl Report {
                     "choose_ms": {
                         "p50": percentile(&self.choosing, 50.0).as_secs_f64() * 1e3,
                         "p95": percentile(&self.choosing, 95.0).as_secs_f64() * 1e3,
+                    },
+                    "agreed": {
+                        "tool_accuracy": ratio(self.agreed_tool_correct, self.agreed),
+                        "choose_ms_p50": percentile(&self.choosing_agreed, 50.0).as_secs_f64() * 1e3,
                     },
                     "misses": self.choice_misses.iter().map(miss_json).collect::<Vec<_>>(),
                 }),
@@ -275,6 +297,11 @@ impl Report {
             "  recall@{:<3} {}",
             self.k,
             pct(self.hits_at_k, self.tool_cases)
+        ));
+        line(format!(
+            "  agreed     {} of tool cases, right {}",
+            pct(self.agreed, self.tool_cases),
+            pct(self.agreed_right, self.agreed)
         ));
         line(format!(
             "  no tool    {}",
@@ -316,6 +343,13 @@ impl Report {
                 percentile(&self.choosing, 50.0).as_secs_f64() * 1e3,
                 percentile(&self.choosing, 95.0).as_secs_f64() * 1e3
             ));
+            if !self.choosing_agreed.is_empty() {
+                line(format!(
+                    "  agreed     tool accuracy {}, choose p50 {:.0} ms (one tool offered)",
+                    pct(self.agreed_tool_correct, self.agreed),
+                    percentile(&self.choosing_agreed, 50.0).as_secs_f64() * 1e3
+                ));
+            }
         }
         if !self.routing_misses.is_empty() {
             line(format!("routing misses ({}):", self.routing_misses.len()));

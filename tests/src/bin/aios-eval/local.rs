@@ -8,7 +8,7 @@
 //!
 //! By default it sends the whole catalogue (sorted by name) for runtimed to
 //! keep in its KV cache; requests list only their candidates today
-//! (`--cold`; gatewayd's `DEFAULT_LISTING` says why), and `--group` lists the best
+//! (`--cold`; `aios_config::ToolListing` says why), and `--group` lists the best
 //! candidate's group, whose prompts runtimed saves first (`Warm`). Before
 //! timing, it offers the catalogue
 //! as aiosd does at start (`Keep`) and waits until it is held, and reports
@@ -57,16 +57,10 @@ pub struct LocalChooser {
     listing: Listing,
 }
 
-/// What each request's prompt lists (as gatewayd's local provider can).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Listing {
-    /// Only the router's candidates (`--cold`).
-    Candidates,
-    /// The best candidate's whole group, its prompt saved first (`--group`).
-    Group,
-    /// The whole catalogue, kept in the KV cache (the default).
-    Catalogue,
-}
+/// What each request's prompt lists, as `[providers.local] listing`
+/// configures gatewayd: `--cold` lists the candidates, `--group` the best
+/// candidate's group, and the default keeps the catalogue.
+pub use aios_config::ToolListing as Listing;
 
 impl Drop for LocalChooser {
     fn drop(&mut self) {

@@ -38,6 +38,8 @@ struct Flags {
     group: bool,
     /// Route by BM25 alone, without the semantic side.
     lexical: bool,
+    /// Offer every candidate even when both rankings agree on the first.
+    no_agree: bool,
 }
 
 fn parse_flags(args: &[String]) -> anyhow::Result<Flags> {
@@ -52,12 +54,13 @@ fn parse_flags(args: &[String]) -> anyhow::Result<Flags> {
         cold: false,
         group: false,
         lexical: false,
+        no_agree: false,
     };
     let mut it = args.iter();
     match it.next().map(String::as_str) {
         Some("tools") => {}
         other => bail!(
-            "usage: aios-eval tools [--subset N] [--k K] [--json] [--ablate] [--file PATH] [--lexical] [--local [--model FILE.gguf] [--cold | --group]] (got {other:?})"
+            "usage: aios-eval tools [--subset N] [--k K] [--json] [--ablate] [--file PATH] [--lexical] [--no-agree] [--local [--model FILE.gguf] [--cold | --group]] (got {other:?})"
         ),
     }
     while let Some(a) = it.next() {
@@ -86,6 +89,7 @@ fn parse_flags(args: &[String]) -> anyhow::Result<Flags> {
             "--cold" => flags.cold = true,
             "--group" => flags.group = true,
             "--lexical" => flags.lexical = true,
+            "--no-agree" => flags.no_agree = true,
             "--model" => flags.model = Some(PathBuf::from(value("--model")?)),
             other => bail!("unknown flag {other:?}"),
         }
@@ -186,7 +190,10 @@ fn main() -> anyhow::Result<()> {
                 .embed_texts(&[request.to_string()])
                 .ok()
                 .and_then(|mut v| v.pop());
-            router.decide_with(request, q.as_deref().map(|q| (s, q)), k)
+            let mut routing = router.decide_with(request, q.as_deref().map(|q| (s, q)), k);
+            // --no-agree: the model chooses among all k every time.
+            routing.agreed &= !flags.no_agree;
+            routing
         }
     };
     let report = run_with(&mut route, &cases, flags.k, chooser_ref);
