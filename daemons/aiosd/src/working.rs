@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use aios_proto::{
     ApiError, ChatMessage, CompletionEvent, CompletionRequest, SearchDocument, SearchHit,
-    SearchQuery, SessionInfo, now_unix_ms,
+    SearchQuery, SessionInfo, TokenCounts, now_unix_ms,
 };
 use futures::StreamExt;
 use serde_json::{Map, Value, json};
@@ -23,6 +23,7 @@ use crate::context::{
     Budget, Memory, SUMMARY_PROMPT, Summary, TokenCount, assemble, clip, summary_request,
 };
 use crate::session::Session;
+use crate::tokens::uncounted;
 use crate::turn::Limits;
 
 /// How long a turn waits for memories before going on without them.
@@ -198,6 +199,75 @@ pub async fn store_summary(
         .await
 }
 
+/// How long aiosd waits for the gateway to count a conversation's new
+/// texts before measuring them by the estimate (the local count itself is
+/// bounded at 3 s by the gateway).
+pub const COUNT_TIMEOUT: Duration = Duration::from_secs(4);
+
+/// Have the gateway count, in the session model's own tokens, the texts
+/// the next assembly measures and that were not counted yet (each message
+/// once: see [`crate::tokens`]). A provider that cannot count marks the
+/// session so it is not asked again; a slow or failing count leaves the
+/// estimate in place for this call. `false` when the turn was interrupted.
+pub async fn count_real(
+    backends: &dyn Backends,
+    session: &Session,
+    history: &[ChatMessage],
+    memories: &[Memory],
+    budget: &Budget,
+    cancel: &CancellationToken,
+) -> bool {
+    let info = &session.info;
+    // A second round counts tool outputs cut by their real size.
+    for _ in 0..2 {
+        let working = session.working();
+        if working.uncountable {
+            return true;
+        }
+        let texts = uncounted(history, memories, &info.id, budget, &working.count);
+        if texts.is_empty() {
+            return true;
+        }
+        let ask = backends.count_tokens(
+            Some(info.provider.clone()).filter(|p| !p.is_empty()),
+            Some(info.model.clone()).filter(|m| !m.is_empty()),
+            texts.clone(),
+        );
+        let answer = tokio::select! {
+            biased;
+            _ = cancel.cancelled() => return false,
+            r = tokio::time::timeout(COUNT_TIMEOUT, ask) => r,
+        };
+        match answer {
+            Ok(Ok(TokenCounts {
+                counts: Some(counts),
+                ..
+            })) if counts.len() == texts.len() => session.add_counts(&texts, &counts),
+            Ok(Ok(TokenCounts {
+                counts: None,
+                detail,
+            })) => {
+                tracing::info!(session = %info.id, "tokens are estimated: {detail}");
+                session.set_uncountable();
+                return true;
+            }
+            Ok(Ok(_)) => {
+                tracing::warn!(session = %info.id, "the gateway counted the wrong number of texts; tokens are estimated");
+                return true;
+            }
+            Ok(Err(e)) => {
+                tracing::info!(session = %info.id, "tokens are estimated for this call: {e}");
+                return true;
+            }
+            Err(_) => {
+                tracing::info!(session = %info.id, "no token count within {}s; tokens are estimated for this call", COUNT_TIMEOUT.as_secs());
+                return true;
+            }
+        }
+    }
+    true
+}
+
 /// The messages of `session`'s next model call (see [`crate::context`]):
 /// when older turns no longer fit, the model summarises them first and the
 /// summary is stored; without a summary they are left out with a note.
@@ -212,6 +282,9 @@ pub async fn messages_for(
     let info = &session.info;
     let budget = Budget::of(limits.context_tokens);
     let (first, history) = session.history_window();
+    if !count_real(backends, session, &history, memories, &budget, cancel).await {
+        return None;
+    }
     let working = session.working();
     let assembly = assemble(
         &history,
@@ -316,3 +389,7 @@ impl Calibrator {
 #[cfg(test)]
 #[path = "working_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "count_tests.rs"]
+mod count_tests;
