@@ -102,6 +102,17 @@ pub trait Backends: Send + Sync + 'static {
         let _ = (collection, docs);
         Ok(())
     }
+    /// Documents of a search collection by id, read from memoryd's store
+    /// (not the index, which may lag). The default has none (test
+    /// backends).
+    async fn get_documents(
+        &self,
+        collection: &str,
+        ids: Vec<String>,
+    ) -> Result<Vec<SearchDocument>, ApiError> {
+        let _ = (collection, ids);
+        Ok(Vec::new())
+    }
     /// The last `limit` stored messages of a session, in order.
     async fn get_messages(
         &self,
@@ -343,6 +354,18 @@ impl Backends for GrpcBackends {
         self.search
             .clone()
             .query(query)
+            .await
+            .map_err(self.ctx(Daemon::Memoryd))
+    }
+
+    async fn get_documents(
+        &self,
+        collection: &str,
+        ids: Vec<String>,
+    ) -> Result<Vec<SearchDocument>, ApiError> {
+        self.search
+            .clone()
+            .get(collection, ids)
             .await
             .map_err(self.ctx(Daemon::Memoryd))
     }

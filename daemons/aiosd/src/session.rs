@@ -118,6 +118,8 @@ pub struct Restored {
     pub history: Vec<ChatMessage>,
     /// Turns it has started so far (the next is numbered one more).
     pub turns_started: u64,
+    /// Its stored summary of older turns, placed in `history`.
+    pub summary: Option<Summary>,
 }
 
 /// Add a published event to the bounded log.
@@ -176,7 +178,10 @@ impl Session {
                 history: VecDeque::new(),
                 history_bytes: 0,
                 history_dropped: 0,
-                working: Working::default(),
+                working: Working {
+                    summary: r.summary,
+                    ..Working::default()
+                },
                 turn: None,
                 turns_started: r.turns_started,
                 clients: 0,

@@ -171,8 +171,15 @@ pub async fn summarise(
     Ok(Some(text))
 }
 
+/// The id of a session's summary in `history`: one per session, replaced
+/// by each newer summary (which folds the previous one in).
+pub fn summary_id(session_id: &str) -> String {
+    format!("summary:{session_id}")
+}
+
 /// The `history` document a summary is stored as: found again by search,
-/// read by its owner only (memoryd scopes `history` by `user`).
+/// read by its owner only (memoryd scopes `history` by `user`), and read
+/// back by id when aiosd brings the session back after a restart.
 pub fn summary_document(session: &SessionInfo, summary: &Summary) -> SearchDocument {
     let mut metadata = Map::new();
     metadata.insert("kind".into(), json!("summary"));
@@ -180,12 +187,37 @@ pub fn summary_document(session: &SessionInfo, summary: &Summary) -> SearchDocum
     metadata.insert("user".into(), json!(session.uid.to_string()));
     metadata.insert("covers".into(), json!(summary.covers));
     SearchDocument {
-        id: format!("summary:{}:{}", session.id, summary.covers),
+        id: summary_id(&session.id),
         text: summary.text.clone(),
         metadata,
         embedding: None,
         unix_ms: now_unix_ms(),
     }
+}
+
+/// The stored summary of `session_id`, if memoryd holds one (a restart
+/// then does not summarise the same turns again). Errors are reasons, for
+/// the log: the session comes back without its summary.
+pub async fn stored_summary(
+    backends: &dyn Backends,
+    session_id: &str,
+) -> Result<Option<Summary>, String> {
+    let docs = backends
+        .get_documents(HISTORY, vec![summary_id(session_id)])
+        .await
+        .map_err(|e| e.to_string())?;
+    let Some(doc) = docs.into_iter().next() else {
+        return Ok(None);
+    };
+    let covers = doc
+        .metadata
+        .get("covers")
+        .and_then(Value::as_u64)
+        .ok_or_else(|| format!("summary {:?} has no `covers`", doc.id))?;
+    Ok(Some(Summary {
+        covers,
+        text: clip(&doc.text, SUMMARY_BYTES).to_string(),
+    }))
 }
 
 /// Store a summary in memoryd's `history` collection.
