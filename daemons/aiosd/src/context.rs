@@ -176,10 +176,12 @@ pub struct Assembly {
     pub tokens: usize,
 }
 
-/// The pointer appended to a cut tool output: where the full output is.
-pub fn pointer(call_id: &str, session_id: &str) -> String {
+/// The pointer appended to a cut tool output: where the full output is,
+/// and how the model reads on (the `memory.output` tool, from byte `shown`).
+pub fn pointer(call_id: &str, session_id: &str, shown: usize) -> String {
     format!(
-        "[aiOS: output truncated; the full output is stored as tool call {call_id:?} of session {session_id:?}]"
+        "[aiOS: output truncated; the full output is stored as tool call {call_id:?} of session {session_id:?}; \
+         read on with the tool memory.output from offset {shown}]"
     )
 }
 
@@ -223,9 +225,11 @@ pub fn cut_tool_output(
         return None;
     }
     let call_id = m.tool_call_id.clone().unwrap_or_default();
-    let tail = pointer(&call_id, session_id);
-    let keep = bytes_for(max_tokens, count, &m.content).saturating_sub(tail.len() + 64);
+    // The offset's digits are within the slack of 64 bytes.
+    let room = pointer(&call_id, session_id, 0).len() + 64;
+    let keep = bytes_for(max_tokens, count, &m.content).saturating_sub(room);
     let head = clip(&m.content, keep);
+    let tail = pointer(&call_id, session_id, head.len());
     Some(ChatMessage {
         content: format!(
             "{head}\n[… {} of {} bytes shown]\n{tail}",
