@@ -9,7 +9,7 @@ use aios_config::{Daemon, Paths};
 use aios_proto::{
     ApiError, ApiErrorKind, BoxStream, CompletionEvent, CompletionRequest, Event, ExecuteEvent,
     ExecuteRequest, MemoryClient, ModelClient, ModelTool, SearchClient, SearchDocument, SearchHit,
-    SearchQuery, SessionInfo, StoredMessage, StoredToolCall, ToolSpec, ToolsClient,
+    SearchQuery, SessionInfo, StoredMessage, StoredToolCall, TokenCounts, ToolSpec, ToolsClient,
 };
 
 /// Everything the turn loop needs from outside `aiosd`.
@@ -42,6 +42,18 @@ pub trait Backends: Send + Sync + 'static {
     ) -> Result<String, ApiError> {
         let _ = (system, tools);
         Ok(String::new())
+    }
+    /// Each of `texts` in the tokens of the model `provider` (`None`: the
+    /// default) uses, where it can count (see `crate::tokens`). The
+    /// default counts nothing (test backends).
+    async fn count_tokens(
+        &self,
+        provider: Option<String>,
+        model: Option<String>,
+        texts: Vec<String>,
+    ) -> Result<TokenCounts, ApiError> {
+        let _ = (provider, model, texts);
+        Ok(TokenCounts::default())
     }
     /// Tell the executor a session ended: its approvals and grants expire.
     async fn end_session(&self, session_id: &str) -> Result<(), ApiError> {
@@ -89,6 +101,17 @@ pub trait Backends: Send + Sync + 'static {
     ) -> Result<(), ApiError> {
         let _ = (collection, docs);
         Ok(())
+    }
+    /// Documents of a search collection by id, read from memoryd's store
+    /// (not the index, which may lag). The default has none (test
+    /// backends).
+    async fn get_documents(
+        &self,
+        collection: &str,
+        ids: Vec<String>,
+    ) -> Result<Vec<SearchDocument>, ApiError> {
+        let _ = (collection, ids);
+        Ok(Vec::new())
     }
     /// The last `limit` stored messages of a session, in order.
     async fn get_messages(
@@ -206,6 +229,19 @@ impl Backends for GrpcBackends {
             .map_err(self.ctx(Daemon::Gatewayd))
     }
 
+    async fn count_tokens(
+        &self,
+        provider: Option<String>,
+        model: Option<String>,
+        texts: Vec<String>,
+    ) -> Result<TokenCounts, ApiError> {
+        self.model
+            .clone()
+            .count_tokens(provider, model, texts, crate::working::COUNT_TIMEOUT)
+            .await
+            .map_err(self.ctx(Daemon::Gatewayd))
+    }
+
     async fn complete(
         &self,
         req: CompletionRequest,
@@ -318,6 +354,18 @@ impl Backends for GrpcBackends {
         self.search
             .clone()
             .query(query)
+            .await
+            .map_err(self.ctx(Daemon::Memoryd))
+    }
+
+    async fn get_documents(
+        &self,
+        collection: &str,
+        ids: Vec<String>,
+    ) -> Result<Vec<SearchDocument>, ApiError> {
+        self.search
+            .clone()
+            .get(collection, ids)
             .await
             .map_err(self.ctx(Daemon::Memoryd))
     }

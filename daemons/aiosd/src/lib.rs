@@ -23,6 +23,7 @@ mod prepare;
 mod rehydrate;
 mod service;
 mod session;
+pub mod tokens;
 mod turn;
 mod working;
 

@@ -1,6 +1,7 @@
 //! Bringing a stored session back after aiosd restarted (issue 10 §7):
 //! its newest events from memoryd's event log, its conversation from the
-//! stored messages, and what a turn cut short by the restart left open.
+//! stored messages, its summary of older turns (issue 11 §1: not made
+//! again), and what a turn cut short by the restart left open.
 //!
 //! Everything read back is data: events are replayed to the owner as they
 //! were stored, messages go to the model as the conversation they were.
@@ -13,6 +14,7 @@ use std::sync::Arc;
 use aios_proto::{ApiError, ChatMessage, Event, EventKind, Role, SessionInfo, StoredMessage};
 
 use crate::backends::Backends;
+use crate::context::Summary;
 use crate::limits::MAX_LOG_EVENTS;
 use crate::session::Restored;
 
@@ -36,14 +38,50 @@ pub async fn load(
     let messages = store.get_messages(&info.id, RESTORE_MESSAGES).await?;
     let open = open_turn(&events);
     let turns_started = turns_started(&events, &messages);
+    let whole = messages.len() < RESTORE_MESSAGES as usize;
+    let history = repair_history(messages);
+    let summary = match crate::working::stored_summary(store.as_ref(), &info.id).await {
+        Ok(s) => s.map(|s| restored_summary(s, &history, whole)),
+        Err(why) => {
+            tracing::warn!(session = %info.id, "the session comes back without its summary: {why}");
+            None
+        }
+    };
     Ok((
         Restored {
             events,
-            history: repair_history(messages),
+            history,
             turns_started,
+            summary,
         },
         open,
     ))
+}
+
+/// A stored summary placed in the restored conversation `history`. Read
+/// `whole` (from its first message), the history's indexes are the ones the
+/// summary counted in (the repair adds the same results every time), and
+/// `covers` is only moved back to the start of its turn, so no message the
+/// summary may not hold is left out. Read in part, the offset is unknown:
+/// the summary then stands for what came before the restored messages, and
+/// those that no longer fit are summarised into it again.
+pub fn restored_summary(summary: Summary, history: &[ChatMessage], whole: bool) -> Summary {
+    if !whole {
+        return Summary {
+            covers: 0,
+            ..summary
+        };
+    }
+    let mut at = usize::try_from(summary.covers)
+        .unwrap_or(usize::MAX)
+        .min(history.len());
+    while at > 0 && at < history.len() && history[at].role != Role::User {
+        at -= 1;
+    }
+    Summary {
+        covers: at as u64,
+        ..summary
+    }
 }
 
 /// The turn that started (or showed activity) and never completed in

@@ -102,3 +102,34 @@ fn repaired_history_starts_at_a_user_and_answers_every_call() {
     );
     assert_eq!(h[3].content, INTERRUPTED_RESULT);
 }
+
+#[test]
+fn a_stored_summary_keeps_its_place_or_moves_back_to_its_turn_start() {
+    let m = |role: Role| ChatMessage {
+        role,
+        content: "x".into(),
+        tool_calls: vec![],
+        tool_call_id: None,
+    };
+    // Two turns of user, assistant; the second starts at 2.
+    let h = vec![
+        m(Role::User),
+        m(Role::Assistant),
+        m(Role::User),
+        m(Role::Assistant),
+    ];
+    let s = |covers| Summary {
+        covers,
+        text: "earlier".into(),
+    };
+    assert_eq!(restored_summary(s(2), &h, true).covers, 2);
+    // Inside a turn: back to its start, so nothing unsummarised is hidden.
+    assert_eq!(restored_summary(s(3), &h, true).covers, 2);
+    assert_eq!(restored_summary(s(1), &h, true).covers, 0);
+    // Past the end (messages lost): everything restored is covered.
+    assert_eq!(restored_summary(s(9), &h, true).covers, 4);
+    // Read in part: it stands for what came before.
+    let part = restored_summary(s(3), &h, false);
+    assert_eq!(part.covers, 0);
+    assert_eq!(part.text, "earlier");
+}

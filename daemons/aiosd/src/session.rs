@@ -35,8 +35,12 @@ use crate::limits::{
 pub(crate) struct Working {
     /// The model's summary of the turns that no longer fit.
     pub summary: Option<Summary>,
-    /// Token estimate, calibrated by the provider's reported counts.
+    /// Token counts: real ones of texts the gateway counted, estimates
+    /// calibrated by the provider's reported counts for the rest.
     pub count: TokenCount,
+    /// The gateway said this session's provider cannot count tokens: the
+    /// estimate is all there is, so aiosd stops asking.
+    pub uncountable: bool,
 }
 
 /// A session owned by one user.
@@ -114,6 +118,8 @@ pub struct Restored {
     pub history: Vec<ChatMessage>,
     /// Turns it has started so far (the next is numbered one more).
     pub turns_started: u64,
+    /// Its stored summary of older turns, placed in `history`.
+    pub summary: Option<Summary>,
 }
 
 /// Add a published event to the bounded log.
@@ -172,7 +178,10 @@ impl Session {
                 history: VecDeque::new(),
                 history_bytes: 0,
                 history_dropped: 0,
-                working: Working::default(),
+                working: Working {
+                    summary: r.summary,
+                    ..Working::default()
+                },
                 turn: None,
                 turns_started: r.turns_started,
                 clients: 0,
@@ -323,6 +332,20 @@ impl Session {
     /// Keep a new summary of the older turns.
     pub(crate) fn set_summary(&self, summary: Summary) {
         self.lock().working.summary = Some(summary);
+    }
+
+    /// Remember the real counts of `texts` (in order).
+    pub(crate) fn add_counts(&self, texts: &[String], counts: &[u32]) {
+        let mut st = self.lock();
+        let known = std::sync::Arc::make_mut(&mut st.working.count.known);
+        for (t, &n) in texts.iter().zip(counts) {
+            known.insert(t, n);
+        }
+    }
+
+    /// The provider cannot count tokens: keep to the estimate.
+    pub(crate) fn set_uncountable(&self) {
+        self.lock().working.uncountable = true;
     }
 
     /// Scale the token estimate to a count the provider reported.

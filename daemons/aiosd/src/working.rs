@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use aios_proto::{
     ApiError, ChatMessage, CompletionEvent, CompletionRequest, SearchDocument, SearchHit,
-    SearchQuery, SessionInfo, now_unix_ms,
+    SearchQuery, SessionInfo, TokenCounts, now_unix_ms,
 };
 use futures::StreamExt;
 use serde_json::{Map, Value, json};
@@ -23,6 +23,7 @@ use crate::context::{
     Budget, Memory, SUMMARY_PROMPT, Summary, TokenCount, assemble, clip, summary_request,
 };
 use crate::session::Session;
+use crate::tokens::uncounted;
 use crate::turn::Limits;
 
 /// How long a turn waits for memories before going on without them.
@@ -170,8 +171,15 @@ pub async fn summarise(
     Ok(Some(text))
 }
 
+/// The id of a session's summary in `history`: one per session, replaced
+/// by each newer summary (which folds the previous one in).
+pub fn summary_id(session_id: &str) -> String {
+    format!("summary:{session_id}")
+}
+
 /// The `history` document a summary is stored as: found again by search,
-/// read by its owner only (memoryd scopes `history` by `user`).
+/// read by its owner only (memoryd scopes `history` by `user`), and read
+/// back by id when aiosd brings the session back after a restart.
 pub fn summary_document(session: &SessionInfo, summary: &Summary) -> SearchDocument {
     let mut metadata = Map::new();
     metadata.insert("kind".into(), json!("summary"));
@@ -179,12 +187,37 @@ pub fn summary_document(session: &SessionInfo, summary: &Summary) -> SearchDocum
     metadata.insert("user".into(), json!(session.uid.to_string()));
     metadata.insert("covers".into(), json!(summary.covers));
     SearchDocument {
-        id: format!("summary:{}:{}", session.id, summary.covers),
+        id: summary_id(&session.id),
         text: summary.text.clone(),
         metadata,
         embedding: None,
         unix_ms: now_unix_ms(),
     }
+}
+
+/// The stored summary of `session_id`, if memoryd holds one (a restart
+/// then does not summarise the same turns again). Errors are reasons, for
+/// the log: the session comes back without its summary.
+pub async fn stored_summary(
+    backends: &dyn Backends,
+    session_id: &str,
+) -> Result<Option<Summary>, String> {
+    let docs = backends
+        .get_documents(HISTORY, vec![summary_id(session_id)])
+        .await
+        .map_err(|e| e.to_string())?;
+    let Some(doc) = docs.into_iter().next() else {
+        return Ok(None);
+    };
+    let covers = doc
+        .metadata
+        .get("covers")
+        .and_then(Value::as_u64)
+        .ok_or_else(|| format!("summary {:?} has no `covers`", doc.id))?;
+    Ok(Some(Summary {
+        covers,
+        text: clip(&doc.text, SUMMARY_BYTES).to_string(),
+    }))
 }
 
 /// Store a summary in memoryd's `history` collection.
@@ -196,6 +229,75 @@ pub async fn store_summary(
     backends
         .write_documents(HISTORY, vec![summary_document(session, summary)])
         .await
+}
+
+/// How long aiosd waits for the gateway to count a conversation's new
+/// texts before measuring them by the estimate (the local count itself is
+/// bounded at 3 s by the gateway).
+pub const COUNT_TIMEOUT: Duration = Duration::from_secs(4);
+
+/// Have the gateway count, in the session model's own tokens, the texts
+/// the next assembly measures and that were not counted yet (each message
+/// once: see [`crate::tokens`]). A provider that cannot count marks the
+/// session so it is not asked again; a slow or failing count leaves the
+/// estimate in place for this call. `false` when the turn was interrupted.
+pub async fn count_real(
+    backends: &dyn Backends,
+    session: &Session,
+    history: &[ChatMessage],
+    memories: &[Memory],
+    budget: &Budget,
+    cancel: &CancellationToken,
+) -> bool {
+    let info = &session.info;
+    // A second round counts tool outputs cut by their real size.
+    for _ in 0..2 {
+        let working = session.working();
+        if working.uncountable {
+            return true;
+        }
+        let texts = uncounted(history, memories, &info.id, budget, &working.count);
+        if texts.is_empty() {
+            return true;
+        }
+        let ask = backends.count_tokens(
+            Some(info.provider.clone()).filter(|p| !p.is_empty()),
+            Some(info.model.clone()).filter(|m| !m.is_empty()),
+            texts.clone(),
+        );
+        let answer = tokio::select! {
+            biased;
+            _ = cancel.cancelled() => return false,
+            r = tokio::time::timeout(COUNT_TIMEOUT, ask) => r,
+        };
+        match answer {
+            Ok(Ok(TokenCounts {
+                counts: Some(counts),
+                ..
+            })) if counts.len() == texts.len() => session.add_counts(&texts, &counts),
+            Ok(Ok(TokenCounts {
+                counts: None,
+                detail,
+            })) => {
+                tracing::info!(session = %info.id, "tokens are estimated: {detail}");
+                session.set_uncountable();
+                return true;
+            }
+            Ok(Ok(_)) => {
+                tracing::warn!(session = %info.id, "the gateway counted the wrong number of texts; tokens are estimated");
+                return true;
+            }
+            Ok(Err(e)) => {
+                tracing::info!(session = %info.id, "tokens are estimated for this call: {e}");
+                return true;
+            }
+            Err(_) => {
+                tracing::info!(session = %info.id, "no token count within {}s; tokens are estimated for this call", COUNT_TIMEOUT.as_secs());
+                return true;
+            }
+        }
+    }
+    true
 }
 
 /// The messages of `session`'s next model call (see [`crate::context`]):
@@ -212,6 +314,9 @@ pub async fn messages_for(
     let info = &session.info;
     let budget = Budget::of(limits.context_tokens);
     let (first, history) = session.history_window();
+    if !count_real(backends, session, &history, memories, &budget, cancel).await {
+        return None;
+    }
     let working = session.working();
     let assembly = assemble(
         &history,
@@ -316,3 +421,7 @@ impl Calibrator {
 #[cfg(test)]
 #[path = "working_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "count_tests.rs"]
+mod count_tests;

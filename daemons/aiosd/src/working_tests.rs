@@ -149,7 +149,7 @@ fn a_summary_is_stored_as_the_owner_s_history_document() {
             text: "s".into(),
         },
     );
-    assert_eq!(d.id, "summary:s1:12");
+    assert_eq!(d.id, "summary:s1");
     assert_eq!(d.metadata["kind"], "summary");
     assert_eq!(d.metadata["user"], "1000");
     assert_eq!(d.metadata["covers"], 12);

@@ -181,19 +181,24 @@ async fn world() -> World {
         )
         .await,
     ];
-    let backends = Arc::new(GrpcBackends::with_sockets(
-        &run.join("toolsd.sock"),
-        &run.join("memoryd.sock"),
-        &run.join("gatewayd.sock"),
-    ));
     World {
-        aiosd: Orchestrator::new(backends, &aios_config::Config::default()),
+        aiosd: orchestrator(&run),
         dir,
         store,
         host,
         model,
         _stop: stop,
     }
+}
+
+/// An orchestrator over the daemons served under `run`.
+fn orchestrator(run: &Path) -> Orchestrator {
+    let backends = Arc::new(GrpcBackends::with_sockets(
+        &run.join("toolsd.sock"),
+        &run.join("memoryd.sock"),
+        &run.join("gatewayd.sock"),
+    ));
+    Orchestrator::new(backends, &aios_config::Config::default())
 }
 
 struct Client {
@@ -219,6 +224,11 @@ impl World {
             .await
             .unwrap()
             .id;
+        self.attach(uid, id).await
+    }
+
+    /// Attach to session `id` from its start.
+    async fn attach(&self, uid: u32, id: String) -> Client {
         let (tx, rx) = mpsc::unbounded_channel();
         tx.send(Op::Attach {
             session_id: id.clone(),
@@ -268,20 +278,28 @@ impl World {
 
 impl Client {
     /// Send `text` and wait for its turn to complete.
+    /// Send `text` and wait for its turn to complete (a replay of earlier
+    /// turns, after attaching, is passed over).
     async fn ask(&mut self, text: &str) {
         self.ops.send(Op::UserInput { text: text.into() }).unwrap();
+        let mut turn = None;
         loop {
             let e = tokio::time::timeout(WAIT, self.events.next())
                 .await
                 .expect("an event in time")
                 .expect("the stream is open")
                 .expect("an event");
-            if let EventKind::TurnCompleted {
-                status, message, ..
-            } = e.kind
-            {
-                assert_eq!(status, TurnStatus::Completed, "{message}");
-                return;
+            match e.kind {
+                EventKind::TurnStarted { turn_id, input } if input == text => turn = Some(turn_id),
+                EventKind::TurnCompleted {
+                    turn_id,
+                    status,
+                    message,
+                } if turn.as_ref() == Some(&turn_id) => {
+                    assert_eq!(status, TurnStatus::Completed, "{message}");
+                    return;
+                }
+                _ => {}
             }
         }
     }
@@ -325,7 +343,7 @@ async fn a_long_session_s_early_turns_are_summarised_stored_and_replaced_by_the_
     let docs = w.store.documents_page("history", 0, 10_000).unwrap();
     let stored: Vec<_> = docs
         .iter()
-        .filter(|d| d.key.starts_with(&format!("summary:{}:", c.id)))
+        .filter(|d| d.key == format!("summary:{}", c.id))
         .collect();
     assert!(!stored.is_empty(), "no summary stored");
     assert!(stored.iter().all(|d| d.text == SUMMARY));
@@ -333,6 +351,44 @@ async fn a_long_session_s_early_turns_are_summarised_stored_and_replaced_by_the_
     assert_eq!(meta["kind"], "summary");
     assert_eq!(meta["user"], "1000");
     assert_eq!(meta["session"], c.id.as_str());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_restart_the_session_uses_its_stored_summary_instead_of_summarising_again() {
+    let mut w = world().await;
+    let mut c = w.session(1000).await;
+    for i in 0..16 {
+        c.ask(&format!("question {i:02}: {}", "about disks ".repeat(120)))
+            .await;
+    }
+    let before = w.model.asked.lock().unwrap().len();
+    // A new aiosd: what the old one held in memory is gone, what it stored
+    // in memoryd is not (as after `kill -9`; `tests/tests/sessions.rs`
+    // kills the real binary).
+    let session = c.id.clone();
+    drop(c);
+    w.aiosd = orchestrator(&w.dir.path().join("run"));
+    let mut c = w.attach(1000, session).await;
+    c.ask(&format!("question 16: {}", "about disks ".repeat(120)))
+        .await;
+
+    let asked = w.model.asked.lock().unwrap()[before..].to_vec();
+    // Without the stored summary the old turns would be summarised again
+    // from nothing; with it, at most the turns since are folded into it.
+    for r in asked.iter().filter(|r| r.system == SUMMARY_PROMPT) {
+        let request = &r.messages[0].content;
+        assert!(
+            request.contains(&format!("<previous-summary>\n{SUMMARY}")),
+            "summarised again from the start: {request}"
+        );
+        assert!(!request.contains("question 0"), "{request}");
+    }
+    let last = w.last_request();
+    let lead = lead(&last.messages).expect("a context message first");
+    assert!(lead.contains(SUMMARY), "{lead}");
+    let said: Vec<&str> = last.messages.iter().map(|m| m.content.as_str()).collect();
+    assert!(!said.iter().any(|m| m.starts_with("question 00")));
+    assert!(said.last().unwrap().starts_with("question 16"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

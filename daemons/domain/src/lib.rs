@@ -43,7 +43,8 @@ pub use event::{Event, EventKind, StepStatus, TurnStatus, Usage};
 pub use json::json_kind;
 pub use memory::{StoredMessage, StoredToolCall};
 pub use model::{
-    ChatMessage, CompletionEvent, CompletionRequest, ModelTool, ProviderStatus, Role, ToolCall,
+    ChatMessage, CompletionEvent, CompletionRequest, ModelTool, ProviderStatus, Role, TokenCounts,
+    ToolCall,
 };
 pub use policy::{
     Caller, HostFacts, PolicyDecision, PolicyInput, PolicyQuestion, RuleSource, SessionKind,

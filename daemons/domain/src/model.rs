@@ -143,3 +143,14 @@ impl Role {
         }
     }
 }
+
+/// What a provider says about the size of some texts in its model's tokens
+/// (the gateway's `CountTokens`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct TokenCounts {
+    /// One real count per text, in order; `None` when the provider cannot
+    /// count (cloud APIs offer no tokenizer): the caller keeps an estimate.
+    pub counts: Option<Vec<u32>>,
+    /// The provider that counted, or why nothing was counted.
+    pub detail: String,
+}

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use aios_config::{Config, Instance, ProviderKind, Settings};
 use aios_proto::{
     ApiError, ApiErrorKind, BoxStream, CompletionEvent, CompletionRequest, ModelApi, ModelTool,
-    Principal, ProviderStatus, Right,
+    Principal, ProviderStatus, Right, TokenCounts,
 };
 use futures::StreamExt;
 
@@ -554,5 +554,16 @@ impl ModelApi for Gateway {
             }
         }
         Ok(done.join("; "))
+    }
+
+    async fn count_tokens(
+        &self,
+        who: Principal,
+        provider: Option<String>,
+        _model: Option<String>,
+        texts: Vec<String>,
+    ) -> Result<TokenCounts, ApiError> {
+        who.require(Right::Daemon)?;
+        crate::count::count(self, provider.as_deref(), &texts).await
     }
 }

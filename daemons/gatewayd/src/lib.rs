@@ -38,6 +38,7 @@
 
 pub mod anthropic;
 pub mod breaker;
+pub mod count;
 pub mod demo;
 mod error;
 mod gateway;

@@ -255,6 +255,10 @@ impl Provider for LocalProvider {
         ))
     }
 
+    async fn count_tokens(&self, texts: &[String]) -> Result<Option<Vec<u32>>, ProviderError> {
+        crate::count::local(&mut self.client().await?, texts).await
+    }
+
     async fn prepare(&self, system: &str, tools: &[ModelTool]) -> Result<String, ProviderError> {
         if tools.is_empty() {
             return Ok(String::new());

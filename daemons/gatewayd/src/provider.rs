@@ -50,6 +50,12 @@ pub trait Provider: Send + Sync {
     async fn prepare(&self, _system: &str, _tools: &[ModelTool]) -> Result<String, ProviderError> {
         Ok(String::new())
     }
+
+    /// Each text's size in the model's own tokens, as a part of a prompt;
+    /// `None` when the provider cannot count (the default: cloud APIs).
+    async fn count_tokens(&self, _texts: &[String]) -> Result<Option<Vec<u32>>, ProviderError> {
+        Ok(None)
+    }
 }
 
 /// Most tool calls accepted in one model reply. aiosd runs fewer per reply

@@ -195,6 +195,22 @@ impl MemoryApi for MemoryService {
         Ok(id)
     }
 
+    async fn get_tool_call(
+        &self,
+        who: Principal,
+        session_id: String,
+        call_id: String,
+    ) -> Result<Option<StoredToolCall>, ApiError> {
+        self.blocking(move |store| {
+            let s = store.get_session(&session_id).map_err(api_error)?;
+            require_read(&who, s.uid)?;
+            store
+                .get_tool_call(&session_id, &call_id)
+                .map_err(api_error)
+        })
+        .await
+    }
+
     async fn append_events(&self, who: Principal, events: Vec<Event>) -> Result<u64, ApiError> {
         who.require(Right::Daemon)?;
         let added = self

@@ -39,6 +39,14 @@ pub trait MemoryApi: Send + Sync + 'static {
     ) -> Result<Vec<StoredMessage>, ApiError>;
     /// Record a finished tool call; returns its row id.
     async fn record_tool_call(&self, who: Principal, c: StoredToolCall) -> Result<i64, ApiError>;
+    /// One recorded tool call of a session, with its full result; `None`
+    /// when the session has no call `call_id`.
+    async fn get_tool_call(
+        &self,
+        who: Principal,
+        session_id: String,
+        call_id: String,
+    ) -> Result<Option<StoredToolCall>, ApiError>;
     /// Append events (in seq order) to their sessions' logs, durably;
     /// returns how many were new (a retried event is a no-op).
     async fn append_events(&self, who: Principal, events: Vec<Event>) -> Result<u64, ApiError>;
@@ -127,6 +135,18 @@ impl wire::memory_server::Memory for Adapter {
         let list = self.0.get_messages(who, r.session_id, r.limit).await?;
         Ok(tonic::Response::new(wire::GetMessagesReply {
             messages: list.into_iter().map(message_out).collect(),
+        }))
+    }
+
+    async fn get_tool_call(
+        &self,
+        req: tonic::Request<wire::GetToolCallRequest>,
+    ) -> Resp<wire::GetToolCallReply> {
+        let who = principal_of(&req)?;
+        let r = req.into_inner();
+        let call = self.0.get_tool_call(who, r.session_id, r.call_id).await?;
+        Ok(tonic::Response::new(wire::GetToolCallReply {
+            call: call.map(stored_call_out),
         }))
     }
 
@@ -259,6 +279,23 @@ impl MemoryClient {
             .record_tool_call(crate::unary(stored_call_out(c)))
             .await?;
         Ok(r.into_inner().id)
+    }
+
+    /// One recorded tool call of a session with its full result; `None`
+    /// when the session has no such call.
+    pub async fn get_tool_call(
+        &mut self,
+        session_id: &str,
+        call_id: &str,
+    ) -> Result<Option<StoredToolCall>, ApiError> {
+        let r = self
+            .inner
+            .get_tool_call(crate::unary(wire::GetToolCallRequest {
+                session_id: session_id.to_string(),
+                call_id: call_id.to_string(),
+            }))
+            .await?;
+        r.into_inner().call.map(stored_call_in).transpose()
     }
 
     /// Append events to their sessions' logs, durably; how many were new.

@@ -9,7 +9,7 @@ use crate::convert::{
     completion_event_in, completion_event_out, completion_req_in, completion_req_out,
     model_tool_in, model_tool_out, provider_in, provider_out,
 };
-use crate::domain::{CompletionEvent, CompletionRequest, ModelTool, ProviderStatus};
+use crate::domain::{CompletionEvent, CompletionRequest, ModelTool, ProviderStatus, TokenCounts};
 use crate::principal::principal_of;
 use crate::wire;
 use crate::{ApiError, BoxStream, Principal};
@@ -36,6 +36,21 @@ pub trait ModelApi: Send + Sync + 'static {
         system: String,
         tools: Vec<ModelTool>,
     ) -> Result<String, ApiError>;
+    /// Count each of `texts` in the tokens of the model a request to
+    /// `provider` (`None`: the default) and `model` would use. The default
+    /// answers that nothing can be counted.
+    async fn count_tokens(
+        &self,
+        _who: Principal,
+        _provider: Option<String>,
+        _model: Option<String>,
+        _texts: Vec<String>,
+    ) -> Result<TokenCounts, ApiError> {
+        Ok(TokenCounts {
+            counts: None,
+            detail: "this gateway counts no tokens".into(),
+        })
+    }
 }
 
 pub(crate) struct Adapter(pub(crate) Arc<dyn ModelApi>);
@@ -83,6 +98,36 @@ impl wire::model_server::Model for Adapter {
             .collect::<Result<_, _>>()?;
         let detail = self.0.prepare(who, r.system, tools).await?;
         Ok(tonic::Response::new(wire::PrepareReply { detail }))
+    }
+
+    async fn count_tokens(
+        &self,
+        req: tonic::Request<wire::CountTokensRequest>,
+    ) -> Result<tonic::Response<wire::CountTokensReply>, tonic::Status> {
+        let who = principal_of(&req)?;
+        let r = req.into_inner();
+        let n = r.texts.len();
+        let counted = self
+            .0
+            .count_tokens(
+                who,
+                Some(r.provider).filter(|p| !p.is_empty()),
+                Some(r.model).filter(|m| !m.is_empty()),
+                r.texts,
+            )
+            .await?;
+        if counted.counts.as_ref().is_some_and(|c| c.len() != n) {
+            return Err(ApiError::internal(format!(
+                "the provider counted {} texts of {n}",
+                counted.counts.as_ref().map_or(0, Vec::len)
+            ))
+            .into());
+        }
+        Ok(tonic::Response::new(wire::CountTokensReply {
+            known: counted.counts.is_some(),
+            counts: counted.counts.unwrap_or_default(),
+            detail: counted.detail,
+        }))
     }
 }
 
@@ -140,5 +185,35 @@ impl ModelClient {
         });
         req.set_timeout(std::time::Duration::from_secs(60));
         Ok(self.inner.prepare(req).await?.into_inner().detail)
+    }
+
+    /// Count each of `texts` in the tokens of the model a request to
+    /// `provider` (`None`: the default) would use; `counts` is `None` when
+    /// that provider cannot count. Waits up to `timeout`.
+    pub async fn count_tokens(
+        &mut self,
+        provider: Option<String>,
+        model: Option<String>,
+        texts: Vec<String>,
+        timeout: std::time::Duration,
+    ) -> Result<TokenCounts, ApiError> {
+        let n = texts.len();
+        let mut req = tonic::Request::new(wire::CountTokensRequest {
+            provider: provider.unwrap_or_default(),
+            model: model.unwrap_or_default(),
+            texts,
+        });
+        req.set_timeout(timeout);
+        let r = self.inner.count_tokens(req).await?.into_inner();
+        if r.known && r.counts.len() != n {
+            return Err(ApiError::internal(format!(
+                "the gateway counted {} texts of {n}",
+                r.counts.len()
+            )));
+        }
+        Ok(TokenCounts {
+            counts: r.known.then_some(r.counts),
+            detail: r.detail,
+        })
     }
 }

@@ -48,6 +48,9 @@ pub trait RuntimeApi: Send + Sync + 'static {
         system: String,
         lists: Vec<Vec<ModelTool>>,
     ) -> Result<RuntimeInfo, ApiError>;
+    /// Tokens of each of `texts` as it appears inside a prompt (no BOS),
+    /// in order.
+    async fn count_tokens(&self, who: Principal, texts: Vec<String>) -> Result<Vec<u32>, ApiError>;
 }
 
 pub(crate) struct Adapter(pub(crate) Arc<dyn RuntimeApi>);
@@ -111,6 +114,15 @@ impl wire::runtime_server::Runtime for Adapter {
             .collect::<Result<_, _>>()?;
         let info = self.0.warm(who, r.system, lists).await?;
         Ok(tonic::Response::new(runtime_info_out(info)))
+    }
+
+    async fn count_tokens(
+        &self,
+        req: tonic::Request<wire::RuntimeCountRequest>,
+    ) -> Resp<wire::RuntimeCountReply> {
+        let who = principal_of(&req)?;
+        let counts = self.0.count_tokens(who, req.into_inner().texts).await?;
+        Ok(tonic::Response::new(wire::RuntimeCountReply { counts }))
     }
 }
 
@@ -205,5 +217,25 @@ impl RuntimeClient {
         req.set_timeout(std::time::Duration::from_secs(60));
         let r = self.inner.warm(req).await?;
         Ok(runtime_info_in(r.into_inner()))
+    }
+
+    /// Tokens of each of `texts` inside a prompt, in order. Waits up to
+    /// `timeout` (the runtime counts between generations).
+    pub async fn count_tokens(
+        &mut self,
+        texts: Vec<String>,
+        timeout: std::time::Duration,
+    ) -> Result<Vec<u32>, ApiError> {
+        let n = texts.len();
+        let mut req = tonic::Request::new(wire::RuntimeCountRequest { texts });
+        req.set_timeout(timeout);
+        let counts = self.inner.count_tokens(req).await?.into_inner().counts;
+        if counts.len() != n {
+            return Err(ApiError::internal(format!(
+                "runtimed counted {} texts of {n}",
+                counts.len()
+            )));
+        }
+        Ok(counts)
     }
 }

@@ -313,12 +313,21 @@ impl Runtime {
 
     /// Count the tokens of `text` as the model tokenizes a prompt.
     pub fn token_count(&self, text: &str) -> Result<u32, RuntimeError> {
+        let counts = self.tokenize(vec![text.to_string()], true)?;
+        Ok(counts.first().copied().unwrap_or(0))
+    }
+
+    /// Count the tokens of each of `texts` as a part of a prompt: no BOS,
+    /// chat markers as the special tokens the template's text becomes.
+    /// Runs on the worker, between generations.
+    pub fn count_tokens(&self, texts: &[String]) -> Result<Vec<u32>, RuntimeError> {
+        self.tokenize(texts.to_vec(), false)
+    }
+
+    fn tokenize(&self, texts: Vec<String>, bos: bool) -> Result<Vec<u32>, RuntimeError> {
         let (reply, rx) = mpsc::channel();
-        self.send(engine::Instruction::Tokenize {
-            text: text.to_string(),
-            reply,
-        })?;
-        rx.recv().map_err(|_| engine::worker_gone())?
+        self.send(engine::Instruction::Tokenize { texts, bos, reply })?;
+        rx.recv().map_err(|_| engine::worker_gone())
     }
 
     /// Mean-pooled, L2-normalised embeddings of `texts`, computed one text

@@ -23,6 +23,9 @@
 //!   checks it before every token.
 //! - **Rights.** Anyone local may ask what is loaded; generation and
 //!   embeddings (CPU time) are for aiOS daemons only.
+//! - **Token counts from the model's own tokenizer** (`CountTokens`), so
+//!   aiosd sizes a conversation in this model's tokens; they run on the
+//!   worker between generations, like every request.
 #![deny(missing_docs)]
 
 pub mod convert;
@@ -42,6 +45,10 @@ use tokio::sync::{Mutex, Semaphore};
 
 /// Most requests waiting or running at once.
 pub const QUEUE_MAX: usize = 16;
+
+/// Most texts counted by one `CountTokens` (the message size bounds their
+/// bytes).
+pub const MAX_COUNT_TEXTS: usize = 4096;
 
 /// Output limit when a request gives none.
 pub const DEFAULT_MAX_TOKENS: u32 = 512;
@@ -323,6 +330,22 @@ impl RuntimeApi for RuntimeService {
             .map_err(|e| convert::api_error(&e))?;
         tracing::info!(queued, "asked to warm tool lists");
         self.info(who).await
+    }
+
+    async fn count_tokens(&self, who: Principal, texts: Vec<String>) -> Result<Vec<u32>, ApiError> {
+        who.require(Right::Daemon)?;
+        if texts.len() > MAX_COUNT_TEXTS {
+            return Err(ApiError::invalid(format!(
+                "{} texts to count; at most {MAX_COUNT_TEXTS} per request",
+                texts.len()
+            )));
+        }
+        let _permit = self.enqueue()?;
+        let model = self.model().await?;
+        tokio::task::spawn_blocking(move || model.rt.count_tokens(&texts))
+            .await
+            .map_err(|e| ApiError::internal(format!("counting tokens panicked: {e}")))?
+            .map_err(|e| convert::api_error(&e))
     }
 
     async fn embed(&self, who: Principal, texts: Vec<String>) -> Result<Vec<Vec<f32>>, ApiError> {

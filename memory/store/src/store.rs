@@ -542,20 +542,7 @@ impl Store {
             )
             .map_err(self.err(&doing))?;
         let raws = stmt
-            .query_map(params![session_id, sql_limit(limit)], |r| {
-                Ok(RawToolCall {
-                    id: r.get(0)?,
-                    session_id: r.get(1)?,
-                    turn_id: r.get(2)?,
-                    call_id: r.get(3)?,
-                    tool: r.get(4)?,
-                    args_json: r.get(5)?,
-                    status: r.get(6)?,
-                    result_json: r.get(7)?,
-                    duration_us: r.get(8)?,
-                    unix_ms: r.get(9)?,
-                })
-            })
+            .query_map(params![session_id, sql_limit(limit)], raw_tool_call)
             .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
             .map_err(self.err(&doing))?;
         drop(stmt);
@@ -563,6 +550,28 @@ impl Store {
         raws.into_iter()
             .map(|raw| self.tool_call_from_raw(raw))
             .collect()
+    }
+
+    /// The tool call `call_id` of a session (the newest, should an id
+    /// repeat), or `None`.
+    pub fn get_tool_call(&self, session_id: &str, call_id: &str) -> Result<Option<StoredToolCall>> {
+        let doing = format!("read tool call {call_id:?} of session {session_id:?}");
+        let conn = self.conn();
+        self.require_session(&conn, session_id, &doing)?;
+        let raw = conn
+            .prepare_cached(
+                "SELECT id, session_id, turn_id, call_id, tool, args_json, status, result_json,
+                        duration_us, unix_ms
+                 FROM tool_calls WHERE session_id = ?1 AND call_id = ?2 ORDER BY id DESC LIMIT 1",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_map(params![session_id, call_id], raw_tool_call)?
+                    .next()
+                    .transpose()
+            })
+            .map_err(self.err(&doing))?;
+        drop(conn);
+        raw.map(|raw| self.tool_call_from_raw(raw)).transpose()
     }
 
     fn tool_call_from_raw(&self, raw: RawToolCall) -> Result<StoredToolCall> {
@@ -610,4 +619,22 @@ impl Store {
             ),
         ))
     }
+}
+
+/// A `tool_calls` row as selected by the tool-call reads (`id, session_id,
+/// turn_id, call_id, tool, args_json, status, result_json, duration_us,
+/// unix_ms`).
+fn raw_tool_call(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawToolCall> {
+    Ok(RawToolCall {
+        id: r.get(0)?,
+        session_id: r.get(1)?,
+        turn_id: r.get(2)?,
+        call_id: r.get(3)?,
+        tool: r.get(4)?,
+        args_json: r.get(5)?,
+        status: r.get(6)?,
+        result_json: r.get(7)?,
+        duration_us: r.get(8)?,
+        unix_ms: r.get(9)?,
+    })
 }

@@ -55,7 +55,7 @@ pub use creds::Credentials;
 pub use docs::tools_markdown;
 pub use error::{ToolError, ToolErrorKind};
 pub use ledger::AuditReader;
-pub use memory::{MemoryQuestion, MemoryReader};
+pub use memory::{MemoryQuestion, MemoryReader, StoredOutput};
 pub use registry::{
     Prepared, Registry, RegistryBuilder, call_hash, help_text, parse_args, schema_of,
 };

@@ -63,9 +63,11 @@ pub(crate) enum Instruction {
         messages: Vec<ChatMessage>,
         reply: Sender<Result<String, RuntimeError>>,
     },
+    /// Count each text's tokens, as a whole prompt (`bos`) or a part of one.
     Tokenize {
-        text: String,
-        reply: Sender<Result<u32, RuntimeError>>,
+        texts: Vec<String>,
+        bos: bool,
+        reply: Sender<Vec<u32>>,
     },
     Generate {
         prompt: String,
@@ -277,9 +279,15 @@ fn serve(
             Instruction::ApplyTemplate { messages, reply } => {
                 let _ = reply.send(engine.apply_template(&messages));
             }
-            Instruction::Tokenize { text, reply } => {
-                let n = engine.tokenize(&text).len();
-                let _ = reply.send(Ok(u32::try_from(n).unwrap_or(u32::MAX)));
+            Instruction::Tokenize { texts, bos, reply } => {
+                let count = |t: &String| match bos {
+                    true => engine.tokenize(t).len(),
+                    false => engine.tokenize_reply(t).len(),
+                };
+                let n = texts
+                    .iter()
+                    .map(|t| u32::try_from(count(t)).unwrap_or(u32::MAX));
+                let _ = reply.send(n.collect());
             }
             Instruction::Generate {
                 prompt,

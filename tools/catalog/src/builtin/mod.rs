@@ -17,6 +17,7 @@ mod fs_usage;
 pub(crate) mod host;
 mod log;
 mod log_tail;
+mod memory_output;
 mod memory_search;
 mod paths;
 mod pkg;
@@ -57,6 +58,7 @@ pub use fs_read::FsRead;
 pub use fs_usage::FsUsage;
 pub use log::{LogKernel, LogSearch, LogVacuum};
 pub use log_tail::LogTail;
+pub use memory_output::{MemoryOutput, MemoryOutputArgs};
 pub use memory_search::{MemoryCollection, MemorySearch, MemorySearchArgs};
 pub use pkg::{PackageName, PkgChange, PkgInfo, PkgInstalled, PkgSearch, PkgUpdates};
 pub use process_list::ProcessList;
@@ -151,6 +153,7 @@ impl RegistryBuilder {
             .register(audit::AuditUndo)
             // memory
             .register(memory_search::MemorySearch)
+            .register(memory_output::MemoryOutput)
             // service (svcpkg)
             .register(ServiceList::default())
             .register(ServiceFailed::default())
@@ -275,6 +278,7 @@ mod tests {
             "audit.undo",
             // memory
             "memory.search",
+            "memory.output",
             // service (svcpkg)
             "service.list",
             "service.failed",
