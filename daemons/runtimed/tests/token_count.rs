@@ -70,6 +70,7 @@ fn start_runtimed(root: &Path) -> Killed {
 async fn serve_gateway(root: &Path, socket: &Path) -> ModelClient {
     let local = LocalProvider::new(&LocalConfig {
         model_path: Some(tiny_model()),
+        ..LocalConfig::default()
     })
     .with_socket(root.join("run/runtimed.sock"));
     let cloud = OpenAiProvider::new(
