@@ -157,6 +157,11 @@ fn the_embedded_default_is_the_local_model_and_it_calls_a_tool() {
     let mut env = Env::empty();
     env.vars
         .push(("AIOS_LOCAL_MODEL".into(), model.display().to_string()));
+    // The tiny model is unsure of every pick, and an unsure pick becomes a
+    // question (`clarify_below`); this test is about the call.
+    let config = env.user_config();
+    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+    std::fs::write(&config, "[providers.local]\nclarify_below = 0\n").unwrap();
     let out = env.aios(
         &["-p", "how full is the disk?", "--json"],
         b"",

@@ -46,6 +46,19 @@ pub(crate) fn opt_timeout_secs<'de, D: serde::Deserializer<'de>>(
     timeout_secs(d).map(Some)
 }
 
+/// Serde check of `clarify_below`: a confidence, 0 to 1.
+pub(crate) fn opt_confidence<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<f32>, D::Error> {
+    let v = f32::deserialize(d)?;
+    if !(0.0..=1.0).contains(&v) {
+        return Err(serde::de::Error::custom(format!(
+            "clarify_below is {v}; give a confidence from 0 (never ask) to 1 (ask whenever the model chose among several tools)"
+        )));
+    }
+    Ok(Some(v))
+}
+
 /// [`retries`] for an optional key.
 pub(crate) fn opt_retries<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
     retries(d).map(Some)
@@ -250,6 +263,9 @@ pub struct LocalConfig {
     pub model_path: Option<PathBuf>,
     /// What each request's prompt lists for the model to choose from.
     pub listing: ToolListing,
+    /// Ask which tool was meant when the model named one with less
+    /// confidence than this (0 never asks); `None`: the router's default.
+    pub clarify_below: Option<f32>,
 }
 
 /// What a local request's prompt lists for the model to choose from

@@ -86,6 +86,11 @@ const LISTING: Field = Field {
     help: "what a request's prompt lists: `candidates` (the router's, the default), `group` (the best candidate's tool group, its prompt saved at start; faster, chooses worse at 0.5B) or `catalogue` (every tool, kept in the cache)",
 };
 
+const CLARIFY: Field = Field {
+    key: "clarify_below",
+    help: "ask which tool was meant when the model's confidence in the one it named is below this (0 never asks, 1 asks whenever it chose among several; default 0.5)",
+};
+
 /// The one definition of a provider kind.
 #[derive(Debug, Clone, Copy)]
 pub struct KindSpec {
@@ -155,7 +160,7 @@ pub const KINDS: &[KindSpec] = &[
         kind: ProviderKind::Local,
         name: "local",
         summary: "the local llama.cpp runtime (GGUF models, offline)",
-        fields: &[MODEL_PATH, LISTING],
+        fields: &[MODEL_PATH, LISTING, CLARIFY],
         requires_base_url: false,
         default_base_url: None,
         default_model: "local",
@@ -305,6 +310,9 @@ pub struct ProviderConfig {
     pub model_path: Option<PathBuf>,
     /// What a request's prompt lists (local).
     pub listing: Option<ToolListing>,
+    /// Confidence below which the local model's pick becomes a question.
+    #[serde(deserialize_with = "crate::model::opt_confidence")]
+    pub clarify_below: Option<f32>,
 }
 
 impl ProviderConfig {
@@ -326,6 +334,7 @@ impl ProviderConfig {
         add(self.script.is_some(), SCRIPT.key);
         add(self.model_path.is_some(), MODEL_PATH.key);
         add(self.listing.is_some(), LISTING.key);
+        add(self.clarify_below.is_some(), CLARIFY.key);
         keys
     }
 }
@@ -551,6 +560,7 @@ pub(crate) fn resolve(name: &str, p: &ProviderConfig) -> Result<Instance, Proble
         ProviderKind::Local => Settings::Local(LocalConfig {
             model_path: p.model_path.clone(),
             listing: p.listing.unwrap_or_default(),
+            clarify_below: p.clarify_below,
         }),
         ProviderKind::Scripted => Settings::Scripted(ScriptedConfig {
             script: p.script.clone(),

@@ -416,3 +416,39 @@ fn the_theme_comes_from_the_file_or_aios_theme() {
     );
     assert!(load_from(&s, &Overrides::default()).is_err());
 }
+
+#[test]
+fn the_local_listing_and_clarify_threshold_are_read_and_checked() {
+    let (_d, c) = load_user_text("[providers.local]\nlisting = \"group\"\nclarify_below = 0.25\n");
+    let c = c.unwrap();
+    let local = c
+        .instances()
+        .unwrap()
+        .into_iter()
+        .find_map(|i| match i.settings {
+            Settings::Local(l) => Some(l),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(local.listing, crate::ToolListing::Group);
+    assert_eq!(local.clarify_below, Some(0.25));
+
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        &dir.path().join("user.toml"),
+        "[providers.local]\nclarify_below = 1.5\n",
+    );
+    let msg = load_from(&sources(dir.path()), &Overrides::default())
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("user.toml:2:"), "{msg}");
+    assert!(msg.contains("from 0 (never ask) to 1"), "{msg}");
+    write(
+        &dir.path().join("user.toml"),
+        "[providers.local]\nlisting = \"everything\"\n",
+    );
+    let msg = load_from(&sources(dir.path()), &Overrides::default())
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("candidates"), "{msg}");
+}

@@ -80,6 +80,15 @@ pub struct GenerateUsage {
 pub enum GenerateEvent {
     /// Text of a plain answer.
     TextDelta(String),
+    /// How sure the model was of the tool it is about to call, when it
+    /// chose among several: sent just before [`GenerateEvent::ToolCall`].
+    NameChoice {
+        /// Product of the probabilities of the branches taken where the
+        /// candidates' names part (1 = certain).
+        confidence: f32,
+        /// The likeliest other tool at the least certain of those steps.
+        runner_up: String,
+    },
     /// One call to one of the candidate tools.
     ToolCall(ToolCall),
     /// Token accounting.

@@ -38,6 +38,7 @@
 
 pub mod anthropic;
 pub mod breaker;
+mod clarify;
 pub mod count;
 pub mod demo;
 mod error;

@@ -19,6 +19,7 @@ use aios_proto::{
 };
 use futures::StreamExt;
 
+use crate::clarify::Clarifier;
 use crate::error::ProviderError;
 use crate::provider::{Provider, ProviderStream};
 use crate::select::{DEFAULT_K, RouterSelector, ToolSelector};
@@ -37,6 +38,7 @@ pub struct LocalProvider {
     selector: Arc<dyn ToolSelector>,
     k: usize,
     listing: Listing,
+    clarify_below: f32,
 }
 
 impl std::fmt::Debug for LocalProvider {
@@ -69,6 +71,7 @@ impl LocalProvider {
             selector: Arc::new(RouterSelector::default()),
             k: DEFAULT_K,
             listing: config.listing,
+            clarify_below: config.clarify_below.unwrap_or(aios_router::CLARIFY_BELOW),
         }
     }
 
@@ -333,6 +336,7 @@ impl Provider for LocalProvider {
             catalog(&req.tools)
         };
         let model = req.model.clone().unwrap_or_else(|| self.model.clone());
+        let offered = tools.clone();
         let events = self
             .client()
             .await?
@@ -346,25 +350,35 @@ impl Provider for LocalProvider {
             })
             .await
             .map_err(provider_error)?;
-        let stream = events.map(move |e| {
-            let e = e.map_err(provider_error)?;
-            Ok(match e {
-                GenerateEvent::TextDelta(t) => CompletionEvent::TextDelta(t),
-                GenerateEvent::ToolCall(c) => CompletionEvent::ToolCall(c),
-                GenerateEvent::Usage(u) => CompletionEvent::Usage(Usage {
-                    input_tokens: u64::from(u.prompt_tokens),
-                    output_tokens: u64::from(u.generated_tokens),
-                    // Local inference costs no money.
-                    cost_usd: Some(0.0),
-                    provider: NAME.into(),
-                    model: model.clone(),
-                    latency_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-                    ..Usage::default()
-                }),
-                GenerateEvent::Done { finish } => CompletionEvent::Done {
-                    stop_reason: stop_reason(&finish),
-                },
-            })
+        // An unsure pick among several tools becomes a question.
+        let mut clarifier = Clarifier::new(&offered, self.clarify_below);
+        let stream = events.filter_map(move |e| {
+            let e = match e.map_err(provider_error) {
+                Ok(e) => clarifier.on(e),
+                Err(e) => return futures::future::ready(Some(Err(e))),
+            };
+            futures::future::ready(e.and_then(|e| {
+                Some(Ok(match e {
+                    GenerateEvent::TextDelta(t) => CompletionEvent::TextDelta(t),
+                    GenerateEvent::ToolCall(c) => CompletionEvent::ToolCall(c),
+                    GenerateEvent::Usage(u) => CompletionEvent::Usage(Usage {
+                        input_tokens: u64::from(u.prompt_tokens),
+                        output_tokens: u64::from(u.generated_tokens),
+                        // Local inference costs no money.
+                        cost_usd: Some(0.0),
+                        provider: NAME.into(),
+                        model: model.clone(),
+                        latency_ms: u64::try_from(started.elapsed().as_millis())
+                            .unwrap_or(u64::MAX),
+                        ..Usage::default()
+                    }),
+                    GenerateEvent::Done { finish } => CompletionEvent::Done {
+                        stop_reason: stop_reason(&finish),
+                    },
+                    // For the clarifier only.
+                    GenerateEvent::NameChoice { .. } => return None,
+                }))
+            }))
         });
         Ok(stream.boxed())
     }

@@ -52,6 +52,13 @@ pub use index::RouterOptions;
 
 use std::collections::HashSet;
 
+/// Below this confidence in the tool it named (the local model's own
+/// probability of the branch it took where the candidates' names part,
+/// multiplied over those steps), the gateway asks the user which of the
+/// two likeliest tools was meant instead of calling one. Calibrated on the
+/// main evaluation set and checked on the held-out one (`docs/ROUTER.md`).
+pub const CLARIFY_BELOW: f32 = 0.5;
+
 /// What the router knows of one tool.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ToolDoc {

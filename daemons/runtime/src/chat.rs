@@ -33,7 +33,7 @@ pub struct ChatRequest<'a> {
 }
 
 /// What [`Runtime::chat`] produced.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ChatResult {
     /// The reply: text, or one call to one of the candidates.
     pub reply: Reply,

@@ -176,7 +176,7 @@ pub enum Finish {
 }
 
 /// The result of one [`Runtime::generate`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Generated {
     /// The generated text (without any stop string).
     pub text: String,
@@ -197,6 +197,13 @@ pub struct Generated {
     pub prompt_time: std::time::Duration,
     /// Wall time generating (sampling and evaluating the generated tokens).
     pub generation_time: std::time::Duration,
+    /// How sure the model was of the tool it named, from its own logits
+    /// at the tokens where candidate names part (product of the taken
+    /// branches' probabilities among those open); 1 when nothing was to
+    /// choose (no call, or one candidate).
+    pub name_confidence: f32,
+    /// The likeliest other tool at the least certain of those steps.
+    pub runner_up: Option<String>,
 }
 
 /// One chat message for [`Runtime::chat_template_apply`].

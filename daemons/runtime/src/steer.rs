@@ -94,6 +94,28 @@ impl CallSteer {
         force(&common[t.len()..common.len().min(limit).max(t.len())])
     }
 
+    /// While the model is writing a tool's name after `text`, each name
+    /// still open and what of it is left to write, in the candidates'
+    /// order: the choices the next token decides between. Empty outside
+    /// the name, or once one name is left.
+    pub fn name_branches<'s>(&'s self, text: &str) -> Vec<(&'s str, &'s str)> {
+        let t = text.trim_start();
+        if t.len() < HEAD_START.len() || !t.starts_with(HEAD_START) {
+            return Vec::new();
+        }
+        let open: Vec<(&str, &str)> = self
+            .heads
+            .iter()
+            .filter(|h| h.starts_with(t))
+            .filter_map(|h| {
+                let name = &h[HEAD_START.len()..h.len() - AFTER_NAME.len()];
+                let left = h.get(t.len()..h.len() - AFTER_NAME.len())?;
+                (!left.is_empty()).then_some((name, left))
+            })
+            .collect();
+        if open.len() < 2 { Vec::new() } else { open }
+    }
+
     /// Once the arguments object is complete, the rest of the call.
     fn finish(&self, t: &str) -> Steer {
         let Some(rest) = self.heads.iter().find_map(|h| t.strip_prefix(h.as_str())) else {
@@ -165,6 +187,30 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn name_branches_are_the_open_names_left_to_write() {
+        let s = CallSteer::new(["service.start", "service.status", "fs.usage"], true);
+        let head = "<tool_call>\n{\"name\": \"";
+        assert_eq!(
+            s.name_branches(head),
+            [
+                ("service.start", "service.start"),
+                ("service.status", "service.status"),
+                ("fs.usage", "fs.usage")
+            ]
+        );
+        assert_eq!(
+            s.name_branches(&format!("{head}service.st")),
+            [("service.start", "art"), ("service.status", "atus")]
+        );
+        assert!(s.name_branches(&format!("{head}service.sta")).len() == 2);
+        // One name left, before the head, or past the name: no choice.
+        assert!(s.name_branches(&format!("{head}service.start")).is_empty());
+        assert!(s.name_branches(&format!("{head}fs")).is_empty());
+        assert!(s.name_branches("<tool_call>").is_empty());
+        assert!(s.name_branches("hello").is_empty());
     }
 
     #[test]

@@ -253,6 +253,14 @@ impl RuntimeApi for RuntimeService {
                 Ok(r) => {
                     let mut events = Vec::with_capacity(3);
                     let call = matches!(r.reply, Reply::ToolCall { .. });
+                    if let (Reply::ToolCall { .. }, Some(runner_up)) =
+                        (&r.reply, r.generated.runner_up.clone())
+                    {
+                        events.push(Ok(GenerateEvent::NameChoice {
+                            confidence: r.generated.name_confidence,
+                            runner_up,
+                        }));
+                    }
                     if let Reply::ToolCall { name, args_json } = r.reply {
                         let args = serde_json::from_str(&args_json)
                             .unwrap_or_else(|_| serde_json::Value::Object(Default::default()));

@@ -197,6 +197,25 @@ async fn serves_info_text_a_tool_call_and_embeddings() {
         .collect();
     assert_eq!(calls.len(), 1, "{events:?}");
     let call = calls[0];
+    // Chosen among three: how sure the model was, just before the call.
+    let at = |f: fn(&GenerateEvent) -> bool| events.iter().position(f);
+    let choice = at(|e| matches!(e, GenerateEvent::NameChoice { .. }));
+    assert!(
+        choice.is_some() && choice < at(|e| matches!(e, GenerateEvent::ToolCall(_))),
+        "{events:?}"
+    );
+    let Some(GenerateEvent::NameChoice {
+        confidence,
+        runner_up,
+    }) = choice.map(|i| &events[i])
+    else {
+        unreachable!()
+    };
+    assert!(*confidence > 0.0 && *confidence <= 1.0, "{events:?}");
+    assert!(
+        *runner_up != call.name && tools().iter().any(|t| t.name == *runner_up),
+        "{events:?}"
+    );
     let spec = tools().into_iter().find(|t| t.name == call.name).unwrap();
     let props = spec.schema["properties"].as_object().unwrap();
     for k in call.args.as_object().unwrap().keys() {

@@ -123,6 +123,67 @@ async fn the_local_provider_streams_from_a_real_runtimed() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unsure_pick_becomes_a_question_naming_two_tools() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let _daemon = start_runtimed(root);
+    // `clarify_below = 1`: ask whenever the model chose among several.
+    let provider = LocalProvider::new(&LocalConfig {
+        model_path: Some(tiny_model()),
+        clarify_below: Some(1.0),
+        ..LocalConfig::default()
+    })
+    .with_socket(root.join("run/runtimed.sock"));
+    let tool = |name: &str, description: &str| ModelTool {
+        name: name.into(),
+        description: description.into(),
+        schema: json!({"type": "object", "properties": {}}),
+        examples: vec![],
+    };
+    let tools = vec![
+        tool("fs.usage", "Disk usage of a path."),
+        tool("service.status", "Status of a service."),
+        tool("net.ports", "Listening ports."),
+    ];
+    // Every tool shares a word with the request: all three are offered.
+    let req = CompletionRequest {
+        messages: vec![ChatMessage {
+            role: Role::User,
+            content: "disk usage, service status or listening ports?".into(),
+            tool_calls: vec![],
+            tool_call_id: None,
+        }],
+        tools: tools.clone(),
+        max_tokens: 48,
+        ..Default::default()
+    };
+    let events = complete(&provider, req).await;
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, CompletionEvent::ToolCall(_))),
+        "{events:?}"
+    );
+    let text: String = events
+        .iter()
+        .filter_map(|e| match e {
+            CompletionEvent::TextDelta(t) => Some(t.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert!(text.starts_with("I'm not sure which you mean"), "{text}");
+    let named = tools
+        .iter()
+        .filter(|t| text.contains(&format!("`{}`", t.name)))
+        .count();
+    assert_eq!(named, 2, "{text}");
+    assert!(
+        matches!(events.last(), Some(CompletionEvent::Done { stop_reason }) if stop_reason == "end_turn"),
+        "{events:?}"
+    );
+}
+
 /// A request's completion, every event, within the deadline.
 async fn complete(provider: &LocalProvider, req: CompletionRequest) -> Vec<CompletionEvent> {
     tokio::time::timeout(
@@ -145,6 +206,8 @@ async fn group_listings_are_saved_at_start_and_requests_load_them() {
     let provider = LocalProvider::new(&LocalConfig {
         model_path: Some(tiny_model()),
         listing: Listing::Group,
+        // The tiny model is unsure of everything; this test wants calls.
+        clarify_below: Some(0.0),
     })
     .with_socket(root.join("run/runtimed.sock"));
     let tool = |name: &str, description: &str| ModelTool {

@@ -89,6 +89,10 @@ pub(crate) fn generate_event_in(e: w::GenerateEvent) -> Result<d::GenerateEvent,
             K::Done(done) => d::GenerateEvent::Done {
                 finish: done.finish,
             },
+            K::NameChoice(c) => d::GenerateEvent::NameChoice {
+                confidence: c.confidence,
+                runner_up: c.runner_up,
+            },
         },
     )
 }
@@ -107,6 +111,13 @@ pub(crate) fn generate_event_out(e: d::GenerateEvent) -> w::GenerateEvent {
             forced_tokens: u.forced_tokens,
         }),
         d::GenerateEvent::Done { finish } => K::Done(w::GenerateDone { finish }),
+        d::GenerateEvent::NameChoice {
+            confidence,
+            runner_up,
+        } => K::NameChoice(w::NameChoice {
+            confidence,
+            runner_up,
+        }),
     };
     w::GenerateEvent { kind: Some(kind) }
 }

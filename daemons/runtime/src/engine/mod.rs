@@ -14,6 +14,7 @@
 //! prefix that requests copy instead of evaluating ([`kept`]), filled a
 //! little at a time while no request waits.
 
+mod choice;
 mod kept;
 mod output;
 mod sampler;
@@ -770,6 +771,7 @@ impl Engine<'_> {
         let started = Instant::now();
 
         let mut generated = forced;
+        let mut choice = choice::NameChoice::default();
         let mut finish = Finish::MaxTokens;
         let mut logits_idx = self.batch.n_tokens() - 1;
         let model = self.model;
@@ -784,7 +786,14 @@ impl Engine<'_> {
                 finish = Finish::ContextFull;
                 break;
             }
+            let step = match opts.steer.as_ref() {
+                Some(s) => self.name_step(s, &out.text, logits_idx),
+                None => None,
+            };
             let token = sampler.pick(&self.ctx, logits_idx);
+            if let Some(step) = &step {
+                choice.record(step, token);
+            }
             if vocab.is_eog(token) {
                 finish = Finish::EndOfText;
                 break;
@@ -833,6 +842,8 @@ impl Engine<'_> {
             finish,
             prompt_time,
             generation_time: started.elapsed(),
+            name_confidence: choice.confidence,
+            runner_up: choice.runner_up,
         })
     }
 }

@@ -55,6 +55,8 @@ pub struct LocalChooser {
     // Holds the daemon's socket and state until the chooser is dropped.
     _dir: tempfile::TempDir,
     listing: Listing,
+    /// Ask instead of calling below this name confidence, as gatewayd does.
+    clarify_below: f32,
 }
 
 /// What each request's prompt lists, as `[providers.local] listing`
@@ -160,6 +162,7 @@ impl LocalChooser {
             child,
             _dir: dir,
             listing,
+            clarify_below: aios_router::CLARIFY_BELOW,
         };
         if listing == Listing::Group {
             let (lists, took) = chooser.warm()?;
@@ -183,6 +186,14 @@ impl LocalChooser {
             );
         }
         Ok(chooser)
+    }
+
+    /// Ask instead of calling below `below` (`--clarify-below`; 0 never
+    /// asks, above 1 asks whenever the model chose among several, which
+    /// shows every such choice's confidence in the misses).
+    pub fn clarify_below(mut self, below: f32) -> Self {
+        self.clarify_below = below;
+        self
     }
 
     /// Every tool by name, in the catalogue's order.
@@ -315,6 +326,7 @@ async fn ask(
     request: &str,
     candidates: Vec<ModelTool>,
     catalog: Vec<ModelTool>,
+    clarify_below: f32,
 ) -> (Choice, Option<GenerateUsage>) {
     let req = GenerateRequest {
         system: aiosd::SYSTEM_PROMPT.to_string(),
@@ -343,9 +355,14 @@ async fn ask(
     let mut text = String::new();
     let mut call = None;
     let mut usage = None;
+    let mut unsure = None;
     // Read to the end: the usage follows the call.
     while let Some(ev) = stream.next().await {
         match ev {
+            Ok(GenerateEvent::NameChoice {
+                confidence,
+                runner_up,
+            }) if confidence < clarify_below => unsure = Some((confidence, runner_up)),
             Ok(GenerateEvent::ToolCall(c)) => {
                 call = Some(Choice::Tool {
                     name: c.name,
@@ -357,6 +374,13 @@ async fn ask(
             Ok(_) => {}
             Err(e) => return (failed(&e), usage),
         }
+    }
+    // As gatewayd's clarifier: an unsure call becomes a question. The
+    // question says what would have been called, so a run can be scored
+    // at any threshold afterwards.
+    if let (Some((confidence, other)), Some(Choice::Tool { name, args })) = (&unsure, &call) {
+        let question = format!("({confidence:.3}) {name} or {other}? would call {name} {args}");
+        return (Choice::Clarify { question }, usage);
     }
     let choice = call.unwrap_or_else(|| {
         if text.trim().is_empty() {
@@ -387,9 +411,13 @@ impl Chooser for LocalChooser {
                 .collect(),
         };
         let catalog = self.catalog.clone();
-        let (choice, usage) = self
-            .rt
-            .block_on(ask(&mut self.client, request, offered, catalog));
+        let (choice, usage) = self.rt.block_on(ask(
+            &mut self.client,
+            request,
+            offered,
+            catalog,
+            self.clarify_below,
+        ));
         self.usage.extend(usage);
         choice
     }

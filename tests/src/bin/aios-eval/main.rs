@@ -40,6 +40,8 @@ struct Flags {
     lexical: bool,
     /// Offer every candidate even when both rankings agree on the first.
     no_agree: bool,
+    /// Ask instead of calling below this name confidence.
+    clarify_below: f32,
 }
 
 fn parse_flags(args: &[String]) -> anyhow::Result<Flags> {
@@ -55,12 +57,13 @@ fn parse_flags(args: &[String]) -> anyhow::Result<Flags> {
         group: false,
         lexical: false,
         no_agree: false,
+        clarify_below: aios_router::CLARIFY_BELOW,
     };
     let mut it = args.iter();
     match it.next().map(String::as_str) {
         Some("tools") => {}
         other => bail!(
-            "usage: aios-eval tools [--subset N] [--k K] [--json] [--ablate] [--file PATH] [--lexical] [--no-agree] [--local [--model FILE.gguf] [--cold | --group]] (got {other:?})"
+            "usage: aios-eval tools [--subset N] [--k K] [--json] [--ablate] [--file PATH] [--lexical] [--no-agree] [--clarify-below C] [--local [--model FILE.gguf] [--cold | --group]] (got {other:?})"
         ),
     }
     while let Some(a) = it.next() {
@@ -90,6 +93,11 @@ fn parse_flags(args: &[String]) -> anyhow::Result<Flags> {
             "--group" => flags.group = true,
             "--lexical" => flags.lexical = true,
             "--no-agree" => flags.no_agree = true,
+            "--clarify-below" => {
+                flags.clarify_below = value("--clarify-below")?
+                    .parse()
+                    .context("--clarify-below: a confidence, 0 to 1 (above 1: always ask)")?
+            }
             "--model" => flags.model = Some(PathBuf::from(value("--model")?)),
             other => bail!("unknown flag {other:?}"),
         }
@@ -135,7 +143,8 @@ fn chooser(
     } else {
         local::Listing::Catalogue
     };
-    let c = local::LocalChooser::start(tools, flags.model.as_deref(), listing)?;
+    let c = local::LocalChooser::start(tools, flags.model.as_deref(), listing)?
+        .clarify_below(flags.clarify_below);
     Ok(Some(c))
 }
 
