@@ -14,6 +14,9 @@ const STOP_WORDS: &[&str] = &[
     "them", "then", "there", "these", "this", "those", "to", "u", "us", "was", "we", "what",
     "whats", "what's", "which", "will", "with", "would", "you", "your", "hey", "hi", "can't",
     "cant", "now", "want", "need", "like", "also", "too", "ok", "okay", "thanks",
+    // The machine itself: every request is about it, so it names no tool
+    // (and "this server" leaned towards "power off the server").
+    "server", "machine", "box", "computer",
 ];
 
 /// Terms of `text`, in order, stemmed; stop words and bare numbers dropped.
@@ -146,6 +149,9 @@ mod tests {
     #[test]
     fn drops_stop_words_and_numbers() {
         assert_eq!(terms("what is the pid of 1234"), ["pid"]);
+        // The machine itself names no tool: "who is on this server" must not
+        // lean towards "power off the server".
+        assert_eq!(terms("who is on this server"), ["who"]);
     }
 
     #[test]
