@@ -6,9 +6,17 @@
 //! again. Below [`aios_router::CLARIFY_BELOW`] the model's pick was wrong
 //! more often than right on the evaluation set (`docs/ROUTER.md`).
 //!
+//! The user's reply is read by [`picked`]: naming one of the two tools (its
+//! name, its verb, "the first", "2"…) offers that tool alone, so the model
+//! fills its arguments from the original request still in the
+//! conversation; any other reply is routed as a new request.
+//!
 //! Pure: [`Clarifier::on`] maps one runtime event to what the turn sees.
 
-use aios_proto::{GenerateEvent, ModelTool};
+use aios_proto::{ChatMessage, GenerateEvent, ModelTool, Role};
+
+/// How every question begins: [`picked`] recognises its own questions by it.
+const QUESTION_HEAD: &str = "I'm not sure which you mean:";
 
 /// Follows one generation's events and turns an unsure call into a
 /// question.
@@ -72,11 +80,59 @@ impl Clarifier {
             _ => format!("`{name}`"),
         };
         format!(
-            "I'm not sure which you mean:\n- {}\n- {}\nWhich one? Or say it another way.",
+            "{QUESTION_HEAD}\n- {}\n- {}\nWhich one? Or say it another way.",
             line(picked),
             line(other)
         )
     }
+}
+
+/// When the conversation ends with the user's reply to one of our
+/// questions and the reply picks one of its two tools, that tool's name.
+pub(crate) fn picked(messages: &[ChatMessage]) -> Option<String> {
+    let [.., asked, reply] = messages else {
+        return None;
+    };
+    if asked.role != Role::Assistant || reply.role != Role::User {
+        return None;
+    }
+    let options: Vec<&str> = asked
+        .content
+        .strip_prefix(QUESTION_HEAD)?
+        .lines()
+        .filter_map(|l| l.strip_prefix("- `")?.split_once('`').map(|(n, _)| n))
+        .collect();
+    let [first, second] = options[..] else {
+        return None;
+    };
+    let reply = reply.content.to_lowercase();
+    let words: Vec<&str> = reply
+        .split(|c: char| !(c.is_alphanumeric() || c == '.' || c == '_'))
+        .map(|w| w.trim_matches('.'))
+        .filter(|w| !w.is_empty())
+        .collect();
+    let says = |list: &[&str]| words.iter().any(|w| list.contains(w));
+    // Its full name, or its verb ("enable" for `service.enable`).
+    let names = |tool: &str| {
+        let verb = tool.rsplit('.').next().unwrap_or(tool);
+        words.iter().any(|w| *w == tool || *w == verb)
+    };
+    let choice = match (names(first), names(second)) {
+        (true, false) => Some(first),
+        (false, true) => Some(second),
+        (true, true) => None,
+        (false, false) => {
+            match (
+                says(&["first", "1", "former", "top", "1st"]),
+                says(&["second", "2", "latter", "other", "last", "bottom", "2nd"]),
+            ) {
+                (true, false) => Some(first),
+                (false, true) => Some(second),
+                _ => None,
+            }
+        }
+    };
+    choice.map(str::to_string)
 }
 
 /// Up to and including the first full stop followed by a blank.
@@ -131,6 +187,51 @@ mod tests {
         .into_iter()
         .filter_map(|e| c.on(e))
         .collect()
+    }
+
+    fn msg(role: Role, content: &str) -> ChatMessage {
+        ChatMessage {
+            role,
+            content: content.into(),
+            tool_calls: vec![],
+            tool_call_id: None,
+        }
+    }
+
+    #[test]
+    fn the_reply_to_a_question_picks_one_of_its_tools() {
+        let GenerateEvent::TextDelta(question) = &run(0.1)[0] else {
+            panic!("no question")
+        };
+        let pick = |reply: &str| {
+            picked(&[
+                msg(Role::User, "make nginx come up"),
+                msg(Role::Assistant, question),
+                msg(Role::User, reply),
+            ])
+        };
+        assert_eq!(pick("the second one").as_deref(), Some("service.enable"));
+        assert_eq!(pick("2").as_deref(), Some("service.enable"));
+        assert_eq!(
+            pick("enable it, at boot").as_deref(),
+            Some("service.enable")
+        );
+        assert_eq!(
+            pick("service.start please").as_deref(),
+            Some("service.start")
+        );
+        assert_eq!(pick("First.").as_deref(), Some("service.start"));
+        assert_eq!(pick("start and enable"), None, "both named");
+        assert_eq!(pick("what is the weather"), None);
+        // Only our own question, and only as the exchange just before.
+        assert_eq!(
+            picked(&[
+                msg(Role::Assistant, "Which one? the first"),
+                msg(Role::User, "first")
+            ]),
+            None
+        );
+        assert_eq!(picked(&[msg(Role::User, "first")]), None);
     }
 
     #[test]

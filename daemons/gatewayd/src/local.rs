@@ -19,7 +19,7 @@ use aios_proto::{
 };
 use futures::StreamExt;
 
-use crate::clarify::Clarifier;
+use crate::clarify::{self, Clarifier};
 use crate::error::ProviderError;
 use crate::provider::{Provider, ProviderStream};
 use crate::select::{DEFAULT_K, RouterSelector, ToolSelector};
@@ -311,11 +311,18 @@ impl Provider for LocalProvider {
         // After a tool result the local model answers from it in words:
         // offered the tools again, a 0.5B model tends to echo the call as
         // text. Multi-step plans belong to a cloud model when one is set.
-        let candidates = if fresh_request(&req) {
-            self.selector
-                .select(latest_request(&req), &req.tools, self.k)
-        } else {
-            Vec::new()
+        // A reply to our own "which one?" names the tool: offer it alone;
+        // the original request is still in the conversation for its
+        // arguments.
+        let answered = clarify::picked(&req.messages)
+            .and_then(|name| req.tools.iter().find(|t| t.name == name).cloned());
+        let candidates = match answered {
+            Some(tool) => vec![tool],
+            None if fresh_request(&req) => {
+                self.selector
+                    .select(latest_request(&req), &req.tools, self.k)
+            }
+            None => Vec::new(),
         };
         let tools = match (self.listing, candidates.first()) {
             (Listing::Group, Some(best)) => group_listing(&best.name, &req.tools),

@@ -182,6 +182,40 @@ async fn an_unsure_pick_becomes_a_question_naming_two_tools() {
         matches!(events.last(), Some(CompletionEvent::Done { stop_reason }) if stop_reason == "end_turn"),
         "{events:?}"
     );
+
+    // "the second one": that tool alone is offered, so it is called (no
+    // choice left to be unsure of), its arguments from the conversation.
+    let second = text
+        .lines()
+        .nth(2)
+        .and_then(|l| l.strip_prefix("- `")?.split_once('`'))
+        .map(|(name, _)| name.to_string())
+        .unwrap();
+    let say = |role: Role, content: &str| ChatMessage {
+        role,
+        content: content.into(),
+        tool_calls: vec![],
+        tool_call_id: None,
+    };
+    let req = CompletionRequest {
+        messages: vec![
+            say(Role::User, "disk usage, service status or listening ports?"),
+            say(Role::Assistant, &text),
+            say(Role::User, "the second one"),
+        ],
+        tools,
+        max_tokens: 48,
+        ..Default::default()
+    };
+    let events = complete(&provider, req).await;
+    let calls: Vec<&str> = events
+        .iter()
+        .filter_map(|e| match e {
+            CompletionEvent::ToolCall(c) => Some(c.name.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(calls, [second.as_str()], "{events:?}");
 }
 
 /// A request's completion, every event, within the deadline.
