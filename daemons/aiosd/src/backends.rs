@@ -8,8 +8,9 @@ use futures::StreamExt;
 use aios_config::{Daemon, Paths};
 use aios_proto::{
     ApiError, ApiErrorKind, BoxStream, CompletionEvent, CompletionRequest, Event, ExecuteEvent,
-    ExecuteRequest, MemoryClient, ModelClient, ModelTool, SearchClient, SearchDocument, SearchHit,
-    SearchQuery, SessionInfo, StoredMessage, StoredToolCall, TokenCounts, ToolSpec, ToolsClient,
+    ExecuteRequest, MemoryClient, ModelClient, ModelTool, PendingCall, SearchClient,
+    SearchDocument, SearchHit, SearchQuery, SessionInfo, StoredMessage, StoredToolCall,
+    TokenCounts, ToolSpec, ToolsClient,
 };
 
 /// Everything the turn loop needs from outside `aiosd`.
@@ -54,6 +55,30 @@ pub trait Backends: Send + Sync + 'static {
     ) -> Result<TokenCounts, ApiError> {
         let _ = (provider, model, texts);
         Ok(TokenCounts::default())
+    }
+    /// The calls of `session_id` (acting for `uid`) that the executor kept
+    /// waiting for their user's approval after aiosd's stream to them
+    /// closed. The default keeps none (test backends).
+    async fn pending_calls(
+        &self,
+        session_id: &str,
+        uid: u32,
+    ) -> Result<Vec<PendingCall>, ApiError> {
+        let _ = (session_id, uid);
+        Ok(Vec::new())
+    }
+    /// Follow a kept call again: its approval request, then its output and
+    /// its end.
+    async fn reattach(
+        &self,
+        session_id: &str,
+        call_id: &str,
+        uid: u32,
+    ) -> Result<BoxStream<ExecuteEvent>, ApiError> {
+        let _ = uid;
+        Err(ApiError::not_found(format!(
+            "no call {call_id} of session {session_id} is kept by the executor"
+        )))
     }
     /// Tell the executor a session ended: its approvals and grants expire.
     async fn end_session(&self, session_id: &str) -> Result<(), ApiError> {
@@ -260,6 +285,33 @@ impl Backends for GrpcBackends {
             .tools
             .clone()
             .execute(req)
+            .await
+            .map_err(self.ctx(Daemon::Toolsd))?;
+        Ok(self.name_stream_errors(Daemon::Toolsd, stream))
+    }
+
+    async fn pending_calls(
+        &self,
+        session_id: &str,
+        uid: u32,
+    ) -> Result<Vec<PendingCall>, ApiError> {
+        self.tools
+            .clone()
+            .pending_calls(session_id, uid)
+            .await
+            .map_err(self.ctx(Daemon::Toolsd))
+    }
+
+    async fn reattach(
+        &self,
+        session_id: &str,
+        call_id: &str,
+        uid: u32,
+    ) -> Result<BoxStream<ExecuteEvent>, ApiError> {
+        let stream = self
+            .tools
+            .clone()
+            .reattach(session_id, call_id, uid)
             .await
             .map_err(self.ctx(Daemon::Toolsd))?;
         Ok(self.name_stream_errors(Daemon::Toolsd, stream))

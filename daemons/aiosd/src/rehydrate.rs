@@ -11,7 +11,10 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use aios_proto::{ApiError, ChatMessage, Event, EventKind, Role, SessionInfo, StoredMessage};
+use aios_proto::{
+    ApiError, ChatMessage, Event, EventKind, PendingCall, Role, SessionInfo, StoredMessage,
+};
+use serde_json::Value;
 
 use crate::backends::Backends;
 use crate::context::Summary;
@@ -26,20 +29,50 @@ pub const RESTORE_MESSAGES: u32 = 2000;
 pub const INTERRUPTED_RESULT: &str =
     "interrupted error: not finished: aiosd restarted while this call ran";
 
+/// A call of the turn the restart cut short that toolsd kept waiting for
+/// its user's approval: the turn takes it up again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Waiting {
+    /// The call as toolsd keeps it.
+    pub call: PendingCall,
+    /// Its arguments as the model gave them (for the stored record).
+    pub args: Value,
+    /// Its step in the turn's last plan.
+    pub step: Option<u32>,
+}
+
+/// What a stored session is brought back as.
+pub struct Loaded {
+    /// Its events and conversation.
+    pub restored: Restored,
+    /// The turn the restart cut short, if one was running.
+    pub open: Option<String>,
+    /// That turn's calls toolsd still keeps waiting (`kept`), in order.
+    pub waiting: Vec<Waiting>,
+}
+
 /// Read a stored session back: its newest events (as many as the
-/// in-memory log holds) and its repaired conversation, plus the id of the
-/// turn the restart cut short, if one was running.
+/// in-memory log holds) and its repaired conversation, the turn the
+/// restart cut short, and which of that turn's calls are among the calls
+/// toolsd `kept` waiting for an approval (their results are left open in
+/// the conversation, for the resumed turn to give).
 pub async fn load(
     store: &Arc<dyn Backends>,
     info: &SessionInfo,
-) -> Result<(Restored, Option<String>), ApiError> {
+    kept: &[PendingCall],
+) -> Result<Loaded, ApiError> {
     let limit = u32::try_from(MAX_LOG_EVENTS).unwrap_or(u32::MAX);
     let events = store.get_events(&info.id, 0, limit, true).await?;
     let messages = store.get_messages(&info.id, RESTORE_MESSAGES).await?;
     let open = open_turn(&events);
+    let waiting = match &open {
+        Some(turn) => waiting(&events, turn, kept),
+        None => Vec::new(),
+    };
+    let left_open: HashSet<String> = waiting.iter().map(|w| w.call.call_id.clone()).collect();
     let turns_started = turns_started(&events, &messages);
     let whole = messages.len() < RESTORE_MESSAGES as usize;
-    let history = repair_history(messages);
+    let history = repair_history(messages, &left_open);
     let summary = match crate::working::stored_summary(store.as_ref(), &info.id).await {
         Ok(s) => s.map(|s| restored_summary(s, &history, whole)),
         Err(why) => {
@@ -47,15 +80,47 @@ pub async fn load(
             None
         }
     };
-    Ok((
-        Restored {
+    Ok(Loaded {
+        restored: Restored {
             events,
             history,
             turns_started,
             summary,
         },
         open,
-    ))
+        waiting,
+    })
+}
+
+/// The calls of turn `turn_id` in `events` that are among `kept`, in the
+/// order the turn made them, with their arguments and their step in the
+/// turn's last plan.
+pub fn waiting(events: &[Event], turn_id: &str, kept: &[PendingCall]) -> Vec<Waiting> {
+    let mut found = Vec::new();
+    let mut index: u32 = 0;
+    for e in events {
+        match &e.kind {
+            EventKind::PlanProposed { turn_id: t, .. } if t == turn_id => index = 0,
+            EventKind::ToolCallBegin {
+                turn_id: t,
+                call_id,
+                args,
+                ..
+            } if t == turn_id => {
+                if let Some(k) = kept.iter().find(|k| k.call_id == *call_id) {
+                    found.retain(|w: &Waiting| w.call.call_id != *call_id);
+                    found.push(Waiting {
+                        call: k.clone(),
+                        args: args.clone(),
+                        step: Some(index),
+                    });
+                }
+                index = index.saturating_add(1);
+            }
+            _ => {}
+        }
+    }
+    found
 }
 
 /// A stored summary placed in the restored conversation `history`. Read
@@ -126,12 +191,19 @@ pub fn turns_started(events: &[Event], messages: &[StoredMessage]) -> u64 {
 /// The stored messages as a conversation a model accepts: it starts at a
 /// user message (a read limit may have cut a turn), and every tool call
 /// an assistant made has its result (a call the restart cut short gets
-/// [`INTERRUPTED_RESULT`]).
-pub fn repair_history(messages: Vec<StoredMessage>) -> Vec<ChatMessage> {
+/// [`INTERRUPTED_RESULT`]), except the calls in `left_open`, whose results
+/// the resumed turn gives.
+pub fn repair_history(
+    messages: Vec<StoredMessage>,
+    left_open: &HashSet<String>,
+) -> Vec<ChatMessage> {
     let mut out: Vec<ChatMessage> = Vec::with_capacity(messages.len());
     let mut waiting: Vec<String> = Vec::new();
     let close = |out: &mut Vec<ChatMessage>, waiting: &mut Vec<String>| {
         for id in waiting.drain(..) {
+            if left_open.contains(&id) {
+                continue;
+            }
             out.push(ChatMessage {
                 role: Role::Tool,
                 content: INTERRUPTED_RESULT.to_string(),

@@ -78,15 +78,18 @@ fn the_turn_counter_continues_after_the_highest_id_seen() {
 
 #[test]
 fn repaired_history_starts_at_a_user_and_answers_every_call() {
-    let h = repair_history(vec![
-        // Cut by the read limit: no user message before these.
-        msg("t1", Role::Tool, &[], Some("old")),
-        msg("t1", Role::Assistant, &[], None),
-        msg("t2", Role::User, &[], None),
-        msg("t2", Role::Assistant, &["a", "b"], None),
-        msg("t2", Role::Tool, &[], Some("a")),
-        // The restart came before b's result.
-    ]);
+    let h = repair_history(
+        vec![
+            // Cut by the read limit: no user message before these.
+            msg("t1", Role::Tool, &[], Some("old")),
+            msg("t1", Role::Assistant, &[], None),
+            msg("t2", Role::User, &[], None),
+            msg("t2", Role::Assistant, &["a", "b"], None),
+            msg("t2", Role::Tool, &[], Some("a")),
+            // The restart came before b's result.
+        ],
+        &HashSet::new(),
+    );
     let shape: Vec<(Role, Option<&str>)> = h
         .iter()
         .map(|m| (m.role, m.tool_call_id.as_deref()))
@@ -132,4 +135,80 @@ fn a_stored_summary_keeps_its_place_or_moves_back_to_its_turn_start() {
     let part = restored_summary(s(3), &h, false);
     assert_eq!(part.covers, 0);
     assert_eq!(part.text, "earlier");
+}
+
+#[test]
+fn a_call_toolsd_kept_is_left_open_for_the_resumed_turn() {
+    let h = repair_history(
+        vec![
+            msg("t2", Role::User, &[], None),
+            msg("t2", Role::Assistant, &["a", "b"], None),
+        ],
+        &HashSet::from(["a".to_string()]),
+    );
+    let shape: Vec<(Role, Option<&str>)> = h
+        .iter()
+        .map(|m| (m.role, m.tool_call_id.as_deref()))
+        .collect();
+    // b never ran and is closed; a waits for its approval still.
+    assert_eq!(
+        shape,
+        [
+            (Role::User, None),
+            (Role::Assistant, None),
+            (Role::Tool, Some("b")),
+        ]
+    );
+}
+
+fn begin(seq: u64, turn: &str, call: &str) -> Event {
+    ev(
+        seq,
+        EventKind::ToolCallBegin {
+            turn_id: turn.into(),
+            call_id: call.into(),
+            tool: "fs.write".into(),
+            args: serde_json::json!({ "call": call }),
+            risk: aios_proto::Risk::Change,
+            rationale: String::new(),
+        },
+    )
+}
+
+fn plan(seq: u64, turn: &str) -> Event {
+    ev(
+        seq,
+        EventKind::PlanProposed {
+            turn_id: turn.into(),
+            steps: vec![],
+        },
+    )
+}
+
+fn kept(call: &str) -> PendingCall {
+    PendingCall {
+        call_id: call.into(),
+        tool: "fs.write".into(),
+        call_hash: format!("h-{call}"),
+        expires_unix_ms: 0,
+    }
+}
+
+#[test]
+fn the_open_turns_kept_calls_are_found_with_their_step_and_arguments() {
+    let events = [
+        started(1, "t1"),
+        plan(2, "t1"),
+        begin(3, "t1", "x"),
+        plan(4, "t1"),
+        begin(5, "t1", "a"),
+        begin(6, "t1", "b"),
+    ];
+    let found = waiting(&events, "t1", &[kept("b"), kept("gone")]);
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].call.call_id, "b");
+    assert_eq!(found[0].step, Some(1));
+    assert_eq!(found[0].args, serde_json::json!({ "call": "b" }));
+    // Another turn's kept call is not this turn's.
+    assert!(waiting(&events, "t2", &[kept("b")]).is_empty());
 }

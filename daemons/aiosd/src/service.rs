@@ -13,7 +13,10 @@
 //! to a session that is not live (evicted, or created before aiosd
 //! restarted) rehydrates it from memoryd ([`crate::rehydrate`]); a turn the
 //! restart cut short is closed with an `interrupted` `TurnCompleted`, and a
-//! `session_started` with `resumed: true` marks the resumption. A session's
+//! `session_started` with `resumed: true` marks the resumption. When the
+//! cut turn's call was waiting for the user's approval and toolsd kept it,
+//! the turn is taken up instead: the approval is shown again and the turn
+//! goes on with the call's result (`turn_resume.rs`). A session's
 //! first `session_started` (`resumed: false`) is emitted once, at creation;
 //! attaching emits nothing.
 
@@ -240,7 +243,21 @@ impl Inner {
             }
         })?;
         who.require(Right::Owner(info.uid))?;
-        let (restored, open) = rehydrate::load(&self.backends, &info).await?;
+        // Calls toolsd kept waiting for the user when the stream to them
+        // closed: the cut turn takes them up again. Without toolsd the
+        // turn is closed as before.
+        let kept = match self.backends.pending_calls(id, info.uid).await {
+            Ok(k) => k,
+            Err(e) => {
+                tracing::warn!(session = %id, "cannot ask toolsd for calls waiting for an approval: {}", e.message);
+                Vec::new()
+            }
+        };
+        let rehydrate::Loaded {
+            restored,
+            open,
+            waiting,
+        } = rehydrate::load(&self.backends, &info, &kept).await?;
         let uid = info.uid;
         let session = Session::restore(info, self.backends.clone(), restored);
         let mut ended = Vec::new();
@@ -258,9 +275,42 @@ impl Inner {
         };
         self.ended(ended);
         room?;
-        tracing::info!(session = %id, uid, open_turn = ?open, "session resumed from memoryd");
-        session.resume(open.as_deref());
+        tracing::info!(session = %id, uid, open_turn = ?open, waiting = waiting.len(), "session resumed from memoryd");
+        match open {
+            Some(turn_id) if !waiting.is_empty() => self.take_up(&session, turn_id, waiting),
+            open => session.resume(open.as_deref()),
+        }
         Ok(())
+    }
+
+    /// Take up turn `turn_id` of a resumed session, whose calls `waiting`
+    /// toolsd kept waiting for the user's approval: say so, and run the
+    /// turn on from there (it shows the approvals again).
+    fn take_up(&self, session: &Arc<Session>, turn_id: String, waiting: Vec<rehydrate::Waiting>) {
+        session.emit(EventKind::SessionStarted {
+            provider: session.info.provider.clone(),
+            model: session.info.model.clone(),
+            resumed: true,
+        });
+        let Some(cancel) = session.resume_turn(&turn_id) else {
+            return;
+        };
+        let tools: Vec<&str> = waiting.iter().map(|w| w.call.tool.as_str()).collect();
+        session.emit(EventKind::Notification {
+            level: "info".into(),
+            text: format!(
+                "aiosd restarted while {} waited for your approval; it still waits (toolsd kept it), and the turn goes on once you answer",
+                tools.join(", ")
+            ),
+        });
+        let turn = Turn::new(
+            self.backends.clone(),
+            session.clone(),
+            self.limits.clone(),
+            turn_id,
+            cancel,
+        );
+        turn.spawn_resumed(waiting);
     }
 
     /// Handle one op from an attached client.

@@ -404,6 +404,33 @@ impl Session {
         Some((id, token))
     }
 
+    /// Take up turn `turn_id` again (one the restart cut short) unless a
+    /// turn is running; returns its cancel token.
+    pub fn resume_turn(&self, turn_id: &str) -> Option<CancellationToken> {
+        let mut st = self.lock();
+        if st.turn.is_some() {
+            return None;
+        }
+        let token = CancellationToken::new();
+        st.turn = Some(Running {
+            id: turn_id.to_string(),
+            cancel: token.clone(),
+        });
+        Some(token)
+    }
+
+    /// The newest user message of the conversation: the request of a turn
+    /// taken up again.
+    pub(crate) fn last_request(&self) -> String {
+        self.lock()
+            .history
+            .iter()
+            .rev()
+            .find(|(m, _)| m.role == Role::User)
+            .map(|(m, _)| m.content.clone())
+            .unwrap_or_default()
+    }
+
     /// Mark the turn `turn_id` finished; false when it is not the running
     /// turn (it already ended).
     pub fn end_turn(&self, turn_id: &str) -> bool {

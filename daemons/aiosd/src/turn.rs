@@ -238,7 +238,14 @@ impl Turn {
             turn_id: self.turn_id.clone(),
             input: input.clone(),
         });
-        let (status, message) = match self.drive(input).await {
+        let outcome = self.drive(input).await;
+        self.finish(outcome);
+    }
+
+    /// End the turn with `outcome`: an error event if it failed, then
+    /// `TurnCompleted`.
+    fn finish(&self, outcome: Result<Vec<String>, Stop>) {
+        let (status, message) = match outcome {
             Ok(refused) if refused.is_empty() => (TurnStatus::Completed, String::new()),
             Ok(refused) => (TurnStatus::Refused, refused.join("; ")),
             Err(Stop::Interrupted) => (
@@ -325,6 +332,15 @@ impl Turn {
             tool_call_id: None,
         })
         .await?;
+        let (tools, specs, memories) = self.prepare().await?;
+        self.iterate(&tools, &specs, &memories, Vec::new()).await
+    }
+
+    /// What every model call of the turn is offered: the tools, their
+    /// specs by name, and the memories retrieved for the request.
+    async fn prepare(
+        &self,
+    ) -> Result<(Vec<ModelTool>, HashMap<String, ToolSpec>, Vec<Memory>), Stop> {
         let specs = self
             .guard(
                 Backend::Tools,
@@ -345,9 +361,21 @@ impl Turn {
                 crate::working::RETRIEVAL_BUDGET,
             ) => m,
         };
-        let mut refused = Vec::new();
+        Ok((tools, specs, memories))
+    }
+
+    /// Model calls and the tool calls they ask for, until a reply asks for
+    /// none (or the iteration limit). `refused` holds the reasons of calls
+    /// refused so far.
+    async fn iterate(
+        &self,
+        tools: &[ModelTool],
+        specs: &HashMap<String, ToolSpec>,
+        memories: &[Memory],
+        mut refused: Vec<String>,
+    ) -> Result<Vec<String>, Stop> {
         for _ in 0..self.limits.max_iterations {
-            let reply = self.model_call(&tools, &memories).await?;
+            let reply = self.model_call(tools, memories).await?;
             let calls: Vec<ToolCall> = reply
                 .calls
                 .iter()
@@ -387,7 +415,7 @@ impl Turn {
             for (index, call) in reply.calls.iter().enumerate() {
                 let index = u32::try_from(index).unwrap_or(u32::MAX);
                 self.step(index, StepStatus::Running);
-                let end = self.tool_call(call, &reply.text, &specs).await?;
+                let end = self.tool_call(call, &reply.text, specs).await?;
                 if end.status == ToolStatus::Denied {
                     refused.push(result_text(&end.result));
                 }
@@ -676,14 +704,27 @@ impl Turn {
         };
         // The executor enforces the tool deadline; ours is a backstop in
         // case the executor itself hangs.
-        let mut deadline = self
+        let deadline = self
             .limits
             .tool_timeout
             .saturating_add(self.limits.tool_grace);
-        let mut started = Instant::now();
-        let mut stream = self
+        let stream = self
             .guard(Backend::Tools, deadline, self.backends.execute(req))
             .await?;
+        self.follow(id, name, stream, deadline).await
+    }
+
+    /// Read a call's events from the executor until its end: output is
+    /// shown as it comes, and an approval request is shown and extends the
+    /// wait, since a person is deciding.
+    async fn follow(
+        &self,
+        id: &str,
+        name: &str,
+        mut stream: aios_proto::BoxStream<ExecuteEvent>,
+        mut deadline: Duration,
+    ) -> Result<ExecuteEnd, Stop> {
+        let mut started = Instant::now();
         loop {
             let left = deadline.saturating_sub(started.elapsed());
             let next = tokio::select! {
@@ -772,6 +813,9 @@ fn for_model(end: &ExecuteEnd) -> String {
     }
     text
 }
+
+#[path = "turn_resume.rs"]
+mod resume;
 
 #[cfg(test)]
 #[path = "turn_tests.rs"]

@@ -57,7 +57,7 @@ pub use session::{ApprovalMode, CreateSession, Decision, Op, SessionInfo};
 pub use supervisor::{PingReply, PowerAction, ServiceState};
 pub use tool::{
     ApprovalAck, ApprovalAnswer, ApprovalNeeded, ArgDoc, ExecuteEnd, ExecuteEvent, ExecuteRequest,
-    Preview, PreviewDetail, Risk, ToolExample, ToolSpec, ToolStatus, UndoRecord,
+    PendingCall, Preview, PreviewDetail, Risk, ToolExample, ToolSpec, ToolStatus, UndoRecord,
 };
 
 /// Current time in Unix milliseconds.

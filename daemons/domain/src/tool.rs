@@ -196,6 +196,23 @@ pub struct ApprovalAck {
     pub message: String,
 }
 
+/// A call the executor kept waiting for its user's approval after the
+/// orchestrator's stream to it closed (the orchestrator restarted). It is
+/// bound to (uid, session, call id, call hash) and expires with the
+/// approval timeout; the orchestrator re-attaches to it to show the
+/// approval again and to learn its result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingCall {
+    /// Call id.
+    pub call_id: String,
+    /// Dotted tool name.
+    pub tool: String,
+    /// The exact call an approval must name.
+    pub call_hash: String,
+    /// When it stops waiting (Unix ms).
+    pub expires_unix_ms: i64,
+}
+
 /// Streamed progress of one tool execution.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ExecuteEvent {

@@ -11,7 +11,7 @@ use crate::convert::{
 };
 use crate::domain::{
     ApprovalAck, ApprovalAnswer, AuditQuery, AuditQuestion, ExecuteEvent, ExecuteRequest,
-    PolicyQuestion, ToolSpec,
+    PendingCall, PolicyQuestion, ToolSpec,
 };
 use crate::principal::principal_of;
 use crate::wire;
@@ -45,6 +45,32 @@ pub trait ToolsApi: Send + Sync + 'static {
         who: Principal,
         q: PolicyQuestion,
     ) -> Result<serde_json::Value, ApiError>;
+    /// The calls of `session_id` acting for `on_behalf_of_uid` (0: the
+    /// caller) that still wait for an approval after their stream closed.
+    /// The default keeps none.
+    async fn pending_calls(
+        &self,
+        who: Principal,
+        session_id: String,
+        on_behalf_of_uid: u32,
+    ) -> Result<Vec<PendingCall>, ApiError> {
+        let _ = (who, session_id, on_behalf_of_uid);
+        Ok(Vec::new())
+    }
+    /// Follow a kept call again: its approval request, then its output and
+    /// its end. The default keeps none.
+    async fn reattach(
+        &self,
+        who: Principal,
+        session_id: String,
+        call_id: String,
+        on_behalf_of_uid: u32,
+    ) -> Result<BoxStream<ExecuteEvent>, ApiError> {
+        let _ = (who, on_behalf_of_uid);
+        Err(ApiError::not_found(format!(
+            "no call {call_id} of session {session_id} is kept by this executor"
+        )))
+    }
 }
 
 pub(crate) struct Adapter(pub(crate) Arc<dyn ToolsApi>);
@@ -122,6 +148,48 @@ impl wire::tools_server::Tools for Adapter {
         Ok(tonic::Response::new(wire::PolicyReply {
             json: v.to_string(),
         }))
+    }
+
+    async fn pending_calls(
+        &self,
+        req: tonic::Request<wire::PendingCallsRequest>,
+    ) -> Result<tonic::Response<wire::PendingCallsReply>, tonic::Status> {
+        let who = principal_of(&req)?;
+        let r = req.into_inner();
+        let calls = self
+            .0
+            .pending_calls(who, r.session_id, r.on_behalf_of_uid)
+            .await?;
+        Ok(tonic::Response::new(wire::PendingCallsReply {
+            calls: calls
+                .into_iter()
+                .map(|c| wire::PendingCall {
+                    call_id: c.call_id,
+                    tool: c.tool,
+                    call_hash: c.call_hash,
+                    expires_unix_ms: c.expires_unix_ms,
+                })
+                .collect(),
+        }))
+    }
+
+    type ReattachStream = BoxStream<wire::ExecuteEvent, tonic::Status>;
+
+    async fn reattach(
+        &self,
+        req: tonic::Request<wire::ReattachRequest>,
+    ) -> Result<tonic::Response<Self::ReattachStream>, tonic::Status> {
+        let who = principal_of(&req)?;
+        let r = req.into_inner();
+        let events = self
+            .0
+            .reattach(who, r.session_id, r.call_id, r.on_behalf_of_uid)
+            .await?;
+        Ok(tonic::Response::new(
+            events
+                .map(|r| r.map(exec_event_out).map_err(tonic::Status::from))
+                .boxed(),
+        ))
     }
 }
 
@@ -289,6 +357,52 @@ impl ToolsClient {
             .await?
             .into_inner();
         json_in(&r.json)
+    }
+
+    /// The calls of a session, acting for `on_behalf_of_uid` (0: the
+    /// caller), that toolsd kept waiting for an approval.
+    pub async fn pending_calls(
+        &mut self,
+        session_id: &str,
+        on_behalf_of_uid: u32,
+    ) -> Result<Vec<PendingCall>, ApiError> {
+        let r = self
+            .inner
+            .pending_calls(crate::unary(wire::PendingCallsRequest {
+                session_id: session_id.to_string(),
+                on_behalf_of_uid,
+            }))
+            .await?
+            .into_inner();
+        Ok(r.calls
+            .into_iter()
+            .map(|c| PendingCall {
+                call_id: c.call_id,
+                tool: c.tool,
+                call_hash: c.call_hash,
+                expires_unix_ms: c.expires_unix_ms,
+            })
+            .collect())
+    }
+
+    /// Follow a kept call again. The caller bounds the stream's duration.
+    pub async fn reattach(
+        &mut self,
+        session_id: &str,
+        call_id: &str,
+        on_behalf_of_uid: u32,
+    ) -> Result<BoxStream<ExecuteEvent>, ApiError> {
+        let r = self
+            .inner
+            .reattach(tonic::Request::new(wire::ReattachRequest {
+                session_id: session_id.to_string(),
+                call_id: call_id.to_string(),
+                on_behalf_of_uid,
+            }))
+            .await?
+            .into_inner();
+        Ok(r.map(|r| r.map_err(ApiError::from).and_then(exec_event_in))
+            .boxed())
     }
 
     /// Ask the policy.

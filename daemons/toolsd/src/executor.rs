@@ -19,8 +19,8 @@ use std::time::Duration;
 use aios_catalog::{Access, OutputSink, Registry, Supervisor};
 use aios_proto::{
     ApiError, ApprovalAck, ApprovalAnswer, ApprovalScope, AuditQuestion, BoxStream, ExecuteEvent,
-    ExecuteRequest, HostFacts, PolicyInput, PolicyQuestion, Principal, Right, ToolSpec, ToolStatus,
-    ToolsApi,
+    ExecuteRequest, HostFacts, PendingCall, PolicyInput, PolicyQuestion, Principal, Right,
+    ToolSpec, ToolStatus, ToolsApi,
 };
 use futures::StreamExt;
 use serde_json::{Value, json};
@@ -32,6 +32,7 @@ use crate::audit::Audit;
 use crate::authorize::run_as;
 use crate::checkpoints::{CheckError, Checkpoints};
 use crate::identities::Identities;
+use crate::parked::Parked;
 use crate::pipeline::{Call, Limits, Shared, end, status_of};
 use crate::planners::Planners;
 use crate::policy::PolicyEngine;
@@ -123,6 +124,7 @@ impl Executor {
         let shared = Shared {
             registry: Arc::new(registry),
             approvals: Arc::new(Approvals::new()),
+            parked: Arc::new(Parked::default()),
             policy: config.policy.clone(),
             audit: config.audit.clone(),
             host: config.host.clone(),
@@ -256,6 +258,7 @@ impl ToolsApi for Executor {
             approval: req.approval,
             caller,
             access,
+            client_pid: who.pid,
         };
         tokio::spawn(call.drive(prepared, tx));
         Ok(tokio_stream::wrappers::UnboundedReceiverStream::new(rx).boxed())
@@ -321,8 +324,37 @@ impl ToolsApi for Executor {
     async fn end_session(&self, who: Principal, session_id: String) -> Result<(), ApiError> {
         who.require(Right::Daemon)?;
         self.shared.approvals.end_session(&session_id);
+        self.shared.parked.end_session(&session_id);
         self.sessions.end(&session_id);
         Ok(())
+    }
+
+    async fn pending_calls(
+        &self,
+        who: Principal,
+        session_id: String,
+        on_behalf_of_uid: u32,
+    ) -> Result<Vec<PendingCall>, ApiError> {
+        // Kept calls are bound to the uid they act for: a user lists their
+        // own, a daemon those of the user it names.
+        let uid = run_as(&who, on_behalf_of_uid).map_err(ApiError::denied)?;
+        Ok(self.shared.parked.pending(&session_id, uid))
+    }
+
+    async fn reattach(
+        &self,
+        who: Principal,
+        session_id: String,
+        call_id: String,
+        on_behalf_of_uid: u32,
+    ) -> Result<BoxStream<ExecuteEvent>, ApiError> {
+        let uid = run_as(&who, on_behalf_of_uid).map_err(ApiError::denied)?;
+        let rx = self
+            .shared
+            .parked
+            .follow(&session_id, &call_id, uid, who.pid)
+            .map_err(ApiError::not_found)?;
+        Ok(tokio_stream::wrappers::UnboundedReceiverStream::new(rx).boxed())
     }
 
     async fn audit(&self, who: Principal, q: AuditQuestion) -> Result<Value, ApiError> {

@@ -32,6 +32,7 @@ mod file_policy;
 pub mod host;
 mod identities;
 mod memory;
+mod parked;
 mod pipeline;
 mod planners;
 mod policy;

@@ -26,16 +26,21 @@ use tokio_util::sync::CancellationToken;
 
 use crate::approvals::{Answer, Approvals, Question};
 use crate::audit::Audit;
+use crate::parked::{DEATH_GRACE, Keep, Parked, ended_within};
 use crate::policy::PolicyEngine;
 
 /// The stream back to the caller.
 pub(crate) type Events = mpsc::UnboundedSender<Result<ExecuteEvent, ApiError>>;
+/// Its other end.
+pub(crate) type EventRx = mpsc::UnboundedReceiver<Result<ExecuteEvent, ApiError>>;
 
 /// What every call shares.
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub registry: Arc<Registry>,
     pub approvals: Arc<Approvals>,
+    /// Calls kept waiting for their user after their stream closed.
+    pub parked: Arc<Parked>,
     pub policy: Arc<dyn PolicyEngine>,
     pub audit: Audit,
     pub host: HostFacts,
@@ -89,6 +94,9 @@ pub(crate) struct Call {
     pub caller: Caller,
     pub access: Access,
     pub limits: Limits,
+    /// The process that asked (the kernel's peer pid): a call waiting for
+    /// its user outlives its stream only when this process died.
+    pub client_pid: Option<u32>,
 }
 
 enum Outcome {
@@ -105,8 +113,9 @@ struct Permit {
 
 impl Call {
     /// Drive `prepared` through the remaining stages, sending events to `tx`.
-    pub async fn drive(self, prepared: Prepared, tx: Events) {
-        let Some((prepared, effect, input, permit)) = self.decide(prepared, &tx).await else {
+    pub async fn drive(self, prepared: Prepared, mut tx: Events) {
+        // `tx` is replaced when the call is kept waiting past its stream.
+        let Some((prepared, effect, input, permit)) = self.decide(prepared, &mut tx).await else {
             return;
         };
         self.authorised(prepared, effect, input, permit, tx).await;
@@ -117,7 +126,7 @@ impl Call {
     async fn decide(
         &self,
         mut prepared: Prepared,
-        tx: &Events,
+        tx: &mut Events,
     ) -> Option<(Prepared, Risk, PolicyInput, Permit)> {
         let (mut input, preview) = match self.assess(&prepared).await {
             Ok(i) => i,
@@ -338,13 +347,16 @@ impl Call {
     }
 
     /// Ask the session's user; `None` when the call ended while waiting.
+    /// When the stream closes meanwhile (the orchestrator restarted), the
+    /// call keeps waiting until its approval timeout, its events going to
+    /// [`Parked`] for whoever re-attaches: `tx` is replaced then.
     async fn ask_human(
         &self,
         prepared: &Prepared,
         input: &PolicyInput,
         preview: Preview,
         decision: &PolicyDecision,
-        tx: &Events,
+        tx: &mut Events,
     ) -> Option<Answer> {
         let call_hash = prepared.call_hash();
         let rx = match self.shared.approvals.ask(Question {
@@ -376,8 +388,9 @@ impl Call {
             confirm: decision.confirm.clone(),
             session_kind: self.caller.session_kind,
         };
+        let needed = Box::new(needed);
         if tx
-            .send(Ok(ExecuteEvent::ApprovalNeeded(Box::new(needed))))
+            .send(Ok(ExecuteEvent::ApprovalNeeded(needed.clone())))
             .is_err()
         {
             self.shared
@@ -385,23 +398,69 @@ impl Call {
                 .withdraw(&self.session_id, &self.call_id);
             return None;
         }
-        let waited = tokio::select! {
-            a = rx => a.ok(),
-            _ = tx.closed() => None,
-            _ = tokio::time::sleep(self.limits.approval_timeout) => {
-                self.shared.approvals.withdraw(&self.session_id, &self.call_id);
-                let d = PolicyDecision {
-                    reason: format!(
-                        "{}; no decision arrived within {} minutes",
-                        decision.reason,
-                        self.limits.approval_timeout.as_secs() / 60
-                    ),
-                    ..decision.clone()
-                };
-                self.refuse(prepared, input, &d, None, ToolStatus::Denied, tx).await;
-                return None;
+        // The approval times out once, however often the call is kept.
+        let deadline = tokio::time::Instant::now() + self.limits.approval_timeout;
+        let mut kept = false;
+        let mut rx = rx;
+        let waited = loop {
+            tokio::select! {
+                a = &mut rx => break a.ok(),
+                _ = tx.closed() => {
+                    // An orchestrator alive and gone from the stream stopped
+                    // waiting on purpose (an interrupt); one that died did not.
+                    let asker = if kept {
+                        self.shared.parked.follower(&self.session_id, &self.call_id)
+                    } else {
+                        self.client_pid
+                    };
+                    let died = match asker {
+                        Some(pid) => ended_within(pid, DEATH_GRACE).await,
+                        None => false,
+                    };
+                    if !died {
+                        break None;
+                    }
+                    let keep = Keep {
+                        session_id: self.session_id.clone(),
+                        call_id: self.call_id.clone(),
+                        uid: self.caller.uid,
+                        tool: input.tool.clone(),
+                        call_hash: needed.call_hash.clone(),
+                        expires: deadline,
+                    };
+                    let Some(fresh) = self.shared.parked.keep(keep) else {
+                        break None;
+                    };
+                    tracing::info!(
+                        tool = %input.tool, call = %self.call_id, session = %self.session_id,
+                        "the caller went away while the call waits for its user; kept until the approval times out"
+                    );
+                    *tx = fresh;
+                    // What a re-attaching orchestrator reads first.
+                    let _ = tx.send(Ok(ExecuteEvent::ApprovalNeeded(needed.clone())));
+                    kept = true;
+                }
+                _ = tokio::time::sleep_until(deadline) => {
+                    self.shared.approvals.withdraw(&self.session_id, &self.call_id);
+                    if kept {
+                        self.shared.parked.settled(&self.session_id, &self.call_id);
+                    }
+                    let d = PolicyDecision {
+                        reason: format!(
+                            "{}; no decision arrived within {}, so the call expired",
+                            decision.reason,
+                            spoken(self.limits.approval_timeout)
+                        ),
+                        ..decision.clone()
+                    };
+                    self.refuse(prepared, input, &d, None, ToolStatus::Denied, tx).await;
+                    return None;
+                }
             }
         };
+        if kept {
+            self.shared.parked.settled(&self.session_id, &self.call_id);
+        }
         if waited.is_none() {
             self.shared
                 .approvals
@@ -687,6 +746,16 @@ fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
         .map(|s| (*s).to_string())
         .or_else(|| p.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "unknown panic".into())
+}
+
+/// A wait in words: whole minutes, or seconds.
+fn spoken(d: Duration) -> String {
+    let secs = d.as_secs();
+    if secs >= 60 && secs.is_multiple_of(60) {
+        format!("{} minutes", secs / 60)
+    } else {
+        format!("{} s", d.as_secs_f32())
+    }
 }
 
 /// End the call now with `status` and a message.

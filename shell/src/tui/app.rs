@@ -219,6 +219,18 @@ impl App {
 
     /// A session event arrived.
     pub fn on_event(&mut self, e: &Event) {
+        if let EventKind::ApprovalRequested(a) = &e.kind
+            && let Some(i) = self.approvals.iter().position(|q| q.call_id == a.call_id)
+        {
+            // Asked again (aiosd restarted and toolsd kept the call
+            // waiting): the new card replaces the old one.
+            self.approvals.remove(i);
+            self.transcript.decided(&a.call_id, "asked again below");
+            if i == 0 {
+                self.prompt = Prompt::Choose;
+                self.answer.take();
+            }
+        }
         self.transcript.apply(&e.kind);
         match &e.kind {
             EventKind::ApprovalRequested(a) => self.queue_approval(a),
