@@ -3,11 +3,6 @@
 //! gatewayd does (tools narrowed, events streamed, real token usage).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::os::unix::net::UnixDatagram;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
-
 use aios_config::LocalConfig;
 use aios_gatewayd::local::Listing;
 use aios_gatewayd::{LocalProvider, Provider};
@@ -15,54 +10,11 @@ use aios_proto::{ChatMessage, CompletionEvent, CompletionRequest, ModelTool, Rol
 use futures::StreamExt;
 use serde_json::json;
 
-const DEADLINE: Duration = Duration::from_secs(120);
+mod support;
 
-struct Killed(Child);
+use std::time::Duration;
 
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn tiny_model() -> PathBuf {
-    let dir = std::env::var_os("AIOS_MODEL_DIR").map_or_else(
-        || PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/aios/models"),
-        PathBuf::from,
-    );
-    let path = dir.join("smollm2-135m.gguf");
-    assert!(
-        path.is_file(),
-        "this test needs the tiny model at {}: run `cargo xtask model fetch smollm2-135m`",
-        path.display()
-    );
-    path
-}
-
-/// A real runtimed with the tiny model, its state under `root`; ready
-/// when this returns.
-fn start_runtimed(root: &std::path::Path) -> Killed {
-    let notify = root.join("notify");
-    let rx = UnixDatagram::bind(&notify).unwrap();
-    rx.set_read_timeout(Some(DEADLINE)).unwrap();
-    let daemon = Killed(
-        Command::new(env!("CARGO_BIN_EXE_runtimed"))
-            .env("AIOS_STATE_DIR", root.join("state"))
-            .env("AIOS_RUNTIME_DIR", root.join("run"))
-            .env("XDG_CONFIG_HOME", root.join("config"))
-            .env("AIOS_LOCAL_MODEL", tiny_model())
-            .env("NOTIFY_SOCKET", &notify)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let mut buf = [0u8; 16];
-    rx.recv(&mut buf).expect("runtimed did not become ready");
-    daemon
-}
+use support::{DEADLINE, start_runtimed, tiny_model};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_local_provider_streams_from_a_real_runtimed() {
