@@ -461,7 +461,9 @@ exec sleep 1000"#,
         "the dependent to look",
         T,
         || u.log(),
-        || u.tree.out().join("saw").exists().then_some(()),
+        // The shell's `>` creates the file before `echo` writes into it, so
+        // wait for the line, not for the file.
+        || (!u.tree.lines("saw").is_empty()).then_some(()),
     );
     assert_eq!(u.tree.lines("saw"), vec!["yes"], "{}", u.log());
     let setup = c.status("setup");
