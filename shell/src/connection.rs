@@ -226,53 +226,7 @@ impl Connection {
             };
             self.printer.event(&event)?;
             if let EventKind::ApprovalRequested(a) = &event.kind {
-                // The session goes on while the user thinks: the call can
-                // end elsewhere (another client answered), the turn can end
-                // (aiosd restarted under it), or the stream can break.
-                // Then the question has expired and is no longer asked.
-                let answer = self.desk.answer(a, lines.as_deref_mut());
-                tokio::pin!(answer);
-                loop {
-                    tokio::select! {
-                        r = &mut answer => {
-                            r?;
-                            break;
-                        }
-                        next = self.events.next() => {
-                            let why = match &next {
-                                Some(Ok(e)) => match &e.kind {
-                                    EventKind::ToolCallEnd { call_id, .. } if *call_id == a.call_id => {
-                                        Some("the call ended elsewhere (answered from another terminal?)".to_string())
-                                    }
-                                    EventKind::TurnCompleted { message, .. } if !message.is_empty() => {
-                                        Some(message.clone())
-                                    }
-                                    EventKind::TurnCompleted { .. } => Some("the turn ended".to_string()),
-                                    _ => None,
-                                },
-                                Some(Err(_)) | None => Some("the connection to aiosd broke".to_string()),
-                            };
-                            match why {
-                                Some(why) => {
-                                    let _ = writeln!(crate::printer::stderr());
-                                    crate::printer::say(&format!(
-                                        "the approval of {} expired, not answered: {why}",
-                                        a.tool
-                                    ));
-                                    carried = Some(next);
-                                    break;
-                                }
-                                // E.g. a notification: shown, and the
-                                // question stays.
-                                None => {
-                                    if let Some(Ok(e)) = &next {
-                                        self.printer.event(e)?;
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
+                carried = self.ask_watching(a, lines.as_deref_mut()).await?;
                 continue;
             }
             match &event.kind {
@@ -301,14 +255,61 @@ impl Connection {
         }
     }
 
-    /// Answer an approval the session waits on (one re-presented after
-    /// attaching), on `lines`.
-    pub(crate) async fn answer(
+    /// Ask the user about `a` while the session goes on: the call can end
+    /// elsewhere (answered from another terminal, or expired in toolsd),
+    /// the turn can end, or the stream can break. Then the question is
+    /// dropped, and the event that ended it is returned for the caller to
+    /// handle as any event read from the stream. Other events read
+    /// meanwhile (a notification) are shown and the question stays.
+    pub(crate) async fn ask_watching(
         &mut self,
         a: &ApprovalNeeded,
-        lines: &mut Lines,
-    ) -> Result<(), Failure> {
-        self.desk.answer(a, Some(lines)).await
+        lines: Option<&mut Lines>,
+    ) -> Result<Option<Option<Result<Event, aios_proto::ApiError>>>, Failure> {
+        let answer = self.desk.answer(a, lines);
+        tokio::pin!(answer);
+        loop {
+            tokio::select! {
+                r = &mut answer => {
+                    r?;
+                    return Ok(None);
+                }
+                next = self.events.next() => {
+                    let why = match &next {
+                        Some(Ok(e)) => match &e.kind {
+                            EventKind::ToolCallEnd { call_id, .. } if *call_id == a.call_id => {
+                                "the call ended elsewhere (answered from another terminal, or it expired)".to_string()
+                            }
+                            EventKind::TurnCompleted { message, .. } if !message.is_empty() => {
+                                message.clone()
+                            }
+                            EventKind::TurnCompleted { .. } => "the turn ended".to_string(),
+                            _ => {
+                                self.printer.event(e)?;
+                                continue;
+                            }
+                        },
+                        // toolsd keeps a waiting call through an aiosd
+                        // restart: the question comes back on reconnecting.
+                        Some(Err(_)) | None => {
+                            let _ = writeln!(crate::printer::stderr());
+                            crate::printer::say(&format!(
+                                "the connection to aiosd broke while {} waited for your approval; \
+                                 it is asked again after reconnecting if it still waits",
+                                a.tool
+                            ));
+                            return Ok(Some(next));
+                        }
+                    };
+                    let _ = writeln!(crate::printer::stderr());
+                    crate::printer::say(&format!(
+                        "the approval of {} is no longer asked: {why}",
+                        a.tool
+                    ));
+                    return Ok(Some(next));
+                }
+            }
+        }
     }
 
     /// Send an operation; `false` when the stream to aiosd is gone. The

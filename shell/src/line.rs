@@ -90,26 +90,29 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
     // Approvals seen at the prompt (a replay after attaching) and not
     // yet ended.
     let mut pending = Pending::default();
+    // An event read while an approval was asked, still to be handled.
+    let mut carried = None;
     loop {
         if std::mem::take(&mut show_prompt) {
             prompt();
         }
         // Watch the session stream too, so a daemon that goes away while
         // the user is idle is reported now, not at the next request.
-        let idle = match term.ahead.pop() {
-            Some(line) => {
-                // Typed before the prompt: show it after the prompt, as if
-                // typed there, so the transcript reads in order.
-                if let Line::Text(t) = &line {
-                    let _ = writeln!(printer::stderr(), "{}", t.trim_end());
-                }
-                Idle::Line(line)
+        let idle = if let Some(next) = carried.take() {
+            Idle::Event(next)
+        } else if let Some(line) = term.ahead.pop() {
+            // Typed before the prompt: show it after the prompt, as if
+            // typed there, so the transcript reads in order.
+            if let Line::Text(t) = &line {
+                let _ = writeln!(printer::stderr(), "{}", t.trim_end());
             }
-            None => tokio::select! {
+            Idle::Line(line)
+        } else {
+            tokio::select! {
                 line = term.lines.recv() => Idle::Line(line),
                 event = conn.events.next() => Idle::Event(event),
                 _ = term.sigint.recv() => Idle::Interrupt,
-            },
+            }
         };
         let text = match idle {
             Idle::Event(Some(Ok(event))) => {
@@ -123,8 +126,14 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
                     pending.see(&event);
                 }
                 for a in pending.take() {
-                    conn.answer(&a, &mut term.lines).await?;
                     show_prompt = true;
+                    // The call may end while the user thinks (expired,
+                    // answered elsewhere): the event that ended the
+                    // question is handled as any other.
+                    if let Some(next) = conn.ask_watching(&a, Some(&mut term.lines)).await? {
+                        carried = Some(next);
+                        break;
+                    }
                 }
                 continue;
             }

@@ -255,6 +255,27 @@ pub fn types(events: &[Value]) -> Vec<String> {
         .collect()
 }
 
+/// Whether a test that lets the daemons change files can run here: toolsd
+/// grants changes only to admins, so the daemons must run as root. When
+/// not, says why the test is skipped.
+pub fn root_or_skip() -> bool {
+    if nix::unistd::geteuid().is_root() {
+        return true;
+    }
+    eprintln!("skipped: changing files through toolsd needs the daemons to run as root");
+    false
+}
+
+/// A scratch directory for files a test lets the daemons change. It is
+/// under `/var/tmp`, not `/tmp`: a sandboxed command's `/tmp` is private
+/// (docs/SANDBOX.md).
+pub fn scratch(prefix: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir_in("/var/tmp")
+        .unwrap()
+}
+
 /// Read lines from a child's stdout on a thread, so tests can wait for a
 /// line matching a predicate with a timeout.
 pub struct LineReader {

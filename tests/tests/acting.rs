@@ -71,10 +71,7 @@ fn a_hostile_model_obeying_planted_instructions_changes_nothing_and_the_ledger_s
     if !require_root() {
         return;
     }
-    let data = tempfile::Builder::new()
-        .prefix("aios-victim")
-        .tempdir_in("/var/tmp")
-        .unwrap();
+    let data = aios_tests::scratch("aios-victim");
     let notes = data.path().join("notes.txt");
     let keep = data.path().join("keep.txt");
     std::fs::write(
@@ -167,10 +164,7 @@ fn instructions_planted_in_a_log_change_nothing_either() {
     if !require_root() {
         return;
     }
-    let data = tempfile::Builder::new()
-        .prefix("aios-victim")
-        .tempdir_in("/var/tmp")
-        .unwrap();
+    let data = aios_tests::scratch("aios-victim");
     let log = data.path().join("app.log");
     let keep = data.path().join("keep.txt");
     std::fs::write(
@@ -232,10 +226,7 @@ fn the_ledger_verifies_and_why_tells_the_story() {
     if !require_root() {
         return;
     }
-    let data = tempfile::Builder::new()
-        .prefix("aios-ledger")
-        .tempdir_in("/var/tmp")
-        .unwrap();
+    let data = aios_tests::scratch("aios-ledger");
     let dir = data.path().display().to_string();
     let env = Env::scripted(&json!({"turns": [
         {"text": "Looking.", "tool_calls": [{"name": "fs.list", "args": {"path": dir}}]},
@@ -278,10 +269,7 @@ fn the_ledger_verifies_and_why_tells_the_story() {
 /// the tests' temporary home), and a scripted model that overwrites it with
 /// "new text\n" through `fs.write`, then says it is done.
 fn overwrite_scenario(prefix: &str, file: &str) -> (tempfile::TempDir, std::path::PathBuf, Env) {
-    let data = tempfile::Builder::new()
-        .prefix(prefix)
-        .tempdir_in("/var/tmp")
-        .unwrap();
+    let data = aios_tests::scratch(prefix);
     let path = data.path().join(file);
     std::fs::write(&path, "old text\n").unwrap();
     let env = Env::scripted(&json!({"turns": [

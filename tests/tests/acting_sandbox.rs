@@ -23,13 +23,8 @@ fn require_root() -> bool {
     false
 }
 
-/// A scratch directory outside /tmp (the sandbox gives commands a
-/// private /tmp), with subdirectories anyone may write.
 fn scratch() -> tempfile::TempDir {
-    tempfile::Builder::new()
-        .prefix("aios-sbx-e2e")
-        .tempdir_in("/var/tmp")
-        .unwrap()
+    aios_tests::scratch("aios-sbx-e2e")
 }
 
 fn open_dir(parent: &Path, name: &str) -> PathBuf {

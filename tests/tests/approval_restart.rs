@@ -35,12 +35,13 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-fn skipped_without_root() -> bool {
-    if nix::unistd::geteuid().is_root() {
-        return false;
-    }
-    eprintln!("skipped: changing files through toolsd needs the daemons to run as root");
-    true
+/// The scratch directory, the file the script writes, and the scripted
+/// environment.
+fn setup() -> (tempfile::TempDir, std::path::PathBuf, Env) {
+    let data = aios_tests::scratch("aios-keep");
+    let target = data.path().join("greeting.txt");
+    let env = Env::scripted(&script(&target));
+    (data, target, env)
 }
 
 fn kill_aiosd(env: &Env) -> u32 {
@@ -164,15 +165,10 @@ fn script(target: &std::path::Path) -> Value {
 
 #[test]
 fn the_line_mode_answers_an_approval_that_waited_through_an_aiosd_restart() {
-    if skipped_without_root() {
+    if !aios_tests::root_or_skip() {
         return;
     }
-    let data = tempfile::Builder::new()
-        .prefix("aios-keep")
-        .tempdir_in("/var/tmp")
-        .unwrap();
-    let target = data.path().join("greeting.txt");
-    let env = Env::scripted(&script(&target));
+    let (_data, target, env) = setup();
     let line = start(&env, "line", &["--line"]);
     line.wait_for(&["aios> "]);
     line.line("write a greeting");
@@ -209,15 +205,10 @@ fn the_line_mode_answers_an_approval_that_waited_through_an_aiosd_restart() {
 
 #[test]
 fn the_tui_answers_an_approval_that_waited_through_an_aiosd_restart() {
-    if skipped_without_root() {
+    if !aios_tests::root_or_skip() {
         return;
     }
-    let data = tempfile::Builder::new()
-        .prefix("aios-keep")
-        .tempdir_in("/var/tmp")
-        .unwrap();
-    let target = data.path().join("greeting.txt");
-    let env = Env::scripted(&script(&target));
+    let (_data, target, env) = setup();
     let tui = start(&env, "tui", &[]);
     tui.wait_for(&["request"]);
     tui.line("write a greeting");
@@ -242,4 +233,72 @@ fn the_tui_answers_an_approval_that_waited_through_an_aiosd_restart() {
     tui.wait_for(&["Written, after the restart."]);
     let a = asked(&env, &session_id(&env));
     ledger_shows_the_approved_write(&env, "write a greeting", &a.call_hash);
+}
+
+#[test]
+fn an_approval_nobody_answers_expires_after_the_restart_and_the_turn_ends() {
+    if !aios_tests::root_or_skip() {
+        return;
+    }
+    let (_data, target, env) = setup();
+    // Long enough to see the card, short enough to wait for.
+    std::fs::create_dir_all(env.user_config().parent().unwrap()).unwrap();
+    std::fs::write(env.user_config(), "[turn]\napproval_timeout_secs = 6\n").unwrap();
+    let line = start(&env, "expire", &["--line"]);
+    line.wait_for(&["aios> "]);
+    line.line("write a greeting");
+    line.wait_for(&["? approve fs.write", "allow? [y]es once"]);
+    let id = session_id(&env);
+    kill_aiosd(&env);
+    line.wait_for(&[&format!("reconnected to session {id}")]);
+
+    // Nobody answers: toolsd refuses the call as expired, the resumed turn
+    // records that and goes on to its end.
+    let logs = || {
+        let read = |d: &str| {
+            std::fs::read_to_string(env.state_dir().join(format!("log/{d}.log")))
+                .unwrap_or_default()
+        };
+        format!(
+            "{}\n--- toolsd ---\n{}\n--- aiosd ---\n{}",
+            line.history_joined(),
+            read("toolsd"),
+            read("aiosd")
+        )
+    };
+    wait_until(
+        "the expired call's end and the turn's answer",
+        LIMIT,
+        logs,
+        || {
+            line.history_joined()
+                .contains("Written, after the restart.")
+                .then_some(())
+        },
+    );
+    // The question is dropped once the call ended, and the user sees why.
+    line.wait_for(&[
+        "the approval of fs.write is no longer asked",
+        "so the call expired",
+    ]);
+    assert!(!target.exists(), "an expired call never runs");
+    let log = audit_log(&env);
+    let refusals: Vec<&Value> = log
+        .iter()
+        .filter(|r| r["entry"]["tool"] == "fs.write")
+        .collect();
+    assert_eq!(refusals.len(), 1, "{log:#?}");
+    let entry = &refusals[0]["entry"];
+    assert_eq!(
+        (entry["kind"].as_str(), entry["status"].as_str()),
+        (Some("refusal"), Some("denied")),
+        "{entry:#}"
+    );
+    assert!(
+        entry.to_string().contains("so the call expired"),
+        "the ledger says why: {entry:#}"
+    );
+    let out = env.aios(&["audit", "verify", "--json"], b"", LIMIT);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["ok"], true, "{report}");
 }

@@ -167,14 +167,10 @@ fn aiosd_killed_mid_turn_the_shell_resumes_the_same_session_with_its_whole_trans
 
 #[test]
 fn a_second_client_attaching_sees_the_pending_approval() {
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("skipped: changing files through toolsd needs the daemons to run as root");
+    if !aios_tests::root_or_skip() {
         return;
     }
-    let data = tempfile::Builder::new()
-        .prefix("aios-sess")
-        .tempdir_in("/var/tmp")
-        .unwrap();
+    let data = aios_tests::scratch("aios-sess");
     let target = data.path().join("greeting.txt");
     let env = Env::scripted(&json!({"turns": [
         {"text": "Writing the greeting.",

@@ -91,10 +91,7 @@ fn waiting_on_a_write(w: u16, h: u16) -> Option<WriteAsked> {
         eprintln!("skipped: changing files through toolsd needs the daemons to run as root");
         return None;
     }
-    let data = tempfile::Builder::new()
-        .prefix("aios-tui")
-        .tempdir_in("/var/tmp")
-        .unwrap();
+    let data = aios_tests::scratch("aios-tui");
     let target = data.path().join("greeting.txt");
     let env = Env::scripted(&json!({"turns": [
         {"text": "Writing the greeting.",
@@ -370,14 +367,10 @@ fn history_survives_a_restart_up_recalls_and_ctrl_r_finds_an_older_request() {
 
 #[test]
 fn slash_undo_asks_on_an_approval_card_and_restores_the_file() {
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("skipped: changing files through toolsd needs the daemons to run as root");
+    if !aios_tests::root_or_skip() {
         return;
     }
-    let data = tempfile::Builder::new()
-        .prefix("aios-tui")
-        .tempdir_in("/var/tmp")
-        .unwrap();
+    let data = aios_tests::scratch("aios-tui");
     let motd = data.path().join("motd");
     std::fs::write(&motd, "old text\n").unwrap();
     let env = Env::scripted(&json!({"turns": [

@@ -64,9 +64,6 @@ pub const RPC_TIMEOUT: Duration = Duration::from_secs(15);
 /// before giving up on it.
 pub const TOOL_GRACE: Duration = Duration::from_secs(5);
 
-/// How long a tool call may wait for a human's approval before the turn
-/// gives up on it.
-pub const APPROVAL_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 /// Longest silence inside a model stream (capped by the model deadline).
 pub const MODEL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 

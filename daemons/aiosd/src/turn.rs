@@ -20,7 +20,11 @@
 //! durations meet the clock only through checked or saturating arithmetic,
 //! so no value can overflow an `Instant`.
 //!
-//! Bounded replies: the text of one reply ([`MAX_REPLY_BYTES`]), the tool
+//! The parts: [`model`] (one streamed model call), [`call`] (one tool call
+//! through the executor) and `resume` (a turn taken up after an aiosd
+//! restart).
+//!
+//! Bounded replies: the text of one reply ([`crate::limits::MAX_REPLY_BYTES`]), the tool
 //! calls run from one reply ([`MAX_TOOL_CALLS_PER_REPLY`]; the rest are
 //! dropped and both the client and the model are told), and the
 //! conversation ([`crate::limits::MAX_HISTORY_BYTES`]).
@@ -31,22 +35,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aios_proto::{
-    ApiError, ApiErrorKind, ChatMessage, CompletionEvent, CompletionRequest, ErrorCode, EventKind,
-    ExecuteEnd, ExecuteEvent, ExecuteRequest, ModelTool, Risk, Role, StepStatus, StoredMessage,
-    StoredToolCall, ToolCall, ToolSpec, ToolStatus, TurnStatus, now_unix_ms,
+    ApiError, ApiErrorKind, ChatMessage, ErrorCode, EventKind, ExecuteEnd, ModelTool, Role,
+    StepStatus, StoredMessage, ToolCall, ToolSpec, ToolStatus, TurnStatus, now_unix_ms,
 };
-use futures::StreamExt;
 use serde_json::Value;
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::backends::Backends;
-use crate::context::{Memory, TokenCount};
-use crate::limits::{
-    APPROVAL_TIMEOUT, MAX_REPLY_BYTES, MAX_RESULT_FOR_MODEL, MAX_TOOL_CALLS_PER_REPLY,
-    MODEL_IDLE_TIMEOUT, RPC_TIMEOUT, TOOL_GRACE,
-};
+use crate::context::Memory;
+use crate::limits::{MAX_TOOL_CALLS_PER_REPLY, MODEL_IDLE_TIMEOUT, RPC_TIMEOUT, TOOL_GRACE};
 use crate::session::Session;
+use model::{Requested, describe};
 
 /// The system prompt. Tool output is data: the model is told so, and the
 /// executor enforces it regardless of what the model does.
@@ -93,7 +92,7 @@ impl Limits {
             tool_timeout: Duration::from_secs(t.tool_timeout_secs),
             rpc_timeout: RPC_TIMEOUT,
             tool_grace: TOOL_GRACE,
-            approval_timeout: APPROVAL_TIMEOUT,
+            approval_timeout: Duration::from_secs(t.approval_timeout_secs),
             context_tokens: usize::try_from(t.context_tokens).unwrap_or(usize::MAX),
         }
     }
@@ -153,24 +152,6 @@ fn backend_stop(what: Backend, e: ApiError) -> Stop {
     }
 }
 
-/// One call the model asked for.
-enum Requested {
-    Valid(ToolCall),
-    Malformed {
-        id: String,
-        name: String,
-        raw: String,
-        error: String,
-    },
-}
-
-struct ModelReply {
-    text: String,
-    calls: Vec<Requested>,
-    /// Calls past [`MAX_TOOL_CALLS_PER_REPLY`], not run.
-    dropped: usize,
-}
-
 /// Runs one turn; owns nothing beyond the turn.
 pub struct Turn {
     backends: Arc<dyn Backends>,
@@ -216,19 +197,7 @@ impl Turn {
     pub fn spawn(self, input: String) -> tokio::task::AbortHandle {
         let session = self.session.clone();
         let turn_id = self.turn_id.clone();
-        let task = tokio::spawn(self.run(input));
-        let abort = task.abort_handle();
-        tokio::spawn(async move {
-            let Err(e) = task.await else { return };
-            let why = if e.is_panic() {
-                format!("internal error: {}", panic_message(e.into_panic()))
-            } else {
-                "its task was cancelled".to_string()
-            };
-            tracing::error!(session = %session.info.id, turn = %turn_id, "turn task died: {why}");
-            session.abandon_turn(&turn_id, &why);
-        });
-        abort
+        watched(session, turn_id, self.run(input))
     }
 
     /// Run to the end, emitting every step and finally `TurnCompleted`.
@@ -416,17 +385,7 @@ impl Turn {
                 let index = u32::try_from(index).unwrap_or(u32::MAX);
                 self.step(index, StepStatus::Running);
                 let end = self.tool_call(call, &reply.text, specs).await?;
-                if end.status == ToolStatus::Denied {
-                    refused.push(result_text(&end.result));
-                }
-                self.step(
-                    index,
-                    if end.status == ToolStatus::Ok {
-                        StepStatus::Done
-                    } else {
-                        StepStatus::Failed
-                    },
-                );
+                self.ended(Some(index), &end, &mut refused);
             }
         }
         Err(failed(
@@ -438,6 +397,24 @@ impl Turn {
         ))
     }
 
+    /// A call of the plan ended: its step is done or failed, and a refusal
+    /// is kept for the turn's end.
+    fn ended(&self, index: Option<u32>, end: &ExecuteEnd, refused: &mut Vec<String>) {
+        if end.status == ToolStatus::Denied {
+            refused.push(call::result_text(&end.result));
+        }
+        if let Some(index) = index {
+            self.step(
+                index,
+                if end.status == ToolStatus::Ok {
+                    StepStatus::Done
+                } else {
+                    StepStatus::Failed
+                },
+            );
+        }
+    }
+
     fn step(&self, index: u32, status: StepStatus) {
         self.session.emit(EventKind::StepUpdate {
             turn_id: self.turn_id.clone(),
@@ -445,329 +422,29 @@ impl Turn {
             status,
         });
     }
+}
 
-    /// One streamed model call.
-    async fn model_call(
-        &self,
-        tools: &[ModelTool],
-        memories: &[Memory],
-    ) -> Result<ModelReply, Stop> {
-        let messages = crate::working::messages_for(
-            self.backends.as_ref(),
-            &self.session,
-            &self.limits,
-            &self.cancel,
-            memories,
-        )
-        .await
-        .ok_or(Stop::Interrupted)?;
-        let started = Instant::now();
-        let req = CompletionRequest {
-            provider: self.provider.clone(),
-            model: self.model.clone(),
-            system: SYSTEM_PROMPT.to_string(),
-            messages,
-            tools: tools.to_vec(),
-            max_tokens: 0,
-            session: Some(self.session.info.id.clone()),
+/// Run a turn's future on its own task, watched: if the task panics or is
+/// aborted before the turn ended, the session emits `internal_error` and
+/// `TurnCompleted` itself. Returns the handle that aborts the task.
+fn watched(
+    session: Arc<Session>,
+    turn_id: String,
+    turn: impl Future<Output = ()> + Send + 'static,
+) -> tokio::task::AbortHandle {
+    let task = tokio::spawn(turn);
+    let abort = task.abort_handle();
+    tokio::spawn(async move {
+        let Err(e) = task.await else { return };
+        let why = if e.is_panic() {
+            format!("internal error: {}", panic_message(e.into_panic()))
+        } else {
+            "its task was cancelled".to_string()
         };
-        // The byte estimate of the conversation, to compare with the
-        // provider's count (see `working::Calibrator`).
-        let estimated = TokenCount::default().messages(&req.messages);
-        let mut stream = self
-            .guard(
-                Backend::Model,
-                self.limits.model_timeout,
-                self.backends.complete(req),
-            )
-            .await?;
-        // No deadline representable on this clock means none in practice.
-        let deadline = started.checked_add(self.limits.model_timeout);
-        let mut reply = ModelReply {
-            text: String::new(),
-            calls: Vec::new(),
-            dropped: 0,
-        };
-        loop {
-            let left = deadline.map_or(Duration::MAX, |d| {
-                d.saturating_duration_since(Instant::now())
-            });
-            let idle = self.limits.model_idle_timeout.min(left);
-            let next = tokio::select! {
-                biased;
-                _ = self.cancel.cancelled() => return Err(Stop::Interrupted),
-                n = tokio::time::timeout(idle, stream.next()) => n,
-            };
-            let item = match next {
-                Err(_) => {
-                    return Err(failed(
-                        ErrorCode::Timeout,
-                        format!("the model sent nothing for {}s", idle.as_secs()),
-                    ));
-                }
-                Ok(None) => {
-                    return Err(failed(
-                        ErrorCode::ModelError,
-                        "the model stream ended before the response was complete",
-                    ));
-                }
-                Ok(Some(Err(e))) => return Err(backend_stop(Backend::Model, e)),
-                Ok(Some(Ok(ev))) => ev,
-            };
-            match item {
-                CompletionEvent::TextDelta(text) => {
-                    if reply.text.len().saturating_add(text.len()) > MAX_REPLY_BYTES {
-                        return Err(failed(
-                            ErrorCode::ReplyTooLarge,
-                            format!(
-                                "the model's reply passed {} KiB of text; aiOS stopped reading it",
-                                MAX_REPLY_BYTES / 1024
-                            ),
-                        ));
-                    }
-                    reply.text.push_str(&text);
-                    self.session.emit(EventKind::AssistantDelta {
-                        turn_id: self.turn_id.clone(),
-                        text,
-                    });
-                }
-                CompletionEvent::ToolCall(_) | CompletionEvent::MalformedToolCall { .. }
-                    if reply.calls.len() >= MAX_TOOL_CALLS_PER_REPLY =>
-                {
-                    reply.dropped += 1;
-                }
-                CompletionEvent::ToolCall(c) => reply.calls.push(Requested::Valid(c)),
-                CompletionEvent::MalformedToolCall {
-                    id,
-                    name,
-                    raw_args,
-                    error,
-                } => {
-                    self.session.emit(EventKind::Error {
-                        code: ErrorCode::MalformedToolCall,
-                        message: format!(
-                            "the model sent arguments for {name} that are not valid JSON: {error}"
-                        ),
-                        fatal: false,
-                    });
-                    reply.calls.push(Requested::Malformed {
-                        id,
-                        name,
-                        raw: raw_args,
-                        error,
-                    });
-                }
-                CompletionEvent::Usage(mut u) => {
-                    if !u.tokens_estimated {
-                        self.calibrator
-                            .observe(&self.session, u.input_tokens, estimated);
-                    }
-                    u.latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-                    self.session.emit(EventKind::Usage(u));
-                }
-                CompletionEvent::Done { .. } => {
-                    if reply.dropped > 0 {
-                        self.session.emit(EventKind::Error {
-                            code: ErrorCode::TooManyToolCalls,
-                            message: format!(
-                                "the model asked for {} tool calls in one reply; aiOS runs at most {MAX_TOOL_CALLS_PER_REPLY} per reply, so only the first {MAX_TOOL_CALLS_PER_REPLY} run (the model is told)",
-                                reply.calls.len() + reply.dropped
-                            ),
-                            fatal: false,
-                        });
-                    }
-                    return Ok(reply);
-                }
-            }
-        }
-    }
-
-    /// One tool call through the executor, persisted before it is reported.
-    async fn tool_call(
-        &self,
-        call: &Requested,
-        rationale: &str,
-        specs: &HashMap<String, ToolSpec>,
-    ) -> Result<ExecuteEnd, Stop> {
-        let (id, name, args) = match call {
-            Requested::Valid(c) => (c.id.clone(), c.name.clone(), c.args.clone()),
-            Requested::Malformed { id, name, raw, .. } => {
-                (id.clone(), name.clone(), Value::String(raw.clone()))
-            }
-        };
-        // An unknown tool is shown with the most cautious risk; the executor
-        // refuses it anyway.
-        let risk = specs.get(&name).map(|s| s.effect).unwrap_or(Risk::Change);
-        self.session.emit(EventKind::ToolCallBegin {
-            turn_id: self.turn_id.clone(),
-            call_id: id.clone(),
-            tool: name.clone(),
-            args: args.clone(),
-            risk,
-            rationale: rationale.trim().to_string(),
-        });
-        let outcome = match call {
-            Requested::Malformed { error, .. } => Ok(ExecuteEnd {
-                status: ToolStatus::Error,
-                result: Value::String(format!(
-                    "not run: the arguments were not valid JSON ({error}); call {name} again with a JSON object"
-                )),
-                duration_us: 0,
-            }),
-            Requested::Valid(_) => {
-                self.execute(&id, &name, args.clone(), rationale, &describe(call))
-                    .await
-            }
-        };
-        let end = match outcome {
-            Ok(end) => end,
-            Err(Stop::Interrupted) => {
-                let end = ExecuteEnd {
-                    status: ToolStatus::Interrupted,
-                    result: Value::String("interrupted by the user".into()),
-                    duration_us: 0,
-                };
-                // Record what happened even though the turn stops; the store
-                // may be unreachable, and the interrupt still wins.
-                let _ = self.finish_call(&id, &name, &args, &end).await;
-                return Err(Stop::Interrupted);
-            }
-            Err(stop) => return Err(stop),
-        };
-        self.finish_call(&id, &name, &args, &end).await?;
-        Ok(end)
-    }
-
-    /// Persist the call and its result message, then report it.
-    async fn finish_call(
-        &self,
-        id: &str,
-        name: &str,
-        args: &Value,
-        end: &ExecuteEnd,
-    ) -> Result<(), Stop> {
-        let record = StoredToolCall {
-            session_id: self.session.info.id.clone(),
-            turn_id: self.turn_id.clone(),
-            call_id: id.to_string(),
-            tool: name.to_string(),
-            args: args.clone(),
-            status: end.status,
-            result: end.result.clone(),
-            duration_us: end.duration_us,
-            unix_ms: now_unix_ms(),
-        };
-        self.guard(
-            Backend::Memory,
-            self.limits.rpc_timeout,
-            self.backends.record_tool_call(record),
-        )
-        .await?;
-        self.remember(ChatMessage {
-            role: Role::Tool,
-            content: for_model(end),
-            tool_calls: Vec::new(),
-            tool_call_id: Some(id.to_string()),
-        })
-        .await?;
-        self.session.emit(EventKind::ToolCallEnd {
-            call_id: id.to_string(),
-            status: end.status,
-            result: end.result.clone(),
-            duration_us: end.duration_us,
-        });
-        Ok(())
-    }
-
-    async fn execute(
-        &self,
-        id: &str,
-        name: &str,
-        args: Value,
-        rationale: &str,
-        plan_step: &str,
-    ) -> Result<ExecuteEnd, Stop> {
-        let approval = self.session.info.approval;
-        let req = ExecuteRequest {
-            session_id: self.session.info.id.clone(),
-            call_id: id.to_string(),
-            tool: name.to_string(),
-            args,
-            on_behalf_of_uid: self.session.info.uid,
-            timeout_ms: u64::try_from(self.limits.tool_timeout.as_millis()).unwrap_or(u64::MAX),
-            rationale: rationale.to_string(),
-            request: self.request.clone(),
-            plan_step: plan_step.to_string(),
-            // As the client declared it when it created the session.
-            session_kind: self.session.info.kind,
-            approval,
-        };
-        // The executor enforces the tool deadline; ours is a backstop in
-        // case the executor itself hangs.
-        let deadline = self
-            .limits
-            .tool_timeout
-            .saturating_add(self.limits.tool_grace);
-        let stream = self
-            .guard(Backend::Tools, deadline, self.backends.execute(req))
-            .await?;
-        self.follow(id, name, stream, deadline).await
-    }
-
-    /// Read a call's events from the executor until its end: output is
-    /// shown as it comes, and an approval request is shown and extends the
-    /// wait, since a person is deciding.
-    async fn follow(
-        &self,
-        id: &str,
-        name: &str,
-        mut stream: aios_proto::BoxStream<ExecuteEvent>,
-        mut deadline: Duration,
-    ) -> Result<ExecuteEnd, Stop> {
-        let mut started = Instant::now();
-        loop {
-            let left = deadline.saturating_sub(started.elapsed());
-            let next = tokio::select! {
-                biased;
-                _ = self.cancel.cancelled() => return Err(Stop::Interrupted),
-                n = tokio::time::timeout(left, stream.next()) => n,
-            };
-            match next {
-                Err(_) => {
-                    return Ok(ExecuteEnd {
-                        status: ToolStatus::TimedOut,
-                        result: Value::String(format!(
-                            "{name} did not finish within {}s",
-                            deadline.as_secs()
-                        )),
-                        duration_us: u64::try_from(started.elapsed().as_micros())
-                            .unwrap_or(u64::MAX),
-                    });
-                }
-                Ok(None) => {
-                    return Err(failed(
-                        ErrorCode::DaemonUnavailable,
-                        format!("toolsd closed the call to {name} without a result"),
-                    ));
-                }
-                Ok(Some(Err(e))) => return Err(backend_stop(Backend::Tools, e)),
-                Ok(Some(Ok(ExecuteEvent::Output(chunk)))) => {
-                    self.session.emit(EventKind::ToolOutputDelta {
-                        call_id: id.to_string(),
-                        chunk,
-                    });
-                }
-                Ok(Some(Ok(ExecuteEvent::End(end)))) => return Ok(end),
-                Ok(Some(Ok(ExecuteEvent::ApprovalNeeded(a)))) => {
-                    // The human answers toolsd directly; we only show the
-                    // card and wait longer, since a person is deciding.
-                    self.session.emit(EventKind::ApprovalRequested(a));
-                    started = Instant::now();
-                    deadline = self.limits.approval_timeout.saturating_add(deadline);
-                }
-            }
-        }
-    }
+        tracing::error!(session = %session.info.id, turn = %turn_id, "turn task died: {why}");
+        session.abandon_turn(&turn_id, &why);
+    });
+    abort
 }
 
 /// The text of a panic payload (`panic!` with a string or a format).
@@ -781,38 +458,11 @@ fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
     }
 }
 
-fn describe(c: &Requested) -> String {
-    match c {
-        Requested::Valid(c) => format!("{} {}", c.name, c.args),
-        Requested::Malformed { name, .. } => format!("{name} (invalid arguments)"),
-    }
-}
+#[path = "turn_model.rs"]
+mod model;
 
-fn result_text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
-/// What the model sees of a result: JSON on success, a labelled error
-/// otherwise, capped so one huge output cannot crowd out the conversation.
-fn for_model(end: &ExecuteEnd) -> String {
-    let body = result_text(&end.result);
-    let mut text = match end.status {
-        ToolStatus::Ok => body,
-        status => format!("{} error: {body}", format!("{status:?}").to_lowercase()),
-    };
-    if text.len() > MAX_RESULT_FOR_MODEL {
-        let mut cut = MAX_RESULT_FOR_MODEL;
-        while !text.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        text.truncate(cut);
-        text.push_str("\n[truncated: the result was longer than 32 KiB]");
-    }
-    text
-}
+#[path = "turn_call.rs"]
+mod call;
 
 #[path = "turn_resume.rs"]
 mod resume;

@@ -13,10 +13,10 @@
 
 use std::time::Duration;
 
-use aios_proto::{ApiErrorKind, ExecuteEnd, StepStatus, ToolStatus, now_unix_ms};
+use aios_proto::{ApiErrorKind, ExecuteEnd, ToolStatus, now_unix_ms};
 use serde_json::Value;
 
-use super::{Backend, Stop, Turn, backend_stop, panic_message, result_text};
+use super::{Backend, Stop, Turn, backend_stop};
 use crate::rehydrate::Waiting;
 
 impl Turn {
@@ -25,19 +25,7 @@ impl Turn {
     pub fn spawn_resumed(self, waiting: Vec<Waiting>) -> tokio::task::AbortHandle {
         let session = self.session.clone();
         let turn_id = self.turn_id.clone();
-        let task = tokio::spawn(self.resume(waiting));
-        let abort = task.abort_handle();
-        tokio::spawn(async move {
-            let Err(e) = task.await else { return };
-            let why = if e.is_panic() {
-                format!("internal error: {}", panic_message(e.into_panic()))
-            } else {
-                "its task was cancelled".to_string()
-            };
-            tracing::error!(session = %session.info.id, turn = %turn_id, "resumed turn task died: {why}");
-            session.abandon_turn(&turn_id, &why);
-        });
-        abort
+        super::watched(session, turn_id, self.resume(waiting))
     }
 
     /// Finish the kept calls, then go on as the turn would have.
@@ -52,19 +40,7 @@ impl Turn {
         let mut refused = Vec::new();
         for w in waiting {
             let end = self.take_up(&w).await?;
-            if end.status == ToolStatus::Denied {
-                refused.push(result_text(&end.result));
-            }
-            if let Some(index) = w.step {
-                self.step(
-                    index,
-                    if end.status == ToolStatus::Ok {
-                        StepStatus::Done
-                    } else {
-                        StepStatus::Failed
-                    },
-                );
-            }
+            self.ended(w.step, &end, &mut refused);
         }
         self.iterate(&tools, &specs, &memories, refused).await
     }
@@ -109,21 +85,7 @@ impl Turn {
             }),
             Err(stop) => Err(stop),
         };
-        let end = match outcome {
-            Ok(end) => end,
-            Err(Stop::Interrupted) => {
-                let end = ExecuteEnd {
-                    status: ToolStatus::Interrupted,
-                    result: Value::String("interrupted by the user".into()),
-                    duration_us: 0,
-                };
-                let _ = self.finish_call(id, name, &w.args, &end).await;
-                return Err(Stop::Interrupted);
-            }
-            Err(stop) => return Err(stop),
-        };
-        self.finish_call(id, name, &w.args, &end).await?;
-        Ok(end)
+        self.settle(id, name, &w.args, outcome).await
     }
 }
 

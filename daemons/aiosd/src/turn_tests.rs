@@ -8,7 +8,13 @@ use aios_proto::{ApprovalMode, BoxStream, SessionInfo, Usage};
 use futures::stream;
 use serde_json::json;
 
+use super::call::for_model;
 use super::*;
+use crate::limits::{MAX_REPLY_BYTES, MAX_RESULT_FOR_MODEL};
+use aios_proto::{
+    CompletionEvent, CompletionRequest, ExecuteEvent, ExecuteRequest, Risk, StoredToolCall,
+};
+use futures::StreamExt;
 
 /// What a fake tool call does.
 #[derive(Clone)]
@@ -453,6 +459,7 @@ async fn absurd_timeouts_do_not_overflow_the_clock() {
         max_iterations: 4,
         model_timeout_secs: u64::MAX,
         tool_timeout_secs: u64::MAX,
+        approval_timeout_secs: u64::MAX,
         context_tokens: 3072,
     };
     let fake = Arc::new(Fake::new(vec![

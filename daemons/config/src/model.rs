@@ -304,6 +304,12 @@ pub struct TurnConfig {
     /// executor caps it lower).
     #[serde(deserialize_with = "timeout_secs")]
     pub tool_timeout_secs: u64,
+    /// How long a call that needs the user's approval waits for it,
+    /// seconds (1..=[`MAX_TIMEOUT_SECS`]). toolsd refuses the call as
+    /// expired after it, also when it kept the call through an aiosd
+    /// restart.
+    #[serde(deserialize_with = "timeout_secs")]
+    pub approval_timeout_secs: u64,
     /// Tokens of conversation (summary, retrieved memories, turns) sent
     /// with one model call; older turns are summarised past it. The default
     /// fits the local runtime's 8,192-token context beside the tool listing;
@@ -318,6 +324,7 @@ impl Default for TurnConfig {
             max_iterations: 8,
             model_timeout_secs: 180,
             tool_timeout_secs: 30,
+            approval_timeout_secs: 15 * 60,
             context_tokens: 3072,
         }
     }
@@ -543,6 +550,10 @@ impl Config {
                 check_timeout(self.turn.tool_timeout_secs),
             ),
             (
+                "turn.approval_timeout_secs",
+                check_timeout(self.turn.approval_timeout_secs),
+            ),
+            (
                 "model.breaker_cooldown_secs",
                 check_timeout(self.model.breaker_cooldown_secs),
             ),
@@ -639,6 +650,7 @@ mod bounds_tests {
         for (table, key) in [
             ("turn", "model_timeout_secs"),
             ("turn", "tool_timeout_secs"),
+            ("turn", "approval_timeout_secs"),
             ("providers.openai", "timeout_secs"),
             ("providers.anthropic", "timeout_secs"),
         ] {

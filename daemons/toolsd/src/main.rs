@@ -23,6 +23,7 @@ fn main() -> ExitCode {
         let config = ExecutorConfig {
             // The orchestrator's per-call deadline is also our default.
             default_timeout: Duration::from_secs(ctx.config.turn.tool_timeout_secs.clamp(1, 300)),
+            approval_timeout: Duration::from_secs(ctx.config.turn.approval_timeout_secs),
             host: aios_toolsd::host::gather(&ledger_path),
             audit,
             state_dir,
