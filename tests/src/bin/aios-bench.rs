@@ -42,6 +42,11 @@
 //!     tmux (row 3's runs), and what a 10,000-entry transcript adds, laid
 //!     out and drawn (row 4's transcript, in process).
 //!
+//! 12. aios beside aichat and the Codex CLI, all on one local OpenAI-compatible
+//!     server (`bench/peers.rs`): first paint, ready, a streamed 2,000-token
+//!     answer's last byte → on screen, its CPU, and resident memory;
+//!     `aios-bench peers` (not part of the default run).
+//!
 //! `memory` runs 5, 8 and 9: `cargo xtask bench memory`.
 
 use std::io::{BufRead, BufReader};
@@ -58,6 +63,8 @@ use futures::StreamExt;
 mod code;
 #[path = "../bench/memory.rs"]
 mod memory;
+#[path = "../bench/peers.rs"]
+mod peers;
 #[path = "../bench/sessions.rs"]
 mod sessions;
 #[path = "../bench/sidebyside.rs"]
@@ -92,6 +99,10 @@ fn main() -> anyhow::Result<()> {
         println!("{}", sidebyside::ours(std::path::Path::new(dir))?);
         return Ok(());
     }
+    // Named only: it needs aichat and the Codex CLI installed to mean much.
+    if only.first().map(String::as_str) == Some("peers") {
+        return peers::run();
+    }
     const ALL: [&str; 10] = [
         "stream",
         "tools",
@@ -107,7 +118,7 @@ fn main() -> anyhow::Result<()> {
     for o in &only {
         anyhow::ensure!(
             ALL.contains(&o.as_str()),
-            "unknown benchmark {o:?}: give any of {}",
+            "unknown benchmark {o:?}: give any of {} (or peers, alone)",
             ALL.join(", ")
         );
     }
