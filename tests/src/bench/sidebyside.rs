@@ -175,6 +175,62 @@ fn ms_pct(sorted: &[Duration], p: usize) -> f64 {
     sorted[((sorted.len() - 1) * p) / 100].as_secs_f64() * 1e3
 }
 
+/// `NAME=a,b,c` as numbers (empty when unset).
+fn env_list(name: &str) -> anyhow::Result<Vec<usize>> {
+    match std::env::var(name) {
+        Ok(v) => v
+            .split(',')
+            .filter(|x| !x.trim().is_empty())
+            .map(|x| x.trim().parse().map_err(|e| anyhow::anyhow!("{name}={v:?}: {e}")))
+            .collect(),
+        Err(_) => Ok(Vec::new()),
+    }
+}
+
+/// `AIOS_BENCH_ANN=M,efConstruction,efSearch`: other HNSW parameters for our side.
+fn ann_params_from_env(
+    defaults: aios_search::AnnParams,
+) -> anyhow::Result<Option<aios_search::AnnParams>> {
+    match env_list("AIOS_BENCH_ANN")?.as_slice() {
+        [] => Ok(None),
+        [m, efc, ef] => Ok(Some(aios_search::AnnParams {
+            max_connections: *m,
+            ef_construction: *efc,
+            ef_search: *ef,
+        })),
+        other => anyhow::bail!(
+            "AIOS_BENCH_ANN takes M,efConstruction,efSearch (the defaults are {defaults:?}), got {other:?}"
+        ),
+    }
+}
+
+/// Unfiltered vector queries through `index`: p50, p99 and recall@10 against `truths`.
+fn unfiltered(
+    index: &SearchIndex,
+    qvectors: &[Vec<f32>],
+    truths: &[Vec<String>],
+) -> anyhow::Result<Value> {
+    let mut times = Vec::with_capacity(qvectors.len());
+    let mut recall = 0.0;
+    for (v, truth) in qvectors.iter().zip(truths) {
+        let req = SearchRequest {
+            text: None,
+            vector: Some(v.clone()),
+            k: 10,
+            filter: Filter::default(),
+            semantic_ratio: 1.0,
+        };
+        let t = Instant::now();
+        let hits = index.search(&req)?;
+        times.push(t.elapsed());
+        let found = hits.iter().filter(|h| truth.contains(&h.key)).count();
+        recall += found as f64 / truth.len().max(1) as f64;
+    }
+    times.sort_unstable();
+    Ok(json!({"p50_ms": ms_pct(&times, 50), "p99_ms": ms_pct(&times, 99),
+        "recall10": recall / qvectors.len().max(1) as f64}))
+}
+
 /// Our side, in this process: ingest, build the graph, the four query kinds (and hybrid with
 /// the `kind` filter, which ChromaDB has no counterpart for); prints one JSON object.
 pub fn ours(dir: &Path) -> anyhow::Result<Value> {
@@ -226,9 +282,42 @@ pub fn ours(dir: &Path) -> anyhow::Result<Value> {
         index.upsert(&docs)?;
     }
     let ingest = started.elapsed();
+    let truth_of = |q: &Value| -> Vec<String> {
+        q.get("truth")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+            .unwrap_or_default()
+    };
+    let truths: Vec<Vec<String>> = queries.iter().map(truth_of).collect();
+    let mut out = serde_json::Map::new();
+    // Before the graph exists every query scans exactly: the cost the graph must beat.
+    out.insert(
+        "unfiltered_exact".into(),
+        unfiltered(&index, &qvectors, &truths)?,
+    );
+    if let Some(p) = ann_params_from_env(index.ann_params())? {
+        index.set_ann_params(p);
+    }
     let t = Instant::now();
     let graph = index.prepare_vectors();
     let graph_build = t.elapsed();
+    out.insert("ann".into(), json!(format!("{:?}", index.ann_params())));
+    // AIOS_BENCH_EF=32,64,128: the unfiltered queries again at each efSearch.
+    let mut sweep = Vec::new();
+    for ef in env_list("AIOS_BENCH_EF")? {
+        let base = index.ann_params();
+        index.set_ann_params(aios_search::AnnParams {
+            ef_search: ef,
+            ..base
+        });
+        let mut row = unfiltered(&index, &qvectors, &truths)?;
+        if let Value::Object(m) = &mut row {
+            m.insert("ef_search".into(), json!(ef));
+        }
+        sweep.push(row);
+        index.set_ann_params(base);
+    }
+    out.insert("ef_sweep".into(), Value::Array(sweep));
 
     let kind_where = |q: &Value| Where::parse(&json!({"kind": s(q, "kind")}));
     let range_where = |q: &Value| {
@@ -238,7 +327,6 @@ pub fn ours(dir: &Path) -> anyhow::Result<Value> {
             {"unix_ms": {"$lt": q.get("until").cloned().unwrap_or_default()}},
         ]}))
     };
-    let mut out = serde_json::Map::new();
     let cases: [(&str, bool); 5] = [
         ("unfiltered", false),
         ("kind", false),
@@ -457,6 +545,10 @@ pub fn run(
             "-".into(),
         );
         for (case, label) in [
+            (
+                "unfiltered_exact",
+                "vector query, unfiltered, exact scan (ours before the graph)",
+            ),
             ("unfiltered", "vector query, unfiltered, k=10"),
             ("kind", "vector query, `where kind=`"),
             ("kind_time", "vector query, kind + time range"),

@@ -85,6 +85,21 @@ fn main() -> anyhow::Result<()> {
     {
         return code::child(mode);
     }
+    // `aios-bench chroma-corpus DIR N [latent|random]`: writes the side by side's corpus
+    // only, so `chroma-ours DIR` (and `tests/bench/chroma_side.py corpus DIR`) can be run
+    // on it by hand, e.g. with other `AIOS_BENCH_ANN` parameters.
+    if only.first().map(String::as_str) == Some("chroma-corpus") {
+        let [_, dir, n, rest @ ..] = only.as_slice() else {
+            anyhow::bail!("usage: aios-bench chroma-corpus DIR N [latent|random]");
+        };
+        let source = match rest.first() {
+            Some(s) => aios_search::synthetic::VectorSource::parse(s)
+                .ok_or_else(|| anyhow::anyhow!("{s:?} is not latent or random"))?,
+            None => aios_search::synthetic::VectorSource::Latent,
+        };
+        sidebyside::write_corpus(std::path::Path::new(dir), n.parse()?, source)?;
+        return Ok(());
+    }
     // Internal: our side of the ChromaDB comparison, in a process of its own.
     if only.first().map(String::as_str) == Some("chroma-ours") {
         let dir = only
