@@ -91,10 +91,6 @@ fn read_f32(path: &Path) -> anyhow::Result<Vec<Vec<f32>>> {
         .collect())
 }
 
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
-}
-
 /// Writes the corpus of `n` documents with `source` vectors and the queries into `dir`:
 /// `docs.jsonl` (id, text, kind, unix_ms), `vectors.f32`, `queries.jsonl` (kind, time range,
 /// word, exact top-10 ids of the unfiltered vector query), `qvectors.f32`.
@@ -122,7 +118,7 @@ pub fn write_corpus(dir: &Path, n: usize, source: VectorSource) -> anyhow::Resul
         let mut scored: Vec<(f32, usize)> = vectors
             .iter()
             .enumerate()
-            .map(|(j, d)| (dot(&v, d), j))
+            .map(|(j, d)| (aios_search::bench_dot(&v, d), j))
             .collect();
         let cut = 10.min(scored.len());
         scored.select_nth_unstable_by(cut.saturating_sub(1), |a, b| b.0.total_cmp(&a.0));
@@ -181,7 +177,11 @@ fn env_list(name: &str) -> anyhow::Result<Vec<usize>> {
         Ok(v) => v
             .split(',')
             .filter(|x| !x.trim().is_empty())
-            .map(|x| x.trim().parse().map_err(|e| anyhow::anyhow!("{name}={v:?}: {e}")))
+            .map(|x| {
+                x.trim()
+                    .parse()
+                    .map_err(|e| anyhow::anyhow!("{name}={v:?}: {e}"))
+            })
             .collect(),
         Err(_) => Ok(Vec::new()),
     }
@@ -227,8 +227,10 @@ fn unfiltered(
         recall += found as f64 / truth.len().max(1) as f64;
     }
     times.sort_unstable();
-    Ok(json!({"p50_ms": ms_pct(&times, 50), "p99_ms": ms_pct(&times, 99),
-        "recall10": recall / qvectors.len().max(1) as f64}))
+    Ok(
+        json!({"p50_ms": ms_pct(&times, 50), "p99_ms": ms_pct(&times, 99),
+        "recall10": recall / qvectors.len().max(1) as f64}),
+    )
 }
 
 /// Our side, in this process: ingest, build the graph, the four query kinds (and hybrid with
@@ -285,7 +287,12 @@ pub fn ours(dir: &Path) -> anyhow::Result<Value> {
     let truth_of = |q: &Value| -> Vec<String> {
         q.get("truth")
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
             .unwrap_or_default()
     };
     let truths: Vec<Vec<String>> = queries.iter().map(truth_of).collect();
@@ -576,6 +583,28 @@ pub fn run(
             "-".into(),
             "-".into(),
         );
+        for row in ours
+            .get("ef_sweep")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let f = |k: &str| row.get(k).and_then(Value::as_f64).unwrap_or(0.0);
+            push(
+                format!(
+                    "vector query, unfiltered, efSearch {} p50 / p99, recall@10",
+                    f("ef_search")
+                ),
+                format!(
+                    "{} / {}, {:.3}",
+                    ms(f("p50_ms")),
+                    ms(f("p99_ms")),
+                    f("recall10")
+                ),
+                "-".into(),
+                "-".into(),
+            );
+        }
         push(
             "recall@10 of unfiltered vector queries vs exact".into(),
             format!("{:.3}", o(&["recall10"])),
