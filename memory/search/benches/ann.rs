@@ -4,11 +4,17 @@
 //! Not criterion: recall needs the exact answers, and the gate is on p50/p99 per query, so
 //! this harness times each query itself and prints one table row per case.
 //!
-//! Corpora (384 dimensions, the shape of all-MiniLM-L6-v2):
+//! Corpora (384 dimensions, the shape of all-MiniLM-L6-v2), from
+//! [`aios_search::synthetic`] (shared with `aios-bench chroma`):
 //! - `latent`: vectors `A·z + noise` with `z` in 24 dimensions and a fixed random `A`. Real
 //!   sentence embeddings have a low intrinsic dimension; this mimics that.
 //! - `uniform`: i.i.d. uniform coordinates, the worst case for any graph index (no
 //!   structure at all); reported so nobody mistakes the `latent` numbers for a guarantee.
+//!
+//! Each size first times unfiltered queries by exact scan (before the graph is built), then
+//! builds the graph and times every case through it; `AIOS_ANN_BENCH_EF=32,64,128` repeats
+//! the unfiltered case at each efSearch, `AIOS_ANN_BENCH_M` and `AIOS_ANN_BENCH_EFC` set
+//! the graph's M and efConstruction (defaults: the crate's).
 //!
 //! Queries are corpus vectors plus noise (a query is near something). Filters: `kind = …`
 //! keeps 10%, `host = …` keeps 1%.
@@ -20,65 +26,13 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use aios_search::{Document, Filter, SearchIndex, SearchRequest};
+use aios_search::synthetic::{VectorGen, VectorSource};
+use aios_search::{AnnParams, Document, Filter, SearchIndex, SearchRequest};
 
 const DIM: usize = 384;
-const LATENT: usize = 24;
 const QUERIES: usize = 200;
 const K: usize = 10;
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn unit(&mut self) -> f32 {
-        (self.next() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
-fn normalise(v: &mut [f32]) {
-    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    if n > 0.0 {
-        v.iter_mut().for_each(|x| *x /= n);
-    }
-}
-
-struct Gen {
-    rng: Rng,
-    basis: Vec<f32>,
-    latent: bool,
-}
-
-impl Gen {
-    fn new(latent: bool) -> Self {
-        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-        let basis = (0..DIM * LATENT).map(|_| rng.unit()).collect();
-        Self { rng, basis, latent }
-    }
-    fn vector(&mut self) -> Vec<f32> {
-        let mut v = if self.latent {
-            let z: Vec<f32> = (0..LATENT).map(|_| self.rng.unit()).collect();
-            (0..DIM)
-                .map(|d| {
-                    let row = &self.basis[d * LATENT..(d + 1) * LATENT];
-                    row.iter().zip(&z).map(|(a, b)| a * b).sum::<f32>() + 0.05 * self.rng.unit()
-                })
-                .collect()
-        } else {
-            (0..DIM).map(|_| self.rng.unit()).collect::<Vec<f32>>()
-        };
-        normalise(&mut v);
-        v
-    }
-}
+const SEED: u64 = 0x9e37_79b9_7f4a_7c15;
 
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
@@ -104,17 +58,31 @@ fn pct(sorted: &[Duration], p: f64) -> Duration {
     sorted[i]
 }
 
-fn main() {
-    let sizes: Vec<usize> = std::env::var("AIOS_ANN_BENCH_SIZES")
+fn env_list(name: &str) -> Option<Vec<usize>> {
+    std::env::var(name)
         .ok()
         .map(|s| s.split(',').filter_map(|x| x.trim().parse().ok()).collect())
-        .unwrap_or_else(|| vec![10_000, 100_000]);
+}
+
+fn main() {
+    let sizes = env_list("AIOS_ANN_BENCH_SIZES").unwrap_or_else(|| vec![10_000, 100_000]);
     let corpora: Vec<String> = std::env::var("AIOS_ANN_BENCH_CORPORA")
         .ok()
         .map(|s| s.split(',').map(|x| x.trim().to_string()).collect())
         .unwrap_or_else(|| vec!["latent".into(), "uniform".into()]);
+    let defaults = AnnParams::default();
+    let params = AnnParams {
+        max_connections: env_list("AIOS_ANN_BENCH_M")
+            .and_then(|v| v.first().copied())
+            .unwrap_or(defaults.max_connections),
+        ef_construction: env_list("AIOS_ANN_BENCH_EFC")
+            .and_then(|v| v.first().copied())
+            .unwrap_or(defaults.ef_construction),
+        ef_search: defaults.ef_search,
+    };
+    let efs = env_list("AIOS_ANN_BENCH_EF").unwrap_or_default();
     println!(
-        "ANN_THRESHOLD={} EXACT_FILTERED_MAX={}",
+        "ANN_THRESHOLD={} EXACT_FILTERED_MAX={} {params:?} efSearch sweep {efs:?}",
         aios_search::ANN_THRESHOLD,
         aios_search::EXACT_FILTERED_MAX
     );
@@ -122,13 +90,52 @@ fn main() {
     println!("|---|---|---|---|---|---|");
     for corpus in &corpora {
         for &n in &sizes {
-            run(corpus, n);
+            run(corpus, n, params, &efs);
         }
     }
 }
 
-fn run(corpus: &str, n: usize) {
-    let mut g = Gen::new(corpus == "latent");
+/// Times `queries` through `idx` unfiltered; (p50, p99, recall@10 against `truth`).
+fn unfiltered(
+    idx: &SearchIndex,
+    queries: &[(Vec<f32>, usize, usize)],
+    truth: &[Vec<u64>],
+) -> (Duration, Duration, f64) {
+    let mut times = Vec::with_capacity(queries.len());
+    let mut found = 0usize;
+    let mut wanted = 0usize;
+    for ((q, _, _), truth) in queries.iter().zip(truth) {
+        let req = SearchRequest {
+            text: None,
+            vector: Some(q.clone()),
+            k: K,
+            filter: Filter::default(),
+            semantic_ratio: 1.0,
+        };
+        let t = Instant::now();
+        let hits = black_box(idx.search(&req).unwrap());
+        times.push(t.elapsed());
+        wanted += truth.len();
+        found += truth
+            .iter()
+            .filter(|id| hits.iter().any(|h| h.id == **id))
+            .count();
+    }
+    times.sort();
+    (
+        pct(&times, 0.5),
+        pct(&times, 0.99),
+        found as f64 / wanted.max(1) as f64,
+    )
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn run(corpus: &str, n: usize, params: AnnParams, efs: &[usize]) {
+    let source = VectorSource::parse(corpus).unwrap_or(VectorSource::Random);
+    let mut g = VectorGen::new(source, DIM, SEED);
     let data: Vec<(u64, Vec<f32>, usize, usize)> = (0..n as u64)
         .map(|id| {
             let kind = g.rng.below(10);
@@ -138,6 +145,7 @@ fn run(corpus: &str, n: usize) {
         .collect();
     let tmp = tempfile::tempdir().unwrap();
     let mut idx = SearchIndex::create(&tmp.path().join("idx"), "bench", DIM).unwrap();
+    idx.set_ann_params(params);
     let t = Instant::now();
     for chunk in data.chunks(10_000) {
         let docs: Vec<Document> = chunk
@@ -154,23 +162,45 @@ fn run(corpus: &str, n: usize) {
         idx.upsert(&docs).unwrap();
     }
     let ingest = t.elapsed();
+    let queries: Vec<(Vec<f32>, usize, usize)> = (0..QUERIES)
+        .map(|_| {
+            let base = data[g.rng.below(n)].1.clone();
+            let q = g.near(&base, 0.02);
+            (q, g.rng.below(10), g.rng.below(100))
+        })
+        .collect();
+    let truth: Vec<Vec<u64>> = queries
+        .iter()
+        .map(|(q, _, _)| exact(&data, q, |_, _| true))
+        .collect();
+    let (p50, p99, recall) = unfiltered(&idx, &queries, &truth);
+    println!(
+        "| {corpus} | {n} | vector, exact scan (no graph yet) | {:.3} ms | {:.3} ms | {recall:.3} |",
+        ms(p50),
+        ms(p99)
+    );
     let t = Instant::now();
     let graph = idx.prepare_vectors();
     let build = t.elapsed();
     println!(
-        "| {corpus} | {n} | ingest {:.0} docs/s; graph {} built in {:.1} s | | | |",
+        "| {corpus} | {n} | ingest {:.0} docs/s; graph {}built in {:.1} s | | | |",
         n as f64 / ingest.as_secs_f64(),
-        if graph { "" } else { "not" },
+        if graph { "" } else { "not " },
         build.as_secs_f64()
     );
-    let queries: Vec<(Vec<f32>, usize, usize)> = (0..QUERIES)
-        .map(|_| {
-            let base = &data[g.rng.below(n)].1;
-            let mut q: Vec<f32> = base.iter().map(|x| x + 0.02 * g.rng.unit()).collect();
-            normalise(&mut q);
-            (q, g.rng.below(10), g.rng.below(100))
-        })
-        .collect();
+    for &ef in efs {
+        idx.set_ann_params(AnnParams {
+            ef_search: ef,
+            ..params
+        });
+        let (p50, p99, recall) = unfiltered(&idx, &queries, &truth);
+        println!(
+            "| {corpus} | {n} | vector (graph, efSearch {ef}) | {:.3} ms | {:.3} ms | {recall:.3} |",
+            ms(p50),
+            ms(p99)
+        );
+    }
+    idx.set_ann_params(params);
     type Keep = fn(usize, usize, usize, usize) -> bool;
     let cases: [(&str, u8, bool, Keep); 5] = [
         ("vector", 0, false, |_, _, _, _| true),

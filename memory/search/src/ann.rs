@@ -17,14 +17,46 @@ use hnsw_rs::hnsw::Hnsw;
 
 use crate::vectors::dot;
 
-/// Neighbours per node (M). 16 is the common default; recall@10 ≥ 0.95 at 100k needed no more.
-const MAX_CONNECTIONS: usize = 16;
-/// Candidate list size while building (efConstruction).
-const EF_CONSTRUCTION: usize = 128;
-/// Candidate list size while searching (efSearch); raised to `k` when `k` is larger.
-pub(crate) const EF_SEARCH: usize = 64;
+/// Neighbours per node (M) by default.
+pub const MAX_CONNECTIONS: usize = 16;
+/// Candidate list size while building (efConstruction) by default.
+pub const EF_CONSTRUCTION: usize = 128;
+/// Candidate list size while searching (efSearch) by default; raised to `k` when `k` is larger.
+pub const EF_SEARCH: usize = 64;
 /// hnsw_rs caps layers at 16; fewer layers than that is plenty for millions of points.
 const MAX_LAYERS: usize = 16;
+
+/// The HNSW graph's parameters. The defaults ([`MAX_CONNECTIONS`], [`EF_CONSTRUCTION`],
+/// [`EF_SEARCH`]) are what `docs/memory-search.md` measured; benches change them through
+/// `SearchIndex::set_ann_params`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AnnParams {
+    /// Neighbours per node (M); the bottom layer keeps twice as many.
+    pub max_connections: usize,
+    /// Candidate list size while inserting (efConstruction).
+    pub ef_construction: usize,
+    /// Candidate list size of an unfiltered search (efSearch), at least `k`.
+    pub ef_search: usize,
+}
+
+impl Default for AnnParams {
+    fn default() -> Self {
+        Self {
+            max_connections: MAX_CONNECTIONS,
+            ef_construction: EF_CONSTRUCTION,
+            ef_search: EF_SEARCH,
+        }
+    }
+}
+
+impl AnnParams {
+    /// Whether a graph built with `self` differs from one built with `other` (efSearch
+    /// only matters when searching).
+    pub(crate) fn same_graph(&self, other: &Self) -> bool {
+        self.max_connections == other.max_connections
+            && self.ef_construction == other.ef_construction
+    }
+}
 
 /// Cosine distance of unit vectors: `1 - a·b`, with the crate's vectorised dot product.
 #[derive(Debug, Clone, Copy, Default)]
@@ -57,13 +89,13 @@ impl std::fmt::Debug for Ann {
 
 impl Ann {
     /// Builds a graph over `vectors` (`dim` floats per id, already normalised), in parallel.
-    pub(crate) fn build(ids: &[u64], data: &[f32], dim: usize) -> Self {
+    pub(crate) fn build(ids: &[u64], data: &[f32], dim: usize, params: AnnParams) -> Self {
         let capacity = ids.len().max(1024);
         let graph = Hnsw::new(
-            MAX_CONNECTIONS,
+            params.max_connections.max(2),
             capacity,
             MAX_LAYERS,
-            EF_CONSTRUCTION,
+            params.ef_construction.max(1),
             UnitCosine,
         );
         let batch: Vec<(&[f32], usize)> = data.chunks_exact(dim).zip(0..ids.len()).collect();

@@ -368,6 +368,18 @@ impl SearchIndex {
         self.vectors.prepare()
     }
 
+    /// The HNSW graph's parameters.
+    pub fn ann_params(&self) -> crate::AnnParams {
+        self.vectors.ann_params()
+    }
+
+    /// Changes the HNSW graph's parameters (benches; the defaults are the measured choice).
+    /// A different M or efConstruction drops the graph until the next
+    /// [`Self::prepare_vectors`]; efSearch applies to the next query.
+    pub fn set_ann_params(&mut self, params: crate::AnnParams) {
+        self.vectors.set_ann_params(params);
+    }
+
     /// Inserts or replaces documents by id, durably. Validates every document first, so a bad
     /// one leaves the index untouched.
     pub fn upsert(&mut self, docs: &[Document]) -> Result<()> {
@@ -473,15 +485,32 @@ impl SearchIndex {
         Ok(ids.into_iter().next())
     }
 
+    /// Where the live document `id` is: a term-dictionary lookup in each segment, without a
+    /// query, a scorer or a collector (a vector hit needs this for its key and snippet, ten
+    /// times per query).
     fn address_of(&self, searcher: &tantivy::Searcher, id: u64) -> Result<Option<DocAddress>> {
-        let q = TermQuery::new(
-            Term::from_field_u64(self.fields.id, id),
-            IndexRecordOption::Basic,
-        );
-        let top = searcher
-            .search(&q, &TopDocs::with_limit(1).order_by_score())
-            .map_err(index_err(format!("looking up document {id}")))?;
-        Ok(top.into_iter().next().map(|(_, a)| a))
+        use tantivy::DocSet as _;
+        let term = Term::from_field_u64(self.fields.id, id);
+        for (ord, segment) in searcher.segment_readers().iter().enumerate() {
+            let postings = segment
+                .inverted_index(self.fields.id)
+                .map_err(index_err(format!("looking up document {id}")))?
+                .read_postings(&term, IndexRecordOption::Basic)
+                .map_err(io_err(format!("looking up document {id}")))?;
+            let Some(mut postings) = postings else {
+                continue;
+            };
+            let alive = segment.alive_bitset();
+            let mut doc = postings.doc();
+            while doc != tantivy::TERMINATED {
+                if alive.is_none_or(|a| a.is_alive(doc)) {
+                    // Segment ordinals are u32 in tantivy.
+                    return Ok(Some(DocAddress::new(ord as u32, doc)));
+                }
+                doc = postings.advance();
+            }
+        }
+        Ok(None)
     }
 
     fn load(&self, searcher: &tantivy::Searcher, addr: DocAddress) -> Result<Document> {

@@ -13,8 +13,10 @@ mod error;
 pub mod filter;
 mod index;
 pub mod query;
+pub mod synthetic;
 mod vectors;
 
+pub use ann::{AnnParams, EF_CONSTRUCTION, EF_SEARCH, MAX_CONNECTIONS};
 pub use collection::{Collection, GetRequest, GetResult, QueryRequest, QueryResult, Records};
 pub use embed::{Embedder, HashingEmbedder};
 pub use error::{Error, ErrorKind, Result};

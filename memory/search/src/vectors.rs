@@ -17,7 +17,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use crate::ann::{Ann, EF_SEARCH};
+use crate::ann::{Ann, AnnParams};
 
 use crate::error::{Error, ErrorKind, Result, io_err};
 
@@ -87,6 +87,8 @@ pub(crate) struct VectorStore {
     pending: Vec<u8>,
     /// The HNSW graph, built by [`Self::prepare`] once there are [`ANN_THRESHOLD`] vectors.
     ann: OnceLock<Ann>,
+    /// The graph's parameters.
+    params: AnnParams,
 }
 
 impl VectorStore {
@@ -132,6 +134,7 @@ impl VectorStore {
             slots: HashMap::new(),
             pending: Vec::new(),
             ann: OnceLock::new(),
+            params: AnnParams::default(),
         })
     }
 
@@ -180,6 +183,7 @@ impl VectorStore {
             slots: HashMap::new(),
             pending: Vec::new(),
             ann: OnceLock::new(),
+            params: AnnParams::default(),
         };
         let mut pos = 16 + name_len;
         let put_len = 9 + 4 * dim;
@@ -285,6 +289,20 @@ impl VectorStore {
         }
     }
 
+    /// The HNSW parameters in use.
+    pub(crate) fn ann_params(&self) -> AnnParams {
+        self.params
+    }
+
+    /// Changes the HNSW parameters. A different M or efConstruction drops the graph (the
+    /// next [`Self::prepare`] builds one with them; queries scan exactly meanwhile).
+    pub(crate) fn set_ann_params(&mut self, params: AnnParams) {
+        if !params.same_graph(&self.params) {
+            self.ann = OnceLock::new();
+        }
+        self.params = params;
+    }
+
     /// Builds the HNSW graph now if the store is large enough to use one, so the first query
     /// does not pay for it. Returns whether a graph is in use.
     pub(crate) fn prepare(&self) -> bool {
@@ -294,7 +312,7 @@ impl VectorStore {
     fn graph(&self) -> Option<&Ann> {
         (self.ids.len() >= ANN_THRESHOLD).then(|| {
             self.ann
-                .get_or_init(|| Ann::build(&self.ids, &self.data, self.dim))
+                .get_or_init(|| Ann::build(&self.ids, &self.data, self.dim, self.params))
         })
     }
 
@@ -374,12 +392,13 @@ impl VectorStore {
             let to_similarity =
                 |hits: Vec<(u64, f32)>| hits.into_iter().map(|(id, d)| (id, 1.0 - d)).collect();
             match allowed {
-                None => return to_similarity(ann.search(&q, k, EF_SEARCH, None)),
+                None => return to_similarity(ann.search(&q, k, self.params.ef_search, None)),
                 Some(ids) if ids.len() > EXACT_FILTERED_MAX => {
                     // A filter keeping a fraction f of the points needs about 1/f times the
                     // candidates to find k of them.
                     let widen = self.ids.len().div_ceil(ids.len().max(1));
-                    let ef = (EF_SEARCH * widen).clamp(EF_SEARCH, MAX_FILTERED_EF);
+                    let base = self.params.ef_search;
+                    let ef = (base * widen).clamp(base, MAX_FILTERED_EF.max(base));
                     let hits = ann.search(&q, k, ef, Some(ids));
                     // Top-k must never under-fill: if the walk found too few, scan exactly.
                     if hits.len() >= k.min(ids.len()) {

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use aios_search::{
-    ANN_THRESHOLD, Document, EXACT_FILTERED_MAX, Filter, SearchIndex, SearchRequest,
+    ANN_THRESHOLD, AnnParams, Document, EXACT_FILTERED_MAX, Filter, SearchIndex, SearchRequest,
 };
 
 const DIM: usize = 16;
@@ -141,10 +141,28 @@ fn reopening_rebuilds_the_graph_from_the_log() {
     let n = ANN_THRESHOLD + 10;
     let (idx, vs) = big_index(&tmp, n);
     drop(idx);
-    let idx = SearchIndex::open(&tmp.path().join("idx")).unwrap();
+    let mut idx = SearchIndex::open(&tmp.path().join("idx")).unwrap();
     assert!(idx.prepare_vectors(), "the graph is rebuilt from the log");
     let hits = idx
         .search(&vector_query(&vs[9_999], 5, Filter::default()))
         .unwrap();
     assert_eq!(hits[0].id, 9_999);
+    // Other graph parameters: the graph is dropped (queries scan exactly meanwhile) and
+    // rebuilt with them; the answers stay the same.
+    let params = AnnParams {
+        max_connections: 8,
+        ef_construction: 32,
+        ef_search: 16,
+    };
+    idx.set_ann_params(params);
+    assert_eq!(idx.ann_params(), params);
+    let hits = idx
+        .search(&vector_query(&vs[1_234], 5, Filter::default()))
+        .unwrap();
+    assert_eq!(hits[0].id, 1_234);
+    assert!(idx.prepare_vectors());
+    let hits = idx
+        .search(&vector_query(&vs[1_234], 5, Filter::default()))
+        .unwrap();
+    assert_eq!((hits.len(), hits[0].id), (5, 1_234));
 }

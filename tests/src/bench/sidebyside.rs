@@ -4,7 +4,11 @@
 //! For each size (10k and 100k documents) one synthetic corpus is written once to a
 //! directory: texts of 12 words, each word `w` plus 4 digits (so a word is never a substring
 //! of another word and ChromaDB's substring `$contains` and our word `$contains` select the
-//! same documents), a `kind` out of 10, a `unix_ms`, and a random unit 384-dim vector. Both
+//! same documents), a `kind` out of 10, a `unix_ms`, and a unit 384-dim vector from
+//! [`aios_search::synthetic`]: `latent` (`A·z + noise`, intrinsic dimension 24, shaped like
+//! real embeddings; the default) or `random` (uniform directions, the worst case for any
+//! graph), chosen by `AIOS_BENCH_CHROMA_VECTORS=latent,random`. Queries are fresh draws
+//! from the same source (another text, not a copy of a stored one). Both
 //! engines then run in their own process (so resident memory is theirs alone): ours is
 //! `aios-bench chroma-ours DIR` (this binary, `SearchIndex` in-process, the same way
 //! ChromaDB's `PersistentClient` runs in the Python process), theirs is
@@ -22,6 +26,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use aios_search::synthetic::{VectorGen, VectorSource};
 use aios_search::{Document, Filter, SearchIndex, SearchRequest, Where, WhereDocument};
 use anyhow::Context as _;
 
@@ -33,7 +38,7 @@ const BATCH: usize = 1000;
 const QUERIES: usize = 200;
 const KINDS: usize = 10;
 const VOCABULARY: u64 = 5_000;
-const MODEL: &str = "bench-random-384";
+const MODEL: &str = "bench-synthetic-384";
 const T0: i64 = 1_700_000_000_000;
 /// The venv's Python, the bench's own (never CI's).
 const VENV: &str = ".cache/aios-bench-venv";
@@ -45,16 +50,21 @@ fn word(rng: &mut Rng) -> String {
     format!("w{:04}", rng.next() % VOCABULARY)
 }
 
-/// A random unit vector of [`DIM`] dimensions.
-fn unit_vector(rng: &mut Rng) -> Vec<f32> {
-    let v: Vec<f32> = (0..DIM).map(|_| rng.unit()).collect();
-    let n = v
-        .iter()
-        .map(|x| x * x)
-        .sum::<f32>()
-        .sqrt()
-        .max(f32::MIN_POSITIVE);
-    v.into_iter().map(|x| x / n).collect()
+/// The vector sources of `AIOS_BENCH_CHROMA_VECTORS` (comma-separated `latent`, `random`;
+/// default `latent`).
+pub fn sources_from_env() -> anyhow::Result<Vec<VectorSource>> {
+    match std::env::var("AIOS_BENCH_CHROMA_VECTORS") {
+        Ok(v) => v
+            .split(',')
+            .filter(|x| !x.trim().is_empty())
+            .map(|x| {
+                VectorSource::parse(x).ok_or_else(|| {
+                    anyhow::anyhow!("AIOS_BENCH_CHROMA_VECTORS: {x:?} is not latent or random")
+                })
+            })
+            .collect(),
+        Err(_) => Ok(vec![VectorSource::Latent]),
+    }
 }
 
 fn write_f32(path: &Path, rows: &[Vec<f32>]) -> anyhow::Result<()> {
@@ -81,16 +91,13 @@ fn read_f32(path: &Path) -> anyhow::Result<Vec<Vec<f32>>> {
         .collect())
 }
 
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
-}
-
-/// Writes the corpus of `n` documents and the queries into `dir`: `docs.jsonl` (id, text,
-/// kind, unix_ms), `vectors.f32`, `queries.jsonl` (kind, time range, word, exact top-10 ids
-/// of the unfiltered vector query), `qvectors.f32`.
-pub fn write_corpus(dir: &Path, n: usize) -> anyhow::Result<()> {
+/// Writes the corpus of `n` documents with `source` vectors and the queries into `dir`:
+/// `docs.jsonl` (id, text, kind, unix_ms), `vectors.f32`, `queries.jsonl` (kind, time range,
+/// word, exact top-10 ids of the unfiltered vector query), `qvectors.f32`.
+pub fn write_corpus(dir: &Path, n: usize, source: VectorSource) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir)?;
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ n as u64);
+    let mut vgen = VectorGen::new(source, DIM, 0x2545_f491_4f6c_dd1d ^ n as u64);
     let mut docs = std::io::BufWriter::new(std::fs::File::create(dir.join("docs.jsonl"))?);
     let mut vectors = Vec::with_capacity(n);
     for i in 0..n {
@@ -98,7 +105,7 @@ pub fn write_corpus(dir: &Path, n: usize) -> anyhow::Result<()> {
         let line = json!({"id": format!("d{i}"), "text": text.join(" "),
             "kind": format!("k{}", i % KINDS), "unix_ms": T0 + (i as i64) * 1000});
         writeln!(docs, "{line}")?;
-        vectors.push(unit_vector(&mut rng));
+        vectors.push(vgen.vector());
     }
     docs.flush()?;
     write_f32(&dir.join("vectors.f32"), &vectors)?;
@@ -106,12 +113,12 @@ pub fn write_corpus(dir: &Path, n: usize) -> anyhow::Result<()> {
     let mut qv = Vec::with_capacity(QUERIES);
     let span = (n as i64) * 1000;
     for i in 0..QUERIES {
-        let v = unit_vector(&mut rng);
+        let v = vgen.vector();
         // Exact top-10 by cosine (unit vectors: the dot product), ties by index.
         let mut scored: Vec<(f32, usize)> = vectors
             .iter()
             .enumerate()
-            .map(|(j, d)| (dot(&v, d), j))
+            .map(|(j, d)| (aios_search::bench_dot(&v, d), j))
             .collect();
         let cut = 10.min(scored.len());
         scored.select_nth_unstable_by(cut.saturating_sub(1), |a, b| b.0.total_cmp(&a.0));
@@ -162,6 +169,68 @@ fn ms_pct(sorted: &[Duration], p: usize) -> f64 {
         return 0.0;
     }
     sorted[((sorted.len() - 1) * p) / 100].as_secs_f64() * 1e3
+}
+
+/// `NAME=a,b,c` as numbers (empty when unset).
+fn env_list(name: &str) -> anyhow::Result<Vec<usize>> {
+    match std::env::var(name) {
+        Ok(v) => v
+            .split(',')
+            .filter(|x| !x.trim().is_empty())
+            .map(|x| {
+                x.trim()
+                    .parse()
+                    .map_err(|e| anyhow::anyhow!("{name}={v:?}: {e}"))
+            })
+            .collect(),
+        Err(_) => Ok(Vec::new()),
+    }
+}
+
+/// `AIOS_BENCH_ANN=M,efConstruction,efSearch`: other HNSW parameters for our side.
+fn ann_params_from_env(
+    defaults: aios_search::AnnParams,
+) -> anyhow::Result<Option<aios_search::AnnParams>> {
+    match env_list("AIOS_BENCH_ANN")?.as_slice() {
+        [] => Ok(None),
+        [m, efc, ef] => Ok(Some(aios_search::AnnParams {
+            max_connections: *m,
+            ef_construction: *efc,
+            ef_search: *ef,
+        })),
+        other => anyhow::bail!(
+            "AIOS_BENCH_ANN takes M,efConstruction,efSearch (the defaults are {defaults:?}), got {other:?}"
+        ),
+    }
+}
+
+/// Unfiltered vector queries through `index`: p50, p99 and recall@10 against `truths`.
+fn unfiltered(
+    index: &SearchIndex,
+    qvectors: &[Vec<f32>],
+    truths: &[Vec<String>],
+) -> anyhow::Result<Value> {
+    let mut times = Vec::with_capacity(qvectors.len());
+    let mut recall = 0.0;
+    for (v, truth) in qvectors.iter().zip(truths) {
+        let req = SearchRequest {
+            text: None,
+            vector: Some(v.clone()),
+            k: 10,
+            filter: Filter::default(),
+            semantic_ratio: 1.0,
+        };
+        let t = Instant::now();
+        let hits = index.search(&req)?;
+        times.push(t.elapsed());
+        let found = hits.iter().filter(|h| truth.contains(&h.key)).count();
+        recall += found as f64 / truth.len().max(1) as f64;
+    }
+    times.sort_unstable();
+    Ok(
+        json!({"p50_ms": ms_pct(&times, 50), "p99_ms": ms_pct(&times, 99),
+        "recall10": recall / qvectors.len().max(1) as f64}),
+    )
 }
 
 /// Our side, in this process: ingest, build the graph, the four query kinds (and hybrid with
@@ -215,9 +284,47 @@ pub fn ours(dir: &Path) -> anyhow::Result<Value> {
         index.upsert(&docs)?;
     }
     let ingest = started.elapsed();
+    let truth_of = |q: &Value| -> Vec<String> {
+        q.get("truth")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let truths: Vec<Vec<String>> = queries.iter().map(truth_of).collect();
+    let mut out = serde_json::Map::new();
+    // Before the graph exists every query scans exactly: the cost the graph must beat.
+    out.insert(
+        "unfiltered_exact".into(),
+        unfiltered(&index, &qvectors, &truths)?,
+    );
+    if let Some(p) = ann_params_from_env(index.ann_params())? {
+        index.set_ann_params(p);
+    }
     let t = Instant::now();
     let graph = index.prepare_vectors();
     let graph_build = t.elapsed();
+    out.insert("ann".into(), json!(format!("{:?}", index.ann_params())));
+    // AIOS_BENCH_EF=32,64,128: the unfiltered queries again at each efSearch.
+    let mut sweep = Vec::new();
+    for ef in env_list("AIOS_BENCH_EF")? {
+        let base = index.ann_params();
+        index.set_ann_params(aios_search::AnnParams {
+            ef_search: ef,
+            ..base
+        });
+        let mut row = unfiltered(&index, &qvectors, &truths)?;
+        if let Value::Object(m) = &mut row {
+            m.insert("ef_search".into(), json!(ef));
+        }
+        sweep.push(row);
+        index.set_ann_params(base);
+    }
+    out.insert("ef_sweep".into(), Value::Array(sweep));
 
     let kind_where = |q: &Value| Where::parse(&json!({"kind": s(q, "kind")}));
     let range_where = |q: &Value| {
@@ -227,7 +334,6 @@ pub fn ours(dir: &Path) -> anyhow::Result<Value> {
             {"unix_ms": {"$lt": q.get("until").cloned().unwrap_or_default()}},
         ]}))
     };
-    let mut out = serde_json::Map::new();
     let cases: [(&str, bool); 5] = [
         ("unfiltered", false),
         ("kind", false),
@@ -350,7 +456,11 @@ fn run_json(mut c: Command) -> anyhow::Result<Value> {
 /// Runs both sides at each size and the evaluation set's nDCG@10; returns the table's lines.
 /// `eval_export` is the evaluation set with MiniLM vectors ([`crate::memory_eval::export`]),
 /// `ours_ndcg` our hybrid, BM25 and vector figures on it.
-pub fn run(sizes: &[usize], eval_export: Option<(&Path, [f64; 3])>) -> anyhow::Result<Vec<String>> {
+pub fn run(
+    sizes: &[usize],
+    sources: &[VectorSource],
+    eval_export: Option<(&Path, [f64; 3])>,
+) -> anyhow::Result<Vec<String>> {
     let python = match venv_python() {
         Ok(p) => Some(p),
         Err(e) => {
@@ -361,7 +471,8 @@ pub fn run(sizes: &[usize], eval_export: Option<(&Path, [f64; 3])>) -> anyhow::R
     let exe = std::env::current_exe()?;
     let work = tempfile::tempdir()?;
     let mut rows = vec![
-        "| n | measure | aios-search | ChromaDB 1.5.9 | ratio (Chroma / ours) |".to_owned(),
+        "| n, vectors | measure | aios-search | ChromaDB 1.5.9 | ratio (Chroma / ours) |"
+            .to_owned(),
         "|---|---|---|---|---|".to_owned(),
     ];
     let ratio = |ours: f64, theirs: Option<f64>, higher_better: bool| match theirs {
@@ -374,17 +485,24 @@ pub fn run(sizes: &[usize], eval_export: Option<(&Path, [f64; 3])>) -> anyhow::R
         }
         _ => "-".to_owned(),
     };
-    for &n in sizes {
-        let dir = work.path().join(format!("n{n}"));
-        eprintln!("aios-bench: writing the {n}-document corpus");
-        write_corpus(&dir, n)?;
-        eprintln!("aios-bench: our side at {n}");
+    let cases: Vec<(usize, VectorSource)> = sizes
+        .iter()
+        .flat_map(|&n| sources.iter().map(move |&s| (n, s)))
+        .collect();
+    for (n, source) in cases {
+        let src = source.name();
+        let dir = work.path().join(format!("n{n}-{src}"));
+        eprintln!("aios-bench: writing the {n}-document corpus ({src} vectors)");
+        write_corpus(&dir, n, source)?;
+        eprintln!("aios-bench: our side at {n} ({src})");
         let mut c = Command::new(&exe);
         c.arg("chroma-ours").arg(&dir);
         let ours = run_json(c)?;
         let theirs = match &python {
             Some(py) => {
-                eprintln!("aios-bench: ChromaDB side at {n}");
+                // Our side's index is gone by now (`ours` removes it), so the disks hold one
+                // engine's files at a time.
+                eprintln!("aios-bench: ChromaDB side at {n} ({src})");
                 let mut c = Command::new(py);
                 c.arg(script()).arg("corpus").arg(&dir);
                 Some(run_json(c)?)
@@ -403,13 +521,25 @@ pub fn run(sizes: &[usize], eval_export: Option<(&Path, [f64; 3])>) -> anyhow::R
         let show = |x: Option<f64>, f: &dyn Fn(f64) -> String| x.map_or("-".into(), f);
         let ms = |x: f64| format!("{x:.2} ms");
         let mut push = |what: String, ours: String, theirs: String, r: String| {
-            rows.push(format!("| {n} | {what} | {ours} | {theirs} | {r} |"));
+            rows.push(format!("| {n} {src} | {what} | {ours} | {theirs} | {r} |"));
         };
         push(
             "ingest, vectors given, batches of 1,000 (docs/s)".into(),
             format!("{:.0}", o(&["ingest_docs_s"])),
             show(t(&["ingest_docs_s"]), &|x| format!("{x:.0}")),
             ratio(o(&["ingest_docs_s"]), t(&["ingest_docs_s"]), true),
+        );
+        // ChromaDB's ingest includes its graph; ours builds it afterwards, off the request
+        // path, so both rates are shown.
+        let with_graph = match o(&["ingest_docs_s"]) {
+            r if r > 0.0 => n as f64 / (n as f64 / r + o(&["graph_build_s"])),
+            _ => 0.0,
+        };
+        push(
+            "ingest and then the HNSW graph build (docs/s)".into(),
+            format!("{with_graph:.0}"),
+            show(t(&["ingest_docs_s"]), &|x| format!("{x:.0}")),
+            ratio(with_graph, t(&["ingest_docs_s"]), true),
         );
         push(
             "HNSW graph build after ingest (ours: off the request path)".into(),
@@ -422,6 +552,10 @@ pub fn run(sizes: &[usize], eval_export: Option<(&Path, [f64; 3])>) -> anyhow::R
             "-".into(),
         );
         for (case, label) in [
+            (
+                "unfiltered_exact",
+                "vector query, unfiltered, exact scan (ours before the graph)",
+            ),
             ("unfiltered", "vector query, unfiltered, k=10"),
             ("kind", "vector query, `where kind=`"),
             ("kind_time", "vector query, kind + time range"),
@@ -449,6 +583,28 @@ pub fn run(sizes: &[usize], eval_export: Option<(&Path, [f64; 3])>) -> anyhow::R
             "-".into(),
             "-".into(),
         );
+        for row in ours
+            .get("ef_sweep")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let f = |k: &str| row.get(k).and_then(Value::as_f64).unwrap_or(0.0);
+            push(
+                format!(
+                    "vector query, unfiltered, efSearch {} p50 / p99, recall@10",
+                    f("ef_search")
+                ),
+                format!(
+                    "{} / {}, {:.3}",
+                    ms(f("p50_ms")),
+                    ms(f("p99_ms")),
+                    f("recall10")
+                ),
+                "-".into(),
+                "-".into(),
+            );
+        }
         push(
             "recall@10 of unfiltered vector queries vs exact".into(),
             format!("{:.3}", o(&["recall10"])),

@@ -30,7 +30,8 @@
 //!    all-MiniLM-L6-v2 (`aios_tests::memory_eval`); `aios-bench memory-eval`.
 //! 9. aios-search and ChromaDB side by side at 10k and 100k documents
 //!    (`bench/sidebyside.rs`, `tests/bench/chroma_side.py`); `aios-bench chroma`
-//!    (`AIOS_BENCH_CHROMA_SIZES=10000,100000` to choose the sizes).
+//!    (`AIOS_BENCH_CHROMA_SIZES=10000,100000` to choose the sizes,
+//!    `AIOS_BENCH_CHROMA_VECTORS=latent,random` the synthetic vectors; default `latent`).
 //!
 //! 10. A streamed 2,000-token answer through the line mode's text stream
 //!     (`bench/stream.rs`, in process): the whole answer's cost, the last
@@ -91,6 +92,21 @@ fn main() -> anyhow::Result<()> {
     {
         return code::child(mode);
     }
+    // `aios-bench chroma-corpus DIR N [latent|random]`: writes the side by side's corpus
+    // only, so `chroma-ours DIR` (and `tests/bench/chroma_side.py corpus DIR`) can be run
+    // on it by hand, e.g. with other `AIOS_BENCH_ANN` parameters.
+    if only.first().map(String::as_str) == Some("chroma-corpus") {
+        let [_, dir, n, rest @ ..] = only.as_slice() else {
+            anyhow::bail!("usage: aios-bench chroma-corpus DIR N [latent|random]");
+        };
+        let source = match rest.first() {
+            Some(s) => aios_search::synthetic::VectorSource::parse(s)
+                .ok_or_else(|| anyhow::anyhow!("{s:?} is not latent or random"))?,
+            None => aios_search::synthetic::VectorSource::Latent,
+        };
+        sidebyside::write_corpus(std::path::Path::new(dir), n.parse()?, source)?;
+        return Ok(());
+    }
     // Internal: our side of the ChromaDB comparison, in a process of its own.
     if only.first().map(String::as_str) == Some("chroma-ours") {
         let dir = only
@@ -131,7 +147,7 @@ fn main() -> anyhow::Result<()> {
     let mut rows_early: Vec<String> = Vec::new();
     let mut memory_tables: Vec<String> = Vec::new();
     if want("memory-eval") || want("chroma") {
-        memory_tables = memory_quality(want("chroma"))?;
+        memory_tables = memory_quality(want("memory-eval"), want("chroma"))?;
     }
     if want("stream") {
         let (mut whole, mut last, bytes) = stream::run();
@@ -325,12 +341,21 @@ fn main() -> anyhow::Result<()> {
 }
 
 /// The evaluation set's nDCG@10 table, and (when `chroma`) the side by side with ChromaDB.
-fn memory_quality(chroma: bool) -> anyhow::Result<Vec<String>> {
+/// Without the model only the side by side runs (its synthetic corpus needs no model), and
+/// its nDCG row is left out.
+fn memory_quality(eval: bool, chroma: bool) -> anyhow::Result<Vec<String>> {
     use aios_tests::memory_eval::{self, Mode};
     let set = memory_eval::load(&memory_eval::set_dir())?;
-    let embedder = aios_embed::MiniLm::load_default().map_err(|e| {
-        anyhow::anyhow!("{e}; fetch it with `cargo xtask model fetch all-minilm-l6-v2`")
-    })?;
+    let embedder = match aios_embed::MiniLm::load_default() {
+        Ok(e) => e,
+        Err(e) if chroma && !eval => {
+            eprintln!(
+                "aios-bench: all-MiniLM-L6-v2 not loaded ({e}): the side by side runs without its nDCG@10 row"
+            );
+            return chroma_rows(None);
+        }
+        Err(e) => anyhow::bail!("{e}; fetch it with `cargo xtask model fetch all-minilm-l6-v2`"),
+    };
     let started = Instant::now();
     let vectors = memory_eval::embed(&set, &embedder)?;
     let embed_time = started.elapsed();
@@ -391,14 +416,6 @@ fn memory_quality(chroma: bool) -> anyhow::Result<Vec<String>> {
         }
     }
     if chroma {
-        let sizes: Vec<usize> = match std::env::var("AIOS_BENCH_CHROMA_SIZES") {
-            Ok(v) => v
-                .split(',')
-                .map(|x| x.trim().parse())
-                .collect::<Result<_, _>>()
-                .map_err(|e| anyhow::anyhow!("AIOS_BENCH_CHROMA_SIZES={v:?}: {e}"))?,
-            Err(_) => vec![10_000, 100_000],
-        };
         let export = tempfile::NamedTempFile::new()?;
         memory_eval::export(&set, &vectors, export.path())?;
         let figures = [
@@ -407,9 +424,24 @@ fn memory_quality(chroma: bool) -> anyhow::Result<Vec<String>> {
             report.of(Mode::Hybrid).ndcg,
         ];
         out.push(String::new());
-        out.extend(sidebyside::run(&sizes, Some((export.path(), figures)))?);
+        out.extend(chroma_rows(Some((export.path(), figures)))?);
     }
     Ok(out)
+}
+
+/// The side by side with ChromaDB at `AIOS_BENCH_CHROMA_SIZES` (default 10k and 100k) with
+/// `AIOS_BENCH_CHROMA_VECTORS` (default `latent`); `eval` as [`sidebyside::run`] takes it.
+fn chroma_rows(eval: Option<(&std::path::Path, [f64; 3])>) -> anyhow::Result<Vec<String>> {
+    let sizes: Vec<usize> = match std::env::var("AIOS_BENCH_CHROMA_SIZES") {
+        Ok(v) => v
+            .split(',')
+            .map(|x| x.trim().parse())
+            .collect::<Result<_, _>>()
+            .map_err(|e| anyhow::anyhow!("AIOS_BENCH_CHROMA_SIZES={v:?}: {e}"))?,
+        Err(_) => vec![10_000, 100_000],
+    };
+    let sources = sidebyside::sources_from_env()?;
+    sidebyside::run(&sizes, &sources, eval)
 }
 
 /// One TUI start in a fresh tmux server: (first frame, ready, the shell's
