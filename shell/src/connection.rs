@@ -230,48 +230,49 @@ impl Connection {
                 // end elsewhere (another client answered), the turn can end
                 // (aiosd restarted under it), or the stream can break.
                 // Then the question has expired and is no longer asked.
-                let answer = self.desk.answer(a, lines.as_deref_mut());
-                tokio::pin!(answer);
-                loop {
-                    tokio::select! {
-                        r = &mut answer => {
-                            r?;
-                            break;
-                        }
-                        next = self.events.next() => {
-                            let why = match &next {
-                                Some(Ok(e)) => match &e.kind {
-                                    EventKind::ToolCallEnd { call_id, .. } if *call_id == a.call_id => {
-                                        Some("the call ended elsewhere (answered from another terminal?)".to_string())
-                                    }
-                                    EventKind::TurnCompleted { message, .. } if !message.is_empty() => {
-                                        Some(message.clone())
-                                    }
-                                    EventKind::TurnCompleted { .. } => Some("the turn ended".to_string()),
-                                    _ => None,
-                                },
-                                Some(Err(_)) | None => Some("the connection to aiosd broke".to_string()),
-                            };
-                            match why {
-                                Some(why) => {
-                                    let _ = writeln!(crate::printer::stderr());
-                                    crate::printer::say(&format!(
-                                        "the approval of {} expired, not answered: {why}",
-                                        a.tool
-                                    ));
-                                    carried = Some(next);
-                                    break;
-                                }
-                                // E.g. a notification: shown, and the
-                                // question stays.
-                                None => {
-                                    if let Some(Ok(e)) = &next {
-                                        self.printer.event(e)?;
+                // Other events (e.g. a notification) are held until the
+                // question is answered, so they never cross its prompt.
+                let mut held = Vec::new();
+                let expired = {
+                    let answer = self.desk.answer(a, lines.as_deref_mut());
+                    tokio::pin!(answer);
+                    loop {
+                        tokio::select! {
+                            r = &mut answer => {
+                                r?;
+                                break None;
+                            }
+                            next = self.events.next() => {
+                                match expiry(&next, &a.call_id) {
+                                    Some(why) => break Some((why, next)),
+                                    None => {
+                                        if let Some(Ok(e)) = next {
+                                            held.push(e);
+                                        }
                                     }
                                 }
                             }
                         }
                     }
+                };
+                // The question's prompt, if still up, steps aside.
+                let mut after_prompt = true;
+                if let Some(l) = lines.as_deref_mut() {
+                    l.quiet().await;
+                    after_prompt = l.reads_ahead();
+                }
+                for e in &held {
+                    self.printer.event(e)?;
+                }
+                if let Some((why, next)) = expired {
+                    if after_prompt {
+                        let _ = writeln!(crate::printer::stderr());
+                    }
+                    crate::printer::say(&format!(
+                        "the approval of {} expired, not answered: {why}",
+                        a.tool
+                    ));
+                    carried = Some(next);
                 }
                 continue;
             }
@@ -346,6 +347,23 @@ impl Pending {
     /// The waiting approvals, oldest first; none are left.
     pub(crate) fn take(&mut self) -> Vec<ApprovalNeeded> {
         std::mem::take(&mut self.0)
+    }
+}
+
+/// Why an approval of `call_id` expired, if `next` ends it.
+fn expiry(next: &Option<Result<Event, aios_proto::ApiError>>, call_id: &str) -> Option<String> {
+    match next {
+        Some(Ok(e)) => match &e.kind {
+            EventKind::ToolCallEnd { call_id: c, .. } if c == call_id => {
+                Some("the call ended elsewhere (answered from another terminal?)".to_string())
+            }
+            EventKind::TurnCompleted { message, .. } if !message.is_empty() => {
+                Some(message.clone())
+            }
+            EventKind::TurnCompleted { .. } => Some("the turn ended".to_string()),
+            _ => None,
+        },
+        Some(Err(_)) | None => Some("the connection to aiosd broke".to_string()),
     }
 }
 

@@ -10,13 +10,22 @@
 //!
 //! The `/` commands of the TUI work here too ([`crate::slash`]), and every
 //! submitted line goes to the same history file ([`crate::history`]).
+//!
+//! On a terminal that can draw it, lines are read with the line editor
+//! ([`crate::editor`]: history, Tab completion, Ctrl-R); elsewhere
+//! (`TERM=dumb`, stdin not a terminal) with the plain reader. Before the
+//! session prints while a prompt may be up, the editor steps aside
+//! ([`Lines::quiet`]), so output never crosses the prompt.
 
 use aios_config::{Config, Paths};
+use std::sync::{Arc, Mutex};
+
 use futures::{FutureExt, StreamExt};
 use tokio::signal::unix::{Signal, SignalKind};
 
 use crate::cli::Cli;
 use crate::connection::{Connection, Pending};
+use crate::editor::{self, Names, Setup};
 use crate::exit::{Exit, Failure};
 use crate::history::{self, History, Origin};
 use crate::input::{self, Line, Lines};
@@ -75,12 +84,53 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
     }
     let sigint = tokio::signal::unix::signal(SignalKind::interrupt())
         .map_err(|e| Failure::new(Exit::Failed, format!("cannot handle Ctrl-C: {e}")))?;
+    let names = Arc::new(Mutex::new(Names::default()));
+    let lines = if editor::wanted() {
+        Lines::editor(Setup {
+            history_file: history::path(&paths.state_dir),
+            names: names.clone(),
+            colour: printer::colour(),
+        })?
+    } else {
+        Lines::stdin()?
+    };
     let mut term = Term {
-        lines: Lines::stdin()?,
+        lines,
         sigint,
         ahead: TypeAhead::default(),
     };
-    let mut conn = connect(cli, config, paths, &mut term, Why::Start).await?;
+    let result = session(cli, config, paths, &mut term, names).await;
+    // Never leave the terminal with a prompt up (raw mode) behind.
+    term.lines.quiet().await;
+    result
+}
+
+/// The line mode's loop, on `term`.
+async fn session(
+    cli: &Cli,
+    config: &Config,
+    paths: &Paths,
+    term: &mut Term,
+    names: Arc<Mutex<Names>>,
+) -> Result<Exit, Failure> {
+    let mut conn = connect(cli, config, paths, term, Why::Start).await?;
+    // What Tab completes after a command: tools (from toolsd, in the
+    // background) and themes.
+    {
+        let paths = paths.clone();
+        let themes = crate::transcript::ThemeSet::load(
+            aios_config::xdg_config_home()
+                .map(|d| d.join("aios/themes"))
+                .as_deref(),
+        )
+        .names();
+        tokio::spawn(async move {
+            let tools = crate::slash::run::tool_names(&paths).await;
+            if let Ok(mut n) = names.lock() {
+                *n = Names { tools, themes };
+            }
+        });
+    }
     let mut history = History::open(&history::path(&paths.state_dir));
     if let Some(h) = history.take_hint() {
         say(&h);
@@ -90,10 +140,12 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
     // Approvals seen at the prompt (a replay after attaching) and not
     // yet ended.
     let mut pending = Pending::default();
+    // The plain reader's prompt stands on the line that output at the
+    // prompt starts after; the editor's steps aside instead.
+    let after_prompt = term.lines.reads_ahead();
     loop {
-        if std::mem::take(&mut show_prompt) {
-            prompt();
-        }
+        term.lines
+            .prompt_request(editor::PROMPT, std::mem::take(&mut show_prompt));
         // Watch the session stream too, so a daemon that goes away while
         // the user is idle is reported now, not at the next request.
         let idle = match term.ahead.pop() {
@@ -114,15 +166,25 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
         let text = match idle {
             Idle::Event(Some(Ok(event))) => {
                 // E.g. the session's replayed start, which shows nothing.
-                show_prompt = conn.printer.event_at_prompt(&event)?;
-                pending.see(&event);
-                // Read what has already arrived (a replay comes in a
+                let mut next = Some(event);
+                // Read what has already arrived too (a replay comes in a
                 // burst), then re-present the approvals still waiting.
-                while let Some(Some(Ok(event))) = conn.events.next().now_or_never() {
-                    show_prompt |= conn.printer.event_at_prompt(&event)?;
+                while let Some(event) = next.take() {
+                    let out = conn.printer.at_prompt(&event);
                     pending.see(&event);
+                    if out.shows() {
+                        term.lines.quiet().await;
+                        show_prompt |= conn.printer.write_at_prompt(out, after_prompt)?;
+                    }
+                    if let Some(Some(Ok(e))) = conn.events.next().now_or_never() {
+                        next = Some(e);
+                    }
                 }
-                for a in pending.take() {
+                let waiting = pending.take();
+                if !waiting.is_empty() {
+                    term.lines.quiet().await;
+                }
+                for a in waiting {
                     conn.answer(&a, &mut term.lines).await?;
                     show_prompt = true;
                 }
@@ -131,7 +193,16 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
             Idle::Interrupt => {
                 // As other shells do: the terminal dropped the typed line;
                 // start a fresh one.
-                let _ = writeln!(printer::stderr());
+                term.lines.quiet().await;
+                if after_prompt {
+                    let _ = writeln!(printer::stderr());
+                }
+                show_prompt = true;
+                continue;
+            }
+            // Ctrl-C at the editor's prompt: it left the line on screen and
+            // moved below it, as other shells do.
+            Idle::Line(Line::Interrupt) => {
                 show_prompt = true;
                 continue;
             }
@@ -141,9 +212,12 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
                     Some(Err(e)) => format!("lost the connection to aiosd: {}", e.message),
                     _ => "aiosd ended the session stream".to_string(),
                 };
-                let _ = writeln!(printer::stderr());
+                term.lines.quiet().await;
+                if after_prompt {
+                    let _ = writeln!(printer::stderr());
+                }
                 say(&why);
-                conn = connect(cli, config, paths, &mut term, Why::lost(&conn))
+                conn = connect(cli, config, paths, term, Why::lost(&conn))
                     .await?
                     .after(conn);
                 continue;
@@ -194,7 +268,7 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
                 _ => {}
             }
             let copy = conn.printer.copy_text();
-            match command(cli, config, paths, &mut term, request, copy).await? {
+            match command(cli, config, paths, term, request, copy).await? {
                 Flow::Go => continue,
                 Flow::Leave => break,
             }
@@ -222,7 +296,7 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
                 conn.printer.end_line()?;
                 say(&f.message);
                 last = Exit::DaemonUnavailable;
-                conn = connect(cli, config, paths, &mut term, Why::lost(&conn))
+                conn = connect(cli, config, paths, term, Why::lost(&conn))
                     .await?
                     .after(conn);
             }
@@ -292,12 +366,6 @@ async fn command(
     Ok(Flow::Go)
 }
 
-fn prompt() {
-    let mut err = printer::stderr();
-    let _ = write!(err, "aios> ");
-    let _ = err.flush();
-}
-
 /// A connected session: autostart first when allowed (as the one-shot
 /// modes do), else, or when that fails, wait until the daemons answer.
 async fn connect(
@@ -336,6 +404,10 @@ async fn connect(
         match attempt {
             Ok(conn) => {
                 ahead.connected();
+                if shown.is_some() || matches!(why, Why::Lost { .. }) {
+                    // The editor's prompt may be up while waiting.
+                    lines.quiet().await;
+                }
                 match &why {
                     Why::Lost { session_id, .. } if *session_id == conn.session_id => {
                         say(&format!("reconnected to session {session_id}"));
@@ -351,6 +423,9 @@ async fn connect(
                 return Ok(conn);
             }
             Err(down) => {
+                if shown.as_ref().is_some_and(|old| old.key() != down.key()) {
+                    lines.quiet().await;
+                }
                 match &shown {
                     None => {
                         say(&wait::waiting_line(&down));
