@@ -34,6 +34,9 @@ use crate::printer::{self, say};
 use crate::slash::{self, Request};
 use crate::wait::{self, Backoff, Down, TypeAhead};
 
+/// How long the terminal has to answer whether it can draw the editor.
+const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Why a connection is being made.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Why {
@@ -85,14 +88,24 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
     let sigint = tokio::signal::unix::signal(SignalKind::interrupt())
         .map_err(|e| Failure::new(Exit::Failed, format!("cannot handle Ctrl-C: {e}")))?;
     let names = Arc::new(Mutex::new(Names::default()));
-    let lines = if editor::wanted() {
+    let probe = if editor::wanted() {
+        editor::probe(PROBE_TIMEOUT)
+    } else {
+        editor::Probe::default()
+    };
+    let lines = if probe.answered {
         Lines::editor(Setup {
             history_file: history::path(&paths.state_dir),
             names: names.clone(),
             colour: printer::colour(),
         })?
     } else {
-        Lines::stdin()?
+        // Lines typed while the terminal was asked come first.
+        let typed = std::io::Cursor::new(probe.typed);
+        Lines::spawn(std::io::Read::chain(
+            typed,
+            std::io::BufReader::new(std::io::stdin()),
+        ))?
     };
     let mut term = Term {
         lines,

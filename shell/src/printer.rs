@@ -83,6 +83,14 @@ pub(crate) fn stderr_is_terminal() -> bool {
     std::io::stderr().is_terminal()
 }
 
+/// Ask the terminal where the cursor is (`ESC [ 6 n`; the answer comes
+/// on stdin): whether the line editor can draw ([`crate::editor::probe`]).
+pub(crate) fn query_cursor() {
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_all(b"\x1b[6n");
+    let _ = err.flush();
+}
+
 /// Erase the line editor's prompt so output can take its place: from the
 /// prompt's first row (`rows` above the cursor) to the end of the screen.
 /// Only the shell's own escapes are written.

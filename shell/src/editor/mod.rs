@@ -79,6 +79,89 @@ pub fn wanted() -> bool {
         && term != "dumb"
 }
 
+/// What [`probe`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Probe {
+    /// The terminal answered a cursor position query, so the editor can
+    /// draw on it.
+    pub answered: bool,
+    /// Bytes typed meanwhile (a typed-ahead line), for the plain reader;
+    /// carriage returns read as newlines.
+    pub typed: Vec<u8>,
+}
+
+/// Ask the terminal where the cursor is, as reedline will at every prompt,
+/// and wait up to `timeout` for the answer. A terminal emulator answers at
+/// once (over ssh, within a round trip); a bare pseudo-terminal with a
+/// script at the other end (`ssh -tt` fed from a file, a test) never does,
+/// and then the plain reader is used.
+pub fn probe(timeout: std::time::Duration) -> Probe {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use nix::sys::termios::{self, SetArg};
+    use std::io::Read;
+    use std::os::fd::AsFd;
+    let stdin = std::io::stdin();
+    let fd = stdin.as_fd();
+    let Ok(saved) = termios::tcgetattr(fd) else {
+        return Probe::default();
+    };
+    // An unbuffered handle: nothing read here is kept from the editor.
+    let Ok(mut tty) = fd.try_clone_to_owned().map(std::fs::File::from) else {
+        return Probe::default();
+    };
+    let mut raw = saved.clone();
+    termios::cfmakeraw(&mut raw);
+    if termios::tcsetattr(fd, SetArg::TCSANOW, &raw).is_err() {
+        return Probe::default();
+    }
+    crate::printer::query_cursor();
+    let deadline = std::time::Instant::now() + timeout;
+    let mut got = Vec::new();
+    let mut answered = false;
+    while !answered {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let wait = PollTimeout::try_from(left).unwrap_or(PollTimeout::ZERO);
+        let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
+        match poll(&mut fds, wait) {
+            Ok(n) if n > 0 => {}
+            _ => break,
+        }
+        let mut buf = [0u8; 256];
+        match tty.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+        answered = cursor_report(&mut got);
+    }
+    let _ = termios::tcsetattr(fd, SetArg::TCSANOW, &saved);
+    let typed = got
+        .into_iter()
+        .map(|b| if b == b'\r' { b'\n' } else { b })
+        .collect();
+    Probe { answered, typed }
+}
+
+/// Whether `got` holds a cursor position report (`ESC [ row ; col R`);
+/// if so it is taken out, leaving what was typed around it.
+fn cursor_report(got: &mut Vec<u8>) -> bool {
+    let mut i = 0;
+    while i + 1 < got.len() {
+        if got[i] == 0x1b && got[i + 1] == b'[' {
+            let body = &got[i + 2..];
+            let n = body
+                .iter()
+                .take_while(|b| b.is_ascii_digit() || **b == b';')
+                .count();
+            if n > 0 && body.get(n) == Some(&b'R') && body[..n].contains(&b';') {
+                got.drain(i..i + 2 + n + 1);
+                return true;
+            }
+        }
+        i += 1;
+    }
+    false
+}
+
 /// What the editor reads from: the history file and the names Tab
 /// completes.
 #[derive(Debug, Clone)]
@@ -426,6 +509,16 @@ impl Prompt for Text<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cursor_report_is_taken_out_of_what_was_typed() {
+        let mut got = b"ab\x1b[12;40Rcd".to_vec();
+        assert!(cursor_report(&mut got));
+        assert_eq!(got, b"abcd");
+        let mut typed = b"hello\x1b[A".to_vec();
+        assert!(!cursor_report(&mut typed));
+        assert_eq!(typed, b"hello\x1b[A");
+    }
 
     #[test]
     fn the_rows_above_count_wraps_and_newlines() {
