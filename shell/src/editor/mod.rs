@@ -291,10 +291,18 @@ impl Editor {
             return;
         }
         self.wake.store(true, Ordering::SeqCst);
-        // crossterm reads SIGWINCH as a resize; our edit mode turns it
-        // into leaving `read_line` since `wake` is set.
-        let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGWINCH);
-        match self.replies.recv().await {
+        let reply = loop {
+            // crossterm reads SIGWINCH as a resize; our edit mode turns it
+            // into leaving `read_line` since `wake` is set. Raised again
+            // while no answer comes (a signal that arrived before the
+            // thread read it is not lost, but one never hurts).
+            let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGWINCH);
+            tokio::select! {
+                r = self.replies.recv() => break r,
+                () = tokio::time::sleep(std::time::Duration::from_millis(500)) => {}
+            }
+        };
+        match reply {
             Some(Reply::Aside) | None => {}
             Some(Reply::Line(line)) => {
                 // The line ended first; the resize is then an ordinary one.
