@@ -269,6 +269,38 @@ impl GrantShown {
     }
 }
 
+/// What was typed at one of the approval prompts.
+enum Typed {
+    Text(String),
+    /// Input ended (or could not be read).
+    Ended,
+    /// Ctrl-C at the line editor's prompt.
+    Interrupted,
+}
+
+/// Ask `prompt` and read the answer.
+async fn typed(lines: &mut Lines, prompt: &str) -> Typed {
+    lines.prompt_question(prompt);
+    match lines.recv().await {
+        Line::Text(t) => Typed::Text(t),
+        Line::Eof | Line::Error(_) => Typed::Ended,
+        Line::Interrupt => Typed::Interrupted,
+    }
+}
+
+/// Ctrl-C at an approval prompt: the call is rejected and the turn
+/// interrupted, as Ctrl-C does to a turn (the line editor reads the key
+/// itself, so the shell's SIGINT handler is told).
+fn interrupted() -> (Decision, Option<String>) {
+    let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGINT);
+    (
+        Decision::Reject {
+            note: Some("the user pressed Ctrl-C".into()),
+        },
+        None,
+    )
+}
+
 /// Prompt until the user gives a valid answer.
 async fn ask(
     desk: &mut Desk,
@@ -276,10 +308,14 @@ async fn ask(
     lines: &mut Lines,
 ) -> Result<(Decision, Option<String>), Failure> {
     loop {
-        prompt("  allow? [y]es once · [s]ession · [a]lways · [n]o (n <note>) · [e]dit: ");
-        let text = match lines.recv().await {
-            Line::Text(t) => t,
-            Line::Eof | Line::Error(_) => {
+        let text = match typed(
+            lines,
+            "  allow? [y]es once · [s]ession · [a]lways · [n]o (n <note>) · [e]dit: ",
+        )
+        .await
+        {
+            Typed::Text(t) => t,
+            Typed::Ended => {
                 return Ok((
                     Decision::Reject {
                         note: Some("the user closed the input".into()),
@@ -287,6 +323,7 @@ async fn ask(
                     None,
                 ));
             }
+            Typed::Interrupted => return Ok(interrupted()),
         };
         let decision = match parse_choice(&text) {
             Choice::Once => Decision::Approve,
@@ -302,26 +339,27 @@ async fn ask(
                     }
                 };
                 let _ = write!(printer::stderr(), "{}", shown.text());
-                if shown.takes_effect {
-                    prompt("  save this rule and run the call? [y/N]: ");
-                    match lines.recv().await {
-                        Line::Text(t) if parse_choice(&t) == Choice::Once => Decision::Always,
-                        _ => continue,
-                    }
+                let (question, yes) = if shown.takes_effect {
+                    (
+                        "  save this rule and run the call? [y/N]: ",
+                        Decision::Always,
+                    )
                 } else {
-                    prompt("  run it once instead? [y/N]: ");
-                    match lines.recv().await {
-                        Line::Text(t) if parse_choice(&t) == Choice::Once => Decision::Approve,
-                        _ => continue,
-                    }
+                    ("  run it once instead? [y/N]: ", Decision::Approve)
+                };
+                match typed(lines, question).await {
+                    Typed::Text(t) if parse_choice(&t) == Choice::Once => yes,
+                    Typed::Interrupted => return Ok(interrupted()),
+                    _ => continue,
                 }
             }
             Choice::Reject(note) => return Ok((Decision::Reject { note }, None)),
             Choice::Edit => {
                 say(&format!("current arguments: {}", a.args));
-                prompt("  new arguments (JSON object): ");
-                let Line::Text(t) = lines.recv().await else {
-                    continue;
+                let t = match typed(lines, "  new arguments (JSON object): ").await {
+                    Typed::Text(t) => t,
+                    Typed::Interrupted => return Ok(interrupted()),
+                    Typed::Ended => continue,
                 };
                 match serde_json::from_str::<Value>(t.trim()) {
                     Ok(v @ Value::Object(_)) => {
@@ -362,20 +400,14 @@ async fn confirm_name(a: &ApprovalNeeded, lines: &mut Lines) -> Result<Option<St
     if a.effect != Risk::Destructive && name.is_empty() {
         return Ok(None);
     }
-    prompt(&format!(
+    let question = format!(
         "  this may lose data: type {} to confirm: ",
         crate::sanitize::sanitize(name)
-    ));
-    Ok(match lines.recv().await {
-        Line::Text(t) => Some(t.trim().to_string()),
+    );
+    Ok(match typed(lines, &question).await {
+        Typed::Text(t) => Some(t.trim().to_string()),
         _ => None,
     })
-}
-
-fn prompt(text: &str) {
-    let mut err = printer::stderr();
-    let _ = write!(err, "{text}");
-    let _ = err.flush();
 }
 
 #[cfg(test)]

@@ -260,56 +260,51 @@ impl Connection {
     /// the turn can end, or the stream can break. Then the question is
     /// dropped, and the event that ended it is returned for the caller to
     /// handle as any event read from the stream. Other events read
-    /// meanwhile (a notification) are shown and the question stays.
+    /// meanwhile (a notification) are held until the question is done, so
+    /// they never cross its prompt.
     pub(crate) async fn ask_watching(
         &mut self,
         a: &ApprovalNeeded,
-        lines: Option<&mut Lines>,
+        mut lines: Option<&mut Lines>,
     ) -> Result<Option<Option<Result<Event, aios_proto::ApiError>>>, Failure> {
-        let answer = self.desk.answer(a, lines);
-        tokio::pin!(answer);
-        loop {
-            tokio::select! {
-                r = &mut answer => {
-                    r?;
-                    return Ok(None);
-                }
-                next = self.events.next() => {
-                    let why = match &next {
-                        Some(Ok(e)) => match &e.kind {
-                            EventKind::ToolCallEnd { call_id, .. } if *call_id == a.call_id => {
-                                "the call ended elsewhere (answered from another terminal, or it expired)".to_string()
+        let mut held = Vec::new();
+        let ended = {
+            let answer = self.desk.answer(a, lines.as_deref_mut());
+            tokio::pin!(answer);
+            loop {
+                tokio::select! {
+                    r = &mut answer => {
+                        r?;
+                        break None;
+                    }
+                    next = self.events.next() => match expiry(&next, a) {
+                        Some(why) => break Some((why, next)),
+                        None => {
+                            if let Some(Ok(e)) = next {
+                                held.push(e);
                             }
-                            EventKind::TurnCompleted { message, .. } if !message.is_empty() => {
-                                message.clone()
-                            }
-                            EventKind::TurnCompleted { .. } => "the turn ended".to_string(),
-                            _ => {
-                                self.printer.event(e)?;
-                                continue;
-                            }
-                        },
-                        // toolsd keeps a waiting call through an aiosd
-                        // restart: the question comes back on reconnecting.
-                        Some(Err(_)) | None => {
-                            let _ = writeln!(crate::printer::stderr());
-                            crate::printer::say(&format!(
-                                "the connection to aiosd broke while {} waited for your approval; \
-                                 it is asked again after reconnecting if it still waits",
-                                a.tool
-                            ));
-                            return Ok(Some(next));
                         }
-                    };
-                    let _ = writeln!(crate::printer::stderr());
-                    crate::printer::say(&format!(
-                        "the approval of {} is no longer asked: {why}",
-                        a.tool
-                    ));
-                    return Ok(Some(next));
+                    },
                 }
             }
+        };
+        // The question's prompt, if still up, steps aside.
+        let mut after_prompt = true;
+        if let Some(l) = lines {
+            l.quiet().await;
+            after_prompt = l.reads_ahead();
         }
+        for e in &held {
+            self.printer.event(e)?;
+        }
+        let Some((why, next)) = ended else {
+            return Ok(None);
+        };
+        if after_prompt {
+            let _ = writeln!(crate::printer::stderr());
+        }
+        crate::printer::say(&why);
+        Ok(Some(next))
     }
 
     /// Send an operation; `false` when the stream to aiosd is gone. The
@@ -348,6 +343,39 @@ impl Pending {
     pub(crate) fn take(&mut self) -> Vec<ApprovalNeeded> {
         std::mem::take(&mut self.0)
     }
+}
+
+/// Why a question about `a` is no longer asked, when `next` ended it:
+/// the call ended (answered elsewhere, or expired), the turn ended, or
+/// the stream broke. `None`: the question stays.
+fn expiry(
+    next: &Option<Result<Event, aios_proto::ApiError>>,
+    a: &ApprovalNeeded,
+) -> Option<String> {
+    let why = match next {
+        Some(Ok(e)) => match &e.kind {
+            EventKind::ToolCallEnd { call_id, .. } if *call_id == a.call_id => {
+                "the call ended elsewhere (answered from another terminal, or it expired)"
+                    .to_string()
+            }
+            EventKind::TurnCompleted { message, .. } if !message.is_empty() => message.clone(),
+            EventKind::TurnCompleted { .. } => "the turn ended".to_string(),
+            _ => return None,
+        },
+        // toolsd keeps a waiting call through an aiosd restart: the
+        // question comes back on reconnecting.
+        Some(Err(_)) | None => {
+            return Some(format!(
+                "the connection to aiosd broke while {} waited for your approval; it is asked \
+                 again after reconnecting if it still waits",
+                a.tool
+            ));
+        }
+    };
+    Some(format!(
+        "the approval of {} is no longer asked: {why}",
+        a.tool
+    ))
 }
 
 /// A client of aiosd's session service.

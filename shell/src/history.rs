@@ -2,7 +2,8 @@
 //! (`$XDG_STATE_HOME/aios/history.sqlite`, WAL, so several shells write
 //! it at once): one row per submitted line with when, the session, the
 //! working directory and the host. The TUI walks it with Up/Down and
-//! searches it with Ctrl-R; the line mode records into the same file.
+//! searches it with Ctrl-R; the line mode records into the same file and
+//! its editor walks the same rows ([`crate::editor::history`]).
 //!
 //! Losing the file never costs the shell: when it cannot be opened the
 //! history lives in an in-memory database for this run, and the user is
@@ -174,6 +175,12 @@ impl History {
     /// Whether nothing is stored.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// The database, for the line mode's editor, which reads the same rows
+    /// ([`crate::editor::history`]).
+    pub(crate) fn connection(&self) -> Option<&Connection> {
+        self.db.as_ref()
     }
 
     fn one(&self, sql: &str, p: impl rusqlite::Params) -> Option<Entry> {

@@ -60,11 +60,15 @@ pub enum Line {
     Text(String),
     /// End of input (Ctrl-D on an empty line, or stdin closed).
     Eof,
+    /// Ctrl-C at the line editor's prompt (which reads it as a key, not as
+    /// SIGINT): the typed line is dropped.
+    Interrupt,
     /// Reading failed (e.g. the line is not UTF-8); nothing more is read.
     Error(String),
 }
 
-/// Lines read from stdin on a thread of their own.
+/// Lines read from stdin on a thread of their own: plainly, or through
+/// the line editor ([`crate::editor`]) in the interactive line mode.
 ///
 /// Line mode needs to notice Ctrl-D while it is doing something else
 /// (waiting for the daemons, watching the session stream at the prompt), and
@@ -73,15 +77,34 @@ pub enum Line {
 /// not `spawn_blocking`, so a read still pending at exit does not hold up
 /// the runtime's shutdown. Lines typed during a turn queue up, as they would
 /// in the terminal's own buffer.
+///
+/// The callers set the prompt ([`Lines::prompt_request`],
+/// [`Lines::prompt_question`]) and, before writing anything while a line
+/// may be being read, call [`Lines::quiet`]: the plain reader prints the
+/// prompt itself and needs no quiet; the editor draws the prompt and
+/// steps aside for output.
 #[derive(Debug)]
 pub struct Lines {
-    rx: mpsc::UnboundedReceiver<Line>,
+    source: Source,
+}
+
+#[derive(Debug)]
+enum Source {
+    Reader(mpsc::UnboundedReceiver<Line>),
+    Editor(Box<crate::editor::Editor>),
 }
 
 impl Lines {
     /// Start reading the process's stdin.
     pub fn stdin() -> Result<Lines, Failure> {
         Lines::spawn(std::io::BufReader::new(std::io::stdin()))
+    }
+
+    /// Read the terminal through the line editor.
+    pub fn editor(setup: crate::editor::Setup) -> Result<Lines, Failure> {
+        Ok(Lines {
+            source: Source::Editor(Box::new(crate::editor::Editor::start(setup)?)),
+        })
     }
 
     /// Start reading `reader`, line by line, until end of input or an error.
@@ -109,14 +132,58 @@ impl Lines {
                     format!("cannot start the input reader: {e}"),
                 )
             })?;
-        Ok(Lines { rx })
+        Ok(Lines {
+            source: Source::Reader(rx),
+        })
+    }
+
+    /// Whether lines are read all the time (the plain reader), so text
+    /// typed ahead is seen before it is asked for. The editor reads only
+    /// at a prompt.
+    pub fn reads_ahead(&self) -> bool {
+        matches!(self.source, Source::Reader(_))
+    }
+
+    /// The next line is a request: the plain reader prints `prompt` now
+    /// (when `show`), the editor draws its own prompt when it reads.
+    pub fn prompt_request(&mut self, prompt: &str, show: bool) {
+        match &mut self.source {
+            Source::Reader(_) if show => write_prompt(prompt),
+            Source::Reader(_) => {}
+            Source::Editor(e) => e.prompt_request(),
+        }
+    }
+
+    /// The next line answers the question `prompt`.
+    pub fn prompt_question(&mut self, prompt: &str) {
+        match &mut self.source {
+            Source::Reader(_) => write_prompt(prompt),
+            Source::Editor(e) => e.prompt_question(prompt),
+        }
+    }
+
+    /// Make sure no prompt is drawn before output is written (see
+    /// [`crate::editor::Editor::quiet`]).
+    pub async fn quiet(&mut self) {
+        if let Source::Editor(e) = &mut self.source {
+            e.quiet().await;
+        }
     }
 
     /// The next line; `Eof` forever once input has ended. Cancel-safe: a
     /// line is never lost when the future is dropped in a `select!`.
     pub async fn recv(&mut self) -> Line {
-        self.rx.recv().await.unwrap_or(Line::Eof)
+        match &mut self.source {
+            Source::Reader(rx) => rx.recv().await.unwrap_or(Line::Eof),
+            Source::Editor(e) => e.recv().await,
+        }
     }
+}
+
+fn write_prompt(prompt: &str) {
+    let mut err = crate::printer::stderr();
+    let _ = write!(err, "{prompt}");
+    let _ = err.flush();
 }
 
 #[cfg(test)]

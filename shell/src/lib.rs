@@ -23,7 +23,10 @@
 //! - [`tui`]: the full-screen TUI, one event loop over terminal, session,
 //!   signals and a frame tick;
 //! - [`line`]: the plain line mode on a terminal (`--line`, or no TTY);
+//! - [`editor`]: the line mode's `reedline` prompt (history, completion),
+//!   on a thread of its own, stepping aside for output;
 //! - [`login`]: `-l`/`--login` and `-aios`: the login environment first;
+//! - [`command`]: `aios -c CMD`, POSIX `/bin/sh -c`, recorded in the ledger;
 //! - [`wait`]: waiting for absent daemons in line mode (login-shell use);
 //! - [`doctor`]: `aios doctor`;
 //! - [`service`]: `aios service ...`, the supervisor's control API.
@@ -36,8 +39,10 @@ pub mod approve;
 pub mod audit;
 pub mod cli;
 pub mod clipboard;
+pub mod command;
 pub mod connection;
 pub mod doctor;
+pub mod editor;
 pub mod exit;
 #[cfg(test)]
 mod generated_docs;
@@ -73,7 +78,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let login = login::wanted(cli.login, std::env::args_os().next().as_deref());
     if let Some(cmd) = &cli.command_string {
-        return posix_command(cmd, login);
+        return command::run(&cli, cmd, login);
     }
     if login {
         match login::environment(login::profile_shell()) {
@@ -116,18 +121,4 @@ fn run(cli: Cli) -> Result<Exit, Failure> {
             None => oneshot::run(&cli).await,
         }
     })
-}
-
-/// `aios -c CMD`: keep POSIX shell meaning so scp, rsync and git over ssh
-/// work when `aios` is the login shell; as a login shell (`-l -c`), the
-/// shell reads the profiles first.
-fn posix_command(cmd: &str, login: bool) -> ExitCode {
-    use std::os::unix::process::CommandExt;
-    let mut sh = std::process::Command::new("/bin/sh");
-    if login {
-        sh.arg("-l");
-    }
-    let err = sh.arg("-c").arg(cmd).exec();
-    let _ = writeln!(printer::stderr(), "aios: cannot run /bin/sh: {err}");
-    ExitCode::from(Exit::Failed as u8)
 }

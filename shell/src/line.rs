@@ -10,13 +10,22 @@
 //!
 //! The `/` commands of the TUI work here too ([`crate::slash`]), and every
 //! submitted line goes to the same history file ([`crate::history`]).
+//!
+//! On a terminal that can draw it, lines are read with the line editor
+//! ([`crate::editor`]: history, Tab completion, Ctrl-R); elsewhere
+//! (`TERM=dumb`, stdin not a terminal) with the plain reader. Before the
+//! session prints while a prompt may be up, the editor steps aside
+//! ([`Lines::quiet`]), so output never crosses the prompt.
 
 use aios_config::{Config, Paths};
+use std::sync::{Arc, Mutex};
+
 use futures::{FutureExt, StreamExt};
 use tokio::signal::unix::{Signal, SignalKind};
 
 use crate::cli::Cli;
 use crate::connection::{Connection, Pending};
+use crate::editor::{self, Names, Setup};
 use crate::exit::{Exit, Failure};
 use crate::history::{self, History, Origin};
 use crate::input::{self, Line, Lines};
@@ -24,6 +33,9 @@ use crate::launch;
 use crate::printer::{self, say};
 use crate::slash::{self, Request};
 use crate::wait::{self, Backoff, Down, TypeAhead};
+
+/// How long the terminal has to answer whether it can draw the editor.
+const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Why a connection is being made.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,12 +87,63 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
     }
     let sigint = tokio::signal::unix::signal(SignalKind::interrupt())
         .map_err(|e| Failure::new(Exit::Failed, format!("cannot handle Ctrl-C: {e}")))?;
+    let names = Arc::new(Mutex::new(Names::default()));
+    let probe = if editor::wanted() {
+        editor::probe(PROBE_TIMEOUT)
+    } else {
+        editor::Probe::default()
+    };
+    let lines = if probe.answered {
+        Lines::editor(Setup {
+            history_file: history::path(&paths.state_dir),
+            names: names.clone(),
+            colour: printer::colour(),
+        })?
+    } else {
+        // Lines typed while the terminal was asked come first.
+        let typed = std::io::Cursor::new(probe.typed);
+        Lines::spawn(std::io::Read::chain(
+            typed,
+            std::io::BufReader::new(std::io::stdin()),
+        ))?
+    };
     let mut term = Term {
-        lines: Lines::stdin()?,
+        lines,
         sigint,
         ahead: TypeAhead::default(),
     };
-    let mut conn = connect(cli, config, paths, &mut term, Why::Start).await?;
+    let result = session(cli, config, paths, &mut term, names).await;
+    // Never leave the terminal with a prompt up (raw mode) behind.
+    term.lines.quiet().await;
+    result
+}
+
+/// The line mode's loop, on `term`.
+async fn session(
+    cli: &Cli,
+    config: &Config,
+    paths: &Paths,
+    term: &mut Term,
+    names: Arc<Mutex<Names>>,
+) -> Result<Exit, Failure> {
+    let mut conn = connect(cli, config, paths, term, Why::Start).await?;
+    // What Tab completes after a command: tools (from toolsd, in the
+    // background) and themes.
+    {
+        let paths = paths.clone();
+        let themes = crate::transcript::ThemeSet::load(
+            aios_config::xdg_config_home()
+                .map(|d| d.join("aios/themes"))
+                .as_deref(),
+        )
+        .names();
+        tokio::spawn(async move {
+            let tools = crate::slash::run::tool_names(&paths).await;
+            if let Ok(mut n) = names.lock() {
+                *n = Names { tools, themes };
+            }
+        });
+    }
     let mut history = History::open(&history::path(&paths.state_dir));
     if let Some(h) = history.take_hint() {
         say(&h);
@@ -92,10 +155,12 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
     let mut pending = Pending::default();
     // An event read while an approval was asked, still to be handled.
     let mut carried = None;
+    // The plain reader's prompt stands on the line that output at the
+    // prompt starts after; the editor's steps aside instead.
+    let after_prompt = term.lines.reads_ahead();
     loop {
-        if std::mem::take(&mut show_prompt) {
-            prompt();
-        }
+        term.lines
+            .prompt_request(editor::PROMPT, std::mem::take(&mut show_prompt));
         // Watch the session stream too, so a daemon that goes away while
         // the user is idle is reported now, not at the next request.
         let idle = if let Some(next) = carried.take() {
@@ -117,15 +182,25 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
         let text = match idle {
             Idle::Event(Some(Ok(event))) => {
                 // E.g. the session's replayed start, which shows nothing.
-                show_prompt = conn.printer.event_at_prompt(&event)?;
-                pending.see(&event);
-                // Read what has already arrived (a replay comes in a
+                let mut next = Some(event);
+                // Read what has already arrived too (a replay comes in a
                 // burst), then re-present the approvals still waiting.
-                while let Some(Some(Ok(event))) = conn.events.next().now_or_never() {
-                    show_prompt |= conn.printer.event_at_prompt(&event)?;
+                while let Some(event) = next.take() {
+                    let out = conn.printer.at_prompt(&event);
                     pending.see(&event);
+                    if out.shows() {
+                        term.lines.quiet().await;
+                        show_prompt |= conn.printer.write_at_prompt(out, after_prompt)?;
+                    }
+                    if let Some(Some(Ok(e))) = conn.events.next().now_or_never() {
+                        next = Some(e);
+                    }
                 }
-                for a in pending.take() {
+                let waiting = pending.take();
+                if !waiting.is_empty() {
+                    term.lines.quiet().await;
+                }
+                for a in waiting {
                     show_prompt = true;
                     // The call may end while the user thinks (expired,
                     // answered elsewhere): the event that ended the
@@ -140,7 +215,16 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
             Idle::Interrupt => {
                 // As other shells do: the terminal dropped the typed line;
                 // start a fresh one.
-                let _ = writeln!(printer::stderr());
+                term.lines.quiet().await;
+                if after_prompt {
+                    let _ = writeln!(printer::stderr());
+                }
+                show_prompt = true;
+                continue;
+            }
+            // Ctrl-C at the editor's prompt: it left the line on screen and
+            // moved below it, as other shells do.
+            Idle::Line(Line::Interrupt) => {
                 show_prompt = true;
                 continue;
             }
@@ -150,9 +234,12 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
                     Some(Err(e)) => format!("lost the connection to aiosd: {}", e.message),
                     _ => "aiosd ended the session stream".to_string(),
                 };
-                let _ = writeln!(printer::stderr());
+                term.lines.quiet().await;
+                if after_prompt {
+                    let _ = writeln!(printer::stderr());
+                }
                 say(&why);
-                conn = connect(cli, config, paths, &mut term, Why::lost(&conn))
+                conn = connect(cli, config, paths, term, Why::lost(&conn))
                     .await?
                     .after(conn);
                 continue;
@@ -203,7 +290,7 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
                 _ => {}
             }
             let copy = conn.printer.copy_text();
-            match command(cli, config, paths, &mut term, request, copy).await? {
+            match command(cli, config, paths, term, request, copy).await? {
                 Flow::Go => continue,
                 Flow::Leave => break,
             }
@@ -231,7 +318,7 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
                 conn.printer.end_line()?;
                 say(&f.message);
                 last = Exit::DaemonUnavailable;
-                conn = connect(cli, config, paths, &mut term, Why::lost(&conn))
+                conn = connect(cli, config, paths, term, Why::lost(&conn))
                     .await?
                     .after(conn);
             }
@@ -301,12 +388,6 @@ async fn command(
     Ok(Flow::Go)
 }
 
-fn prompt() {
-    let mut err = printer::stderr();
-    let _ = write!(err, "aios> ");
-    let _ = err.flush();
-}
-
 /// A connected session: autostart first when allowed (as the one-shot
 /// modes do), else, or when that fails, wait until the daemons answer.
 async fn connect(
@@ -345,6 +426,10 @@ async fn connect(
         match attempt {
             Ok(conn) => {
                 ahead.connected();
+                if shown.is_some() || matches!(why, Why::Lost { .. }) {
+                    // The editor's prompt may be up while waiting.
+                    lines.quiet().await;
+                }
                 match &why {
                     Why::Lost { session_id, .. } if *session_id == conn.session_id => {
                         say(&format!("reconnected to session {session_id}"));
@@ -360,6 +445,9 @@ async fn connect(
                 return Ok(conn);
             }
             Err(down) => {
+                if shown.as_ref().is_some_and(|old| old.key() != down.key()) {
+                    lines.quiet().await;
+                }
                 match &shown {
                     None => {
                         say(&wait::waiting_line(&down));

@@ -72,6 +72,39 @@ pub(crate) fn rendered(text: &str) {
     let _ = out.flush();
 }
 
+/// Whether the line editor's prompt may use colour (not under `NO_COLOR`
+/// nor on a terminal without colour).
+pub(crate) fn colour() -> bool {
+    ColorDepth::detect() != ColorDepth::None
+}
+
+/// Whether stderr (where the prompts go) is a terminal.
+pub(crate) fn stderr_is_terminal() -> bool {
+    std::io::stderr().is_terminal()
+}
+
+/// Ask the terminal where the cursor is (`ESC [ 6 n`; the answer comes
+/// on stdin): whether the line editor can draw ([`crate::editor::probe`]).
+pub(crate) fn query_cursor() {
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_all(b"\x1b[6n");
+    let _ = err.flush();
+}
+
+/// Erase the line editor's prompt so output can take its place: from the
+/// prompt's first row (`rows` above the cursor) to the end of the screen.
+/// Only the shell's own escapes are written.
+pub(crate) fn erase_prompt(rows: u16) {
+    let mut err = std::io::stderr().lock();
+    let up = if rows > 0 {
+        format!("\x1b[{rows}A")
+    } else {
+        String::new()
+    };
+    let _ = write!(err, "\r{up}\x1b[J");
+    let _ = err.flush();
+}
+
 /// Put `text` on the clipboard of the terminal emulator the user sits at
 /// (OSC 52, [`crate::clipboard`]), through tmux and ssh; when stdout is
 /// not a terminal, nothing is written.
@@ -167,6 +200,23 @@ pub(crate) fn layout(depth: ColorDepth) -> Layout {
     }
 }
 
+/// What an event at the prompt prints ([`Printer::at_prompt`]).
+pub(crate) enum AtPrompt {
+    /// Nothing (e.g. a replayed session start).
+    Nothing,
+    /// The event as a JSON line.
+    Json(Box<Event>),
+    /// The transcript's output for it.
+    Text(Vec<Out>),
+}
+
+impl AtPrompt {
+    /// Whether it prints anything.
+    pub(crate) fn shows(&self) -> bool {
+        !matches!(self, AtPrompt::Nothing)
+    }
+}
+
 /// Writes events as text (the transcript's cells) or JSON lines.
 pub(crate) struct Printer {
     json: bool,
@@ -236,21 +286,43 @@ impl Printer {
         write_outs(outs)
     }
 
-    /// Print an event that arrived while the prompt was shown, on a line of
-    /// its own; `true` when it printed anything (the prompt is then shown
-    /// again).
-    pub(crate) fn event_at_prompt(&mut self, e: &Event) -> Result<bool, Failure> {
+    /// What an event that arrived while the prompt was shown will print,
+    /// not written yet ([`Printer::write_at_prompt`]): the line editor
+    /// steps aside first, and only when there is something to print.
+    pub(crate) fn at_prompt(&mut self, e: &Event) -> AtPrompt {
         if self.json {
-            self.event(e)?;
-            return Ok(true);
+            return AtPrompt::Json(Box::new(e.clone()));
         }
         let outs = self.stream.apply(&e.kind, false);
         if outs.is_empty() {
-            return Ok(false);
+            AtPrompt::Nothing
+        } else {
+            AtPrompt::Text(outs)
         }
-        let _ = writeln!(stderr());
-        write_outs(outs)?;
-        Ok(true)
+    }
+
+    /// Write what [`Printer::at_prompt`] prepared, on a line of its own
+    /// (`after_prompt`: the cursor still stands after a printed prompt);
+    /// `true` when it printed anything (the prompt is then shown again).
+    pub(crate) fn write_at_prompt(
+        &mut self,
+        a: AtPrompt,
+        after_prompt: bool,
+    ) -> Result<bool, Failure> {
+        match a {
+            AtPrompt::Nothing => Ok(false),
+            AtPrompt::Json(e) => {
+                self.event(&e)?;
+                Ok(true)
+            }
+            AtPrompt::Text(outs) => {
+                if after_prompt {
+                    let _ = writeln!(stderr());
+                }
+                write_outs(outs)?;
+                Ok(true)
+            }
+        }
     }
 
     /// In JSON mode a failure outside the stream is also a JSON line, so a

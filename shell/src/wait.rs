@@ -189,9 +189,12 @@ pub async fn quit_requested(
     ahead: &mut TypeAhead,
 ) -> Failure {
     loop {
+        // After an end of input typed ahead there is nothing more to read.
+        // The line editor reads only once the shell waits (its prompt
+        // would otherwise flash during every connect).
+        let read = !ahead.eof && (ahead.waiting || lines.reads_ahead());
         tokio::select! {
-            // After an end of input typed ahead there is nothing more to read.
-            line = lines.recv(), if !ahead.eof => match line {
+            line = lines.recv(), if read => match line {
                 Line::Text(t) if t.trim().is_empty() => {}
                 Line::Text(_) if ahead.waiting => say(NOT_SENT),
                 Line::Text(t) => ahead.lines.push_back(t),
@@ -200,9 +203,14 @@ pub async fn quit_requested(
                 }
                 Line::Eof => ahead.eof = true,
                 Line::Error(e) => return Failure::usage(format!("cannot read input: {e}")),
+                // Ctrl-C at the editor's prompt (it left the line already).
+                Line::Interrupt => {
+                    return Failure::daemon("stopped waiting for the aiOS daemons (interrupted)");
+                }
             },
             _ = sigint.recv() => {
                 // The terminal echoed ^C without a newline.
+                lines.quiet().await;
                 let _ = writeln!(printer::stderr());
                 return Failure::daemon("stopped waiting for the aiOS daemons (interrupted)");
             }

@@ -415,10 +415,85 @@ fn a_login_shell_takes_the_profile_environment() {
 
 #[test]
 fn posix_dash_c_runs_through_sh() {
+    // No daemons (and `-c` never starts them): the command runs all the
+    // same, within the connect timeout, and only stderr says it is not in
+    // the ledger.
     let env = Env::empty();
+    let started = Instant::now();
     let out = env.aios(&["-c", "echo hello-from-sh; exit 7"], b"", LIMIT);
     assert_eq!(out.status.code(), Some(7));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "hello-from-sh\n");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("not in the audit ledger"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // A signal's death is 128 + its number.
+    let out = env.aios(&["-c", "kill -TERM $$"], b"", LIMIT);
+    assert_eq!(out.status.code(), Some(128 + 15));
+}
+
+#[test]
+fn posix_dash_c_is_recorded_in_the_audit_ledger() {
+    let env = Env::scripted(&json!({"turns": [{"text": "Up."}]}));
+    // Start the daemons (`-c` never does).
+    env.run_json_ok("are you there?");
+    let out = env.aios(&["-c", "echo hi; exit 3"], b"", LIMIT);
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hi\n");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "",
+        "nothing to say when it is recorded"
+    );
+
+    let log = env.aios(
+        &["audit", "log", "--json", "--tool", "shell.command"],
+        b"",
+        LIMIT,
+    );
+    assert_eq!(
+        log.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&log.stderr)
+    );
+    let records = json_lines(&log.stdout);
+    assert_eq!(records.len(), 2, "{records:#?}");
+    let uid = nix::unistd::getuid().as_raw();
+    let intent = records
+        .iter()
+        .find(|r| r["entry"]["kind"] == "intent")
+        .expect("an intent entry");
+    let outcome = records
+        .iter()
+        .find(|r| r["entry"]["kind"] == "outcome")
+        .expect("an outcome entry");
+    for r in [intent, outcome] {
+        assert_eq!(r["entry"]["tool"], "shell.command", "{r}");
+        assert_eq!(r["entry"]["uid"], uid, "{r}");
+        assert_eq!(r["entry"]["args"]["command"], "echo hi; exit 3", "{r}");
+    }
+    assert!(intent["id"].as_u64() < outcome["id"].as_u64());
+    assert_eq!(outcome["entry"]["intent_id"], intent["id"], "{outcome}");
+    assert_eq!(outcome["entry"]["status"], "error", "{outcome}");
+    assert!(
+        outcome["entry"]["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("exit status 3"),
+        "{outcome}"
+    );
+
+    // `aios why` of the outcome shows the pair; the text log names both.
+    let id = outcome["id"].as_u64().unwrap().to_string();
+    let why = env.aios(&["why", &id, "--json"], b"", LIMIT);
+    let chain = json_lines(&why.stdout);
+    let ids: Vec<&Value> = chain.iter().map(|r| &r["id"]).collect();
+    assert_eq!(ids, [&intent["id"], &outcome["id"]], "{chain:#?}");
+    let text = env.aios(&["audit", "log", "--tool", "shell.command"], b"", LIMIT);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("$ echo hi; exit 3"), "{text}");
+    assert!(text.contains("exit status 3"), "{text}");
 }
 
 #[test]

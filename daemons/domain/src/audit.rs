@@ -57,6 +57,36 @@ pub struct Approver {
     pub note: Option<String>,
 }
 
+/// The tool name of a login shell's command (`aios -c CMD`) in the ledger.
+pub const SHELL_COMMAND_TOOL: &str = "shell.command";
+
+/// `aios -c CMD` reported to the ledger by the user's own shell: toolsd
+/// records it (it does not run or authorize it; the command runs with the
+/// user's own rights) under the uid the kernel gives for the caller.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CommandRecord {
+    /// Before the command runs.
+    Intent {
+        /// The command text, as given to `/bin/sh -c`.
+        command: String,
+        /// The shell's working directory.
+        cwd: String,
+        /// Run as a login shell (`-l`: the profiles first).
+        login: bool,
+    },
+    /// After it ended.
+    Outcome {
+        /// The intent entry it closes (the caller's own).
+        intent_id: u64,
+        /// The exit code, when it exited.
+        exit_code: Option<i32>,
+        /// The signal that ended it, when one did.
+        signal: Option<i32>,
+        /// How long it ran.
+        duration_us: u64,
+    },
+}
+
 /// One entry as toolsd writes it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditEntry {

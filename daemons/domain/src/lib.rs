@@ -36,7 +36,7 @@ mod tool;
 
 pub use audit::{
     ApprovalScope, Approver, AuditDecision, AuditEntry, AuditKind, AuditQuery, AuditQuestion,
-    AuditRecord, VerifyReport,
+    AuditRecord, CommandRecord, SHELL_COMMAND_TOOL, VerifyReport,
 };
 pub use error_code::ErrorCode;
 pub use event::{Event, EventKind, StepStatus, TurnStatus, Usage};

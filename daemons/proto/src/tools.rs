@@ -10,8 +10,8 @@ use crate::convert::{
     exec_req_out, json_in, json_out, opt, tool_spec_in, tool_spec_out,
 };
 use crate::domain::{
-    ApprovalAck, ApprovalAnswer, AuditQuery, AuditQuestion, ExecuteEvent, ExecuteRequest,
-    PendingCall, PolicyQuestion, ToolSpec,
+    ApprovalAck, ApprovalAnswer, AuditQuery, AuditQuestion, CommandRecord, ExecuteEvent,
+    ExecuteRequest, PendingCall, PolicyQuestion, ToolSpec,
 };
 use crate::principal::principal_of;
 use crate::wire;
@@ -70,6 +70,15 @@ pub trait ToolsApi: Send + Sync + 'static {
         Err(ApiError::not_found(format!(
             "no call {call_id} of session {session_id} is kept by this executor"
         )))
+    }
+    /// Record a login shell's command (`aios -c`) for `who` (its uid from
+    /// the kernel); the id of the entry written. The default records
+    /// nothing.
+    async fn record_command(&self, who: Principal, r: CommandRecord) -> Result<u64, ApiError> {
+        let _ = (who, r);
+        Err(ApiError::unavailable(
+            "this executor does not record shell commands",
+        ))
     }
 }
 
@@ -191,6 +200,66 @@ impl wire::tools_server::Tools for Adapter {
                 .boxed(),
         ))
     }
+
+    async fn record_command(
+        &self,
+        req: tonic::Request<wire::RecordCommandRequest>,
+    ) -> Result<tonic::Response<wire::RecordCommandReply>, tonic::Status> {
+        let who = principal_of(&req)?;
+        let r = command_record_in(req.into_inner())?;
+        let id = self.0.record_command(who, r).await?;
+        Ok(tonic::Response::new(wire::RecordCommandReply { id }))
+    }
+}
+
+fn command_record_in(r: wire::RecordCommandRequest) -> Result<CommandRecord, ApiError> {
+    use wire::record_command_request::Kind as K;
+    Ok(
+        match r
+            .kind
+            .ok_or_else(|| ApiError::invalid("record request without an intent or outcome"))?
+        {
+            K::Intent(i) => CommandRecord::Intent {
+                command: i.command,
+                cwd: i.cwd,
+                login: i.login,
+            },
+            K::Outcome(o) => CommandRecord::Outcome {
+                intent_id: o.intent_id,
+                exit_code: o.exited.then_some(o.exit_code),
+                signal: (!o.exited).then_some(o.signal),
+                duration_us: o.duration_us,
+            },
+        },
+    )
+}
+
+fn command_record_out(r: CommandRecord) -> wire::RecordCommandRequest {
+    use wire::record_command_request::Kind as K;
+    let kind = match r {
+        CommandRecord::Intent {
+            command,
+            cwd,
+            login,
+        } => K::Intent(wire::CommandIntent {
+            command,
+            cwd,
+            login,
+        }),
+        CommandRecord::Outcome {
+            intent_id,
+            exit_code,
+            signal,
+            duration_us,
+        } => K::Outcome(wire::CommandOutcome {
+            intent_id,
+            exited: exit_code.is_some(),
+            exit_code: exit_code.unwrap_or(0),
+            signal: signal.unwrap_or(0),
+            duration_us,
+        }),
+    };
+    wire::RecordCommandRequest { kind: Some(kind) }
 }
 
 fn audit_question_in(r: wire::AuditRequest) -> Result<AuditQuestion, ApiError> {
@@ -347,6 +416,17 @@ impl ToolsClient {
             }))
             .await?;
         Ok(())
+    }
+
+    /// Record a login shell's command (`aios -c`): the id of the entry
+    /// written.
+    pub async fn record_command(&mut self, r: CommandRecord) -> Result<u64, ApiError> {
+        let reply = self
+            .inner
+            .record_command(crate::unary(command_record_out(r)))
+            .await?
+            .into_inner();
+        Ok(reply.id)
     }
 
     /// Ask the audit ledger.

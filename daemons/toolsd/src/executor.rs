@@ -18,9 +18,9 @@ use std::time::Duration;
 
 use aios_catalog::{Access, OutputSink, Registry, Supervisor};
 use aios_proto::{
-    ApiError, ApprovalAck, ApprovalAnswer, ApprovalScope, AuditQuestion, BoxStream, ExecuteEvent,
-    ExecuteRequest, HostFacts, PendingCall, PolicyInput, PolicyQuestion, Principal, Right,
-    ToolSpec, ToolStatus, ToolsApi,
+    ApiError, ApprovalAck, ApprovalAnswer, ApprovalScope, AuditQuestion, BoxStream, CommandRecord,
+    ExecuteEvent, ExecuteRequest, HostFacts, PendingCall, PolicyInput, PolicyQuestion, Principal,
+    Right, ToolSpec, ToolStatus, ToolsApi,
 };
 use futures::StreamExt;
 use serde_json::{Value, json};
@@ -389,6 +389,10 @@ impl ToolsApi for Executor {
             .ask(q, only)
             .await
             .map_err(|e| ApiError::unavailable(format!("audit ledger: {e}")))
+    }
+
+    async fn record_command(&self, who: Principal, r: CommandRecord) -> Result<u64, ApiError> {
+        crate::commands::record(&self.shared.audit, &self.identities, &who, r).await
     }
 
     async fn policy(&self, who: Principal, q: PolicyQuestion) -> Result<Value, ApiError> {

@@ -27,6 +27,7 @@ mod approvals;
 mod audit;
 mod authorize;
 mod checkpoints;
+mod commands;
 mod executor;
 mod file_policy;
 pub mod host;

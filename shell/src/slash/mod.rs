@@ -527,7 +527,7 @@ pub fn markdown() -> String {
 pub fn help_text() -> String {
     let rows = help_rows();
     let w = rows.iter().map(|(u, _)| u.len()).max().unwrap_or(0);
-    let mut out = String::from("Commands (Tab completes them in the full-screen TUI):\n");
+    let mut out = String::from("Commands (Tab completes them):\n");
     for (usage, doc) in rows {
         out.push_str(&format!("  {usage:<w$}  {doc}\n"));
     }
