@@ -93,6 +93,10 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
     } else {
         editor::Probe::default()
     };
+    if probe.answered && probe.top_row {
+        // Not on the top row: see `Probe::top_row`.
+        say("line mode: say what you need; /help lists the commands, Ctrl-D leaves");
+    }
     let lines = if probe.answered {
         Lines::editor(Setup {
             history_file: history::path(&paths.state_dir),

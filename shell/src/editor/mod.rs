@@ -85,6 +85,12 @@ pub struct Probe {
     /// The terminal answered a cursor position query, so the editor can
     /// draw on it.
     pub answered: bool,
+    /// The cursor stood on the screen's top row. A prompt there is redrawn
+    /// with "clear from the top-left down", which tmux (`scroll-on-clear`)
+    /// and some terminals take for clearing the screen, copying it into
+    /// the scrollback at every keystroke; the line mode then starts a row
+    /// lower.
+    pub top_row: bool,
     /// Bytes typed meanwhile (a typed-ahead line), for the plain reader;
     /// carriage returns read as newlines.
     pub typed: Vec<u8>,
@@ -118,6 +124,7 @@ pub fn probe(timeout: std::time::Duration) -> Probe {
     let deadline = std::time::Instant::now() + timeout;
     let mut got = Vec::new();
     let mut answered = false;
+    let mut top_row = false;
     while !answered {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
         let wait = PollTimeout::try_from(left).unwrap_or(PollTimeout::ZERO);
@@ -131,19 +138,27 @@ pub fn probe(timeout: std::time::Duration) -> Probe {
             Ok(0) | Err(_) => break,
             Ok(n) => got.extend_from_slice(&buf[..n]),
         }
-        answered = cursor_report(&mut got);
+        if let Some(row) = cursor_report(&mut got) {
+            answered = true;
+            top_row = row <= 1;
+        }
     }
     let _ = termios::tcsetattr(fd, SetArg::TCSANOW, &saved);
     let typed = got
         .into_iter()
         .map(|b| if b == b'\r' { b'\n' } else { b })
         .collect();
-    Probe { answered, typed }
+    Probe {
+        answered,
+        top_row,
+        typed,
+    }
 }
 
-/// Whether `got` holds a cursor position report (`ESC [ row ; col R`);
-/// if so it is taken out, leaving what was typed around it.
-fn cursor_report(got: &mut Vec<u8>) -> bool {
+/// The row of a cursor position report (`ESC [ row ; col R`) in `got`,
+/// if it holds one; the report is taken out, leaving what was typed
+/// around it.
+fn cursor_report(got: &mut Vec<u8>) -> Option<u16> {
     let mut i = 0;
     while i + 1 < got.len() {
         if got[i] == 0x1b && got[i + 1] == b'[' {
@@ -153,13 +168,18 @@ fn cursor_report(got: &mut Vec<u8>) -> bool {
                 .take_while(|b| b.is_ascii_digit() || **b == b';')
                 .count();
             if n > 0 && body.get(n) == Some(&b'R') && body[..n].contains(&b';') {
+                let row = std::str::from_utf8(&body[..n])
+                    .ok()
+                    .and_then(|t| t.split(';').next())
+                    .and_then(|r| r.parse().ok())
+                    .unwrap_or(0);
                 got.drain(i..i + 2 + n + 1);
-                return true;
+                return Some(row);
             }
         }
         i += 1;
     }
-    false
+    None
 }
 
 /// What the editor reads from: the history file and the names Tab
@@ -521,10 +541,10 @@ mod tests {
     #[test]
     fn a_cursor_report_is_taken_out_of_what_was_typed() {
         let mut got = b"ab\x1b[12;40Rcd".to_vec();
-        assert!(cursor_report(&mut got));
+        assert_eq!(cursor_report(&mut got), Some(12));
         assert_eq!(got, b"abcd");
         let mut typed = b"hello\x1b[A".to_vec();
-        assert!(!cursor_report(&mut typed));
+        assert_eq!(cursor_report(&mut typed), None);
         assert_eq!(typed, b"hello\x1b[A");
     }
 
