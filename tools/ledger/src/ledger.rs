@@ -339,11 +339,11 @@ impl Ledger {
                 });
             }
         }
-        tx.execute(
-            "UPDATE head SET id = ?1, hash = ?2 WHERE one = 1",
-            (id as i64, &prev),
-        )
-        .map_err(e)?;
+        // Cached statements: a read's entry is appended before its result
+        // is returned, so parsing SQL per append is on every call's path.
+        tx.prepare_cached("UPDATE head SET id = ?1, hash = ?2 WHERE one = 1")
+            .and_then(|mut s| s.execute((id as i64, &prev)))
+            .map_err(e)?;
         tx.commit().map_err(e)?;
         if let Some(n) = &mut self.unchecked {
             *n += records.len() as u64;
@@ -357,17 +357,13 @@ impl Ledger {
     fn tip(conn: &Connection, path: &Path) -> Result<(u64, String), LedgerError> {
         let e = |e| LedgerError::sqlite(path, "read the ledger head", e);
         let head: Option<(i64, String)> = conn
-            .query_row("SELECT id, hash FROM head WHERE one = 1", [], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
+            .prepare_cached("SELECT id, hash FROM head WHERE one = 1")
+            .and_then(|mut s| s.query_row([], |r| Ok((r.get(0)?, r.get(1)?))))
             .optional()
             .map_err(e)?;
         let last: Option<(i64, String)> = conn
-            .query_row(
-                "SELECT id, hash FROM entries ORDER BY id DESC LIMIT 1",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
+            .prepare_cached("SELECT id, hash FROM entries ORDER BY id DESC LIMIT 1")
+            .and_then(|mut s| s.query_row([], |r| Ok((r.get(0)?, r.get(1)?))))
             .optional()
             .map_err(e)?;
         let last = last.unwrap_or_else(|| (0, crate::GENESIS_HASH.to_string()));
