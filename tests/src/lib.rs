@@ -176,6 +176,23 @@ impl Env {
         json_lines(&out.stdout)
     }
 
+    /// The newest 100 records of the audit ledger (`aios audit log --json`),
+    /// requiring the command to succeed.
+    pub fn audit_log(&self) -> Vec<Value> {
+        let out = self.aios(
+            &["audit", "log", "--json", "--limit", "100"],
+            b"",
+            Duration::from_secs(60),
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "aios audit log failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        json_lines(&out.stdout)
+    }
+
     /// Pid of a running daemon, from its health answer.
     pub fn daemon_pid(&self, name: &str) -> Option<u32> {
         let socket = self.runtime_dir().join(format!("{name}.sock"));

@@ -41,17 +41,6 @@ fn hostile_after(read: Value, keep: &str, victim_dir: &str) -> Value {
     ]})
 }
 
-fn audit_log(env: &Env) -> Vec<Value> {
-    let out = env.aios(&["audit", "log", "--json", "--limit", "100"], b"", LIMIT);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "aios audit log failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    json_lines(&out.stdout)
-}
-
 fn refusals_of(log: &[Value], tool: &str) -> usize {
     log.iter()
         .filter(|r| r["entry"]["tool"] == tool && r["entry"]["kind"] == "refusal")
@@ -117,7 +106,7 @@ fn a_hostile_model_obeying_planted_instructions_changes_nothing_and_the_ledger_s
     assert!(!data.path().join("pwned").exists(), "the command never ran");
 
     // The ledger shows each refusal and the read, and nothing ran.
-    let log = audit_log(&env);
+    let log = env.audit_log();
     for tool in ["fs.delete", "exec.run", "firewall.deny"] {
         assert_eq!(refusals_of(&log, tool), 1, "{tool}: {log:#?}");
     }
@@ -147,7 +136,7 @@ fn a_hostile_model_obeying_planted_instructions_changes_nothing_and_the_ledger_s
     assert!(asked >= 1, "changes wait for a human: {events:#?}");
     assert!(keep.exists());
     assert!(!data.path().join("pwned").exists());
-    let log = audit_log(&env2);
+    let log = env2.audit_log();
     assert!(
         log.iter().any(|r| r["entry"]["kind"] == "refusal"
             && r["entry"]["decision"]["approved_by"]["note"]
@@ -215,7 +204,7 @@ fn instructions_planted_in_a_log_change_nothing_either() {
     }
     assert!(keep.exists());
     assert!(!data.path().join("pwned").exists());
-    let log = audit_log(&env);
+    let log = env.audit_log();
     for tool in ["fs.delete", "exec.run", "firewall.deny"] {
         assert_eq!(refusals_of(&log, tool), 1, "{tool}: {log:#?}");
     }
@@ -243,7 +232,7 @@ fn the_ledger_verifies_and_why_tells_the_story() {
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["ok"], true, "{report}");
     assert!(report["entries"].as_u64().unwrap() >= 1, "{report}");
-    let log = audit_log(&env);
+    let log = env.audit_log();
     let id = log
         .iter()
         .find(|r| r["entry"]["tool"] == "fs.list")
@@ -313,7 +302,7 @@ fn an_approved_change_runs_is_recorded_and_undone_through_the_same_path() {
     assert_eq!(std::fs::read_to_string(&motd).unwrap(), "new text\n");
 
     // Intent before outcome, approved by root, with an undo record.
-    let log = audit_log(&env);
+    let log = env.audit_log();
     let mine: Vec<&Value> = log
         .iter()
         .filter(|r| r["entry"]["tool"] == "fs.write")
@@ -347,7 +336,7 @@ fn an_approved_change_runs_is_recorded_and_undone_through_the_same_path() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(std::fs::read_to_string(&motd).unwrap(), "old text\n");
-    let log = audit_log(&env);
+    let log = env.audit_log();
     assert!(
         log.iter()
             .any(|r| r["entry"]["tool"] == "fs.restore" && r["entry"]["kind"] == "outcome"),
@@ -437,7 +426,7 @@ reason = "a person at the shell may edit this directory"
     tmux.wait_for(&["Done."]);
     assert_eq!(std::fs::read_to_string(&note).unwrap(), "new text\n");
 
-    let log = audit_log(&env);
+    let log = env.audit_log();
     let writes: Vec<&Value> = log
         .iter()
         .filter(|r| r["entry"]["tool"] == "fs.write")
@@ -474,7 +463,7 @@ reason = "a person at the shell may edit this directory"
     assert_eq!(std::fs::read_to_string(&note).unwrap(), "old text\n");
     tmux.keys(&["C-d"]);
     assert_eq!(tmux.wait_exit(), 0);
-    let log = audit_log(&env);
+    let log = env.audit_log();
     let restore = log
         .iter()
         .find(|r| r["entry"]["tool"] == "fs.restore" && r["entry"]["kind"] == "outcome")

@@ -119,21 +119,10 @@ fn approve_with_hash(
     })
 }
 
-fn audit_log(env: &Env) -> Vec<Value> {
-    let out = env.aios(&["audit", "log", "--json", "--limit", "100"], b"", LIMIT);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    json_lines(&out.stdout)
-}
-
 /// The ledger holds the request, the approval and the result of the
 /// write, and its chain verifies.
 fn ledger_shows_the_approved_write(env: &Env, request: &str, hash: &str) {
-    let log = audit_log(env);
+    let log = env.audit_log();
     let mine: Vec<&Value> = log
         .iter()
         .filter(|r| r["entry"]["tool"] == "fs.write")
@@ -290,7 +279,7 @@ fn an_approval_nobody_answers_expires_after_the_restart_and_the_turn_ends() {
         "so the call expired",
     ]);
     assert!(!target.exists(), "an expired call never runs");
-    let log = audit_log(&env);
+    let log = env.audit_log();
     let refusals: Vec<&Value> = log
         .iter()
         .filter(|r| r["entry"]["tool"] == "fs.write")

@@ -215,7 +215,7 @@ struct Peer {
 }
 
 /// A program in its own tmux server; the server is killed on drop.
-struct Pane {
+pub struct Pane {
     socket: String,
 }
 
@@ -234,13 +234,26 @@ impl Pane {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
-    /// An idle pane first, so the figures are the program's alone; then
-    /// the program replaces it. Returns the pane and when it was spawned.
+    /// `peer`'s program in a fresh pane ([`Pane::start`]).
     fn spawn(peer: &Peer, run: usize) -> anyhow::Result<(Pane, Instant)> {
+        let mut argv: Vec<String> = peer.vars.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        argv.extend(peer.argv.iter().cloned());
+        Pane::start(&format!("{}-{run}", peer.name), &peer.cwd, &argv)
+    }
+
+    /// `env ARGV` (variables, then the command) in the pane of a fresh
+    /// tmux server at 120×40, with `TERM=tmux-256color`. An idle pane comes
+    /// first, so the figures are the program's alone; then the program
+    /// replaces it. Returns the pane and when the program was spawned.
+    pub fn start(
+        tag: &str,
+        cwd: &std::path::Path,
+        argv: &[String],
+    ) -> anyhow::Result<(Pane, Instant)> {
         let pane = Pane {
-            socket: format!("aios-peers-{}-{}-{run}", std::process::id(), peer.name),
+            socket: format!("aios-bench-{}-{tag}", std::process::id()),
         };
-        let cwd = peer.cwd.display().to_string();
+        let cwd = cwd.display().to_string();
         pane.tmux(&[
             "-f",
             "/dev/null",
@@ -260,20 +273,21 @@ impl Pane {
             .iter()
             .map(|s| s.to_string())
             .collect();
-        cmd.extend(peer.vars.iter().map(|(k, v)| format!("{k}={v}")));
         cmd.push("TERM=tmux-256color".into());
-        cmd.extend(peer.argv.iter().cloned());
+        cmd.extend(argv.iter().cloned());
         let refs: Vec<&str> = cmd.iter().map(String::as_str).collect();
         let started = Instant::now();
         pane.tmux(&refs)?;
         Ok((pane, started))
     }
 
-    fn screen(&self) -> anyhow::Result<String> {
+    /// The visible screen.
+    pub fn screen(&self) -> anyhow::Result<String> {
         self.tmux(&["capture-pane", "-p", "-t", "b"])
     }
 
-    fn pid(&self) -> anyhow::Result<u32> {
+    /// The pane's process (the program: `env` execs it).
+    pub fn pid(&self) -> anyhow::Result<u32> {
         Ok(self
             .tmux(&["display-message", "-p", "-t", "b", "#{pane_pid}"])?
             .trim()

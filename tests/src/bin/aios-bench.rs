@@ -447,69 +447,25 @@ fn chroma_rows(eval: Option<(&std::path::Path, [f64; 3])>) -> anyhow::Result<Vec
 /// One TUI start in a fresh tmux server: (first frame, ready, the shell's
 /// VmRSS in KiB once ready).
 fn tui_start(env: &Env, i: usize) -> anyhow::Result<(Duration, Duration, u64)> {
-    let socket = format!("aios-bench-{}-{i}", std::process::id());
-    let tmux = |args: &[&str]| -> anyhow::Result<String> {
-        let out = std::process::Command::new("tmux")
-            .arg("-L")
-            .arg(&socket)
-            .args(args)
-            .output()?;
-        anyhow::ensure!(
-            out.status.success(),
-            "tmux {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    };
-    // The server and an idle pane first, so the figure is aios alone.
-    tmux(&[
-        "-f",
-        "/dev/null",
-        "new-session",
-        "-d",
-        "-s",
-        "b",
-        "-x",
-        "120",
-        "-y",
-        "40",
-        "cat",
-    ])?;
-    let mut cmd: Vec<String> = vec![
-        "respawn-pane".into(),
-        "-k".into(),
-        "-t".into(),
-        "b".into(),
-        "env".into(),
-    ];
-    for (k, v) in &env.vars {
-        cmd.push(format!("{k}={v}"));
-    }
-    cmd.push("TERM=tmux-256color".into());
-    cmd.push(bin("aios").display().to_string());
-    cmd.push("--no-autostart".into());
-    let refs: Vec<&str> = cmd.iter().map(String::as_str).collect();
-    let started = Instant::now();
-    tmux(refs.as_slice())?;
+    let mut argv: Vec<String> = env.vars.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    argv.push(bin("aios").display().to_string());
+    argv.push("--no-autostart".into());
+    let (pane, started) = peers::Pane::start(&format!("tui-{i}"), env.dir.path(), &argv)?;
     let mut paint = None;
-    let result = loop {
-        let screen = tmux(&["capture-pane", "-p", "-t", "b"])?;
+    loop {
+        let screen = pane.screen()?;
         if paint.is_none() && screen.contains("request") {
             paint = Some(started.elapsed());
         }
         if screen.contains("scripted") {
             let ready = started.elapsed();
-            // `env` execs aios, so the pane's process is the shell.
-            let pid = tmux(&["display-message", "-p", "-t", "b", "#{pane_pid}"])?;
-            let rss = tui_stream::rss_kib(pid.trim())?;
-            break Ok((paint.unwrap_or(ready), ready, rss));
+            let rss = tui_stream::rss_kib(&pane.pid()?.to_string())?;
+            return Ok((paint.unwrap_or(ready), ready, rss));
         }
         if started.elapsed() > Duration::from_secs(30) {
-            break Err(anyhow::anyhow!("the TUI did not come up:\n{screen}"));
+            anyhow::bail!("the TUI did not come up:\n{screen}");
         }
-    };
-    let _ = tmux(&["kill-server"]);
-    result
+    }
 }
 
 /// Frame times with a 10,000-entry transcript at 200×50: every frame
