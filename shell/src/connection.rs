@@ -343,6 +343,16 @@ impl Pending {
     pub(crate) fn take(&mut self) -> Vec<ApprovalNeeded> {
         std::mem::take(&mut self.0)
     }
+
+    /// Put back approvals taken and not yet asked, ahead of any seen since.
+    pub(crate) fn put_back(&mut self, rest: impl IntoIterator<Item = ApprovalNeeded>) {
+        let newer = std::mem::take(&mut self.0);
+        self.0.extend(rest);
+        for a in newer {
+            self.0.retain(|p| p.call_id != a.call_id);
+            self.0.push(a);
+        }
+    }
 }
 
 /// Why a question about `a` is no longer asked, when `next` ended it:
@@ -455,5 +465,20 @@ mod tests {
             message: String::new(),
         }));
         assert!(p.take().is_empty());
+    }
+
+    #[test]
+    fn questions_not_yet_asked_are_put_back_ahead_of_newer_ones() {
+        let mut p = Pending::default();
+        p.see(&asked("a"));
+        p.see(&asked("b"));
+        let mut taken = p.take().into_iter();
+        assert_eq!(taken.next().map(|a| a.call_id).as_deref(), Some("a"));
+        // While "a" was asked, "c" came, and "b" was asked again.
+        p.see(&asked("c"));
+        p.see(&asked("b"));
+        p.put_back(taken);
+        let left: Vec<String> = p.take().into_iter().map(|a| a.call_id).collect();
+        assert_eq!(left, ["c", "b"]);
     }
 }

@@ -204,13 +204,16 @@ async fn session(
                 if !waiting.is_empty() {
                     term.lines.quiet().await;
                 }
-                for a in waiting {
+                let mut waiting = waiting.into_iter();
+                while let Some(a) = waiting.next() {
                     show_prompt = true;
                     // The call may end while the user thinks (expired,
                     // answered elsewhere): the event that ended the
-                    // question is handled as any other.
+                    // question is handled as any other, and the questions
+                    // not yet asked wait for their turn.
                     if let Some(next) = conn.ask_watching(&a, Some(&mut term.lines)).await? {
                         carried = Some(next);
+                        pending.put_back(waiting);
                         break;
                     }
                 }
