@@ -1,6 +1,7 @@
-//! The executor's side of the audit ledger: one writer thread owns the
-//! ledger, so appends from concurrent calls are ordered in one chain and
-//! committed together (group commit) without blocking the async workers.
+//! The executor's side of the audit ledger: one writer thread drains a
+//! queue of appends, so appends from concurrent calls are ordered in one
+//! chain and committed together (group commit) without blocking the async
+//! workers on an fsync.
 //!
 //! A change waits for its intent entry to be durable before it runs
 //! ([`Audit::append`]); if the ledger cannot be written, the change does
@@ -10,8 +11,15 @@
 //! answered, but not fsynced on its own, since an fsync per look would
 //! cost milliseconds on every read; the next durable commit's fsync of
 //! the write-ahead log covers it.
+//!
+//! A read's entry is on the path of every look, and handing it to the
+//! writer thread and back costs two thread wake-ups, more than SQLite's
+//! own work for an append that is not fsynced. So when the ledger is free
+//! the calling task appends it itself, under the same lock the writer
+//! takes; only when the writer is busy does the entry join its queue.
+//! The writer still runs checkpoints, so a look never waits for one.
 
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError, mpsc};
 
 use aios_ledger::Durability;
 use aios_proto::{AuditEntry, AuditQuestion};
@@ -39,6 +47,11 @@ pub trait LedgerBackend: Send + 'static {
     /// Housekeeping after a batch was acknowledged (the ledger's
     /// checkpoint), so appenders do not wait for it.
     fn after_batch(&mut self) {}
+    /// Whether [`LedgerBackend::after_batch`] has work to do: appends made
+    /// outside the writer thread ask it to run then.
+    fn housekeeping_due(&self) -> bool {
+        false
+    }
     /// Answer a question (records or a verify report as JSON); with
     /// `only_uid`, records of calls acting for that uid alone.
     fn answer(&self, q: &AuditQuestion, only_uid: Option<u32>) -> Result<Value, String>;
@@ -53,14 +66,38 @@ enum Msg {
         Option<u32>,
         oneshot::Sender<Result<Value, String>>,
     ),
+    /// Run the backend's housekeeping (an append made outside the writer
+    /// thread found it due).
+    Tidy,
 }
 
+/// The backend, shared by the writer thread and the read appends made
+/// in place.
+type Shared = Arc<Mutex<Box<dyn LedgerBackend>>>;
+
 /// Handle to the ledger writer.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Audit {
     tx: Option<mpsc::Sender<Msg>>,
+    backend: Option<Shared>,
     /// Why there is no ledger, when there is none.
     missing: String,
+}
+
+impl std::fmt::Debug for Audit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Audit")
+            .field("running", &self.tx.is_some())
+            .field("missing", &self.missing)
+            .finish()
+    }
+}
+
+/// The lock, even after a panic while it was held: every append is one
+/// SQLite transaction, rolled back when its holder unwound, so the ledger
+/// behind a poisoned lock is consistent.
+fn locked(shared: &Shared) -> MutexGuard<'_, Box<dyn LedgerBackend>> {
+    shared.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Most entries committed in one transaction.
@@ -70,12 +107,15 @@ impl Audit {
     /// Start the writer thread over `backend`.
     pub fn start(backend: Box<dyn LedgerBackend>) -> Audit {
         let (tx, rx) = mpsc::channel();
+        let shared: Shared = Arc::new(Mutex::new(backend));
+        let for_writer = shared.clone();
         let spawned = std::thread::Builder::new()
             .name("ledger".into())
-            .spawn(move || writer(backend, rx));
+            .spawn(move || writer(&for_writer, rx));
         match spawned {
             Ok(_) => Audit {
                 tx: Some(tx),
+                backend: Some(shared),
                 missing: String::new(),
             },
             Err(e) => Audit::unavailable(format!("cannot start the ledger writer: {e}")),
@@ -86,6 +126,7 @@ impl Audit {
     pub fn unavailable(why: impl Into<String>) -> Audit {
         Audit {
             tx: None,
+            backend: None,
             missing: why.into(),
         }
     }
@@ -104,7 +145,37 @@ impl Audit {
     /// cannot lose it; the next durable append fsyncs it); its id. For
     /// read calls.
     pub async fn append_written(&self, entry: AuditEntry) -> Result<u64, String> {
-        self.append_with(entry, Durability::Written).await
+        match self.append_in_place(&entry) {
+            Some(done) => done,
+            None => self.append_with(entry, Durability::Written).await,
+        }
+    }
+
+    /// Append a read's entry on the calling thread when nobody holds the
+    /// ledger; `None` when the writer does (the entry then joins its
+    /// queue). Never blocks on the lock, and an unfsynced append is
+    /// SQLite work of some tens of microseconds, fine on an async worker.
+    fn append_in_place(&self, entry: &AuditEntry) -> Option<Result<u64, String>> {
+        let shared = self.backend.as_ref()?;
+        let mut backend = match shared.try_lock() {
+            Ok(b) => b,
+            Err(TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(TryLockError::WouldBlock) => return None,
+        };
+        let done = backend
+            .append_batch(std::slice::from_ref(entry), Durability::Written)
+            .and_then(|ids| {
+                ids.first()
+                    .copied()
+                    .ok_or_else(|| "the ledger returned no id for the entry".to_string())
+            });
+        let tidy = backend.housekeeping_due();
+        drop(backend);
+        if tidy && let Some(tx) = &self.tx {
+            // Nobody waits for it; a stopped writer shows on the next append.
+            let _ = tx.send(Msg::Tidy);
+        }
+        Some(done)
     }
 
     async fn append_with(&self, entry: AuditEntry, durability: Durability) -> Result<u64, String> {
@@ -151,6 +222,10 @@ impl LedgerBackend for aios_ledger::Ledger {
             // The log only grows until the next checkpoint succeeds.
             tracing::warn!("audit ledger checkpoint failed: {e}");
         }
+    }
+
+    fn housekeeping_due(&self) -> bool {
+        self.checkpoint_due()
     }
 
     fn answer(&self, q: &AuditQuestion, only_uid: Option<u32>) -> Result<Value, String> {
@@ -219,7 +294,7 @@ impl aios_catalog::AuditReader for Audit {
 /// The writer loop: take whatever is queued, commit appends together (one
 /// fsync when any of them must be durable, none when all are reads), then
 /// answer questions (which therefore see every append queued before them).
-fn writer(mut backend: Box<dyn LedgerBackend>, rx: mpsc::Receiver<Msg>) {
+fn writer(shared: &Shared, rx: mpsc::Receiver<Msg>) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -242,8 +317,10 @@ fn writer(mut backend: Box<dyn LedgerBackend>, rx: mpsc::Receiver<Msg>) {
                     }
                 }
                 Msg::Ask(q, uid, ack) => asks.push((q, uid, ack)),
+                Msg::Tidy => {}
             }
         }
+        let mut backend = locked(shared);
         if !entries.is_empty() {
             match backend.append_batch(&entries, durability) {
                 Ok(ids) => {
@@ -329,6 +406,103 @@ pub(crate) mod tests {
             undo: None,
             intent_id: None,
         }
+    }
+
+    /// A ledger whose questions block until the test lets them go, and
+    /// which reports its housekeeping: to see where an append ran.
+    struct GatedLedger {
+        mem: MemoryLedger,
+        /// Told when a question reached the backend (the writer holds it).
+        entered: std::sync::mpsc::Sender<()>,
+        /// Waited on before a question is answered.
+        release: Mutex<std::sync::mpsc::Receiver<()>>,
+        /// Told each time housekeeping runs.
+        tidied: std::sync::mpsc::Sender<()>,
+        /// Whether each append ran on the writer thread.
+        on_writer: Arc<Mutex<Vec<bool>>>,
+    }
+
+    impl LedgerBackend for GatedLedger {
+        fn append_batch(
+            &mut self,
+            entries: &[AuditEntry],
+            durability: Durability,
+        ) -> Result<Vec<u64>, String> {
+            let writer = std::thread::current().name() == Some("ledger");
+            self.on_writer.lock().unwrap().push(writer);
+            self.mem.append_batch(entries, durability)
+        }
+
+        fn after_batch(&mut self) {
+            let _ = self.tidied.send(());
+        }
+
+        fn housekeeping_due(&self) -> bool {
+            true
+        }
+
+        fn answer(&self, q: &AuditQuestion, uid: Option<u32>) -> Result<Value, String> {
+            let _ = self.entered.send(());
+            let _ = self.release.lock().unwrap().recv();
+            self.mem.answer(q, uid)
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_read_is_written_in_place_or_queued_behind_a_busy_writer() {
+        let mem = MemoryLedger::default();
+        let (entered_tx, entered) = std::sync::mpsc::channel();
+        let (release, release_rx) = std::sync::mpsc::channel();
+        let (tidied_tx, tidied) = std::sync::mpsc::channel();
+        let on_writer = Arc::new(Mutex::new(Vec::new()));
+        let audit = Audit::start(Box::new(GatedLedger {
+            mem: mem.clone(),
+            entered: entered_tx,
+            release: Mutex::new(release_rx),
+            tidied: tidied_tx,
+            on_writer: on_writer.clone(),
+        }));
+        let wait = std::time::Duration::from_secs(10);
+
+        // Free ledger: the read is appended by the caller, and the writer is
+        // asked to run the housekeeping the append made due.
+        assert_eq!(audit.append_written(entry("a")).await.unwrap(), 1);
+        tidied.recv_timeout(wait).expect("housekeeping ran");
+
+        // The writer holds the ledger (answering a question): the read joins
+        // its queue and is written once the writer is free, after the
+        // question, which saw only what came before it.
+        let asking = tokio::spawn({
+            let audit = audit.clone();
+            async move { audit.ask(AuditQuestion::Verify, None).await }
+        });
+        entered
+            .recv_timeout(wait)
+            .expect("the writer took the question");
+        let mut read = tokio::spawn({
+            let audit = audit.clone();
+            async move { audit.append_written(entry("b")).await }
+        });
+        // The read cannot finish while the writer holds the ledger.
+        let early = tokio::time::timeout(std::time::Duration::from_millis(200), &mut read).await;
+        assert!(early.is_err(), "the read was written past a held ledger");
+        release.send(()).unwrap();
+        let seen = asking.await.unwrap().unwrap();
+        assert_eq!(seen.as_array().unwrap().len(), 1);
+        assert_eq!(read.await.unwrap().unwrap(), 2);
+        let tools: Vec<String> = mem
+            .entries
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|e| e.tool.clone())
+            .collect();
+        assert_eq!(tools, ["a", "b"]);
+        assert_eq!(
+            *on_writer.lock().unwrap(),
+            [false, true],
+            "the first read was appended by its caller, the second by the writer"
+        );
     }
 
     #[tokio::test]

@@ -235,6 +235,13 @@ impl Ledger {
         Ok(())
     }
 
+    /// With [`Ledger::defer_checkpoints`]: whether enough records were
+    /// appended since the last checkpoint that the next
+    /// [`Ledger::checkpoint_if_due`] would run one.
+    pub fn checkpoint_due(&self) -> bool {
+        self.unchecked.is_some_and(|n| n >= CHECKPOINT_EVERY)
+    }
+
     /// With [`Ledger::defer_checkpoints`]: checkpoint the write-ahead log
     /// when enough records were appended since the last time. Whether it
     /// ran.
