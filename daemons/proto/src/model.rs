@@ -335,7 +335,13 @@ mod tests {
                 Err(ApiError::internal("broke")),
                 text("d"),
             ]),
-            ["text \"a\"", "done", "text \"bc\"", "error broke", "text \"d\""]
+            [
+                "text \"a\"",
+                "done",
+                "text \"bc\"",
+                "error broke",
+                "text \"d\""
+            ]
         );
         assert_eq!(merged(vec![]), Vec::<String>::new());
     }

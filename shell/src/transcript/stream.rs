@@ -533,7 +533,10 @@ mod tests {
                 live: true,
             },
         );
-        assert_eq!(run(&mut s, &[delta("Root is **42%** full.")], true), "[out]Root is 42% full.");
+        assert_eq!(
+            run(&mut s, &[delta("Root is **42%** full.")], true),
+            "[out]Root is 42% full."
+        );
         // The model's stream ended: the live row is replaced by the final
         // one and the answer closes, before aiosd has stored it.
         let usage = EventKind::Usage(aios_proto::Usage::default());
