@@ -526,8 +526,10 @@ fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1e3)
 }
 
-/// Run every installed peer [`RUNS`] times and print the table.
-pub fn run() -> anyhow::Result<()> {
+/// Run every installed peer named in `only` (all when empty) [`RUNS`]
+/// times and print the table.
+pub fn run(only: &[String]) -> anyhow::Result<()> {
+    let wanted = |name: &str| only.is_empty() || only.iter().any(|o| o == name);
     let server = Server::start()?;
     let mut peers = vec![aios_peer(&server)?];
     for (name, found) in [
@@ -539,6 +541,9 @@ pub fn run() -> anyhow::Result<()> {
             None => eprintln!("{name} is not on PATH: left out"),
         }
     }
+    // aios's pane also measures the poll, so it is made in any case.
+    peers.retain(|p| p.name == "aios" || wanted(p.name));
+    let aios_wanted = wanted("aios");
     // The poll's own cost: one capture of an idle pane.
     let probe = Pane::spawn(&peers[0], usize::MAX)?.0;
     let t = Instant::now();
@@ -552,7 +557,7 @@ pub fn run() -> anyhow::Result<()> {
         "| program | first paint | ready | last byte → answer on screen | CPU for the answer | RSS ready | RSS after |"
     );
     println!("|---|---|---|---|---|---|---|");
-    for peer in &peers {
+    for peer in peers.iter().filter(|p| p.name != "aios" || aios_wanted) {
         let mut runs = Vec::new();
         for i in 0..RUNS {
             match run_once(peer, &server, i) {
