@@ -193,6 +193,28 @@ impl Env {
         json_lines(&out.stdout)
     }
 
+    /// The ledger's records of `tool` among its newest 100
+    /// ([`Env::audit_log`]), once `aios audit verify --json` has found the
+    /// whole chain intact: what an end-to-end test of an action checks
+    /// after it ran (or was refused).
+    pub fn audit_verified(&self, tool: &str) -> Vec<Value> {
+        let out = self.aios(&["audit", "verify", "--json"], b"", Duration::from_secs(60));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "aios audit verify failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("aios audit verify --json: {e}"));
+        assert_eq!(report["ok"], true, "the ledger does not verify: {report}");
+        self.audit_log()
+            .into_iter()
+            .filter(|r| r["entry"]["tool"] == tool)
+            .collect()
+    }
+
     /// Pid of a running daemon, from its health answer.
     pub fn daemon_pid(&self, name: &str) -> Option<u32> {
         let socket = self.runtime_dir().join(format!("{name}.sock"));

@@ -122,26 +122,18 @@ fn approve_with_hash(
 /// The ledger holds the request, the approval and the result of the
 /// write, and its chain verifies.
 fn ledger_shows_the_approved_write(env: &Env, request: &str, hash: &str) {
-    let log = env.audit_log();
-    let mine: Vec<&Value> = log
-        .iter()
-        .filter(|r| r["entry"]["tool"] == "fs.write")
-        .collect();
+    let mine = env.audit_verified("fs.write");
     let kinds: Vec<&str> = mine
         .iter()
         .map(|r| r["entry"]["kind"].as_str().unwrap())
         .collect();
-    assert_eq!(kinds, ["intent", "outcome"], "{log:#?}");
+    assert_eq!(kinds, ["intent", "outcome"], "{mine:#?}");
     for r in &mine {
         assert_eq!(r["entry"]["request"], request, "{r:#}");
         assert_eq!(r["entry"]["call_hash"], hash, "{r:#}");
         assert_eq!(r["entry"]["decision"]["approved_by"]["uid"], 0, "{r:#}");
     }
     assert_eq!(mine[1]["entry"]["status"], "ok", "{:#}", mine[1]);
-    let out = env.aios(&["audit", "verify", "--json"], b"", LIMIT);
-    assert_eq!(out.status.code(), Some(0));
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(report["ok"], true, "{report}");
 }
 
 fn script(target: &std::path::Path) -> Value {
@@ -279,12 +271,8 @@ fn an_approval_nobody_answers_expires_after_the_restart_and_the_turn_ends() {
         "so the call expired",
     ]);
     assert!(!target.exists(), "an expired call never runs");
-    let log = env.audit_log();
-    let refusals: Vec<&Value> = log
-        .iter()
-        .filter(|r| r["entry"]["tool"] == "fs.write")
-        .collect();
-    assert_eq!(refusals.len(), 1, "{log:#?}");
+    let refusals = env.audit_verified("fs.write");
+    assert_eq!(refusals.len(), 1, "{refusals:#?}");
     let entry = &refusals[0]["entry"];
     assert_eq!(
         (entry["kind"].as_str(), entry["status"].as_str()),
@@ -295,7 +283,4 @@ fn an_approval_nobody_answers_expires_after_the_restart_and_the_turn_ends() {
         entry.to_string().contains("so the call expired"),
         "the ledger says why: {entry:#}"
     );
-    let out = env.aios(&["audit", "verify", "--json"], b"", LIMIT);
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(report["ok"], true, "{report}");
 }

@@ -106,6 +106,9 @@ fn output_at_the_prompt_steps_around_a_half_typed_line() {
     let notice = screen.find("reconnected to session").unwrap();
     let prompt = screen.rfind("aios> half typed").unwrap();
     assert!(notice < prompt, "{screen}");
+    // The prompt's old rows were erased before the output, not left
+    // behind above it.
+    assert_eq!(screen.matches("aios> half typed").count(), 1, "{screen}");
     assert!(screen.contains("First answer here."), "{screen}");
     assert!(screen.contains("aios> say something"), "{screen}");
     // The line was kept, not sent: finishing it sends all of it.

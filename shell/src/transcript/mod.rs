@@ -8,8 +8,9 @@
 //! widths.
 //!
 //! - Streaming: assistant text is committed line by line; the unfinished
-//!   tail is held back until its newline (or until something else is
-//!   shown), so nothing flickers or is drawn twice.
+//!   tail is held back until its newline, the end of the model's reply
+//!   (its `Usage`) or something else shown, so nothing flickers or is
+//!   drawn twice.
 //! - Virtualised: rows are laid out per cell and cached per width; the
 //!   visible window is found walking back from the end, so a frame costs
 //!   the rows on screen, not the length of the session. The answer being
@@ -327,6 +328,13 @@ impl Transcript {
                 })));
             }
             EventKind::Usage(u) => {
+                // A model call's stream ends with its usage: no more text
+                // of that reply follows, so its unfinished line is final
+                // now. Committed here, not at `TurnCompleted`, which comes
+                // only after aiosd has stored the answer (and done its
+                // memory work); a later reply in the turn starts a cell
+                // of its own, as it does after a tool card.
+                self.flush_tail();
                 self.totals.provider = sanitize(&u.provider).into_owned();
                 self.totals.model = sanitize(&u.model).into_owned();
                 self.totals.input_tokens += u.input_tokens;

@@ -521,6 +521,38 @@ mod tests {
     }
 
     #[test]
+    fn the_unfinished_line_is_written_final_at_the_usage_and_not_again_at_the_turns_end() {
+        let mut s = Stream::new(
+            Theme::plain(),
+            Layout {
+                answer: Sink {
+                    width: Some(40),
+                    colour: false,
+                },
+                cards: Sink::PIPE,
+                live: true,
+            },
+        );
+        assert_eq!(
+            run(&mut s, &[delta("Root is **42%** full.")], true),
+            "[out]Root is 42% full."
+        );
+        // The model's stream ended: the live row is replaced by the final
+        // one and the answer closes, before aiosd has stored it.
+        let usage = EventKind::Usage(aios_proto::Usage::default());
+        assert_eq!(
+            run(&mut s, &[usage], true),
+            "[out]\r\x1b[J[out]Root is 42% full.\n\n"
+        );
+        let end = EventKind::TurnCompleted {
+            turn_id: "t1".into(),
+            status: TurnStatus::Completed,
+            message: String::new(),
+        };
+        assert_eq!(run(&mut s, &[end], true), "");
+    }
+
+    #[test]
     fn a_streamed_table_and_code_block_are_written_once_complete() {
         let mut s = pipes();
         let text = run(

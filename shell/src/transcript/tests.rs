@@ -219,6 +219,81 @@ fn streaming_commits_only_completed_lines() {
     );
 }
 
+/// The end of a model call: its usage.
+fn usage() -> EventKind {
+    EventKind::Usage(Usage {
+        output_tokens: 3,
+        provider: t("scripted"),
+        model: t("script"),
+        ..Usage::default()
+    })
+}
+
+#[test]
+fn the_unfinished_line_is_final_at_the_model_calls_usage_and_the_turns_end_changes_nothing() {
+    let mut tr = Transcript::new(Theme::plain());
+    let delta = |text: &str| EventKind::AssistantDelta {
+        turn_id: t("t"),
+        text: t(text),
+    };
+    tr.apply(&EventKind::TurnStarted {
+        turn_id: t("t"),
+        input: t("q"),
+    });
+    tr.apply(&delta("The disk is\n**93%** full"));
+    let live = ansi::to_text(&tr.window(80, 10, 0).0, false);
+    // The model's stream ended: the line is committed, drawn where it was.
+    tr.apply(&usage());
+    let ended = ansi::to_text(&tr.window(80, 10, 0).0, false);
+    assert_eq!(ended, live, "committing the line moved or restyled it");
+    assert_eq!(
+        tr.cells().last(),
+        Some(&Cell::Assistant {
+            lines: vec![t("The disk is"), t("**93%** full")]
+        })
+    );
+    // aiosd's durable write done, the turn ends: nothing drawn twice.
+    let cells = tr.len();
+    tr.apply(&EventKind::TurnCompleted {
+        turn_id: t("t"),
+        status: TurnStatus::Completed,
+        message: String::new(),
+    });
+    assert_eq!(tr.len(), cells);
+    assert_eq!(ansi::to_text(&tr.window(80, 10, 0).0, false), ended);
+    insta::assert_snapshot!(ended, @r"
+    › q
+
+    The disk is
+    93% full
+
+    ");
+}
+
+#[test]
+fn a_reply_after_the_usage_of_another_starts_its_own_cell() {
+    let mut tr = Transcript::new(Theme::plain());
+    let delta = |text: &str| EventKind::AssistantDelta {
+        turn_id: t("t"),
+        text: t(text),
+    };
+    tr.apply(&delta("Let me look."));
+    tr.apply(&usage());
+    tr.apply(&delta("Found it."));
+    tr.apply(&usage());
+    assert_eq!(
+        tr.cells().collect::<Vec<_>>(),
+        [
+            &Cell::Assistant {
+                lines: vec![t("Let me look.")]
+            },
+            &Cell::Assistant {
+                lines: vec![t("Found it.")]
+            }
+        ]
+    );
+}
+
 #[test]
 fn the_window_lays_out_only_what_it_shows_and_clamps_scrolling() {
     let mut tr = Transcript::new(Theme::plain());

@@ -176,6 +176,9 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
     let mut detached = false;
     loop {
         let mut effects = Vec::new();
+        // The event ends a stream (a model reply, a turn): nothing follows
+        // it soon, so it is drawn at once instead of at the next frame.
+        let mut ends = false;
         tokio::select! {
             ev = input.next() => match ev {
                 Some(Ok(TermEvent::Key(k))) if k.kind != KeyEventKind::Release => {
@@ -203,6 +206,10 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
                             _ => Exit::Failed,
                         };
                     }
+                    ends = matches!(
+                        e.kind,
+                        aios_proto::EventKind::Usage(_) | aios_proto::EventKind::TurnCompleted { .. }
+                    );
                     app.on_event(&e);
                     if cli.approve == ApproveMode::All
                         && let aios_proto::EventKind::ApprovalRequested(a) = &e.kind
@@ -356,9 +363,10 @@ pub(crate) async fn run(cli: &Cli, config: &Config, paths: &Paths) -> Result<Exi
         }
         // Every wake-up changed something; draw now, or at the next
         // frame when the last one was too recent (a burst of deltas then
-        // costs one frame).
+        // costs one frame). The end of a stream is drawn at once: the cap
+        // bounds a burst's frames, and an end adds at most one.
         let now = Instant::now();
-        if now.duration_since(last_draw) >= FRAME {
+        if ends || now.duration_since(last_draw) >= FRAME {
             draw(&mut guard, &mut app)?;
             last_draw = now;
             redraw_at = None;

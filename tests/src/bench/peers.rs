@@ -208,8 +208,9 @@ struct Peer {
     argv: Vec<String>,
     vars: Vec<(String, String)>,
     cwd: PathBuf,
-    /// Shown once the program takes input.
-    ready: &'static str,
+    /// Shown once the program takes input (any of them: a program's
+    /// versions draw their prompt differently).
+    ready: &'static [&'static str],
     /// Kept alive for the peer's runs (its configuration, its daemons).
     _keep: Box<dyn std::any::Any>,
 }
@@ -381,7 +382,9 @@ struct Run {
 fn run_once(peer: &Peer, server: &Server, i: usize) -> anyhow::Result<Run> {
     let (pane, started) = Pane::spawn(peer, i)?;
     let painted = pane.until("the first paint", |s| !s.trim().is_empty())?;
-    let ready = pane.until(&format!("{:?}", peer.ready), |s| s.contains(peer.ready))?;
+    let ready = pane.until(&format!("{:?}", peer.ready), |s| {
+        peer.ready.iter().any(|r| s.contains(r))
+    })?;
     let pid = pane.pid()?;
     let rss_ready = rss_kib(pid);
     server.forget();
@@ -439,7 +442,7 @@ fn aios_peer(server: &Server) -> anyhow::Result<Peer> {
         argv: vec![bin("aios").display().to_string(), "--no-autostart".into()],
         vars: env.vars.clone(),
         cwd: env.dir.path().to_path_buf(),
-        ready: "openai",
+        ready: &["openai"],
         _keep: Box::new(env),
     })
 }
@@ -475,7 +478,8 @@ fn aichat_peer(server: &Server) -> anyhow::Result<Option<Peer>> {
             ("HOME".into(), dir.path().display().to_string()),
         ],
         cwd: dir.path().to_path_buf(),
-        ready: "〉",
+        // `〉` in earlier releases; 0.30 starts its prompt row with `>`.
+        ready: &["〉", "\n>"],
         _keep: Box::new(dir),
     }))
 }
@@ -508,7 +512,7 @@ fn codex_peer(server: &Server) -> anyhow::Result<Option<Peer>> {
             ("BENCH_KEY".into(), "bench".into()),
         ],
         cwd: work,
-        ready: "Ask Codex",
+        ready: &["Ask Codex"],
         _keep: Box::new(dir),
     }))
 }
@@ -522,8 +526,10 @@ fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1e3)
 }
 
-/// Run every installed peer [`RUNS`] times and print the table.
-pub fn run() -> anyhow::Result<()> {
+/// Run every installed peer named in `only` (all when empty) [`RUNS`]
+/// times and print the table.
+pub fn run(only: &[String]) -> anyhow::Result<()> {
+    let wanted = |name: &str| only.is_empty() || only.iter().any(|o| o == name);
     let server = Server::start()?;
     let mut peers = vec![aios_peer(&server)?];
     for (name, found) in [
@@ -535,6 +541,9 @@ pub fn run() -> anyhow::Result<()> {
             None => eprintln!("{name} is not on PATH: left out"),
         }
     }
+    // aios's pane also measures the poll, so it is made in any case.
+    peers.retain(|p| p.name == "aios" || wanted(p.name));
+    let aios_wanted = wanted("aios");
     // The poll's own cost: one capture of an idle pane.
     let probe = Pane::spawn(&peers[0], usize::MAX)?.0;
     let t = Instant::now();
@@ -548,7 +557,7 @@ pub fn run() -> anyhow::Result<()> {
         "| program | first paint | ready | last byte → answer on screen | CPU for the answer | RSS ready | RSS after |"
     );
     println!("|---|---|---|---|---|---|---|");
-    for peer in &peers {
+    for peer in peers.iter().filter(|p| p.name != "aios" || aios_wanted) {
         let mut runs = Vec::new();
         for i in 0..RUNS {
             match run_once(peer, &server, i) {

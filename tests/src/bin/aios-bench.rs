@@ -116,8 +116,9 @@ fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     // Named only: it needs aichat and the Codex CLI installed to mean much.
+    // `peers aios` (any of aios, aichat, codex) runs only those.
     if only.first().map(String::as_str) == Some("peers") {
-        return peers::run();
+        return peers::run(&only[1..]);
     }
     const ALL: [&str; 10] = [
         "stream",
