@@ -529,3 +529,61 @@ impl VectorStore {
 fn u32_at(bytes: &[u8], at: usize) -> u32 {
     u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A deterministic vector for `seed`, not normalised.
+    fn vector(seed: u64, dim: usize) -> Vec<f32> {
+        let mut rng = crate::synthetic::Rng(seed.wrapping_mul(0x2545_f491_4f6c_dd1d) | 1);
+        (0..dim)
+            .map(|_| (rng.next_u64() % 2001) as f32 / 1000.0 - 1.0)
+            .collect()
+    }
+
+    #[test]
+    fn filtered_scan_matches_brute_force_over_an_unordered_allowed_list() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dim = 24;
+        let mut store = VectorStore::create(&tmp.path().join("v.log"), "m", dim).unwrap();
+        // Ids that are multiples of a power of two: the worst case for a multiplicative hash.
+        let ids: Vec<u64> = (1..=600).map(|i| i * 1024).collect();
+        for id in &ids {
+            store.put(*id, &vector(*id, dim));
+        }
+        // Removals move the last slot into the hole: slots stop following id order.
+        for id in ids.iter().step_by(7) {
+            store.remove(*id);
+        }
+        let live: Vec<u64> = ids
+            .iter()
+            .copied()
+            .filter(|id| store.get(*id).is_some())
+            .collect();
+        // Every third live id, reversed, with duplicates and ids the store never had.
+        let mut allowed: Vec<u64> = live.iter().rev().step_by(3).copied().collect();
+        allowed.extend_from_slice(&allowed.clone()[..10]);
+        allowed.extend([3, 5, 1_000_000_007]);
+
+        let q = vector(42, dim);
+        let mut nq = q.clone();
+        normalize(&mut nq);
+        let mut want: Vec<(f32, u64)> = allowed[..allowed.len() - 13]
+            .iter()
+            .map(|id| (dot(&nq, store.get(*id).unwrap()), *id))
+            .collect();
+        want.sort_by(|a, b| b.0.total_cmp(&a.0));
+        want.truncate(10);
+
+        let got = store.top_k(&q, 10, Some(&allowed));
+        let got_ids: Vec<u64> = got.iter().map(|(id, _)| *id).collect();
+        let want_ids: Vec<u64> = want.iter().map(|(_, id)| *id).collect();
+        assert_eq!(got_ids, want_ids);
+        // More wanted than allowed: every allowed live id, once.
+        assert_eq!(
+            store.top_k(&q, 1000, Some(&allowed)).len(),
+            live.len().div_ceil(3)
+        );
+    }
+}
