@@ -185,7 +185,7 @@ impl SearchIndex {
     }
 
     /// Builds the HNSW graph when there are at least [`crate::ANN_THRESHOLD`] vectors and it
-    /// is not built yet (seconds at 10k+ vectors: call it off the request path; memoryd's
+    /// is not built yet (seconds at 20k+ vectors: call it off the request path; memoryd's
     /// indexer does). Queries never build it: until it exists they scan exactly. Returns
     /// whether vector queries now go through the graph.
     pub fn prepare_vectors(&self) -> bool {
