@@ -10,12 +10,10 @@
 //! The graph is derived data: it is never written to disk, it is built from the vector log by
 //! `SearchIndex::prepare_vectors`, so it can never disagree with the log after a crash.
 
-use std::collections::HashMap;
-
 use hnsw_rs::anndists::dist::Distance;
 use hnsw_rs::hnsw::Hnsw;
 
-use crate::vectors::dot;
+use crate::vectors::{IdMap, dot};
 
 /// Neighbours per node (M) by default.
 pub const MAX_CONNECTIONS: usize = 16;
@@ -75,7 +73,7 @@ pub(crate) struct Ann {
     /// Label -> document id.
     labels: Vec<u64>,
     /// Document id -> its live label.
-    label_of: HashMap<u64, usize>,
+    label_of: IdMap<usize>,
 }
 
 impl std::fmt::Debug for Ann {
