@@ -14,7 +14,12 @@
 //! - **CPU for the answer**: user + system time of the program's process tree from sending
 //!   the request to the last word on screen (clock ticks, so 10 ms steps);
 //! - **RSS**: the resident memory of the program's process tree, once ready and after
-//!   the answer.
+//!   the answer;
+//! - **daemons' RSS**: the resident memory, after the answer, of the processes outside
+//!   that tree that work for the program: every process whose environment names the
+//!   peer's private directory. For aios these are its daemons (started before the run,
+//!   as a login would find them); Codex starts an `app-server` daemon that detaches from
+//!   its TUI. They are stopped when the peer's runs end.
 //!
 //! The screen is polled with `tmux capture-pane` in a tight loop, so every on-screen
 //! figure carries the poll's granularity (a few milliseconds, printed with the table).
@@ -211,8 +216,42 @@ struct Peer {
     /// Shown once the program takes input (any of them: a program's
     /// versions draw their prompt differently).
     ready: &'static [&'static str],
+    /// The peer's private directory: named in the environment of every
+    /// process that works for it.
+    marker: String,
     /// Kept alive for the peer's runs (its configuration, its daemons).
     _keep: Box<dyn std::any::Any>,
+}
+
+impl Drop for Peer {
+    /// Daemons that detached from the program (Codex's `app-server`)
+    /// outlive its tmux server: stop them with the peer.
+    fn drop(&mut self) {
+        for pid in working_for(&self.marker, &[]) {
+            if let Ok(pid) = i32::try_from(pid) {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+        }
+    }
+}
+
+/// Processes, other than `except`, whose environment contains `marker`.
+fn working_for(marker: &str, except: &[u32]) -> Vec<u32> {
+    let me = std::process::id();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()))
+        .filter(|pid| *pid != me && !except.contains(pid))
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .is_ok_and(|env| env.windows(marker.len()).any(|w| w == marker.as_bytes()))
+        })
+        .collect()
 }
 
 /// A program in its own tmux server; the server is killed on drop.
@@ -363,8 +402,12 @@ fn cpu_ticks(root: u32) -> u64 {
 
 /// Resident memory of the tree, KiB.
 fn rss_kib(root: u32) -> u64 {
-    tree(root)
-        .into_iter()
+    sum_rss(tree(root))
+}
+
+/// Resident memory of `pids`, KiB.
+fn sum_rss(pids: Vec<u32>) -> u64 {
+    pids.into_iter()
         .filter_map(|p| super::tui_stream::rss_kib(&p.to_string()).ok())
         .sum()
 }
@@ -377,6 +420,8 @@ struct Run {
     answer: Duration,
     cpu_ms: u64,
     rss_after: u64,
+    /// The daemons working for the program, after the answer.
+    daemons_after: u64,
 }
 
 fn run_once(peer: &Peer, server: &Server, i: usize) -> anyhow::Result<Run> {
@@ -396,7 +441,10 @@ fn run_once(peer: &Peer, server: &Server, i: usize) -> anyhow::Result<Run> {
     std::thread::sleep(Duration::from_millis(300));
     let cpu_before = cpu_ticks(pid);
     pane.tmux(&["send-keys", "-t", "b", "Enter"])?;
-    let seen = pane.until("the answer's last word", |s| s.contains(LAST))?;
+    // aichat breaks a word that reaches the last column onto the next row.
+    let seen = pane.until("the answer's last word", |s| {
+        s.contains(LAST) || s.replace('\n', "").contains(LAST)
+    })?;
     let cpu_after = cpu_ticks(pid);
     let last_byte = server
         .last_byte()
@@ -409,6 +457,7 @@ fn run_once(peer: &Peer, server: &Server, i: usize) -> anyhow::Result<Run> {
         answer: seen.saturating_duration_since(last_byte),
         cpu_ms: cpu_after.saturating_sub(cpu_before) * tick_ms,
         rss_after: rss_kib(pid),
+        daemons_after: sum_rss(working_for(&peer.marker, &tree(pid))),
     })
 }
 
@@ -443,6 +492,7 @@ fn aios_peer(server: &Server) -> anyhow::Result<Peer> {
         vars: env.vars.clone(),
         cwd: env.dir.path().to_path_buf(),
         ready: &["openai"],
+        marker: env.dir.path().display().to_string(),
         _keep: Box::new(env),
     })
 }
@@ -480,6 +530,7 @@ fn aichat_peer(server: &Server) -> anyhow::Result<Option<Peer>> {
         cwd: dir.path().to_path_buf(),
         // `〉` in earlier releases; 0.30 starts its prompt row with `>`.
         ready: &["〉", "\n>"],
+        marker: dir.path().display().to_string(),
         _keep: Box::new(dir),
     }))
 }
@@ -513,6 +564,7 @@ fn codex_peer(server: &Server) -> anyhow::Result<Option<Peer>> {
         ],
         cwd: work,
         ready: &["Ask Codex"],
+        marker: dir.path().display().to_string(),
         _keep: Box::new(dir),
     }))
 }
@@ -554,9 +606,9 @@ pub fn run(only: &[String]) -> anyhow::Result<()> {
     drop(probe);
 
     println!(
-        "| program | first paint | ready | last byte → answer on screen | CPU for the answer | RSS ready | RSS after |"
+        "| program | first paint | ready | last byte → answer on screen | CPU for the answer | RSS ready | RSS after | daemons' RSS after |"
     );
-    println!("|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|");
     for peer in peers.iter().filter(|p| p.name != "aios" || aios_wanted) {
         let mut runs = Vec::new();
         for i in 0..RUNS {
@@ -566,11 +618,11 @@ pub fn run(only: &[String]) -> anyhow::Result<()> {
             }
         }
         if runs.is_empty() {
-            println!("| {} | failed (see above) | | | | | |", peer.name);
+            println!("| {} | failed (see above) | | | | | | |", peer.name);
             continue;
         }
         println!(
-            "| {} | {} | {} | {} | {} ms | {:.1} MiB | {:.1} MiB |",
+            "| {} | {} | {} | {} | {} ms | {:.1} MiB | {:.1} MiB | {:.1} MiB |",
             peer.name,
             ms(median(runs.iter().map(|r| r.paint).collect())),
             ms(median(runs.iter().map(|r| r.ready).collect())),
@@ -578,6 +630,7 @@ pub fn run(only: &[String]) -> anyhow::Result<()> {
             median(runs.iter().map(|r| r.cpu_ms).collect()),
             median(runs.iter().map(|r| r.rss_ready).collect()) as f64 / 1024.0,
             median(runs.iter().map(|r| r.rss_after).collect()) as f64 / 1024.0,
+            median(runs.iter().map(|r| r.daemons_after).collect()) as f64 / 1024.0,
         );
     }
     println!(
