@@ -334,6 +334,10 @@ impl Editor {
     }
 }
 
+/// How many times in a row the editor tries to read one line before the
+/// error ends the line mode.
+const READ_ATTEMPTS: u32 = 3;
+
 /// The editor thread: one `read_line` per ask.
 fn serve(
     setup: &Setup,
@@ -353,8 +357,18 @@ fn serve(
             Kind::Request => &mut request,
             Kind::Question => &mut question,
         };
-        stepped.store(false, Ordering::SeqCst);
-        let read = editor.read_line(&prompt);
+        let mut failed = 0;
+        let read = loop {
+            stepped.store(false, Ordering::SeqCst);
+            match editor.read_line(&prompt) {
+                // reedline asks the terminal where the cursor is and gives
+                // up after 2 s: a loaded machine or a slow ssh link can miss
+                // that once, and losing the shell for it would be wrong. A
+                // terminal that is gone fails every time and ends below.
+                Err(_) if failed < READ_ATTEMPTS - 1 => failed += 1,
+                other => break other,
+            }
+        };
         let reply = match read {
             Ok(Signal::Success(_)) if stepped.swap(false, Ordering::SeqCst) => {
                 let text = editor.current_buffer_contents().to_string();
