@@ -449,7 +449,7 @@ fn run_once(peer: &Peer, server: &Server, i: usize) -> anyhow::Result<Run> {
     let last_byte = server
         .last_byte()
         .context("the answer's last word is on screen, but the server sent no answer")?;
-    let tick_ms = 1000 / clock_ticks_per_second();
+    let tick_ms = 1000 / aios_catalog::procfs::clock_ticks();
     Ok(Run {
         paint: painted - started,
         ready: ready - started,
@@ -459,16 +459,6 @@ fn run_once(peer: &Peer, server: &Server, i: usize) -> anyhow::Result<Run> {
         rss_after: rss_kib(pid),
         daemons_after: sum_rss(working_for(&peer.marker, &tree(pid))),
     })
-}
-
-fn clock_ticks_per_second() -> u64 {
-    // Linux's usual 100 Hz when sysconf cannot say.
-    nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
-        .ok()
-        .flatten()
-        .and_then(|v| u64::try_from(v).ok())
-        .filter(|v| *v > 0)
-        .unwrap_or(100)
 }
 
 /// aios's TUI on the openai provider, its daemons running.
